@@ -1,0 +1,65 @@
+# trainchain — every set-up step lives here; a fresh clone needs only `make test` / `make demo`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+BROWNIE := $(PY) scripts/brownie_launcher.py
+VENV_STAMP := $(VENV)/.trainchain-setup
+NPM_STAMP := node_modules/.trainchain-setup
+BROWNIE_STAMP := $(VENV)/.trainchain-brownie-network
+# anvil (npm) and the venv's tools must be on PATH: brownie's network `cmd` is literally `anvil`.
+export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: help setup test test-contracts test-python demo bench adversarial whitepaper clean
+
+help:
+	@echo "make demo         run the whole protocol end to end on a local devnet"
+	@echo "make test         run the whole test suite (what CI runs)"
+	@echo "make bench        benchmarks -> bench/"
+	@echo "make adversarial  adversarial suite -> bench/adversarial.md"
+	@echo "make whitepaper   regenerate the whitepaper's figures"
+
+setup: $(VENV_STAMP) $(NPM_STAMP) $(BROWNIE_STAMP)
+
+$(VENV_STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e .
+	# pydantic-settings declares python-dotenv>=0.21 but brownie pins 0.16.0; the
+	# parts we use (env + init + TOML/JSON sources) work with 0.16, so no-deps.
+	$(PY) -m pip install -q --no-deps pydantic-settings==2.13.1 typing-inspection==0.4.2
+	touch $@
+
+$(NPM_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(BROWNIE_STAMP): $(VENV_STAMP) scripts/setup_brownie.py
+	$(PY) scripts/setup_brownie.py
+	touch $@
+
+test: setup test-contracts test-python
+
+test-contracts: setup
+	$(BROWNIE) test tests/contracts
+
+test-python: setup
+	$(PY) -m pytest tests --ignore=tests/contracts --ignore=tests/adversarial
+
+demo: setup
+	$(VENV)/bin/trainchain demo
+
+bench: setup
+	$(PY) -m bench
+
+adversarial: setup
+	$(PY) -m pytest tests/adversarial
+
+whitepaper: setup
+	$(PY) whitepaper/make_figures.py
+
+clean:
+	rm -rf build reports .hypothesis $(VENV) node_modules

@@ -1,0 +1,1 @@
+"""trainchain verifier: segment replay and the verifier node."""
