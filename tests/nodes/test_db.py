@@ -1,0 +1,76 @@
+"""NodeDB: rounds, salts and duties survive a reopen (a killed node resumes from them)."""
+import multiprocessing
+import os
+
+from node.db import NodeDB
+from node.metrics import NodeMetrics
+
+
+def test_round_fields_merge_and_survive_reopen(tmp_path):
+    path = tmp_path / "node.sqlite"
+    with NodeDB(path) as db:
+        db.save_round("verifier", 7, task_id=1, phase="replayed", salt=b"\x01" * 32, end_hashes=[b"\xaa" * 32])
+        db.set_phase("verifier", 7, "committed", tx_hash="0xabc")
+    with NodeDB(path) as db:
+        r = db.get_round("verifier", 7)
+        assert r.phase == "committed" and r.task_id == 1
+        assert r.data["salt"] == "0x" + "01" * 32
+        assert r.data["end_hashes"] == ["0x" + "aa" * 32]
+        assert r.data["tx_hash"] == "0xabc"
+        assert db.get_round("trainer", 7) is None
+
+
+def test_open_rounds_excludes_done(tmp_path):
+    with NodeDB(tmp_path / "db") as db:
+        db.save_round("trainer", 1, 1, "done")
+        db.save_round("trainer", 2, 1, "committed")
+        db.save_round("verifier", 3, 1, "committed")
+        assert [r.round_id for r in db.rounds("trainer", open_only=True)] == [2]
+        assert [r.round_id for r in db.rounds()] == [1, 2, 3]
+
+
+def test_set_phase_of_unknown_round_raises(tmp_path):
+    with NodeDB(tmp_path / "db") as db:
+        try:
+            db.set_phase("trainer", 99, "done")
+        except KeyError as exc:
+            assert "no trainer round 99" in str(exc)
+        else:
+            raise AssertionError("set_phase on an unknown round must fail")
+
+
+def test_duties_timings_cursors(tmp_path):
+    with NodeDB(tmp_path / "db") as db:
+        db.record_duty("trainer", 1, "commit", "ok", tx_hash="0x1")
+        db.record_duty("trainer", 1, "reveal_starts", "missed", detail="window closed")
+        db.record_timing("trainer", 1, "train", 1.5)
+        db.record_timing("trainer", 1, "train", 0.5)
+        db.record_timing("trainer", 1, "tx", 0.25)
+        assert [d["outcome"] for d in db.duties(round_id=1)] == ["ok", "missed"]
+        assert db.timing_totals("trainer", 1) == {"train": 2.0, "tx": 0.25}
+        assert db.get_cursor("events", 5) == 5
+        db.set_cursor("events", 42)
+        assert db.get_cursor("events") == 42
+
+
+def _write_then_die(path):
+    db = NodeDB(path)
+    db.save_round("verifier", 5, 1, "committing", salt="0x" + "22" * 32)
+    os._exit(9)  # no close, no cleanup: as if killed
+
+
+def test_write_survives_hard_exit(tmp_path):
+    path = tmp_path / "db"
+    p = multiprocessing.get_context("spawn").Process(target=_write_then_die, args=(path,))
+    p.start(); p.join(30)
+    assert p.exitcode == 9
+    with NodeDB(path) as db:
+        assert db.get_round("verifier", 5).data["salt"] == "0x" + "22" * 32
+
+
+def test_metrics_count_duties():
+    m = NodeMetrics("verifier")
+    m.duty("commit_verdict", "ok"); m.duty("commit_verdict", "ok"); m.stage("replay", 0.3)
+    text = m.text()
+    assert 'trainchain_duties_total{duty="commit_verdict",outcome="ok",role="verifier"} 2.0' in text
+    assert 'trainchain_stage_seconds_count{role="verifier",stage="replay"} 1.0' in text
