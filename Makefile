@@ -9,6 +9,8 @@ BROWNIE := $(PY) scripts/brownie_launcher.py
 VENV_STAMP := $(VENV)/.trainchain-setup
 NPM_STAMP := node_modules/.trainchain-setup
 BROWNIE_STAMP := $(VENV)/.trainchain-brownie-network
+# Debian's chromium for the dapp's browser tests (never a browser download); redone if it vanished.
+CHROMIUM_STAMP := $(VENV)/.trainchain-chromium
 # anvil (npm) and the venv's tools must be on PATH: brownie's network `cmd` is literally `anvil`.
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
@@ -22,7 +24,7 @@ help:
 	@echo "make adversarial  adversarial suite -> bench/adversarial.md"
 	@echo "make whitepaper   regenerate the whitepaper's figures"
 
-setup: $(VENV_STAMP) $(NPM_STAMP) $(BROWNIE_STAMP)
+setup: $(VENV_STAMP) $(NPM_STAMP) $(BROWNIE_STAMP) $(CHROMIUM_STAMP)
 
 $(VENV_STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,6 +38,13 @@ $(VENV_STAMP): pyproject.toml
 $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
+
+$(CHROMIUM_STAMP): $(VENV_STAMP) $(if $(wildcard /usr/bin/chromium),,FORCE)
+	test -x /usr/bin/chromium || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
+	touch $@
+
+FORCE:
 
 $(BROWNIE_STAMP): $(VENV_STAMP) scripts/setup_brownie.py
 	$(PY) scripts/setup_brownie.py
