@@ -11,6 +11,8 @@ Tables
 - timings: seconds per stage of a round (train, hash, upload, tx, wait, replay)
            for the benchmarks (bench/rounds.py reads them).
 - cursors: named block cursors (e.g. the last block whose events were processed).
+- blobs:   named JSON values (e.g. a trained round not yet committed: its round id
+           is only known from the commit's receipt).
 """
 from __future__ import annotations
 
@@ -54,6 +56,10 @@ CREATE TABLE IF NOT EXISTS timings (
 CREATE TABLE IF NOT EXISTS cursors (
     name  TEXT PRIMARY KEY,
     block INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS blobs (
+    name  TEXT PRIMARY KEY,
+    value TEXT NOT NULL
 );
 """
 
@@ -227,3 +233,14 @@ class NodeDB:
 
     def set_cursor(self, name: str, block: int) -> None:
         self._write("INSERT OR REPLACE INTO cursors (name, block) VALUES (?, ?)", (name, block))
+
+    # ------------------------------------------------------------ blobs
+    def put_json(self, name: str, value: Any) -> None:
+        self._write("INSERT OR REPLACE INTO blobs (name, value) VALUES (?, ?)", (name, json.dumps(_encode(value))))
+
+    def get_json(self, name: str, default: Any = None) -> Any:
+        rows = self._read("SELECT value FROM blobs WHERE name=?", (name,))
+        return json.loads(rows[0]["value"]) if rows else default
+
+    def delete_json(self, name: str) -> None:
+        self._write("DELETE FROM blobs WHERE name=?", (name,))

@@ -74,3 +74,12 @@ def test_metrics_count_duties():
     text = m.text()
     assert 'trainchain_duties_total{duty="commit_verdict",outcome="ok",role="verifier"} 2.0' in text
     assert 'trainchain_stage_seconds_count{role="verifier",stage="replay"} 1.0' in text
+
+
+def test_blobs(tmp_path):
+    with NodeDB(tmp_path / "db") as db:
+        assert db.get_json("pending:1") is None
+        db.put_json("pending:1", {"trace_root": b"\x05" * 32, "cids": ["bafy"]})
+        assert db.get_json("pending:1") == {"trace_root": "0x" + "05" * 32, "cids": ["bafy"]}
+        db.delete_json("pending:1")
+        assert db.get_json("pending:1", {}) == {}
