@@ -1,0 +1,131 @@
+"""Closed-form security and cost analysis of a trainchain round (whitepaper §5, §6).
+
+Pure functions, no chain, no torch. Notation (as in the paper):
+  M  segments per round (M = S / k), s random samples, +1 for the last segment,
+  b  bad (forged) segment transitions, f = b / M,
+  c  committee size, N verifiers in the active set of which A collude.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from math import comb
+
+
+# ------------------------------------------------------------ detection probability
+def detection_binomial(f: float, s: int) -> float:
+    """1 - (1 - f)^s: s independent uniform samples (with replacement)."""
+    return 1.0 - (1.0 - f) ** s
+
+
+def detection_hypergeometric(M: int, b: int, s: int) -> float:
+    """1 - C(M-b, s) / C(M, s): s distinct uniform samples, adjacency allowed."""
+    if s > M:
+        raise ValueError("analysis: more samples than segments")
+    return 1.0 - comb(M - b, s) / comb(M, s)
+
+
+def count_nonadjacent_subsets(n: int, s: int, forbidden: frozenset[int] = frozenset()) -> int:
+    """Number of s-subsets of {0..n-1}, no two adjacent, avoiding `forbidden`.
+
+    DP over positions: ways[i][j][taken_prev].
+    """
+    @lru_cache(maxsize=None)
+    def ways(i: int, left: int, prev_taken: bool) -> int:
+        if left == 0:
+            return 1
+        if i >= n:
+            return 0
+        total = ways(i + 1, left, False)  # skip i
+        if not prev_taken and i not in forbidden:
+            total += ways(i + 1, left - 1, True)  # take i
+        return total
+
+    return ways(0, s, False)
+
+
+def candidate_segments(M: int) -> int:
+    """Segments the random draw may pick: 0..M-3 (M-1 is always checked, M-2 never)."""
+    return M - 2
+
+
+def detection_nonadjacent(M: int, s: int, bad: set[int]) -> float:
+    """Exact P(detect) if the s random samples are uniform over the non-adjacent
+    s-subsets of {0..M-3} and segment M-1 is always checked (the v1 sampling rule)."""
+    if M - 1 in bad:
+        return 1.0
+    n = candidate_segments(M)
+    total = count_nonadjacent_subsets(n, s)
+    if total == 0:
+        raise ValueError("analysis: no non-adjacent sample set of that size")
+    forbidden = frozenset(j for j in bad if j < n)
+    return 1.0 - count_nonadjacent_subsets(n, s, forbidden) / total
+
+
+def bad_set(M: int, b: int, layout: str, s: int = 1) -> set[int]:
+    """Where a cheater puts b forged transitions among the randomly sampled
+    segments 0..M-3: 'spread' evenly, one 'block' of neighbours in the middle,
+    or 'worst': greedily the positions that keep detection lowest for s samples
+    (a sample excludes its neighbours, so marginals are not uniform)."""
+    n = candidate_segments(M)
+    if not 0 <= b <= n:
+        raise ValueError(f"analysis: b={b} must be within 0..{n}")
+    if layout == "block":
+        first = (n - b) // 2
+        return set(range(first, first + b))
+    if layout == "spread":
+        return {int((i + 0.5) * n / b) for i in range(b)}
+    if layout == "worst":
+        chosen: set[int] = set()
+        for _ in range(b):
+            best = min((j for j in range(n) if j not in chosen),
+                       key=lambda j: detection_nonadjacent(M, s, chosen | {j}))
+            chosen.add(best)
+        return chosen
+    raise ValueError(f"analysis: unknown layout {layout!r}")
+
+
+# ------------------------------------------------------------ economics
+def cheat_advantage(p_detect: float, slash: float, reward: float,
+                    saved_cost: float = 0.0, value_if_accepted: float = 0.0) -> float:
+    """Expected payoff of cheating minus that of honest work.
+
+    A cheater keeps `saved_cost` (compute it skipped) whatever happens; it gets
+    `value_if_accepted` (e.g. a backdoored model made canonical) and the reward
+    only if undetected (1-p); detected (p), it loses the reward and the slash:
+        E[cheat] - E[honest] = saved + (1-p)·value - p·(reward + slash).
+    """
+    return saved_cost + (1.0 - p_detect) * value_if_accepted - p_detect * (reward + slash)
+
+
+def min_stake(p_detect: float, reward: float, saved_cost: float = 0.0,
+              value_if_accepted: float = 0.0) -> float:
+    """Smallest slash that makes cheating a loss in expectation:
+    (saved + (1-p)·value) / p - reward (infinite when p = 0)."""
+    if p_detect <= 0:
+        return float("inf")
+    return max(0.0, (saved_cost + (1.0 - p_detect) * value_if_accepted) / p_detect - reward)
+
+
+# ------------------------------------------------------------ committee
+def p_colluding_majority(N: int, A: int, c: int, need: int) -> float:
+    """P(at least `need` of a uniform c-committee drawn from N verifiers are among
+    the A colluders): the hypergeometric tail."""
+    if not 0 <= A <= N or not 1 <= c <= N:
+        raise ValueError("analysis: need 0 <= A <= N and 1 <= c <= N")
+    return sum(comb(A, x) * comb(N - A, c - x) for x in range(need, min(A, c) + 1)) / comb(N, c)
+
+
+def sybil_capital(alpha: float, honest_verifiers: int, min_stake_wei: int) -> float:
+    """Stake an attacker must lock to be a fraction alpha of a uniform-per-address
+    verifier set: alpha/(1-alpha) · honest · minimum stake."""
+    if not 0 <= alpha < 1:
+        raise ValueError("analysis: alpha must be in [0, 1)")
+    return alpha / (1 - alpha) * honest_verifiers * min_stake_wei
+
+
+# ------------------------------------------------------------ compute
+def verifier_compute_fraction(S: int, k: int, s: int, c: int = 1) -> float:
+    """Replayed steps over trained steps: (s+1)·k/S per member, times c for the committee."""
+    if S % k:
+        raise ValueError("analysis: segment_steps must divide steps_per_round")
+    return (s + 1) * k / S * c
