@@ -1,0 +1,466 @@
+"""The chain client every node and CLI command uses (web3.py).
+
+    chain = ChainClient(rpc_urls, Deployment.load(path), account)
+    chain.call(chain.stake_manager.functions.stake_of(addr))
+    receipt = chain.transact(chain.rounds.functions.seal(round_id), what="seal")
+
+What it adds to web3: failover across several RPC URLs with retries and backoff
+(`FailoverProvider`), one nonce sequence per account, gas estimation that turns a
+revert into `ChainError` with the contract's reason, receipts with timeouts, and
+replacement (same nonce, higher fees) of a transaction that is not mined in time —
+a stuck transaction is replaced, never forgotten.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Callable
+
+import requests
+from eth_account.signers.local import LocalAccount
+from eth_utils import to_checksum_address
+from pydantic import BaseModel, ValidationError, field_validator
+from web3 import Web3
+from web3.exceptions import (
+    ContractLogicError,
+    ProviderConnectionError,
+    TransactionNotFound,
+    Web3RPCError,
+)
+from web3.providers.base import JSONBaseProvider
+from web3.providers.rpc import HTTPProvider
+
+from node.errors import ChainError, DeploymentError, PreflightError, RPCUnavailable, TxTimeout
+
+log = logging.getLogger("trainchain.chain")
+
+CONTRACT_NAMES = ("StakeManager", "TrainingRounds", "ModelOracle")
+DEFAULT_RPC = "http://127.0.0.1:8545"
+GAS_MARGIN = 1.25  # estimates are exact for the state they ran on; state moves
+FEE_BUMP = 1.25  # a replacement must pay >= 10% more (geth, anvil); 25% clears it
+TRANSPORT_ERRORS = (requests.ConnectionError, requests.Timeout, requests.HTTPError, ProviderConnectionError)
+
+
+# ---------------------------------------------------------------- deployment.json
+class Deployment(BaseModel):
+    """`<datadir>/deployment.json`: where the contracts live."""
+
+    chain_id: int
+    rpc_urls: list[str]
+    addresses: dict[str, str]  # StakeManager, TrainingRounds, ModelOracle
+    deploy_block: int
+
+    @field_validator("addresses")
+    @classmethod
+    def _check_addresses(cls, addresses: dict[str, str]) -> dict[str, str]:
+        missing = [n for n in CONTRACT_NAMES if n not in addresses]
+        if missing:
+            raise ValueError(f"missing contract addresses: {', '.join(missing)}")
+        return {name: to_checksum_address(a) for name, a in addresses.items()}
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Deployment":
+        path = Path(path)
+        if not path.exists():
+            raise DeploymentError(
+                f"no deployment at {path}: start a devnet (`trainchain devnet up`) "
+                "or deploy (`trainchain deploy --rpc URL`), or pass --deployment"
+            )
+        try:
+            return cls.model_validate_json(path.read_text())
+        except (ValidationError, ValueError) as e:
+            raise DeploymentError(f"{path} is not a valid deployment file: {e}") from None
+
+    def save(self, path: str | Path) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.model_dump(), indent=2) + "\n")
+        tmp.replace(path)
+
+
+# ---------------------------------------------------------------- RPC failover
+def _short(e: BaseException) -> str:
+    text = str(e)
+    if "Connection refused" in text or "NewConnectionError" in text:
+        return "connection refused"
+    if isinstance(e, requests.Timeout):
+        return "timed out"
+    return text.splitlines()[0][:120] if text else type(e).__name__
+
+
+class FailoverProvider(JSONBaseProvider):
+    """JSON-RPC over several HTTP endpoints: the first that answers wins and stays active.
+
+    A transport error (refused, timeout, HTTP 5xx) moves to the next URL; after a full
+    pass fails, it waits `backoff * 2**pass` and tries again, `retries` passes in all,
+    then raises RPCUnavailable listing every endpoint's error. JSON-RPC errors (reverts,
+    'nonce too low') are answers, not failures: they pass through untouched.
+    """
+
+    def __init__(self, urls: list[str], retries: int = 5, backoff: float = 0.5, timeout: float = 10.0):
+        super().__init__()
+        if not urls:
+            raise ValueError("FailoverProvider needs at least one URL")
+        self.urls = list(urls)
+        self.retries = retries
+        self.backoff = backoff
+        self._providers = [
+            HTTPProvider(u, request_kwargs={"timeout": timeout}, exception_retry_configuration=None)
+            for u in self.urls
+        ]
+        self.active = 0
+
+    def __str__(self) -> str:
+        return f"RPC failover {self.urls} (active {self.urls[self.active]})"
+
+    def make_request(self, method, params):
+        errors: dict[str, str] = {}
+        n = len(self._providers)
+        for attempt in range(self.retries):
+            for k in range(n):
+                i = (self.active + k) % n
+                try:
+                    response = self._providers[i].make_request(method, params)
+                except TRANSPORT_ERRORS as e:
+                    errors[self.urls[i]] = _short(e)
+                    continue
+                if i != self.active:
+                    log.warning("RPC failover: %s -> %s", self.urls[self.active], self.urls[i])
+                    self.active = i
+                return response
+            if attempt < self.retries - 1:
+                time.sleep(self.backoff * 2**attempt)
+        detail = "; ".join(f"{u}: {msg}" for u, msg in errors.items())
+        raise RPCUnavailable(f"no RPC endpoint answers ({detail}) after {self.retries} attempt(s)")
+
+    def is_connected(self, show_traceback: bool = False) -> bool:
+        try:
+            return self.make_request("web3_clientVersion", []).get("result") is not None
+        except RPCUnavailable:
+            return False
+
+
+def revert_reason(e: Exception) -> str:
+    """'execution reverted: stake: below minimum' -> 'stake: below minimum'."""
+    msg = getattr(e, "message", None) or (e.args[0] if e.args else str(e))
+    msg = str(msg)
+    for prefix in ("execution reverted: ", "execution reverted"):
+        if msg.startswith(prefix):
+            msg = msg[len(prefix):]
+    return msg.strip() or "reverted without a reason"
+
+
+# ---------------------------------------------------------------- client
+class ChainClient:
+    """web3 + the deployed contracts + (optionally) the account that signs."""
+
+    def __init__(
+        self,
+        rpc_urls: list[str] | None,
+        deployment: Deployment | None,
+        account: LocalAccount | None = None,
+        *,
+        tx_timeout: float = 120.0,
+        tx_replace_after: float = 20.0,
+        rpc_retries: int = 5,
+        rpc_backoff: float = 0.5,
+        rpc_timeout: float = 10.0,
+        poll_interval: float = 0.5,
+    ):
+        urls = list(rpc_urls or (deployment.rpc_urls if deployment else None) or [DEFAULT_RPC])
+        self.provider = FailoverProvider(urls, retries=rpc_retries, backoff=rpc_backoff, timeout=rpc_timeout)
+        self.w3 = Web3(self.provider)
+        self.deployment = deployment
+        self.account = account
+        self.tx_timeout = tx_timeout
+        self.tx_replace_after = tx_replace_after
+        self.poll_interval = poll_interval
+        self._lock = threading.RLock()  # one transaction in flight per client: a clean nonce sequence
+        self._next_nonce_local: int | None = None
+        self._chain_checked = False
+
+    @classmethod
+    def from_config(cls, cfg, account: LocalAccount | None = None, require_deployment: bool = True) -> "ChainClient":
+        """From a NodeConfig: its RPC URLs (else the deployment's) and deployment file."""
+        if require_deployment or cfg.deployment_path.exists():
+            deployment = Deployment.load(cfg.deployment_path)
+        else:
+            deployment = None
+        return cls(
+            cfg.rpc_urls,
+            deployment,
+            account,
+            tx_timeout=cfg.tx_timeout,
+            tx_replace_after=cfg.tx_replace_after,
+            rpc_retries=cfg.rpc_retries,
+            rpc_backoff=cfg.rpc_backoff,
+            rpc_timeout=cfg.rpc_timeout,
+            poll_interval=cfg.poll_interval,
+        )
+
+    # ------------------------------------------------------------ identity
+    @property
+    def address(self) -> str | None:
+        return self.account.address if self.account else None
+
+    @cached_property
+    def chain_id(self) -> int:
+        return self.w3.eth.chain_id
+
+    def check_chain(self) -> None:
+        """DeploymentError unless the RPC's chain is the one the deployment names, with code there."""
+        if self._chain_checked or self.deployment is None:
+            return
+        if self.chain_id != self.deployment.chain_id:
+            raise DeploymentError(
+                f"the RPC endpoint is chain {self.chain_id} but the deployment is for chain "
+                f"{self.deployment.chain_id}: wrong --rpc or stale deployment.json?"
+            )
+        address = self.deployment.addresses["TrainingRounds"]
+        if not self.w3.eth.get_code(address):
+            raise DeploymentError(
+                f"no contract at TrainingRounds {address} on this chain: the devnet was "
+                "restarted without its state, or the deployment.json is stale; redeploy"
+            )
+        self._chain_checked = True
+
+    # ------------------------------------------------------------ contracts
+    def contract(self, name: str):
+        if self.deployment is None:
+            raise DeploymentError("no deployment loaded: pass --deployment or run `trainchain devnet up`")
+        self.check_chain()
+        from node.contracts import contract  # compiled artifacts (cached in build/)
+
+        return contract(self.w3, name, self.deployment.addresses[name])
+
+    @cached_property
+    def stake_manager(self):
+        return self.contract("StakeManager")
+
+    @cached_property
+    def rounds(self):
+        return self.contract("TrainingRounds")
+
+    @cached_property
+    def oracle(self):
+        return self.contract("ModelOracle")
+
+    # ------------------------------------------------------------ reads
+    def block_number(self) -> int:
+        return self.w3.eth.block_number
+
+    def balance(self, address: str | None = None) -> int:
+        return self.w3.eth.get_balance(to_checksum_address(address or self._require_account("balance")))
+
+    def call(self, fn, block: int | str = "latest") -> Any:
+        """A view call; a revert becomes ChainError with the contract's reason."""
+        try:
+            return fn.call(block_identifier=block)
+        except ContractLogicError as e:
+            reason = revert_reason(e)
+            raise ChainError(f"{fn.fn_name}: {reason}", reason) from None
+
+    def wait_for_block(self, n: int, stop_event: threading.Event | None = None, timeout: float | None = None) -> bool:
+        """Block until block n exists. False if stopped or timed out first. RPC outages are waited out."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            try:
+                if self.block_number() >= n:
+                    return True
+            except RPCUnavailable as e:
+                log.warning("waiting for block %d: %s", n, e)
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            if stop_event is not None:
+                if stop_event.wait(self.poll_interval):
+                    return False
+            else:
+                time.sleep(self.poll_interval)
+
+    def events(self, name: str, from_block: int | None = None, to_block: int | str = "latest", chunk: int = 10_000, **filters) -> list[dict]:
+        """Decoded logs of event `name` (whichever contract declares it), oldest first.
+
+        Each item: {"event", "args" (dict), "blockNumber", "transactionHash" (hex), "logIndex", "address"}.
+        """
+        target = self._contract_with_event(name)
+        start = self.deployment.deploy_block if from_block is None else from_block
+        end = self.block_number() if to_block == "latest" else int(to_block)
+        out: list[dict] = []
+        lo = start
+        while lo <= end:
+            hi = min(end, lo + chunk - 1)
+            logs = target.events[name].get_logs(from_block=lo, to_block=hi, argument_filters=filters or None)
+            for entry in logs:
+                out.append(
+                    {
+                        "event": entry["event"],
+                        "args": dict(entry["args"]),
+                        "blockNumber": entry["blockNumber"],
+                        "transactionHash": "0x" + bytes(entry["transactionHash"]).hex(),
+                        "logIndex": entry["logIndex"],
+                        "address": entry["address"],
+                    }
+                )
+            lo = hi + 1
+        return out
+
+    def _contract_with_event(self, name: str):
+        for contract in (self.stake_manager, self.rounds, self.oracle):
+            if any(item.get("type") == "event" and item.get("name") == name for item in contract.abi):
+                return contract
+        raise ChainError(f"no deployed contract declares an event {name!r}")
+
+    # ------------------------------------------------------------ writes
+    def _require_account(self, what: str) -> str:
+        if self.account is None:
+            raise PreflightError(f"{what} needs an account: pass --account (and --password-file)")
+        return self.account.address
+
+    def transact(self, fn, value: int = 0, what: str | None = None, gas: int | None = None) -> dict:
+        """Send a contract call as a transaction; return the receipt of the mined transaction.
+
+        Reverts (at estimation or on-chain) raise ChainError(reason); a transaction not
+        mined within tx_replace_after is re-sent with the same nonce and higher fees; none
+        mined within tx_timeout raises TxTimeout.
+        """
+        what = what or getattr(fn, "fn_name", "transaction")
+        sender = self._require_account(what)
+        with self._lock:
+            if gas is None:
+                try:
+                    gas = int(fn.estimate_gas({"from": sender, "value": value}) * GAS_MARGIN)
+                except ContractLogicError as e:
+                    reason = revert_reason(e)
+                    raise ChainError(f"{what} would revert: {reason}", reason) from None
+            tx = fn.build_transaction(
+                {"from": sender, "value": value, "gas": gas, "nonce": 0, "chainId": self.chain_id, **self._fees()}
+            )
+            return self._send(tx, what)
+
+    def send_value(self, to: str, value: int, what: str = "transfer") -> dict:
+        """Plain ether transfer (funding dev accounts)."""
+        sender = self._require_account(what)
+        with self._lock:
+            tx = {"from": sender, "to": to_checksum_address(to), "value": value, "gas": 21_000,
+                  "chainId": self.chain_id, "nonce": 0, **self._fees()}
+            return self._send(tx, what)
+
+    def _fees(self) -> dict:
+        base = self.w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0
+        try:
+            tip = self.w3.eth.max_priority_fee
+        except Web3RPCError:
+            tip = 10**9
+        return {"maxPriorityFeePerGas": tip, "maxFeePerGas": 2 * base + tip}
+
+    def _take_nonce(self, sender: str) -> int:
+        pending = self.w3.eth.get_transaction_count(sender, "pending")
+        nonce = max(pending, self._next_nonce_local or 0)
+        self._next_nonce_local = nonce + 1
+        return nonce
+
+    def _send(self, tx: dict, what: str) -> dict:
+        tx = dict(tx)
+        try:
+            tx["nonce"] = self._take_nonce(tx["from"])
+            receipt = self._send_until_mined(tx, what)
+        except BaseException:
+            self._next_nonce_local = None  # unsure what reached the pool: re-read from the chain
+            raise
+        if receipt["status"] != 1:
+            reason = self._replay_reason(tx, receipt["blockNumber"])
+            raise ChainError(f"{what} reverted on-chain (tx {receipt['transactionHash'].hex()}): {reason}", reason)
+        log.debug("%s mined in block %d (gas %d)", what, receipt["blockNumber"], receipt["gasUsed"])
+        return receipt
+
+    def _send_until_mined(self, tx: dict, what: str) -> dict:
+        deadline = time.monotonic() + self.tx_timeout
+        sent: list[bytes] = []  # every version of this nonce we sent: any may be mined
+        while True:
+            signed = self.account.sign_transaction(tx)
+            try:
+                self.w3.eth.send_raw_transaction(signed.raw_transaction)
+                sent.append(bytes(signed.hash))
+            except Web3RPCError as e:
+                msg = str(e).lower()
+                if "already known" in msg or "already imported" in msg:
+                    sent.append(bytes(signed.hash))
+                elif "nonce too low" in msg:
+                    receipt = self._first_receipt(sent)
+                    if receipt is not None:
+                        return receipt  # an earlier version made it
+                    # Someone else used this nonce (another process with the key?): take the next.
+                    log.warning("%s: nonce %d already used, re-reading the account's nonce", what, tx["nonce"])
+                    self._next_nonce_local = None
+                    tx["nonce"] = self._take_nonce(tx["from"])
+                    continue
+                elif "underpriced" in msg or "replacement" in msg:
+                    self._bump(tx)
+                    continue
+                else:
+                    raise ChainError(f"{what}: the node refused the transaction: {e}") from None
+            except RPCUnavailable as e:
+                if time.monotonic() >= deadline:
+                    raise TxTimeout(f"{what}: could not send before the {self.tx_timeout:.0f}s timeout: {e}") from None
+                log.warning("%s: send failed (%s); retrying", what, e)
+            receipt = self._wait_receipt(sent, min(deadline, time.monotonic() + self.tx_replace_after))
+            if receipt is not None:
+                return receipt
+            if time.monotonic() >= deadline:
+                raise TxTimeout(
+                    f"{what}: not mined within {self.tx_timeout:.0f}s (nonce {tx['nonce']}, "
+                    f"{len(sent)} version(s) sent)"
+                )
+            log.warning("%s: not mined after %.0fs; replacing (nonce %d) with higher fees", what, self.tx_replace_after, tx["nonce"])
+            self._bump(tx)
+
+    def _bump(self, tx: dict) -> None:
+        market = self._fees()
+        tx["maxPriorityFeePerGas"] = max(int(tx["maxPriorityFeePerGas"] * FEE_BUMP) + 1, market["maxPriorityFeePerGas"])
+        tx["maxFeePerGas"] = max(int(tx["maxFeePerGas"] * FEE_BUMP) + 1, market["maxFeePerGas"], tx["maxPriorityFeePerGas"])
+
+    def _first_receipt(self, hashes: list[bytes]) -> dict | None:
+        for h in hashes:
+            try:
+                receipt = self.w3.eth.get_transaction_receipt(h)
+            except TransactionNotFound:
+                continue
+            except RPCUnavailable as e:
+                log.warning("receipt lookup failed: %s", e)
+                return None
+            if receipt is not None and receipt.get("blockNumber") is not None:
+                return receipt
+        return None
+
+    def _wait_receipt(self, hashes: list[bytes], until: float) -> dict | None:
+        while True:
+            receipt = self._first_receipt(hashes)
+            if receipt is not None or time.monotonic() >= until:
+                return receipt
+            time.sleep(self.poll_interval)
+
+    def _replay_reason(self, tx: dict, block: int) -> str:
+        call = {k: tx[k] for k in ("from", "to", "value", "data", "gas") if k in tx}
+        try:
+            self.w3.eth.call(call, block_identifier=max(block - 1, 0))
+        except ContractLogicError as e:
+            return revert_reason(e)
+        except Exception as e:  # the reason is a courtesy: never mask the failure itself
+            return f"reverted (reason unavailable: {_short(e)})"
+        return "reverted (out of gas or state changed within the block)"
+
+
+def retry_call(fn: Callable[[], Any], attempts: int = 5, backoff: float = 0.5) -> Any:
+    """Retry a read that may hit an RPC outage (RPCUnavailable), with exponential backoff."""
+    for i in range(attempts):
+        try:
+            return fn()
+        except RPCUnavailable:
+            if i == attempts - 1:
+                raise
+            time.sleep(backoff * 2**i)
