@@ -1,0 +1,93 @@
+"""`trainchain dapp serve`: the dapp page, viem from node_modules, and the store read-only.
+
+    trainchain dapp serve --port 8080 --datadir ~/.local/share/trainchain
+    # open http://127.0.0.1:8080/?rpc=http://127.0.0.1:8545&oracle=0x...
+"""
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from pathlib import Path
+from urllib.parse import urlencode
+
+import click
+
+from node.config import DEFAULT_RPC, load_config
+from node.errors import TrainchainError
+
+
+def read_deployment(path: Path) -> dict:
+    """Addresses from a deployment.json, if there is one ({} otherwise)."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def find_oracle_address(deployment: dict) -> str | None:
+    """The ModelOracle address in a deployment file, whichever common shape it has."""
+    for holder in (deployment, deployment.get("contracts") or {}, deployment.get("addresses") or {}):
+        if isinstance(holder, dict):
+            value = holder.get("ModelOracle") or holder.get("model_oracle") or holder.get("oracle")
+            if isinstance(value, dict):
+                value = value.get("address")
+            if isinstance(value, str):
+                return value
+    return None
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
+@click.group()
+def dapp() -> None:
+    """Serve the dapp page and the content store (read-only)."""
+
+
+@dapp.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535),
+              help="Port to bind (0 picks a free one).")
+@click.option("--datadir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Node data dir: its embedded store is served at /ipfs/<cid>.")
+@click.option("--ipfs-api", default=None, help="Serve from a Kubo RPC API instead of the embedded store.")
+@click.option("--rpc", "rpc_url", default=None, help="RPC URL the page starts with (default: the node config's).")
+@click.option("--oracle", default=None, help="ModelOracle address the page starts with (default: deployment.json's).")
+@click.option("--json", "as_json", is_flag=True, help="Print the URL as one JSON line, then serve.")
+def serve(host: str, port: int, datadir: Path | None, ipfs_api: str | None, rpc_url: str | None,
+          oracle: str | None, as_json: bool) -> None:
+    """Serve the dapp until interrupted."""
+    from node.dapp_server import DappServerConfig, make_server
+
+    try:
+        cfg = load_config(datadir=datadir, ipfs_api=ipfs_api)
+    except TrainchainError as exc:
+        raise click.ClickException(str(exc)) from None
+    deployment = read_deployment(cfg.deployment_path)
+    page = {
+        "rpc": rpc_url or (cfg.rpc_urls or deployment.get("rpc_urls") or [DEFAULT_RPC])[0],
+        "oracle": oracle or find_oracle_address(deployment),
+    }
+    page = {k: v for k, v in page.items() if v}
+    try:
+        server = make_server(DappServerConfig(datadir=cfg.datadir, ipfs_api=cfg.ipfs_api, page_config=page),
+                             host=host, port=port)
+    except OSError as exc:
+        raise click.ClickException(f"dapp: cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    page_url = server.url + ("?" + urlencode(page) if page else "")
+    if as_json:
+        click.echo(json.dumps({"url": server.url, "page": page_url, "datadir": str(cfg.datadir), **page}))
+    else:
+        click.echo(f"dapp: serving {server.url} (store: {cfg.ipfs_api or cfg.datadir}); open {page_url}")
+    sys.stdout.flush()
+    # SIGTERM stops like Ctrl-C: shutdown runs in `finally`.
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()

@@ -1,0 +1,310 @@
+"""The dapp's read-only HTTP server: the static page, viem from node_modules, the
+contracts' ABIs, and the content store at /ipfs/<cid>.
+
+    server = make_server(DappServerConfig(datadir=Path("~/.local/share/trainchain")), port=0)
+    server.serve_forever()   # http://127.0.0.1:<server.server_port>/
+
+Routes (GET and HEAD only; anything else is 405):
+  /                      dapp/index.html (and the other files of dapp/)
+  /vendor/importmap.js   installs the import map for viem and its dependencies
+  /vendor/<pkg>/<file>   .js/.mjs/.json files of those packages only
+  /abi/<Contract>.json   ABI from the compiled contracts (never hand-copied)
+  /ipfs/<cid>            the content, verified block by block against the CID
+  /ipfs/<cid>?format=raw one raw block (application/vnd.ipld.raw), trustless
+  /ipfs/<cid>?format=car the whole DAG as a CARv1 (application/vnd.ipld.car), trustless
+Every path is resolved inside its root; `..`, dot-files and symlinks out of the root
+are refused.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import mimetypes
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from functools import cached_property
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from node.dapp_importmap import ImportMapError, allowed_dirs, build_import_map
+
+log = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DAPP_DIR = REPO_ROOT / "dapp"
+NODE_MODULES = REPO_ROOT / "node_modules"
+VENDOR_PREFIX = "/vendor/"
+VENDOR_SUFFIXES = {".js", ".mjs", ".json"}
+CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".json": "application/json",
+    ".png": "image/png",
+    ".svg": "image/svg+xml",
+}
+# Trustless gateway response types (IPFS HTTP gateway spec).
+RAW_BLOCK = "application/vnd.ipld.raw"
+CAR = "application/vnd.ipld.car"
+CHUNK = 256 * 1024
+
+
+@dataclass
+class DappServerConfig:
+    datadir: Path | None = None  # the node data dir whose embedded store /ipfs serves
+    ipfs_api: str | None = None  # or a Kubo RPC API (reads are verified all the same)
+    dapp_dir: Path = DAPP_DIR
+    node_modules: Path = NODE_MODULES
+    # Extra info for the page (e.g. the devnet's RPC URL and oracle address) at /config.json.
+    page_config: dict = field(default_factory=dict)
+
+
+def resolve_inside(root: Path, rel: str) -> Path | None:
+    """`root/rel` if it is a regular file inside `root` after resolving links; else None."""
+    parts = rel.split("/")
+    if any(p in ("", ".", "..") or p.startswith(".") or "\\" in p or "\x00" in p for p in parts):
+        return None
+    root = root.resolve()
+    candidate = root.joinpath(*parts).resolve()
+    if not candidate.is_relative_to(root) or not candidate.is_file():
+        return None
+    return candidate
+
+
+class DappServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], config: DappServerConfig):
+        self.config = config
+        self._lock = threading.Lock()
+        self._store = None
+        self._abis: dict[str, list] | None = None
+        super().__init__(address, DappRequestHandler)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}/"
+
+    @cached_property
+    def import_map(self) -> dict:
+        return build_import_map(self.config.node_modules, prefix=VENDOR_PREFIX)
+
+    @cached_property
+    def vendor_dirs(self) -> list[Path]:
+        return [d.resolve() for d in allowed_dirs(self.config.node_modules)]
+
+    def store(self):
+        """The content store, opened on first use (the page works without one)."""
+        with self._lock:
+            if self._store is None:
+                from node.store import open_store
+
+                self._store = open_store(datadir=self.config.datadir, api=self.config.ipfs_api)
+            return self._store
+
+    def abis(self) -> dict[str, list]:
+        with self._lock:
+            if self._abis is None:
+                from node.contracts import compile_contracts
+
+                self._abis = {name: art["abi"] for name, art in compile_contracts().items()}
+            return self._abis
+
+
+class DappRequestHandler(BaseHTTPRequestHandler):
+    server: DappServer
+    protocol_version = "HTTP/1.1"
+    server_version = "trainchain-dapp"
+
+    # ------------------------------------------------------------ plumbing
+    def log_message(self, fmt: str, *args) -> None:
+        log.debug("%s %s", self.address_string(), fmt % args)
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_HEAD(self) -> None:
+        self._dispatch()
+
+    def _read_only(self) -> None:
+        self._send_error(HTTPStatus.METHOD_NOT_ALLOWED, "dapp: this server is read-only (GET and HEAD only)",
+                         extra={"Allow": "GET, HEAD"})
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _read_only
+
+    def _send_error(self, status: HTTPStatus, message: str, extra: dict | None = None) -> None:
+        body = (message + "\n").encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("X-Content-Type-Options", "nosniff")
+        for key, value in (extra or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _send_bytes(self, body: bytes, content_type: str, headers: dict | None = None) -> None:
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("X-Content-Type-Options", "nosniff")
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _send_file(self, path: Path) -> None:
+        content_type = CONTENT_TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        body = path.read_bytes()
+        self._send_bytes(body, content_type, {"Cache-Control": "no-cache"})
+
+    # ------------------------------------------------------------ routes
+    def _dispatch(self) -> None:
+        url = urlsplit(self.path)
+        path = unquote(url.path)
+        query = parse_qs(url.query)
+        try:
+            if path.startswith("/ipfs/"):
+                self._serve_ipfs(path[len("/ipfs/"):], query)
+            elif path == VENDOR_PREFIX + "importmap.js":
+                self._serve_import_map()
+            elif path.startswith(VENDOR_PREFIX):
+                self._serve_vendor(path[len(VENDOR_PREFIX):])
+            elif path.startswith("/abi/"):
+                self._serve_abi(path[len("/abi/"):])
+            elif path == "/config.json":
+                self._send_bytes(json.dumps(self.server.config.page_config).encode(), "application/json",
+                                 {"Cache-Control": "no-cache"})
+            else:
+                self._serve_static(path.lstrip("/") or "index.html")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the browser went away
+
+    def _serve_static(self, rel: str) -> None:
+        file = resolve_inside(self.server.config.dapp_dir, rel)
+        if file is None:
+            return self._send_error(HTTPStatus.NOT_FOUND, f"dapp: no such file {rel!r}")
+        self._send_file(file)
+
+    def _serve_vendor(self, rel: str) -> None:
+        try:
+            vendor_dirs = self.server.vendor_dirs
+        except ImportMapError as exc:
+            return self._send_error(HTTPStatus.SERVICE_UNAVAILABLE, str(exc))
+        file = resolve_inside(self.server.config.node_modules, rel)
+        if (
+            file is None
+            or file.suffix not in VENDOR_SUFFIXES
+            or not any(file.is_relative_to(d) for d in vendor_dirs)
+        ):
+            return self._send_error(HTTPStatus.NOT_FOUND, f"dapp: {rel!r} is not a served dependency file")
+        self._send_file(file)
+
+    def _serve_import_map(self) -> None:
+        try:
+            import_map = self.server.import_map
+        except ImportMapError as exc:
+            return self._send_error(HTTPStatus.SERVICE_UNAVAILABLE, str(exc))
+        # A classic script that inserts the map before the page's module script runs.
+        script = (
+            "// Generated by `trainchain dapp serve` from node_modules.\n"
+            "const map = document.createElement('script');\n"
+            "map.type = 'importmap';\n"
+            f"map.textContent = {json.dumps(json.dumps(import_map))};\n"
+            "document.currentScript.after(map);\n"
+        )
+        self._send_bytes(script.encode(), CONTENT_TYPES[".js"], {"Cache-Control": "no-cache"})
+
+    def _serve_abi(self, rel: str) -> None:
+        name = rel[: -len(".json")] if rel.endswith(".json") else ""
+        try:
+            abis = self.server.abis()
+        except Exception as exc:  # no contracts, a compile error: say so, keep serving the page
+            log.warning("dapp: cannot compile the contracts: %s", exc)
+            return self._send_error(HTTPStatus.SERVICE_UNAVAILABLE, f"dapp: contracts are not available: {exc}")
+        if name not in abis:
+            return self._send_error(HTTPStatus.NOT_FOUND, f"dapp: no contract named {name!r}; known: {sorted(abis)}")
+        self._send_bytes(json.dumps(abis[name]).encode(), "application/json", {"Cache-Control": "no-cache"})
+
+    def _serve_ipfs(self, rel: str, query: dict) -> None:
+        from node.store.base import CIDError, IntegrityError, NotFound, StoreError, StoreUnavailable
+
+        cid = rel.rstrip("/")
+        if not cid or "/" in cid:
+            return self._send_error(HTTPStatus.BAD_REQUEST, "ipfs: only /ipfs/<cid> is served (no paths inside a CID)")
+        fmt = (query.get("format") or [""])[0]
+        accept = self.headers.get("Accept", "")
+        if fmt == "raw" or (not fmt and RAW_BLOCK in accept):
+            fmt = "raw"
+        elif fmt == "car" or (not fmt and CAR in accept):
+            fmt = "car"
+        elif fmt:
+            return self._send_error(HTTPStatus.BAD_REQUEST, f"ipfs: unknown format {fmt!r} (use raw or car)")
+        try:
+            store = self.server.store()
+            if fmt == "raw":
+                return self._send_bytes(store.get_block(cid), RAW_BLOCK, self._ipfs_headers(cid, "raw"))
+            if fmt == "car":
+                return self._send_car(store, cid)
+            size = store.size(cid)
+            chunks = store.open(cid)
+            first = next(chunks, b"")  # fail before the headers if the root is missing or bad
+        except CIDError as exc:
+            return self._send_error(HTTPStatus.BAD_REQUEST, f"ipfs: {exc}")
+        except NotFound as exc:
+            return self._send_error(HTTPStatus.NOT_FOUND, f"ipfs: {exc}")
+        except IntegrityError as exc:
+            return self._send_error(HTTPStatus.BAD_GATEWAY, f"ipfs: {exc}")
+        except StoreUnavailable as exc:
+            return self._send_error(HTTPStatus.SERVICE_UNAVAILABLE, f"ipfs: {exc}")
+        except StoreError as exc:
+            return self._send_error(HTTPStatus.INTERNAL_SERVER_ERROR, f"ipfs: {exc}")
+        self.send_response(HTTPStatus.OK)
+        for key, value in self._ipfs_headers(cid, "file").items():
+            self.send_header(key, value)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(size))
+        self.end_headers()
+        if self.command == "HEAD":
+            return
+        try:
+            self.wfile.write(first)
+            for chunk in chunks:
+                self.wfile.write(chunk)
+        except StoreError as exc:
+            # Headers are gone: cut the connection so the client sees a short body,
+            # never unverified bytes.
+            log.error("ipfs: %s failed verification mid-stream: %s", cid, exc)
+            self.close_connection = True
+            self.connection.shutdown(2)
+
+    def _send_car(self, store, cid: str) -> None:
+        with tempfile.TemporaryDirectory(prefix="trainchain-car-") as tmp:
+            car = Path(tmp) / "out.car"
+            store.export_car(cid, car)
+            self._send_bytes(car.read_bytes(), CAR, self._ipfs_headers(cid, "car"))
+
+    @staticmethod
+    def _ipfs_headers(cid: str, kind: str) -> dict:
+        suffix = "" if kind == "file" else f".{kind}"
+        return {
+            "Etag": f'"{cid}{suffix}"',
+            "X-Ipfs-Path": f"/ipfs/{cid}",
+            "Cache-Control": "public, max-age=29030400, immutable",
+            "X-Content-Type-Options": "nosniff",
+            # Content comes from strangers: never let it run script on the dapp's origin.
+            "Content-Security-Policy": "sandbox",
+            "Content-Disposition": f'attachment; filename="{cid}{suffix or ".bin"}"',
+        }
+
+
+def make_server(config: DappServerConfig, host: str = "127.0.0.1", port: int = 8080) -> DappServer:
+    """Bind (port 0 picks a free one); call .serve_forever() to run."""
+    return DappServer((host, port), config)
