@@ -1,0 +1,131 @@
+"""The runtime pin: make this process the runtime a spec was trained in, or refuse.
+
+Bit-exact replay holds only for the same torch build, thread count, CPU code path
+(ATEN_CPU_CAPABILITY), MKL code path (MKL_CBWR) and, on GPUs, the same GPU model,
+CUDA version and cuBLAS workspace config (../shared/notes/determinism.md).
+
+ATen and MKL read their environment variables when torch loads, so the pin has to be
+applied BEFORE `import torch`. The CLI entry points (node/cli/engine.py, the trainer
+and verifier) call `apply_runtime_pin(spec)` first thing; if torch is already loaded
+with other settings, `apply_runtime_pin` raises RuntimeMismatch (or, with
+`reexec=True`, restarts the process with the right environment).
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+from .spec import RuntimePin, TaskSpec
+
+
+class RuntimeMismatch(RuntimeError):
+    """This process cannot reproduce the spec's runtime; the message says why."""
+
+
+def compute_pin_env(pin: RuntimePin) -> dict[str, str]:
+    """Environment variables torch must see when it loads."""
+    env = {
+        "OMP_NUM_THREADS": str(pin.threads),
+        "MKL_NUM_THREADS": str(pin.threads),
+        "ATEN_CPU_CAPABILITY": pin.cpu_capability.lower(),
+        "MKL_CBWR": pin.mkl_cbwr,
+    }
+    if pin.device == "cuda":
+        env["CUBLAS_WORKSPACE_CONFIG"] = pin.cublas_workspace_config or ""
+    return env
+
+
+def _env_mismatches(pin: RuntimePin) -> list[str]:
+    return [
+        f"{k}={os.environ.get(k)!r} but the spec needs {v!r}"
+        for k, v in compute_pin_env(pin).items()
+        if os.environ.get(k) != v
+    ]
+
+
+def is_torch_loaded() -> bool:
+    return "torch" in sys.modules
+
+
+def apply_runtime_pin(spec: TaskSpec | RuntimePin, reexec: bool = False) -> None:
+    """Pin this process to the spec's runtime, then check it (raises RuntimeMismatch).
+
+    Call before torch is imported. If torch is already loaded with another environment,
+    either re-exec this same command line with the pinned environment (reexec=True; for
+    CLI entry points) or refuse.
+    """
+    pin = spec.runtime if isinstance(spec, TaskSpec) else spec
+    mismatches = _env_mismatches(pin)
+    if mismatches:
+        if is_torch_loaded():
+            if reexec:
+                env = {**os.environ, **compute_pin_env(pin)}
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os.execve(sys.executable, [sys.executable, *sys.argv], env)
+            raise RuntimeMismatch(
+                "runtime: torch was loaded before the runtime pin was applied: "
+                + "; ".join(mismatches)
+                + " (start a fresh process, or call apply_runtime_pin before importing torch)"
+            )
+        os.environ.update(compute_pin_env(pin))
+    import torch
+
+    torch.set_num_threads(pin.threads)
+    torch.use_deterministic_algorithms(pin.deterministic)
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.set_float32_matmul_precision("highest")
+    check_runtime(pin)
+
+
+def describe_runtime(device: str = "cpu") -> dict:
+    """What this process actually runs: the values a spec would pin (for `spec init`)."""
+    import torch
+
+    out = {
+        "torch_version": torch.__version__,
+        "device": device,
+        "dtype": "float32",
+        "threads": torch.get_num_threads(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "mkl_cbwr": os.environ.get("MKL_CBWR", "AVX2"),
+    }
+    if device == "cuda":
+        out["gpu_name"] = torch.cuda.get_device_name() if torch.cuda.is_available() else None
+        out["cuda_version"] = torch.version.cuda
+        out["cublas_workspace_config"] = os.environ.get("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    return out
+
+
+def check_runtime(spec: TaskSpec | RuntimePin) -> None:
+    """Raise RuntimeMismatch, in words, if this process differs from the pinned runtime."""
+    pin = spec.runtime if isinstance(spec, TaskSpec) else spec
+    problems = list(_env_mismatches(pin))
+    import torch
+
+    if torch.__version__ != pin.torch_version:
+        problems.append(f"torch {torch.__version__} but the spec pins {pin.torch_version}")
+    if torch.get_num_threads() != pin.threads:
+        problems.append(f"{torch.get_num_threads()} threads but the spec pins {pin.threads}")
+    capability = torch.backends.cpu.get_cpu_capability()
+    if capability.lower() != pin.cpu_capability.lower():
+        problems.append(f"CPU capability {capability} but the spec pins {pin.cpu_capability}")
+    if pin.deterministic and not torch.are_deterministic_algorithms_enabled():
+        problems.append("deterministic algorithms are off")
+    if pin.device == "cuda":
+        if not torch.cuda.is_available():
+            problems.append("the spec needs a CUDA GPU and none is available")
+        else:
+            if torch.cuda.get_device_name() != pin.gpu_name:
+                problems.append(f"GPU {torch.cuda.get_device_name()!r} but the spec pins {pin.gpu_name!r}")
+            if torch.version.cuda != pin.cuda_version:
+                problems.append(f"CUDA {torch.version.cuda} but the spec pins {pin.cuda_version}")
+            if torch.backends.cuda.matmul.allow_tf32 or torch.backends.cudnn.allow_tf32:
+                problems.append("TF32 is on")
+            if torch.backends.cudnn.benchmark or not torch.backends.cudnn.deterministic:
+                problems.append("cudnn benchmark is on or cudnn is not deterministic")
+    if problems:
+        raise RuntimeMismatch("runtime: this process cannot replay the spec: " + "; ".join(problems))

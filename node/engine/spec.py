@@ -1,0 +1,229 @@
+"""TaskSpec: everything a trainer and a verifier must agree on, as one canonical JSON.
+
+The keccak256 of `canonical_json()` goes on-chain with the task. Every field is strict
+(no coercion, no unknown keys) so that two honest parties can never read one spec two
+ways. This module does not import torch: the runtime pin must be applied before torch
+loads (see runtime.py).
+"""
+from __future__ import annotations
+
+import json
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+SPEC_VERSION = 1
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+class ModelConfig(_Strict):
+    """A byte-level GPT (nanoGPT layout). Weights are tied: lm_head = wte."""
+
+    arch: Literal["gpt"] = "gpt"
+    vocab_size: Literal[256] = 256  # bytes are tokens: no tokenizer to download
+    block_size: int = Field(64, ge=2, le=8192)  # context length T
+    n_layer: int = Field(2, ge=1, le=128)
+    n_head: int = Field(4, ge=1, le=128)
+    n_embd: int = Field(64, ge=1, le=16384)  # must be divisible by n_head
+    dropout: float = Field(0.1, ge=0.0, lt=1.0)  # > 0 in the demo: proves the RNG derivation
+    bias: bool = True  # biases in Linear and LayerNorm
+
+    @model_validator(mode="after")
+    def _heads_divide(self) -> "ModelConfig":
+        if self.n_embd % self.n_head:
+            raise ValueError(f"spec: n_embd {self.n_embd} not divisible by n_head {self.n_head}")
+        return self
+
+
+class OptimizerConfig(_Strict):
+    """AdamW written out in step.py (never torch.optim: fused/foreach give other bits)."""
+
+    name: Literal["adamw"] = "adamw"
+    impl: Literal["trainchain-adamw-v1"] = "trainchain-adamw-v1"
+    beta1: float = Field(0.9, gt=0.0, lt=1.0)
+    beta2: float = Field(0.99, gt=0.0, lt=1.0)
+    eps: float = Field(1e-8, gt=0.0)
+    weight_decay: float = Field(0.1, ge=0.0)  # applied to tensors with dim >= 2 only
+    grad_clip: float = Field(1.0, ge=0.0)  # max global L2 norm; 0 disables clipping
+
+
+class LRSchedule(_Strict):
+    """Linear warmup, then linear decay to min_lr, then constant: + − × ÷ only.
+
+    No cos/exp: those come from the platform libm and may differ in the last bit.
+    """
+
+    kind: Literal["warmup-linear"] = "warmup-linear"
+    max_lr: float = Field(3e-3, gt=0.0)
+    min_lr: float = Field(3e-4, ge=0.0)
+    warmup_steps: int = Field(20, ge=0)
+    decay_steps: int = Field(2000, ge=1)  # steps from the end of warmup to min_lr
+
+    def lr_at(self, step: int) -> float:
+        """Learning rate of global step `step` (0-based), pure Python floats."""
+        if step < self.warmup_steps:
+            return self.max_lr * (step + 1) / self.warmup_steps
+        t = step - self.warmup_steps
+        if t >= self.decay_steps:
+            return self.min_lr
+        return self.max_lr - (self.max_lr - self.min_lr) * t / self.decay_steps
+
+
+class RuntimePin(_Strict):
+    """The runtime a replay is bit-exact in. A process that differs refuses the spec."""
+
+    torch_version: str = "2.13.0+cpu"
+    device: Literal["cpu", "cuda"] = "cpu"
+    dtype: Literal["float32"] = "float32"
+    threads: int = Field(1, ge=1, le=1024)  # intra-op threads (also OMP/MKL env)
+    cpu_capability: str = "AVX2"  # ATEN_CPU_CAPABILITY: default | AVX2 | AVX512 | ...
+    mkl_cbwr: str = "AVX2"  # MKL_CBWR: pins MKL's code path (conditional bitwise repro)
+    deterministic: bool = True  # torch.use_deterministic_algorithms + cudnn flags
+    # cuda only (None on cpu): the GPU model, CUDA version, cuBLAS workspace config
+    gpu_name: str | None = None
+    cuda_version: str | None = None
+    cublas_workspace_config: str | None = None
+
+    @model_validator(mode="after")
+    def _cuda_fields(self) -> "RuntimePin":
+        if self.device == "cuda":
+            if not (self.gpu_name and self.cuda_version and self.cublas_workspace_config):
+                raise ValueError("spec: runtime.device cuda needs gpu_name, cuda_version, cublas_workspace_config")
+        elif self.gpu_name or self.cuda_version or self.cublas_workspace_config:
+            raise ValueError("spec: gpu_name/cuda_version/cublas_workspace_config are for device cuda only")
+        if not self.deterministic:
+            raise ValueError("spec: runtime.deterministic must be true (replay is the point)")
+        return self
+
+
+class ProtocolParams(_Strict):
+    """What goes on-chain with the task (node.chain maps these to create_task)."""
+
+    samples: int = Field(2, ge=1)  # s sampled segments per round (the last one always)
+    committee_size: int = Field(3, ge=1)  # c verifiers per round
+    quorum: int = Field(2, ge=1)  # q reveals needed, else the round is void
+    seal_delay_blocks: int = Field(2, ge=1)
+    reveal_starts_window: int = Field(40, ge=1)  # phase windows, in blocks
+    commit_verdicts_window: int = Field(60, ge=1)
+    reveal_ends_window: int = Field(40, ge=1)
+    reveal_verdicts_window: int = Field(40, ge=1)
+    trainer_reward_wei: int = Field(10**17, ge=0)  # per finalized round
+    verifier_reward_wei: int = Field(10**16, ge=0)  # per majority verifier per round
+    trainer_slash_bps: int = Field(5_000, ge=0, le=10_000)  # of the trainer's stake on fraud
+    verifier_slash_bps: int = Field(500, ge=0, le=10_000)  # minority verifier
+    no_show_slash_bps: int = Field(1_000, ge=0, le=10_000)  # missed reveal / verdict
+
+    @model_validator(mode="after")
+    def _quorum(self) -> "ProtocolParams":
+        if self.quorum > self.committee_size:
+            raise ValueError(f"spec: quorum {self.quorum} > committee_size {self.committee_size}")
+        return self
+
+
+class DatasetRef(_Strict):
+    manifest_cid: str = ""  # the dataset manifest in the content store (dataset.py)
+
+
+class TaskSpec(_Strict):
+    version: Literal[1] = SPEC_VERSION
+    name: str = "demo"
+    model: ModelConfig = ModelConfig()
+    dataset: DatasetRef = DatasetRef()
+    optimizer: OptimizerConfig = OptimizerConfig()
+    lr: LRSchedule = LRSchedule()
+    batch_size: int = Field(8, ge=1, le=65536)  # B sequences per step
+    seed: int = Field(1337, ge=0, lt=2**63)
+    steps_per_round: int = Field(64, ge=1)  # S
+    segment_steps: int = Field(8, ge=1)  # k; M = S / k segments per round
+    runtime: RuntimePin = RuntimePin()
+    protocol: ProtocolParams = ProtocolParams()
+
+    @model_validator(mode="after")
+    def _segments(self) -> "TaskSpec":
+        if self.steps_per_round % self.segment_steps:
+            raise ValueError(
+                f"spec: steps_per_round {self.steps_per_round} not a multiple of segment_steps {self.segment_steps}"
+            )
+        m = self.segments_per_round
+        if m < 2:
+            raise ValueError("spec: a round needs at least 2 segments")
+        if self.protocol.samples > m:
+            raise ValueError(f"spec: samples {self.protocol.samples} > segments per round {m}")
+        return self
+
+    @property
+    def segments_per_round(self) -> int:
+        return self.steps_per_round // self.segment_steps
+
+    @property
+    def context_length(self) -> int:
+        return self.model.block_size
+
+    # ------------------------------------------------------------ encodings
+    def canonical_json(self) -> bytes:
+        """Sorted keys, no spaces, ASCII: one byte string per spec."""
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=True,
+                          allow_nan=False).encode()
+
+    def spec_hash(self) -> bytes:
+        from eth_utils import keccak
+
+        return keccak(self.canonical_json())
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> "TaskSpec":
+        """Parse a spec; raises SpecError with the offending field in words."""
+        try:
+            return cls.model_validate_json(data, strict=True)
+        except ValueError as exc:
+            raise SpecError(f"spec: invalid task spec: {exc}") from None
+
+    @classmethod
+    def from_file(cls, path) -> "TaskSpec":
+        from pathlib import Path
+
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise SpecError(f"spec: cannot read {path}: {exc.strerror}") from None
+        return cls.from_json(data)
+
+    def with_(self, **changes) -> "TaskSpec":
+        """A copy with nested changes, validated: spec.with_(lr={"max_lr": 1e-3})."""
+        data = self.model_dump(mode="json")
+        for key, value in changes.items():
+            if isinstance(value, dict):
+                data[key] = {**data[key], **value}
+            else:
+                data[key] = value
+        return type(self).model_validate(data, strict=False)
+
+    # ------------------------------------------------------------ presets
+    @classmethod
+    def default(cls, dataset_cid: str = "") -> "TaskSpec":
+        """The demo: a tiny GPT that runs 4 rounds with 1 trainer + 3 verifiers on 2 cores."""
+        return cls(dataset=DatasetRef(manifest_cid=dataset_cid))
+
+    @classmethod
+    def preset(cls, name: str, dataset_cid: str = "") -> "TaskSpec":
+        if name not in PRESETS:
+            raise SpecError(f"spec: unknown preset {name!r}; known: {sorted(PRESETS)}")
+        return cls.default(dataset_cid).with_(name=name, **PRESETS[name])
+
+
+class SpecError(ValueError):
+    """A task spec that cannot be read or is not valid."""
+
+
+# Presets for benches: the 875k model of determinism.md, then ~10M and ~100M parameters.
+PRESETS: dict[str, dict] = {
+    "demo": {},
+    "tiny": {"model": {"n_layer": 1, "n_head": 2, "n_embd": 32, "block_size": 32}, "batch_size": 4,
+             "steps_per_round": 16, "segment_steps": 4},
+    "875k": {"model": {"n_layer": 4, "n_head": 4, "n_embd": 128, "block_size": 128}, "batch_size": 32},
+    "10m": {"model": {"n_layer": 6, "n_head": 6, "n_embd": 384, "block_size": 128}, "batch_size": 8},
+    "100m": {"model": {"n_layer": 12, "n_head": 12, "n_embd": 768, "block_size": 128}, "batch_size": 4},
+}

@@ -1,0 +1,117 @@
+"""One training step: forward, backward, clipping, AdamW. Same bits on every replay.
+
+Every random stream is derived from (seed, step, purpose) — never carried as hidden
+RNG state — so a replay from any checkpoint draws the same dropout masks. AdamW is
+written out here (not torch.optim, whose fused/foreach paths give different bits), and
+its bias corrections use exact powers by repeated squaring, not libm `pow`.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+
+import torch
+
+from .model import GPT
+from .spec import TaskSpec
+from .state import TrainingState
+
+
+def seed_for(seed: int, step: int, purpose: str) -> int:
+    """63-bit seed of one random stream: first 8 bytes of sha256("seed:step:purpose")."""
+    digest = hashlib.sha256(f"{seed}:{step}:{purpose}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") & (2**63 - 1)
+
+
+def compute_power(base: float, n: int) -> float:
+    """base**n by repeated squaring: IEEE multiplications only, same bits everywhere."""
+    result, b = 1.0, base
+    while n:
+        if n & 1:
+            result *= b
+        b *= b
+        n >>= 1
+    return result
+
+
+@dataclass(frozen=True)
+class StepOverrides:
+    """Deviations from the spec for one step: only the adversarial suite sets these."""
+
+    lr_scale: float = 1.0
+
+
+class Trainer:
+    """A model + optimizer state on the spec's device, stepping from a TrainingState."""
+
+    def __init__(self, spec: TaskSpec, state: TrainingState):
+        self.spec = spec
+        self.device = torch.device(spec.runtime.device)
+        self.model = GPT(spec.model)  # weights are overwritten below, never drawn here
+        state.check_against(self.model)
+        self.model.to(self.device)
+        self.params = dict(sorted(self.model.named_parameters()))
+        with torch.no_grad():
+            for name, p in self.params.items():
+                p.copy_(state.params[name])
+        self.exp_avg = {n: state.exp_avg[n].to(self.device, copy=True) for n in self.params}
+        self.exp_avg_sq = {n: state.exp_avg_sq[n].to(self.device, copy=True) for n in self.params}
+        self.steps = {n: int(state.steps[n].item()) for n in self.params}
+        self.global_step = state.global_step
+
+    # ------------------------------------------------------------ the step
+    def step(self, tokens: torch.Tensor, overrides: StepOverrides | None = None) -> float:
+        """Train on one batch (B, T+1) of token ids; returns the loss before the update."""
+        spec, g = self.spec, self.global_step
+        tokens = tokens.to(self.device)
+        x, y = tokens[:, :-1], tokens[:, 1:]  # (B, T) inputs and next-token targets
+        torch.manual_seed(seed_for(spec.seed, g, "dropout"))  # dropout masks of step g
+        self.model.train()
+        for p in self.params.values():
+            p.grad = None
+        _, loss = self.model(x, y)
+        loss.backward()
+        self._clip_gradients(spec.optimizer.grad_clip)
+        lr = spec.lr.lr_at(g) * (overrides.lr_scale if overrides else 1.0)
+        self._adamw(lr)
+        self.global_step = g + 1
+        return float(loss.item())
+
+    @torch.no_grad()
+    def _clip_gradients(self, max_norm: float) -> None:
+        if max_norm <= 0:
+            return
+        grads = [p.grad for p in self.params.values()]
+        total = torch.stack([g.norm(2.0) for g in grads]).norm(2.0)  # global L2 norm
+        coef = torch.clamp(max_norm / (total + 1e-6), max=1.0)
+        for g in grads:
+            g.mul_(coef)
+
+    @torch.no_grad()
+    def _adamw(self, lr: float) -> None:
+        opt = self.spec.optimizer
+        for name, p in self.params.items():
+            grad, m, v = p.grad, self.exp_avg[name], self.exp_avg_sq[name]
+            t = self.steps[name] + 1
+            self.steps[name] = t
+            if opt.weight_decay and p.dim() >= 2:  # decoupled decay, matrices only
+                p.mul_(1.0 - lr * opt.weight_decay)
+            m.mul_(opt.beta1).add_(grad, alpha=1.0 - opt.beta1)
+            v.mul_(opt.beta2).addcmul_(grad, grad, value=1.0 - opt.beta2)
+            bias1 = 1.0 - compute_power(opt.beta1, t)
+            bias2_sqrt = math.sqrt(1.0 - compute_power(opt.beta2, t))  # IEEE sqrt: correctly rounded
+            denom = (v.sqrt() / bias2_sqrt).add_(opt.eps)
+            p.addcdiv_(m, denom, value=-lr / bias1)
+
+    # ------------------------------------------------------------ state out
+    def state(self) -> TrainingState:
+        """A snapshot on the CPU (copies: later steps do not change it)."""
+        cpu = lambda t: t.detach().to("cpu", copy=True)  # noqa: E731
+        return TrainingState(
+            params={n: cpu(p) for n, p in self.params.items()},
+            exp_avg={n: cpu(t) for n, t in self.exp_avg.items()},
+            exp_avg_sq={n: cpu(t) for n, t in self.exp_avg_sq.items()},
+            steps={n: torch.tensor(s, dtype=torch.int64) for n, s in self.steps.items()},
+            global_step=self.global_step,
+        )

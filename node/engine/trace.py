@@ -1,0 +1,169 @@
+"""A round: train S steps from a base state, keep every k-th boundary state, commit roots.
+
+    h_0 = hash(base state), h_j = hash(state after j·k steps), j = 1..M (M = S/k)
+    traceRoot = merkle_root([h_0 … h_M])        dataRoot = merkle_root(batch hashes)
+
+with the project's Merkle rule (node.protocol). trace.json holds all of it.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from node.protocol import compute_merkle_root
+
+from .dataset import Dataset, batch_hash
+from .spec import TaskSpec
+from .state import load_state, save_state, state_hash
+from .step import StepOverrides, Trainer
+
+Progress = Callable[[int, float], None]  # (global step just done, its loss)
+
+
+@dataclass(frozen=True)
+class Cheat:
+    """How a dishonest trainer deviates (adversarial suite only). Segments are 0-based.
+
+    skip_segments: those segments' steps are not run (the state stands still).
+    other_data_segments: those segments train on the batches of step g + data_offset.
+    lr_scale / lr_segments: a changed hyper-parameter (all segments if lr_segments is None).
+    report_actual_batches: commit the hashes of the batches really used (else the schedule's).
+    """
+
+    skip_segments: frozenset[int] = frozenset()
+    other_data_segments: frozenset[int] = frozenset()
+    data_offset: int = 1_000_003
+    lr_scale: float = 1.0
+    lr_segments: frozenset[int] | None = None
+    report_actual_batches: bool = False
+
+
+@dataclass
+class RoundTrace:
+    spec_hash: bytes
+    start_step: int
+    steps: int
+    segment_steps: int
+    boundary_hashes: list[bytes]  # h_0 .. h_M
+    batch_hashes: list[bytes]  # one per step, in step order
+    data_root: bytes
+    trace_root: bytes
+    checkpoints: list[Path]  # the state file of each boundary
+    losses: list[float] = field(default_factory=list)
+
+    @property
+    def final_checkpoint(self) -> Path:
+        return self.checkpoints[-1]
+
+    @property
+    def final_hash(self) -> bytes:
+        return self.boundary_hashes[-1]
+
+    def to_json(self) -> dict:
+        hx = lambda b: "0x" + b.hex()  # noqa: E731
+        return {
+            "format": "trainchain-trace-v1",
+            "spec_hash": hx(self.spec_hash),
+            "start_step": self.start_step,
+            "steps": self.steps,
+            "segment_steps": self.segment_steps,
+            "boundary_hashes": [hx(h) for h in self.boundary_hashes],
+            "batch_hashes": [hx(h) for h in self.batch_hashes],
+            "data_root": hx(self.data_root),
+            "trace_root": hx(self.trace_root),
+            "checkpoints": [p.name for p in self.checkpoints],
+            "losses": self.losses,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict, directory) -> "RoundTrace":
+        hb = lambda s: bytes.fromhex(s[2:])  # noqa: E731
+        return cls(
+            spec_hash=hb(data["spec_hash"]),
+            start_step=data["start_step"],
+            steps=data["steps"],
+            segment_steps=data["segment_steps"],
+            boundary_hashes=[hb(h) for h in data["boundary_hashes"]],
+            batch_hashes=[hb(h) for h in data["batch_hashes"]],
+            data_root=hb(data["data_root"]),
+            trace_root=hb(data["trace_root"]),
+            checkpoints=[Path(directory) / n for n in data["checkpoints"]],
+            losses=list(data["losses"]),
+        )
+
+
+def checkpoint_name(global_step: int) -> str:
+    return f"state-{global_step:08d}.safetensors"
+
+
+def train_round(
+    spec: TaskSpec,
+    dataset: Dataset,
+    base_checkpoint,
+    out_dir,
+    start_step: int | None = None,
+    progress: Progress | None = None,
+    cheat: Cheat | None = None,
+    steps: int | None = None,
+    expected_base_hash: bytes | None = None,
+) -> RoundTrace:
+    """Train one round (spec.steps_per_round steps, or `steps`) and write trace.json."""
+    k = spec.segment_steps
+    S = spec.steps_per_round if steps is None else steps
+    if S < 1 or S % k:
+        raise ValueError(f"engine: {S} steps is not a positive multiple of segment_steps {k}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    base = load_state(base_checkpoint, expected_base_hash)
+    g0 = base.global_step
+    if start_step is not None and start_step != g0:
+        raise ValueError(f"engine: base state is at step {g0}, not {start_step}")
+    trainer = Trainer(spec, base)
+    h0 = state_hash(base)
+    first = out_dir / checkpoint_name(g0)
+    if Path(base_checkpoint).resolve() != first.resolve():
+        shutil.copyfile(base_checkpoint, first)
+    del base
+    cheat = cheat or Cheat()
+    boundary_hashes, checkpoints = [h0], [first]
+    batch_hashes, losses = [], []
+    for i in range(S):
+        g, segment = g0 + i, i // k
+        batch = dataset.batch_for(spec, g)
+        used = dataset.batch_for(spec, g + cheat.data_offset) if segment in cheat.other_data_segments else batch
+        batch_hashes.append(batch_hash(used if cheat.report_actual_batches else batch))
+        if segment in cheat.skip_segments:
+            trainer.global_step += 1  # pretend: the step counter moves, the weights do not
+            losses.append(float("nan"))
+        else:
+            lr_on = cheat.lr_segments is None or segment in cheat.lr_segments
+            overrides = StepOverrides(lr_scale=cheat.lr_scale) if lr_on and cheat.lr_scale != 1.0 else None
+            losses.append(trainer.step(used, overrides))
+        if progress:
+            progress(g, losses[-1])
+        if (i + 1) % k == 0:
+            path = out_dir / checkpoint_name(g + 1)
+            boundary_hashes.append(save_state(path, trainer.state(), {"spec_hash": "0x" + spec.spec_hash().hex()}))
+            checkpoints.append(path)
+    trace = RoundTrace(
+        spec_hash=spec.spec_hash(),
+        start_step=g0,
+        steps=S,
+        segment_steps=k,
+        boundary_hashes=boundary_hashes,
+        batch_hashes=batch_hashes,
+        data_root=compute_merkle_root(batch_hashes),
+        trace_root=compute_merkle_root(boundary_hashes),
+        checkpoints=checkpoints,
+        losses=losses,
+    )
+    (out_dir / "trace.json").write_text(json.dumps(trace.to_json(), indent=1) + "\n")
+    return trace
+
+
+def load_trace(out_dir) -> RoundTrace:
+    out_dir = Path(out_dir)
+    return RoundTrace.from_json(json.loads((out_dir / "trace.json").read_text()), out_dir)
