@@ -72,3 +72,120 @@ def is_valid_merkle_proof(root: bytes, n_leaves: int, index: int, value: bytes, 
         and len(proof) == compute_tree_depth(n_leaves)
         and compute_root_from_proof(index, value, proof) == root
     )
+
+
+# ---------------------------------------------------------------- round rules
+# Mirrors of the pure functions of contracts/TrainingRounds.vy (same names, same results).
+TRAINER = 1
+VERIFIER = 2
+BPS = 10_000
+MAX_COMMITTEE = 16
+MAX_SAMPLES = 64
+MAX_SEGMENTS = 4096
+MAX_DEPTH = 16
+MAX_DRAW = 64
+MAX_ACTIVE_VERIFIERS = 256
+BLOCKHASH_HORIZON = 256
+DOMAIN_COMMITTEE = 1
+DOMAIN_SAMPLES = 2
+
+# round phases and outcomes (TrainingRounds.rounds(id).phase / .outcome)
+PHASE_COMMITTED, PHASE_SEALED, PHASE_STARTS_REVEALED, PHASE_ENDS_REVEALED, PHASE_FINALIZED = 1, 2, 3, 4, 5
+OUTCOME_NONE, OUTCOME_ACCEPTED, OUTCOME_FRAUD, OUTCOME_VOID, OUTCOME_EXPIRED, OUTCOME_ABANDONED = 0, 1, 2, 3, 4, 5
+OUTCOME_NAMES = {0: "none", 1: "accepted", 2: "fraud", 3: "void", 4: "expired", 5: "abandoned"}
+
+
+def _u256(b: bytes) -> bytes:
+    return b.rjust(32, b"\x00")
+
+
+def compute_seed(block_hash: bytes, round_id: int) -> bytes:
+    """seed = keccak256(abi.encode(bytes32 blockhash(commit_block + seal_delay), uint256 round_id))."""
+    assert len(block_hash) == 32
+    return keccak(block_hash + round_id.to_bytes(32, "big"))
+
+
+def compute_draw(seed: bytes, domain: int, pool_size: int, n: int) -> list[int]:
+    """n distinct indices of 0..pool_size-1, by a partial Fisher-Yates shuffle, in draw order.
+
+    Step i swaps slot i with slot j = i + r_i mod (pool_size - i), r_i = keccak256(abi.encode(seed, domain, i)).
+    """
+    assert 0 <= n <= pool_size and n <= MAX_DRAW, "rules: draw larger than pool"
+    slots: dict[int, int] = {}  # the virtual shuffled array; an unset slot k holds k
+    out = []
+    for i in range(n):
+        r = int.from_bytes(keccak(seed + domain.to_bytes(32, "big") + i.to_bytes(32, "big")), "big")
+        j = i + r % (pool_size - i)
+        out.append(slots.get(j, j))
+        slots[j] = slots.get(i, i)
+    return out
+
+
+def compute_samples(seed: bytes, n_segments: int, n_samples: int) -> list[int]:
+    """s sampled segments, pairwise non-adjacent, from 0..M-3 (ascending), then always M-1.
+
+    s distinct y in 0..M-s-2, sorted, map to y_i + i: a bijection onto the non-adjacent sets.
+    """
+    assert n_samples <= MAX_SAMPLES and n_segments >= 2 * n_samples + 1, "rules: too few segments"
+    ys = sorted(compute_draw(seed, DOMAIN_SAMPLES, n_segments - n_samples - 1, n_samples))
+    return [y + i for i, y in enumerate(ys)] + [n_segments - 1]
+
+
+def compute_committee_indices(seed: bytes, n_active: int, committee_size: int) -> list[int]:
+    """Positions in StakeManager.active_verifiers of the committee (min(c, n_active) members)."""
+    return compute_draw(seed, DOMAIN_COMMITTEE, n_active, min(committee_size, n_active))
+
+
+def compute_committee(seed: bytes, active_verifiers: list[str], committee_size: int) -> list[str]:
+    """The committee, from the active verifier set in contract order."""
+    return [active_verifiers[i] for i in compute_committee_indices(seed, len(active_verifiers), committee_size)]
+
+
+def compute_verdict_commitment(round_id: int, verifier: str, end_hashes: list[bytes], data_root_ok: bool, salt: bytes) -> bytes:
+    """keccak256(abi.encode(uint256 round_id, address verifier, bytes32[] end_hashes, bool data_root_ok, bytes32 salt))."""
+    from eth_abi import encode
+
+    return keccak(encode(["uint256", "address", "bytes32[]", "bool", "bytes32"], [round_id, verifier, list(end_hashes), data_root_ok, salt]))
+
+
+def is_contradicting(trainer_end_hashes: list[bytes], end_hashes: list[bytes], data_root_ok: bool, starts_ok: bool, final_ok: bool) -> bool:
+    """A verdict contradicts the trainer if any end hash differs or any flag is false."""
+    return not (data_root_ok and starts_ok and final_ok) or list(end_hashes) != list(trainer_end_hashes)
+
+
+def compute_tally(n_revealed: int, n_contradicting: int, quorum: int) -> int:
+    """OUTCOME_VOID if fewer than quorum reveals; OUTCOME_FRAUD if a strict majority contradicts; else OUTCOME_ACCEPTED."""
+    if n_revealed < quorum:
+        return OUTCOME_VOID
+    if 2 * n_contradicting > n_revealed:
+        return OUTCOME_FRAUD
+    return OUTCOME_ACCEPTED
+
+
+def is_fraud(n_revealed: int, n_contradicting: int, quorum: int) -> bool:
+    return compute_tally(n_revealed, n_contradicting, quorum) == OUTCOME_FRAUD
+
+
+def compute_slash(stake: int, bps: int) -> int:
+    """stake * bps // 10000 (rounded down)."""
+    return stake * bps // BPS
+
+
+def compute_fraud_split(slashed: int, reward_bps: int, n_majority: int) -> tuple[int, int]:
+    """(paid to each majority verifier, to the treasury) out of a fraud slash; dust goes to the treasury."""
+    if n_majority == 0:
+        return 0, slashed
+    per_verifier = slashed * reward_bps // BPS // n_majority
+    return per_verifier, slashed - per_verifier * n_majority
+
+
+def compute_round_cost(trainer_reward: int, verifier_reward: int, committee_size: int) -> int:
+    """Most an accepted round pays from the task pool (commit needs the pool to cover it)."""
+    return trainer_reward + verifier_reward * committee_size
+
+
+def compute_rewards(outcome: int, trainer_reward: int, verifier_reward: int, n_majority_paid: int) -> tuple[int, int]:
+    """(trainer reward, per-verifier reward) paid from the pool for a round with `outcome`."""
+    if outcome != OUTCOME_ACCEPTED:
+        return 0, 0
+    return trainer_reward, verifier_reward

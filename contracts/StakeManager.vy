@@ -1,0 +1,326 @@
+# pragma version 0.4.3
+"""
+@title StakeManager
+@notice Holds the stake of trainers and verifiers, the unbonding queue, the claimable
+        rewards (pull payments) and the treasury. Only TrainingRounds may lock, unlock,
+        slash or credit. Keeps the active verifier set the committees are drawn from.
+@dev Invariant: self.balance == sum(stake) + sum(pending) + sum(claimable) + treasury.
+"""
+
+TRAINER: constant(uint256) = 1
+VERIFIER: constant(uint256) = 2
+MAX_VERIFIERS: constant(uint256) = 256
+BPS: constant(uint256) = 10_000
+
+struct Staker:
+    role: uint256          # TRAINER or VERIFIER; 0 = never staked; fixed once set
+    amount: uint256        # bonded stake, slashable
+    pending: uint256       # unbonding, no longer slashable
+    unlock_block: uint256  # block from which `pending` can be withdrawn
+    locks: uint256         # open rounds involving this staker
+
+event Staked:
+    who: indexed(address)
+    role: uint256
+    amount: uint256
+    total: uint256
+
+event UnstakeRequested:
+    who: indexed(address)
+    amount: uint256
+    unlock_block: uint256
+
+event Withdrawn:
+    who: indexed(address)
+    amount: uint256
+
+event Locked:
+    who: indexed(address)
+    locks: uint256
+
+event Unlocked:
+    who: indexed(address)
+    locks: uint256
+
+event Slashed:
+    who: indexed(address)
+    amount: uint256
+    to: indexed(address)  # empty address: the treasury
+
+event Credited:
+    who: indexed(address)
+    amount: uint256
+
+event Claimed:
+    who: indexed(address)
+    amount: uint256
+
+event VerifierActivated:
+    who: indexed(address)
+
+event VerifierDeactivated:
+    who: indexed(address)
+
+event RoundsContractSet:
+    rounds: address
+
+event TreasuryWithdrawn:
+    to: indexed(address)
+    amount: uint256
+
+owner: public(address)
+rounds: public(address)
+min_stake: public(HashMap[uint256, uint256])   # role -> minimum bonded stake
+unbonding_blocks: public(uint256)
+stakers: public(HashMap[address, Staker])
+claimable: public(HashMap[address, uint256])
+treasury: public(uint256)
+active_verifiers: public(DynArray[address, MAX_VERIFIERS])
+active_index: HashMap[address, uint256]        # 1-based position in active_verifiers; 0 = absent
+
+
+@deploy
+def __init__(min_trainer_stake: uint256, min_verifier_stake: uint256, unbonding_blocks: uint256):
+    """
+    @param min_trainer_stake Minimum bonded stake (wei) to train.
+    @param min_verifier_stake Minimum bonded stake (wei) to be in the active verifier set.
+    @param unbonding_blocks Blocks between request_unstake and withdraw.
+    """
+    assert min_trainer_stake > 0 and min_verifier_stake > 0, "stake: minimum must be positive"
+    self.owner = msg.sender
+    self.min_stake[TRAINER] = min_trainer_stake
+    self.min_stake[VERIFIER] = min_verifier_stake
+    self.unbonding_blocks = unbonding_blocks
+
+
+@external
+def set_rounds(rounds: address):
+    """
+    @notice Wire the TrainingRounds contract; callable once, by the deployer.
+    @param rounds The TrainingRounds address.
+    """
+    assert msg.sender == self.owner, "stake: only owner"
+    assert self.rounds == empty(address), "stake: rounds already set"
+    assert rounds != empty(address), "stake: rounds is the zero address"
+    self.rounds = rounds
+    log RoundsContractSet(rounds=rounds)
+
+
+# ---------------------------------------------------------------- stakers
+
+@external
+@payable
+def stake(role: uint256):
+    """
+    @notice Bond msg.value as `role` (1 trainer, 2 verifier). One role per address.
+    @param role TRAINER (1) or VERIFIER (2).
+    """
+    assert role == TRAINER or role == VERIFIER, "stake: unknown role"
+    assert msg.value > 0, "stake: zero value"
+    s: Staker = self.stakers[msg.sender]
+    assert s.role == 0 or s.role == role, "stake: address has another role"
+    s.role = role
+    s.amount += msg.value
+    assert s.amount >= self.min_stake[role], "stake: below minimum"
+    self.stakers[msg.sender] = s
+    log Staked(who=msg.sender, role=role, amount=msg.value, total=s.amount)
+    if role == VERIFIER:
+        self._activate(msg.sender)
+
+
+@external
+def request_unstake(amount: uint256):
+    """
+    @notice Start unbonding `amount`; refused while a round involving the caller is open.
+    @dev Stake left below the role minimum leaves the active verifier set.
+    @param amount Wei to unbond.
+    """
+    s: Staker = self.stakers[msg.sender]
+    assert amount > 0, "stake: zero amount"
+    assert amount <= s.amount, "stake: amount exceeds stake"
+    assert s.locks == 0, "stake: locked by an open round"
+    s.amount -= amount
+    s.pending += amount
+    s.unlock_block = block.number + self.unbonding_blocks
+    self.stakers[msg.sender] = s
+    log UnstakeRequested(who=msg.sender, amount=amount, unlock_block=s.unlock_block)
+    self._check_active(msg.sender)
+
+
+@external
+@nonreentrant
+def withdraw():
+    """
+    @notice Withdraw the unbonded stake once the unbonding delay has passed.
+    """
+    s: Staker = self.stakers[msg.sender]
+    assert s.pending > 0, "stake: nothing pending"
+    assert block.number >= s.unlock_block, "stake: still unbonding"
+    amount: uint256 = s.pending
+    self.stakers[msg.sender].pending = 0
+    log Withdrawn(who=msg.sender, amount=amount)
+    raw_call(msg.sender, b"", value=amount)
+
+
+@external
+@nonreentrant
+def claim():
+    """
+    @notice Withdraw rewards and slash proceeds credited to the caller (pull payment).
+    """
+    amount: uint256 = self.claimable[msg.sender]
+    assert amount > 0, "stake: nothing to claim"
+    self.claimable[msg.sender] = 0
+    log Claimed(who=msg.sender, amount=amount)
+    raw_call(msg.sender, b"", value=amount)
+
+
+@external
+@nonreentrant
+def withdraw_treasury(to: address, amount: uint256):
+    """
+    @notice Move treasury funds out; only the owner.
+    @param to Recipient.
+    @param amount Wei.
+    """
+    assert msg.sender == self.owner, "stake: only owner"
+    assert to != empty(address), "stake: zero recipient"
+    assert amount <= self.treasury, "stake: amount exceeds treasury"
+    self.treasury -= amount
+    log TreasuryWithdrawn(to=to, amount=amount)
+    raw_call(to, b"", value=amount)
+
+
+# ---------------------------------------------------------------- TrainingRounds only
+
+@external
+def lock(who: address):
+    """
+    @notice Lock `who`'s stake for one more open round; only TrainingRounds.
+    @param who Staker.
+    """
+    assert msg.sender == self.rounds, "stake: only rounds"
+    self.stakers[who].locks += 1
+    log Locked(who=who, locks=self.stakers[who].locks)
+
+
+@external
+def unlock(who: address):
+    """
+    @notice Release one round's lock on `who`; only TrainingRounds.
+    @param who Staker.
+    """
+    assert msg.sender == self.rounds, "stake: only rounds"
+    assert self.stakers[who].locks > 0, "stake: not locked"
+    self.stakers[who].locks -= 1
+    log Unlocked(who=who, locks=self.stakers[who].locks)
+
+
+@external
+def slash(who: address, amount: uint256, to: address) -> uint256:
+    """
+    @notice Take up to `amount` of `who`'s bonded stake, credit it to `to` (empty: treasury).
+    @param who Staker slashed.
+    @param amount Wei wanted; capped at the bonded stake.
+    @param to Beneficiary, or the empty address for the treasury.
+    @return The amount actually slashed.
+    """
+    assert msg.sender == self.rounds, "stake: only rounds"
+    taken: uint256 = min(amount, self.stakers[who].amount)
+    if taken == 0:
+        return 0
+    self.stakers[who].amount -= taken
+    if to == empty(address):
+        self.treasury += taken
+    else:
+        self.claimable[to] += taken
+    log Slashed(who=who, amount=taken, to=to)
+    self._check_active(who)
+    return taken
+
+
+@external
+@payable
+def credit(who: address):
+    """
+    @notice Credit msg.value to `who`'s claimable balance; only TrainingRounds (rewards).
+    @param who Beneficiary.
+    """
+    assert msg.sender == self.rounds, "stake: only rounds"
+    self.claimable[who] += msg.value
+    log Credited(who=who, amount=msg.value)
+
+
+# ---------------------------------------------------------------- views
+
+@external
+@view
+def stake_of(who: address) -> uint256:
+    """
+    @notice Bonded (slashable) stake of `who`.
+    """
+    return self.stakers[who].amount
+
+
+@external
+@view
+def role_of(who: address) -> uint256:
+    """
+    @notice Role of `who` (0 none, 1 trainer, 2 verifier).
+    """
+    return self.stakers[who].role
+
+
+@external
+@view
+def is_eligible(who: address, role: uint256) -> bool:
+    """
+    @notice Whether `who` has `role` with at least the minimum bonded stake.
+    """
+    s: Staker = self.stakers[who]
+    return s.role == role and s.amount >= self.min_stake[role]
+
+
+@external
+@view
+def active_verifier_count() -> uint256:
+    """
+    @notice Size of the active verifier set.
+    """
+    return len(self.active_verifiers)
+
+
+@external
+@view
+def active_verifier_list() -> DynArray[address, MAX_VERIFIERS]:
+    """
+    @notice The whole active verifier set, in set order (committee draws index it).
+    """
+    return self.active_verifiers
+
+
+# ---------------------------------------------------------------- internal
+
+@internal
+def _activate(who: address):
+    if self.active_index[who] != 0:
+        return
+    assert len(self.active_verifiers) < MAX_VERIFIERS, "stake: verifier set full"
+    self.active_verifiers.append(who)
+    self.active_index[who] = len(self.active_verifiers)
+    log VerifierActivated(who=who)
+
+
+@internal
+def _check_active(who: address):
+    """Drop `who` from the active set once its stake is below the verifier minimum."""
+    position: uint256 = self.active_index[who]
+    if position == 0 or self.stakers[who].amount >= self.min_stake[VERIFIER]:
+        return
+    # swap-and-pop: move the last verifier into the freed slot
+    last: address = self.active_verifiers.pop()
+    if last != who:
+        self.active_verifiers[position - 1] = last
+        self.active_index[last] = position
+    self.active_index[who] = 0
+    log VerifierDeactivated(who=who)
