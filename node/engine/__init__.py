@@ -24,6 +24,7 @@ _EXPORTS = {
     "trace": ["train_round", "load_trace", "RoundTrace", "Cheat"],
     "replay": ["replay_segment", "compute_batch_hashes", "compute_data_root"],
     "generate": ["generate"],
+    "errors": ["EngineError"],
     "model": ["GPT", "count_parameters"],
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}

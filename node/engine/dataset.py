@@ -16,12 +16,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .errors import DatasetError
+
 DEFAULT_SHARD_BYTES = 1 << 20
 DOC_SEPARATOR = b"\n"  # between files
-
-
-class DatasetError(ValueError):
-    """A dataset that cannot be built, fetched or verified."""
 
 
 class _Strict(BaseModel):

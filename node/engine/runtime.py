@@ -15,11 +15,8 @@ from __future__ import annotations
 import os
 import sys
 
+from .errors import RuntimeMismatch
 from .spec import RuntimePin, TaskSpec
-
-
-class RuntimeMismatch(RuntimeError):
-    """This process cannot reproduce the spec's runtime; the message says why."""
 
 
 def compute_pin_env(pin: RuntimePin) -> dict[str, str]:

@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from .errors import SpecError
+
 SPEC_VERSION = 1
 
 
@@ -212,10 +214,6 @@ class TaskSpec(_Strict):
         if name not in PRESETS:
             raise SpecError(f"spec: unknown preset {name!r}; known: {sorted(PRESETS)}")
         return cls.default(dataset_cid).with_(name=name, **PRESETS[name])
-
-
-class SpecError(ValueError):
-    """A task spec that cannot be read or is not valid."""
 
 
 # Presets for benches: the 875k model of determinism.md, then ~10M and ~100M parameters.

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import torch
 
+from .errors import StateError
+
 TENSOR_DOMAIN = b"trainchain-tensor-v1\x00"
 STATE_DOMAIN = b"trainchain-state-v1\x00"
 MAX_HEADER_BYTES = 64 * 1024 * 1024  # a safetensors header past this is hostile
@@ -37,10 +39,6 @@ DTYPE_TAGS = {v: k for k, v in DTYPES.items()}
 DTYPE_SIZES = {"F32": 4, "I64": 8}
 
 assert sys.byteorder == "little", "state: the canonical encoding assumes a little-endian host"
-
-
-class StateError(ValueError):
-    """A state file or object that is malformed, hostile or does not match its hash."""
 
 
 @dataclass
