@@ -56,7 +56,8 @@ test-contracts: setup
 	$(BROWNIE) test tests/contracts
 
 test-python: setup
-	$(PY) -m pytest tests --ignore=tests/contracts --ignore=tests/adversarial
+	# -p no:pytest-brownie: brownie's plugin would load the project and start anvil on 8545
+	$(PY) -m pytest -p no:pytest-brownie tests --ignore=tests/contracts --ignore=tests/adversarial
 
 demo: setup
 	$(VENV)/bin/trainchain demo
