@@ -1,0 +1,193 @@
+// The page: a form (or ?rpc=…&oracle=…), the latest canonical model of every task with
+// its history, the stake overview, and live updates on CanonicalModelUpdated.
+import { formatEther } from 'viem';
+import { DappError, connect, loadAbis, readStake, readTask, readTaskIds, watchBlocks, watchModels } from './oracle.js';
+
+const $ = (sel, root = document) => root.querySelector(sel);
+const params = new URLSearchParams(location.search);
+// Where CID links point: the local `dapp serve` store by default, any gateway by ?gateway=.
+const gateway = params.get('gateway') || '/ipfs/';
+let session = null; // { conn, stop() } of the current connection
+
+// ---------------------------------------------------------------- status line
+function setStatus(state, message, kind = '') {
+  const el = $('#status');
+  el.dataset.state = state;
+  el.dataset.error = kind;
+  el.textContent = message;
+}
+
+function showError(e) {
+  const kind = e instanceof DappError ? e.kind : 'unexpected';
+  setStatus('error', e.message || String(e), kind);
+  if (kind !== 'unexpected') return;
+  console.error(e);
+}
+
+// ---------------------------------------------------------------- rendering
+const fmtTime = (ts) => new Date(Number(ts) * 1000).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
+const fmtRound = (id) => (id === 0n ? 'genesis' : `#${id}`);
+
+function cidLink(cid) {
+  const a = document.createElement('a');
+  a.href = gateway + encodeURIComponent(cid);
+  a.textContent = cid;
+  a.className = 'cid';
+  a.target = '_blank';
+  a.rel = 'noopener';
+  return a;
+}
+
+function renderTask(task) {
+  const { taskId, latest, history } = task;
+  let card = $(`article.task[data-task-id="${taskId}"]`);
+  if (!card) {
+    card = $('#task-template').content.firstElementChild.cloneNode(true);
+    card.dataset.taskId = String(taskId);
+    $('.task-id', card).textContent = String(taskId);
+    const list = $('#task-list');
+    const after = [...list.children].find((c) => BigInt(c.dataset.taskId) > taskId);
+    list.insertBefore(card, after ?? null);
+  }
+  card.dataset.version = String(latest.version);
+  const link = $('dl.latest a.cid', card);
+  link.href = gateway + encodeURIComponent(latest.cid);
+  link.textContent = latest.cid;
+  $('.version-badge', card).textContent = `v${latest.version}`;
+  $('.state-hash', card).textContent = latest.stateHash;
+  $('.version', card).textContent = String(latest.version);
+  $('.round', card).textContent = fmtRound(latest.roundId);
+  $('.time', card).textContent = `${fmtTime(latest.timestamp)} (block ${latest.blockNumber})`;
+  const rows = history.map((m) => {
+    const tr = document.createElement('tr');
+    tr.dataset.version = String(m.version);
+    for (const text of [String(m.version), fmtRound(m.roundId), String(m.blockNumber), fmtTime(m.timestamp)]) {
+      const td = document.createElement('td');
+      td.textContent = text;
+      tr.append(td);
+    }
+    const td = document.createElement('td');
+    td.append(cidLink(m.cid));
+    tr.append(td);
+    return tr;
+  });
+  $('.history tbody', card).replaceChildren(...rows);
+  return card;
+}
+
+function renderStake(stake) {
+  const row = (role, s, active) => {
+    const tr = document.createElement('tr');
+    tr.dataset.role = role;
+    for (const text of [role, String(s.stakers), `${formatEther(s.bonded)} ETH`, `${formatEther(s.pending)} ETH`, active]) {
+      const td = document.createElement('td');
+      td.textContent = text;
+      tr.append(td);
+    }
+    return tr;
+  };
+  $('#stake-rows').replaceChildren(
+    row('trainer', stake.trainer, '—'),
+    row('verifier', stake.verifier, String(stake.verifier.active)),
+  );
+  $('#stake').hidden = false;
+}
+
+function renderChain(conn) {
+  $('#chain-id').textContent = String(conn.chainId);
+  $('#addr-oracle').textContent = conn.oracle;
+  $('#addr-rounds').textContent = conn.rounds;
+  $('#addr-stake').textContent = conn.stakeManager;
+  $('#chain').hidden = false;
+}
+
+function clearPage() {
+  for (const id of ['#chain', '#stake', '#tasks']) $(id).hidden = true;
+  $('#task-list').replaceChildren();
+}
+
+// ---------------------------------------------------------------- live session
+async function start(rpc, oracle) {
+  session?.stop();
+  session = null;
+  clearPage();
+  setStatus('loading', `Connecting to ${rpc}…`);
+  const abis = await loadAbis();
+  const conn = await connect({ rpc, oracle, abis });
+  renderChain(conn);
+  const tasks = await Promise.all((await readTaskIds(conn)).map((id) => readTask(conn, id)));
+  tasks.forEach(renderTask);
+  $('#tasks').hidden = false;
+  if (tasks.length === 0) $('#task-list').textContent = 'No task has been created yet.';
+  renderStake(await readStake(conn));
+  const live = () => setStatus('live', `Connected to chain ${conn.chainId}; watching for CanonicalModelUpdated.`);
+  live();
+
+  let stakeBusy = false;
+  let lost = false;
+  const onError = (e) => {
+    lost = true;
+    setStatus('error', `Lost the RPC at ${rpc}; retrying… (${e?.shortMessage || e?.message || e})`, 'dead-rpc');
+  };
+  const unwatchModels = watchModels(conn, async (logs) => {
+    const ids = [...new Set(logs.map((l) => l.args.task_id))];
+    for (const id of ids) {
+      if (!$('#task-list article')) $('#task-list').replaceChildren();
+      const card = renderTask(await readTask(conn, id));
+      card.classList.remove('updated');
+      void card.offsetWidth; // restart the highlight animation
+      card.classList.add('updated');
+    }
+    const last = logs[logs.length - 1];
+    setStatus('live', `Task ${last.args.task_id} is now at version ${last.args.version} (round ${last.args.round_id}, block ${last.blockNumber}); watching for CanonicalModelUpdated.`);
+  }, onError);
+  const unwatchBlocks = watchBlocks(conn, async (block) => {
+    $('#chain-block').textContent = String(block);
+    if (lost) {
+      lost = false;
+      live();
+    }
+    if (stakeBusy) return;
+    stakeBusy = true;
+    try {
+      renderStake(await readStake(conn));
+    } catch (e) {
+      onError(e);
+    } finally {
+      stakeBusy = false;
+    }
+  }, onError);
+  session = { conn, stop: () => { unwatchModels(); unwatchBlocks(); } };
+  window.trainchainSession = session; // for debugging from the console
+}
+
+function connectFromForm(event) {
+  event?.preventDefault();
+  const rpc = $('#rpc').value.trim();
+  const oracle = $('#oracle').value.trim();
+  const url = new URL(location.href);
+  url.searchParams.set('rpc', rpc);
+  url.searchParams.set('oracle', oracle);
+  history.replaceState(null, '', url);
+  start(rpc, oracle).catch((e) => {
+    session?.stop();
+    session = null;
+    clearPage();
+    showError(e);
+  });
+}
+
+async function main() {
+  $('#connect').addEventListener('submit', connectFromForm);
+  let defaults = {};
+  try {
+    defaults = await (await fetch('/config.json')).json();
+  } catch {
+    // served by a plain static server: no defaults
+  }
+  $('#rpc').value = params.get('rpc') ?? defaults.rpc ?? '';
+  $('#oracle').value = params.get('oracle') ?? defaults.oracle ?? '';
+  if (params.has('rpc') || params.has('oracle')) connectFromForm();
+}
+
+main();

@@ -1,0 +1,144 @@
+// Chain reads for the dapp: everything from one RPC URL and the ModelOracle address.
+// No DOM here. The other contracts are found from the oracle itself:
+//   ModelOracle.writer() -> TrainingRounds -> .stake_manager() -> StakeManager
+// ABIs come from the compiled contracts (`trainchain dapp serve` serves /abi/<Name>.json).
+import { createPublicClient, getAddress, http, isAddress } from 'viem';
+
+export const TRAINER = 1n;
+export const VERIFIER = 2n;
+const ZERO = '0x0000000000000000000000000000000000000000';
+
+// A failure the page explains in words; `kind` drives the error state the page shows.
+export class DappError extends Error {
+  constructor(kind, message) {
+    super(message);
+    this.kind = kind;
+  }
+}
+
+const short = (e) => e?.shortMessage || e?.message || String(e);
+
+export async function loadAbis(base = '/abi/') {
+  const names = ['ModelOracle', 'TrainingRounds', 'StakeManager'];
+  const abis = {};
+  for (const name of names) {
+    let res;
+    try {
+      res = await fetch(`${base}${name}.json`);
+    } catch (e) {
+      throw new DappError('no-abi', `Cannot load the ${name} ABI from ${base}: ${short(e)}`);
+    }
+    if (!res.ok) {
+      throw new DappError('no-abi', `Cannot load the ${name} ABI (${res.status}): ${(await res.text()).trim()}`);
+    }
+    abis[name] = await res.json();
+  }
+  return abis;
+}
+
+function checkRpcUrl(rpc) {
+  let url;
+  try {
+    url = new URL(rpc);
+  } catch {
+    throw new DappError('bad-rpc', `"${rpc}" is not a URL: enter an RPC URL such as http://127.0.0.1:8545.`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new DappError('bad-rpc', `The RPC URL must start with http:// or https:// (got ${url.protocol}).`);
+  }
+}
+
+// Connect and find the three contracts. Throws DappError with kind:
+//   bad-rpc, bad-address, dead-rpc, no-contract (chain without the contracts),
+//   not-oracle (wrong address: a contract, but not a ModelOracle), no-abi.
+export async function connect({ rpc, oracle, abis, pollingInterval = 1000 }) {
+  checkRpcUrl(rpc);
+  if (!isAddress(oracle ?? '', { strict: false })) {
+    throw new DappError('bad-address', `"${oracle}" is not an address: a ModelOracle address is 0x followed by 40 hex digits.`);
+  }
+  const address = getAddress(oracle);
+  const client = createPublicClient({
+    transport: http(rpc, { batch: { batchSize: 256, wait: 0 }, retryCount: 0, timeout: 5000 }),
+    pollingInterval,
+  });
+  let chainId;
+  try {
+    chainId = await client.getChainId();
+  } catch (e) {
+    throw new DappError('dead-rpc', `No answer from the RPC at ${rpc}: is the node running and the URL right? (${short(e)})`);
+  }
+  const code = await client.getCode({ address });
+  if (!code || code === '0x') {
+    throw new DappError('no-contract',
+      `Chain ${chainId} has no contract at ${address}: the trainchain contracts are not deployed on this chain ` +
+      '(wrong chain, or a devnet that was restarted?).');
+  }
+  const read = (contract, abi, functionName, args = []) => client.readContract({ address: contract, abi, functionName, args });
+  let rounds;
+  try {
+    rounds = getAddress(await read(address, abis.ModelOracle, 'writer'));
+    if (rounds === ZERO) throw new Error('its writer is not set');
+    const back = getAddress(await read(rounds, abis.TrainingRounds, 'oracle'));
+    if (back !== address) throw new Error(`its writer ${rounds} reports the oracle ${back}`);
+  } catch (e) {
+    throw new DappError('not-oracle',
+      `${address} on chain ${chainId} is a contract, but not a trainchain ModelOracle: wrong address? (${short(e)})`);
+  }
+  const stakeManager = getAddress(await read(rounds, abis.TrainingRounds, 'stake_manager'));
+  return { client, rpc, chainId, abis, read, oracle: address, rounds, stakeManager };
+}
+
+function toModel([cid, stateHash, version, roundId, blockNumber, timestamp]) {
+  return { cid, stateHash, version, roundId, blockNumber, timestamp };
+}
+
+// One task: latest(task) and the whole history at(task, 0..version).
+export async function readTask(conn, taskId) {
+  const { read, oracle, abis } = conn;
+  const latest = toModel(await read(oracle, abis.ModelOracle, 'latest', [taskId]));
+  const history = await Promise.all(
+    Array.from({ length: Number(latest.version) + 1 }, (_, v) =>
+      read(oracle, abis.ModelOracle, 'at', [taskId, BigInt(v)]).then(toModel)),
+  );
+  return { taskId, latest, history: history.reverse() };
+}
+
+export async function readTaskIds(conn) {
+  const n = await conn.read(conn.rounds, conn.abis.TrainingRounds, 'task_count');
+  return Array.from({ length: Number(n) }, (_, i) => BigInt(i + 1));
+}
+
+// Stake by role: every address that ever staked (Staked events), read as it is now.
+export async function readStake(conn) {
+  const { client, read, stakeManager, abis } = conn;
+  const logs = await client.getContractEvents({
+    address: stakeManager, abi: abis.StakeManager, eventName: 'Staked', fromBlock: 0n,
+  });
+  const who = [...new Set(logs.map((l) => getAddress(l.args.who)))];
+  const [stakers, active] = await Promise.all([
+    Promise.all(who.map((a) => read(stakeManager, abis.StakeManager, 'stakers', [a]))),
+    read(stakeManager, abis.StakeManager, 'active_verifier_list'),
+  ]);
+  const totals = new Map([[TRAINER, { stakers: 0, bonded: 0n, pending: 0n }], [VERIFIER, { stakers: 0, bonded: 0n, pending: 0n }]]);
+  for (const s of stakers) {
+    const [role, amount, pending] = Array.isArray(s) ? s : [s.role, s.amount, s.pending];
+    const t = totals.get(role);
+    if (!t) continue;
+    if (amount > 0n) t.stakers += 1;
+    t.bonded += amount;
+    t.pending += pending;
+  }
+  return { trainer: totals.get(TRAINER), verifier: { ...totals.get(VERIFIER), active: active.length } };
+}
+
+// Calls onLogs with every CanonicalModelUpdated the oracle emits from now on.
+export function watchModels(conn, onLogs, onError) {
+  return conn.client.watchContractEvent({
+    address: conn.oracle, abi: conn.abis.ModelOracle, eventName: 'CanonicalModelUpdated',
+    onLogs, onError, poll: true,
+  });
+}
+
+export function watchBlocks(conn, onBlock, onError) {
+  return conn.client.watchBlockNumber({ onBlockNumber: onBlock, onError, emitOnBegin: true, poll: true });
+}
