@@ -148,16 +148,16 @@ class Anvil:
 
 
 # ---------------------------------------------------------------- deploy
-def deploy_contracts(rpc_url: str | list[str], deployer: LocalAccount, params: dict | None = None,
+def deploy_contracts(rpc_url: str | list[str], deployer: LocalAccount, params=None,
                      out: str | Path | None = None):
     """Deploy StakeManager, TrainingRounds and ModelOracle; return (and write to `out`) the Deployment."""
     from node.chain import ChainClient, Deployment
-    from node.contracts import deploy
+    from node.contracts import DeployParams, deploy
 
     urls = [rpc_url] if isinstance(rpc_url, str) else list(rpc_url)
     chain = ChainClient(urls, None, deployer)
     start_block = chain.block_number()
-    addresses = deploy(chain.w3, deployer, params)
+    addresses = deploy(chain.w3, deployer, params or DeployParams())
     deployment = Deployment(chain_id=chain.chain_id, rpc_urls=urls, addresses=dict(addresses), deploy_block=start_block)
     if out is not None:
         deployment.save(out)
@@ -198,7 +198,7 @@ def _is_anvil(pid: int) -> bool:
             return False
 
 
-def devnet_up(datadir: str | Path, port: int | None = None, block_time: float = 1.0, params: dict | None = None,
+def devnet_up(datadir: str | Path, port: int | None = None, block_time: float = 1.0, params=None,
               fund: list[str] | None = None) -> dict:
     """Start a detached anvil with its state in the data dir, deploy (first time), fund, write deployment.json.
 

@@ -1,0 +1,120 @@
+"""Fixtures for node tests: a real anvil on a free port, the contracts deployed, dev accounts.
+
+Run with brownie's pytest plugin off (it would start anvil on 8545):
+    .venv/bin/pytest -p no:pytest-brownie tests/nodes
+
+Fixtures (all function-scoped: every test gets a fresh chain, killed afterwards):
+- `anvil_factory(block_time=None, state=None, **kw) -> node.devnet.Anvil` — started; all
+  stopped at teardown. block_time=None: automine (a block per transaction, fastest);
+  block_time=1 (or 0.5) for node loops that wait for blocks. `state=path` lets
+  `anvil.restart(down_for=2)` bring the same chain back (RPC outage tests).
+- `anvil` — anvil_factory() with automine and a state file.
+- `dev` — the 10 anvil dev accounts (LocalAccount, 10 000 ETH each): dev[0] deploys.
+- `deploy_params` — node.contracts.DeployParams used by `deployed` (override it in a test
+  module to change minimum stakes / unbonding).
+- `deployed` — Devnet(anvil, url, deployment, datadir, accounts, chain): the contracts
+  deployed with node.contracts.deploy, `<datadir>/deployment.json` written, `chain` a
+  ChainClient signing as dev[0].
+- `keyed_datadir` — `deployed` plus keystores (light scrypt, password "test-password",
+  in `<datadir>/password.txt`) for dev[1..4]; returns (devnet, [addresses]).
+- `client(account=None, **kw)` factory — a ChainClient on `deployed` with short timeouts.
+Env vars TRAINCHAIN_* are cleared for every test so the developer's own config never leaks in.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from node.devnet import Anvil, dev_accounts
+
+PASSWORD = "test-password"
+
+
+@pytest.fixture(autouse=True)
+def _clean_trainchain_env(monkeypatch):
+    for key in list(os.environ):
+        if key.startswith("TRAINCHAIN_"):
+            monkeypatch.delenv(key)
+
+
+@pytest.fixture
+def anvil_factory(tmp_path):
+    started: list[Anvil] = []
+
+    def make(block_time: float | None = None, state: str | Path | None = None, **kw) -> Anvil:
+        anvil = Anvil(block_time=block_time, state=state, log_path=tmp_path / f"anvil-{len(started)}.log", **kw)
+        started.append(anvil)
+        return anvil.start()
+
+    yield make
+    for anvil in started:
+        anvil.stop()
+
+
+@pytest.fixture
+def anvil(anvil_factory, tmp_path) -> Anvil:
+    return anvil_factory(state=tmp_path / "anvil-state.json")
+
+
+@pytest.fixture(scope="session")
+def dev():
+    return dev_accounts(10)
+
+
+@pytest.fixture
+def deploy_params():
+    from node.contracts import DeployParams
+
+    return DeployParams(min_trainer_stake=10**18, min_verifier_stake=10**18, unbonding_blocks=5)
+
+
+@dataclass
+class Devnet:
+    anvil: Anvil
+    url: str
+    deployment: object  # node.chain.Deployment
+    datadir: Path
+    accounts: list  # LocalAccount, dev accounts
+    chain: object  # node.chain.ChainClient signing as accounts[0]
+
+    @property
+    def deployment_path(self) -> Path:
+        return self.datadir / "deployment.json"
+
+
+@pytest.fixture
+def deployed(anvil, dev, deploy_params, tmp_path) -> Devnet:
+    from node.chain import ChainClient
+    from node.devnet import deploy_contracts
+
+    datadir = tmp_path / "datadir"
+    deployment = deploy_contracts(anvil.url, dev[0], deploy_params, out=datadir / "deployment.json")
+    chain = ChainClient([anvil.url], deployment, dev[0], tx_timeout=30, tx_replace_after=5, rpc_retries=2,
+                        rpc_backoff=0.1, poll_interval=0.05)
+    return Devnet(anvil, anvil.url, deployment, datadir, dev, chain)
+
+
+@pytest.fixture
+def client(deployed):
+    from node.chain import ChainClient
+
+    def make(account=None, **kw) -> ChainClient:
+        opts = dict(tx_timeout=30, tx_replace_after=5, rpc_retries=2, rpc_backoff=0.1, poll_interval=0.05)
+        opts.update(kw)
+        return ChainClient(kw.pop("rpc_urls", None) or [deployed.url], deployed.deployment, account, **{
+            k: v for k, v in opts.items() if k != "rpc_urls"})
+
+    return make
+
+
+@pytest.fixture
+def keyed_datadir(deployed, dev):
+    from node.keys import LIGHT_KDF, Keystore
+
+    ks = Keystore(deployed.datadir, scrypt_n=LIGHT_KDF)
+    addresses = [ks.import_key(acct.key, PASSWORD) for acct in dev[1:5]]
+    (deployed.datadir / "password.txt").write_text(PASSWORD + "\n")
+    return deployed, addresses

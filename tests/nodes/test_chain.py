@@ -1,0 +1,152 @@
+"""ChainClient against a real anvil: reverts in words, failover, stuck-tx replacement, outages."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+
+from node.chain import ChainClient, Deployment
+from node.devnet import free_port
+from node.errors import ChainError, DeploymentError, PreflightError, RPCUnavailable
+
+VERIFIER = 2
+ETH = 10**18
+
+
+def test_stake_transaction_and_its_event(deployed, client, dev):
+    chain = client(dev[1])
+    before = chain.balance()
+    receipt = chain.transact(chain.stake_manager.functions.stake(VERIFIER), value=2 * ETH, what="stake")
+    assert receipt["status"] == 1
+    assert chain.call(chain.stake_manager.functions.stake_of(dev[1].address)) == 2 * ETH
+    assert before - chain.balance() >= 2 * ETH
+    events = chain.events("Staked", who=dev[1].address)
+    assert [(e["args"]["who"], e["args"]["amount"], e["args"]["role"]) for e in events] == [(dev[1].address, 2 * ETH, VERIFIER)]
+    assert chain.events("Staked", who=dev[2].address) == []
+
+
+def test_revert_reason_at_estimation_sends_nothing(client, dev):
+    chain = client(dev[1])
+    nonce = chain.w3.eth.get_transaction_count(dev[1].address)
+    with pytest.raises(ChainError, match="stake would revert: stake: below minimum") as info:
+        chain.transact(chain.stake_manager.functions.stake(VERIFIER), value=10**17, what="stake")
+    assert info.value.reason == "stake: below minimum"
+    assert chain.w3.eth.get_transaction_count(dev[1].address) == nonce  # nothing was sent
+
+
+def test_revert_on_chain_reports_the_reason(client, dev):
+    chain = client(dev[1])
+    with pytest.raises(ChainError, match="reverted on-chain .*stake: nothing pending") as info:
+        chain.transact(chain.stake_manager.functions.withdraw(), gas=200_000, what="withdraw")  # skip estimation
+    assert info.value.reason == "stake: nothing pending"
+    # the nonce sequence survives a failed transaction
+    chain.transact(chain.stake_manager.functions.stake(VERIFIER), value=ETH)
+
+
+def test_call_revert_is_a_chain_error(client):
+    chain = client()
+    with pytest.raises(ChainError, match="oracle: unknown task"):
+        chain.call(chain.oracle.functions.latest(7))
+
+
+def test_transact_needs_an_account(client):
+    chain = client()
+    with pytest.raises(PreflightError, match="needs an account"):
+        chain.transact(chain.stake_manager.functions.withdraw())
+
+
+def test_failover_to_the_next_rpc_url(deployed, client, dev):
+    dead = f"http://127.0.0.1:{free_port()}"
+    chain = client(dev[1], rpc_urls=[dead, deployed.url])
+    chain.transact(chain.stake_manager.functions.stake(VERIFIER), value=ETH)
+    assert chain.provider.urls[chain.provider.active] == deployed.url
+
+
+def test_all_rpc_urls_down_is_a_clear_error(deployed):
+    dead = [f"http://127.0.0.1:{free_port()}", f"http://127.0.0.1:{free_port()}"]
+    chain = ChainClient(dead, deployed.deployment, rpc_retries=2, rpc_backoff=0.01)
+    with pytest.raises(RPCUnavailable, match="no RPC endpoint answers") as info:
+        chain.block_number()
+    assert all(url in str(info.value) for url in dead) and "connection refused" in str(info.value)
+
+
+def test_dropped_transaction_is_replaced(deployed, client, dev):
+    chain = client(dev[1], tx_replace_after=1.0)
+    rpc = chain.w3.provider
+    rpc.make_request("evm_setAutomine", [False])
+    dropped: list[str] = []
+
+    def drop_then_mine():
+        deadline = time.monotonic() + 5
+        while not dropped and time.monotonic() < deadline:
+            pending = rpc.make_request("txpool_content", [])["result"]["pending"]
+            for txs in pending.values():
+                for tx in txs.values():
+                    rpc.make_request("anvil_dropTransaction", [tx["hash"]])
+                    dropped.append(tx["hash"])
+            time.sleep(0.05)
+        rpc.make_request("evm_setAutomine", [True])
+
+    helper = threading.Thread(target=drop_then_mine)
+    helper.start()
+    receipt = chain.transact(chain.stake_manager.functions.stake(VERIFIER), value=ETH, what="stake")
+    helper.join()
+    assert dropped, "the first version never reached the pool"
+    assert receipt["status"] == 1 and "0x" + bytes(receipt["transactionHash"]).hex() not in dropped
+    assert chain.call(chain.stake_manager.functions.stake_of(dev[1].address)) == ETH
+
+
+def test_concurrent_transactions_share_one_nonce_sequence(client, dev):
+    chain = client(dev[1])
+    chain.transact(chain.stake_manager.functions.stake(VERIFIER), value=ETH)
+    errors: list[BaseException] = []
+
+    def add_stake():
+        try:
+            chain.transact(chain.stake_manager.functions.stake(VERIFIER), value=ETH)
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=add_stake) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert chain.call(chain.stake_manager.functions.stake_of(dev[1].address)) == 5 * ETH
+
+
+def test_rpc_restart_is_waited_out(deployed, client, dev):
+    chain = client(dev[1], rpc_retries=3, rpc_backoff=0.2)
+    start = chain.block_number()
+    threading.Thread(target=lambda: deployed.anvil.restart(down_for=1.5)).start()
+    time.sleep(0.3)
+    # the restarted anvil reloads its state: the contracts and the stake survive
+    assert chain.wait_for_block(start, timeout=20)
+    chain.transact(chain.stake_manager.functions.stake(VERIFIER), value=ETH)
+    assert chain.call(chain.stake_manager.functions.stake_of(dev[1].address)) == ETH
+
+
+def test_wait_for_block_stops_on_event(client):
+    chain = client()
+    stop = threading.Event()
+    stop.set()
+    assert chain.wait_for_block(chain.block_number() + 1000, stop_event=stop) is False
+
+
+def test_deployment_file_errors(tmp_path, deployed):
+    with pytest.raises(DeploymentError, match="no deployment at .*devnet up"):
+        Deployment.load(tmp_path / "missing.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"chain_id": 1, "rpc_urls": [], "addresses": {"StakeManager": deployed.deployment.addresses["StakeManager"]}, "deploy_block": 0}))
+    with pytest.raises(DeploymentError, match="missing contract addresses: TrainingRounds, ModelOracle"):
+        Deployment.load(bad)
+    wrong_chain = deployed.deployment.model_copy(update={"chain_id": 1})
+    with pytest.raises(DeploymentError, match="chain 31337 but the deployment is for chain 1"):
+        ChainClient([deployed.url], wrong_chain).check_chain()
+    stale = deployed.deployment.model_copy(update={"addresses": {**deployed.deployment.addresses, "TrainingRounds": "0x" + "11" * 20}})
+    with pytest.raises(DeploymentError, match="no contract at TrainingRounds"):
+        ChainClient([deployed.url], stale).check_chain()
+    assert Deployment.load(deployed.deployment_path) == deployed.deployment
