@@ -8,7 +8,6 @@ exponential backoff (tenacity); a daemon that stays down is a StoreUnavailable.
 """
 from __future__ import annotations
 
-import io
 import os
 import threading
 from collections import deque
@@ -269,26 +268,20 @@ class KuboStore:
             raise
 
     def import_car(self, path: str | os.PathLike) -> list[str]:
-        """Verify every block of a CARv1 here, then put each with `block/put`; return the roots."""
+        """Verify every block of a CARv1 here, then hand the file to `dag/import` (which
+        pins its roots); return the roots. A bad CAR never reaches the daemon."""
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"store: {path} is not a readable file")
         with open(path, "rb") as f:
             roots = car.read_header(f)
-            for cid, block in car.iter_blocks(f):
-                self._put_block(cid, block)
-        for root in roots:
-            self.pin(root)
-        return [str(r) for r in roots]
+            for _ in car.iter_blocks(f):
+                pass
 
-    def _put_block(self, cid: Cid, block: bytes) -> None:
-        codec = {RAW: "raw", DAG_PB: "dag-pb"}.get(cid.codec)
-        if codec is None:
-            raise CIDError(f"store: block {cid} has codec 0x{cid.codec:x}; only raw and dag-pb are stored")
-        opts = {"mhtype": "sha2-256", "cid-codec": codec, "format": "v0" if cid.version == 0 else codec,
-                "version": cid.version}
-        result = self._call(f"block/put {cid}", lambda c: c.block.put(io.BytesIO(block), opts=opts))
-        key = result.get("Key") if hasattr(result, "get") else None
-        if key is None or Cid.parse(key).multihash != cid.multihash:
-            raise IntegrityError(f"integrity: the daemon stored block {cid} as {key}; refusing to go on")
+        def dag_import(client):
+            with open(path, "rb") as f:
+                return client.dag.imprt(f)
+
+        self._call(f"dag/import {path}", dag_import)
+        return [str(r) for r in roots]
 

@@ -1,0 +1,47 @@
+"""Fixtures for the content-store tests: the shared vectors, an embedded store per test,
+and one real js-ipfs daemon per session (started on free ports, killed at the end)."""
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import pytest
+
+from node.store.embedded import EmbeddedStore
+from node.store.jsipfs import JsIpfsDaemon
+from node.store.kubo import KuboStore
+from store_helpers import vector_bytes  # noqa: F401  (re-exported for fixtures)
+
+VECTORS = Path(__file__).resolve().parents[3] / "shared" / "vectors" / "unixfs_cids.json"
+
+
+@pytest.fixture(scope="session")
+def vectors() -> list[dict]:
+    if not VECTORS.exists():
+        pytest.fail(f"missing {VECTORS}: the shared UnixFS vectors are part of the test setup")
+    return json.loads(VECTORS.read_text())["cases"]
+
+
+@pytest.fixture
+def store(tmp_path) -> EmbeddedStore:
+    return EmbeddedStore(tmp_path / "ipfs")
+
+
+@pytest.fixture(scope="session")
+def jsipfs(tmp_path_factory):
+    # urllib3 warns about ipfshttpclient's old `strict` argument on every request.
+    warnings.filterwarnings("ignore", message=".*'strict' parameter.*", category=FutureWarning)
+    daemon = JsIpfsDaemon(tmp_path_factory.mktemp("jsipfs") / "repo")
+    daemon.start()
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
+
+
+@pytest.fixture(scope="session")
+def kubo(jsipfs) -> KuboStore:
+    store = KuboStore(jsipfs.api, timeout=5)
+    yield store
+    store.close()
