@@ -1,0 +1,201 @@
+"""Fixtures for the contract suite (brownie on anvil): one deployment per module, every test
+isolated by brownie's fn_isolation (snapshot/revert), roles as fixtures, a round driver."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from types import SimpleNamespace
+
+import pytest
+from brownie import accounts, chain
+
+from node import protocol as P
+from node.contracts import TaskParams
+
+MIN_TRAINER = 10**18
+MIN_VERIFIER = 10**18
+UNBONDING = 10
+VERIFIER_STAKE = 2 * 10**18
+TRAINER_STAKE = 4 * 10**18
+# small windows so deadline tests mine few blocks
+PARAMS = TaskParams(seal_delay=2, reveal_window=10, commit_window=10, verdict_window=10)
+
+
+def pytest_configure(config):
+    # brownie's own fixtures call rpc.snapshot/revert, which warn on every test
+    config.addinivalue_line("filterwarnings", "ignore::FutureWarning")
+
+
+def rand32() -> bytes:
+    return os.urandom(32)
+
+
+@pytest.fixture(autouse=True)
+def isolation(fn_isolation):
+    pass
+
+
+@pytest.fixture(scope="module")
+def deployer():
+    return accounts[0]
+
+
+@pytest.fixture(scope="module")
+def trainer():
+    return accounts[1]
+
+
+@pytest.fixture(scope="module")
+def verifiers():
+    return list(accounts[2:9])
+
+
+@pytest.fixture(scope="module")
+def outsider():
+    return accounts[9]
+
+
+@pytest.fixture(scope="module")
+def c(StakeManager, ModelOracle, TrainingRounds, deployer):
+    sm = StakeManager.deploy(MIN_TRAINER, MIN_VERIFIER, UNBONDING, {"from": deployer})
+    oracle = ModelOracle.deploy({"from": deployer})
+    rounds = TrainingRounds.deploy(sm, oracle, {"from": deployer})
+    sm.set_rounds(rounds, {"from": deployer})
+    oracle.set_writer(rounds, {"from": deployer})
+    return SimpleNamespace(sm=sm, oracle=oracle, rounds=rounds)
+
+
+@pytest.fixture(scope="module")
+def staked(c, trainer, verifiers):
+    """Trainer and 7 verifiers staked (module scope: part of every test's snapshot)."""
+    c.sm.stake(P.TRAINER, {"from": trainer, "value": TRAINER_STAKE})
+    for v in verifiers:
+        c.sm.stake(P.VERIFIER, {"from": v, "value": VERIFIER_STAKE})
+    return c
+
+
+@dataclass
+class Trace:
+    """A fake round trace: boundary hashes h_0..h_M and S batch hashes."""
+
+    base: bytes
+    n_segments: int
+    steps: int
+    hashes: list = field(default_factory=list)
+    batches: list = field(default_factory=list)
+
+    def __post_init__(self):
+        self.hashes = [self.base] + [rand32() for _ in range(self.n_segments)]
+        self.batches = [rand32() for _ in range(self.steps)]
+
+    @property
+    def root(self) -> bytes:
+        return P.compute_merkle_root(self.hashes)
+
+    @property
+    def data_root(self) -> bytes:
+        return P.compute_merkle_root(self.batches)
+
+    def proof(self, i: int) -> list:
+        return P.compute_merkle_proof(self.hashes, i)
+
+
+class RoundDriver:
+    """Drives one task's rounds through the contracts, step by step or all at once."""
+
+    def __init__(self, c, creator, trainer, params: TaskParams = PARAMS, pool: int | None = None):
+        self.c, self.trainer, self.params = c, trainer, params
+        self.genesis = rand32()
+        tx = c.rounds.create_task("bafy-spec", rand32(), self.genesis, "bafy-genesis", params.as_tuple(),
+                                  {"from": creator, "value": pool if pool is not None else 10 * params.round_cost})
+        self.task_id = tx.return_value
+        self.canonical = self.genesis
+        self.salts: dict = {}
+
+    def commit(self, trace: Trace | None = None):
+        p = self.params
+        self.trace = trace or Trace(self.canonical, p.n_segments, p.steps_per_round)
+        tx = self.c.rounds.commit(self.task_id, self.trace.base, self.trace.data_root, self.trace.root,
+                                  self.trace.proof(0), {"from": self.trainer})
+        self.round_id = tx.return_value
+        return tx
+
+    def mine_to_seal(self):
+        chain.mine(self.params.seal_delay + 1)
+
+    def seal(self, sender=None):
+        self.mine_to_seal()
+        tx = self.c.rounds.seal(self.round_id, {"from": sender or self.trainer})
+        self.samples = list(self.c.rounds.round_samples_of(self.round_id))
+        self.committee = [accounts.at(a) for a in self.c.rounds.committee_of(self.round_id)]
+        return tx
+
+    def reveal_starts(self):
+        s = self.samples
+        return self.c.rounds.reveal_starts(self.round_id, [self.trace.hashes[j] for j in s], [f"bafy-start-{j}" for j in s],
+                                           [self.trace.proof(j) for j in s], {"from": self.trainer})
+
+    def true_ends(self) -> list:
+        return [self.trace.hashes[j + 1] for j in self.samples]
+
+    def commit_verdict(self, v, ends=None, data_root_ok=True):
+        ends = self.true_ends() if ends is None else ends
+        salt = rand32()
+        self.salts[v.address] = (ends, data_root_ok, salt)
+        commitment = P.compute_verdict_commitment(self.round_id, v.address, ends, data_root_ok, salt)
+        return self.c.rounds.commit_verdict(self.round_id, commitment, {"from": v})
+
+    def reveal_ends(self, final_cid="bafy-final"):
+        s = self.samples
+        return self.c.rounds.reveal_ends(self.round_id, self.true_ends(), [self.trace.proof(j + 1) for j in s], final_cid,
+                                         {"from": self.trainer})
+
+    def reveal_verdict(self, v, starts_ok=True, final_ok=True):
+        ends, data_root_ok, salt = self.salts[v.address]
+        return self.c.rounds.reveal_verdict(self.round_id, ends, data_root_ok, salt, starts_ok, final_ok, {"from": v})
+
+    def finalize(self, sender=None):
+        tx = self.c.rounds.finalize(self.round_id, {"from": sender or self.trainer})
+        if self.outcome == P.OUTCOME_ACCEPTED:
+            self.canonical = self.trace.hashes[-1]
+        return tx
+
+    @property
+    def round(self):
+        return self.c.rounds.rounds(self.round_id).dict()
+
+    @property
+    def outcome(self) -> int:
+        return self.round["outcome"]
+
+    def run(self, liars=(), absent=(), silent=()):
+        """A whole round. liars: commit wrong ends; absent: never commit; silent: commit, never reveal."""
+        self.commit()
+        self.seal()
+        self.reveal_starts()
+        members = list(self.committee)
+        for v in members:
+            if v in absent:
+                continue
+            self.commit_verdict(v, ends=[rand32() for _ in self.samples] if v in liars else None)
+        if any(v in absent for v in members):
+            chain.mine(self.params.commit_window + 1)
+        self.reveal_ends()
+        for v in members:
+            if v not in absent and v not in silent:
+                self.reveal_verdict(v)
+        if any(v in silent for v in members):
+            chain.mine(self.params.verdict_window + 1)
+        return self.finalize()
+
+
+@pytest.fixture
+def driver(staked, deployer, trainer):
+    def make(params: TaskParams = PARAMS, pool: int | None = None) -> RoundDriver:
+        return RoundDriver(staked, deployer, trainer, params, pool)
+    return make
+
+
+@pytest.fixture
+def task(driver):
+    return driver()
