@@ -42,6 +42,10 @@ CONTRACT_NAMES = ("StakeManager", "TrainingRounds", "ModelOracle")
 DEFAULT_RPC = "http://127.0.0.1:8545"
 GAS_MARGIN = 1.25  # estimates are exact for the state they ran on; state moves
 FEE_BUMP = 1.25  # a replacement must pay >= 10% more (geth, anvil); 25% clears it
+ROLE_NAMES = {1: "trainer", 2: "verifier"}
+PHASE_NAMES = {1: "awaiting seal", 2: "awaiting the trainer's starts", 3: "taking verdict commitments",
+               4: "taking verdict reveals", 5: "finalized"}
+OUTCOME_NAMES = {0: "none", 1: "accepted", 2: "fraud", 3: "void", 4: "expired", 5: "abandoned"}
 TRANSPORT_ERRORS = (requests.ConnectionError, requests.Timeout, requests.HTTPError, ProviderConnectionError)
 
 
@@ -143,6 +147,58 @@ class FailoverProvider(JSONBaseProvider):
             return self.make_request("web3_clientVersion", []).get("result") is not None
         except RPCUnavailable:
             return False
+
+
+def _plain(value):
+    """AttributeDicts (nested) -> dicts; bytes stay bytes."""
+    if hasattr(value, "items"):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _named(outputs: list[dict], values) -> dict:
+    out = {}
+    for spec, value in zip(outputs, values):
+        if spec["type"] == "tuple":
+            value = _named(spec["components"], value)
+        elif isinstance(value, (bytes, bytearray)):
+            value = "0x" + bytes(value).hex()
+        out[spec["name"]] = value
+    return out
+
+
+# The fraud slash share paid to the majority verifiers: not (yet) a TaskSpec field.
+DEFAULT_FRAUD_REWARD_BPS = 5_000
+
+
+def compute_task_params(spec):
+    """node.contracts.TaskParams (the on-chain tuple) from a TaskSpec's round and protocol fields.
+
+    The contract has one reveal window for both of the trainer's reveals: the longer of
+    the spec's reveal_starts_window and reveal_ends_window.
+    """
+    from node.contracts import TaskParams
+
+    p = spec.protocol
+    return TaskParams(
+        steps_per_round=spec.steps_per_round,
+        segment_steps=spec.segment_steps,
+        samples=p.samples,
+        committee_size=p.committee_size,
+        quorum=p.quorum,
+        seal_delay=p.seal_delay_blocks,
+        reveal_window=max(p.reveal_starts_window, p.reveal_ends_window),
+        commit_window=p.commit_verdicts_window,
+        verdict_window=p.reveal_verdicts_window,
+        trainer_reward=p.trainer_reward_wei,
+        verifier_reward=p.verifier_reward_wei,
+        fraud_slash_bps=p.trainer_slash_bps,
+        fraud_reward_bps=getattr(p, "fraud_reward_bps", DEFAULT_FRAUD_REWARD_BPS),
+        miss_slash_bps=p.no_show_slash_bps,
+        minority_slash_bps=p.verifier_slash_bps,
+    )
 
 
 def revert_reason(e: Exception) -> str:
@@ -299,7 +355,7 @@ class ChainClient:
                 out.append(
                     {
                         "event": entry["event"],
-                        "args": dict(entry["args"]),
+                        "args": _plain(entry["args"]),
                         "blockNumber": entry["blockNumber"],
                         "transactionHash": "0x" + bytes(entry["transactionHash"]).hex(),
                         "logIndex": entry["logIndex"],
@@ -314,6 +370,83 @@ class ChainClient:
             if any(item.get("type") == "event" and item.get("name") == name for item in contract.abi):
                 return contract
         raise ChainError(f"no deployed contract declares an event {name!r}")
+
+    # ------------------------------------------------------------ structs
+    def _struct(self, contract, getter: str, *args) -> dict:
+        """A public struct getter as a dict keyed by the ABI's field names (nested too)."""
+        fn = getattr(contract.functions, getter)(*args)
+        outputs = next(i for i in contract.abi if i.get("type") == "function" and i["name"] == getter)["outputs"]
+        value = self.call(fn)
+        if len(outputs) == 1 and outputs[0]["type"] == "tuple":
+            outputs, value = outputs[0]["components"], value
+        return _named(outputs, value if isinstance(value, (list, tuple)) else (value,))
+
+    def get_task(self, task_id: int) -> dict:
+        """TrainingRounds.tasks(task_id) as a dict; PreflightError if there is no such task."""
+        task = self._struct(self.rounds, "tasks", task_id)
+        if int(task["creator"], 16) == 0:
+            raise PreflightError(f"task {task_id} does not exist (tasks: 1..{self.call(self.rounds.functions.task_count())})")
+        return task
+
+    def get_round(self, round_id: int) -> dict:
+        """TrainingRounds.rounds(round_id) as a dict; PreflightError if there is no such round."""
+        rnd = self._struct(self.rounds, "rounds", round_id)
+        if rnd["phase"] == 0:
+            raise PreflightError(f"round {round_id} does not exist")
+        return rnd
+
+    # ------------------------------------------------------------ pre-flight checks
+    def require_staked(self, role: int, who: str | None = None) -> None:
+        """PreflightError('not staked as verifier ...') unless `who` has `role` with the minimum stake."""
+        who = to_checksum_address(who or self._require_account("staking check"))
+        if self.call(self.stake_manager.functions.is_eligible(who, role)):
+            return
+        name = ROLE_NAMES.get(role, str(role))
+        have_role = self.call(self.stake_manager.functions.role_of(who))
+        if have_role and have_role != role:
+            raise PreflightError(f"{who} is staked as {ROLE_NAMES.get(have_role, have_role)}, not as {name} (one role per address)")
+        amount = self.call(self.stake_manager.functions.stake_of(who))
+        minimum = self.call(self.stake_manager.functions.min_stake(role))
+        raise PreflightError(
+            f"{who} is not staked as {name}: bonded {amount} wei, minimum {minimum} wei "
+            f"(`trainchain stake {name} AMOUNT`)"
+        )
+
+    def require_in_committee(self, round_id: int, who: str | None = None) -> None:
+        who = to_checksum_address(who or self._require_account("committee check"))
+        committee = self.call(self.rounds.functions.committee_of(round_id))
+        if who not in committee:
+            raise PreflightError(f"{who} is not in the committee of round {round_id} (committee: {', '.join(committee) or 'not drawn yet'})")
+
+    def require_window(self, round_id: int, action: str) -> dict:
+        """PreflightError in words unless `action` can happen on round_id now; returns the round.
+
+        action: seal | reveal_starts | commit_verdict | reveal_ends | reveal_verdict | finalize.
+        """
+        rnd = self.get_round(round_id)
+        now = self.block_number()
+        phase = rnd["phase"]
+        need = {"seal": 1, "reveal_starts": 2, "commit_verdict": 3, "reveal_ends": 3, "reveal_verdict": 4}
+        if phase == 5:
+            raise PreflightError(f"round {round_id} is already finalized (outcome {OUTCOME_NAMES.get(rnd['outcome'], rnd['outcome'])})")
+        if action in need and phase != need[action]:
+            raise PreflightError(f"{action} is not possible now: round {round_id} is {PHASE_NAMES.get(phase, phase)}")
+        # a transaction sent now lands in block now+1 at the earliest
+        if action == "seal":
+            seal_after = rnd["commit_block"] + self.get_task(rnd["task_id"])["params"]["seal_delay"]
+            if now + 1 <= seal_after:
+                raise PreflightError(f"seal: round {round_id} can be sealed after block {seal_after} (now {now})")
+        if action == "commit_verdict":
+            if now + 1 > rnd["commit_deadline"]:
+                raise PreflightError(f"commit_verdict: window closed at block {rnd['commit_deadline']} (now {now})")
+        elif action == "reveal_ends" and now + 1 <= rnd["commit_deadline"] and rnd["n_committed"] < len(self.call(self.rounds.functions.committee_of(round_id))):
+            raise PreflightError(f"reveal_ends: the committee is still committing (until block {rnd['commit_deadline']}, now {now})")
+        elif action == "finalize":
+            if now + 1 <= rnd["deadline"] and not (phase == 4 and rnd["n_revealed"] == rnd["n_committed"]):
+                raise PreflightError(f"finalize: round {round_id} is {PHASE_NAMES.get(phase, phase)} until block {rnd['deadline']} (now {now})")
+        elif action in need and now + 1 > rnd["deadline"]:
+            raise PreflightError(f"{action}: window closed at block {rnd['deadline']} (now {now})")
+        return rnd
 
     # ------------------------------------------------------------ writes
     def _require_account(self, what: str) -> str:
