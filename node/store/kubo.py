@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -25,6 +26,10 @@ from node.store.base import CIDError, IntegrityError, NotFound, StoreError, Stor
 from node.store.cid import (
     CHUNK_SIZE, DAG_PB, RAW, Cid, build_dag, decode_pb_node, decode_unixfs, iter_file, verify_block, walk_dag,
 )
+
+# ipfshttpclient 0.7 passes urllib3 a `strict` argument it deprecates; one warning per
+# request would drown the CLI's output.
+warnings.filterwarnings("ignore", message=".*'strict' parameter.*", category=FutureWarning)
 
 ADD_OPTS = {"cid-version": 1, "raw-leaves": "true", "chunker": f"size-{CHUNK_SIZE}", "cid-base": "base32"}
 

@@ -3,7 +3,6 @@ and one real js-ipfs daemon per session (started on free ports, killed at the en
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 
 import pytest
@@ -30,8 +29,6 @@ def store(tmp_path) -> EmbeddedStore:
 
 @pytest.fixture(scope="session")
 def jsipfs(tmp_path_factory):
-    # urllib3 warns about ipfshttpclient's old `strict` argument on every request.
-    warnings.filterwarnings("ignore", message=".*'strict' parameter.*", category=FutureWarning)
     daemon = JsIpfsDaemon(tmp_path_factory.mktemp("jsipfs") / "repo")
     daemon.start()
     try:
