@@ -1,0 +1,131 @@
+"""The dapp page in headless Chromium against a devnet with a finalized round.
+
+DAPP_SCREENSHOT=docs/dapp.png .venv/bin/pytest tests/dapp   # also refreshes the README's screenshot
+"""
+from __future__ import annotations
+
+import os
+from urllib.parse import urlencode
+
+import pytest
+
+from node.devnet import Anvil, free_port
+
+TASK = 'article.task[data-task-id="{}"]'
+LIVE = '#status[data-state="live"]'
+ERROR = '#status[data-state="error"]'
+
+
+def latest_from_chain(devnet, task_id: int) -> dict:
+    """What ModelOracle.latest(task) says, read with web3 (not through the page)."""
+    cid, state_hash, version, round_id, block, ts = devnet.oracle.functions.latest(task_id).call()
+    return {"cid": cid, "state_hash": "0x" + state_hash.hex(), "version": version, "round_id": round_id, "block": block}
+
+
+def open_page(page, dapp, **params) -> None:
+    page.goto(dapp["url"] + ("?" + urlencode(params) if params else ""))
+
+
+def page_errors(page) -> list[str]:
+    return [line for line in page.log() if line.startswith(("pageerror", "error"))]
+
+
+def test_page_shows_the_latest_canonical_model(devnet, dapp, page):
+    open_page(page, dapp, rpc=devnet.anvil.url, oracle=devnet.kit.addresses["ModelOracle"])
+    page.wait_text(LIVE)
+    card = TASK.format(devnet.task_id)
+    want = latest_from_chain(devnet, devnet.task_id)
+
+    assert want["cid"] == devnet.first_round.final_cid
+    assert page.text(f"{card} dl.latest a.cid") == want["cid"]
+    assert page.text(f"{card} .state-hash") == want["state_hash"]
+    assert page.text(f"{card} .version") == str(want["version"]) == "1"
+    assert page.text(f"{card} .round") == f"#{want['round_id']}"
+    assert f"block {want['block']}" in page.text(f"{card} .time")
+    # History: every version, newest first, down to the genesis.
+    genesis_cid = devnet.oracle.functions.at(devnet.task_id, 0).call()[0]
+    rows = page.eval(f"""[...document.querySelectorAll('{card} .history tbody tr')]
+                         .map(tr => [tr.dataset.version, tr.querySelector('a.cid').textContent])""")
+    assert rows == [["1", want["cid"]], ["0", genesis_cid]]
+    # The CID link works on a local setup: its bytes hash to the state hash on chain.
+    fetched = page.eval(f"""(async () => {{
+        const res = await fetch(document.querySelector('{card} dl.latest a.cid').href);
+        const digest = await crypto.subtle.digest('SHA-256', await res.arrayBuffer());
+        return [res.status, '0x' + [...new Uint8Array(digest)].map(b => b.toString(16).padStart(2, '0')).join('')];
+    }})()""")
+    assert fetched == [200, want["state_hash"]]
+    # Stake overview from StakeManager: 1 trainer and 3 verifiers of 2 ETH each.
+    assert page.eval("""[...document.querySelectorAll('#stake-rows tr')]
+                        .map(tr => [...tr.cells].map(td => td.textContent))""") == [
+        ["trainer", "1", "2 ETH", "0 ETH", "—"],
+        ["verifier", "3", "6 ETH", "0 ETH", "3"],
+    ]
+    assert page_errors(page) == []
+
+
+def test_page_updates_live_when_a_round_finalizes(devnet, dapp, page, tmp_path):
+    open_page(page, dapp, rpc=devnet.anvil.url, oracle=devnet.kit.addresses["ModelOracle"])
+    page.wait_text(LIVE)
+    card = TASK.format(devnet.task_id)
+    before = int(page.text(f"{card} .version"))
+    page.eval("window.__sameDocument = 'no reload happened'")
+
+    second = devnet.kit.run_round(devnet.task_id)
+    assert second.outcome == 1
+    page.wait_text(f"{card} dl.latest a.cid", second.final_cid, timeout=20)
+
+    assert page.eval("window.__sameDocument") == "no reload happened"
+    want = latest_from_chain(devnet, devnet.task_id)
+    assert want["cid"] == second.final_cid and want["version"] == before + 1
+    assert page.text(f"{card} .version") == str(before + 1)
+    assert page.text(f"{card} .state-hash") == want["state_hash"]
+    assert page.eval(f"document.querySelectorAll('{card} .history tbody tr').length") == before + 2
+
+    # A task created while the page is open shows up too (its genesis is version 0).
+    new_task = devnet.kit.create_task()
+    page.wait_text(f"{TASK.format(new_task)} .version", "0", timeout=20)
+    assert page.text(f"{TASK.format(new_task)} dl.latest a.cid") == latest_from_chain(devnet, new_task)["cid"]
+    assert page_errors(page) == []
+
+    page.screenshot(tmp_path / "dapp.png")
+    assert (tmp_path / "dapp.png").stat().st_size > 10_000
+    if os.environ.get("DAPP_SCREENSHOT"):
+        page.screenshot(os.environ["DAPP_SCREENSHOT"])
+
+
+@pytest.fixture(scope="module")
+def empty_chain():
+    """A chain without the contracts."""
+    with Anvil(block_time=None) as anvil:
+        yield anvil
+
+
+@pytest.mark.parametrize("case", ["bad-address", "dead-rpc", "no-contract", "not-oracle"])
+def test_error_states_render(devnet, dapp, page, empty_chain, case):
+    oracle = devnet.kit.addresses["ModelOracle"]
+    params, words = {
+        "bad-address": ({"rpc": devnet.anvil.url, "oracle": "0x1234"}, "is not an address"),
+        "dead-rpc": ({"rpc": f"http://127.0.0.1:{free_port()}", "oracle": oracle}, "No answer from the RPC"),
+        "no-contract": ({"rpc": empty_chain.url, "oracle": oracle}, "has no contract at"),
+        # A contract, but not a ModelOracle: the StakeManager's address.
+        "not-oracle": ({"rpc": devnet.anvil.url, "oracle": devnet.kit.addresses["StakeManager"]}, "not a trainchain ModelOracle"),
+    }[case]
+    open_page(page, dapp, **params)
+    message = page.wait_text(ERROR, timeout=20)
+    assert words in message
+    assert page.eval("document.querySelector('#status').dataset.error") == case
+    assert page.eval("document.querySelector('#tasks').hidden") is True
+    assert [line for line in page.log() if line.startswith("pageerror")] == []
+
+
+def test_form_connects_and_reports_a_bad_address(devnet, dapp, page):
+    open_page(page, dapp)  # no query: the form is prefilled from the node's deployment.json
+    assert page.eval("document.querySelector('#oracle').value") == devnet.kit.addresses["ModelOracle"]
+    page.fill("#oracle", "not-an-address")
+    page.click("#connect button")
+    assert "is not an address" in page.wait_text(ERROR)
+    page.fill("#oracle", devnet.kit.addresses["ModelOracle"])
+    page.click("#connect button")
+    page.wait_text(LIVE)
+    assert page.text(f"{TASK.format(devnet.task_id)} dl.latest a.cid") == latest_from_chain(devnet, devnet.task_id)["cid"]
+    assert "oracle=" + devnet.kit.addresses["ModelOracle"] in page.eval("location.search")
