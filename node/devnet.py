@@ -214,14 +214,17 @@ def devnet_up(datadir: str | Path, port: int | None = None, block_time: float = 
     ddir = devnet_dir(datadir)
     state = ddir / "state.json"
     deployment_path = datadir / "deployment.json"
-    if info and port is None and state.exists():
-        port = info["port"]  # reuse the port the deployment.json names
+    if port is None and state.exists() and deployment_path.exists():
+        port = _port_of(deployment_path)  # same URL as before, so running nodes reconnect
     anvil = Anvil(port=port, block_time=block_time, state=state, log_path=ddir / "anvil.log", detached=True)
     anvil.start()
     info = {"pid": anvil.proc.pid, "port": anvil.port, "url": anvil.url, "state": str(state), "block_time": block_time}
     (ddir / "anvil.json").write_text(json.dumps(info, indent=2) + "\n")
     try:
         funder = dev_accounts(1)[0]
+        fast = float(block_time).is_integer()
+        if fast:  # mine set-up transactions instantly, then back to the block time
+            _rpc(anvil.url, "evm_setAutomine", [True])
         deployment = None
         if deployment_path.exists():
             try:
@@ -237,12 +240,37 @@ def devnet_up(datadir: str | Path, port: int | None = None, block_time: float = 
             deployment = deploy_contracts(anvil.url, funder, params, out=deployment_path)
         if fund:
             fund_accounts(anvil.url, funder, fund)
+        if fast:
+            _rpc(anvil.url, "evm_setIntervalMining", [int(block_time)])
     except BaseException:
         anvil.stop()
         (ddir / "anvil.json").unlink(missing_ok=True)
         raise
     anvil.proc = None  # detached: it outlives this process; `devnet down` stops it
     return {**info, "deployment": deployment.model_dump(), "funded": list(fund or [])}
+
+
+def _port_of(deployment_path: Path) -> int | None:
+    from urllib.parse import urlparse
+
+    try:
+        port = urlparse(json.loads(deployment_path.read_text())["rpc_urls"][0]).port
+    except (OSError, ValueError, KeyError, IndexError):
+        return None
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return None  # taken now: take a free one
+    return port
+
+
+def _rpc(url: str, method: str, params: list) -> object:
+    r = requests.post(url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params}, timeout=10)
+    body = r.json()
+    if "error" in body:
+        raise DevnetError(f"anvil {method}: {body['error'].get('message')}")
+    return body.get("result")
 
 
 def devnet_down(datadir: str | Path, timeout: float = 10.0) -> bool:

@@ -194,6 +194,7 @@ def user_errors() -> tuple[type[BaseException], ...]:
         ("node.engine.state", ("StateError",)),
         ("node.engine.dataset", ("DatasetError",)),
         ("node.engine.runtime", ("RuntimeMismatch",)),
+        ("node.contracts", ("ContractsError",)),
     ):
         loaded = sys.modules.get(module)
         errors += [getattr(loaded, n) for n in names if loaded is not None and hasattr(loaded, n)]
