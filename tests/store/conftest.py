@@ -42,3 +42,11 @@ def kubo(jsipfs) -> KuboStore:
     store = KuboStore(jsipfs.api, timeout=5)
     yield store
     store.close()
+
+
+def pytest_collection_modifyitems(items):
+    # pytest resets warning filters per test; ipfshttpclient's `strict` FutureWarning is noise.
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.filterwarnings("ignore:The 'strict' parameter:FutureWarning"))
