@@ -7,7 +7,6 @@ Pure functions, no chain, no torch. Notation (as in the paper):
 """
 from __future__ import annotations
 
-from functools import lru_cache
 from math import comb
 
 
@@ -27,20 +26,19 @@ def detection_hypergeometric(M: int, b: int, s: int) -> float:
 def count_nonadjacent_subsets(n: int, s: int, forbidden: frozenset[int] = frozenset()) -> int:
     """Number of s-subsets of {0..n-1}, no two adjacent, avoiding `forbidden`.
 
-    DP over positions: ways[i][j][taken_prev].
+    DP over positions: free[j] / taken[j] = ways to have chosen j so far with the
+    previous position free / taken.
     """
-    @lru_cache(maxsize=None)
-    def ways(i: int, left: int, prev_taken: bool) -> int:
-        if left == 0:
-            return 1
-        if i >= n:
-            return 0
-        total = ways(i + 1, left, False)  # skip i
-        if not prev_taken and i not in forbidden:
-            total += ways(i + 1, left - 1, True)  # take i
-        return total
-
-    return ways(0, s, False)
+    free = [1] + [0] * s
+    taken = [0] * (s + 1)
+    for i in range(n):
+        new_taken = [0] * (s + 1)
+        if i not in forbidden:
+            for j in range(1, s + 1):
+                new_taken[j] = free[j - 1]
+        free = [a + b for a, b in zip(free, taken)]
+        taken = new_taken
+    return free[s] + taken[s]
 
 
 def candidate_segments(M: int) -> int:

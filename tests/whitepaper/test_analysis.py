@@ -1,0 +1,103 @@
+"""The whitepaper's analysis and simulation: checked against brute force and the real rules."""
+from __future__ import annotations
+
+import itertools
+import sys
+from math import comb
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "whitepaper"))
+
+import analysis  # noqa: E402
+import simulate  # noqa: E402
+from node import protocol  # noqa: E402
+
+
+def brute_nonadjacent(n: int, s: int, forbidden: set[int]) -> int:
+    return sum(
+        1 for combo in itertools.combinations(range(n), s)
+        if not forbidden & set(combo) and all(b - a > 1 for a, b in zip(combo, combo[1:]))
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(0, 12), s=st.integers(0, 5), forbidden=st.sets(st.integers(0, 11), max_size=5))
+def test_count_nonadjacent_matches_brute_force(n, s, forbidden):
+    assert analysis.count_nonadjacent_subsets(n, s, frozenset(forbidden)) == brute_nonadjacent(n, s, forbidden)
+
+
+def test_exact_detection_is_the_rule_distribution():
+    """compute_samples is uniform over non-adjacent sets: every set appears, none twice as often."""
+    M, s = 9, 2
+    counts: dict[tuple, int] = {}
+    for seed in range(3000):
+        counts[tuple(simulate.draw(seed, M, s)[:-1])] = counts.get(tuple(simulate.draw(seed, M, s)[:-1]), 0) + 1
+    assert len(counts) == analysis.count_nonadjacent_subsets(analysis.candidate_segments(M), s)
+    expected = 3000 / len(counts)
+    assert all(0.5 * expected < c < 1.6 * expected for c in counts.values()), counts
+
+
+@pytest.mark.parametrize("M,s,b", [(8, 2, 1), (16, 3, 2), (32, 4, 5)])
+def test_monte_carlo_agrees_with_exact(M, s, b):
+    bad = analysis.bad_set(M, b, "spread")
+    exact = analysis.detection_nonadjacent(M, s, bad)
+    measured = simulate.measured_detection(M, s, bad, 2000)
+    assert abs(measured - exact) < 4 * (exact * (1 - exact) / 2000) ** 0.5 + 1e-9
+
+
+def test_last_segment_is_always_caught_and_m_minus_2_never():
+    assert analysis.detection_nonadjacent(16, 3, {15}) == 1.0
+    assert 14 not in simulate.sampled_segments_ever(16, 3, trials=500)
+    assert "never samples segment(s) 6" in simulate.describe_unchecked_segments({"M": 8, "s": 2})
+
+
+def test_closed_forms():
+    assert analysis.detection_binomial(0.25, 2) == pytest.approx(1 - 0.75**2)
+    assert analysis.detection_hypergeometric(10, 2, 3) == pytest.approx(1 - comb(8, 3) / comb(10, 3))
+    assert analysis.min_stake(0.0, reward=1.0, value_if_accepted=1.0) == float("inf")
+    assert analysis.min_stake(0.5, reward=0.0, value_if_accepted=3.0) == pytest.approx(3.0)
+    assert analysis.cheat_advantage(0.5, slash=3.0, reward=0.0, value_if_accepted=3.0) == pytest.approx(0.0)
+    assert analysis.verifier_compute_fraction(64, 8, 2, 3) == pytest.approx(3 * 8 / 64 * 3)
+    with pytest.raises(ValueError, match="analysis"):
+        analysis.verifier_compute_fraction(64, 7, 2)
+    with pytest.raises(ValueError, match="analysis"):
+        analysis.bad_set(8, 7, "spread")
+
+
+def test_colluding_majority_matches_brute_force():
+    N, A, c, need = 9, 4, 3, 2
+    hits = sum(1 for combo in itertools.combinations(range(N), c) if sum(i < A for i in combo) >= need)
+    assert analysis.p_colluding_majority(N, A, c, need) == pytest.approx(hits / comb(N, c))
+    assert simulate.colluders_needed_to_capture(3) == 2  # a tie is accepted by compute_tally
+    assert simulate.colluders_needed_to_capture(4) == 2
+
+
+PARAMS = {"S": 64, "k": 8, "M": 8, "s": 2, "c": 3, "q": 2, "trainer_reward_wei": 10**17,
+          "verifier_reward_wei": 10**16, "trainer_slash_bps": 5_000, "verifier_slash_bps": 500}
+
+
+def test_simulation_honest_majority_never_slashes_honest_and_cheaters_lose():
+    population = {"trainers": {"honest": 2, "skipper f=1/4": 1, "forger (random segment)": 1},
+                  "verifiers": {"honest": 10, "colluding": 2}}
+    sim = simulate.run(PARAMS, rounds=240, seed=3, population=population)
+    assert sim["trainers"]["honest"]["slashed"] == 0
+    assert sim["trainers"]["honest"]["profit_per_round_eth"] > 0
+    assert sim["trainers"]["skipper f=1/4"]["profit_per_round_eth"] < 0
+    assert sim["trainers"]["forger (random segment)"]["slashed"] > 0
+    assert sim["verifiers"]["honest"]["profit_per_round_eth"] > 0
+
+
+def test_simulation_shows_the_unchecked_segment():
+    population = {"trainers": {"forger (segment M-2)": 1}, "verifiers": {"honest": 6}}
+    sim = simulate.run(PARAMS, rounds=40, seed=1, population=population)
+    assert sim["trainers"]["forger (segment M-2)"]["slashed"] == 0
+
+
+def test_simulation_lazy_majority_slashes_honest_trainers():
+    population = {"trainers": {"honest": 1}, "verifiers": {"lazy": 3}}
+    sim = simulate.run(PARAMS, rounds=10, seed=1, population=population)
+    assert sim["trainers"]["honest"]["slashed"] == 10
+    assert sim["honest_trainer_slashes_by_cause"] == {"lazy majority": 10}

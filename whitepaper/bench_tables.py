@@ -1,0 +1,72 @@
+"""Turn bench/results.json (`make bench`) into the whitepaper's tables and figures.
+
+Each benchmark module writes its own section of results.json; a section that is
+missing renders as *pending* with the command that produces it, never as a number.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+SOURCES = {  # fill key -> (results.json section, what produces it)
+    "gas_table": ("gas", "`make bench` → `bench/gas.md`"),
+    "engine_table": ("engine", "`make bench` → `bench/engine.md`"),
+    "gpu_table": ("engine_gpu", "the engine's GPU determinism check → `bench/engine.md`"),
+    "store_table": ("store", "`make bench` → `bench/store.md`"),
+    "rounds_table": ("rounds", "`make bench` → `bench/rounds.md`"),
+}
+
+
+def pending(source: str) -> str:
+    return f"*Pending: not measured yet. Run {source}; `make whitepaper` then fills this table.*"
+
+
+def fmt(value) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def flatten(d: dict, prefix: str = "") -> list[tuple[str, object]]:
+    out = []
+    for key, value in d.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out += flatten(value, name + " / ")
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            for i, item in enumerate(value):
+                out += flatten(item, f"{name}[{i}] / ")
+        else:
+            out.append((name, value))
+    return out
+
+
+def generic_table(section: dict) -> str:
+    rows = flatten(section)
+    lines = ["| measurement | value |", "|---|---|"]
+    lines += [f"| {k} | {fmt(v)} |" for k, v in rows]
+    return "\n".join(lines)
+
+
+def table_for(key: str, bench: dict | None) -> str:
+    section_name, source = SOURCES[key]
+    section = (bench or {}).get(section_name)
+    if not section:
+        return pending(source)
+    render = RENDERERS.get(section_name, generic_table)
+    return render(section) + f"\n\nSource: {source} (`bench/results.json` → `{section_name}`)."
+
+
+RENDERERS: dict = {}
+
+
+def all_tables(bench: dict | None) -> dict[str, str]:
+    return {key: table_for(key, bench) for key in SOURCES}
+
+
+def figures(bench: dict | None, out: Path) -> list[Path]:
+    """Figures drawn from measured data; none until the data exists."""
+    return []

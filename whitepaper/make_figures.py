@@ -1,0 +1,348 @@
+"""Regenerate the whitepaper's figures and numbers: `make whitepaper`.
+
+    .venv/bin/python whitepaper/make_figures.py            # full setting
+    .venv/bin/python whitepaper/make_figures.py --tiny     # seconds; what the test runs
+
+Reads the default parameters from TaskSpec(), the measured numbers from
+bench/results.json (`make bench`), computes the analysis (analysis.py) and runs the
+simulation (simulate.py, on node/protocol.py's rules). Writes figures/*.png and
+rewrites the text between `<!-- fill:KEY -->` and `<!-- /fill -->` in the paper's
+markdown. A number that has not been measured yet is shown as pending, with the
+command that produces it: never a guess.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(HERE))
+
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+import analysis  # noqa: E402
+import bench_tables  # noqa: E402
+import simulate  # noqa: E402
+
+FILL = re.compile(r"(<!-- fill:([\w.-]+) -->\n)(.*?)(<!-- /fill -->)", re.S)
+
+
+# ------------------------------------------------------------ parameters
+def default_params() -> dict:
+    """The defaults a task gets, straight from the TaskSpec model."""
+    from node.engine.spec import TaskSpec
+
+    spec = TaskSpec()
+    p = spec.protocol
+    return {
+        "S": spec.steps_per_round, "k": spec.segment_steps, "M": spec.segments_per_round,
+        "s": p.samples, "c": p.committee_size, "q": p.quorum,
+        "seal_delay": p.seal_delay_blocks,
+        "windows": {"reveal starts": p.reveal_starts_window, "commit verdicts": p.commit_verdicts_window,
+                    "reveal ends": p.reveal_ends_window, "reveal verdicts": p.reveal_verdicts_window},
+        "trainer_reward_wei": p.trainer_reward_wei, "verifier_reward_wei": p.verifier_reward_wei,
+        "trainer_slash_bps": p.trainer_slash_bps, "verifier_slash_bps": p.verifier_slash_bps,
+        "no_show_slash_bps": p.no_show_slash_bps,
+        "threads": spec.runtime.threads, "torch": spec.runtime.torch_version,
+        "model": spec.model.model_dump(), "batch_size": spec.batch_size,
+    }
+
+
+def eth(wei: int) -> str:
+    return f"{wei / 1e18:g} ETH"
+
+
+def params_table(P: dict) -> str:
+    rows = [
+        ("steps per round", "S", P["S"]), ("steps per segment", "k", P["k"]),
+        ("segments per round", "M = S/k", P["M"]),
+        ("checked segments per round", "samples", simulate.describe_sample_count(P)),
+        ("committee size", "c", P["c"]), ("quorum (reveals for a valid round)", "q", P["q"]),
+        ("seal delay", "blocks", P["seal_delay"]),
+        *[(f"{name} window", "blocks", v) for name, v in P["windows"].items()],
+        ("trainer reward per round", "R", eth(P["trainer_reward_wei"])),
+        ("verifier reward per majority verdict", "", eth(P["verifier_reward_wei"])),
+        ("trainer slash on fraud", "of stake", f"{P['trainer_slash_bps'] / 100:g} %"),
+        ("minority verifier slash", "of stake", f"{P['verifier_slash_bps'] / 100:g} %"),
+        ("no-show slash", "of stake", f"{P['no_show_slash_bps'] / 100:g} %"),
+        ("replay runtime", "", f"torch {P['torch']}, {P['threads']} thread(s)"),
+    ]
+    lines = ["| parameter | symbol | default |", "|---|---|---|"]
+    lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------ detection
+def detection_rows(P: dict, tiny: bool) -> tuple[list[dict], str]:
+    """P(detect) for a few (M, s, b): approximation, hypergeometric, exact rule, Monte Carlo."""
+    trials = 300 if tiny else 4000
+    settings = [(P["M"], P["s"])] + ([] if tiny else [(32, 4), (64, 8)])
+    rows = []
+    for M, s in settings:
+        random_s = simulate.random_sample_count(M, s)
+        for b in sorted({1, 2, max(1, (M - 2) // 4)}):
+            if b > analysis.candidate_segments(M) or random_s < 1:
+                continue
+            bad = analysis.bad_set(M, b, "spread")
+            rows.append({
+                "M": M, "s": s, "random": random_s, "b": b, "f": b / M,
+                "approx": analysis.detection_binomial(b / M, random_s),
+                "hyper": analysis.detection_hypergeometric(analysis.candidate_segments(M), b, random_s),
+                "exact": analysis.detection_nonadjacent(M, random_s, bad),
+                "worst": analysis.detection_nonadjacent(M, random_s, analysis.bad_set(M, b, "worst", random_s)),
+                "mc": simulate.measured_detection(M, s, bad, trials),
+                "trials": trials,
+            })
+    lines = ["| M | samples (random + last) | bad b | f = b/M | 1−(1−f)^s | hypergeometric, M−2 candidates | exact, spread | exact, worst layout | rule, Monte Carlo |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['M']} | {r['random']} + 1 | {r['b']} | {r['f']:.3f} | {r['approx']:.3f} | {r['hyper']:.3f} | "
+                     f"{r['exact']:.3f} | {r['worst']:.3f} | {r['mc']:.3f} ({r['trials']} seeds) |")
+    note = ("\nBad segments sit among the randomly sampled ones (a bad last segment is always "
+            "caught). `exact` assumes the random samples are uniform over non-adjacent sets; "
+            "`rule, Monte Carlo` draws them with `node/protocol.py` on that many seeds. "
+            "Source: `make whitepaper` (`whitepaper/analysis.py`, `whitepaper/simulate.py`).")
+    return rows, "\n".join(lines) + "\n" + note
+
+
+def figure_detection(P: dict, out: Path, tiny: bool) -> None:
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    M = 64 if not tiny else max(P["M"], 16)
+    fs = [i / 100 for i in range(0, 101, 2)]
+    for s in (1, 2, 4, 8, 16):
+        if analysis.count_nonadjacent_subsets(analysis.candidate_segments(M), s) == 0:
+            continue
+        line, = ax.plot(fs, [analysis.detection_binomial(f, s) for f in fs], label=f"s = {s}")
+        bs = [b for b in range(1, analysis.candidate_segments(M) + 1, max(1, M // 12))]
+        ax.plot([b / M for b in bs],
+                [analysis.detection_nonadjacent(M, s, analysis.bad_set(M, b, "spread")) for b in bs],
+                "o", ms=3.5, color=line.get_color())
+        if s in (2, 8):
+            trials = 150 if tiny else 1500
+            mc_bs = bs[:: max(1, len(bs) // 5)]
+            ax.plot([b / M for b in mc_bs],
+                    [simulate.measured_detection_random(M, s, analysis.bad_set(M, b, "spread"), trials) for b in mc_bs],
+                    "x", ms=6, color=line.get_color())
+    ax.set_xlabel("fraction f of bad segments")
+    ax.set_ylabel("P(detect) by the random samples")
+    ax.set_title(f"Detection: lines 1−(1−f)^s, dots exact rule, × protocol rule (M = {M})", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "detection.png", dpi=120)
+    plt.close(fig)
+
+
+def segment_gap_note(P: dict) -> str:
+    return simulate.describe_unchecked_segments(P)
+
+
+# ------------------------------------------------------------ stake
+def stake_rows(P: dict) -> str:
+    M = P["M"]
+    random_s = simulate.random_sample_count(M, P["s"])
+    R = P["trainer_reward_wei"] / 1e18
+    lines = ["| forged segments b | P(detect), exact rule | minimum slash for a forgery worth V | minimum slash to skip f·C of compute C |",
+             "|---|---|---|---|"]
+    for b in sorted({1, 2, max(1, analysis.candidate_segments(M) // 2)}):
+        if b > analysis.candidate_segments(M):
+            continue
+        p = analysis.detection_nonadjacent(M, random_s, analysis.bad_set(M, b, "worst", random_s))
+        lines.append(f"| {b} of {M} | {p:.3f} | {(1 - p) / p:.2f}·V − R | "
+                     f"{b / M / p:.2f}·C − R (cheating is a loss if R + D ≥ C) |")
+    return ("At the default parameters (R = " + eth(P["trainer_reward_wei"]) + "):\n\n" + "\n".join(lines) +
+            "\n\nSource: `make whitepaper` (`whitepaper/analysis.py: min_stake, detection_nonadjacent`).")
+
+
+def figure_min_stake(out: Path, tiny: bool) -> None:
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    M = 64
+    for b in (1, 2, 4):
+        xs, ys = [], []
+        for s in range(1, (M - 1) // 2):
+            if analysis.count_nonadjacent_subsets(analysis.candidate_segments(M), s) == 0:
+                break
+            p = analysis.detection_nonadjacent(M, s, analysis.bad_set(M, b, "worst", s))
+            xs.append((s + 1) / M)
+            ys.append(analysis.min_stake(p, reward=0.0, value_if_accepted=1.0))
+        ax.plot(xs, ys, label=f"{b} forged segment(s) of {M}")
+    xs = [i / 100 for i in range(2, 51)]
+    ax.plot(xs, [(1 - x) / x for x in xs], "k--", lw=0.8, label="(1−σ)/σ")
+    ax.set_yscale("log")
+    ax.set_xlabel("sampled fraction σ = (s+1)/M")
+    ax.set_ylabel("minimum slash / value of the forgery")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "min_stake.png", dpi=120)
+    plt.close(fig)
+
+
+# ------------------------------------------------------------ committee
+def collusion_table(P: dict) -> str:
+    N = 100
+    need = simulate.colluders_needed_to_capture(P["c"])
+    lines = [f"Active set N = {N} verifiers, committee c = {P['c']} (fraud is accepted when colluders are "
+             f"at least {need} of the {P['c']} reveals):", "",
+             "| colluding fraction α | P(colluders capture the committee) |", "|---|---|"]
+    for A in (10, 20, 33, 45):
+        lines.append(f"| {A / N:.2f} | {analysis.p_colluding_majority(N, A, P['c'], need):.4f} |")
+    return "\n".join(lines) + "\n\nSource: `make whitepaper` (`whitepaper/analysis.py: p_colluding_majority`)."
+
+
+def figure_collusion(out: Path) -> None:
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    N = 200
+    for alpha in (0.1, 0.2, 0.33, 0.45):
+        A = round(alpha * N)
+        cs = list(range(1, 32, 2))
+        ax.plot(cs, [analysis.p_colluding_majority(N, A, c, simulate.colluders_needed_to_capture(c)) for c in cs],
+                marker="o", ms=3, label=f"α = {alpha}")
+    ax.set_yscale("log")
+    ax.set_ylim(1e-9, 1)
+    ax.set_xlabel("committee size c")
+    ax.set_ylabel("P(colluders capture the committee)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "collusion.png", dpi=120)
+    plt.close(fig)
+
+
+# ------------------------------------------------------------ compute
+def compute_table(P: dict) -> str:
+    S, k, c = P["S"], P["k"], P["c"]
+    checked = simulate.random_sample_count(P["M"], P["s"]) + 1
+    per = checked * k / S
+    return (f"| S | k | checked segments | per member (s+1)·k/S | committee c·(s+1)·k/S |\n|---|---|---|---|---|\n"
+            f"| {S} | {k} | {checked} | {per:.3f} | {c * per:.3f} (c = {c}) |\n\n"
+            "Plus, per member, the sha256 of the S batches and of the fetched states (see §6.3 for the "
+            "measured hashing and step times). Source: `make whitepaper` "
+            "(`whitepaper/analysis.py: verifier_compute_fraction`).")
+
+
+def figure_compute(P: dict, out: Path) -> None:
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    S, k = 1024, 8
+    ss = list(range(1, 33))
+    per = [analysis.verifier_compute_fraction(S, k, s) for s in ss]
+    ax.plot(ss, per, label="per member", color="k")
+    for c in (3, 5, 7):
+        ax.plot(ss, [analysis.verifier_compute_fraction(S, k, s, c) for s in ss], label=f"committee, c = {c}")
+    ax.axhline(1.0, color="grey", lw=0.8, ls=":")
+    ax.set_xlabel(f"random samples s (S = {S}, k = {k})")
+    ax.set_ylabel("replayed steps / trained steps")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "verifier_compute.png", dpi=120)
+    plt.close(fig)
+
+
+# ------------------------------------------------------------ simulation
+def figure_simulation(result: dict, out: Path) -> None:
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
+    for ax, role in zip(axes, ("trainer", "verifier")):
+        for name, series in sorted(result["cumulative_profit_eth"].items()):
+            if name.startswith(role):
+                ax.plot(range(1, len(series) + 1), series, label=name.split(": ", 1)[1])
+        ax.set_title(f"{role}s (mean per agent)", fontsize=10)
+        ax.set_xlabel("round")
+        ax.set_ylabel("cumulative profit (ETH)")
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "simulation.png", dpi=120)
+    plt.close(fig)
+
+
+# ------------------------------------------------------------ provenance
+def provenance(bench: dict | None) -> str:
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                cwd=ROOT, timeout=10).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        commit = "unknown"
+    machine = (bench or {}).get("machine")
+    m = f"{machine.get('cpu')}, {machine.get('cores')} cores, Python {machine.get('python')}" if machine else \
+        "no bench/results.json yet (run `make bench`)"
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return f"*Numbers generated {now} at commit `{commit}`; benchmark machine: {m}.*"
+
+
+# ------------------------------------------------------------ fill
+def fill_paper(paper_dir: Path, fills: dict[str, str]) -> list[str]:
+    """Rewrite every fill marker; returns the keys that had no value (left pending)."""
+    unknown = []
+    for md in sorted(paper_dir.glob("*.md")):
+        text = md.read_text()
+
+        def replace(m: re.Match) -> str:
+            key = m.group(2)
+            if key not in fills:
+                unknown.append(key)
+                body = f"*No generator for `{key}` in whitepaper/make_figures.py.*"
+            else:
+                body = fills[key]
+            return m.group(1) + body.rstrip() + "\n" + m.group(4)
+
+        new = FILL.sub(replace, text)
+        if new != text:
+            md.write_text(new)
+    return unknown
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--tiny", action="store_true", help="small settings (seconds): for tests")
+    ap.add_argument("--figures", type=Path, default=HERE / "figures")
+    ap.add_argument("--paper-dir", type=Path, default=HERE)
+    ap.add_argument("--bench", type=Path, default=ROOT / "bench" / "results.json")
+    ap.add_argument("--rounds", type=int, default=None, help="simulated rounds (default 2000, tiny 60)")
+    args = ap.parse_args(argv)
+
+    args.figures.mkdir(parents=True, exist_ok=True)
+    P = default_params()
+    bench = json.loads(args.bench.read_text()) if args.bench.exists() else None
+
+    fills = {"params_table": params_table(P) + "\n\nSource: `make whitepaper` (`node/engine/spec.py: TaskSpec()`)."}
+    _, fills["detection_table"] = detection_rows(P, args.tiny)
+    fills["segment_gap"] = segment_gap_note(P)
+    fills["stake_table"] = stake_rows(P)
+    fills["collusion_table"] = collusion_table(P)
+    fills["compute_table"] = compute_table(P)
+    rounds = args.rounds or (60 if args.tiny else 2000)
+    sim = simulate.run(P, rounds=rounds, seed=7)
+    fills["sim_table"] = simulate.summary_markdown(sim)
+    fills.update(bench_tables.all_tables(bench))
+    fills["provenance"] = provenance(bench)
+
+    figure_detection(P, args.figures, args.tiny)
+    figure_min_stake(args.figures, args.tiny)
+    figure_collusion(args.figures)
+    figure_compute(P, args.figures)
+    figure_simulation(sim, args.figures)
+    bench_tables.figures(bench, args.figures)
+
+    unknown = fill_paper(args.paper_dir, fills)
+    if unknown:
+        print(f"make_figures: no generator for fill marker(s) {sorted(set(unknown))}", file=sys.stderr)
+        return 1
+    print(f"make_figures: wrote {len(list(args.figures.glob('*.png')))} figures to {args.figures} "
+          f"and {len(fills)} fills in {args.paper_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,286 @@
+"""Many rounds, mixed strategies, the protocol's own rules (whitepaper §5.6).
+
+    .venv/bin/python whitepaper/simulate.py --rounds 2000 --json
+
+Seeds, samples, committees, the tally, slashes and the fraud split come from
+node/protocol.py (the reference the contracts are tested against); the chain and the
+training are replaced by their outcomes: a replayed segment matches the trainer's end
+hash iff the segment is honest, and a verifier that did not replay cannot know the
+hash. The costs of compute and the value of a forgery are modelling assumptions,
+listed in ASSUMPTIONS and printed with every result.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from node import protocol  # noqa: E402
+
+ETH = 10**18
+
+ASSUMPTIONS = {
+    # what the protocol does not fix, so the simulation has to assume (in units of the trainer reward R)
+    "trainer compute cost per round C": 0.5,        # an honest trainer's margin is R - C
+    "value of an accepted forgery V": 1.0,           # what a forged state is worth to its author
+}
+POPULATION = {
+    "trainers": {"honest": 2, "skipper f=1/4": 1, "skipper f=1/2": 1, "forger (random segment)": 1,
+                 "forger (segment M-2)": 1},
+    "verifiers": {"honest": 14, "lazy": 3, "colluding": 3},
+}
+
+
+# ------------------------------------------------------------ the sampling rule, as the analysis needs it
+def random_sample_count(M: int, s: int) -> int:
+    """How many random segments compute_samples draws for parameter s (it adds M-1 on top)."""
+    return len(protocol.compute_samples(b"\x00" * 32, M, s)) - 1
+
+
+def describe_sample_count(P: dict) -> str:
+    return f"s = {P['s']} random + the last = {random_sample_count(P['M'], P['s']) + 1}"
+
+
+def draw(seed_int: int, M: int, s: int) -> list[int]:
+    seed = protocol.compute_seed(seed_int.to_bytes(32, "big"), 1)
+    return protocol.compute_samples(seed, M, s)
+
+
+def measured_detection(M: int, s: int, bad: set[int], trials: int) -> float:
+    """Fraction of seeds whose samples (drawn by the protocol's rule) hit a bad segment."""
+    rng = random.Random(f"detect:{M}:{s}:{sorted(bad)}")
+    hits = sum(bool(bad & set(draw(rng.getrandbits(256), M, s))) for _ in range(trials))
+    return hits / trials
+
+
+def measured_detection_random(M: int, s_random: int, bad: set[int], trials: int) -> float:
+    """As measured_detection, for s_random random samples (the last segment is never bad here)."""
+    assert M - 1 not in bad
+    return measured_detection(M, s_random, bad, trials)
+
+
+def sampled_segments_ever(M: int, s: int, trials: int = 2000) -> set[int]:
+    rng = random.Random(f"coverage:{M}:{s}")
+    seen: set[int] = set()
+    for _ in range(trials):
+        seen |= set(draw(rng.getrandbits(256), M, s))
+    return seen
+
+
+def describe_unchecked_segments(P: dict) -> str:
+    """Which segments the rule can never sample, found by drawing, not by reading the rule."""
+    M, s = P["M"], P["s"]
+    trials = 2000
+    never = sorted(set(range(M)) - sampled_segments_ever(M, s, trials))
+    if not never:
+        return f"Every segment was sampled at least once in {trials} draws of the rule (M = {M}, s = {s})."
+    names = ", ".join(f"{j}" for j in never)
+    return (
+        f"**A segment that is never checked.** Drawing the rule {trials} times at the defaults "
+        f"(M = {M}, s = {s}) never samples segment(s) {names} (`make whitepaper`). This is by "
+        "design of the non-adjacency rule: segment M−2 ends at h_{M−1}, the start of the always-"
+        "checked last segment, which is revealed before the verdicts are committed, so sampling "
+        "M−2 would let a verifier copy its end. The consequence is that the transition "
+        "h_{M−2} → h_{M−1} is never replayed: a trainer can replace h_{M−1} by *any* state — "
+        "skip k steps, or insert a forged model — and then train the last segment honestly "
+        "from it, and the round is accepted with probability 1. The fix is to check the last "
+        "two segments as one: replay 2k steps from h_{M−2} and commit both h_{M−1} and h_M "
+        "(h_{M−1} is then never revealed as a start), at the cost of one more segment of "
+        "replay per verifier. Until that lands, a forgery at M−2 is detected by nobody, and "
+        "the simulation below shows what it earns."
+    )
+
+
+# ------------------------------------------------------------ committee capture, by the tally rule
+def colluders_needed_to_capture(c: int) -> int:
+    """Smallest number of colluders among c full reveals for which compute_tally accepts a fraud."""
+    for x in range(c + 1):
+        if protocol.compute_tally(c, c - x, 1) == protocol.OUTCOME_ACCEPTED:
+            return x
+    return c + 1
+
+
+# ------------------------------------------------------------ agents
+@dataclass
+class Agent:
+    name: str
+    strategy: str
+    role: str
+    profit: float = 0.0          # ETH
+    rounds: int = 0              # rounds trained or committee seats held
+    slashed: int = 0             # times slashed
+    history: list = field(default_factory=list)
+
+
+def bad_segments(strategy: str, M: int, rng: random.Random) -> set[int]:
+    """Which transitions a trainer of this strategy forges or skips this round."""
+    candidates = list(range(M - 1))  # never the last: that one is always checked
+    if strategy == "honest":
+        return set()
+    if strategy.startswith("skipper"):
+        frac = {"skipper f=1/4": 0.25, "skipper f=1/2": 0.5}[strategy]
+        return set(rng.sample(candidates, max(1, round(frac * M))))
+    if strategy == "forger (random segment)":
+        return {rng.choice(candidates)}
+    if strategy == "forger (segment M-2)":
+        return {M - 2}
+    raise ValueError(f"simulate: unknown strategy {strategy!r}")
+
+
+def run(P: dict, rounds: int, seed: int = 7, population: dict | None = None) -> dict:
+    """Play `rounds` rounds; returns per-strategy outcomes and cumulative profit series."""
+    from node.contracts import DeployParams, TaskParams
+
+    population = population or POPULATION
+    rng = random.Random(seed)
+    M, s, c, q = P["M"], P["s"], P["c"], P["q"]
+    R = P["trainer_reward_wei"]
+    Rv = P["verifier_reward_wei"]
+    C = ASSUMPTIONS["trainer compute cost per round C"] * R
+    V = ASSUMPTIONS["value of an accepted forgery V"] * R
+    checked = random_sample_count(M, s) + 1
+    replay_cost = C * checked / M
+    trainer_stake, verifier_stake = DeployParams().min_trainer_stake, DeployParams().min_verifier_stake
+    fraud_reward_bps = TaskParams().fraud_reward_bps
+
+    trainers = [Agent(f"{st}#{i}", st, "trainer") for st, n in population["trainers"].items() for i in range(n)]
+    verifiers = [Agent(f"{st}#{i}", st, "verifier") for st, n in population["verifiers"].items() for i in range(n)]
+    active = list(range(len(verifiers)))
+    rng.shuffle(active)  # the contract's order of the active set is arbitrary
+    outcomes: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    honest_slash_causes: dict[str, int] = defaultdict(int)
+
+    for round_id in range(1, rounds + 1):
+        trainer = trainers[(round_id - 1) % len(trainers)]
+        seed_bytes = protocol.compute_seed(rng.getrandbits(256).to_bytes(32, "big"), round_id)
+        samples = protocol.compute_samples(seed_bytes, M, s)
+        committee = [verifiers[active[i]] for i in protocol.compute_committee_indices(seed_bytes, len(active), c)]
+        bad = bad_segments(trainer.strategy, M, rng)
+        caught = bool(bad & set(samples))
+        cheating = bool(bad)
+
+        contradicts = {}
+        for v in committee:
+            if v.strategy == "lazy":
+                contradicts[v.name] = True            # a guessed hash never matches
+            elif v.strategy == "colluding" and cheating:
+                contradicts[v.name] = False           # told the forged hashes by the trainer
+            else:
+                contradicts[v.name] = caught          # replayed: differs iff a sample is bad
+        n_contra = sum(contradicts.values())
+        outcome = protocol.compute_tally(len(committee), n_contra, q)
+        outcomes[trainer.strategy][protocol.OUTCOME_NAMES[outcome]] += 1
+
+        # trainer
+        trainer.rounds += 1
+        trainer.profit -= (C - C * len(bad) / M) / ETH
+        t_reward, v_reward = protocol.compute_rewards(outcome, R, Rv, c - n_contra)
+        trainer.profit += t_reward / ETH
+        if outcome == protocol.OUTCOME_ACCEPTED and trainer.strategy.startswith("forger"):
+            trainer.profit += V / ETH
+        per_verifier = 0
+        if outcome == protocol.OUTCOME_FRAUD:
+            slashed = protocol.compute_slash(trainer_stake, P["trainer_slash_bps"])
+            trainer.profit -= slashed / ETH
+            trainer.slashed += 1
+            per_verifier, _ = protocol.compute_fraud_split(slashed, fraud_reward_bps, n_contra)
+            if trainer.strategy == "honest":
+                lazy = sum(v.strategy == "lazy" for v in committee)
+                honest_slash_causes["lazy majority" if 2 * lazy > len(committee) else "other"] += 1
+
+        # committee
+        for v in committee:
+            v.rounds += 1
+            if v.strategy != "lazy" and not (v.strategy == "colluding" and cheating):
+                v.profit -= replay_cost / ETH
+            majority = contradicts[v.name] == (outcome == protocol.OUTCOME_FRAUD)
+            if majority:
+                v.profit += (v_reward if outcome == protocol.OUTCOME_ACCEPTED else per_verifier) / ETH
+            else:
+                v.profit -= protocol.compute_slash(verifier_stake, P["verifier_slash_bps"]) / ETH
+                v.slashed += 1
+        for a in trainers + verifiers:
+            a.history.append(a.profit)
+
+    def per_strategy(agents: list[Agent]) -> dict:
+        out = {}
+        for st in dict.fromkeys(a.strategy for a in agents):
+            group = [a for a in agents if a.strategy == st]
+            n_rounds = sum(a.rounds for a in group)
+            out[st] = {
+                "agents": len(group), "rounds": n_rounds, "slashed": sum(a.slashed for a in group),
+                "profit_eth": sum(a.profit for a in group),
+                "profit_per_round_eth": sum(a.profit for a in group) / n_rounds if n_rounds else 0.0,
+            }
+        return out
+
+    series = {}
+    for agents in (trainers, verifiers):
+        for st in dict.fromkeys(a.strategy for a in agents):
+            group = [a for a in agents if a.strategy == st]
+            label = f"{group[0].role}: {st}"
+            series[label] = [sum(a.history[i] for a in group) / len(group) for i in range(rounds)]
+    return {
+        "rounds": rounds, "params": {k: P[k] for k in ("S", "k", "M", "s", "c", "q")},
+        "assumptions": dict(ASSUMPTIONS), "population": population,
+        "trainers": per_strategy(trainers), "verifiers": per_strategy(verifiers),
+        "trainer_outcomes": {k: dict(v) for k, v in outcomes.items()},
+        "honest_trainer_slashes_by_cause": dict(honest_slash_causes),
+        "cumulative_profit_eth": series,
+    }
+
+
+def summary_markdown(sim: dict) -> str:
+    p = sim["params"]
+    lines = [
+        f"{sim['rounds']} rounds at the default parameters (M = {p['M']}, s = {p['s']}, c = {p['c']}, "
+        f"q = {p['q']}); population: trainers {sim['population']['trainers']}, verifiers "
+        f"{sim['population']['verifiers']}; assumed: " +
+        ", ".join(f"{k} = {v}·R" for k, v in sim["assumptions"].items()) + ".", "",
+        "| role: strategy | agents | rounds / seats | accepted | fraud | slashed | profit per round (ETH) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for st, r in sim["trainers"].items():
+        o = sim["trainer_outcomes"].get(st, {})
+        lines.append(f"| trainer: {st} | {r['agents']} | {r['rounds']} | {o.get('accepted', 0)} | {o.get('fraud', 0)} | "
+                     f"{r['slashed']} | {r['profit_per_round_eth']:+.4f} |")
+    for st, r in sim["verifiers"].items():
+        lines.append(f"| verifier: {st} | {r['agents']} | {r['rounds']} | | | {r['slashed']} | "
+                     f"{r['profit_per_round_eth']:+.4f} |")
+    causes = sim["honest_trainer_slashes_by_cause"]
+    honest = sim["trainers"].get("honest", {})
+    lines += ["", f"Honest trainers were slashed {honest.get('slashed', 0)} times"
+              + (f" ({', '.join(f'{n}× {c}' for c, n in causes.items())}: lazy verifiers "
+                 "contradict every trainer, so when they hold a majority of a committee an honest "
+                 "trainer is declared fraudulent — the honest-majority assumption covers laziness too)"
+                 if causes else "") + ".",
+              "Source: `make whitepaper` (`whitepaper/simulate.py`, rules from `node/protocol.py`)."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Simulate many trainchain rounds with mixed strategies.")
+    ap.add_argument("--rounds", type=int, default=2000)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--json", action="store_true", help="print the full result as JSON")
+    args = ap.parse_args(argv)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from make_figures import default_params
+
+    sim = run(default_params(), args.rounds, args.seed)
+    if args.json:
+        sim.pop("cumulative_profit_eth")
+        print(json.dumps(sim, indent=1))
+    else:
+        print(summary_markdown(sim))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
