@@ -55,14 +55,21 @@ def outsider():
     return accounts[9]
 
 
-@pytest.fixture(scope="module")
-def c(StakeManager, ModelOracle, TrainingRounds, deployer):
+def deploy_all(deployer) -> SimpleNamespace:
+    """A fresh, wired deployment of the three contracts."""
+    from brownie import ModelOracle, StakeManager, TrainingRounds
+
     sm = StakeManager.deploy(MIN_TRAINER, MIN_VERIFIER, UNBONDING, {"from": deployer})
     oracle = ModelOracle.deploy({"from": deployer})
     rounds = TrainingRounds.deploy(sm, oracle, {"from": deployer})
     sm.set_rounds(rounds, {"from": deployer})
     oracle.set_writer(rounds, {"from": deployer})
     return SimpleNamespace(sm=sm, oracle=oracle, rounds=rounds)
+
+
+@pytest.fixture(scope="module")
+def c(deployer):
+    return deploy_all(deployer)
 
 
 @pytest.fixture(scope="module")
