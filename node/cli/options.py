@@ -223,6 +223,12 @@ _OPTIONS = [
 ]
 
 
+def store_option(f: Callable) -> Callable:
+    """--ipfs-api for commands that use the content store (put it below @node_options)."""
+    return click.option("--ipfs-api", default=None, metavar="ADDR",
+                        help="Kubo RPC API (e.g. /ip4/127.0.0.1/tcp/5001/http); default: the embedded store.")(f)
+
+
 def node_options(f: Callable) -> Callable:
     """Add the shared options; call f(node: NodeContext, **its own options); map user errors."""
 
@@ -230,6 +236,8 @@ def node_options(f: Callable) -> Callable:
     def wrapper(datadir, rpc_urls, deployment_file, account, password_file, as_json, verbose, **kwargs):
         flags = {"datadir": datadir, "rpc_urls": rpc_urls or None, "deployment_file": deployment_file,
                  "account": account, "password_file": password_file}
+        if "ipfs_api" in kwargs:  # from @store_option
+            flags["ipfs_api"] = kwargs.pop("ipfs_api")
         if verbose:
             flags["log_level"] = "DEBUG" if verbose > 1 else "INFO"
         logging.basicConfig(level=logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING,

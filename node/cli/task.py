@@ -1,0 +1,177 @@
+"""`trainchain task create|list|show`: training tasks on-chain, their spec and genesis in the store.
+
+    trainchain task create --spec spec.json --fund 5 --demo-data --account 0x.. --password-file pw
+
+`create_task()` is the same thing for code (the demo uses it).
+"""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import click
+
+from node.cli.options import AMOUNT, NodeContext, format_ether, hexstr, node_options, store_option
+from node.errors import PreflightError
+
+
+def create_task(chain, store, spec, fund: int, log=lambda msg: None) -> dict:
+    """Put the spec and its genesis state in the store, then create_task on-chain (funded with `fund` wei).
+
+    The spec's dataset manifest must already be in the store. Returns the ids, CIDs and hashes.
+    """
+    from node.chain import compute_task_params
+    from node.engine import make_genesis
+
+    manifest = spec.dataset.manifest_cid
+    if not manifest:
+        raise PreflightError("the spec has no dataset: pass --data PATH (or --demo-data) or set dataset.manifest_cid")
+    if not store.has(manifest):
+        raise PreflightError(f"dataset manifest {manifest} is not in the content store: build it first "
+                             "(`trainchain dataset build`) or pass --data")
+    params = compute_task_params(spec)
+    if params.n_segments < 2 * params.samples + 1:
+        raise PreflightError(f"the spec has {params.n_segments} segments per round but {params.samples} samples "
+                             f"need at least {2 * params.samples + 1} (raise steps_per_round or lower samples)")
+    if fund < params.round_cost:
+        log(f"warning: the pool ({format_ether(fund)}) pays for no round (one costs {format_ether(params.round_cost)})")
+    spec_json = spec.canonical_json()
+    spec_cid = store.put_bytes(spec_json)
+    store.pin(spec_cid)
+    with tempfile.TemporaryDirectory(prefix="trainchain-genesis-") as tmp:
+        path = Path(tmp) / "genesis.safetensors"
+        log("drawing the genesis weights ...")
+        genesis_hash = make_genesis(spec, path)
+        genesis_cid = store.put_file(path)
+    store.pin(genesis_cid)
+    fn = chain.rounds.functions.create_task(spec_cid, spec.spec_hash(), genesis_hash, genesis_cid, params.as_tuple())
+    receipt = chain.transact(fn, value=fund, what="create_task")
+    from web3.logs import DISCARD
+
+    created = chain.rounds.events.TaskCreated().process_receipt(receipt, errors=DISCARD)  # skip other contracts' logs
+    task_id = created[0]["args"]["task_id"]
+    return {
+        "task_id": task_id,
+        "spec_cid": spec_cid,
+        "spec_hash": hexstr(spec.spec_hash()),
+        "dataset_cid": manifest,
+        "genesis_cid": genesis_cid,
+        "genesis_hash": hexstr(genesis_hash),
+        "pool": fund,
+        "tx": hexstr(receipt["transactionHash"]),
+        "block": receipt["blockNumber"],
+    }
+
+
+@click.group()
+def task() -> None:
+    """Create, list and show training tasks."""
+
+
+@task.command("create")
+@click.option("--spec", "spec_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="TaskSpec JSON (`trainchain spec init`).")
+@click.option("--fund", required=True, type=AMOUNT, help="Reward pool, in ether (e.g. 5, 5eth, 500000gwei).")
+@click.option("--data", "data_paths", multiple=True, type=click.Path(exists=True, path_type=Path),
+              help="Build the dataset from these files/dirs (sets the spec's dataset).")
+@click.option("--demo-data", is_flag=True, help="Build the demo corpus as the dataset.")
+@node_options
+@store_option
+def create(node: NodeContext, spec_path: Path, fund: int, data_paths, demo_data: bool) -> None:
+    """Store the spec, the dataset and the genesis checkpoint; create the funded task on-chain."""
+    from node.engine import TaskSpec, build_dataset, demo_corpus_paths
+
+    spec = TaskSpec.from_file(spec_path)
+    chain = node.chain(sign=True)  # unlock and reach the chain before the slow part
+    store = node.store()
+    if data_paths or demo_data:
+        paths = list(data_paths) + (demo_corpus_paths() if demo_data else [])
+        node.note(f"building the dataset from {len(paths)} file(s) ...")
+        spec = spec.with_(dataset={"manifest_cid": build_dataset(paths, store)})
+    result = create_task(chain, store, spec, fund, log=node.note)
+    node.emit(result, lambda: "\n".join([
+        f"task {result['task_id']} created (pool {format_ether(fund)})",
+        f"  spec     {result['spec_cid']}  (keccak {result['spec_hash']})",
+        f"  dataset  {result['dataset_cid']}",
+        f"  genesis  {result['genesis_cid']}  (state hash {result['genesis_hash']})",
+    ]))
+
+
+def _task_summary(chain, task_id: int) -> dict:
+    task = chain.get_task(task_id)
+    cid, state_hash, version, round_id, block, timestamp = chain.call(chain.oracle.functions.latest(task_id))
+    return {
+        "task_id": task_id,
+        "creator": task["creator"],
+        "spec_cid": task["spec_cid"],
+        "spec_hash": task["spec_hash"],
+        "pool": task["pool"],
+        "open_round": task["open_round"] or None,
+        "rounds_accepted": task["rounds_accepted"],
+        "canonical": {"cid": cid, "state_hash": hexstr(state_hash), "version": version, "round": round_id,
+                      "block": block, "timestamp": timestamp},
+        "params": task["params"],
+    }
+
+
+@task.command("list")
+@node_options
+def list_(node: NodeContext) -> None:
+    """Every task: pool, rounds accepted, open round, canonical version."""
+    chain = node.chain()
+    count = chain.call(chain.rounds.functions.task_count())
+    tasks = [_task_summary(chain, i) for i in range(1, count + 1)]
+
+    def text() -> str:
+        if not tasks:
+            return "no tasks yet (`trainchain task create`)"
+        rows = [f"{'id':>4}  {'pool':>16}  {'accepted':>8}  {'open':>5}  {'version':>7}  canonical cid"]
+        rows += [f"{t['task_id']:>4}  {format_ether(t['pool']):>16}  {t['rounds_accepted']:>8}  "
+                 f"{t['open_round'] or '-':>5}  {t['canonical']['version']:>7}  {t['canonical']['cid']}" for t in tasks]
+        return "\n".join(rows)
+
+    node.emit(tasks, text)
+
+
+@task.command("show")
+@click.argument("task_id", type=click.IntRange(1))
+@node_options
+@store_option
+def show(node: NodeContext, task_id: int) -> None:
+    """One task: parameters, canonical model, its rounds, and the spec (if the store has it)."""
+    chain = node.chain()
+    info = _task_summary(chain, task_id)
+    committed = chain.events("RoundCommitted", task_id=task_id)
+    finalized = {e["args"]["round_id"]: e["args"] for e in chain.events("RoundFinalized", task_id=task_id)}
+    from node.chain import OUTCOME_NAMES
+
+    info["rounds"] = [
+        {"round": e["args"]["round_id"], "trainer": e["args"]["trainer"], "block": e["blockNumber"],
+         "outcome": OUTCOME_NAMES[finalized[e["args"]["round_id"]]["outcome"]] if e["args"]["round_id"] in finalized else "open"}
+        for e in committed
+    ]
+    info["spec"] = None
+    try:
+        store = node.store()
+        if store.has(info["spec_cid"]):
+            import json
+
+            info["spec"] = json.loads(store.get_bytes(info["spec_cid"]))
+    except Exception as e:  # the spec is a courtesy: the chain data above is what was asked
+        node.note(f"(spec not readable from the store: {e})")
+
+    def text() -> str:
+        c, p = info["canonical"], info["params"]
+        lines = [
+            f"task {task_id} by {info['creator']}" + (f" — {info['spec']['name']}" if info["spec"] else ""),
+            f"  pool {format_ether(info['pool'])}, {info['rounds_accepted']} round(s) accepted, "
+            f"open round: {info['open_round'] or 'none'}",
+            f"  canonical v{c['version']} (round {c['round']}): {c['cid']}  {c['state_hash']}",
+            f"  S={p['steps_per_round']} k={p['segment_steps']} samples={p['samples']} "
+            f"committee={p['committee_size']} quorum={p['quorum']}",
+            f"  spec {info['spec_cid']}",
+        ]
+        lines += [f"  round {r['round']}: {r['outcome']} (trainer {r['trainer']}, block {r['block']})" for r in info["rounds"]]
+        return "\n".join(lines)
+
+    node.emit(info, text)
