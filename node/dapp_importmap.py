@@ -13,6 +13,7 @@ points into: the server serves files from those and nothing else.
 from __future__ import annotations
 
 import json
+import posixpath
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,7 +67,9 @@ def compute_entry_points(manifest: dict) -> dict[str, str]:
     if exports is None:
         browser = manifest.get("browser")
         main = browser if isinstance(browser, str) else manifest.get("module") or manifest.get("main") or "index.js"
-        return {".": main}
+        # `main` may be written "x.js", "./x.js" or "x"; a browser needs the file itself.
+        main = "./" + posixpath.normpath(main)
+        return {".": main if posixpath.splitext(main)[1] else main + ".js"}
     if isinstance(exports, (str, list)) or not any(k.startswith(".") for k in exports):
         exports = {".": exports}
     entries = {}
@@ -113,6 +116,7 @@ def build_import_map(node_modules: Path, roots: tuple[str, ...] = ("viem",), pre
         mapping = {
             pkg.name if sub == "." else f"{pkg.name}/{sub[2:]}": f"{prefix}{rel}/{file[2:]}"
             for sub, file in compute_entry_points(pkg.manifest).items()
+            if (pkg.dir / file).is_file()  # some packages export files they do not ship
         }
         if "/node_modules/" in rel:
             # A nested copy wins only inside the package that owns that node_modules.

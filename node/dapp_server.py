@@ -286,10 +286,21 @@ class DappRequestHandler(BaseHTTPRequestHandler):
             self.connection.shutdown(2)
 
     def _send_car(self, store, cid: str) -> None:
+        # Export (which verifies every block) to a temp file first: the response then has
+        # a true Content-Length and never starts unless the whole DAG is good.
         with tempfile.TemporaryDirectory(prefix="trainchain-car-") as tmp:
             car = Path(tmp) / "out.car"
             store.export_car(cid, car)
-            self._send_bytes(car.read_bytes(), CAR, self._ipfs_headers(cid, "car"))
+            self.send_response(HTTPStatus.OK)
+            for key, value in {**self._ipfs_headers(cid, "car"), "Content-Type": CAR,
+                               "Content-Length": str(car.stat().st_size)}.items():
+                self.send_header(key, value)
+            self.end_headers()
+            if self.command == "HEAD":
+                return
+            with car.open("rb") as f:
+                while chunk := f.read(CHUNK):
+                    self.wfile.write(chunk)
 
     @staticmethod
     def _ipfs_headers(cid: str, kind: str) -> dict:
