@@ -18,6 +18,8 @@ import sys
 from .errors import RuntimeMismatch
 from .spec import RuntimePin, TaskSpec
 
+REEXEC_GUARD = "TRAINCHAIN_RUNTIME_REEXEC"  # set in a re-exec'd process: never loop
+
 
 def compute_pin_env(pin: RuntimePin) -> dict[str, str]:
     """Environment variables torch must see when it loads."""
@@ -55,11 +57,12 @@ def apply_runtime_pin(spec: TaskSpec | RuntimePin, reexec: bool = False) -> None
     mismatches = _env_mismatches(pin)
     if mismatches:
         if is_torch_loaded():
-            if reexec:
-                env = {**os.environ, **compute_pin_env(pin)}
+            if reexec and not os.environ.get(REEXEC_GUARD):
+                env = {**os.environ, **compute_pin_env(pin), REEXEC_GUARD: "1"}
                 sys.stdout.flush()
                 sys.stderr.flush()
-                os.execve(sys.executable, [sys.executable, *sys.argv], env)
+                # orig_argv keeps `-c code` / `-m module`, which sys.argv loses
+                os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], env)
             raise RuntimeMismatch(
                 "runtime: torch was loaded before the runtime pin was applied: "
                 + "; ".join(mismatches)
@@ -97,6 +100,25 @@ def describe_runtime(device: str = "cpu") -> dict:
     return out
 
 
+# CPU flags each ATen code path needs (torch echoes ATEN_CPU_CAPABILITY even when the CPU lacks them)
+CAPABILITY_FLAGS = {
+    "default": set(),
+    "avx2": {"avx2", "fma"},
+    "avx512": {"avx512f", "avx512bw", "avx512vl", "avx512dq"},
+    "avx512_vnni": {"avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_vnni"},
+}
+
+
+def compute_machine_capabilities(cpuinfo: str = "/proc/cpuinfo") -> set[str] | None:
+    """The ATen code paths this CPU can run (lower case), or None where /proc/cpuinfo is absent."""
+    try:
+        with open(cpuinfo) as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return None
+    return {cap for cap, need in CAPABILITY_FLAGS.items() if need <= set(flags)}
+
+
 def check_runtime(spec: TaskSpec | RuntimePin) -> None:
     """Raise RuntimeMismatch, in words, if this process differs from the pinned runtime."""
     pin = spec.runtime if isinstance(spec, TaskSpec) else spec
@@ -110,6 +132,9 @@ def check_runtime(spec: TaskSpec | RuntimePin) -> None:
     capability = torch.backends.cpu.get_cpu_capability()
     if capability.lower() != pin.cpu_capability.lower():
         problems.append(f"CPU capability {capability} but the spec pins {pin.cpu_capability}")
+    supported = compute_machine_capabilities()
+    if supported is not None and pin.cpu_capability.lower() not in supported:
+        problems.append(f"this CPU cannot run the {pin.cpu_capability} code path (it has {sorted(supported)})")
     if pin.deterministic and not torch.are_deterministic_algorithms_enabled():
         problems.append("deterministic algorithms are off")
     if pin.device == "cuda":

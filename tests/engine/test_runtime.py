@@ -1,0 +1,85 @@
+"""The runtime pin: a process that cannot reproduce the spec's runtime refuses it, in words."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from node.engine.errors import RuntimeMismatch
+from node.engine.runtime import check_runtime, compute_machine_capabilities, compute_pin_env
+from node.engine.spec import TaskSpec
+
+from engine_helpers import REPO, write_spec
+
+
+def test_this_process_matches_the_demo_pin():
+    check_runtime(TaskSpec.default())  # conftest applied it
+
+
+def test_a_different_thread_count_is_refused():
+    with pytest.raises(RuntimeMismatch, match="1 threads but the spec pins 2"):
+        check_runtime(TaskSpec.default().with_(runtime={"threads": 2}))
+
+
+@pytest.mark.parametrize("capability, words", [
+    ("DEFAULT", "CPU capability AVX2 but the spec pins DEFAULT"),
+    ("AVX512", "CPU capability AVX2 but the spec pins AVX512"),
+])
+def test_a_different_cpu_capability_is_refused(capability, words):
+    with pytest.raises(RuntimeMismatch, match=words):
+        check_runtime(TaskSpec.default().with_(runtime={"cpu_capability": capability}))
+
+
+def test_other_torch_or_mkl_path_is_refused():
+    with pytest.raises(RuntimeMismatch, match="torch 2.13.0"):
+        check_runtime(TaskSpec.default().with_(runtime={"torch_version": "2.12.0+cpu"}))
+    with pytest.raises(RuntimeMismatch, match="MKL_CBWR"):
+        check_runtime(TaskSpec.default().with_(runtime={"mkl_cbwr": "COMPATIBLE"}))
+
+
+def test_cpu_capabilities_read_from_cpuinfo(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor: 0\nflags\t\t: fpu sse avx avx2 fma\n")
+    assert compute_machine_capabilities(str(info)) == {"default", "avx2"}
+    info.write_text("flags : sse avx\n")
+    assert compute_machine_capabilities(str(info)) == {"default"}
+    assert compute_machine_capabilities(str(tmp_path / "none")) is None
+
+
+def _python(code: str, env: dict) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in compute_pin_env(TaskSpec.default().runtime)}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
+                          env={**clean, **env}, timeout=120)
+
+
+PIN_AFTER_TORCH = """
+import torch
+from node.engine import TaskSpec, apply_runtime_pin
+apply_runtime_pin(TaskSpec.default(), reexec={reexec})
+import os; print("pinned", torch.get_num_threads(), os.environ["MKL_CBWR"])
+"""
+
+
+def test_pin_after_torch_loaded_with_other_env_is_refused():
+    proc = _python(PIN_AFTER_TORCH.format(reexec=False), {"OMP_NUM_THREADS": "2"})
+    assert proc.returncode != 0
+    assert "RuntimeMismatch" in proc.stderr and "torch was loaded before the runtime pin" in proc.stderr
+    assert "OMP_NUM_THREADS='2' but the spec needs '1'" in proc.stderr
+
+
+def test_pin_after_torch_loaded_can_reexec_the_process():
+    proc = _python(PIN_AFTER_TORCH.format(reexec=True), {"OMP_NUM_THREADS": "2"})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["pinned", "1", "AVX2"]
+
+
+def test_cli_refuses_a_runtime_it_cannot_reproduce(cli, tmp_path, tiny_spec, genesis):
+    spec = write_spec(tmp_path / "spec.json", tiny_spec.with_(runtime={"cpu_capability": "AVX512"}))
+    proc = cli("spec", "check", spec, check=False)
+    assert proc.returncode == 1 and "cannot run the AVX512 code path" in proc.stdout
+    proc = cli("replay", "--spec", spec, "--checkpoint", genesis, "--steps", "1", check=False)
+    assert proc.returncode != 0 and "runtime: this process cannot replay the spec" in proc.stderr
+    ok = write_spec(tmp_path / "ok.json", tiny_spec)
+    assert cli("spec", "check", ok, "--json").stdout.strip() == '{"ok": true, "reason": ""}'
