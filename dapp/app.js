@@ -139,7 +139,7 @@ async function start(rpc, oracle) {
       card.classList.add('updated');
     }
     const last = logs[logs.length - 1];
-    setStatus('live', `Task ${last.args.task_id} is now at version ${last.args.version} (round ${last.args.round_id}, block ${last.blockNumber}); watching for CanonicalModelUpdated.`);
+    setStatus('live', `Task ${last.args.task_id} is now at version ${last.args.version} (${fmtRound(last.args.round_id).replace("#", "round ")}, block ${last.blockNumber}); watching for CanonicalModelUpdated.`);
   }, onError);
   const unwatchBlocks = watchBlocks(conn, async (block) => {
     $('#chain-block').textContent = String(block);

@@ -5,12 +5,18 @@ DAPP_SCREENSHOT=docs/dapp.png .venv/bin/pytest tests/dapp   # also refreshes the
 from __future__ import annotations
 
 import os
+import re
+import subprocess
+import threading
+import time
+from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
 
 from node.devnet import Anvil, free_port
 
+REPO = Path(__file__).resolve().parents[2]
 TASK = 'article.task[data-task-id="{}"]'
 LIVE = '#status[data-state="live"]'
 ERROR = '#status[data-state="error"]'
@@ -129,3 +135,31 @@ def test_form_connects_and_reports_a_bad_address(devnet, dapp, page):
     page.wait_text(LIVE)
     assert page.text(f"{TASK.format(devnet.task_id)} dl.latest a.cid") == latest_from_chain(devnet, devnet.task_id)["cid"]
     assert "oracle=" + devnet.kit.addresses["ModelOracle"] in page.eval("location.search")
+
+
+def test_readme_viem_snippet_reads_latest_and_watches(devnet):
+    """The README's snippet, run as written by Node against the devnet."""
+    readme = (REPO / "README.md").read_text()
+    snippet = re.search(r"## Read the canonical model from a dapp.*?```js\n(.*?)```", readme, re.S).group(1)
+    snippet = snippet.replace("http://127.0.0.1:8545", devnet.anvil.url)
+    snippet = re.sub(r"0x[0-9a-fA-F]{40}", devnet.kit.addresses["ModelOracle"], snippet, count=1)
+    # The watcher polls every 4 s by default; a quicker poll keeps the test short.
+    snippet = snippet.replace("createPublicClient({", "createPublicClient({ pollingInterval: 200,", 1)
+    proc = subprocess.Popen(["node", "--input-type=module", "-e", snippet], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    watchdog = threading.Timer(60, proc.kill)  # a hung snippet fails the test, never hangs it
+    watchdog.start()
+    try:
+        want = latest_from_chain(devnet, 1)
+        assert proc.stdout.readline().strip() == f"task 1 v{want['version']}: {want['cid']} {want['state_hash']}"
+        time.sleep(1)  # let the watcher install its filter before the round
+        result = devnet.kit.run_round(1)
+        assert proc.stdout.readline().strip() == result.final_cid
+    finally:
+        watchdog.cancel()
+        proc.kill()
+        proc.wait()
+        stderr = proc.stderr.read()
+        proc.stdout.close()
+        proc.stderr.close()
+    assert "Error" not in stderr, stderr
