@@ -322,9 +322,12 @@ def main(argv: list[str] | None = None) -> int:
     fills["stake_table"] = stake_rows(P)
     fills["collusion_table"] = collusion_table(P)
     fills["compute_table"] = compute_table(P)
+    fills["verifier_economics"] = simulate.verifier_economics_markdown(P)
     rounds = args.rounds or (60 if args.tiny else 2000)
     sim = simulate.run(P, rounds=rounds, seed=7)
-    fills["sim_table"] = simulate.summary_markdown(sim)
+    sim_rare = simulate.run(P, rounds=rounds, seed=8, population=simulate.RARE_CHEATING)
+    fills["sim_table"] = (simulate.summary_markdown(sim, "Scenario A, many cheaters.") + "\n\n" +
+                          simulate.summary_markdown(sim_rare, "Scenario B, rare cheating."))
     fills.update(bench_tables.all_tables(bench))
     fills["provenance"] = provenance(bench)
 

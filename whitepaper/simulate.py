@@ -30,9 +30,13 @@ ASSUMPTIONS = {
     "trainer compute cost per round C": 0.5,        # an honest trainer's margin is R - C
     "value of an accepted forgery V": 1.0,           # what a forged state is worth to its author
 }
-POPULATION = {
+POPULATION = {  # scenario A: many cheaters, a few lazy and colluding verifiers
     "trainers": {"honest": 2, "skipper f=1/4": 1, "skipper f=1/2": 1, "forger (random segment)": 1,
                  "forger (segment M-2)": 1},
+    "verifiers": {"honest": 14, "lazy": 3, "colluding": 3},
+}
+RARE_CHEATING = {  # scenario B: cheating is rare; is laziness still worth it?
+    "trainers": {"honest": 9, "forger (random segment)": 1},
     "verifiers": {"honest": 14, "lazy": 3, "colluding": 3},
 }
 
@@ -236,10 +240,25 @@ def run(P: dict, rounds: int, seed: int = 7, population: dict | None = None) -> 
     }
 
 
-def summary_markdown(sim: dict) -> str:
+def verifier_economics_markdown(P: dict) -> str:
+    """Does honest verification pay at these parameters, under ASSUMPTIONS?"""
+    R, Rv = P["trainer_reward_wei"], P["verifier_reward_wei"]
+    checked = random_sample_count(P["M"], P["s"]) + 1
+    replay = ASSUMPTIONS["trainer compute cost per round C"] * R * checked / P["M"]
+    verdict = "covers" if Rv >= replay else "does **not** cover"
+    return (f"**Does verifying pay?** With the assumed training cost C = "
+            f"{ASSUMPTIONS['trainer compute cost per round C']}·R, one seat replays {checked} of {P['M']} "
+            f"segments, worth {replay / ETH:.4f} ETH of compute; the verifier reward {Rv / ETH:.4f} ETH "
+            f"{verdict} it. A task creator must set verifier_reward ≥ (s+1)·k/S · C (divided by the "
+            "probability that a round is accepted) for honest verification to be worth a verifier's "
+            "while; the demo-sized defaults (M small, so each seat replays a large fraction) are not "
+            "production parameters. Source: `make whitepaper` (`whitepaper/simulate.py`).")
+
+
+def summary_markdown(sim: dict, title: str = "") -> str:
     p = sim["params"]
     lines = [
-        f"{sim['rounds']} rounds at the default parameters (M = {p['M']}, s = {p['s']}, c = {p['c']}, "
+        (f"**{title}** " if title else "") + f"{sim['rounds']} rounds at the default parameters (M = {p['M']}, s = {p['s']}, c = {p['c']}, "
         f"q = {p['q']}); population: trainers {sim['population']['trainers']}, verifiers "
         f"{sim['population']['verifiers']}; assumed: " +
         ", ".join(f"{k} = {v}·R" for k, v in sim["assumptions"].items()) + ".", "",
