@@ -14,6 +14,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from node.errors import TrainchainError
+
 log = logging.getLogger("trainchain.node")
 
 
@@ -30,7 +32,7 @@ def install_signal_handlers(stop: threading.Event) -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-class Fatal(Exception):
+class Fatal(TrainchainError):
     """An error the loop must not retry (bad config, wrong key, runtime mismatch)."""
 
 
@@ -74,3 +76,58 @@ class Stopwatch:
 
     def __exit__(self, *exc) -> None:
         self.seconds = time.perf_counter() - self.started
+
+
+class DutyNode:
+    """What the trainer and verifier share: send a duty's transaction, log and count
+    its outcome (sqlite + Prometheus), record stage timings for the benchmarks.
+
+    Subclasses set `role` and have `chain`, `db`, `metrics`.
+    """
+
+    role = "node"
+
+    @property
+    def log(self) -> logging.Logger:
+        return logging.getLogger(f"trainchain.{self.role}")
+
+    def transact(self, round_id, fn, what: str, done=None, record: bool = True):
+        """Send; log and count the outcome. If it reverts and `done()` says its effect is
+        already on-chain (another node did it first), that is not a failure: None."""
+        from node.errors import ChainError
+
+        with Stopwatch() as sw:
+            try:
+                receipt = self.chain.transact(fn, what=what)
+            except ChainError as e:
+                if done is not None and done():
+                    self.log.info("%s: already done by another node (%s)", what, e.reason or e)
+                    return None
+                self.duty(round_id, what, "failed", detail=str(e))
+                raise
+        self.timing(round_id, f"tx:{what}", sw.seconds)
+        if record:
+            self.duty(round_id, what, "ok", tx=receipt)
+        return receipt
+
+    def phase_past(self, round_id: int, phase: int):
+        """A `done` check: the round has moved beyond `phase`."""
+        return lambda: self.chain.get_round(round_id)["phase"] > phase
+
+    def duty(self, round_id, duty: str, outcome: str, detail: str = "", tx=None) -> None:
+        tx_hash = "0x" + bytes(tx["transactionHash"]).hex() if tx is not None else None
+        self.db.record_duty(self.role, round_id, duty, outcome, detail, tx_hash)
+        self.metrics.duty(duty, outcome)
+        level = logging.INFO if outcome in ("ok", "accepted") else logging.WARNING
+        self.log.log(level, "duty %s round=%s: %s%s%s", duty, round_id, outcome, f" {detail}" if detail else "",
+                     f" ({tx_hash})" if tx_hash else "")
+
+    def timing(self, round_id, stage: str, seconds: float) -> None:
+        self.db.record_timing(self.role, round_id, stage, seconds)
+        self.metrics.stage(stage.split(":")[0], seconds)
+
+    def claim_rewards(self, round_id) -> None:
+        """Pull payments: claim whatever StakeManager credited to this address."""
+        sm = self.chain.stake_manager.functions
+        if self.chain.call(sm.claimable(self.chain.address)):
+            self.transact(round_id, sm.claim(), "claim", done=lambda: not self.chain.call(sm.claimable(self.chain.address)))

@@ -1,0 +1,43 @@
+"""Dishonest trainers as separate processes, for the demo and the tests only.
+
+    python -m node.adversary --task 1 --skip-segment 3 --datadir D --password-file P   # cheats
+    python -m node.adversary --task 1 --withhold ...                                   # never reveals
+
+Deliberately not a `trainchain` subcommand: users get no --cheat flag. The same
+TrainerNode runs, configured as CheatingTrainer / WithholdingTrainer.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from node.cli.options import NodeContext, node_options, store_option
+from node.cli.run import configure_logging, run_node
+
+
+@click.command()
+@click.option("--task", "task_id", required=True, type=click.IntRange(1))
+@click.option("--rounds", type=click.IntRange(1), default=1)
+@click.option("--skip-segment", "skip", multiple=True, type=click.IntRange(0), help="Segments whose steps are skipped.")
+@click.option("--withhold", is_flag=True, help="Commit, then never reveal.")
+@node_options
+@store_option
+def adversary(node: NodeContext, task_id: int, rounds: int, skip: tuple[int, ...], withhold: bool) -> None:
+    from node.trainer import CheatingTrainer, WithholdingTrainer
+
+    configure_logging(node.verbose)
+
+    def make(chain, store, db, metrics):
+        common = dict(metrics=metrics, max_rounds=rounds, show_progress=False)
+        workdir = Path(node.datadir) / "trainer"
+        if withhold:
+            return WithholdingTrainer(chain, store, db, task_id, workdir, **common)
+        return CheatingTrainer(chain, store, db, task_id, workdir, skip_segments=set(skip), **common)
+
+    result = run_node(node, "trainer", make, None)
+    node.emit(result)
+
+
+if __name__ == "__main__":
+    adversary()

@@ -1,0 +1,112 @@
+"""`trainchain trainer run --task ID` and `trainchain verifier run`: the long-running nodes.
+
+    trainchain trainer run --task 1 --account 0x.. --password-file pw --metrics-port 9100
+    trainchain verifier run --account 0x.. --password-file pw
+
+The key is unlocked once at start (a bad password fails at once), a lock file in the
+data dir keeps a second process off the same key, SIGINT/SIGTERM stop the node after
+the current step, and `<datadir>/<role>.sqlite` lets a restarted node resume its rounds.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+import click
+
+from node.cli.options import NodeContext, node_options, store_option
+
+METRICS_HELP = "Serve Prometheus metrics on this port (127.0.0.1). Default: the config's metrics_port, else off."
+
+
+def configure_logging(verbose: int) -> None:
+    """Duties are logged at INFO by default (node_options leaves other loggers at WARNING)."""
+    logging.getLogger("trainchain").setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
+
+
+def run_node(node: NodeContext, role: str, make, metrics_port: int | None) -> dict:
+    """Unlock, lock the key, open the DB and metrics, run `make(chain, store, db, metrics)` until stopped."""
+    from node.db import NodeDB
+    from node.keys import NodeLock
+    from node.metrics import NodeMetrics
+    from node.runloop import install_signal_handlers
+
+    account = node.unlock()
+    node.note(f"{role} {account.address} (data dir {node.datadir})")
+    with NodeLock(node.datadir, account.address):
+        chain = node.chain(sign=True)
+        store = node.store()
+        db = NodeDB(Path(node.datadir) / f"{role}.sqlite")
+        metrics = NodeMetrics(role)
+        port = metrics_port if metrics_port is not None else node.config.metrics_port
+        server = metrics.serve(port) if port else None
+        stop = threading.Event()
+        install_signal_handlers(stop)
+        try:
+            runner = make(chain, store, db, metrics)
+            runner.run(stop)
+            return {
+                "role": role,
+                "address": account.address,
+                "stopped_by_signal": stop.is_set(),
+                "rounds": [{"round": r.round_id, "task": r.task_id, "phase": r.phase, "outcome": r.data.get("outcome")}
+                           for r in db.rounds(role)],
+            }
+        finally:
+            if server is not None:
+                server.shutdown()
+            db.close()
+
+
+# ---------------------------------------------------------------- trainer
+@click.group()
+def trainer() -> None:
+    """Run a trainer node."""
+
+
+@trainer.command("run")
+@click.option("--task", "task_id", required=True, type=click.IntRange(1), help="Task to train.")
+@click.option("--rounds", type=click.IntRange(1), default=None, help="Stop after this many finished rounds.")
+@click.option("--metrics-port", type=click.IntRange(1, 65535), default=None, help=METRICS_HELP)
+@click.option("--no-progress", is_flag=True, help="No progress bars.")
+@node_options
+@store_option
+def trainer_run(node: NodeContext, task_id: int, rounds: int | None, metrics_port: int | None, no_progress: bool) -> None:
+    """Train the task round after round: commit, reveal when asked, collect."""
+    from node.trainer import TrainerNode
+
+    configure_logging(node.verbose)
+
+    def make(chain, store, db, metrics):
+        return TrainerNode(chain, store, db, task_id, Path(node.datadir) / "trainer", metrics=metrics,
+                           max_rounds=rounds, show_progress=not no_progress)
+
+    result = run_node(node, "trainer", make, metrics_port)
+    node.emit(result, lambda: f"trainer stopped after {len(result['rounds'])} round(s)")
+
+
+# ---------------------------------------------------------------- verifier
+@click.group()
+def verifier() -> None:
+    """Run a verifier node."""
+
+
+@verifier.command("run")
+@click.option("--task", "task_ids", multiple=True, type=click.IntRange(1), help="Only these tasks (repeatable). Default: all.")
+@click.option("--metrics-port", type=click.IntRange(1, 65535), default=None, help=METRICS_HELP)
+@click.option("--no-progress", is_flag=True, help="No progress bars.")
+@node_options
+@store_option
+def verifier_run(node: NodeContext, task_ids: tuple[int, ...], metrics_port: int | None, no_progress: bool) -> None:
+    """Replay the sampled segments of every round whose committee holds this key, and vote."""
+    from verifier.node import VerifierNode
+
+    configure_logging(node.verbose)
+
+    def make(chain, store, db, metrics):
+        return VerifierNode(chain, store, db, Path(node.datadir) / "verifier", metrics=metrics,
+                            tasks=set(task_ids) or None, show_progress=not no_progress)
+
+    result = run_node(node, "verifier", make, metrics_port)
+    node.emit(result, lambda: f"verifier stopped after {len(result['rounds'])} round(s)")

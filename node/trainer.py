@@ -1,0 +1,349 @@
+"""The trainer node: train a round on the canonical state, commit, reveal when asked, collect.
+
+    node = TrainerNode(chain, store, db, task_id=1, workdir=datadir / "trainer")
+    node.run(stop_event)            # or node.tick() from a loop of your own
+
+One tick looks at the chain and the local DB and does whatever is due now:
+- no open round of ours: fetch the canonical checkpoint (verify h), train S steps
+  keeping the boundary checkpoints, put them in the store, save the trace in the DB,
+  then commit(task, base, dataRoot, traceRoot, proof0);
+- COMMITTED: seal once the seal block is mined;
+- SEALED: reveal the sampled starts (h_j, proofs, checkpoint CIDs);
+- STARTS_REVEALED: once the committee committed (or its window closed) reveal the
+  ends, the final leaf h_M and the final checkpoint CID;
+- ENDS_REVEALED: finalize when due; FINALIZED: log the outcome, claim rewards.
+Everything a later step needs is in sqlite before the transaction that depends on it,
+so a node killed at any moment and restarted picks up where the chain is.
+
+`CheatingTrainer(skip_segments={j})` (demo and tests only, never a CLI flag) skips the
+steps of segment j through the engine's cheat hook; `WithholdingTrainer` commits and
+then never reveals.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+import threading
+import time
+from pathlib import Path
+
+from node import protocol
+from node.db import NodeDB
+from node.errors import ChainError, PreflightError
+from node.metrics import NodeMetrics
+from node.onchain import base_step, is_finalize_due, n_segments, outcome_name, round_id_from_receipt
+from node.runloop import DutyNode, Fatal, Stopwatch, run_loop
+
+log = logging.getLogger("trainchain.trainer")
+
+ROLE = "trainer"
+
+
+def b32(value) -> bytes:
+    """0x-hex (from the DB or a struct read) or bytes -> 32 bytes."""
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value)
+    return bytes.fromhex(value[2:] if value.startswith("0x") else value)
+
+
+def mean_loss(losses: list[float]) -> float | None:
+    vals = [x for x in losses if not math.isnan(x)]
+    return sum(vals) / len(vals) if vals else None
+
+
+class TrainerNode(DutyNode):
+    role = ROLE
+    cheat = None  # an engine Cheat, set by CheatingTrainer
+    reveals = True  # False: WithholdingTrainer
+
+    def __init__(
+        self,
+        chain,
+        store,
+        db: NodeDB,
+        task_id: int,
+        workdir: str | Path,
+        metrics: NodeMetrics | None = None,
+        max_rounds: int | None = None,
+        show_progress: bool = True,
+    ):
+        self.chain = chain
+        self.store = store
+        self.db = db
+        self.task_id = task_id
+        self.workdir = Path(workdir) / f"task-{task_id}"
+        self.metrics = metrics or NodeMetrics(ROLE)
+        self.max_rounds = max_rounds
+        self.show_progress = show_progress
+        self.spec = None
+        self.dataset = None
+
+    @property
+    def address(self) -> str:
+        return self.chain.address
+
+    # ------------------------------------------------------------ set-up
+    def prepare(self) -> None:
+        """Pre-flight (staked, task exists), then the spec, its runtime pin and the dataset."""
+        from node.engine import Dataset, TaskSpec, apply_runtime_pin
+
+        self.chain.require_staked(protocol.TRAINER)
+        task = self.chain.get_task(self.task_id)
+        spec_bytes = self.store.get_bytes(task["spec_cid"])
+        spec = TaskSpec.from_json(spec_bytes)
+        if "0x" + spec.spec_hash().hex() != task["spec_hash"]:
+            raise Fatal(f"task {self.task_id}: the spec at {task['spec_cid']} does not hash to the on-chain spec hash")
+        apply_runtime_pin(spec)  # before torch loads; RuntimeMismatch says why not
+        self.spec = spec
+        self.dataset = Dataset.for_spec(spec, self.store)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        log.info("trainer %s on task %d: %s, S=%d k=%d", self.address, self.task_id, spec.name,
+                 spec.steps_per_round, spec.segment_steps)
+
+    def run(self, stop: threading.Event) -> None:
+        if self.spec is None:
+            self.prepare()
+        run_loop(self.tick, stop, poll_s=self.chain.poll_interval, on_error=lambda e: self.metrics.rpc_error(),
+                 fatal=fatal_errors())
+
+    # ------------------------------------------------------------ the tick
+    def tick(self) -> bool:
+        """Do what is due now; True once max_rounds rounds are finished."""
+        head = self.chain.block_number()
+        self.metrics.head(head)
+        mine = [r for r in self.db.rounds(ROLE, open_only=True) if r.task_id == self.task_id]
+        if mine:
+            self.advance(mine[0].round_id, head)
+            return False
+        if self.max_rounds is not None and self.rounds_finished() >= self.max_rounds:
+            log.info("finished %d round(s); stopping", self.rounds_finished())
+            return True
+        task = self.chain.get_task(self.task_id)
+        if task["open_round"]:
+            self.adopt_or_wait(task)
+            return False
+        self.start_round(task)
+        return False
+
+    def rounds_finished(self) -> int:
+        return sum(1 for r in self.db.rounds(ROLE) if r.task_id == self.task_id and r.is_done)
+
+    # ------------------------------------------------------------ a new round
+    def pending_key(self) -> str:
+        return f"pending:{self.task_id}"
+
+    def start_round(self, task: dict) -> None:
+        base_hash = b32(task["canonical_hash"])
+        pending = self.db.get_json(self.pending_key())
+        if not (pending and b32(pending["base_hash"]) == base_hash and Path(pending["out_dir"]).exists()):
+            pending = self.train(task, base_hash)
+        self.commit(task, pending)
+
+    def train(self, task: dict, base_hash: bytes) -> dict:
+        from node.engine import load_state, train_round
+
+        out_dir = self.workdir / f"base-{base_hash.hex()[:12]}"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        base_path = out_dir / "base.safetensors"
+        with Stopwatch() as sw:
+            if not base_path.exists():
+                self.store.get_file(task["canonical_cid"], base_path)
+            load_state(base_path, base_hash)  # StateError if the canonical CID holds another state
+        self.timing(None, "fetch", sw.seconds)
+        start = base_step(task)
+        log.info("training %d steps from step %d (base 0x%s)", self.spec.steps_per_round, start, base_hash.hex()[:12])
+        with Stopwatch() as sw, self.progress_bar("train", self.spec.steps_per_round) as advance:
+            trace = train_round(self.spec, self.dataset, base_path, out_dir / "trace", start_step=start,
+                                progress=advance, cheat=self.cheat, expected_base_hash=base_hash)
+        self.timing(None, "train", sw.seconds)
+        with Stopwatch() as sw:
+            cids = [self.store.put_file(p) for p in trace.checkpoints]
+            for cid in cids:
+                self.store.pin(cid)
+        self.timing(None, "upload", sw.seconds)
+        loss = mean_loss(trace.losses)
+        if loss is not None:
+            self.metrics.loss(loss)
+        pending = {
+            "base_hash": base_hash, "base_step": start, "out_dir": str(out_dir),
+            "data_root": trace.data_root, "trace_root": trace.trace_root,
+            "boundary_hashes": trace.boundary_hashes, "cids": cids,
+            "losses": [x if not math.isnan(x) else None for x in trace.losses], "mean_loss": loss,
+        }
+        self.db.put_json(self.pending_key(), pending)  # before commit: a restart re-commits, not re-trains
+        log.info("trained: mean loss %s, trace root 0x%s", f"{loss:.4f}" if loss is not None else "n/a",
+                 trace.trace_root.hex()[:12])
+        return self.db.get_json(self.pending_key())
+
+    def commit(self, task: dict, pending: dict) -> None:
+        hashes = [b32(h) for h in pending["boundary_hashes"]]
+        proof0 = protocol.compute_merkle_proof(hashes, 0)
+        fn = self.chain.rounds.functions.commit(
+            self.task_id, hashes[0], b32(pending["data_root"]), b32(pending["trace_root"]), proof0)
+        try:
+            receipt = self.transact(None, fn, "commit", record=False)
+        except ChainError as e:
+            if "open round" in str(e):  # another trainer got there first: keep the trace, wait
+                log.info("commit: %s; waiting for the task to be free", e.reason or e)
+                return
+            raise
+        round_id = round_id_from_receipt(self.chain, receipt)
+        self.db.save_round(ROLE, round_id, self.task_id, "committed", commit_block=receipt["blockNumber"],
+                           started=time.time(), **pending)
+        self.db.delete_json(self.pending_key())
+        self.duty(round_id, "commit", "ok", tx=receipt)
+        self.metrics.round(round_id)
+
+    def adopt_or_wait(self, task: dict) -> None:
+        """The task has an open round: ours if we crashed between commit and saving it."""
+        rnd = self.chain.get_round(task["open_round"])
+        pending = self.db.get_json(self.pending_key())
+        if rnd["trainer"] == self.address and pending and rnd["trace_root"] == pending["trace_root"]:
+            log.info("round %d is ours (committed before a restart): resuming", task["open_round"])
+            self.db.save_round(ROLE, task["open_round"], self.task_id, "committed",
+                               commit_block=rnd["commit_block"], started=time.time(), **pending)
+            self.db.delete_json(self.pending_key())
+
+    # ------------------------------------------------------------ an open round
+    def advance(self, round_id: int, head: int) -> None:
+        rec = self.db.get_round(ROLE, round_id)
+        rnd = self.chain.get_round(round_id)
+        phase = rnd["phase"]
+        if phase == protocol.PHASE_COMMITTED:
+            seal_after = rnd["commit_block"] + self.chain.get_task(self.task_id)["params"]["seal_delay"]
+            if head > seal_after and head + 1 <= rnd["deadline"]:
+                self.transact(round_id, self.chain.rounds.functions.seal(round_id), "seal",
+                              done=self.phase_past(round_id, protocol.PHASE_COMMITTED))
+            elif is_finalize_due(rnd, head):
+                self.finalize(round_id)
+        elif phase == protocol.PHASE_SEALED:
+            if self.reveals and head + 1 <= rnd["deadline"]:
+                self.reveal_starts(round_id, rec.data)
+            elif is_finalize_due(rnd, head):
+                self.finalize(round_id)
+        elif phase == protocol.PHASE_STARTS_REVEALED:
+            committee = self.chain.call(self.chain.rounds.functions.committee_of(round_id))
+            ready = rnd["n_committed"] == len(committee) or head > rnd["commit_deadline"]
+            if self.reveals and ready and head + 1 <= rnd["deadline"]:
+                self.reveal_ends(round_id, rec.data)
+            elif is_finalize_due(rnd, head):
+                self.finalize(round_id)
+        elif phase == protocol.PHASE_ENDS_REVEALED:
+            if is_finalize_due(rnd, head):
+                self.finalize(round_id)
+        elif phase == protocol.PHASE_FINALIZED:
+            self.conclude(round_id, rnd, rec)
+
+    def reveal_starts(self, round_id: int, data: dict) -> None:
+        samples = list(self.chain.call(self.chain.rounds.functions.round_samples_of(round_id)))
+        rnd = self.chain.get_round(round_id)
+        # the contract drew them; recompute with the reference rule as a check on both
+        expected = protocol.compute_samples(b32(rnd["seed"]), len(data["boundary_hashes"]) - 1, self.spec.protocol.samples)
+        if expected != samples:
+            log.warning("round %d: contract samples %s differ from node.protocol's %s", round_id, samples, expected)
+        hashes = [b32(h) for h in data["boundary_hashes"]]
+        fn = self.chain.rounds.functions.reveal_starts(
+            round_id, [hashes[j] for j in samples], [data["cids"][j] for j in samples],
+            [protocol.compute_merkle_proof(hashes, j) for j in samples])
+        self.db.set_phase(ROLE, round_id, "revealing_starts", samples=samples)
+        self.transact(round_id, fn, "reveal_starts", done=self.phase_past(round_id, protocol.PHASE_SEALED))
+        log.info("round %d: revealed starts of segments %s", round_id, samples)
+
+    def reveal_ends(self, round_id: int, data: dict) -> None:
+        samples = list(self.chain.call(self.chain.rounds.functions.round_samples_of(round_id)))
+        hashes = [b32(h) for h in data["boundary_hashes"]]
+        fn = self.chain.rounds.functions.reveal_ends(
+            round_id, [hashes[j + 1] for j in samples],
+            [protocol.compute_merkle_proof(hashes, j + 1) for j in samples], data["cids"][-1])
+        self.db.set_phase(ROLE, round_id, "revealing_ends")
+        self.transact(round_id, fn, "reveal_ends", done=self.phase_past(round_id, protocol.PHASE_STARTS_REVEALED))
+        log.info("round %d: revealed ends and the final checkpoint %s", round_id, data["cids"][-1])
+
+    def finalize(self, round_id: int) -> None:
+        self.transact(round_id, self.chain.rounds.functions.finalize(round_id), "finalize",
+                      done=self.phase_past(round_id, protocol.PHASE_ENDS_REVEALED))
+
+    def conclude(self, round_id: int, rnd: dict, rec) -> None:
+        outcome = outcome_name(rnd["outcome"])
+        started = rec.data.get("started")
+        if started:
+            self.timing(round_id, "round", time.time() - started)
+        self.duty(round_id, "round", outcome)
+        phase = "done" if rnd["outcome"] == protocol.OUTCOME_ACCEPTED else "slashed" if rnd["outcome"] in (
+            protocol.OUTCOME_FRAUD, protocol.OUTCOME_ABANDONED, protocol.OUTCOME_EXPIRED) else "void"
+        self.db.set_phase(ROLE, round_id, phase, outcome=outcome, final_cid=rnd["final_cid"])
+        log.info("round %d finalized: %s", round_id, outcome)
+        self.claim_rewards(round_id)
+        if rnd["outcome"] == protocol.OUTCOME_ACCEPTED and rec.data.get("out_dir"):
+            shutil.rmtree(rec.data["out_dir"], ignore_errors=True)  # canonical now: the store keeps it
+
+    def progress_bar(self, what: str, total: int):
+        return progress_bar(what, total, enabled=self.show_progress)
+
+
+class CheatingTrainer(TrainerNode):
+    """Skips the steps of some segments (the state stands still) and commits as if honest.
+
+    The last segment is always sampled, so `CheatingTrainer(..., skip_segments={M-1})`
+    is always caught. For the demo and tests; deliberately not a CLI flag.
+    """
+
+    def __init__(self, *args, skip_segments=frozenset(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.skip_segments = frozenset(skip_segments)
+
+    def prepare(self) -> None:
+        super().prepare()
+        from node.engine.trace import Cheat  # torch: only once the runtime pin is applied
+
+        self.cheat = Cheat(skip_segments=self.skip_segments)
+        log.warning("CHEATING: segments %s will not be trained", sorted(self.skip_segments))
+
+
+class WithholdingTrainer(TrainerNode):
+    """Commits, then never reveals: the round is abandoned and the trainer slashed."""
+
+    reveals = False
+
+
+def fatal_errors() -> tuple[type[BaseException], ...]:
+    """Errors a node loop must not retry: they need a person (config, stake, runtime)."""
+    out: list[type[BaseException]] = [Fatal, PreflightError]
+    try:
+        from node.engine.errors import RuntimeMismatch, SpecError
+
+        out += [RuntimeMismatch, SpecError]
+    except ImportError:
+        pass
+    return tuple(out)
+
+
+class progress_bar:
+    """A rich progress bar on stderr; `with progress_bar("train", n) as advance: advance(step, loss)`."""
+
+    def __init__(self, what: str, total: int, enabled: bool = True):
+        self.what, self.total, self.enabled = what, total, enabled
+        self._progress = None
+
+    def __enter__(self):
+        if not self.enabled:
+            return lambda step, loss: None
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._progress = Progress(
+            TextColumn(f"[bold]{self.what}"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
+            TimeElapsedColumn(), console=Console(stderr=True), transient=True,
+        )
+        self._progress.start()
+        task = self._progress.add_task(self.what, total=self.total, loss="-")
+
+        def advance(step, loss):
+            self._progress.update(task, advance=1, loss=f"{loss:.4f}" if loss == loss else "skipped")
+
+        return advance
+
+    def __exit__(self, *exc):
+        if self._progress is not None:
+            self._progress.stop()

@@ -1,0 +1,250 @@
+"""The verifier node: on seal, if in the committee, replay the sampled segments and vote.
+
+    node = VerifierNode(chain, store, db, workdir=datadir / "verifier")
+    node.run(stop_event)
+
+One tick:
+- new RoundSealed events (from a block cursor kept in the DB): rounds whose committee
+  holds this address are saved in the DB;
+- for each open round in the DB, by its on-chain phase:
+  STARTS_REVEALED  fetch the spec (refuse, in words, a runtime this process cannot
+                   reproduce), fetch each revealed start checkpoint and check it hashes
+                   to h_j, replay k steps, check the data root against the schedule,
+                   draw a salt and save everything in sqlite BEFORE commit_verdict;
+  ENDS_REVEALED    fetch the final checkpoint, check it hashes to h_M, reveal_verdict;
+  any phase        finalize once due (this is how a trainer that never reveals is
+                   slashed: its round is finalized as abandoned);
+  FINALIZED        log the outcome, claim rewards.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+
+from node import protocol
+from node.db import NodeDB
+from node.errors import ChainError
+from node.metrics import NodeMetrics
+from node.onchain import base_step, is_finalize_due, outcome_name
+from node.runloop import DutyNode, Fatal, Stopwatch, run_loop
+from node.trainer import b32, fatal_errors, progress_bar
+
+log = logging.getLogger("trainchain.verifier")
+
+ROLE = "verifier"
+CURSOR = "sealed-events"
+
+
+class VerifierNode(DutyNode):
+    role = ROLE
+
+    def __init__(self, chain, store, db: NodeDB, workdir: str | Path, metrics: NodeMetrics | None = None,
+                 tasks: set[int] | None = None, show_progress: bool = True):
+        self.chain = chain
+        self.store = store
+        self.db = db
+        self.workdir = Path(workdir)
+        self.metrics = metrics or NodeMetrics(ROLE)
+        self.tasks = tasks  # None: every task
+        self.show_progress = show_progress
+        self._specs: dict[int, object] = {}  # task -> TaskSpec
+        self._datasets: dict[int, object] = {}
+        self._pinned = None  # the RuntimePin this process applied (one per process)
+
+    @property
+    def address(self) -> str:
+        return self.chain.address
+
+    def prepare(self) -> None:
+        self.chain.require_staked(protocol.VERIFIER)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        log.info("verifier %s watching %s", self.address, "every task" if self.tasks is None else sorted(self.tasks))
+
+    def run(self, stop: threading.Event) -> None:
+        self.prepare()
+        run_loop(self.tick, stop, poll_s=self.chain.poll_interval, on_error=lambda e: self.metrics.rpc_error(),
+                 fatal=fatal_errors())
+
+    # ------------------------------------------------------------ the tick
+    def tick(self) -> bool:
+        head = self.chain.block_number()
+        self.metrics.head(head)
+        self.discover(head)
+        for rec in self.db.rounds(ROLE, open_only=True):
+            self.advance(rec, head)
+        return False
+
+    def discover(self, head: int) -> None:
+        start = self.db.get_cursor(CURSOR, self.chain.deployment.deploy_block)
+        if start > head:
+            return
+        for ev in self.chain.events("RoundSealed", start, head):
+            args = ev["args"]
+            round_id = args["round_id"]
+            if self.address not in args["committee"] or self.db.get_round(ROLE, round_id):
+                continue
+            rnd = self.chain.get_round(round_id)
+            if self.tasks is not None and rnd["task_id"] not in self.tasks:
+                continue
+            self.db.save_round(ROLE, round_id, rnd["task_id"], "assigned", samples=list(args["samples"]),
+                               committee=list(args["committee"]), sealed_block=ev["blockNumber"], started=time.time())
+            self.duty(round_id, "assigned", "ok", detail=f"samples {list(args['samples'])}")
+            self.metrics.round(round_id)
+        self.db.set_cursor(CURSOR, head + 1)
+
+    def advance(self, rec, head: int) -> None:
+        round_id = rec.round_id
+        rnd = self.chain.get_round(round_id)
+        phase = rnd["phase"]
+        if phase == protocol.PHASE_STARTS_REVEALED and rec.phase in ("assigned", "verdict_ready"):
+            if head + 1 <= rnd["commit_deadline"]:
+                self.commit_verdict(rec, rnd)
+            elif rec.phase == "assigned":
+                self.db.set_phase(ROLE, round_id, "missed_commit")
+                self.duty(round_id, "commit_verdict", "missed", detail=f"window closed at block {rnd['commit_deadline']}")
+        elif phase == protocol.PHASE_ENDS_REVEALED and rec.phase in ("verdict_ready", "committed"):
+            if rec.phase == "verdict_ready":  # crashed after sending the commitment: did it land?
+                if self.onchain_commitment(round_id) == rec.data.get("commitment"):
+                    rec = self.db.set_phase(ROLE, round_id, "committed")
+            if rec.phase == "committed" and head + 1 <= rnd["deadline"]:
+                self.reveal_verdict(rec, rnd)
+        if phase == protocol.PHASE_FINALIZED:
+            self.conclude(rec, rnd)
+        elif is_finalize_due(rnd, head) and not self.has_duty_left(rec, rnd, head):
+            self.finalize_when_our_turn(rec, head)
+
+    def finalize_when_our_turn(self, rec, head: int) -> None:
+        """Anyone may finalize; the trainer does it at once, committee member i waits i+1
+        blocks more, so the nodes do not all race (and pay for) the same transaction."""
+        round_id = rec.round_id
+        due_seen = rec.data.get("finalize_due_seen")
+        if due_seen is None:
+            rec = self.db.set_phase(ROLE, round_id, rec.phase, finalize_due_seen=head)
+            due_seen = head
+        committee = rec.data.get("committee") or []
+        position = committee.index(self.address) if self.address in committee else len(committee)
+        if head >= due_seen + 1 + position:
+            self.transact(round_id, self.chain.rounds.functions.finalize(round_id), "finalize",
+                          done=self.phase_past(round_id, protocol.PHASE_ENDS_REVEALED))
+
+    def has_duty_left(self, rec, rnd: dict, head: int) -> bool:
+        """Our own reveal comes before finalizing, while its window is open."""
+        return (rnd["phase"] == protocol.PHASE_ENDS_REVEALED and rec.phase in ("committed", "verdict_ready")
+                and head + 1 <= rnd["deadline"])
+
+    # ------------------------------------------------------------ verdicts
+    def commit_verdict(self, rec, rnd: dict) -> None:
+        round_id = rec.round_id
+        if rec.phase == "verdict_ready":  # computed before a restart: same salt, same commitment
+            if self.onchain_commitment(round_id) == rec.data["commitment"]:
+                self.db.set_phase(ROLE, round_id, "committed")
+                return
+            self.send_commitment(round_id, b32(rec.data["commitment"]))
+            return
+        verdict = self.compute_verdict(rec, rnd)
+        salt = os.urandom(32)
+        commitment = protocol.compute_verdict_commitment(
+            round_id, self.address, verdict["end_hashes"], verdict["data_root_ok"], salt)
+        # the salt and the verdict are on disk before the commitment leaves this process
+        self.db.set_phase(ROLE, round_id, "verdict_ready", salt=salt, commitment=commitment, **verdict)
+        self.send_commitment(round_id, commitment)
+
+    def send_commitment(self, round_id: int, commitment: bytes) -> None:
+        receipt = self.transact(round_id, self.chain.rounds.functions.commit_verdict(round_id, commitment),
+                                "commit_verdict", done=lambda: self.onchain_commitment(round_id) == "0x" + commitment.hex())
+        self.db.set_phase(ROLE, round_id, "committed")
+        if receipt is not None:
+            log.info("round %d: verdict committed", round_id)
+
+    def onchain_commitment(self, round_id: int) -> str:
+        return "0x" + bytes(self.chain.call(self.chain.rounds.functions.commitments(round_id, self.address))).hex()
+
+    def compute_verdict(self, rec, rnd: dict) -> dict:
+        """Fetch starts, check h_j, replay each sampled segment, check the data root."""
+        from verifier.replay import check_data_root, check_segment
+
+        round_id = rec.round_id
+        task = self.chain.get_task(rnd["task_id"])
+        spec, dataset = self.task_engine(rnd["task_id"], task)
+        revealed = self.chain.events("StartsRevealed", rec.data.get("sealed_block"), "latest", round_id=round_id)
+        if not revealed:
+            raise ChainError(f"round {round_id}: StartsRevealed event not found yet")
+        start_hashes = list(revealed[-1]["args"]["start_hashes"])
+        start_cids = list(revealed[-1]["args"]["start_cids"])
+        samples = list(self.chain.call(self.chain.rounds.functions.round_samples_of(round_id)))
+        workdir = self.workdir / f"round-{round_id}"
+        workdir.mkdir(parents=True, exist_ok=True)
+        end_hashes, starts_ok, details = [], True, []
+        with Stopwatch() as sw:
+            for j, cid, h in zip(samples, start_cids, start_hashes):
+                with progress_bar(f"replay r{round_id} s{j}", spec.segment_steps, self.show_progress) as advance:
+                    check = check_segment(spec, dataset, self.store, j, cid, bytes(h), workdir, progress=advance)
+                end_hashes.append(check.end_hash)
+                starts_ok &= check.start_ok
+                if not check.start_ok:
+                    details.append(f"segment {j}: {check.detail}")
+        self.timing(round_id, "replay", sw.seconds)
+        with Stopwatch() as sw:
+            data_root_ok = check_data_root(spec, dataset, base_step(task), b32(rnd["data_root"]))
+        self.timing(round_id, "data_root", sw.seconds)
+        if not data_root_ok:
+            details.append("data root does not match the batch schedule")
+        log.info("round %d: replayed segments %s; starts %s, data root %s%s", round_id, samples,
+                 "ok" if starts_ok else "BAD", "ok" if data_root_ok else "BAD",
+                 f" ({'; '.join(details)})" if details else "")
+        return {"end_hashes": end_hashes, "data_root_ok": data_root_ok, "starts_ok": starts_ok,
+                "verdict_samples": samples}
+
+    def reveal_verdict(self, rec, rnd: dict) -> None:
+        from verifier.replay import check_final
+
+        round_id = rec.round_id
+        if self.chain.call(self.chain.rounds.functions.revealed(round_id, self.address)):
+            self.db.set_phase(ROLE, round_id, "revealed")
+            return
+        with Stopwatch() as sw:
+            final_ok = check_final(self.store, rnd["final_cid"], b32(rnd["final_hash"]), self.workdir / f"round-{round_id}")
+        self.timing(round_id, "fetch_final", sw.seconds)
+        trainer_ends = [bytes(h) for h in self.chain.call(self.chain.rounds.functions.end_hashes_of(round_id))]
+        mine = [b32(h) for h in rec.data["end_hashes"]]
+        agrees = protocol.is_contradicting(trainer_ends, mine, rec.data["data_root_ok"], rec.data["starts_ok"], final_ok) is False
+        fn = self.chain.rounds.functions.reveal_verdict(
+            round_id, mine, rec.data["data_root_ok"], b32(rec.data["salt"]), rec.data["starts_ok"], final_ok)
+        self.transact(round_id, fn, "reveal_verdict",
+                      done=lambda: self.chain.call(self.chain.rounds.functions.revealed(round_id, self.address)))
+        self.db.set_phase(ROLE, round_id, "revealed", final_ok=final_ok, agrees=agrees)
+        log.info("round %d: verdict revealed: %s", round_id, "agrees with the trainer" if agrees else "CONTRADICTS the trainer")
+
+    def conclude(self, rec, rnd: dict) -> None:
+        round_id = rec.round_id
+        outcome = outcome_name(rnd["outcome"])
+        if rec.data.get("started"):
+            self.timing(round_id, "round", time.time() - rec.data["started"])
+        self.duty(round_id, "round", outcome)
+        self.db.set_phase(ROLE, round_id, "done", outcome=outcome)
+        log.info("round %d finalized: %s", round_id, outcome)
+        self.claim_rewards(round_id)
+        shutil.rmtree(self.workdir / f"round-{round_id}", ignore_errors=True)
+
+    # ------------------------------------------------------------ the engine, per task
+    def task_engine(self, task_id: int, task: dict):
+        """(spec, dataset) of a task; the runtime pin is applied once per process."""
+        if task_id in self._specs:
+            return self._specs[task_id], self._datasets[task_id]
+        from node.engine import Dataset, TaskSpec, apply_runtime_pin, check_runtime
+
+        spec = TaskSpec.from_json(self.store.get_bytes(task["spec_cid"]))
+        if "0x" + spec.spec_hash().hex() != task["spec_hash"]:
+            raise Fatal(f"task {task_id}: the spec at {task['spec_cid']} does not hash to the on-chain spec hash")
+        if self._pinned is None:
+            apply_runtime_pin(spec)
+            self._pinned = spec.runtime
+        else:
+            check_runtime(spec)  # RuntimeMismatch: this process already runs another pin
+        self._specs[task_id] = spec
+        self._datasets[task_id] = Dataset.for_spec(spec, self.store)
+        return self._specs[task_id], self._datasets[task_id]

@@ -1,0 +1,75 @@
+"""What a committee member checks, as plain functions over the engine and the store.
+
+- `check_segment`: fetch a revealed start checkpoint by CID, check it hashes to the
+  revealed h_j, replay k steps on the scheduled batches, return the end hash.
+- `check_data_root`: the trainer's data root against the schedule of the round.
+- `check_final`: fetch the final checkpoint and check it hashes to h_M.
+
+Nothing here trusts the trainer: a CID that cannot be fetched or a file that does
+not hash to its leaf is a failed check (a flag in the verdict), never a crash.
+torch is imported only by the functions that need it.
+"""
+from __future__ import annotations
+
+import logging
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger("trainchain.verifier")
+
+
+@dataclass
+class SegmentCheck:
+    segment: int
+    start_ok: bool  # the start checkpoint was fetched and hashes to h_j
+    end_hash: bytes  # replayed end state hash (ZERO when the start failed)
+    detail: str = ""
+
+
+ZERO = b"\x00" * 32
+
+
+def fetch_checkpoint(store, cid: str, expected_hash: bytes, workdir: Path) -> Path | None:
+    """Fetch `cid` into workdir and check its canonical state hash; None if either fails."""
+    from node.engine import load_state, state_hash  # torch
+
+    path = Path(workdir) / f"{cid}.safetensors"
+    try:
+        if not path.exists():
+            store.get_file(cid, path)
+        actual = state_hash(load_state(path))
+    except Exception as exc:  # store errors, corrupt safetensors: the trainer's fault
+        log.warning("checkpoint %s: cannot fetch or load (%s)", cid, exc)
+        return None
+    if actual != bytes(expected_hash):
+        log.warning("checkpoint %s hashes to %s, revealed %s", cid, actual.hex(), bytes(expected_hash).hex())
+        return None
+    return path
+
+
+def check_segment(spec, dataset, store, segment: int, cid: str, start_hash: bytes, workdir: Path,
+                  progress=None) -> SegmentCheck:
+    """Replay segment j (k = spec.segment_steps steps) from its revealed start."""
+    from node.engine import replay_segment
+
+    path = fetch_checkpoint(store, cid, start_hash, workdir)
+    if path is None:
+        return SegmentCheck(segment, False, ZERO, "start checkpoint missing or does not hash to h_j")
+    end_hash = replay_segment(spec, dataset, path, spec.segment_steps, progress=progress)
+    return SegmentCheck(segment, True, bytes(end_hash))
+
+
+def check_data_root(spec, dataset, start_step: int, data_root: bytes) -> bool:
+    """The S batch hashes of the schedule from `start_step` must root to the trainer's data root."""
+    from node.engine import compute_data_root
+
+    return bytes(compute_data_root(spec, dataset, start_step)) == bytes(data_root)
+
+
+def check_final(store, cid: str, final_hash: bytes, workdir: Path | None = None) -> bool:
+    """The final checkpoint must be fetchable and hash to h_M (it becomes canonical)."""
+    if workdir is None:
+        with tempfile.TemporaryDirectory() as tmp:
+            return fetch_checkpoint(store, cid, final_hash, Path(tmp)) is not None
+    return fetch_checkpoint(store, cid, final_hash, workdir) is not None
