@@ -1,0 +1,133 @@
+"""The Python reference (node/protocol.py) and the contracts agree exactly on random inputs."""
+import os
+
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from node import protocol as P
+
+FAST = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+def b32(x) -> bytes:
+    return bytes(x)
+
+
+# plain hypothesis strategies: these calls change no state, so no per-example chain revert
+def uint(bits=256, min_value=0, max_value=None):
+    return st.integers(min_value=min_value, max_value=(2**bits - 1) if max_value is None else max_value)
+
+
+bytes32 = st.binary(min_size=32, max_size=32)
+address = st.binary(min_size=20, max_size=20).map(lambda b: "0x" + b.hex())
+
+
+@FAST
+@given(index=uint(), value=bytes32)
+def test_compute_leaf(staked, index, value):
+    assert b32(staked.rounds.compute_leaf(index, value)) == P.compute_leaf(index, b32(value))
+
+
+@FAST
+@given(n=uint(16, min_value=1, max_value=300), pick=uint(16), tamper=uint(8))
+def test_merkle_proofs(staked, n, pick, tamper):
+    values = [os.urandom(32) for _ in range(n)]
+    root = P.compute_merkle_root(values)
+    i = pick % n
+    proof = P.compute_merkle_proof(values, i)
+    r = staked.rounds
+    assert r.is_valid_merkle_proof(root, n, i, values[i], proof) is True
+    assert P.is_valid_merkle_proof(root, n, i, values[i], proof)
+    # a tampered input is rejected by both
+    bad = [
+        (root, n, i, os.urandom(32), proof),
+        (root, n, (i + 1) % n if n > 1 else 1, values[i], proof),
+        (root, n, i, values[i], proof + [os.urandom(32)]),
+        (root, 2 * n + 1, i, values[i], proof),
+    ]
+    if proof:
+        k = tamper % len(proof)
+        bad.append((root, n, i, values[i], proof[:k] + [os.urandom(32)] + proof[k + 1:]))
+        bad.append((root, n, i, values[i], proof[:-1]))
+    for args in bad:
+        assert r.is_valid_merkle_proof(*args) == P.is_valid_merkle_proof(*args)
+        assert not P.is_valid_merkle_proof(*args)
+
+
+def test_merkle_vectors(staked):
+    """Fixed vectors (also pinned in the Python suite): one rule everywhere."""
+    values = [bytes([i]) * 32 for i in range(5)]
+    root = P.compute_merkle_root(values)
+    for i in range(5):
+        assert staked.rounds.is_valid_merkle_proof(root, 5, i, values[i], P.compute_merkle_proof(values, i))
+    assert P.compute_tree_depth(5) == 3 and P.compute_tree_depth(1) == 0
+
+
+@FAST
+@given(block_hash=bytes32, round_id=uint())
+def test_compute_seed(staked, block_hash, round_id):
+    assert b32(staked.rounds.compute_seed(block_hash, round_id)) == P.compute_seed(b32(block_hash), round_id)
+
+
+@FAST
+@given(seed=bytes32, n_samples=uint(8, min_value=1, max_value=64), extra=uint(16, max_value=4096))
+def test_compute_samples(staked, seed, n_samples, extra):
+    n_segments = min(2 * n_samples + 1 + extra, P.MAX_SEGMENTS)
+    got = list(staked.rounds.compute_samples(seed, n_segments, n_samples))
+    want = P.compute_samples(b32(seed), n_segments, n_samples)
+    assert got == want
+    drawn = want[:-1]
+    assert want[-1] == n_segments - 1 and len(set(drawn)) == n_samples
+    assert all(0 <= j <= n_segments - 3 for j in drawn)
+    assert all(b - a >= 2 for a, b in zip(drawn, drawn[1:]))  # sorted, pairwise non-adjacent
+
+
+@FAST
+@given(seed=bytes32, n_active=uint(16, min_value=1, max_value=256), c=uint(8, min_value=1, max_value=16))
+def test_compute_committee_indices(staked, seed, n_active, c):
+    got = list(staked.rounds.compute_committee_indices(seed, n_active, c))
+    want = P.compute_committee_indices(b32(seed), n_active, c)
+    assert got == want
+    assert len(want) == min(c, n_active) and len(set(want)) == len(want) and all(0 <= i < n_active for i in want)
+
+
+@FAST
+@given(round_id=uint(), verifier=address, ends=st.lists(bytes32, max_size=65),
+       ok=st.booleans(), salt=bytes32)
+def test_compute_verdict_commitment(staked, round_id, verifier, ends, ok, salt):
+    got = staked.rounds.compute_verdict_commitment(round_id, verifier, ends, ok, salt)
+    assert b32(got) == P.compute_verdict_commitment(round_id, verifier, [b32(e) for e in ends], ok, b32(salt))
+
+
+@FAST
+@given(n_revealed=uint(8, max_value=16), contradicting=uint(8, max_value=16), quorum=uint(8, min_value=1, max_value=16))
+def test_compute_tally(staked, n_revealed, contradicting, quorum):
+    n_contradicting = min(contradicting, n_revealed)
+    assert staked.rounds.compute_tally(n_revealed, n_contradicting, quorum) == P.compute_tally(n_revealed, n_contradicting, quorum)
+
+
+@FAST
+@given(stake=uint(128), bps=uint(16, max_value=10_000), n=uint(8, max_value=16))
+def test_compute_slash_and_fraud_split(staked, stake, bps, n):
+    slashed = staked.rounds.compute_slash(stake, bps)
+    assert slashed == P.compute_slash(stake, bps) <= stake
+    got = tuple(staked.rounds.compute_fraud_split(slashed, bps, n))
+    per, rest = P.compute_fraud_split(slashed, bps, n)
+    assert got == (per, rest)
+    assert per * n + rest == slashed  # nothing created or lost
+
+
+def test_compute_round_cost(staked):
+    assert staked.rounds.compute_round_cost(10, 3, 7) == P.compute_round_cost(10, 3, 7) == 31
+
+
+def test_sealed_round_matches_reference(task, staked, web3):
+    """A real seal: samples and committee equal the reference on the chain's own blockhash."""
+    task.commit()
+    task.seal()
+    rd = task.round
+    seal_block = rd["commit_block"] + task.params.seal_delay
+    seed = P.compute_seed(bytes(web3.eth.get_block(seal_block)["hash"]), task.round_id)
+    assert b32(rd["seed"]) == seed
+    assert task.samples == P.compute_samples(seed, task.params.n_segments, task.params.samples)
+    active = list(staked.sm.active_verifier_list())
+    assert [v.address for v in task.committee] == P.compute_committee(seed, active, task.params.committee_size)
