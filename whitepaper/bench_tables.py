@@ -70,3 +70,22 @@ def all_tables(bench: dict | None) -> dict[str, str]:
 def figures(bench: dict | None, out: Path) -> list[Path]:
     """Figures drawn from measured data; none until the data exists."""
     return []
+
+
+# ------------------------------------------------------------ renderers of known sections
+def render_store(section: dict) -> str:
+    """Throughput of the content store per size and operation."""
+    ops = [("cid", "compute CID only"), ("embedded_put", "embedded put (verified)"),
+           ("embedded_get", "embedded get (verified)"), ("kubo_put_verified", "Kubo RPC API put, js-ipfs daemon (CID checked)"),
+           ("kubo_get", "Kubo RPC API get, js-ipfs daemon (verified)")]
+    sizes = section.get("sizes", {})
+    names = sorted(sizes, key=lambda n: sizes[n].get("bytes", 0))
+    lines = ["| operation | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    for key, label in ops:
+        cells = [f"{sizes[n][key]['MBps']:.1f} MB/s" if key in sizes[n] else "—" for n in names]
+        if any(c != "—" for c in cells):
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+RENDERERS["store"] = render_store

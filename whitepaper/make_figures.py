@@ -267,6 +267,40 @@ def figure_simulation(result: dict, out: Path) -> None:
     plt.close(fig)
 
 
+# ------------------------------------------------------------ storage
+def measure_checkpoints() -> list[dict]:
+    """Checkpoint sizes, measured by the engine in a fresh (runtime-pinned) process."""
+    out = subprocess.run([sys.executable, str(HERE / "measure_checkpoint.py")], capture_output=True, text=True,
+                         cwd=ROOT, timeout=300)
+    if out.returncode != 0:
+        raise RuntimeError(f"make_figures: measure_checkpoint.py failed: {out.stderr.strip()[-500:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def storage_table(P: dict, checkpoints: list[dict] | None) -> str:
+    M, c = P["M"], P["c"]
+    checked = simulate.random_sample_count(M, P["s"]) + 1
+    lines = []
+    if checkpoints is None:
+        lines.append("*Checkpoint sizes are measured only in the full run (`make whitepaper`), not with --tiny.*")
+    else:
+        lines += ["| model | parameters | one state file | write + hash | trainer keeps per round (M+1 states) | "
+                  "published per round (checked starts + final) |", "|---|---|---|---|---|---|"]
+        for ck in checkpoints:
+            mb = ck["bytes"] / 1e6
+            lines.append(f"| {ck['model']} | {ck['params']:,} | {mb:.2f} MB | {ck['write_and_hash_s']:.2f} s | "
+                         f"{(M + 1) * mb:.1f} MB | {(checked + 1) * mb:.1f} MB |")
+        lines.append("")
+        lines.append("A state file holds the weights and both Adam moments in fp32 plus an int64 step per "
+                     "tensor: about 12 bytes per parameter. Source: `make whitepaper` "
+                     "(`whitepaper/measure_checkpoint.py`, the engine's `make_genesis`/`save_state`).")
+    lines.append("")
+    lines.append(f"On-chain, a round stores two roots, {checked} sample indices, {c} committee addresses, "
+                 f"{checked} start and {checked} end hashes, the final CID, {c} verdict commitments and "
+                 f"{c} pairs of verdict flags (TrainingRounds storage); the gas table above prices it.")
+    return "\n".join(lines)
+
+
 # ------------------------------------------------------------ provenance
 def provenance(bench: dict | None) -> str:
     try:
@@ -329,6 +363,7 @@ def main(argv: list[str] | None = None) -> int:
     fills["sim_table"] = (simulate.summary_markdown(sim, "Scenario A, many cheaters.") + "\n\n" +
                           simulate.summary_markdown(sim_rare, "Scenario B, rare cheating."))
     fills.update(bench_tables.all_tables(bench))
+    fills["storage_table"] = storage_table(P, None if args.tiny else measure_checkpoints())
     fills["provenance"] = provenance(bench)
 
     figure_detection(P, args.figures, args.tiny)
