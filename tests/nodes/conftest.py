@@ -118,3 +118,23 @@ def keyed_datadir(deployed, dev):
     addresses = [ks.import_key(acct.key, PASSWORD) for acct in dev[1:5]]
     (deployed.datadir / "password.txt").write_text(PASSWORD + "\n")
     return deployed, addresses
+
+
+@pytest.fixture
+def cli_run():
+    """cli_run(*args, input=None, ok=True) -> click Result; asserts the exit code (0 if ok else != 0)."""
+    from click.testing import CliRunner
+
+    from node.cli import cli
+
+    runner = CliRunner()
+
+    def run(*args, input: str | None = None, ok: bool = True, env: dict | None = None):
+        result = runner.invoke(cli, [str(a) for a in args], input=input, env=env, catch_exceptions=False)
+        if ok:
+            assert result.exit_code == 0, f"{args} failed: {result.output}"
+        else:
+            assert result.exit_code != 0, f"{args} should have failed: {result.output}"
+        return result
+
+    return run
