@@ -17,7 +17,7 @@ import json
 import logging
 import re
 import sys
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, localcontext
 from pathlib import Path
 from typing import Any, Callable
 
@@ -42,13 +42,15 @@ def parse_amount(text: str, allow_zero: bool = False) -> int:
     unit = m["unit"].lower() or "eth"
     if unit not in UNITS:
         raise AmountError(f"unknown unit {m['unit']!r} in {raw!r}: use eth, gwei or wei")
-    try:
-        value = Decimal(m["num"].replace("_", "")) * UNITS[unit]
-    except InvalidOperation:
-        raise AmountError(f"malformed amount {raw!r}") from None
-    if value != value.to_integral_value():
-        raise AmountError(f"amount {raw!r} is not a whole number of wei")
-    wei = int(value)
+    digits = m["num"].replace("_", "")
+    with localcontext(prec=len(digits) + 30):  # exact: the default 28 digits would round big amounts
+        try:
+            value = Decimal(digits) * UNITS[unit]
+        except InvalidOperation:
+            raise AmountError(f"malformed amount {raw!r}") from None
+        if value != value.to_integral_value():
+            raise AmountError(f"amount {raw!r} is not a whole number of wei")
+        wei = int(value)
     if wei == 0 and not allow_zero:
         raise AmountError(f"amount {raw!r} is zero")
     if wei > MAX_WEI:
@@ -58,7 +60,8 @@ def parse_amount(text: str, allow_zero: bool = False) -> int:
 
 def format_ether(wei: int) -> str:
     """wei -> '1.5 ETH' with no float rounding."""
-    text = format(Decimal(wei) / 10**18, "f")
+    with localcontext(prec=len(str(wei)) + 30):
+        text = format(Decimal(wei) / 10**18, "f")
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return f"{text} ETH"
