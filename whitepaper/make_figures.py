@@ -166,7 +166,7 @@ def stake_rows(P: dict) -> str:
 
 def figure_min_stake(out: Path, tiny: bool) -> None:
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    M = 64
+    M = 16 if tiny else 64
     for b in (1, 2, 4):
         xs, ys = [], []
         for s in range(1, (M - 1) // 2):
