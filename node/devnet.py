@@ -258,6 +258,7 @@ def _port_of(deployment_path: Path) -> int | None:
     except (OSError, ValueError, KeyError, IndexError):
         return None
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as anvil binds: TIME_WAIT is fine
         try:
             s.bind(("127.0.0.1", port))
         except OSError:

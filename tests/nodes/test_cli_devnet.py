@@ -1,0 +1,69 @@
+"""`trainchain devnet up|status|down` and `deploy` through CliRunner; a detached anvil, always stopped."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from node.devnet import devnet_down, free_port, rpc_ready
+
+
+@pytest.fixture
+def datadir(tmp_path):
+    yield tmp_path / "dd"
+    devnet_down(tmp_path / "dd")  # whatever the test did, no anvil outlives it
+
+
+def _j(result):
+    return json.loads(result.stdout)
+
+
+def test_up_status_down_up_keeps_the_chain(cli_run, datadir, tmp_path):
+    (tmp_path / "pw").write_text("pw\n")
+    key = _j(cli_run("keys", "new", "--light-kdf", "--datadir", datadir, "--password-file", tmp_path / "pw", "--json"))
+    up = _j(cli_run("devnet", "up", "--datadir", datadir, "--block-time", "1", "--unbonding-blocks", "3", "--json"))
+    assert rpc_ready(up["url"]) and up["funded"] == [key["address"]]
+    deployment = json.loads((datadir / "deployment.json").read_text())
+    assert deployment["addresses"] == up["deployment"]["addresses"] and deployment["rpc_urls"] == [up["url"]]
+
+    status = _j(cli_run("devnet", "status", "--datadir", datadir, "--json"))
+    assert status["running"] and status["chain_id"] == 31337 and status["addresses"] == deployment["addresses"]
+    r = cli_run("devnet", "up", "--datadir", datadir, ok=False)
+    assert "already runs" in r.output
+
+    # the key is funded and the contracts answer: stake through the new devnet
+    cli_run("stake", "trainer", "1", "--datadir", datadir, "--password-file", tmp_path / "pw")
+
+    assert _j(cli_run("devnet", "down", "--datadir", datadir, "--json")) == {"stopped": True}
+    assert not rpc_ready(up["url"])
+    assert _j(cli_run("devnet", "status", "--datadir", datadir, "--json"))["running"] is False
+    assert _j(cli_run("devnet", "down", "--datadir", datadir, "--json")) == {"stopped": False}
+
+    again = _j(cli_run("devnet", "up", "--datadir", datadir, "--json"))
+    assert again["url"] == up["url"] and again["deployment"]["addresses"] == deployment["addresses"]
+    status = _j(cli_run("status", "--datadir", datadir, "--json"))
+    assert status["stake"] == 10**18 and status["role"] == "trainer"  # the chain came back with its state
+
+
+def test_deploy_to_a_given_rpc(cli_run, anvil, tmp_path):
+    out = tmp_path / "dep.json"
+    result = _j(cli_run("deploy", "--rpc", anvil.url, "--anvil-dev-account", "--deployment", out,
+                        "--min-trainer-stake", "2", "--json"))
+    assert json.loads(out.read_text())["addresses"] == result["addresses"]
+    assert set(result["addresses"]) == {"StakeManager", "TrainingRounds", "ModelOracle"}
+    from node.chain import ChainClient, Deployment
+
+    chain = ChainClient(None, Deployment.load(out))
+    assert chain.call(chain.stake_manager.functions.min_stake(1)) == 2 * 10**18
+
+
+def test_deploy_errors(cli_run, tmp_path):
+    dead = f"http://127.0.0.1:{free_port()}"
+    r = cli_run("deploy", "--rpc", dead, "--anvil-dev-account", "--datadir", tmp_path, "--json",
+                env={"TRAINCHAIN_RPC_RETRIES": "1"}, ok=False)
+    assert "no RPC endpoint answers" in json.loads(r.stdout)["error"]
+    r = cli_run("deploy", "--rpc", "localhost:8545", "--anvil-dev-account", "--datadir", tmp_path, ok=False)
+    assert "must start with http:// or https://" in r.output
+    r = cli_run("deploy", "--rpc", dead, "--datadir", tmp_path, ok=False)
+    assert "no keys in" in r.output
+    assert not (tmp_path / "deployment.json").exists()
