@@ -66,7 +66,8 @@ bench: setup
 	$(PY) -m bench
 
 adversarial: setup
-	$(PY) -m pytest tests/adversarial
+	# -p no:pytest-brownie: brownie's plugin would start anvil on 8545; the suite starts its own
+	$(PY) -m pytest -p no:pytest-brownie tests/adversarial
 
 whitepaper: setup
 	$(PY) whitepaper/make_figures.py
