@@ -144,24 +144,30 @@ def figure_detection(P: dict, out: Path, tiny: bool) -> None:
 
 
 def segment_gap_note(P: dict) -> str:
-    return simulate.describe_unchecked_segments(P)
+    return simulate.describe_unchecked_segments(P) + "\n\n" + simulate.describe_tight_parameters(P)
 
 
 # ------------------------------------------------------------ stake
 def stake_rows(P: dict) -> str:
+    from node.contracts import DeployParams
+
     M = P["M"]
     random_s = simulate.random_sample_count(M, P["s"])
     R = P["trainer_reward_wei"] / 1e18
-    lines = ["| forged segments b | P(detect), exact rule | minimum slash for a forgery worth V | minimum slash to skip f·C of compute C |",
-             "|---|---|---|---|"]
+    stake = DeployParams().min_trainer_stake / 1e18
+    D = stake * P["trainer_slash_bps"] / 10_000
+    lines = ["| forged segments b (worst layout) | P(detect), exact rule | minimum slash for a forgery worth V | "
+             "largest V deterred at the defaults: p·(R+D)/(1−p) |", "|---|---|---|---|"]
     for b in sorted({1, 2, max(1, analysis.candidate_segments(M) // 2)}):
         if b > analysis.candidate_segments(M):
             continue
         p = analysis.detection_nonadjacent(M, random_s, analysis.bad_set(M, b, "worst", random_s))
-        lines.append(f"| {b} of {M} | {p:.3f} | {(1 - p) / p:.2f}·V − R | "
-                     f"{b / M / p:.2f}·C − R (cheating is a loss if R + D ≥ C) |")
-    return ("At the default parameters (R = " + eth(P["trainer_reward_wei"]) + "):\n\n" + "\n".join(lines) +
-            "\n\nSource: `make whitepaper` (`whitepaper/analysis.py: min_stake, detection_nonadjacent`).")
+        lines.append(f"| {b} of {M} | {p:.3f} | {(1 - p) / p:.2f}·V − R | {p * (R + D) / (1 - p):.3f} ETH |")
+    return (f"At the defaults: R = {R:g} ETH, minimum trainer stake {stake:g} ETH (`node/contracts.py: "
+            f"DeployParams`), fraud slash {P['trainer_slash_bps'] / 100:g} %, so D = {D:g} ETH. Skipping work "
+            f"is a loss whenever R + D = {R + D:g} ETH exceeds the compute cost of a round.\n\n" + "\n".join(lines) +
+            "\n\nA forgery at the never-checked segment M−2 has p = 0: no stake deters it. "
+            "Source: `make whitepaper` (`whitepaper/analysis.py: min_stake, detection_nonadjacent`).")
 
 
 def figure_min_stake(out: Path, tiny: bool) -> None:

@@ -101,6 +101,23 @@ def describe_unchecked_segments(P: dict) -> str:
     )
 
 
+def describe_tight_parameters(P: dict) -> str:
+    """The rule at its smallest allowed M = 2s+1: how many sample sets remain, which segments never come up."""
+    s = P["s"]
+    M = 2 * s + 1
+    trials = 500
+    sets = {tuple(draw(seed, M, s)) for seed in range(trials)}
+    never = sorted(set(range(M)) - set().union(*sets))
+    return (
+        f"**Tight parameters make the draw deterministic.** The contracts accept any M ≥ 2s+1. At "
+        f"M = 2s+1 = {M} (s = {s}), {trials} seeds give {len(sets)} distinct sample set(s), "
+        f"{sorted(sets)[0]}, and segments {never} are never checked. A task should have M well above "
+        "2s+1; the number of possible sample sets is C(M−s−1, s) and the table above shows how close to "
+        "uniform the per-segment detection is when it is large. Source: `make whitepaper` "
+        "(`whitepaper/simulate.py: describe_tight_parameters`)."
+    )
+
+
 # ------------------------------------------------------------ committee capture, by the tally rule
 def colluders_needed_to_capture(c: int) -> int:
     """Smallest number of colluders among c full reveals for which compute_tally accepts a fraud."""

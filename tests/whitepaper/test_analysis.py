@@ -54,6 +54,11 @@ def test_last_segment_is_always_caught_and_m_minus_2_never():
     assert "never samples segment(s) 6" in simulate.describe_unchecked_segments({"M": 8, "s": 2})
 
 
+def test_tight_parameters_leave_one_sample_set():
+    text = simulate.describe_tight_parameters({"s": 2})
+    assert "give 1 distinct sample set(s), (0, 2, 4)" in text and "[1, 3]" in text
+
+
 def test_closed_forms():
     assert analysis.detection_binomial(0.25, 2) == pytest.approx(1 - 0.75**2)
     assert analysis.detection_hypergeometric(10, 2, 3) == pytest.approx(1 - comb(8, 3) / comb(10, 3))
@@ -101,3 +106,15 @@ def test_simulation_lazy_majority_slashes_honest_trainers():
     sim = simulate.run(PARAMS, rounds=10, seed=1, population=population)
     assert sim["trainers"]["honest"]["slashed"] == 10
     assert sim["honest_trainer_slashes_by_cause"] == {"lazy majority": 10}
+
+
+def test_detection_at_least_the_bad_fraction_unless_tight():
+    """§5.1 relies on p >= f = b/M for bad sets avoiding M-2 when M > 2s+1: checked exhaustively."""
+    for M in range(4, 13):
+        n = analysis.candidate_segments(M)
+        for s in range(1, (M - 1) // 2 + 1):
+            if M == 2 * s + 1:
+                continue
+            for b in range(1, n + 1):
+                for bad in itertools.combinations(range(n), b):
+                    assert analysis.detection_nonadjacent(M, s, set(bad)) >= b / M, (M, s, bad)
