@@ -89,3 +89,24 @@ def render_store(section: dict) -> str:
 
 
 RENDERERS["store"] = render_store
+
+
+# ------------------------------------------------------------ the adversarial suite's report
+def adversarial_table(report: Path) -> str:
+    """Case and result of every row of bench/adversarial.md (`make adversarial`)."""
+    if not report.exists():
+        return pending("`make adversarial` → `bench/adversarial.md`")
+    lines = report.read_text().splitlines()
+    run = next((l.lstrip("- ") for l in lines if l.startswith("- run:")), "")
+    out = ["| suite | attack | outcome | result |", "|---|---|---|---|"]
+    section = ""
+    for line in lines:
+        if line.startswith("## "):
+            section = line[3:].strip()
+        cells = [c.strip() for c in line.strip().strip("|").split("|")] if line.startswith("|") else []
+        if len(cells) == 4 and cells[0] not in ("case",) and not set(cells[0]) <= set("-: "):
+            observed = cells[2].split(";")[0]
+            out.append(f"| {section} | {cells[0]} | {observed} | {cells[3]} |")
+    if len(out) == 2:  # header only
+        return pending("`make adversarial` → `bench/adversarial.md` (no cases in the report)")
+    return "\n".join(out) + f"\n\nSource: `make adversarial` → `bench/adversarial.md` ({run})."

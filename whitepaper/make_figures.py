@@ -369,6 +369,7 @@ def main(argv: list[str] | None = None) -> int:
     fills["sim_table"] = (simulate.summary_markdown(sim, "Scenario A, many cheaters.") + "\n\n" +
                           simulate.summary_markdown(sim_rare, "Scenario B, rare cheating."))
     fills.update(bench_tables.all_tables(bench))
+    fills["adversarial_table"] = bench_tables.adversarial_table(ROOT / "bench" / "adversarial.md")
     fills["storage_table"] = storage_table(P, None if args.tiny else measure_checkpoints())
     fills["provenance"] = provenance(bench)
 

@@ -141,7 +141,9 @@ class Agent:
 
 def bad_segments(strategy: str, M: int, rng: random.Random) -> set[int]:
     """Which transitions a trainer of this strategy forges or skips this round."""
-    candidates = list(range(M - 1))  # never the last: that one is always checked
+    # among the segments the rule can sample (0..M-3): the last is always checked, and
+    # M-2 is never checked, which is its own strategy below
+    candidates = list(range(M - 2))
     if strategy == "honest":
         return set()
     if strategy.startswith("skipper"):
