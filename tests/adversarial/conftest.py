@@ -214,12 +214,22 @@ def store(tmp_path):
 
 
 @pytest.fixture
-def kit(w3, dev, store):
-    """Contracts deployed; dev[1] trainer, dev[2] second trainer, dev[3..7] five verifiers, staked."""
+def kit_factory(w3, dev, store):
+    """kit_factory(n_verifiers=5): contracts deployed; dev[1] trainer, dev[2] second trainer,
+    dev[3..3+n) verifiers; everyone staked 2 ETH."""
     from advkit import AdversaryKit
 
-    k = AdversaryKit.deploy(w3, deployer=dev[0], trainer=dev[1], verifiers=dev[3:8], store=store)
-    k.trainers = [dev[1], dev[2]]
-    k.stake_all()
-    k.tx("StakeManager", "stake", 1, sender=dev[2], value=2 * 10**18)
-    return k
+    def make(n_verifiers: int = 5):
+        k = AdversaryKit.deploy(w3, deployer=dev[0], trainer=dev[1], verifiers=dev[3:3 + n_verifiers], store=store)
+        k.trainers = [dev[1], dev[2]]
+        k.stake_all()
+        k.tx("StakeManager", "stake", 1, sender=dev[2], value=2 * 10**18)
+        return k
+
+    return make
+
+
+@pytest.fixture
+def kit(kit_factory):
+    """Five verifiers: committees of 3 are drawn among them."""
+    return kit_factory(5)
