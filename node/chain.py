@@ -18,9 +18,10 @@ import threading
 import time
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import requests
+import tenacity
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 from pydantic import BaseModel, ValidationError, field_validator
@@ -34,12 +35,12 @@ from web3.exceptions import (
 from web3.providers.base import JSONBaseProvider
 from web3.providers.rpc import HTTPProvider
 
+from node.config import DEFAULT_RPC
 from node.errors import ChainError, DeploymentError, PreflightError, RPCUnavailable, TxTimeout
 
 log = logging.getLogger("trainchain.chain")
 
 CONTRACT_NAMES = ("StakeManager", "TrainingRounds", "ModelOracle")
-DEFAULT_RPC = "http://127.0.0.1:8545"
 GAS_MARGIN = 1.25  # estimates are exact for the state they ran on; state moves
 FEE_BUMP = 1.25  # a replacement must pay >= 10% more (geth, anvil); 25% clears it
 ROLE_NAMES = {1: "trainer", 2: "verifier"}
@@ -97,6 +98,10 @@ def _short(e: BaseException) -> str:
     return text.splitlines()[0][:120] if text else type(e).__name__
 
 
+class _AllDown(Exception):
+    """One pass over every URL failed (internal: retried, then RPCUnavailable)."""
+
+
 class FailoverProvider(JSONBaseProvider):
     """JSON-RPC over several HTTP endpoints: the first that answers wins and stays active.
 
@@ -124,23 +129,33 @@ class FailoverProvider(JSONBaseProvider):
 
     def make_request(self, method, params):
         errors: dict[str, str] = {}
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(self.retries),
+            wait=tenacity.wait_exponential(multiplier=self.backoff, max=30),
+            retry=tenacity.retry_if_exception_type(_AllDown),
+            reraise=True,
+        )
+        try:
+            return retrying(self._one_pass, method, params, errors)
+        except _AllDown:
+            detail = "; ".join(f"{u}: {msg}" for u, msg in errors.items())
+            raise RPCUnavailable(f"no RPC endpoint answers ({detail}) after {self.retries} attempt(s)") from None
+
+    def _one_pass(self, method, params, errors: dict[str, str]):
+        """Try every URL once, the active one first."""
         n = len(self._providers)
-        for attempt in range(self.retries):
-            for k in range(n):
-                i = (self.active + k) % n
-                try:
-                    response = self._providers[i].make_request(method, params)
-                except TRANSPORT_ERRORS as e:
-                    errors[self.urls[i]] = _short(e)
-                    continue
-                if i != self.active:
-                    log.warning("RPC failover: %s -> %s", self.urls[self.active], self.urls[i])
-                    self.active = i
-                return response
-            if attempt < self.retries - 1:
-                time.sleep(self.backoff * 2**attempt)
-        detail = "; ".join(f"{u}: {msg}" for u, msg in errors.items())
-        raise RPCUnavailable(f"no RPC endpoint answers ({detail}) after {self.retries} attempt(s)")
+        for k in range(n):
+            i = (self.active + k) % n
+            try:
+                response = self._providers[i].make_request(method, params)
+            except TRANSPORT_ERRORS as e:
+                errors[self.urls[i]] = _short(e)
+                continue
+            if i != self.active:
+                log.warning("RPC failover: %s -> %s", self.urls[self.active], self.urls[i])
+                self.active = i
+            return response
+        raise _AllDown()
 
     def is_connected(self, show_traceback: bool = False) -> bool:
         try:
@@ -587,13 +602,3 @@ class ChainClient:
             return f"reverted (reason unavailable: {_short(e)})"
         return "reverted (out of gas or state changed within the block)"
 
-
-def retry_call(fn: Callable[[], Any], attempts: int = 5, backoff: float = 0.5) -> Any:
-    """Retry a read that may hit an RPC outage (RPCUnavailable), with exponential backoff."""
-    for i in range(attempts):
-        try:
-            return fn()
-        except RPCUnavailable:
-            if i == attempts - 1:
-                raise
-            time.sleep(backoff * 2**i)
