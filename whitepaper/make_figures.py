@@ -39,20 +39,25 @@ FILL = re.compile(r"(<!-- fill:([\w.-]+) -->\n)(.*?)(<!-- /fill -->)", re.S)
 
 # ------------------------------------------------------------ parameters
 def default_params() -> dict:
-    """The defaults a task gets, straight from the TaskSpec model."""
+    """The defaults a task gets on-chain: TaskSpec() mapped by the node (node/chain.py)."""
+    from node.chain import compute_task_params
+    from node.contracts import DeployParams
     from node.engine.spec import TaskSpec
 
     spec = TaskSpec()
-    p = spec.protocol
+    tp = compute_task_params(spec)
+    dp = DeployParams()
     return {
-        "S": spec.steps_per_round, "k": spec.segment_steps, "M": spec.segments_per_round,
-        "s": p.samples, "c": p.committee_size, "q": p.quorum,
-        "seal_delay": p.seal_delay_blocks,
-        "windows": {"reveal starts": p.reveal_starts_window, "commit verdicts": p.commit_verdicts_window,
-                    "reveal ends": p.reveal_ends_window, "reveal verdicts": p.reveal_verdicts_window},
-        "trainer_reward_wei": p.trainer_reward_wei, "verifier_reward_wei": p.verifier_reward_wei,
-        "trainer_slash_bps": p.trainer_slash_bps, "verifier_slash_bps": p.verifier_slash_bps,
-        "no_show_slash_bps": p.no_show_slash_bps,
+        "S": tp.steps_per_round, "k": tp.segment_steps, "M": tp.n_segments,
+        "s": tp.samples, "c": tp.committee_size, "q": tp.quorum,
+        "seal_delay": tp.seal_delay,
+        "windows": {"reveal (trainer, starts and ends)": tp.reveal_window,
+                    "commit verdicts": tp.commit_window, "reveal verdicts": tp.verdict_window},
+        "trainer_reward_wei": tp.trainer_reward, "verifier_reward_wei": tp.verifier_reward,
+        "trainer_slash_bps": tp.fraud_slash_bps, "fraud_reward_bps": tp.fraud_reward_bps,
+        "verifier_slash_bps": tp.minority_slash_bps, "no_show_slash_bps": tp.miss_slash_bps,
+        "min_trainer_stake_wei": dp.min_trainer_stake, "min_verifier_stake_wei": dp.min_verifier_stake,
+        "unbonding_blocks": dp.unbonding_blocks,
         "threads": spec.runtime.threads, "torch": spec.runtime.torch_version,
         "model": spec.model.model_dump(), "batch_size": spec.batch_size,
     }
@@ -63,22 +68,31 @@ def eth(wei: int) -> str:
 
 
 def params_table(P: dict) -> str:
+    m = P["model"]
     rows = [
-        ("steps per round", "S", P["S"]), ("steps per segment", "k", P["k"]),
-        ("segments per round", "M = S/k", P["M"]),
-        ("checked segments per round", "samples", simulate.describe_sample_count(P)),
-        ("committee size", "c", P["c"]), ("quorum (reveals for a valid round)", "q", P["q"]),
-        ("seal delay", "blocks", P["seal_delay"]),
-        *[(f"{name} window", "blocks", v) for name, v in P["windows"].items()],
-        ("trainer reward per round", "R", eth(P["trainer_reward_wei"])),
-        ("verifier reward per majority verdict", "", eth(P["verifier_reward_wei"])),
-        ("trainer slash on fraud", "of stake", f"{P['trainer_slash_bps'] / 100:g} %"),
-        ("minority verifier slash", "of stake", f"{P['verifier_slash_bps'] / 100:g} %"),
-        ("no-show slash", "of stake", f"{P['no_show_slash_bps'] / 100:g} %"),
-        ("replay runtime", "", f"torch {P['torch']}, {P['threads']} thread(s)"),
+        ("steps per round", "`steps_per_round`", "S", P["S"]), ("steps per segment", "`segment_steps`", "k", P["k"]),
+        ("segments per round", "", "M = S/k", P["M"]),
+        ("checked segments per round", "`samples`", "s", simulate.describe_sample_count(P)),
+        ("committee size", "`committee_size`", "c", P["c"]),
+        ("reveals for a valid round", "`quorum`", "q", P["q"]),
+        ("seal delay (blocks)", "`seal_delay`", "", P["seal_delay"]),
+        *[(f"{name} window (blocks)", f"`{key}`", "", v) for (name, v), key in
+          zip(P["windows"].items(), ("reveal_window", "commit_window", "verdict_window"))],
+        ("trainer reward per accepted round", "`trainer_reward`", "R", eth(P["trainer_reward_wei"])),
+        ("reward per majority verifier", "`verifier_reward`", "", eth(P["verifier_reward_wei"])),
+        ("trainer slash on fraud (of its stake)", "`fraud_slash_bps`", "", f"{P['trainer_slash_bps'] / 100:g} %"),
+        ("share of that slash to the majority", "`fraud_reward_bps`", "", f"{P['fraud_reward_bps'] / 100:g} %"),
+        ("minority verifier slash", "`minority_slash_bps`", "", f"{P['verifier_slash_bps'] / 100:g} %"),
+        ("missed duty slash", "`miss_slash_bps`", "", f"{P['no_show_slash_bps'] / 100:g} %"),
+        ("minimum trainer / verifier stake", "StakeManager", "",
+         f"{eth(P['min_trainer_stake_wei'])} / {eth(P['min_verifier_stake_wei'])}"),
+        ("unbonding delay (blocks)", "StakeManager", "", P["unbonding_blocks"]),
+        ("model", "TaskSpec", "", f"GPT, {m['n_layer']} layers, d = {m['n_embd']}, {m['n_head']} heads, "
+                                  f"context {m['block_size']}, batch {P['batch_size']}"),
+        ("replay runtime", "TaskSpec", "", f"torch {P['torch']}, {P['threads']} thread(s)"),
     ]
-    lines = ["| parameter | symbol | default |", "|---|---|---|"]
-    lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    lines = ["| parameter | on-chain name | symbol | default |", "|---|---|---|---|"]
+    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
     return "\n".join(lines)
 
 
@@ -149,12 +163,10 @@ def segment_gap_note(P: dict) -> str:
 
 # ------------------------------------------------------------ stake
 def stake_rows(P: dict) -> str:
-    from node.contracts import DeployParams
-
     M = P["M"]
     random_s = simulate.random_sample_count(M, P["s"])
     R = P["trainer_reward_wei"] / 1e18
-    stake = DeployParams().min_trainer_stake / 1e18
+    stake = P["min_trainer_stake_wei"] / 1e18
     D = stake * P["trainer_slash_bps"] / 10_000
     lines = ["| forged segments b (worst layout) | P(detect), exact rule | minimum slash for a forgery worth V | "
              "largest V deterred at the defaults: p·(R+D)/(1−p) |", "|---|---|---|---|"]
@@ -356,7 +368,9 @@ def main(argv: list[str] | None = None) -> int:
     P = default_params()
     bench = json.loads(args.bench.read_text()) if args.bench.exists() else None
 
-    fills = {"params_table": params_table(P) + "\n\nSource: `make whitepaper` (`node/engine/spec.py: TaskSpec()`)."}
+    fills = {"params_table": params_table(P) + "\n\nSource: `make whitepaper` (`TaskSpec()` mapped by "
+                                               "`node/chain.py: compute_task_params`; stakes from "
+                                               "`node/contracts.py: DeployParams`)."}
     _, fills["detection_table"] = detection_rows(P, args.tiny)
     fills["segment_gap"] = segment_gap_note(P)
     fills["stake_table"] = stake_rows(P)

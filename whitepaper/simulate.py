@@ -158,8 +158,6 @@ def bad_segments(strategy: str, M: int, rng: random.Random) -> set[int]:
 
 def run(P: dict, rounds: int, seed: int = 7, population: dict | None = None) -> dict:
     """Play `rounds` rounds; returns per-strategy outcomes and cumulative profit series."""
-    from node.contracts import DeployParams, TaskParams
-
     population = population or POPULATION
     rng = random.Random(seed)
     M, s, c, q = P["M"], P["s"], P["c"], P["q"]
@@ -169,8 +167,8 @@ def run(P: dict, rounds: int, seed: int = 7, population: dict | None = None) -> 
     V = ASSUMPTIONS["value of an accepted forgery V"] * R
     checked = random_sample_count(M, s) + 1
     replay_cost = C * checked / M
-    trainer_stake, verifier_stake = DeployParams().min_trainer_stake, DeployParams().min_verifier_stake
-    fraud_reward_bps = TaskParams().fraud_reward_bps
+    trainer_stake, verifier_stake = P["min_trainer_stake_wei"], P["min_verifier_stake_wei"]
+    fraud_reward_bps = P["fraud_reward_bps"]
 
     trainers = [Agent(f"{st}#{i}", st, "trainer") for st, n in population["trainers"].items() for i in range(n)]
     verifiers = [Agent(f"{st}#{i}", st, "verifier") for st, n in population["verifiers"].items() for i in range(n)]

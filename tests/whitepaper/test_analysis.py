@@ -81,7 +81,8 @@ def test_colluding_majority_matches_brute_force():
 
 
 PARAMS = {"S": 64, "k": 8, "M": 8, "s": 2, "c": 3, "q": 2, "trainer_reward_wei": 10**17,
-          "verifier_reward_wei": 10**16, "trainer_slash_bps": 5_000, "verifier_slash_bps": 500}
+          "verifier_reward_wei": 10**16, "trainer_slash_bps": 5_000, "verifier_slash_bps": 500,
+          "fraud_reward_bps": 5_000, "min_trainer_stake_wei": 10**18, "min_verifier_stake_wei": 10**18}
 
 
 def test_simulation_honest_majority_never_slashes_honest_and_cheaters_lose():
