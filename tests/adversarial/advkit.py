@@ -292,13 +292,14 @@ class AdversaryKit(RoundKit):
 
     # ------------------------------------------------------------ a whole round
     def play_round(self, task_id: int, trace: Trace, trainer: str | None = None, verifiers: dict | None = None,
-                   withhold: str | None = None, final_cid: str | None = None) -> RoundOutcome:
-        """commit .. finalize with the given behaviours; `withhold`: None | "starts" | "ends"."""
+                   withhold: str | None = None, final_cid: str | None = None, track: bool = True) -> RoundOutcome:
+        """commit .. finalize with the given behaviours; `withhold`: None | "starts" | "ends".
+        track=False skips the balance reads before and after (long runs check totals instead)."""
         trainer = trainer or self.trainer
         verifiers = verifiers or {}
         for name in verifiers.values():
             assert name in BEHAVIOURS, f"advkit: unknown behaviour {name}"
-        before = self.balances()
+        before = self.balances() if track else {}
         reverts: dict[str, str] = {}
         round_id = self.commit(trace, trainer)
         self.seal(round_id)
@@ -362,4 +363,5 @@ class AdversaryKit(RoundKit):
             self.mine_past(r["deadline"])
         self.tx("TrainingRounds", "finalize", round_id, sender=self.deployer)
         r = self.round(round_id)
-        return RoundOutcome(round_id, r["outcome"], list(samples), list(committee), before, self.balances(), reverts)
+        after = self.balances() if before else {}
+        return RoundOutcome(round_id, r["outcome"], list(samples), list(committee), before, after, reverts)
