@@ -275,8 +275,14 @@ class TrainerNode(DutyNode):
         self.db.set_phase(ROLE, round_id, phase, outcome=outcome, final_cid=rnd["final_cid"])
         log.info("round %d finalized: %s", round_id, outcome)
         self.claim_rewards(round_id)
-        if rnd["outcome"] == protocol.OUTCOME_ACCEPTED and rec.data.get("out_dir"):
-            shutil.rmtree(rec.data["out_dir"], ignore_errors=True)  # canonical now: the store keeps it
+        out_dir = rec.data.get("out_dir")
+        if rnd["outcome"] == protocol.OUTCOME_VOID and out_dir and Path(out_dir).exists():
+            # canonical unchanged: the same trace is the next round's commit, no need to retrain
+            keep = ("base_hash", "base_step", "out_dir", "data_root", "trace_root", "boundary_hashes", "cids",
+                    "losses", "mean_loss")
+            self.db.put_json(self.pending_key(), {k: rec.data[k] for k in keep if k in rec.data})
+        elif out_dir:
+            shutil.rmtree(out_dir, ignore_errors=True)  # canonical now (or fraud): the store keeps what matters
 
     def progress_bar(self, what: str, total: int):
         return progress_bar(what, total, enabled=self.show_progress)

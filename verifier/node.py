@@ -63,6 +63,19 @@ class VerifierNode(DutyNode):
         self.chain.require_staked(protocol.VERIFIER)
         self.workdir.mkdir(parents=True, exist_ok=True)
         log.info("verifier %s watching %s", self.address, "every task" if self.tasks is None else sorted(self.tasks))
+        self.warm_up()
+
+    def warm_up(self) -> None:
+        """Load the newest watched task's spec, runtime and dataset now, not inside a
+        commit window: importing torch and fetching a dataset take seconds."""
+        count = self.chain.call(self.chain.rounds.functions.task_count())
+        watched = [t for t in range(count, 0, -1) if self.tasks is None or t in self.tasks]
+        if not watched:
+            return
+        try:
+            self.task_engine(watched[0], self.chain.get_task(watched[0]))
+        except Exception as e:  # a task we cannot replay is refused when its round comes, in words
+            log.warning("warm-up on task %d failed: %s", watched[0], e)
 
     def run(self, stop: threading.Event) -> None:
         self.prepare()
@@ -154,8 +167,16 @@ class VerifierNode(DutyNode):
         self.send_commitment(round_id, commitment)
 
     def send_commitment(self, round_id: int, commitment: bytes) -> None:
-        receipt = self.transact(round_id, self.chain.rounds.functions.commit_verdict(round_id, commitment),
-                                "commit_verdict", done=lambda: self.onchain_commitment(round_id) == "0x" + commitment.hex())
+        try:
+            receipt = self.transact(round_id, self.chain.rounds.functions.commit_verdict(round_id, commitment),
+                                    "commit_verdict", done=lambda: self.onchain_commitment(round_id) == "0x" + commitment.hex())
+        except ChainError:
+            rnd = self.chain.get_round(round_id)
+            if rnd["phase"] != protocol.PHASE_STARTS_REVEALED or self.chain.block_number() >= rnd["commit_deadline"]:
+                self.db.set_phase(ROLE, round_id, "missed_commit")
+                self.duty(round_id, "commit_verdict", "missed", detail=f"window closed at block {rnd['commit_deadline']}")
+                return
+            raise
         self.db.set_phase(ROLE, round_id, "committed")
         if receipt is not None:
             log.info("round %d: verdict committed", round_id)

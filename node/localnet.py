@@ -1,0 +1,209 @@
+"""A whole trainchain network on this machine: anvil, the contracts, one data dir per
+node, and the nodes as separate processes. What `trainchain demo` and the node tests run.
+
+    net = LocalNet(root).start()                       # anvil (--state) + contracts
+    v = [net.add_node(f"verifier{i}", net.dev[2 + i]) for i in range(3)]
+    net.stake(v[0], "verifier", 2 * 10**18)
+    task = net.create_task(spec, fund=10**18)
+    proc = net.spawn_verifier(v[0]); net.spawn_trainer(t, task["task_id"], rounds=3)
+    ...
+    net.stop()                                         # every process, then anvil
+
+Each node gets `<root>/nodes/<name>/` with its encrypted keystore (light scrypt), a
+password file and deployment.json; all of them share one embedded content store
+(`<root>/store`, linked as each data dir's `ipfs/`), as the nodes of one machine would.
+Process output goes to `<root>/logs/<name>.log`.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from node.devnet import Anvil, dev_accounts
+
+ROLES = {"trainer": 1, "verifier": 2}
+DEMO_PASSWORD = "trainchain-demo"
+
+
+@dataclass
+class NodeDir:
+    name: str
+    address: str
+    datadir: Path
+    password_file: Path
+    account: object  # LocalAccount (for the harness's own transactions)
+
+    def flags(self) -> list[str]:
+        return ["--datadir", str(self.datadir), "--account", self.address, "--password-file", str(self.password_file)]
+
+
+def trainchain_command() -> list[str]:
+    """The `trainchain` entry point of this Python (the venv's script, else via -c)."""
+    script = Path(sys.executable).with_name("trainchain")
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "from node.cli import main; main()"]
+
+
+class LocalNet:
+    def __init__(self, root: str | Path, block_time: float = 1.0, deploy_params=None, n_accounts: int = 10):
+        self.root = Path(root)
+        self.block_time = block_time
+        self.deploy_params = deploy_params
+        self.dev = dev_accounts(n_accounts)
+        self.anvil: Anvil | None = None
+        self.deployment = None
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.nodes: dict[str, NodeDir] = {}
+        (self.root / "logs").mkdir(parents=True, exist_ok=True)
+        (self.root / "nodes").mkdir(parents=True, exist_ok=True)
+
+    # ------------------------------------------------------------ chain
+    def start(self) -> "LocalNet":
+        from node.devnet import deploy_contracts
+
+        self.anvil = Anvil(block_time=self.block_time, state=self.root / "anvil" / "state.json",
+                           accounts=len(self.dev), log_path=self.root / "logs" / "anvil.log")
+        self.anvil.start()
+        try:
+            self.deployment = deploy_contracts(self.anvil.url, self.dev[0], self.deploy_params,
+                                               out=self.root / "deployment.json")
+        except BaseException:
+            self.anvil.stop()
+            raise
+        return self
+
+    @property
+    def url(self) -> str:
+        return self.anvil.url
+
+    def client(self, account=None, **kw):
+        """A ChainClient on this network (short timeouts: a local chain answers fast)."""
+        from node.chain import ChainClient
+
+        opts = dict(tx_timeout=60, tx_replace_after=15, rpc_retries=3, rpc_backoff=0.3, poll_interval=0.2)
+        opts.update(kw)
+        return ChainClient([self.url], self.deployment, account, **opts)
+
+    def store(self):
+        from node.store import open_store
+
+        return open_store(self.root / "store")
+
+    # ------------------------------------------------------------ nodes
+    def add_node(self, name: str, account, password: str = DEMO_PASSWORD) -> NodeDir:
+        """A data dir with the account's encrypted keystore, a password file and deployment.json."""
+        from node.keys import LIGHT_KDF, Keystore
+
+        datadir = self.root / "nodes" / name
+        datadir.mkdir(parents=True, exist_ok=True)
+        address = Keystore(datadir, scrypt_n=LIGHT_KDF).import_key(account.key, password)
+        password_file = datadir / "password.txt"
+        password_file.write_text(password + "\n")
+        password_file.chmod(0o600)
+        self.deployment.save(datadir / "deployment.json")
+        shared = self.root / "store" / "ipfs"
+        shared.mkdir(parents=True, exist_ok=True)
+        link = datadir / "ipfs"
+        if not link.exists():
+            link.symlink_to(shared, target_is_directory=True)
+        node = NodeDir(name, address, datadir, password_file, account)
+        self.nodes[name] = node
+        return node
+
+    def stake(self, node: NodeDir, role: str, amount: int) -> None:
+        chain = self.client(node.account)
+        chain.transact(chain.stake_manager.functions.stake(ROLES[role]), value=amount, what=f"stake {role}")
+
+    def create_task(self, spec, fund: int, creator=None) -> dict:
+        """Spec + genesis into the shared store, then the funded create_task (node.cli.task)."""
+        from node.cli.task import create_task
+
+        return create_task(self.client(creator or self.dev[0]), self.store(), spec, fund)
+
+    # ------------------------------------------------------------ processes
+    def spawn(self, name: str, args: list[str]) -> subprocess.Popen:
+        """Start a process with its output appended to logs/<name>.log."""
+        if name in self.procs and self.procs[name].poll() is None:
+            raise RuntimeError(f"localnet: {name} is already running")
+        log = open(self.root / "logs" / f"{name}.log", "ab")
+        try:
+            proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    cwd=self.root, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        finally:
+            log.close()
+        self.procs[name] = proc
+        return proc
+
+    def spawn_verifier(self, node: NodeDir, *extra: str) -> subprocess.Popen:
+        return self.spawn(node.name, [*trainchain_command(), "verifier", "run", *node.flags(), "--no-progress", *extra])
+
+    def spawn_trainer(self, node: NodeDir, task_id: int, rounds: int | None = None, *extra: str) -> subprocess.Popen:
+        args = [*trainchain_command(), "trainer", "run", "--task", str(task_id), *node.flags(), "--no-progress"]
+        if rounds is not None:
+            args += ["--rounds", str(rounds)]
+        return self.spawn(node.name, args + list(extra))
+
+    def spawn_adversary(self, node: NodeDir, task_id: int, *extra: str) -> subprocess.Popen:
+        """A dishonest trainer (node.adversary): e.g. "--skip-segment", "7" or "--withhold"."""
+        args = [sys.executable, "-m", "node.adversary", "--task", str(task_id), *node.flags(), *extra]
+        return self.spawn(node.name, args)
+
+    def stop_process(self, name: str, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int | None:
+        proc = self.procs.get(name)
+        if proc is None or proc.poll() is not None:
+            return proc.returncode if proc else None
+        proc.send_signal(sig)
+        try:
+            return proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            return proc.wait()
+
+    def kill_process(self, name: str) -> int | None:
+        """SIGKILL: as if the machine lost power (no clean shutdown)."""
+        return self.stop_process(name, signal.SIGKILL)
+
+    def log_tail(self, name: str, lines: int = 30) -> str:
+        path = self.root / "logs" / f"{name}.log"
+        if not path.exists():
+            return ""
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+    def check_alive(self, *names: str) -> None:
+        """RuntimeError with the log tail if a node process died."""
+        for name in names or list(self.procs):
+            proc = self.procs[name]
+            if proc.poll() is not None and proc.returncode != 0:
+                raise RuntimeError(f"{name} exited with code {proc.returncode}:\n{self.log_tail(name)}")
+
+    def stop(self) -> None:
+        for name in list(self.procs):
+            self.stop_process(name)
+        if self.anvil is not None:
+            self.anvil.stop()
+
+    def __enter__(self) -> "LocalNet":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.5, what: str = "condition", on_poll=None):
+    """Poll predicate() until it returns a truthy value (returned) or raise TimeoutError."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if on_poll is not None:
+            on_poll()
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
