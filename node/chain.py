@@ -446,18 +446,19 @@ class ChainClient:
             raise PreflightError(f"round {round_id} is already finalized (outcome {OUTCOME_NAMES.get(rnd['outcome'], rnd['outcome'])})")
         if action in need and phase != need[action]:
             raise PreflightError(f"{action} is not possible now: round {round_id} is {PHASE_NAMES.get(phase, phase)}")
-        # a transaction sent now lands in block now+1 at the earliest
+        # Gas estimation runs at the head and the transaction lands at head+1 or later:
+        # "after X" needs head > X, "until X" needs head + 1 <= X.
         if action == "seal":
             seal_after = rnd["commit_block"] + self.get_task(rnd["task_id"])["params"]["seal_delay"]
-            if now + 1 <= seal_after:
+            if now <= seal_after:
                 raise PreflightError(f"seal: round {round_id} can be sealed after block {seal_after} (now {now})")
         if action == "commit_verdict":
             if now + 1 > rnd["commit_deadline"]:
                 raise PreflightError(f"commit_verdict: window closed at block {rnd['commit_deadline']} (now {now})")
-        elif action == "reveal_ends" and now + 1 <= rnd["commit_deadline"] and rnd["n_committed"] < len(self.call(self.rounds.functions.committee_of(round_id))):
+        elif action == "reveal_ends" and now <= rnd["commit_deadline"] and rnd["n_committed"] < len(self.call(self.rounds.functions.committee_of(round_id))):
             raise PreflightError(f"reveal_ends: the committee is still committing (until block {rnd['commit_deadline']}, now {now})")
         elif action == "finalize":
-            if now + 1 <= rnd["deadline"] and not (phase == 4 and rnd["n_revealed"] == rnd["n_committed"]):
+            if now <= rnd["deadline"] and not (phase == 4 and rnd["n_revealed"] == rnd["n_committed"]):
                 raise PreflightError(f"finalize: round {round_id} is {PHASE_NAMES.get(phase, phase)} until block {rnd['deadline']} (now {now})")
         elif action in need and now + 1 > rnd["deadline"]:
             raise PreflightError(f"{action}: window closed at block {rnd['deadline']} (now {now})")

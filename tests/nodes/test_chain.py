@@ -150,3 +150,69 @@ def test_deployment_file_errors(tmp_path, deployed):
     with pytest.raises(DeploymentError, match="no contract at TrainingRounds"):
         ChainClient([deployed.url], stale).check_chain()
     assert Deployment.load(deployed.deployment_path) == deployed.deployment
+
+
+# ---------------------------------------------------------------- pre-flight checks on a real round
+def _open_round(deployed, client, dev):
+    """Task 1 (M=4 segments, 1 sample, seal delay 2), three verifiers, trainer dev[1] commits round 1."""
+    import os
+
+    from node.contracts import TaskParams
+    from node.protocol import compute_merkle_proof, compute_merkle_root
+
+    owner = deployed.chain
+    params = TaskParams(steps_per_round=4, segment_steps=1, samples=1, committee_size=2, quorum=2, seal_delay=2,
+                        reveal_window=10, commit_window=10, verdict_window=10)
+    trace = [os.urandom(32) for _ in range(5)]
+    owner.transact(owner.rounds.functions.create_task("bafyspec", b"\x02" * 32, trace[0], "bafygenesis", params.as_tuple()),
+                   value=ETH)
+    for v in dev[2:5]:
+        c = client(v)
+        c.transact(c.stake_manager.functions.stake(VERIFIER), value=ETH)
+    trainer = client(dev[1])
+    trainer.transact(trainer.stake_manager.functions.stake(1), value=ETH)
+    trainer.transact(trainer.rounds.functions.commit(1, trace[0], os.urandom(32), compute_merkle_root(trace),
+                                                      compute_merkle_proof(trace, 0)))
+    return trainer
+
+
+def test_preflight_checks_say_why(deployed, client, dev):
+    trainer = _open_round(deployed, client, dev)
+    rpc = trainer.w3.provider
+    with pytest.raises(PreflightError, match="is not staked as verifier: bonded 0 wei, minimum 1000000000000000000 wei"):
+        client(dev[6]).require_staked(VERIFIER)
+    with pytest.raises(PreflightError, match="is staked as trainer, not as verifier"):
+        trainer.require_staked(VERIFIER)
+    trainer.require_staked(1)
+    with pytest.raises(PreflightError, match="round 9 does not exist"):
+        trainer.require_window(9, "seal")
+    with pytest.raises(PreflightError, match="task 5 does not exist"):
+        trainer.get_task(5)
+    with pytest.raises(PreflightError, match="can be sealed after block"):
+        trainer.require_window(1, "seal")
+    with pytest.raises(PreflightError, match="reveal_starts is not possible now: round 1 is awaiting seal"):
+        trainer.require_window(1, "reveal_starts")
+    with pytest.raises(PreflightError, match="not in the committee of round 1 .*not drawn yet"):
+        trainer.require_in_committee(1, dev[2].address)
+
+    rpc.make_request("anvil_mine", [3])  # head > commit block + seal delay
+    trainer.require_window(1, "seal")
+    trainer.transact(trainer.rounds.functions.seal(1))
+    committee = trainer.call(trainer.rounds.functions.committee_of(1))
+    assert len(committee) == 2 and dev[1].address not in committee
+    trainer.require_in_committee(1, committee[0])
+    with pytest.raises(PreflightError, match=f"{dev[1].address} is not in the committee of round 1"):
+        trainer.require_in_committee(1)
+    rnd = trainer.require_window(1, "reveal_starts")
+    assert rnd["phase"] == 2 and rnd["trainer"] == dev[1].address
+    with pytest.raises(PreflightError, match="finalize: round 1 is awaiting the trainer's starts until block"):
+        trainer.require_window(1, "finalize")
+    rpc.make_request("anvil_mine", [11])
+    with pytest.raises(PreflightError, match=r"reveal_starts: window closed at block \d+ \(now \d+\)"):
+        trainer.require_window(1, "reveal_starts")
+    trainer.require_window(1, "finalize")
+    trainer.transact(trainer.rounds.functions.finalize(1))
+    with pytest.raises(PreflightError, match=r"round 1 is already finalized \(outcome abandoned\)"):
+        trainer.require_window(1, "finalize")
+    # the trainer who missed its reveal was penalized: visible in its events
+    assert [e["args"]["who"] for e in trainer.events("PenaltyApplied", round_id=1)] == [dev[1].address]
