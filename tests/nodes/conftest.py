@@ -18,6 +18,8 @@ Fixtures (all function-scoped: every test gets a fresh chain, killed afterwards)
 - `keyed_datadir` — `deployed` plus keystores (light scrypt, password "test-password",
   in `<datadir>/password.txt`) for dev[1..4]; returns (devnet, [addresses]).
 - `client(account=None, **kw)` factory — a ChainClient on `deployed` with short timeouts.
+- `open_round()` — task 1 + three staked verifiers + round 1 committed by dev[1] (random trace).
+- `cli_run(*args, input=None, ok=True, env=None)` — the trainchain CLI through CliRunner.
 Env vars TRAINCHAIN_* are cleared for every test so the developer's own config never leaks in.
 """
 from __future__ import annotations
@@ -138,3 +140,33 @@ def cli_run():
         return result
 
     return run
+
+
+@pytest.fixture
+def open_round(deployed, client, dev):
+    """open_round() -> the trainer's ChainClient: task 1 (M=4, 1 sample, committee 2 of the three
+    staked verifiers dev[2..4], seal delay 2, windows of 10 blocks), trainer dev[1] committed round 1
+    on a random trace (no training: for chain and CLI tests, not for replay)."""
+
+    def make():
+        import os
+
+        from node.contracts import TaskParams
+        from node.protocol import compute_merkle_proof, compute_merkle_root
+
+        owner = deployed.chain
+        params = TaskParams(steps_per_round=4, segment_steps=1, samples=1, committee_size=2, quorum=2, seal_delay=2,
+                            reveal_window=10, commit_window=10, verdict_window=10)
+        trace = [os.urandom(32) for _ in range(5)]
+        owner.transact(owner.rounds.functions.create_task("bafyspec", b"\x02" * 32, trace[0], "bafygenesis",
+                                                          params.as_tuple()), value=10**18)
+        for v in dev[2:5]:
+            c = client(v)
+            c.transact(c.stake_manager.functions.stake(2), value=10**18)
+        trainer = client(dev[1])
+        trainer.transact(trainer.stake_manager.functions.stake(1), value=10**18)
+        trainer.transact(trainer.rounds.functions.commit(1, trace[0], os.urandom(32), compute_merkle_root(trace),
+                                                          compute_merkle_proof(trace, 0)))
+        return trainer
+
+    return make

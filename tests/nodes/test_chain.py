@@ -153,31 +153,8 @@ def test_deployment_file_errors(tmp_path, deployed):
 
 
 # ---------------------------------------------------------------- pre-flight checks on a real round
-def _open_round(deployed, client, dev):
-    """Task 1 (M=4 segments, 1 sample, seal delay 2), three verifiers, trainer dev[1] commits round 1."""
-    import os
-
-    from node.contracts import TaskParams
-    from node.protocol import compute_merkle_proof, compute_merkle_root
-
-    owner = deployed.chain
-    params = TaskParams(steps_per_round=4, segment_steps=1, samples=1, committee_size=2, quorum=2, seal_delay=2,
-                        reveal_window=10, commit_window=10, verdict_window=10)
-    trace = [os.urandom(32) for _ in range(5)]
-    owner.transact(owner.rounds.functions.create_task("bafyspec", b"\x02" * 32, trace[0], "bafygenesis", params.as_tuple()),
-                   value=ETH)
-    for v in dev[2:5]:
-        c = client(v)
-        c.transact(c.stake_manager.functions.stake(VERIFIER), value=ETH)
-    trainer = client(dev[1])
-    trainer.transact(trainer.stake_manager.functions.stake(1), value=ETH)
-    trainer.transact(trainer.rounds.functions.commit(1, trace[0], os.urandom(32), compute_merkle_root(trace),
-                                                      compute_merkle_proof(trace, 0)))
-    return trainer
-
-
-def test_preflight_checks_say_why(deployed, client, dev):
-    trainer = _open_round(deployed, client, dev)
+def test_preflight_checks_say_why(deployed, client, dev, open_round):
+    trainer = open_round()
     rpc = trainer.w3.provider
     with pytest.raises(PreflightError, match="is not staked as verifier: bonded 0 wei, minimum 1000000000000000000 wei"):
         client(dev[6]).require_staked(VERIFIER)

@@ -115,3 +115,32 @@ def test_rpc_down(cli_run, opts, keyed_datadir):
     devnet, addresses = keyed_datadir
     r = cli_run("status", *opts, "--rpc", dead, "--rpc", devnet.url, "--json", env={"TRAINCHAIN_RPC_RETRIES": "1"})
     assert json.loads(r.stdout)["address"] == addresses[0]
+
+
+def test_status_shows_locks_rounds_and_slashes(cli_run, deployed, open_round, tmp_path):
+    """A trainer that commits and never reveals: locked while open, then slashed ('missed deadline')."""
+    from node.keys import LIGHT_KDF, Keystore
+
+    trainer = open_round()
+    Keystore(deployed.datadir, scrypt_n=LIGHT_KDF).import_key(deployed.accounts[1].key, "pw")
+    me = deployed.accounts[1].address
+    opts = ["--datadir", deployed.datadir, "--account", me]
+    locked = json.loads(cli_run("status", *opts, "--json").stdout)
+    assert locked["locked"] is True and locked["locks"] == 1 and locked["role"] == "trainer"
+    assert locked["rounds"] == [{"round": 1, "task": 1, "duty": "trainer", "outcome": "open"}]
+    (tmp_path / "pw").write_text("pw")
+    r = cli_run("unstake", "--all", *opts, "--password-file", tmp_path / "pw", ok=False)
+    assert "locked by 1 open round(s)" in r.output
+
+    rpc = trainer.w3.provider
+    rpc.make_request("anvil_mine", [3])
+    trainer.transact(trainer.rounds.functions.seal(1))
+    rpc.make_request("anvil_mine", [11])
+    trainer.transact(trainer.rounds.functions.finalize(1))
+    after = json.loads(cli_run("status", *opts, "--json").stdout)
+    assert after["locked"] is False
+    assert after["rounds"] == [{"round": 1, "task": 1, "duty": "trainer", "outcome": "abandoned"}]
+    assert [(s["round"], s["reason"], s["amount"]) for s in after["slashes"]] == [(1, "missed deadline", ETH // 10)]
+    assert after["stake"] == ETH - ETH // 10 and after["slashed_total"] == ETH // 10
+    text = cli_run("status", *opts).stdout
+    assert "slashed 0.1 ETH in round 1 (missed deadline)" in text and "round 1 (task 1): trainer, abandoned" in text
