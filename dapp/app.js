@@ -1,7 +1,7 @@
 // The page: a form (or ?rpc=…&oracle=…), the latest canonical model of every task with
 // its history, the stake overview, and live updates on CanonicalModelUpdated.
 import { formatEther } from 'viem';
-import { DappError, connect, loadAbis, readStake, readTask, readTaskIds, watchBlocks, watchModels } from './oracle.js';
+import { DappError, connect, loadAbis, readModelUpdates, readStake, readTask, readTaskIds, watchBlocks } from './oracle.js';
 
 const $ = (sel, root = document) => root.querySelector(sel);
 const params = new URLSearchParams(location.search);
@@ -107,6 +107,21 @@ function clearPage() {
 }
 
 // ---------------------------------------------------------------- live session
+async function showUpdates(conn, logs) {
+  if (logs.length === 0) return;
+  for (const id of new Set(logs.map((l) => l.args.task_id))) {
+    if (!$('#task-list article')) $('#task-list').replaceChildren(); // drop "No task…"
+    const card = renderTask(await readTask(conn, id));
+    card.classList.remove('updated');
+    void card.offsetWidth; // restart the highlight animation
+    card.classList.add('updated');
+  }
+  const { task_id: task, version, round_id: round } = logs[logs.length - 1].args;
+  const source = round === 0n ? 'genesis' : `round ${round}`;
+  setStatus('live', `Task ${task} is now at version ${version} (${source}, block ${logs[logs.length - 1].blockNumber}); ` +
+    'watching for CanonicalModelUpdated.');
+}
+
 async function start(rpc, oracle) {
   session?.stop();
   session = null;
@@ -115,6 +130,8 @@ async function start(rpc, oracle) {
   const abis = await loadAbis();
   const conn = await connect({ rpc, oracle, abis });
   renderChain(conn);
+  // Everything after this block is replayed from the logs, so nothing is missed while loading.
+  let seen = await conn.client.getBlockNumber();
   const tasks = await Promise.all((await readTaskIds(conn)).map((id) => readTask(conn, id)));
   tasks.forEach(renderTask);
   $('#tasks').hidden = false;
@@ -123,41 +140,33 @@ async function start(rpc, oracle) {
   const live = () => setStatus('live', `Connected to chain ${conn.chainId}; watching for CanonicalModelUpdated.`);
   live();
 
-  let stakeBusy = false;
+  let busy = false;
   let lost = false;
   const onError = (e) => {
     lost = true;
     setStatus('error', `Lost the RPC at ${rpc}; retrying… (${e?.shortMessage || e?.message || e})`, 'dead-rpc');
   };
-  const unwatchModels = watchModels(conn, async (logs) => {
-    const ids = [...new Set(logs.map((l) => l.args.task_id))];
-    for (const id of ids) {
-      if (!$('#task-list article')) $('#task-list').replaceChildren();
-      const card = renderTask(await readTask(conn, id));
-      card.classList.remove('updated');
-      void card.offsetWidth; // restart the highlight animation
-      card.classList.add('updated');
-    }
-    const last = logs[logs.length - 1];
-    setStatus('live', `Task ${last.args.task_id} is now at version ${last.args.version} (${fmtRound(last.args.round_id).replace("#", "round ")}, block ${last.blockNumber}); watching for CanonicalModelUpdated.`);
-  }, onError);
-  const unwatchBlocks = watchBlocks(conn, async (block) => {
+  const onBlock = async (block) => {
     $('#chain-block').textContent = String(block);
-    if (lost) {
-      lost = false;
-      live();
-    }
-    if (stakeBusy) return;
-    stakeBusy = true;
+    if (busy || block <= seen) return;
+    busy = true;
     try {
+      const logs = await readModelUpdates(conn, seen + 1n, block);
+      await showUpdates(conn, logs);
       renderStake(await readStake(conn));
+      seen = block;
+      if (lost) {
+        lost = false;
+        live();
+      }
     } catch (e) {
-      onError(e);
+      onError(e); // `seen` stays: the next block retries the same range
     } finally {
-      stakeBusy = false;
+      busy = false;
     }
-  }, onError);
-  session = { conn, stop: () => { unwatchModels(); unwatchBlocks(); } };
+  };
+  const unwatch = watchBlocks(conn, onBlock, onError);
+  session = { conn, stop: unwatch };
   window.trainchainSession = session; // for debugging from the console
 }
 
@@ -187,6 +196,7 @@ async function main() {
   }
   $('#rpc').value = params.get('rpc') ?? defaults.rpc ?? '';
   $('#oracle').value = params.get('oracle') ?? defaults.oracle ?? '';
+  document.body.dataset.ready = 'true'; // form prefilled: tests and users may type now
   if (params.has('rpc') || params.has('oracle')) connectFromForm();
 }
 

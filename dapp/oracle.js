@@ -131,11 +131,12 @@ export async function readStake(conn) {
   return { trainer: totals.get(TRAINER), verifier: { ...totals.get(VERIFIER), active: active.length } };
 }
 
-// Calls onLogs with every CanonicalModelUpdated the oracle emits from now on.
-export function watchModels(conn, onLogs, onError) {
-  return conn.client.watchContractEvent({
-    address: conn.oracle, abi: conn.abis.ModelOracle, eventName: 'CanonicalModelUpdated',
-    onLogs, onError, poll: true,
+// CanonicalModelUpdated logs in blocks from..to (inclusive), oldest first. The page asks
+// for each new block range itself rather than through a node-side filter, so an update
+// that lands while the page is still loading is never missed.
+export function readModelUpdates(conn, fromBlock, toBlock) {
+  return conn.client.getContractEvents({
+    address: conn.oracle, abi: conn.abis.ModelOracle, eventName: 'CanonicalModelUpdated', fromBlock, toBlock,
   });
 }
 

@@ -38,6 +38,7 @@ DAPP_DIR = REPO_ROOT / "dapp"
 NODE_MODULES = REPO_ROOT / "node_modules"
 VENDOR_PREFIX = "/vendor/"
 VENDOR_SUFFIXES = {".js", ".mjs", ".json"}
+VENDOR_CACHE = "public, max-age=3600"
 CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
@@ -160,10 +161,9 @@ class DappRequestHandler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    def _send_file(self, path: Path) -> None:
+    def _send_file(self, path: Path, cache: str = "no-cache") -> None:
         content_type = CONTENT_TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        body = path.read_bytes()
-        self._send_bytes(body, content_type, {"Cache-Control": "no-cache"})
+        self._send_bytes(path.read_bytes(), content_type, {"Cache-Control": cache})
 
     # ------------------------------------------------------------ routes
     def _dispatch(self) -> None:
@@ -205,7 +205,9 @@ class DappRequestHandler(BaseHTTPRequestHandler):
             or not any(file.is_relative_to(d) for d in vendor_dirs)
         ):
             return self._send_error(HTTPStatus.NOT_FOUND, f"dapp: {rel!r} is not a served dependency file")
-        self._send_file(file)
+        # viem's ESM build is ~430 modules: let the browser keep them between page loads
+        # (they change only with `npm install`).
+        self._send_file(file, cache=VENDOR_CACHE)
 
     def _serve_import_map(self) -> None:
         try:

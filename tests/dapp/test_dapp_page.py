@@ -126,6 +126,7 @@ def test_error_states_render(devnet, dapp, page, empty_chain, case):
 
 def test_form_connects_and_reports_a_bad_address(devnet, dapp, page):
     open_page(page, dapp)  # no query: the form is prefilled from the node's deployment.json
+    page.wait_text('body[data-ready="true"]')
     assert page.eval("document.querySelector('#oracle').value") == devnet.kit.addresses["ModelOracle"]
     page.fill("#oracle", "not-an-address")
     page.click("#connect button")
@@ -163,3 +164,32 @@ def test_readme_viem_snippet_reads_latest_and_watches(devnet):
         proc.stdout.close()
         proc.stderr.close()
     assert "Error" not in stderr, stderr
+
+
+def test_page_survives_an_rpc_outage(dapp, page, tmp_path):
+    """The RPC goes away mid-session: the page says so, then recovers by itself."""
+    from web3 import Web3
+
+    from node.devnet import dev_accounts
+    from node.store import open_store
+
+    from roundkit import RoundKit
+
+    accounts = dev_accounts(5)
+    with Anvil(block_time=None, state=tmp_path / "anvil-state.json") as anvil:
+        kit = RoundKit.deploy(Web3(Web3.HTTPProvider(anvil.url)), accounts[0], accounts[1], accounts[2:5],
+                              open_store(tmp_path / "node"))
+        first = kit.create_task()
+        open_page(page, dapp, rpc=anvil.url, oracle=kit.addresses["ModelOracle"])
+        page.wait_text(LIVE)
+        assert page.text(f"{TASK.format(first)} .version") == "0"
+
+        anvil.stop()  # SIGTERM: anvil dumps its state
+        assert "Lost the RPC" in page.wait_text(ERROR, timeout=20)
+        assert page.eval("document.querySelector('#status').dataset.error") == "dead-rpc"
+
+        anvil.start()  # same port, same chain
+        second = kit.create_task()
+        page.wait_text(LIVE, timeout=20)
+        page.wait_text(f"{TASK.format(second)} .version", "0", timeout=20)
+        assert page.text(f"{TASK.format(first)} .version") == "0"  # what it showed before is still there
