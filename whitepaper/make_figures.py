@@ -319,6 +319,28 @@ def storage_table(P: dict, checkpoints: list[dict] | None) -> str:
     return "\n".join(lines)
 
 
+# ------------------------------------------------------------ determinism
+def determinism_table(tiny: bool) -> str:
+    if tiny:
+        return "*Measured only in the full run (`make whitepaper`), not with --tiny.*"
+    preset, steps = "demo", 6
+    out = subprocess.run([sys.executable, str(HERE / "measure_determinism.py"), "--preset", preset, "--steps", str(steps)],
+                         capture_output=True, text=True, cwd=ROOT, timeout=1200)
+    if out.returncode != 0:
+        raise RuntimeError(f"make_figures: measure_determinism.py failed: {out.stderr.strip()[-800:]}")
+    data = json.loads(out.stdout.strip().splitlines()[-1])
+    lines = ["| verifier process | what changes | bit-identical states |", "|---|---|---|"]
+    for v in data["variants"]:
+        if v["variant"] == "reference":
+            continue
+        span = f"steps {v['first_step']}–{v['first_step'] + v['steps'] - 1}"
+        lines.append(f"| {v['variant']} | {v['changes']} | {v['identical_steps']}/{v['steps']} ({span}) |")
+    return ("\n".join(lines) + f"\n\nModel: the `{preset}` TaskSpec preset; reference: the trainer's process in "
+            f"the pinned runtime, {steps} steps from one genesis file; each row is a fresh process replaying "
+            "the same steps from the same file. Source: `make whitepaper` "
+            "(`whitepaper/measure_determinism.py`, the engine's `Trainer.step` and `state_hash`).")
+
+
 # ------------------------------------------------------------ provenance
 def provenance(bench: dict | None) -> str:
     try:
@@ -384,6 +406,7 @@ def main(argv: list[str] | None = None) -> int:
                           simulate.summary_markdown(sim_rare, "Scenario B, rare cheating."))
     fills.update(bench_tables.all_tables(bench))
     fills["adversarial_table"] = bench_tables.adversarial_table(ROOT / "bench" / "adversarial.md")
+    fills["determinism_table"] = determinism_table(args.tiny)
     fills["storage_table"] = storage_table(P, None if args.tiny else measure_checkpoints())
     fills["provenance"] = provenance(bench)
 
