@@ -10,7 +10,6 @@ from pathlib import Path
 SOURCES = {  # fill key -> (results.json section, what produces it)
     "gas_table": ("gas", "`make bench` → `bench/gas.md`"),
     "engine_table": ("engine", "`make bench` → `bench/engine.md`"),
-    "gpu_table": ("engine_gpu", "the engine's GPU determinism check → `bench/engine.md`"),
     "store_table": ("store", "`make bench` → `bench/store.md`"),
     "rounds_table": ("rounds", "`make bench` → `bench/rounds.md`"),
 }
@@ -64,7 +63,9 @@ RENDERERS: dict = {}
 
 
 def all_tables(bench: dict | None) -> dict[str, str]:
-    return {key: table_for(key, bench) for key in SOURCES}
+    out = {key: table_for(key, bench) for key in SOURCES}
+    out["gpu_table"] = gpu_check(Path(__file__).resolve().parent.parent / "bench" / "gpu_check.md")
+    return out
 
 
 def figures(bench: dict | None, out: Path) -> list[Path]:
@@ -110,3 +111,26 @@ def adversarial_table(report: Path) -> str:
     if len(out) == 2:  # header only
         return pending("`make adversarial` → `bench/adversarial.md` (no cases in the report)")
     return "\n".join(out) + f"\n\nSource: `make adversarial` → `bench/adversarial.md` ({run})."
+
+
+def render_engine(section: dict) -> str:
+    lines = ["| model | parameters | threads | plain step | deterministic step | det / plain | replay (steps) | "
+             "state | hash, parallel | hash, 1 thread |", "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|"]
+    for name, r in section.get("sizes", {}).items():
+        lines.append(
+            f"| {name} | {r['params']:,} | {r['threads']} | {r['plain_step_s'] * 1e3:.1f} ms | "
+            f"{r['deterministic_step_s'] * 1e3:.1f} ms | {r['deterministic_over_plain']:.3f} | "
+            f"{r['replay_s']:.2f} s ({r['replay_steps']}) | {r['state_bytes'] / 1e6:.1f} MB | "
+            f"{r['hash_parallel_gbps']:.2f} GB/s | {r['hash_single_gbps']:.2f} GB/s |")
+    return "\n".join(lines)
+
+
+RENDERERS["engine"] = render_engine
+
+
+def gpu_check(report: Path) -> str:
+    """The engine's GPU determinism check (bench/gpu_check.md), quoted without its title."""
+    if not report.exists():
+        return pending("the engine's GPU determinism check → `bench/gpu_check.md` (needs a machine with a GPU)")
+    body = [l for l in report.read_text().splitlines() if not l.startswith("# ")]
+    return "\n".join(body).strip() + "\n\nSource: `bench/gpu_check.md` (the engine's GPU determinism check)."

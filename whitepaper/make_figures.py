@@ -238,15 +238,24 @@ def figure_collusion(out: Path) -> None:
 
 
 # ------------------------------------------------------------ compute
-def compute_table(P: dict) -> str:
+def compute_table(P: dict, bench: dict | None) -> str:
     S, k, c = P["S"], P["k"], P["c"]
     checked = simulate.random_sample_count(P["M"], P["s"]) + 1
     per = checked * k / S
-    return (f"| S | k | checked segments | per member (s+1)·k/S | committee c·(s+1)·k/S |\n|---|---|---|---|---|\n"
+    text = (f"| S | k | checked segments | per member (s+1)·k/S | committee c·(s+1)·k/S |\n|---|---|---|---|---|\n"
             f"| {S} | {k} | {checked} | {per:.3f} | {c * per:.3f} (c = {c}) |\n\n"
-            "Plus, per member, the sha256 of the S batches and of the fetched states (see §6.3 for the "
-            "measured hashing and step times). Source: `make whitepaper` "
+            "Plus, per member, the sha256 of the S batches and of the fetched states. Source: `make whitepaper` "
             "(`whitepaper/analysis.py: verifier_compute_fraction`).")
+    demo = ((bench or {}).get("engine") or {}).get("sizes", {}).get("demo")
+    if demo:
+        step = demo["deterministic_step_s"]
+        text += (f"\n\nIn seconds, with the measured deterministic step of the default model ({step * 1e3:.1f} ms, "
+                 f"{demo['threads']} thread; `make bench` → `bench/engine.md`): training a round takes "
+                 f"S × step = {S * step:.2f} s, one seat replays {checked * k} steps = {checked * k * step:.2f} s, "
+                 f"the committee {c * checked * k * step:.2f} s.")
+    else:
+        text += "\n\n*Seconds per round: pending `make bench` → `bench/engine.md` (the deterministic step time).*"
+    return text
 
 
 def figure_compute(P: dict, out: Path) -> None:
@@ -397,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
     fills["segment_gap"] = segment_gap_note(P)
     fills["stake_table"] = stake_rows(P)
     fills["collusion_table"] = collusion_table(P)
-    fills["compute_table"] = compute_table(P)
+    fills["compute_table"] = compute_table(P, bench)
     fills["verifier_economics"] = simulate.verifier_economics_markdown(P)
     rounds = args.rounds or (60 if args.tiny else 2000)
     sim = simulate.run(P, rounds=rounds, seed=7)
