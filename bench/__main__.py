@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
-BENCHES = ["gas", "engine", "store", "rounds", "chain"]
+BENCHES = ["gas", "engine", "store", "rounds", "chain", "dapp"]
 
 
 def machine() -> dict:
