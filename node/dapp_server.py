@@ -121,6 +121,9 @@ class DappRequestHandler(BaseHTTPRequestHandler):
     server: DappServer
     protocol_version = "HTTP/1.1"
     server_version = "trainchain-dapp"
+    # Headers and body go out as two writes: with Nagle on, every keep-alive response
+    # waits for the client's delayed ACK (~40 ms each, x430 modules for viem).
+    disable_nagle_algorithm = True
 
     # ------------------------------------------------------------ plumbing
     def log_message(self, fmt: str, *args) -> None:
