@@ -119,3 +119,22 @@ def test_detection_at_least_the_bad_fraction_unless_tight():
             for b in range(1, n + 1):
                 for bad in itertools.combinations(range(n), b):
                     assert analysis.detection_nonadjacent(M, s, set(bad)) >= b / M, (M, s, bad)
+
+
+def test_paper_claims_about_the_simulation_hold_at_the_defaults():
+    """§5.6 states these outcomes in words; they must stay true of the simulation."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "whitepaper"))
+    from make_figures import default_params
+
+    P = default_params()
+    a = simulate.run(P, rounds=600, seed=7)
+    b = simulate.run(P, rounds=600, seed=8, population=simulate.RARE_CHEATING)
+    for sim in (a, b):
+        assert sim["trainers"]["honest"]["profit_per_round_eth"] > 0
+        assert set(sim["honest_trainer_slashes_by_cause"]) <= {"lazy majority"}
+        assert sim["trainers"]["forger (random segment)"]["profit_per_round_eth"] < 0
+        assert sim["verifiers"]["colluding"]["profit_per_round_eth"] < sim["verifiers"]["honest"]["profit_per_round_eth"]
+    for st in ("skipper f=1/4", "skipper f=1/2"):
+        assert a["trainers"][st]["profit_per_round_eth"] < 0
+    assert a["trainers"]["forger (segment M-2)"]["profit_per_round_eth"] > 0
+    assert b["verifiers"]["lazy"]["profit_per_round_eth"] < b["verifiers"]["honest"]["profit_per_round_eth"]
