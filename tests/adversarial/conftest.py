@@ -30,6 +30,14 @@ from pathlib import Path
 
 import pytest
 
+from node.engine.runtime import apply_runtime_pin, compute_pin_env, is_torch_loaded
+from node.engine.spec import TaskSpec
+
+# The real engine runs in this process (node-level cases): pin it before anything imports torch.
+if not is_torch_loaded():
+    os.environ.update(compute_pin_env(TaskSpec.default().runtime))
+apply_runtime_pin(TaskSpec.default())
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 REPORT = REPO / "bench" / "adversarial.md"
@@ -107,6 +115,9 @@ def pytest_runtest_makereport(item, call):
                 rec.result = "XPASS (hole closed?)" if hasattr(report, "wasxfail") else "pass"
             elif report.skipped and hasattr(report, "wasxfail"):
                 rec.result = "KNOWN HOLE (xfail)"
+                if call.excinfo is not None and not rec.observed:
+                    exc = call.excinfo.value
+                    rec.observe(f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}")
                 rec.observe(f"[{report.wasxfail}]")
             elif report.skipped:
                 rec.result = "not run"
