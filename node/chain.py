@@ -359,7 +359,9 @@ class ChainClient:
         Each item: {"event", "args" (dict), "blockNumber", "transactionHash" (hex), "logIndex", "address"}.
         """
         target = self._contract_with_event(name)
-        start = self.deployment.deploy_block if from_block is None else from_block
+        if from_block is None:
+            from_block = self.deployment.deploy_block if self.deployment else 0
+        start = from_block
         end = self.block_number() if to_block == "latest" else int(to_block)
         out: list[dict] = []
         lo = start
