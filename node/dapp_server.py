@@ -81,7 +81,8 @@ class DappServer(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], config: DappServerConfig):
         self.config = config
-        self._lock = threading.Lock()
+        self._store_lock = threading.Lock()  # separate locks: a slow first compile never
+        self._abi_lock = threading.Lock()    # holds up /ipfs reads
         self._store = None
         self._abis: dict[str, list] | None = None
         super().__init__(address, DappRequestHandler)
@@ -101,7 +102,7 @@ class DappServer(ThreadingHTTPServer):
 
     def store(self):
         """The content store, opened on first use (the page works without one)."""
-        with self._lock:
+        with self._store_lock:
             if self._store is None:
                 from node.store import open_store
 
@@ -109,7 +110,7 @@ class DappServer(ThreadingHTTPServer):
             return self._store
 
     def abis(self) -> dict[str, list]:
-        with self._lock:
+        with self._abi_lock:
             if self._abis is None:
                 from node.contracts import compile_contracts
 
