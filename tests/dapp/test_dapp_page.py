@@ -4,9 +4,11 @@ DAPP_SCREENSHOT=docs/dapp.png .venv/bin/pytest tests/dapp   # also refreshes the
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -17,15 +19,20 @@ import pytest
 from node.devnet import Anvil, free_port
 
 REPO = Path(__file__).resolve().parents[2]
+TRAINCHAIN = str(Path(sys.executable).with_name("trainchain"))
 TASK = 'article.task[data-task-id="{}"]'
 LIVE = '#status[data-state="live"]'
 ERROR = '#status[data-state="error"]'
 
 
-def latest_from_chain(devnet, task_id: int) -> dict:
-    """What ModelOracle.latest(task) says, read with web3 (not through the page)."""
-    cid, state_hash, version, round_id, block, ts = devnet.oracle.functions.latest(task_id).call()
-    return {"cid": cid, "state_hash": "0x" + state_hash.hex(), "version": version, "round_id": round_id, "block": block}
+def model_latest(devnet, task_id: int) -> dict:
+    """What `trainchain model latest --task ID --json` says (the node's own reading of ModelOracle)."""
+    out = subprocess.run([TRAINCHAIN, "model", "latest", "--task", str(task_id), "--json", "--datadir", str(devnet.datadir)],
+                         capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert out.returncode == 0, out.stderr
+    info = json.loads(out.stdout)
+    assert info["task_id"] == task_id
+    return info
 
 
 def open_page(page, dapp, **params) -> None:
@@ -40,13 +47,13 @@ def test_page_shows_the_latest_canonical_model(devnet, dapp, page):
     open_page(page, dapp, rpc=devnet.anvil.url, oracle=devnet.kit.addresses["ModelOracle"])
     page.wait_text(LIVE)
     card = TASK.format(devnet.task_id)
-    want = latest_from_chain(devnet, devnet.task_id)
+    want = model_latest(devnet, devnet.task_id)
 
     assert want["cid"] == devnet.first_round.final_cid
     assert page.text(f"{card} dl.latest a.cid") == want["cid"]
     assert page.text(f"{card} .state-hash") == want["state_hash"]
     assert page.text(f"{card} .version") == str(want["version"]) == "1"
-    assert page.text(f"{card} .round") == f"#{want['round_id']}"
+    assert page.text(f"{card} .round") == f"#{want['round']}"
     assert f"block {want['block']}" in page.text(f"{card} .time")
     # History: every version, newest first, down to the genesis.
     genesis_cid = devnet.oracle.functions.at(devnet.task_id, 0).call()[0]
@@ -81,7 +88,7 @@ def test_page_updates_live_when_a_round_finalizes(devnet, dapp, page, tmp_path):
     page.wait_text(f"{card} dl.latest a.cid", second.final_cid, timeout=20)
 
     assert page.eval("window.__sameDocument") == "no reload happened"
-    want = latest_from_chain(devnet, devnet.task_id)
+    want = model_latest(devnet, devnet.task_id)
     assert want["cid"] == second.final_cid and want["version"] == before + 1
     assert page.text(f"{card} .version") == str(before + 1)
     assert page.text(f"{card} .state-hash") == want["state_hash"]
@@ -90,7 +97,7 @@ def test_page_updates_live_when_a_round_finalizes(devnet, dapp, page, tmp_path):
     # A task created while the page is open shows up too (its genesis is version 0).
     new_task = devnet.kit.create_task()
     page.wait_text(f"{TASK.format(new_task)} .version", "0", timeout=20)
-    assert page.text(f"{TASK.format(new_task)} dl.latest a.cid") == latest_from_chain(devnet, new_task)["cid"]
+    assert page.text(f"{TASK.format(new_task)} dl.latest a.cid") == model_latest(devnet, new_task)["cid"]
     assert page_errors(page) == []
 
     page.screenshot(tmp_path / "dapp.png")
@@ -134,7 +141,7 @@ def test_form_connects_and_reports_a_bad_address(devnet, dapp, page):
     page.fill("#oracle", devnet.kit.addresses["ModelOracle"])
     page.click("#connect button")
     page.wait_text(LIVE)
-    assert page.text(f"{TASK.format(devnet.task_id)} dl.latest a.cid") == latest_from_chain(devnet, devnet.task_id)["cid"]
+    assert page.text(f"{TASK.format(devnet.task_id)} dl.latest a.cid") == model_latest(devnet, devnet.task_id)["cid"]
     assert "oracle=" + devnet.kit.addresses["ModelOracle"] in page.eval("location.search")
 
 
@@ -151,7 +158,7 @@ def test_readme_viem_snippet_reads_latest_and_watches(devnet):
     watchdog = threading.Timer(60, proc.kill)  # a hung snippet fails the test, never hangs it
     watchdog.start()
     try:
-        want = latest_from_chain(devnet, 1)
+        want = model_latest(devnet, 1)
         assert proc.stdout.readline().strip() == f"task 1 v{want['version']}: {want['cid']} {want['state_hash']}"
         time.sleep(1)  # let the watcher install its filter before the round
         result = devnet.kit.run_round(1)
