@@ -117,8 +117,9 @@ def read_header(f: BinaryIO) -> list[Cid]:
     return roots
 
 
-def iter_blocks(f: BinaryIO) -> Iterator[tuple[Cid, bytes]]:
-    """The blocks after the header, each verified against its CID."""
+def iter_blocks(f: BinaryIO, verify: bool = True) -> Iterator[tuple[Cid, bytes]]:
+    """The blocks after the header, each verified against its CID (unless the caller
+    verifies them itself, as walk_dag does)."""
     while True:
         length = _read_varint(f)
         if length is None:
@@ -131,5 +132,6 @@ def iter_blocks(f: BinaryIO) -> Iterator[tuple[Cid, bytes]]:
         except (CIDError, ValueError) as exc:
             raise IntegrityError(f"car: bad block CID ({exc})") from None
         block = section[end:]
-        verify_block(cid, block)
+        if verify:
+            verify_block(cid, block)
         yield cid, block

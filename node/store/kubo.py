@@ -8,6 +8,7 @@ exponential backoff (tenacity); a daemon that stays down is a StoreUnavailable.
 """
 from __future__ import annotations
 
+import io
 import os
 import threading
 import warnings
@@ -24,7 +25,7 @@ import tenacity
 from node.store import car
 from node.store.base import CIDError, IntegrityError, NotFound, StoreError, StoreUnavailable, write_atomically
 from node.store.cid import (
-    CHUNK_SIZE, DAG_PB, RAW, Cid, build_dag, decode_pb_node, decode_unixfs, iter_file, verify_block, walk_dag,
+    CHUNK_SIZE, DAG_PB, MAX_LINKS, RAW, Cid, build_dag, decode_pb_node, decode_unixfs, iter_file, verify_block, walk_dag,
 )
 
 # ipfshttpclient 0.7 passes urllib3 a `strict` argument it deprecates; one warning per
@@ -49,6 +50,84 @@ def api_to_multiaddr(api: str) -> str:
 
 def _is_transient(exc: BaseException) -> bool:
     return isinstance(exc, (ipfs_errors.ConnectionError, ipfs_errors.ProtocolError))
+
+
+class _ChunkReader(io.RawIOBase):
+    """A readable file over an iterator of byte chunks (an HTTP response body)."""
+
+    def __init__(self, chunks: Iterator[bytes]):
+        self._chunks = chunks
+        self._buf = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target) -> int:
+        while not self._buf:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._buf = memoryview(chunk)
+        n = min(len(target), len(self._buf))
+        target[:n] = self._buf[:n]
+        self._buf = self._buf[n:]
+        return n
+
+
+class _ExportFeed:
+    """The blocks of one `dag/export` stream, handed out in the order walk_dag asks.
+
+    A daemon exports in pre-order, each block once: exactly walk_dag's order, minus
+    repeats. `take(cid)` returns the next streamed block when it is the one asked for,
+    else None (a repeat, another order, a broken stream) and the caller falls back to
+    `block/get`. Blocks are checked against their CIDs by walk_dag, not trusted here.
+    """
+
+    def __init__(self, response):
+        self._response = response
+        self._blocks = None
+        self._pending = None
+        self._misses = 0
+        self.broken = response is None
+        if self.broken:
+            return
+        try:
+            reader = io.BufferedReader(_ChunkReader(iter(response)), buffer_size=1 << 20)
+            car.read_header(reader)
+            self._blocks = car.iter_blocks(reader, verify=False)
+        except Exception:
+            self.close()
+
+    def take(self, cid: Cid) -> bytes | None:
+        if self.broken:
+            return None
+        if self._pending is None:
+            try:
+                self._pending = next(self._blocks, None)
+            except Exception:  # a cut or garbled stream: block/get does the rest
+                self.close()
+                return None
+            if self._pending is None:  # the stream ended: the rest comes from block/get
+                self.close()
+                return None
+        got, block = self._pending
+        if got.multihash != cid.multihash:
+            self._misses += 1
+            if self._misses > MAX_LINKS:  # not the order we walk in: stop reading it
+                self.close()
+            return None
+        self._misses = 0
+        self._pending = None
+        return block
+
+    def close(self) -> None:
+        self.broken = True
+        close = getattr(self._response, "close", None)
+        if close is not None:
+            try:
+                close()
+            except Exception:
+                pass
 
 
 class KuboStore:
@@ -165,8 +244,47 @@ class KuboStore:
         verify_block(cid, block)
         return block
 
+    def _stream(self, root: Cid, walk):
+        """Run `walk(root, fetch_many)` (walk_dag or iter_file) fed by one `dag/export`
+        stream: one request instead of one per block. Whatever the stream does not
+        give in order comes from `block/get` (with prefetch once the stream is gone)."""
+        feed: _ExportFeed | None = None
+
+        def fetch_many(cids: list[Cid]) -> Iterator[bytes]:
+            nonlocal feed
+            if feed is None:  # the root: block/get gives a quick NotFound for missing content
+                block = self._fetch(cids[0])
+                verify_block(cids[0], block)  # before looking inside it
+                if cids[0].codec == DAG_PB and len(decode_pb_node(block)[0]) > 0:
+                    feed = self._export(cids[0])
+                    feed.take(cids[0])  # the stream starts with the root we already have
+                else:
+                    feed = _ExportFeed(None)
+                yield block
+                return
+            for i, cid in enumerate(cids):
+                block = feed.take(cid)
+                if block is None and feed.broken:  # no stream left: parallel block/get
+                    yield from self._fetch_many(cids[i:])
+                    return
+                yield block if block is not None else self._fetch(cid)
+
+        try:
+            yield from walk(root, fetch_many)
+        finally:
+            if feed is not None:
+                feed.close()
+
+    def _export(self, root: Cid) -> _ExportFeed:
+        try:
+            response = self._call(f"dag/export {root}",
+                                  lambda c: c.dag.export(str(root), stream=True, opts=self._opts()))
+        except StoreError:
+            response = None
+        return _ExportFeed(response)
+
     def iter_blocks(self, cid: str | Cid) -> Iterator[tuple[str, bytes]]:
-        for c, block in walk_dag(Cid.parse(cid), self._fetch_many):
+        for c, block in self._stream(Cid.parse(cid), walk_dag):
             yield str(c), block
 
     def _has_block(self, cid: Cid) -> bool:
@@ -215,7 +333,8 @@ class KuboStore:
         return self._check_added(result, expected, str(path))
 
     def open(self, cid: str | Cid) -> Iterator[bytes]:
-        return iter_file(Cid.parse(cid), self._fetch_many)
+        root = Cid.parse(cid)  # a malformed CID fails now, not at the first read
+        return self._stream(root, iter_file)
 
     def get_bytes(self, cid: str | Cid) -> bytes:
         return b"".join(self.open(cid))
@@ -266,7 +385,7 @@ class KuboStore:
         tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
         try:
             with open(tmp, "wb") as f:
-                car.write_car(f, [root], walk_dag(root, self._fetch_many))
+                car.write_car(f, [root], self._stream(root, walk_dag))
             os.replace(tmp, path)
         except BaseException:
             tmp.unlink(missing_ok=True)

@@ -98,16 +98,31 @@ def test_tampered_block_in_the_daemon_is_rejected(kubo, jsipfs, tmp_path):
     assert kubo.get_bytes(cid) == data
 
 
-class _LyingProxy(http.server.ThreadingHTTPServer):
-    """A real HTTP daemon in front of js-ipfs that flips a byte of every block and
-    reports a wrong CID for every add: what a compromised gateway would do."""
+class _Proxy(http.server.ThreadingHTTPServer):
+    """A real HTTP daemon in front of js-ipfs that can misbehave:
+    mode "lie": flips a byte of every block it serves (block/get and dag/export) and
+    reports a wrong CID for every add — what a compromised gateway would do;
+    mode "cut": cuts every dag/export stream in half, blocks stay honest."""
 
-    def __init__(self, upstream_port: int):
+    def __init__(self, upstream_port: int, mode: str):
         self.upstream_port = upstream_port
-        super().__init__(("127.0.0.1", 0), _LyingHandler)
+        self.mode = mode
+        super().__init__(("127.0.0.1", 0), _ProxyHandler)
+
+    @property
+    def api(self) -> str:
+        return f"/ip4/127.0.0.1/tcp/{self.server_address[1]}/http"
+
+    def __enter__(self):
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        self.shutdown()
+        self.server_close()
 
 
-class _LyingHandler(http.server.BaseHTTPRequestHandler):
+class _ProxyHandler(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
@@ -128,9 +143,14 @@ class _LyingHandler(http.server.BaseHTTPRequestHandler):
         conn.request("POST", self.path, body=body, headers=headers)
         resp = conn.getresponse()
         payload = resp.read()
-        if self.path.startswith("/api/v0/block/get") and payload:
+        lie, cut = self.server.mode == "lie", self.server.mode == "cut"
+        if lie and self.path.startswith("/api/v0/block/get") and payload:
             payload = bytes([payload[0] ^ 1]) + payload[1:]
-        if self.path.startswith("/api/v0/add"):
+        if lie and self.path.startswith("/api/v0/dag/export") and len(payload) > 100:
+            payload = payload[:-50] + bytes([payload[-50] ^ 1]) + payload[-49:]
+        if cut and self.path.startswith("/api/v0/dag/export"):
+            payload = payload[: len(payload) // 2]
+        if lie and self.path.startswith("/api/v0/add"):
             payload = payload.replace(b'"Hash":"bafk', b'"Hash":"bafy')
         self.send_response(resp.status)
         self.send_header("Content-Type", resp.getheader("Content-Type", "application/json"))
@@ -140,22 +160,45 @@ class _LyingHandler(http.server.BaseHTTPRequestHandler):
         conn.close()
 
 
-def test_lying_daemon_is_an_error_never_data(kubo, jsipfs):
-    data = b"the canonical weights"
-    cid = kubo.put_bytes(data)
-    proxy = _LyingProxy(jsipfs.port)
-    thread = threading.Thread(target=proxy.serve_forever, daemon=True)
-    thread.start()
-    try:
-        liar = KuboStore(f"/ip4/127.0.0.1/tcp/{proxy.server_address[1]}/http", timeout=5)
+def test_lying_daemon_is_an_error_never_data(kubo, jsipfs, tmp_path):
+    small = b"the canonical weights"
+    big = _fast_bytes(12, 3 * CHUNK_SIZE + 1)
+    small_cid, big_cid = kubo.put_bytes(small), kubo.put_bytes(big)
+    with _Proxy(jsipfs.port, "lie") as proxy:
+        liar = KuboStore(proxy.api, timeout=5)
         with pytest.raises(IntegrityError, match="does not match its CID"):
-            liar.get_bytes(cid)
+            liar.get_bytes(small_cid)
+        # A multi-block file: its root (block/get) is flipped already.
+        with pytest.raises(IntegrityError, match="does not match its CID"):
+            liar.get_file(big_cid, tmp_path / "big.bin")
+        assert not (tmp_path / "big.bin").exists()
         with pytest.raises(IntegrityError, match="lying"):
             liar.put_bytes(b"anything")
         liar.close()
-    finally:
-        proxy.shutdown()
-        proxy.server_close()
+
+
+def test_lying_export_stream_is_caught(kubo, jsipfs, monkeypatch):
+    # Honest block/get, a dag/export stream with one flipped byte: still an error.
+    big = _fast_bytes(13, 3 * CHUNK_SIZE + 1)
+    cid = kubo.put_bytes(big)
+    with _Proxy(jsipfs.port, "lie") as proxy:
+        liar = KuboStore(proxy.api, timeout=5)
+        honest = KuboStore(jsipfs.api, timeout=5)
+        monkeypatch.setattr(liar, "_fetch", honest._fetch)  # block/get from the real daemon
+        with pytest.raises(IntegrityError, match="does not match its CID"):
+            liar.get_bytes(cid)
+        liar.close()
+        honest.close()
+
+
+def test_cut_export_stream_falls_back_to_blocks(kubo, jsipfs):
+    data = _fast_bytes(14, 6 * CHUNK_SIZE + 5)
+    cid = kubo.put_bytes(data)
+    with _Proxy(jsipfs.port, "cut") as proxy:
+        flaky = KuboStore(proxy.api, timeout=5)
+        assert flaky.get_bytes(cid) == data
+        assert [c for c, _ in flaky.iter_blocks(cid)] == [c for c, _ in kubo.iter_blocks(cid)]
+        flaky.close()
 
 
 def test_daemon_down_is_store_unavailable():
