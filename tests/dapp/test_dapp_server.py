@@ -11,10 +11,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from node.cli.dapp import dapp as dapp_cli
 from node.dapp_importmap import build_import_map
-from node.dapp_server import CAR, NODE_MODULES, RAW_BLOCK, DappServerConfig, make_server
+from node.dapp_server import CAR, NODE_MODULES, RAW_BLOCK, DappServerConfig, make_server, resolve_inside
 from node.store import open_store
 from node.store.cid import compute_cid
 
@@ -210,3 +212,39 @@ def test_serve_reports_a_port_in_use(datadir):
         result = CliRunner().invoke(dapp_cli, ["serve", "--port", str(port), "--datadir", str(datadir)])
     assert result.exit_code == 1
     assert f"cannot listen on 127.0.0.1:{port}" in result.output
+
+
+# ---------------------------------------------------------------- property: no escape
+@pytest.fixture(scope="module")
+def jail(tmp_path_factory) -> Path:
+    """A served root with a file, a sub-folder, a dot-file and links pointing out of it."""
+    base = tmp_path_factory.mktemp("jail")
+    (base / "secret.txt").write_text("outside")
+    root = base / "root"
+    (root / "sub").mkdir(parents=True)
+    (root / "index.html").write_text("in")
+    (root / "sub" / "a.js").write_text("in")
+    (root / ".env").write_text("hidden")
+    (root / "out").symlink_to(base)                 # a folder link out of the root
+    (root / "sub" / "leak.js").symlink_to(base / "secret.txt")
+    return root
+
+
+SEGMENTS = st.sampled_from(["", ".", "..", "sub", "a.js", "index.html", ".env", "out", "leak.js", "secret.txt",
+                            "%2e%2e", "..\\..", "\x00", "~", "root"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(rel=st.lists(SEGMENTS, min_size=1, max_size=6).map("/".join) | st.text(max_size=40))
+def test_resolve_inside_never_leaves_the_root(jail, rel):
+    found = resolve_inside(jail, rel)
+    if found is not None:
+        assert found.is_file() and found.is_relative_to(jail.resolve())
+        assert found.read_text() == "in"  # never the secret, never the dot-file
+
+
+def test_resolve_inside_serves_plain_files(jail):
+    assert resolve_inside(jail, "sub/a.js") == (jail / "sub" / "a.js").resolve()
+    assert resolve_inside(jail, "out/secret.txt") is None
+    assert resolve_inside(jail, "sub/leak.js") is None
+    assert resolve_inside(jail, ".env") is None
