@@ -1,0 +1,310 @@
+"""Hypothesis stateful test over StakeManager + TrainingRounds (+ ModelOracle).
+
+Random sequences of stake / unstake / withdraw / claim / create / commit / seal / reveal /
+verdicts / finalize / mine. After every step:
+- StakeManager balance == Σ stakes + Σ pending + Σ claimable + treasury;
+  TrainingRounds balance == Σ task pools (the "contract balances" invariant, split per contract);
+- per address, money is conserved: stake + pending + withdrawn == deposited - slashed, and
+  claimable + claimed == rewards + slash proceeds credited; so a slashed party never ends with
+  more than it staked;
+- locks == number of open rounds the address is in;
+- each task's canonical version only increases, by one per accepted round.
+"""
+import os
+from collections import Counter, defaultdict
+
+import pytest
+
+from brownie import accounts, chain
+from brownie.exceptions import VirtualMachineError
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from node import protocol as P
+from node.contracts import TaskParams
+from conftest import MIN_TRAINER, MIN_VERIFIER, Trace, deploy_all, rand32
+
+PARAMS = TaskParams(steps_per_round=16, samples=2, committee_size=3, quorum=2, seal_delay=1,
+                    reveal_window=4, commit_window=4, verdict_window=4)
+ZERO = "0x" + "00" * 20
+
+
+st_account = st.integers(min_value=1, max_value=9)
+st_amount = st.sampled_from([1, 10**17, 10**18, 2 * 10**18]) | st.integers(min_value=1, max_value=3 * 10**18)
+st_pick = st.integers(min_value=0, max_value=15)
+st_bool = st.booleans()
+st_blocks = st.integers(min_value=1, max_value=12)
+
+
+class Machine:
+    """The model beside the chain. Class attributes deployer, c, people, trainers: set by the test.
+
+    brownie's state_machine helper fails under mypyc here, and hypothesis' RuleBasedStateMachine
+    under brownie's hypothesis profile ran walks of one or two steps; so hypothesis draws the
+    whole list of actions and the test applies them, checking every invariant after each.
+    """
+
+    def __init__(self):
+        chain.revert()  # back to the fresh deployment
+        chain.snapshot()
+        self.ledger = defaultdict(Counter)  # address -> deposited/withdrawn/slashed/rewards/claimed
+        self.traces = {}                    # round id -> Trace
+        self.salts = {}                     # (round id, verifier) -> (ends, data_root_ok, salt)
+        self.versions = {}                  # task id -> version count seen
+        self.open_rounds = set()
+        self.progress = Counter()
+
+    def check_invariants(self):
+        self.invariant_balances()
+        self.invariant_locks()
+        self.invariant_versions_only_increase()
+
+    # ------------------------------------------------------------ helpers
+    def _tx(self, fn, *args):
+        try:
+            tx = fn(*args)
+        except VirtualMachineError as exc:
+            self.progress["revert: " + str(exc.revert_msg)] += 1
+            return None
+        self.progress[fn._name.split(".")[-1]] += 1
+        for ev in tx.events:
+            name, d = ev.name, ev
+            if name == "Staked":
+                self.ledger[d["who"]]["deposited"] += d["amount"]
+            elif name == "Withdrawn":
+                self.ledger[d["who"]]["withdrawn"] += d["amount"]
+            elif name == "Claimed":
+                self.ledger[d["who"]]["claimed"] += d["amount"]
+            elif name == "Credited":
+                self.ledger[d["who"]]["rewards"] += d["amount"]
+            elif name == "Slashed":
+                self.ledger[d["who"]]["slashed"] += d["amount"]
+                if d["to"] != ZERO:
+                    self.ledger[d["to"]]["rewards"] += d["amount"]
+        return tx
+
+    def _round(self, pick, phase):
+        ids = sorted(r for r in self.open_rounds if self.c.rounds.rounds(r).dict()["phase"] == phase)
+        return ids[pick % len(ids)] if ids else None
+
+    def _committee(self, round_id):
+        return [accounts.at(a) for a in self.c.rounds.committee_of(round_id)]
+
+    # ------------------------------------------------------------ staking
+    def stake_some(self, n_verifiers):
+        """Start most runs with a trainer and some verifiers staked, so rounds can happen."""
+        self._tx(self.c.sm.stake, P.TRAINER, {"from": accounts[1], "value": 2 * MIN_TRAINER})
+        for person in accounts[2:2 + n_verifiers]:
+            self._tx(self.c.sm.stake, P.VERIFIER, {"from": person, "value": MIN_VERIFIER + 10**17})
+        self.rule_create()
+
+    def rule_stake(self, who, amount):
+        person = accounts[who]
+        role = P.TRAINER if person.address in self.trainers else P.VERIFIER
+        self._tx(self.c.sm.stake, role, {"from": person, "value": amount})
+
+    def rule_unstake(self, who, amount):
+        self._tx(self.c.sm.request_unstake, amount, {"from": accounts[who]})
+
+    def rule_withdraw(self, who):
+        self._tx(self.c.sm.withdraw, {"from": accounts[who]})
+
+    def rule_claim(self, who):
+        self._tx(self.c.sm.claim, {"from": accounts[who]})
+
+    # ------------------------------------------------------------ rounds
+    def rule_create(self):
+        if self.c.rounds.task_count() < 2:
+            tx = self._tx(self.c.rounds.create_task, "bafy-spec", rand32(), rand32(), "bafy-gen", PARAMS.as_tuple(),
+                          {"from": self.deployer, "value": 3 * PARAMS.round_cost})
+            if tx:
+                self.versions[tx.return_value] = 1
+
+    def rule_commit(self, pick, second_trainer):
+        n = self.c.rounds.task_count()
+        if n == 0:
+            return
+        task_id = 1 + pick % n
+        base = bytes(self.c.rounds.tasks(task_id).dict()["canonical_hash"])
+        trace = Trace(base, PARAMS.n_segments, PARAMS.steps_per_round)
+        trainer = accounts[9] if second_trainer else accounts[1]
+        tx = self._tx(self.c.rounds.commit, task_id, base, trace.data_root, trace.root, trace.proof(0), {"from": trainer})
+        if tx:
+            self.traces[tx.return_value] = trace
+            self.open_rounds.add(tx.return_value)
+
+    def rule_seal(self, pick):
+        r = self._round(pick, P.PHASE_COMMITTED)
+        if r:
+            chain.mine(PARAMS.seal_delay)
+            self._tx(self.c.rounds.seal, r, {"from": self.deployer})
+
+    def rule_reveal_starts(self, pick):
+        r = self._round(pick, P.PHASE_SEALED)
+        if r:
+            t, s = self.traces[r], list(self.c.rounds.round_samples_of(r))
+            trainer = self.c.rounds.rounds(r).dict()["trainer"]
+            self._tx(self.c.rounds.reveal_starts, r, [t.hashes[j] for j in s], ["bafy"] * len(s), [t.proof(j) for j in s],
+                     {"from": trainer})
+
+    def rule_commit_verdict(self, pick, member, lie):
+        r = self._round(pick, P.PHASE_STARTS_REVEALED)
+        if r:
+            committee = self._committee(r)
+            self._commit_verdict(r, committee[member % len(committee)], lie)
+
+    def _commit_verdict(self, r, v, lie):
+        s, t = list(self.c.rounds.round_samples_of(r)), self.traces[r]
+        ends = [rand32() if lie else t.hashes[j + 1] for j in s]
+        salt = rand32()
+        if self._tx(self.c.rounds.commit_verdict, r, P.compute_verdict_commitment(r, v.address, ends, True, salt), {"from": v}):
+            self.salts[(r, v.address)] = (ends, True, salt)
+
+    def rule_reveal_ends(self, pick):
+        r = self._round(pick, P.PHASE_STARTS_REVEALED)
+        if r:
+            self._reveal_ends(r)
+
+    def _reveal_ends(self, r):
+        t, s = self.traces[r], list(self.c.rounds.round_samples_of(r))
+        trainer = self.c.rounds.rounds(r).dict()["trainer"]
+        if True:
+            self._tx(self.c.rounds.reveal_ends, r, [t.hashes[j + 1] for j in s], [t.proof(j + 1) for j in s], "bafy-final",
+                     {"from": trainer})
+
+    def rule_reveal_verdict(self, pick, member, starts_ok):
+        r = self._round(pick, P.PHASE_ENDS_REVEALED)
+        if r:
+            committee = self._committee(r)
+            v = committee[member % len(committee)]
+            if (r, v.address) in self.salts:
+                ends, ok, salt = self.salts[(r, v.address)]
+                self._tx(self.c.rounds.reveal_verdict, r, ends, ok, salt, starts_ok, True, {"from": v})
+
+    def rule_finalize(self, pick):
+        if self.open_rounds:
+            r = sorted(self.open_rounds)[pick % len(self.open_rounds)]
+            if self._tx(self.c.rounds.finalize, r, {"from": self.deployer}):
+                self.open_rounds.discard(r)
+
+    def rule_play_round(self, pick, liars, absent, trainer_quits):
+        """Commit (if needed) and drive one round to its end: bitmasks over the committee say
+        who lies and who stays absent; the trainer may walk away at some phase."""
+        if not self.open_rounds:
+            self.rule_commit(pick, False)
+        if not self.open_rounds:
+            return
+        r = sorted(self.open_rounds)[pick % len(self.open_rounds)]
+        for _ in range(8):
+            phase = self.c.rounds.rounds(r).dict()["phase"]
+            if phase == P.PHASE_FINALIZED or phase == trainer_quits:
+                break
+            if phase == P.PHASE_COMMITTED:
+                self.rule_seal(0 if len(self.open_rounds) == 1 else pick)
+            elif phase == P.PHASE_SEALED:
+                self.rule_reveal_starts(0 if len(self.open_rounds) == 1 else pick)
+            elif phase == P.PHASE_STARTS_REVEALED:
+                committee = self._committee(r)
+                for i, v in enumerate(committee):
+                    if not absent >> i & 1 and (r, v.address) not in self.salts:
+                        self._commit_verdict(r, v, liars >> i & 1)
+                if any(absent >> i & 1 for i in range(len(committee))):
+                    chain.mine(PARAMS.commit_window + 1)
+                self._reveal_ends(r)
+            elif phase == P.PHASE_ENDS_REVEALED:
+                for v in self._committee(r):
+                    if (r, v.address) in self.salts and not self.c.rounds.revealed(r, v):
+                        ends, ok, salt = self.salts[(r, v.address)]
+                        self._tx(self.c.rounds.reveal_verdict, r, ends, ok, salt, True, True, {"from": v})
+            if self.c.rounds.rounds(r).dict()["phase"] == phase:  # stuck: let the deadline pass
+                chain.mine(PARAMS.reveal_window + PARAMS.commit_window + 2)
+                if self._tx(self.c.rounds.finalize, r, {"from": self.deployer}):
+                    self.open_rounds.discard(r)
+        if r in self.open_rounds and self._tx(self.c.rounds.finalize, r, {"from": self.deployer}):
+            self.open_rounds.discard(r)
+
+    def rule_mine(self, blocks):
+        self.progress["mine"] += 1
+        chain.mine(blocks)
+
+    # ------------------------------------------------------------ invariants
+    def invariant_balances(self):
+        sm, people = self.c.sm, self.people
+        stakers = {p.address: sm.stakers(p).dict() for p in people}
+        claimable = {p.address: sm.claimable(p) for p in people}
+        total = sum(s["amount"] + s["pending"] for s in stakers.values()) + sum(claimable.values())
+        assert sm.balance() == total + sm.treasury(), "stake manager balance != stakes + pending + claimable + treasury"
+        pools = sum(self.c.rounds.tasks(t).dict()["pool"] for t in range(1, self.c.rounds.task_count() + 1))
+        assert self.c.rounds.balance() == pools, "rounds balance != task pools"
+        for who, s in stakers.items():
+            led = self.ledger[who]
+            assert s["amount"] + s["pending"] + led["withdrawn"] == led["deposited"] - led["slashed"]
+            assert claimable[who] + led["claimed"] == led["rewards"]
+            if led["slashed"]:
+                assert s["amount"] + s["pending"] + led["withdrawn"] < led["deposited"]
+
+    def invariant_locks(self):
+        expected = Counter()
+        for r in self.open_rounds:
+            expected[self.c.rounds.rounds(r).dict()["trainer"]] += 1
+            for m in self.c.rounds.committee_of(r):
+                expected[m] += 1
+        for p in self.people:
+            assert self.c.sm.stakers(p).dict()["locks"] == expected[p.address]
+
+    def invariant_versions_only_increase(self):
+        for task_id, seen in self.versions.items():
+            now = self.c.oracle.version_count(task_id)
+            assert now >= seen
+            assert now == 1 + self.c.rounds.tasks(task_id).dict()["rounds_accepted"]
+            self.versions[task_id] = now
+
+Machine.totals = Counter()
+
+ACTIONS = {
+    "rule_stake": {"who": st_account, "amount": st_amount},
+    "rule_unstake": {"who": st_account, "amount": st_amount},
+    "rule_withdraw": {"who": st_account},
+    "rule_claim": {"who": st_account},
+    "rule_create": {},
+    "rule_commit": {"pick": st_pick, "second_trainer": st_bool},
+    "rule_seal": {"pick": st_pick},
+    "rule_reveal_starts": {"pick": st_pick},
+    "rule_commit_verdict": {"pick": st_pick, "member": st_pick, "lie": st_bool},
+    "rule_reveal_ends": {"pick": st_pick},
+    "rule_reveal_verdict": {"pick": st_pick, "member": st_pick, "starts_ok": st_bool},
+    "rule_finalize": {"pick": st_pick},
+    "rule_play_round": {"pick": st_pick, "liars": st.integers(min_value=0, max_value=7), "absent": st.integers(min_value=0, max_value=7),
+                        "trainer_quits": st.sampled_from([None, P.PHASE_COMMITTED, P.PHASE_SEALED, P.PHASE_STARTS_REVEALED])},
+    "rule_mine": {"blocks": st_blocks},
+}
+st_step = st.one_of([st.tuples(st.just(name), st.fixed_dictionaries(kwargs)) for name, kwargs in ACTIONS.items()])
+
+
+@pytest.fixture(scope="module")
+def fresh(deployer):
+    Machine.deployer = deployer
+    Machine.c = deploy_all(deployer)
+    Machine.people = list(accounts[1:10])
+    Machine.trainers = {accounts[1].address, accounts[9].address}
+    Machine.totals.clear()
+    chain.snapshot()
+    yield
+
+
+@settings(max_examples=int(os.environ.get("TRAINCHAIN_STATEFUL_EXAMPLES", 6)), deadline=None,
+          suppress_health_check=list(HealthCheck))
+@given(n_verifiers=st.integers(min_value=2, max_value=6), steps=st.lists(st_step, min_size=5, max_size=20))
+def test_random_action_sequences_keep_invariants(fresh, n_verifiers, steps):
+    m = Machine()
+    m.stake_some(n_verifiers)
+    m.check_invariants()
+    for name, kwargs in steps:
+        getattr(m, name)(**kwargs)
+        m.check_invariants()
+    Machine.totals.update(m.progress)
+
+
+def test_random_walks_exercised_every_step(fresh):
+    """Runs after the walks (file order): they must have done real rounds, not just reverts."""
+    for step in ("stake", "create_task", "commit", "seal", "reveal_starts", "commit_verdict", "reveal_ends", "reveal_verdict", "finalize"):
+        assert Machine.totals[step] > 0, f"no successful {step} in any walk: {dict(Machine.totals)}"
