@@ -133,7 +133,8 @@ def check_runtime(spec: TaskSpec | RuntimePin) -> None:
     if capability.lower() != pin.cpu_capability.lower():
         problems.append(f"CPU capability {capability} but the spec pins {pin.cpu_capability}")
     supported = compute_machine_capabilities()
-    if supported is not None and pin.cpu_capability.lower() not in supported:
+    known = pin.cpu_capability.lower() in CAPABILITY_FLAGS
+    if supported is not None and known and pin.cpu_capability.lower() not in supported:
         problems.append(f"this CPU cannot run the {pin.cpu_capability} code path (it has {sorted(supported)})")
     if pin.deterministic and not torch.are_deterministic_algorithms_enabled():
         problems.append("deterministic algorithms are off")

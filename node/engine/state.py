@@ -32,6 +32,7 @@ from .errors import StateError
 TENSOR_DOMAIN = b"trainchain-tensor-v1\x00"
 STATE_DOMAIN = b"trainchain-state-v1\x00"
 MAX_HEADER_BYTES = 64 * 1024 * 1024  # a safetensors header past this is hostile
+PARALLEL_MIN_BYTES = 8 << 20  # below this, thread hand-offs cost more than they save
 OPTIM_KINDS = ("exp_avg", "exp_avg_sq", "step")
 # safetensors dtype tag <-> torch dtype; the tag is also what the hash encodes
 DTYPES = {"F32": torch.float32, "I64": torch.int64}
@@ -156,7 +157,8 @@ def _pool() -> ThreadPoolExecutor:
 def hash_tensors(tensors: dict[str, torch.Tensor], parallel: bool = True) -> bytes:
     """Canonical hash of a flat name -> tensor map (the protocol's state hash)."""
     names = sorted(tensors)
-    if parallel and len(names) > 1:
+    total = sum(t.numel() * t.element_size() for t in tensors.values())
+    if parallel and len(names) > 1 and total >= PARALLEL_MIN_BYTES:
         digests = list(_pool().map(lambda n: compute_tensor_digest(n, tensors[n]), names))
     else:
         digests = [compute_tensor_digest(n, tensors[n]) for n in names]

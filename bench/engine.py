@@ -1,0 +1,237 @@
+"""Engine benchmarks -> bench/engine.md (and results.json via `python -m bench engine`).
+
+- step time, plain vs deterministic mode (same model, same thread count). Plain: torch
+  defaults, torch.optim.AdamW (foreach), clip_grad_norm_, no runtime pin. Deterministic:
+  the engine's Trainer.step under the spec's runtime pin (derived RNG streams, written-out
+  AdamW, deterministic algorithms, MKL_CBWR/ATEN_CPU_CAPABILITY pinned).
+- replay: load + verify a checkpoint, replay a segment, hash the end state.
+- state hash GB/s: per-tensor digests in parallel vs one thread; checkpoint save/load.
+at the demo size and at ~875k, ~10M and ~100M parameters.
+
+Every measurement runs in a fresh process (the pin must be set before torch loads); the
+machine is shared, so each mode runs twice, interleaved, and the faster run counts.
+    python -m bench engine                 # all sizes
+    python -m bench.engine worker step demo deterministic 30 1    # one measurement (JSON)
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+# (preset, timed steps, threads): demo at the demo spec's 1 thread, larger models on both cores
+SIZES = [("demo", 30, 1), ("875k", 6, 2), ("10m", 4, 2), ("100m", 2, 2)]
+PIN_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "ATEN_CPU_CAPABILITY", "MKL_CBWR", "CUBLAS_WORKSPACE_CONFIG")
+
+
+# ------------------------------------------------------------------ worker (one process, one measurement)
+def _spec(preset: str, threads: int, device: str = "cpu"):
+    from node.engine.spec import TaskSpec
+
+    return TaskSpec.preset(preset).with_(runtime={"threads": threads})
+
+
+def _dataset():
+    from node.engine.dataset import Dataset, demo_corpus_paths
+
+    return Dataset(b"\n".join(p.read_bytes() for p in demo_corpus_paths(limit_bytes=1_000_000)))
+
+
+def _time_steps(step, n: int, sync=lambda: None) -> list[float]:
+    times = []
+    for g in range(n):
+        t = time.perf_counter()
+        step(g)
+        sync()
+        times.append(time.perf_counter() - t)
+    return times
+
+
+def worker_step(preset: str, mode: str, steps: int, threads: int) -> dict:
+    spec = _spec(preset, threads)
+    if mode == "deterministic":
+        from node.engine.runtime import apply_runtime_pin
+
+        apply_runtime_pin(spec)
+    import torch
+
+    torch.set_num_threads(threads)
+    from node.engine.genesis import compute_genesis_state
+    from node.engine.model import GPT
+
+    ds, state = _dataset(), compute_genesis_state(spec)
+    batches = [ds.batch_for(spec, g) for g in range(steps + 2)]
+    if mode == "deterministic":
+        from node.engine.step import Trainer
+
+        trainer = Trainer(spec, state)
+
+        def step(g):
+            trainer.step(batches[g])
+    else:
+        model = GPT(spec.model)
+        model.load_state_dict({n: t for n, t in state.params.items()}, strict=False)
+        o = spec.optimizer
+        decay = [p for p in model.parameters() if p.dim() >= 2]
+        rest = [p for p in model.parameters() if p.dim() < 2]
+        opt = torch.optim.AdamW([{"params": decay, "weight_decay": o.weight_decay},
+                                 {"params": rest, "weight_decay": 0.0}], lr=spec.lr.max_lr,
+                                betas=(o.beta1, o.beta2), eps=o.eps)
+        model.train()
+
+        def step(g):
+            for group in opt.param_groups:
+                group["lr"] = spec.lr.lr_at(g)
+            x, y = batches[g][:, :-1], batches[g][:, 1:]
+            opt.zero_grad(set_to_none=True)
+            _, loss = model(x, y)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), o.grad_clip)
+            opt.step()
+            loss.item()
+
+    _time_steps(step, 2)  # warm-up (allocator, MKL/oneDNN caches)
+    times = _time_steps(lambda g: step(g + 2), steps)
+    from node.engine.model import count_parameters
+
+    return {"preset": preset, "mode": mode, "threads": threads, "params": count_parameters(spec.model),
+            "step_s_min": min(times), "step_s_median": sorted(times)[len(times) // 2], "steps": steps}
+
+
+def worker_state(preset: str, threads: int) -> dict:
+    """State hash (parallel vs one thread), save/load, replay of one segment."""
+    import tempfile
+
+    spec = _spec(preset, threads)
+    from node.engine.runtime import apply_runtime_pin
+
+    apply_runtime_pin(spec)
+    from node.engine.genesis import compute_genesis_state
+    from node.engine.replay import replay_segment
+    from node.engine.state import load_state, save_state, state_hash
+
+    state = compute_genesis_state(spec)
+    for n, p in state.params.items():  # non-zero moments, as after training
+        state.exp_avg[n] = p.clone()
+        state.exp_avg_sq[n] = p.abs()
+    nbytes = sum(t.numel() * t.element_size() for t in state.tensors().values())
+
+    def best(fn, reps=3):
+        out = []
+        for _ in range(reps):
+            t = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - t)
+        return min(out)
+
+    par = best(lambda: state_hash(state, parallel=True))
+    ser = best(lambda: state_hash(state, parallel=False))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "s.safetensors"
+        save_s = best(lambda: save_state(path, state), reps=2)
+        h = state_hash(state)
+        load_s = best(lambda: load_state(path), reps=2)
+        load_verify_s = best(lambda: load_state(path, expected_hash=h), reps=2)
+        ds = _dataset()
+        k = min(spec.segment_steps, {"demo": 8, "875k": 4}.get(preset, 2))
+        t = time.perf_counter()
+        replay_segment(spec, ds, path, k, expected_hash=h)
+        replay_s = time.perf_counter() - t
+    return {"preset": preset, "threads": threads, "state_bytes": nbytes, "cores": os.cpu_count(),
+            "hash_parallel_gbps": nbytes / par / 1e9, "hash_single_gbps": nbytes / ser / 1e9,
+            "save_s": save_s, "load_s": load_s, "load_verify_s": load_verify_s,
+            "replay_steps": k, "replay_s": replay_s}
+
+
+# ------------------------------------------------------------------ driver
+def _worker(*args) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in PIN_VARS}  # each worker sets its own
+    if args[0] == "step":
+        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(args[-1])  # plain: same threads, no pin
+    proc = subprocess.run([sys.executable, "-m", "bench.engine", "worker", *map(str, args)], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=1200)
+    if proc.returncode != 0:
+        raise RuntimeError(f"bench engine worker {args} failed:\n{proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def run(sizes=SIZES) -> dict:
+    results: dict = {"sizes": {}}
+    for preset, steps, threads in sizes:
+        runs: dict[str, list[dict]] = {"plain": [], "deterministic": []}
+        for _ in range(2):  # interleaved: load from other processes hits both modes alike
+            for mode in runs:
+                runs[mode].append(_worker("step", preset, mode, steps, threads))
+        plain = min(r["step_s_min"] for r in runs["plain"])
+        det = min(r["step_s_min"] for r in runs["deterministic"])
+        state = _worker("state", preset, threads)
+        results["sizes"][preset] = {
+            "params": runs["plain"][0]["params"], "threads": threads, "timed_steps": steps,
+            "plain_step_s": plain, "deterministic_step_s": det, "deterministic_over_plain": det / plain,
+            "plain_step_s_median": min(r["step_s_median"] for r in runs["plain"]),
+            "deterministic_step_s_median": min(r["step_s_median"] for r in runs["deterministic"]),
+            **{k: v for k, v in state.items() if k not in ("preset", "threads")},
+        }
+        print(f"   {preset}: step plain {plain:.4f}s det {det:.4f}s ({det / plain:.3f}x), "
+              f"hash {state['hash_parallel_gbps']:.2f} GB/s (1 thread {state['hash_single_gbps']:.2f})", flush=True)
+    results["targets"] = {
+        "deterministic_over_plain_max": 1.05,
+        "hash_gbps_min": 2.0,
+        "met_step": all(v["deterministic_over_plain"] <= 1.05 for v in results["sizes"].values()),
+        "met_hash": all(v["hash_parallel_gbps"] >= 2.0 for v in results["sizes"].values()
+                        if v["state_bytes"] >= 100e6),
+    }
+    write_markdown(results)
+    return results
+
+
+def write_markdown(results: dict) -> None:
+    from bench.__main__ import machine
+
+    m = machine()
+    lines = [
+        "# Engine benchmarks", "",
+        f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}; shared with other work while measured "
+        "(each number is the best of two interleaved runs). Regenerate: `python -m bench engine`.", "",
+        "| model | params | threads | plain step | deterministic step | det/plain | replay (steps) "
+        "| state | hash parallel | hash 1 thread | save | load | load+verify |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in results["sizes"].items():
+        lines.append(
+            f"| {name} | {r['params']:,} | {r['threads']} | {r['plain_step_s'] * 1e3:.1f} ms "
+            f"| {r['deterministic_step_s'] * 1e3:.1f} ms | {r['deterministic_over_plain']:.3f} "
+            f"| {r['replay_s']:.2f} s ({r['replay_steps']}) | {r['state_bytes'] / 1e6:.1f} MB "
+            f"| {r['hash_parallel_gbps']:.2f} GB/s | {r['hash_single_gbps']:.2f} GB/s "
+            f"| {r['save_s']:.3f} s | {r['load_s']:.3f} s | {r['load_verify_s']:.3f} s |")
+    t = results["targets"]
+    lines += ["", f"Targets: deterministic step ≤ {t['deterministic_over_plain_max']}× plain: "
+              f"{'met' if t['met_step'] else 'NOT met'}; state hashing ≥ {t['hash_gbps_min']} GB/s "
+              f"(states ≥ 100 MB): {'met' if t['met_hash'] else 'NOT met'}.", ""]
+    gpu = BENCH_DIR / "gpu_check.md"
+    if gpu.exists():
+        lines += ["GPU: see [gpu_check.md](gpu_check.md).", ""]
+    (BENCH_DIR / "engine.md").write_text("\n".join(lines))
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["worker"]:
+        kind, rest = argv[1], argv[2:]
+        if kind == "step":
+            out = worker_step(rest[0], rest[1], int(rest[2]), int(rest[3]))
+        else:
+            out = worker_state(rest[0], int(rest[1]))
+        print(json.dumps(out))
+        return 0
+    sizes = [s for s in SIZES if not argv or s[0] in argv]
+    print(json.dumps(run(sizes), indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,283 @@
+"""GPU check: is a training step bit-exact across processes on a GPU, and how fast is it?
+
+Run by scripts/gpu_check.sh on a GPU machine (one short call). In separate processes:
+two trainings of one round on the GPU (their traces must be identical), a replay of every
+segment from the first one's checkpoints (must reproduce every boundary hash), a CPU
+training of the same spec (compared, expected to differ: CPU and CUDA kernels are not
+bit-compatible), and step times CPU vs GPU at three model sizes. Writes
+gpu_check.json + gpu_check.md to --out.
+
+    python scripts/gpu_check.py --out bench/gpu            # driver
+    python scripts/gpu_check.py --device cpu --out /tmp/x   # the same checks on the CPU (tests the script)
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+CORPUS_BYTES = 1_000_000
+CHECK_PRESET = "875k"  # the model of determinism.md
+TIMING = [("875k", 5), ("10m", 5), ("100m", 3)]
+
+
+def _dataset():
+    from node.engine.dataset import Dataset, demo_corpus_paths
+
+    data = b"\n".join(p.read_bytes() for p in demo_corpus_paths(limit_bytes=CORPUS_BYTES))
+    return Dataset(data), hashlib.sha256(data).hexdigest()
+
+
+# ------------------------------------------------------------------ workers (fresh process each)
+def worker(args) -> dict:
+    from node.engine.spec import TaskSpec
+    from node.engine.runtime import apply_runtime_pin
+
+    spec = TaskSpec.from_file(args.spec)
+    apply_runtime_pin(spec)  # before torch does anything
+    import torch
+
+    ds, corpus_sha = _dataset()
+    out = {"corpus_sha256": corpus_sha, "device": spec.runtime.device, "torch": torch.__version__}
+    if args.worker == "train":
+        from node.engine.genesis import make_genesis
+        from node.engine.trace import train_round
+
+        d = Path(args.dir)
+        d.mkdir(parents=True, exist_ok=True)
+        genesis = Path(args.genesis)
+        if not genesis.exists():
+            make_genesis(spec, genesis)
+        stamps = []
+        trace = train_round(spec, ds, genesis, d, progress=lambda g, loss: stamps.append(time.perf_counter()))
+        gaps = sorted(b - a for a, b in zip(stamps, stamps[1:]))
+        out.update(trace.to_json())
+        out["step_s_median"] = gaps[len(gaps) // 2] if gaps else None
+    elif args.worker == "replay":
+        from node.engine.replay import replay_segment
+        from node.engine.trace import load_trace
+
+        trace = load_trace(args.dir)
+        results = []
+        for j in range(len(trace.boundary_hashes) - 1):
+            end = replay_segment(spec, ds, trace.checkpoints[j], expected_hash=trace.boundary_hashes[j])
+            results.append(end == trace.boundary_hashes[j + 1])
+        out["segments_bit_exact"] = results
+    elif args.worker == "time":
+        from node.engine.genesis import compute_genesis_state
+        from node.engine.model import count_parameters
+        from node.engine.step import Trainer
+
+        trainer = Trainer(spec, compute_genesis_state(spec))
+        batches = [ds.batch_for(spec, g) for g in range(args.steps + 2)]
+        for g in range(2):
+            trainer.step(batches[g])  # warm-up
+        times = []
+        for g in range(2, args.steps + 2):
+            t = time.perf_counter()
+            trainer.step(batches[g])  # .item() on the loss synchronises the GPU
+            times.append(time.perf_counter() - t)
+        out.update(params=count_parameters(spec.model), threads=spec.runtime.threads,
+                   step_s_median=sorted(times)[len(times) // 2], step_s_min=min(times))
+    return out
+
+
+# ------------------------------------------------------------------ driver
+def _run_worker(name: str, spec: Path, **kw) -> dict:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", name, "--spec", str(spec)]
+    for k, v in kw.items():
+        cmd += [f"--{k}", str(v)]
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                                                            "ATEN_CPU_CAPABILITY", "MKL_CBWR")}
+    t = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+    wall = time.perf_counter() - t
+    if proc.returncode != 0:
+        return {"error": proc.stderr[-3000:], "wall_s": wall}
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out["wall_s"] = wall
+    return out
+
+
+def _make_spec(path: Path, preset: str, device: str, threads: int, **changes) -> Path:
+    from node.engine.spec import TaskSpec
+
+    runtime = dict(DESCRIBED[device], threads=threads)
+    spec = TaskSpec.preset(preset).with_(runtime=runtime, **changes)
+    path.write_bytes(spec.canonical_json())
+    return path
+
+
+DESCRIBED: dict[str, dict] = {}
+
+
+def _describe(device: str) -> dict:
+    """This machine's runtime for the pin (read in a process that has set no pin of its own)."""
+    os.environ.setdefault("MKL_CBWR", "AVX2")
+    if device == "cuda":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    from node.engine.runtime import describe_runtime
+
+    d = describe_runtime(device)
+    d.pop("threads")
+    return d
+
+
+def driver(args) -> dict:
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    device = args.device
+    cpu_threads = min(os.cpu_count() or 1, 16)
+    DESCRIBED["cpu"] = _describe("cpu")
+    DESCRIBED[device] = _describe(device)
+    res: dict = {"machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
+                             "runtime": DESCRIBED[device]}, "device": device}
+    started = time.perf_counter()
+    try:
+        import torch
+
+        if device == "cuda":
+            p = torch.cuda.get_device_properties(0)
+            res["machine"]["gpu"] = {"name": p.name, "sm_count": p.multi_processor_count,
+                                     "memory_gib": round(p.total_memory / 2**30, 1)}
+        # 1. two trainings in separate processes, same spec, same genesis file
+        spec = _make_spec(work / "spec.json", CHECK_PRESET, device, 1, steps_per_round=32, segment_steps=8)
+        genesis_old = work / "genesis.safetensors"
+        genesis_old.unlink(missing_ok=True)
+        genesis = work / "genesis.safetensors"
+        a = _run_worker("train", spec, dir=work / "a", genesis=genesis)
+        b = _run_worker("train", spec, dir=work / "b", genesis=genesis)
+        same = "error" not in a and "error" not in b and a["boundary_hashes"] == b["boundary_hashes"]
+        res["two_trainings"] = {"bit_exact": same, "a": _brief(a), "b": _brief(b)}
+        # 2. replay every segment of run a in a third process
+        r = _run_worker("replay", spec, dir=work / "a")
+        res["replay"] = {"all_segments_bit_exact": bool(r.get("segments_bit_exact")) and all(r["segments_bit_exact"]),
+                         **{k: v for k, v in r.items() if k != "corpus_sha256"}}
+        # 3. the same spec trained on the CPU: does device change the bits? (expected: yes)
+        if device != "cpu":
+            cspec = _make_spec(work / "spec_cpu.json", CHECK_PRESET, "cpu", cpu_threads, steps_per_round=32,
+                               segment_steps=8)
+            c = _run_worker("train", cspec, dir=work / "c", genesis=genesis)
+            res["cpu_vs_gpu"] = {
+                "same_genesis": "error" not in c and c["boundary_hashes"][0] == a.get("boundary_hashes", [None])[0],
+                "same_after_first_segment": "error" not in c and "error" not in a
+                and c["boundary_hashes"][1] == a["boundary_hashes"][1],
+                "cpu": _brief(c)}
+        # 4. the pin refuses another GPU model / CUDA version
+        res["refusal"] = _check_refusal(work, device)
+        # 5. step times, CPU vs device
+        timing = {}
+        for preset, steps in TIMING:
+            row = {}
+            for dev, threads in ((device, 1), ("cpu", cpu_threads)):
+                if dev == device and dev == "cpu" and threads != cpu_threads:
+                    continue
+                s = _make_spec(work / f"t_{preset}_{dev}.json", preset, dev, threads)
+                row[dev] = _run_worker("time", s, steps=steps)
+            timing[preset] = row
+        res["step_times"] = timing
+    except Exception:
+        res["driver_error"] = traceback.format_exc()
+    res["wall_s"] = time.perf_counter() - started
+    (out_dir / "gpu_check.json").write_text(json.dumps(res, indent=1) + "\n")
+    (out_dir / "gpu_check.md").write_text(_markdown(res))
+    return res
+
+
+def _brief(r: dict) -> dict:
+    if "error" in r:
+        return r
+    keep = ("trace_root", "data_root", "step_s_median", "wall_s", "torch", "corpus_sha256")
+    out = {k: r[k] for k in keep if k in r}
+    out["final_hash"] = r["boundary_hashes"][-1]
+    out["first_loss"], out["last_loss"] = r["losses"][0], r["losses"][-1]
+    return out
+
+
+def _check_refusal(work: Path, device: str) -> dict:
+    from node.engine.spec import TaskSpec
+
+    field = {"gpu_name": "Some Other GPU"} if device == "cuda" else {"torch_version": "0.0.0"}
+    spec = TaskSpec.preset(CHECK_PRESET).with_(runtime=dict(DESCRIBED[device], threads=1, **field))
+    path = work / "spec_other.json"
+    path.write_bytes(spec.canonical_json())
+    r = _run_worker("time", path, steps=1)
+    return {"refused": "RuntimeMismatch" in r.get("error", ""), "message": r.get("error", "")[-300:]}
+
+
+def _markdown(res: dict) -> str:
+    m = res["machine"]
+    gpu = m.get("gpu", {})
+    lines = ["# GPU check", "",
+             f"Device: {res['device']} {gpu.get('name', '')} ({gpu.get('sm_count', '?')} SMs); "
+             f"runtime pinned: `{json.dumps(m['runtime'])}`; {m['cpu_count']} CPU cores. "
+             f"Produced by `scripts/gpu_check.sh` in {res['wall_s']:.0f} s.", ""]
+    if "driver_error" in res:
+        lines += ["Driver error:", "```", res["driver_error"], "```", ""]
+    t = res.get("two_trainings")
+    if t:
+        lines += [f"- Two trainings of one round ({CHECK_PRESET} model, 32 steps, 4 segments), separate processes: "
+                  f"**{'bit-exact' if t['bit_exact'] else 'NOT bit-exact'}** "
+                  f"(trace roots {t['a'].get('trace_root', 'error')} / {t['b'].get('trace_root', 'error')})."]
+    r = res.get("replay")
+    if r:
+        lines += [f"- Replay of every segment in a third process: "
+                  f"**{'all bit-exact' if r['all_segments_bit_exact'] else 'NOT bit-exact'}** "
+                  f"({r.get('segments_bit_exact', r.get('error', '')[-200:])})."]
+    c = res.get("cpu_vs_gpu")
+    if c:
+        lines += [f"- Same spec on the CPU: genesis identical: {c['same_genesis']}; state after the first segment "
+                  f"identical to the GPU's: {c['same_after_first_segment']} (expected False: CPU and CUDA kernels "
+                  "round differently, so a task pins one device class)."]
+    f = res.get("refusal")
+    if f:
+        lines += [f"- A spec pinning another GPU model is refused: {f['refused']}."]
+    if res.get("step_times"):
+        lines += ["", "| model | device | threads | step (median) | step (min) |", "|---|---|---|---|---|"]
+        for preset, row in res["step_times"].items():
+            for dev, v in row.items():
+                if "error" in v:
+                    lines.append(f"| {preset} | {dev} | | error | |")
+                else:
+                    lines.append(f"| {preset} ({v['params']:,}) | {dev} | {v['threads']} "
+                                 f"| {v['step_s_median'] * 1e3:.1f} ms | {v['step_s_min'] * 1e3:.1f} ms |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", default=str(REPO / "bench" / "gpu"))
+    p.add_argument("--work", default="/tmp/trainchain-gpu-check")
+    p.add_argument("--device", choices=["cuda", "cpu"], default="cuda")
+    p.add_argument("--worker", choices=["train", "replay", "time"])
+    p.add_argument("--spec")
+    p.add_argument("--dir")
+    p.add_argument("--genesis")
+    p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--quick", action="store_true", help="tiny models only (to test the script itself)")
+    args = p.parse_args()
+    if args.quick:
+        global CHECK_PRESET, TIMING
+        CHECK_PRESET, TIMING = "tiny", [("tiny", 3)]
+    if args.worker:
+        print(json.dumps(worker(args)))
+        return 0
+    res = driver(args)
+    print((Path(args.out) / "gpu_check.md").read_text())
+    ok = res.get("two_trainings", {}).get("bit_exact") and res.get("replay", {}).get("all_segments_bit_exact")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
