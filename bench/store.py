@@ -180,17 +180,20 @@ def run() -> dict:
                 print(f"   {size_mb} MB: cid {r['cid']['MBps']} MB/s, embedded put {r['embedded_put']['MBps']} / "
                       f"get {r['embedded_get']['MBps']}, daemon add {r['daemon_add']['MBps']} / "
                       f"verified get {r['kubo_get']['MBps']} MB/s", flush=True)
-    result = {"sizes": rows, "python_baseline_rss_mb": round(baseline, 1), "targets": _targets(rows)}
+    result = {"sizes": rows, "python_baseline_rss_mb": round(baseline, 1), "targets": _targets(rows),
+              "loadavg": [round(x, 1) for x in os.getloadavg()]}
     _write_markdown(result)
     return result
 
 
 def _targets(rows: dict) -> dict:
     faster = all(r["embedded_put"]["MBps"] >= r["daemon_add"]["MBps"] for r in rows.values())
-    peaks = [r[k]["peak_rss_mb"] for r in rows.values() for k in ("cid", "embedded_put", "embedded_get", "kubo_get")]
-    spread = max(peaks) - min(peaks) if peaks else 0.0
-    return {"embedded_put_at_least_daemon_add": faster, "client_peak_rss_spread_mb": round(spread, 1),
-            "memory_flat": spread < 64}
+    # Flat memory: for each client-side op, peak RSS at the largest size minus at the smallest.
+    ordered = sorted(rows.values(), key=lambda r: r["bytes"])
+    growth = {op: round(ordered[-1][op]["peak_rss_mb"] - ordered[0][op]["peak_rss_mb"], 1)
+              for op in ("cid", "embedded_put", "embedded_get", "kubo_put_verified", "kubo_get")}
+    return {"embedded_put_at_least_daemon_add": faster, "client_peak_rss_growth_mb": growth,
+            "memory_flat": all(g < 32 for g in growth.values())}
 
 
 def _write_markdown(result: dict) -> None:
@@ -214,7 +217,7 @@ def _write_markdown(result: dict) -> None:
         "daemon_add": "js-ipfs `add` (daemon alone, unverified)",
         "kubo_put_verified": "KuboStore.put_file (local CID check + add)",
         "daemon_cat": "js-ipfs `cat` (daemon alone, unverified)",
-        "kubo_get": "KuboStore.get_file (block/get, verified)",
+        "kubo_get": "KuboStore.get_file (dag/export stream, every block verified)",
     }
     for size, r in result["sizes"].items():
         for key, label in names.items():
@@ -229,8 +232,11 @@ def _write_markdown(result: dict) -> None:
         "Targets:",
         f"- embedded put at least as fast as the daemon's add at every size: "
         f"**{'met' if t['embedded_put_at_least_daemon_add'] else 'NOT met'}**",
-        f"- client memory flat in file size (peak RSS spread over all sizes and store ops: "
-        f"{t['client_peak_rss_spread_mb']} MB): **{'met' if t['memory_flat'] else 'NOT met'}**",
+        f"- client memory flat in file size (peak RSS growth from the smallest to the largest file, "
+        f"per op, MB: {t['client_peak_rss_growth_mb']}): **{'met' if t['memory_flat'] else 'NOT met'}**",
+        "",
+        f"Load average during the run: {result['loadavg']} (a 2-core machine shared with other jobs: "
+        "treat MB/s as indicative; the ratios are what the targets check).",
         "",
     ]
     (BENCH_DIR / "store.md").write_text("\n".join(lines))
