@@ -12,6 +12,8 @@ SOURCES = {  # fill key -> (results.json section, what produces it)
     "engine_table": ("engine", "`make bench` → `bench/engine.md`"),
     "store_table": ("store", "`make bench` → `bench/store.md`"),
     "rounds_table": ("rounds", "`make bench` → `bench/rounds.md`"),
+    "chain_table": ("chain", "`make bench` (`bench/chain.py`)"),
+    "dapp_table": ("dapp", "`make bench` (`bench/dapp.py`)"),
 }
 
 
@@ -43,10 +45,18 @@ def flatten(d: dict, prefix: str = "") -> list[tuple[str, object]]:
     return out
 
 
+def label(key: str) -> str:
+    """'stake_tx_automine_s' -> 'stake tx automine (s)'."""
+    for suffix, unit in (("_s", " (s)"), ("_ms", " (ms)"), ("_mb", " (MB)"), ("_gbps", " (GB/s)")):
+        if key.endswith(suffix):
+            return key[: -len(suffix)].replace("_", " ") + unit
+    return key.replace("_", " ")
+
+
 def generic_table(section: dict) -> str:
     rows = flatten(section)
     lines = ["| measurement | value |", "|---|---|"]
-    lines += [f"| {k} | {fmt(v)} |" for k, v in rows]
+    lines += [f"| {label(k)} | {fmt(v)} |" for k, v in rows]
     return "\n".join(lines)
 
 
