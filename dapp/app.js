@@ -8,6 +8,7 @@ const params = new URLSearchParams(location.search);
 // Where CID links point: the local `dapp serve` store by default, any gateway by ?gateway=.
 const gateway = params.get('gateway') || '/ipfs/';
 let session = null; // { conn, stop() } of the current connection
+let attempt = 0; // a newer Connect supersedes a connection still loading
 
 // ---------------------------------------------------------------- status line
 function setStatus(state, message, kind = '') {
@@ -122,21 +123,28 @@ async function showUpdates(conn, logs) {
     'watching for CanonicalModelUpdated.');
 }
 
+class Superseded extends Error {}
+
 async function start(rpc, oracle) {
+  const mine = ++attempt;
+  const still = (value) => {
+    if (mine !== attempt) throw new Superseded();
+    return value;
+  };
   session?.stop();
   session = null;
   clearPage();
   setStatus('loading', `Connecting to ${rpc}…`);
-  const abis = await loadAbis();
-  const conn = await connect({ rpc, oracle, abis });
+  const abis = still(await loadAbis());
+  const conn = still(await connect({ rpc, oracle, abis }));
   renderChain(conn);
   // Everything after this block is replayed from the logs, so nothing is missed while loading.
-  let seen = await conn.client.getBlockNumber();
-  const tasks = await Promise.all((await readTaskIds(conn)).map((id) => readTask(conn, id)));
+  let seen = still(await conn.client.getBlockNumber());
+  const tasks = still(await Promise.all((await readTaskIds(conn)).map((id) => readTask(conn, id))));
   tasks.forEach(renderTask);
   $('#tasks').hidden = false;
   if (tasks.length === 0) $('#task-list').textContent = 'No task has been created yet.';
-  renderStake(await readStake(conn));
+  renderStake(still(await readStake(conn)));
   const live = () => setStatus('live', `Connected to chain ${conn.chainId}; watching for CanonicalModelUpdated.`);
   live();
 
@@ -179,6 +187,7 @@ function connectFromForm(event) {
   url.searchParams.set('oracle', oracle);
   history.replaceState(null, '', url);
   start(rpc, oracle).catch((e) => {
+    if (e instanceof Superseded) return; // a newer Connect owns the page now
     session?.stop();
     session = null;
     clearPage();
