@@ -1,0 +1,142 @@
+"""Gas of every external call of a round: `python -m bench gas` -> bench/gas.md.
+
+For committee 3 and 7, samples 2 and 8, steps per round 32 and 4096 (segment = 1 step),
+one honest round on a fresh anvil (free port) through node.contracts (web3, no brownie).
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import socket
+import subprocess
+import time
+from pathlib import Path
+from statistics import mean
+
+from node import protocol as P
+from node.contracts import TaskParams, contract, deploy, send
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = Path(__file__).resolve().parent / "gas.md"
+COMMITTEES, SAMPLES, STEPS = (3, 7), (2, 8), (32, 4096)
+CALLS = ["stake", "create_task", "commit", "seal", "reveal_starts", "commit_verdict", "reveal_ends",
+         "reveal_verdict", "finalize", "claim"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start_anvil():
+    from web3 import Web3
+
+    port = _free_port()
+    anvil = os.environ.get("ANVIL", str(ROOT / "node_modules" / ".bin" / "anvil"))
+    proc = subprocess.Popen([anvil, "--port", str(port), "--silent", "--accounts", "10", "--block-base-fee-per-gas", "0"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    w3 = Web3(Web3.HTTPProvider(f"http://127.0.0.1:{port}"))
+    for _ in range(100):
+        try:
+            w3.eth.block_number
+            return proc, w3
+        except Exception:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("gas bench: anvil did not start")
+
+
+def measure_round(w3, committee: int, samples: int, steps: int) -> dict[str, int]:
+    """Gas of each call of one honest round (commit_verdict / reveal_verdict: the most expensive member)."""
+    snapshot = w3.provider.make_request("evm_snapshot", [])["result"]
+    try:
+        acct = w3.eth.accounts
+        deployer, trainer, verifiers = acct[0], acct[1], acct[2:9]
+        addr = deploy(w3, deployer)
+        sm = contract(w3, "StakeManager", addr["StakeManager"]).functions
+        tr = contract(w3, "TrainingRounds", addr["TrainingRounds"]).functions
+        gas: dict[str, list[int]] = {k: [] for k in CALLS}
+
+        def tx(name, fn, sender, value=0):
+            gas[name].append(send(w3, fn, sender, value=value)["gasUsed"])
+
+        tx("stake", sm.stake(P.TRAINER), trainer, 10**19)
+        for v in verifiers:
+            tx("stake", sm.stake(P.VERIFIER), v, 10**19)
+        params = TaskParams(steps_per_round=steps, samples=samples, committee_size=committee, quorum=committee // 2 + 1,
+                            seal_delay=1, reveal_window=50, commit_window=50, verdict_window=50)
+        trace = [os.urandom(32) for _ in range(steps + 1)]
+        layers_root = P.compute_merkle_root(trace)
+        tx("create_task", tr.create_task("bafy" + "s" * 55, os.urandom(32), trace[0], "bafy" + "g" * 55, params.as_tuple()),
+           deployer, 10 * params.round_cost)
+        tx("commit", tr.commit(1, trace[0], os.urandom(32), layers_root, P.compute_merkle_proof(trace, 0)), trainer)
+        w3.provider.make_request("anvil_mine", [hex(params.seal_delay + 1)])
+        tx("seal", tr.seal(1), deployer)
+        picked = tr.round_samples_of(1).call()
+        members = tr.committee_of(1).call()
+        tx("reveal_starts", tr.reveal_starts(1, [trace[j] for j in picked], ["bafy" + "c" * 55] * len(picked),
+                                             [P.compute_merkle_proof(trace, j) for j in picked]), trainer)
+        ends = [trace[j + 1] for j in picked]
+        salt = os.urandom(32)
+        for v in members:
+            tx("commit_verdict", tr.commit_verdict(1, P.compute_verdict_commitment(1, v, ends, True, salt)), v)
+        tx("reveal_ends", tr.reveal_ends(1, ends, [P.compute_merkle_proof(trace, j + 1) for j in picked], "bafy" + "f" * 55), trainer)
+        for v in members:
+            tx("reveal_verdict", tr.reveal_verdict(1, ends, True, salt, True, True), v)
+        tx("finalize", tr.finalize(1), deployer)
+        assert tr.rounds(1).call()[6] == P.OUTCOME_ACCEPTED, "gas bench: round not accepted"
+        tx("claim", sm.claim(), trainer)
+        return {k: max(v) for k, v in gas.items()} | {
+            "commit_verdict_mean": round(mean(gas["commit_verdict"])),
+            "reveal_verdict_mean": round(mean(gas["reveal_verdict"])),
+        }
+    finally:
+        w3.provider.make_request("evm_revert", [snapshot])
+
+
+def write_markdown(rows: list[dict]) -> str:
+    lines = [
+        "# Gas per call of one honest round",
+        "",
+        "`python -m bench gas` (bench/gas.py): fresh anvil 1.7.1, contracts compiled by vyper 0.4.3,",
+        "segment = 1 step (M = steps per round), CIDs of 59 characters. commit_verdict and",
+        "reveal_verdict: the most expensive committee member (later members pay less: warm slots).",
+        "",
+        "| committee | samples | steps/round | " + " | ".join(CALLS) + " |",
+        "|---|---|---|" + "---|" * len(CALLS),
+    ]
+    for r in rows:
+        lines.append(f"| {r['committee']} | {r['samples']} | {r['steps']} | " + " | ".join(f"{r['gas'][k]:,}" for k in CALLS) + " |")
+    lines += ["", "## Independence from steps per round", "",
+              "Same committee and samples, 32 vs 4096 steps per round (M = 32 vs 4096 segments):", "",
+              "| committee | samples | call | 32 steps | 4096 steps | difference |", "|---|---|---|---|---|---|"]
+    by_key = {(r["committee"], r["samples"], r["steps"]): r["gas"] for r in rows}
+    for c, s in itertools.product(COMMITTEES, SAMPLES):
+        for call in ("commit", "seal", "finalize", "reveal_starts", "reveal_ends"):
+            a, b = by_key[(c, s, 32)][call], by_key[(c, s, 4096)][call]
+            lines.append(f"| {c} | {s} | {call} | {a:,} | {b:,} | {b - a:+,} ({100 * (b - a) / a:+.1f}%) |")
+    lines += ["", "finalize does not depend on M at all. seal does no work proportional to M (seed, draws and",
+              "stores are O(samples + committee)); it moves by a few thousand gas with the values drawn",
+              "(a zero stores cheaper, the insertion sort swaps more or less). commit verifies one Merkle",
+              "proof, reveal_starts / reveal_ends one per checked segment, each ceil(log2(M + 1)) siblings",
+              "(6 at M = 32, 13 at M = 4096): they grow with log M only.", ""]
+    return "\n".join(lines)
+
+
+def run() -> dict:
+    proc, w3 = _start_anvil()
+    try:
+        rows = []
+        for c, s, steps in itertools.product(COMMITTEES, SAMPLES, STEPS):
+            rows.append({"committee": c, "samples": s, "steps": steps, "gas": measure_round(w3, c, s, steps)})
+            print(f"   committee {c} samples {s} steps {steps}: " + ", ".join(f"{k} {v}" for k, v in rows[-1]["gas"].items()), flush=True)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    OUT.write_text(write_markdown(rows))
+    return {f"c{r['committee']}_s{r['samples']}_steps{r['steps']}": r["gas"] for r in rows}
+
+
+if __name__ == "__main__":
+    run()
