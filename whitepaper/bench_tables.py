@@ -80,7 +80,31 @@ def all_tables(bench: dict | None) -> dict[str, str]:
 
 def figures(bench: dict | None, out: Path) -> list[Path]:
     """Figures drawn from measured data; none until the data exists."""
-    return []
+    made = []
+    sizes = ((bench or {}).get("engine") or {}).get("sizes")
+    if sizes:
+        import matplotlib.pyplot as plt
+
+        rows = sorted(sizes.values(), key=lambda r: r["params"])
+        fig, ax = plt.subplots(figsize=(6.4, 4.2))
+        xs = [r["params"] for r in rows]
+        ax.plot(xs, [r["plain_step_s"] for r in rows], "o-", label="plain PyTorch step")
+        ax.plot(xs, [r["deterministic_step_s"] for r in rows], "s-", label="deterministic step (engine, pinned)")
+        for r in rows:
+            ax.annotate(f"{r['threads']} thr", (r["params"], r["deterministic_step_s"]), fontsize=7,
+                        textcoords="offset points", xytext=(4, -10))
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("parameters")
+        ax.set_ylabel("seconds per training step")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend()
+        fig.tight_layout()
+        path = out / "step_time.png"
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        made.append(path)
+    return made
 
 
 # ------------------------------------------------------------ renderers of known sections

@@ -424,7 +424,12 @@ def main(argv: list[str] | None = None) -> int:
     figure_collusion(args.figures)
     figure_compute(P, args.figures)
     figure_simulation(sim, args.figures)
-    bench_tables.figures(bench, args.figures)
+    made = {p.name for p in bench_tables.figures(bench, args.figures)}
+    fills["step_time_figure"] = (
+        "![Step time](figures/step_time.png)\n\n*Figure 6 — Seconds per training step, plain PyTorch vs the "
+        "engine's deterministic step, by model size (`make bench` → `bench/results.json` → `engine`; drawn by "
+        "`make whitepaper` → `whitepaper/figures/step_time.png`).*" if "step_time.png" in made else
+        bench_tables.pending("`make bench` → `bench/engine.md`").replace("table", "figure"))
 
     unknown = fill_paper(args.paper_dir, fills)
     if unknown:

@@ -138,3 +138,17 @@ def test_paper_claims_about_the_simulation_hold_at_the_defaults():
         assert a["trainers"][st]["profit_per_round_eth"] < 0
     assert a["trainers"]["forger (segment M-2)"]["profit_per_round_eth"] > 0
     assert b["verifiers"]["lazy"]["profit_per_round_eth"] < b["verifiers"]["honest"]["profit_per_round_eth"]
+
+
+def test_bench_tables_render_measured_sections_and_pending_otherwise(tmp_path):
+    import bench_tables
+
+    assert "Pending" in bench_tables.all_tables(None)["gas_table"]
+    engine = {"sizes": {"demo": {"params": 120576, "threads": 1, "plain_step_s": 0.01, "deterministic_step_s": 0.0105,
+                                 "deterministic_over_plain": 1.05, "replay_s": 0.2, "replay_steps": 8,
+                                 "state_bytes": 1_450_000, "hash_parallel_gbps": 1.1, "hash_single_gbps": 0.9}}}
+    tables = bench_tables.all_tables({"engine": engine, "chain": {"devnet_up_s": 1.5}})
+    assert "| demo | 120,576 | 1 | 10.0 ms | 10.5 ms | 1.050 |" in tables["engine_table"]
+    assert "| devnet up (s) | 1.5 |" in tables["chain_table"]
+    assert [p.name for p in bench_tables.figures({"engine": engine}, tmp_path)] == ["step_time.png"]
+    assert bench_tables.figures(None, tmp_path) == []
