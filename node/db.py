@@ -192,12 +192,14 @@ class NodeDB:
             (role, round_id, duty, outcome, detail, tx_hash, time.time()),
         )
 
-    def duties(self, role: str | None = None, round_id: int | None = None) -> list[dict]:
+    def duties(self, role: str | None = None, round_id: int | None = None, duty: str | None = None) -> list[dict]:
         sql, where, params = "SELECT * FROM duties", [], []
         if role is not None:
             where.append("role=?"); params.append(role)
         if round_id is not None:
             where.append("round_id=?"); params.append(round_id)
+        if duty is not None:
+            where.append("duty=?"); params.append(duty)
         if where:
             sql += " WHERE " + " AND ".join(where)
         return [dict(r) for r in self._read(sql + " ORDER BY id", tuple(params))]

@@ -182,9 +182,18 @@ class LocalNet:
             if proc.poll() is not None and proc.returncode != 0:
                 raise RuntimeError(f"{name} exited with code {proc.returncode}:\n{self.log_tail(name)}")
 
-    def stop(self) -> None:
-        for name in list(self.procs):
-            self.stop_process(name)
+    def stop(self, timeout: float = 20.0) -> None:
+        """SIGTERM every node at once (they finish their step), then anvil."""
+        running = {n: p for n, p in self.procs.items() if p.poll() is None}
+        for proc in running.values():
+            proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for proc in running.values():
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
         if self.anvil is not None:
             self.anvil.stop()
 

@@ -19,8 +19,11 @@ from node.errors import TrainchainError
 log = logging.getLogger("trainchain.node")
 
 
-def install_signal_handlers(stop: threading.Event) -> None:
-    """SIGINT/SIGTERM -> stop.set(); a second signal while stopping exits at once."""
+def install_signal_handlers(stop: threading.Event) -> Callable[[], None]:
+    """SIGINT/SIGTERM -> stop.set(); a second signal while stopping exits at once.
+
+    Returns a function that puts the previous handlers back (call it in `finally`).
+    """
 
     def handler(signum, _frame):
         if stop.is_set():
@@ -28,8 +31,13 @@ def install_signal_handlers(stop: threading.Event) -> None:
         log.info("received %s: stopping after the current step", signal.Signals(signum).name)
         stop.set()
 
-    signal.signal(signal.SIGINT, handler)
-    signal.signal(signal.SIGTERM, handler)
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def restore() -> None:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+    return restore
 
 
 class Fatal(TrainchainError):

@@ -56,6 +56,7 @@ class TrainerNode(DutyNode):
     role = ROLE
     cheat = None  # an engine Cheat, set by CheatingTrainer
     reveals = True  # False: WithholdingTrainer
+    finalizes = True  # False: WithholdingTrainer (gone silent: others must close its round)
 
     def __init__(
         self,
@@ -261,6 +262,8 @@ class TrainerNode(DutyNode):
         log.info("round %d: revealed ends and the final checkpoint %s", round_id, data["cids"][-1])
 
     def finalize(self, round_id: int) -> None:
+        if not self.finalizes:
+            return
         self.transact(round_id, self.chain.rounds.functions.finalize(round_id), "finalize",
                       done=self.phase_past(round_id, protocol.PHASE_ENDS_REVEALED))
 
@@ -308,9 +311,11 @@ class CheatingTrainer(TrainerNode):
 
 
 class WithholdingTrainer(TrainerNode):
-    """Commits, then never reveals: the round is abandoned and the trainer slashed."""
+    """Commits and seals, then goes silent (never reveals, never finalizes): the
+    committee finalizes the round as abandoned and the trainer is slashed."""
 
     reveals = False
+    finalizes = False
 
 
 def fatal_errors() -> tuple[type[BaseException], ...]:

@@ -42,7 +42,7 @@ def run_node(node: NodeContext, role: str, make, metrics_port: int | None) -> di
         port = metrics_port if metrics_port is not None else node.config.metrics_port
         server = metrics.serve(port) if port else None
         stop = threading.Event()
-        install_signal_handlers(stop)
+        restore_signals = install_signal_handlers(stop)
         try:
             runner = make(chain, store, db, metrics)
             runner.run(stop)
@@ -54,6 +54,7 @@ def run_node(node: NodeContext, role: str, make, metrics_port: int | None) -> di
                            for r in db.rounds(role)],
             }
         finally:
+            restore_signals()
             if server is not None:
                 server.shutdown()
             db.close()
