@@ -1,0 +1,69 @@
+"""Dishonest trainers beyond node/trainer.py's CheatingTrainer / WithholdingTrainer: the real
+TrainerNode with one thing changed each (adversarial suite only).
+
+- EngineCheatTrainer(cheat=dict(...)): trains through the engine's cheat hook (node.engine.Cheat):
+  other data, a changed hyper-parameter, skipped segments.
+- ForgingTrainer(boundary=j): trains honestly, then replaces boundary checkpoint j by a forged
+  state (perturbed weights) and commits the forged h_j (training is not redone from it).
+- FinalSwapTrainer: commits an honest trace but reveals the CID of another checkpoint as the final one.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from node import protocol
+from node.trainer import TrainerNode, b32
+
+log = logging.getLogger("trainchain.trainer")
+
+
+class EngineCheatTrainer(TrainerNode):
+    def __init__(self, *args, cheat: dict, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.cheat_kw = dict(cheat)
+
+    def prepare(self) -> None:
+        super().prepare()
+        from node.engine.trace import Cheat  # torch: only after the runtime pin
+
+        kw = {k: frozenset(v) if k.endswith("segments") and v is not None else v for k, v in self.cheat_kw.items()}
+        self.cheat = Cheat(**kw)
+        log.warning("ADVERSARY: training with %s", self.cheat)
+
+
+class ForgingTrainer(TrainerNode):
+    def __init__(self, *args, boundary: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.boundary = boundary
+
+    def train(self, task: dict, base_hash: bytes) -> dict:
+        import torch
+
+        from node.engine.state import load_state, save_state
+
+        pending = super().train(task, base_hash)
+        j = self.boundary
+        cid = pending["cids"][j]
+        src = Path(pending["out_dir"]) / "forged-src.safetensors"
+        self.store.get_file(cid, src)
+        state = load_state(src)
+        name = sorted(state.params)[0]
+        state.params[name] = state.params[name] + torch.full_like(state.params[name], 1e-3)  # a "better" weight
+        forged = Path(pending["out_dir"]) / f"forged-{j}.safetensors"
+        h = save_state(forged, state)
+        hashes = [b32(x) for x in pending["boundary_hashes"]]
+        hashes[j] = h
+        pending["boundary_hashes"] = hashes
+        pending["cids"][j] = self.store.put_file(forged)
+        pending["trace_root"] = protocol.compute_merkle_root(hashes)
+        self.db.put_json(self.pending_key(), pending)
+        log.warning("ADVERSARY: boundary %d forged (h=0x%s)", j, h.hex()[:12])
+        return self.db.get_json(self.pending_key())
+
+
+class FinalSwapTrainer(TrainerNode):
+    def reveal_ends(self, round_id: int, data: dict) -> None:
+        data = dict(data, cids=list(data["cids"][:-1]) + [data["cids"][-2]])  # h_{M-1}'s checkpoint as "final"
+        log.warning("ADVERSARY: round %d: revealing %s as the final checkpoint", round_id, data["cids"][-1])
+        super().reveal_ends(round_id, data)

@@ -1,0 +1,199 @@
+"""Real nodes on a devnet, driven tick by tick: the node-level adversarial and fault cases.
+
+    net = NodeNet.start(anvil, tmp_path, trainer_cls=CheatingTrainer, trainer_kw={"skip_segments": {7}},
+                        verifier_cls={2: LazyVerifier})
+    result = net.run_round()          # ticks every node, mines one block per pass, until finalized
+    result.outcome, result.stake_delta[net.trainer_address]
+
+Every node is the real TrainerNode / VerifierNode (or a subclass) with its own ChainClient
+(signing with its own key), its own sqlite NodeDB and work dir; they share one embedded
+content store, which stands in for the IPFS network. A tiny GPT (tiny preset: 1 layer,
+d=32) trains 16 steps per round in 8 segments of 2 through the real engine; verifiers
+replay through node.engine. Instead of threads with wall-clock polling, `step()` calls each
+node's tick() once and mines one block: deterministic, and as fast as the work itself.
+Errors a tick raises are what run_loop would retry: they are counted, not fatal.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from node import protocol
+
+log = logging.getLogger("trainchain.adversarial")
+
+CORPUS_BYTES = 200_000
+STAKE = 2 * 10**18
+
+
+def tiny_spec(corpus_cid: str):
+    from node.engine.spec import TaskSpec
+
+    return TaskSpec.preset("tiny", corpus_cid).with_(
+        name="adversarial", steps_per_round=16, segment_steps=2,
+        protocol={"samples": 2, "committee_size": 3, "quorum": 2, "seal_delay_blocks": 1, "reveal_starts_window": 12,
+                  "commit_verdicts_window": 12, "reveal_ends_window": 12, "reveal_verdicts_window": 12})
+
+
+def client(url: str, deployment, account):
+    from node.chain import ChainClient
+
+    return ChainClient([url], deployment, account, tx_timeout=30, tx_replace_after=5, rpc_retries=2, rpc_backoff=0.1,
+                       poll_interval=0.05)
+
+
+@dataclass
+class RoundReport:
+    round_id: int
+    outcome: int
+    samples: list[int]
+    committee: list[str]
+    stake_delta: dict[str, int]
+    penalties: list[dict]          # PenaltyApplied args
+    errors: dict[str, list[str]]   # node name -> tick errors seen (retried)
+    passes: int
+
+    @property
+    def outcome_name(self) -> str:
+        return protocol.OUTCOME_NAMES[self.outcome]
+
+
+@dataclass
+class NodeNet:
+    anvil: object
+    root: Path
+    deployment: object
+    accounts: list                 # LocalAccount: [deployer, trainer, v1, v2, v3]
+    store: object
+    spec: object
+    task_id: int
+    trainer: object = None
+    verifiers: list = field(default_factory=list)
+    errors: dict = field(default_factory=dict)
+
+    # ------------------------------------------------------------ set-up
+    @classmethod
+    def start(cls, anvil, root: Path, n_verifiers: int = 3) -> "NodeNet":
+        from node.contracts import DeployParams
+        from node.devnet import deploy_contracts, dev_accounts
+        from node.engine.dataset import build_dataset, demo_corpus_paths
+        from node.store import open_store
+
+        from node.cli.task import create_task
+
+        root = Path(root)
+        accounts = dev_accounts(2 + n_verifiers)
+        deployment = deploy_contracts(anvil.url, accounts[0], DeployParams(unbonding_blocks=5),
+                                      out=root / "deployment.json")
+        store = open_store(datadir=root / "network")
+        corpus = build_dataset(demo_corpus_paths(limit_bytes=CORPUS_BYTES), store, shard_bytes=100_000)
+        spec = tiny_spec(corpus)
+        admin = client(anvil.url, deployment, accounts[0])
+        params_cost = spec.protocol.trainer_reward_wei + spec.protocol.verifier_reward_wei * spec.protocol.committee_size
+        task_id = create_task(admin, store, spec, fund=params_cost * 20)["task_id"]
+        for i, acct in enumerate(accounts[1:]):
+            chain = client(anvil.url, deployment, acct)
+            role = protocol.TRAINER if i == 0 else protocol.VERIFIER
+            chain.transact(chain.stake_manager.functions.stake(role), value=STAKE, what="stake")
+        return cls(anvil, root, deployment, accounts, store, spec, task_id)
+
+    def make_trainer(self, cls=None, **kw):
+        from node.db import NodeDB
+        from node.trainer import TrainerNode
+
+        cls = cls or TrainerNode
+        acct = self.accounts[1]
+        node = cls(client(self.anvil.url, self.deployment, acct), self.store, NodeDB(self.root / "trainer" / "trainer.sqlite"),
+                   self.task_id, self.root / "trainer", show_progress=False, **kw)
+        node.prepare()
+        self.trainer = node
+        return node
+
+    def make_verifier(self, i: int, cls=None, **kw):
+        """Verifier i (0-based) as `cls` (default VerifierNode); replaces any earlier one of i."""
+        from node.db import NodeDB
+        from verifier.node import VerifierNode
+
+        cls = cls or VerifierNode
+        acct = self.accounts[2 + i]
+        node = cls(client(self.anvil.url, self.deployment, acct), self.store,
+                   NodeDB(self.root / f"verifier-{i}" / "verifier.sqlite"), self.root / f"verifier-{i}",
+                   show_progress=False, **kw)
+        node.prepare()
+        while len(self.verifiers) <= i:
+            self.verifiers.append(None)
+        self.verifiers[i] = node
+        return node
+
+    @property
+    def nodes(self) -> list:
+        return [n for n in [self.trainer, *self.verifiers] if n is not None]
+
+    @property
+    def addresses(self) -> list[str]:
+        return [a.address for a in self.accounts[1:]]
+
+    # ------------------------------------------------------------ reads
+    @property
+    def chain(self):
+        return self.__dict__.setdefault("_admin", client(self.anvil.url, self.deployment, self.accounts[0]))
+
+    def stakes(self) -> dict[str, int]:
+        sm = self.chain.stake_manager.functions
+        return {a: self.chain.call(sm.stake_of(a)) for a in self.addresses}
+
+    def open_round(self) -> int:
+        return self.chain.get_task(self.task_id)["open_round"]
+
+    def mine(self, n: int = 1) -> None:
+        self.chain.w3.provider.make_request("anvil_mine", [hex(n)])
+
+    # ------------------------------------------------------------ driving
+    def step(self, mine: bool = True) -> None:
+        """Each node ticks once (errors are counted and retried next pass, as run_loop does); one block."""
+        for node in self.nodes:
+            name = f"{type(node).__name__}:{node.address[:8]}"
+            try:
+                node.tick()
+            except Exception as exc:  # noqa: BLE001 - what run_loop would log and retry
+                self.errors.setdefault(name, []).append(f"{type(exc).__name__}: {exc}"[:200])
+                log.info("tick of %s failed: %s", name, exc)
+        if mine:
+            self.mine()
+
+    def run_until(self, done, max_passes: int = 200) -> int:
+        for i in range(max_passes):
+            if done():
+                return i
+            self.step()
+        raise AssertionError(f"nodekit: not done after {max_passes} passes; errors: {self.errors}")
+
+    def round_finished(self, round_id: int) -> bool:
+        return self.chain.get_round(round_id)["phase"] == protocol.PHASE_FINALIZED
+
+    def run_round(self, max_passes: int = 200) -> RoundReport:
+        """From a free task: ticks until a round is committed, then until it is finalized and every node saw it."""
+        before = self.stakes()
+        start_block = self.chain.block_number()
+        self.errors = {}
+        passes = self.run_until(lambda: self.next_round() is not None, max_passes)
+        round_id = self.next_round()
+        self.__dict__["_last_reported"] = round_id
+        passes += self.run_until(lambda: self.round_finished(round_id), max_passes)
+        for _ in range(3):  # let every node conclude (claim, clean up)
+            self.step()
+        rnd = self.chain.get_round(round_id)
+        penalties = [e["args"] for e in self.chain.events("PenaltyApplied", start_block, round_id=round_id)]
+        after = self.stakes()
+        return RoundReport(
+            round_id, rnd["outcome"], list(self.chain.call(self.chain.rounds.functions.round_samples_of(round_id))),
+            list(self.chain.call(self.chain.rounds.functions.committee_of(round_id))),
+            {a: after[a] - before[a] for a in after}, penalties, dict(self.errors), passes)
+
+    def next_round(self) -> int | None:
+        """The first round of the task committed after the last one run_round reported."""
+        last = self.__dict__.get("_last_reported", 0)
+        ids = [e["args"]["round_id"] for e in self.chain.events("RoundCommitted", task_id=self.task_id)]
+        later = [i for i in ids if i > last]
+        return later[0] if later else None

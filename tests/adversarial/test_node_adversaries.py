@@ -1,0 +1,146 @@
+"""Adversaries built from the real node code (TrainerNode / VerifierNode subclasses), on a devnet,
+training and replaying a tiny GPT through the real engine, CIDs in a real content store.
+
+Stakes are read from the chain before and after the round; fraud rewards go to claimable
+balances (the nodes claim them), so a verifier's bonded stake only moves when it is slashed.
+"""
+from __future__ import annotations
+
+import pytest
+
+from node import protocol
+
+from adversaries import EngineCheatTrainer, FinalSwapTrainer, ForgingTrainer
+from nodekit import STAKE, NodeNet
+
+ETH = 10**18
+M = 8  # tiny spec of nodekit: 16 steps, segments of 2
+
+
+@pytest.fixture
+def net(anvil, tmp_path):
+    return NodeNet.start(anvil, tmp_path / "net")
+
+
+def bps(net) -> dict:
+    p = net.spec.protocol
+    return {"fraud": p.trainer_slash_bps, "miss": p.no_show_slash_bps, "minority": p.verifier_slash_bps}
+
+
+def fmt(wei: int) -> str:
+    return f"{wei / ETH:+.3f} ETH"
+
+
+def honest_verifiers(net, skip=()):
+    for i in range(3):
+        if i not in skip:
+            net.make_verifier(i)
+
+
+TRAINER_FRAUD = {
+    "CheatingTrainer: skip the steps of the last segment": ("skip", None),
+    "EngineCheatTrainer: last segment on other data": ("cheat", {"other_data_segments": {M - 1}}),
+    "EngineCheatTrainer: lr x2 in the last segment (one hyper-parameter)": ("cheat", {"lr_scale": 2.0, "lr_segments": {M - 1}}),
+    "EngineCheatTrainer: segment 0 on other data, commits the batches really used": (
+        "cheat", {"other_data_segments": {0}, "report_actual_batches": True}),
+    "ForgingTrainer: forge the checkpoint h_{M-1} (start of the last segment)": ("forge", M - 1),
+    "FinalSwapTrainer: reveal another checkpoint's CID as the final one": ("swap", None),
+}
+
+
+@pytest.mark.parametrize("name", list(TRAINER_FRAUD))
+def test_cheating_trainer_node(net, case, name):
+    c = case(name, "fraud: trainer -50% stake; every honest verifier keeps its stake and is paid a share; canonical "
+                   "model unchanged")
+    from node.trainer import CheatingTrainer
+
+    kind, arg = TRAINER_FRAUD[name]
+    if kind == "skip":
+        net.make_trainer(CheatingTrainer, skip_segments={M - 1}, max_rounds=1)
+    elif kind == "cheat":
+        net.make_trainer(EngineCheatTrainer, cheat=arg, max_rounds=1)
+    elif kind == "forge":
+        net.make_trainer(ForgingTrainer, boundary=arg, max_rounds=1)
+    else:
+        net.make_trainer(FinalSwapTrainer, max_rounds=1)
+    honest_verifiers(net)
+    canonical = net.chain.get_task(net.task_id)["canonical_hash"]
+    r = net.run_round()
+    trainer = net.trainer.address
+    paid = {e["args"]["who"]: e["args"]["amount"] for e in net.chain.events("RewardPaid", round_id=r.round_id)}
+    assert r.outcome == protocol.OUTCOME_FRAUD, r.outcome_name
+    assert r.stake_delta[trainer] == -protocol.compute_slash(STAKE, bps(net)["fraud"])
+    assert all(r.stake_delta[v] == 0 for v in r.committee)
+    assert set(paid) == set(r.committee) and len(set(paid.values())) == 1
+    assert net.chain.get_task(net.task_id)["canonical_hash"] == canonical
+    c.observe(f"outcome {r.outcome_name} (samples {r.samples}); trainer stake {fmt(r.stake_delta[trainer])}; "
+              f"3 verifiers' stake unchanged, each paid {fmt(next(iter(paid.values())))}; canonical unchanged")
+
+
+def test_withholding_trainer_node(net, case):
+    c = case("WithholdingTrainer: commits, never reveals", "abandoned: trainer -10% stake; verifiers keep theirs")
+    from node.trainer import WithholdingTrainer
+
+    net.make_trainer(WithholdingTrainer, max_rounds=1)
+    honest_verifiers(net)
+    r = net.run_round()
+    trainer = net.trainer.address
+    assert r.outcome == protocol.OUTCOME_ABANDONED, r.outcome_name
+    assert r.stake_delta[trainer] == -protocol.compute_slash(STAKE, bps(net)["miss"])
+    assert all(r.stake_delta[v] == 0 for v in net.addresses if v != trainer)
+    c.observe(f"outcome {r.outcome_name}; trainer {fmt(r.stake_delta[trainer])}; verifiers "
+              f"{sorted({fmt(r.stake_delta[v]) for v in net.addresses if v != trainer})}")
+
+
+VERIFIER_CASES = {
+    "lazy": ("approves without replaying", "minority", protocol.OUTCOME_ACCEPTED),
+    "reject": ("rejects everything", "minority", protocol.OUTCOME_ACCEPTED),
+    "silent": ("never reveals", "miss", protocol.OUTCOME_ACCEPTED),
+    "equivocate": ("reveals other hashes than it committed", "miss", protocol.OUTCOME_ACCEPTED),
+    "copy": ("copies another member's commitment", "miss", protocol.OUTCOME_ACCEPTED),
+}
+
+
+@pytest.mark.parametrize("mode", list(VERIFIER_CASES))
+def test_misbehaving_verifier_node(net, case, mode):
+    what, penalty, outcome = VERIFIER_CASES[mode]
+    c = case(f"MisbehavingVerifier({mode}): {what}, honest trainer",
+             f"round accepted; that verifier -{bps(net)[penalty] / 100:g}% ({penalty}); honest trainer and verifiers "
+             "lose nothing and are paid")
+    from verifier.adversary import MisbehavingVerifier
+
+    net.make_trainer(max_rounds=1)
+    honest_verifiers(net, skip=(0,))
+    bad = net.make_verifier(0, MisbehavingVerifier, mode=mode).address
+    r = net.run_round()
+    if bad not in r.committee:  # 3 verifiers, committee of 3: always in it
+        pytest.fail("the bad verifier was not drawn")
+    paid = {e["args"]["who"] for e in net.chain.events("RewardPaid", round_id=r.round_id)}
+    assert r.outcome == outcome, r.outcome_name
+    assert r.stake_delta[bad] == -protocol.compute_slash(STAKE, bps(net)[penalty])
+    assert all(r.stake_delta[a] == 0 for a in net.addresses if a != bad)
+    assert paid == set(net.addresses) - {bad}
+    errs = [e for name, es in r.errors.items() for e in es if bad[:8] in name]
+    c.observe(f"outcome {r.outcome_name}; bad verifier {fmt(r.stake_delta[bad])}; others unchanged and paid "
+              f"({len(paid)}); bad node's own failed ticks: {len(errs)}"
+              + (f" e.g. '{errs[0][:90]}'" if errs else ""))
+
+
+def test_colluding_minority_node(net, case):
+    c = case("MisbehavingVerifier(collude) + CheatingTrainer (skips the last segment): a minority of 1 of 3",
+             "fraud: trainer -50%; colluder -5% (minority); the 2 honest verifiers keep their stake and are paid")
+    from node.trainer import CheatingTrainer
+    from verifier.adversary import MisbehavingVerifier
+
+    trainer = net.make_trainer(CheatingTrainer, skip_segments={M - 1}, max_rounds=1)
+    honest_verifiers(net, skip=(0,))
+    bad = net.make_verifier(0, MisbehavingVerifier, mode="collude", accomplice=trainer.db).address
+    r = net.run_round()
+    honest = [v for v in r.committee if v != bad]
+    paid = {e["args"]["who"] for e in net.chain.events("RewardPaid", round_id=r.round_id)}
+    assert r.outcome == protocol.OUTCOME_FRAUD, r.outcome_name
+    assert r.stake_delta[trainer.address] == -protocol.compute_slash(STAKE, bps(net)["fraud"])
+    assert r.stake_delta[bad] == -protocol.compute_slash(STAKE, bps(net)["minority"])
+    assert all(r.stake_delta[v] == 0 for v in honest) and paid == set(honest)
+    c.observe(f"outcome {r.outcome_name}; trainer {fmt(r.stake_delta[trainer.address])}; colluder "
+              f"{fmt(r.stake_delta[bad])}; honest verifiers unchanged, paid: {len(paid)}")

@@ -1,0 +1,76 @@
+"""Dishonest verifiers: the real VerifierNode, configured to misbehave (adversarial suite only).
+
+    node = MisbehavingVerifier(chain, store, db, workdir, mode="lazy")
+
+Deliberately not a CLI flag. Modes:
+- "lazy":       approves without replaying: commits the revealed start hashes as the end
+                hashes (the only hashes it can see before committing), every flag true.
+- "reject":     rejects everything: random end hashes, data root and starts flagged bad.
+- "silent":     commits an honest verdict, then never reveals it.
+- "equivocate": commits an honest verdict, then reveals other end hashes (the contract
+                refuses them, so it never opens its commitment).
+- "copy":       commits a copy of the first commitment another member put on chain.
+- "collude":    commits the end hashes a cheating trainer hands it (`accomplice`: the
+                trainer's NodeDB, read directly: the off-chain side channel), all flags true.
+Everything else (discovery, deadlines, finalize, claims) is the honest node's code.
+"""
+from __future__ import annotations
+
+import logging
+import os
+
+from node.trainer import b32
+from verifier.node import VerifierNode
+
+log = logging.getLogger("trainchain.verifier")
+
+MODES = ("lazy", "reject", "silent", "equivocate", "copy", "collude")
+
+
+class MisbehavingVerifier(VerifierNode):
+    def __init__(self, *args, mode: str, accomplice=None, **kwargs):
+        if mode not in MODES:
+            raise ValueError(f"adversary: unknown verifier mode {mode!r}; known: {MODES}")
+        if mode == "collude" and accomplice is None:
+            raise ValueError("adversary: a colluding verifier needs the trainer's NodeDB (accomplice)")
+        super().__init__(*args, **kwargs)
+        self.mode = mode
+        self.accomplice = accomplice
+
+    def compute_verdict(self, rec, rnd: dict) -> dict:
+        samples = list(self.chain.call(self.chain.rounds.functions.round_samples_of(rec.round_id)))
+        if self.mode == "lazy":
+            starts = [bytes(h) for h in self.chain.call(self.chain.rounds.functions.start_hashes_of(rec.round_id))]
+            return {"end_hashes": starts, "data_root_ok": True, "starts_ok": True, "verdict_samples": samples}
+        if self.mode == "reject":
+            return {"end_hashes": [os.urandom(32) for _ in samples], "data_root_ok": False, "starts_ok": False,
+                    "verdict_samples": samples}
+        if self.mode == "collude":
+            trace = self.accomplice.get_round("trainer", rec.round_id)
+            hashes = [b32(h) for h in trace.data["boundary_hashes"]]
+            return {"end_hashes": [hashes[j + 1] for j in samples], "data_root_ok": True, "starts_ok": True,
+                    "verdict_samples": samples}
+        return super().compute_verdict(rec, rnd)
+
+    def commit_verdict(self, rec, rnd: dict) -> None:
+        if self.mode != "copy" or rec.phase == "verdict_ready":
+            return super().commit_verdict(rec, rnd)
+        theirs = [e for e in self.chain.events("VerdictCommitted", rec.data.get("sealed_block"), round_id=rec.round_id)
+                  if e["args"]["verifier"] != self.address]
+        if not theirs:
+            return  # nothing to copy yet: wait for the next tick
+        copied = b32(theirs[0]["args"]["commitment"])
+        log.warning("ADVERSARY: round %d: copying the commitment of %s", rec.round_id, theirs[0]["args"]["verifier"])
+        self.db.set_phase("verifier", rec.round_id, "verdict_ready", salt=os.urandom(32), commitment=copied,
+                          end_hashes=[], data_root_ok=True, starts_ok=True)
+        self.send_commitment(rec.round_id, copied)
+
+    def reveal_verdict(self, rec, rnd: dict) -> None:
+        if self.mode == "silent":
+            if not rec.data.get("silent_logged"):
+                log.warning("ADVERSARY: round %d: not revealing", rec.round_id)
+                self.db.set_phase("verifier", rec.round_id, rec.phase, silent_logged=True)
+            return
+        if self.mode == "equivocate":
+            rec.data["end_hashes"] = [os.urandom(32) for _ in rec.data["end_hashes"]]
+        return super().reveal_verdict(rec, rnd)
