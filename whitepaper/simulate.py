@@ -278,7 +278,9 @@ def summary_markdown(sim: dict, title: str = "") -> str:
         (f"**{title}** " if title else "") + f"{sim['rounds']} rounds at the default parameters (M = {p['M']}, s = {p['s']}, c = {p['c']}, "
         f"q = {p['q']}); population: trainers {sim['population']['trainers']}, verifiers "
         f"{sim['population']['verifiers']}; assumed: " +
-        ", ".join(f"{k} = {v}·R" for k, v in sim["assumptions"].items()) + ".", "",
+        ", ".join(f"{k} = {v}·R" for k, v in sim["assumptions"].items()) +
+        "; every stake is topped up to the minimum after a slash, so each slash is a fraction of the minimum "
+        "stake; everyone reveals in time.", "",
         "| role: strategy | agents | rounds / seats | accepted | fraud | slashed | profit per round (ETH) |",
         "|---|---|---|---|---|---|---|",
     ]
