@@ -14,28 +14,22 @@ from urllib.parse import urlencode
 import click
 
 from node.config import DEFAULT_RPC, load_config
-from node.errors import TrainchainError
+from node.errors import DeploymentError, TrainchainError
 
 
-def read_deployment(path: Path) -> dict:
-    """Addresses from a deployment.json, if there is one ({} otherwise)."""
+def page_defaults(cfg, rpc_url: str | None, oracle: str | None) -> dict:
+    """What the page starts with: the flags, else the node's deployment.json, else nothing."""
+    from node.chain import Deployment
+
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def find_oracle_address(deployment: dict) -> str | None:
-    """The ModelOracle address in a deployment file, whichever common shape it has."""
-    for holder in (deployment, deployment.get("contracts") or {}, deployment.get("addresses") or {}):
-        if isinstance(holder, dict):
-            value = holder.get("ModelOracle") or holder.get("model_oracle") or holder.get("oracle")
-            if isinstance(value, dict):
-                value = value.get("address")
-            if isinstance(value, str):
-                return value
-    return None
+        deployment = Deployment.load(cfg.deployment_path)
+    except DeploymentError as exc:
+        deployment = None
+        if cfg.deployment_path.exists():
+            click.echo(f"dapp: ignoring {exc}", err=True)
+    rpc_urls = cfg.rpc_urls or (deployment.rpc_urls if deployment else None) or [DEFAULT_RPC]
+    page = {"rpc": rpc_url or rpc_urls[0], "oracle": oracle or (deployment.addresses["ModelOracle"] if deployment else None)}
+    return {k: v for k, v in page.items() if v}
 
 
 def _interrupt(*_: object) -> None:
@@ -66,12 +60,7 @@ def serve(host: str, port: int, datadir: Path | None, ipfs_api: str | None, rpc_
         cfg = load_config(datadir=datadir, ipfs_api=ipfs_api)
     except TrainchainError as exc:
         raise click.ClickException(str(exc)) from None
-    deployment = read_deployment(cfg.deployment_path)
-    page = {
-        "rpc": rpc_url or (cfg.rpc_urls or deployment.get("rpc_urls") or [DEFAULT_RPC])[0],
-        "oracle": oracle or find_oracle_address(deployment),
-    }
-    page = {k: v for k, v in page.items() if v}
+    page = page_defaults(cfg, rpc_url, oracle)
     try:
         server = make_server(DappServerConfig(datadir=cfg.datadir, ipfs_api=cfg.ipfs_api, page_config=page),
                              host=host, port=port)

@@ -248,3 +248,28 @@ def test_resolve_inside_serves_plain_files(jail):
     assert resolve_inside(jail, "out/secret.txt") is None
     assert resolve_inside(jail, "sub/leak.js") is None
     assert resolve_inside(jail, ".env") is None
+
+
+def test_serve_ignores_a_broken_deployment_file_and_says_so(tmp_path):
+    import subprocess
+    import sys
+    from urllib.request import urlopen
+
+    (tmp_path / "deployment.json").write_text("{not json")
+    trainchain = str(Path(sys.executable).with_name("trainchain"))
+    proc = subprocess.Popen([trainchain, "dapp", "serve", "--port", "0", "--json", "--datadir", str(tmp_path),
+                             "--rpc", "http://127.0.0.1:9"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        info = json.loads(proc.stdout.readline())
+        with urlopen(info["url"] + "config.json", timeout=10) as res:
+            page_config = json.loads(res.read())
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    stderr = proc.stderr.read()
+    proc.stdout.close()
+    proc.stderr.close()
+    assert proc.returncode == 0, stderr  # SIGTERM is a clean stop
+    assert info["rpc"] == "http://127.0.0.1:9" and "oracle" not in info
+    assert page_config == {"rpc": "http://127.0.0.1:9"}
+    assert "dapp: ignoring" in stderr and "deployment.json" in stderr
