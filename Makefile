@@ -36,7 +36,9 @@ $(VENV_STAMP): pyproject.toml
 	touch $@
 
 $(NPM_STAMP): package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	# `npm install`, not `npm ci`: the lock pins every version, but js-ipfs has an optional
+	# dependency on a GitHub tarball (unreachable here) that `npm ci`'s sync check rejects.
+	npm install --no-audit --no-fund --loglevel=error
 	touch $@
 
 $(CHROMIUM_STAMP): $(VENV_STAMP) $(if $(wildcard /usr/bin/chromium),,FORCE)
