@@ -74,7 +74,9 @@ RENDERERS: dict = {}
 
 def all_tables(bench: dict | None) -> dict[str, str]:
     out = {key: table_for(key, bench) for key in SOURCES}
-    out["gpu_table"] = gpu_check(Path(__file__).resolve().parent.parent / "bench" / "gpu_check.md")
+    bench_dir = Path(__file__).resolve().parent.parent / "bench"
+    reports = [p for p in (bench_dir / "gpu" / "gpu_check.md", bench_dir / "gpu_check.md") if p.exists()]
+    out["gpu_table"] = gpu_check(reports[0] if reports else bench_dir / "gpu" / "gpu_check.md")
     return out
 
 
@@ -161,10 +163,52 @@ def render_engine(section: dict) -> str:
 
 RENDERERS["engine"] = render_engine
 
+GAS_CALLS = ("stake", "create_task", "commit", "seal", "reveal_starts", "commit_verdict", "reveal_ends",
+             "reveal_verdict", "finalize", "claim")
+
+
+def round_gas(c: int, gas: dict) -> int:
+    """Gas of one honest round: the trainer's 3 calls, seal, c verdict commits and reveals (mean
+    member), finalize, and c + 1 claims. Staking and task creation are one-off."""
+    per_member = gas.get("commit_verdict_mean", gas["commit_verdict"]) + gas.get("reveal_verdict_mean", gas["reveal_verdict"])
+    return (gas["commit"] + gas["seal"] + gas["reveal_starts"] + gas["reveal_ends"] + gas["finalize"]
+            + c * per_member + (c + 1) * gas["claim"])
+
+
+def render_gas(section: dict) -> str:
+    import re
+
+    rows = []
+    for key, gas in section.items():
+        m = re.fullmatch(r"c(\d+)_s(\d+)_steps(\d+)", key)
+        if m and isinstance(gas, dict):
+            rows.append((int(m.group(1)), int(m.group(2)), int(m.group(3)), gas))
+    if not rows:
+        return generic_table(section)
+    rows.sort()
+    head = "| committee c | samples s | steps/round | " + " | ".join(GAS_CALLS) + " | **one round** | verdict txs' share |"
+    lines = [head, "|" + "---|" * (len(GAS_CALLS) + 5)]
+    for c, s, steps, gas in rows:
+        cells = " | ".join(f"{gas[k]:,}" if k in gas else "—" for k in GAS_CALLS)
+        verdicts = c * (gas.get("commit_verdict_mean", gas["commit_verdict"]) +
+                        gas.get("reveal_verdict_mean", gas["reveal_verdict"]))
+        total = round_gas(c, gas)
+        lines.append(f"| {c} | {s} | {steps} | {cells} | **{total:,}** | {verdicts / total:.0%} |")
+    return ("\n".join(lines) + "\n\nGas per call (commit_verdict and reveal_verdict: the most expensive member; "
+            "the round total uses the mean member). One round = commit + seal + reveal_starts + reveal_ends + "
+            "finalize + c·(commit_verdict + reveal_verdict) + (c+1)·claim; at a gas price of g gwei it costs "
+            "round × g × 10⁻⁹ ETH. seal and finalize are O(s + c); the proofs in commit and the reveals grow "
+            "with log₂ M only (`bench/gas.md`).")
+
+
+RENDERERS["gas"] = render_gas
+
 
 def gpu_check(report: Path) -> str:
     """The engine's GPU determinism check (bench/gpu_check.md), quoted without its title."""
     if not report.exists():
-        return pending("the engine's GPU determinism check → `bench/gpu_check.md` (needs a machine with a GPU)")
+        return pending("the engine's GPU determinism check (`scripts/gpu_check.sh`) → `bench/gpu/gpu_check.md` "
+                       "(needs a machine with a GPU)")
     body = [l for l in report.read_text().splitlines() if not l.startswith("# ")]
-    return "\n".join(body).strip() + "\n\nSource: `bench/gpu_check.md` (the engine's GPU determinism check)."
+    rel = report.relative_to(report.parents[1]) if len(report.parents) > 1 else report
+    return "\n".join(body).strip() + f"\n\nSource: `bench/{rel.as_posix().split('bench/')[-1]}` (the engine's GPU determinism check)."
