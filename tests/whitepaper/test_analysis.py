@@ -152,3 +152,14 @@ def test_bench_tables_render_measured_sections_and_pending_otherwise(tmp_path):
     assert "| devnet up (s) | 1.5 |" in tables["chain_table"]
     assert [p.name for p in bench_tables.figures({"engine": engine}, tmp_path)] == ["step_time.png"]
     assert bench_tables.figures(None, tmp_path) == []
+
+
+def test_gas_table_adds_up_one_round():
+    import bench_tables
+
+    gas = {"stake": 1, "create_task": 2, "commit": 100, "seal": 10, "reveal_starts": 20, "commit_verdict": 7,
+           "commit_verdict_mean": 5, "reveal_ends": 30, "reveal_verdict": 9, "reveal_verdict_mean": 6,
+           "finalize": 40, "claim": 1}
+    assert bench_tables.round_gas(3, gas) == 100 + 10 + 20 + 30 + 40 + 3 * (5 + 6) + 4 * 1
+    table = bench_tables.table_for("gas_table", {"gas": {"c3_s2_steps32": gas}})
+    assert "| 3 | 2 | 32 |" in table and "**237**" in table and "| 14% |" in table
