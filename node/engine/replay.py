@@ -6,6 +6,7 @@ from typing import Callable
 from node.protocol import compute_merkle_root
 
 from .dataset import Dataset, batch_hash
+from .runtime import check_runtime
 from .spec import TaskSpec
 from .state import load_state, state_hash
 from .step import Trainer
@@ -20,6 +21,7 @@ def replay_segment(
     expected_hash: bytes | None = None,
 ) -> bytes:
     """Load (and verify, if expected_hash) a state, run `steps` (default k) steps, return the end hash."""
+    check_runtime(spec)  # a replay in another runtime would prove nothing
     steps = spec.segment_steps if steps is None else steps
     if steps < 0:
         raise ValueError("engine: steps must be >= 0")

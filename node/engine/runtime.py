@@ -12,6 +12,7 @@ with other settings, `apply_runtime_pin` raises RuntimeMismatch (or, with
 """
 from __future__ import annotations
 
+import functools
 import os
 import sys
 
@@ -109,14 +110,15 @@ CAPABILITY_FLAGS = {
 }
 
 
-def compute_machine_capabilities(cpuinfo: str = "/proc/cpuinfo") -> set[str] | None:
+@functools.lru_cache(maxsize=4)
+def compute_machine_capabilities(cpuinfo: str = "/proc/cpuinfo") -> frozenset[str] | None:
     """The ATen code paths this CPU can run (lower case), or None where /proc/cpuinfo is absent."""
     try:
         with open(cpuinfo) as f:
             flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
     except OSError:
         return None
-    return {cap for cap, need in CAPABILITY_FLAGS.items() if need <= set(flags)}
+    return frozenset(cap for cap, need in CAPABILITY_FLAGS.items() if need <= set(flags))
 
 
 def check_runtime(spec: TaskSpec | RuntimePin) -> None:

@@ -16,6 +16,7 @@ from typing import Callable
 from node.protocol import compute_merkle_root
 
 from .dataset import Dataset, batch_hash
+from .runtime import check_runtime
 from .spec import TaskSpec
 from .state import load_state, save_state, state_hash
 from .step import StepOverrides, Trainer
@@ -111,6 +112,7 @@ def train_round(
     expected_base_hash: bytes | None = None,
 ) -> RoundTrace:
     """Train one round (spec.steps_per_round steps, or `steps`) and write trace.json."""
+    check_runtime(spec)  # refuse to train bits a verifier could not reproduce
     k = spec.segment_steps
     S = spec.steps_per_round if steps is None else steps
     if S < 1 or S % k:

@@ -43,8 +43,9 @@ def test_cpu_capabilities_read_from_cpuinfo(tmp_path):
     info = tmp_path / "cpuinfo"
     info.write_text("processor: 0\nflags\t\t: fpu sse avx avx2 fma\n")
     assert compute_machine_capabilities(str(info)) == {"default", "avx2"}
-    info.write_text("flags : sse avx\n")
-    assert compute_machine_capabilities(str(info)) == {"default"}
+    other = tmp_path / "cpuinfo2"
+    other.write_text("flags : sse avx\n")
+    assert compute_machine_capabilities(str(other)) == {"default"}
     assert compute_machine_capabilities(str(tmp_path / "none")) is None
 
 
@@ -81,3 +82,15 @@ def test_cli_refuses_a_runtime_it_cannot_reproduce(cli, tmp_path, tiny_spec, gen
     assert proc.returncode == 1 and "cannot run the AVX512 code path" in proc.stdout
     proc = cli("replay", "--spec", spec, "--checkpoint", genesis, "--steps", "1", check=False)
     assert proc.returncode != 0 and "runtime: this process cannot replay the spec" in proc.stderr
+
+
+def test_train_and_replay_refuse_a_spec_of_another_runtime(tiny_spec, dataset, genesis, tmp_path):
+    from node.engine.replay import replay_segment
+    from node.engine.trace import train_round
+
+    other = tiny_spec.with_(runtime={"threads": 2})
+    with pytest.raises(RuntimeMismatch, match="spec pins 2"):
+        train_round(other, dataset, genesis, tmp_path)
+    with pytest.raises(RuntimeMismatch, match="spec pins 2"):
+        replay_segment(other, dataset, genesis)
+    assert not any(tmp_path.iterdir())  # refused before writing anything
