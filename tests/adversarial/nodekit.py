@@ -16,6 +16,7 @@ Errors a tick raises are what run_loop would retry: they are counted, not fatal.
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +25,10 @@ from node import protocol
 log = logging.getLogger("trainchain.adversarial")
 
 CORPUS_BYTES = 200_000
+
+
+class Killed(BaseException):
+    """Raised inside a node to stand for kill -9: BaseException, so no node code catches it."""
 STAKE = 2 * 10**18
 
 
@@ -71,6 +76,8 @@ class NodeNet:
     trainer: object = None
     verifiers: list = field(default_factory=list)
     errors: dict = field(default_factory=dict)
+    kills: list = field(default_factory=list)
+    hook: object = None            # hook(net) before every pass: fault injection
 
     # ------------------------------------------------------------ set-up
     @classmethod
@@ -98,15 +105,18 @@ class NodeNet:
             chain.transact(chain.stake_manager.functions.stake(role), value=STAKE, what="stake")
         return cls(anvil, root, deployment, accounts, store, spec, task_id)
 
-    def make_trainer(self, cls=None, **kw):
+    def make_trainer(self, cls=None, workdir: Path | None = None, **kw):
+        """The trainer (dev account 1) as `cls` (default TrainerNode); a second call restarts it on
+        the same sqlite DB and work dir, as a node process restarted after a kill would."""
         from node.db import NodeDB
         from node.trainer import TrainerNode
 
         cls = cls or TrainerNode
         acct = self.accounts[1]
         node = cls(client(self.anvil.url, self.deployment, acct), self.store, NodeDB(self.root / "trainer" / "trainer.sqlite"),
-                   self.task_id, self.root / "trainer", show_progress=False, **kw)
+                   self.task_id, workdir or self.root / "trainer", show_progress=False, **kw)
         node.prepare()
+        node._remake = lambda: self.make_trainer(cls, workdir, **kw)
         self.trainer = node
         return node
 
@@ -121,6 +131,7 @@ class NodeNet:
                    NodeDB(self.root / f"verifier-{i}" / "verifier.sqlite"), self.root / f"verifier-{i}",
                    show_progress=False, **kw)
         node.prepare()
+        node._remake = lambda: self.make_verifier(i, cls, **kw)
         while len(self.verifiers) <= i:
             self.verifiers.append(None)
         self.verifiers[i] = node
@@ -151,21 +162,62 @@ class NodeNet:
 
     # ------------------------------------------------------------ driving
     def step(self, mine: bool = True) -> None:
-        """Each node ticks once (errors are counted and retried next pass, as run_loop does); one block."""
-        for node in self.nodes:
+        """Each node ticks once (errors are counted and retried next pass, as run_loop does); one block.
+        A node that raises Killed is dropped mid-tick and restarted from its DB (a kill -9 + restart)."""
+        for node in list(self.nodes):
             name = f"{type(node).__name__}:{node.address[:8]}"
             try:
                 node.tick()
+            except Killed as k:
+                self.kills.append(f"{name} {k}")
+                log.info("%s killed (%s); restarting it from its DB", name, k)
+                node._remake()
             except Exception as exc:  # noqa: BLE001 - what run_loop would log and retry
                 self.errors.setdefault(name, []).append(f"{type(exc).__name__}: {exc}"[:200])
                 log.info("tick of %s failed: %s", name, exc)
         if mine:
             self.mine()
 
+    # ------------------------------------------------------------ faults
+    def kill_at(self, node, what: str, when: str = "before") -> None:
+        """The node dies the first time it sends `what` (commit, seal, reveal_starts, commit_verdict, ...):
+        just before the transaction leaves, or just after it is mined (before the node records it)."""
+        real, target = node.chain.transact, what
+
+        def transact(fn, value: int = 0, what: str | None = None, gas: int | None = None):
+            if what == target and not state["done"]:
+                state["done"] = True
+                if when == "before":
+                    raise Killed(f"before sending {what}")
+                receipt = real(fn, value=value, what=what, gas=gas)
+                raise Killed(f"after {what} was mined (block {receipt['blockNumber']})")
+            return real(fn, value=value, what=what, gas=gas)
+
+        state = {"done": False}
+        node.chain.transact = transact
+
+    @contextmanager
+    def cut_off(self, node):
+        """The node's RPC endpoint refuses connections (a dead port) inside the block."""
+        from web3 import HTTPProvider
+
+        from node.devnet import free_port
+
+        provider = node.chain.provider
+        saved = provider._providers
+        provider._providers = [HTTPProvider(f"http://127.0.0.1:{free_port()}", exception_retry_configuration=None)
+                               for _ in saved]
+        try:
+            yield
+        finally:
+            provider._providers = saved
+
     def run_until(self, done, max_passes: int = 200) -> int:
         for i in range(max_passes):
             if done():
                 return i
+            if self.hook is not None:
+                self.hook(self)
             self.step()
         raise AssertionError(f"nodekit: not done after {max_passes} passes; errors: {self.errors}")
 
