@@ -47,8 +47,8 @@ async function waitText(selector, text, timeout) {
 }
 
 const ops = {
-  goto: async (c) => { await page.goto(c.url, { waitUntil: 'load', timeout: c.timeout ?? 30000 }); },
-  reload: async (c) => { await page.reload({ waitUntil: 'load', timeout: c.timeout ?? 30000 }); },
+  goto: async (c) => { await page.goto(c.url, { waitUntil: 'load', timeout: c.timeout ?? 90000 }); },
+  reload: async (c) => { await page.reload({ waitUntil: 'load', timeout: c.timeout ?? 90000 }); },
   wait_text: (c) => waitText(c.selector, c.text, c.timeout ?? 30000),
   text: (c) => page.innerText(c.selector, { timeout: c.timeout ?? 5000 }),
   eval: (c) => page.evaluate(c.js),

@@ -34,7 +34,7 @@ def browser_missing() -> str | None:
 
 
 class Browser:
-    def __init__(self, user_data_dir: Path, step_timeout: float = 60.0):
+    def __init__(self, user_data_dir: Path, step_timeout: float = 120.0):
         user_data_dir.mkdir(parents=True, exist_ok=False)  # always a fresh profile
         self.step_timeout = step_timeout
         self._next_id = 1
@@ -77,7 +77,7 @@ class Browser:
     def text(self, selector: str) -> str:
         return self.call("text", selector=selector)
 
-    def wait_text(self, selector: str, text: str | None = None, timeout: float = 30.0) -> str:
+    def wait_text(self, selector: str, text: str | None = None, timeout: float = 60.0) -> str:
         return self.call("wait_text", selector=selector, text=text, timeout=int(timeout * 1000))
 
     def eval(self, js: str):
