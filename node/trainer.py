@@ -128,7 +128,8 @@ class TrainerNode(DutyNode):
         return False
 
     def rounds_finished(self) -> int:
-        return sum(1 for r in self.db.rounds(ROLE) if r.task_id == self.task_id and r.is_done)
+        """Rounds of this task decided for or against us (a void round is retried, not counted)."""
+        return sum(1 for r in self.db.rounds(ROLE) if r.task_id == self.task_id and r.is_done and r.phase != "void")
 
     # ------------------------------------------------------------ a new round
     def pending_key(self) -> str:

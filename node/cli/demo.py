@@ -37,9 +37,10 @@ class DemoFailed(Exception):
 class EventPrinter:
     """Prints the protocol's events as they happen, with node names for addresses."""
 
-    def __init__(self, chain, console, names: dict[str, str], from_block: int):
+    def __init__(self, chain, console, names: dict[str, str], from_block: int, loss_of=lambda round_id: None):
         self.chain, self.console, self.names = chain, console, names
         self.next_block = from_block
+        self.loss_of = loss_of  # round -> the trainer's mean training loss, if known
 
     def name(self, address: str) -> str:
         return self.names.get(address, address[:10])
@@ -76,7 +77,9 @@ class EventPrinter:
         if n == "RoundFinalized":
             outcome = outcome_name(a["outcome"])
             color = "green" if outcome == "accepted" else "red"
-            return f"[bold]round {a['round_id']} finalized: [{color}]{outcome}[/{color}][/bold]"
+            loss = self.loss_of(a["round_id"])
+            loss_text = f" (trainer's mean loss {loss:.3f})" if loss is not None else ""
+            return f"[bold]round {a['round_id']} finalized: [{color}]{outcome}[/{color}][/bold]{loss_text}"
         if n == "PenaltyApplied":
             return f"[red]{self.name(a['who'])} slashed {a['amount'] / 1e18:g} ETH ({a['reason']})[/red]"
         if n == "CanonicalModelUpdated":
@@ -120,7 +123,14 @@ def run_demo(workdir: Path, block_time: float, honest_rounds: int, console, time
                       f"pool {FUND / 1e18:g} ETH; genesis {task['genesis_cid']}")
 
         chain = net.client()
-        printer = EventPrinter(chain, console, names, net.deployment.deploy_block)
+        def loss_of(round_id: int):
+            for name in ("trainer", "cheater"):
+                loss = node_losses(workdir / "nodes" / name / "trainer.sqlite").get(round_id)
+                if loss is not None:
+                    return loss
+            return None
+
+        printer = EventPrinter(chain, console, names, net.deployment.deploy_block, loss_of)
         for v in verifiers:
             net.spawn_verifier(v)
         proc = net.spawn_trainer(trainer, task_id, rounds=honest_rounds)
@@ -150,16 +160,15 @@ def run_demo(workdir: Path, block_time: float, honest_rounds: int, console, time
         console.rule("the canonical model")
         from node.onchain import outcome_name, read_latest_model
 
+        from node.cli.model import pull_model
+
         latest = read_latest_model(chain, task_id)
-        model_dir = workdir / "model"
-        model_dir.mkdir(exist_ok=True)
-        path = model_dir / "canonical.safetensors"
-        store.get_file(latest["cid"], path)
-        load_state(path, latest["state_hash"])  # raises if the CID's state does not hash to the oracle's hash
+        pulled = pull_model(chain, store, task_id, workdir / "model")  # StateError unless it hashes to the oracle's
         console.print(f"ModelOracle.latest({task_id}) = version {latest['version']}, {latest['cid']}; "
-                      f"pulled and verified (state hash 0x{latest['state_hash'].hex()})")
+                      f"pulled to {pulled['path']} and verified (state hash 0x{latest['state_hash'].hex()})")
         prompt = "def "
-        sample = generate(path, spec, prompt, max_new_tokens=160, temperature=0.8)
+        sample = generate(load_state(pulled["path"], latest["state_hash"]), spec, prompt, max_new_tokens=160,
+                          temperature=0.8)
         console.print(f"[bold]sample[/bold] (prompt {prompt!r}):\n{sample}")
 
         rounds = []

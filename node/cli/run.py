@@ -68,7 +68,7 @@ def trainer() -> None:
 
 @trainer.command("run")
 @click.option("--task", "task_id", required=True, type=click.IntRange(1), help="Task to train.")
-@click.option("--rounds", type=click.IntRange(1), default=None, help="Stop after this many finished rounds.")
+@click.option("--rounds", type=click.IntRange(1), default=None, help="Stop after this many decided rounds (void rounds are retried).")
 @click.option("--metrics-port", type=click.IntRange(1, 65535), default=None, help=METRICS_HELP)
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 @node_options
