@@ -556,6 +556,7 @@ class ChainClient:
                 else:
                     raise ChainError(f"{what}: the node refused the transaction: {e}") from None
             except RPCUnavailable as e:
+                sent.append(bytes(signed.hash))  # it may have arrived before the line dropped
                 if time.monotonic() >= deadline:
                     raise TxTimeout(f"{what}: could not send before the {self.tx_timeout:.0f}s timeout: {e}") from None
                 log.warning("%s: send failed (%s); retrying", what, e)
