@@ -193,3 +193,31 @@ def test_preflight_checks_say_why(deployed, client, dev, open_round):
         trainer.require_window(1, "finalize")
     # the trainer who missed its reveal was penalized: visible in its events
     assert [e["args"]["who"] for e in trainer.events("PenaltyApplied", round_id=1)] == [dev[1].address]
+
+
+def test_transaction_survives_an_rpc_restart_and_runs_once(anvil_factory, dev, tmp_path):
+    """anvil (1 s blocks) goes down right after the send and loses its pool: the client re-sends the
+    same nonce once the RPC is back, and the stake is added exactly once."""
+    from node.devnet import deploy_contracts
+
+    anvil = anvil_factory(block_time=1, state=tmp_path / "state.json")
+    deployment = deploy_contracts(anvil.url, dev[0])
+    chain = ChainClient([anvil.url], deployment, dev[1], tx_replace_after=3, tx_timeout=40, rpc_retries=8,
+                        rpc_backoff=0.2, poll_interval=0.1)
+    fn = chain.stake_manager.functions.stake(VERIFIER)
+    chain.call(chain.stake_manager.functions.stake_of(dev[1].address))  # bindings ready before the outage
+    real_send = chain.w3.eth.send_raw_transaction
+
+    def send_then_crash(raw):
+        result = real_send(raw)
+        if not getattr(send_then_crash, "done", False):
+            send_then_crash.done = True
+            anvil.stop()  # before the next block: the pending transaction dies with the process
+            threading.Thread(target=lambda: (time.sleep(1.5), anvil.start())).start()
+        return result
+
+    chain.w3.eth.send_raw_transaction = send_then_crash
+    receipt = chain.transact(fn, value=ETH, what="stake")
+    assert receipt["status"] == 1
+    assert chain.call(chain.stake_manager.functions.stake_of(dev[1].address)) == ETH
+    assert chain.w3.eth.get_transaction_count(dev[1].address) == 1
