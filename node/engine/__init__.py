@@ -25,7 +25,7 @@ _EXPORTS = {
     "replay": ["replay_segment", "compute_batch_hashes", "compute_data_root"],
     "generate": ["generate"],
     "errors": ["EngineError"],
-    "model": ["GPT", "count_parameters"],
+    "model": ["GPT", "build_model", "count_parameters"],
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_WHERE)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from .model import GPT
+from .model import build_model
 from .spec import TaskSpec
 from .state import TrainingState, load_state
 from .step import seed_for
@@ -17,7 +17,7 @@ def generate(state, spec: TaskSpec, prompt: str | bytes, max_new_tokens: int = 2
         state = load_state(state)
     if temperature < 0:
         raise ValueError("generate: temperature must be >= 0")
-    model = GPT(spec.model)
+    model = build_model(spec.model)
     state.check_against(model)
     with torch.no_grad():
         for name, p in model.named_parameters():

@@ -24,8 +24,6 @@ class CausalSelfAttention(nn.Module):
         self.c_proj = nn.Linear(cfg.n_embd, cfg.n_embd, bias=cfg.bias)
         self.attn_dropout = nn.Dropout(cfg.dropout)
         self.resid_dropout = nn.Dropout(cfg.dropout)
-        mask = torch.tril(torch.ones(cfg.block_size, cfg.block_size, dtype=torch.bool))
-        self.register_buffer("mask", mask.view(1, 1, cfg.block_size, cfg.block_size), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, T, C = x.shape
@@ -34,7 +32,8 @@ class CausalSelfAttention(nn.Module):
         k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
         v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
         att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.size(-1)))  # (B, nh, T, T)
-        att = att.masked_fill(~self.mask[:, :, :T, :T], float("-inf"))
+        causal = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()  # no buffer: models are built on meta
+        att = att.masked_fill(~causal, float("-inf"))
         att = self.attn_dropout(F.softmax(att, dim=-1))
         y = (att @ v).transpose(1, 2).contiguous().view(B, T, C)  # (B, T, C)
         return self.resid_dropout(self.c_proj(y))
@@ -78,7 +77,10 @@ class GPT(nn.Module):
             )
         )
         self.lm_head = nn.Linear(cfg.n_embd, cfg.vocab_size, bias=False)
-        self.lm_head.weight = self.transformer.wte.weight  # weight tying
+        self.tie_weights()
+
+    def tie_weights(self) -> None:
+        self.lm_head.weight = self.transformer.wte.weight  # one tensor: lm_head = wte
 
     def init_weights(self) -> None:
         """nanoGPT init; only genesis calls this (verifiers load weights, never draw them)."""
@@ -105,6 +107,18 @@ class GPT(nn.Module):
         if targets is not None:
             loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1))
         return logits, loss
+
+
+def build_model(cfg: ModelConfig, device: str | torch.device = "cpu") -> GPT:
+    """A GPT with uninitialised weights on `device`: the caller loads a state into it.
+
+    Built on the meta device, so no weights are ever drawn outside genesis.
+    """
+    with torch.device("meta"):
+        model = GPT(cfg)
+    model.to_empty(device=device)
+    model.tie_weights()  # to_empty may replace the shared Parameter by two
+    return model
 
 
 def count_parameters(cfg: ModelConfig) -> int:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .model import GPT
+from .model import build_model
 from .spec import TaskSpec
 from .state import TrainingState
 
@@ -48,9 +48,8 @@ class Trainer:
     def __init__(self, spec: TaskSpec, state: TrainingState):
         self.spec = spec
         self.device = torch.device(spec.runtime.device)
-        self.model = GPT(spec.model)  # weights are overwritten below, never drawn here
+        self.model = build_model(spec.model, self.device)  # empty: weights come from the state
         state.check_against(self.model)
-        self.model.to(self.device)
         self.params = dict(sorted(self.model.named_parameters()))
         with torch.no_grad():
             for name, p in self.params.items():
