@@ -35,16 +35,20 @@ def devnet() -> None:
               help="RPC port (default: the one this devnet used before, else a free one).")
 @click.option("--block-time", type=click.FloatRange(0.1, 60), default=1.0, show_default=True,
               help="Seconds per block.")
+@click.option("--fund", "extra_fund", multiple=True, metavar="ADDRESS",
+              help="Also send 100 ETH to this address (repeatable); the data dir's keys always get it.")
 @_deploy_options
 @node_options
-def up(node: NodeContext, port, block_time, min_trainer_stake, min_verifier_stake, unbonding_blocks) -> None:
+def up(node: NodeContext, port, block_time, extra_fund, min_trainer_stake, min_verifier_stake, unbonding_blocks) -> None:
     """Start anvil (state kept in <datadir>/devnet), deploy the contracts once, fund the data dir's keys.
 
     Writes <datadir>/deployment.json. Running `up` again after `down` reloads the same chain.
     """
     from node.devnet import DEV_FUNDING, devnet_up
 
-    fund = node.keystore().list()
+    from node.keys import normalize_address
+
+    fund = node.keystore().list() + [a for a in map(normalize_address, extra_fund) if a not in node.keystore().list()]
     info = devnet_up(node.datadir, port=port, block_time=block_time,
                      params=_params(min_trainer_stake, min_verifier_stake, unbonding_blocks), fund=fund)
     info["deployment_file"] = str(node.datadir / "deployment.json")

@@ -21,8 +21,15 @@ def _j(result):
 def test_up_status_down_up_keeps_the_chain(cli_run, datadir, tmp_path):
     (tmp_path / "pw").write_text("pw\n")
     key = _j(cli_run("keys", "new", "--light-kdf", "--datadir", datadir, "--password-file", tmp_path / "pw", "--json"))
-    up = _j(cli_run("devnet", "up", "--datadir", datadir, "--block-time", "1", "--unbonding-blocks", "3", "--json"))
-    assert rpc_ready(up["url"]) and up["funded"] == [key["address"]]
+    outsider = "0x" + "42" * 20
+    r = cli_run("devnet", "up", "--datadir", datadir, "--fund", "0x42", ok=False)
+    assert "is not an Ethereum address" in r.output
+    up = _j(cli_run("devnet", "up", "--datadir", datadir, "--block-time", "1", "--unbonding-blocks", "3",
+                    "--fund", outsider, "--json"))
+    assert rpc_ready(up["url"]) and up["funded"] == [key["address"], outsider]
+    from web3 import Web3
+
+    assert Web3(Web3.HTTPProvider(up["url"])).eth.get_balance(outsider) == 100 * 10**18
     deployment = json.loads((datadir / "deployment.json").read_text())
     assert deployment["addresses"] == up["deployment"]["addresses"] and deployment["rpc_urls"] == [up["url"]]
 
