@@ -184,7 +184,6 @@ task_count: public(uint256)
 round_count: public(uint256)
 tasks: public(HashMap[uint256, Task])
 rounds: public(HashMap[uint256, Round])
-round_samples: HashMap[uint256, DynArray[uint256, MAX_CHECKED]]
 round_committee: HashMap[uint256, DynArray[address, MAX_COMMITTEE]]
 start_hashes: HashMap[uint256, DynArray[bytes32, MAX_CHECKED]]
 end_hashes: HashMap[uint256, DynArray[bytes32, MAX_CHECKED]]
@@ -559,7 +558,6 @@ def seal(round_id: uint256):
         member: address = staticcall self.stake_manager.active_verifiers(i)
         committee.append(member)
         extcall self.stake_manager.lock(member)
-    self.round_samples[round_id] = samples
     self.round_committee[round_id] = committee
     self.rounds[round_id].seed = seed
     self.rounds[round_id].phase = SEALED
@@ -581,7 +579,7 @@ def reveal_starts(round_id: uint256, start_hashes: DynArray[bytes32, MAX_CHECKED
     assert r.phase == SEALED, "rounds: not awaiting starts"
     assert msg.sender == r.trainer, "rounds: only the trainer"
     assert block.number <= r.deadline, "rounds: reveal window closed"
-    samples: DynArray[uint256, MAX_CHECKED] = self.round_samples[round_id]
+    samples: DynArray[uint256, MAX_CHECKED] = self._round_samples(r)
     n: uint256 = len(samples)
     assert len(start_hashes) == n and len(start_cids) == n and len(proofs) == n, "rounds: wrong number of starts"
     n_leaves: uint256 = self._n_segments(r.task_id) + 1
@@ -633,7 +631,7 @@ def reveal_ends(round_id: uint256, end_hashes: DynArray[bytes32, MAX_CHECKED], p
     assert r.n_committed == len(self.round_committee[round_id]) or block.number > r.commit_deadline, "rounds: committee still committing"
     assert block.number <= r.deadline, "rounds: reveal window closed"
     assert len(final_cid) > 0, "rounds: empty cid"
-    samples: DynArray[uint256, MAX_CHECKED] = self.round_samples[round_id]
+    samples: DynArray[uint256, MAX_CHECKED] = self._round_samples(r)
     n: uint256 = len(samples)
     assert len(end_hashes) == n and len(proofs) == n, "rounds: wrong number of ends"
     n_leaves: uint256 = self._n_segments(r.task_id) + 1
@@ -723,9 +721,9 @@ def finalize(round_id: uint256):
 @view
 def round_samples_of(round_id: uint256) -> DynArray[uint256, MAX_CHECKED]:
     """
-    @notice Sampled segments of a sealed round (the last is always M-1).
+    @notice Sampled segments of a sealed round (the last is always M-1); empty before seal.
     """
-    return self.round_samples[round_id]
+    return self._round_samples(self.rounds[round_id])
 
 
 @external
@@ -780,6 +778,17 @@ def n_segments(task_id: uint256) -> uint256:
 def _n_segments(task_id: uint256) -> uint256:
     p: TaskParams = self.tasks[task_id].params
     return p.steps_per_round // p.segment_steps
+
+
+@internal
+@view
+def _round_samples(r: Round) -> DynArray[uint256, MAX_CHECKED]:
+    """Samples are a pure function of the seed and the task's (fixed) parameters: recomputed
+    rather than stored, which costs less than storing one slot per sample at seal."""
+    if r.seed == empty(bytes32):
+        return []
+    p: TaskParams = self.tasks[r.task_id].params
+    return self._compute_samples(r.seed, p.steps_per_round // p.segment_steps, p.samples)
 
 
 @internal

@@ -134,3 +134,20 @@ def test_finalize_twice_or_unknown_round(task, outsider):
         task.finalize(outsider)
     with brownie.reverts("rounds: not open"):
         task.c.rounds.finalize(999, {"from": outsider})
+
+
+def test_seal_at_the_last_block_whose_hash_is_still_available(task, staked, web3):
+    tx = task.commit()
+    last = tx.block_number + PARAMS.seal_delay + P.BLOCKHASH_HORIZON  # the round's seal deadline
+    assert task.round["deadline"] == last
+    chain.mine(last - 1 - chain.height)  # the seal transaction is mined in block `last`
+    seal = staked.rounds.seal(task.round_id, {"from": task.trainer})
+    assert seal.block_number == last
+    seed = P.compute_seed(bytes(web3.eth.get_block(tx.block_number + PARAMS.seal_delay)["hash"]), task.round_id)
+    assert bytes(task.round["seed"]) == seed
+    assert list(staked.rounds.round_samples_of(task.round_id)) == P.compute_samples(seed, PARAMS.n_segments, PARAMS.samples)
+
+
+def test_samples_are_empty_before_seal(task):
+    task.commit()
+    assert list(task.c.rounds.round_samples_of(task.round_id)) == []
