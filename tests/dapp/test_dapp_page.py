@@ -200,3 +200,25 @@ def test_page_survives_an_rpc_outage(dapp, page, tmp_path):
         page.wait_text(LIVE, timeout=20)
         page.wait_text(f"{TASK.format(second)} .version", "0", timeout=20)
         assert page.text(f"{TASK.format(first)} .version") == "0"  # what it showed before is still there
+
+
+def test_a_fraudulent_round_changes_stake_not_the_model(devnet, dapp, page):
+    """Every verifier contradicts: fraud. The canonical model stays; the trainer's stake drops, live."""
+    open_page(page, dapp, rpc=devnet.anvil.url, oracle=devnet.kit.addresses["ModelOracle"])
+    page.wait_text(LIVE)
+    card = TASK.format(devnet.task_id)
+    before = model_latest(devnet, devnet.task_id)
+    trainer_bonded = '#stake-rows tr[data-role="trainer"] td:nth-child(3)'
+    assert page.text(trainer_bonded) == "2 ETH"
+
+    committee = devnet.kit.contract("StakeManager").functions.active_verifier_list().call()
+    fraud = devnet.kit.run_round(devnet.task_id, verdicts={v: "contradict" for v in committee})
+    assert fraud.outcome == 2  # OUTCOME_FRAUD
+    page.wait_text(trainer_bonded, "1 ETH", timeout=20)  # half the stake slashed (fraud_slash_bps 5000)
+    assert page.text(trainer_bonded) == "1 ETH"
+
+    # The page has seen the finalize block, and the model did not move.
+    assert int(page.text("#chain-block")) >= fraud.receipts["finalize"]["blockNumber"]
+    assert model_latest(devnet, devnet.task_id) == before
+    assert page.text(f"{card} dl.latest a.cid") == before["cid"] != fraud.final_cid
+    assert page.text(f"{card} .version") == str(before["version"])
