@@ -105,3 +105,19 @@ def test_lock_released_when_holder_is_killed(tmp_path):
     finally:
         proc.kill()
         proc.wait()
+
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+
+
+@settings(max_examples=15, deadline=None)
+@given(key=st.integers(min_value=1, max_value=SECP256K1_N - 1), password=st.text(min_size=1, max_size=40))
+def test_any_key_and_password_round_trip(tmp_path_factory, key, password):
+    ks = Keystore(tmp_path_factory.mktemp("ks"), scrypt_n=LIGHT_KDF)
+    address = ks.import_key(key.to_bytes(32, "big"), password)
+    assert ks.unlock(address, password).key == key.to_bytes(32, "big")
+    with pytest.raises(BadPassword):
+        ks.unlock(address, password + "x")
