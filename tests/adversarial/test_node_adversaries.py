@@ -6,6 +6,8 @@ balances (the nodes claim them), so a verifier's bonded stake only moves when it
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from node import protocol
@@ -144,3 +146,42 @@ def test_colluding_minority_node(net, case):
     assert all(r.stake_delta[v] == 0 for v in honest) and paid == set(honest)
     c.observe(f"outcome {r.outcome_name}; trainer {fmt(r.stake_delta[trainer.address])}; colluder "
               f"{fmt(r.stake_delta[bad])}; honest verifiers unchanged, paid: {len(paid)}")
+
+
+def test_same_key_twice_processes(tmp_path, case):
+    c = case("run the same key twice: a second `trainchain trainer run` while a node process holds the key",
+             "the second exits non-zero at start, naming the process that holds the key, before any transaction; "
+             "once the holder is killed -9 the key is free again")
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from node.errors import NodeLocked
+    from node.keys import LIGHT_KDF, Keystore, NodeLock
+
+    datadir = tmp_path / "datadir"
+    address = Keystore(datadir, scrypt_n=LIGHT_KDF).new("pw")
+    (tmp_path / "pw").write_text("pw\n")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from node.keys import NodeLock; "
+         f"l = NodeLock({str(datadir)!r}, {address!r}).acquire(); print('locked', flush=True); time.sleep(120)"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        second = subprocess.run(
+            [str(Path(sys.executable).with_name("trainchain")), "trainer", "run", "--task", "1", "--datadir", str(datadir),
+             "--account", address, "--password-file", str(tmp_path / "pw"), "--rpc", "http://127.0.0.1:9"],
+            capture_output=True, text=True, timeout=120, env={**os.environ, "TRAINCHAIN_DATADIR": str(datadir)})
+        with pytest.raises(NodeLocked):
+            NodeLock(datadir, address).acquire()
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    time.sleep(0.1)
+    NodeLock(datadir, address).acquire().release()  # the OS released the flock of the killed holder
+    message = (second.stderr.strip().splitlines() or [""])[-1]
+    assert second.returncode != 0 and "Traceback" not in second.stderr
+    assert f"process {holder.pid}" in second.stderr and "already in use" in second.stderr
+    c.observe(f"second process exit {second.returncode}: {message[:160]}; after kill -9 of the holder the key locks again")
