@@ -21,8 +21,7 @@ function setStatus(state, message, kind = '') {
 function showError(e) {
   const kind = e instanceof DappError ? e.kind : 'unexpected';
   setStatus('error', e.message || String(e), kind);
-  if (kind !== 'unexpected') return;
-  console.error(e);
+  if (kind === 'unexpected') console.error(e);
 }
 
 // ---------------------------------------------------------------- rendering
@@ -51,9 +50,7 @@ function renderTask(task) {
     list.insertBefore(card, after ?? null);
   }
   card.dataset.version = String(latest.version);
-  const link = $('dl.latest a.cid', card);
-  link.href = gateway + encodeURIComponent(latest.cid);
-  link.textContent = latest.cid;
+  $('dl.latest .cid-cell', card).replaceChildren(cidLink(latest.cid));
   $('.version-badge', card).textContent = `v${latest.version}`;
   $('.state-hash', card).textContent = latest.stateHash;
   $('.version', card).textContent = String(latest.version);
