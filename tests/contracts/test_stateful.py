@@ -293,10 +293,13 @@ def fresh(deployer):
 
 @settings(max_examples=int(os.environ.get("TRAINCHAIN_STATEFUL_EXAMPLES", 6)), deadline=None,
           suppress_health_check=list(HealthCheck))
-@given(n_verifiers=st.integers(min_value=2, max_value=6), steps=st.lists(st_step, min_size=5, max_size=20))
-def test_random_action_sequences_keep_invariants(fresh, n_verifiers, steps):
+@given(n_verifiers=st.integers(min_value=2, max_value=6), first_round=st.fixed_dictionaries(ACTIONS["rule_play_round"]),
+       steps=st.lists(st_step, min_size=5, max_size=20))
+def test_random_action_sequences_keep_invariants(fresh, n_verifiers, first_round, steps):
     m = Machine()
     m.stake_some(n_verifiers)
+    m.check_invariants()
+    m.rule_play_round(**first_round)  # every walk starts with one round driven to its end
     m.check_invariants()
     for name, kwargs in steps:
         getattr(m, name)(**kwargs)
