@@ -75,7 +75,11 @@ class EmbeddedStore:
             self._made_dirs.add(shard.name)
         # A name no other process or thread uses; O_EXCL makes sure of it.
         tmp = shard / f".{path.name}.{os.getpid()}.{threading.get_ident()}.{next(_counter)}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileNotFoundError:  # the shard dir went away (pruned by hand): make it again
+            shard.mkdir(parents=True, exist_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(block)

@@ -308,7 +308,7 @@ class KuboStore:
         if not same:
             raise IntegrityError(
                 f"integrity: the daemon at {self.api} says {what} is {got} but its bytes give {expected}; "
-                "the daemon is misconfigured or lying — do not use it"
+                "the daemon is misconfigured or lying (or the file changed while it was added)"
             )
         return str(expected)
 

@@ -278,3 +278,12 @@ def test_api_selection_and_address_forms(jsipfs, monkeypatch, tmp_path):
     store = open_store(tmp_path)
     assert isinstance(store, KuboStore)
     assert Cid.parse(store.put_bytes(b"env")).codec == RAW
+
+
+def test_repeated_chunks_read_back_through_the_export_stream(kubo, store):
+    # The daemon exports each block once; the walk asks for the zero chunk 200 times.
+    data = b"\0" * (200 * CHUNK_SIZE) + b"tail"
+    cid = kubo.put_bytes(data)
+    assert cid == store.put_bytes(data)
+    assert kubo.get_bytes(cid) == data
+    assert len(list(kubo.iter_blocks(cid))) == 1 + 2 + 201
