@@ -252,3 +252,19 @@ def test_memory_stays_flat_for_large_files(store, tmp_path):
 def test_store_errors_share_one_root():
     for exc in (CIDError, NotFound, IntegrityError):
         assert issubclass(exc, StoreError)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(chunks=st.integers(min_value=0, max_value=5), tail=st.integers(min_value=0, max_value=300),
+       repeat=st.booleans())
+def test_car_roundtrip_moves_everything(store, tmp_path_factory, chunks, tail, repeat):
+    # Invariant: export -> import into an empty store gives back the same bytes and blocks.
+    one = vector_bytes("car-chunk", CHUNK_SIZE)
+    data = (one * chunks if repeat else vector_bytes(f"car{chunks}", chunks * CHUNK_SIZE)) + b"t" * tail
+    cid = store.put_bytes(data)
+    where = tmp_path_factory.mktemp("car")
+    store.export_car(cid, where / "x.car")
+    fresh = EmbeddedStore(where / "fresh")
+    assert fresh.import_car(where / "x.car") == [cid]
+    assert fresh.get_bytes(cid) == data
+    assert [c for c, _ in fresh.iter_blocks(cid)] == [c for c, _ in store.iter_blocks(cid)]
