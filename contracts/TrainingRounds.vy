@@ -507,26 +507,26 @@ def commit(task_id: uint256, base_hash: bytes32, data_root: bytes32, trace_root:
     @param proof0 Merkle proof that base_hash is leaf 0 of trace_root.
     @return The round id.
     """
-    task: Task = self.tasks[task_id]
-    assert task.creator != empty(address), "rounds: unknown task"
-    assert task.open_round == 0, "rounds: task has an open round"
+    # field by field: copying the whole Task (strings, 15 params) would cost ~30 cold reads
+    assert self.tasks[task_id].creator != empty(address), "rounds: unknown task"
+    assert self.tasks[task_id].open_round == 0, "rounds: task has an open round"
     assert staticcall self.stake_manager.is_eligible(msg.sender, TRAINER), "rounds: not a staked trainer"
-    assert base_hash == task.canonical_hash, "rounds: base hash is not canonical"
-    n_segments: uint256 = task.params.steps_per_round // task.params.segment_steps
-    assert self._is_valid_merkle_proof(trace_root, n_segments + 1, 0, base_hash, proof0), "rounds: bad leaf-0 proof"
+    assert base_hash == self.tasks[task_id].canonical_hash, "rounds: base hash is not canonical"
+    assert self._is_valid_merkle_proof(trace_root, self._n_segments(task_id) + 1, 0, base_hash, proof0), "rounds: bad leaf-0 proof"
     assert data_root != empty(bytes32), "rounds: empty data root"
-    cost: uint256 = task.params.trainer_reward + task.params.verifier_reward * task.params.committee_size
-    assert task.pool >= cost, "rounds: task pool exhausted"
-    assert staticcall self.stake_manager.active_verifier_count() >= task.params.quorum, "rounds: too few active verifiers"
+    cost: uint256 = self.tasks[task_id].params.trainer_reward + self.tasks[task_id].params.verifier_reward * self.tasks[task_id].params.committee_size
+    assert self.tasks[task_id].pool >= cost, "rounds: task pool exhausted"
+    assert staticcall self.stake_manager.active_verifier_count() >= self.tasks[task_id].params.quorum, "rounds: too few active verifiers"
+    seal_delay: uint256 = self.tasks[task_id].params.seal_delay
 
     round_id: uint256 = self.round_count + 1
     self.round_count = round_id
     self.tasks[task_id].open_round = round_id
-    seal_after: uint256 = block.number + task.params.seal_delay + 1
+    seal_after: uint256 = block.number + seal_delay + 1
     self.rounds[round_id] = Round(
         task_id=task_id, trainer=msg.sender, base_hash=base_hash, data_root=data_root,
         trace_root=trace_root, phase=COMMITTED, outcome=OUTCOME_NONE, commit_block=block.number,
-        seed=empty(bytes32), deadline=block.number + task.params.seal_delay + BLOCKHASH_HORIZON,
+        seed=empty(bytes32), deadline=block.number + seal_delay + BLOCKHASH_HORIZON,
         commit_deadline=0, n_committed=0, n_revealed=0, n_contradicting=0,
         final_hash=empty(bytes32), final_cid="",
     )
@@ -543,16 +543,16 @@ def seal(round_id: uint256):
             exists; locks the committee's stake.
     @param round_id Round in phase COMMITTED.
     """
-    r: Round = self.rounds[round_id]
-    assert r.phase == COMMITTED, "rounds: not awaiting seal"
-    p: TaskParams = self.tasks[r.task_id].params
-    seal_block: uint256 = r.commit_block + p.seal_delay
+    assert self.rounds[round_id].phase == COMMITTED, "rounds: not awaiting seal"
+    task_id: uint256 = self.rounds[round_id].task_id
+    seal_block: uint256 = self.rounds[round_id].commit_block + self.tasks[task_id].params.seal_delay
     assert block.number > seal_block, "rounds: seal block not mined yet"
-    assert block.number <= r.deadline, "rounds: seal window closed"
+    assert block.number <= self.rounds[round_id].deadline, "rounds: seal window closed"
     seed: bytes32 = self._compute_seed(blockhash(seal_block), round_id)
-    samples: DynArray[uint256, MAX_CHECKED] = self._compute_samples(seed, p.steps_per_round // p.segment_steps, p.samples)
+    samples: DynArray[uint256, MAX_CHECKED] = self._round_samples(task_id, seed)
     n_active: uint256 = staticcall self.stake_manager.active_verifier_count()
-    picks: DynArray[uint256, MAX_DRAW] = self._compute_draw(seed, DOMAIN_COMMITTEE, n_active, min(p.committee_size, n_active))
+    picks: DynArray[uint256, MAX_DRAW] = self._compute_draw(seed, DOMAIN_COMMITTEE, n_active, min(self.tasks[task_id].params.committee_size, n_active))
+    reveal_window: uint256 = self.tasks[task_id].params.reveal_window
     committee: DynArray[address, MAX_COMMITTEE] = []
     for i: uint256 in picks:
         member: address = staticcall self.stake_manager.active_verifiers(i)
@@ -561,8 +561,8 @@ def seal(round_id: uint256):
     self.round_committee[round_id] = committee
     self.rounds[round_id].seed = seed
     self.rounds[round_id].phase = SEALED
-    self.rounds[round_id].deadline = block.number + p.reveal_window
-    log RoundSealed(round_id=round_id, seed=seed, samples=samples, committee=committee, deadline=block.number + p.reveal_window)
+    self.rounds[round_id].deadline = block.number + reveal_window
+    log RoundSealed(round_id=round_id, seed=seed, samples=samples, committee=committee, deadline=block.number + reveal_window)
 
 
 @external
@@ -575,24 +575,25 @@ def reveal_starts(round_id: uint256, start_hashes: DynArray[bytes32, MAX_CHECKED
     @param start_cids Checkpoint CID of each h_j.
     @param proofs Merkle proof of each h_j against trace_root.
     """
-    r: Round = self.rounds[round_id]
-    assert r.phase == SEALED, "rounds: not awaiting starts"
-    assert msg.sender == r.trainer, "rounds: only the trainer"
-    assert block.number <= r.deadline, "rounds: reveal window closed"
-    samples: DynArray[uint256, MAX_CHECKED] = self._round_samples(r)
+    assert self.rounds[round_id].phase == SEALED, "rounds: not awaiting starts"
+    assert msg.sender == self.rounds[round_id].trainer, "rounds: only the trainer"
+    assert block.number <= self.rounds[round_id].deadline, "rounds: reveal window closed"
+    task_id: uint256 = self.rounds[round_id].task_id
+    samples: DynArray[uint256, MAX_CHECKED] = self._round_samples(task_id, self.rounds[round_id].seed)
     n: uint256 = len(samples)
     assert len(start_hashes) == n and len(start_cids) == n and len(proofs) == n, "rounds: wrong number of starts"
-    n_leaves: uint256 = self._n_segments(r.task_id) + 1
+    n_leaves: uint256 = self._n_segments(task_id) + 1
+    trace_root: bytes32 = self.rounds[round_id].trace_root
     for i: uint256 in range(n, bound=MAX_CHECKED):
         assert len(start_cids[i]) > 0, "rounds: empty cid"
-        assert self._is_valid_merkle_proof(r.trace_root, n_leaves, samples[i], start_hashes[i], proofs[i]), "rounds: bad start proof"
-    p: TaskParams = self.tasks[r.task_id].params
+        assert self._is_valid_merkle_proof(trace_root, n_leaves, samples[i], start_hashes[i], proofs[i]), "rounds: bad start proof"
+    commit_deadline: uint256 = block.number + self.tasks[task_id].params.commit_window
     self.start_hashes[round_id] = start_hashes
     self.rounds[round_id].phase = STARTS_REVEALED
-    self.rounds[round_id].commit_deadline = block.number + p.commit_window
+    self.rounds[round_id].commit_deadline = commit_deadline
     # the trainer's end window runs from the close of the commit window
-    self.rounds[round_id].deadline = block.number + p.commit_window + p.reveal_window
-    log StartsRevealed(round_id=round_id, start_hashes=start_hashes, start_cids=start_cids, commit_deadline=block.number + p.commit_window)
+    self.rounds[round_id].deadline = commit_deadline + self.tasks[task_id].params.reveal_window
+    log StartsRevealed(round_id=round_id, start_hashes=start_hashes, start_cids=start_cids, commit_deadline=commit_deadline)
 
 
 @external
@@ -603,14 +604,13 @@ def commit_verdict(round_id: uint256, commitment: bytes32):
     @param round_id Round in phase STARTS_REVEALED.
     @param commitment See compute_verdict_commitment.
     """
-    r: Round = self.rounds[round_id]
-    assert r.phase == STARTS_REVEALED, "rounds: not accepting verdicts"
-    assert block.number <= r.commit_deadline, "rounds: commit window closed"
+    assert self.rounds[round_id].phase == STARTS_REVEALED, "rounds: not accepting verdicts"
+    assert block.number <= self.rounds[round_id].commit_deadline, "rounds: commit window closed"
     assert msg.sender in self.round_committee[round_id], "rounds: not in committee"
     assert self.commitments[round_id][msg.sender] == empty(bytes32), "rounds: already committed"
     assert commitment != empty(bytes32), "rounds: empty commitment"
     self.commitments[round_id][msg.sender] = commitment
-    self.rounds[round_id].n_committed = r.n_committed + 1
+    self.rounds[round_id].n_committed += 1
     log VerdictCommitted(round_id=round_id, verifier=msg.sender, commitment=commitment)
 
 
@@ -625,25 +625,26 @@ def reveal_ends(round_id: uint256, end_hashes: DynArray[bytes32, MAX_CHECKED], p
     @param proofs Merkle proof of each against trace_root.
     @param final_cid CID of the final checkpoint (h_M).
     """
-    r: Round = self.rounds[round_id]
-    assert r.phase == STARTS_REVEALED, "rounds: not awaiting ends"
-    assert msg.sender == r.trainer, "rounds: only the trainer"
-    assert r.n_committed == len(self.round_committee[round_id]) or block.number > r.commit_deadline, "rounds: committee still committing"
-    assert block.number <= r.deadline, "rounds: reveal window closed"
+    assert self.rounds[round_id].phase == STARTS_REVEALED, "rounds: not awaiting ends"
+    assert msg.sender == self.rounds[round_id].trainer, "rounds: only the trainer"
+    assert self.rounds[round_id].n_committed == len(self.round_committee[round_id]) or block.number > self.rounds[round_id].commit_deadline, "rounds: committee still committing"
+    assert block.number <= self.rounds[round_id].deadline, "rounds: reveal window closed"
     assert len(final_cid) > 0, "rounds: empty cid"
-    samples: DynArray[uint256, MAX_CHECKED] = self._round_samples(r)
+    task_id: uint256 = self.rounds[round_id].task_id
+    samples: DynArray[uint256, MAX_CHECKED] = self._round_samples(task_id, self.rounds[round_id].seed)
     n: uint256 = len(samples)
     assert len(end_hashes) == n and len(proofs) == n, "rounds: wrong number of ends"
-    n_leaves: uint256 = self._n_segments(r.task_id) + 1
+    n_leaves: uint256 = self._n_segments(task_id) + 1
+    trace_root: bytes32 = self.rounds[round_id].trace_root
     for i: uint256 in range(n, bound=MAX_CHECKED):
-        assert self._is_valid_merkle_proof(r.trace_root, n_leaves, samples[i] + 1, end_hashes[i], proofs[i]), "rounds: bad end proof"
-    p: TaskParams = self.tasks[r.task_id].params
+        assert self._is_valid_merkle_proof(trace_root, n_leaves, samples[i] + 1, end_hashes[i], proofs[i]), "rounds: bad end proof"
+    verdict_window: uint256 = self.tasks[task_id].params.verdict_window
     self.end_hashes[round_id] = end_hashes
     self.rounds[round_id].final_hash = end_hashes[n - 1]
     self.rounds[round_id].final_cid = final_cid
     self.rounds[round_id].phase = ENDS_REVEALED
-    self.rounds[round_id].deadline = block.number + p.verdict_window
-    log EndsRevealed(round_id=round_id, end_hashes=end_hashes, final_cid=final_cid, deadline=block.number + p.verdict_window)
+    self.rounds[round_id].deadline = block.number + verdict_window
+    log EndsRevealed(round_id=round_id, end_hashes=end_hashes, final_cid=final_cid, deadline=block.number + verdict_window)
 
 
 @external
@@ -658,9 +659,8 @@ def reveal_verdict(round_id: uint256, end_hashes: DynArray[bytes32, MAX_CHECKED]
     @param starts_ok Whether every start checkpoint fetched hashed to its revealed h_j.
     @param final_ok Whether the final checkpoint fetched hashed to h_M.
     """
-    r: Round = self.rounds[round_id]
-    assert r.phase == ENDS_REVEALED, "rounds: not accepting reveals"
-    assert block.number <= r.deadline, "rounds: reveal window closed"
+    assert self.rounds[round_id].phase == ENDS_REVEALED, "rounds: not accepting reveals"
+    assert block.number <= self.rounds[round_id].deadline, "rounds: reveal window closed"
     commitment: bytes32 = self.commitments[round_id][msg.sender]
     assert commitment != empty(bytes32), "rounds: no commitment"
     assert not self.revealed[round_id][msg.sender], "rounds: already revealed"
@@ -673,9 +673,9 @@ def reveal_verdict(round_id: uint256, end_hashes: DynArray[bytes32, MAX_CHECKED]
             contradicts = True
     self.revealed[round_id][msg.sender] = True
     self.contradicted[round_id][msg.sender] = contradicts
-    self.rounds[round_id].n_revealed = r.n_revealed + 1
+    self.rounds[round_id].n_revealed += 1
     if contradicts:
-        self.rounds[round_id].n_contradicting = r.n_contradicting + 1
+        self.rounds[round_id].n_contradicting += 1
     log VerdictRevealed(round_id=round_id, verifier=msg.sender, contradicts=contradicts, end_hashes=end_hashes,
                         data_root_ok=data_root_ok, starts_ok=starts_ok, final_ok=final_ok)
 
@@ -723,7 +723,7 @@ def round_samples_of(round_id: uint256) -> DynArray[uint256, MAX_CHECKED]:
     """
     @notice Sampled segments of a sealed round (the last is always M-1); empty before seal.
     """
-    return self._round_samples(self.rounds[round_id])
+    return self._round_samples(self.rounds[round_id].task_id, self.rounds[round_id].seed)
 
 
 @external
@@ -776,19 +776,17 @@ def n_segments(task_id: uint256) -> uint256:
 @internal
 @view
 def _n_segments(task_id: uint256) -> uint256:
-    p: TaskParams = self.tasks[task_id].params
-    return p.steps_per_round // p.segment_steps
+    return self.tasks[task_id].params.steps_per_round // self.tasks[task_id].params.segment_steps
 
 
 @internal
 @view
-def _round_samples(r: Round) -> DynArray[uint256, MAX_CHECKED]:
+def _round_samples(task_id: uint256, seed: bytes32) -> DynArray[uint256, MAX_CHECKED]:
     """Samples are a pure function of the seed and the task's (fixed) parameters: recomputed
     rather than stored, which costs less than storing one slot per sample at seal."""
-    if r.seed == empty(bytes32):
+    if seed == empty(bytes32):
         return []
-    p: TaskParams = self.tasks[r.task_id].params
-    return self._compute_samples(r.seed, p.steps_per_round // p.segment_steps, p.samples)
+    return self._compute_samples(seed, self._n_segments(task_id), self.tasks[task_id].params.samples)
 
 
 @internal
@@ -819,15 +817,16 @@ def _penalize_no_shows(round_id: uint256, bps: uint256):
 
 @internal
 def _settle_accepted(round_id: uint256, r: Round):
-    p: TaskParams = self.tasks[r.task_id].params
-    self._pay(round_id, r.task_id, r.trainer, p.trainer_reward)
+    self._pay(round_id, r.task_id, r.trainer, self.tasks[r.task_id].params.trainer_reward)
+    verifier_reward: uint256 = self.tasks[r.task_id].params.verifier_reward
+    minority_bps: uint256 = self.tasks[r.task_id].params.minority_slash_bps
     for member: address in self.round_committee[round_id]:
         if self.revealed[round_id][member]:
             if self.contradicted[round_id][member]:
-                self._penalize(round_id, member, p.minority_slash_bps, "minority verdict")
+                self._penalize(round_id, member, minority_bps, "minority verdict")
             else:
-                self._pay(round_id, r.task_id, member, p.verifier_reward)
-    self._penalize_no_shows(round_id, p.miss_slash_bps)
+                self._pay(round_id, r.task_id, member, verifier_reward)
+    self._penalize_no_shows(round_id, self.tasks[r.task_id].params.miss_slash_bps)
     self.tasks[r.task_id].canonical_hash = r.final_hash
     self.tasks[r.task_id].canonical_cid = r.final_cid
     self.tasks[r.task_id].rounds_accepted += 1
@@ -836,11 +835,11 @@ def _settle_accepted(round_id: uint256, r: Round):
 
 @internal
 def _settle_fraud(round_id: uint256, r: Round):
-    p: TaskParams = self.tasks[r.task_id].params
-    slashed: uint256 = self._compute_slash(staticcall self.stake_manager.stake_of(r.trainer), p.fraud_slash_bps)
+    slashed: uint256 = self._compute_slash(staticcall self.stake_manager.stake_of(r.trainer), self.tasks[r.task_id].params.fraud_slash_bps)
     per_verifier: uint256 = 0
     to_treasury: uint256 = 0
-    per_verifier, to_treasury = self._compute_fraud_split(slashed, p.fraud_reward_bps, r.n_contradicting)
+    per_verifier, to_treasury = self._compute_fraud_split(slashed, self.tasks[r.task_id].params.fraud_reward_bps, r.n_contradicting)
+    minority_bps: uint256 = self.tasks[r.task_id].params.minority_slash_bps
     for member: address in self.round_committee[round_id]:
         if self.revealed[round_id][member]:
             if self.contradicted[round_id][member]:
@@ -848,11 +847,11 @@ def _settle_fraud(round_id: uint256, r: Round):
                     extcall self.stake_manager.slash(r.trainer, per_verifier, member)
                     log RewardPaid(round_id=round_id, who=member, amount=per_verifier)
             else:
-                self._penalize(round_id, member, p.minority_slash_bps, "minority verdict")
+                self._penalize(round_id, member, minority_bps, "minority verdict")
     if to_treasury > 0:
         extcall self.stake_manager.slash(r.trainer, to_treasury, empty(address))
     log PenaltyApplied(round_id=round_id, who=r.trainer, amount=slashed, reason="fraud")
-    self._penalize_no_shows(round_id, p.miss_slash_bps)
+    self._penalize_no_shows(round_id, self.tasks[r.task_id].params.miss_slash_bps)
 
 
 @internal
