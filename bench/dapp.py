@@ -23,7 +23,7 @@ POLL_S = 1.0  # dapp/oracle.js connect(pollingInterval = 1000)
 
 
 def run() -> dict:
-    sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "dapp")]
+    sys.path += [str(ROOT / "tests"), str(ROOT / "tests" / "dapp")]  # last: shadow nothing
     from browser import Browser, browser_missing
     from roundkit import RoundKit
     from web3 import Web3

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: roundkit
+sys.path.append(str(Path(__file__).resolve().parents[1]))  # tests/ (last: shadows nothing): roundkit
 
 from browser import Browser, browser_missing  # noqa: E402
 from roundkit import RoundKit, RoundResult  # noqa: E402
