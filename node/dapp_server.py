@@ -70,8 +70,11 @@ def resolve_inside(root: Path, rel: str) -> Path | None:
     if any(p in ("", ".", "..") or p.startswith(".") or "\\" in p or "\x00" in p for p in parts):
         return None
     root = root.resolve()
-    candidate = root.joinpath(*parts).resolve()
-    if not candidate.is_relative_to(root) or not candidate.is_file():
+    try:
+        candidate = root.joinpath(*parts).resolve()
+        if not candidate.is_relative_to(root) or not candidate.is_file():
+            return None
+    except (OSError, ValueError):  # a name the file system cannot hold (e.g. a lone surrogate)
         return None
     return candidate
 

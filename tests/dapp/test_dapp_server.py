@@ -248,6 +248,8 @@ def test_resolve_inside_serves_plain_files(jail):
     assert resolve_inside(jail, "out/secret.txt") is None
     assert resolve_inside(jail, "sub/leak.js") is None
     assert resolve_inside(jail, ".env") is None
+    assert resolve_inside(jail, "\ud800.js") is None  # not encodable: no file, no crash
+    assert resolve_inside(jail, "x" * 5000) is None     # name too long: no file, no crash
 
 
 def test_serve_ignores_a_broken_deployment_file_and_says_so(tmp_path):
