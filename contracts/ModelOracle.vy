@@ -32,6 +32,9 @@ versions: HashMap[uint256, HashMap[uint256, ModelVersion]]       # task -> versi
 
 @deploy
 def __init__():
+    """
+    @notice The deployer wires the writer once with set_writer.
+    """
     self.owner = msg.sender
 
 
