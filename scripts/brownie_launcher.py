@@ -8,6 +8,8 @@
    node_modules/.bin and the venv's bin.
 3. brownie would launch anvil on the fixed port 8545; teammates run chains concurrently, so
    unless TRAINCHAIN_BROWNIE_PORT is set we pick a free port for this run.
+4. The development network settings (DEVELOPMENT below) are also applied in memory, so a run
+   works even if $HOME/.brownie was reset after `make setup` (which writes them to disk).
 """
 from __future__ import annotations
 
@@ -17,6 +19,16 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# brownie's `development` network: anvil on PATH, Prague (EIP-2537 BLS precompiles), zero base fee
+DEVELOPMENT = {
+    "cmd": "anvil",
+    "host": "http://127.0.0.1",
+    "evm_version": "prague",
+    "base_fee": 0,
+    "gas_limit": 30_000_000,
+    "accounts": 10,
+    "default_balance": 1_000_000,  # ether per account (anvil --balance)
+}
 
 
 def _prepend_path() -> None:
@@ -55,19 +67,26 @@ def install_vyper_fix() -> None:
     vyper_json.compile_json = compile_json
 
 
-def use_free_port() -> None:
+def configure_in_memory() -> None:
+    """Apply DEVELOPMENT and a free port to brownie's loaded network config (this process only)."""
     from brownie._config import CONFIG
 
-    port = int(os.environ.get("TRAINCHAIN_BROWNIE_PORT") or _free_port())
     dev = CONFIG.networks["development"]
-    dev.setdefault("cmd_settings", {})["port"] = port
+    settings = dev.setdefault("cmd_settings", {})
+    for key, value in DEVELOPMENT.items():
+        if key in ("cmd", "host"):
+            dev[key] = value
+        else:
+            settings[key] = value
+    settings["port"] = int(os.environ.get("TRAINCHAIN_BROWNIE_PORT") or _free_port())
 
 
 def main() -> None:
     os.chdir(ROOT)
     _prepend_path()
     install_vyper_fix()
-    use_free_port()
+    if sys.argv[1:2] != ["networks"]:
+        configure_in_memory()
     from brownie._cli.__main__ import main as brownie_main
 
     sys.argv = ["brownie", *sys.argv[1:]]

@@ -16,15 +16,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 LAUNCHER = [sys.executable, str(ROOT / "scripts" / "brownie_launcher.py")]
-WANTED = {
-    "cmd": "anvil",
-    "host": "http://127.0.0.1",
-    "evm_version": "prague",
-    "base_fee": 0,
-    "gas_limit": 30_000_000,
-    "accounts": 10,
-    "default_balance": 1_000_000,  # ether per account (anvil --balance)
-}
+sys.path.insert(0, str(ROOT / "scripts"))
+from brownie_launcher import DEVELOPMENT as WANTED  # noqa: E402  (one source for the settings)
 
 
 def current_development() -> dict:
@@ -54,7 +47,6 @@ def configure_network() -> None:
 
 
 def check_vyper_fix() -> None:
-    sys.path.insert(0, str(ROOT / "scripts"))
     import brownie_launcher
     from vyper.cli import vyper_json
 
