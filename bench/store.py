@@ -133,6 +133,8 @@ def _write_random(path: Path, size: int) -> None:
 
 def _sizes() -> list[int]:
     env = os.environ.get("TRAINCHAIN_BENCH_STORE_SIZES")
+    if not env and os.environ.get("BENCH_QUICK", "") not in ("", "0"):
+        env = "1,100"  # `BENCH_QUICK=1 make bench`: skip the 1 GB case
     return [int(s) for s in env.split(",")] if env else DEFAULT_SIZES_MB
 
 
