@@ -70,8 +70,8 @@ export async function connect({ rpc, oracle, abis, pollingInterval = 1000 }) {
   const code = await client.getCode({ address });
   if (!code || code === '0x') {
     throw new DappError('no-contract',
-      `Chain ${chainId} has no contract at ${address}: the trainchain contracts are not deployed on this chain ` +
-      '(wrong chain, or a devnet that was restarted?).');
+      `Chain ${chainId} has no contract at ${address}: a wrong address, or the trainchain contracts are not ` +
+      'deployed on this chain (wrong chain, or a devnet that was restarted?).');
   }
   const read = (contract, abi, functionName, args = []) => client.readContract({ address: contract, abi, functionName, args });
   let rounds;
