@@ -118,11 +118,48 @@ def worker_step(preset: str, mode: str, steps: int, threads: int) -> dict:
         for m, ts in times.items():
             info[f"{m}_step_s_min"] = min(ts)
             info[f"{m}_step_s_median"] = sorted(ts)[len(ts) // 2]
+        info.update(_update_costs(spec, Trainer(spec, state)))
         return info
     step = det_step_fn() if mode == "deterministic" else plain_step_fn()
     _time_steps(step, warm)
     times = _time_steps(lambda g: step(g + warm), steps)
     return {**info, "step_s_min": min(times), "step_s_median": sorted(times)[len(times) // 2]}
+
+
+def _update_costs(spec, trainer) -> dict:
+    """What the deterministic step does beyond forward/backward, against torch's own:
+    derived dropout seed + explicit clipping + written-out AdamW vs clip_grad_norm_ +
+    torch.optim.AdamW (foreach). Short operations, best of many: robust to a loaded machine."""
+    import torch
+
+    from node.engine.model import GPT
+
+    for p in trainer.params.values():
+        p.grad = torch.randn_like(p)
+    model = GPT(spec.model)
+    for p in model.parameters():
+        p.grad = torch.randn_like(p)
+    o = spec.optimizer
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(o.beta1, o.beta2), eps=o.eps,
+                            weight_decay=o.weight_decay)
+
+    def det():
+        torch.manual_seed(1)
+        trainer._clip_gradients(o.grad_clip)
+        trainer._adamw(1e-3)
+
+    def plain():
+        torch.nn.utils.clip_grad_norm_(model.parameters(), o.grad_clip)
+        opt.step()
+
+    reps = 30 if sum(p.numel() for p in model.parameters()) < 20e6 else 5
+    best = {}
+    for name, fn in (("plain", plain), ("deterministic", det)) * 2:
+        for _ in range(reps):
+            t = time.perf_counter()
+            fn()
+            best[name] = min(best.get(name, 1e9), time.perf_counter() - t)
+    return {"plain_update_s": best["plain"], "deterministic_update_s": best["deterministic"]}
 
 
 def worker_state(preset: str, threads: int) -> dict:
@@ -199,6 +236,7 @@ def run(sizes=SIZES) -> dict:
             "ab_plain_step_s": ab["plain_step_s_min"], "ab_deterministic_step_s": ab["deterministic_step_s_min"],
             "deterministic_over_plain": ab["deterministic_step_s_min"] / ab["plain_step_s_min"],
             "plain_step_s": plain, "deterministic_step_s": det, "separate_deterministic_over_plain": det / plain,
+            "plain_update_s": ab["plain_update_s"], "deterministic_update_s": ab["deterministic_update_s"],
             **{k: v for k, v in state.items() if k not in ("preset", "threads")},
         }
         r = results["sizes"][preset]
@@ -229,9 +267,12 @@ def write_markdown(results: dict) -> None:
         "*Separate*: each mode in its own process, plain without any runtime pin (adds the env pin's "
         "effect, MKL_CBWR/ATEN_CPU_CAPABILITY, but also the machine's load swings). Hashing, save and load "
         "on 2 cores.", "",
+        "*Update*: what the deterministic step adds around forward/backward (derived seed, clipping, "
+        "written-out AdamW) vs clip_grad_norm_ + torch.optim.AdamW, best of many repetitions.", "",
         "| model | params | A/B plain | A/B deterministic | det/plain | separate plain | separate det | det/plain "
+        "| update plain | update det "
         "| replay (steps) | state | hash parallel | hash 1 thread | save | load | load+verify |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in results["sizes"].items():
         lines.append(
@@ -239,6 +280,7 @@ def write_markdown(results: dict) -> None:
             f"| {r['ab_deterministic_step_s'] * 1e3:.1f} ms | {r['deterministic_over_plain']:.3f} "
             f"| {r['plain_step_s'] * 1e3:.1f} ms | {r['deterministic_step_s'] * 1e3:.1f} ms "
             f"| {r['separate_deterministic_over_plain']:.3f} "
+            f"| {r['plain_update_s'] * 1e3:.2f} ms | {r['deterministic_update_s'] * 1e3:.2f} ms "
             f"| {r['replay_s']:.2f} s ({r['replay_steps']}) | {r['state_bytes'] / 1e6:.1f} MB "
             f"| {r['hash_parallel_gbps']:.2f} GB/s | {r['hash_single_gbps']:.2f} GB/s "
             f"| {r['save_s']:.3f} s | {r['load_s']:.3f} s | {r['load_verify_s']:.3f} s |")
