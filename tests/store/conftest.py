@@ -12,13 +12,17 @@ from node.store.jsipfs import JsIpfsDaemon
 from node.store.kubo import KuboStore
 from store_helpers import vector_bytes  # noqa: F401  (re-exported for fixtures)
 
-VECTORS = Path(__file__).resolve().parents[3] / "shared" / "vectors" / "unixfs_cids.json"
+# A copy of ../shared/vectors/unixfs_cids.json (CIDs from js-ipfs 0.66.1): CI clones the repo
+# alone, so the vectors travel with it. tests/store/test_store_cid.py checks the copy is verbatim
+# whenever the shared original is present.
+VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "unixfs_cids.json"
+SHARED_VECTORS = Path(__file__).resolve().parents[3] / "shared" / "vectors" / "unixfs_cids.json"
 
 
 @pytest.fixture(scope="session")
 def vectors() -> list[dict]:
     if not VECTORS.exists():
-        pytest.fail(f"missing {VECTORS}: the shared UnixFS vectors are part of the test setup")
+        pytest.fail(f"missing {VECTORS}: the UnixFS vectors are part of the repository")
     return json.loads(VECTORS.read_text())["cases"]
 
 

@@ -136,3 +136,12 @@ def test_non_string_cid_and_unsupported_hash_are_clear_errors():
     other = str(CID("base32", 1, "raw", ("blake2b-256", b"\0" * 32)))
     with pytest.raises(CIDError, match="only sha2-256"):
         parse_cid(other)
+
+
+def test_vector_copy_matches_the_shared_original():
+    """The repo's copy of the vectors must be the shared file, byte for byte."""
+    from conftest import SHARED_VECTORS, VECTORS
+
+    if not SHARED_VECTORS.exists():
+        pytest.skip("the shared vectors are not beside this checkout (a CI clone)")
+    assert VECTORS.read_bytes() == SHARED_VECTORS.read_bytes()
