@@ -1,0 +1,131 @@
+"""bench/rounds.py's bookkeeping and bench/report.py's table, on synthetic results (no chain, no torch).
+
+The devnet measurement itself runs in `make bench`; these check that what it reports
+is computed right: timings attributed to the right round, a breakdown that adds up to
+the wall time, ratios against the right baseline, targets judged, nothing invented.
+"""
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from bench import report, rounds
+
+
+def timing(i, round_id, stage, seconds, ts):
+    return {"id": i, "role": "trainer", "round_id": round_id, "stage": stage, "seconds": seconds, "ts": ts}
+
+
+def test_trainer_timings_attributes_pre_commit_stages_to_the_next_round():
+    rows = [
+        timing(1, None, "fetch", 0.1, 10.0), timing(2, None, "train", 5.0, 15.0), timing(3, None, "upload", 0.2, 15.2),
+        timing(4, None, "tx:commit", 0.5, 15.7), timing(5, 1, "tx:seal", 0.9, 19.0), timing(6, 1, "round", 12.0, 27.7),
+        timing(7, None, "fetch", 0.3, 30.0), timing(8, None, "train", 6.0, 36.0), timing(9, None, "upload", 0.4, 36.4),
+        timing(10, None, "tx:commit", 0.6, 37.0), timing(11, 2, "tx:seal", 1.0, 40.0),
+    ]
+    second = rounds.trainer_timings(rows, 2)
+    assert second["fetch"]["seconds"] == 0.3 and second["train"]["seconds"] == 6.0
+    assert second["tx:commit"]["ts"] == 37.0 and second["tx:seal"]["round_id"] == 2
+    first = rounds.trainer_timings(rows, 1)
+    assert first["train"]["seconds"] == 5.0 and first["round"]["seconds"] == 12.0
+    with pytest.raises(KeyError):
+        rounds.trainer_timings(rows, 3)
+
+
+def test_breakdown_adds_up_to_the_wall_time():
+    rep = {"wall_s": 20.0, "train_s": 6.0, "fetch_s": 0.2, "upload_s": 0.3, "trainer_tx_s": 4.0,
+           "replay_slowest_member_s": 2.5, "fetch_final_s": 0.1}
+    parts = rounds.breakdown(rep, {"pure_training_s": 4.0, "train_round_s": 5.0})
+    assert parts["training_s"] == pytest.approx(4.8)  # 6.0 s in the node x the baseline's 4/5 steps share
+    assert parts["hashing_and_checkpoints_s"] == pytest.approx(1.2)
+    assert sum(parts.values()) == pytest.approx(20.0)
+    assert parts["waiting_s"] == pytest.approx(20.0 - 6.0 - 0.5 - 2.6 - 4.0)
+
+
+def test_detection_counted_with_the_contract_rule_matches_the_exact_analysis():
+    M, s, b = 16, 3, 2
+    exact = rounds.detection_exact(M, s, b)["spread"]
+    counted = rounds.detection_counted(M, s, b, trials=3000, seed=1)
+    assert abs(counted - exact) < 0.04, (counted, exact)
+    assert rounds.min_samples_for(16, 1, 0.99) is None  # one faked segment of 16 cannot be caught at 99%
+    s99 = rounds.min_samples_for(1024, 103, 0.99)
+    assert min(rounds.detection_exact(1024, s99, 103).values()) >= 0.99
+    assert min(rounds.detection_exact(1024, s99 - 1, 103).values()) < 0.99
+
+
+def scaling_row(v, c, steps, gas, wall):
+    return {"verifiers": v, "committee": c, "steps": steps, "segments": steps // 4, "gas_total": gas, "wall_s": wall,
+            "blocks": 9, "train_s": 1.0, "replay_slowest_member_s": 0.5}
+
+
+def synthetic_results() -> dict:
+    scaling = rounds.scaling_with_ratios([
+        scaling_row(3, 3, 32, 2_000_000, 10.0), scaling_row(3, 3, 64, 2_010_000, 12.0),
+        scaling_row(3, 3, 4096, 2_060_000, 60.0), scaling_row(7, 7, 64, 3_000_000, 18.0)])
+    demo_round = {"round_id": 2, "wall_s": 20.0, "blocks": 10, "gas_total": 2_500_000, "overhead": 3.0,
+                  "breakdown": {"training_s": 4.8, "hashing_and_checkpoints_s": 1.2, "store_fetch_and_upload_s": 0.5,
+                                "verifier_replay_s": 2.6, "trainer_transactions_s": 4.0, "waiting_s": 6.9}}
+    res = {
+        "block_time_s": 1.0, "quick": False, "targets": rounds.TARGETS,
+        "demo": {"spec": {"params": 100_000, "steps_per_round": 64, "segment_steps": 8, "samples": 2, "committee": 3,
+                          "seal_delay_blocks": 2},
+                 "baseline": {"pure_training_s": 5.0, "pure_training_cpu_s": 4.0, "train_round_s": 6.0,
+                              "hashing_and_checkpoints_share": 1 / 6},
+                 "rounds": [demo_round], "overhead": 3.0, "wall_s": 20.0, "pipelined_overhead": 1.5,
+                 "verify_latency_s": 12.0, "steps_to_hide_latency_pipelined": 160, "met_overhead_target": False},
+        "compute": [
+            {"design": "demo spec", "steps_per_round": 64, "segment_steps": 8, "samples": 2, "segments": 8,
+             "replayed_steps_per_member": 24, "replay_fraction": 0.375, "fake_segments": 1, "detection_spread": 0.3,
+             "detection_block": 0.3, "detection_counted": 0.3, "min_samples_for_99": None,
+             "trainer_cpu_s": 4.0, "verifier_cpu_s": 1.8, "measured_fraction_cpu": 0.45, "measured_fraction_wall": 0.5},
+            {"design": "S=1024, k=1, s=44", "steps_per_round": 1024, "segment_steps": 1, "samples": 44, "segments": 1024,
+             "replayed_steps_per_member": 45, "replay_fraction": 0.0439, "fake_segments": 103, "detection_spread": 0.9914,
+             "detection_block": 0.9933, "detection_counted": 0.99, "min_samples_for_99": 43}],
+        "scaling": scaling,
+    }
+    res["summary"] = rounds.summarize(res)
+    return res
+
+
+def test_scaling_ratios_are_to_the_same_run_baseline_and_gas_flatness_is_judged():
+    scal = synthetic_results()["scaling"]
+    by = {(r["verifiers"], r["committee"], r["steps"]): r for r in scal["rows"]}
+    assert by[(3, 3, 64)]["gas_ratio"] == 1.0 and by[(3, 3, 64)]["wall_ratio"] == 1.0
+    assert by[(7, 7, 64)]["gas_ratio"] == pytest.approx(3_000_000 / 2_010_000, rel=1e-3)
+    assert scal["gas_spread_over_steps"] == pytest.approx(1.03) and scal["met_gas_flat_target"] is True
+    steep = rounds.scaling_with_ratios([scaling_row(3, 3, 32, 2_000_000, 1), scaling_row(3, 3, 64, 2_400_000, 1)])
+    assert steep["met_gas_flat_target"] is False  # the committee-7 row is not a steps point
+    with pytest.raises(RuntimeError, match="baseline"):
+        rounds.scaling_with_ratios([scaling_row(7, 3, 64, 1, 1)])
+
+
+def test_summary_judges_the_targets_and_the_markdown_says_missed():
+    res = synthetic_results()
+    s = res["summary"]
+    assert s["protocol_overhead_met"] is False
+    assert s["target_design"] == "S=1024, k=1, s=44" and s["replay_and_detection_met"] is True
+    md = rounds.render_markdown(res)
+    assert "**missed**" in md and "300.0%" in md and "S=1024, k=1, s=44" in md
+    res2 = copy.deepcopy(res)
+    res2["compute"][1]["detection_block"] = 0.95  # no design at S >= 1024 reaches 99%: the target fails
+    assert rounds.summarize(res2)["replay_and_detection_met"] is False
+
+
+def test_readme_table_has_ratios_to_baselines_and_lists_missing_sections():
+    res = {"machine": {"cpu": "Test CPU", "cores": 2, "python": "3.11", "platform": "linux"},
+           "rounds": synthetic_results(), "rounds_wall_s": 300.0,
+           "gas": {"c3_s2_steps32": {"commit": 100, "seal": 100, "reveal_starts": 100, "reveal_ends": 100, "finalize": 100,
+                                     "commit_verdict": 10, "reveal_verdict": 10, "claim": 1},
+                   "c3_s2_steps4096": {"commit": 110, "seal": 100, "reveal_starts": 110, "reveal_ends": 110, "finalize": 100,
+                                       "commit_verdict": 10, "reveal_verdict": 10, "claim": 1}},
+           "chain": {"stake_tx_automine_s": 0.05, "stake_tx_block_time_1s_s": 1.0}}
+    md = report.render(res)
+    assert "Test CPU, 2 cores" in md
+    # gas: 5*100 + 3*20 + 4 = 564 at 32 steps, 594 at 4096 -> 1.05x, flat target met (594/564 = 1.053 > 1.05: not met)
+    gas_line = next(l for l in md.splitlines() if "4096 steps (contract level)" in l)
+    assert "594 gas" in gas_line and "**1.05×**" in gas_line and gas_line.rstrip().endswith("**no** |")
+    assert any("stake tx" in l and "**20×**" in l for l in md.splitlines())
+    overhead = next(l for l in md.splitlines() if "demo-spec round wall time" in l)
+    assert "**4×**" in overhead and overhead.rstrip().endswith("**no** |")
+    assert "Not in this results.json (did not run or failed): engine, store, dapp." in md
