@@ -227,14 +227,18 @@ def _parse_header(path: Path, size: int, f) -> dict:
 
 
 def load_state(path, expected_hash: bytes | None = None) -> TrainingState:
-    """Read, validate and hash a state file; raises StateError (nothing half-loaded)."""
+    """Read, validate and hash a state file; raises StateError (nothing half-loaded).
+
+    The state must hash to `expected_hash` if given, else to the state_hash its own
+    metadata claims (files written by save_state carry one).
+    """
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     path = Path(path)
     try:
         with open(path, "rb") as f:
-            _parse_header(path, os.fstat(f.fileno()).st_size, f)
+            header = _parse_header(path, os.fstat(f.fileno()).st_size, f)
     except OSError as exc:
         raise StateError(f"state: cannot read {path}: {exc.strerror}") from None
     try:
@@ -242,10 +246,18 @@ def load_state(path, expected_hash: bytes | None = None) -> TrainingState:
     except (SafetensorError, ValueError, RuntimeError) as exc:
         raise StateError(f"state: {path} is not a valid safetensors file: {exc}") from None
     state = TrainingState.from_tensors(tensors)
+    claimed = (header.get("__metadata__") or {}).get("state_hash")
+    if expected_hash is None and isinstance(claimed, str) and claimed.startswith("0x"):
+        try:
+            expected_hash, source = bytes.fromhex(claimed[2:]), "its metadata claims"
+        except ValueError:
+            raise StateError(f"state: {path} has a malformed state_hash in its metadata") from None
+    else:
+        source = "expected"
     if expected_hash is not None:
         got = state_hash(state)
         if got != bytes(expected_hash):
-            raise StateError(f"state: {path} hashes to 0x{got.hex()}, expected 0x{bytes(expected_hash).hex()}")
+            raise StateError(f"state: {path} hashes to 0x{got.hex()}, {source} 0x{bytes(expected_hash).hex()}")
     return state
 
 

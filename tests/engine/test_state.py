@@ -181,3 +181,13 @@ def test_save_is_atomic_and_leaves_no_temp_file(state, tmp_path):
     path = tmp_path / "s.safetensors"
     save_state(path, state)
     assert [p.name for p in tmp_path.iterdir()] == ["s.safetensors"]
+
+
+def test_a_tampered_file_fails_its_own_claimed_hash(state, tmp_path):
+    path = tmp_path / "s.safetensors"
+    save_state(path, state)
+    raw = bytearray(path.read_bytes())
+    raw[-3] ^= 0x01  # flip one bit of the last tensor's data
+    path.write_bytes(bytes(raw))
+    with pytest.raises(StateError, match="its metadata claims 0x"):
+        load_state(path)
