@@ -25,7 +25,9 @@ def tiny_spec(store):
 
     spec = TaskSpec.preset("tiny").with_(protocol={
         "samples": 1, "seal_delay_blocks": 1, "reveal_starts_window": 24, "reveal_ends_window": 24,
-        "commit_verdicts_window": 60, "reveal_verdicts_window": 60,
+        # generous committee windows: a restarted verifier re-imports torch (slow on a loaded 2-core
+        # machine) before it can reveal; rounds end early anyway once everyone has acted
+        "commit_verdicts_window": 80, "reveal_verdicts_window": 120,
     })
     return spec.with_(dataset={"manifest_cid": build_dataset(demo_corpus_paths(200_000), store)})
 
@@ -145,25 +147,34 @@ def test_cheating_trainer_is_slashed(net):
         assert db.get_round("verifier", rnd["round_id"]).data["agrees"] is False
 
 
-def test_verifier_killed_mid_round_restarts_and_reveals(net):
+def test_nodes_killed_mid_round_restart_and_meet_their_deadlines(net):
     task_id = net.new_task()
     trainer = net.node("trainer-k", 7, "trainer")
     victim = net.verifiers[0]
     net.local.spawn_trainer(trainer, task_id, rounds=1)
 
-    def victim_committed():
-        committed = [e for e in net.chain.events("VerdictCommitted", verifier=victim.address)
-                     if net.chain.get_round(e["args"]["round_id"])["task_id"] == task_id]
-        return committed[0]["args"]["round_id"] if committed else None
+    def first(event: str, **filters):
+        found = [e for e in net.chain.events(event, **filters)
+                 if net.chain.get_round(e["args"]["round_id"])["task_id"] == task_id]
+        return found[0]["args"]["round_id"] if found else None
 
-    round_id = wait_until(victim_committed, ROUND_TIMEOUT, interval=0.2, what="the victim's verdict commitment")
+    # the trainer dies right after its commit is mined (maybe before its DB saw the round id)
+    round_id = wait_until(lambda: first("RoundCommitted"), ROUND_TIMEOUT, interval=0.1, what="the commit")
+    net.local.kill_process(trainer.name)
+    proc = net.local.spawn_trainer(trainer, task_id, rounds=1)
+    # a verifier dies right after its verdict commitment (its salt only in its sqlite)
+    wait_until(lambda: first("VerdictCommitted", verifier=victim.address), ROUND_TIMEOUT, interval=0.1,
+               what="the victim's verdict commitment")
     net.local.kill_process(victim.name)  # SIGKILL: no clean shutdown
-    time.sleep(2)
+    time.sleep(1)
     net.local.spawn_verifier(victim)
     (rnd,) = net.wait_finalized(task_id, 1)
-    assert rnd["outcome"] == protocol.OUTCOME_ACCEPTED
+    assert rnd["round_id"] == round_id and rnd["outcome"] == protocol.OUTCOME_ACCEPTED
     assert net.chain.call(net.chain.rounds.functions.revealed(round_id, victim.address))
-    assert not [p for p in net.penalties(round_id) if p["who"] == victim.address]
+    assert not net.penalties(round_id)  # nobody missed a deadline
+    assert proc.wait(60) == 0, net.local.log_tail(trainer.name)
+    with net.db(trainer, "trainer") as db:
+        assert db.get_round("trainer", round_id).phase == "done"
 
 
 def test_trainer_that_never_reveals_is_slashed(net):
