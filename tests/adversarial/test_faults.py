@@ -228,3 +228,117 @@ def test_disk_full_while_writing_checkpoints(net, case, small_disk):
     assert r.outcome == protocol.OUTCOME_ACCEPTED and nobody_lost(r)
     c.observe(f"{len(errors)} failed ticks ('{errors[0][:90]}'); open round while full: {committed}; stakes unchanged: "
               f"{before == after}; after freeing: {r.outcome_name}")
+
+
+# ---------------------------------------------------------------- a real process, kill -9
+class VerifierProcess:
+    """`trainchain verifier run` as a real process on the net's data dir (its store is the net's)."""
+
+    def __init__(self, net, index: int, log_path: Path):
+        from node.keys import LIGHT_KDF, Keystore
+
+        self.net, self.account = net, net.accounts[2 + index]
+        self.datadir = net.root / "network"  # open_store(datadir) -> <datadir>/ipfs: the shared store
+        ks = Keystore(self.datadir, scrypt_n=LIGHT_KDF)
+        if self.account.address not in ks.list():
+            ks.import_key(self.account.key, "pw")
+        (self.datadir / "pw").write_text("pw\n")
+        self.log_path = log_path
+        self.proc = None
+
+    def start(self, timeout: float = 120) -> None:
+        import sys
+        import time
+
+        cmd = [str(Path(sys.executable).with_name("trainchain")), "verifier", "run", "--no-progress",
+               "--datadir", str(self.datadir), "--rpc", self.net.anvil.url, "--deployment", str(self.net.root / "deployment.json"),
+               "--account", self.account.address, "--password-file", str(self.datadir / "pw")]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINCHAIN_")}
+        env["TRAINCHAIN_POLL_INTERVAL"] = "0.1"
+        self.log = open(self.log_path, "a")
+        self.started_at = self.net.chain.block_number()
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        self.net.mine()  # its first tick sees a block no earlier run of it saw: the cursor proves it is up
+        deadline = time.monotonic() + timeout
+        while not self.ticking():  # up once it has warmed up (torch, the task) and ticked once
+            assert self.proc.poll() is None, f"verifier process exited: {self.log_path.read_text()[-500:]}"
+            assert time.monotonic() < deadline, "verifier process did not start"
+            time.sleep(0.2)
+
+    def ticking(self) -> bool:
+        from node.db import NodeDB
+
+        path = self.datadir / "verifier.sqlite"
+        if not path.exists():
+            return False
+        db = NodeDB(path)
+        try:
+            return db.get_cursor("sealed-events", -1) >= self.started_at + 2
+        except Exception:  # noqa: BLE001 - the schema may not be there yet
+            return False
+        finally:
+            db.close()
+
+    def kill9(self) -> None:
+        import signal
+
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+        self.log.close()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.kill9()
+
+
+@pytest.mark.parametrize("after", ["commit_verdict", "assigned"])
+def test_verifier_process_kill9(net, case, tmp_path, after):
+    when = "after its commitment is mined" if after == "commit_verdict" else "as soon as it learns it is in the committee"
+    c = case(f"`trainchain verifier run` (a real process) killed -9 {when}, then restarted",
+             "the restarted process resumes from sqlite (same salt, or a fresh replay), reveals in time; round "
+             "accepted; nobody's stake changes")
+    import threading
+    import time
+
+    net.make_trainer(max_rounds=1)
+    for i in range(2):
+        net.make_verifier(i)
+    proc = VerifierProcess(net, 2, tmp_path / "verifier-process.log")
+    marker = "verdict committed" if after == "commit_verdict" else "duty assigned round="
+    state = {"killed": None, "restarted": False}
+    stop = threading.Event()
+
+    def killer():  # watches the process's log and kills it the moment the marker appears
+        while not stop.is_set() and state["killed"] is None:
+            if proc.proc is not None and marker in proc.log_path.read_text():
+                proc.kill9()
+                rid = net.open_round()
+                state["killed"] = (net.chain.get_round(rid)["phase"] if rid else None, marker)
+            time.sleep(0.02)
+
+    def watch(n):
+        time.sleep(0.2)  # blocks at a pace a polling process can follow
+        if state["killed"] and not state["restarted"]:
+            state["restarted"] = True
+            proc.start()
+
+    thread = threading.Thread(target=killer, daemon=True)
+    try:
+        proc.start()
+        thread.start()
+        net.hook = watch
+        r = net.run_round(max_passes=400)
+        for _ in range(8):
+            watch(net)
+            net.step()
+    finally:
+        stop.set()
+        thread.join()
+        proc.stop()
+    revealed = [e["args"]["verifier"] for e in net.chain.events("VerdictRevealed", round_id=r.round_id)]
+    assert state["killed"] and state["restarted"], "the process was never killed"
+    assert proc.account.address in revealed
+    assert r.outcome == protocol.OUTCOME_ACCEPTED and nobody_lost(r) and r.penalties == []
+    phase, _ = state["killed"]
+    c.observe(f"killed -9 on '{marker.strip()}' (round phase {phase}); restarted process revealed: "
+              f"{proc.account.address in revealed}; outcome {r.outcome_name}; stake changes {sorted(set(r.stake_delta.values()))}")

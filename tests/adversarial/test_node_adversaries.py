@@ -79,6 +79,22 @@ def test_cheating_trainer_node(net, case, name):
               f"3 verifiers' stake unchanged, each paid {fmt(next(iter(paid.values())))}; canonical unchanged")
 
 
+@pytest.mark.xfail(strict=True, reason="protocol hole: segment M-2 is never sampled (non-adjacent to the always-sampled "
+                                        "M-1), so skipping or replacing it is never checked")
+def test_skip_the_never_sampled_segment(net, case):
+    c = case("CheatingTrainer: skip the steps of segment M-2 (never sampled: adjacent to the always-checked M-1)",
+             "fraud: trainer -50% stake")
+    from node.trainer import CheatingTrainer
+
+    net.make_trainer(CheatingTrainer, skip_segments={M - 2}, max_rounds=1)
+    honest_verifiers(net)
+    r = net.run_round()
+    paid = {e["args"]["who"]: e["args"]["amount"] for e in net.chain.events("RewardPaid", round_id=r.round_id)}
+    c.observe(f"outcome {r.outcome_name} (samples {r.samples}); trainer stake {fmt(r.stake_delta[net.trainer.address])}, "
+              f"paid {fmt(paid.get(net.trainer.address, 0))}; the untrained state is now canonical")
+    assert r.outcome == protocol.OUTCOME_FRAUD
+
+
 def test_withholding_trainer_node(net, case):
     c = case("WithholdingTrainer: commits, never reveals", "abandoned: trainer -10% stake; verifiers keep theirs")
     from node.trainer import WithholdingTrainer

@@ -91,7 +91,20 @@ def test_skip_a_middle_segment_is_caught_iff_sampled(kit, task, case):
     c.observe(f"4 rounds: {', '.join(outcomes)}")
 
 
-@pytest.mark.xfail(strict=True, reason="protocol hole: segment M-2 is never sampled, so a forged h_{M-1} is never replayed against")
+HOLE = "protocol hole: segment M-2 is never sampled, so whatever h_{M-1} the trainer commits is never replayed against"
+
+
+@pytest.mark.xfail(strict=True, reason=HOLE)
+def test_skip_the_never_sampled_segment(kit, task, case):
+    c = case("skip the steps of segment M-2 (never sampled: adjacent to the always-checked M-1)",
+             "fraud: trainer -50% stake")
+    out = play(kit, task, ToyCheat(skip_segments=frozenset({M - 2})))
+    c.observe(f"outcome {out.outcome_name}; samples {out.samples}; trainer stake {fmt(out.stake_delta(kit.trainer))}, "
+              f"total {fmt(out.delta(kit.trainer))} (reward)")
+    assert out.outcome == protocol.OUTCOME_FRAUD
+
+
+@pytest.mark.xfail(strict=True, reason=HOLE)
 def test_forge_the_last_start_state(kit, task, case):
     c = case("forge h_{M-1} (start of the always-checked last segment), train the last segment honestly from it",
              "fraud: trainer -50% stake")
