@@ -25,6 +25,7 @@ def test_trainer_timings_attributes_pre_commit_stages_to_the_next_round():
         timing(10, None, "tx:commit", 0.6, 37.0), timing(11, 2, "tx:seal", 1.0, 40.0),
     ]
     second = rounds.trainer_timings(rows, 2)
+    assert rounds.round_start(second) == pytest.approx(37.0 - 0.6 - 0.3 - 6.0 - 0.4)
     assert second["fetch"]["seconds"] == 0.3 and second["train"]["seconds"] == 6.0
     assert second["tx:commit"]["ts"] == 37.0 and second["tx:seal"]["round_id"] == 2
     first = rounds.trainer_timings(rows, 1)
@@ -33,11 +34,22 @@ def test_trainer_timings_attributes_pre_commit_stages_to_the_next_round():
         rounds.trainer_timings(rows, 3)
 
 
+def test_pre_commit_stages_filed_under_the_round_after_its_commit_are_found_too():
+    """node/trainer.py may record fetch/train/upload under the round id once the commit names it."""
+    rows = [
+        timing(1, None, "tx:commit", 0.5, 15.7), timing(2, 1, "fetch", 0.1, 15.8), timing(3, 1, "train", 5.0, 15.8),
+        timing(4, 1, "upload", 0.2, 15.8), timing(5, 1, "tx:seal", 0.9, 19.0),
+    ]
+    t = rounds.trainer_timings(rows, 1)
+    assert {"tx:commit", "fetch", "train", "upload", "tx:seal"} <= set(t)
+    assert rounds.round_start(t) == pytest.approx(15.7 - 0.5 - 0.1 - 5.0 - 0.2)
+
+
 def test_breakdown_adds_up_to_the_wall_time():
     rep = {"wall_s": 20.0, "train_s": 6.0, "fetch_s": 0.2, "upload_s": 0.3, "trainer_tx_s": 4.0,
            "replay_slowest_member_s": 2.5, "fetch_final_s": 0.1}
-    parts = rounds.breakdown(rep, {"pure_training_s": 4.0, "train_round_s": 5.0})
-    assert parts["training_s"] == pytest.approx(4.8)  # 6.0 s in the node x the baseline's 4/5 steps share
+    parts = rounds.breakdown(rep, {"pure_training_cpu_s": 4.0, "train_round_cpu_s": 5.0})
+    assert parts["training_s"] == pytest.approx(4.8)  # 6.0 s in the node x the baseline's 4/5 steps share (CPU)
     assert parts["hashing_and_checkpoints_s"] == pytest.approx(1.2)
     assert sum(parts.values()) == pytest.approx(20.0)
     assert parts["waiting_s"] == pytest.approx(20.0 - 6.0 - 0.5 - 2.6 - 4.0)
@@ -64,13 +76,14 @@ def synthetic_results() -> dict:
         scaling_row(3, 3, 32, 2_000_000, 10.0), scaling_row(3, 3, 64, 2_010_000, 12.0),
         scaling_row(3, 3, 4096, 2_060_000, 60.0), scaling_row(7, 7, 64, 3_000_000, 18.0)])
     demo_round = {"round_id": 2, "wall_s": 20.0, "blocks": 10, "gas_total": 2_500_000, "overhead": 3.0,
+                  "verifier_fraction_wall": 0.6,
                   "breakdown": {"training_s": 4.8, "hashing_and_checkpoints_s": 1.2, "store_fetch_and_upload_s": 0.5,
                                 "verifier_replay_s": 2.6, "trainer_transactions_s": 4.0, "waiting_s": 6.9}}
     res = {
         "block_time_s": 1.0, "quick": False, "targets": rounds.TARGETS,
         "demo": {"spec": {"params": 100_000, "steps_per_round": 64, "segment_steps": 8, "samples": 2, "committee": 3,
                           "seal_delay_blocks": 2},
-                 "baseline": {"pure_training_s": 5.0, "pure_training_cpu_s": 4.0, "train_round_s": 6.0,
+                 "baseline": {"pure_training_s": 5.0, "pure_training_cpu_s": 4.0, "train_round_s": 6.0, "train_round_cpu_s": 4.8,
                               "hashing_and_checkpoints_share": 1 / 6},
                  "rounds": [demo_round], "overhead": 3.0, "wall_s": 20.0, "pipelined_overhead": 1.5,
                  "verify_latency_s": 12.0, "steps_to_hide_latency_pipelined": 160, "met_overhead_target": False},
