@@ -113,8 +113,8 @@ class DutyNode:
                     return None
                 self.duty(round_id, what, "failed", detail=str(e))
                 raise
-        self.timing(round_id, f"tx:{what}", sw.seconds)
-        if record:
+        if record:  # record=False: the caller records it (e.g. once the receipt names the round)
+            self.timing(round_id, f"tx:{what}", sw.seconds)
             self.duty(round_id, what, "ok", tx=receipt)
         return receipt
 

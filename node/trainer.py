@@ -32,7 +32,7 @@ from node import protocol
 from node.db import NodeDB
 from node.errors import ChainError, PreflightError
 from node.metrics import NodeMetrics
-from node.onchain import base_step, is_finalize_due, n_segments, outcome_name, round_id_from_receipt
+from node.onchain import base_step, is_finalize_due, outcome_name, round_id_from_receipt
 from node.runloop import DutyNode, Fatal, Stopwatch, run_loop
 
 log = logging.getLogger("trainchain.trainer")
@@ -136,6 +136,8 @@ class TrainerNode(DutyNode):
         return f"pending:{self.task_id}"
 
     def start_round(self, task: dict) -> None:
+        if not self.can_commit(task):
+            return
         base_hash = b32(task["canonical_hash"])
         pending = self.db.get_json(self.pending_key())
         if not (pending and b32(pending["base_hash"]) == base_hash and Path(pending["out_dir"]).exists()):
@@ -148,22 +150,23 @@ class TrainerNode(DutyNode):
         out_dir = self.workdir / f"base-{base_hash.hex()[:12]}"
         out_dir.mkdir(parents=True, exist_ok=True)
         base_path = out_dir / "base.safetensors"
+        stages = {}  # recorded under the round id once the commit names it
         with Stopwatch() as sw:
             if not base_path.exists():
                 self.store.get_file(task["canonical_cid"], base_path)
             load_state(base_path, base_hash)  # StateError if the canonical CID holds another state
-        self.timing(None, "fetch", sw.seconds)
+        stages["fetch"] = sw.seconds
         start = base_step(task)
         log.info("training %d steps from step %d (base 0x%s)", self.spec.steps_per_round, start, base_hash.hex()[:12])
         with Stopwatch() as sw, self.progress_bar("train", self.spec.steps_per_round) as advance:
             trace = train_round(self.spec, self.dataset, base_path, out_dir / "trace", start_step=start,
                                 progress=advance, cheat=self.cheat, expected_base_hash=base_hash)
-        self.timing(None, "train", sw.seconds)
+        stages["train"] = sw.seconds  # S steps + saving and hashing the M boundary states
         with Stopwatch() as sw:
             cids = [self.store.put_file(p) for p in trace.checkpoints]
             for cid in cids:
                 self.store.pin(cid)
-        self.timing(None, "upload", sw.seconds)
+        stages["upload"] = sw.seconds
         loss = mean_loss(trace.losses)
         if loss is not None:
             self.metrics.loss(loss)
@@ -172,6 +175,7 @@ class TrainerNode(DutyNode):
             "data_root": trace.data_root, "trace_root": trace.trace_root,
             "boundary_hashes": trace.boundary_hashes, "cids": cids,
             "losses": [x if not math.isnan(x) else None for x in trace.losses], "mean_loss": loss,
+            "stage_seconds": stages,
         }
         self.db.put_json(self.pending_key(), pending)  # before commit: a restart re-commits, not re-trains
         log.info("trained: mean loss %s, trace root 0x%s", f"{loss:.4f}" if loss is not None else "n/a",
@@ -184,7 +188,8 @@ class TrainerNode(DutyNode):
         fn = self.chain.rounds.functions.commit(
             self.task_id, hashes[0], b32(pending["data_root"]), b32(pending["trace_root"]), proof0)
         try:
-            receipt = self.transact(None, fn, "commit", record=False)
+            with Stopwatch() as sw:
+                receipt = self.transact(None, fn, "commit", record=False)
         except ChainError as e:
             if "open round" in str(e):  # another trainer got there first: keep the trace, wait
                 log.info("commit: %s; waiting for the task to be free", e.reason or e)
@@ -194,8 +199,25 @@ class TrainerNode(DutyNode):
         self.db.save_round(ROLE, round_id, self.task_id, "committed", commit_block=receipt["blockNumber"],
                            started=time.time(), **pending)
         self.db.delete_json(self.pending_key())
+        for stage, seconds in {**(pending.get("stage_seconds") or {}), "tx:commit": sw.seconds}.items():
+            self.timing(round_id, stage, seconds)
         self.duty(round_id, "commit", "ok", tx=receipt)
         self.metrics.round(round_id)
+
+    def can_commit(self, task: dict) -> bool:
+        """Pre-flight of commit, in words: a pool that pays a round, enough verifiers."""
+        p = task["params"]
+        cost = protocol.compute_round_cost(p["trainer_reward"], p["verifier_reward"], p["committee_size"])
+        active = self.chain.call(self.chain.stake_manager.functions.active_verifier_count())
+        reason = None
+        if task["pool"] < cost:
+            reason = f"task {self.task_id}'s pool ({task['pool']} wei) no longer pays a round ({cost} wei)"
+        elif active < p["quorum"]:
+            reason = f"only {active} active verifier(s), the task needs a quorum of {p['quorum']}"
+        if reason and reason != getattr(self, "_waiting", None):
+            log.warning("waiting: %s", reason)
+        self._waiting = reason
+        return reason is None
 
     def adopt_or_wait(self, task: dict) -> None:
         """The task has an open round: ours if we crashed between commit and saving it."""
@@ -272,7 +294,10 @@ class TrainerNode(DutyNode):
         outcome = outcome_name(rnd["outcome"])
         started = rec.data.get("started")
         if started:
-            self.timing(round_id, "round", time.time() - started)
+            total = time.time() - started
+            sent = sum(t["seconds"] for t in self.db.timings(ROLE, round_id) if t["stage"].startswith("tx:"))
+            self.timing(round_id, "round", total)  # commit to finalized
+            self.timing(round_id, "wait", max(0.0, total - sent))  # of which: waiting for blocks and others
         self.duty(round_id, "round", outcome)
         phase = "done" if rnd["outcome"] == protocol.OUTCOME_ACCEPTED else "slashed" if rnd["outcome"] in (
             protocol.OUTCOME_FRAUD, protocol.OUTCOME_ABANDONED, protocol.OUTCOME_EXPIRED) else "void"
