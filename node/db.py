@@ -64,7 +64,7 @@ CREATE TABLE IF NOT EXISTS blobs (
 """
 
 # Phases after which a round needs nothing more from this node.
-DONE_PHASES = frozenset({"done", "failed", "void", "slashed", "expired"})
+DONE_PHASES = frozenset({"done", "failed", "void", "slashed", "expired", "refused"})
 
 
 @dataclass

@@ -30,13 +30,17 @@ from node.db import NodeDB
 from node.errors import ChainError
 from node.metrics import NodeMetrics
 from node.onchain import base_step, is_finalize_due, outcome_name
-from node.runloop import DutyNode, Fatal, Stopwatch, run_loop
+from node.runloop import DutyNode, Stopwatch, run_loop
 from node.trainer import b32, fatal_errors, progress_bar
 
 log = logging.getLogger("trainchain.verifier")
 
 ROLE = "verifier"
 CURSOR = "sealed-events"
+
+
+class RefusedTask(Exception):
+    """This verifier cannot replay a task (its runtime pin, its spec); the message says why."""
 
 
 class VerifierNode(DutyNode):
@@ -115,7 +119,12 @@ class VerifierNode(DutyNode):
         phase = rnd["phase"]
         if phase == protocol.PHASE_STARTS_REVEALED and rec.phase in ("assigned", "verdict_ready"):
             if head + 1 <= rnd["commit_deadline"]:
-                self.commit_verdict(rec, rnd)
+                try:
+                    self.commit_verdict(rec, rnd)
+                except RefusedTask as e:  # cannot reproduce this task: say so, keep serving the others
+                    self.db.set_phase(ROLE, round_id, "refused", refused=str(e))
+                    self.duty(round_id, "commit_verdict", "refused", detail=str(e))
+                    return
             elif rec.phase == "assigned":
                 self.db.set_phase(ROLE, round_id, "missed_commit")
                 self.duty(round_id, "commit_verdict", "missed", detail=f"window closed at block {rnd['commit_deadline']}")
@@ -253,19 +262,27 @@ class VerifierNode(DutyNode):
 
     # ------------------------------------------------------------ the engine, per task
     def task_engine(self, task_id: int, task: dict):
-        """(spec, dataset) of a task; the runtime pin is applied once per process."""
+        """(spec, dataset) of a task; the runtime pin is applied once per process.
+
+        RefusedTask (in words) for a spec this process cannot replay bit-exactly."""
         if task_id in self._specs:
             return self._specs[task_id], self._datasets[task_id]
-        from node.engine import Dataset, TaskSpec, apply_runtime_pin, check_runtime
+        from node.engine import Dataset, RuntimeMismatch, SpecError, TaskSpec, apply_runtime_pin, check_runtime
 
-        spec = TaskSpec.from_json(self.store.get_bytes(task["spec_cid"]))
+        try:
+            spec = TaskSpec.from_json(self.store.get_bytes(task["spec_cid"]))
+        except SpecError as e:
+            raise RefusedTask(f"task {task_id}: {e}") from None
         if "0x" + spec.spec_hash().hex() != task["spec_hash"]:
-            raise Fatal(f"task {task_id}: the spec at {task['spec_cid']} does not hash to the on-chain spec hash")
-        if self._pinned is None:
-            apply_runtime_pin(spec)
-            self._pinned = spec.runtime
-        else:
-            check_runtime(spec)  # RuntimeMismatch: this process already runs another pin
+            raise RefusedTask(f"task {task_id}: the spec at {task['spec_cid']} does not hash to the on-chain spec hash")
+        try:
+            if self._pinned is None:
+                apply_runtime_pin(spec)
+                self._pinned = spec.runtime
+            else:
+                check_runtime(spec)  # this process already runs the pin of another task
+        except RuntimeMismatch as e:
+            raise RefusedTask(f"refusing task {task_id}: {e}") from None
         self._specs[task_id] = spec
         self._datasets[task_id] = Dataset.for_spec(spec, self.store)
         return self._specs[task_id], self._datasets[task_id]

@@ -89,3 +89,67 @@ def test_verifier_process_serves_metrics_and_stops_on_sigterm(cli_run, opts, key
     summary = json.loads(out.splitlines()[-1])
     assert summary["stopped_by_signal"] is True and summary["role"] == "verifier" and summary["rounds"] == []
     assert "received SIGTERM" in err
+
+
+def test_verifier_refuses_in_words_a_task_it_cannot_replay(cli_run, opts, keyed_datadir, client, dev):
+    """A task pinning another torch build: the verifier process says why it will not vote
+    on its round, records the refusal, and keeps running."""
+    import os
+
+    from node.cli.task import create_task
+    from node.db import NodeDB
+    from node.engine import TaskSpec, build_dataset
+    from node.protocol import compute_merkle_proof, compute_merkle_root
+    from node.store import open_store
+
+    devnet, addresses = keyed_datadir
+    store = open_store(devnet.datadir)  # the verifier's own store: it holds the spec
+    corpus = devnet.datadir / "corpus.txt"
+    corpus.write_text("the canonical model lives in the store. " * 200)
+    spec = TaskSpec.preset("tiny").with_(runtime={"torch_version": "9.9.9+cpu"},
+                                         protocol={"samples": 1, "committee_size": 1, "quorum": 1, "seal_delay_blocks": 1})
+    spec = spec.with_(dataset={"manifest_cid": build_dataset([corpus], store)})
+    task = create_task(devnet.chain, store, spec, 10**18)
+    cli_run("stake", "verifier", "1", *opts)
+
+    # a trainer commits a (made-up) trace, seals and reveals its starts
+    trainer = client(dev[5])
+    trainer.transact(trainer.stake_manager.functions.stake(1), value=10**18)
+    trace = [bytes.fromhex(task["genesis_hash"][2:])] + [os.urandom(32) for _ in range(spec.segments_per_round)]
+    trainer.transact(trainer.rounds.functions.commit(task["task_id"], trace[0], os.urandom(32),
+                                                     compute_merkle_root(trace), compute_merkle_proof(trace, 0)))
+    trainer.w3.provider.make_request("anvil_mine", [3])
+    trainer.transact(trainer.rounds.functions.seal(1))
+    samples = trainer.call(trainer.rounds.functions.round_samples_of(1))
+    trainer.transact(trainer.rounds.functions.reveal_starts(
+        1, [trace[j] for j in samples], ["bafynotfetched"] * len(samples), [compute_merkle_proof(trace, j) for j in samples]))
+
+    proc = subprocess.Popen([*trainchain_command(), "verifier", "run", *map(str, opts), "--no-progress"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        db_path, refused, deadline = devnet.datadir / "verifier.sqlite", [], time.monotonic() + 90
+        while not refused and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stderr.read()
+            time.sleep(0.5)
+            if db_path.exists():
+                with NodeDB(db_path) as db:
+                    refused = [d for d in db.duties(duty="commit_verdict") if d["outcome"] == "refused"]
+        assert refused, "the verifier never recorded a refusal"
+        assert "torch 2.13.0+cpu but the spec pins 9.9.9+cpu" in refused[0]["detail"]
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err  # refused the task, did not crash
+    assert "refusing task 1: runtime: this process cannot replay the spec" in err
+    assert trainer.call(trainer.rounds.functions.commitments(1, addresses[0])) == b"\x00" * 32
+
+    # a trainer refuses the same task at start, in words, with a non-zero exit
+    trainer_opts = [str(a) for a in opts[:-1]] + [addresses[1]]
+    cli_run("stake", "trainer", "1", *trainer_opts)
+    done = subprocess.run([*trainchain_command(), "trainer", "run", "--task", "1", *trainer_opts, "--no-progress"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert "torch 2.13.0+cpu but the spec pins 9.9.9+cpu" in done.stderr and "Traceback" not in done.stderr
