@@ -53,6 +53,8 @@ TARGETS = {"overhead": 0.10, "replay_fraction": 0.05, "detection": 0.99, "gas_fl
 
 # ------------------------------------------------------------------ the plan
 DEMO_ROUNDS = 2
+# the demo model with more steps per round: where training outgrows the protocol's latency
+LONG_STEPS = 256 if QUICK else 512
 BASELINE = {"verifiers": 3, "committee": 3, "steps": 64}
 # (verifiers in the network, committee size, steps per round): tiny model, k = 4, s = 2
 # (k = 4, the tiny preset's: S = 32 must still have M >= 2s + 1 segments)
@@ -491,7 +493,9 @@ def worker(out_path: Path) -> None:
                 first = net.create_task(demo_spec if n == BASELINE["verifiers"] else specs[0])
                 net.start_verifiers()
                 if n == BASELINE["verifiers"]:
-                    result["demo"] = demo_round(net, demo_spec, first, root)
+                    result["demo"] = demo_round(net, demo_spec, first, root, DEMO_ROUNDS)
+                    long_spec = demo_spec.with_(steps_per_round=LONG_STEPS)
+                    result["demo_long"] = demo_round(net, long_spec, net.create_task(long_spec), root, 1)
                 for i, ((v, c, S), spec) in enumerate(zip(plan, specs)):
                     log(f"scaling: {v} verifiers, committee {c}, {S} steps")
                     task_id = first if (i == 0 and n != BASELINE["verifiers"]) else net.create_task(spec)
@@ -514,15 +518,15 @@ def worker(out_path: Path) -> None:
     out_path.write_text(json.dumps(result, indent=1))
 
 
-def demo_round(net: Devnet, spec, task_id: int, root: Path) -> dict:
+def demo_round(net: Devnet, spec, task_id: int, root: Path, n_rounds: int) -> dict:
     """The demo spec's rounds next to the same-run pure training baseline."""
     from node.engine import Dataset
 
-    log("demo: pure training baseline")
+    log(f"demo model, S={spec.steps_per_round}: pure training baseline")
     work = Path(tempfile.mkdtemp(prefix="baseline-", dir=root))
     train = measure_training(spec, Dataset.for_spec(spec, net.store), work)
-    log(f"demo: {DEMO_ROUNDS} rounds, 1 trainer + {len(net.verifiers)} verifiers")
-    reports = [net.round_report(r) for r in net.run_task(task_id, DEMO_ROUNDS)]
+    log(f"demo model, S={spec.steps_per_round}: {n_rounds} round(s), 1 trainer + {len(net.verifiers)} verifiers")
+    reports = [net.round_report(r) for r in net.run_task(task_id, n_rounds)]
     rounds = []
     for rep in reports:
         parts = breakdown(rep, train)
@@ -542,7 +546,7 @@ def demo_round(net: Devnet, spec, task_id: int, root: Path) -> dict:
                  "seal_delay_blocks": spec.protocol.seal_delay_blocks, "params": _n_params(spec)},
         "baseline": train, "rounds": rounds,
         "overhead": mean("overhead"), "wall_s": mean("wall_s"), "pipelined_overhead": mean("pipelined_overhead"),
-        "verify_latency_s": mean("verify_latency_s"),
+        "verify_latency_s": mean("verify_latency_s"), "pipelined_period_s": mean("pipelined_period_s"),
         "steps_to_hide_latency_pipelined": hidden_at,
         "met_overhead_target": mean("overhead") <= TARGETS["overhead"],
     }
@@ -602,6 +606,9 @@ def summarize(res: dict) -> dict:
         "target_measured_fraction_cpu": measured_best.get("measured_fraction_cpu") if measured_best else None,
         "target_detection": min(best["detection_spread"], best["detection_block"]) if best else None,
         "replay_and_detection_met": bool(best and best["replay_fraction"] <= TARGETS["replay_fraction"]),
+        "long_steps": (res.get("demo_long") or {}).get("spec", {}).get("steps_per_round"),
+        "long_overhead": (res.get("demo_long") or {}).get("overhead"),
+        "long_pipelined_overhead": (res.get("demo_long") or {}).get("pipelined_overhead"),
         "gas_spread_over_steps": scal["gas_spread_over_steps"],
         "gas_flat_met": scal["met_gas_flat_target"],
     }
@@ -662,6 +669,16 @@ def render_markdown(res: dict) -> str:
           "steps of the demo model (then the overhead is hashing + checkpoints + uploads only: "
           f"{pct(b['hashing_and_checkpoints_share'] / max(1e-9, 1 - b['hashing_and_checkpoints_share']))} of training here). "
           "Not implemented: reported, not measured.", ""]
+    runs = [demo] + ([res["demo_long"]] if res.get("demo_long") else [])
+    L += ["Overhead against steps per round, demo model, each with its own pure-training baseline of the same run "
+          "(pipelined: the projection above, from the same round's timings):", "",
+          "| steps/round | pure training | round wall | overhead | commit→final latency | pipelined period | pipelined overhead |",
+          "|---:|---:|---:|---:|---:|---:|---:|"]
+    for d in runs:
+        L.append(f"| {d['spec']['steps_per_round']} | {d['baseline']['pure_training_s']:.2f} s | {d['wall_s']:.2f} s | "
+                 f"{pct(d['overhead'])} | {d['verify_latency_s']:.2f} s | {d.get('pipelined_period_s', 0):.2f} s | "
+                 f"{pct(d['pipelined_overhead'])} |")
+    L.append("")
     L += ["## 2. Verifier compute vs trainer compute, and the detection it buys", "",
           f"Per committee member: (s+1)·k replayed steps of S. Detection: P(at least one of the {int(FAKE_FRACTION * 100)}% "
           "faked segments is sampled), exact under the v1 rule (non-adjacent samples from 0..M−3, M−1 always; the cheater "

@@ -97,6 +97,11 @@ def synthetic_results() -> dict:
              "detection_block": 0.9933, "detection_counted": 0.99, "min_samples_for_99": 43}],
         "scaling": scaling,
     }
+    long = copy.deepcopy(res["demo"])
+    long["spec"]["steps_per_round"] = 512
+    long.update(overhead=0.6, pipelined_overhead=0.08, pipelined_period_s=43.2, wall_s=64.0,
+                baseline={**long["baseline"], "pure_training_s": 40.0})
+    res["demo_long"] = long
     res["summary"] = rounds.summarize(res)
     return res
 
@@ -118,8 +123,10 @@ def test_summary_judges_the_targets_and_the_markdown_says_missed():
     s = res["summary"]
     assert s["protocol_overhead_met"] is False
     assert s["target_design"] == "S=1024, k=1, s=44" and s["replay_and_detection_met"] is True
+    assert s["long_steps"] == 512 and s["long_pipelined_overhead"] == 0.08
     md = rounds.render_markdown(res)
     assert "**missed**" in md and "300.0%" in md and "S=1024, k=1, s=44" in md
+    assert "| 512 | 40.00 s | 64.00 s | 60.0% |" in md
     res2 = copy.deepcopy(res)
     res2["compute"][1]["detection_block"] = 0.95  # no design at S >= 1024 reaches 99%: the target fails
     assert rounds.summarize(res2)["replay_and_detection_met"] is False
@@ -141,4 +148,6 @@ def test_readme_table_has_ratios_to_baselines_and_lists_missing_sections():
     assert any("stake tx" in l and "**20×**" in l for l in md.splitlines())
     overhead = next(l for l in md.splitlines() if "demo-spec round wall time" in l)
     assert "**4×**" in overhead and overhead.rstrip().endswith("**no** |")
+    pipelined = next(l for l in md.splitlines() if "512 steps per round, pipelined" in l)
+    assert "**1.08×**" in pipelined and pipelined.rstrip().endswith("yes |")
     assert "Not in this results.json (did not run or failed): engine, store, dapp." in md
