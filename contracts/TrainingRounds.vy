@@ -30,7 +30,7 @@ VERIFIER: constant(uint256) = 2
 BPS: constant(uint256) = 10_000
 MAX_COMMITTEE: constant(uint256) = 16
 MAX_SAMPLES: constant(uint256) = 64
-MAX_CHECKED: constant(uint256) = 65             # samples + the last segment
+MAX_CHECKED: constant(uint256) = 65             # checks: samples + the last span
 MAX_SEGMENTS: constant(uint256) = 4096
 MAX_DEPTH: constant(uint256) = 16               # Merkle proofs up to 65536 leaves
 MAX_DRAW: constant(uint256) = 64                # most indices one draw returns
@@ -57,7 +57,7 @@ OUTCOME_ABANDONED: constant(uint256) = 5  # trainer missed reveal_starts or reve
 struct TaskParams:
     steps_per_round: uint256     # S
     segment_steps: uint256       # k; M = S / k segments per round
-    samples: uint256             # s random segments (the last one is checked on top)
+    samples: uint256             # s random segments (a span ending at leaf M is checked on top)
     committee_size: uint256      # c
     quorum: uint256              # q reveals needed, else the round is void
     seal_delay: uint256          # seed = blockhash(commit_block + seal_delay)
@@ -237,10 +237,20 @@ def compute_seed(block_hash: bytes32, round_id: uint256) -> bytes32:
 @pure
 def compute_samples(seed: bytes32, n_segments: uint256, n_samples: uint256) -> DynArray[uint256, MAX_CHECKED]:
     """
-    @notice Sampled segments: `n_samples` pairwise non-adjacent from 0..n_segments-3, ascending,
-            then always n_segments-1.
+    @notice Start leaves of the checks, ascending: `n_samples` pairwise non-adjacent segments x
+            are drawn from 0..M-2; each x < M-2 is the check (x, x+1); the last check ends at
+            leaf M and starts at M-2 if M-2 was drawn, else at M-1 (s or s+1 checks).
     """
     return self._compute_samples(seed, n_segments, n_samples)
+
+
+@external
+@pure
+def compute_check_ends(samples: DynArray[uint256, MAX_CHECKED], n_segments: uint256) -> DynArray[uint256, MAX_CHECKED]:
+    """
+    @notice End leaf of each check of compute_samples: start + 1, except the last: M.
+    """
+    return self._compute_check_ends(samples, n_segments)
 
 
 @external
@@ -383,11 +393,12 @@ def _compute_draw(seed: bytes32, domain: uint256, pool_size: uint256, n: uint256
 @internal
 @pure
 def _compute_samples(seed: bytes32, n_segments: uint256, n_samples: uint256) -> DynArray[uint256, MAX_CHECKED]:
-    # s non-adjacent values of 0..N-1 (N = M-2) <-> s distinct values y of 0..N-s, sorted,
-    # mapped to y_i + i. Needs M >= 2s + 1 (checked at create_task).
+    # s non-adjacent values x of 0..M-2 <-> s distinct values y of 0..M-s-1, sorted, mapped
+    # to y_i + i. Needs M >= 2s + 1 (checked at create_task). x < M-2 is the check (x, x+1);
+    # the last check ends at M: (M-2, M) if M-2 was drawn (h_{M-1} stays hidden), else (M-1, M).
     assert n_samples <= MAX_SAMPLES, "rules: too many samples"
     assert n_segments >= 2 * n_samples + 1, "rules: too few segments"
-    drawn: DynArray[uint256, MAX_DRAW] = self._compute_draw(seed, DOMAIN_SAMPLES, n_segments - n_samples - 1, n_samples)
+    drawn: DynArray[uint256, MAX_DRAW] = self._compute_draw(seed, DOMAIN_SAMPLES, n_segments - n_samples, n_samples)
     # insertion sort, s <= 64
     ys: DynArray[uint256, MAX_CHECKED] = []
     for y: uint256 in drawn:
@@ -401,10 +412,26 @@ def _compute_samples(seed: bytes32, n_segments: uint256, n_samples: uint256) -> 
             ys[k] = tmp
             k -= 1
     out: DynArray[uint256, MAX_CHECKED] = []
+    last: uint256 = n_segments - 1
     for i: uint256 in range(len(ys), bound=MAX_CHECKED):
-        out.append(ys[i] + i)
-    out.append(n_segments - 1)
+        x: uint256 = ys[i] + i
+        if x == n_segments - 2:
+            last = x  # only the largest draw can be M-2
+        else:
+            out.append(x)
+    out.append(last)
     return out
+
+
+@internal
+@pure
+def _compute_check_ends(samples: DynArray[uint256, MAX_CHECKED], n_segments: uint256) -> DynArray[uint256, MAX_CHECKED]:
+    assert len(samples) > 0, "rules: no samples"
+    ends: DynArray[uint256, MAX_CHECKED] = []
+    for i: uint256 in range(len(samples) - 1, bound=MAX_CHECKED):
+        ends.append(samples[i] + 1)
+    ends.append(n_segments)
+    return ends
 
 
 @internal
@@ -568,7 +595,7 @@ def seal(round_id: uint256):
 @external
 def reveal_starts(round_id: uint256, start_hashes: DynArray[bytes32, MAX_CHECKED], start_cids: DynArray[String[128], MAX_CHECKED], proofs: DynArray[DynArray[bytes32, MAX_DEPTH], MAX_CHECKED]):
     """
-    @notice Trainer reveals, for each sampled segment j, h_j (leaf j) with its proof and the
+    @notice Trainer reveals, for each check starting at leaf j, h_j with its proof and the
             CID of its checkpoint. Opens the committee's commit window.
     @param round_id Round in phase SEALED.
     @param start_hashes h_j for each sample, in sample order.
@@ -617,11 +644,12 @@ def commit_verdict(round_id: uint256, commitment: bytes32):
 @external
 def reveal_ends(round_id: uint256, end_hashes: DynArray[bytes32, MAX_CHECKED], proofs: DynArray[DynArray[bytes32, MAX_DEPTH], MAX_CHECKED], final_cid: String[128]):
     """
-    @notice Trainer reveals h_{j+1} (leaf j+1) for each sampled segment j with proofs; the
-            last one is h_M, the final state, whose checkpoint CID is `final_cid`. Allowed
-            once the whole committee committed or the commit window closed.
+    @notice Trainer reveals the end leaf of each check (see round_check_ends_of: j+1 for a
+            sampled segment j, leaf M for the last check) with proofs; the last one is h_M, the
+            final state, whose checkpoint CID is `final_cid`. Allowed once the whole committee
+            committed or the commit window closed.
     @param round_id Round in phase STARTS_REVEALED.
-    @param end_hashes h_{j+1} for each sample, in sample order.
+    @param end_hashes The end leaf's hash for each check, in sample order.
     @param proofs Merkle proof of each against trace_root.
     @param final_cid CID of the final checkpoint (h_M).
     """
@@ -634,10 +662,12 @@ def reveal_ends(round_id: uint256, end_hashes: DynArray[bytes32, MAX_CHECKED], p
     samples: DynArray[uint256, MAX_CHECKED] = self._round_samples(task_id, self.rounds[round_id].seed)
     n: uint256 = len(samples)
     assert len(end_hashes) == n and len(proofs) == n, "rounds: wrong number of ends"
-    n_leaves: uint256 = self._n_segments(task_id) + 1
+    n_segments: uint256 = self._n_segments(task_id)
     trace_root: bytes32 = self.rounds[round_id].trace_root
     for i: uint256 in range(n, bound=MAX_CHECKED):
-        assert self._is_valid_merkle_proof(trace_root, n_leaves, samples[i] + 1, end_hashes[i], proofs[i]), "rounds: bad end proof"
+        # end leaf: j + 1, except the last check's, which is always leaf M
+        end_leaf: uint256 = n_segments if i == n - 1 else samples[i] + 1
+        assert self._is_valid_merkle_proof(trace_root, n_segments + 1, end_leaf, end_hashes[i], proofs[i]), "rounds: bad end proof"
     verdict_window: uint256 = self.tasks[task_id].params.verdict_window
     self.end_hashes[round_id] = end_hashes
     self.rounds[round_id].final_hash = end_hashes[n - 1]
@@ -721,9 +751,22 @@ def finalize(round_id: uint256):
 @view
 def round_samples_of(round_id: uint256) -> DynArray[uint256, MAX_CHECKED]:
     """
-    @notice Sampled segments of a sealed round (the last is always M-1); empty before seal.
+    @notice Start leaves of a sealed round's checks (the last is M-2 or M-1); empty before seal.
     """
     return self._round_samples(self.rounds[round_id].task_id, self.rounds[round_id].seed)
+
+
+@external
+@view
+def round_check_ends_of(round_id: uint256) -> DynArray[uint256, MAX_CHECKED]:
+    """
+    @notice End leaves of a sealed round's checks (start + 1; the last is M); empty before seal.
+    """
+    task_id: uint256 = self.rounds[round_id].task_id
+    samples: DynArray[uint256, MAX_CHECKED] = self._round_samples(task_id, self.rounds[round_id].seed)
+    if len(samples) == 0:
+        return []
+    return self._compute_check_ends(samples, self._n_segments(task_id))
 
 
 @external
@@ -748,7 +791,7 @@ def start_hashes_of(round_id: uint256) -> DynArray[bytes32, MAX_CHECKED]:
 @view
 def end_hashes_of(round_id: uint256) -> DynArray[bytes32, MAX_CHECKED]:
     """
-    @notice Revealed end hashes h_{j+1} of a round, in sample order.
+    @notice Revealed end hashes of a round (leaves round_check_ends_of), in sample order.
     """
     return self.end_hashes[round_id]
 

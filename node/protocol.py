@@ -122,13 +122,25 @@ def compute_draw(seed: bytes, domain: int, pool_size: int, n: int) -> list[int]:
 
 
 def compute_samples(seed: bytes, n_segments: int, n_samples: int) -> list[int]:
-    """s sampled segments, pairwise non-adjacent, from 0..M-3 (ascending), then always M-1.
+    """Start leaves of the round's checks, ascending: s or s+1 of them, the last check always ends at leaf M.
 
-    s distinct y in 0..M-s-2, sorted, map to y_i + i: a bijection onto the non-adjacent sets.
+    s pairwise non-adjacent segments x are drawn from 0..M-2: s distinct y in 0..M-s-1,
+    sorted, map to x_i = y_i + i (a bijection onto the non-adjacent sets). Each x < M-2 is
+    the check (x, x+1). The last check is (M-2, M) if M-2 was drawn (two segments replayed
+    as one, h_{M-1} never revealed), else (M-1, M). So every segment can be checked, and no
+    revealed start is ever the hidden end of another check.
     """
     assert n_samples <= MAX_SAMPLES and n_segments >= 2 * n_samples + 1, "rules: too few segments"
-    ys = sorted(compute_draw(seed, DOMAIN_SAMPLES, n_segments - n_samples - 1, n_samples))
-    return [y + i for i, y in enumerate(ys)] + [n_segments - 1]
+    ys = sorted(compute_draw(seed, DOMAIN_SAMPLES, n_segments - n_samples, n_samples))
+    xs = [y + i for i, y in enumerate(ys)]
+    last = n_segments - 2 if xs and xs[-1] == n_segments - 2 else n_segments - 1
+    return [x for x in xs if x < n_segments - 2] + [last]
+
+
+def compute_check_ends(samples: list[int], n_segments: int) -> list[int]:
+    """End leaf of each check of compute_samples: start + 1, except the last, which ends at leaf M."""
+    assert len(samples) >= 1 and samples[-1] in (n_segments - 2, n_segments - 1), "rules: not a sample list"
+    return [j + 1 for j in samples[:-1]] + [n_segments]
 
 
 def compute_committee_indices(seed: bytes, n_active: int, committee_size: int) -> list[int]:

@@ -142,8 +142,13 @@ class RoundDriver:
         return self.c.rounds.reveal_starts(self.round_id, [self.trace.hashes[j] for j in s], [f"bafy-start-{j}" for j in s],
                                            [self.trace.proof(j) for j in s], {"from": self.trainer})
 
+    @property
+    def ends(self) -> list:
+        """End leaf of each check (the last is M, from M-2 or M-1)."""
+        return list(self.c.rounds.round_check_ends_of(self.round_id))
+
     def true_ends(self) -> list:
-        return [self.trace.hashes[j + 1] for j in self.samples]
+        return [self.trace.hashes[e] for e in self.ends]
 
     def commit_verdict(self, v, ends=None, data_root_ok=True):
         ends = self.true_ends() if ends is None else ends
@@ -153,8 +158,7 @@ class RoundDriver:
         return self.c.rounds.commit_verdict(self.round_id, commitment, {"from": v})
 
     def reveal_ends(self, final_cid="bafy-final"):
-        s = self.samples
-        return self.c.rounds.reveal_ends(self.round_id, self.true_ends(), [self.trace.proof(j + 1) for j in s], final_cid,
+        return self.c.rounds.reveal_ends(self.round_id, self.true_ends(), [self.trace.proof(e) for e in self.ends], final_cid,
                                          {"from": self.trainer})
 
     def reveal_verdict(self, v, starts_ok=True, final_ok=True):

@@ -75,8 +75,7 @@ def test_reveal_ends_rejects_bad_proofs(task):
     task.reveal_starts()
     for v in task.committee:
         task.commit_verdict(v)
-    s, t = task.samples, task.trace
-    ends, proofs = task.true_ends(), [t.proof(j + 1) for j in s]
+    ends, proofs = task.true_ends(), [task.trace.proof(e) for e in task.ends]
     r = task.c.rounds
     with brownie.reverts("rounds: bad end proof"):
         r.reveal_ends(task.round_id, ends[:-1] + [rand32()], proofs, "bafy", {"from": task.trainer})

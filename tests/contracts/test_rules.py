@@ -1,6 +1,8 @@
 """The Python reference (node/protocol.py) and the contracts agree exactly on random inputs."""
 import os
 
+import brownie
+
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from node import protocol as P
@@ -75,10 +77,33 @@ def test_compute_samples(staked, seed, n_samples, extra):
     got = list(staked.rounds.compute_samples(seed, n_segments, n_samples))
     want = P.compute_samples(b32(seed), n_segments, n_samples)
     assert got == want
-    drawn = want[:-1]
-    assert want[-1] == n_segments - 1 and len(set(drawn)) == n_samples
-    assert all(0 <= j <= n_segments - 3 for j in drawn)
+    ends = P.compute_check_ends(want, n_segments)
+    assert list(staked.rounds.compute_check_ends(want, n_segments)) == ends
+    # the s drawn segments: pairwise non-adjacent in 0..M-2; M-2 drawn iff the last check starts there
+    last_drawn = want[-1] == n_segments - 2
+    drawn = want if last_drawn else want[:-1]
+    assert want[-1] in (n_segments - 2, n_segments - 1) and len(set(drawn)) == len(drawn) == n_samples
+    assert all(0 <= j <= n_segments - 2 for j in drawn)
     assert all(b - a >= 2 for a, b in zip(drawn, drawn[1:]))  # sorted, pairwise non-adjacent
+    # checks: (j, j+1) except the last, which always ends at leaf M
+    assert ends[-1] == n_segments and all(e == j + 1 for j, e in zip(want[:-1], ends[:-1]))
+    # no revealed start is the hidden end of another check
+    assert all(nxt > end for end, nxt in zip(ends, want[1:]))
+
+
+@FAST
+@given(seed=bytes32, n_samples=uint(8, min_value=1, max_value=4), extra=uint(8, max_value=3))
+def test_compute_samples_small_rounds(staked, seed, n_samples, extra):
+    """Small M, where the last span (M-2, M) is drawn often."""
+    n_segments = 2 * n_samples + 1 + extra
+    got = list(staked.rounds.compute_samples(seed, n_segments, n_samples))
+    assert got == P.compute_samples(b32(seed), n_segments, n_samples)
+    assert list(staked.rounds.compute_check_ends(got, n_segments)) == P.compute_check_ends(got, n_segments)
+
+
+def test_compute_check_ends_needs_samples(staked):
+    with brownie.reverts("rules: no samples"):
+        staked.rounds.compute_check_ends([], 5)
 
 
 @FAST
@@ -129,5 +154,6 @@ def test_sealed_round_matches_reference(task, staked, web3):
     seed = P.compute_seed(bytes(web3.eth.get_block(seal_block)["hash"]), task.round_id)
     assert b32(rd["seed"]) == seed
     assert task.samples == P.compute_samples(seed, task.params.n_segments, task.params.samples)
+    assert task.ends == P.compute_check_ends(task.samples, task.params.n_segments)
     active = list(staked.sm.active_verifier_list())
     assert [v.address for v in task.committee] == P.compute_committee(seed, active, task.params.committee_size)

@@ -153,8 +153,8 @@ class Machine:
             self._commit_verdict(r, committee[member % len(committee)], lie)
 
     def _commit_verdict(self, r, v, lie):
-        s, t = list(self.c.rounds.round_samples_of(r)), self.traces[r]
-        ends = [rand32() if lie else t.hashes[j + 1] for j in s]
+        e, t = list(self.c.rounds.round_check_ends_of(r)), self.traces[r]
+        ends = [rand32() if lie else t.hashes[j] for j in e]
         salt = rand32()
         if self._tx(self.c.rounds.commit_verdict, r, P.compute_verdict_commitment(r, v.address, ends, True, salt), {"from": v}):
             self.salts[(r, v.address)] = (ends, True, salt)
@@ -165,10 +165,10 @@ class Machine:
             self._reveal_ends(r)
 
     def _reveal_ends(self, r):
-        t, s = self.traces[r], list(self.c.rounds.round_samples_of(r))
+        t, e = self.traces[r], list(self.c.rounds.round_check_ends_of(r))
         trainer = self.c.rounds.rounds(r).dict()["trainer"]
         if True:
-            self._tx(self.c.rounds.reveal_ends, r, [t.hashes[j + 1] for j in s], [t.proof(j + 1) for j in s], "bafy-final",
+            self._tx(self.c.rounds.reveal_ends, r, [t.hashes[j] for j in e], [t.proof(j) for j in e], "bafy-final",
                      {"from": trainer})
 
     def rule_reveal_verdict(self, pick, member, starts_ok):
