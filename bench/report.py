@@ -7,7 +7,9 @@ section that did not run in this results.json is listed as missing, never invent
 """
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -230,7 +232,7 @@ def render(results: dict) -> str:
              "against a baseline measured **in the same run** (ratio = figure / baseline): the machines are shared and "
              "noisy, so the ratios are the result and the absolute numbers are context.", "",
              f"Machine: {m.get('cpu', '?')}, {m.get('cores', '?')} cores, Python {m.get('python', '?')}, "
-             f"{m.get('platform', '?')}." + loadavg_note(results), ""]
+             f"{m.get('platform', '?')}." + loadavg_note(results) + commit_note(), ""]
     walls = {k[:-7]: v for k, v in results.items() if k.endswith("_wall_s")}
     if walls:
         lines += ["Wall time per module: " + ", ".join(f"{k} {v:g} s" for k, v in walls.items())
@@ -255,6 +257,18 @@ def render(results: dict) -> str:
     if reports:
         lines += ["Per-module reports: " + ", ".join(reports) + ".", ""]
     return "\n".join(lines)
+
+
+def commit_note() -> str:
+    """The code measured: BENCH_COMMIT (a bench run from an exported tree), else git's HEAD."""
+    commit = os.environ.get("BENCH_COMMIT")
+    if not commit:
+        try:
+            commit = subprocess.run(["git", "-C", str(BENCH_DIR), "rev-parse", "HEAD"], capture_output=True,
+                                    text=True, timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            commit = ""
+    return f" Code: commit `{commit[:12]}`." if commit else ""
 
 
 def loadavg_note(results: dict) -> str:

@@ -118,8 +118,21 @@ def detection_counted(M: int, s: int, b: int, trials: int, seed: int = 9) -> flo
     n = M - 2
     bad = {int((i + 0.5) * n / b) for i in range(b)}
     rng = random.Random(seed)
-    caught = sum(1 for _ in range(trials) if bad & set(protocol.compute_samples(rng.randbytes(32), M, s)))
+    caught = 0
+    for _ in range(trials):
+        spans = check_spans(protocol.compute_samples(rng.randbytes(32), M, s), M)
+        caught += any(j in bad for a, e in spans for j in range(a, e))
     return caught / trials
+
+
+def check_spans(samples: list[int], M: int) -> list[tuple[int, int]]:
+    """(start leaf, end leaf) of each check of a sample list: node.protocol.compute_check_ends
+    where the rule has it (a last check may span two segments), else one segment each."""
+    from node import protocol
+
+    if hasattr(protocol, "compute_check_ends"):
+        return list(zip(samples, protocol.compute_check_ends(samples, M)))
+    return [(j, j + 1) for j in samples]
 
 
 def min_samples_for(M: int, b: int, target: float) -> int | None:
@@ -178,7 +191,7 @@ def measure_compute(name: str, spec, store, dataset, workdir: Path) -> dict:
     the sampled segments (fetch start from the store, hash, replay k steps), the data root
     and the final checkpoint. Replays must match the trainer's boundary hashes bit for bit."""
     from node import protocol
-    from node.engine import make_genesis, train_round
+    from node.engine import make_genesis, replay_segment, train_round
     from verifier.replay import check_data_root, check_final, check_segment
 
     M, s = spec.segments_per_round, spec.protocol.samples
@@ -187,6 +200,7 @@ def measure_compute(name: str, spec, store, dataset, workdir: Path) -> dict:
     with Clock() as trainer:
         trace = train_round(spec, dataset, genesis, workdir / "trace")
     samples = protocol.compute_samples(os.urandom(32), M, s)
+    spans = check_spans(samples, M)
     start_cids = [store.put_file(trace.checkpoints[j]) for j in samples]
     final_cid = store.put_file(trace.final_checkpoint)
     vdir = workdir / "verifier"
@@ -194,10 +208,14 @@ def measure_compute(name: str, spec, store, dataset, workdir: Path) -> dict:
     with Clock() as replay:
         checks = [check_segment(spec, dataset, store, j, cid, trace.boundary_hashes[j], vdir)
                   for j, cid in zip(samples, start_cids)]
+        # a check spanning two segments replays k more steps (here from the trainer's checkpoint
+        # of that boundary: the same compute as replaying on)
+        extra = [replay_segment(spec, dataset, trace.checkpoints[m]) == trace.boundary_hashes[m + 1]
+                 for j, e in spans for m in range(j + 1, e)]
     with Clock() as other:
         data_ok = check_data_root(spec, dataset, 0, trace.data_root)
         final_ok = check_final(store, final_cid, trace.final_hash, vdir)
-    exact = all(c.start_ok and c.end_hash == trace.boundary_hashes[j + 1] for c, j in zip(checks, samples))
+    exact = all(c.start_ok and c.end_hash == trace.boundary_hashes[j + 1] for c, j in zip(checks, samples)) and all(extra)
     if not (exact and data_ok and final_ok):
         raise RuntimeError(f"rounds bench: {name}: the verifier's checks disagree with an honest trainer "
                            f"(bit-exact {exact}, data root {data_ok}, final {final_ok})")
