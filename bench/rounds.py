@@ -101,22 +101,46 @@ def log(msg: str) -> None:
 
 
 # ------------------------------------------------------------------ detection probability
-def detection_exact(M: int, s: int, b: int) -> dict:
-    """P(a sampled segment is fake) for b fake segments out of the M-1 a cheater may fake
-    (M-1 is always checked), exact under the v1 rule, for two layouts."""
-    sys.path.insert(0, str(REPO))
-    from whitepaper.analysis import bad_set, detection_nonadjacent
+def sampling_pool(M: int) -> int:
+    """How many segments the random draw covers, 0..n-1, under node.protocol's rule: 0..M-2
+    (a drawn M-2 is checked together with M-1) where the rule has compute_check_ends, else
+    0..M-3 (M-2 never checked). M-1 is always checked: a cheater fakes within the pool."""
+    from node import protocol
 
-    return {layout: detection_nonadjacent(M, s, bad_set(M, b, layout)) for layout in ("spread", "block")}
+    return M - 1 if hasattr(protocol, "compute_check_ends") else M - 2
+
+
+def sampling_rule() -> str:
+    n = "M−2" if hasattr(__import__("node.protocol").protocol, "compute_check_ends") else "M−3"
+    extra = (", a drawn M−2 checked together with M−1" if n == "M−2" else "; M−2 is never checked")
+    return f"s pairwise non-adjacent segments drawn uniformly from 0..{n}{extra}, and M−1 always"
+
+
+def fake_layout(n: int, b: int, layout: str) -> frozenset[int]:
+    """b faked segments among 0..n-1: spread evenly, or one block of neighbours in the middle."""
+    if layout == "spread":
+        return frozenset(int((i + 0.5) * n / b) for i in range(b))
+    first = (n - b) // 2
+    return frozenset(range(first, first + b))
+
+
+def detection_exact(M: int, s: int, b: int) -> dict:
+    """P(a check covers a faked segment) for b faked segments in the draw's pool, exact: the
+    draw is uniform over the non-adjacent s-subsets of the pool (whitepaper/analysis.py's count)."""
+    sys.path.insert(0, str(REPO))
+    from whitepaper.analysis import count_nonadjacent_subsets
+
+    n = sampling_pool(M)
+    total = count_nonadjacent_subsets(n, s)
+    return {lay: 1 - count_nonadjacent_subsets(n, s, fake_layout(n, b, lay)) / total for lay in ("spread", "block")}
 
 
 def detection_counted(M: int, s: int, b: int, trials: int, seed: int = 9) -> float:
     """The same, counted: random seeds through node.protocol.compute_samples (the contract's
-    rule), fake segments spread evenly over 0..M-3."""
+    rule) and the segments each check covers; faked segments spread evenly over the pool."""
     from node import protocol
 
-    n = M - 2
-    bad = {int((i + 0.5) * n / b) for i in range(b)}
+    bad = fake_layout(sampling_pool(M), b, "spread")
     rng = random.Random(seed)
     caught = 0
     for _ in range(trials):
@@ -136,15 +160,14 @@ def check_spans(samples: list[int], M: int) -> list[tuple[int, int]]:
 
 
 def min_samples_for(M: int, b: int, target: float) -> int | None:
-    """Fewest random samples s with exact detection >= target at both layouts (None: not reachable)."""
+    """Fewest random samples s with exact detection >= target at both layouts (None: not
+    reachable within the contract's MAX_SAMPLES and the rule's 2s+1 <= M)."""
     from node.protocol import MAX_SAMPLES
 
     lo, hi = 1, min((M - 1) // 2, MAX_SAMPLES)
-    sys.path.insert(0, str(REPO))
-    from whitepaper.analysis import bad_set, detection_nonadjacent
 
     def ok(s):
-        return all(detection_nonadjacent(M, s, bad_set(M, b, lay)) >= target for lay in ("spread", "block"))
+        return min(detection_exact(M, s, b).values()) >= target
 
     if hi < 1 or not ok(hi):
         return None
@@ -490,7 +513,7 @@ def worker(out_path: Path) -> None:
     apply_runtime_pin(demo)  # before torch; the tiny preset pins the same runtime
     from node.engine import build_dataset, demo_corpus_paths
 
-    result: dict = {"block_time_s": BLOCK_TIME, "quick": QUICK, "targets": TARGETS,
+    result: dict = {"block_time_s": BLOCK_TIME, "quick": QUICK, "targets": TARGETS, "sampling_rule": sampling_rule(),
                     "loadavg_start": [round(x, 1) for x in os.getloadavg()]}
     root = Path(tempfile.mkdtemp(prefix="bench-rounds-"))
     try:
@@ -699,9 +722,9 @@ def render_markdown(res: dict) -> str:
     L.append("")
     L += ["## 2. Verifier compute vs trainer compute, and the detection it buys", "",
           f"Per committee member: (s+1)·k replayed steps of S. Detection: P(at least one of the {int(FAKE_FRACTION * 100)}% "
-          "faked segments is sampled), exact under the v1 rule (non-adjacent samples from 0..M−3, M−1 always; the cheater "
-          "never fakes M−1) for faked segments spread evenly and in one block, and counted over random seeds through "
-          "`node.protocol.compute_samples`. Measured (where given): one member doing verifier/replay.py's checks "
+          f"faked segments is checked) under the rule measured ({res.get('sampling_rule', 'see node/protocol.py')}; "
+          "the cheater fakes only segments the draw may miss), exact for faked segments spread evenly and in one block, "
+          "and counted over random seeds through `node.protocol.compute_samples`. Measured (where given): one member doing verifier/replay.py's checks "
           "(fetch + hash each start from the store, replay k steps, data root over S batches, final checkpoint) "
           "vs the trainer's `train_round`, CPU seconds; every replay was bit-exact.", "",
           "| design | S | k | s | M | replay fraction | measured (CPU) | measured (wall) | P(detect 10%) spread / block / counted | "
