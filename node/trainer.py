@@ -277,9 +277,10 @@ class TrainerNode(DutyNode):
     def reveal_ends(self, round_id: int, data: dict) -> None:
         samples = list(self.chain.call(self.chain.rounds.functions.round_samples_of(round_id)))
         hashes = [b32(h) for h in data["boundary_hashes"]]
+        ends = protocol.compute_check_ends(samples, len(hashes) - 1)  # j + 1; the last check ends at leaf M
         fn = self.chain.rounds.functions.reveal_ends(
-            round_id, [hashes[j + 1] for j in samples],
-            [protocol.compute_merkle_proof(hashes, j + 1) for j in samples], data["cids"][-1])
+            round_id, [hashes[e] for e in ends],
+            [protocol.compute_merkle_proof(hashes, e) for e in ends], data["cids"][-1])
         self.db.set_phase(ROLE, round_id, "revealing_ends")
         self.transact(round_id, fn, "reveal_ends", done=self.phase_past(round_id, protocol.PHASE_STARTS_REVEALED))
         log.info("round %d: revealed ends and the final checkpoint %s", round_id, data["cids"][-1])

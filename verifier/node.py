@@ -194,7 +194,7 @@ class VerifierNode(DutyNode):
         return "0x" + bytes(self.chain.call(self.chain.rounds.functions.commitments(round_id, self.address))).hex()
 
     def compute_verdict(self, rec, rnd: dict) -> dict:
-        """Fetch starts, check h_j, replay each sampled segment, check the data root."""
+        """Fetch starts, check h_j, replay each check's span (k steps, 2k for (M-2, M)), check the data root."""
         from verifier.replay import check_data_root, check_segment
 
         round_id = rec.round_id
@@ -206,13 +206,15 @@ class VerifierNode(DutyNode):
         start_hashes = list(revealed[-1]["args"]["start_hashes"])
         start_cids = list(revealed[-1]["args"]["start_cids"])
         samples = list(self.chain.call(self.chain.rounds.functions.round_samples_of(round_id)))
+        ends = protocol.compute_check_ends(samples, spec.segments_per_round)
         workdir = self.workdir / f"round-{round_id}"
         workdir.mkdir(parents=True, exist_ok=True)
         end_hashes, starts_ok, details = [], True, []
         with Stopwatch() as sw:
-            for j, cid, h in zip(samples, start_cids, start_hashes):
-                with progress_bar(f"replay r{round_id} s{j}", spec.segment_steps, self.show_progress) as advance:
-                    check = check_segment(spec, dataset, self.store, j, cid, bytes(h), workdir, progress=advance)
+            for j, end, cid, h in zip(samples, ends, start_cids, start_hashes):
+                span = end - j  # segments to replay: 1, or 2 for the last check (M-2, M)
+                with progress_bar(f"replay r{round_id} s{j}", span * spec.segment_steps, self.show_progress) as advance:
+                    check = check_segment(spec, dataset, self.store, j, cid, bytes(h), workdir, progress=advance, span=span)
                 end_hashes.append(check.end_hash)
                 starts_ok &= check.start_ok
                 if not check.start_ok:

@@ -1,7 +1,8 @@
 """What a committee member checks, as plain functions over the engine and the store.
 
 - `check_segment`: fetch a revealed start checkpoint by CID, check it hashes to the
-  revealed h_j, replay k steps on the scheduled batches, return the end hash.
+  revealed h_j, replay the check's span (span·k steps: k, or 2k for the last check
+  (M-2, M)) on the scheduled batches, return the end hash.
 - `check_data_root`: the trainer's data root against the schedule of the round.
 - `check_final`: fetch the final checkpoint and check it hashes to h_M.
 
@@ -49,14 +50,16 @@ def fetch_checkpoint(store, cid: str, expected_hash: bytes, workdir: Path) -> Pa
 
 
 def check_segment(spec, dataset, store, segment: int, cid: str, start_hash: bytes, workdir: Path,
-                  progress=None) -> SegmentCheck:
-    """Replay segment j (k = spec.segment_steps steps) from its revealed start."""
+                  progress=None, span: int = 1) -> SegmentCheck:
+    """Replay the check starting at segment j: span segments (span · k steps; a check's span is
+    end leaf - start leaf, see node.protocol.compute_check_ends) from its revealed start."""
     from node.engine import replay_segment
 
+    assert span >= 1, "check_segment: span must be at least one segment"
     path = fetch_checkpoint(store, cid, start_hash, workdir)
     if path is None:
         return SegmentCheck(segment, False, ZERO, "start checkpoint missing or does not hash to h_j")
-    end_hash = replay_segment(spec, dataset, path, spec.segment_steps, progress=progress)
+    end_hash = replay_segment(spec, dataset, path, span * spec.segment_steps, progress=progress)
     return SegmentCheck(segment, True, bytes(end_hash))
 
 
