@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 
+from node import protocol
 from node.trainer import b32
 from verifier.node import VerifierNode
 
@@ -48,7 +49,8 @@ class MisbehavingVerifier(VerifierNode):
         if self.mode == "collude":
             trace = self.accomplice.get_round("trainer", rec.round_id)
             hashes = [b32(h) for h in trace.data["boundary_hashes"]]
-            return {"end_hashes": [hashes[j + 1] for j in samples], "data_root_ok": True, "starts_ok": True,
+            ends = protocol.compute_check_ends(samples, len(hashes) - 1)
+            return {"end_hashes": [hashes[e] for e in ends], "data_root_ok": True, "starts_ok": True,
                     "verdict_samples": samples}
         return super().compute_verdict(rec, rnd)
 

@@ -270,9 +270,9 @@ class AdversaryKit(RoundKit):
 
     def reveal_ends(self, round_id: int, trace: Trace, trainer: str | None = None, final_cid: str | None = None,
                     **override) -> None:
-        samples = self.call("TrainingRounds", "round_samples_of", round_id)
-        hashes = override.get("hashes") or [trace.hashes[j + 1] for j in samples]
-        proofs = override.get("proofs") or [trace.proof(j + 1) for j in samples]
+        check_ends = self.call("TrainingRounds", "round_check_ends_of", round_id)
+        hashes = override.get("hashes") or [trace.hashes[e] for e in check_ends]
+        proofs = override.get("proofs") or [trace.proof(e) for e in check_ends]
         self.tx("TrainingRounds", "reveal_ends", round_id, hashes, proofs, final_cid or trace.cids[-1],
                 sender=trainer or self.trainer)
 
@@ -284,12 +284,13 @@ class AdversaryKit(RoundKit):
         p = self.params(task_id)
         g0 = toy_step_of(self.canonical_blob(task_id))
         samples = self.call("TrainingRounds", "round_samples_of", round_id)
+        check_ends = self.call("TrainingRounds", "round_check_ends_of", round_id)
         start_hashes = self.call("TrainingRounds", "start_hashes_of", round_id)
         ev = self.contract("TrainingRounds").events.StartsRevealed().get_logs(
             from_block=r["commit_block"], argument_filters={"round_id": round_id})
         start_cids = list(ev[-1]["args"]["start_cids"])
         ends, starts_ok = [], True
-        for j, h, cid in zip(samples, start_hashes, start_cids):
+        for j, end, h, cid in zip(samples, check_ends, start_hashes, start_cids):
             try:
                 blob = self.store.get_bytes(cid)
                 ok = toy_hash(blob) == bytes(h)
@@ -299,7 +300,7 @@ class AdversaryKit(RoundKit):
                 starts_ok = False
                 ends.append(protocol.ZERO_HASH)
                 continue
-            for i in range(p.segment_steps):
+            for i in range((end - j) * p.segment_steps):  # the check's span: k steps, 2k for (M-2, M)
                 blob = toy_train_step(blob, scheduled_batch(task_id, g0 + j * p.segment_steps + i))
             ends.append(toy_hash(blob))
         schedule = [scheduled_batch(task_id, g0 + g) for g in range(p.steps_per_round)]
@@ -346,7 +347,7 @@ class AdversaryKit(RoundKit):
             elif behaviour == "reject":
                 ends, data_ok = [os.urandom(32) for _ in samples], False
             elif behaviour == "collude":
-                ends, data_ok = [trace.hashes[j + 1] for j in samples], True
+                ends, data_ok = [trace.hashes[e] for e in self.call("TrainingRounds", "round_check_ends_of", round_id)], True
             else:
                 ends, data_ok = honest["ends"], honest["data_ok"]
             if behaviour == "copy":

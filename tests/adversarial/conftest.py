@@ -114,7 +114,7 @@ def pytest_runtest_makereport(item, call):
             if report.passed:
                 rec.result = "XPASS (hole closed?)" if hasattr(report, "wasxfail") else "pass"
             elif report.skipped and hasattr(report, "wasxfail"):
-                rec.result = "KNOWN HOLE (xfail)"
+                rec.result = "KNOWN ISSUE (xfail)"
                 if call.excinfo is not None and not rec.observed:
                     exc = call.excinfo.value
                     rec.observe(f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}")
@@ -148,11 +148,16 @@ def write_report(path: Path, records: list[CaseRecord], seconds: float) -> None:
         f"- run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {seconds:.0f} s, "
         f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
         f"- cases: {len(rows) + len(NOT_RUN)}; pass {n_pass}; "
-        f"known holes {sum(r.result.startswith('KNOWN') for r in rows)}; "
+        f"known issues {sum(r.result.startswith('KNOWN') for r in rows)}; "
         f"failed {sum(r.result in ('FAIL', 'ERROR') for r in rows)}; "
         f"not run {sum(r.result == 'not run' for r in rows) + len(NOT_RUN)}",
         "",
     ]
+    findings = [r for r in rows if r.result != "pass"]
+    if findings:
+        lines += ["## Findings (every case whose result is not pass)", ""]
+        lines += [f"- **{_cell(r.case)}** ({r.result}): {_cell('; '.join(r.observed) or '-')}" for r in findings]
+        lines.append("")
     groups = list(dict.fromkeys([r.group for r in rows] + [g for g, *_ in NOT_RUN]))
     for group in groups:
         lines += [f"## {group}", "", "| case | expected | observed | result |", "|---|---|---|---|"]
