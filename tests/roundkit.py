@@ -112,6 +112,8 @@ class RoundKit:
         committee = rounds.functions.committee_of(round_id).call()
         active = self.contract("StakeManager").functions.active_verifier_list().call()
         assert samples == protocol.compute_samples(seed, m, params.samples), "roundkit: samples differ from the rules"
+        check_ends = rounds.functions.round_check_ends_of(round_id).call()
+        assert check_ends == protocol.compute_check_ends(samples, m), "roundkit: check ends differ from the rules"
         assert committee == protocol.compute_committee(seed, active, params.committee_size), "roundkit: committee differs"
 
         starts = [trace[j] for j in samples]
@@ -120,7 +122,7 @@ class RoundKit:
             [protocol.compute_merkle_proof(trace, j) for j in samples], sender=self.trainer)
 
         by_address = {getattr(v, "address", v): v for v in self.verifiers}
-        ends = [trace[j + 1] for j in samples]
+        ends = [trace[e] for e in check_ends]
         plans = {}
         for member in committee:
             behaviour = verdicts.get(member, "agree")
@@ -135,7 +137,7 @@ class RoundKit:
         if len(plans) < len(committee):
             self.mine(params.commit_window + 1)
         receipts["reveal_ends"] = self.tx("TrainingRounds", "reveal_ends", round_id, ends,
-                                          [protocol.compute_merkle_proof(trace, j + 1) for j in samples],
+                                          [protocol.compute_merkle_proof(trace, e) for e in check_ends],
                                           cids[m], sender=self.trainer)
         for member, (claimed, salt) in plans.items():
             receipts[f"reveal_verdict {member}"] = self.tx("TrainingRounds", "reveal_verdict", round_id, claimed, True,
