@@ -111,7 +111,10 @@ def sampling_pool(M: int) -> int:
 
 
 def sampling_rule() -> str:
-    n = "M−2" if hasattr(__import__("node.protocol").protocol, "compute_check_ends") else "M−3"
+    """The rule measured, in words (the report says which one its numbers are for)."""
+    from node import protocol
+
+    n = "M−2" if hasattr(protocol, "compute_check_ends") else "M−3"
     extra = (", a drawn M−2 checked together with M−1" if n == "M−2" else "; M−2 is never checked")
     return f"s pairwise non-adjacent segments drawn uniformly from 0..{n}{extra}, and M−1 always"
 
