@@ -42,13 +42,14 @@ def count_nonadjacent_subsets(n: int, s: int, forbidden: frozenset[int] = frozen
 
 
 def candidate_segments(M: int) -> int:
-    """Segments the random draw may pick: 0..M-3 (M-1 is always checked, M-2 never)."""
-    return M - 2
+    """Segments the random draw may pick: 0..M-2 (M-1 is always checked; a drawn M-2 is
+    checked together with M-1 as one span, node/protocol.py compute_check_ends)."""
+    return M - 1
 
 
 def detection_nonadjacent(M: int, s: int, bad: set[int]) -> float:
     """Exact P(detect) if the s random samples are uniform over the non-adjacent
-    s-subsets of {0..M-3} and segment M-1 is always checked (the v1 sampling rule)."""
+    s-subsets of {0..M-2} and segment M-1 is always checked (the v1 sampling rule)."""
     if M - 1 in bad:
         return 1.0
     n = candidate_segments(M)
@@ -61,7 +62,7 @@ def detection_nonadjacent(M: int, s: int, bad: set[int]) -> float:
 
 def bad_set(M: int, b: int, layout: str, s: int = 1) -> set[int]:
     """Where a cheater puts b forged transitions among the randomly sampled
-    segments 0..M-3: 'spread' evenly, one 'block' of neighbours in the middle,
+    segments 0..M-2: 'spread' evenly, one 'block' of neighbours in the middle,
     or 'worst': greedily the positions that keep detection lowest for s samples
     (a sample excludes its neighbours, so marginals are not uniform)."""
     n = candidate_segments(M)

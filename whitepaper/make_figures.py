@@ -104,7 +104,7 @@ def detection_rows(P: dict, tiny: bool) -> tuple[list[dict], str]:
     rows = []
     for M, s in settings:
         random_s = simulate.random_sample_count(M, s)
-        for b in sorted({1, 2, max(1, (M - 2) // 4)}):
+        for b in sorted({1, 2, max(1, (M - 1) // 4)}):
             if b > analysis.candidate_segments(M) or random_s < 1:
                 continue
             bad = analysis.bad_set(M, b, "spread")
@@ -117,7 +117,7 @@ def detection_rows(P: dict, tiny: bool) -> tuple[list[dict], str]:
                 "mc": simulate.measured_detection(M, s, bad, trials),
                 "trials": trials,
             })
-    lines = ["| M | samples (random + last) | bad b | f = b/M | 1−(1−f)^s | hypergeometric, M−2 candidates | exact, spread | exact, worst layout | rule, Monte Carlo |",
+    lines = ["| M | samples (random + last) | bad b | f = b/M | 1−(1−f)^s | hypergeometric, M−1 candidates | exact, spread | exact, worst layout | rule, Monte Carlo |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['M']} | {r['random']} + 1 | {r['b']} | {r['f']:.3f} | {r['approx']:.3f} | {r['hyper']:.3f} | "
@@ -134,7 +134,7 @@ def figure_detection(P: dict, out: Path, tiny: bool) -> None:
     M = 64 if not tiny else max(P["M"], 16)
     fs = [i / 100 for i in range(0, 101, 2)]
     for s in (1, 2, 4, 8, 16):
-        if analysis.count_nonadjacent_subsets(analysis.candidate_segments(M), s) == 0:
+        if M < 2 * s + 1:  # compute_samples needs M >= 2s+1
             continue
         line, = ax.plot(fs, [analysis.detection_binomial(f, s) for f in fs], label=f"s = {s}")
         bs = [b for b in range(1, analysis.candidate_segments(M) + 1, max(1, M // 12))]
@@ -178,8 +178,7 @@ def stake_rows(P: dict) -> str:
     return (f"At the defaults: R = {R:g} ETH, minimum trainer stake {stake:g} ETH (`node/contracts.py: "
             f"DeployParams`), fraud slash {P['trainer_slash_bps'] / 100:g} %, so D = {D:g} ETH. Skipping work "
             f"is a loss whenever R + D = {R + D:g} ETH exceeds the compute cost of a round.\n\n" + "\n".join(lines) +
-            "\n\nA forgery at the never-checked segment M−2 has p = 0: no stake deters it. "
-            "Source: `make whitepaper` (`whitepaper/analysis.py: min_stake, detection_nonadjacent`).")
+            "\n\nSource: `make whitepaper` (`whitepaper/analysis.py: min_stake, detection_nonadjacent`).")
 
 
 def figure_min_stake(out: Path, tiny: bool) -> str:
@@ -190,7 +189,7 @@ def figure_min_stake(out: Path, tiny: bool) -> str:
     for b in (1, 2, 4):
         xs, ys = [], []
         for s in range(1, (M - 1) // 2):
-            if analysis.count_nonadjacent_subsets(analysis.candidate_segments(M), s) == 0:
+            if M < 2 * s + 1:  # compute_samples needs M >= 2s+1
                 break
             p = analysis.detection_nonadjacent(M, s, analysis.bad_set(M, b, "worst", s))
             xs.append((s + 1) / M)

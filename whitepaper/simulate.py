@@ -43,8 +43,21 @@ RARE_CHEATING = {  # scenario B: cheating is rare; is laziness still worth it?
 
 # ------------------------------------------------------------ the sampling rule, as the analysis needs it
 def random_sample_count(M: int, s: int) -> int:
-    """How many random segments compute_samples draws for parameter s (it adds M-1 on top)."""
-    return len(protocol.compute_samples(b"\x00" * 32, M, s)) - 1
+    """How many segments compute_samples draws at random for parameter s (M-1 is checked on top)."""
+    seed = b"\x00" * 32
+    return len(drawn_segments(protocol.compute_samples(seed, M, s), M))
+
+
+def drawn_segments(samples: list[int], M: int) -> set[int]:
+    """The randomly drawn segments of a sample list: every start except an undrawn M-1."""
+    return set(samples) - {M - 1}
+
+
+def checked_segments(samples: list[int], M: int) -> set[int]:
+    """Segments whose transition a check replays: the drawn ones and always M-1 (a start at
+    M-2 is the span M-2..M, which covers M-1 too; see compute_check_ends)."""
+    ends = protocol.compute_check_ends(samples, M)
+    return {j for start, end in zip(samples, ends) for j in range(start, end)}
 
 
 def describe_sample_count(P: dict) -> str:
@@ -52,6 +65,7 @@ def describe_sample_count(P: dict) -> str:
 
 
 def draw(seed_int: int, M: int, s: int) -> list[int]:
+    """The start leaves compute_samples gives for this seed."""
     seed = protocol.compute_seed(seed_int.to_bytes(32, "big"), 1)
     return protocol.compute_samples(seed, M, s)
 
@@ -59,7 +73,7 @@ def draw(seed_int: int, M: int, s: int) -> list[int]:
 def measured_detection(M: int, s: int, bad: set[int], trials: int) -> float:
     """Fraction of seeds whose samples (drawn by the protocol's rule) hit a bad segment."""
     rng = random.Random(f"detect:{M}:{s}:{sorted(bad)}")
-    hits = sum(bool(bad & set(draw(rng.getrandbits(256), M, s))) for _ in range(trials))
+    hits = sum(bool(bad & checked_segments(draw(rng.getrandbits(256), M, s), M)) for _ in range(trials))
     return hits / trials
 
 
@@ -73,48 +87,53 @@ def sampled_segments_ever(M: int, s: int, trials: int = 2000) -> set[int]:
     rng = random.Random(f"coverage:{M}:{s}")
     seen: set[int] = set()
     for _ in range(trials):
-        seen |= set(draw(rng.getrandbits(256), M, s))
+        seen |= checked_segments(draw(rng.getrandbits(256), M, s), M)
     return seen
 
 
 def describe_unchecked_segments(P: dict) -> str:
-    """Which segments the rule can never sample, found by drawing, not by reading the rule."""
+    """Which segments the rule can never check, found by drawing, not by reading the rule."""
+    from analysis import detection_nonadjacent
+
     M, s = P["M"], P["s"]
     trials = 2000
     never = sorted(set(range(M)) - sampled_segments_ever(M, s, trials))
-    if not never:
-        return f"Every segment was sampled at least once in {trials} draws of the rule (M = {M}, s = {s})."
-    names = ", ".join(f"{j}" for j in never)
+    if never:
+        return (f"**Segments that are never checked.** Drawing the rule {trials} times at the defaults "
+                f"(M = {M}, s = {s}) never checks segment(s) {', '.join(map(str, never))}: a forged state after "
+                "them is accepted with certainty. Source: `make whitepaper` (`whitepaper/simulate.py`).")
+    p_m2 = detection_nonadjacent(M, s, {M - 2})
     return (
-        f"**A segment that is never checked.** Drawing the rule {trials} times at the defaults "
-        f"(M = {M}, s = {s}) never samples segment(s) {names} (`make whitepaper`). This is by "
-        "design of the non-adjacency rule: segment M−2 ends at h_{M−1}, the start of the always-"
-        "checked last segment, which is revealed before the verdicts are committed, so sampling "
-        "M−2 would let a verifier copy its end. The consequence is that the transition "
-        "h_{M−2} → h_{M−1} is never replayed: a trainer can replace h_{M−1} by *any* state — "
-        "skip k steps, or insert a forged model — and then train the last segment honestly "
-        "from it, and the round is accepted with probability 1. The fix is to check the last "
-        "two segments as one: replay 2k steps from h_{M−2} and commit both h_{M−1} and h_M "
-        "(h_{M−1} is then never revealed as a start), at the cost of one more segment of "
-        "replay per verifier. Until that lands, a forgery at M−2 is detected by nobody, and "
-        "the simulation below shows what it earns."
+        f"**Every segment can be checked.** Drawing the rule {trials} times at the defaults (M = {M}, s = {s}) "
+        f"checks every segment at least once; segment M−2 is checked with probability {p_m2:.3f} (exact). "
+        "This was not so in the first version of the rule, which drew from 0..M−3 only: segment M−2 ends at "
+        "h_{M−1}, the revealed start of the always-checked last segment, so drawing it as a check of its own "
+        "would have let a verifier copy its end, and the transition h_{M−2} → h_{M−1} was never replayed — a "
+        "trainer could replace h_{M−1} by any state (a forged model) and train the last segment honestly from "
+        "it, accepted with certainty. This analysis and the adversarial suite found it independently; the "
+        "contracts now draw from 0..M−2 and check a drawn M−2 together with M−1 as one 2k-step span from "
+        "h_{M−2} to h_M, so h_{M−1} is never revealed (`compute_check_ends`, §3.4). Source: `make whitepaper` "
+        "(`whitepaper/simulate.py: describe_unchecked_segments`)."
     )
 
 
 def describe_tight_parameters(P: dict) -> str:
-    """The rule at its smallest allowed M = 2s+1: how many sample sets remain, which segments never come up."""
+    """The rule at its smallest allowed M = 2s+1: how many sample sets remain, how uneven the checks are."""
+    from analysis import candidate_segments, count_nonadjacent_subsets, detection_nonadjacent
+
     s = P["s"]
     M = 2 * s + 1
-    trials = 500
-    sets = {tuple(draw(seed, M, s)) for seed in range(trials)}
-    never = sorted(set(range(M)) - set().union(*sets))
+    sets = count_nonadjacent_subsets(candidate_segments(M), s)
+    per = [detection_nonadjacent(M, s, {j}) for j in range(candidate_segments(M))]
+    Md, sd = P["M"], P["s"]
+    per_d = [detection_nonadjacent(Md, sd, {j}) for j in range(candidate_segments(Md))]
     return (
-        f"**Tight parameters make the draw deterministic.** The contracts accept any M ≥ 2s+1. At "
-        f"M = 2s+1 = {M} (s = {s}), {trials} seeds give {len(sets)} distinct sample set(s), "
-        f"{sorted(sets)[0]}, and segments {never} are never checked. A task should have M well above "
-        "2s+1; the number of possible sample sets is C(M−s−1, s) and the table above shows how close to "
-        "uniform the per-segment detection is when it is large. Source: `make whitepaper` "
-        "(`whitepaper/simulate.py: describe_tight_parameters`)."
+        f"**Tight parameters make the draw uneven.** The contracts accept any M ≥ 2s+1. At M = 2s+1 = {M} "
+        f"(s = {s}) only {sets} sample sets exist, and the probability that a given segment is checked ranges "
+        f"from {min(per):.3f} to {max(per):.3f}; at the defaults (M = {Md}) it ranges from {min(per_d):.3f} to "
+        f"{max(per_d):.3f}. The number of sample sets is C(M−s, s); a task should keep M well above 2s+1. "
+        "Source: `make whitepaper` (`whitepaper/simulate.py: describe_tight_parameters`, exact counts from "
+        "`analysis.py`)."
     )
 
 
@@ -141,9 +160,8 @@ class Agent:
 
 def bad_segments(strategy: str, M: int, rng: random.Random) -> set[int]:
     """Which transitions a trainer of this strategy forges or skips this round."""
-    # among the segments the rule can sample (0..M-3): the last is always checked, and
-    # M-2 is never checked, which is its own strategy below
-    candidates = list(range(M - 2))
+    # among the segments the rule draws from (0..M-2): the last, M-1, is always checked
+    candidates = list(range(M - 1))
     if strategy == "honest":
         return set()
     if strategy.startswith("skipper"):
@@ -180,7 +198,7 @@ def run(P: dict, rounds: int, seed: int = 7, population: dict | None = None) -> 
     for round_id in range(1, rounds + 1):
         trainer = trainers[(round_id - 1) % len(trainers)]
         seed_bytes = protocol.compute_seed(rng.getrandbits(256).to_bytes(32, "big"), round_id)
-        samples = protocol.compute_samples(seed_bytes, M, s)
+        samples = checked_segments(protocol.compute_samples(seed_bytes, M, s), M)
         committee = [verifiers[active[i]] for i in protocol.compute_committee_indices(seed_bytes, len(active), c)]
         bad = bad_segments(trainer.strategy, M, rng)
         caught = bool(bad & set(samples))
