@@ -160,6 +160,43 @@ class NodeNet:
     def mine(self, n: int = 1) -> None:
         self.chain.w3.provider.make_request("anvil_mine", [hex(n)])
 
+    def steer_samples(self, want, tries: int = 200) -> None:
+        """Make the next seal block's hash draw samples with want(samples) true: when self.mine()
+        is about to mine a committed round's seal block, mine it under anvil snapshots with
+        different timestamps until the draw fits (luck, made deterministic). A seal block mined
+        by a transaction instead is left as it is: callers keep a fallback loop."""
+        real_mine = self.mine
+        w3 = self.chain.w3
+
+        def mine(n: int = 1) -> None:
+            rid = self.open_round()
+            rnd = self.chain.get_round(rid) if rid else None
+            head = self.chain.block_number()
+            if rnd is None or rnd["phase"] != protocol.PHASE_COMMITTED:
+                return real_mine(n)
+            params = self.chain.get_task(self.task_id)["params"]
+            seal_block = rnd["commit_block"] + params["seal_delay"]
+            if not head < seal_block <= head + n:
+                return real_mine(n)
+            if seal_block - 1 > head:
+                real_mine(seal_block - 1 - head)
+            M = params["steps_per_round"] // params["segment_steps"]
+            parent_ts = w3.eth.get_block("latest")["timestamp"]
+            for i in range(tries):
+                snap = w3.provider.make_request("evm_snapshot", [])["result"]
+                w3.provider.make_request("evm_setNextBlockTimestamp", [parent_ts + 1 + i])
+                real_mine(1)
+                seed = protocol.compute_seed(bytes(w3.eth.get_block(seal_block)["hash"]), rid)
+                if want(protocol.compute_samples(seed, M, params["samples"])):
+                    break
+                w3.provider.make_request("evm_revert", [snap])
+            else:
+                real_mine(1)
+            if head + n > seal_block:
+                real_mine(head + n - seal_block)
+
+        self.mine = mine
+
     # ------------------------------------------------------------ driving
     def step(self, mine: bool = True) -> None:
         """Each node ticks once (errors are counted and retried next pass, as run_loop does); one block.

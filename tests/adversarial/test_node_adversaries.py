@@ -45,7 +45,6 @@ TRAINER_FRAUD = {
     "EngineCheatTrainer: lr x2 in the last segment (one hyper-parameter)": ("cheat", {"lr_scale": 2.0, "lr_segments": {M - 1}}),
     "EngineCheatTrainer: segment 0 on other data, commits the batches really used": (
         "cheat", {"other_data_segments": {0}, "report_actual_batches": True}),
-    "ForgingTrainer: forge the checkpoint h_{M-1} (start of the last segment)": ("forge", M - 1),
     "FinalSwapTrainer: reveal another checkpoint's CID as the final one": ("swap", None),
 }
 
@@ -86,6 +85,7 @@ def test_skip_segment_m2_node(net, case):
 
     net.make_trainer(CheatingTrainer, skip_segments={M - 2}, max_rounds=8)
     honest_verifiers(net)
+    net.steer_samples(lambda samples: samples[-1] == M - 2)  # the first round draws M-2 (grinding the seal block)
     seen = []
     for _ in range(8):
         r = net.run_round()
@@ -99,6 +99,26 @@ def test_skip_segment_m2_node(net, case):
               f"{fmt(r.stake_delta[net.trainer.address])}")
     assert r.outcome == protocol.OUTCOME_FRAUD
     assert r.stake_delta[net.trainer.address] == -protocol.compute_slash(STAKE, bps(net)["fraud"])
+
+
+def test_forged_unused_checkpoint_node(net, case):
+    c = case("ForgingTrainer: commit a forged h_{M-1} checkpoint, the final state trained from the true one",
+             "fraud (-50%) when the last check is (M-1, M) (it replays from the forged start); when M-2 is drawn the "
+             "span (M-2, M) never opens h_{M-1}, and the forgery is harmless: h_M, now canonical, is honest")
+    net.make_trainer(ForgingTrainer, boundary=M - 1, max_rounds=1)
+    honest_verifiers(net)
+    r = net.run_round()
+    trainer = net.trainer.address
+    if r.samples[-1] == M - 2:
+        assert r.outcome == protocol.OUTCOME_ACCEPTED, r.outcome_name
+        final = net.chain.get_round(r.round_id)["final_hash"]
+        assert net.chain.get_task(net.task_id)["canonical_hash"] == final
+        verdicts = [e["args"]["contradicts"] for e in net.chain.events("VerdictRevealed", round_id=r.round_id)]
+        assert verdicts == [False] * 3  # h_M replayed from h_{M-2} matched: the final state is honestly trained
+    else:
+        assert r.outcome == protocol.OUTCOME_FRAUD, r.outcome_name
+        assert r.stake_delta[trainer] == -protocol.compute_slash(STAKE, bps(net)["fraud"])
+    c.observe(f"samples {r.samples}: outcome {r.outcome_name}; trainer stake {fmt(r.stake_delta[trainer])}")
 
 
 def test_withholding_trainer_node(net, case):
