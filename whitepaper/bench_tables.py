@@ -152,7 +152,7 @@ def adversarial_table(report: Path) -> str:
 def render_engine(section: dict) -> str:
     lines = ["| model | parameters | threads | plain step | deterministic step | det / plain | replay (steps) | "
              "state | hash, parallel | hash, 1 thread |", "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|"]
-    for name, r in section.get("sizes", {}).items():
+    for name, r in sorted(section.get("sizes", {}).items(), key=lambda kv: kv[1]["params"]):
         lines.append(
             f"| {name} | {r['params']:,} | {r['threads']} | {r['plain_step_s'] * 1e3:.1f} ms | "
             f"{r['deterministic_step_s'] * 1e3:.1f} ms | {r['deterministic_over_plain']:.3f} | "
