@@ -101,13 +101,20 @@ def test_skip_segment_m2_node(net, case):
     assert r.stake_delta[net.trainer.address] == -protocol.compute_slash(STAKE, bps(net)["fraud"])
 
 
-def test_forged_unused_checkpoint_node(net, case):
-    c = case("ForgingTrainer: commit a forged h_{M-1} checkpoint, the final state trained from the true one",
-             "fraud (-50%) when the last check is (M-1, M) (it replays from the forged start); when M-2 is drawn the "
-             "span (M-2, M) never opens h_{M-1}, and the forgery is harmless: h_M, now canonical, is honest")
+@pytest.mark.parametrize("m2_drawn", [False, True], ids=["last-check-(M-1,M)", "last-check-(M-2,M)"])
+def test_forged_unused_checkpoint_node(net, case, m2_drawn):
+    if m2_drawn:
+        c = case("ForgingTrainer: commit a forged h_{M-1} checkpoint (final state trained from the true one); M-2 drawn",
+                 "the span (M-2, M) never opens h_{M-1}: accepted, and the forgery is harmless (h_M, now canonical, "
+                 "replays from h_{M-2})")
+    else:
+        c = case("ForgingTrainer: commit a forged h_{M-1} checkpoint (final state trained from the true one); M-2 not drawn",
+                 "the check (M-1, M) replays from the forged start: fraud, trainer -50%")
     net.make_trainer(ForgingTrainer, boundary=M - 1, max_rounds=1)
     honest_verifiers(net)
+    net.steer_samples(lambda samples: (samples[-1] == M - 2) == m2_drawn)
     r = net.run_round()
+    assert (r.samples[-1] == M - 2) == m2_drawn, f"steering failed: samples {r.samples}"
     trainer = net.trainer.address
     if r.samples[-1] == M - 2:
         assert r.outcome == protocol.OUTCOME_ACCEPTED, r.outcome_name
