@@ -272,7 +272,7 @@ class TrainerNode(DutyNode):
             [protocol.compute_merkle_proof(hashes, j) for j in samples])
         self.db.set_phase(ROLE, round_id, "revealing_starts", samples=samples)
         self.transact(round_id, fn, "reveal_starts", done=self.phase_past(round_id, protocol.PHASE_SEALED))
-        log.info("round %d: revealed starts of segments %s", round_id, samples)
+        log.info("round %d: revealed the starts of the checks at leaves %s", round_id, samples)
 
     def reveal_ends(self, round_id: int, data: dict) -> None:
         samples = list(self.chain.call(self.chain.rounds.functions.round_samples_of(round_id)))

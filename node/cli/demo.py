@@ -37,8 +37,9 @@ class DemoFailed(Exception):
 class EventPrinter:
     """Prints the protocol's events as they happen, with node names for addresses."""
 
-    def __init__(self, chain, console, names: dict[str, str], from_block: int, loss_of=lambda round_id: None):
-        self.chain, self.console, self.names = chain, console, names
+    def __init__(self, chain, console, names: dict[str, str], from_block: int, n_segments: int,
+                 loss_of=lambda round_id: None):
+        self.chain, self.console, self.names, self.n_segments = chain, console, names, n_segments
         self.next_block = from_block
         self.loss_of = loss_of  # round -> the trainer's mean training loss, if known
 
@@ -63,7 +64,11 @@ class EventPrinter:
         if n == "RoundCommitted":
             return f"[bold]round {a['round_id']}[/bold] committed by {self.name(a['trainer'])}"
         if n == "RoundSealed":
-            return (f"round {a['round_id']} sealed: segments {list(a['samples'])} sampled, committee "
+            from node.protocol import compute_check_ends
+
+            starts = list(a["samples"])
+            checks = ", ".join(f"h{j}→h{e}" for j, e in zip(starts, compute_check_ends(starts, self.n_segments)))
+            return (f"round {a['round_id']} sealed: checks {checks} drawn, committee "
                     + ", ".join(self.name(x) for x in a["committee"]))
         if n == "StartsRevealed":
             return f"round {a['round_id']}: trainer revealed {len(a['start_hashes'])} start checkpoint(s)"
@@ -130,7 +135,7 @@ def run_demo(workdir: Path, block_time: float, honest_rounds: int, console, time
                     return loss
             return None
 
-        printer = EventPrinter(chain, console, names, net.deployment.deploy_block, loss_of)
+        printer = EventPrinter(chain, console, names, net.deployment.deploy_block, spec.segments_per_round, loss_of)
         for v in verifiers:
             net.spawn_verifier(v)
         proc = net.spawn_trainer(trainer, task_id, rounds=honest_rounds)
@@ -150,7 +155,7 @@ def run_demo(workdir: Path, block_time: float, honest_rounds: int, console, time
             raise DemoFailed(f"only {accepted()} of {honest_rounds} rounds were accepted:\n{net.log_tail('trainer')}")
 
         last_segment = spec.segments_per_round - 1
-        console.rule(f"[red]a cheating trainer skips the steps of segment {last_segment} (the last one: always checked)")
+        console.rule(f"[red]a cheating trainer skips the steps of segment {last_segment} (the last: always checked)")
         proc = net.spawn_adversary(cheater, task_id, "--skip-segment", str(last_segment), "--rounds", "1")
         wait_until(lambda: proc.poll() is not None, timeout, what="the cheating round", on_poll=poll)
         printer.poll()
