@@ -175,9 +175,21 @@ def write_report(path: Path, records: list[CaseRecord], seconds: float) -> None:
 _START = time.monotonic()
 
 
+def _is_whole_suite(config) -> bool:
+    """Only a run of the whole directory (no -k/-m, no single files) may replace bench/adversarial.md."""
+    if config.option.keyword or config.option.markexpr:
+        return False
+    args = [Path(a.split("::")[0]).resolve() for a in config.args]
+    return bool(args) and all(a in (HERE, HERE.parent, REPO) for a in args)
+
+
 def pytest_sessionfinish(session, exitstatus):
-    if _RECORDS and not os.environ.get("TRAINCHAIN_ADVERSARIAL_NO_REPORT"):
-        write_report(Path(os.environ.get("TRAINCHAIN_ADVERSARIAL_REPORT", REPORT)), _RECORDS, time.monotonic() - _START)
+    if not _RECORDS or os.environ.get("TRAINCHAIN_ADVERSARIAL_NO_REPORT"):
+        return
+    target = os.environ.get("TRAINCHAIN_ADVERSARIAL_REPORT")
+    if target is None and not _is_whole_suite(session.config):
+        target = str(REPORT.with_name("adversarial.partial.md"))  # a partial run never overwrites the table
+    write_report(Path(target or REPORT), _RECORDS, time.monotonic() - _START)
 
 
 # ---------------------------------------------------------------- environment
