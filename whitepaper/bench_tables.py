@@ -130,23 +130,32 @@ RENDERERS["store"] = render_store
 
 # ------------------------------------------------------------ the adversarial suite's report
 def adversarial_table(report: Path) -> str:
-    """Case and result of every row of bench/adversarial.md (`make adversarial`)."""
+    """The attack rows of bench/adversarial.md (`make adversarial`), and a count of the rest."""
     if not report.exists():
         return pending("`make adversarial` → `bench/adversarial.md`")
     lines = report.read_text().splitlines()
     run = next((l.lstrip("- ") for l in lines if l.startswith("- run:")), "")
     out = ["| suite | attack | outcome | result |", "|---|---|---|---|"]
-    section = ""
+    section, others = "", {}
     for line in lines:
         if line.startswith("## "):
             section = line[3:].strip()
         cells = [c.strip() for c in line.strip().strip("|").split("|")] if line.startswith("|") else []
-        if len(cells) == 4 and cells[0] not in ("case",) and not set(cells[0]) <= set("-: "):
-            observed = cells[2].split(";")[0]
-            out.append(f"| {section} | {cells[0]} | {observed} | {cells[3]} |")
+        if len(cells) != 4 or cells[0] == "case" or set(cells[0]) <= set("-: "):
+            continue
+        if not section.startswith(("Trainers", "Verifiers", "Node adversaries", "Honest")):
+            others.setdefault(section, []).append(cells[3])  # faults, bad inputs: counted below
+            continue
+        observed = cells[2].split(";")[0]
+        observed = observed if len(observed) <= 100 else observed[:97] + "..."
+        out.append(f"| {section} | {cells[0]} | {observed} | {cells[3]} |")
     if len(out) == 2:  # header only
         return pending("`make adversarial` → `bench/adversarial.md` (no cases in the report)")
+    for name, results in others.items():
+        counts = {r: results.count(r) for r in dict.fromkeys(results)}
+        out.append(f"| {name} | {len(results)} cases | | " + ", ".join(f"{n} {r}" for r, n in counts.items()) + " |")
     return "\n".join(out) + f"\n\nSource: `make adversarial` → `bench/adversarial.md` ({run})."
+
 
 
 def render_engine(section: dict) -> str:
