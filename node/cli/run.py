@@ -38,6 +38,7 @@ def run_node(node: NodeContext, role: str, make, metrics_port: int | None) -> di
         chain = node.chain(sign=True)
         store = node.store()
         db = NodeDB(Path(node.datadir) / f"{role}.sqlite")
+        claim_db(db, role, account.address, node.datadir)
         metrics = NodeMetrics(role)
         port = metrics_port if metrics_port is not None else node.config.metrics_port
         server = metrics.serve(port) if port else None
@@ -58,6 +59,19 @@ def run_node(node: NodeContext, role: str, make, metrics_port: int | None) -> di
             if server is not None:
                 server.shutdown()
             db.close()
+
+
+def claim_db(db, role: str, address: str, datadir) -> None:
+    """A data dir's <role>.sqlite holds one key's rounds and salts: refuse another key."""
+    from node.errors import ConfigError
+
+    owner = db.get_json("owner")
+    if owner and owner != address:
+        db.close()
+        raise ConfigError(f"{datadir}/{role}.sqlite holds the rounds of {owner}; run {address} as a {role} "
+                          "with its own --datadir (one node per data dir)")
+    if not owner:
+        db.put_json("owner", address)
 
 
 # ---------------------------------------------------------------- trainer

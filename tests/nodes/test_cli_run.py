@@ -153,3 +153,14 @@ def test_verifier_refuses_in_words_a_task_it_cannot_replay(cli_run, opts, keyed_
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 1
     assert "torch 2.13.0+cpu but the spec pins 9.9.9+cpu" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_one_node_per_data_dir(cli_run, opts, keyed_datadir):
+    """Two verifier keys in one data dir would share one round database: the second is refused."""
+    from node.db import NodeDB
+
+    devnet, addresses = keyed_datadir
+    with NodeDB(devnet.datadir / "verifier.sqlite") as db:
+        db.put_json("owner", addresses[1])  # another key already runs a verifier from this data dir
+    r = cli_run("verifier", "run", *opts, ok=False)
+    assert f"holds the rounds of {addresses[1]}; run {addresses[0]} as a verifier with its own --datadir" in r.output
