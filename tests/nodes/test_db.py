@@ -83,3 +83,36 @@ def test_blobs(tmp_path):
         assert db.get_json("pending:1") == {"trace_root": "0x" + "05" * 32, "cids": ["bafy"]}
         db.delete_json("pending:1")
         assert db.get_json("pending:1", {}) == {}
+
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from node.db import DONE_PHASES
+
+_values = st.one_of(st.integers(-2**63, 2**63), st.text(max_size=8), st.binary(min_size=32, max_size=32), st.booleans())
+_saves = st.lists(
+    st.tuples(st.sampled_from(["trainer", "verifier"]), st.integers(1, 4),
+              st.sampled_from(["assigned", "committed", "verdict_ready", *sorted(DONE_PHASES)]),
+              st.dictionaries(st.sampled_from(["salt", "commitment", "cids", "mean_loss"]), _values, max_size=3)),
+    max_size=12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(saves=_saves)
+def test_rounds_are_the_merge_of_every_save(tmp_path_factory, saves):
+    """Invariant: a round's data is the merge of all fields ever saved for it (later wins),
+    its phase the last one saved, and open_only lists exactly the rounds not in DONE_PHASES."""
+    model: dict[tuple[str, int], tuple[str, dict]] = {}
+    with NodeDB(tmp_path_factory.mktemp("db") / "node.sqlite") as db:
+        for role, round_id, phase, fields in saves:
+            db.save_round(role, round_id, 7, phase, **fields)
+            old = model.get((role, round_id), (None, {}))[1]
+            encoded = {k: "0x" + v.hex() if isinstance(v, bytes) else v for k, v in fields.items()}
+            model[(role, round_id)] = (phase, {**old, **encoded})
+        for (role, round_id), (phase, data) in model.items():
+            rec = db.get_round(role, round_id)
+            assert (rec.phase, rec.data, rec.task_id) == (phase, data, 7)
+        for role in ("trainer", "verifier"):
+            expected = sorted(r for (ro, r), (ph, _) in model.items() if ro == role and ph not in DONE_PHASES)
+            assert [r.round_id for r in db.rounds(role, open_only=True)] == expected
