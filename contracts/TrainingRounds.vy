@@ -427,6 +427,8 @@ def _compute_samples(seed: bytes32, n_segments: uint256, n_samples: uint256) -> 
 @pure
 def _compute_check_ends(samples: DynArray[uint256, MAX_CHECKED], n_segments: uint256) -> DynArray[uint256, MAX_CHECKED]:
     assert len(samples) > 0, "rules: no samples"
+    last: uint256 = samples[len(samples) - 1]
+    assert last < n_segments and last + 2 >= n_segments, "rules: not a sample list"
     ends: DynArray[uint256, MAX_CHECKED] = []
     for i: uint256 in range(len(samples) - 1, bound=MAX_CHECKED):
         ends.append(samples[i] + 1)

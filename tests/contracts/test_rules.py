@@ -104,6 +104,9 @@ def test_compute_samples_small_rounds(staked, seed, n_samples, extra):
 def test_compute_check_ends_needs_samples(staked):
     with brownie.reverts("rules: no samples"):
         staked.rounds.compute_check_ends([], 5)
+    for not_samples in ([0, 2], [1, 7]):  # the last start must be M-2 or M-1 (M = 7)
+        with brownie.reverts("rules: not a sample list"):
+            staked.rounds.compute_check_ends(not_samples, 7)
 
 
 @FAST
