@@ -52,7 +52,7 @@ def play(kit, task, cheat, **kw):
 
 
 FRAUD_CASES = {
-    "skip the steps of the last segment (always sampled)": ToyCheat(skip_segments=frozenset({M - 1})),
+    "skip the steps of the last segment (always inside the last check)": ToyCheat(skip_segments=frozenset({M - 1})),
     "train the last segment on other data (commits the scheduled batch hashes)": ToyCheat(other_data_segments=frozenset({M - 1})),
     "train segment 0 on other data and commit the batches really used (data root)": ToyCheat(
         other_data_segments=frozenset({0}), report_actual_batches=True),
