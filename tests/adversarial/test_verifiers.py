@@ -156,3 +156,23 @@ def test_copying_is_impossible(kit, task, case):
     assert lost == protocol.compute_slash(before["stake"][copier], P.miss_slash_bps)
     c.observe(f"reveal_ends before the copier committed: '{reason_of(early.value)}'; end hashes public then: "
               f"{len(public_ends)}; copier's reveals: {reverts}; copier -{lost / ETH:.4f} ETH; round accepted")
+
+
+@pytest.mark.parametrize("behaviour", ["lazy", "reject"])
+def test_dishonest_majority_is_the_v1_limit(kit, task, case, behaviour):
+    c = case(f"a MAJORITY (2 of 3) of verifiers {'approve without replaying' if behaviour == 'lazy' else 'reject everything'}, "
+             "honest trainer (outside v1's honest-majority assumption)",
+             "documented limit: the honest trainer is convicted (fraud, -50%) and the one honest verifier is slashed "
+             "as the minority (-5%); the bad pair splits the fraud reward")
+    trace = kit.build_trace(task)
+    bad = kit.verifiers[:2]
+    out = kit.play_round(task, trace, verifiers={v: behaviour for v in bad})
+    honest = kit.verifiers[2]
+    slashed = protocol.compute_slash(out.before["stake"][kit.trainer], P.fraud_slash_bps)
+    per_verifier, _ = protocol.compute_fraud_split(slashed, P.fraud_reward_bps, 2)
+    assert out.outcome == protocol.OUTCOME_FRAUD
+    assert out.stake_delta(kit.trainer) == -slashed
+    assert out.delta(honest) == -protocol.compute_slash(out.before["stake"][honest], P.minority_slash_bps)
+    assert all(out.delta(v) == per_verifier for v in bad)
+    c.observe(f"outcome {out.outcome_name}; honest trainer {fmt(out.stake_delta(kit.trainer))}; honest verifier "
+              f"{fmt(out.delta(honest))}; each bad verifier {fmt(per_verifier)}")
