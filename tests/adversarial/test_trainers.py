@@ -255,3 +255,40 @@ def test_same_key_twice_on_chain(kit, task, case):
     assert reason == "rounds: task has an open round"
     assert outcome == protocol.OUTCOME_ACCEPTED
     c.observe(f"second commit: '{reason}'; first round {protocol.OUTCOME_NAMES[outcome]}")
+
+
+def test_start_cid_of_another_state(kit, task, case):
+    c = case("reveal a start checkpoint CID whose content is another state (the hash and proof are right)",
+             "verifiers flag starts_ok=false: fraud, trainer -50%; honest committee paid")
+    trace = kit.build_trace(task)
+    real = kit.reveal_starts
+
+    def reveal_wrong_cids(round_id, tr, trainer=None, **override):
+        samples = kit.call("TrainingRounds", "round_samples_of", round_id)
+        real(round_id, tr, trainer, cids=[tr.cids[(j + 1) % len(tr.cids)] for j in samples])
+
+    kit.reveal_starts = reveal_wrong_cids
+    out = kit.play_round(task, trace)
+    _, per_verifier = check_fraud(out, kit, kit.trainer)
+    c.observe(f"outcome {out.outcome_name}; trainer stake {fmt(out.stake_delta(kit.trainer))}; honest verifiers "
+              f"{fmt(per_verifier)} each")
+
+
+def test_nobody_seals(kit, task, case):
+    c = case("trainer commits, then nobody seals (e.g. waiting for a seal blockhash it likes)",
+             f"after the blockhash horizon the round expires: trainer -{P.miss_slash_bps / 100:g}%, no verifier loses, "
+             "sealing late reverts")
+    before = kit.balances()
+    round_id = kit.commit(kit.build_trace(task))
+    kit.mine_past(kit.round(round_id)["deadline"])
+    with pytest.raises(ContractsError) as late:
+        kit.tx("TrainingRounds", "seal", round_id, sender=kit.deployer)
+    kit.tx("TrainingRounds", "finalize", round_id, sender=kit.deployer)
+    after = kit.balances()
+    lost = before["stake"][kit.trainer] - after["stake"][kit.trainer]
+    outcome = kit.round(round_id)["outcome"]
+    assert outcome == protocol.OUTCOME_EXPIRED
+    assert lost == protocol.compute_slash(before["stake"][kit.trainer], P.miss_slash_bps)
+    assert all(after["stake"][v] == before["stake"][v] for v in kit.verifiers)
+    c.observe(f"late seal: '{reason_of(late.value)}'; outcome {protocol.OUTCOME_NAMES[outcome]}; trainer "
+              f"-{lost / ETH:.4f} ETH; verifiers unchanged")
