@@ -221,13 +221,21 @@ def test_disk_full_while_writing_checkpoints(net, case, small_disk):
     errors = net.errors.get(f"TrainerNode:{net.trainer.address[:8]}", [])
     committed = net.open_round()
     after = net.stakes()
+    # nothing half-written under a checkpoint's name: every *.safetensors left on the full disk loads
+    from node.engine.state import load_state
+
+    left = sorted((small_disk / "trainer").rglob("*.safetensors"))
+    for path in left:
+        load_state(path)
+    partial = sorted(p.name for p in (small_disk / "trainer").rglob("*.tmp"))
     filler.unlink()
     r = net.run_round()
     assert any("No space left" in e for e in errors), errors
     assert committed == 0 and before == after
     assert r.outcome == protocol.OUTCOME_ACCEPTED and nobody_lost(r)
     c.observe(f"{len(errors)} failed ticks ('{errors[0][:90]}'); open round while full: {committed}; stakes unchanged: "
-              f"{before == after}; after freeing: {r.outcome_name}")
+              f"{before == after}; {len(left)} checkpoint file(s) left, all load; {len(partial)} *.tmp left; "
+              f"after freeing: {r.outcome_name}")
 
 
 # ---------------------------------------------------------------- a real process, kill -9
