@@ -37,8 +37,10 @@ class Net:
 
     def __init__(self, root):
         from node.engine import TaskSpec, apply_runtime_pin
+        from node.engine.runtime import is_torch_loaded
 
-        apply_runtime_pin(TaskSpec.preset("tiny"))  # this process makes genesis states: pin before torch
+        if not is_torch_loaded():  # the genesis states are made here; the nodes pin their own processes
+            apply_runtime_pin(TaskSpec.preset("tiny"))
         self.local = LocalNet(root, block_time=0.5).start()
         self.chain = self.local.client()
         self.verifiers = [self.node(f"verifier{i}", 2 + i, "verifier") for i in range(3)]
