@@ -350,3 +350,78 @@ def test_verifier_process_kill9(net, case, tmp_path, after):
     phase, _ = state["killed"]
     c.observe(f"killed -9 on '{marker.strip()}' (round phase {phase}); restarted process revealed: "
               f"{proc.account.address in revealed}; outcome {r.outcome_name}; stake changes {sorted(set(r.stake_delta.values()))}")
+
+
+class TrainerProcess(VerifierProcess):
+    """`trainchain trainer run --task T --rounds 1` as a real process (dev account 1)."""
+
+    def __init__(self, net, log_path: Path):
+        super().__init__(net, -1, log_path)  # accounts[2 - 1]: the trainer's key
+
+    def start(self, timeout: float = 120) -> None:
+        import sys
+        import time
+
+        cmd = [str(Path(sys.executable).with_name("trainchain")), "trainer", "run", "--task", str(self.net.task_id),
+               "--rounds", "1", "--no-progress", "--datadir", str(self.datadir), "--rpc", self.net.anvil.url,
+               "--deployment", str(self.net.root / "deployment.json"), "--account", self.account.address,
+               "--password-file", str(self.datadir / "pw")]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINCHAIN_")}
+        env["TRAINCHAIN_POLL_INTERVAL"] = "0.1"
+        starts = self.log_path.read_text().count(" on task ") if self.log_path.exists() else 0
+        self.log = open(self.log_path, "a")
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        deadline = time.monotonic() + timeout
+        while self.log_path.read_text().count(" on task ") <= starts:  # prepared: spec, runtime pin, dataset
+            assert self.proc.poll() is None, f"trainer process exited: {self.log_path.read_text()[-500:]}"
+            assert time.monotonic() < deadline, "trainer process did not start"
+            time.sleep(0.2)
+
+
+@pytest.mark.parametrize("marker", ["duty commit round=", "revealed the starts"], ids=["after-commit", "after-reveal-starts"])
+def test_trainer_process_kill9(net, case, tmp_path, marker):
+    c = case(f"`trainchain trainer run` (a real process) killed -9 right after '{marker.strip()}', then restarted",
+             "the restarted process adopts its open round from sqlite and the chain, reveals in time; round "
+             "accepted; nobody's stake changes")
+    import threading
+    import time
+
+    for i in range(3):
+        net.make_verifier(i)
+    proc = TrainerProcess(net, tmp_path / "trainer-process.log")
+    state = {"killed": None, "restarted": False}
+    stop = threading.Event()
+
+    def killer():
+        while not stop.is_set() and state["killed"] is None:
+            if proc.proc is not None and marker in proc.log_path.read_text():
+                proc.kill9()
+                rid = net.open_round()
+                state["killed"] = net.chain.get_round(rid)["phase"] if rid else None
+            time.sleep(0.02)
+
+    def watch(n):
+        time.sleep(0.2)
+        if state["killed"] and not state["restarted"]:
+            state["restarted"] = True
+            proc.start()
+
+    thread = threading.Thread(target=killer, daemon=True)
+    try:
+        proc.start()
+        thread.start()
+        net.hook = watch
+        r = net.run_round(max_passes=400)
+        for _ in range(8):
+            watch(net)
+            net.step()
+    finally:
+        stop.set()
+        thread.join()
+        proc.stop()
+    assert state["killed"] and state["restarted"], "the process was never killed"
+    assert r.outcome == protocol.OUTCOME_ACCEPTED and nobody_lost(r) and r.penalties == []
+    after_restart = proc.log_path.read_text().rsplit(" on task ", 1)[-1].splitlines()
+    duties = [ln.split("duty ", 1)[1].split(" round=")[0] for ln in after_restart if "duty " in ln and ": ok" in ln]
+    c.observe(f"killed -9 in round phase {state['killed']}; the restarted process then did {duties}; outcome "
+              f"{r.outcome_name}; stake changes {sorted(set(r.stake_delta.values()))}")
