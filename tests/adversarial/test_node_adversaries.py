@@ -234,3 +234,50 @@ def test_same_key_twice_processes(tmp_path, case):
     assert second.returncode != 0 and "Traceback" not in second.stderr
     assert f"process {holder.pid}" in second.stderr and "already in use" in second.stderr
     c.observe(f"second process exit {second.returncode}: {message[:160]}; after kill -9 of the holder the key locks again")
+
+
+@pytest.mark.parametrize("variant", ["spec is not JSON", "spec hash does not match the spec", "spec CID nobody has"])
+def test_hostile_task_creator(net, case, variant):
+    c = case(f"a hostile task next to a good one: {variant}",
+             "a trainer asked to train it refuses at start in words (no commit, no stake moved); verifiers that "
+             "warm up on it keep serving the good task: its round is accepted, nobody loses stake")
+    import os
+
+    from eth_utils import keccak
+
+    from node.chain import compute_task_params
+    from node.errors import TrainchainError
+    from node.store import compute_cid
+
+    from nodekit import client
+
+    spec_bytes = b"{not a spec" if variant == "spec is not JSON" else net.spec.canonical_json()
+    spec_cid = compute_cid(os.urandom(64)) if variant == "spec CID nobody has" else net.store.put_bytes(spec_bytes)
+    spec_hash = keccak(b"another spec") if variant == "spec hash does not match the spec" else keccak(spec_bytes)
+    good = net.chain.get_task(net.task_id)
+    params = compute_task_params(net.spec)
+    admin = client(net.anvil.url, net.deployment, net.accounts[0])
+    admin.transact(admin.rounds.functions.create_task(spec_cid, spec_hash, bytes.fromhex(good["canonical_hash"][2:]),
+                                                      good["canonical_cid"], params.as_tuple()),
+                   value=params.round_cost * 2, what="create_task")
+    bad_task = admin.call(admin.rounds.functions.task_count())
+    # the trainer pointed at the hostile task refuses at start
+    from node.db import NodeDB
+    from node.trainer import TrainerNode
+
+    hostile = TrainerNode(client(net.anvil.url, net.deployment, net.accounts[1]), net.store,
+                          NodeDB(net.root / "hostile" / "trainer.sqlite"), bad_task, net.root / "hostile",
+                          show_progress=False)
+    from node.store import StoreError
+
+    with pytest.raises((TrainchainError, StoreError)) as refused:  # a missing CID may yet appear: retried, in words
+        hostile.prepare()
+    # verifiers created now warm up on the newest task: the hostile one
+    net.make_trainer(max_rounds=1)
+    honest_verifiers(net)
+    r = net.run_round()
+    assert r.outcome == protocol.OUTCOME_ACCEPTED
+    assert all(d == 0 for d in r.stake_delta.values()) and r.penalties == []
+    assert net.chain.get_task(bad_task)["open_round"] == 0 and str(refused.value)
+    c.observe(f"trainer on the hostile task: {type(refused.value).__name__}: {str(refused.value)[:110]}; good task's "
+              f"round {r.outcome_name}, stake changes {sorted(set(r.stake_delta.values()))}")
