@@ -24,6 +24,8 @@ from node.store.embedded import EmbeddedStore
 
 ENV_DATADIR = "TRAINCHAIN_DATADIR"
 ENV_IPFS_API = "TRAINCHAIN_IPFS_API"
+# One embedded store for several nodes of a machine, each with its own data dir.
+ENV_STORE_DIR = "TRAINCHAIN_STORE_DIR"
 
 __all__ = [
     "open_store", "default_datadir", "compute_cid", "compute_cid_v0", "parse_cid", "Cid",
@@ -43,12 +45,16 @@ def default_datadir() -> Path:
 
 
 def open_store(datadir: Path | str | None = None, api: str | None = None) -> ContentStore:
-    """The embedded store under `<datadir>/ipfs`, or a Kubo RPC daemon when `api`
-    (or $TRAINCHAIN_IPFS_API, e.g. /ip4/127.0.0.1/tcp/5001/http) is given."""
+    """The embedded store under `<datadir>/ipfs` ($TRAINCHAIN_STORE_DIR, when set, wins: the
+    nodes of one machine share one store), or a Kubo RPC daemon when `api` (or
+    $TRAINCHAIN_IPFS_API, e.g. /ip4/127.0.0.1/tcp/5001/http) is given."""
     api = api or os.environ.get(ENV_IPFS_API) or None
     if api:
         from node.store.kubo import KuboStore
 
         return KuboStore(api)
+    shared = os.environ.get(ENV_STORE_DIR)
+    if shared:
+        return EmbeddedStore(Path(shared).expanduser())
     root = Path(datadir).expanduser() if datadir is not None else default_datadir()
     return EmbeddedStore(root / "ipfs")

@@ -33,11 +33,21 @@ def _leaf_paths(store: EmbeddedStore) -> list[Path]:
 
 def test_open_store_defaults_and_protocol(tmp_path, monkeypatch):
     monkeypatch.delenv("TRAINCHAIN_IPFS_API", raising=False)
+    monkeypatch.delenv("TRAINCHAIN_STORE_DIR", raising=False)
     monkeypatch.setenv("TRAINCHAIN_DATADIR", str(tmp_path / "dd"))
     store = open_store()
     assert isinstance(store, EmbeddedStore) and isinstance(store, ContentStore)
     assert store.root == tmp_path / "dd" / "ipfs"
     assert open_store(tmp_path / "other").root == tmp_path / "other" / "ipfs"
+
+
+def test_store_dir_env_shares_one_store_across_data_dirs(tmp_path, monkeypatch):
+    monkeypatch.delenv("TRAINCHAIN_IPFS_API", raising=False)
+    monkeypatch.setenv("TRAINCHAIN_STORE_DIR", str(tmp_path / "shared"))
+    trainer, verifier = open_store(tmp_path / "trainer"), open_store(tmp_path / "verifier")
+    assert trainer.root == verifier.root == tmp_path / "shared"
+    cid = trainer.put_bytes(b"a checkpoint")
+    assert verifier.get_bytes(cid) == b"a checkpoint"
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
