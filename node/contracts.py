@@ -66,9 +66,10 @@ class TaskParams:
 
 # ---------------------------------------------------------------- compile
 def _source_key(source: str) -> str:
-    import vyper
+    # the version from package metadata: importing vyper costs ~0.7 s on every CLI command
+    from importlib.metadata import version
 
-    return hashlib.sha256(f"{vyper.__version__}\0{source}".encode()).hexdigest()[:16]
+    return hashlib.sha256(f"{version('vyper')}\0{source}".encode()).hexdigest()[:16]
 
 
 def compile_contract(name: str) -> dict[str, Any]:
