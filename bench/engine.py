@@ -346,6 +346,9 @@ def main(argv: list[str]) -> int:
             out = worker_state(rest[0], int(rest[1]))
         print(json.dumps(out))
         return 0
+    if argv[:1] == ["render"]:  # rewrite engine.md from the last results
+        write_markdown(json.loads((BENCH_DIR / "engine.json").read_text()))
+        return 0
     sizes = [s for s in SIZES if not argv or s[0] in argv]
     print(json.dumps(run(sizes), indent=1))
     return 0

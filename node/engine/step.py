@@ -100,7 +100,7 @@ class Trainer:
             v.mul_(opt.beta2).addcmul_(grad, grad, value=1.0 - opt.beta2)
             bias1 = 1.0 - compute_power(opt.beta1, t)
             bias2_sqrt = math.sqrt(1.0 - compute_power(opt.beta2, t))  # IEEE sqrt: correctly rounded
-            denom = (v.sqrt() / bias2_sqrt).add_(opt.eps)
+            denom = v.sqrt().div_(bias2_sqrt).add_(opt.eps)  # in place: one temporary, same bits
             p.addcdiv_(m, denom, value=-lr / bias1)
 
     # ------------------------------------------------------------ state out
