@@ -148,8 +148,8 @@ HOSTILE = ["truncated to 4 bytes", "random bytes", "header length past the end o
 @pytest.mark.parametrize("variant", HOSTILE)
 def test_hostile_safetensors(good_state, tmp_path, store, case, variant):
     c = case(f"malformed/oversized safetensors: {variant}",
-             "load_state raises StateError 'state: ...' before loading tensors; a verifier given it as a checkpoint "
-             "flags the check false (no crash); the file is untouched")
+             "load_state raises StateError 'state: ...' (a hostile header before any tensor is read); a verifier "
+             "given it as a checkpoint flags the check false (no crash); the file is untouched")
     from node.engine.errors import StateError
     from node.engine.state import load_state
     from verifier.replay import check_final
