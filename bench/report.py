@@ -168,7 +168,10 @@ def rounds_rows(r: dict) -> list[Row]:
         if x is bref or bref is None:
             continue
         label = f"{x['verifiers']} verifiers, committee {x['committee']}, {x['steps']} steps"
-        steps_only = (x["verifiers"], x["committee"]) == (base["verifiers"], base["committee"])
+        steps_only = ((x["verifiers"], x["committee"]) == (base["verifiers"], base["committee"])
+                      and x.get("checks") == bref.get("checks"))  # the draw sets the checks; same work compared
+        if x.get("checks") is not None and x.get("checks") != bref.get("checks"):
+            label += f" ({x['checks']} checks, baseline {bref.get('checks')})"
         rows.append(Row("rounds", f"devnet gas per round, {label}", f"{x['gas_total']:,} gas",
                         f"{base['verifiers']}/{base['committee']}/{base['steps']}: {bref['gas_total']:,}", x["gas_ratio"],
                         f"flat in steps (≤ {tg.get('gas_flat')}×)" if steps_only else "—",

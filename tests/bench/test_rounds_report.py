@@ -66,9 +66,9 @@ def test_detection_counted_with_the_contract_rule_matches_the_exact_analysis():
     assert min(rounds.detection_exact(1024, s99 - 1, 103).values()) < 0.99
 
 
-def scaling_row(v, c, steps, gas, wall):
+def scaling_row(v, c, steps, gas, wall, checks=3):
     return {"verifiers": v, "committee": c, "steps": steps, "segments": steps // 4, "gas_total": gas, "wall_s": wall,
-            "blocks": 9, "train_s": 1.0, "replay_slowest_member_s": 0.5}
+            "blocks": 9, "train_s": 1.0, "replay_slowest_member_s": 0.5, "checks": checks}
 
 
 def synthetic_results() -> dict:
@@ -114,6 +114,11 @@ def test_scaling_ratios_are_to_the_same_run_baseline_and_gas_flatness_is_judged(
     assert scal["gas_spread_over_steps"] == pytest.approx(1.03) and scal["met_gas_flat_target"] is True
     steep = rounds.scaling_with_ratios([scaling_row(3, 3, 32, 2_000_000, 1), scaling_row(3, 3, 64, 2_400_000, 1)])
     assert steep["met_gas_flat_target"] is False  # the committee-7 row is not a steps point
+    # a round with one check fewer (the draw, not S) is shown but not judged for flatness
+    drawn = rounds.scaling_with_ratios([scaling_row(3, 3, 32, 1_900_000, 1, checks=2), scaling_row(3, 3, 64, 2_000_000, 1),
+                                        scaling_row(3, 3, 4096, 2_040_000, 1)])
+    assert drawn["gas_flat_steps_compared"] == [64, 4096] and drawn["met_gas_flat_target"] is True
+    assert drawn["gas_spread_every_round"] == pytest.approx(2_040_000 / 1_900_000, rel=1e-3)
     with pytest.raises(RuntimeError, match="baseline"):
         rounds.scaling_with_ratios([scaling_row(7, 3, 64, 1, 1)])
 
