@@ -89,7 +89,13 @@ class Keystore:
         path = self.path(address)
         if not path.exists():
             raise UnknownAccount(self._unknown(address))
-        return json.loads(path.read_text())
+        try:
+            keyfile = json.loads(path.read_text())
+        except (OSError, ValueError) as e:  # ValueError covers bad UTF-8 and bad JSON
+            raise KeystoreError(f"{path} is not a readable keystore file: {e}") from None
+        if not isinstance(keyfile, dict) or "crypto" not in keyfile and "Crypto" not in keyfile:
+            raise KeystoreError(f"{path} is not an encrypted keystore (no 'crypto' section)")
+        return keyfile
 
     def unlock(self, address: str, password: str) -> LocalAccount:
         """Decrypt once at start; BadPassword if the password is wrong."""
@@ -100,6 +106,8 @@ class Keystore:
             if "MAC mismatch" in str(e):
                 raise BadPassword(f"wrong password for {normalize_address(address)}") from None
             raise KeystoreError(f"cannot decrypt keystore of {address}: {e}") from None
+        except (KeyError, TypeError) as e:  # a keystore-shaped file with missing/mistyped fields
+            raise KeystoreError(f"keystore of {address} is malformed: missing or bad field {e}") from None
         return Account.from_key(key)
 
     def _unknown(self, address: str) -> str:

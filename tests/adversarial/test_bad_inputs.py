@@ -224,12 +224,8 @@ def keyed(tmp_path):
     return datadir, ks, address
 
 
-KEYSTORE_BUG = pytest.mark.xfail(strict=True, reason="node/keys.py Keystore.export/unlock lets UnicodeDecodeError / "
-                                                    "KeyError escape instead of KeystoreError (reported)")
-
-
-@pytest.mark.parametrize("variant", [pytest.param("not JSON", marks=KEYSTORE_BUG),
-                                     pytest.param("JSON but not a keystore", marks=KEYSTORE_BUG),
+@pytest.mark.parametrize("variant", ["not JSON",
+                                     "JSON but not a keystore",
                                      "keystore with a corrupted ciphertext"])
 def test_garbage_keystore(keyed, case, variant):
     c = case(f"garbage keystore: {variant}", "KeystoreError in words on unlock; the other keys still list and unlock; "
