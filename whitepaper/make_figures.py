@@ -259,7 +259,7 @@ def compute_table(P: dict, bench: dict | None) -> str:
             "(`whitepaper/analysis.py: verifier_compute_fraction`).")
     demo = ((bench or {}).get("engine") or {}).get("sizes", {}).get("demo")
     if demo:
-        step = demo["deterministic_step_s"]
+        step = bench_tables.step_times(demo)[1]
         text += (f"\n\nIn seconds, with the measured deterministic step of the default model ({step * 1e3:.1f} ms, "
                  f"{demo['threads']} thread; `make bench` → `bench/engine.md`): training a round takes "
                  f"S × step = {S * step:.2f} s, one seat replays {checked * k} steps = {checked * k * step:.2f} s, "
