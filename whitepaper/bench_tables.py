@@ -176,7 +176,7 @@ def render_engine(section: dict) -> str:
             f"{r['replay_s']:.2f} s ({r['replay_steps']}) | {r['state_bytes'] / 1e6:.1f} MB | "
             f"{r['hash_parallel_gbps']:.2f} GB/s | {r['hash_single_gbps']:.2f} GB/s |")
     return "\n".join(lines) + ("\n\nStep times: the bench's interleaved A/B runs of the two steps in one process "
-                               "(best of many), the fairest comparison on a shared machine.")
+                               "(`bench/engine.py`), the fairest comparison on a shared machine.")
 
 
 RENDERERS["engine"] = render_engine
