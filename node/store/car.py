@@ -43,21 +43,26 @@ def encode_header(roots: list[Cid]) -> bytes:
     return encode_varint(len(body)) + body
 
 
-def write_car(out: BinaryIO, roots: list[Cid], blocks: Iterable[tuple[Cid, bytes]]) -> int:
-    """Write a CARv1; a block that appears twice is written once. Returns blocks written."""
-    out.write(encode_header(roots))
+def iter_car(roots: list[Cid], blocks: Iterable[tuple[Cid, bytes]]) -> Iterator[bytes]:
+    """The byte sections of a CARv1 (header, then each block once), for streaming."""
+    yield encode_header(roots)
     seen: set[bytes] = set()
-    count = 0
     for cid, block in blocks:
         key = cid.to_bytes()
         if key in seen:
             continue
         seen.add(key)
-        out.write(encode_varint(len(key) + len(block)))
-        out.write(key)
-        out.write(block)
-        count += 1
-    return count
+        yield encode_varint(len(key) + len(block)) + key
+        yield block
+
+
+def write_car(out: BinaryIO, roots: list[Cid], blocks: Iterable[tuple[Cid, bytes]]) -> int:
+    """Write a CARv1; a block that appears twice is written once. Returns bytes written."""
+    written = 0
+    for section in iter_car(roots, blocks):
+        out.write(section)
+        written += len(section)
+    return written
 
 
 def _read_varint(f: BinaryIO) -> int | None:

@@ -196,16 +196,7 @@ class EmbeddedStore:
     def export_car(self, cid: str | Cid, path: str | os.PathLike) -> None:
         """Write the whole DAG as a CARv1 (`ipfs dag import` takes it); atomic."""
         root = Cid.parse(cid)
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{next(_counter)}.part")
-        try:
-            with open(tmp, "wb") as f:
-                car.write_car(f, [root], walk_dag(root, self._fetch_many))
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        write_atomically(path, car.iter_car([root], walk_dag(root, self._fetch_many)))
 
     def import_car(self, path: str | os.PathLike) -> list[str]:
         """Store every block of a CARv1 (each verified); return its roots.

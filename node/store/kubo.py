@@ -380,16 +380,7 @@ class KuboStore:
     def export_car(self, cid: str | Cid, path: str | os.PathLike) -> None:
         """Write a CARv1 of the DAG from blocks verified here (not the daemon's own export)."""
         root = Cid.parse(cid)
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
-        try:
-            with open(tmp, "wb") as f:
-                car.write_car(f, [root], self._stream(root, walk_dag))
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        write_atomically(path, car.iter_car([root], self._stream(root, walk_dag)))
 
     def import_car(self, path: str | os.PathLike) -> list[str]:
         """Verify every block of a CARv1 here, then hand the file to `dag/import` (which
