@@ -181,8 +181,22 @@ def save_state(path, state: TrainingState, metadata: dict[str, str] | None = Non
     meta = {"format": "trainchain-state-v1", "state_hash": "0x" + h.hex(), **(metadata or {})}
     tmp = path.with_name(path.name + ".tmp")
     save_file(tensors, str(tmp), metadata=meta)
+    _canonicalize_header(tmp)
     os.replace(tmp, path)
     return h
+
+
+def _canonicalize_header(path: Path) -> None:
+    """Rewrite the header JSON with sorted keys, in place: safetensors writes its metadata
+    map in hash order, so the same state would get a different file, hence another CID."""
+    with open(path, "r+b") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(n))
+        canonical = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+        # same keys and values, only reordered: never longer than what safetensors wrote
+        assert len(canonical) <= n, "state: canonical header longer than the original"
+        f.seek(8)
+        f.write(canonical + b" " * (n - len(canonical)))  # safetensors pads headers with spaces
 
 
 def _parse_header(path: Path, size: int, f) -> dict:

@@ -36,6 +36,19 @@ def test_save_load_round_trip_keeps_the_hash(state, tmp_path):
     assert loaded.global_step == 5
 
 
+def test_the_same_state_always_gives_the_same_file(state, tmp_path):
+    """Byte-identical checkpoints, so the same state always has the same CID (safetensors
+    alone writes its metadata map in hash order)."""
+    from node.store import compute_cid
+
+    files = [tmp_path / f"s{i}.safetensors" for i in range(4)]
+    for f in files:
+        save_state(f, state, metadata={"spec_hash": "0x" + "ab" * 32, "z": "1", "a": "2"})
+    assert len({f.read_bytes() for f in files}) == 1
+    assert len({compute_cid(f) for f in files}) == 1
+    assert state_hash(load_state(files[0])) == state_hash(state)
+
+
 def test_hash_ignores_file_layout_and_metadata(state, tmp_path):
     a, b = tmp_path / "a.safetensors", tmp_path / "b.safetensors"
     save_state(a, state, {"note": "one"})
