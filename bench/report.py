@@ -129,15 +129,15 @@ def rounds_rows(r: dict) -> list[Row]:
                         secs(wall), f"pure training {secs(b['pure_training_s'])}", div(wall, b["pure_training_s"]),
                         f"overhead ≤ {pct(tg.get('overhead'))} (ratio ≤ {1 + tg.get('overhead', 0):.2f}×)", demo["met_overhead_target"]))
         rows.append(Row("rounds", "… same, if the trainer trained the next round while this one is verified (projection from the same timings)",
-                        secs(demo.get("pipelined_period_s", wall * (1 + demo["pipelined_overhead"]) / (1 + demo["overhead"]))),
-                        f"pure training {secs(b['pure_training_s'])}", 1 + demo["pipelined_overhead"]))
+                        secs(demo.get("pipelined_period_s")), f"training inside the round {secs(inside_training(demo))}",
+                        1 + demo["pipelined_overhead"]))
         long = r.get("demo_long")
         if long:
             lb, S = long["baseline"], long["spec"]["steps_per_round"]
             rows.append(Row("rounds", f"demo model, {S} steps per round: round wall time", secs(long["wall_s"]),
                             f"pure training {secs(lb['pure_training_s'])}", div(long["wall_s"], lb["pure_training_s"])))
             rows.append(Row("rounds", f"demo model, {S} steps per round, pipelined (projection)", secs(long["pipelined_period_s"]),
-                            f"pure training {secs(lb['pure_training_s'])}", 1 + long["pipelined_overhead"],
+                            f"training inside the round {secs(inside_training(long))}", 1 + long["pipelined_overhead"],
                             f"overhead ≤ {pct(tg.get('overhead'))}", long["pipelined_overhead"] <= tg.get("overhead", 0)))
         rows.append(Row("rounds", "trainer's train_round (steps + boundary hashes + checkpoint writes)", secs(b["train_round_s"]),
                         f"pure training {secs(b['pure_training_s'])}", div(b["train_round_s"], b["pure_training_s"])))
@@ -182,6 +182,12 @@ def rounds_rows(r: dict) -> list[Row]:
         rows.append(Row("rounds", "devnet gas per round over steps per round (3 verifiers, committee 3)", f"max/min {summ['gas_spread_over_steps']:.3f}",
                         "fewest-gas S", summ["gas_spread_over_steps"], f"≤ {tg.get('gas_flat')}×", summ["gas_flat_met"]))
     return rows
+
+
+def inside_training(demo: dict) -> float | None:
+    """Mean training time inside the measured rounds (the pipelined projection's baseline)."""
+    parts = [r["breakdown"]["training_s"] for r in demo.get("rounds", []) if "breakdown" in r]
+    return sum(parts) / len(parts) if parts else None
 
 
 def chain_rows(c: dict) -> list[Row]:
