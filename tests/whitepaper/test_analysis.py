@@ -169,3 +169,17 @@ def test_gas_table_adds_up_one_round():
     assert bench_tables.round_gas(3, gas) == 100 + 10 + 20 + 30 + 40 + 3 * (5 + 6) + 4 * 1
     table = bench_tables.table_for("gas_table", {"gas": {"c3_s2_steps32": gas}})
     assert "| 3 | 2 | 32 |" in table and "**237**" in table and "| 14% |" in table
+
+
+def test_rounds_table_renders_the_breakdown():
+    import bench_tables
+
+    rounds = {"block_time_s": 1.0, "demo": {
+        "spec": {"params": 10, "steps_per_round": 64, "segment_steps": 8, "samples": 2, "committee": 3},
+        "baseline": {"pure_training_s": 2.0}, "overhead": 6.5, "pipelined_overhead": 4.0,
+        "steps_to_hide_latency_pipelined": 392,
+        "rounds": [{"round_id": 1, "wall_s": 15.0, "blocks": 11, "gas_total": 2_000_000, "outcome": 1,
+                    "breakdown": {"training_s": 2.5, "waiting_s": 5.0}}]}}
+    table = bench_tables.table_for("rounds_table", {"rounds": rounds})
+    assert "| 1 | 15.00 s | 2.50 s |" in table and "| 11 | 2,000,000 | accepted |" in table
+    assert "= 650%" in table
