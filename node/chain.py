@@ -184,16 +184,8 @@ def _named(outputs: list[dict], values) -> dict:
     return out
 
 
-# The fraud slash share paid to the majority verifiers: not (yet) a TaskSpec field.
-DEFAULT_FRAUD_REWARD_BPS = 5_000
-
-
 def compute_task_params(spec):
-    """node.contracts.TaskParams (the on-chain tuple) from a TaskSpec's round and protocol fields.
-
-    The contract has one reveal window for both of the trainer's reveals: the longer of
-    the spec's reveal_starts_window and reveal_ends_window.
-    """
+    """node.contracts.TaskParams (the on-chain tuple) from a TaskSpec's round and protocol fields."""
     from node.contracts import TaskParams
 
     p = spec.protocol
@@ -204,13 +196,13 @@ def compute_task_params(spec):
         committee_size=p.committee_size,
         quorum=p.quorum,
         seal_delay=p.seal_delay_blocks,
-        reveal_window=max(p.reveal_starts_window, p.reveal_ends_window),
+        reveal_window=p.reveal_window,
         commit_window=p.commit_verdicts_window,
         verdict_window=p.reveal_verdicts_window,
         trainer_reward=p.trainer_reward_wei,
         verifier_reward=p.verifier_reward_wei,
         fraud_slash_bps=p.trainer_slash_bps,
-        fraud_reward_bps=getattr(p, "fraud_reward_bps", DEFAULT_FRAUD_REWARD_BPS),
+        fraud_reward_bps=p.fraud_reward_bps,
         miss_slash_bps=p.no_show_slash_bps,
         minority_slash_bps=p.verifier_slash_bps,
     )

@@ -108,13 +108,15 @@ class ProtocolParams(_Strict):
     committee_size: int = Field(3, ge=1)  # c verifiers per round
     quorum: int = Field(2, ge=1)  # q reveals needed, else the round is void
     seal_delay_blocks: int = Field(2, ge=1)
-    reveal_starts_window: int = Field(40, ge=1)  # phase windows, in blocks
+    # phase windows, in blocks (the contract's TaskParams: one window for each of the
+    # trainer's two reveals, one for the committee's commitments, one for its reveals)
+    reveal_window: int = Field(40, ge=1)
     commit_verdicts_window: int = Field(60, ge=1)
-    reveal_ends_window: int = Field(40, ge=1)
     reveal_verdicts_window: int = Field(40, ge=1)
     trainer_reward_wei: int = Field(10**17, ge=0)  # per finalized round
     verifier_reward_wei: int = Field(10**16, ge=0)  # per majority verifier per round
     trainer_slash_bps: int = Field(5_000, ge=0, le=10_000)  # of the trainer's stake on fraud
+    fraud_reward_bps: int = Field(5_000, ge=0, le=10_000)  # of that slash, to the majority; rest to treasury
     verifier_slash_bps: int = Field(500, ge=0, le=10_000)  # minority verifier
     no_show_slash_bps: int = Field(1_000, ge=0, le=10_000)  # missed reveal / verdict
 

@@ -37,8 +37,8 @@ def tiny_spec(corpus_cid: str):
 
     return TaskSpec.preset("tiny", corpus_cid).with_(
         name="adversarial", steps_per_round=16, segment_steps=2,
-        protocol={"samples": 2, "committee_size": 3, "quorum": 2, "seal_delay_blocks": 1, "reveal_starts_window": 12,
-                  "commit_verdicts_window": 12, "reveal_ends_window": 12, "reveal_verdicts_window": 12})
+        protocol={"samples": 2, "committee_size": 3, "quorum": 2, "seal_delay_blocks": 1, "reveal_window": 12,
+                  "commit_verdicts_window": 12, "reveal_verdicts_window": 12})
 
 
 def client(url: str, deployment, account):

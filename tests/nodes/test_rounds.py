@@ -24,7 +24,7 @@ def tiny_spec(store):
     from node.engine import TaskSpec, build_dataset, demo_corpus_paths
 
     spec = TaskSpec.preset("tiny").with_(protocol={
-        "samples": 1, "seal_delay_blocks": 1, "reveal_starts_window": 24, "reveal_ends_window": 24,
+        "samples": 1, "seal_delay_blocks": 1, "reveal_window": 24,
         # generous committee windows: a restarted verifier re-imports torch (slow on a loaded 2-core
         # machine) before it can reveal; rounds end early anyway once everyone has acted
         "commit_verdicts_window": 80, "reveal_verdicts_window": 120,
