@@ -100,7 +100,7 @@ def run_demo(workdir: Path, block_time: float, honest_rounds: int, console, time
     spec = TaskSpec.preset("demo")
     apply_runtime_pin(spec)  # before torch: genesis and generation run in this process
     from node.engine import build_dataset, demo_corpus_paths, load_state
-    from node.engine.generate import generate
+    from node.engine import generate
 
     net = LocalNet(workdir, block_time=block_time)
     summary: dict = {"workdir": str(workdir)}

@@ -92,7 +92,7 @@ def generate(node: NodeContext, task_id: int, prompt: str, max_tokens: int, temp
              version: int | None) -> None:
     """Generate text locally from the task's canonical weights (fetched and verified first)."""
     from node.engine import TaskSpec, load_state
-    from node.engine.generate import generate as sample  # (node.engine.generate is also the module name)
+    from node.engine import generate as sample
 
     chain = node.chain()
     info = canonical_model(chain, task_id, version)

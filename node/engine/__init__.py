@@ -23,7 +23,7 @@ _EXPORTS = {
     "genesis": ["make_genesis", "compute_genesis_state"],
     "trace": ["train_round", "load_trace", "RoundTrace", "Cheat"],
     "replay": ["replay_segment", "compute_batch_hashes", "compute_data_root"],
-    "generate": ["generate"],
+    "sampling": ["generate"],
     "errors": ["EngineError"],
     "model": ["GPT", "build_model", "count_parameters"],
 }

@@ -4,7 +4,7 @@ from __future__ import annotations
 from statistics import mean
 
 from node.engine.genesis import compute_genesis_state
-from node.engine.generate import generate
+from node.engine import generate
 from node.engine.step import Trainer
 
 
