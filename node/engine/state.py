@@ -32,7 +32,7 @@ from .errors import StateError
 TENSOR_DOMAIN = b"trainchain-tensor-v1\x00"
 STATE_DOMAIN = b"trainchain-state-v1\x00"
 MAX_HEADER_BYTES = 64 * 1024 * 1024  # a safetensors header past this is hostile
-PARALLEL_MIN_BYTES = 8 << 20  # below this, thread hand-offs cost more than they save
+PARALLEL_MIN_BYTES = 32 << 20  # below this, thread hand-offs cost more than they save (10 MB: 0.7 vs 1.2 GB/s)
 OPTIM_KINDS = ("exp_avg", "exp_avg_sq", "step")
 # safetensors dtype tag <-> torch dtype; the tag is also what the hash encodes
 DTYPES = {"F32": torch.float32, "I64": torch.int64}
