@@ -299,29 +299,22 @@ class VerifierProcess:
             self.kill9()
 
 
-@pytest.mark.parametrize("after", ["commit_verdict", "assigned"])
-def test_verifier_process_kill9(net, case, tmp_path, after):
-    when = "after its commitment is mined" if after == "commit_verdict" else "as soon as it learns it is in the committee"
-    c = case(f"`trainchain verifier run` (a real process) killed -9 {when}, then restarted",
-             "the restarted process resumes from sqlite (same salt, or a fresh replay), reveals in time; round "
-             "accepted; nobody's stake changes")
+def run_round_killing_process(net, proc, marker: str, max_passes: int = 400):
+    """Run one round while a real node process is killed -9 the moment `marker` appears in
+    its log, then restarted on the next pass. Returns (round report, round phase at the kill)."""
     import threading
     import time
 
-    net.make_trainer(max_rounds=1)
-    for i in range(2):
-        net.make_verifier(i)
-    proc = VerifierProcess(net, 2, tmp_path / "verifier-process.log")
-    marker = "verdict committed" if after == "commit_verdict" else "duty assigned round="
-    state = {"killed": None, "restarted": False}
+    state = {"killed": False, "phase": None, "restarted": False}
     stop = threading.Event()
 
     def killer():  # watches the process's log and kills it the moment the marker appears
-        while not stop.is_set() and state["killed"] is None:
+        while not stop.is_set() and not state["killed"]:
             if proc.proc is not None and marker in proc.log_path.read_text():
                 proc.kill9()
                 rid = net.open_round()
-                state["killed"] = (net.chain.get_round(rid)["phase"] if rid else None, marker)
+                state["phase"] = net.chain.get_round(rid)["phase"] if rid else None
+                state["killed"] = True
             time.sleep(0.02)
 
     def watch(n):
@@ -335,7 +328,7 @@ def test_verifier_process_kill9(net, case, tmp_path, after):
         proc.start()
         thread.start()
         net.hook = watch
-        r = net.run_round(max_passes=400)
+        r = net.run_round(max_passes=max_passes)
         for _ in range(8):
             watch(net)
             net.step()
@@ -343,11 +336,25 @@ def test_verifier_process_kill9(net, case, tmp_path, after):
         stop.set()
         thread.join()
         proc.stop()
-    revealed = [e["args"]["verifier"] for e in net.chain.events("VerdictRevealed", round_id=r.round_id)]
     assert state["killed"] and state["restarted"], "the process was never killed"
+    return r, state["phase"]
+
+
+@pytest.mark.parametrize("after", ["commit_verdict", "assigned"])
+def test_verifier_process_kill9(net, case, tmp_path, after):
+    when = "after its commitment is mined" if after == "commit_verdict" else "as soon as it learns it is in the committee"
+    c = case(f"`trainchain verifier run` (a real process) killed -9 {when}, then restarted",
+             "the restarted process resumes from sqlite (same salt, or a fresh replay), reveals in time; round "
+             "accepted; nobody's stake changes")
+    net.make_trainer(max_rounds=1)
+    for i in range(2):
+        net.make_verifier(i)
+    proc = VerifierProcess(net, 2, tmp_path / "verifier-process.log")
+    marker = "verdict committed" if after == "commit_verdict" else "duty assigned round="
+    r, phase = run_round_killing_process(net, proc, marker)
+    revealed = [e["args"]["verifier"] for e in net.chain.events("VerdictRevealed", round_id=r.round_id)]
     assert proc.account.address in revealed
     assert r.outcome == protocol.OUTCOME_ACCEPTED and nobody_lost(r) and r.penalties == []
-    phase, _ = state["killed"]
     c.observe(f"killed -9 on '{marker.strip()}' (round phase {phase}); restarted process revealed: "
               f"{proc.account.address in revealed}; outcome {r.outcome_name}; stake changes {sorted(set(r.stake_delta.values()))}")
 
@@ -383,45 +390,12 @@ def test_trainer_process_kill9(net, case, tmp_path, marker):
     c = case(f"`trainchain trainer run` (a real process) killed -9 right after '{marker.strip()}', then restarted",
              "the restarted process adopts its open round from sqlite and the chain, reveals in time; round "
              "accepted; nobody's stake changes")
-    import threading
-    import time
-
     for i in range(3):
         net.make_verifier(i)
     proc = TrainerProcess(net, tmp_path / "trainer-process.log")
-    state = {"killed": None, "restarted": False}
-    stop = threading.Event()
-
-    def killer():
-        while not stop.is_set() and state["killed"] is None:
-            if proc.proc is not None and marker in proc.log_path.read_text():
-                proc.kill9()
-                rid = net.open_round()
-                state["killed"] = net.chain.get_round(rid)["phase"] if rid else None
-            time.sleep(0.02)
-
-    def watch(n):
-        time.sleep(0.2)
-        if state["killed"] and not state["restarted"]:
-            state["restarted"] = True
-            proc.start()
-
-    thread = threading.Thread(target=killer, daemon=True)
-    try:
-        proc.start()
-        thread.start()
-        net.hook = watch
-        r = net.run_round(max_passes=400)
-        for _ in range(8):
-            watch(net)
-            net.step()
-    finally:
-        stop.set()
-        thread.join()
-        proc.stop()
-    assert state["killed"] and state["restarted"], "the process was never killed"
+    r, phase = run_round_killing_process(net, proc, marker)
     assert r.outcome == protocol.OUTCOME_ACCEPTED and nobody_lost(r) and r.penalties == []
     after_restart = proc.log_path.read_text().rsplit(" on task ", 1)[-1].splitlines()
     duties = [ln.split("duty ", 1)[1].split(" round=")[0] for ln in after_restart if "duty " in ln and ": ok" in ln]
-    c.observe(f"killed -9 in round phase {state['killed']}; the restarted process then did {duties}; outcome "
+    c.observe(f"killed -9 in round phase {phase}; the restarted process then did {duties}; outcome "
               f"{r.outcome_name}; stake changes {sorted(set(r.stake_delta.values()))}")
