@@ -4,8 +4,9 @@
     node.run(stop_event)            # or node.tick() from a loop of your own
 
 One tick looks at the chain and the local DB and does whatever is due now:
-- no open round of ours: fetch the canonical checkpoint (verify h), train S steps
-  keeping the boundary checkpoints, put them in the store, save the trace in the DB,
+- no open round of ours: take the trace trained ahead on the canonical state if there
+  is one (see below); else fetch the canonical checkpoint (verify h), train S steps
+  keeping the boundary checkpoints, put them in the store, save the trace in the DB;
   then commit(task, base, dataRoot, traceRoot, proof0);
 - COMMITTED: seal once the seal block is mined;
 - SEALED: reveal the sampled starts (h_j, proofs, checkpoint CIDs);
@@ -14,6 +15,12 @@ One tick looks at the chain and the local DB and does whatever is due now:
 - ENDS_REVEALED: finalize when due; FINALIZED: log the outcome, claim rewards.
 Everything a later step needs is in sqlite before the transaction that depends on it,
 so a node killed at any moment and restarted picks up where the chain is.
+
+Pipelined (the default; `pipeline=False` / `--no-pipeline` turns it off): while its
+round r is verified, the node trains round r+1 on its own final state h_M(r) on a
+thread (node/pipeline.py) and commits it the moment r is accepted, so the machine
+trains while the chain does its ~10 blocks. Work ahead on a state that does not become
+canonical (fraud, abandoned, expired) is thrown away; commit rules are unchanged.
 
 `CheatingTrainer(skip_segments={j})` (demo and tests only, never a CLI flag) skips the
 steps of segment j through the engine's cheat hook; `WithholdingTrainer` commits and
@@ -33,6 +40,7 @@ from node.db import NodeDB
 from node.errors import ChainError, PreflightError
 from node.metrics import NodeMetrics
 from node.onchain import base_step, is_finalize_due, outcome_name, round_id_from_receipt
+from node.pipeline import AheadJob
 from node.runloop import DutyNode, Fatal, Stopwatch, run_loop
 
 log = logging.getLogger("trainchain.trainer")
@@ -68,6 +76,7 @@ class TrainerNode(DutyNode):
         metrics: NodeMetrics | None = None,
         max_rounds: int | None = None,
         show_progress: bool = True,
+        pipeline: bool = True,
     ):
         self.chain = chain
         self.store = store
@@ -77,6 +86,8 @@ class TrainerNode(DutyNode):
         self.metrics = metrics or NodeMetrics(ROLE)
         self.max_rounds = max_rounds
         self.show_progress = show_progress
+        self.pipeline = pipeline
+        self.ahead: AheadJob | None = None  # the round being trained ahead, if any
         self.spec = None
         self.dataset = None
 
@@ -99,23 +110,29 @@ class TrainerNode(DutyNode):
         self.spec = spec
         self.dataset = Dataset.for_spec(spec, self.store)
         self.workdir.mkdir(parents=True, exist_ok=True)
-        log.info("trainer %s on task %d: %s, S=%d k=%d", self.address, self.task_id, spec.name,
-                 spec.steps_per_round, spec.segment_steps)
+        log.info("trainer %s on task %d: %s, S=%d k=%d%s", self.address, self.task_id, spec.name,
+                 spec.steps_per_round, spec.segment_steps, ", training ahead" if self.pipeline else "")
 
     def run(self, stop: threading.Event) -> None:
         if self.spec is None:
             self.prepare()
-        run_loop(self.tick, stop, poll_s=self.chain.poll_interval, on_error=lambda e: self.metrics.rpc_error(),
-                 fatal=fatal_errors())
+        try:
+            run_loop(self.tick, stop, poll_s=self.chain.poll_interval, on_error=lambda e: self.metrics.rpc_error(),
+                     fatal=fatal_errors())
+        finally:
+            if self.ahead is not None and not self.ahead.done:
+                self.ahead.cancel()  # a restart trains it again (or finds it in the DB, if it finished)
 
     # ------------------------------------------------------------ the tick
     def tick(self) -> bool:
         """Do what is due now; True once max_rounds rounds are finished."""
         head = self.chain.block_number()
         self.metrics.head(head)
+        self.collect_ahead()
         mine = [r for r in self.db.rounds(ROLE, open_only=True) if r.task_id == self.task_id]
         if mine:
             self.advance(mine[0].round_id, head)
+            self.train_ahead(mine[0].round_id)
             return False
         if self.max_rounds is not None and self.rounds_finished() >= self.max_rounds:
             log.info("finished %d round(s); stopping", self.rounds_finished())
@@ -135,52 +152,154 @@ class TrainerNode(DutyNode):
     def pending_key(self) -> str:
         return f"pending:{self.task_id}"
 
+    def ahead_key(self) -> str:
+        return f"ahead:{self.task_id}"
+
     def start_round(self, task: dict) -> None:
         if not self.can_commit(task):
             return
-        base_hash = b32(task["canonical_hash"])
-        pending = self.db.get_json(self.pending_key())
-        if not (pending and b32(pending["base_hash"]) == base_hash and Path(pending["out_dir"]).exists()):
+        base_hash, start = b32(task["canonical_hash"]), base_step(task)
+        pending = self.trace_for(base_hash, start)
+        if pending is None:
             pending = self.train(task, base_hash)
         self.commit(task, pending)
 
-    def train(self, task: dict, base_hash: bytes) -> dict:
-        from node.engine import load_state, train_round
+    def trace_for(self, base_hash: bytes, start: int) -> dict | None:
+        """A trace on this canonical state that needs no training now: a void round's
+        (re-committed as it is) or one trained ahead (waiting for it if still training)."""
+        def fits(p):
+            return p and b32(p["base_hash"]) == base_hash and p["base_step"] == start and Path(p["out_dir"]).exists()
 
+        pending = self.db.get_json(self.pending_key())
+        if fits(pending):
+            return pending
+        if self.ahead is not None and self.ahead.is_for(base_hash, start):
+            with Stopwatch() as sw:
+                log.info("the chain is ready before the round trained ahead: waiting for it")
+                self.ahead.wait()
+            self.collect_ahead()
+            waited = sw.seconds
+        else:
+            waited = 0.0
+        ahead = self.db.get_json(self.ahead_key())
+        if fits(ahead):
+            ahead["stage_seconds"] = {**ahead.get("stage_seconds", {}), "wait_ahead": waited}
+            self.db.put_json(self.pending_key(), ahead)
+            self.db.delete_json(self.ahead_key())
+            log.info("committing the round trained ahead on 0x%s", base_hash.hex()[:12])
+            return self.db.get_json(self.pending_key())
+        self.discard_ahead("its base is not the canonical state")
+        return None
+
+    def train(self, task: dict, base_hash: bytes) -> dict:
         out_dir = self.workdir / f"base-{base_hash.hex()[:12]}"
         out_dir.mkdir(parents=True, exist_ok=True)
         base_path = out_dir / "base.safetensors"
-        stages = {}  # recorded under the round id once the commit names it
         with Stopwatch() as sw:
             if not base_path.exists():
                 self.store.get_file(task["canonical_cid"], base_path)
-            load_state(base_path, base_hash)  # StateError if the canonical CID holds another state
-        stages["fetch"] = sw.seconds
+        fetched = sw.seconds
         start = base_step(task)
         log.info("training %d steps from step %d (base 0x%s)", self.spec.steps_per_round, start, base_hash.hex()[:12])
-        with Stopwatch() as sw, self.progress_bar("train", self.spec.steps_per_round) as advance:
+        with self.progress_bar("train", self.spec.steps_per_round) as advance:
+            pending = self.train_trace(base_path, base_hash, start, out_dir, advance)
+        pending["stage_seconds"]["fetch"] = fetched
+        self.save_trained(self.pending_key(), pending)  # before commit: a restart re-commits, not re-trains
+        return self.db.get_json(self.pending_key())
+
+    def train_trace(self, base_path: Path, base_hash: bytes, start: int, out_dir: Path, progress) -> dict:
+        """Train S steps from `base_path` (it must hash to `base_hash`: StateError if not), keep the
+        boundary checkpoints and put them in the store. No sqlite, no chain: runs on a thread too."""
+        from node.engine import train_round
+
+        stages = {}  # recorded under the round id once the commit names it
+        with Stopwatch() as sw:
             trace = train_round(self.spec, self.dataset, base_path, out_dir / "trace", start_step=start,
-                                progress=advance, cheat=self.cheat, expected_base_hash=base_hash)
+                                progress=progress, cheat=self.cheat, expected_base_hash=base_hash)
         stages["train"] = sw.seconds  # S steps + saving and hashing the M boundary states
         with Stopwatch() as sw:
             cids = [self.store.put_file(p) for p in trace.checkpoints]
             for cid in cids:
                 self.store.pin(cid)
         stages["upload"] = sw.seconds
-        loss = mean_loss(trace.losses)
-        if loss is not None:
-            self.metrics.loss(loss)
-        pending = {
+        return {
             "base_hash": base_hash, "base_step": start, "out_dir": str(out_dir),
             "data_root": trace.data_root, "trace_root": trace.trace_root,
-            "boundary_hashes": trace.boundary_hashes, "cids": cids,
-            "losses": [x if not math.isnan(x) else None for x in trace.losses], "mean_loss": loss,
+            "boundary_hashes": trace.boundary_hashes, "cids": cids, "final_path": str(trace.checkpoints[-1]),
+            "losses": [x if not math.isnan(x) else None for x in trace.losses], "mean_loss": mean_loss(trace.losses),
             "stage_seconds": stages,
         }
-        self.db.put_json(self.pending_key(), pending)  # before commit: a restart re-commits, not re-trains
-        log.info("trained: mean loss %s, trace root 0x%s", f"{loss:.4f}" if loss is not None else "n/a",
-                 trace.trace_root.hex()[:12])
-        return self.db.get_json(self.pending_key())
+
+    def save_trained(self, key: str, pending: dict) -> None:
+        loss = pending["mean_loss"]
+        if loss is not None:
+            self.metrics.loss(loss)
+        self.db.put_json(key, pending)
+        log.info("trained%s: mean loss %s, trace root 0x%s", " ahead" if key == self.ahead_key() else "",
+                 f"{loss:.4f}" if loss is not None else "n/a", b32(pending["trace_root"]).hex()[:12])
+
+    # ------------------------------------------------------------ training ahead (node/pipeline.py)
+    def train_ahead(self, round_id: int) -> None:
+        """While our round is verified, train the next one on its final state."""
+        if not self.pipeline or self.ahead is not None:
+            return
+        if self.max_rounds is not None and self.rounds_finished() + 1 >= self.max_rounds:
+            return  # the open round is the last one asked for
+        rec = self.db.get_round(ROLE, round_id)
+        data = rec.data
+        if rec.is_done or "final_path" not in data:
+            return
+        base_hash, start = b32(data["boundary_hashes"][-1]), data["base_step"] + self.spec.steps_per_round
+        stored = self.db.get_json(self.ahead_key())
+        if stored and b32(stored["base_hash"]) == base_hash and stored["base_step"] == start:
+            return  # trained already (e.g. before a void round's re-commit)
+        out_dir = self.workdir / f"ahead-{base_hash.hex()[:12]}"  # never shared with a synchronous training
+        final_path, final_cid = Path(data["final_path"]), data["cids"][-1]
+
+        def work(check) -> dict:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            base_path = out_dir / "base.safetensors"
+            with Stopwatch() as sw:
+                if final_path.exists():
+                    shutil.copyfile(final_path, base_path)
+                else:
+                    self.store.get_file(final_cid, base_path)
+            pending = self.train_trace(base_path, base_hash, start, out_dir, lambda step, loss: check())
+            pending["stage_seconds"]["fetch"] = sw.seconds
+            return pending
+
+        log.info("round %d is being verified: training the next %d steps ahead, from step %d (base 0x%s)",
+                 round_id, self.spec.steps_per_round, start, base_hash.hex()[:12])
+        self.ahead = AheadJob(base_hash, start, work).start()
+
+    def collect_ahead(self) -> None:
+        """A finished job: its trace into the DB (it survives a restart), or its error into the log."""
+        job = self.ahead
+        if job is None or not job.done:
+            return
+        self.ahead = None
+        if job.result is not None:
+            job.result["ahead_done_at"] = job.finished  # bench/rounds.py: how long it waited for the chain
+            self.save_trained(self.ahead_key(), job.result)
+        elif job.error is not None:
+            log.warning("training ahead failed (%s: %s); the round will be trained when it is due",
+                        type(job.error).__name__, job.error)
+            self.metrics.rpc_error()
+
+    def discard_ahead(self, why: str) -> None:
+        """Work ahead on a state that will not be canonical: stop it, drop its files and pins."""
+        if self.ahead is not None:
+            self.ahead.cancel()
+            self.collect_ahead()
+        stale = self.db.get_json(self.ahead_key())
+        if not stale:
+            return
+        log.info("dropping the round trained ahead on 0x%s: %s", b32(stale["base_hash"]).hex()[:12], why)
+        self.db.delete_json(self.ahead_key())
+        unpin = getattr(self.store, "unpin", None)
+        for cid in stale["cids"] if unpin else ():
+            unpin(cid)
+        shutil.rmtree(stale["out_dir"], ignore_errors=True)
 
     def commit(self, task: dict, pending: dict) -> None:
         hashes = [b32(h) for h in pending["boundary_hashes"]]
@@ -309,10 +428,12 @@ class TrainerNode(DutyNode):
         if rnd["outcome"] == protocol.OUTCOME_VOID and out_dir and Path(out_dir).exists():
             # canonical unchanged: the same trace is the next round's commit, no need to retrain
             keep = ("base_hash", "base_step", "out_dir", "data_root", "trace_root", "boundary_hashes", "cids",
-                    "losses", "mean_loss")
+                    "final_path", "losses", "mean_loss")
             self.db.put_json(self.pending_key(), {k: rec.data[k] for k in keep if k in rec.data})
         elif out_dir:
             shutil.rmtree(out_dir, ignore_errors=True)  # canonical now (or fraud): the store keeps what matters
+        if rnd["outcome"] not in (protocol.OUTCOME_ACCEPTED, protocol.OUTCOME_VOID):
+            self.discard_ahead(f"round {round_id} ended {outcome}: its final state will not be canonical")
 
     def progress_bar(self, what: str, total: int):
         return progress_bar(what, total, enabled=self.show_progress)

@@ -85,9 +85,12 @@ def trainer() -> None:
 @click.option("--rounds", type=click.IntRange(1), default=None, help="Stop after this many decided rounds (void rounds are retried).")
 @click.option("--metrics-port", type=click.IntRange(1, 65535), default=None, help=METRICS_HELP)
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
+@click.option("--no-pipeline", is_flag=True,
+              help="Train the next round only once this one is final (default: train it while this one is verified).")
 @node_options
 @store_option
-def trainer_run(node: NodeContext, task_id: int, rounds: int | None, metrics_port: int | None, no_progress: bool) -> None:
+def trainer_run(node: NodeContext, task_id: int, rounds: int | None, metrics_port: int | None, no_progress: bool,
+                no_pipeline: bool) -> None:
     """Train the task round after round: commit, reveal when asked, collect."""
     from node.trainer import TrainerNode
 
@@ -95,7 +98,7 @@ def trainer_run(node: NodeContext, task_id: int, rounds: int | None, metrics_por
 
     def make(chain, store, db, metrics):
         return TrainerNode(chain, store, db, task_id, Path(node.datadir) / "trainer", metrics=metrics,
-                           max_rounds=rounds, show_progress=not no_progress)
+                           max_rounds=rounds, show_progress=not no_progress, pipeline=not no_pipeline)
 
     result = run_node(node, "trainer", make, metrics_port)
     node.emit(result, lambda: f"trainer stopped after {len(result['rounds'])} round(s)")

@@ -126,6 +126,12 @@ def test_honest_rounds_finalize_and_update_the_oracle(net):
         stages = db.timing_totals("trainer", rounds[0]["round_id"])  # per-round timings for bench/rounds.py
         assert {"fetch", "train", "upload", "tx:commit", "tx:reveal_starts", "tx:reveal_ends", "round", "wait"} <= set(stages)
         assert 0 < stages["train"] and stages["wait"] <= stages["round"]
+        # pipelined (the default): round 2 was trained while round 1 was verified, and committed as it was
+        first, second = (db.get_round("trainer", r["round_id"]).data for r in rounds)
+        assert "ahead_done_at" not in first and second["ahead_done_at"] < second["started"]
+        assert second["base_hash"] == first["boundary_hashes"][-1] == rounds[0]["final_hash"]
+        assert "wait_ahead" in db.timing_totals("trainer", rounds[1]["round_id"])
+        assert db.get_json(f"ahead:{task_id}") is None  # the trainer stopped after 2 rounds: nothing trained for a 3rd
     # the trainer and the majority were paid (pull payments, claimed by the nodes)
     paid = {e["args"]["who"] for r in rounds for e in net.chain.events("RewardPaid", round_id=r["round_id"])}
     assert {trainer.address, *(v.address for v in net.verifiers)} <= paid
