@@ -288,9 +288,13 @@ class TrainerNode(DutyNode):
 
     def discard_ahead(self, why: str) -> None:
         """Work ahead on a state that will not be canonical: stop it, drop its files and pins."""
-        if self.ahead is not None:
-            self.ahead.cancel()
+        job = self.ahead
+        if job is not None:
+            log.info("cancelling the training ahead on 0x%s: %s", job.base_hash.hex()[:12], why)
+            job.cancel()
             self.collect_ahead()
+            if job.cancelled:
+                shutil.rmtree(self.workdir / f"ahead-{job.base_hash.hex()[:12]}", ignore_errors=True)
         stale = self.db.get_json(self.ahead_key())
         if not stale:
             return

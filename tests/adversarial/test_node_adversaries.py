@@ -6,6 +6,7 @@ balances (the nodes claim them), so a verifier's bonded stake only moves when it
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -76,6 +77,33 @@ def test_cheating_trainer_node(net, case, name):
     assert net.chain.get_task(net.task_id)["canonical_hash"] == canonical
     c.observe(f"outcome {r.outcome_name} (samples {r.samples}); trainer stake {fmt(r.stake_delta[trainer])}; "
               f"3 verifiers' stake unchanged, each paid {fmt(next(iter(paid.values())))}; canonical unchanged")
+
+
+def test_cheater_training_ahead_never_commits_on_its_faked_state(net, case, caplog):
+    c = case("CheatingTrainer training ahead (pipelined): its next round, trained on its own faked final state, "
+             "is dropped after the fraud",
+             "round 1 fraud; the work ahead on the faked h_M is cancelled, unpinned and deleted; round 2 is "
+             "trained on the canonical state (the contract would refuse any other base) and is fraud again")
+    from node.trainer import CheatingTrainer
+
+    net.make_trainer(CheatingTrainer, skip_segments={M - 1}, max_rounds=2)
+    assert net.trainer.pipeline  # the default
+    honest_verifiers(net)
+    canonical = net.chain.get_task(net.task_id)["canonical_hash"]
+    with caplog.at_level(logging.INFO, logger="trainchain.trainer"):
+        first = net.run_round()
+    faked_final = net.trainer.db.get_round("trainer", first.round_id).data["boundary_hashes"][-1]
+    second = net.run_round()
+    assert (first.outcome, second.outcome) == (protocol.OUTCOME_FRAUD, protocol.OUTCOME_FRAUD)
+    assert net.chain.get_round(second.round_id)["base_hash"] == canonical != faked_final
+    trained_ahead = f"training the next 16 steps ahead, from step 16 (base {faked_final[:14]})"
+    assert trained_ahead in caplog.text and f"on {faked_final[:14]}: round {first.round_id} ended fraud" in caplog.text
+    assert net.trainer.db.get_json(f"ahead:{net.task_id}") is None and net.trainer.ahead is None
+    assert not list(Path(net.trainer.workdir).glob(f"ahead-{faked_final[2:14]}*"))
+    refused = [d for d in net.trainer.db.duties(duty="commit") if d["outcome"] != "ok"]
+    assert refused == [], refused  # it never tried to commit on the faked state
+    c.observe(f"rounds {first.round_id}, {second.round_id}: {first.outcome_name}, {second.outcome_name}; round 2's base "
+              f"= the canonical {canonical[:12]}…, not the faked {faked_final[:12]}…; work ahead dropped; no refused commit")
 
 
 def test_skip_segment_m2_node(net, case):
