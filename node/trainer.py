@@ -132,7 +132,9 @@ class TrainerNode(DutyNode):
         mine = [r for r in self.db.rounds(ROLE, open_only=True) if r.task_id == self.task_id]
         if mine:
             self.advance(mine[0].round_id, head)
-            self.train_ahead(mine[0].round_id)
+            rec = self.db.get_round(ROLE, mine[0].round_id)
+            if not rec.is_done:
+                self.train_ahead(rec.data, f"round {rec.round_id} is being verified")
             return False
         if self.max_rounds is not None and self.rounds_finished() >= self.max_rounds:
             log.info("finished %d round(s); stopping", self.rounds_finished())
@@ -162,6 +164,7 @@ class TrainerNode(DutyNode):
         pending = self.trace_for(base_hash, start)
         if pending is None:
             pending = self.train(task, base_hash)
+        self.train_ahead(pending, "committing the round before it")  # the machine trains while the commit is mined
         self.commit(task, pending)
 
     def trace_for(self, base_hash: bytes, start: int) -> dict | None:
@@ -239,22 +242,18 @@ class TrainerNode(DutyNode):
                  f"{loss:.4f}" if loss is not None else "n/a", b32(pending["trace_root"]).hex()[:12])
 
     # ------------------------------------------------------------ training ahead (node/pipeline.py)
-    def train_ahead(self, round_id: int) -> None:
-        """While our round is verified, train the next one on its final state."""
-        if not self.pipeline or self.ahead is not None:
+    def train_ahead(self, trace: dict, why: str) -> None:
+        """Train the round after `trace` (ours: being committed or verified) on its final state."""
+        if not self.pipeline or self.ahead is not None or "final_path" not in trace:
             return
         if self.max_rounds is not None and self.rounds_finished() + 1 >= self.max_rounds:
-            return  # the open round is the last one asked for
-        rec = self.db.get_round(ROLE, round_id)
-        data = rec.data
-        if rec.is_done or "final_path" not in data:
-            return
-        base_hash, start = b32(data["boundary_hashes"][-1]), data["base_step"] + self.spec.steps_per_round
+            return  # `trace` is the last round asked for
+        base_hash, start = b32(trace["boundary_hashes"][-1]), trace["base_step"] + self.spec.steps_per_round
         stored = self.db.get_json(self.ahead_key())
         if stored and b32(stored["base_hash"]) == base_hash and stored["base_step"] == start:
             return  # trained already (e.g. before a void round's re-commit)
         out_dir = self.workdir / f"ahead-{base_hash.hex()[:12]}"  # never shared with a synchronous training
-        final_path, final_cid = Path(data["final_path"]), data["cids"][-1]
+        final_path, final_cid = Path(trace["final_path"]), trace["cids"][-1]
 
         def work(check) -> dict:
             out_dir.mkdir(parents=True, exist_ok=True)
@@ -268,8 +267,8 @@ class TrainerNode(DutyNode):
             pending["stage_seconds"]["fetch"] = sw.seconds
             return pending
 
-        log.info("round %d is being verified: training the next %d steps ahead, from step %d (base 0x%s)",
-                 round_id, self.spec.steps_per_round, start, base_hash.hex()[:12])
+        log.info("%s: training the next %d steps ahead, from step %d (base 0x%s)",
+                 why, self.spec.steps_per_round, start, base_hash.hex()[:12])
         self.ahead = AheadJob(base_hash, start, work).start()
 
     def collect_ahead(self) -> None:

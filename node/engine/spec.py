@@ -208,7 +208,8 @@ class TaskSpec(_Strict):
     # ------------------------------------------------------------ presets
     @classmethod
     def default(cls, dataset_cid: str = "") -> "TaskSpec":
-        """The demo: a tiny GPT that runs 4 rounds with 1 trainer + 3 verifiers on 2 cores."""
+        """The base every preset edits: the demo's tiny GPT with short rounds (64 steps, ~1 s of
+        training: quick tests). `preset("demo")` is what `make demo`, `spec init` and the bench run."""
         return cls(dataset=DatasetRef(manifest_cid=dataset_cid))
 
     @classmethod
@@ -220,7 +221,10 @@ class TaskSpec(_Strict):
 
 # Presets for benches: the 875k model of determinism.md, then ~10M and ~100M parameters.
 PRESETS: dict[str, dict] = {
-    "demo": {},
+    # a round trains for ~17 s on one core: longer than the ~10 blocks (~11 s at 1 s blocks) a round takes
+    # on-chain, so a pipelined trainer never waits for the chain (bench/README.md: protocol overhead);
+    # M = 32 segments keep the boundary hashing and checkpoints at a few % of the round
+    "demo": {"steps_per_round": 1024, "segment_steps": 32, "lr": {"decay_steps": 4000}},
     "tiny": {"model": {"n_layer": 1, "n_head": 2, "n_embd": 32, "block_size": 32}, "batch_size": 4,
              "steps_per_round": 16, "segment_steps": 4},
     "875k": {"model": {"n_layer": 4, "n_head": 4, "n_embd": 128, "block_size": 128}, "batch_size": 32},

@@ -71,22 +71,38 @@ def scaling_row(v, c, steps, gas, wall, checks=3):
             "blocks": 9, "train_s": 1.0, "replay_slowest_member_s": 0.5, "checks": checks}
 
 
+BASELINE_1024 = {"pure_training_s": 16.0, "pure_training_cpu_s": 16.0, "train_round_s": 16.8, "train_round_cpu_s": 16.8,
+                 "hashing_and_checkpoints_share": 0.8 / 16.8}
+SPEC_1024 = {"params": 100_000, "steps_per_round": 1024, "segment_steps": 32, "samples": 2, "committee": 3,
+             "seal_delay_blocks": 2}
+
+
+def measured_round(round_id, committed_at, train_s=16.8, wall_s=30.0, wait_ahead=None):
+    """A round as Devnet.round_report gives it."""
+    return {"round_id": round_id, "outcome": 1, "committee": 3, "checks": 3, "gas_total": 2_500_000, "blocks": 10,
+            "wall_s": wall_s, "fetch_s": 0.1, "train_s": train_s, "upload_s": 0.4, "trainer_tx_s": 4.0, "commit_tx_s": 1.0,
+            "committed_at": committed_at, "finalized_at": committed_at + 11.0, "wait_ahead_s": wait_ahead,
+            "verify_latency_s": 11.0, "replay_slowest_member_s": 2.0, "fetch_final_s": 0.1, "replay_members_s": [2.0]}
+
+
+def overhead_run(rounds_, pipeline, baseline=BASELINE_1024, spec=SPEC_1024):
+    return rounds.derive_overhead({"spec": dict(spec), "baseline": dict(baseline), "pipeline": pipeline, "rounds": rounds_})
+
+
 def synthetic_results() -> dict:
     scaling = rounds.scaling_with_ratios([
         scaling_row(3, 3, 32, 2_000_000, 10.0), scaling_row(3, 3, 64, 2_010_000, 12.0),
         scaling_row(3, 3, 4096, 2_060_000, 60.0), scaling_row(7, 7, 64, 3_000_000, 18.0)])
-    demo_round = {"round_id": 2, "wall_s": 20.0, "blocks": 10, "gas_total": 2_500_000, "overhead": 3.0,
-                  "verifier_fraction_wall": 0.6,
-                  "breakdown": {"training_s": 4.8, "hashing_and_checkpoints_s": 1.2, "store_fetch_and_upload_s": 0.5,
-                                "verifier_replay_s": 2.6, "trainer_transactions_s": 4.0, "waiting_s": 6.9}}
+    short_base = {"pure_training_s": 1.0, "pure_training_cpu_s": 1.0, "train_round_s": 1.1, "train_round_cpu_s": 1.1,
+                  "hashing_and_checkpoints_share": 0.09}
+    short_spec = {**SPEC_1024, "steps_per_round": 64, "segment_steps": 8}
     res = {
         "block_time_s": 1.0, "quick": False, "targets": rounds.TARGETS,
-        "demo": {"spec": {"params": 100_000, "steps_per_round": 64, "segment_steps": 8, "samples": 2, "committee": 3,
-                          "seal_delay_blocks": 2},
-                 "baseline": {"pure_training_s": 5.0, "pure_training_cpu_s": 4.0, "train_round_s": 6.0, "train_round_cpu_s": 4.8,
-                              "hashing_and_checkpoints_share": 1 / 6},
-                 "rounds": [demo_round], "overhead": 3.0, "wall_s": 20.0, "pipelined_overhead": 1.5,
-                 "verify_latency_s": 12.0, "steps_to_hide_latency_pipelined": 160, "met_overhead_target": False},
+        # commits 17.2 s apart: (17.2 - 16) / 16 = 7.5% overhead
+        "demo": overhead_run([measured_round(i, 100.0 + 17.2 * i, wait_ahead=2.0) for i in range(1, 5)], True),
+        "demo_sequential": overhead_run([measured_round(5, 300.0), measured_round(6, 330.0, wall_s=32.0)], False),
+        "short": overhead_run([measured_round(i, 500.0 + 12.0 * i, train_s=1.1) for i in (7, 8, 9)], True,
+                              short_base, short_spec),
         "compute": [
             {"design": "demo spec", "steps_per_round": 64, "segment_steps": 8, "samples": 2, "segments": 8,
              "replayed_steps_per_member": 24, "replay_fraction": 0.375, "fake_segments": 1, "detection_spread": 0.3,
@@ -97,13 +113,21 @@ def synthetic_results() -> dict:
              "detection_block": 0.9933, "detection_counted": 0.99, "min_samples_for_99": 43}],
         "scaling": scaling,
     }
-    long = copy.deepcopy(res["demo"])
-    long["spec"]["steps_per_round"] = 512
-    long.update(overhead=0.6, pipelined_overhead=0.08, pipelined_period_s=43.2, wall_s=64.0,
-                baseline={**long["baseline"], "pure_training_s": 40.0})
-    res["demo_long"] = long
     res["summary"] = rounds.summarize(res)
     return res
+
+
+def test_pipelined_time_per_round_is_commit_to_commit_and_sequential_is_the_round_wall():
+    res = synthetic_results()
+    demo, seq, short = res["demo"], res["demo_sequential"], res["short"]
+    assert demo["period_s"] == pytest.approx(17.2) and demo["overhead"] == pytest.approx(0.075)
+    assert demo["met_overhead_target"] is True and demo["wait_ahead_s"] == 2.0
+    assert demo["training_in_round_s"] == pytest.approx(16.8 * 16.0 / 16.8)
+    assert seq["period_s"] == pytest.approx(31.0) and seq["overhead"] == pytest.approx(15.0 / 16.0)
+    assert seq["met_overhead_target"] is False and "breakdown" in seq["rounds"][0] and "breakdown" not in demo["rounds"][0]
+    assert short["overhead"] == pytest.approx(11.0)  # latency-bound: 12 s a round for 1 s of training
+    with pytest.raises(RuntimeError, match="commit to commit"):
+        overhead_run([measured_round(1, 0.0)], True)
 
 
 def test_scaling_ratios_are_to_the_same_run_baseline_and_gas_flatness_is_judged():
@@ -126,12 +150,17 @@ def test_scaling_ratios_are_to_the_same_run_baseline_and_gas_flatness_is_judged(
 def test_summary_judges_the_targets_and_the_markdown_says_missed():
     res = synthetic_results()
     s = res["summary"]
-    assert s["protocol_overhead_met"] is False
+    assert s["protocol_overhead_met"] is True and s["sequential_overhead"] == pytest.approx(15.0 / 16.0)
     assert s["target_design"] == "S=1024, k=1, s=44" and s["replay_and_detection_met"] is True
-    assert s["long_steps"] == 512 and s["long_pipelined_overhead"] == 0.08
+    assert s["short_steps"] == 64 and s["short_overhead"] == pytest.approx(11.0)
     md = rounds.render_markdown(res)
-    assert "**missed**" in md and "300.0%" in md and "S=1024, k=1, s=44" in md
-    assert "| 512 | 40.00 s | 64.00 s | 60.0% |" in md
+    assert "S=1024, k=1, s=44" in md and "**missed**" not in md
+    assert "| demo | pipelined | 1024 | 4 | 16.00 s | 17.20 s | **7.5%** |" in md
+    assert "| short | pipelined | 64 | 3 | 1.00 s | 12.00 s | **1100.0%** |" in md
+    slow = copy.deepcopy(res)
+    slow["demo"] = overhead_run([measured_round(i, 100.0 + 18.0 * i) for i in range(1, 4)], True)
+    slow["summary"] = rounds.summarize(slow)
+    assert slow["summary"]["protocol_overhead_met"] is False and "**missed**" in rounds.render_markdown(slow)
     res2 = copy.deepcopy(res)
     res2["compute"][1]["detection_block"] = 0.95  # no design at S >= 1024 reaches 99%: the target fails
     assert rounds.summarize(res2)["replay_and_detection_met"] is False
@@ -151,8 +180,8 @@ def test_readme_table_has_ratios_to_baselines_and_lists_missing_sections():
     gas_line = next(l for l in md.splitlines() if "4096 steps (contract level)" in l)
     assert "594 gas" in gas_line and "**1.05×**" in gas_line and gas_line.rstrip().endswith("**no** |")
     assert any("stake tx" in l and "**20×**" in l for l in md.splitlines())
-    overhead = next(l for l in md.splitlines() if "demo-spec round wall time" in l)
-    assert "**4×**" in overhead and overhead.rstrip().endswith("**no** |")
-    pipelined = next(l for l in md.splitlines() if "512 steps per round, pipelined" in l)
-    assert "**1.08×**" in pipelined and pipelined.rstrip().endswith("yes |")
+    overhead = next(l for l in md.splitlines() if "time per round, pipelined trainer (the default" in l)
+    assert "**1.07×**" in overhead and overhead.rstrip().endswith("yes |")  # 17.2 / 16 = 1.075
+    sequential = next(l for l in md.splitlines() if "time per round, sequential trainer" in l)
+    assert "**1.94×**" in sequential and sequential.rstrip().endswith("— | — |")
     assert "Not in this results.json (did not run or failed): engine, store, dapp." in md

@@ -71,9 +71,12 @@ def test_malformed_json_is_a_spec_error():
 def test_presets_are_valid_and_demo_is_sized_for_two_cores():
     for name in PRESETS:
         assert TaskSpec.preset(name).name == name
-    demo = TaskSpec.default()
-    assert demo.runtime.threads == 1 and demo.model.dropout > 0
-    assert demo.segments_per_round >= demo.protocol.samples + 2
+    for demo in (TaskSpec.default(), TaskSpec.preset("demo")):
+        assert demo.runtime.threads == 1 and demo.model.dropout > 0
+        assert demo.segments_per_round >= demo.protocol.samples + 2
+    demo = TaskSpec.preset("demo")  # what make demo runs: long rounds (pipelined: the chain's latency is hidden)
+    assert demo.model == TaskSpec.default().model and demo.steps_per_round >= 1024
+    assert demo.lr.decay_steps > 3 * demo.steps_per_round  # still decaying over the demo's honest rounds
     with pytest.raises(SpecError, match="unknown preset"):
         TaskSpec.preset("nope")
 
