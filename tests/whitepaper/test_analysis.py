@@ -171,15 +171,18 @@ def test_gas_table_adds_up_one_round():
     assert "| 3 | 2 | 32 |" in table and "**237**" in table and "| 14% |" in table
 
 
-def test_rounds_table_renders_the_breakdown():
+def test_rounds_table_renders_time_per_round_and_the_breakdown():
     import bench_tables
 
-    rounds = {"block_time_s": 1.0, "demo": {
-        "spec": {"params": 10, "steps_per_round": 64, "segment_steps": 8, "samples": 2, "committee": 3},
-        "baseline": {"pure_training_s": 2.0}, "overhead": 6.5, "pipelined_overhead": 4.0,
-        "steps_to_hide_latency_pipelined": 392,
-        "rounds": [{"round_id": 1, "wall_s": 15.0, "blocks": 11, "gas_total": 2_000_000, "outcome": 1,
-                    "breakdown": {"training_s": 2.5, "waiting_s": 5.0}}]}}
+    spec = {"params": 10, "steps_per_round": 1024, "segment_steps": 32, "samples": 2, "committee": 3}
+    seq_round = {"round_id": 1, "wall_s": 28.0, "blocks": 11, "gas_total": 2_000_000, "outcome": 1,
+                 "breakdown": {"training_s": 16.5, "waiting_s": 5.0}}
+    rounds = {"block_time_s": 1.0,
+              "demo": {"spec": spec, "pipeline": True, "baseline": {"pure_training_s": 16.0}, "period_s": 17.0,
+                       "overhead": 0.0625, "verify_latency_s": 11.0, "rounds": [{"round_id": 2}, {"round_id": 3}]},
+              "demo_sequential": {"spec": spec, "pipeline": False, "baseline": {"pure_training_s": 16.0},
+                                  "period_s": 28.0, "overhead": 0.75, "verify_latency_s": 11.0, "rounds": [seq_round]}}
     table = bench_tables.table_for("rounds_table", {"rounds": rounds})
-    assert "| 1 | 15.00 s | 2.50 s |" in table and "| 11 | 2,000,000 | accepted |" in table
-    assert "= 650%" in table
+    assert "| pipelined | 1024 | 16.00 s | 17.00 s | 6.2% | 11.00 s |" in table
+    assert "| sequential | 1024 | 16.00 s | 28.00 s | 75.0% | 11.00 s |" in table
+    assert "| 1 | 28.00 s | 16.50 s |" in table and "| 11 | 2,000,000 | accepted |" in table
