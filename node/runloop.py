@@ -74,6 +74,20 @@ def run_loop(
             backoff = min(backoff * 2, max_backoff_s)
 
 
+def fatal_errors() -> tuple[type[BaseException], ...]:
+    """Errors a node loop must not retry: they need a person (config, stake, runtime)."""
+    from node.errors import PreflightError
+
+    out: list[type[BaseException]] = [Fatal, PreflightError]
+    try:
+        from node.engine.errors import RuntimeMismatch, SpecError
+
+        out += [RuntimeMismatch, SpecError]
+    except ImportError:
+        pass
+    return tuple(out)
+
+
 class Stopwatch:
     """`with Stopwatch() as sw: ...; sw.seconds` — stage timings for the DB and metrics."""
 
@@ -94,6 +108,11 @@ class DutyNode:
     """
 
     role = "node"
+
+    def run_ticks(self, stop: threading.Event) -> None:
+        """`self.tick` on every poll until `stop` (or tick says done); RPC errors counted and retried."""
+        run_loop(self.tick, stop, poll_s=self.chain.poll_interval, on_error=lambda e: self.metrics.rpc_error(),
+                 fatal=fatal_errors())
 
     @property
     def log(self) -> logging.Logger:

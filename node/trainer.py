@@ -37,11 +37,11 @@ from pathlib import Path
 
 from node import protocol
 from node.db import NodeDB
-from node.errors import ChainError, PreflightError
+from node.errors import ChainError
 from node.metrics import NodeMetrics
 from node.onchain import base_step, is_finalize_due, outcome_name, round_id_from_receipt
 from node.pipeline import AheadJob
-from node.runloop import DutyNode, Fatal, Stopwatch, run_loop
+from node.runloop import DutyNode, Fatal, Stopwatch
 
 log = logging.getLogger("trainchain.trainer")
 
@@ -117,8 +117,7 @@ class TrainerNode(DutyNode):
         if self.spec is None:
             self.prepare()
         try:
-            run_loop(self.tick, stop, poll_s=self.chain.poll_interval, on_error=lambda e: self.metrics.rpc_error(),
-                     fatal=fatal_errors())
+            self.run_ticks(stop)
         finally:
             if self.ahead is not None and not self.ahead.done:
                 self.ahead.cancel()  # a restart trains it again (or finds it in the DB, if it finished)
@@ -281,9 +280,8 @@ class TrainerNode(DutyNode):
             job.result["ahead_done_at"] = job.finished  # bench/rounds.py: how long it waited for the chain
             self.save_trained(self.ahead_key(), job.result)
         elif job.error is not None:
-            log.warning("training ahead failed (%s: %s); the round will be trained when it is due",
-                        type(job.error).__name__, job.error)
-            self.metrics.rpc_error()
+            self.duty(None, "train_ahead", "failed", detail=f"{type(job.error).__name__}: {job.error} "
+                      "(the round is trained when it is due)")
 
     def discard_ahead(self, why: str) -> None:
         """Work ahead on a state that will not be canonical: stop it, drop its files and pins."""
@@ -467,18 +465,6 @@ class WithholdingTrainer(TrainerNode):
 
     reveals = False
     finalizes = False
-
-
-def fatal_errors() -> tuple[type[BaseException], ...]:
-    """Errors a node loop must not retry: they need a person (config, stake, runtime)."""
-    out: list[type[BaseException]] = [Fatal, PreflightError]
-    try:
-        from node.engine.errors import RuntimeMismatch, SpecError
-
-        out += [RuntimeMismatch, SpecError]
-    except ImportError:
-        pass
-    return tuple(out)
 
 
 class progress_bar:

@@ -30,8 +30,8 @@ from node.db import NodeDB
 from node.errors import ChainError
 from node.metrics import NodeMetrics
 from node.onchain import base_step, is_finalize_due, outcome_name
-from node.runloop import DutyNode, Stopwatch, run_loop
-from node.trainer import b32, fatal_errors, progress_bar
+from node.runloop import DutyNode, Stopwatch
+from node.trainer import b32, progress_bar
 
 log = logging.getLogger("trainchain.verifier")
 
@@ -83,8 +83,7 @@ class VerifierNode(DutyNode):
 
     def run(self, stop: threading.Event) -> None:
         self.prepare()
-        run_loop(self.tick, stop, poll_s=self.chain.poll_interval, on_error=lambda e: self.metrics.rpc_error(),
-                 fatal=fatal_errors())
+        self.run_ticks(stop)
 
     # ------------------------------------------------------------ the tick
     def tick(self) -> bool:

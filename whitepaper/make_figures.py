@@ -3,7 +3,7 @@
     .venv/bin/python whitepaper/make_figures.py            # full setting
     .venv/bin/python whitepaper/make_figures.py --tiny     # seconds; what the test runs
 
-Reads the default parameters from TaskSpec(), the measured numbers from
+Reads the default parameters from TaskSpec.preset("demo") (what `trainchain spec init` writes), the measured numbers from
 bench/results.json (`make bench`), computes the analysis (analysis.py) and runs the
 simulation (simulate.py, on node/protocol.py's rules). Writes figures/*.png and
 rewrites the text between `<!-- fill:KEY -->` and `<!-- /fill -->` in the paper's
@@ -39,12 +39,13 @@ FILL = re.compile(r"(<!-- fill:([\w.-]+) -->\n)(.*?)(<!-- /fill -->)", re.S)
 
 # ------------------------------------------------------------ parameters
 def default_params() -> dict:
-    """The defaults a task gets on-chain: TaskSpec() mapped by the node (node/chain.py)."""
+    """The defaults a task gets on-chain: `trainchain spec init`'s TaskSpec.preset("demo") mapped by the
+    node (node/chain.py)."""
     from node.chain import compute_task_params
     from node.contracts import DeployParams
     from node.engine.spec import TaskSpec
 
-    spec = TaskSpec()
+    spec = TaskSpec.preset("demo")
     tp = compute_task_params(spec)
     dp = DeployParams()
     return {
@@ -410,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
     P = default_params()
     bench = json.loads(args.bench.read_text()) if args.bench.exists() else None
 
-    fills = {"params_table": params_table(P) + "\n\nSource: `make whitepaper` (`TaskSpec()` mapped by "
+    fills = {"params_table": params_table(P) + "\n\nSource: `make whitepaper` (`TaskSpec.preset('demo')`, what `trainchain spec init` writes, mapped by "
                                                "`node/chain.py: compute_task_params`; stakes from "
                                                "`node/contracts.py: DeployParams`)."}
     _, fills["detection_table"] = detection_rows(P, args.tiny)

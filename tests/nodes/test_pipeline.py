@@ -1,0 +1,53 @@
+"""node/pipeline.py: the training-ahead job's life cycle (no chain, no torch: the work is a stand-in).
+
+The node-level behaviour (round 2 trained while round 1 is verified; a cheater's work ahead
+dropped after its fraud) is in tests/nodes/test_rounds.py and tests/adversarial.
+"""
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from node.pipeline import AheadJob, Cancelled
+
+BASE = bytes(range(32))
+
+
+def test_a_finished_job_hands_its_result_to_the_caller():
+    job = AheadJob(BASE, 64, lambda check: {"trace_root": "0x01", "checked": check() is None}).start()
+    assert job.wait(10) and job.done
+    assert job.result == {"trace_root": "0x01", "checked": True}
+    assert job.error is None and not job.cancelled and job.finished >= job.started
+    assert job.is_for(BASE, 64) and not job.is_for(BASE, 128) and not job.is_for(bytes(32), 64)
+
+
+def test_cancel_stops_the_work_at_its_next_check():
+    steps, started = [], threading.Event()
+
+    def work(check):
+        while True:  # a round that would never end: only cancel stops it
+            started.set()
+            check()
+            steps.append(1)
+
+    job = AheadJob(BASE, 0, work).start()
+    assert started.wait(10)
+    job.cancel(timeout=10)
+    assert job.done and job.cancelled and job.result is None and job.error is None
+    with pytest.raises(Cancelled, match="cancelled"):
+        job.check()
+
+
+def test_an_error_in_the_work_is_kept_for_the_main_thread():
+    def work(check):
+        raise OSError(28, "No space left on device")
+
+    job = AheadJob(BASE, 0, work).start()
+    assert job.wait(10)
+    assert isinstance(job.error, OSError) and job.result is None and not job.cancelled
+
+
+def test_a_job_not_started_is_not_done():
+    job = AheadJob(BASE, 0, lambda check: {})
+    assert not job.done
