@@ -41,6 +41,7 @@ from node.errors import ChainError
 from node.metrics import NodeMetrics
 from node.onchain import base_step, is_finalize_due, outcome_name, round_id_from_receipt
 from node.pipeline import AheadJob
+from node.store import NotFound
 from node.runloop import DutyNode, Fatal, Stopwatch
 
 log = logging.getLogger("trainchain.trainer")
@@ -298,8 +299,11 @@ class TrainerNode(DutyNode):
         log.info("dropping the round trained ahead on 0x%s: %s", b32(stale["base_hash"]).hex()[:12], why)
         self.db.delete_json(self.ahead_key())
         unpin = getattr(self.store, "unpin", None)
-        for cid in stale["cids"] if unpin else ():
-            unpin(cid)
+        for cid in set(stale["cids"][1:]) if unpin else ():  # [0] is its base: the round before's final state
+            try:
+                unpin(cid)
+            except NotFound:  # pinned once, listed twice (a state that did not change), or unpinned by hand
+                pass
         shutil.rmtree(stale["out_dir"], ignore_errors=True)
 
     def commit(self, task: dict, pending: dict) -> None:

@@ -89,10 +89,24 @@ def test_cheater_training_ahead_never_commits_on_its_faked_state(net, case, capl
     net.make_trainer(CheatingTrainer, skip_segments={M - 1}, max_rounds=2)
     assert net.trainer.pipeline  # the default
     honest_verifiers(net)
+    finished_ahead = []
+
+    def let_the_work_ahead_finish(net):  # so the whole trace ahead is stored, then dropped (not just cancelled)
+        job = net.trainer.ahead
+        if job is not None and job.wait(60) and job.result is not None:
+            finished_ahead.append(job.result)
+
+    net.hook = let_the_work_ahead_finish
     canonical = net.chain.get_task(net.task_id)["canonical_hash"]
     with caplog.at_level(logging.INFO, logger="trainchain.trainer"):
         first = net.run_round()
+    net.hook = None
     faked_final = net.trainer.db.get_round("trainer", first.round_id).data["boundary_hashes"][-1]
+    (ahead,) = finished_ahead
+    assert "0x" + bytes(ahead["base_hash"]).hex() == faked_final
+    assert f"dropping the round trained ahead on {faked_final[:14]}" in caplog.text
+    pinned = set(net.store.pins())
+    assert not (set(ahead["cids"][1:]) - set(net.trainer.db.get_round("trainer", first.round_id).data["cids"])) & pinned
     second = net.run_round()
     assert (first.outcome, second.outcome) == (protocol.OUTCOME_FRAUD, protocol.OUTCOME_FRAUD)
     assert net.chain.get_round(second.round_id)["base_hash"] == canonical != faked_final
