@@ -46,6 +46,9 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 OUT_MD = BENCH_DIR / "rounds.md"
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
+# a part of the plan only (`BENCH_ROUNDS_PARTS=overhead python -m bench.rounds worker out.json`), for
+# working on one section; `make bench` runs them all (the report needs all three)
+PARTS = set(os.environ.get("BENCH_ROUNDS_PARTS", "overhead,compute,scaling").split(","))
 
 BLOCK_TIME = 1.0  # seconds, as `make demo` and `trainchain devnet up`
 STAKE = 4 * 10**18
@@ -74,14 +77,15 @@ SCALING_K = 4
 SCALING = [(3, 3, 32), (3, 3, 64), (3, 3, 512), (3, 3, 4096), (7, 3, 64), (7, 7, 64), (15, 3, 64), (15, 7, 64)]
 SCALING_QUICK = [(3, 3, 32), (3, 3, 64), (3, 3, 256), (7, 3, 64), (7, 7, 64)]
 # compute designs: (name, steps_per_round, segment_steps, samples, measured?)
-DESIGNS = [
-    ("demo spec", 64, 8, 2, True),
-    ("demo protocol, S=1024", 1024, 8, 2, False),
+DESIGNS = [  # the first is TaskSpec.preset("demo") (tests/bench checks it)
+    ("demo spec", 1024, 32, 2, True),
+    ("short rounds (S=64, the earlier demo spec)", 64, 8, 2, True),
     ("S=1024, k=1, s=44", 1024, 1, 44, True),
     ("S=4096, k=4, s=44", 4096, 4, 44, False),
     ("S=4096, k=8, s=2", 4096, 8, 2, False),
 ]
-DESIGNS_QUICK = [d if d[1] < 1024 else (*d[:4], False) for d in DESIGNS] + [("S=256, k=1, s=12", 256, 1, 12, True)]
+DESIGNS_QUICK = [d if d[1] < 1024 or d[0] == "demo spec" else (*d[:4], False) for d in DESIGNS] + [
+    ("S=256, k=1, s=12", 256, 1, 12, True)]
 
 
 # ------------------------------------------------------------------ small helpers
@@ -287,13 +291,41 @@ def compute_section(base_spec, store, manifest: str, root: Path, designs) -> lis
 
 
 # ------------------------------------------------------------------ a devnet with node processes (worker)
+def trainer_core() -> set[int] | None:
+    """Core 0 for the trainer (this worker process) when the machine has >= 2 cores: one machine
+    split into the trainer's and the rest of the network's (anvil, verifiers), as in a real
+    deployment where verifiers replay on their own machines. None: not possible here."""
+    if (os.cpu_count() or 1) < 2 or not hasattr(os, "sched_setaffinity"):
+        return None
+    return {0}
+
+
+def network_cores() -> set[int]:
+    return set(range(1, os.cpu_count() or 2))
+
+
+class network_affinity:
+    """`with network_affinity(): spawn...`: processes started inside (and all their threads) run on
+    the network's cores; this thread goes back to the trainer's core after (a no-op without a split)."""
+
+    def __enter__(self):
+        if trainer_core() is not None:
+            os.sched_setaffinity(0, network_cores())
+        return self
+
+    def __exit__(self, *exc):
+        if trainer_core() is not None:
+            os.sched_setaffinity(0, trainer_core())
+
+
 class Devnet:
     """A LocalNet with n verifier processes running, warmed up, and one trainer data dir."""
 
     def __init__(self, root: Path, n_verifiers: int):
         from node.localnet import LocalNet
 
-        self.local = LocalNet(root, block_time=BLOCK_TIME, n_accounts=n_verifiers + 3).start()
+        with network_affinity():  # anvil and its threads
+            self.local = LocalNet(root, block_time=BLOCK_TIME, n_accounts=n_verifiers + 3).start()
         self.chain = self.local.client()
         self.trainer = self.node("trainer", 1, "trainer")
         self.verifiers = [self.node(f"verifier{i}", 2 + i, "verifier") for i in range(n_verifiers)]
@@ -311,8 +343,9 @@ class Devnet:
         """Spawn every verifier and wait until each has ticked once (torch loaded, warm)."""
         from node.localnet import wait_until
 
-        for v in self.verifiers:
-            self.local.spawn_verifier(v)
+        with network_affinity():
+            for v in self.verifiers:
+                self.local.spawn_verifier(v)
 
         def all_ticking():
             self.local.check_alive()
@@ -427,6 +460,7 @@ class Devnet:
             "upload_s": r4(t["upload"]["seconds"]), "trainer_tx_s": r4(trainer_tx),
             "commit_tx_s": r4(t["tx:commit"]["seconds"]), "committed_at": t["tx:commit"]["ts"], "finalized_at": end,
             "wait_ahead_s": r4(t["wait_ahead"]["seconds"]) if "wait_ahead" in t else None,  # chain ready, trace not yet
+            "ahead_cpu_s": r4(t["ahead_cpu"]["seconds"]) if "ahead_cpu" in t else None,  # the training thread's CPU
             "verify_latency_s": r4(end - commit_done),  # commit receipt -> finalize receipt
             "replay_slowest_member_s": r4(replay), "fetch_final_s": r4(fetch_final),
             "replay_members_s": [r4(m.get("replay", 0)) for m in member_t],
@@ -523,16 +557,21 @@ def breakdown(rep: dict, train: dict) -> dict:
 def worker(out_path: Path) -> None:
     from node.engine import TaskSpec, apply_runtime_pin
 
+    core = trainer_core()
+    if core is not None:  # before any thread: they all inherit it (the trainer's node thread and its training)
+        os.sched_setaffinity(0, core)
     demo = TaskSpec.preset("demo")
     apply_runtime_pin(demo)  # before torch; the tiny preset pins the same runtime
     from node.engine import build_dataset, demo_corpus_paths
 
     result: dict = {"block_time_s": BLOCK_TIME, "quick": QUICK, "targets": TARGETS, "sampling_rule": sampling_rule(),
+                    "cores": {"trainer": sorted(core), "network": sorted(network_cores())} if core else None,
                     "loadavg_start": [round(x, 1) for x in os.getloadavg()]}
     root = Path(tempfile.mkdtemp(prefix="bench-rounds-"))
     try:
         # -------- 1. the demo round on a devnet of 3 verifiers (also the scaling runs of that network)
         nets = sorted({v for v, _, _ in (SCALING_QUICK if QUICK else SCALING)})
+        nets = nets if "scaling" in PARTS else nets[:1]
         scaling: list[dict] = []
         for n in nets:
             log(f"devnet with {n} verifiers")
@@ -547,26 +586,27 @@ def worker(out_path: Path) -> None:
                 # the first task exists before the verifiers start: they warm up on it (torch, dataset)
                 first = net.create_task(demo_spec if n == BASELINE["verifiers"] else specs[0])
                 net.start_verifiers()
-                if n == BASELINE["verifiers"]:
+                if n == BASELINE["verifiers"] and "overhead" in PARTS:
                     baselines: dict = {}
                     for i, (label, steps, pipeline, n_rounds) in enumerate(OVERHEAD_RUNS):
                         spec = demo_spec if steps is None else demo_spec.with_(steps_per_round=steps, segment_steps=8)
                         task_id = first if i == 0 else net.create_task(spec)
                         result[label] = overhead_run(net, spec, task_id, root, n_rounds, pipeline, baselines)
-                for i, ((v, c, S), spec) in enumerate(zip(plan, specs)):
+                for i, ((v, c, S), spec) in enumerate(zip(plan, specs) if "scaling" in PARTS else []):
                     log(f"scaling: {v} verifiers, committee {c}, {S} steps")
                     task_id = first if (i == 0 and n != BASELINE["verifiers"]) else net.create_task(spec)
                     rid = net.run_task(task_id, 1)[0]
                     rep = net.round_report(rid)
                     scaling.append({"verifiers": v, "committee": c, "steps": S, "segments": S // SCALING_K, **rep})
-                if n == nets[0]:
+                if n == nets[0] and "compute" in PARTS:
                     store = net.store
                     designs = DESIGNS_QUICK if QUICK else DESIGNS
                     result["compute"] = compute_section(demo.with_(dataset={"manifest_cid": manifest}), store,
                                                         manifest, root, designs)
             finally:
                 net.stop()
-        result["scaling"] = scaling_with_ratios(scaling)
+        if "scaling" in PARTS:
+            result["scaling"] = scaling_with_ratios(scaling)
         result["loadavg_end"] = [round(x, 1) for x in os.getloadavg()]
     finally:
         import shutil
@@ -625,11 +665,18 @@ def derive_overhead(run: dict) -> dict:
         "verify_latency_s": mean("verify_latency_s"),
         # pipelined: how long the chain was ready before the trace was (training-bound when > 0 every round)
         "wait_ahead_s": r4(sum(waits) / len(waits)) if waits else None,
+        # pipelined: CPU seconds the training thread got per wall second of fetch + train + upload
+        "ahead_core_share": ahead_core_share(rounds),
         "met_overhead_target": (period - base) / base <= TARGETS["overhead"],
     }
     if not run["pipeline"]:
         out["wall_s"] = mean("wall_s")
     return out
+
+
+def ahead_core_share(rounds: list[dict]) -> float | None:
+    pairs = [(r["ahead_cpu_s"], r["fetch_s"] + r["train_s"] + r["upload_s"]) for r in rounds if r.get("ahead_cpu_s")]
+    return r4(sum(c for c, _ in pairs) / sum(w for _, w in pairs)) if pairs else None
 
 
 def _n_params(spec) -> int:
@@ -743,7 +790,16 @@ def render_markdown(res: dict) -> str:
                  f"{len(d['rounds'])} | {d['baseline']['pure_training_s']:.2f} s | {d['period_s']:.2f} s | **{pct(d['overhead'])}** | "
                  f"{d['training_in_round_s']:.2f} s | {pct(d['overhead_in_round'])} | {d['verify_latency_s']:.2f} s | "
                  f"{'—' if wait is None else f'{wait:.2f} s'} |")
-    L += ["", f"protocol overhead at the demo spec = **{pct(demo['overhead'])}** (target ≤ {pct(TARGETS['overhead'])}: "
+    cores = res.get("cores")
+    split = (f"The trainer (this bench's process: the node loop and the thread training ahead) ran on core(s) "
+             f"{cores['trainer']}, anvil and the verifiers on {cores['network']}: one machine split into the trainer's "
+             "and the rest of the network's, as in a deployment where verifiers replay on their own machines. "
+             if cores else "All processes shared every core (no split possible here). ")
+    share = demo.get("ahead_core_share")
+    L += ["", split + (f"While training ahead, the training thread got {pct(share)} of a core (CPU s per wall s); "
+                       "the rest went to the node's own loop (polling, transactions, reveals) in the same process."
+                       if share else ""), "",
+          f"protocol overhead at the demo spec = **{pct(demo['overhead'])}** (target ≤ {pct(TARGETS['overhead'])}: "
           f"{'met' if demo['met_overhead_target'] else '**missed**'}).", "",
           f"Why pipelining is the whole story: a round needs ~{demo['rounds'][0]['blocks']} blocks from commit to finalize (seal "
           f"delay, then one block per phase at best): {demo['verify_latency_s']:.1f} s at {res['block_time_s']:g} s blocks. "

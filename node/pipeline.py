@@ -43,6 +43,7 @@ class AheadJob:
         self.error: BaseException | None = None
         self.cancelled = False
         self.started = self.finished = None  # time.time()
+        self.cpu_s = 0.0  # CPU seconds of the job's thread: against its wall time, how much of a core it got
         self._work = work
         self._cancel = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"train-ahead-{self.base_hash.hex()[:8]}", daemon=True)
@@ -53,6 +54,7 @@ class AheadJob:
         return self
 
     def _run(self) -> None:
+        cpu = time.thread_time()
         try:
             self.result = self._work(self.check)
         except Cancelled:
@@ -60,6 +62,7 @@ class AheadJob:
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread, which logs and retrains
             self.error = exc
         finally:
+            self.cpu_s = time.thread_time() - cpu
             self.finished = time.time()
 
     def check(self) -> None:

@@ -108,6 +108,15 @@ class DutyNode:
     """
 
     role = "node"
+    ticked_head: int | None = None  # the head of the last tick that ran to its end
+
+    def is_new_head(self, head: int) -> bool:
+        """Worth a whole tick: the chain moved since the last one that ran to its end (the DB
+        changes only by this node, the chain only by blocks). A failed tick is retried at once."""
+        return head != self.ticked_head
+
+    def ticked(self, head: int) -> None:
+        self.ticked_head = head
 
     def run_ticks(self, stop: threading.Event) -> None:
         """`self.tick` on every poll until `stop` (or tick says done); RPC errors counted and retried."""

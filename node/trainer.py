@@ -129,6 +129,13 @@ class TrainerNode(DutyNode):
         head = self.chain.block_number()
         self.metrics.head(head)
         self.collect_ahead()
+        if not self.is_new_head(head):
+            return False
+        done = self.tick_at(head)
+        self.ticked(head)
+        return done
+
+    def tick_at(self, head: int) -> bool:
         mine = [r for r in self.db.rounds(ROLE, open_only=True) if r.task_id == self.task_id]
         if mine:
             self.advance(mine[0].round_id, head)
@@ -279,6 +286,7 @@ class TrainerNode(DutyNode):
         self.ahead = None
         if job.result is not None:
             job.result["ahead_done_at"] = job.finished  # bench/rounds.py: how long it waited for the chain
+            job.result["stage_seconds"]["ahead_cpu"] = job.cpu_s  # of fetch + train + upload: the core it got
             self.save_trained(self.ahead_key(), job.result)
         elif job.error is not None:
             self.duty(None, "train_ahead", "failed", detail=f"{type(job.error).__name__}: {job.error} "

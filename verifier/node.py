@@ -89,9 +89,12 @@ class VerifierNode(DutyNode):
     def tick(self) -> bool:
         head = self.chain.block_number()
         self.metrics.head(head)
+        if not self.is_new_head(head):
+            return False
         self.discover(head)
         for rec in self.db.rounds(ROLE, open_only=True):
             self.advance(rec, head)
+        self.ticked(head)
         return False
 
     def discover(self, head: int) -> None:

@@ -185,3 +185,11 @@ def test_readme_table_has_ratios_to_baselines_and_lists_missing_sections():
     sequential = next(l for l in md.splitlines() if "time per round, sequential trainer" in l)
     assert "**1.94×**" in sequential and sequential.rstrip().endswith("— | — |")
     assert "Not in this results.json (did not run or failed): engine, store, dapp." in md
+
+
+def test_the_first_compute_design_is_the_demo_preset():
+    from node.engine.spec import TaskSpec
+
+    demo = TaskSpec.preset("demo")
+    name, S, k, s, measured = rounds.DESIGNS[0]
+    assert (name, S, k, s, measured) == ("demo spec", demo.steps_per_round, demo.segment_steps, demo.protocol.samples, True)
