@@ -12,8 +12,8 @@ real anvil (1 s blocks) with the real contracts and one shared embedded content 
    the trainer as it runs by default (pipelined: it trains round r+1 while round r is
    verified) and with --no-pipeline, and the same for short rounds (SHORT_STEPS, the
    earlier demo spec) where the chain's latency cannot be hidden. Pure training time
-   (S steps of the engine's Trainer.step, no hashing, no checkpoints, no chain) is
-   measured in the same run, on the same machine, right before.
+   (S times: the step's batch + the engine's Trainer.step; no hashing, no checkpoints,
+   no chain) is measured in the same run, on the same machine, right before.
    protocol overhead = (time per round - pure training time) / pure training time, where
    time per round is, pipelined, the steady-state interval between consecutive commits
    (each round's verification overlaps the next round's training) and, sequential, the
@@ -198,8 +198,9 @@ def min_samples_for(M: int, b: int, target: float) -> int | None:
 
 # ------------------------------------------------------------------ engine-level measurements (worker)
 def measure_training(spec, dataset, workdir: Path, reps: int = 2) -> dict:
-    """Pure training (S Trainer.step calls) and the trainer's train_round (same steps +
-    boundary hashes + checkpoint writes), interleaved `reps` times; the fastest counts."""
+    """Pure training (the loop an unverified trainer runs: S times fetch the step's batch and
+    Trainer.step) and the trainer's train_round (same steps + batch hashes + boundary hashes +
+    checkpoint writes), interleaved `reps` times; the fastest counts."""
     import shutil
 
     from node.engine import make_genesis, train_round
@@ -211,10 +212,9 @@ def measure_training(spec, dataset, workdir: Path, reps: int = 2) -> dict:
     pure, traced = [], []
     for rep in range(reps):
         trainer = Trainer(spec, compute_genesis_state(spec))
-        batches = [dataset.batch_for(spec, g) for g in range(spec.steps_per_round)]
         with Clock() as c:
-            for tokens in batches:
-                trainer.step(tokens)
+            for g in range(spec.steps_per_round):
+                trainer.step(dataset.batch_for(spec, g))
         pure.append(c)
         out = workdir / f"trace-{rep}"
         with Clock() as c:
@@ -775,7 +775,7 @@ def render_markdown(res: dict) -> str:
     L += ["## 1. Protocol overhead at the demo spec", "",
           f"Demo spec: {sp['params']:,} parameters, S = {sp['steps_per_round']} steps, k = {sp['segment_steps']}, "
           f"s = {sp['samples']} (+ the last segment), committee {sp['committee']}, seal delay {sp['seal_delay_blocks']} blocks; "
-          f"1 trainer + 3 verifiers on one machine. Pure training (same spec and pin, S engine steps, no hashing/"
+          f"1 trainer + 3 verifiers on one machine. Pure training (same spec and pin, S × (batch + engine step), no hashing/"
           f"checkpoints/chain, same run, fastest of 2): **{b['pure_training_s']:.2f} s** ({b['pure_training_cpu_s']:.2f} CPU s); "
           f"the trainer's `train_round` (steps + boundary hashes + checkpoint writes): {b['train_round_s']:.2f} s.", "",
           "Time per round: pipelined (the trainer's default: it trains round r+1 while round r is verified and commits it "
