@@ -802,13 +802,14 @@ def render_markdown(res: dict) -> str:
           f"protocol overhead at the demo spec = **{pct(demo['overhead'])}** (target ≤ {pct(TARGETS['overhead'])}: "
           f"{'met' if demo['met_overhead_target'] else '**missed**'}).", "",
           f"Why pipelining is the whole story: a round needs ~{demo['rounds'][0]['blocks']} blocks from commit to finalize (seal "
-          f"delay, then one block per phase at best): {demo['verify_latency_s']:.1f} s at {res['block_time_s']:g} s blocks. "
+          f"delay, one block per phase at best, and the committee's replay before it can commit its verdicts): "
+          f"{demo['verify_latency_s']:.1f} s at {res['block_time_s']:g} s blocks. "
           "The contract still requires each commit's base to be the canonical state (rounds of a task are sequential), "
           "so a trainer that waits for the chain pays that latency every round; one that trains ahead pays it only when "
           "a round's training is shorter than the latency. The period is max(fetch + train + hash + upload, commit→final "
           "latency + the commit): the short rounds show the latency-bound case, where no trainer can do better than one "
-          "round per latency. A round must train for longer than its chain latency (≈ 10 blocks: ~10 s on a 1 s-block L2, "
-          "~2 min on L1); the demo spec does.", ""]
+          "round per latency. A round must train for longer than its commit→final latency (at least ~10 blocks plus "
+          "the replay: here the number above; ~2 min and more on L1's 12 s slots); the demo spec does.", ""]
     seq = res.get("demo_sequential")
     if seq:
         L += [f"A sequential demo-spec round, broken down (`--no-pipeline`; the pipelined trainer overlaps everything "

@@ -280,14 +280,17 @@ def verifier_economics_markdown(P: dict) -> str:
     R, Rv = P["trainer_reward_wei"], P["verifier_reward_wei"]
     checked = random_sample_count(P["M"], P["s"]) + 1
     replay = ASSUMPTIONS["trainer compute cost per round C"] * R * checked / P["M"]
-    verdict = "covers" if Rv >= replay else "does **not** cover"
+    pays = Rv >= replay
+    verdict = "covers" if pays else "does **not** cover"
+    caveat = ("; fewer, longer segments per round (a larger fraction replayed per seat) would need a larger reward"
+              if pays else "; the defaults (M small, so each seat replays a large fraction) are not production "
+              "parameters")
     return (f"**Does verifying pay?** With the assumed training cost C = "
             f"{ASSUMPTIONS['trainer compute cost per round C']}·R, one seat replays {checked} of {P['M']} "
             f"segments, worth {replay / ETH:.4f} ETH of compute; the verifier reward {Rv / ETH:.4f} ETH "
             f"{verdict} it. A task creator must set verifier_reward ≥ (s+1)·k/S · C (divided by the "
             "probability that a round is accepted) for honest verification to be worth a verifier's "
-            "while; the demo-sized defaults (M small, so each seat replays a large fraction) are not "
-            "production parameters. Source: `make whitepaper` (`whitepaper/simulate.py`).")
+            f"while{caveat}. Source: `make whitepaper` (`whitepaper/simulate.py`).")
 
 
 def summary_markdown(sim: dict, title: str = "") -> str:
