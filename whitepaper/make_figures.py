@@ -425,6 +425,7 @@ def main(argv: list[str] | None = None) -> int:
     sim_rare = simulate.run(P, rounds=rounds, seed=8, population=simulate.RARE_CHEATING)
     fills["sim_table"] = (simulate.summary_markdown(sim, "Scenario A, many cheaters.") + "\n\n" +
                           simulate.summary_markdown(sim_rare, "Scenario B, rare cheating."))
+    fills["sim_findings"] = simulate.findings_markdown(sim, sim_rare, P)
     fills.update(bench_tables.all_tables(bench))
     fills["adversarial_table"] = bench_tables.adversarial_table(ROOT / "bench" / "adversarial.md")
     fills["determinism_table"] = determinism_table(args.tiny)

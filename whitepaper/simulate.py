@@ -293,6 +293,52 @@ def verifier_economics_markdown(P: dict) -> str:
             f"while{caveat}. Source: `make whitepaper` (`whitepaper/simulate.py`).")
 
 
+def findings_markdown(sim_a: dict, sim_b: dict, P: dict) -> str:
+    """What scenarios A and B show, worded from their numbers (so the prose cannot go stale)."""
+    def profit(sim, role, st):
+        return sim[role].get(st, {}).get("profit_per_round_eth")
+
+    out = []
+    honest = [profit(x, "trainers", "honest") for x in (sim_a, sim_b)]
+    causes = {k: v for x in (sim_a, sim_b) for k, v in x["honest_trainer_slashes_by_cause"].items()}
+    only_lazy = set(causes) <= {"lazy majority"}
+    out.append(f"- **Honest trainers {'profit' if min(honest) > 0 else 'do not always profit'}** "
+               f"({honest[0]:+.4f} and {honest[1]:+.4f} ETH per round){', and are slashed only by a non-replaying committee majority' if only_lazy else ''}. "
+               "Every slash of an honest trainer is counted by cause; without lazy verifiers honest trainers are "
+               "never slashed (`tests/whitepaper/test_analysis.py` asserts it).")
+    cheats = [st for st in sim_a["trainers"] if st != "honest"]
+    losing = [st for st in cheats if profit(sim_a, "trainers", st) < 0]
+    paying = [st for st in cheats if profit(sim_a, "trainers", st) >= 0]
+    line = f"- **Cheating trainers that lose in expectation:** {', '.join(losing) or 'none'}."
+    if paying:
+        M, s = P["M"], P["s"]
+        R, D = P["trainer_reward_wei"] / ETH, P["min_trainer_stake_wei"] * P["trainer_slash_bps"] / 10_000 / ETH
+        V = ASSUMPTIONS["value of an accepted forgery V"] * R
+        pd = (s + 1) / M
+        deterred = pd * (R + D) / (1 - pd)
+        line += (f" **Profitable at these parameters:** {', '.join(paying)}. A forgery needs one bad segment, which "
+                 f"the draw checks with p ≈ (s+1)/M = {pd:.3f} here; at the minimum stake the slash D = {D:g} ETH "
+                 f"deters forgeries worth up to about p·(R+D)/(1−p) = {deterred:.3f} ETH (less for the worst "
+                 f"layout, table of §5.1), {'less' if deterred < V else 'not less'} than the assumed V = {V:g} ETH. These defaults buy cheap verification (§6.2) and a short round, not "
+                 "deterrence of targeted forgeries: a task whose state is worth V to a forger needs σ = (s+1)/M "
+                 "and the trainer stake sized by Figure 2.")
+    else:
+        line += " No cheating strategy paid at these parameters."
+    out.append(line)
+    lazy = [profit(x, "verifiers", "lazy") for x in (sim_a, sim_b)]
+    fair = [profit(x, "verifiers", "honest") for x in (sim_a, sim_b)]
+    words = lambda l, h: "more than" if l > h else "less than"  # noqa: E731
+    out.append(f"- **Lazy verifiers** earn {words(lazy[0], fair[0])} honest ones where cheating is common "
+               f"(scenario A: {lazy[0]:+.4f} vs {fair[0]:+.4f} ETH per seat; they share fraud slashes, some of "
+               f"which they caused against honest trainers) and {words(lazy[1], fair[1])} them where it is rare "
+               f"(scenario B: {lazy[1]:+.4f} vs {fair[1]:+.4f}; they mostly sit in the minority).")
+    coll = [profit(x, "verifiers", "colluding") for x in (sim_a, sim_b)]
+    out.append(f"- **Colluders** earn {words(coll[0], fair[0])} honest verifiers in scenario A ({coll[0]:+.4f} ETH "
+               f"per seat: as a minority they are slashed, and they gain only where they capture the committee) and "
+               f"{words(coll[1], fair[1])} them in scenario B ({coll[1]:+.4f}: they replay honestly for honest trainers).")
+    return "\n".join(out) + "\n\nSource: `make whitepaper` (`whitepaper/simulate.py: findings_markdown`)."
+
+
 def summary_markdown(sim: dict, title: str = "") -> str:
     p = sim["params"]
     lines = [
