@@ -16,12 +16,9 @@ in a crash is just trained again).
 """
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable
-
-log = logging.getLogger("trainchain.trainer")
 
 
 class Cancelled(Exception):

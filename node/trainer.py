@@ -41,8 +41,8 @@ from node.errors import ChainError
 from node.metrics import NodeMetrics
 from node.onchain import base_step, is_finalize_due, outcome_name, round_id_from_receipt
 from node.pipeline import AheadJob
-from node.store import NotFound
 from node.runloop import DutyNode, Fatal, Stopwatch
+from node.store import NotFound
 
 log = logging.getLogger("trainchain.trainer")
 

@@ -221,9 +221,10 @@ class TaskSpec(_Strict):
 
 # Presets for benches: the 875k model of determinism.md, then ~10M and ~100M parameters.
 PRESETS: dict[str, dict] = {
-    # a round trains for ~17 s on one core: longer than the ~10 blocks (~11 s at 1 s blocks) a round takes
-    # on-chain, so a pipelined trainer never waits for the chain (bench/README.md: protocol overhead);
-    # M = 32 segments keep the boundary hashing and checkpoints at a few % of the round
+    # a round trains for ~17-19 s on one core: longer than its commit->final latency (~10 blocks plus the
+    # committee's replay: 11-16 s measured at 1 s blocks), so a pipelined trainer never waits for the chain
+    # (bench/README.md: protocol overhead); M = 32 segments keep the boundary hashing and checkpoints at a
+    # few % of the round and each verifier's replay under a tenth of it
     "demo": {"steps_per_round": 1024, "segment_steps": 32, "lr": {"decay_steps": 4000}},
     "tiny": {"model": {"n_layer": 1, "n_head": 2, "n_embd": 32, "block_size": 32}, "batch_size": 4,
              "steps_per_round": 16, "segment_steps": 4},
