@@ -70,6 +70,8 @@ struct TaskParams:
     fraud_reward_bps: uint256    # of the fraud slash, split among the majority
     miss_slash_bps: uint256      # of the stake of whoever misses a duty
     minority_slash_bps: uint256  # of a minority verifier's stake
+    min_trainer_stake: uint256   # wei a trainer needs staked to commit, on top of StakeManager's minimum
+                                 # (0: that minimum only); the task creator sizes it from what a forgery is worth
 
 struct Task:
     creator: address
@@ -540,6 +542,7 @@ def commit(task_id: uint256, base_hash: bytes32, data_root: bytes32, trace_root:
     assert self.tasks[task_id].creator != empty(address), "rounds: unknown task"
     assert self.tasks[task_id].open_round == 0, "rounds: task has an open round"
     assert staticcall self.stake_manager.is_eligible(msg.sender, TRAINER), "rounds: not a staked trainer"
+    assert staticcall self.stake_manager.stake_of(msg.sender) >= self.tasks[task_id].params.min_trainer_stake, "rounds: stake below the task's minimum"
     assert base_hash == self.tasks[task_id].canonical_hash, "rounds: base hash is not canonical"
     assert self._is_valid_merkle_proof(trace_root, self._n_segments(task_id) + 1, 0, base_hash, proof0), "rounds: bad leaf-0 proof"
     assert data_root != empty(bytes32), "rounds: empty data root"

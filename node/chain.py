@@ -205,6 +205,7 @@ def compute_task_params(spec):
         fraud_reward_bps=p.fraud_reward_bps,
         miss_slash_bps=p.no_show_slash_bps,
         minority_slash_bps=p.verifier_slash_bps,
+        min_trainer_stake=p.min_trainer_stake_wei,
     )
 
 

@@ -51,6 +51,7 @@ class TaskParams:
     fraud_reward_bps: int = 5_000
     miss_slash_bps: int = 1_000
     minority_slash_bps: int = 500
+    min_trainer_stake: int = 0  # wei; 0: the StakeManager minimum only
 
     def as_tuple(self) -> tuple:
         return astuple(self)

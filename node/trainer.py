@@ -337,15 +337,20 @@ class TrainerNode(DutyNode):
         self.metrics.round(round_id)
 
     def can_commit(self, task: dict) -> bool:
-        """Pre-flight of commit, in words: a pool that pays a round, enough verifiers."""
+        """Pre-flight of commit, in words: a pool that pays a round, enough verifiers, enough stake."""
         p = task["params"]
         cost = protocol.compute_round_cost(p["trainer_reward"], p["verifier_reward"], p["committee_size"])
-        active = self.chain.call(self.chain.stake_manager.functions.active_verifier_count())
+        sm = self.chain.stake_manager.functions
+        active = self.chain.call(sm.active_verifier_count())
+        stake = self.chain.call(sm.stake_of(self.address))
         reason = None
         if task["pool"] < cost:
             reason = f"task {self.task_id}'s pool ({task['pool']} wei) no longer pays a round ({cost} wei)"
         elif active < p["quorum"]:
             reason = f"only {active} active verifier(s), the task needs a quorum of {p['quorum']}"
+        elif stake < p["min_trainer_stake"]:
+            reason = (f"task {self.task_id} needs a trainer stake of {p['min_trainer_stake'] / 1e18:g} ETH, this key "
+                      f"has {stake / 1e18:g} ETH staked (`trainchain stake trainer AMOUNT` adds to it)")
         if reason and reason != getattr(self, "_waiting", None):
             log.warning("waiting: %s", reason)
         self._waiting = reason

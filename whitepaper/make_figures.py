@@ -57,7 +57,10 @@ def default_params() -> dict:
         "trainer_reward_wei": tp.trainer_reward, "verifier_reward_wei": tp.verifier_reward,
         "trainer_slash_bps": tp.fraud_slash_bps, "fraud_reward_bps": tp.fraud_reward_bps,
         "verifier_slash_bps": tp.minority_slash_bps, "no_show_slash_bps": tp.miss_slash_bps,
-        "min_trainer_stake_wei": dp.min_trainer_stake, "min_verifier_stake_wei": dp.min_verifier_stake,
+        # the least a trainer of this task can have at stake: the deployment's minimum or the task's, if higher
+        "min_trainer_stake_wei": max(dp.min_trainer_stake, tp.min_trainer_stake),
+        "deployment_min_trainer_stake_wei": dp.min_trainer_stake, "task_min_trainer_stake_wei": tp.min_trainer_stake,
+        "min_verifier_stake_wei": dp.min_verifier_stake,
         "unbonding_blocks": dp.unbonding_blocks,
         "threads": spec.runtime.threads, "torch": spec.runtime.torch_version,
         "model": spec.model.model_dump(), "batch_size": spec.batch_size,
@@ -85,8 +88,10 @@ def params_table(P: dict) -> str:
         ("share of that slash to the majority", "`fraud_reward_bps`", "", f"{P['fraud_reward_bps'] / 100:g} %"),
         ("minority verifier slash", "`minority_slash_bps`", "", f"{P['verifier_slash_bps'] / 100:g} %"),
         ("missed duty slash", "`miss_slash_bps`", "", f"{P['no_show_slash_bps'] / 100:g} %"),
-        ("minimum trainer / verifier stake", "StakeManager", "",
-         f"{eth(P['min_trainer_stake_wei'])} / {eth(P['min_verifier_stake_wei'])}"),
+        ("minimum trainer / verifier stake (deployment)", "StakeManager", "",
+         f"{eth(P['deployment_min_trainer_stake_wei'])} / {eth(P['min_verifier_stake_wei'])}"),
+        ("minimum trainer stake to commit to this task", "`min_trainer_stake`", "",
+         eth(P["task_min_trainer_stake_wei"])),
         ("unbonding delay (blocks)", "StakeManager", "", P["unbonding_blocks"]),
         ("model", "TaskSpec", "", f"GPT, {m['n_layer']} layers, d = {m['n_embd']}, {m['n_head']} heads, "
                                   f"context {m['block_size']}, batch {P['batch_size']}"),
@@ -176,8 +181,8 @@ def stake_rows(P: dict) -> str:
             continue
         p = analysis.detection_nonadjacent(M, random_s, analysis.bad_set(M, b, "worst", random_s))
         lines.append(f"| {b} of {M} | {p:.3f} | {(1 - p) / p:.2f}·V − R | {p * (R + D) / (1 - p):.3f} ETH |")
-    return (f"At the defaults: R = {R:g} ETH, minimum trainer stake {stake:g} ETH (`node/contracts.py: "
-            f"DeployParams`), fraud slash {P['trainer_slash_bps'] / 100:g} %, so D = {D:g} ETH. Skipping work "
+    return (f"At the defaults: R = {R:g} ETH, minimum trainer stake {stake:g} ETH (the larger of the deployment's, "
+            f"`node/contracts.py: DeployParams`, and the task's `min_trainer_stake`), fraud slash {P['trainer_slash_bps'] / 100:g} %, so D = {D:g} ETH. Skipping work "
             f"is a loss whenever R + D = {R + D:g} ETH exceeds the compute cost of a round.\n\n" + "\n".join(lines) +
             "\n\nSource: `make whitepaper` (`whitepaper/analysis.py: min_stake, detection_nonadjacent`).")
 
@@ -425,7 +430,12 @@ def main(argv: list[str] | None = None) -> int:
     sim_rare = simulate.run(P, rounds=rounds, seed=8, population=simulate.RARE_CHEATING)
     fills["sim_table"] = (simulate.summary_markdown(sim, "Scenario A, many cheaters.") + "\n\n" +
                           simulate.summary_markdown(sim_rare, "Scenario B, rare cheating."))
-    fills["sim_findings"] = simulate.findings_markdown(sim, sim_rare, P)
+    random_s = simulate.random_sample_count(P["M"], P["s"])
+    p_worst = analysis.detection_nonadjacent(P["M"], random_s, analysis.bad_set(P["M"], 1, "worst", random_s))
+    high = {**P, "min_trainer_stake_wei": max(P["min_trainer_stake_wei"], simulate.deterring_stake_wei(P, p_worst))}
+    tradeoff = (simulate.stake_tradeoff_markdown(P, high, p_worst, sim, simulate.run(high, rounds=rounds, seed=7))
+                if high["min_trainer_stake_wei"] > P["min_trainer_stake_wei"] else "")
+    fills["sim_findings"] = simulate.findings_markdown(sim, sim_rare, P, tradeoff)
     fills.update(bench_tables.all_tables(bench))
     fills["adversarial_table"] = bench_tables.adversarial_table(ROOT / "bench" / "adversarial.md")
     fills["determinism_table"] = determinism_table(args.tiny)

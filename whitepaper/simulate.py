@@ -293,8 +293,35 @@ def verifier_economics_markdown(P: dict) -> str:
             f"while{caveat}. Source: `make whitepaper` (`whitepaper/simulate.py`).")
 
 
-def findings_markdown(sim_a: dict, sim_b: dict, P: dict) -> str:
-    """What scenarios A and B show, worded from their numbers (so the prose cannot go stale)."""
+def deterring_stake_wei(P: dict, p: float) -> int:
+    """The trainer stake whose fraud slash makes a one-segment forgery worth V a loss in expectation
+    when it is detected with probability p (§5.1: D_min = (1−p)/p·V − R), rounded up to a whole ETH."""
+    R = P["trainer_reward_wei"]
+    V = ASSUMPTIONS["value of an accepted forgery V"] * R
+    d_min = max(0.0, (1 - p) / p * V - R)
+    return int(-(-(d_min * 10_000 / P["trainer_slash_bps"]) // ETH)) * ETH
+
+
+def stake_tradeoff_markdown(P: dict, high: dict, p: float, sim_a: dict, sim_a_high: dict) -> str:
+    """What a task minimum stake that deters forgery does to everyone, scenario A at both stakes."""
+    def profit(sim, st):
+        return sim["trainers"][st]["profit_per_round_eth"]
+
+    convicted = sim_a_high["trainers"]["honest"]["slashed"] / sim_a_high["trainers"]["honest"]["rounds"]
+    forgers = [st for st in sim_a["trainers"] if st.startswith("forger")]
+    return (f"- **Raising the stake is not free.** With `min_trainer_stake` = {high['min_trainer_stake_wei'] / ETH:g} ETH "
+            f"(its slash makes a one-segment forgery worth V a loss even at the least-sampled position, p = {p:.3f}, "
+            "§5.1), scenario A's profit per round goes from "
+            + ", ".join(f"{profit(sim_a, st):+.4f} to {profit(sim_a_high, st):+.4f} ETH for the {st}" for st in forgers)
+            + f", but also from {profit(sim_a, 'honest'):+.4f} to {profit(sim_a_high, 'honest'):+.4f} ETH for honest trainers: "
+            f"a lazy committee majority convicts an honest trainer in {convicted:.1%} of its rounds and the slash "
+            "grows with the stake. Under v1's honest-majority assumption a task creator trades deterrence of "
+            "forgery against exposure to false convictions; the dispute game of §7 removes the second.")
+
+
+def findings_markdown(sim_a: dict, sim_b: dict, P: dict, tradeoff: str = "") -> str:
+    """What scenarios A and B show, worded from their numbers (so the prose cannot go stale);
+    `tradeoff`: stake_tradeoff_markdown's bullet, appended."""
     def profit(sim, role, st):
         return sim[role].get(st, {}).get("profit_per_round_eth")
 
@@ -321,9 +348,12 @@ def findings_markdown(sim_a: dict, sim_b: dict, P: dict) -> str:
                  f"deters forgeries worth up to about p·(R+D)/(1−p) = {deterred:.3f} ETH (less for the worst "
                  f"layout, table of §5.1), {'less' if deterred < V else 'not less'} than the assumed V = {V:g} ETH. These defaults buy cheap verification (§6.2) and a short round, not "
                  "deterrence of targeted forgeries: a task whose state is worth V to a forger needs σ = (s+1)/M "
-                 "and the trainer stake sized by Figure 2.")
+                 "and the trainer stake (`min_trainer_stake`) sized by Figure 2.")
     else:
-        line += " No cheating strategy paid at these parameters."
+        R, D = P["trainer_reward_wei"] / ETH, P["min_trainer_stake_wei"] * P["trainer_slash_bps"] / 10_000 / ETH
+        line += (f" No cheating strategy paid at these parameters: every trainer has at least "
+                 f"{P['min_trainer_stake_wei'] / ETH:g} ETH at stake (the larger of the deployment's and the task's "
+                 f"`min_trainer_stake`), so a caught fraud costs D = {D:g} ETH against a round reward of {R:g} ETH.")
     out.append(line)
     lazy = [profit(x, "verifiers", "lazy") for x in (sim_a, sim_b)]
     fair = [profit(x, "verifiers", "honest") for x in (sim_a, sim_b)]
@@ -336,6 +366,8 @@ def findings_markdown(sim_a: dict, sim_b: dict, P: dict) -> str:
     out.append(f"- **Colluders** earn {words(coll[0], fair[0])} honest verifiers in scenario A ({coll[0]:+.4f} ETH "
                f"per seat: as a minority they are slashed, and they gain only where they capture the committee) and "
                f"{words(coll[1], fair[1])} them in scenario B ({coll[1]:+.4f}: they replay honestly for honest trainers).")
+    if tradeoff:
+        out.append(tradeoff)
     return "\n".join(out) + "\n\nSource: `make whitepaper` (`whitepaper/simulate.py: findings_markdown`)."
 
 

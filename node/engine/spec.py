@@ -119,6 +119,9 @@ class ProtocolParams(_Strict):
     fraud_reward_bps: int = Field(5_000, ge=0, le=10_000)  # of that slash, to the majority; rest to treasury
     verifier_slash_bps: int = Field(500, ge=0, le=10_000)  # minority verifier
     no_show_slash_bps: int = Field(1_000, ge=0, le=10_000)  # missed reveal / verdict
+    # a trainer needs this much staked to commit (on top of the deployment's minimum): the slash on fraud
+    # is trainer_slash_bps of it, so it sets which forgeries are a loss in expectation (whitepaper §5.1)
+    min_trainer_stake_wei: int = Field(0, ge=0)
 
     @model_validator(mode="after")
     def _quorum(self) -> "ProtocolParams":
@@ -225,6 +228,9 @@ PRESETS: dict[str, dict] = {
     # committee's replay: 11-16 s measured at 1 s blocks), so a pipelined trainer never waits for the chain
     # (bench/README.md: protocol overhead); M = 32 segments keep the boundary hashing and checkpoints at a
     # few % of the round and each verifier's replay under a tenth of it
+    # M = 32, s = 2 checks a one-segment forgery with p = 0.064 at its least-sampled position, so against
+    # the deployment's minimum stake a forgery worth the round reward pays; protocol.min_trainer_stake_wei
+    # raises the stake at risk, at the price of larger false convictions by a lazy majority (whitepaper §5.6)
     "demo": {"steps_per_round": 1024, "segment_steps": 32, "lr": {"decay_steps": 4000}},
     "tiny": {"model": {"n_layer": 1, "n_head": 2, "n_embd": 32, "block_size": 32}, "batch_size": 4,
              "steps_per_round": 16, "segment_steps": 4},

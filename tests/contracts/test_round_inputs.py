@@ -39,6 +39,20 @@ def test_commit_needs_a_staked_trainer_and_a_known_task(task, staked, verifiers,
         staked.rounds.commit(77, trace.base, trace.data_root, trace.root, trace.proof(0), {"from": task.trainer})
 
 
+def test_commit_needs_the_tasks_minimum_trainer_stake(driver, staked, trainer):
+    from conftest import TRAINER_STAKE
+
+    task = driver(params=replace(PARAMS, min_trainer_stake=TRAINER_STAKE + 1))
+    assert staked.rounds.task_params(task.task_id)[-1] == TRAINER_STAKE + 1  # stored, and in TaskCreated
+    with brownie.reverts("rounds: stake below the task's minimum"):
+        task.commit()
+    staked.sm.stake(P.TRAINER, {"from": trainer, "value": 1})  # top up to exactly the minimum
+    tx = task.commit()
+    assert "RoundCommitted" in tx.events and staked.sm.stake_of(trainer) == TRAINER_STAKE + 1
+    open_task = driver()  # the default 0: the StakeManager minimum only
+    open_task.commit()
+
+
 def test_commit_refused_when_pool_cannot_pay_a_round(driver, staked, deployer):
     task = driver(pool=PARAMS.round_cost)
     task.run()
