@@ -89,6 +89,7 @@ class TrainerNode(DutyNode):
         self.show_progress = show_progress
         self.pipeline = pipeline
         self.ahead: AheadJob | None = None  # the round being trained ahead, if any
+        self.ahead_failed: bytes | None = None  # a base whose training ahead failed: trained when due instead
         self.spec = None
         self.dataset = None
 
@@ -256,6 +257,8 @@ class TrainerNode(DutyNode):
         if self.max_rounds is not None and self.rounds_finished() + 1 >= self.max_rounds:
             return  # `trace` is the last round asked for
         base_hash, start = b32(trace["boundary_hashes"][-1]), trace["base_step"] + self.spec.steps_per_round
+        if base_hash == self.ahead_failed:
+            return  # not again every block (a full disk, say): start_round trains it, and says why if it fails
         stored = self.db.get_json(self.ahead_key())
         if stored and b32(stored["base_hash"]) == base_hash and stored["base_step"] == start:
             return  # trained already (e.g. before a void round's re-commit)
@@ -289,6 +292,7 @@ class TrainerNode(DutyNode):
             job.result["stage_seconds"]["ahead_cpu"] = job.cpu_s  # of fetch + train + upload: the core it got
             self.save_trained(self.ahead_key(), job.result)
         elif job.error is not None:
+            self.ahead_failed = job.base_hash
             self.duty(None, "train_ahead", "failed", detail=f"{type(job.error).__name__}: {job.error} "
                       "(the round is trained when it is due)")
 

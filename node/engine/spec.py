@@ -224,14 +224,15 @@ class TaskSpec(_Strict):
 
 # Presets for benches: the 875k model of determinism.md, then ~10M and ~100M parameters.
 PRESETS: dict[str, dict] = {
-    # a round trains for ~17-19 s on one core: longer than its commit->final latency (~10 blocks plus the
-    # committee's replay: 11-16 s measured at 1 s blocks), so a pipelined trainer never waits for the chain
-    # (bench/README.md: protocol overhead); M = 32 segments keep the boundary hashing and checkpoints at a
-    # few % of the round and each verifier's replay under a tenth of it
+    # a round trains for ~33 s on one core: well past its commit->final latency (~10 blocks plus the
+    # committee's replay: 15-22 s measured at 1 s blocks on the bench's shared core), so a pipelined trainer
+    # never waits for the chain (bench/README.md: protocol overhead; at 1024 steps the two were within a
+    # second of each other and a quiet run turned latency-bound). M = 32 keeps the boundary hashing and
+    # checkpoints at ~1% of the round and each verifier's replay at (s+1)/M of it.
     # M = 32, s = 2 checks a one-segment forgery with p = 0.064 at its least-sampled position, so against
     # the deployment's minimum stake a forgery worth the round reward pays; protocol.min_trainer_stake_wei
     # raises the stake at risk, at the price of larger false convictions by a lazy majority (whitepaper §5.6)
-    "demo": {"steps_per_round": 1024, "segment_steps": 32, "lr": {"decay_steps": 4000}},
+    "demo": {"steps_per_round": 2048, "segment_steps": 64, "lr": {"decay_steps": 8000}},
     "tiny": {"model": {"n_layer": 1, "n_head": 2, "n_embd": 32, "block_size": 32}, "batch_size": 4,
              "steps_per_round": 16, "segment_steps": 4},
     "875k": {"model": {"n_layer": 4, "n_head": 4, "n_embd": 128, "block_size": 128}, "batch_size": 32},

@@ -38,7 +38,7 @@ def test_spec_init_builds_the_demo_corpus_by_default(tmp_path, datadir, store):
     r = CliRunner().invoke(cli, ["spec", "init", "--out", str(out), "--datadir", str(datadir), "--json"])
     assert r.exit_code == 0, r.output
     spec = TaskSpec.from_file(out)
-    assert spec == TaskSpec.preset("demo", spec.dataset.manifest_cid) and spec.steps_per_round == 1024
+    assert spec == TaskSpec.preset("demo", spec.dataset.manifest_cid) and spec.steps_per_round == 2048
     assert Dataset.load(spec.dataset.manifest_cid, store).manifest.total_bytes > 1_000_000
 
 

@@ -51,3 +51,29 @@ def test_an_error_in_the_work_is_kept_for_the_main_thread():
 def test_a_job_not_started_is_not_done():
     job = AheadJob(BASE, 0, lambda check: {})
     assert not job.done
+
+
+def test_a_node_whose_training_ahead_fails_records_it_once_and_leaves_the_round_to_start_round(tmp_path):
+    """A real TrainerNode (no chain needed for this part): the work ahead cannot fetch its base (the store
+    lost the checkpoint); the failure is a recorded duty, and the node does not retry it every block."""
+    from node.db import NodeDB
+    from node.engine.spec import TaskSpec
+    from node.store import open_store
+    from node.store.cid import compute_cid
+    from node.trainer import TrainerNode
+
+    node = TrainerNode(None, open_store(datadir=tmp_path), NodeDB(tmp_path / "trainer.sqlite"), 1, tmp_path,
+                       show_progress=False)
+    node.spec = TaskSpec.preset("tiny")
+    final = "0x" + "ab" * 32
+    trace = {"boundary_hashes": ["0x" + "00" * 32, final], "base_step": 0, "cids": [compute_cid(b"lost")],
+             "final_path": str(tmp_path / "gone.safetensors")}
+    node.train_ahead(trace, "test")
+    assert node.ahead is not None and node.ahead.wait(30)
+    node.collect_ahead()
+    failed = [d for d in node.db.duties(duty="train_ahead")]
+    assert [d["outcome"] for d in failed] == ["failed"] and "NotFound" in failed[0]["detail"]
+    assert node.ahead is None and node.ahead_failed == bytes.fromhex(final[2:])
+    assert node.db.get_json("ahead:1") is None
+    node.train_ahead(trace, "test")  # the next block: not again
+    assert node.ahead is None
