@@ -78,7 +78,7 @@ SCALING = [(3, 3, 32), (3, 3, 64), (3, 3, 512), (3, 3, 4096), (7, 3, 64), (7, 7,
 SCALING_QUICK = [(3, 3, 32), (3, 3, 64), (3, 3, 256), (7, 3, 64), (7, 7, 64)]
 # compute designs: (name, steps_per_round, segment_steps, samples, measured?)
 DESIGNS = [  # the first is TaskSpec.preset("demo") (tests/bench checks it)
-    ("demo spec", 1024, 32, 2, True),
+    ("demo spec", 2048, 64, 2, True),
     ("short rounds (S=64, the earlier demo spec)", 64, 8, 2, True),
     ("S=1024, k=1, s=44", 1024, 1, 44, True),
     ("S=4096, k=4, s=44", 4096, 4, 44, False),
