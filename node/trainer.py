@@ -56,6 +56,11 @@ def b32(value) -> bytes:
     return bytes.fromhex(value[2:] if value.startswith("0x") else value)
 
 
+def is_trace_on(trace: dict | None, base_hash: bytes, start: int) -> bool:
+    """A stored trace (pending or trained ahead) that starts from this state at this step."""
+    return bool(trace) and b32(trace["base_hash"]) == base_hash and trace["base_step"] == start
+
+
 def mean_loss(losses: list[float]) -> float | None:
     vals = [x for x in losses if not math.isnan(x)]
     return sum(vals) / len(vals) if vals else None
@@ -165,6 +170,9 @@ class TrainerNode(DutyNode):
     def ahead_key(self) -> str:
         return f"ahead:{self.task_id}"
 
+    def ahead_dir(self, base_hash: bytes) -> Path:
+        return self.workdir / f"ahead-{base_hash.hex()[:12]}"  # never shared with a synchronous training
+
     def start_round(self, task: dict) -> None:
         if not self.can_commit(task):
             return
@@ -179,7 +187,7 @@ class TrainerNode(DutyNode):
         """A trace on this canonical state that needs no training now: a void round's
         (re-committed as it is) or one trained ahead (waiting for it if still training)."""
         def fits(p):
-            return p and b32(p["base_hash"]) == base_hash and p["base_step"] == start and Path(p["out_dir"]).exists()
+            return is_trace_on(p, base_hash, start) and Path(p["out_dir"]).exists()
 
         pending = self.db.get_json(self.pending_key())
         if fits(pending):
@@ -260,9 +268,9 @@ class TrainerNode(DutyNode):
         if base_hash == self.ahead_failed:
             return  # not again every block (a full disk, say): start_round trains it, and says why if it fails
         stored = self.db.get_json(self.ahead_key())
-        if stored and b32(stored["base_hash"]) == base_hash and stored["base_step"] == start:
+        if is_trace_on(stored, base_hash, start):
             return  # trained already (e.g. before a void round's re-commit)
-        out_dir = self.workdir / f"ahead-{base_hash.hex()[:12]}"  # never shared with a synchronous training
+        out_dir = self.ahead_dir(base_hash)
         final_path, final_cid = Path(trace["final_path"]), trace["cids"][-1]
 
         def work(check) -> dict:
@@ -304,7 +312,7 @@ class TrainerNode(DutyNode):
             job.cancel()
             self.collect_ahead()
             if job.cancelled:
-                shutil.rmtree(self.workdir / f"ahead-{job.base_hash.hex()[:12]}", ignore_errors=True)
+                shutil.rmtree(self.ahead_dir(job.base_hash), ignore_errors=True)
         stale = self.db.get_json(self.ahead_key())
         if not stale:
             return

@@ -302,18 +302,20 @@ def deterring_stake_wei(P: dict, p: float) -> int:
     return int(-(-(d_min * 10_000 / P["trainer_slash_bps"]) // ETH)) * ETH
 
 
+def profit(sim: dict, role: str, strategy: str) -> float | None:
+    """Profit per round (trainers) or per seat (verifiers) of one strategy in a run's results."""
+    return sim[role].get(strategy, {}).get("profit_per_round_eth")
+
+
 def stake_tradeoff_markdown(P: dict, high: dict, p: float, sim_a: dict, sim_a_high: dict) -> str:
     """What a task minimum stake that deters forgery does to everyone, scenario A at both stakes."""
-    def profit(sim, st):
-        return sim["trainers"][st]["profit_per_round_eth"]
-
     convicted = sim_a_high["trainers"]["honest"]["slashed"] / sim_a_high["trainers"]["honest"]["rounds"]
     forgers = [st for st in sim_a["trainers"] if st.startswith("forger")]
     return (f"- **Raising the stake is not free.** With `min_trainer_stake` = {high['min_trainer_stake_wei'] / ETH:g} ETH "
             f"(its slash makes a one-segment forgery worth V a loss even at the least-sampled position, p = {p:.3f}, "
             "§5.1), scenario A's profit per round goes from "
-            + ", ".join(f"{profit(sim_a, st):+.4f} to {profit(sim_a_high, st):+.4f} ETH for the {st}" for st in forgers)
-            + f", but also from {profit(sim_a, 'honest'):+.4f} to {profit(sim_a_high, 'honest'):+.4f} ETH for honest trainers: "
+            + ", ".join(f"{profit(sim_a, 'trainers', st):+.4f} to {profit(sim_a_high, 'trainers', st):+.4f} ETH for the {st}" for st in forgers)
+            + f", but also from {profit(sim_a, 'trainers', 'honest'):+.4f} to {profit(sim_a_high, 'trainers', 'honest'):+.4f} ETH for honest trainers: "
             f"a lazy committee majority convicts an honest trainer in {convicted:.1%} of its rounds and the slash "
             "grows with the stake. Under v1's honest-majority assumption a task creator trades deterrence of "
             "forgery against exposure to false convictions; the dispute game of §7 removes the second.")
@@ -322,9 +324,6 @@ def stake_tradeoff_markdown(P: dict, high: dict, p: float, sim_a: dict, sim_a_hi
 def findings_markdown(sim_a: dict, sim_b: dict, P: dict, tradeoff: str = "") -> str:
     """What scenarios A and B show, worded from their numbers (so the prose cannot go stale);
     `tradeoff`: stake_tradeoff_markdown's bullet, appended."""
-    def profit(sim, role, st):
-        return sim[role].get(st, {}).get("profit_per_round_eth")
-
     out = []
     honest = [profit(x, "trainers", "honest") for x in (sim_a, sim_b)]
     causes = {k: v for x in (sim_a, sim_b) for k, v in x["honest_trainer_slashes_by_cause"].items()}
@@ -334,8 +333,8 @@ def findings_markdown(sim_a: dict, sim_b: dict, P: dict, tradeoff: str = "") -> 
                "Every slash of an honest trainer is counted by cause; without lazy verifiers honest trainers are "
                "never slashed (`tests/whitepaper/test_analysis.py` asserts it).")
     cheats = [st for st in sim_a["trainers"] if st != "honest"]
-    losing = [st for st in cheats if profit(sim_a, "trainers", st) < 0]
-    paying = [st for st in cheats if profit(sim_a, "trainers", st) >= 0]
+    losing = [st for st in cheats if profit(sim_a, 'trainers', st) < 0]
+    paying = [st for st in cheats if profit(sim_a, 'trainers', st) >= 0]
     line = f"- **Cheating trainers that lose in expectation:** {', '.join(losing) or 'none'}."
     if paying:
         M, s = P["M"], P["s"]
