@@ -20,16 +20,16 @@ from __future__ import annotations
 import json
 import logging
 import mimetypes
-import tempfile
 import threading
 from dataclasses import dataclass, field
 from functools import cached_property
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from node.dapp_importmap import ImportMapError, allowed_dirs, build_import_map
+from node.store.gateway import CAR, RAW_BLOCK, TrustlessGatewayHandler  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +48,6 @@ CONTENT_TYPES = {
     ".png": "image/png",
     ".svg": "image/svg+xml",
 }
-# Trustless gateway response types (IPFS HTTP gateway spec).
-RAW_BLOCK = "application/vnd.ipld.raw"
-CAR = "application/vnd.ipld.car"
-CHUNK = 256 * 1024
 
 
 @dataclass
@@ -121,13 +117,15 @@ class DappServer(ThreadingHTTPServer):
             return self._abis
 
 
-class DappRequestHandler(BaseHTTPRequestHandler):
+class DappRequestHandler(TrustlessGatewayHandler):
+    """The dapp's routes; /ipfs/ and the response helpers come from node.store.gateway
+    (the same code a node's gateway serves its peers with)."""
+
     server: DappServer
-    protocol_version = "HTTP/1.1"
     server_version = "trainchain-dapp"
-    # Headers and body go out as two writes: with Nagle on, every keep-alive response
-    # waits for the client's delayed ACK (~40 ms each, x430 modules for viem).
-    disable_nagle_algorithm = True
+
+    def ipfs_store(self):
+        return self.server.store()
 
     # ------------------------------------------------------------ plumbing
     def log_message(self, fmt: str, *args) -> None:
@@ -144,29 +142,6 @@ class DappRequestHandler(BaseHTTPRequestHandler):
                          extra={"Allow": "GET, HEAD"})
 
     do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _read_only
-
-    def _send_error(self, status: HTTPStatus, message: str, extra: dict | None = None) -> None:
-        body = (message + "\n").encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "text/plain; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("X-Content-Type-Options", "nosniff")
-        for key, value in (extra or {}).items():
-            self.send_header(key, value)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
-    def _send_bytes(self, body: bytes, content_type: str, headers: dict | None = None) -> None:
-        self.send_response(HTTPStatus.OK)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("X-Content-Type-Options", "nosniff")
-        for key, value in (headers or {}).items():
-            self.send_header(key, value)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
 
     def _send_file(self, path: Path, cache: str = "no-cache") -> None:
         content_type = CONTENT_TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
@@ -241,88 +216,6 @@ class DappRequestHandler(BaseHTTPRequestHandler):
         if name not in abis:
             return self._send_error(HTTPStatus.NOT_FOUND, f"dapp: no contract named {name!r}; known: {sorted(abis)}")
         self._send_bytes(json.dumps(abis[name]).encode(), "application/json", {"Cache-Control": "no-cache"})
-
-    def _serve_ipfs(self, rel: str, query: dict) -> None:
-        from node.store.base import CIDError, IntegrityError, NotFound, StoreError, StoreUnavailable
-
-        cid = rel.rstrip("/")
-        if not cid or "/" in cid:
-            return self._send_error(HTTPStatus.BAD_REQUEST, "ipfs: only /ipfs/<cid> is served (no paths inside a CID)")
-        fmt = (query.get("format") or [""])[0]
-        accept = self.headers.get("Accept", "")
-        if fmt == "raw" or (not fmt and RAW_BLOCK in accept):
-            fmt = "raw"
-        elif fmt == "car" or (not fmt and CAR in accept):
-            fmt = "car"
-        elif fmt:
-            return self._send_error(HTTPStatus.BAD_REQUEST, f"ipfs: unknown format {fmt!r} (use raw or car)")
-        try:
-            store = self.server.store()
-            if fmt == "raw":
-                return self._send_bytes(store.get_block(cid), RAW_BLOCK, self._ipfs_headers(cid, "raw"))
-            if fmt == "car":
-                return self._send_car(store, cid)
-            size = store.size(cid)
-            chunks = store.open(cid)
-            first = next(chunks, b"")  # fail before the headers if the root is missing or bad
-        except CIDError as exc:
-            return self._send_error(HTTPStatus.BAD_REQUEST, f"ipfs: {exc}")
-        except NotFound as exc:
-            return self._send_error(HTTPStatus.NOT_FOUND, f"ipfs: {exc}")
-        except IntegrityError as exc:
-            return self._send_error(HTTPStatus.BAD_GATEWAY, f"ipfs: {exc}")
-        except StoreUnavailable as exc:
-            return self._send_error(HTTPStatus.SERVICE_UNAVAILABLE, f"ipfs: {exc}")
-        except StoreError as exc:
-            return self._send_error(HTTPStatus.INTERNAL_SERVER_ERROR, f"ipfs: {exc}")
-        self.send_response(HTTPStatus.OK)
-        for key, value in self._ipfs_headers(cid, "file").items():
-            self.send_header(key, value)
-        self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(size))
-        self.end_headers()
-        if self.command == "HEAD":
-            return
-        try:
-            self.wfile.write(first)
-            for chunk in chunks:
-                self.wfile.write(chunk)
-        except StoreError as exc:
-            # Headers are gone: cut the connection so the client sees a short body,
-            # never unverified bytes.
-            log.error("ipfs: %s failed verification mid-stream: %s", cid, exc)
-            self.close_connection = True
-            self.connection.shutdown(2)
-
-    def _send_car(self, store, cid: str) -> None:
-        # Export (which verifies every block) to a temp file first: the response then has
-        # a true Content-Length and never starts unless the whole DAG is good.
-        with tempfile.TemporaryDirectory(prefix="trainchain-car-") as tmp:
-            car = Path(tmp) / "out.car"
-            store.export_car(cid, car)
-            self.send_response(HTTPStatus.OK)
-            for key, value in {**self._ipfs_headers(cid, "car"), "Content-Type": CAR,
-                               "Content-Length": str(car.stat().st_size)}.items():
-                self.send_header(key, value)
-            self.end_headers()
-            if self.command == "HEAD":
-                return
-            with car.open("rb") as f:
-                while chunk := f.read(CHUNK):
-                    self.wfile.write(chunk)
-
-    @staticmethod
-    def _ipfs_headers(cid: str, kind: str) -> dict:
-        suffix = "" if kind == "file" else f".{kind}"
-        return {
-            "Etag": f'"{cid}{suffix}"',
-            "X-Ipfs-Path": f"/ipfs/{cid}",
-            "Cache-Control": "public, max-age=29030400, immutable",
-            "X-Content-Type-Options": "nosniff",
-            # Content comes from strangers: never let it run script on the dapp's origin.
-            "Content-Security-Policy": "sandbox",
-            "Content-Disposition": f'attachment; filename="{cid}{suffix or ".bin"}"',
-        }
 
 
 def make_server(config: DappServerConfig, host: str = "127.0.0.1", port: int = 8080) -> DappServer:
