@@ -79,7 +79,7 @@ def worker_step(preset: str, mode: str, steps: int, threads: int) -> dict:
         return step
 
     def plain_step_fn():
-        model = GPT(spec.model)
+        model = GPT(spec.model)  # dropout: torch's own (TorchDropout), the engine's is in the deterministic step
         model.load_state_dict({n: t for n, t in state.params.items()}, strict=False)
         o = spec.optimizer
         decay = [p for p in model.parameters() if p.dim() >= 2]
@@ -94,7 +94,7 @@ def worker_step(preset: str, mode: str, steps: int, threads: int) -> dict:
                 group["lr"] = spec.lr.lr_at(g)
             x, y = batches[g][:, :-1], batches[g][:, 1:]
             opt.zero_grad(set_to_none=True)
-            _, loss = model(x, y)
+            _, loss = model(x, y, rng=TorchDropout())
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), o.grad_clip)
             opt.step()
@@ -128,9 +128,18 @@ def worker_step(preset: str, mode: str, steps: int, threads: int) -> dict:
     return {**info, "step_s_min": min(times), "step_s_median": sorted(times)[len(times) // 2]}
 
 
+class TorchDropout:
+    """The plain baseline's dropout: torch's own F.dropout (global RNG), in the engine model's rng slot."""
+
+    def dropout(self, x, p, site):
+        import torch.nn.functional as F
+
+        return F.dropout(x, p, training=True)
+
+
 def _update_costs(spec, trainer) -> dict:
     """What the deterministic step does beyond forward/backward, against torch's own:
-    derived dropout seed + explicit clipping + written-out AdamW vs clip_grad_norm_ +
+    explicit clipping + written-out AdamW vs clip_grad_norm_ +
     torch.optim.AdamW (foreach). Short operations, best of many: robust to a loaded machine."""
     import torch
 
@@ -146,7 +155,6 @@ def _update_costs(spec, trainer) -> dict:
                             weight_decay=o.weight_decay)
 
     def det():
-        torch.manual_seed(1)
         trainer._clip_gradients(o.grad_clip)
         trainer._adamw(1e-3)
 
@@ -170,9 +178,11 @@ def _forward_backward_costs(spec, state, batches) -> dict:
     import torch
 
     from node.engine.model import GPT
+    from node.engine.rng import StepRandom
     from node.engine.step import Trainer
 
     models = {"plain": GPT(spec.model), "deterministic": Trainer(spec, state).model}
+    rngs = {"plain": TorchDropout(), "deterministic": StepRandom((spec.seed, 0))}  # masks: torch's vs counter-based
     models["plain"].load_state_dict(state.params, strict=False)
     x, y = batches[0][:, :-1], batches[0][:, 1:]
     reps = 30 if sum(p.numel() for p in models["plain"].parameters()) < 20e6 else 4
@@ -183,7 +193,7 @@ def _forward_backward_costs(spec, state, batches) -> dict:
             for p in model.parameters():
                 p.grad = None
             t = time.perf_counter()
-            _, loss = model(x, y)
+            _, loss = model(x, y, rng=rngs[name])
             loss.backward()
             best[name] = min(best.get(name, 1e9), time.perf_counter() - t)
     return {"plain_fwd_bwd_s": best["plain"], "deterministic_fwd_bwd_s": best["deterministic"]}

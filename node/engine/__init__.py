@@ -26,6 +26,7 @@ _EXPORTS = {
     "sampling": ["generate"],
     "errors": ["EngineError"],
     "model": ["GPT", "build_model", "count_parameters"],
+    "rng": ["StepRandom", "compute_key", "random_bits", "uniform", "keep_mask"],
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_WHERE)

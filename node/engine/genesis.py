@@ -1,8 +1,9 @@
 """Genesis: the only place model weights are drawn. Verifiers load this file, never re-draw.
 
-Weights are drawn on the CPU from seed_for(seed, 0, "init"), whatever the spec's
-device: randn differs across CPU capabilities and devices, which is fine because the
-file, not the recipe, is what the task commits to (its hash is h_0 of round 1).
+Weights are drawn on the CPU from a generator of their own seeded with
+seed_for(seed, 0, "init") (torch's global RNG is neither read nor written), whatever the
+spec's device: randn differs across CPU capabilities and devices, which is fine because
+the file, not the recipe, is what the task commits to (its hash is h_0 of round 1).
 """
 from __future__ import annotations
 
@@ -10,16 +11,15 @@ from pathlib import Path
 
 import torch
 
-from .model import GPT
+from .model import build_model
 from .spec import TaskSpec
 from .state import TrainingState, save_state
 from .step import seed_for
 
 
 def compute_genesis_state(spec: TaskSpec) -> TrainingState:
-    torch.manual_seed(seed_for(spec.seed, 0, "init"))
-    model = GPT(spec.model)
-    model.init_weights()
+    model = build_model(spec.model, "cpu")  # built on meta: nn.Linear's own init never runs
+    model.init_weights(torch.Generator().manual_seed(seed_for(spec.seed, 0, "init")))
     params = {n: p.detach().clone() for n, p in sorted(model.named_parameters())}
     return TrainingState(
         params=params,

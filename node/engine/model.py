@@ -1,9 +1,10 @@
 """A byte-level GPT in the nanoGPT layout, written for bit-exact replay.
 
 Differences from nanoGPT, each for determinism: attention is written out (no SDPA
-kernel choice), dropout draws from the global RNG that step.py seeds from
-(seed, step, "dropout") before every forward, and weights are only initialised in
-`init_weights` (called by genesis.make_genesis, never on a verifier).
+kernel choice); dropout masks come from the step's counter-based stream (rng.StepRandom,
+passed to `forward` as `rng`), each site under its own name, never from torch's global
+RNG, so a forward's bits do not depend on what other threads do; and weights are only
+initialised in `init_weights` (called by genesis.make_genesis, never on a verifier).
 """
 from __future__ import annotations
 
@@ -13,19 +14,35 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .rng import StepRandom
 from .spec import ModelConfig
 
 
+class Dropout(nn.Module):
+    """Dropout whose mask is drawn from the forward's StepRandom under a fixed site name."""
+
+    def __init__(self, p: float, site: str):
+        super().__init__()
+        self.p, self.site = p, site
+
+    def forward(self, x: torch.Tensor, rng: StepRandom | None) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        if rng is None:
+            raise ValueError(f"model: dropout {self.site} in training needs the step's rng (forward(..., rng=))")
+        return rng.dropout(x, self.p, self.site)
+
+
 class CausalSelfAttention(nn.Module):
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: ModelConfig, layer: int):
         super().__init__()
         self.n_head = cfg.n_head
         self.c_attn = nn.Linear(cfg.n_embd, 3 * cfg.n_embd, bias=cfg.bias)
         self.c_proj = nn.Linear(cfg.n_embd, cfg.n_embd, bias=cfg.bias)
-        self.attn_dropout = nn.Dropout(cfg.dropout)
-        self.resid_dropout = nn.Dropout(cfg.dropout)
+        self.attn_dropout = Dropout(cfg.dropout, f"h.{layer}.attn")
+        self.resid_dropout = Dropout(cfg.dropout, f"h.{layer}.resid")
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, rng: StepRandom | None) -> torch.Tensor:
         B, T, C = x.shape
         q, k, v = self.c_attn(x).split(C, dim=2)
         q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
@@ -34,33 +51,33 @@ class CausalSelfAttention(nn.Module):
         att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.size(-1)))  # (B, nh, T, T)
         causal = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()  # no buffer: models are built on meta
         att = att.masked_fill(~causal, float("-inf"))
-        att = self.attn_dropout(F.softmax(att, dim=-1))
+        att = self.attn_dropout(F.softmax(att, dim=-1), rng)
         y = (att @ v).transpose(1, 2).contiguous().view(B, T, C)  # (B, T, C)
-        return self.resid_dropout(self.c_proj(y))
+        return self.resid_dropout(self.c_proj(y), rng)
 
 
 class MLP(nn.Module):
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: ModelConfig, layer: int):
         super().__init__()
         self.c_fc = nn.Linear(cfg.n_embd, 4 * cfg.n_embd, bias=cfg.bias)
         self.c_proj = nn.Linear(4 * cfg.n_embd, cfg.n_embd, bias=cfg.bias)
-        self.dropout = nn.Dropout(cfg.dropout)
+        self.dropout = Dropout(cfg.dropout, f"h.{layer}.mlp")
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.c_proj(F.gelu(self.c_fc(x))))
+    def forward(self, x: torch.Tensor, rng: StepRandom | None) -> torch.Tensor:
+        return self.dropout(self.c_proj(F.gelu(self.c_fc(x))), rng)
 
 
 class Block(nn.Module):
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: ModelConfig, layer: int):
         super().__init__()
         self.ln_1 = nn.LayerNorm(cfg.n_embd, bias=cfg.bias)
-        self.attn = CausalSelfAttention(cfg)
+        self.attn = CausalSelfAttention(cfg, layer)
         self.ln_2 = nn.LayerNorm(cfg.n_embd, bias=cfg.bias)
-        self.mlp = MLP(cfg)
+        self.mlp = MLP(cfg, layer)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.ln_1(x))
-        return x + self.mlp(self.ln_2(x))
+    def forward(self, x: torch.Tensor, rng: StepRandom | None) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x), rng)
+        return x + self.mlp(self.ln_2(x), rng)
 
 
 class GPT(nn.Module):
@@ -71,8 +88,8 @@ class GPT(nn.Module):
             dict(
                 wte=nn.Embedding(cfg.vocab_size, cfg.n_embd),  # token embedding, tied to lm_head
                 wpe=nn.Embedding(cfg.block_size, cfg.n_embd),  # position embedding
-                drop=nn.Dropout(cfg.dropout),
-                h=nn.ModuleList([Block(cfg) for _ in range(cfg.n_layer)]),
+                drop=Dropout(cfg.dropout, "emb"),
+                h=nn.ModuleList([Block(cfg, layer) for layer in range(cfg.n_layer)]),
                 ln_f=nn.LayerNorm(cfg.n_embd, bias=cfg.bias),
             )
         )
@@ -82,26 +99,30 @@ class GPT(nn.Module):
     def tie_weights(self) -> None:
         self.lm_head.weight = self.transformer.wte.weight  # one tensor: lm_head = wte
 
-    def init_weights(self) -> None:
-        """nanoGPT init; only genesis calls this (verifiers load weights, never draw them)."""
-        for name, p in self.named_parameters():
+    @torch.no_grad()
+    def init_weights(self, generator: torch.Generator) -> None:
+        """nanoGPT init from an explicit generator; only genesis calls this (verifiers load
+        weights, never draw them). Parameters are drawn in sorted-name order."""
+        for name, p in sorted(self.named_parameters()):
             if name.endswith("c_proj.weight"):
-                nn.init.normal_(p, 0.0, 0.02 / math.sqrt(2 * self.cfg.n_layer))
+                p.normal_(0.0, 0.02 / math.sqrt(2 * self.cfg.n_layer), generator=generator)
             elif p.dim() >= 2:
-                nn.init.normal_(p, 0.0, 0.02)
+                p.normal_(0.0, 0.02, generator=generator)
             elif "ln_" in name and name.endswith("weight"):
                 nn.init.ones_(p)
             else:
                 nn.init.zeros_(p)
 
-    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, rng: StepRandom | None = None):
+        """Logits (B, T, vocab) and the mean cross-entropy if targets; `rng` draws the dropout
+        masks (needed in training mode when dropout > 0)."""
         B, T = idx.shape
         if T > self.cfg.block_size:
             raise ValueError(f"model: sequence of {T} tokens > block_size {self.cfg.block_size}")
         pos = torch.arange(T, dtype=torch.long, device=idx.device)
-        x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))  # (B, T, C)
+        x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos), rng)  # (B, T, C)
         for block in self.transformer.h:
-            x = block(x)
+            x = block(x, rng)
         logits = self.lm_head(self.transformer.ln_f(x))  # (B, T, vocab)
         loss = None
         if targets is not None:

@@ -1,7 +1,10 @@
 """One training step: forward, backward, clipping, AdamW. Same bits on every replay.
 
-Every random stream is derived from (seed, step, purpose) — never carried as hidden
-RNG state — so a replay from any checkpoint draws the same dropout masks. AdamW is
+Every random draw is a pure function of (seed, step, purpose, element index) (rng.py),
+passed to the forward explicitly — never hidden RNG state, never torch's global
+generator — so a replay from any checkpoint draws the same dropout masks, whatever other
+threads of the process do (a trainer training ahead, in-process verifiers; issue #19).
+A step changes no process-global torch state. AdamW is
 written out here (not torch.optim, whose fused/foreach paths give different bits), and
 its bias corrections use exact powers by repeated squaring, not libm `pow`.
 """
@@ -14,6 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from .model import build_model
+from .rng import StepRandom
 from .spec import TaskSpec
 from .state import TrainingState
 
@@ -65,11 +69,10 @@ class Trainer:
         spec, g = self.spec, self.global_step
         tokens = tokens.to(self.device)
         x, y = tokens[:, :-1], tokens[:, 1:]  # (B, T) inputs and next-token targets
-        torch.manual_seed(seed_for(spec.seed, g, "dropout"))  # dropout masks of step g
         self.model.train()
         for p in self.params.values():
             p.grad = None
-        _, loss = self.model(x, y)
+        _, loss = self.model(x, y, rng=StepRandom((spec.seed, g)))  # dropout masks of step g
         loss.backward()
         self._clip_gradients(spec.optimizer.grad_clip)
         lr = spec.lr.lr_at(g) * (overrides.lr_scale if overrides else 1.0)
