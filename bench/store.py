@@ -1,5 +1,8 @@
 """Content-store benchmark: CID computation, put and get in MB/s for 1 MB, 100 MB and
-1 GB files, the embedded store vs a js-ipfs 0.66.1 daemon, with peak memory.
+1 GB files, the embedded store vs a js-ipfs 0.66.1 daemon, with peak memory; and the
+fetch from a peer's trustless gateway (another process on loopback, node/store/gateway.py)
+into an empty store (node/store/fetch.py: every block verified, stored, then read back)
+against the local get of the same file in the same run.
 
     .venv/bin/python -m bench store            # all sizes (about 3 minutes, ~4 GB of temp disk)
     TRAINCHAIN_BENCH_STORE_SIZES=1,100 .venv/bin/python -m bench store
@@ -36,6 +39,14 @@ def _op(name: str, args: list[str]) -> dict:
 
     if name == "idle":
         return {}
+    if name == "serve":  # a peer: its store on a gateway until killed
+        from node.store.gateway import GatewayServer
+
+        server = GatewayServer(EmbeddedStore(args[0]))
+        print(json.dumps({"url": server.url}), flush=True)
+        server.serve_forever()
+    if name == "peer_fetch":  # imports outside the timing, as for the other ops
+        from node.store.fetch import Fetcher, FetchingStore, GatewaySource
     started = time.perf_counter()
     result: dict = {}
     if name == "cid":
@@ -44,6 +55,14 @@ def _op(name: str, args: list[str]) -> dict:
         result["cid"] = EmbeddedStore(args[0]).put_file(args[1])
     elif name == "embedded_get":
         EmbeddedStore(args[0]).get_file(args[1], args[2])
+    elif name == "peer_fetch":  # args: empty store dir, gateway url, cid, out path, parallel
+        local = EmbeddedStore(args[0])
+        sources = [GatewaySource(args[1])]
+        store = FetchingStore(local, Fetcher(local, lambda: sources, parallel=int(args[4])), budget_s=600)
+        report = store.fetch(args[2])
+        result["fetch_seconds"] = time.perf_counter() - started
+        result["blocks"] = report.blocks
+        store.get_file(args[2], args[3])
     else:
         from node.store.kubo import KuboStore
 
@@ -122,6 +141,22 @@ def _run_op(name: str, *args, daemon_pid: int | None = None) -> dict:
     return result
 
 
+class _Peer:
+    """A peer in its own process: `python -m bench.store serve <store>` (its gateway URL)."""
+
+    def __init__(self, store_dir: Path):
+        self.store_dir = store_dir
+
+    def __enter__(self) -> str:
+        self.proc = subprocess.Popen([sys.executable, "-m", "bench.store", "serve", str(self.store_dir)],
+                                     stdout=subprocess.PIPE, text=True, cwd=BENCH_DIR.parent)
+        return json.loads(self.proc.stdout.readline())["url"]
+
+    def __exit__(self, *exc) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
 def _write_random(path: Path, size: int) -> None:
     with open(path, "wb") as f:
         left = size
@@ -158,6 +193,14 @@ def run() -> dict:
                 get = _run_op("embedded_get", emb, put["cid"], tmp / "out.bin")
                 assert put["cid"] == cid["cid"]
                 (tmp / "out.bin").unlink()
+                peer = {}
+                with _Peer(emb) as url:
+                    for parallel in (1, 8):
+                        dst = tmp / f"fetched-{size_mb}-{parallel}"
+                        peer[parallel] = _run_op("peer_fetch", dst, url, cid["cid"], tmp / "out.bin", parallel)
+                        assert (tmp / "out.bin").stat().st_size == size
+                        (tmp / "out.bin").unlink()
+                        shutil.rmtree(dst)
                 shutil.rmtree(emb)
                 dput = _run_op("daemon_add", daemon.api, src, daemon_pid=pid)
                 assert dput["cid"] == cid["cid"], "the daemon and the embedded store disagree on the CID"
@@ -171,6 +214,7 @@ def run() -> dict:
                 kput = _run_op("kubo_put", daemon.api, src2, daemon_pid=pid)
                 src2.unlink()
                 for key, res in [("cid", cid), ("embedded_put", put), ("embedded_get", get),
+                                 ("peer_fetch_1", peer[1]), ("peer_fetch", peer[8]),
                                  ("daemon_add", dput), ("daemon_cat", dcat), ("kubo_get", kget),
                                  ("kubo_put_verified", kput)]:
                     r[key] = {"MBps": round(size / MB / res["seconds"], 1), "seconds": round(res["seconds"], 3),
@@ -180,7 +224,8 @@ def run() -> dict:
                 rows[f"{size_mb}MB"] = r
                 src.unlink()
                 print(f"   {size_mb} MB: cid {r['cid']['MBps']} MB/s, embedded put {r['embedded_put']['MBps']} / "
-                      f"get {r['embedded_get']['MBps']}, daemon add {r['daemon_add']['MBps']} / "
+                      f"get {r['embedded_get']['MBps']}, peer gateway fetch {r['peer_fetch']['MBps']} "
+                      f"(1 at a time {r['peer_fetch_1']['MBps']}), daemon add {r['daemon_add']['MBps']} / "
                       f"verified get {r['kubo_get']['MBps']} MB/s", flush=True)
     result = {"sizes": rows, "python_baseline_rss_mb": round(baseline, 1), "targets": _targets(rows),
               "loadavg": [round(x, 1) for x in os.getloadavg()]}
@@ -216,6 +261,8 @@ def _write_markdown(result: dict) -> None:
         "cid": "compute CID (embedded, nothing stored)",
         "embedded_put": "embedded put_file",
         "embedded_get": "embedded get_file (verified)",
+        "peer_fetch": "fetch from a peer's gateway into an empty store (8 blocks in flight, verified, stored) + get_file",
+        "peer_fetch_1": "the same, one block at a time",
         "daemon_add": "js-ipfs `add` (daemon alone, unverified)",
         "kubo_put_verified": "KuboStore.put_file (local CID check + add)",
         "daemon_cat": "js-ipfs `cat` (daemon alone, unverified)",
@@ -227,6 +274,12 @@ def _write_markdown(result: dict) -> None:
             lines.append(f"| {size} | {label} | {v['MBps']} | {v['seconds']} | {v['peak_rss_mb']} | "
                          f"{v.get('daemon_peak_rss_mb', '')} |")
     t = result["targets"]
+    lines += ["", "Peer gateway fetch vs the local store (same run, same file; the peer is another "
+              "process on loopback, so this is the protocol's CPU cost, not a network's):", ""]
+    for size, r in result["sizes"].items():
+        lines.append(f"- {size}: {r['peer_fetch']['MBps']} MB/s from the peer = "
+                     f"{r['peer_fetch']['MBps'] / r['embedded_get']['MBps']:.2f}x the local get "
+                     f"({r['embedded_get']['MBps']} MB/s); one block at a time {r['peer_fetch_1']['MBps']} MB/s")
     lines += [
         "",
         f"Python + store imports alone: {result['python_baseline_rss_mb']} MB RSS.",

@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from node.cli.options import NodeContext, node_options, store_option
-from node.cli.run import configure_logging, run_node
+from node.cli.run import configure_logging, gateway_flags, gateway_options, run_node
 
 
 @click.command()
@@ -21,10 +21,14 @@ from node.cli.run import configure_logging, run_node
 @click.option("--rounds", type=click.IntRange(1), default=1)
 @click.option("--skip-segment", "skip", multiple=True, type=click.IntRange(0), help="Segments whose steps are skipped.")
 @click.option("--withhold", is_flag=True, help="Commit, then never reveal.")
+@gateway_options
 @node_options
 @store_option
-def adversary(node: NodeContext, task_id: int, rounds: int, skip: tuple[int, ...], withhold: bool) -> None:
+def adversary(node: NodeContext, task_id: int, rounds: int, skip: tuple[int, ...], withhold: bool,
+              gateway_listen: str | None, ipfs_gateways: tuple[str, ...]) -> None:
     from node.trainer import CheatingTrainer, WithholdingTrainer
+
+    gateway_flags(node, gateway_listen, ipfs_gateways)
 
     configure_logging(node.verbose)
 

@@ -56,6 +56,15 @@ class NodeConfig(BaseSettings):
     rpc_backoff: float = Field(default=0.5, ge=0)  # first wait between passes; doubles
     rpc_timeout: float = Field(default=10.0, gt=0)  # one HTTP request
     poll_interval: float = Field(default=0.5, gt=0)  # block polling
+    # Content between machines (node/store/peers.py): the gateway this node serves its store
+    # on ("host:port", port 0 = any free one; "" = off) and advertises in PeerDirectory
+    # (gateway_url when peers must use another address: NAT, a proxy); extra trustless
+    # gateways to fetch from (public ones, a seeder); the fetch budget and per-request timeout.
+    gateway_listen: str = "127.0.0.1:0"
+    gateway_url: str | None = None
+    ipfs_gateways: Annotated[list[str], NoDecode] = []
+    fetch_budget: float = Field(default=120.0, gt=0)
+    fetch_timeout: float = Field(default=10.0, gt=0)
 
     @field_validator("rpc_urls", mode="before")
     @classmethod
@@ -79,6 +88,19 @@ class NodeConfig(BaseSettings):
         for url in urls:
             if not url.startswith(("http://", "https://")):
                 raise ValueError(f"RPC URL {url!r} must start with http:// or https://")
+        return urls
+
+    @field_validator("ipfs_gateways", mode="before")
+    @classmethod
+    def _split_gateways(cls, value: Any) -> Any:
+        return cls._split_urls(value)
+
+    @field_validator("ipfs_gateways")
+    @classmethod
+    def _check_gateways(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"gateway URL {url!r} must start with http:// or https://")
         return urls
 
     @field_validator("log_level")

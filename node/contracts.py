@@ -156,4 +156,6 @@ def deploy(w3, deployer, params: DeployParams = DeployParams()) -> dict[str, str
     rounds = _deploy_one(w3, "TrainingRounds", deployer, stake_manager, oracle)
     send(w3, contract(w3, "StakeManager", stake_manager).functions.set_rounds(rounds), deployer)
     send(w3, contract(w3, "ModelOracle", oracle).functions.set_writer(rounds), deployer)
-    return {"StakeManager": stake_manager, "ModelOracle": oracle, "TrainingRounds": rounds}
+    # Where stakers' content gateways are advertised (node/store/peers.py, H3 #16); no wiring needed.
+    peers = _deploy_one(w3, "PeerDirectory", deployer, stake_manager)
+    return {"StakeManager": stake_manager, "ModelOracle": oracle, "TrainingRounds": rounds, "PeerDirectory": peers}

@@ -10,9 +10,14 @@ node, and the nodes as separate processes. What `trainchain demo` and the node t
     net.stop()                                         # every process, then anvil
 
 Each node gets `<root>/nodes/<name>/` with its encrypted keystore (light scrypt), a
-password file and deployment.json; all of them share one embedded content store
-(`<root>/store`, linked as each data dir's `ipfs/`), as the nodes of one machine would.
-Process output goes to `<root>/logs/<name>.log`.
+password file, deployment.json and its own content store (`<datadir>/ipfs`), as on
+separate machines: a node serves its store on a loopback gateway it advertises in
+PeerDirectory, and fetches what it lacks from its peers' gateways (node/store/peers.py).
+The harness's own store (`net.store()`: specs, datasets and genesis states of the tasks it
+creates) is served by `net.seed` (a gateway every node is given with --ipfs-gateway), as a
+task creator would publish through an IPFS gateway. `LocalNet(..., shared_store=True)`
+links every data dir's `ipfs/` to one store instead (one machine's optimisation; also
+what TRAINCHAIN_STORE_DIR does). Process output goes to `<root>/logs/<name>.log`.
 """
 from __future__ import annotations
 
@@ -51,8 +56,12 @@ def trainchain_command() -> list[str]:
 
 
 class LocalNet:
-    def __init__(self, root: str | Path, block_time: float = 1.0, deploy_params=None, n_accounts: int = 10):
+    def __init__(self, root: str | Path, block_time: float = 1.0, deploy_params=None, n_accounts: int = 10,
+                 shared_store: bool = False):
         self.root = Path(root)
+        self.shared_store = shared_store
+        self.seed = None  # GatewayServer over the harness's store (started with the chain)
+        self._store = None
         self.block_time = block_time
         self.deploy_params = deploy_params
         self.dev = dev_accounts(n_accounts)
@@ -76,6 +85,9 @@ class LocalNet:
         except BaseException:
             self.anvil.stop()
             raise
+        from node.store.gateway import GatewayServer
+
+        self.seed = GatewayServer(self.store().local).start()
         return self
 
     @property
@@ -91,9 +103,19 @@ class LocalNet:
         return ChainClient([self.url], self.deployment, account, **opts)
 
     def store(self):
-        from node.store import open_store
+        """The harness's store (a task creator's): local, else fetched from the nodes' gateways."""
+        if self._store is None:
+            from node.store import open_store
+            from node.store.peers import fetching_store
+            from node.config import load_config
 
-        return open_store(self.root / "store")
+            cfg = load_config(datadir=self.root / "store", fetch_budget=60.0)
+            self._store = fetching_store(cfg, self.client(), open_store(self.root / "store"))
+        return self._store
+
+    def content_flags(self) -> list[str]:
+        """What every node process is given: the seed gateway (the harness's store)."""
+        return ["--ipfs-gateway", self.seed.url] if self.seed is not None else []
 
     # ------------------------------------------------------------ nodes
     def add_node(self, name: str, account, password: str = DEMO_PASSWORD) -> NodeDir:
@@ -107,11 +129,12 @@ class LocalNet:
         password_file.write_text(password + "\n")
         password_file.chmod(0o600)
         self.deployment.save(datadir / "deployment.json")
-        shared = self.root / "store" / "ipfs"
-        shared.mkdir(parents=True, exist_ok=True)
-        link = datadir / "ipfs"
-        if not link.exists():
-            link.symlink_to(shared, target_is_directory=True)
+        if self.shared_store:
+            shared = self.root / "store" / "ipfs"
+            shared.mkdir(parents=True, exist_ok=True)
+            link = datadir / "ipfs"
+            if not link.exists():
+                link.symlink_to(shared, target_is_directory=True)
         node = NodeDir(name, address, datadir, password_file, account)
         self.nodes[name] = node
         return node
@@ -141,17 +164,20 @@ class LocalNet:
         return proc
 
     def spawn_verifier(self, node: NodeDir, *extra: str) -> subprocess.Popen:
-        return self.spawn(node.name, [*trainchain_command(), "verifier", "run", *node.flags(), "--no-progress", *extra])
+        return self.spawn(node.name, [*trainchain_command(), "verifier", "run", *node.flags(), *self.content_flags(),
+                                      "--no-progress", *extra])
 
     def spawn_trainer(self, node: NodeDir, task_id: int, rounds: int | None = None, *extra: str) -> subprocess.Popen:
-        args = [*trainchain_command(), "trainer", "run", "--task", str(task_id), *node.flags(), "--no-progress"]
+        args = [*trainchain_command(), "trainer", "run", "--task", str(task_id), *node.flags(), *self.content_flags(),
+                "--no-progress"]
         if rounds is not None:
             args += ["--rounds", str(rounds)]
         return self.spawn(node.name, args + list(extra))
 
     def spawn_adversary(self, node: NodeDir, task_id: int, *extra: str) -> subprocess.Popen:
         """A dishonest trainer (node.adversary): e.g. "--skip-segment", "7" or "--withhold"."""
-        args = [sys.executable, "-m", "node.adversary", "--task", str(task_id), *node.flags(), *extra]
+        args = [sys.executable, "-m", "node.adversary", "--task", str(task_id), *node.flags(), *self.content_flags(),
+                *extra]
         return self.spawn(node.name, args)
 
     def stop_process(self, name: str, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int | None:
@@ -194,6 +220,9 @@ class LocalNet:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        if self.seed is not None:
+            self.seed.stop()
+            self.seed = None
         if self.anvil is not None:
             self.anvil.stop()
 

@@ -1,15 +1,17 @@
 """`trainchain demo` (what `make demo` runs): the whole protocol end to end on this machine.
 
-1. a devnet (anvil, 1 s blocks) with the contracts; five keystores, five data dirs
-   sharing one content store; a trainer, three verifiers and a cheater stake;
+1. a devnet (anvil, 1 s blocks) with the contracts; five keystores, five data dirs, each
+   with its own content store (as on five machines: content moves between them only
+   through the nodes' IPFS trustless gateways, advertised in PeerDirectory); a trainer,
+   three verifiers and a cheater stake;
 2. the demo dataset and task (spec + genesis in the store, a funded reward pool);
 3. one trainer and three verifiers as separate processes (`trainchain trainer run`,
    `trainchain verifier run`) through three honest rounds: the canonical version
    advances and the loss goes down;
 4. a trainer that skips the steps of the last segment (always sampled) is caught by
    the replays and slashed;
-5. the latest canonical CID read from ModelOracle, the weights pulled from the store
-   and checked against the state hash, and a sample generated from them.
+5. the latest canonical CID read from ModelOracle, the weights fetched from the nodes'
+   gateways and checked against the state hash, and a sample generated from them.
 
 Progress goes to stderr; the last line of stdout is one JSON summary.
 """

@@ -158,9 +158,16 @@ class NodeContext:
         return self._chain
 
     def store(self):
+        """The node's store; once the chain is open, one that fetches what it lacks from the
+        peers advertised on-chain and the configured gateways (node.store.peers)."""
         from node.store import open_store
 
-        return open_store(self.datadir, self.config.ipfs_api)
+        local = open_store(self.datadir, self.config.ipfs_api)
+        if self._chain is None or self._chain.deployment is None:
+            return local
+        from node.store.peers import fetching_store
+
+        return fetching_store(self.config, self._chain, local)
 
     # ------------------------------------------------------------ output
     def emit(self, data: Any, text: str | Callable[[], str] | None = None) -> None:

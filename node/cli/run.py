@@ -20,6 +20,23 @@ from node.cli.options import NodeContext, node_options, store_option
 METRICS_HELP = "Serve Prometheus metrics on this port (127.0.0.1). Default: the config's metrics_port, else off."
 
 
+def gateway_options(f):
+    """--gateway-listen / --ipfs-gateway for the node commands (put them above @node_options)."""
+    f = click.option("--ipfs-gateway", "ipfs_gateways", multiple=True, metavar="URL",
+                     help="Also fetch missing content from this trustless gateway (repeatable). "
+                          "Env TRAINCHAIN_IPFS_GATEWAYS.")(f)
+    return click.option("--gateway-listen", default=None, metavar="HOST:PORT",
+                        help="Serve this node's store to peers here (advertised in PeerDirectory; port 0: any; "
+                             "'' : off). Default 127.0.0.1:0.")(f)
+
+
+def gateway_flags(node: NodeContext, gateway_listen: str | None, ipfs_gateways: tuple[str, ...]) -> None:
+    if gateway_listen is not None:
+        node.flags["gateway_listen"] = gateway_listen
+    if ipfs_gateways:
+        node.flags["ipfs_gateways"] = list(ipfs_gateways)
+
+
 def configure_logging(verbose: int) -> None:
     """Duties are logged at INFO by default (node_options leaves other loggers at WARNING)."""
     logging.getLogger("trainchain").setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
@@ -36,7 +53,15 @@ def run_node(node: NodeContext, role: str, make, metrics_port: int | None) -> di
     node.note(f"{role} {account.address} (data dir {node.datadir})")
     with NodeLock(node.datadir, account.address):
         chain = node.chain(sign=True)
-        store = node.store()
+        from node.store.peers import node_content
+
+        # the store fetches what it lacks from peers; the gateway serves this node's store to them
+        from node.store import open_store
+
+        content = node_content(node.config, chain, open_store(node.datadir, node.config.ipfs_api))
+        store = content.store
+        if content.gateway is not None:
+            node.note(f"{role} gateway {content.gateway.url} (serving {content.gateway.store})")
         db = NodeDB(Path(node.datadir) / f"{role}.sqlite")
         claim_db(db, role, account.address, node.datadir)
         metrics = NodeMetrics(role)
@@ -56,6 +81,7 @@ def run_node(node: NodeContext, role: str, make, metrics_port: int | None) -> di
             }
         finally:
             restore_signals()
+            content.close()
             if server is not None:
                 server.shutdown()
             db.close()
@@ -87,12 +113,15 @@ def trainer() -> None:
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 @click.option("--no-pipeline", is_flag=True,
               help="Train the next round only once this one is final (default: train it while this one is verified).")
+@gateway_options
 @node_options
 @store_option
 def trainer_run(node: NodeContext, task_id: int, rounds: int | None, metrics_port: int | None, no_progress: bool,
-                no_pipeline: bool) -> None:
+                no_pipeline: bool, gateway_listen: str | None, ipfs_gateways: tuple[str, ...]) -> None:
     """Train the task round after round: commit, reveal when asked, collect."""
     from node.trainer import TrainerNode
+
+    gateway_flags(node, gateway_listen, ipfs_gateways)
 
     configure_logging(node.verbose)
 
@@ -114,11 +143,15 @@ def verifier() -> None:
 @click.option("--task", "task_ids", multiple=True, type=click.IntRange(1), help="Only these tasks (repeatable). Default: all.")
 @click.option("--metrics-port", type=click.IntRange(1, 65535), default=None, help=METRICS_HELP)
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
+@gateway_options
 @node_options
 @store_option
-def verifier_run(node: NodeContext, task_ids: tuple[int, ...], metrics_port: int | None, no_progress: bool) -> None:
+def verifier_run(node: NodeContext, task_ids: tuple[int, ...], metrics_port: int | None, no_progress: bool,
+                 gateway_listen: str | None, ipfs_gateways: tuple[str, ...]) -> None:
     """Replay the sampled segments of every round whose committee holds this key, and vote."""
     from verifier.node import VerifierNode
+
+    gateway_flags(node, gateway_listen, ipfs_gateways)
 
     configure_logging(node.verbose)
 
