@@ -15,6 +15,15 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from .errors import SpecError
 
 SPEC_VERSION = 1
+# What the engine computes from a spec, pinned in `runtime.engine`: a replay by another engine
+# version proves nothing, so a spec for another version is refused in words, never replayed.
+ENGINE_VERSION = 2
+ENGINE_CHANGES = {
+    1: "dropout masks drew from torch's global RNG, re-seeded before every step (other torch work "
+       "on another thread of the process moved it: honest replays got other bits, issue #19)",
+    2: "every random draw is counter-based: bits = f(seed, step, purpose, element index) "
+       "(node/engine/rng.py), identical on any thread and device; genesis draws from its own generator",
+}
 
 
 class _Strict(BaseModel):
@@ -84,6 +93,7 @@ class RuntimePin(_Strict):
     cpu_capability: str = "AVX2"  # ATEN_CPU_CAPABILITY: default | AVX2 | AVX512 | ...
     mkl_cbwr: str = "AVX2"  # MKL_CBWR: pins MKL's code path (conditional bitwise repro)
     deterministic: bool = True  # torch.use_deterministic_algorithms + cudnn flags
+    engine: int = ENGINE_VERSION  # what the engine computes (ENGINE_CHANGES); specs without it are engine 1
     # cuda only (None on cpu): the GPU model, CUDA version, cuBLAS workspace config
     gpu_name: str | None = None
     cuda_version: str | None = None
@@ -98,7 +108,18 @@ class RuntimePin(_Strict):
             raise ValueError("spec: gpu_name/cuda_version/cublas_workspace_config are for device cuda only")
         if not self.deterministic:
             raise ValueError("spec: runtime.deterministic must be true (replay is the point)")
+        if self.engine != ENGINE_VERSION:
+            raise ValueError(compute_engine_refusal(self.engine))
         return self
+
+
+def compute_engine_refusal(engine: int) -> str:
+    """Why a spec pinned to another engine version is refused, and what to do."""
+    was = ENGINE_CHANGES.get(engine, "unknown to this node")
+    return (f"spec: runtime.engine {engine} ({was}) cannot be replayed by this node, which runs engine "
+            f"{ENGINE_VERSION} ({ENGINE_CHANGES[ENGINE_VERSION]}); its traces would not match bit for bit. "
+            f"Use a trainchain release of engine {engine}, or create a new task from a spec made by this "
+            f"version (`trainchain spec init`) and train it from its own genesis")
 
 
 class ProtocolParams(_Strict):
@@ -147,6 +168,15 @@ class TaskSpec(_Strict):
     segment_steps: int = Field(8, ge=1)  # k; M = S / k segments per round
     runtime: RuntimePin = RuntimePin()
     protocol: ProtocolParams = ProtocolParams()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _engine_pinned(cls, data):
+        # a spec written before runtime.engine existed was trained by engine 1: refuse it by name
+        # rather than let the field's default silently relabel it as the current engine
+        if isinstance(data, dict) and isinstance(data.get("runtime"), dict) and "engine" not in data["runtime"]:
+            raise ValueError(compute_engine_refusal(1) + " (the spec has no runtime.engine: it predates engine 2)")
+        return data
 
     @model_validator(mode="after")
     def _segments(self) -> "TaskSpec":
