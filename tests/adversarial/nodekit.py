@@ -12,6 +12,11 @@ d=32) trains 16 steps per round in 8 segments of 2 through the real engine; veri
 replay through node.engine. Instead of threads with wall-clock polling, `step()` calls each
 node's tick() once and mines one block: deterministic, and as fast as the work itself.
 Errors a tick raises are what run_loop would retry: they are counted, not fatal.
+
+Nodes are built as `trainchain trainer run` / `verifier run` build them (node/cli/run.py):
+each with its own NodeMetrics, and the trainer trains ahead (pipeline=True, the CLI's default)
+on its background thread — so that thread's training really runs beside the verifiers'
+replays in this one process, as it did when issue #19's honest trainer was convicted.
 """
 from __future__ import annotations
 
@@ -109,12 +114,15 @@ class NodeNet:
         """The trainer (dev account 1) as `cls` (default TrainerNode); a second call restarts it on
         the same sqlite DB and work dir, as a node process restarted after a kill would."""
         from node.db import NodeDB
+        from node.metrics import NodeMetrics
         from node.trainer import TrainerNode
 
         cls = cls or TrainerNode
         acct = self.accounts[1]
+        kw = {"pipeline": True, **kw}  # the CLI's default (--no-pipeline turns it off)
         node = cls(client(self.anvil.url, self.deployment, acct), self.store, NodeDB(self.root / "trainer" / "trainer.sqlite"),
-                   self.task_id, workdir or self.root / "trainer", show_progress=False, **kw)
+                   self.task_id, workdir or self.root / "trainer", metrics=NodeMetrics("trainer"), show_progress=False,
+                   **kw)
         node.prepare()
         node._remake = lambda: self.make_trainer(cls, workdir, **kw)
         self.trainer = node
@@ -123,13 +131,14 @@ class NodeNet:
     def make_verifier(self, i: int, cls=None, **kw):
         """Verifier i (0-based) as `cls` (default VerifierNode); replaces any earlier one of i."""
         from node.db import NodeDB
+        from node.metrics import NodeMetrics
         from verifier.node import VerifierNode
 
         cls = cls or VerifierNode
         acct = self.accounts[2 + i]
         node = cls(client(self.anvil.url, self.deployment, acct), self.store,
                    NodeDB(self.root / f"verifier-{i}" / "verifier.sqlite"), self.root / f"verifier-{i}",
-                   show_progress=False, **kw)
+                   metrics=NodeMetrics("verifier"), show_progress=False, **kw)
         node.prepare()
         node._remake = lambda: self.make_verifier(i, cls, **kw)
         while len(self.verifiers) <= i:
