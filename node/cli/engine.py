@@ -75,6 +75,9 @@ def spec() -> None:
 @click.option("--preset", default="demo", show_default=True, help="demo | tiny | 875k | 10m | 100m")
 @click.option("--dataset", "dataset_cid", default=None,
               help="Dataset manifest CID (default: build the demo corpus into the store).")
+@click.option("--mode", type=click.Choice(["plain", "exact"]), default="plain", show_default=True,
+              help="exact: operators whose bits do not depend on threads, CPU code path, BLAS or device "
+                   "(any verifier hardware replays it; slower); plain: torch's kernels, pinned runtime.")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--threads", type=click.IntRange(1, 1024), default=None, help="Pin this many threads.")
 @click.option("--pin-local", is_flag=True,
@@ -85,7 +88,7 @@ def spec() -> None:
 @datadir_option
 @ipfs_api_option
 @json_option
-def spec_init(out, preset, dataset_cid, device, threads, pin_local, steps_per_round, segment_steps, force,
+def spec_init(out, preset, dataset_cid, mode, device, threads, pin_local, steps_per_round, segment_steps, force,
               datadir, ipfs_api, as_json):
     """Write a task spec (the demo preset by default)."""
     from node.engine.spec import TaskSpec
@@ -103,10 +106,16 @@ def spec_init(out, preset, dataset_cid, device, threads, pin_local, steps_per_ro
             changes["steps_per_round"] = steps_per_round
         if segment_steps:
             changes["segment_steps"] = segment_steps
+        if mode == "exact" and (threads or pin_local or device != "cpu"):
+            raise click.UsageError("--mode exact pins no device, threads or local runtime (any machine replays it)")
         runtime = {"device": device}
-        if threads:
+        if mode == "exact":
+            from node.engine.spec import RuntimePin
+
+            runtime = RuntimePin.exact()
+        elif threads:
             runtime["threads"] = threads
-        if pin_local or device == "cuda":
+        if mode == "plain" and (pin_local or device == "cuda"):
             from node.engine.runtime import compute_pin_env, describe_runtime
             import os
 
@@ -155,7 +164,9 @@ def spec_check(path, as_json):
     try:
         s = _load_spec(path)
         _pin(s)
-        ok, reason = True, ""
+        from node.engine.runtime import describe_pin
+
+        ok, reason = True, describe_pin(s)
     except RuntimeMismatch as exc:
         ok, reason = False, str(exc)
     except TrainchainError as exc:
@@ -163,7 +174,7 @@ def spec_check(path, as_json):
     if as_json:
         click.echo(json.dumps({"ok": ok, "reason": reason}))
     else:
-        click.echo("runtime: this machine matches the spec" if ok else reason)
+        click.echo(f"runtime: this machine matches the spec ({reason})" if ok else reason)
     if not ok:
         raise SystemExit(1)
 

@@ -9,6 +9,11 @@ applied BEFORE `import torch`. The CLI entry points (node/cli/engine.py, the tra
 and verifier) call `apply_runtime_pin(spec)` first thing; if torch is already loaded
 with other settings, `apply_runtime_pin` raises RuntimeMismatch (or, with
 `reexec=True`, restarts the process with the right environment).
+
+Exact mode (spec.runtime.mode == "exact", node/engine/exact/) computes every operator so
+that its bits do not depend on any of those: its pin names only torch's major version and
+the dtype, sets no environment, and the process picks its own device (TRAINCHAIN_DEVICE,
+default cpu) and thread count.
 """
 from __future__ import annotations
 
@@ -22,8 +27,13 @@ from .spec import RuntimePin, TaskSpec
 REEXEC_GUARD = "TRAINCHAIN_RUNTIME_REEXEC"  # set in a re-exec'd process: never loop
 
 
+DEVICE_ENV = "TRAINCHAIN_DEVICE"  # exact mode: where this process computes (cpu | cuda); not part of the spec
+
+
 def compute_pin_env(pin: RuntimePin) -> dict[str, str]:
-    """Environment variables torch must see when it loads."""
+    """Environment variables torch must see when it loads (none in exact mode)."""
+    if pin.mode == "exact":
+        return {}
     env = {
         "OMP_NUM_THREADS": str(pin.threads),
         "MKL_NUM_THREADS": str(pin.threads),
@@ -72,7 +82,8 @@ def apply_runtime_pin(spec: TaskSpec | RuntimePin, reexec: bool = False) -> None
         os.environ.update(compute_pin_env(pin))
     import torch
 
-    torch.set_num_threads(pin.threads)
+    if pin.mode == "plain":
+        torch.set_num_threads(pin.threads)
     torch.use_deterministic_algorithms(pin.deterministic)
     torch.backends.cudnn.benchmark = False
     torch.backends.cudnn.deterministic = True
@@ -121,9 +132,58 @@ def compute_machine_capabilities(cpuinfo: str = "/proc/cpuinfo") -> frozenset[st
     return frozenset(cap for cap, need in CAPABILITY_FLAGS.items() if need <= set(flags))
 
 
-def check_runtime(spec: TaskSpec | RuntimePin) -> None:
-    """Raise RuntimeMismatch, in words, if this process differs from the pinned runtime."""
+def compute_device(spec: TaskSpec | RuntimePin) -> str:
+    """The device this process computes a spec on: the pinned one in plain mode; in exact mode
+    this process's choice ($TRAINCHAIN_DEVICE, default cpu), which cannot change the bits."""
     pin = spec.runtime if isinstance(spec, TaskSpec) else spec
+    if pin.mode == "plain":
+        return pin.device
+    device = os.environ.get(DEVICE_ENV, "cpu")
+    if device not in ("cpu", "cuda"):
+        raise RuntimeMismatch(f"runtime: {DEVICE_ENV}={device!r}: exact mode runs on cpu or cuda")
+    return device
+
+
+def describe_pin(spec: TaskSpec | RuntimePin) -> str:
+    """What the spec's pin requires of a process, in words (printed by `trainchain spec check`)."""
+    pin = spec.runtime if isinstance(spec, TaskSpec) else spec
+    if pin.mode == "exact":
+        return (f"exact mode: bits do not depend on thread count, CPU code path, BLAS/MKL path or device; "
+                f"the pin requires only torch {pin.torch_version}.x and {pin.dtype}")
+    where = pin.device if pin.device == "cpu" else f"{pin.device} {pin.gpu_name} CUDA {pin.cuda_version}"
+    return (f"plain mode: bit-exact only in this runtime: torch {pin.torch_version} on {where}, {pin.threads} "
+            f"thread(s), ATEN_CPU_CAPABILITY={pin.cpu_capability}, MKL_CBWR={pin.mkl_cbwr}")
+
+
+def _exact_problems(pin: RuntimePin) -> list[str]:
+    import torch
+
+    problems = []
+    major = torch.__version__.split(".")[0]
+    if major != pin.torch_version:
+        problems.append(f"torch {torch.__version__} but the spec pins torch {pin.torch_version}.x (exact mode)")
+    try:
+        if compute_device(pin) == "cuda" and not torch.cuda.is_available():
+            problems.append(f"{DEVICE_ENV}=cuda but no CUDA GPU is available")
+    except RuntimeMismatch as exc:
+        problems.append(str(exc).removeprefix("runtime: "))
+    if pin.deterministic and not torch.are_deterministic_algorithms_enabled():
+        problems.append("deterministic algorithms are off")
+    return problems
+
+
+def check_runtime(spec: TaskSpec | RuntimePin) -> None:
+    """Raise RuntimeMismatch, in words, if this process differs from the pinned runtime.
+
+    Exact mode checks only what its bits depend on (torch's major version) and that the
+    chosen device exists; thread count, CPU code path and MKL path are free.
+    """
+    pin = spec.runtime if isinstance(spec, TaskSpec) else spec
+    if pin.mode == "exact":
+        problems = _exact_problems(pin)
+        if problems:
+            raise RuntimeMismatch("runtime: this process cannot replay the spec: " + "; ".join(problems))
+        return
     problems = list(_env_mismatches(pin))
     import torch
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
 
 from .errors import SpecError
 
@@ -83,15 +83,28 @@ class LRSchedule(_Strict):
         return self.max_lr - (self.max_lr - self.min_lr) * t / self.decay_steps
 
 
-class RuntimePin(_Strict):
-    """The runtime a replay is bit-exact in. A process that differs refuses the spec."""
+PLAIN_ONLY_FIELDS = ("device", "threads", "cpu_capability", "mkl_cbwr")  # null in exact mode
+CUDA_ONLY_FIELDS = ("gpu_name", "cuda_version", "cublas_workspace_config")
 
-    torch_version: str = "2.13.0+cpu"
-    device: Literal["cpu", "cuda"] = "cpu"
+
+class RuntimePin(_Strict):
+    """The runtime a replay is bit-exact in. A process that differs refuses the spec.
+
+    mode "plain": torch's own kernels, bit-exact only inside this pin (same torch build,
+    thread count, CPU code path, MKL path; on GPUs the same model, CUDA and cuBLAS config).
+    mode "exact": the engine's exact operators (node/engine/exact/): the bits do not depend
+    on threads, CPU code path, BLAS library or device, so the pin names only what still
+    matters — torch's major version (`torch_version`, e.g. "2") and the dtype; every other
+    field is null and a verifier runs on whatever CPU or GPU it has.
+    """
+
+    mode: Literal["plain", "exact"] = "plain"
+    torch_version: str = "2.13.0+cpu"  # exact mode: the major version only, e.g. "2"
+    device: Literal["cpu", "cuda"] | None = "cpu"
     dtype: Literal["float32"] = "float32"
-    threads: int = Field(1, ge=1, le=1024)  # intra-op threads (also OMP/MKL env)
-    cpu_capability: str = "AVX2"  # ATEN_CPU_CAPABILITY: default | AVX2 | AVX512 | ...
-    mkl_cbwr: str = "AVX2"  # MKL_CBWR: pins MKL's code path (conditional bitwise repro)
+    threads: int | None = Field(1, ge=1, le=1024)  # intra-op threads (also OMP/MKL env)
+    cpu_capability: str | None = "AVX2"  # ATEN_CPU_CAPABILITY: default | AVX2 | AVX512 | ...
+    mkl_cbwr: str | None = "AVX2"  # MKL_CBWR: pins MKL's code path (conditional bitwise repro)
     deterministic: bool = True  # torch.use_deterministic_algorithms + cudnn flags
     engine: int = ENGINE_VERSION  # what the engine computes (ENGINE_CHANGES); specs without it are engine 1
     # cuda only (None on cpu): the GPU model, CUDA version, cuBLAS workspace config
@@ -99,18 +112,60 @@ class RuntimePin(_Strict):
     cuda_version: str | None = None
     cublas_workspace_config: str | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _exact_defaults(cls, data):
+        """In exact mode the plain-only fields default to null and torch_version to a major version."""
+        if isinstance(data, dict) and data.get("mode") == "exact":
+            return {"torch_version": EXACT_TORCH_MAJOR, **{k: None for k in PLAIN_ONLY_FIELDS}, **data}
+        return data
+
     @model_validator(mode="after")
-    def _cuda_fields(self) -> "RuntimePin":
+    def _fields_of_mode(self) -> "RuntimePin":
+        if not self.deterministic:
+            raise ValueError("spec: runtime.deterministic must be true (replay is the point)")
+        if self.engine != ENGINE_VERSION:
+            raise ValueError(compute_engine_refusal(self.engine))
+        if self.mode == "exact":
+            pinned = [k for k in (*PLAIN_ONLY_FIELDS, *CUDA_ONLY_FIELDS) if getattr(self, k) is not None]
+            if pinned:
+                raise ValueError(f"spec: runtime.mode exact pins no {', '.join(pinned)} (must be null): exact operators "
+                                 "give the same bits on any thread count, CPU code path, BLAS library and device")
+            if not self.torch_version.isdigit():
+                raise ValueError(f"spec: runtime.mode exact pins torch's major version only (e.g. \"2\"), "
+                                 f"not {self.torch_version!r}")
+            return self
+        missing = [k for k in PLAIN_ONLY_FIELDS if getattr(self, k) is None]
+        if missing:
+            raise ValueError(f"spec: runtime.mode plain needs {', '.join(missing)} (bits depend on them)")
         if self.device == "cuda":
             if not (self.gpu_name and self.cuda_version and self.cublas_workspace_config):
                 raise ValueError("spec: runtime.device cuda needs gpu_name, cuda_version, cublas_workspace_config")
         elif self.gpu_name or self.cuda_version or self.cublas_workspace_config:
             raise ValueError("spec: gpu_name/cuda_version/cublas_workspace_config are for device cuda only")
-        if not self.deterministic:
-            raise ValueError("spec: runtime.deterministic must be true (replay is the point)")
-        if self.engine != ENGINE_VERSION:
-            raise ValueError(compute_engine_refusal(self.engine))
         return self
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler):
+        """Plain specs serialize as before `mode` existed (their hashes are unchanged); exact specs
+        leave out the fields that are null by definition."""
+        data = handler(self)
+        if self.mode == "plain":
+            data.pop("mode", None)
+        else:
+            for k in (*PLAIN_ONLY_FIELDS, *CUDA_ONLY_FIELDS):
+                data.pop(k, None)
+        return data
+
+    @classmethod
+    def exact(cls, torch_major: str | None = None) -> dict:
+        """The runtime fields of an exact-mode spec, for `spec.with_(runtime=RuntimePin.exact())`
+        (nulls included, so they replace a plain pin's values)."""
+        return {"mode": "exact", "torch_version": torch_major or EXACT_TORCH_MAJOR,
+                **{k: None for k in (*PLAIN_ONLY_FIELDS, *CUDA_ONLY_FIELDS)}}
+
+
+EXACT_TORCH_MAJOR = "2"
 
 
 def compute_engine_refusal(engine: int) -> str:

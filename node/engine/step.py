@@ -17,7 +17,9 @@ from dataclasses import dataclass
 import torch
 
 from .model import build_model
+from .exact.step import exact_step
 from .rng import StepRandom
+from .runtime import compute_device
 from .spec import TaskSpec
 from .state import TrainingState
 
@@ -51,7 +53,7 @@ class Trainer:
 
     def __init__(self, spec: TaskSpec, state: TrainingState):
         self.spec = spec
-        self.device = torch.device(spec.runtime.device)
+        self.device = torch.device(compute_device(spec))  # exact mode: this process's choice
         self.model = build_model(spec.model, self.device)  # empty: weights come from the state
         state.check_against(self.model)
         self.params = dict(sorted(self.model.named_parameters()))
@@ -69,13 +71,18 @@ class Trainer:
         spec, g = self.spec, self.global_step
         tokens = tokens.to(self.device)
         x, y = tokens[:, :-1], tokens[:, 1:]  # (B, T) inputs and next-token targets
+        lr = spec.lr.lr_at(g) * (overrides.lr_scale if overrides else 1.0)
+        if spec.runtime.mode == "exact":  # exact operators: the same bits on any machine (node/engine/exact/)
+            loss = exact_step(spec, self.params, self.exp_avg, self.exp_avg_sq, self.steps, x, y, lr,
+                              StepRandom((spec.seed, g)))
+            self.global_step = g + 1
+            return loss
         self.model.train()
         for p in self.params.values():
             p.grad = None
         _, loss = self.model(x, y, rng=StepRandom((spec.seed, g)))  # dropout masks of step g
         loss.backward()
         self._clip_gradients(spec.optimizer.grad_clip)
-        lr = spec.lr.lr_at(g) * (overrides.lr_scale if overrides else 1.0)
         self._adamw(lr)
         self.global_step = g + 1
         return float(loss.item())

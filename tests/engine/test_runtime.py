@@ -76,10 +76,20 @@ def test_pin_after_torch_loaded_can_reexec_the_process():
     assert proc.stdout.split() == ["pinned", "1", "AVX2"]
 
 
+def _capability_this_cpu_lacks() -> str | None:
+    supported = compute_machine_capabilities() or set()
+    return next((c for c in ("avx512_vnni", "avx512", "avx2") if c not in supported), None)
+
+
 def test_cli_refuses_a_runtime_it_cannot_reproduce(cli, tmp_path, tiny_spec, genesis):
-    spec = write_spec(tmp_path / "spec.json", tiny_spec.with_(runtime={"cpu_capability": "AVX512"}))
+    lacking = _capability_this_cpu_lacks()
+    if lacking:  # a CPU path this machine cannot run (an AVX2-only CPU lacks avx512)
+        spec = write_spec(tmp_path / "lacking.json", tiny_spec.with_(runtime={"cpu_capability": lacking.upper()}))
+        proc = cli("spec", "check", spec, check=False)
+        assert proc.returncode == 1 and f"cannot run the {lacking.upper()} code path" in proc.stdout
+    spec = write_spec(tmp_path / "spec.json", tiny_spec.with_(runtime={"torch_version": "2.12.0+cpu"}))
     proc = cli("spec", "check", spec, check=False)
-    assert proc.returncode == 1 and "cannot run the AVX512 code path" in proc.stdout
+    assert proc.returncode == 1 and "torch 2.13.0+cpu but the spec pins 2.12.0+cpu" in proc.stdout
     proc = cli("replay", "--spec", spec, "--checkpoint", genesis, "--steps", "1", check=False)
     assert proc.returncode != 0 and "runtime: this process cannot replay the spec" in proc.stderr
 
