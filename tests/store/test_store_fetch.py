@@ -200,3 +200,21 @@ def test_parse_listen(text, ok):
             parse_listen(text)
     else:
         assert parse_listen(text) == ok
+
+
+def test_a_kubo_daemon_is_a_source_too(tmp_path, kubo, jsipfs):
+    """A real js-ipfs daemon (Kubo RPC) behind a silent peer: the fetch falls through to it."""
+    from node.store.fetch import KuboSource
+
+    data = vector_bytes("kubo-source", 700_000)
+    cid = kubo.put_bytes(data)
+    local = EmbeddedStore(tmp_path / "me")
+    empty = serve(EmbeddedStore(tmp_path / "empty"))
+    try:
+        sources = [GatewaySource(empty.url), KuboSource(jsipfs.api)]
+        me = FetchingStore(local, Fetcher(local, lambda: sources, timeout=5), 20)
+        report = me.fetch(cid)
+        assert me.get_bytes(cid) == data
+        assert report.by_source == {f"kubo {jsipfs.api}": report.blocks} and report.blocks == 4
+    finally:
+        empty.stop()
