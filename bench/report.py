@@ -107,6 +107,10 @@ def store_rows(s: dict) -> list[Row]:
             rows.append(Row("store", f"{name}: js-ipfs daemon add (Kubo RPC API)", f"{r['daemon_add']['MBps']:.1f} MB/s",
                             f"embedded put {r['embedded_put']['MBps']:.1f} MB/s", div(r["daemon_add"]["MBps"], r["embedded_put"]["MBps"]),
                             "embedded put ≥ daemon add", ok))
+        if "peer_fetch" in r and "embedded_get" in r:  # #16: a peer's gateway vs the local store, same run
+            rows.append(Row("store", f"{name}: fetch from a peer's trustless gateway (verified, stored)",
+                            f"{r['peer_fetch']['MBps']:.1f} MB/s", f"embedded get {r['embedded_get']['MBps']:.1f} MB/s",
+                            div(r["peer_fetch"]["MBps"], r["embedded_get"]["MBps"])))
         if "kubo_get" in r and "embedded_get" in r:
             rows.append(Row("store", f"{name}: verified get through the daemon", f"{r['kubo_get']['MBps']:.1f} MB/s",
                             f"embedded get {r['embedded_get']['MBps']:.1f} MB/s", div(r["kubo_get"]["MBps"], r["embedded_get"]["MBps"])))
