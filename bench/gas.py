@@ -1,7 +1,9 @@
-"""Gas of every external call of a round: `python -m bench gas` -> bench/gas.md.
+"""Gas of every external call of a round, and every contract's runtime size against the
+EIP-170 limit: `python -m bench gas` -> bench/gas.md.
 
 For committee 3 and 7, samples 2 and 8, steps per round 32 and 4096 (segment = 1 step),
-one honest round on a fresh anvil (free port) through node.contracts (web3, no brownie).
+one honest round on a fresh anvil (free port; anvil enforces the code-size limit, so a
+contract over it fails to deploy here) through node.contracts (web3, no brownie).
 """
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ from pathlib import Path
 from statistics import mean
 
 from node import protocol as P
-from node.contracts import TaskParams, contract, deploy, send
+from node.contracts import (CONTRACT_NAMES, EIP170_LIMIT, REFERENCE_NAMES, TaskParams, compile_contract, contract,
+                            deploy, send)
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = Path(__file__).resolve().parent / "gas.md"
@@ -56,6 +59,7 @@ def measure_round(w3, committee: int, samples: int, steps: int) -> dict[str, int
         addr = deploy(w3, deployer)
         sm = contract(w3, "StakeManager", addr["StakeManager"]).functions
         tr = contract(w3, "TrainingRounds", addr["TrainingRounds"]).functions
+        registry = contract(w3, "TaskRegistry", addr["TaskRegistry"]).functions
         gas: dict[str, list[int]] = {k: [] for k in CALLS}
 
         def tx(name, fn, sender, value=0):
@@ -64,14 +68,14 @@ def measure_round(w3, committee: int, samples: int, steps: int) -> dict[str, int
         tx("stake", sm.stake(P.TRAINER), trainer, 10**19)
         for v in verifiers:
             tx("stake", sm.stake(P.VERIFIER), v, 10**19)
-        params = TaskParams(steps_per_round=steps, samples=samples, committee_size=committee, quorum=committee // 2 + 1,
-                            seal_delay=1, reveal_window=50, commit_window=50, verdict_window=50)
+        params = TaskParams(steps_per_round=steps, segment_steps=1, samples=samples, committee_size=committee, quorum=committee // 2 + 1,
+                            seal_delay_blocks=1, reveal_window=50, commit_verdicts_window=50, reveal_verdicts_window=50)
         trace = [os.urandom(32) for _ in range(steps + 1)]
         layers_root = P.compute_merkle_root(trace)
-        tx("create_task", tr.create_task("bafy" + "s" * 55, os.urandom(32), trace[0], "bafy" + "g" * 55, params.as_tuple()),
+        tx("create_task", registry.create_task("bafy" + "s" * 55, os.urandom(32), trace[0], "bafy" + "g" * 55, params.as_tuple()),
            deployer, 10 * params.round_cost)
         tx("commit", tr.commit(1, trace[0], os.urandom(32), layers_root, P.compute_merkle_proof(trace, 0)), trainer)
-        w3.provider.make_request("anvil_mine", [hex(params.seal_delay + 1)])
+        w3.provider.make_request("anvil_mine", [hex(params.seal_delay_blocks + 1)])
         tx("seal", tr.seal(1), deployer)
         picked = tr.round_samples_of(1).call()
         members = tr.committee_of(1).call()
@@ -86,7 +90,7 @@ def measure_round(w3, committee: int, samples: int, steps: int) -> dict[str, int
         for v in members:
             tx("reveal_verdict", tr.reveal_verdict(1, ends, True, salt, True, True), v)
         tx("finalize", tr.finalize(1), deployer)
-        assert tr.rounds(1).call()[6] == P.OUTCOME_ACCEPTED, "gas bench: round not accepted"
+        assert tr.rounds(1).call()[6] == P.Outcome.ACCEPTED, "gas bench: round not accepted"
         tx("claim", sm.claim(), trainer)
         return {k: max(v) for k, v in gas.items()} | {
             "commit_verdict_mean": round(mean(gas["commit_verdict"])),
@@ -96,8 +100,23 @@ def measure_round(w3, committee: int, samples: int, steps: int) -> dict[str, int
         w3.provider.make_request("evm_revert", [snapshot])
 
 
-def write_markdown(rows: list[dict]) -> str:
+def code_sizes() -> dict[str, int]:
+    """Runtime bytecode size (bytes) of every contract, as compiled by node.contracts."""
+    return {name: compile_contract(name)["runtime_size"] for name in CONTRACT_NAMES + REFERENCE_NAMES}
+
+
+def write_markdown(rows: list[dict], sizes: dict[str, int]) -> str:
     lines = [
+        "# Contract sizes",
+        "",
+        f"Runtime bytecode against the EIP-170 limit ({EIP170_LIMIT:,} bytes, enforced by anvil and every",
+        "real chain). The rules (contracts/lib/rules.vy) are compiled into each contract that uses them.",
+        "ProtocolRules only exposes the rules for tests and tools; it is not part of a deployment.",
+        "",
+        "| contract | runtime bytes | % of limit | headroom |",
+        "|---|---|---|---|",
+        *[f"| {name} | {size:,} | {100 * size / EIP170_LIMIT:.1f}% | {EIP170_LIMIT - size:,} |" for name, size in sizes.items()],
+        "",
         "# Gas per call of one honest round",
         "",
         "`python -m bench gas` (bench/gas.py): fresh anvil 1.7.1, contracts compiled by vyper 0.4.3,",
@@ -126,6 +145,10 @@ def write_markdown(rows: list[dict]) -> str:
 
 
 def run() -> dict:
+    sizes = code_sizes()
+    over = {n: s for n, s in sizes.items() if s > EIP170_LIMIT}
+    assert not over, f"gas bench: contracts over the EIP-170 limit: {over}"
+    print("   runtime sizes: " + ", ".join(f"{n} {s:,} B" for n, s in sizes.items()), flush=True)
     proc, w3 = _start_anvil()
     try:
         rows = []
@@ -135,8 +158,8 @@ def run() -> dict:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
-    OUT.write_text(write_markdown(rows))
-    return {f"c{r['committee']}_s{r['samples']}_steps{r['steps']}": r["gas"] for r in rows}
+    OUT.write_text(write_markdown(rows, sizes))
+    return {f"c{r['committee']}_s{r['samples']}_steps{r['steps']}": r["gas"] for r in rows} | {"runtime_bytes": sizes}
 
 
 if __name__ == "__main__":

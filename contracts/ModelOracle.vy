@@ -3,9 +3,16 @@
 @title ModelOracle
 @notice The canonical model of every task, version by version: IPFS CID of the
         safetensors state and its state hash. Version 0 is the genesis state; each
-        accepted round appends one. Written only by TrainingRounds; a separate contract
-        with a stable interface so dapps keep working across protocol upgrades.
+        accepted round appends one. Written only by its authorized writers (TaskRegistry), a
+        set wired once at deploy (lib/wiring.vy); a separate contract with a stable interface
+        so dapps keep working across protocol upgrades. A dapp finds the rest from here:
+        authorized_callers(0) is the TaskRegistry, whose stake_manager() is the StakeManager.
 """
+
+from .lib import wiring
+
+initializes: wiring
+exports: wiring.__interface__
 
 struct ModelVersion:
     cid: String[128]
@@ -21,11 +28,6 @@ event CanonicalModelUpdated:
     cid: String[128]
     state_hash: bytes32
 
-event WriterSet:
-    writer: address
-
-owner: public(address)
-writer: public(address)
 version_count: public(HashMap[uint256, uint256])                 # task -> number of versions
 versions: HashMap[uint256, HashMap[uint256, ModelVersion]]       # task -> version -> entry
 
@@ -33,35 +35,22 @@ versions: HashMap[uint256, HashMap[uint256, ModelVersion]]       # task -> versi
 @deploy
 def __init__():
     """
-    @notice The deployer wires the writer once with set_writer.
+    @notice The deployer then authorizes the writers and calls finish_wiring().
     """
-    self.owner = msg.sender
-
-
-@external
-def set_writer(writer: address):
-    """
-    @notice Wire the TrainingRounds contract as the only writer; once, by the deployer.
-    @param writer The TrainingRounds address.
-    """
-    assert msg.sender == self.owner, "oracle: only owner"
-    assert self.writer == empty(address), "oracle: writer already set"
-    assert writer != empty(address), "oracle: writer is the zero address"
-    self.writer = writer
-    log WriterSet(writer=writer)
+    wiring.__init__()
 
 
 @external
 def record(task_id: uint256, cid: String[128], state_hash: bytes32, round_id: uint256) -> uint256:
     """
-    @notice Append a canonical version for `task_id`; only TrainingRounds.
+    @notice Append a canonical version for `task_id`; only an authorized writer.
     @param task_id Task.
     @param cid IPFS CID of the safetensors state.
     @param state_hash Canonical state hash of that state.
     @param round_id Round that produced it (0: genesis).
     @return The new version number.
     """
-    assert msg.sender == self.writer, "oracle: only rounds"
+    assert wiring.is_authorized[msg.sender], "oracle: only an authorized writer"
     assert len(cid) > 0, "oracle: empty cid"
     version: uint256 = self.version_count[task_id]
     self.versions[task_id][version] = ModelVersion(

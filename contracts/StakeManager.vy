@@ -2,15 +2,22 @@
 """
 @title StakeManager
 @notice Holds the stake of trainers and verifiers, the unbonding queue, the claimable
-        rewards (pull payments) and the treasury. Only TrainingRounds may lock, unlock,
-        slash or credit. Keeps the active verifier set the committees are drawn from.
+        rewards (pull payments) and the treasury. Only the authorized protocol contracts
+        (TrainingRounds: lock, unlock, slash; TaskRegistry: credit), a set wired once at
+        deploy (lib/wiring.vy), may move stake. Keeps the active verifier set the
+        committees are drawn from.
 @dev Invariant: self.balance == sum(stake) + sum(pending) + sum(claimable) + treasury.
 """
 
-TRAINER: constant(uint256) = 1
-VERIFIER: constant(uint256) = 2
+from .lib import rules
+from .lib import wiring
+
+initializes: wiring
+exports: wiring.__interface__
+
+TRAINER: constant(uint256) = rules.TRAINER
+VERIFIER: constant(uint256) = rules.VERIFIER
 MAX_VERIFIERS: constant(uint256) = 256
-BPS: constant(uint256) = 10_000
 
 struct Staker:
     role: uint256          # TRAINER or VERIFIER; 0 = never staked; fixed once set
@@ -61,15 +68,11 @@ event VerifierActivated:
 event VerifierDeactivated:
     who: indexed(address)
 
-event RoundsContractSet:
-    rounds: address
-
 event TreasuryWithdrawn:
     to: indexed(address)
     amount: uint256
 
-owner: public(address)
-rounds: public(address)
+owner: public(address)                         # may withdraw the treasury; nothing else
 min_stake: public(HashMap[uint256, uint256])   # role -> minimum bonded stake
 unbonding_blocks: public(uint256)
 stakers: public(HashMap[address, Staker])
@@ -87,23 +90,11 @@ def __init__(min_trainer_stake: uint256, min_verifier_stake: uint256, unbonding_
     @param unbonding_blocks Blocks between request_unstake and withdraw.
     """
     assert min_trainer_stake > 0 and min_verifier_stake > 0, "stake: minimum must be positive"
+    wiring.__init__()
     self.owner = msg.sender
     self.min_stake[TRAINER] = min_trainer_stake
     self.min_stake[VERIFIER] = min_verifier_stake
     self.unbonding_blocks = unbonding_blocks
-
-
-@external
-def set_rounds(rounds: address):
-    """
-    @notice Wire the TrainingRounds contract; callable once, by the deployer.
-    @param rounds The TrainingRounds address.
-    """
-    assert msg.sender == self.owner, "stake: only owner"
-    assert self.rounds == empty(address), "stake: rounds already set"
-    assert rounds != empty(address), "stake: rounds is the zero address"
-    self.rounds = rounds
-    log RoundsContractSet(rounds=rounds)
 
 
 # ---------------------------------------------------------------- stakers
@@ -191,15 +182,15 @@ def withdraw_treasury(to: address, amount: uint256):
     raw_call(to, b"", value=amount)
 
 
-# ---------------------------------------------------------------- TrainingRounds only
+# ---------------------------------------------------------------- authorized protocol contracts only
 
 @external
 def lock(who: address):
     """
-    @notice Lock `who`'s stake for one more open round; only TrainingRounds.
+    @notice Lock `who`'s stake for one more open round; only an authorized protocol contract.
     @param who Staker.
     """
-    assert msg.sender == self.rounds, "stake: only rounds"
+    assert wiring.is_authorized[msg.sender], "stake: only an authorized protocol contract"
     self.stakers[who].locks += 1
     log Locked(who=who, locks=self.stakers[who].locks)
 
@@ -207,10 +198,10 @@ def lock(who: address):
 @external
 def unlock(who: address):
     """
-    @notice Release one round's lock on `who`; only TrainingRounds.
+    @notice Release one round's lock on `who`; only an authorized protocol contract.
     @param who Staker.
     """
-    assert msg.sender == self.rounds, "stake: only rounds"
+    assert wiring.is_authorized[msg.sender], "stake: only an authorized protocol contract"
     assert self.stakers[who].locks > 0, "stake: not locked"
     self.stakers[who].locks -= 1
     log Unlocked(who=who, locks=self.stakers[who].locks)
@@ -225,7 +216,7 @@ def slash(who: address, amount: uint256, to: address) -> uint256:
     @param to Beneficiary, or the empty address for the treasury.
     @return The amount actually slashed.
     """
-    assert msg.sender == self.rounds, "stake: only rounds"
+    assert wiring.is_authorized[msg.sender], "stake: only an authorized protocol contract"
     taken: uint256 = min(amount, self.stakers[who].amount)
     if taken == 0:
         return 0
@@ -243,10 +234,10 @@ def slash(who: address, amount: uint256, to: address) -> uint256:
 @payable
 def credit(who: address):
     """
-    @notice Credit msg.value to `who`'s claimable balance; only TrainingRounds (rewards).
+    @notice Credit msg.value to `who`'s claimable balance; only an authorized protocol contract (TaskRegistry pays rewards).
     @param who Beneficiary.
     """
-    assert msg.sender == self.rounds, "stake: only rounds"
+    assert wiring.is_authorized[msg.sender], "stake: only an authorized protocol contract"
     self.claimable[who] += msg.value
     log Credited(who=who, amount=msg.value)
 

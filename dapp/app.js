@@ -94,7 +94,7 @@ function renderStake(stake) {
 function renderChain(conn) {
   $('#chain-id').textContent = String(conn.chainId);
   $('#addr-oracle').textContent = conn.oracle;
-  $('#addr-rounds').textContent = conn.rounds;
+  $('#addr-registry').textContent = conn.registry;
   $('#addr-stake').textContent = conn.stakeManager;
   $('#chain').hidden = false;
 }

@@ -1,6 +1,6 @@
 // Chain reads for the dapp: everything from one RPC URL and the ModelOracle address.
 // No DOM here. The other contracts are found from the oracle itself:
-//   ModelOracle.writer() -> TrainingRounds -> .stake_manager() -> StakeManager
+//   ModelOracle.authorized_callers(0) (its writer) -> TaskRegistry -> .stake_manager() -> StakeManager
 // ABIs come from the compiled contracts (`trainchain dapp serve` serves /abi/<Name>.json).
 import { createPublicClient, getAddress, http, isAddress } from 'viem';
 
@@ -19,7 +19,7 @@ export class DappError extends Error {
 const short = (e) => e?.shortMessage || e?.message || String(e);
 
 export async function loadAbis(base = '/abi/') {
-  const names = ['ModelOracle', 'TrainingRounds', 'StakeManager'];
+  const names = ['ModelOracle', 'TaskRegistry', 'StakeManager'];
   const abis = {};
   for (const name of names) {
     let res;
@@ -74,18 +74,19 @@ export async function connect({ rpc, oracle, abis, pollingInterval = 1000 }) {
       'deployed on this chain (wrong chain, or a devnet that was restarted?).');
   }
   const read = (contract, abi, functionName, args = []) => client.readContract({ address: contract, abi, functionName, args });
-  let rounds;
+  let registry;
   try {
-    rounds = getAddress(await read(address, abis.ModelOracle, 'writer'));
-    if (rounds === ZERO) throw new Error('its writer is not set');
-    const back = getAddress(await read(rounds, abis.TrainingRounds, 'oracle'));
-    if (back !== address) throw new Error(`its writer ${rounds} reports the oracle ${back}`);
+    // the oracle's first (and only) authorized writer is the task registry of its deployment
+    registry = getAddress(await read(address, abis.ModelOracle, 'authorized_callers', [0n]));
+    if (registry === ZERO) throw new Error('its writer is not set');
+    const back = getAddress(await read(registry, abis.TaskRegistry, 'oracle'));
+    if (back !== address) throw new Error(`its writer ${registry} reports the oracle ${back}`);
   } catch (e) {
     throw new DappError('not-oracle',
       `${address} on chain ${chainId} is a contract, but not a trainchain ModelOracle: wrong address? (${short(e)})`);
   }
-  const stakeManager = getAddress(await read(rounds, abis.TrainingRounds, 'stake_manager'));
-  return { client, rpc, chainId, abis, read, oracle: address, rounds, stakeManager };
+  const stakeManager = getAddress(await read(registry, abis.TaskRegistry, 'stake_manager'));
+  return { client, rpc, chainId, abis, read, oracle: address, registry, stakeManager };
 }
 
 function toModel([cid, stateHash, version, roundId, blockNumber, timestamp]) {
@@ -104,7 +105,7 @@ export async function readTask(conn, taskId) {
 }
 
 export async function readTaskIds(conn) {
-  const n = await conn.read(conn.rounds, conn.abis.TrainingRounds, 'task_count');
+  const n = await conn.read(conn.registry, conn.abis.TaskRegistry, 'task_count');
   return Array.from({ length: Number(n) }, (_, i) => BigInt(i + 1));
 }
 

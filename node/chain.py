@@ -37,16 +37,14 @@ from web3.providers.rpc import HTTPProvider
 
 from node.config import DEFAULT_RPC
 from node.errors import ChainError, DeploymentError, PreflightError, RPCUnavailable, TxTimeout
+from node.rounds import Phase, outcome_name
 
 log = logging.getLogger("trainchain.chain")
 
-CONTRACT_NAMES = ("StakeManager", "TrainingRounds", "ModelOracle")
+CONTRACT_NAMES = ("StakeManager", "TaskRegistry", "TrainingRounds", "ModelOracle")
 GAS_MARGIN = 1.25  # estimates are exact for the state they ran on; state moves
 FEE_BUMP = 1.25  # a replacement must pay >= 10% more (geth, anvil); 25% clears it
 ROLE_NAMES = {1: "trainer", 2: "verifier"}
-PHASE_NAMES = {1: "awaiting seal", 2: "awaiting the trainer's starts", 3: "taking verdict commitments",
-               4: "taking verdict reveals", 5: "finalized"}
-OUTCOME_NAMES = {0: "none", 1: "accepted", 2: "fraud", 3: "void", 4: "expired", 5: "abandoned"}
 TRANSPORT_ERRORS = (requests.ConnectionError, requests.Timeout, requests.HTTPError, ProviderConnectionError)
 
 
@@ -56,7 +54,7 @@ class Deployment(BaseModel):
 
     chain_id: int
     rpc_urls: list[str]
-    addresses: dict[str, str]  # StakeManager, TrainingRounds, ModelOracle
+    addresses: dict[str, str]  # StakeManager, TaskRegistry, TrainingRounds, ModelOracle (+ PeerDirectory)
     deploy_block: int
 
     @field_validator("addresses")
@@ -184,31 +182,6 @@ def _named(outputs: list[dict], values) -> dict:
     return out
 
 
-def compute_task_params(spec):
-    """node.contracts.TaskParams (the on-chain tuple) from a TaskSpec's round and protocol fields."""
-    from node.contracts import TaskParams
-
-    p = spec.protocol
-    return TaskParams(
-        steps_per_round=spec.steps_per_round,
-        segment_steps=spec.segment_steps,
-        samples=p.samples,
-        committee_size=p.committee_size,
-        quorum=p.quorum,
-        seal_delay=p.seal_delay_blocks,
-        reveal_window=p.reveal_window,
-        commit_window=p.commit_verdicts_window,
-        verdict_window=p.reveal_verdicts_window,
-        trainer_reward=p.trainer_reward_wei,
-        verifier_reward=p.verifier_reward_wei,
-        fraud_slash_bps=p.trainer_slash_bps,
-        fraud_reward_bps=p.fraud_reward_bps,
-        miss_slash_bps=p.no_show_slash_bps,
-        minority_slash_bps=p.verifier_slash_bps,
-        min_trainer_stake=p.min_trainer_stake_wei,
-    )
-
-
 def revert_reason(e: Exception) -> str:
     """'execution reverted: stake: below minimum' -> 'stake: below minimum'."""
     msg = getattr(e, "message", None) or (e.args[0] if e.args else str(e))
@@ -307,6 +280,10 @@ class ChainClient:
         return self.contract("StakeManager")
 
     @cached_property
+    def registry(self):
+        return self.contract("TaskRegistry")
+
+    @cached_property
     def rounds(self):
         return self.contract("TrainingRounds")
 
@@ -376,7 +353,7 @@ class ChainClient:
         return out
 
     def _contract_with_event(self, name: str):
-        for contract in (self.stake_manager, self.rounds, self.oracle):
+        for contract in (self.stake_manager, self.registry, self.rounds, self.oracle):
             if any(item.get("type") == "event" and item.get("name") == name for item in contract.abi):
                 return contract
         raise ChainError(f"no deployed contract declares an event {name!r}")
@@ -392,10 +369,11 @@ class ChainClient:
         return _named(outputs, value if isinstance(value, (list, tuple)) else (value,))
 
     def get_task(self, task_id: int) -> dict:
-        """TrainingRounds.tasks(task_id) as a dict; PreflightError if there is no such task."""
-        task = self._struct(self.rounds, "tasks", task_id)
+        """TaskRegistry.tasks(task_id) (+ `open_round` from TrainingRounds) as a dict; PreflightError if there is no such task."""
+        task = self._struct(self.registry, "tasks", task_id)
         if int(task["creator"], 16) == 0:
-            raise PreflightError(f"task {task_id} does not exist (tasks: 1..{self.call(self.rounds.functions.task_count())})")
+            raise PreflightError(f"task {task_id} does not exist (tasks: 1..{self.call(self.registry.functions.task_count())})")
+        task["open_round"] = self.call(self.rounds.functions.open_round(task_id))
         return task
 
     def get_round(self, round_id: int) -> dict:
@@ -438,13 +416,13 @@ class ChainClient:
         phase = rnd["phase"]
         need = {"seal": 1, "reveal_starts": 2, "commit_verdict": 3, "reveal_ends": 3, "reveal_verdict": 4}
         if phase == 5:
-            raise PreflightError(f"round {round_id} is already finalized (outcome {OUTCOME_NAMES.get(rnd['outcome'], rnd['outcome'])})")
+            raise PreflightError(f"round {round_id} is already finalized (outcome {outcome_name(rnd['outcome'])})")
         if action in need and phase != need[action]:
-            raise PreflightError(f"{action} is not possible now: round {round_id} is {PHASE_NAMES.get(phase, phase)}")
+            raise PreflightError(f"{action} is not possible now: round {round_id} is {Phase(phase).label}")
         # Gas estimation runs at the head and the transaction lands at head+1 or later:
         # "after X" needs head > X, "until X" needs head + 1 <= X.
         if action == "seal":
-            seal_after = rnd["commit_block"] + self.get_task(rnd["task_id"])["params"]["seal_delay"]
+            seal_after = rnd["commit_block"] + self.get_task(rnd["task_id"])["params"]["seal_delay_blocks"]
             if now <= seal_after:
                 raise PreflightError(f"seal: round {round_id} can be sealed after block {seal_after} (now {now})")
         if action == "commit_verdict":
@@ -454,7 +432,7 @@ class ChainClient:
             raise PreflightError(f"reveal_ends: the committee is still committing (until block {rnd['commit_deadline']}, now {now})")
         elif action == "finalize":
             if now <= rnd["deadline"] and not (phase == 4 and rnd["n_revealed"] == rnd["n_committed"]):
-                raise PreflightError(f"finalize: round {round_id} is {PHASE_NAMES.get(phase, phase)} until block {rnd['deadline']} (now {now})")
+                raise PreflightError(f"finalize: round {round_id} is {Phase(phase).label} until block {rnd['deadline']} (now {now})")
         elif action in need and now + 1 > rnd["deadline"]:
             raise PreflightError(f"{action}: window closed at block {rnd['deadline']} (now {now})")
         return rnd

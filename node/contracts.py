@@ -4,21 +4,37 @@
     addresses = deploy(w3, w3.eth.accounts[0])             # or an eth_account LocalAccount
     rounds = contract(w3, "TrainingRounds", addresses["TrainingRounds"])
 
-Compiled output is cached in build/trainchain/<name>-<sha256 of source + vyper version>.json
+The deployment: StakeManager (stake), ModelOracle (canonical versions), TaskRegistry (tasks,
+pools), TrainingRounds (rounds); each restricted function is open to a set of authorized
+callers wired here once and then frozen (contracts/lib/wiring.vy). The pure rules are the
+module contracts/lib/rules.vy, compiled into each; ProtocolRules exposes them (tests).
+
+Compiled output is cached in build/trainchain/<name>-<sha256 of sources + vyper version>.json
 (not brownie's build folder, so the node never needs brownie).
 """
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import astuple, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from node.records import TaskParams  # noqa: F401  (the contracts' rules.TaskParams; re-exported)
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTRACTS_DIR = ROOT / "contracts"
 CACHE_DIR = ROOT / "build" / "trainchain"
-CONTRACT_NAMES = ("StakeManager", "ModelOracle", "TrainingRounds")
+LIB_DIR = CONTRACTS_DIR / "lib"  # Vyper modules (imported, never deployed on their own)
+CONTRACT_NAMES = ("StakeManager", "ModelOracle", "TaskRegistry", "TrainingRounds")  # a deployment
+REFERENCE_NAMES = ("ProtocolRules",)  # the rules as external pure functions (tests, tools)
+EIP170_LIMIT = 24_576  # bytes of runtime code a chain accepts (anvil enforces it)
+# Who may call whose restricted functions, wired once at deploy and then frozen (lib/wiring.vy):
+# StakeManager: TrainingRounds locks, unlocks, slashes; TaskRegistry credits rewards.
+# ModelOracle: TaskRegistry writes the versions. TaskRegistry: TrainingRounds pays and advances.
+# The epochs and disputes contracts of protocol v2 join these sets (docs/protocol-v2-interface.md).
+WIRING = {"StakeManager": ("TrainingRounds", "TaskRegistry"), "ModelOracle": ("TaskRegistry",),
+          "TaskRegistry": ("TrainingRounds",)}
 
 
 class ContractsError(Exception):
@@ -32,49 +48,18 @@ class DeployParams:
     unbonding_blocks: int = 20
 
 
-@dataclass(frozen=True)
-class TaskParams:
-    """Mirror of TrainingRounds.TaskParams (field order is the ABI tuple order)."""
-
-    steps_per_round: int = 32
-    segment_steps: int = 1
-    samples: int = 2
-    committee_size: int = 3
-    quorum: int = 2
-    seal_delay: int = 2
-    reveal_window: int = 50
-    commit_window: int = 50
-    verdict_window: int = 50
-    trainer_reward: int = 10**17
-    verifier_reward: int = 10**16
-    fraud_slash_bps: int = 5_000
-    fraud_reward_bps: int = 5_000
-    miss_slash_bps: int = 1_000
-    minority_slash_bps: int = 500
-    min_trainer_stake: int = 0  # wei; 0: the StakeManager minimum only
-
-    def as_tuple(self) -> tuple:
-        return astuple(self)
-
-    @property
-    def n_segments(self) -> int:
-        return self.steps_per_round // self.segment_steps
-
-    @property
-    def round_cost(self) -> int:
-        return self.trainer_reward + self.verifier_reward * self.committee_size
-
-
 # ---------------------------------------------------------------- compile
 def _source_key(source: str) -> str:
     # the version from package metadata: importing vyper costs ~0.7 s on every CLI command
     from importlib.metadata import version
 
-    return hashlib.sha256(f"{version('vyper')}\0{source}".encode()).hexdigest()[:16]
+    modules = "".join(f"\0{p.name}\0{p.read_text()}" for p in sorted(LIB_DIR.glob("*.vy")))
+    return hashlib.sha256(f"{version('vyper')}\0{source}{modules}".encode()).hexdigest()[:16]
 
 
 def compile_contract(name: str) -> dict[str, Any]:
-    """{"abi": [...], "bytecode": "0x..."} of contracts/<name>.vy, cached by source hash."""
+    """{"abi", "bytecode", "runtime_size"} of contracts/<name>.vy, cached by the hash of its
+    source and of the modules in contracts/lib/."""
     path = CONTRACTS_DIR / f"{name}.vy"
     if not path.exists():
         raise ContractsError(f"contracts: no source {path}")
@@ -82,13 +67,17 @@ def compile_contract(name: str) -> dict[str, Any]:
     cached = CACHE_DIR / f"{name}-{_source_key(source)}.json"
     if cached.exists():
         return json.loads(cached.read_text())
-    import vyper
+    from vyper.compiler import compile_from_file_input
+    from vyper.compiler.input_bundle import FilesystemInputBundle
 
     try:
-        out = vyper.compile_code(source, contract_path=str(path), output_formats=["abi", "bytecode"])
+        bundle = FilesystemInputBundle([CONTRACTS_DIR])  # `from .lib import rules` resolves here
+        out = compile_from_file_input(bundle.load_file(Path(f"{name}.vy")), input_bundle=bundle,
+                                      output_formats=["abi", "bytecode", "bytecode_runtime"])
     except Exception as exc:  # vyper raises many types; the message is what matters
         raise ContractsError(f"contracts: compiling {name} failed: {exc}") from exc
-    result = {"abi": out["abi"], "bytecode": out["bytecode"]}
+    result = {"abi": out["abi"], "bytecode": out["bytecode"],
+              "runtime_size": (len(out["bytecode_runtime"]) - 2) // 2}
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     tmp = cached.with_suffix(".tmp")
     tmp.write_text(json.dumps(result))
@@ -97,8 +86,8 @@ def compile_contract(name: str) -> dict[str, Any]:
 
 
 def compile_contracts() -> dict[str, dict[str, Any]]:
-    """{name: {"abi", "bytecode"}} for StakeManager, ModelOracle, TrainingRounds."""
-    return {name: compile_contract(name) for name in CONTRACT_NAMES}
+    """{name: {"abi", "bytecode", "runtime_size"}} for the deployed contracts and ProtocolRules."""
+    return {name: compile_contract(name) for name in CONTRACT_NAMES + REFERENCE_NAMES}
 
 
 def abi(name: str) -> list:
@@ -147,15 +136,22 @@ def _deploy_one(w3, name: str, sender, *args) -> str:
 
 
 def deploy(w3, deployer, params: DeployParams = DeployParams()) -> dict[str, str]:
-    """Deploy StakeManager, ModelOracle, TrainingRounds and wire them; return {name: address}.
-
-    `deployer`: an address the node holds unlocked (anvil) or an eth_account LocalAccount.
+    """Deploy StakeManager, ModelOracle, TaskRegistry, TrainingRounds, wire them as WIRING says
+    and freeze the wiring (finish_wiring: no admin can change who may call what); return
+    {name: address}. `deployer`: an address the node holds unlocked (anvil) or an
+    eth_account LocalAccount.
     """
     stake_manager = _deploy_one(w3, "StakeManager", deployer, params.min_trainer_stake, params.min_verifier_stake, params.unbonding_blocks)
     oracle = _deploy_one(w3, "ModelOracle", deployer)
-    rounds = _deploy_one(w3, "TrainingRounds", deployer, stake_manager, oracle)
-    send(w3, contract(w3, "StakeManager", stake_manager).functions.set_rounds(rounds), deployer)
-    send(w3, contract(w3, "ModelOracle", oracle).functions.set_writer(rounds), deployer)
+    registry = _deploy_one(w3, "TaskRegistry", deployer, stake_manager, oracle)
+    rounds = _deploy_one(w3, "TrainingRounds", deployer, stake_manager, registry)
+    addresses = {"StakeManager": stake_manager, "ModelOracle": oracle, "TaskRegistry": registry, "TrainingRounds": rounds}
+    for name, callers in WIRING.items():
+        fns = contract(w3, name, addresses[name]).functions
+        for caller in callers:
+            send(w3, fns.authorize(addresses[caller]), deployer)
+        send(w3, fns.finish_wiring(), deployer)
     # Where stakers' content gateways are advertised (node/store/peers.py, H3 #16); no wiring needed.
     peers = _deploy_one(w3, "PeerDirectory", deployer, stake_manager)
-    return {"StakeManager": stake_manager, "ModelOracle": oracle, "TrainingRounds": rounds, "PeerDirectory": peers}
+    return {"StakeManager": stake_manager, "ModelOracle": oracle, "TaskRegistry": registry, "TrainingRounds": rounds,
+            "PeerDirectory": peers}

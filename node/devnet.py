@@ -150,7 +150,7 @@ class Anvil:
 # ---------------------------------------------------------------- deploy
 def deploy_contracts(rpc_url: str | list[str], deployer: LocalAccount, params=None,
                      out: str | Path | None = None):
-    """Deploy StakeManager, TrainingRounds and ModelOracle; return (and write to `out`) the Deployment."""
+    """Deploy and wire the contracts (node.contracts.deploy); return (and write to `out`) the Deployment."""
     from node.chain import ChainClient, Deployment
     from node.contracts import DeployParams, deploy
 

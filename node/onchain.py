@@ -33,9 +33,9 @@ def read_latest_model(chain, task_id: int) -> dict:
 def is_finalize_due(rnd: dict, head: int) -> bool:
     """Whether TrainingRounds.finalize passes now (at head) and in any later block."""
     phase = rnd["phase"]
-    if phase in (0, protocol.PHASE_FINALIZED):
+    if phase in (0, protocol.Phase.FINALIZED):
         return False
-    if phase == protocol.PHASE_ENDS_REVEALED:
+    if phase == protocol.Phase.ENDS_REVEALED:
         return rnd["n_revealed"] == rnd["n_committed"] or head > rnd["deadline"]
     return head > rnd["deadline"]
 
@@ -50,5 +50,4 @@ def round_id_from_receipt(chain, receipt) -> int:
     return int(events[0]["args"]["round_id"])
 
 
-def outcome_name(outcome: int) -> str:
-    return protocol.OUTCOME_NAMES.get(outcome, str(outcome))
+from node.rounds import outcome_name  # noqa: E402,F401  (the one outcome table)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from eth_utils import keccak
 
+from node.rounds import Outcome, Phase, outcome_name  # noqa: F401  (the one phase/outcome table)
+
 # ---------------------------------------------------------------- constants
 ZERO_HASH = b"\x00" * 32
 
@@ -75,7 +77,7 @@ def is_valid_merkle_proof(root: bytes, n_leaves: int, index: int, value: bytes, 
 
 
 # ---------------------------------------------------------------- round rules
-# Mirrors of the pure functions of contracts/TrainingRounds.vy (same names, same results).
+# Mirrors of the pure functions of contracts/lib/rules.vy (same names, same results).
 TRAINER = 1
 VERIFIER = 2
 BPS = 10_000
@@ -89,10 +91,12 @@ BLOCKHASH_HORIZON = 256
 DOMAIN_COMMITTEE = 1
 DOMAIN_SAMPLES = 2
 
-# round phases and outcomes (TrainingRounds.rounds(id).phase / .outcome)
-PHASE_COMMITTED, PHASE_SEALED, PHASE_STARTS_REVEALED, PHASE_ENDS_REVEALED, PHASE_FINALIZED = 1, 2, 3, 4, 5
-OUTCOME_NONE, OUTCOME_ACCEPTED, OUTCOME_FRAUD, OUTCOME_VOID, OUTCOME_EXPIRED, OUTCOME_ABANDONED = 0, 1, 2, 3, 4, 5
-OUTCOME_NAMES = {0: "none", 1: "accepted", 2: "fraud", 3: "void", 4: "expired", 5: "abandoned"}
+# Round phases and outcomes: node.rounds.Phase / Outcome (re-exported here). The PHASE_* /
+# OUTCOME_* names below are aliases of those members for files still being edited by other
+# issues this session (tests/adversarial/nodekit.py, bench/soak.py); use Phase / Outcome.
+PHASE_COMMITTED, PHASE_SEALED, PHASE_STARTS_REVEALED, PHASE_ENDS_REVEALED, PHASE_FINALIZED = (
+    Phase.COMMITTED, Phase.SEALED, Phase.STARTS_REVEALED, Phase.ENDS_REVEALED, Phase.FINALIZED)
+OUTCOME_NONE, OUTCOME_ACCEPTED, OUTCOME_FRAUD, OUTCOME_VOID, OUTCOME_EXPIRED, OUTCOME_ABANDONED = tuple(Outcome)
 
 
 def _u256(b: bytes) -> bytes:
@@ -165,17 +169,17 @@ def is_contradicting(trainer_end_hashes: list[bytes], end_hashes: list[bytes], d
     return not (data_root_ok and starts_ok and final_ok) or list(end_hashes) != list(trainer_end_hashes)
 
 
-def compute_tally(n_revealed: int, n_contradicting: int, quorum: int) -> int:
-    """OUTCOME_VOID if fewer than quorum reveals; OUTCOME_FRAUD if a strict majority contradicts; else OUTCOME_ACCEPTED."""
+def compute_tally(n_revealed: int, n_contradicting: int, quorum: int) -> Outcome:
+    """VOID if fewer than quorum reveals; FRAUD if a strict majority contradicts; else ACCEPTED."""
     if n_revealed < quorum:
-        return OUTCOME_VOID
+        return Outcome.VOID
     if 2 * n_contradicting > n_revealed:
-        return OUTCOME_FRAUD
-    return OUTCOME_ACCEPTED
+        return Outcome.FRAUD
+    return Outcome.ACCEPTED
 
 
 def is_fraud(n_revealed: int, n_contradicting: int, quorum: int) -> bool:
-    return compute_tally(n_revealed, n_contradicting, quorum) == OUTCOME_FRAUD
+    return compute_tally(n_revealed, n_contradicting, quorum) == Outcome.FRAUD
 
 
 def compute_slash(stake: int, bps: int) -> int:
@@ -198,6 +202,6 @@ def compute_round_cost(trainer_reward: int, verifier_reward: int, committee_size
 
 def compute_rewards(outcome: int, trainer_reward: int, verifier_reward: int, n_majority_paid: int) -> tuple[int, int]:
     """(trainer reward, per-verifier reward) paid from the pool for a round with `outcome`."""
-    if outcome != OUTCOME_ACCEPTED:
+    if outcome != Outcome.ACCEPTED:
         return 0, 0
     return trainer_reward, verifier_reward

@@ -351,7 +351,7 @@ class TrainerNode(DutyNode):
     def can_commit(self, task: dict) -> bool:
         """Pre-flight of commit, in words: a pool that pays a round, enough verifiers, enough stake."""
         p = task["params"]
-        cost = protocol.compute_round_cost(p["trainer_reward"], p["verifier_reward"], p["committee_size"])
+        cost = protocol.compute_round_cost(p["trainer_reward_wei"], p["verifier_reward_wei"], p["committee_size"])
         sm = self.chain.stake_manager.functions
         active = self.chain.call(sm.active_verifier_count())
         stake = self.chain.call(sm.stake_of(self.address))
@@ -360,8 +360,8 @@ class TrainerNode(DutyNode):
             reason = f"task {self.task_id}'s pool ({task['pool']} wei) no longer pays a round ({cost} wei)"
         elif active < p["quorum"]:
             reason = f"only {active} active verifier(s), the task needs a quorum of {p['quorum']}"
-        elif stake < p["min_trainer_stake"]:
-            reason = (f"task {self.task_id} needs a trainer stake of {p['min_trainer_stake'] / 1e18:g} ETH, this key "
+        elif stake < p["min_trainer_stake_wei"]:
+            reason = (f"task {self.task_id} needs a trainer stake of {p['min_trainer_stake_wei'] / 1e18:g} ETH, this key "
                       f"has {stake / 1e18:g} ETH staked (`trainchain stake trainer AMOUNT` adds to it)")
         if reason and reason != getattr(self, "_waiting", None):
             log.warning("waiting: %s", reason)
@@ -383,29 +383,29 @@ class TrainerNode(DutyNode):
         rec = self.db.get_round(ROLE, round_id)
         rnd = self.chain.get_round(round_id)
         phase = rnd["phase"]
-        if phase == protocol.PHASE_COMMITTED:
-            seal_after = rnd["commit_block"] + self.chain.get_task(self.task_id)["params"]["seal_delay"]
+        if phase == protocol.Phase.COMMITTED:
+            seal_after = rnd["commit_block"] + self.chain.get_task(self.task_id)["params"]["seal_delay_blocks"]
             if head > seal_after and head + 1 <= rnd["deadline"]:
                 self.transact(round_id, self.chain.rounds.functions.seal(round_id), "seal",
-                              done=self.phase_past(round_id, protocol.PHASE_COMMITTED))
+                              done=self.phase_past(round_id, protocol.Phase.COMMITTED))
             elif is_finalize_due(rnd, head):
                 self.finalize(round_id)
-        elif phase == protocol.PHASE_SEALED:
+        elif phase == protocol.Phase.SEALED:
             if self.reveals and head + 1 <= rnd["deadline"]:
                 self.reveal_starts(round_id, rec.data)
             elif is_finalize_due(rnd, head):
                 self.finalize(round_id)
-        elif phase == protocol.PHASE_STARTS_REVEALED:
+        elif phase == protocol.Phase.STARTS_REVEALED:
             committee = self.chain.call(self.chain.rounds.functions.committee_of(round_id))
             ready = rnd["n_committed"] == len(committee) or head > rnd["commit_deadline"]
             if self.reveals and ready and head + 1 <= rnd["deadline"]:
                 self.reveal_ends(round_id, rec.data)
             elif is_finalize_due(rnd, head):
                 self.finalize(round_id)
-        elif phase == protocol.PHASE_ENDS_REVEALED:
+        elif phase == protocol.Phase.ENDS_REVEALED:
             if is_finalize_due(rnd, head):
                 self.finalize(round_id)
-        elif phase == protocol.PHASE_FINALIZED:
+        elif phase == protocol.Phase.FINALIZED:
             self.conclude(round_id, rnd, rec)
 
     def reveal_starts(self, round_id: int, data: dict) -> None:
@@ -420,7 +420,7 @@ class TrainerNode(DutyNode):
             round_id, [hashes[j] for j in samples], [data["cids"][j] for j in samples],
             [protocol.compute_merkle_proof(hashes, j) for j in samples])
         self.db.set_phase(ROLE, round_id, "revealing_starts", samples=samples)
-        self.transact(round_id, fn, "reveal_starts", done=self.phase_past(round_id, protocol.PHASE_SEALED))
+        self.transact(round_id, fn, "reveal_starts", done=self.phase_past(round_id, protocol.Phase.SEALED))
         log.info("round %d: revealed the starts of the checks at leaves %s", round_id, samples)
 
     def reveal_ends(self, round_id: int, data: dict) -> None:
@@ -431,14 +431,14 @@ class TrainerNode(DutyNode):
             round_id, [hashes[e] for e in ends],
             [protocol.compute_merkle_proof(hashes, e) for e in ends], data["cids"][-1])
         self.db.set_phase(ROLE, round_id, "revealing_ends")
-        self.transact(round_id, fn, "reveal_ends", done=self.phase_past(round_id, protocol.PHASE_STARTS_REVEALED))
+        self.transact(round_id, fn, "reveal_ends", done=self.phase_past(round_id, protocol.Phase.STARTS_REVEALED))
         log.info("round %d: revealed ends and the final checkpoint %s", round_id, data["cids"][-1])
 
     def finalize(self, round_id: int) -> None:
         if not self.finalizes:
             return
         self.transact(round_id, self.chain.rounds.functions.finalize(round_id), "finalize",
-                      done=self.phase_past(round_id, protocol.PHASE_ENDS_REVEALED))
+                      done=self.phase_past(round_id, protocol.Phase.ENDS_REVEALED))
 
     def conclude(self, round_id: int, rnd: dict, rec) -> None:
         outcome = outcome_name(rnd["outcome"])
@@ -449,20 +449,20 @@ class TrainerNode(DutyNode):
             self.timing(round_id, "round", total)  # commit to finalized
             self.timing(round_id, "wait", max(0.0, total - sent))  # of which: waiting for blocks and others
         self.duty(round_id, "round", outcome)
-        phase = "done" if rnd["outcome"] == protocol.OUTCOME_ACCEPTED else "slashed" if rnd["outcome"] in (
-            protocol.OUTCOME_FRAUD, protocol.OUTCOME_ABANDONED, protocol.OUTCOME_EXPIRED) else "void"
+        phase = "done" if rnd["outcome"] == protocol.Outcome.ACCEPTED else "slashed" if rnd["outcome"] in (
+            protocol.Outcome.FRAUD, protocol.Outcome.ABANDONED, protocol.Outcome.EXPIRED) else "void"
         self.db.set_phase(ROLE, round_id, phase, outcome=outcome, final_cid=rnd["final_cid"])
         log.info("round %d finalized: %s", round_id, outcome)
         self.claim_rewards(round_id)
         out_dir = rec.data.get("out_dir")
-        if rnd["outcome"] == protocol.OUTCOME_VOID and out_dir and Path(out_dir).exists():
+        if rnd["outcome"] == protocol.Outcome.VOID and out_dir and Path(out_dir).exists():
             # canonical unchanged: the same trace is the next round's commit, no need to retrain
             keep = ("base_hash", "base_step", "out_dir", "data_root", "trace_root", "boundary_hashes", "cids",
                     "final_path", "losses", "mean_loss")
             self.db.put_json(self.pending_key(), {k: rec.data[k] for k in keep if k in rec.data})
         elif out_dir:
             shutil.rmtree(out_dir, ignore_errors=True)  # canonical now (or fraud): the store keeps what matters
-        if rnd["outcome"] not in (protocol.OUTCOME_ACCEPTED, protocol.OUTCOME_VOID):
+        if rnd["outcome"] not in (protocol.Outcome.ACCEPTED, protocol.Outcome.VOID):
             self.discard_ahead(f"round {round_id} ended {outcome}: its final state will not be canonical")
 
     def progress_bar(self, what: str, total: int):

@@ -8,7 +8,11 @@
    node_modules/.bin and the venv's bin.
 3. brownie would launch anvil on the fixed port 8545; teammates run chains concurrently, so
    unless TRAINCHAIN_BROWNIE_PORT is set we pick a free port for this run.
-4. The development network settings (DEVELOPMENT below) are also applied in memory, so a run
+4. contracts/lib/ holds Vyper 0.4 modules (imported by the contracts, never deployed):
+   brownie compiles every .vy it finds, and a module crashes it (internal functions only:
+   its coverage step; `uses:`: cannot compile alone). The wrapper asks vyper for the
+   output of the top-level contracts only; the modules stay in `sources` for the imports.
+5. The development network settings (DEVELOPMENT below) are also applied in memory, so a run
    works even if $HOME/.brownie was reset after `make setup` (which writes them to disk).
 """
 from __future__ import annotations
@@ -53,6 +57,22 @@ def _fix_source_map(output: dict) -> dict:
     return output
 
 
+def is_module_source(path: str) -> bool:
+    """A Vyper module under contracts/lib/ (compiled into the contracts that import it)."""
+    return "/lib/" in "/" + path.replace("\\", "/")
+
+
+def _top_level_only(input_json: dict) -> dict:
+    """Restrict outputSelection to the top-level contracts (see 4. above)."""
+    selection = input_json.get("settings", {}).get("outputSelection")
+    sources = input_json.get("sources", {})
+    if not isinstance(selection, dict) or "*" not in selection or not any(map(is_module_source, sources)):
+        return input_json
+    wanted = selection["*"]
+    settings = {**input_json["settings"], "outputSelection": {p: wanted for p in sources if not is_module_source(p)}}
+    return {**input_json, "settings": settings}
+
+
 def install_vyper_fix() -> None:
     from vyper.cli import vyper_json
 
@@ -60,8 +80,8 @@ def install_vyper_fix() -> None:
         return
     original = vyper_json.compile_json
 
-    def compile_json(*args, **kwargs):
-        return _fix_source_map(original(*args, **kwargs))
+    def compile_json(input_json, *args, **kwargs):
+        return _fix_source_map(original(_top_level_only(input_json), *args, **kwargs))
 
     compile_json._trainchain_fixed = True
     vyper_json.compile_json = compile_json

@@ -6,21 +6,27 @@ The node itself deploys with node.contracts.deploy (web3, no brownie); this scri
 brownie users and prints the same {name: address} mapping as JSON.
 """
 import json
+import sys
+from pathlib import Path
 
-from brownie import ModelOracle, StakeManager, TrainingRounds, accounts
+from brownie import ModelOracle, StakeManager, TaskRegistry, TrainingRounds, accounts
 
-MIN_TRAINER_STAKE = 10**18
-MIN_VERIFIER_STAKE = 10**18
-UNBONDING_BLOCKS = 20
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from node.contracts import WIRING, DeployParams  # noqa: E402  (one wiring table, one set of defaults)
 
 
 def main():
     deployer = accounts[0]
-    stake_manager = StakeManager.deploy(MIN_TRAINER_STAKE, MIN_VERIFIER_STAKE, UNBONDING_BLOCKS, {"from": deployer})
+    p = DeployParams()
+    stake_manager = StakeManager.deploy(p.min_trainer_stake, p.min_verifier_stake, p.unbonding_blocks, {"from": deployer})
     oracle = ModelOracle.deploy({"from": deployer})
-    rounds = TrainingRounds.deploy(stake_manager, oracle, {"from": deployer})
-    stake_manager.set_rounds(rounds, {"from": deployer})
-    oracle.set_writer(rounds, {"from": deployer})
-    addresses = {"StakeManager": stake_manager.address, "ModelOracle": oracle.address, "TrainingRounds": rounds.address}
+    registry = TaskRegistry.deploy(stake_manager, oracle, {"from": deployer})
+    rounds = TrainingRounds.deploy(stake_manager, registry, {"from": deployer})
+    deployed = {"StakeManager": stake_manager, "ModelOracle": oracle, "TaskRegistry": registry, "TrainingRounds": rounds}
+    for name, callers in WIRING.items():
+        for caller in callers:
+            deployed[name].authorize(deployed[caller], {"from": deployer})
+        deployed[name].finish_wiring({"from": deployer})
+    addresses = {name: c.address for name, c in deployed.items()}
     print(json.dumps(addresses))
     return addresses

@@ -22,7 +22,7 @@ from node import protocol
 from node.contracts import DeployParams, TaskParams, contract, deploy, send
 
 # Small rounds: M = 8 segments, 2 samples (+ the last), committee of 3, quorum 2.
-SMALL_TASK = TaskParams(steps_per_round=8, segment_steps=1, samples=2, committee_size=3, quorum=2, seal_delay=1)
+SMALL_TASK = TaskParams(steps_per_round=8, segment_steps=1, samples=2, committee_size=3, quorum=2, seal_delay_blocks=1)
 
 
 @dataclass
@@ -76,18 +76,19 @@ class RoundKit:
         """A task whose genesis is a real blob in the store; returns the task id."""
         spec_cid, spec_hash = self.put_state("spec")
         genesis_cid, genesis_hash = self.put_state("genesis")
-        self.tx("TrainingRounds", "create_task", spec_cid, spec_hash, genesis_hash, genesis_cid, params.as_tuple(),
+        self.tx("TaskRegistry", "create_task", spec_cid, spec_hash, genesis_hash, genesis_cid, params.as_tuple(),
                 sender=self.deployer, value=params.round_cost * rounds_funded)
-        return self.contract("TrainingRounds").functions.task_count().call()
+        return self.contract("TaskRegistry").functions.task_count().call()
 
     # ------------------------------------------------------------ a round
     def run_round(self, task_id: int, verdicts: dict[str, str] | None = None) -> RoundResult:
         """commit, seal, reveal starts, commit verdicts, reveal ends, reveal verdicts, finalize."""
         verdicts = verdicts or {}
         rounds = self.contract("TrainingRounds")
-        params = TaskParams(*rounds.functions.task_params(task_id).call())
+        registry = self.contract("TaskRegistry")
+        params = TaskParams(*registry.functions.task_params(task_id).call())
         m = params.n_segments
-        task = rounds.functions.tasks(task_id).call()
+        task = registry.functions.tasks(task_id).call()
         base_hash, base_cid = task[3], task[4]  # Task.canonical_hash, Task.canonical_cid
         self.rounds_done += 1
         states = [self.put_state(f"task {task_id} round {self.rounds_done} boundary {j}") for j in range(1, m + 1)]
@@ -102,11 +103,11 @@ class RoundKit:
                                      protocol.compute_merkle_proof(trace, 0), sender=self.trainer)
         round_id = rounds.functions.round_count().call()
         commit_block = receipts["commit"]["blockNumber"]
-        self.mine(params.seal_delay + 1)
+        self.mine(params.seal_delay_blocks + 1)
         receipts["seal"] = self.tx("TrainingRounds", "seal", round_id, sender=self.deployer)
 
         # Verify the draw with the Python reference rules.
-        seal_hash = self.w3.eth.get_block(commit_block + params.seal_delay)["hash"]
+        seal_hash = self.w3.eth.get_block(commit_block + params.seal_delay_blocks)["hash"]
         seed = protocol.compute_seed(bytes(seal_hash), round_id)
         samples = rounds.functions.round_samples_of(round_id).call()
         committee = rounds.functions.committee_of(round_id).call()
@@ -135,7 +136,7 @@ class RoundKit:
             receipts[f"commit_verdict {member}"] = self.tx("TrainingRounds", "commit_verdict", round_id, commitment,
                                                            sender=by_address[member])
         if len(plans) < len(committee):
-            self.mine(params.commit_window + 1)
+            self.mine(params.commit_verdicts_window + 1)
         receipts["reveal_ends"] = self.tx("TrainingRounds", "reveal_ends", round_id, ends,
                                           [protocol.compute_merkle_proof(trace, e) for e in check_ends],
                                           cids[m], sender=self.trainer)

@@ -72,7 +72,7 @@ class VerifierNode(DutyNode):
     def warm_up(self) -> None:
         """Load the newest watched task's spec, runtime and dataset now, not inside a
         commit window: importing torch and fetching a dataset take seconds."""
-        count = self.chain.call(self.chain.rounds.functions.task_count())
+        count = self.chain.call(self.chain.registry.functions.task_count())
         watched = [t for t in range(count, 0, -1) if self.tasks is None or t in self.tasks]
         if not watched:
             return
@@ -119,7 +119,7 @@ class VerifierNode(DutyNode):
         round_id = rec.round_id
         rnd = self.chain.get_round(round_id)
         phase = rnd["phase"]
-        if phase == protocol.PHASE_STARTS_REVEALED and rec.phase in ("assigned", "verdict_ready"):
+        if phase == protocol.Phase.STARTS_REVEALED and rec.phase in ("assigned", "verdict_ready"):
             if head + 1 <= rnd["commit_deadline"]:
                 try:
                     self.commit_verdict(rec, rnd)
@@ -130,13 +130,13 @@ class VerifierNode(DutyNode):
             elif rec.phase == "assigned":
                 self.db.set_phase(ROLE, round_id, "missed_commit")
                 self.duty(round_id, "commit_verdict", "missed", detail=f"window closed at block {rnd['commit_deadline']}")
-        elif phase == protocol.PHASE_ENDS_REVEALED and rec.phase in ("verdict_ready", "committed"):
+        elif phase == protocol.Phase.ENDS_REVEALED and rec.phase in ("verdict_ready", "committed"):
             if rec.phase == "verdict_ready":  # crashed after sending the commitment: did it land?
                 if self.onchain_commitment(round_id) == rec.data.get("commitment"):
                     rec = self.db.set_phase(ROLE, round_id, "committed")
             if rec.phase == "committed" and head + 1 <= rnd["deadline"]:
                 self.reveal_verdict(rec, rnd)
-        if phase == protocol.PHASE_FINALIZED:
+        if phase == protocol.Phase.FINALIZED:
             self.conclude(rec, rnd)
         elif is_finalize_due(rnd, head) and not self.has_duty_left(rec, rnd, head):
             self.finalize_when_our_turn(rec, head)
@@ -153,11 +153,11 @@ class VerifierNode(DutyNode):
         position = committee.index(self.address) if self.address in committee else len(committee)
         if head >= due_seen + 1 + position:
             self.transact(round_id, self.chain.rounds.functions.finalize(round_id), "finalize",
-                          done=self.phase_past(round_id, protocol.PHASE_ENDS_REVEALED))
+                          done=self.phase_past(round_id, protocol.Phase.ENDS_REVEALED))
 
     def has_duty_left(self, rec, rnd: dict, head: int) -> bool:
         """Our own reveal comes before finalizing, while its window is open."""
-        return (rnd["phase"] == protocol.PHASE_ENDS_REVEALED and rec.phase in ("committed", "verdict_ready")
+        return (rnd["phase"] == protocol.Phase.ENDS_REVEALED and rec.phase in ("committed", "verdict_ready")
                 and head + 1 <= rnd["deadline"])
 
     # ------------------------------------------------------------ verdicts
@@ -183,7 +183,7 @@ class VerifierNode(DutyNode):
                                     "commit_verdict", done=lambda: self.onchain_commitment(round_id) == "0x" + commitment.hex())
         except ChainError:
             rnd = self.chain.get_round(round_id)
-            if rnd["phase"] != protocol.PHASE_STARTS_REVEALED or self.chain.block_number() >= rnd["commit_deadline"]:
+            if rnd["phase"] != protocol.Phase.STARTS_REVEALED or self.chain.block_number() >= rnd["commit_deadline"]:
                 self.db.set_phase(ROLE, round_id, "missed_commit")
                 self.duty(round_id, "commit_verdict", "missed", detail=f"window closed at block {rnd['commit_deadline']}")
                 return

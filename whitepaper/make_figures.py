@@ -41,25 +41,25 @@ FILL = re.compile(r"(<!-- fill:([\w.-]+) -->\n)(.*?)(<!-- /fill -->)", re.S)
 def default_params() -> dict:
     """The defaults a task gets on-chain: `trainchain spec init`'s TaskSpec.preset("demo") mapped by the
     node (node/chain.py)."""
-    from node.chain import compute_task_params
+    from node.contracts import TaskParams
     from node.contracts import DeployParams
     from node.engine.spec import TaskSpec
 
     spec = TaskSpec.preset("demo")
-    tp = compute_task_params(spec)
+    tp = TaskParams.from_spec(spec)
     dp = DeployParams()
     return {
         "S": tp.steps_per_round, "k": tp.segment_steps, "M": tp.n_segments,
         "s": tp.samples, "c": tp.committee_size, "q": tp.quorum,
-        "seal_delay": tp.seal_delay,
+        "seal_delay_blocks": tp.seal_delay_blocks,
         "windows": {"reveal (trainer, starts and ends)": tp.reveal_window,
-                    "commit verdicts": tp.commit_window, "reveal verdicts": tp.verdict_window},
-        "trainer_reward_wei": tp.trainer_reward, "verifier_reward_wei": tp.verifier_reward,
-        "trainer_slash_bps": tp.fraud_slash_bps, "fraud_reward_bps": tp.fraud_reward_bps,
-        "verifier_slash_bps": tp.minority_slash_bps, "no_show_slash_bps": tp.miss_slash_bps,
+                    "commit verdicts": tp.commit_verdicts_window, "reveal verdicts": tp.reveal_verdicts_window},
+        "trainer_reward_wei": tp.trainer_reward_wei, "verifier_reward_wei": tp.verifier_reward_wei,
+        "trainer_slash_bps": tp.trainer_slash_bps, "fraud_reward_bps": tp.fraud_reward_bps,
+        "verifier_slash_bps": tp.verifier_slash_bps, "no_show_slash_bps": tp.no_show_slash_bps,
         # the least a trainer of this task can have at stake: the deployment's minimum or the task's, if higher
-        "min_trainer_stake_wei": max(dp.min_trainer_stake, tp.min_trainer_stake),
-        "deployment_min_trainer_stake_wei": dp.min_trainer_stake, "task_min_trainer_stake_wei": tp.min_trainer_stake,
+        "min_trainer_stake_wei": max(dp.min_trainer_stake, tp.min_trainer_stake_wei),
+        "deployment_min_trainer_stake_wei": dp.min_trainer_stake, "task_min_trainer_stake_wei": tp.min_trainer_stake_wei,
         "min_verifier_stake_wei": dp.min_verifier_stake,
         "unbonding_blocks": dp.unbonding_blocks,
         "threads": spec.runtime.threads, "torch": spec.runtime.torch_version,
@@ -79,15 +79,15 @@ def params_table(P: dict) -> str:
         ("checked segments per round", "`samples`", "s", simulate.describe_sample_count(P)),
         ("committee size", "`committee_size`", "c", P["c"]),
         ("reveals for a valid round", "`quorum`", "q", P["q"]),
-        ("seal delay (blocks)", "`seal_delay`", "", P["seal_delay"]),
+        ("seal delay (blocks)", "`seal_delay_blocks`", "", P["seal_delay_blocks"]),
         *[(f"{name} window (blocks)", f"`{key}`", "", v) for (name, v), key in
-          zip(P["windows"].items(), ("reveal_window", "commit_window", "verdict_window"))],
-        ("trainer reward per accepted round", "`trainer_reward`", "R", eth(P["trainer_reward_wei"])),
-        ("reward per majority verifier", "`verifier_reward`", "", eth(P["verifier_reward_wei"])),
-        ("trainer slash on fraud (of its stake)", "`fraud_slash_bps`", "", f"{P['trainer_slash_bps'] / 100:g} %"),
+          zip(P["windows"].items(), ("reveal_window", "commit_verdicts_window", "reveal_verdicts_window"))],
+        ("trainer reward per accepted round", "`trainer_reward_wei`", "R", eth(P["trainer_reward_wei"])),
+        ("reward per majority verifier", "`verifier_reward_wei`", "", eth(P["verifier_reward_wei"])),
+        ("trainer slash on fraud (of its stake)", "`trainer_slash_bps`", "", f"{P['trainer_slash_bps'] / 100:g} %"),
         ("share of that slash to the majority", "`fraud_reward_bps`", "", f"{P['fraud_reward_bps'] / 100:g} %"),
-        ("minority verifier slash", "`minority_slash_bps`", "", f"{P['verifier_slash_bps'] / 100:g} %"),
-        ("missed duty slash", "`miss_slash_bps`", "", f"{P['no_show_slash_bps'] / 100:g} %"),
+        ("minority verifier slash", "`verifier_slash_bps`", "", f"{P['verifier_slash_bps'] / 100:g} %"),
+        ("missed duty slash", "`no_show_slash_bps`", "", f"{P['no_show_slash_bps'] / 100:g} %"),
         ("minimum trainer / verifier stake (deployment)", "StakeManager", "",
          f"{eth(P['deployment_min_trainer_stake_wei'])} / {eth(P['min_verifier_stake_wei'])}"),
         ("minimum trainer stake to commit to this task", "`min_trainer_stake`", "",
@@ -417,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
     bench = json.loads(args.bench.read_text()) if args.bench.exists() else None
 
     fills = {"params_table": params_table(P) + "\n\nSource: `make whitepaper` (`TaskSpec.preset('demo')`, what `trainchain spec init` writes, mapped by "
-                                               "`node/chain.py: compute_task_params`; stakes from "
+                                               "`node/contracts.py: TaskParams.from_spec`; stakes from "
                                                "`node/contracts.py: DeployParams`)."}
     _, fills["detection_table"] = detection_rows(P, args.tiny)
     fills["segment_gap"] = segment_gap_note(P)

@@ -141,7 +141,7 @@ def describe_tight_parameters(P: dict) -> str:
 def colluders_needed_to_capture(c: int) -> int:
     """Smallest number of colluders among c full reveals for which compute_tally accepts a fraud."""
     for x in range(c + 1):
-        if protocol.compute_tally(c, c - x, 1) == protocol.OUTCOME_ACCEPTED:
+        if protocol.compute_tally(c, c - x, 1) == protocol.Outcome.ACCEPTED:
             return x
     return c + 1
 
@@ -214,17 +214,17 @@ def run(P: dict, rounds: int, seed: int = 7, population: dict | None = None) -> 
                 contradicts[v.name] = caught          # replayed: differs iff a sample is bad
         n_contra = sum(contradicts.values())
         outcome = protocol.compute_tally(len(committee), n_contra, q)
-        outcomes[trainer.strategy][protocol.OUTCOME_NAMES[outcome]] += 1
+        outcomes[trainer.strategy][protocol.outcome_name(outcome)] += 1
 
         # trainer
         trainer.rounds += 1
         trainer.profit -= (C - C * len(bad) / M) / ETH
         t_reward, v_reward = protocol.compute_rewards(outcome, R, Rv, c - n_contra)
         trainer.profit += t_reward / ETH
-        if outcome == protocol.OUTCOME_ACCEPTED and trainer.strategy.startswith("forger"):
+        if outcome == protocol.Outcome.ACCEPTED and trainer.strategy.startswith("forger"):
             trainer.profit += V / ETH
         per_verifier = 0
-        if outcome == protocol.OUTCOME_FRAUD:
+        if outcome == protocol.Outcome.FRAUD:
             slashed = protocol.compute_slash(trainer_stake, P["trainer_slash_bps"])
             trainer.profit -= slashed / ETH
             trainer.slashed += 1
@@ -238,9 +238,9 @@ def run(P: dict, rounds: int, seed: int = 7, population: dict | None = None) -> 
             v.rounds += 1
             if v.strategy != "lazy" and not (v.strategy == "colluding" and cheating):
                 v.profit -= replay_cost / ETH
-            majority = contradicts[v.name] == (outcome == protocol.OUTCOME_FRAUD)
+            majority = contradicts[v.name] == (outcome == protocol.Outcome.FRAUD)
             if majority:
-                v.profit += (v_reward if outcome == protocol.OUTCOME_ACCEPTED else per_verifier) / ETH
+                v.profit += (v_reward if outcome == protocol.Outcome.ACCEPTED else per_verifier) / ETH
             else:
                 v.profit -= protocol.compute_slash(verifier_stake, P["verifier_slash_bps"]) / ETH
                 v.slashed += 1

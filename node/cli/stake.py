@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import click
 
-from node.chain import OUTCOME_NAMES, ROLE_NAMES
+from node.chain import ROLE_NAMES
+from node.rounds import outcome_name
 from node.cli.options import AMOUNT, NodeContext, format_ether, node_options
 from node.errors import PreflightError
 
@@ -124,7 +125,7 @@ def account_status(chain, who: str) -> dict:
         entry(e["args"]["round_id"])["verdict"] = "contradicts" if e["args"]["contradicts"] else "agrees"
     for e in chain.events("RoundFinalized"):
         if e["args"]["round_id"] in rounds:
-            rounds[e["args"]["round_id"]].update(task=e["args"]["task_id"], outcome=OUTCOME_NAMES.get(e["args"]["outcome"]))
+            rounds[e["args"]["round_id"]].update(task=e["args"]["task_id"], outcome=outcome_name(e["args"]["outcome"]))
     slashes = [{"amount": e["args"]["amount"], "to": e["args"]["to"], "block": e["blockNumber"], "tx": e["transactionHash"]}
                for e in chain.events("Slashed", who=who)]
     penalties = {e["transactionHash"]: e["args"] for e in chain.events("PenaltyApplied", who=who)}

@@ -20,7 +20,7 @@ def create_task(chain, store, spec, fund: int, log=lambda msg: None) -> dict:
 
     The spec's dataset manifest must already be in the store. Returns the ids, CIDs and hashes.
     """
-    from node.chain import compute_task_params
+    from node.contracts import TaskParams
     from node.engine import make_genesis
 
     manifest = spec.dataset.manifest_cid
@@ -29,7 +29,7 @@ def create_task(chain, store, spec, fund: int, log=lambda msg: None) -> dict:
     if not store.has(manifest):
         raise PreflightError(f"dataset manifest {manifest} is not in the content store: build it first "
                              "(`trainchain dataset build`) or pass --data")
-    params = compute_task_params(spec)
+    params = TaskParams.from_spec(spec)
     if params.n_segments < 2 * params.samples + 1:
         raise PreflightError(f"the spec has {params.n_segments} segments per round but {params.samples} samples "
                              f"need at least {2 * params.samples + 1} (raise steps_per_round or lower samples)")
@@ -44,11 +44,11 @@ def create_task(chain, store, spec, fund: int, log=lambda msg: None) -> dict:
         genesis_hash = make_genesis(spec, path)
         genesis_cid = store.put_file(path)
     store.pin(genesis_cid)
-    fn = chain.rounds.functions.create_task(spec_cid, spec.spec_hash(), genesis_hash, genesis_cid, params.as_tuple())
+    fn = chain.registry.functions.create_task(spec_cid, spec.spec_hash(), genesis_hash, genesis_cid, params.as_tuple())
     receipt = chain.transact(fn, value=fund, what="create_task")
     from web3.logs import DISCARD
 
-    created = chain.rounds.events.TaskCreated().process_receipt(receipt, errors=DISCARD)  # skip other contracts' logs
+    created = chain.registry.events.TaskCreated().process_receipt(receipt, errors=DISCARD)  # skip other contracts' logs
     task_id = created[0]["args"]["task_id"]
     return {
         "task_id": task_id,
@@ -119,7 +119,7 @@ def _task_summary(chain, task_id: int) -> dict:
 def list_(node: NodeContext) -> None:
     """Every task: pool, rounds accepted, open round, canonical version."""
     chain = node.chain()
-    count = chain.call(chain.rounds.functions.task_count())
+    count = chain.call(chain.registry.functions.task_count())
     tasks = [_task_summary(chain, i) for i in range(1, count + 1)]
 
     def text() -> str:
@@ -143,11 +143,11 @@ def show(node: NodeContext, task_id: int) -> None:
     info = _task_summary(chain, task_id)
     committed = chain.events("RoundCommitted", task_id=task_id)
     finalized = {e["args"]["round_id"]: e["args"] for e in chain.events("RoundFinalized", task_id=task_id)}
-    from node.chain import OUTCOME_NAMES
+    from node.rounds import outcome_name
 
     info["rounds"] = [
         {"round": e["args"]["round_id"], "trainer": e["args"]["trainer"], "block": e["blockNumber"],
-         "outcome": OUTCOME_NAMES[finalized[e["args"]["round_id"]]["outcome"]] if e["args"]["round_id"] in finalized else "open"}
+         "outcome": outcome_name(finalized[e["args"]["round_id"]]["outcome"]) if e["args"]["round_id"] in finalized else "open"}
         for e in committed
     ]
     info["spec"] = None

@@ -41,8 +41,8 @@ from roundkit import RoundKit
 
 TOY_MAGIC = b"TOYSTATE"
 # 16 steps in 8 segments of 2, 2 samples (+ the last), committee of 3 out of 5, quorum 2.
-TOY_TASK = TaskParams(steps_per_round=16, segment_steps=2, samples=2, committee_size=3, quorum=2, seal_delay=1,
-                      reveal_window=10, commit_window=10, verdict_window=10)
+TOY_TASK = TaskParams(steps_per_round=16, segment_steps=2, samples=2, committee_size=3, quorum=2, seal_delay_blocks=1,
+                      reveal_window=10, commit_verdicts_window=10, reveal_verdicts_window=10)
 BEHAVIOURS = ("honest", "lazy", "reject", "absent", "silent", "equivocate", "copy", "collude")
 
 
@@ -122,7 +122,7 @@ class RoundOutcome:
 
     @property
     def outcome_name(self) -> str:
-        return protocol.OUTCOME_NAMES[self.outcome]
+        return protocol.outcome_name(self.outcome)
 
     def delta(self, who: str) -> int:
         """Change of bonded stake + claimable of `who` over the round (wei)."""
@@ -179,11 +179,12 @@ class AdversaryKit(RoundKit):
         return getattr(self.contract(name).functions, fn)(*args).call()
 
     def params(self, task_id: int) -> TaskParams:
-        return TaskParams(*self.call("TrainingRounds", "task_params", task_id))
+        return TaskParams(*self.call("TaskRegistry", "task_params", task_id))
 
     def task(self, task_id: int) -> dict:
-        t = self.call("TrainingRounds", "tasks", task_id)
-        return {"canonical_hash": t[3], "canonical_cid": t[4], "pool": t[5], "open_round": t[6], "rounds_accepted": t[7]}
+        t = self.call("TaskRegistry", "tasks", task_id)
+        return {"canonical_hash": t[3], "canonical_cid": t[4], "pool": t[5], "rounds_accepted": t[6],
+                "open_round": self.call("TrainingRounds", "open_round", task_id)}
 
     def round(self, round_id: int) -> dict:
         r = self.call("TrainingRounds", "rounds", round_id)
@@ -215,9 +216,9 @@ class AdversaryKit(RoundKit):
         spec_cid, spec_hash = self.put_state("spec")
         genesis = toy_state(0, hashlib.sha256(os.urandom(16)).digest())
         genesis_cid = self.store.put_bytes(genesis)
-        self.tx("TrainingRounds", "create_task", spec_cid, spec_hash, toy_hash(genesis), genesis_cid, params.as_tuple(),
+        self.tx("TaskRegistry", "create_task", spec_cid, spec_hash, toy_hash(genesis), genesis_cid, params.as_tuple(),
                 sender=self.deployer, value=params.round_cost * rounds_funded)
-        return self.call("TrainingRounds", "task_count")
+        return self.call("TaskRegistry", "task_count")
 
     # ------------------------------------------------------------ the trainer's side
     def canonical_blob(self, task_id: int) -> bytes:
@@ -258,7 +259,7 @@ class AdversaryKit(RoundKit):
 
     def seal(self, round_id: int) -> None:
         r = self.round(round_id)
-        self.mine_past(r["commit_block"] + self.params(r["task_id"]).seal_delay)
+        self.mine_past(r["commit_block"] + self.params(r["task_id"]).seal_delay_blocks)
         self.tx("TrainingRounds", "seal", round_id, sender=self.deployer)
 
     def reveal_starts(self, round_id: int, trace: Trace, trainer: str | None = None, **override) -> None:
@@ -383,7 +384,7 @@ class AdversaryKit(RoundKit):
 
     def _close(self, round_id, samples, committee, before, reverts) -> RoundOutcome:
         r = self.round(round_id)
-        if r["phase"] != protocol.PHASE_ENDS_REVEALED or r["n_revealed"] < r["n_committed"]:
+        if r["phase"] != protocol.Phase.ENDS_REVEALED or r["n_revealed"] < r["n_committed"]:
             self.mine_past(r["deadline"])
         self.tx("TrainingRounds", "finalize", round_id, sender=self.deployer)
         r = self.round(round_id)

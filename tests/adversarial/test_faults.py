@@ -73,17 +73,16 @@ def test_node_killed_and_restarted(net, case, role, what, when):
         net.kill_at(node, what, when)
     r = net.run_round()
     assert net.kills, "the node was never killed: the phase was not reached"
-    assert r.outcome == protocol.OUTCOME_ACCEPTED, f"{r.outcome_name}; penalties {r.penalties}; errors {r.errors}"
+    assert r.outcome == protocol.Outcome.ACCEPTED, f"{r.outcome_name}; penalties {r.penalties}; errors {r.errors}"
     assert nobody_lost(r) and r.penalties == []
     c.observe(f"killed: {net.kills[0].split(' ', 1)[1]}; outcome {r.outcome_name}; penalties {len(r.penalties)}; "
               f"stake changes {sorted(set(r.stake_delta.values()))}; retried tick errors {sum(map(len, r.errors.values()))}")
 
 
 # ---------------------------------------------------------------- the chain goes away
-@pytest.mark.parametrize("phase", [protocol.PHASE_COMMITTED, protocol.PHASE_STARTS_REVEALED, protocol.PHASE_ENDS_REVEALED],
+@pytest.mark.parametrize("phase", [protocol.Phase.COMMITTED, protocol.Phase.STARTS_REVEALED, protocol.Phase.ENDS_REVEALED],
                          ids=["committed", "starts-revealed", "ends-revealed"])
 def test_anvil_restarted_mid_round(net, case, phase):
-    name = protocol.OUTCOME_NAMES  # noqa: F841 - keep the import of names local to the report below
     phases = {1: "committed", 3: "starts revealed", 4: "ends revealed"}
     c = case(f"anvil stopped ~2 s and restarted (same state) while the round is {phases[phase]}",
              "every node's ticks fail while it is down, then resume; round accepted; nobody's stake changes")
@@ -104,7 +103,7 @@ def test_anvil_restarted_mid_round(net, case, phase):
     failed = sum(map(len, r.errors.values()))
     assert done["down"]
     assert failed >= 3
-    assert r.outcome == protocol.OUTCOME_ACCEPTED and nobody_lost(r) and r.penalties == []
+    assert r.outcome == protocol.Outcome.ACCEPTED and nobody_lost(r) and r.penalties == []
     sample = next(iter(e for es in r.errors.values() for e in es))
     c.observe(f"{failed} failed ticks while down (e.g. '{sample[:80]}'); outcome {r.outcome_name}; "
               f"stake changes {sorted(set(r.stake_delta.values()))}")
@@ -120,7 +119,7 @@ def test_rpc_unreachable_for_a_while(net, case, who):
 
     def outage(n):
         rid = n.open_round()
-        if state["blocks"] == 0 and rid and n.chain.get_round(rid)["phase"] == protocol.PHASE_SEALED:
+        if state["blocks"] == 0 and rid and n.chain.get_round(rid)["phase"] == protocol.Phase.SEALED:
             with n.cut_off(node):
                 for _ in range(6):
                     n.step()  # the others tick, blocks are mined, this node's calls are refused
@@ -130,7 +129,7 @@ def test_rpc_unreachable_for_a_while(net, case, who):
     r = net.run_round()
     failed = sum(len(es) for name, es in r.errors.items() if node.address[:8] in name)
     assert state["blocks"] == 6 and failed >= 1
-    assert r.outcome == protocol.OUTCOME_ACCEPTED and nobody_lost(r) and r.penalties == []
+    assert r.outcome == protocol.Outcome.ACCEPTED and nobody_lost(r) and r.penalties == []
     c.observe(f"{failed} failed ticks of the cut-off node over 6 blocks; outcome {r.outcome_name}; "
               f"penalties {len(r.penalties)}")
 
@@ -161,7 +160,7 @@ def test_store_missing_canonical_block(net, case):
     victim.write_bytes(saved)
     r = net.run_round()
     assert errors and committed == 0 and net.stakes().keys() == before.keys()
-    assert r.outcome == protocol.OUTCOME_ACCEPTED and nobody_lost(r)
+    assert r.outcome == protocol.Outcome.ACCEPTED and nobody_lost(r)
     c.observe(f"while missing: {len(errors)} failed ticks ('{errors[0][:90]}'), open round {committed}; after restore: "
               f"{r.outcome_name}, stake changes {sorted(set(r.stake_delta.values()))}")
 
@@ -187,7 +186,7 @@ def test_store_missing_start_checkpoint_block(net, case):
     verifier_errors = sum(len(es) for name, es in r.errors.items() if "Verifier" in name)
     flags = [e["args"]["starts_ok"] for e in net.chain.events("VerdictRevealed", round_id=r.round_id)]
     assert lost and flags == [False] * 3
-    assert r.outcome == protocol.OUTCOME_FRAUD
+    assert r.outcome == protocol.Outcome.FRAUD
     assert r.stake_delta[trainer] == -protocol.compute_slash(STAKE, net.spec.protocol.trainer_slash_bps)
     assert all(r.stake_delta[v] == 0 for v in r.committee)
     c.observe(f"verdicts starts_ok {flags}; verifier tick errors {verifier_errors}; outcome {r.outcome_name}; trainer "
@@ -232,7 +231,7 @@ def test_disk_full_while_writing_checkpoints(net, case, small_disk):
     r = net.run_round()
     assert any("No space left" in e for e in errors), errors
     assert committed == 0 and before == after
-    assert r.outcome == protocol.OUTCOME_ACCEPTED and nobody_lost(r)
+    assert r.outcome == protocol.Outcome.ACCEPTED and nobody_lost(r)
     c.observe(f"{len(errors)} failed ticks ('{errors[0][:90]}'); open round while full: {committed}; stakes unchanged: "
               f"{before == after}; {len(left)} checkpoint file(s) left, all load; {len(partial)} *.tmp left; "
               f"after freeing: {r.outcome_name}")
@@ -354,7 +353,7 @@ def test_verifier_process_kill9(net, case, tmp_path, after):
     r, phase = run_round_killing_process(net, proc, marker)
     revealed = [e["args"]["verifier"] for e in net.chain.events("VerdictRevealed", round_id=r.round_id)]
     assert proc.account.address in revealed
-    assert r.outcome == protocol.OUTCOME_ACCEPTED and nobody_lost(r) and r.penalties == []
+    assert r.outcome == protocol.Outcome.ACCEPTED and nobody_lost(r) and r.penalties == []
     c.observe(f"killed -9 on '{marker.strip()}' (round phase {phase}); restarted process revealed: "
               f"{proc.account.address in revealed}; outcome {r.outcome_name}; stake changes {sorted(set(r.stake_delta.values()))}")
 
@@ -394,7 +393,7 @@ def test_trainer_process_kill9(net, case, tmp_path, marker):
         net.make_verifier(i)
     proc = TrainerProcess(net, tmp_path / "trainer-process.log")
     r, phase = run_round_killing_process(net, proc, marker)
-    assert r.outcome == protocol.OUTCOME_ACCEPTED and nobody_lost(r) and r.penalties == []
+    assert r.outcome == protocol.Outcome.ACCEPTED and nobody_lost(r) and r.penalties == []
     after_restart = proc.log_path.read_text().rsplit(" on task ", 1)[-1].splitlines()
     duties = [ln.split("duty ", 1)[1].split(" round=")[0] for ln in after_restart if "duty " in ln and ": ok" in ln]
     c.observe(f"killed -9 in round phase {phase}; the restarted process then did {duties}; outcome "

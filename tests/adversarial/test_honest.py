@@ -38,9 +38,9 @@ def test_honest_rounds_never_slash(kit, case):
         out = kit.play_round(task, trace, trainer=trainer_of[task], track=False)
         outcomes[out.outcome_name] += 1
         chain_ok &= trace.hashes[0] == canonical and bytes(kit.task(task)["canonical_hash"]) == trace.hashes[-1]
-        earned[trainer_of[task]] += TOY_TASK.trainer_reward
+        earned[trainer_of[task]] += TOY_TASK.trainer_reward_wei
         for v in out.committee:
-            earned[v] += TOY_TASK.verifier_reward
+            earned[v] += TOY_TASK.verifier_reward_wei
             seats[v] += 1
     after = kit.balances()
     rounds = kit.contract("TrainingRounds").events

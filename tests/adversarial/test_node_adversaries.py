@@ -70,7 +70,7 @@ def test_cheating_trainer_node(net, case, name):
     r = net.run_round()
     trainer = net.trainer.address
     paid = {e["args"]["who"]: e["args"]["amount"] for e in net.chain.events("RewardPaid", round_id=r.round_id)}
-    assert r.outcome == protocol.OUTCOME_FRAUD, r.outcome_name
+    assert r.outcome == protocol.Outcome.FRAUD, r.outcome_name
     assert r.stake_delta[trainer] == -protocol.compute_slash(STAKE, bps(net)["fraud"])
     assert all(r.stake_delta[v] == 0 for v in r.committee)
     assert set(paid) == set(r.committee) and len(set(paid.values())) == 1
@@ -108,7 +108,7 @@ def test_cheater_training_ahead_never_commits_on_its_faked_state(net, case, capl
     pinned = set(net.store.pins())
     assert not (set(ahead["cids"][1:]) - set(net.trainer.db.get_round("trainer", first.round_id).data["cids"])) & pinned
     second = net.run_round()
-    assert (first.outcome, second.outcome) == (protocol.OUTCOME_FRAUD, protocol.OUTCOME_FRAUD)
+    assert (first.outcome, second.outcome) == (protocol.Outcome.FRAUD, protocol.Outcome.FRAUD)
     assert net.chain.get_round(second.round_id)["base_hash"] == canonical != faked_final
     trained_ahead = f"training the next 16 steps ahead, from step 16 (base {faked_final[:14]})"
     assert trained_ahead in caplog.text and f"on {faked_final[:14]}: round {first.round_id} ended fraud" in caplog.text
@@ -134,12 +134,12 @@ def test_skip_segment_m2_node(net, case):
         seen.append(f"{r.samples}->{r.outcome_name}")
         if r.samples[-1] == M - 2:
             break
-        assert r.outcome == protocol.OUTCOME_ACCEPTED, seen
+        assert r.outcome == protocol.Outcome.ACCEPTED, seen
     else:
         pytest.fail(f"segment M-2 never drawn in 8 rounds: {seen}")
     c.observe(f"rounds (starts->outcome): {', '.join(seen)}; trainer stake in the round that drew M-2: "
               f"{fmt(r.stake_delta[net.trainer.address])}")
-    assert r.outcome == protocol.OUTCOME_FRAUD
+    assert r.outcome == protocol.Outcome.FRAUD
     assert r.stake_delta[net.trainer.address] == -protocol.compute_slash(STAKE, bps(net)["fraud"])
 
 
@@ -159,13 +159,13 @@ def test_forged_unused_checkpoint_node(net, case, m2_drawn):
     assert (r.samples[-1] == M - 2) == m2_drawn, f"steering failed: samples {r.samples}"
     trainer = net.trainer.address
     if r.samples[-1] == M - 2:
-        assert r.outcome == protocol.OUTCOME_ACCEPTED, r.outcome_name
+        assert r.outcome == protocol.Outcome.ACCEPTED, r.outcome_name
         final = net.chain.get_round(r.round_id)["final_hash"]
         assert net.chain.get_task(net.task_id)["canonical_hash"] == final
         verdicts = [e["args"]["contradicts"] for e in net.chain.events("VerdictRevealed", round_id=r.round_id)]
         assert verdicts == [False] * 3  # h_M replayed from h_{M-2} matched: the final state is honestly trained
     else:
-        assert r.outcome == protocol.OUTCOME_FRAUD, r.outcome_name
+        assert r.outcome == protocol.Outcome.FRAUD, r.outcome_name
         assert r.stake_delta[trainer] == -protocol.compute_slash(STAKE, bps(net)["fraud"])
     c.observe(f"samples {r.samples}: outcome {r.outcome_name}; trainer stake {fmt(r.stake_delta[trainer])}")
 
@@ -178,7 +178,7 @@ def test_withholding_trainer_node(net, case):
     honest_verifiers(net)
     r = net.run_round()
     trainer = net.trainer.address
-    assert r.outcome == protocol.OUTCOME_ABANDONED, r.outcome_name
+    assert r.outcome == protocol.Outcome.ABANDONED, r.outcome_name
     assert r.stake_delta[trainer] == -protocol.compute_slash(STAKE, bps(net)["miss"])
     assert all(r.stake_delta[v] == 0 for v in net.addresses if v != trainer)
     c.observe(f"outcome {r.outcome_name}; trainer {fmt(r.stake_delta[trainer])}; verifiers "
@@ -186,11 +186,11 @@ def test_withholding_trainer_node(net, case):
 
 
 VERIFIER_CASES = {
-    "lazy": ("approves without replaying", "minority", protocol.OUTCOME_ACCEPTED),
-    "reject": ("rejects everything", "minority", protocol.OUTCOME_ACCEPTED),
-    "silent": ("never reveals", "miss", protocol.OUTCOME_ACCEPTED),
-    "equivocate": ("reveals other hashes than it committed", "miss", protocol.OUTCOME_ACCEPTED),
-    "copy": ("copies another member's commitment", "miss", protocol.OUTCOME_ACCEPTED),
+    "lazy": ("approves without replaying", "minority", protocol.Outcome.ACCEPTED),
+    "reject": ("rejects everything", "minority", protocol.Outcome.ACCEPTED),
+    "silent": ("never reveals", "miss", protocol.Outcome.ACCEPTED),
+    "equivocate": ("reveals other hashes than it committed", "miss", protocol.Outcome.ACCEPTED),
+    "copy": ("copies another member's commitment", "miss", protocol.Outcome.ACCEPTED),
 }
 
 
@@ -231,7 +231,7 @@ def test_colluding_minority_node(net, case):
     r = net.run_round()
     honest = [v for v in r.committee if v != bad]
     paid = {e["args"]["who"] for e in net.chain.events("RewardPaid", round_id=r.round_id)}
-    assert r.outcome == protocol.OUTCOME_FRAUD, r.outcome_name
+    assert r.outcome == protocol.Outcome.FRAUD, r.outcome_name
     assert r.stake_delta[trainer.address] == -protocol.compute_slash(STAKE, bps(net)["fraud"])
     assert r.stake_delta[bad] == -protocol.compute_slash(STAKE, bps(net)["minority"])
     assert all(r.stake_delta[v] == 0 for v in honest) and paid == set(honest)
@@ -287,7 +287,7 @@ def test_hostile_task_creator(net, case, variant):
 
     from eth_utils import keccak
 
-    from node.chain import compute_task_params
+    from node.contracts import TaskParams
     from node.errors import TrainchainError
     from node.store import compute_cid
 
@@ -297,12 +297,12 @@ def test_hostile_task_creator(net, case, variant):
     spec_cid = compute_cid(os.urandom(64)) if variant == "spec CID nobody has" else net.store.put_bytes(spec_bytes)
     spec_hash = keccak(b"another spec") if variant == "spec hash does not match the spec" else keccak(spec_bytes)
     good = net.chain.get_task(net.task_id)
-    params = compute_task_params(net.spec)
+    params = TaskParams.from_spec(net.spec)
     admin = client(net.anvil.url, net.deployment, net.accounts[0])
-    admin.transact(admin.rounds.functions.create_task(spec_cid, spec_hash, bytes.fromhex(good["canonical_hash"][2:]),
+    admin.transact(admin.registry.functions.create_task(spec_cid, spec_hash, bytes.fromhex(good["canonical_hash"][2:]),
                                                       good["canonical_cid"], params.as_tuple()),
                    value=params.round_cost * 2, what="create_task")
-    bad_task = admin.call(admin.rounds.functions.task_count())
+    bad_task = admin.call(admin.registry.functions.task_count())
     # the trainer pointed at the hostile task refuses at start
     from node.db import NodeDB
     from node.trainer import TrainerNode
@@ -318,7 +318,7 @@ def test_hostile_task_creator(net, case, variant):
     net.make_trainer(max_rounds=1)
     honest_verifiers(net)
     r = net.run_round()
-    assert r.outcome == protocol.OUTCOME_ACCEPTED
+    assert r.outcome == protocol.Outcome.ACCEPTED
     assert all(d == 0 for d in r.stake_delta.values()) and r.penalties == []
     assert net.chain.get_task(bad_task)["open_round"] == 0 and str(refused.value)
     c.observe(f"trainer on the hostile task: {type(refused.value).__name__}: {str(refused.value)[:110]}; good task's "

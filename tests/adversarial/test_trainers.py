@@ -24,11 +24,11 @@ def fmt(wei: int) -> str:
 
 
 def check_fraud(out, kit, trainer):
-    """Trainer lost fraud_slash_bps of its stake; contradicting verifiers got their share; nobody else lost."""
-    slashed = protocol.compute_slash(out.before["stake"][trainer], P.fraud_slash_bps)
+    """Trainer lost trainer_slash_bps of its stake; contradicting verifiers got their share; nobody else lost."""
+    slashed = protocol.compute_slash(out.before["stake"][trainer], P.trainer_slash_bps)
     r = kit.round(out.round_id)
     per_verifier, to_treasury = protocol.compute_fraud_split(slashed, P.fraud_reward_bps, r["n_contradicting"])
-    assert out.outcome == protocol.OUTCOME_FRAUD, f"outcome {out.outcome_name}"
+    assert out.outcome == protocol.Outcome.FRAUD, f"outcome {out.outcome_name}"
     assert out.stake_delta(trainer) == -slashed
     for v in out.committee:
         assert out.delta(v) == per_verifier, f"verifier {v}: {out.delta(v)} != {per_verifier}"
@@ -64,7 +64,7 @@ FRAUD_CASES = {
 
 @pytest.mark.parametrize("name", list(FRAUD_CASES))
 def test_cheat_is_fraud(kit, task, case, name):
-    c = case(name, f"fraud: trainer -{P.fraud_slash_bps / 100:.0f}% stake, honest committee shares "
+    c = case(name, f"fraud: trainer -{P.trainer_slash_bps / 100:.0f}% stake, honest committee shares "
                    f"{P.fraud_reward_bps / 100:.0f}% of it, rest to treasury; canonical unchanged")
     canonical = bytes(kit.task(task)["canonical_hash"])
     out = play(kit, task, FRAUD_CASES[name])
@@ -87,7 +87,7 @@ def test_skip_a_middle_segment_is_caught_iff_sampled(kit, task, case):
         if sampled:
             check_fraud(out, kit, kit.trainer)
             break  # a second fraud would leave the trainer below the minimum stake: it could not commit
-        assert out.outcome == protocol.OUTCOME_ACCEPTED
+        assert out.outcome == protocol.Outcome.ACCEPTED
     c.observe(f"{len(outcomes)} rounds: {', '.join(outcomes)}")
 
 
@@ -104,7 +104,7 @@ def play_until_m2_is_drawn(kit, task, cheat, c, rounds: int = 25):
             c.observe(f"{len(seen)} rounds (starts->outcome): {', '.join(seen)}; when M-2 was drawn the check "
                       f"(M-2, M) replayed 2k steps: trainer stake {fmt(out.stake_delta(kit.trainer))}")
             return out
-        assert out.samples[-1] == M - 1 and out.outcome == protocol.OUTCOME_ACCEPTED, seen
+        assert out.samples[-1] == M - 1 and out.outcome == protocol.Outcome.ACCEPTED, seen
     raise AssertionError(f"segment M-2 never drawn in {rounds} rounds (chance (2/3)^{rounds}): {seen}")
 
 
@@ -139,12 +139,12 @@ def test_final_cid_does_not_hash_to_final_state(kit, task, case, what):
 
 @pytest.mark.parametrize("phase", ["starts", "ends"])
 def test_withheld_reveals(kit, task, case, phase):
-    c = case(f"withhold the {phase} reveal", f"abandoned: trainer -{P.miss_slash_bps / 100:.0f}% stake; "
+    c = case(f"withhold the {phase} reveal", f"abandoned: trainer -{P.no_show_slash_bps / 100:.0f}% stake; "
                                             "no verifier loses anything; canonical unchanged")
     canonical = bytes(kit.task(task)["canonical_hash"])
     out = kit.play_round(task, kit.build_trace(task), withhold=phase)
-    lost = protocol.compute_slash(out.before["stake"][kit.trainer], P.miss_slash_bps)
-    assert out.outcome == protocol.OUTCOME_ABANDONED
+    lost = protocol.compute_slash(out.before["stake"][kit.trainer], P.no_show_slash_bps)
+    assert out.outcome == protocol.Outcome.ABANDONED
     assert out.stake_delta(kit.trainer) == -lost
     assert all(out.delta(v) == 0 for v in kit.verifiers)
     assert bytes(kit.task(task)["canonical_hash"]) == canonical
@@ -193,13 +193,13 @@ def test_wrong_proofs(kit, task, case):
     after = kit.balances()
     r = kit.round(round_id)
     lost = before["stake"][kit.trainer] - after["stake"][kit.trainer]
-    expected_miss = protocol.compute_slash(before["stake"][kit.trainer], P.miss_slash_bps)
+    expected_miss = protocol.compute_slash(before["stake"][kit.trainer], P.no_show_slash_bps)
     assert seen["bad proof0"] == "rounds: bad leaf-0 proof"
     assert all(seen[k] == "rounds: bad start proof" for k in attempts)
     assert seen["end proofs of the start leaves"] == seen["end hashes of another trace"] == "rounds: bad end proof"
-    assert r["outcome"] == protocol.OUTCOME_ABANDONED and lost == expected_miss
+    assert r["outcome"] == protocol.Outcome.ABANDONED and lost == expected_miss
     c.observe(f"reverts: {sorted(set(seen.values()))} ({len(seen)} attempts); outcome "
-              f"{protocol.OUTCOME_NAMES[r['outcome']]}; trainer -{lost / ETH:.4f} ETH "
+              f"{protocol.outcome_name(r['outcome'])}; trainer -{lost / ETH:.4f} ETH "
               f"({lost * 10_000 // before['stake'][kit.trainer]} bps); verifiers' changes "
               f"{sorted({after['stake'][v] - before['stake'][v] for v in kit.verifiers})}")
     assert all(after["stake"][v] == before["stake"][v] for v in kit.verifiers)
@@ -210,7 +210,7 @@ def test_stale_base_and_replayed_trace(kit, task, case):
              "both revert 'rounds: base hash is not canonical'; no stake moves")
     old = kit.build_trace(task)
     out = kit.play_round(task, old)
-    assert out.outcome == protocol.OUTCOME_ACCEPTED
+    assert out.outcome == protocol.Outcome.ACCEPTED
     stale = kit.build_trace(task, base=old.blobs[0])  # trained anew on the old base
     before = kit.balances()
     seen = []
@@ -253,8 +253,8 @@ def test_same_key_twice_on_chain(kit, task, case):
     kit.tx("TrainingRounds", "finalize", round_id, sender=kit.deployer)
     outcome = kit.round(round_id)["outcome"]
     assert reason == "rounds: task has an open round"
-    assert outcome == protocol.OUTCOME_ACCEPTED
-    c.observe(f"second commit: '{reason}'; first round {protocol.OUTCOME_NAMES[outcome]}")
+    assert outcome == protocol.Outcome.ACCEPTED
+    c.observe(f"second commit: '{reason}'; first round {protocol.outcome_name(outcome)}")
 
 
 def test_start_cid_of_another_state(kit, task, case):
@@ -276,7 +276,7 @@ def test_start_cid_of_another_state(kit, task, case):
 
 def test_nobody_seals(kit, task, case):
     c = case("trainer commits, then nobody seals (e.g. waiting for a seal blockhash it likes)",
-             f"after the blockhash horizon the round expires: trainer -{P.miss_slash_bps / 100:g}%, no verifier loses, "
+             f"after the blockhash horizon the round expires: trainer -{P.no_show_slash_bps / 100:g}%, no verifier loses, "
              "sealing late reverts")
     before = kit.balances()
     round_id = kit.commit(kit.build_trace(task))
@@ -287,8 +287,8 @@ def test_nobody_seals(kit, task, case):
     after = kit.balances()
     lost = before["stake"][kit.trainer] - after["stake"][kit.trainer]
     outcome = kit.round(round_id)["outcome"]
-    assert outcome == protocol.OUTCOME_EXPIRED
-    assert lost == protocol.compute_slash(before["stake"][kit.trainer], P.miss_slash_bps)
+    assert outcome == protocol.Outcome.EXPIRED
+    assert lost == protocol.compute_slash(before["stake"][kit.trainer], P.no_show_slash_bps)
     assert all(after["stake"][v] == before["stake"][v] for v in kit.verifiers)
-    c.observe(f"late seal: '{reason_of(late.value)}'; outcome {protocol.OUTCOME_NAMES[outcome]}; trainer "
+    c.observe(f"late seal: '{reason_of(late.value)}'; outcome {protocol.outcome_name(outcome)}; trainer "
               f"-{lost / ETH:.4f} ETH; verifiers unchanged")

@@ -35,12 +35,12 @@ def task(kit):
 
 def check_accepted_with_bad_member(out, kit, bad, bps, trace):
     """Honest trainer paid, honest members paid, `bad` loses `bps` of its stake, the final state is canonical."""
-    assert out.outcome == protocol.OUTCOME_ACCEPTED, out.outcome_name
-    assert out.delta(kit.trainer) == P.trainer_reward
+    assert out.outcome == protocol.Outcome.ACCEPTED, out.outcome_name
+    assert out.delta(kit.trainer) == P.trainer_reward_wei
     assert out.stake_delta(kit.trainer) == 0
     for v in out.committee:
         if v != bad:
-            assert out.delta(v) == P.verifier_reward and out.stake_delta(v) == 0
+            assert out.delta(v) == P.verifier_reward_wei and out.stake_delta(v) == 0
     lost = protocol.compute_slash(out.before["stake"][bad], bps)
     assert out.delta(bad) == -lost
     assert bytes(kit.task(trace.task_id)["canonical_hash"]) == trace.hashes[-1]
@@ -49,11 +49,11 @@ def check_accepted_with_bad_member(out, kit, bad, bps, trace):
 
 CASES = {
     # behaviour: (case, bps it must lose, why)
-    "lazy": ("approve without replaying (commits the only hashes it can see: the starts)", P.minority_slash_bps, "minority"),
-    "reject": ("reject everything (random ends, every flag false)", P.minority_slash_bps, "minority"),
-    "silent": ("commit, then never reveal", P.miss_slash_bps, "no-show"),
-    "absent": ("never commit", P.miss_slash_bps, "no-show"),
-    "equivocate": ("reveal something other than what it committed", P.miss_slash_bps, "no-show (its reveal reverts)"),
+    "lazy": ("approve without replaying (commits the only hashes it can see: the starts)", P.verifier_slash_bps, "minority"),
+    "reject": ("reject everything (random ends, every flag false)", P.verifier_slash_bps, "minority"),
+    "silent": ("commit, then never reveal", P.no_show_slash_bps, "no-show"),
+    "absent": ("never commit", P.no_show_slash_bps, "no-show"),
+    "equivocate": ("reveal something other than what it committed", P.no_show_slash_bps, "no-show (its reveal reverts)"),
 }
 
 
@@ -61,7 +61,7 @@ CASES = {
 def test_bad_verifier_with_honest_trainer(kit, task, case, behaviour):
     name, bps, why = CASES[behaviour]
     c = case(f"verifier: {name}", f"round accepted; that verifier -{bps / 100:g}% stake ({why}); honest trainer "
-                                  f"+{P.trainer_reward / ETH:g} ETH and honest verifiers +{P.verifier_reward / ETH:g} ETH")
+                                  f"+{P.trainer_reward_wei / ETH:g} ETH and honest verifiers +{P.verifier_reward_wei / ETH:g} ETH")
     trace = kit.build_trace(task)
     bad = kit.verifiers[0]
     out = kit.play_round(task, trace, verifiers={bad: behaviour})
@@ -80,8 +80,8 @@ def test_lazy_verifier_with_cheating_trainer(kit, task, case):
              "shares the fraud reward (it pays -5% in every honest round instead); trainer -50%")
     out = kit.play_round(task, kit.build_trace(task, ToyCheat(skip_segments=frozenset({M - 1}))),
                          verifiers={kit.verifiers[0]: "lazy"})
-    assert out.outcome == protocol.OUTCOME_FRAUD, out.outcome_name
-    slashed = protocol.compute_slash(out.before["stake"][kit.trainer], P.fraud_slash_bps)
+    assert out.outcome == protocol.Outcome.FRAUD, out.outcome_name
+    slashed = protocol.compute_slash(out.before["stake"][kit.trainer], P.trainer_slash_bps)
     per_verifier, _ = protocol.compute_fraud_split(slashed, P.fraud_reward_bps, len(out.committee))
     assert out.stake_delta(kit.trainer) == -slashed
     assert all(out.delta(v) == per_verifier for v in out.committee)
@@ -98,11 +98,11 @@ def test_minority_colluding_with_cheating_trainer(kit, task, case):
 
 
 def check_minority_collusion(out, kit, bad):
-    assert out.outcome == protocol.OUTCOME_FRAUD, out.outcome_name
-    slashed = protocol.compute_slash(out.before["stake"][kit.trainer], P.fraud_slash_bps)
+    assert out.outcome == protocol.Outcome.FRAUD, out.outcome_name
+    slashed = protocol.compute_slash(out.before["stake"][kit.trainer], P.trainer_slash_bps)
     per_verifier, _ = protocol.compute_fraud_split(slashed, P.fraud_reward_bps, len(out.committee) - 1)
     assert out.stake_delta(kit.trainer) == -slashed
-    assert out.delta(bad) == -protocol.compute_slash(out.before["stake"][bad], P.minority_slash_bps)
+    assert out.delta(bad) == -protocol.compute_slash(out.before["stake"][bad], P.verifier_slash_bps)
     for v in out.committee:
         if v != bad:
             assert out.delta(v) == per_verifier
@@ -152,8 +152,8 @@ def test_copying_is_impossible(kit, task, case):
     assert reason_of(early.value) == "rounds: committee still committing"
     assert public_ends == []
     assert reverts == ["rounds: reveal does not match commitment"] * 2
-    assert kit.round(round_id)["outcome"] == protocol.OUTCOME_ACCEPTED
-    assert lost == protocol.compute_slash(before["stake"][copier], P.miss_slash_bps)
+    assert kit.round(round_id)["outcome"] == protocol.Outcome.ACCEPTED
+    assert lost == protocol.compute_slash(before["stake"][copier], P.no_show_slash_bps)
     c.observe(f"reveal_ends before the copier committed: '{reason_of(early.value)}'; end hashes public then: "
               f"{len(public_ends)}; copier's reveals: {reverts}; copier -{lost / ETH:.4f} ETH; round accepted")
 
@@ -168,11 +168,11 @@ def test_dishonest_majority_is_the_v1_limit(kit, task, case, behaviour):
     bad = kit.verifiers[:2]
     out = kit.play_round(task, trace, verifiers={v: behaviour for v in bad})
     honest = kit.verifiers[2]
-    slashed = protocol.compute_slash(out.before["stake"][kit.trainer], P.fraud_slash_bps)
+    slashed = protocol.compute_slash(out.before["stake"][kit.trainer], P.trainer_slash_bps)
     per_verifier, _ = protocol.compute_fraud_split(slashed, P.fraud_reward_bps, 2)
-    assert out.outcome == protocol.OUTCOME_FRAUD
+    assert out.outcome == protocol.Outcome.FRAUD
     assert out.stake_delta(kit.trainer) == -slashed
-    assert out.delta(honest) == -protocol.compute_slash(out.before["stake"][honest], P.minority_slash_bps)
+    assert out.delta(honest) == -protocol.compute_slash(out.before["stake"][honest], P.verifier_slash_bps)
     assert all(out.delta(v) == per_verifier for v in bad)
     c.observe(f"outcome {out.outcome_name}; honest trainer {fmt(out.stake_delta(kit.trainer))}; honest verifier "
               f"{fmt(out.delta(honest))}; each bad verifier {fmt(per_verifier)}")

@@ -10,7 +10,7 @@ import pytest
 from brownie import accounts, chain
 
 from node import protocol as P
-from node.contracts import TaskParams
+from node.contracts import WIRING, TaskParams
 
 MIN_TRAINER = 10**18
 MIN_VERIFIER = 10**18
@@ -18,7 +18,7 @@ UNBONDING = 10
 VERIFIER_STAKE = 2 * 10**18
 TRAINER_STAKE = 4 * 10**18
 # small windows so deadline tests mine few blocks
-PARAMS = TaskParams(seal_delay=2, reveal_window=10, commit_window=10, verdict_window=10)
+PARAMS = TaskParams(steps_per_round=32, segment_steps=1, seal_delay_blocks=2, reveal_window=10, commit_verdicts_window=10, reveal_verdicts_window=10)
 
 
 def pytest_configure(config):
@@ -56,15 +56,20 @@ def outsider():
 
 
 def deploy_all(deployer) -> SimpleNamespace:
-    """A fresh, wired deployment of the three contracts."""
-    from brownie import ModelOracle, StakeManager, TrainingRounds
+    """A fresh deployment, wired as node.contracts.deploy wires it (then frozen), plus ProtocolRules."""
+    from brownie import ModelOracle, ProtocolRules, StakeManager, TaskRegistry, TrainingRounds
 
     sm = StakeManager.deploy(MIN_TRAINER, MIN_VERIFIER, UNBONDING, {"from": deployer})
     oracle = ModelOracle.deploy({"from": deployer})
-    rounds = TrainingRounds.deploy(sm, oracle, {"from": deployer})
-    sm.set_rounds(rounds, {"from": deployer})
-    oracle.set_writer(rounds, {"from": deployer})
-    return SimpleNamespace(sm=sm, oracle=oracle, rounds=rounds)
+    registry = TaskRegistry.deploy(sm, oracle, {"from": deployer})
+    rounds = TrainingRounds.deploy(sm, registry, {"from": deployer})
+    deployed = {"StakeManager": sm, "ModelOracle": oracle, "TaskRegistry": registry, "TrainingRounds": rounds}
+    for name, callers in WIRING.items():
+        for caller in callers:
+            deployed[name].authorize(deployed[caller], {"from": deployer})
+        deployed[name].finish_wiring({"from": deployer})
+    rules = ProtocolRules.deploy({"from": deployer})
+    return SimpleNamespace(sm=sm, oracle=oracle, registry=registry, rounds=rounds, rules=rules)
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +118,7 @@ class RoundDriver:
     def __init__(self, c, creator, trainer, params: TaskParams = PARAMS, pool: int | None = None):
         self.c, self.trainer, self.params = c, trainer, params
         self.genesis = rand32()
-        tx = c.rounds.create_task("bafy-spec", rand32(), self.genesis, "bafy-genesis", params.as_tuple(),
+        tx = c.registry.create_task("bafy-spec", rand32(), self.genesis, "bafy-genesis", params.as_tuple(),
                                   {"from": creator, "value": pool if pool is not None else 10 * params.round_cost})
         self.task_id = tx.return_value
         self.canonical = self.genesis
@@ -128,7 +133,7 @@ class RoundDriver:
         return tx
 
     def mine_to_seal(self):
-        chain.mine(self.params.seal_delay + 1)
+        chain.mine(self.params.seal_delay_blocks + 1)
 
     def seal(self, sender=None):
         self.mine_to_seal()
@@ -167,7 +172,7 @@ class RoundDriver:
 
     def finalize(self, sender=None):
         tx = self.c.rounds.finalize(self.round_id, {"from": sender or self.trainer})
-        if self.outcome == P.OUTCOME_ACCEPTED:
+        if self.outcome == P.Outcome.ACCEPTED:
             self.canonical = self.trace.hashes[-1]
         return tx
 
@@ -190,13 +195,13 @@ class RoundDriver:
                 continue
             self.commit_verdict(v, ends=[rand32() for _ in self.samples] if v in liars else None)
         if any(v in absent for v in members):
-            chain.mine(self.params.commit_window + 1)
+            chain.mine(self.params.commit_verdicts_window + 1)
         self.reveal_ends()
         for v in members:
             if v not in absent and v not in silent:
                 self.reveal_verdict(v)
         if any(v in silent for v in members):
-            chain.mine(self.params.verdict_window + 1)
+            chain.mine(self.params.reveal_verdicts_window + 1)
         return self.finalize()
 
 

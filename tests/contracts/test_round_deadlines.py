@@ -5,7 +5,7 @@ from brownie import chain
 from node import protocol as P
 from conftest import PARAMS, TRAINER_STAKE, VERIFIER_STAKE, rand32
 
-MISS = P.compute_slash(TRAINER_STAKE, PARAMS.miss_slash_bps)
+MISS = P.compute_slash(TRAINER_STAKE, PARAMS.no_show_slash_bps)
 
 
 def test_seal_too_early_then_in_window(task):
@@ -13,21 +13,21 @@ def test_seal_too_early_then_in_window(task):
     with brownie.reverts("rounds: seal block not mined yet"):
         task.c.rounds.seal(task.round_id, {"from": task.trainer})
     task.seal()
-    assert task.round["phase"] == P.PHASE_SEALED
+    assert task.round["phase"] == P.Phase.SEALED
 
 
 def test_unsealed_round_expires_and_trainer_pays_for_it(task, staked, trainer, outsider):
     task.commit()
     with brownie.reverts("rounds: deadline not passed"):
         task.finalize(outsider)
-    chain.mine(PARAMS.seal_delay + P.BLOCKHASH_HORIZON + 1)
+    chain.mine(PARAMS.seal_delay_blocks + P.BLOCKHASH_HORIZON + 1)
     with brownie.reverts("rounds: seal window closed"):
         staked.rounds.seal(task.round_id, {"from": outsider})
     task.finalize(outsider)
-    assert task.outcome == P.OUTCOME_EXPIRED
+    assert task.outcome == P.Outcome.EXPIRED
     assert staked.sm.stake_of(trainer) == TRAINER_STAKE - MISS
     assert staked.sm.stakers(trainer).dict()["locks"] == 0
-    assert staked.rounds.tasks(task.task_id).dict()["open_round"] == 0
+    assert staked.rounds.open_round(task.task_id) == 0
 
 
 def test_trainer_misses_reveal_starts(task, staked, trainer):
@@ -39,7 +39,7 @@ def test_trainer_misses_reveal_starts(task, staked, trainer):
     with brownie.reverts("rounds: reveal window closed"):
         task.reveal_starts()
     task.finalize()
-    assert task.outcome == P.OUTCOME_ABANDONED
+    assert task.outcome == P.Outcome.ABANDONED
     assert staked.sm.stake_of(trainer) == TRAINER_STAKE - MISS
     for v in task.committee:  # committee released, not penalized
         assert staked.sm.stake_of(v) == VERIFIER_STAKE
@@ -53,11 +53,11 @@ def test_trainer_misses_reveal_ends(task, staked, trainer):
     task.reveal_starts()
     for v in task.committee:
         task.commit_verdict(v)
-    chain.mine(PARAMS.commit_window + PARAMS.reveal_window + 1)
+    chain.mine(PARAMS.commit_verdicts_window + PARAMS.reveal_window + 1)
     with brownie.reverts("rounds: reveal window closed"):
         task.reveal_ends()
     task.finalize()
-    assert task.outcome == P.OUTCOME_ABANDONED
+    assert task.outcome == P.Outcome.ABANDONED
     assert staked.sm.stake_of(trainer) == TRAINER_STAKE - MISS
 
 
@@ -70,15 +70,15 @@ def test_verifier_misses_commit_window_is_penalized_as_no_show(task, staked):
         task.commit_verdict(v)
     with brownie.reverts("rounds: committee still committing"):
         task.reveal_ends()
-    chain.mine(PARAMS.commit_window + 1)
+    chain.mine(PARAMS.commit_verdicts_window + 1)
     with brownie.reverts("rounds: commit window closed"):
         task.commit_verdict(late)
     task.reveal_ends()
     for v in on_time:
         task.reveal_verdict(v)
     task.finalize()  # every committed member revealed: no need to wait
-    assert task.outcome == P.OUTCOME_ACCEPTED
-    assert staked.sm.stake_of(late) == VERIFIER_STAKE - P.compute_slash(VERIFIER_STAKE, PARAMS.miss_slash_bps)
+    assert task.outcome == P.Outcome.ACCEPTED
+    assert staked.sm.stake_of(late) == VERIFIER_STAKE - P.compute_slash(VERIFIER_STAKE, PARAMS.no_show_slash_bps)
     assert staked.sm.claimable(late) == 0
 
 
@@ -94,12 +94,12 @@ def test_verifier_misses_reveal_window(task, staked):
         task.reveal_verdict(v)
     with brownie.reverts("rounds: verdicts still being revealed"):
         task.finalize()
-    chain.mine(PARAMS.verdict_window + 1)
+    chain.mine(PARAMS.reveal_verdicts_window + 1)
     with brownie.reverts("rounds: reveal window closed"):
         task.reveal_verdict(silent)
     task.finalize()
-    assert task.outcome == P.OUTCOME_ACCEPTED  # 2 reveals = quorum
-    assert staked.sm.stake_of(silent) == VERIFIER_STAKE - P.compute_slash(VERIFIER_STAKE, PARAMS.miss_slash_bps)
+    assert task.outcome == P.Outcome.ACCEPTED  # 2 reveals = quorum
+    assert staked.sm.stake_of(silent) == VERIFIER_STAKE - P.compute_slash(VERIFIER_STAKE, PARAMS.no_show_slash_bps)
 
 
 def test_round_advances_as_soon_as_everyone_acted(task):
@@ -114,7 +114,7 @@ def test_round_advances_as_soon_as_everyone_acted(task):
     for v in task.committee:
         task.reveal_verdict(v)
     task.finalize()
-    assert task.outcome == P.OUTCOME_ACCEPTED
+    assert task.outcome == P.Outcome.ACCEPTED
     assert chain.height - start == 3 + 2 * len(task.committee)  # one block per transaction
 
 
@@ -138,12 +138,12 @@ def test_finalize_twice_or_unknown_round(task, outsider):
 
 def test_seal_at_the_last_block_whose_hash_is_still_available(task, staked, web3):
     tx = task.commit()
-    last = tx.block_number + PARAMS.seal_delay + P.BLOCKHASH_HORIZON  # the round's seal deadline
+    last = tx.block_number + PARAMS.seal_delay_blocks + P.BLOCKHASH_HORIZON  # the round's seal deadline
     assert task.round["deadline"] == last
     chain.mine(last - 1 - chain.height)  # the seal transaction is mined in block `last`
     seal = staked.rounds.seal(task.round_id, {"from": task.trainer})
     assert seal.block_number == last
-    seed = P.compute_seed(bytes(web3.eth.get_block(tx.block_number + PARAMS.seal_delay)["hash"]), task.round_id)
+    seed = P.compute_seed(bytes(web3.eth.get_block(tx.block_number + PARAMS.seal_delay_blocks)["hash"]), task.round_id)
     assert bytes(task.round["seed"]) == seed
     assert list(staked.rounds.round_samples_of(task.round_id)) == P.compute_samples(seed, PARAMS.n_segments, PARAMS.samples)
 

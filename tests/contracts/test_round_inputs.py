@@ -42,8 +42,8 @@ def test_commit_needs_a_staked_trainer_and_a_known_task(task, staked, verifiers,
 def test_commit_needs_the_tasks_minimum_trainer_stake(driver, staked, trainer):
     from conftest import TRAINER_STAKE
 
-    task = driver(params=replace(PARAMS, min_trainer_stake=TRAINER_STAKE + 1))
-    assert staked.rounds.task_params(task.task_id)[-1] == TRAINER_STAKE + 1  # stored, and in TaskCreated
+    task = driver(params=replace(PARAMS, min_trainer_stake_wei=TRAINER_STAKE + 1))
+    assert staked.registry.task_params(task.task_id)[-1] == TRAINER_STAKE + 1  # stored, and in TaskCreated
     with brownie.reverts("rounds: stake below the task's minimum"):
         task.commit()
     staked.sm.stake(P.TRAINER, {"from": trainer, "value": 1})  # top up to exactly the minimum
@@ -58,7 +58,7 @@ def test_commit_refused_when_pool_cannot_pay_a_round(driver, staked, deployer):
     task.run()
     with brownie.reverts("rounds: task pool exhausted"):
         task.commit()
-    staked.rounds.fund_task(task.task_id, {"from": deployer, "value": PARAMS.round_cost})
+    staked.registry.fund_task(task.task_id, {"from": deployer, "value": PARAMS.round_cost})
     task.commit()
 
 
@@ -154,58 +154,58 @@ def test_calls_outside_their_phase(task, outsider):
 @pytest.mark.parametrize(
     "change, reason",
     [
-        ({"segment_steps": 0}, "rounds: steps not a multiple of segment"),
-        ({"steps_per_round": 33, "segment_steps": 2}, "rounds: steps not a multiple of segment"),
-        ({"steps_per_round": 8192}, "rounds: too many segments"),
-        ({"samples": 0}, "rounds: samples out of range"),
-        ({"samples": 65, "steps_per_round": 4096}, "rounds: samples out of range"),
-        ({"samples": 16}, "rounds: needs segments >= 2*samples+1"),
-        ({"committee_size": 0, "quorum": 0}, "rounds: committee out of range"),
-        ({"committee_size": 17}, "rounds: committee out of range"),
-        ({"quorum": 0}, "rounds: quorum out of range"),
-        ({"quorum": 4}, "rounds: quorum out of range"),
-        ({"seal_delay": 0}, "rounds: seal delay out of range"),
-        ({"seal_delay": 129}, "rounds: seal delay out of range"),
-        ({"commit_window": 0}, "rounds: zero window"),
-        ({"fraud_slash_bps": 10_001}, "rounds: bps above 10000"),
+        ({"segment_steps": 0}, "rules: steps not a multiple of segment"),
+        ({"steps_per_round": 33, "segment_steps": 2}, "rules: steps not a multiple of segment"),
+        ({"steps_per_round": 8192}, "rules: too many segments"),
+        ({"samples": 0}, "rules: samples out of range"),
+        ({"samples": 65, "steps_per_round": 4096}, "rules: samples out of range"),
+        ({"samples": 16}, "rules: needs segments >= 2*samples+1"),
+        ({"committee_size": 0, "quorum": 0}, "rules: committee out of range"),
+        ({"committee_size": 17}, "rules: committee out of range"),
+        ({"quorum": 0}, "rules: quorum out of range"),
+        ({"quorum": 4}, "rules: quorum out of range"),
+        ({"seal_delay_blocks": 0}, "rules: seal delay out of range"),
+        ({"seal_delay_blocks": 129}, "rules: seal delay out of range"),
+        ({"commit_verdicts_window": 0}, "rules: zero window"),
+        ({"trainer_slash_bps": 10_001}, "rules: bps above 10000"),
     ],
 )
 def test_create_task_rejects_bad_params(staked, deployer, change, reason):
     params = replace(PARAMS, **change)
     with brownie.reverts(reason):
-        staked.rounds.create_task("bafy-spec", rand32(), rand32(), "bafy-gen", params.as_tuple(), {"from": deployer, "value": 10**18})
+        staked.registry.create_task("bafy-spec", rand32(), rand32(), "bafy-gen", params.as_tuple(), {"from": deployer, "value": 10**18})
 
 
 def test_create_task_rejects_empty_fields_and_underfunding(staked, deployer):
-    r = staked.rounds
-    with brownie.reverts("rounds: empty cid"):
+    r = staked.registry
+    with brownie.reverts("registry: empty cid"):
         r.create_task("", rand32(), rand32(), "bafy", PARAMS.as_tuple(), {"from": deployer, "value": 10**18})
-    with brownie.reverts("rounds: empty hash"):
+    with brownie.reverts("registry: empty hash"):
         r.create_task("bafy", bytes(32), rand32(), "bafy", PARAMS.as_tuple(), {"from": deployer, "value": 10**18})
-    with brownie.reverts("rounds: pool below one round"):
+    with brownie.reverts("registry: pool below one round"):
         r.create_task("bafy", rand32(), rand32(), "bafy", PARAMS.as_tuple(), {"from": deployer, "value": PARAMS.round_cost - 1})
     assert r.task_count() == 0
 
 
 def test_create_task_records_genesis_as_version_0(staked, deployer):
     genesis = rand32()
-    tx = staked.rounds.create_task("bafy-spec", rand32(), genesis, "bafy-gen", PARAMS.as_tuple(), {"from": deployer, "value": 10**18})
+    tx = staked.registry.create_task("bafy-spec", rand32(), genesis, "bafy-gen", PARAMS.as_tuple(), {"from": deployer, "value": 10**18})
     task_id = tx.return_value
     assert tx.events["TaskCreated"]["task_id"] == task_id
     assert tx.events["CanonicalModelUpdated"]["version"] == 0
     cid, h, version, round_id, block, ts = staked.oracle.latest(task_id)
     assert (cid, bytes(h), version, round_id, block) == ("bafy-gen", genesis, 0, 0, tx.block_number)
-    assert tuple(int(x) for x in staked.rounds.task_params(task_id)) == PARAMS.as_tuple()
+    assert tuple(int(x) for x in staked.registry.task_params(task_id)) == PARAMS.as_tuple()
 
 
 def test_fund_task_checks(staked, task, outsider):
-    with brownie.reverts("rounds: unknown task"):
-        staked.rounds.fund_task(99, {"from": outsider, "value": 1})
-    with brownie.reverts("rounds: zero value"):
-        staked.rounds.fund_task(task.task_id, {"from": outsider, "value": 0})
-    before = staked.rounds.tasks(task.task_id).dict()["pool"]
-    tx = staked.rounds.fund_task(task.task_id, {"from": outsider, "value": 5})
-    assert staked.rounds.tasks(task.task_id).dict()["pool"] == before + 5
+    with brownie.reverts("registry: unknown task"):
+        staked.registry.fund_task(99, {"from": outsider, "value": 1})
+    with brownie.reverts("registry: zero value"):
+        staked.registry.fund_task(task.task_id, {"from": outsider, "value": 0})
+    before = staked.registry.tasks(task.task_id).dict()["pool"]
+    tx = staked.registry.fund_task(task.task_id, {"from": outsider, "value": 5})
+    assert staked.registry.tasks(task.task_id).dict()["pool"] == before + 5
     assert tx.events["TaskFunded"]["pool"] == before + 5
 
 

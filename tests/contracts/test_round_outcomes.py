@@ -8,19 +8,19 @@ from conftest import PARAMS, TRAINER_STAKE, VERIFIER_STAKE
 
 def test_honest_round_pays_trainer_and_committee_and_updates_oracle(task, staked, trainer):
     c = staked
-    pool_before = c.rounds.tasks(task.task_id).dict()["pool"]
+    pool_before = c.registry.tasks(task.task_id).dict()["pool"]
     tx = task.run()
-    assert task.outcome == P.OUTCOME_ACCEPTED
-    assert tx.events["RoundFinalized"]["outcome"] == P.OUTCOME_ACCEPTED
-    assert c.sm.claimable(trainer) == PARAMS.trainer_reward
+    assert task.outcome == P.Outcome.ACCEPTED
+    assert tx.events["RoundFinalized"]["outcome"] == P.Outcome.ACCEPTED
+    assert c.sm.claimable(trainer) == PARAMS.trainer_reward_wei
     for v in task.committee:
-        assert c.sm.claimable(v) == PARAMS.verifier_reward
+        assert c.sm.claimable(v) == PARAMS.verifier_reward_wei
         assert c.sm.stake_of(v) == VERIFIER_STAKE
-    assert c.rounds.tasks(task.task_id).dict()["pool"] == pool_before - PARAMS.round_cost
+    assert c.registry.tasks(task.task_id).dict()["pool"] == pool_before - PARAMS.round_cost
     cid, state_hash, version, round_id, block_number, _ = c.oracle.latest(task.task_id)
     assert (cid, bytes(state_hash), version, round_id) == ("bafy-final", task.trace.hashes[-1], 1, task.round_id)
     assert tx.events["CanonicalModelUpdated"]["version"] == 1
-    assert c.rounds.tasks(task.task_id).dict()["canonical_hash"] == "0x" + task.trace.hashes[-1].hex()
+    assert c.registry.tasks(task.task_id).dict()["canonical_hash"] == "0x" + task.trace.hashes[-1].hex()
     # locks released: everyone can unstake again
     for who in [trainer, *task.committee]:
         assert c.sm.stakers(who).dict()["locks"] == 0
@@ -32,7 +32,7 @@ def test_next_round_builds_on_the_new_canonical_state(task, staked):
     with brownie.reverts("rounds: base hash is not canonical"):
         staked.rounds.commit(task.task_id, old_base, task.trace.data_root, task.trace.root, task.trace.proof(0), {"from": task.trainer})
     task.run()
-    assert task.outcome == P.OUTCOME_ACCEPTED
+    assert task.outcome == P.Outcome.ACCEPTED
     assert staked.oracle.latest(task.task_id)[2] == 2
 
 
@@ -50,13 +50,13 @@ def test_fraud_round_slashes_trainer_and_pays_majority(task, staked, trainer):
     for v in task.committee:
         task.reveal_verdict(v)
     tx = task.finalize()
-    assert task.outcome == P.OUTCOME_FRAUD
-    slashed = P.compute_slash(TRAINER_STAKE, PARAMS.fraud_slash_bps)
+    assert task.outcome == P.Outcome.FRAUD
+    slashed = P.compute_slash(TRAINER_STAKE, PARAMS.trainer_slash_bps)
     per_verifier, to_treasury = P.compute_fraud_split(slashed, PARAMS.fraud_reward_bps, 2)
     assert c.sm.stake_of(trainer) == TRAINER_STAKE - slashed
     for v in majority:
         assert c.sm.claimable(v) == per_verifier
-    minority_slash = P.compute_slash(VERIFIER_STAKE, PARAMS.minority_slash_bps)
+    minority_slash = P.compute_slash(VERIFIER_STAKE, PARAMS.verifier_slash_bps)
     assert c.sm.stake_of(honest) == VERIFIER_STAKE - minority_slash
     assert c.sm.treasury() == to_treasury + minority_slash
     assert c.sm.claimable(trainer) == 0
@@ -77,11 +77,11 @@ def test_minority_verifier_is_slashed_in_an_accepted_round(task, staked):
     for v in task.committee:
         task.reveal_verdict(v)
     task.finalize()
-    assert task.outcome == P.OUTCOME_ACCEPTED
-    assert c.sm.stake_of(liar) == VERIFIER_STAKE - P.compute_slash(VERIFIER_STAKE, PARAMS.minority_slash_bps)
+    assert task.outcome == P.Outcome.ACCEPTED
+    assert c.sm.stake_of(liar) == VERIFIER_STAKE - P.compute_slash(VERIFIER_STAKE, PARAMS.verifier_slash_bps)
     assert c.sm.claimable(liar) == 0
     for v in honest:
-        assert c.sm.claimable(v) == PARAMS.verifier_reward
+        assert c.sm.claimable(v) == PARAMS.verifier_reward_wei
 
 
 def test_flags_revealed_late_count_as_contradictions(task, staked):
@@ -96,7 +96,7 @@ def test_flags_revealed_late_count_as_contradictions(task, staked):
     task.reveal_verdict(b, starts_ok=False)
     task.reveal_verdict(d)
     task.finalize()
-    assert task.outcome == P.OUTCOME_FRAUD
+    assert task.outcome == P.Outcome.FRAUD
     assert staked.rounds.contradicted(task.round_id, a) and staked.rounds.contradicted(task.round_id, b)
 
 
@@ -111,12 +111,12 @@ def test_void_round_when_quorum_missed(task, staked, trainer):
     task.reveal_verdict(task.committee[0])  # 1 reveal < quorum 2
     with brownie.reverts("rounds: verdicts still being revealed"):
         task.finalize()
-    chain.mine(PARAMS.verdict_window + 1)
+    chain.mine(PARAMS.reveal_verdicts_window + 1)
     tx = task.finalize()
-    assert task.outcome == P.OUTCOME_VOID
+    assert task.outcome == P.Outcome.VOID
     assert c.sm.stake_of(trainer) == TRAINER_STAKE and c.sm.claimable(trainer) == 0
     assert c.sm.stakers(trainer).dict()["locks"] == 0
-    penalty = P.compute_slash(VERIFIER_STAKE, PARAMS.miss_slash_bps)
+    penalty = P.compute_slash(VERIFIER_STAKE, PARAMS.no_show_slash_bps)
     assert c.sm.stake_of(task.committee[0]) == VERIFIER_STAKE
     for v in task.committee[1:]:
         assert c.sm.stake_of(v) == VERIFIER_STAKE - penalty
@@ -140,9 +140,9 @@ def test_committee_of_seven_three_liars_are_a_minority(driver, staked):
     for v in task.committee:
         task.reveal_verdict(v)
     task.finalize()
-    assert task.outcome == P.OUTCOME_ACCEPTED
+    assert task.outcome == P.Outcome.ACCEPTED
     for v in liars:
         assert staked.sm.stake_of(v) < VERIFIER_STAKE
 
     task.run()  # next round: committee redrawn, all honest
-    assert task.outcome == P.OUTCOME_ACCEPTED
+    assert task.outcome == P.Outcome.ACCEPTED

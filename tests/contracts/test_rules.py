@@ -26,7 +26,7 @@ address = st.binary(min_size=20, max_size=20).map(lambda b: "0x" + b.hex())
 @FAST
 @given(index=uint(), value=bytes32)
 def test_compute_leaf(staked, index, value):
-    assert b32(staked.rounds.compute_leaf(index, value)) == P.compute_leaf(index, b32(value))
+    assert b32(staked.rules.compute_leaf(index, value)) == P.compute_leaf(index, b32(value))
 
 
 @FAST
@@ -36,7 +36,7 @@ def test_merkle_proofs(staked, n, pick, tamper):
     root = P.compute_merkle_root(values)
     i = pick % n
     proof = P.compute_merkle_proof(values, i)
-    r = staked.rounds
+    r = staked.rules
     assert r.is_valid_merkle_proof(root, n, i, values[i], proof) is True
     assert P.is_valid_merkle_proof(root, n, i, values[i], proof)
     # a tampered input is rejected by both
@@ -60,25 +60,25 @@ def test_merkle_vectors(staked):
     values = [bytes([i]) * 32 for i in range(5)]
     root = P.compute_merkle_root(values)
     for i in range(5):
-        assert staked.rounds.is_valid_merkle_proof(root, 5, i, values[i], P.compute_merkle_proof(values, i))
+        assert staked.rules.is_valid_merkle_proof(root, 5, i, values[i], P.compute_merkle_proof(values, i))
     assert P.compute_tree_depth(5) == 3 and P.compute_tree_depth(1) == 0
 
 
 @FAST
 @given(block_hash=bytes32, round_id=uint())
 def test_compute_seed(staked, block_hash, round_id):
-    assert b32(staked.rounds.compute_seed(block_hash, round_id)) == P.compute_seed(b32(block_hash), round_id)
+    assert b32(staked.rules.compute_seed(block_hash, round_id)) == P.compute_seed(b32(block_hash), round_id)
 
 
 @FAST
 @given(seed=bytes32, n_samples=uint(8, min_value=1, max_value=64), extra=uint(16, max_value=4096))
 def test_compute_samples(staked, seed, n_samples, extra):
     n_segments = min(2 * n_samples + 1 + extra, P.MAX_SEGMENTS)
-    got = list(staked.rounds.compute_samples(seed, n_segments, n_samples))
+    got = list(staked.rules.compute_samples(seed, n_segments, n_samples))
     want = P.compute_samples(b32(seed), n_segments, n_samples)
     assert got == want
     ends = P.compute_check_ends(want, n_segments)
-    assert list(staked.rounds.compute_check_ends(want, n_segments)) == ends
+    assert list(staked.rules.compute_check_ends(want, n_segments)) == ends
     # the s drawn segments: pairwise non-adjacent in 0..M-2; M-2 drawn iff the last check starts there
     last_drawn = want[-1] == n_segments - 2
     drawn = want if last_drawn else want[:-1]
@@ -96,23 +96,23 @@ def test_compute_samples(staked, seed, n_samples, extra):
 def test_compute_samples_small_rounds(staked, seed, n_samples, extra):
     """Small M, where the last span (M-2, M) is drawn often."""
     n_segments = 2 * n_samples + 1 + extra
-    got = list(staked.rounds.compute_samples(seed, n_segments, n_samples))
+    got = list(staked.rules.compute_samples(seed, n_segments, n_samples))
     assert got == P.compute_samples(b32(seed), n_segments, n_samples)
-    assert list(staked.rounds.compute_check_ends(got, n_segments)) == P.compute_check_ends(got, n_segments)
+    assert list(staked.rules.compute_check_ends(got, n_segments)) == P.compute_check_ends(got, n_segments)
 
 
 def test_compute_check_ends_needs_samples(staked):
     with brownie.reverts("rules: no samples"):
-        staked.rounds.compute_check_ends([], 5)
+        staked.rules.compute_check_ends([], 5)
     for not_samples in ([0, 2], [1, 7]):  # the last start must be M-2 or M-1 (M = 7)
         with brownie.reverts("rules: not a sample list"):
-            staked.rounds.compute_check_ends(not_samples, 7)
+            staked.rules.compute_check_ends(not_samples, 7)
 
 
 @FAST
 @given(seed=bytes32, n_active=uint(16, min_value=1, max_value=256), c=uint(8, min_value=1, max_value=16))
 def test_compute_committee_indices(staked, seed, n_active, c):
-    got = list(staked.rounds.compute_committee_indices(seed, n_active, c))
+    got = list(staked.rules.compute_committee_indices(seed, n_active, c))
     want = P.compute_committee_indices(b32(seed), n_active, c)
     assert got == want
     assert len(want) == min(c, n_active) and len(set(want)) == len(want) and all(0 <= i < n_active for i in want)
@@ -122,7 +122,7 @@ def test_compute_committee_indices(staked, seed, n_active, c):
 @given(round_id=uint(), verifier=address, ends=st.lists(bytes32, max_size=65),
        ok=st.booleans(), salt=bytes32)
 def test_compute_verdict_commitment(staked, round_id, verifier, ends, ok, salt):
-    got = staked.rounds.compute_verdict_commitment(round_id, verifier, ends, ok, salt)
+    got = staked.rules.compute_verdict_commitment(round_id, verifier, ends, ok, salt)
     assert b32(got) == P.compute_verdict_commitment(round_id, verifier, [b32(e) for e in ends], ok, b32(salt))
 
 
@@ -130,22 +130,22 @@ def test_compute_verdict_commitment(staked, round_id, verifier, ends, ok, salt):
 @given(n_revealed=uint(8, max_value=16), contradicting=uint(8, max_value=16), quorum=uint(8, min_value=1, max_value=16))
 def test_compute_tally(staked, n_revealed, contradicting, quorum):
     n_contradicting = min(contradicting, n_revealed)
-    assert staked.rounds.compute_tally(n_revealed, n_contradicting, quorum) == P.compute_tally(n_revealed, n_contradicting, quorum)
+    assert staked.rules.compute_tally(n_revealed, n_contradicting, quorum) == P.compute_tally(n_revealed, n_contradicting, quorum)
 
 
 @FAST
 @given(stake=uint(128), bps=uint(16, max_value=10_000), n=uint(8, max_value=16))
 def test_compute_slash_and_fraud_split(staked, stake, bps, n):
-    slashed = staked.rounds.compute_slash(stake, bps)
+    slashed = staked.rules.compute_slash(stake, bps)
     assert slashed == P.compute_slash(stake, bps) <= stake
-    got = tuple(staked.rounds.compute_fraud_split(slashed, bps, n))
+    got = tuple(staked.rules.compute_fraud_split(slashed, bps, n))
     per, rest = P.compute_fraud_split(slashed, bps, n)
     assert got == (per, rest)
     assert per * n + rest == slashed  # nothing created or lost
 
 
 def test_compute_round_cost(staked):
-    assert staked.rounds.compute_round_cost(10, 3, 7) == P.compute_round_cost(10, 3, 7) == 31
+    assert staked.rules.compute_round_cost(10, 3, 7) == P.compute_round_cost(10, 3, 7) == 31
 
 
 def test_sealed_round_matches_reference(task, staked, web3):
@@ -153,7 +153,7 @@ def test_sealed_round_matches_reference(task, staked, web3):
     task.commit()
     task.seal()
     rd = task.round
-    seal_block = rd["commit_block"] + task.params.seal_delay
+    seal_block = rd["commit_block"] + task.params.seal_delay_blocks
     seed = P.compute_seed(bytes(web3.eth.get_block(seal_block)["hash"]), task.round_id)
     assert b32(rd["seed"]) == seed
     assert task.samples == P.compute_samples(seed, task.params.n_segments, task.params.samples)

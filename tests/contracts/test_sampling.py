@@ -120,11 +120,11 @@ def test_contract_checks_span_m2_to_m_and_catches_a_faked_m2(driver, staked, tra
         assert ends == P.compute_check_ends(samples, M)
         if samples[-1] == M - 2:
             assert ends[-1] == M and len(samples) == SMALL.samples
-            assert task.outcome == P.OUTCOME_FRAUD
+            assert task.outcome == P.Outcome.FRAUD
             assert staked.sm.stake_of(trainer) < TRAINER_STAKE
             return
         # M-2 not drawn: the fake is out of every span and the round passes
-        assert samples[-1] == M - 1 and task.outcome == P.OUTCOME_ACCEPTED
+        assert samples[-1] == M - 1 and task.outcome == P.Outcome.ACCEPTED
     raise AssertionError("M-2 never drawn in 12 rounds (chance 3^-12)")
 
 

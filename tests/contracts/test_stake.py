@@ -98,7 +98,7 @@ def test_claim_rewards(task, staked, trainer, outsider):
 @pytest.mark.parametrize("call", ["lock", "unlock", "slash", "credit"])
 def test_only_rounds_may_lock_unlock_slash_credit(staked, deployer, trainer, outsider, call):
     for who in (deployer, trainer, outsider):
-        with brownie.reverts("stake: only rounds"):
+        with brownie.reverts("stake: only an authorized protocol contract"):
             if call == "slash":
                 staked.sm.slash(trainer, 1, who, {"from": who})
             elif call == "credit":
@@ -108,14 +108,11 @@ def test_only_rounds_may_lock_unlock_slash_credit(staked, deployer, trainer, out
 
 
 def test_owner_only_wiring_and_treasury(c, deployer, outsider, trainer):
-    with brownie.reverts("stake: rounds already set"):
-        c.sm.set_rounds(outsider, {"from": deployer})
-    with brownie.reverts("stake: only owner"):
-        c.sm.set_rounds(outsider, {"from": outsider})
-    with brownie.reverts("oracle: writer already set"):
-        c.oracle.set_writer(outsider, {"from": deployer})
-    with brownie.reverts("oracle: only owner"):
-        c.oracle.set_writer(outsider, {"from": outsider})
+    # the wiring is frozen at deploy: the owner keeps the treasury, not the power to authorize
+    for contract in (c.sm, c.oracle, c.registry):
+        for who in (deployer, outsider):
+            with brownie.reverts("wiring: only the deployer, before finish_wiring"):
+                contract.authorize(outsider, {"from": who})
     with brownie.reverts("stake: only owner"):
         c.sm.withdraw_treasury(outsider, 0, {"from": outsider})
     with brownie.reverts("stake: amount exceeds treasury"):
@@ -124,7 +121,7 @@ def test_owner_only_wiring_and_treasury(c, deployer, outsider, trainer):
 
 def test_treasury_withdrawal_after_a_penalty(task, staked, deployer, outsider):
     task.commit()
-    chain.mine(task.params.seal_delay + 257)
+    chain.mine(task.params.seal_delay_blocks + 257)
     task.finalize()  # expired: the trainer's penalty goes to the treasury
     amount = staked.sm.treasury()
     assert amount > 0
@@ -133,16 +130,18 @@ def test_treasury_withdrawal_after_a_penalty(task, staked, deployer, outsider):
     assert outsider.balance() == before + amount and staked.sm.treasury() == 0
 
 
-def test_wiring_checks_at_deploy(StakeManager, TrainingRounds, deployer):
+def test_wiring_checks_at_deploy(StakeManager, TaskRegistry, TrainingRounds, deployer):
     with brownie.reverts("stake: minimum must be positive"):
         StakeManager.deploy(0, 1, 1, {"from": deployer})
     with brownie.reverts("rounds: zero address"):
         TrainingRounds.deploy("0x" + "00" * 20, deployer, {"from": deployer})
+    with brownie.reverts("registry: zero address"):
+        TaskRegistry.deploy(deployer, "0x" + "00" * 20, {"from": deployer})
 
 
 def test_oracle_record_only_by_rounds_and_lookups(c, deployer, outsider):
     for who in (deployer, outsider):
-        with brownie.reverts("oracle: only rounds"):
+        with brownie.reverts("oracle: only an authorized writer"):
             c.oracle.record(1, "bafy", b"\x01" * 32, 0, {"from": who})
     with brownie.reverts("oracle: unknown task"):
         c.oracle.latest(1)
@@ -165,11 +164,12 @@ def test_oracle_history(task, staked):
 
 def test_node_contracts_deploy_matches_brownie(web3, deployer):
     """node.contracts compiles with the vyper package and deploys through plain web3."""
-    from node.contracts import contract, deploy, DeployParams
+    from node.contracts import WIRING, DeployParams, contract, deploy
 
     addresses = deploy(web3, deployer.address, DeployParams(min_trainer_stake=5, min_verifier_stake=7, unbonding_blocks=3))
     sm = contract(web3, "StakeManager", addresses["StakeManager"])
-    oracle = contract(web3, "ModelOracle", addresses["ModelOracle"])
-    assert sm.functions.rounds().call() == addresses["TrainingRounds"]
-    assert oracle.functions.writer().call() == addresses["TrainingRounds"]
+    for name, callers in WIRING.items():
+        fns = contract(web3, name, addresses[name]).functions
+        assert [fns.authorized_callers(i).call() for i in range(len(callers))] == [addresses[c] for c in callers]
+        assert fns.wiring_admin().call() == "0x" + "00" * 20
     assert sm.functions.min_stake(P.VERIFIER).call() == 7 and sm.functions.unbonding_blocks().call() == 3

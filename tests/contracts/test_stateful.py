@@ -23,8 +23,8 @@ from node import protocol as P
 from node.contracts import TaskParams
 from conftest import MIN_TRAINER, MIN_VERIFIER, Trace, deploy_all, rand32
 
-PARAMS = TaskParams(steps_per_round=16, samples=2, committee_size=3, quorum=2, seal_delay=1,
-                    reveal_window=4, commit_window=4, verdict_window=4)
+PARAMS = TaskParams(steps_per_round=16, segment_steps=1, samples=2, committee_size=3, quorum=2, seal_delay_blocks=1,
+                    reveal_window=4, commit_verdicts_window=4, reveal_verdicts_window=4)
 ZERO = "0x" + "00" * 20
 
 
@@ -113,18 +113,18 @@ class Machine:
 
     # ------------------------------------------------------------ rounds
     def rule_create(self):
-        if self.c.rounds.task_count() < 2:
-            tx = self._tx(self.c.rounds.create_task, "bafy-spec", rand32(), rand32(), "bafy-gen", PARAMS.as_tuple(),
+        if self.c.registry.task_count() < 2:
+            tx = self._tx(self.c.registry.create_task, "bafy-spec", rand32(), rand32(), "bafy-gen", PARAMS.as_tuple(),
                           {"from": self.deployer, "value": 3 * PARAMS.round_cost})
             if tx:
                 self.versions[tx.return_value] = 1
 
     def rule_commit(self, pick, second_trainer):
-        n = self.c.rounds.task_count()
+        n = self.c.registry.task_count()
         if n == 0:
             return
         task_id = 1 + pick % n
-        base = bytes(self.c.rounds.tasks(task_id).dict()["canonical_hash"])
+        base = bytes(self.c.registry.tasks(task_id).dict()["canonical_hash"])
         trace = Trace(base, PARAMS.n_segments, PARAMS.steps_per_round)
         trainer = accounts[9] if second_trainer else accounts[1]
         tx = self._tx(self.c.rounds.commit, task_id, base, trace.data_root, trace.root, trace.proof(0), {"from": trainer})
@@ -133,13 +133,13 @@ class Machine:
             self.open_rounds.add(tx.return_value)
 
     def rule_seal(self, pick):
-        r = self._round(pick, P.PHASE_COMMITTED)
+        r = self._round(pick, P.Phase.COMMITTED)
         if r:
-            chain.mine(PARAMS.seal_delay)
+            chain.mine(PARAMS.seal_delay_blocks)
             self._tx(self.c.rounds.seal, r, {"from": self.deployer})
 
     def rule_reveal_starts(self, pick):
-        r = self._round(pick, P.PHASE_SEALED)
+        r = self._round(pick, P.Phase.SEALED)
         if r:
             t, s = self.traces[r], list(self.c.rounds.round_samples_of(r))
             trainer = self.c.rounds.rounds(r).dict()["trainer"]
@@ -147,7 +147,7 @@ class Machine:
                      {"from": trainer})
 
     def rule_commit_verdict(self, pick, member, lie):
-        r = self._round(pick, P.PHASE_STARTS_REVEALED)
+        r = self._round(pick, P.Phase.STARTS_REVEALED)
         if r:
             committee = self._committee(r)
             self._commit_verdict(r, committee[member % len(committee)], lie)
@@ -160,7 +160,7 @@ class Machine:
             self.salts[(r, v.address)] = (ends, True, salt)
 
     def rule_reveal_ends(self, pick):
-        r = self._round(pick, P.PHASE_STARTS_REVEALED)
+        r = self._round(pick, P.Phase.STARTS_REVEALED)
         if r:
             self._reveal_ends(r)
 
@@ -172,7 +172,7 @@ class Machine:
                      {"from": trainer})
 
     def rule_reveal_verdict(self, pick, member, starts_ok):
-        r = self._round(pick, P.PHASE_ENDS_REVEALED)
+        r = self._round(pick, P.Phase.ENDS_REVEALED)
         if r:
             committee = self._committee(r)
             v = committee[member % len(committee)]
@@ -196,27 +196,27 @@ class Machine:
         r = sorted(self.open_rounds)[pick % len(self.open_rounds)]
         for _ in range(8):
             phase = self.c.rounds.rounds(r).dict()["phase"]
-            if phase == P.PHASE_FINALIZED or phase == trainer_quits:
+            if phase == P.Phase.FINALIZED or phase == trainer_quits:
                 break
-            if phase == P.PHASE_COMMITTED:
+            if phase == P.Phase.COMMITTED:
                 self.rule_seal(0 if len(self.open_rounds) == 1 else pick)
-            elif phase == P.PHASE_SEALED:
+            elif phase == P.Phase.SEALED:
                 self.rule_reveal_starts(0 if len(self.open_rounds) == 1 else pick)
-            elif phase == P.PHASE_STARTS_REVEALED:
+            elif phase == P.Phase.STARTS_REVEALED:
                 committee = self._committee(r)
                 for i, v in enumerate(committee):
                     if not absent >> i & 1 and (r, v.address) not in self.salts:
                         self._commit_verdict(r, v, liars >> i & 1)
                 if any(absent >> i & 1 for i in range(len(committee))):
-                    chain.mine(PARAMS.commit_window + 1)
+                    chain.mine(PARAMS.commit_verdicts_window + 1)
                 self._reveal_ends(r)
-            elif phase == P.PHASE_ENDS_REVEALED:
+            elif phase == P.Phase.ENDS_REVEALED:
                 for v in self._committee(r):
                     if (r, v.address) in self.salts and not self.c.rounds.revealed(r, v):
                         ends, ok, salt = self.salts[(r, v.address)]
                         self._tx(self.c.rounds.reveal_verdict, r, ends, ok, salt, True, True, {"from": v})
             if self.c.rounds.rounds(r).dict()["phase"] == phase:  # stuck: let the deadline pass
-                chain.mine(PARAMS.reveal_window + PARAMS.commit_window + 2)
+                chain.mine(PARAMS.reveal_window + PARAMS.commit_verdicts_window + 2)
                 if self._tx(self.c.rounds.finalize, r, {"from": self.deployer}):
                     self.open_rounds.discard(r)
         if r in self.open_rounds and self._tx(self.c.rounds.finalize, r, {"from": self.deployer}):
@@ -233,8 +233,9 @@ class Machine:
         claimable = {p.address: sm.claimable(p) for p in people}
         total = sum(s["amount"] + s["pending"] for s in stakers.values()) + sum(claimable.values())
         assert sm.balance() == total + sm.treasury(), "stake manager balance != stakes + pending + claimable + treasury"
-        pools = sum(self.c.rounds.tasks(t).dict()["pool"] for t in range(1, self.c.rounds.task_count() + 1))
-        assert self.c.rounds.balance() == pools, "rounds balance != task pools"
+        pools = sum(self.c.registry.tasks(t).dict()["pool"] for t in range(1, self.c.registry.task_count() + 1))
+        assert self.c.registry.balance() == pools, "registry balance != task pools"
+        assert self.c.rounds.balance() == 0, "rounds holds no ether (pools are the registry's)"
         for who, s in stakers.items():
             led = self.ledger[who]
             assert s["amount"] + s["pending"] + led["withdrawn"] == led["deposited"] - led["slashed"]
@@ -255,7 +256,7 @@ class Machine:
         for task_id, seen in self.versions.items():
             now = self.c.oracle.version_count(task_id)
             assert now >= seen
-            assert now == 1 + self.c.rounds.tasks(task_id).dict()["rounds_accepted"]
+            assert now == 1 + self.c.registry.tasks(task_id).dict()["rounds_accepted"]
             self.versions[task_id] = now
 
 Machine.totals = Counter()
@@ -274,7 +275,7 @@ ACTIONS = {
     "rule_reveal_verdict": {"pick": st_pick, "member": st_pick, "starts_ok": st_bool},
     "rule_finalize": {"pick": st_pick},
     "rule_play_round": {"pick": st_pick, "liars": st.integers(min_value=0, max_value=7), "absent": st.integers(min_value=0, max_value=7),
-                        "trainer_quits": st.sampled_from([None, P.PHASE_COMMITTED, P.PHASE_SEALED, P.PHASE_STARTS_REVEALED])},
+                        "trainer_quits": st.sampled_from([None, P.Phase.COMMITTED, P.Phase.SEALED, P.Phase.STARTS_REVEALED])},
     "rule_mine": {"blocks": st_blocks},
 }
 st_step = st.one_of([st.tuples(st.just(name), st.fixed_dictionaries(kwargs)) for name, kwargs in ACTIONS.items()])

@@ -198,7 +198,7 @@ def test_abis_come_from_the_compiled_contracts(server):
 
     status, _, body = request(server, "/abi/ModelOracle.json")
     assert status == 200 and json.loads(body) == abi("ModelOracle")
-    assert {"latest", "at", "writer"} <= {item.get("name") for item in json.loads(body)}
+    assert {"latest", "at", "authorized_callers"} <= {item.get("name") for item in json.loads(body)}
     status, _, body = request(server, "/abi/Nope.json")
     assert status == 404 and b"no contract named" in body
 

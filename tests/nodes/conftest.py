@@ -155,10 +155,10 @@ def open_round(deployed, client, dev):
         from node.protocol import compute_merkle_proof, compute_merkle_root
 
         owner = deployed.chain
-        params = TaskParams(steps_per_round=4, segment_steps=1, samples=1, committee_size=2, quorum=2, seal_delay=2,
-                            reveal_window=10, commit_window=10, verdict_window=10)
+        params = TaskParams(steps_per_round=4, segment_steps=1, samples=1, committee_size=2, quorum=2, seal_delay_blocks=2,
+                            reveal_window=10, commit_verdicts_window=10, reveal_verdicts_window=10)
         trace = [os.urandom(32) for _ in range(5)]
-        owner.transact(owner.rounds.functions.create_task("bafyspec", b"\x02" * 32, trace[0], "bafygenesis",
+        owner.transact(owner.registry.functions.create_task("bafyspec", b"\x02" * 32, trace[0], "bafygenesis",
                                                           params.as_tuple()), value=10**18)
         for v in dev[2:5]:
             c = client(v)

@@ -141,7 +141,7 @@ def test_deployment_file_errors(tmp_path, deployed):
         Deployment.load(tmp_path / "missing.json")
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"chain_id": 1, "rpc_urls": [], "addresses": {"StakeManager": deployed.deployment.addresses["StakeManager"]}, "deploy_block": 0}))
-    with pytest.raises(DeploymentError, match="missing contract addresses: TrainingRounds, ModelOracle"):
+    with pytest.raises(DeploymentError, match="missing contract addresses: TaskRegistry, TrainingRounds, ModelOracle"):
         Deployment.load(bad)
     wrong_chain = deployed.deployment.model_copy(update={"chain_id": 1})
     with pytest.raises(DeploymentError, match="chain 31337 but the deployment is for chain 1"):

@@ -62,12 +62,12 @@ def test_pull_refuses_a_state_that_does_not_match_the_oracle(cli_run, setup):
     devnet, opts, tmp = setup
     honest = _j(cli_run("task", "create", "--spec", tmp / "spec.json", "--fund", "1", "--data", tmp / "corpus.txt",
                         *opts, "--json"))
-    from node.chain import compute_task_params
+    from node.contracts import TaskParams
 
     spec = TaskSpec.from_json(json.dumps(_j(cli_run("task", "show", "1", *opts, "--json"))["spec"]))
     chain = devnet.chain
-    fn = chain.rounds.functions.create_task(honest["spec_cid"], spec.spec_hash(), b"\x01" * 32, honest["genesis_cid"],
-                                            compute_task_params(spec).as_tuple())
+    fn = chain.registry.functions.create_task(honest["spec_cid"], spec.spec_hash(), b"\x01" * 32, honest["genesis_cid"],
+                                            TaskParams.from_spec(spec).as_tuple())
     chain.transact(fn, value=ETH)
     r = cli_run("model", "pull", "--task", "2", "-o", tmp / "bad", *opts, "--json", ok=False)
     assert "expected 0x" + "01" * 32 in _j(r)["error"]

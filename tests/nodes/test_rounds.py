@@ -66,7 +66,7 @@ class Net:
         def done():
             self.local.check_alive(*(v.name for v in self.verifiers))
             rounds = self.rounds_of(task_id)
-            finished = [r for r in rounds if r["phase"] == protocol.PHASE_FINALIZED]
+            finished = [r for r in rounds if r["phase"] == protocol.Phase.FINALIZED]
             return finished if len(finished) >= n else None
 
         try:
@@ -100,7 +100,7 @@ def test_honest_rounds_finalize_and_update_the_oracle(net):
     proc = net.local.spawn_trainer(trainer, task_id, rounds=2)
     rounds = net.wait_finalized(task_id, 2)
     assert proc.wait(60) == 0, net.local.log_tail("honest")
-    assert [r["outcome"] for r in rounds] == [protocol.OUTCOME_ACCEPTED] * 2
+    assert [r["outcome"] for r in rounds] == [protocol.Outcome.ACCEPTED] * 2
 
     # the oracle's latest version is round 2's final checkpoint, and it is in the store with that hash
     cid, state_hash, version, round_id, _, _ = net.chain.call(net.chain.oracle.functions.latest(task_id))
@@ -145,7 +145,7 @@ def test_cheating_trainer_is_slashed(net):
     proc = net.local.spawn_adversary(cheater, task_id, "--skip-segment", str(last_segment), "--rounds", "1")
     (rnd,) = net.wait_finalized(task_id, 1)
     assert proc.wait(60) == 0, net.local.log_tail("cheater")
-    assert rnd["outcome"] == protocol.OUTCOME_FRAUD
+    assert rnd["outcome"] == protocol.Outcome.FRAUD
     assert rnd["n_contradicting"] == 3
     fraud = [p for p in net.penalties(rnd["round_id"]) if p["who"] == cheater.address]
     assert [p["reason"] for p in fraud] == ["fraud"]
@@ -178,7 +178,7 @@ def test_nodes_killed_mid_round_restart_and_meet_their_deadlines(net):
     time.sleep(1)
     net.local.spawn_verifier(victim)
     (rnd,) = net.wait_finalized(task_id, 1)
-    assert rnd["round_id"] == round_id and rnd["outcome"] == protocol.OUTCOME_ACCEPTED
+    assert rnd["round_id"] == round_id and rnd["outcome"] == protocol.Outcome.ACCEPTED
     assert net.chain.call(net.chain.rounds.functions.revealed(round_id, victim.address))
     assert not net.penalties(round_id)  # nobody missed a deadline
     assert proc.wait(60) == 0, net.local.log_tail(trainer.name)
@@ -193,10 +193,10 @@ def test_trainer_that_never_reveals_is_slashed(net):
     proc = net.local.spawn_adversary(withholder, task_id, "--withhold", "--rounds", "1")
     (rnd,) = net.wait_finalized(task_id, 1)
     assert proc.wait(60) == 0, net.local.log_tail("withholder")
-    assert rnd["outcome"] == protocol.OUTCOME_ABANDONED
+    assert rnd["outcome"] == protocol.Outcome.ABANDONED
     penalty = [p for p in net.penalties(rnd["round_id"]) if p["who"] == withholder.address]
     assert [p["reason"] for p in penalty] == ["missed deadline"]
-    miss_bps = net.chain.get_task(task_id)["params"]["miss_slash_bps"]
+    miss_bps = net.chain.get_task(task_id)["params"]["no_show_slash_bps"]
     assert net.stake_of(withholder) == before - before * miss_bps // 10_000
     # the verifiers, not the absent trainer, closed the round
     finalizers = set()
@@ -223,5 +223,5 @@ def test_nodes_recover_when_the_rpc_endpoint_restarts_mid_round(net):
     assert net.chain.block_number() >= head  # same chain, not a fresh one
     (rnd,) = net.wait_finalized(task_id, 1)
     assert proc.wait(60) == 0, net.local.log_tail("trainer-r")
-    assert rnd["round_id"] == round_id and rnd["outcome"] == protocol.OUTCOME_ACCEPTED
+    assert rnd["round_id"] == round_id and rnd["outcome"] == protocol.Outcome.ACCEPTED
     assert rnd["n_revealed"] == 3

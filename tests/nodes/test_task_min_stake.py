@@ -1,4 +1,4 @@
-"""A task's minimum trainer stake (TaskParams.min_trainer_stake), end to end on anvil: the node's
+"""A task's minimum trainer stake (TaskParams.min_trainer_stake_wei), end to end on anvil: the node's
 pre-flight says what to do in words and sends nothing; the contract refuses a commit below it."""
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ ETH = 10**18
 
 
 def test_trainer_below_the_tasks_minimum_waits_in_words_and_the_contract_refuses(deployed, client, dev, tmp_path):
-    from node.chain import compute_task_params
+    from node.contracts import TaskParams
     from node.db import NodeDB
     from node.engine.spec import TaskSpec
     from node.protocol import compute_merkle_proof, compute_merkle_root
@@ -21,11 +21,11 @@ def test_trainer_below_the_tasks_minimum_waits_in_words_and_the_contract_refuses
 
     spec = TaskSpec.preset("tiny").with_(protocol={"samples": 1, "committee_size": 2, "quorum": 2,
                                                    "min_trainer_stake_wei": 2 * ETH})
-    params = compute_task_params(spec)
-    assert params.min_trainer_stake == 2 * ETH
+    params = TaskParams.from_spec(spec)
+    assert params.min_trainer_stake_wei == 2 * ETH
     trace = [os.urandom(32) for _ in range(params.n_segments + 1)]
     owner = deployed.chain
-    owner.transact(owner.rounds.functions.create_task("bafyspec", b"\x02" * 32, trace[0], "bafygenesis",
+    owner.transact(owner.registry.functions.create_task("bafyspec", b"\x02" * 32, trace[0], "bafygenesis",
                                                       params.as_tuple()), value=ETH)
     for v in dev[2:4]:
         c = client(v)
@@ -36,7 +36,7 @@ def test_trainer_below_the_tasks_minimum_waits_in_words_and_the_contract_refuses
     node = TrainerNode(chain, open_store(datadir=tmp_path), NodeDB(tmp_path / "trainer.sqlite"), 1, tmp_path,
                        show_progress=False)
     task = chain.get_task(1)
-    assert task["params"]["min_trainer_stake"] == 2 * ETH
+    assert task["params"]["min_trainer_stake_wei"] == 2 * ETH
     assert node.can_commit(task) is False
     assert node._waiting == ("task 1 needs a trainer stake of 2 ETH, this key has 1 ETH staked "
                              "(`trainchain stake trainer AMOUNT` adds to it)")

@@ -1,0 +1,143 @@
+# pragma version 0.4.3
+"""
+@title ProtocolRules
+@notice The pure rules of lib/rules.vy as external functions, under node/protocol.py's
+        names: the very code TaskRegistry and TrainingRounds compile in, callable by tests,
+        tools and auditors (tests/contracts hold it against the Python reference on random
+        inputs). No state; not part of a deployment's wiring.
+"""
+
+from .lib import rules
+
+MAX_CHECKED: constant(uint256) = rules.MAX_CHECKED
+MAX_DEPTH: constant(uint256) = rules.MAX_DEPTH
+MAX_DRAW: constant(uint256) = rules.MAX_DRAW
+
+
+@external
+@pure
+def compute_leaf(index: uint256, leaf_value: bytes32) -> bytes32:
+    """
+    @notice Merkle leaf: keccak256(abi.encode(index, value)).
+    """
+    return rules.compute_leaf(index, leaf_value)
+
+
+@external
+@pure
+def is_valid_merkle_proof(root: bytes32, n_leaves: uint256, index: uint256, leaf_value: bytes32, proof: DynArray[bytes32, MAX_DEPTH]) -> bool:
+    """
+    @notice Whether `proof` shows `value` is leaf `index` of a tree of `n_leaves` with `root`.
+    """
+    return rules.is_valid_merkle_proof(root, n_leaves, index, leaf_value, proof)
+
+
+@external
+@pure
+def compute_seed(block_hash: bytes32, round_id: uint256) -> bytes32:
+    """
+    @notice Round seed: keccak256(abi.encode(block_hash, round_id)).
+    """
+    return rules.compute_seed(block_hash, round_id)
+
+
+@external
+@pure
+def compute_samples(seed: bytes32, n_segments: uint256, n_samples: uint256) -> DynArray[uint256, MAX_CHECKED]:
+    """
+    @notice Start leaves of the checks, ascending (s or s+1; the last check ends at leaf M).
+    """
+    return rules.compute_samples(seed, n_segments, n_samples)
+
+
+@external
+@pure
+def compute_check_ends(samples: DynArray[uint256, MAX_CHECKED], n_segments: uint256) -> DynArray[uint256, MAX_CHECKED]:
+    """
+    @notice End leaf of each check of compute_samples: start + 1, except the last: M.
+    """
+    return rules.compute_check_ends(samples, n_segments)
+
+
+@external
+@pure
+def compute_draw(seed: bytes32, domain: uint256, pool_size: uint256, n: uint256) -> DynArray[uint256, MAX_DRAW]:
+    """
+    @notice `n` distinct indices of 0..pool_size-1 by a partial Fisher-Yates shuffle, in draw order.
+    """
+    return rules.compute_draw(seed, domain, pool_size, n)
+
+
+@external
+@pure
+def compute_committee_indices(seed: bytes32, n_active: uint256, committee_size: uint256) -> DynArray[uint256, MAX_DRAW]:
+    """
+    @notice Positions in the active verifier set of the committee (min(c, n_active) members).
+    """
+    return rules.compute_committee_indices(seed, n_active, committee_size)
+
+
+@external
+@pure
+def compute_verdict_commitment(round_id: uint256, verifier: address, end_hashes: DynArray[bytes32, MAX_CHECKED], data_root_ok: bool, salt: bytes32) -> bytes32:
+    """
+    @notice keccak256(abi.encode(round_id, verifier, end_hashes, data_root_ok, salt)).
+    """
+    return rules.compute_verdict_commitment(round_id, verifier, end_hashes, data_root_ok, salt)
+
+
+@external
+@pure
+def is_contradicting(trainer_end_hashes: DynArray[bytes32, MAX_CHECKED], end_hashes: DynArray[bytes32, MAX_CHECKED], data_root_ok: bool, starts_ok: bool, final_ok: bool) -> bool:
+    """
+    @notice Whether a verdict contradicts the trainer (an end hash differs or a flag is false).
+    """
+    assert len(end_hashes) == len(trainer_end_hashes), "rules: wrong number of ends"
+    return rules.is_contradicting(trainer_end_hashes, end_hashes, data_root_ok, starts_ok, final_ok)
+
+
+@external
+@pure
+def compute_tally(n_revealed: uint256, n_contradicting: uint256, quorum: uint256) -> uint256:
+    """
+    @notice Outcome of the votes: 3 void (< quorum reveals), 2 fraud (strict majority
+            contradicts), else 1 accepted.
+    """
+    return rules.compute_tally(n_revealed, n_contradicting, quorum)
+
+
+@external
+@pure
+def compute_slash(stake: uint256, bps: uint256) -> uint256:
+    """
+    @notice stake * bps // 10000.
+    """
+    return rules.compute_slash(stake, bps)
+
+
+@external
+@pure
+def compute_fraud_split(slashed: uint256, reward_bps: uint256, n_majority: uint256) -> (uint256, uint256):
+    """
+    @notice Split of a fraud slash: (per majority verifier, to treasury); dust to treasury.
+    """
+    return rules.compute_fraud_split(slashed, reward_bps, n_majority)
+
+
+@external
+@pure
+def compute_round_cost(trainer_reward: uint256, verifier_reward: uint256, committee_size: uint256) -> uint256:
+    """
+    @notice Most an accepted round can pay from the pool.
+    """
+    return rules.compute_round_cost(trainer_reward, verifier_reward, committee_size)
+
+
+@external
+@pure
+def check_task_params(params: rules.TaskParams) -> bool:
+    """
+    @notice True if `params` is within the bounds create_task accepts; reverts with the bound otherwise.
+    """
+    rules.check_task_params(params)
+    return True

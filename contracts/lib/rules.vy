@@ -1,0 +1,323 @@
+# pragma version 0.4.3
+"""
+@title rules
+@notice The protocol's pure rules, once: the task parameters and their bounds, Merkle
+        proofs, the seed, the draws (samples and committee), the check spans, the verdict
+        commitment, the tally, slashes, the fraud split and a round's cost. A Vyper 0.4
+        module: TaskRegistry, TrainingRounds and ProtocolRules compile it in and call these
+        functions; nothing re-derives a rule inline.
+@dev Same names and results as node/protocol.py (the Python reference); tests/contracts
+     checks both agree on random inputs through ProtocolRules. Internal functions only: a
+     module with no state needs no `initializes:`.
+"""
+
+# ---------------------------------------------------------------- constants
+TRAINER: constant(uint256) = 1
+VERIFIER: constant(uint256) = 2
+BPS: constant(uint256) = 10_000
+MAX_COMMITTEE: constant(uint256) = 16
+MAX_SAMPLES: constant(uint256) = 64
+MAX_CHECKED: constant(uint256) = 65             # checks: samples + the last span
+MAX_SEGMENTS: constant(uint256) = 4096
+MAX_DEPTH: constant(uint256) = 16               # Merkle proofs up to 65536 leaves
+MAX_DRAW: constant(uint256) = 64                # most indices one draw returns
+MAX_SEAL_DELAY: constant(uint256) = 128
+BLOCKHASH_HORIZON: constant(uint256) = 256
+DOMAIN_COMMITTEE: constant(uint256) = 1
+DOMAIN_SAMPLES: constant(uint256) = 2
+
+# round phases (node/rounds.py Phase)
+COMMITTED: constant(uint256) = 1       # waiting for seal
+SEALED: constant(uint256) = 2          # waiting for reveal_starts
+STARTS_REVEALED: constant(uint256) = 3 # committee commits verdicts
+ENDS_REVEALED: constant(uint256) = 4   # committee reveals verdicts
+FINALIZED: constant(uint256) = 5
+
+# round outcomes (node/rounds.py Outcome)
+OUTCOME_NONE: constant(uint256) = 0
+OUTCOME_ACCEPTED: constant(uint256) = 1
+OUTCOME_FRAUD: constant(uint256) = 2
+OUTCOME_VOID: constant(uint256) = 3       # fewer than quorum reveals
+OUTCOME_EXPIRED: constant(uint256) = 4    # never sealed (trainer penalized: no seed grinding)
+OUTCOME_ABANDONED: constant(uint256) = 5  # trainer missed reveal_starts or reveal_ends
+
+# ---------------------------------------------------------------- types
+# Field names are the TaskSpec's `protocol` vocabulary (node/engine/spec.py ProtocolParams,
+# plus the spec's steps_per_round and segment_steps); node.contracts.TaskParams mirrors it.
+struct TaskParams:
+    steps_per_round: uint256         # S
+    segment_steps: uint256           # k; M = S / k segments per round
+    samples: uint256                 # s random segments (a span ending at leaf M is checked on top)
+    committee_size: uint256          # c
+    quorum: uint256                  # q reveals needed, else the round is void
+    seal_delay_blocks: uint256       # seed = blockhash(commit_block + seal_delay_blocks)
+    reveal_window: uint256           # blocks for the trainer's reveal_starts / reveal_ends
+    commit_verdicts_window: uint256  # blocks for the committee's commit_verdict
+    reveal_verdicts_window: uint256  # blocks for the committee's reveal_verdict
+    trainer_reward_wei: uint256      # per accepted round
+    verifier_reward_wei: uint256     # per majority verifier per accepted round
+    trainer_slash_bps: uint256       # of the trainer's stake, on fraud
+    fraud_reward_bps: uint256        # of the fraud slash, split among the majority
+    verifier_slash_bps: uint256      # of a minority verifier's stake
+    no_show_slash_bps: uint256       # of the stake of whoever misses a duty (trainer or member)
+    min_trainer_stake_wei: uint256   # a trainer needs this bonded to commit, on top of StakeManager's
+                                     # minimum (0: that minimum only); sized from what a forgery is worth
+
+
+# What TrainingRounds reads from TaskRegistry, per phase: only the slots each needs (a storage read is 2,100
+# gas cold; the whole TaskParams is 16 of them).
+struct CommitInputs:
+    canonical_hash: bytes32      # empty for an unknown task
+    pool: uint256
+    round_cost: uint256
+    n_segments: uint256
+    min_trainer_stake_wei: uint256
+    quorum: uint256
+    seal_delay_blocks: uint256
+
+struct RoundWindows:
+    n_segments: uint256
+    samples: uint256
+    committee_size: uint256
+    seal_delay_blocks: uint256
+    reveal_window: uint256
+    commit_verdicts_window: uint256
+    reveal_verdicts_window: uint256
+
+struct Settlement:
+    quorum: uint256
+    trainer_reward_wei: uint256
+    verifier_reward_wei: uint256
+    trainer_slash_bps: uint256
+    fraud_reward_bps: uint256
+    verifier_slash_bps: uint256
+    no_show_slash_bps: uint256
+
+
+# ================================================================ task parameters
+
+@internal
+@pure
+def compute_n_segments(steps_per_round: uint256, segment_steps: uint256) -> uint256:
+    """M = S / k (check_task_params: k divides S); 0 for no task (k = 0)."""
+    if segment_steps == 0:
+        return 0
+    return steps_per_round // segment_steps
+
+
+@internal
+@pure
+def compute_round_cost(trainer_reward: uint256, verifier_reward: uint256, committee_size: uint256) -> uint256:
+    """Most an accepted round pays from the task pool (a commit needs the pool to cover it)."""
+    return trainer_reward + verifier_reward * committee_size
+
+
+@internal
+@pure
+def compute_task_round_cost(p: TaskParams) -> uint256:
+    return self.compute_round_cost(p.trainer_reward_wei, p.verifier_reward_wei, p.committee_size)
+
+
+@internal
+@pure
+def check_task_params(p: TaskParams):
+    """Revert, with the bound in words, unless `p` is a task a round can run on."""
+    assert p.segment_steps > 0 and p.steps_per_round % p.segment_steps == 0, "rules: steps not a multiple of segment"
+    n_segments: uint256 = self.compute_n_segments(p.steps_per_round, p.segment_steps)
+    assert n_segments <= MAX_SEGMENTS, "rules: too many segments"
+    assert p.samples >= 1 and p.samples <= MAX_SAMPLES, "rules: samples out of range"
+    assert n_segments >= 2 * p.samples + 1, "rules: needs segments >= 2*samples+1"
+    assert p.committee_size >= 1 and p.committee_size <= MAX_COMMITTEE, "rules: committee out of range"
+    assert p.quorum >= 1 and p.quorum <= p.committee_size, "rules: quorum out of range"
+    assert p.seal_delay_blocks >= 1 and p.seal_delay_blocks <= MAX_SEAL_DELAY, "rules: seal delay out of range"
+    assert p.reveal_window >= 1 and p.commit_verdicts_window >= 1 and p.reveal_verdicts_window >= 1, "rules: zero window"
+    assert p.trainer_slash_bps <= BPS and p.fraud_reward_bps <= BPS and p.no_show_slash_bps <= BPS and p.verifier_slash_bps <= BPS, "rules: bps above 10000"
+
+
+# ================================================================ merkle
+
+@internal
+@pure
+def compute_leaf(index: uint256, leaf_value: bytes32) -> bytes32:
+    """Merkle leaf: keccak256(abi.encode(index, value))."""
+    return keccak256(abi_encode(index, leaf_value))
+
+
+@internal
+@pure
+def compute_tree_depth(n_leaves: uint256) -> uint256:
+    """Depth of the tree over n leaves padded to a power of two (1 leaf: depth 0)."""
+    depth: uint256 = 0
+    for i: uint256 in range(MAX_DEPTH + 1):
+        if (1 << depth) >= n_leaves:
+            break
+        depth += 1
+    return depth
+
+
+@internal
+@pure
+def is_valid_merkle_proof(root: bytes32, n_leaves: uint256, index: uint256, leaf_value: bytes32, proof: DynArray[bytes32, MAX_DEPTH]) -> bool:
+    """Whether `proof` shows `leaf_value` is leaf `index` of a tree of `n_leaves` with `root`;
+    a proof is valid only for the tree size it claims (its length must be the depth)."""
+    if n_leaves == 0 or index >= n_leaves or n_leaves > (1 << MAX_DEPTH):
+        return False
+    if len(proof) != self.compute_tree_depth(n_leaves):
+        return False
+    node: bytes32 = self.compute_leaf(index, leaf_value)
+    position: uint256 = index
+    for sibling: bytes32 in proof:
+        if position & 1 == 0:
+            node = keccak256(concat(node, sibling))
+        else:
+            node = keccak256(concat(sibling, node))
+        position >>= 1
+    return node == root
+
+
+# ================================================================ randomness
+
+@internal
+@pure
+def compute_seed(block_hash: bytes32, round_id: uint256) -> bytes32:
+    """Round seed: keccak256(abi.encode(blockhash(commit_block + seal_delay_blocks), round_id))."""
+    return keccak256(abi_encode(block_hash, round_id))
+
+
+@internal
+@pure
+def compute_draw(seed: bytes32, domain: uint256, pool_size: uint256, n: uint256) -> DynArray[uint256, MAX_DRAW]:
+    """`n` distinct indices of 0..pool_size-1 by a partial Fisher-Yates shuffle, in draw order,
+    with a sparse swap table (only touched slots)."""
+    assert n <= pool_size, "rules: draw larger than pool"
+    assert n <= MAX_DRAW, "rules: draw too large"
+    keys: DynArray[uint256, MAX_DRAW] = []
+    vals: DynArray[uint256, MAX_DRAW] = []
+    out: DynArray[uint256, MAX_DRAW] = []
+    for i: uint256 in range(n, bound=MAX_DRAW):
+        r: uint256 = convert(keccak256(abi_encode(seed, domain, i)), uint256)
+        j: uint256 = i + r % (pool_size - i)
+        # value at j and at i in the virtual shuffled array (unset slot k holds k)
+        val_j: uint256 = j
+        val_i: uint256 = i
+        pos_j: uint256 = max_value(uint256)
+        for t: uint256 in range(len(keys), bound=MAX_DRAW):
+            if keys[t] == j:
+                val_j = vals[t]
+                pos_j = t
+            if keys[t] == i:
+                val_i = vals[t]
+        out.append(val_j)
+        # slot j now holds what slot i held (slot i is never read again)
+        if pos_j == max_value(uint256):
+            keys.append(j)
+            vals.append(val_i)
+        else:
+            vals[pos_j] = val_i
+    return out
+
+
+@internal
+@pure
+def compute_committee_indices(seed: bytes32, n_active: uint256, committee_size: uint256) -> DynArray[uint256, MAX_DRAW]:
+    """Positions in the active verifier set of the committee (min(c, n_active) members)."""
+    return self.compute_draw(seed, DOMAIN_COMMITTEE, n_active, min(committee_size, n_active))
+
+
+@internal
+@pure
+def compute_samples(seed: bytes32, n_segments: uint256, n_samples: uint256) -> DynArray[uint256, MAX_CHECKED]:
+    """Start leaves of the checks, ascending: `n_samples` pairwise non-adjacent segments x are
+    drawn from 0..M-2; each x < M-2 is the check (x, x+1); the last check ends at leaf M and
+    starts at M-2 if M-2 was drawn (h_{M-1} stays hidden), else at M-1 (s or s+1 checks)."""
+    # s non-adjacent values x of 0..M-2 <-> s distinct values y of 0..M-s-1, sorted, mapped
+    # to y_i + i. Needs M >= 2s + 1 (check_task_params).
+    assert n_samples <= MAX_SAMPLES, "rules: too many samples"
+    assert n_segments >= 2 * n_samples + 1, "rules: too few segments"
+    drawn: DynArray[uint256, MAX_DRAW] = self.compute_draw(seed, DOMAIN_SAMPLES, n_segments - n_samples, n_samples)
+    # insertion sort, s <= 64
+    ys: DynArray[uint256, MAX_CHECKED] = []
+    for y: uint256 in drawn:
+        ys.append(y)
+        k: uint256 = len(ys) - 1
+        for t: uint256 in range(MAX_SAMPLES):
+            if k == 0 or ys[k - 1] <= ys[k]:
+                break
+            tmp: uint256 = ys[k - 1]
+            ys[k - 1] = ys[k]
+            ys[k] = tmp
+            k -= 1
+    out: DynArray[uint256, MAX_CHECKED] = []
+    last: uint256 = n_segments - 1
+    for i: uint256 in range(len(ys), bound=MAX_CHECKED):
+        x: uint256 = ys[i] + i
+        if x == n_segments - 2:
+            last = x  # only the largest draw can be M-2
+        else:
+            out.append(x)
+    out.append(last)
+    return out
+
+
+@internal
+@pure
+def compute_check_ends(samples: DynArray[uint256, MAX_CHECKED], n_segments: uint256) -> DynArray[uint256, MAX_CHECKED]:
+    """End leaf of each check of compute_samples: start + 1, except the last, which is leaf M."""
+    assert len(samples) > 0, "rules: no samples"
+    last: uint256 = samples[len(samples) - 1]
+    assert last < n_segments and last + 2 >= n_segments, "rules: not a sample list"
+    ends: DynArray[uint256, MAX_CHECKED] = []
+    for i: uint256 in range(len(samples) - 1, bound=MAX_CHECKED):
+        ends.append(samples[i] + 1)
+    ends.append(n_segments)
+    return ends
+
+
+# ================================================================ verdicts and money
+
+@internal
+@pure
+def compute_verdict_commitment(round_id: uint256, verifier: address, end_hashes: DynArray[bytes32, MAX_CHECKED], data_root_ok: bool, salt: bytes32) -> bytes32:
+    """keccak256(abi.encode(round_id, verifier, end_hashes, data_root_ok, salt))."""
+    return keccak256(abi_encode(round_id, verifier, end_hashes, data_root_ok, salt))
+
+
+@internal
+@pure
+def is_contradicting(trainer_ends: DynArray[bytes32, MAX_CHECKED], end_hashes: DynArray[bytes32, MAX_CHECKED], data_root_ok: bool, starts_ok: bool, final_ok: bool) -> bool:
+    """A verdict contradicts the trainer if any end hash differs or any flag is false
+    (same length: checked by the caller)."""
+    if not (data_root_ok and starts_ok and final_ok):
+        return True
+    for i: uint256 in range(len(trainer_ends), bound=MAX_CHECKED):
+        if end_hashes[i] != trainer_ends[i]:
+            return True
+    return False
+
+
+@internal
+@pure
+def compute_tally(n_revealed: uint256, n_contradicting: uint256, quorum: uint256) -> uint256:
+    """Outcome of the votes: void (< quorum reveals), fraud (strict majority contradicts), else accepted."""
+    if n_revealed < quorum:
+        return OUTCOME_VOID
+    if 2 * n_contradicting > n_revealed:
+        return OUTCOME_FRAUD
+    return OUTCOME_ACCEPTED
+
+
+@internal
+@pure
+def compute_slash(stake: uint256, bps: uint256) -> uint256:
+    """stake * bps // 10000 (rounded down)."""
+    return stake * bps // BPS
+
+
+@internal
+@pure
+def compute_fraud_split(slashed: uint256, reward_bps: uint256, n_majority: uint256) -> (uint256, uint256):
+    """(paid to each majority verifier, to the treasury) out of a fraud slash; dust to the treasury."""
+    if n_majority == 0:
+        return 0, slashed
+    per_verifier: uint256 = slashed * reward_bps // BPS // n_majority
+    return per_verifier, slashed - per_verifier * n_majority

@@ -1,0 +1,172 @@
+"""Typed records of what the contracts hold: TaskParams, Task, Round, ModelVersion.
+
+Decoded once, at the chain boundary (node.chain.ChainClient.get_task / get_round /
+latest_model), from the ABI's tuples: hashes are `bytes` (32), addresses checksummed
+strings, phases and outcomes node.rounds.Phase / Outcome. Nothing inside the node converts
+hex strings back and forth; `.to_json()` is for output (CLI --json, logs) only.
+
+TaskParams is the contracts' rules.TaskParams under the TaskSpec's `protocol` names, in
+ABI order; its protocol fields default to the spec's defaults (one set of defaults).
+"""
+from __future__ import annotations
+
+from dataclasses import astuple, dataclass, field, fields
+
+from node.rounds import Outcome, Phase
+
+
+def _spec_default(name: str):
+    """The default of TaskSpec.protocol.<name>: the one set of defaults for task parameters."""
+    from node.engine.spec import ProtocolParams
+
+    return field(default=ProtocolParams.model_fields[name].default)
+
+
+def _json(value):
+    if isinstance(value, (bytes, bytearray)):
+        return "0x" + bytes(value).hex()
+    if isinstance(value, (Phase, Outcome)):
+        return value.name.lower()
+    if hasattr(value, "to_json"):
+        return value.to_json()
+    if isinstance(value, (list, tuple)):
+        return [_json(v) for v in value]
+    return value
+
+
+class _Record:
+    def to_json(self) -> dict:
+        """Hex strings for bytes, names for phases and outcomes: for --json output and logs."""
+        return {f.name: _json(getattr(self, f.name)) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class TaskParams(_Record):
+    """rules.TaskParams (field order is the ABI tuple order), under the TaskSpec's names:
+    `TaskParams.from_spec(spec)` maps a spec field for field. S and k have no default."""
+
+    steps_per_round: int
+    segment_steps: int
+    samples: int = _spec_default("samples")
+    committee_size: int = _spec_default("committee_size")
+    quorum: int = _spec_default("quorum")
+    seal_delay_blocks: int = _spec_default("seal_delay_blocks")
+    reveal_window: int = _spec_default("reveal_window")
+    commit_verdicts_window: int = _spec_default("commit_verdicts_window")
+    reveal_verdicts_window: int = _spec_default("reveal_verdicts_window")
+    trainer_reward_wei: int = _spec_default("trainer_reward_wei")
+    verifier_reward_wei: int = _spec_default("verifier_reward_wei")
+    trainer_slash_bps: int = _spec_default("trainer_slash_bps")
+    fraud_reward_bps: int = _spec_default("fraud_reward_bps")
+    verifier_slash_bps: int = _spec_default("verifier_slash_bps")
+    no_show_slash_bps: int = _spec_default("no_show_slash_bps")
+    min_trainer_stake_wei: int = _spec_default("min_trainer_stake_wei")
+
+    @classmethod
+    def from_spec(cls, spec) -> "TaskParams":
+        """The on-chain parameters of a TaskSpec: its S, k and its `protocol` section, same names."""
+        return cls(steps_per_round=spec.steps_per_round, segment_steps=spec.segment_steps, **spec.protocol.model_dump())
+
+    @classmethod
+    def from_abi(cls, values) -> "TaskParams":
+        return cls(*(int(v) for v in values))
+
+    def as_tuple(self) -> tuple:
+        return astuple(self)
+
+    @property
+    def n_segments(self) -> int:
+        return self.steps_per_round // self.segment_steps
+
+    @property
+    def round_cost(self) -> int:
+        from node.protocol import compute_round_cost
+
+        return compute_round_cost(self.trainer_reward_wei, self.verifier_reward_wei, self.committee_size)
+
+
+@dataclass(frozen=True)
+class Task(_Record):
+    """TaskRegistry.tasks(id) + TrainingRounds.open_round(id)."""
+
+    task_id: int
+    creator: str
+    spec_cid: str
+    spec_hash: bytes
+    canonical_hash: bytes  # h_0 of the next round
+    canonical_cid: str
+    pool: int  # wei left for rewards
+    rounds_accepted: int
+    params: TaskParams
+    open_round: int  # 0 when free
+
+    @classmethod
+    def from_abi(cls, task_id: int, values, open_round: int) -> "Task":
+        creator, spec_cid, spec_hash, canonical_hash, canonical_cid, pool, rounds_accepted, params = values
+        return cls(task_id, creator, spec_cid, bytes(spec_hash), bytes(canonical_hash), canonical_cid, int(pool),
+                   int(rounds_accepted), TaskParams.from_abi(params), int(open_round))
+
+    @property
+    def exists(self) -> bool:
+        return int(self.creator, 16) != 0
+
+    @property
+    def base_step(self) -> int:
+        """Global step of the canonical state: every accepted round trained S steps."""
+        return self.rounds_accepted * self.params.steps_per_round
+
+
+@dataclass(frozen=True)
+class Round(_Record):
+    """TrainingRounds.rounds(id)."""
+
+    round_id: int
+    task_id: int
+    trainer: str
+    base_hash: bytes
+    data_root: bytes
+    trace_root: bytes
+    phase: Phase
+    outcome: Outcome
+    commit_block: int
+    seed: bytes
+    deadline: int  # last block of the current phase
+    commit_deadline: int  # last block for commit_verdict
+    n_committed: int
+    n_revealed: int
+    n_contradicting: int
+    final_hash: bytes
+    final_cid: str
+
+    @classmethod
+    def from_abi(cls, round_id: int, values) -> "Round":
+        (task_id, trainer, base_hash, data_root, trace_root, phase, outcome, commit_block, seed, deadline,
+         commit_deadline, n_committed, n_revealed, n_contradicting, final_hash, final_cid) = values
+        return cls(round_id, int(task_id), trainer, bytes(base_hash), bytes(data_root), bytes(trace_root), Phase(phase),
+                   Outcome(outcome), int(commit_block), bytes(seed), int(deadline), int(commit_deadline),
+                   int(n_committed), int(n_revealed), int(n_contradicting), bytes(final_hash), final_cid)
+
+    @property
+    def exists(self) -> bool:
+        return self.phase != Phase.NONE
+
+    @property
+    def is_sealed(self) -> bool:
+        return self.seed != bytes(32)
+
+
+@dataclass(frozen=True)
+class ModelVersion(_Record):
+    """ModelOracle.latest(task) / at(task, version)."""
+
+    cid: str
+    state_hash: bytes
+    version: int
+    round_id: int  # 0 for genesis
+    block: int
+    timestamp: int
+
+    @classmethod
+    def from_abi(cls, values) -> "ModelVersion":
+        cid, state_hash, version, round_id, block, timestamp = values
+        return cls(cid, bytes(state_hash), int(version), int(round_id), int(block), int(timestamp))
