@@ -37,7 +37,8 @@ from web3.providers.rpc import HTTPProvider
 
 from node.config import DEFAULT_RPC
 from node.errors import ChainError, DeploymentError, PreflightError, RPCUnavailable, TxTimeout
-from node.rounds import Phase, outcome_name
+from node.records import ModelVersion, Round, Task
+from node.rounds import Action, why_not
 
 log = logging.getLogger("trainchain.chain")
 
@@ -169,17 +170,6 @@ def _plain(value):
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return value
-
-
-def _named(outputs: list[dict], values) -> dict:
-    out = {}
-    for spec, value in zip(outputs, values):
-        if spec["type"] == "tuple":
-            value = _named(spec["components"], value)
-        elif isinstance(value, (bytes, bytearray)):
-            value = "0x" + bytes(value).hex()
-        out[spec["name"]] = value
-    return out
 
 
 def revert_reason(e: Exception) -> str:
@@ -358,30 +348,39 @@ class ChainClient:
                 return contract
         raise ChainError(f"no deployed contract declares an event {name!r}")
 
-    # ------------------------------------------------------------ structs
-    def _struct(self, contract, getter: str, *args) -> dict:
-        """A public struct getter as a dict keyed by the ABI's field names (nested too)."""
-        fn = getattr(contract.functions, getter)(*args)
-        outputs = next(i for i in contract.abi if i.get("type") == "function" and i["name"] == getter)["outputs"]
-        value = self.call(fn)
-        if len(outputs) == 1 and outputs[0]["type"] == "tuple":
-            outputs, value = outputs[0]["components"], value
-        return _named(outputs, value if isinstance(value, (list, tuple)) else (value,))
-
-    def get_task(self, task_id: int) -> dict:
-        """TaskRegistry.tasks(task_id) (+ `open_round` from TrainingRounds) as a dict; PreflightError if there is no such task."""
-        task = self._struct(self.registry, "tasks", task_id)
-        if int(task["creator"], 16) == 0:
+    # ------------------------------------------------------------ records (node/records.py: decoded here, once)
+    def get_task(self, task_id: int) -> Task:
+        """TaskRegistry.tasks(task_id) + TrainingRounds.open_round(task_id), typed; PreflightError if
+        there is no such task."""
+        task = Task.from_abi(task_id, self.call(self.registry.functions.tasks(task_id)),
+                             self.call(self.rounds.functions.open_round(task_id)))
+        if not task.exists:
             raise PreflightError(f"task {task_id} does not exist (tasks: 1..{self.call(self.registry.functions.task_count())})")
-        task["open_round"] = self.call(self.rounds.functions.open_round(task_id))
         return task
 
-    def get_round(self, round_id: int) -> dict:
-        """TrainingRounds.rounds(round_id) as a dict; PreflightError if there is no such round."""
-        rnd = self._struct(self.rounds, "rounds", round_id)
-        if rnd["phase"] == 0:
+    def get_round(self, round_id: int) -> Round:
+        """TrainingRounds.rounds(round_id), typed; PreflightError if there is no such round."""
+        rnd = Round.from_abi(round_id, self.call(self.rounds.functions.rounds(round_id)))
+        if not rnd.exists:
             raise PreflightError(f"round {round_id} does not exist")
         return rnd
+
+    def committee_of(self, round_id: int) -> list[str]:
+        """The committee of a sealed round (empty before seal)."""
+        return list(self.call(self.rounds.functions.committee_of(round_id)))
+
+    def latest_model(self, task_id: int) -> ModelVersion:
+        """ModelOracle.latest(task_id), typed."""
+        return ModelVersion.from_abi(self.call(self.oracle.functions.latest(task_id)))
+
+    def committed_round_id(self, receipt) -> int:
+        """The round id of a commit, from its RoundCommitted log."""
+        from web3.logs import DISCARD
+
+        events = self.rounds.events.RoundCommitted().process_receipt(receipt, errors=DISCARD)
+        if not events:
+            raise ChainError("commit receipt holds no RoundCommitted event")
+        return int(events[0]["args"]["round_id"])
 
     # ------------------------------------------------------------ pre-flight checks
     def require_staked(self, role: int, who: str | None = None) -> None:
@@ -406,35 +405,22 @@ class ChainClient:
         if who not in committee:
             raise PreflightError(f"{who} is not in the committee of round {round_id} (committee: {', '.join(committee) or 'not drawn yet'})")
 
-    def require_window(self, round_id: int, action: str) -> dict:
-        """PreflightError in words unless `action` can happen on round_id now; returns the round.
+    def require_window(self, round_id: int, action: str) -> Round:
+        """PreflightError in words unless `action` is safe to send on round_id now (node.rounds'
+        state machine: phase and windows at the head and the block after); returns the round.
 
         action: seal | reveal_starts | commit_verdict | reveal_ends | reveal_verdict | finalize.
         """
         rnd = self.get_round(round_id)
-        now = self.block_number()
-        phase = rnd["phase"]
-        need = {"seal": 1, "reveal_starts": 2, "commit_verdict": 3, "reveal_ends": 3, "reveal_verdict": 4}
-        if phase == 5:
-            raise PreflightError(f"round {round_id} is already finalized (outcome {outcome_name(rnd['outcome'])})")
-        if action in need and phase != need[action]:
-            raise PreflightError(f"{action} is not possible now: round {round_id} is {Phase(phase).label}")
-        # Gas estimation runs at the head and the transaction lands at head+1 or later:
-        # "after X" needs head > X, "until X" needs head + 1 <= X.
-        if action == "seal":
-            seal_after = rnd["commit_block"] + self.get_task(rnd["task_id"])["params"]["seal_delay_blocks"]
-            if now <= seal_after:
-                raise PreflightError(f"seal: round {round_id} can be sealed after block {seal_after} (now {now})")
-        if action == "commit_verdict":
-            if now + 1 > rnd["commit_deadline"]:
-                raise PreflightError(f"commit_verdict: window closed at block {rnd['commit_deadline']} (now {now})")
-        elif action == "reveal_ends" and now <= rnd["commit_deadline"] and rnd["n_committed"] < len(self.call(self.rounds.functions.committee_of(round_id))):
-            raise PreflightError(f"reveal_ends: the committee is still committing (until block {rnd['commit_deadline']}, now {now})")
-        elif action == "finalize":
-            if now <= rnd["deadline"] and not (phase == 4 and rnd["n_revealed"] == rnd["n_committed"]):
-                raise PreflightError(f"finalize: round {round_id} is {Phase(phase).label} until block {rnd['deadline']} (now {now})")
-        elif action in need and now + 1 > rnd["deadline"]:
-            raise PreflightError(f"{action}: window closed at block {rnd['deadline']} (now {now})")
+        action = Action(action)
+        kw = {}
+        if action == Action.SEAL:
+            kw["seal_delay_blocks"] = self.get_task(rnd.task_id).params.seal_delay_blocks
+        elif action == Action.REVEAL_ENDS:
+            kw["committee_size"] = len(self.committee_of(round_id))
+        reason = why_not(action, rnd, self.block_number(), **kw)
+        if reason:
+            raise PreflightError(reason)
         return rnd
 
     # ------------------------------------------------------------ writes

@@ -82,6 +82,13 @@ class RoundRecord:
         return self.phase in DONE_PHASES
 
 
+def b32(value) -> bytes:
+    """A hash as the DB stores it (0x-hex, see _encode) -> 32 bytes; bytes pass through."""
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value)
+    return bytes.fromhex(value[2:] if value.startswith("0x") else value)
+
+
 def _encode(value: Any) -> Any:
     """JSON-safe: bytes become 0x-hex strings (hashes, salts)."""
     if isinstance(value, (bytes, bytearray)):

@@ -35,6 +35,14 @@ def _json(value):
 
 
 class _Record:
+    def __getitem__(self, name: str):
+        """rec["field"] == rec.field: for code written against the old struct dicts (the values
+        are typed now: bytes, Phase, Outcome); new code reads attributes."""
+        try:
+            return getattr(self, name)
+        except AttributeError:
+            raise KeyError(name) from None
+
     def to_json(self) -> dict:
         """Hex strings for bytes, names for phases and outcomes: for --json output and logs."""
         return {f.name: _json(getattr(self, f.name)) for f in fields(self)}

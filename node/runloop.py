@@ -148,7 +148,7 @@ class DutyNode:
 
     def phase_past(self, round_id: int, phase: int):
         """A `done` check: the round has moved beyond `phase`."""
-        return lambda: self.chain.get_round(round_id)["phase"] > phase
+        return lambda: self.chain.get_round(round_id).phase > phase
 
     def duty(self, round_id, duty: str, outcome: str, detail: str = "", tx=None) -> None:
         tx_hash = "0x" + bytes(tx["transactionHash"]).hex() if tx is not None else None
@@ -167,3 +167,33 @@ class DutyNode:
         sm = self.chain.stake_manager.functions
         if self.chain.call(sm.claimable(self.chain.address)):
             self.transact(round_id, sm.claim(), "claim", done=lambda: not self.chain.call(sm.claimable(self.chain.address)))
+
+
+class progress_bar:
+    """A rich progress bar on stderr; `with progress_bar("train", n) as advance: advance(step, loss)`."""
+
+    def __init__(self, what: str, total: int, enabled: bool = True):
+        self.what, self.total, self.enabled = what, total, enabled
+        self._progress = None
+
+    def __enter__(self):
+        if not self.enabled:
+            return lambda step, loss: None
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._progress = Progress(
+            TextColumn(f"[bold]{self.what}"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
+            TimeElapsedColumn(), console=Console(stderr=True), transient=True,
+        )
+        self._progress.start()
+        task = self._progress.add_task(self.what, total=self.total, loss="-")
+
+        def advance(step, loss):
+            self._progress.update(task, advance=1, loss=f"{loss:.4f}" if loss == loss else "skipped")
+
+        return advance
+
+    def __exit__(self, *exc):
+        if self._progress is not None:
+            self._progress.stop()

@@ -36,24 +36,18 @@ import time
 from pathlib import Path
 
 from node import protocol
-from node.db import NodeDB
+from node.db import NodeDB, b32
 from node.errors import ChainError
 from node.metrics import NodeMetrics
-from node.onchain import base_step, is_finalize_due, outcome_name, round_id_from_receipt
+from node.records import Task
+from node.rounds import Action, Outcome, Phase, can_act, is_finalize_due, is_trainer_penalized
 from node.pipeline import AheadJob
-from node.runloop import DutyNode, Fatal, Stopwatch
+from node.runloop import DutyNode, Fatal, Stopwatch, progress_bar
 from node.store import NotFound
 
 log = logging.getLogger("trainchain.trainer")
 
 ROLE = "trainer"
-
-
-def b32(value) -> bytes:
-    """0x-hex (from the DB or a struct read) or bytes -> 32 bytes."""
-    if isinstance(value, (bytes, bytearray)):
-        return bytes(value)
-    return bytes.fromhex(value[2:] if value.startswith("0x") else value)
 
 
 def is_trace_on(trace: dict | None, base_hash: bytes, start: int) -> bool:
@@ -109,10 +103,10 @@ class TrainerNode(DutyNode):
 
         self.chain.require_staked(protocol.TRAINER)
         task = self.chain.get_task(self.task_id)
-        spec_bytes = self.store.get_bytes(task["spec_cid"])
+        spec_bytes = self.store.get_bytes(task.spec_cid)
         spec = TaskSpec.from_json(spec_bytes)
-        if "0x" + spec.spec_hash().hex() != task["spec_hash"]:
-            raise Fatal(f"task {self.task_id}: the spec at {task['spec_cid']} does not hash to the on-chain spec hash")
+        if spec.spec_hash() != task.spec_hash:
+            raise Fatal(f"task {self.task_id}: the spec at {task.spec_cid} does not hash to the on-chain spec hash")
         apply_runtime_pin(spec)  # before torch loads; RuntimeMismatch says why not
         self.spec = spec
         self.dataset = Dataset.for_spec(spec, self.store)
@@ -153,7 +147,7 @@ class TrainerNode(DutyNode):
             log.info("finished %d round(s); stopping", self.rounds_finished())
             return True
         task = self.chain.get_task(self.task_id)
-        if task["open_round"]:
+        if task.open_round:
             self.adopt_or_wait(task)
             return False
         self.start_round(task)
@@ -173,10 +167,10 @@ class TrainerNode(DutyNode):
     def ahead_dir(self, base_hash: bytes) -> Path:
         return self.workdir / f"ahead-{base_hash.hex()[:12]}"  # never shared with a synchronous training
 
-    def start_round(self, task: dict) -> None:
+    def start_round(self, task: Task) -> None:
         if not self.can_commit(task):
             return
-        base_hash, start = b32(task["canonical_hash"]), base_step(task)
+        base_hash, start = task.canonical_hash, task.base_step
         pending = self.trace_for(base_hash, start)
         if pending is None:
             pending = self.train(task, base_hash)
@@ -216,9 +210,9 @@ class TrainerNode(DutyNode):
         base_path = out_dir / "base.safetensors"
         with Stopwatch() as sw:
             if not base_path.exists():
-                self.store.get_file(task["canonical_cid"], base_path)
+                self.store.get_file(task.canonical_cid, base_path)
         fetched = sw.seconds
-        start = base_step(task)
+        start = task.base_step
         log.info("training %d steps from step %d (base 0x%s)", self.spec.steps_per_round, start, base_hash.hex()[:12])
         with self.progress_bar("train", self.spec.steps_per_round) as advance:
             pending = self.train_trace(base_path, base_hash, start, out_dir, advance)
@@ -339,7 +333,7 @@ class TrainerNode(DutyNode):
                 log.info("commit: %s; waiting for the task to be free", e.reason or e)
                 return
             raise
-        round_id = round_id_from_receipt(self.chain, receipt)
+        round_id = self.chain.committed_round_id(receipt)
         self.db.save_round(ROLE, round_id, self.task_id, "committed", commit_block=receipt["blockNumber"],
                            started=time.time(), **pending)
         self.db.delete_json(self.pending_key())
@@ -348,71 +342,61 @@ class TrainerNode(DutyNode):
         self.duty(round_id, "commit", "ok", tx=receipt)
         self.metrics.round(round_id)
 
-    def can_commit(self, task: dict) -> bool:
+    def can_commit(self, task: Task) -> bool:
         """Pre-flight of commit, in words: a pool that pays a round, enough verifiers, enough stake."""
-        p = task["params"]
-        cost = protocol.compute_round_cost(p["trainer_reward_wei"], p["verifier_reward_wei"], p["committee_size"])
+        p, cost = task.params, task.params.round_cost
         sm = self.chain.stake_manager.functions
         active = self.chain.call(sm.active_verifier_count())
         stake = self.chain.call(sm.stake_of(self.address))
         reason = None
-        if task["pool"] < cost:
-            reason = f"task {self.task_id}'s pool ({task['pool']} wei) no longer pays a round ({cost} wei)"
-        elif active < p["quorum"]:
-            reason = f"only {active} active verifier(s), the task needs a quorum of {p['quorum']}"
-        elif stake < p["min_trainer_stake_wei"]:
-            reason = (f"task {self.task_id} needs a trainer stake of {p['min_trainer_stake_wei'] / 1e18:g} ETH, this key "
+        if task.pool < cost:
+            reason = f"task {self.task_id}'s pool ({task.pool} wei) no longer pays a round ({cost} wei)"
+        elif active < p.quorum:
+            reason = f"only {active} active verifier(s), the task needs a quorum of {p.quorum}"
+        elif stake < p.min_trainer_stake_wei:
+            reason = (f"task {self.task_id} needs a trainer stake of {p.min_trainer_stake_wei / 1e18:g} ETH, this key "
                       f"has {stake / 1e18:g} ETH staked (`trainchain stake trainer AMOUNT` adds to it)")
         if reason and reason != getattr(self, "_waiting", None):
             log.warning("waiting: %s", reason)
         self._waiting = reason
         return reason is None
 
-    def adopt_or_wait(self, task: dict) -> None:
+    def adopt_or_wait(self, task: Task) -> None:
         """The task has an open round: ours if we crashed between commit and saving it."""
-        rnd = self.chain.get_round(task["open_round"])
+        rnd = self.chain.get_round(task.open_round)
         pending = self.db.get_json(self.pending_key())
-        if rnd["trainer"] == self.address and pending and rnd["trace_root"] == pending["trace_root"]:
-            log.info("round %d is ours (committed before a restart): resuming", task["open_round"])
-            self.db.save_round(ROLE, task["open_round"], self.task_id, "committed",
-                               commit_block=rnd["commit_block"], started=time.time(), **pending)
+        if rnd.trainer == self.address and pending and rnd.trace_root == b32(pending["trace_root"]):
+            log.info("round %d is ours (committed before a restart): resuming", task.open_round)
+            self.db.save_round(ROLE, task.open_round, self.task_id, "committed",
+                               commit_block=rnd.commit_block, started=time.time(), **pending)
             self.db.delete_json(self.pending_key())
 
     # ------------------------------------------------------------ an open round
     def advance(self, round_id: int, head: int) -> None:
+        """The trainer's duty at head (node.rounds decides what is allowed): seal once the seal
+        block is mined, reveal the starts, reveal the ends once the committee committed,
+        finalize once due, conclude once finalized."""
         rec = self.db.get_round(ROLE, round_id)
         rnd = self.chain.get_round(round_id)
-        phase = rnd["phase"]
-        if phase == protocol.Phase.COMMITTED:
-            seal_after = rnd["commit_block"] + self.chain.get_task(self.task_id)["params"]["seal_delay_blocks"]
-            if head > seal_after and head + 1 <= rnd["deadline"]:
-                self.transact(round_id, self.chain.rounds.functions.seal(round_id), "seal",
-                              done=self.phase_past(round_id, protocol.Phase.COMMITTED))
-            elif is_finalize_due(rnd, head):
-                self.finalize(round_id)
-        elif phase == protocol.Phase.SEALED:
-            if self.reveals and head + 1 <= rnd["deadline"]:
-                self.reveal_starts(round_id, rec.data)
-            elif is_finalize_due(rnd, head):
-                self.finalize(round_id)
-        elif phase == protocol.Phase.STARTS_REVEALED:
-            committee = self.chain.call(self.chain.rounds.functions.committee_of(round_id))
-            ready = rnd["n_committed"] == len(committee) or head > rnd["commit_deadline"]
-            if self.reveals and ready and head + 1 <= rnd["deadline"]:
-                self.reveal_ends(round_id, rec.data)
-            elif is_finalize_due(rnd, head):
-                self.finalize(round_id)
-        elif phase == protocol.Phase.ENDS_REVEALED:
-            if is_finalize_due(rnd, head):
-                self.finalize(round_id)
-        elif phase == protocol.Phase.FINALIZED:
+        if rnd.phase == Phase.FINALIZED:
             self.conclude(round_id, rnd, rec)
+        elif rnd.phase == Phase.COMMITTED and can_act(
+                Action.SEAL, rnd, head, seal_delay_blocks=self.chain.get_task(self.task_id).params.seal_delay_blocks):
+            self.transact(round_id, self.chain.rounds.functions.seal(round_id), "seal",
+                          done=self.phase_past(round_id, Phase.COMMITTED))
+        elif rnd.phase == Phase.SEALED and self.reveals and can_act(Action.REVEAL_STARTS, rnd, head):
+            self.reveal_starts(round_id, rec.data)
+        elif (rnd.phase == Phase.STARTS_REVEALED and self.reveals
+              and can_act(Action.REVEAL_ENDS, rnd, head, committee_size=len(self.chain.committee_of(round_id)))):
+            self.reveal_ends(round_id, rec.data)
+        elif is_finalize_due(rnd, head):
+            self.finalize(round_id)
 
     def reveal_starts(self, round_id: int, data: dict) -> None:
         samples = list(self.chain.call(self.chain.rounds.functions.round_samples_of(round_id)))
         rnd = self.chain.get_round(round_id)
         # the contract drew them; recompute with the reference rule as a check on both
-        expected = protocol.compute_samples(b32(rnd["seed"]), len(data["boundary_hashes"]) - 1, self.spec.protocol.samples)
+        expected = protocol.compute_samples(rnd.seed, len(data["boundary_hashes"]) - 1, self.spec.protocol.samples)
         if expected != samples:
             log.warning("round %d: contract samples %s differ from node.protocol's %s", round_id, samples, expected)
         hashes = [b32(h) for h in data["boundary_hashes"]]
@@ -420,7 +404,7 @@ class TrainerNode(DutyNode):
             round_id, [hashes[j] for j in samples], [data["cids"][j] for j in samples],
             [protocol.compute_merkle_proof(hashes, j) for j in samples])
         self.db.set_phase(ROLE, round_id, "revealing_starts", samples=samples)
-        self.transact(round_id, fn, "reveal_starts", done=self.phase_past(round_id, protocol.Phase.SEALED))
+        self.transact(round_id, fn, "reveal_starts", done=self.phase_past(round_id, Phase.SEALED))
         log.info("round %d: revealed the starts of the checks at leaves %s", round_id, samples)
 
     def reveal_ends(self, round_id: int, data: dict) -> None:
@@ -431,17 +415,17 @@ class TrainerNode(DutyNode):
             round_id, [hashes[e] for e in ends],
             [protocol.compute_merkle_proof(hashes, e) for e in ends], data["cids"][-1])
         self.db.set_phase(ROLE, round_id, "revealing_ends")
-        self.transact(round_id, fn, "reveal_ends", done=self.phase_past(round_id, protocol.Phase.STARTS_REVEALED))
+        self.transact(round_id, fn, "reveal_ends", done=self.phase_past(round_id, Phase.STARTS_REVEALED))
         log.info("round %d: revealed ends and the final checkpoint %s", round_id, data["cids"][-1])
 
     def finalize(self, round_id: int) -> None:
         if not self.finalizes:
             return
         self.transact(round_id, self.chain.rounds.functions.finalize(round_id), "finalize",
-                      done=self.phase_past(round_id, protocol.Phase.ENDS_REVEALED))
+                      done=self.phase_past(round_id, Phase.ENDS_REVEALED))
 
-    def conclude(self, round_id: int, rnd: dict, rec) -> None:
-        outcome = outcome_name(rnd["outcome"])
+    def conclude(self, round_id: int, rnd, rec) -> None:
+        outcome = rnd.outcome.label
         started = rec.data.get("started")
         if started:
             total = time.time() - started
@@ -449,20 +433,19 @@ class TrainerNode(DutyNode):
             self.timing(round_id, "round", total)  # commit to finalized
             self.timing(round_id, "wait", max(0.0, total - sent))  # of which: waiting for blocks and others
         self.duty(round_id, "round", outcome)
-        phase = "done" if rnd["outcome"] == protocol.Outcome.ACCEPTED else "slashed" if rnd["outcome"] in (
-            protocol.Outcome.FRAUD, protocol.Outcome.ABANDONED, protocol.Outcome.EXPIRED) else "void"
-        self.db.set_phase(ROLE, round_id, phase, outcome=outcome, final_cid=rnd["final_cid"])
+        phase = "done" if rnd.outcome == Outcome.ACCEPTED else "slashed" if is_trainer_penalized(rnd.outcome) else "void"
+        self.db.set_phase(ROLE, round_id, phase, outcome=outcome, final_cid=rnd.final_cid)
         log.info("round %d finalized: %s", round_id, outcome)
         self.claim_rewards(round_id)
         out_dir = rec.data.get("out_dir")
-        if rnd["outcome"] == protocol.Outcome.VOID and out_dir and Path(out_dir).exists():
+        if rnd.outcome == Outcome.VOID and out_dir and Path(out_dir).exists():
             # canonical unchanged: the same trace is the next round's commit, no need to retrain
             keep = ("base_hash", "base_step", "out_dir", "data_root", "trace_root", "boundary_hashes", "cids",
                     "final_path", "losses", "mean_loss")
             self.db.put_json(self.pending_key(), {k: rec.data[k] for k in keep if k in rec.data})
         elif out_dir:
             shutil.rmtree(out_dir, ignore_errors=True)  # canonical now (or fraud): the store keeps what matters
-        if rnd["outcome"] not in (protocol.Outcome.ACCEPTED, protocol.Outcome.VOID):
+        if rnd.outcome not in (Outcome.ACCEPTED, Outcome.VOID):
             self.discard_ahead(f"round {round_id} ended {outcome}: its final state will not be canonical")
 
     def progress_bar(self, what: str, total: int):
@@ -494,33 +477,3 @@ class WithholdingTrainer(TrainerNode):
 
     reveals = False
     finalizes = False
-
-
-class progress_bar:
-    """A rich progress bar on stderr; `with progress_bar("train", n) as advance: advance(step, loss)`."""
-
-    def __init__(self, what: str, total: int, enabled: bool = True):
-        self.what, self.total, self.enabled = what, total, enabled
-        self._progress = None
-
-    def __enter__(self):
-        if not self.enabled:
-            return lambda step, loss: None
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self._progress = Progress(
-            TextColumn(f"[bold]{self.what}"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
-            TimeElapsedColumn(), console=Console(stderr=True), transient=True,
-        )
-        self._progress.start()
-        task = self._progress.add_task(self.what, total=self.total, loss="-")
-
-        def advance(step, loss):
-            self._progress.update(task, advance=1, loss=f"{loss:.4f}" if loss == loss else "skipped")
-
-        return advance
-
-    def __exit__(self, *exc):
-        if self._progress is not None:
-            self._progress.stop()

@@ -20,7 +20,7 @@ import logging
 import os
 
 from node import protocol
-from node.trainer import b32
+from node.db import b32
 from verifier.node import VerifierNode
 
 log = logging.getLogger("trainchain.verifier")
@@ -38,7 +38,7 @@ class MisbehavingVerifier(VerifierNode):
         self.mode = mode
         self.accomplice = accomplice
 
-    def compute_verdict(self, rec, rnd: dict) -> dict:
+    def compute_verdict(self, rec, rnd) -> dict:
         samples = list(self.chain.call(self.chain.rounds.functions.round_samples_of(rec.round_id)))
         if self.mode == "lazy":
             starts = [bytes(h) for h in self.chain.call(self.chain.rounds.functions.start_hashes_of(rec.round_id))]
@@ -54,7 +54,7 @@ class MisbehavingVerifier(VerifierNode):
                     "verdict_samples": samples}
         return super().compute_verdict(rec, rnd)
 
-    def commit_verdict(self, rec, rnd: dict) -> None:
+    def commit_verdict(self, rec, rnd) -> None:
         if self.mode != "copy" or rec.phase == "verdict_ready":
             return super().commit_verdict(rec, rnd)
         theirs = [e for e in self.chain.events("VerdictCommitted", rec.data.get("sealed_block"), round_id=rec.round_id)
@@ -67,7 +67,7 @@ class MisbehavingVerifier(VerifierNode):
                           end_hashes=[], data_root_ok=True, starts_ok=True)
         self.send_commitment(rec.round_id, copied)
 
-    def reveal_verdict(self, rec, rnd: dict) -> None:
+    def reveal_verdict(self, rec, rnd) -> None:
         if self.mode == "silent":
             if not rec.data.get("silent_logged"):
                 log.warning("ADVERSARY: round %d: not revealing", rec.round_id)

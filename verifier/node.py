@@ -26,12 +26,12 @@ import time
 from pathlib import Path
 
 from node import protocol
-from node.db import NodeDB
+from node.db import NodeDB, b32
 from node.errors import ChainError
 from node.metrics import NodeMetrics
-from node.onchain import base_step, is_finalize_due, outcome_name
-from node.runloop import DutyNode, Stopwatch
-from node.trainer import b32, progress_bar
+from node.records import Round, Task
+from node.rounds import Action, Phase, can_act, is_finalize_due
+from node.runloop import DutyNode, Stopwatch, progress_bar
 
 log = logging.getLogger("trainchain.verifier")
 
@@ -107,20 +107,22 @@ class VerifierNode(DutyNode):
             if self.address not in args["committee"] or self.db.get_round(ROLE, round_id):
                 continue
             rnd = self.chain.get_round(round_id)
-            if self.tasks is not None and rnd["task_id"] not in self.tasks:
+            if self.tasks is not None and rnd.task_id not in self.tasks:
                 continue
-            self.db.save_round(ROLE, round_id, rnd["task_id"], "assigned", samples=list(args["samples"]),
+            self.db.save_round(ROLE, round_id, rnd.task_id, "assigned", samples=list(args["samples"]),
                                committee=list(args["committee"]), sealed_block=ev["blockNumber"], started=time.time())
             self.duty(round_id, "assigned", "ok", detail=f"samples {list(args['samples'])}")
             self.metrics.round(round_id)
         self.db.set_cursor(CURSOR, head + 1)
 
     def advance(self, rec, head: int) -> None:
+        """The member's duty at head (node.rounds decides what is allowed): commit a verdict
+        while the commit window is open, reveal it while the reveal window is open, finalize
+        once due and nothing of ours is left, conclude once finalized."""
         round_id = rec.round_id
         rnd = self.chain.get_round(round_id)
-        phase = rnd["phase"]
-        if phase == protocol.Phase.STARTS_REVEALED and rec.phase in ("assigned", "verdict_ready"):
-            if head + 1 <= rnd["commit_deadline"]:
+        if rnd.phase == Phase.STARTS_REVEALED and rec.phase in ("assigned", "verdict_ready"):
+            if can_act(Action.COMMIT_VERDICT, rnd, head):
                 try:
                     self.commit_verdict(rec, rnd)
                 except RefusedTask as e:  # cannot reproduce this task: say so, keep serving the others
@@ -129,14 +131,14 @@ class VerifierNode(DutyNode):
                     return
             elif rec.phase == "assigned":
                 self.db.set_phase(ROLE, round_id, "missed_commit")
-                self.duty(round_id, "commit_verdict", "missed", detail=f"window closed at block {rnd['commit_deadline']}")
-        elif phase == protocol.Phase.ENDS_REVEALED and rec.phase in ("verdict_ready", "committed"):
+                self.duty(round_id, "commit_verdict", "missed", detail=f"window closed at block {rnd.commit_deadline}")
+        elif rnd.phase == Phase.ENDS_REVEALED and rec.phase in ("verdict_ready", "committed"):
             if rec.phase == "verdict_ready":  # crashed after sending the commitment: did it land?
                 if self.onchain_commitment(round_id) == rec.data.get("commitment"):
                     rec = self.db.set_phase(ROLE, round_id, "committed")
-            if rec.phase == "committed" and head + 1 <= rnd["deadline"]:
+            if rec.phase == "committed" and can_act(Action.REVEAL_VERDICT, rnd, head):
                 self.reveal_verdict(rec, rnd)
-        if phase == protocol.Phase.FINALIZED:
+        if rnd.phase == Phase.FINALIZED:
             self.conclude(rec, rnd)
         elif is_finalize_due(rnd, head) and not self.has_duty_left(rec, rnd, head):
             self.finalize_when_our_turn(rec, head)
@@ -153,15 +155,14 @@ class VerifierNode(DutyNode):
         position = committee.index(self.address) if self.address in committee else len(committee)
         if head >= due_seen + 1 + position:
             self.transact(round_id, self.chain.rounds.functions.finalize(round_id), "finalize",
-                          done=self.phase_past(round_id, protocol.Phase.ENDS_REVEALED))
+                          done=self.phase_past(round_id, Phase.ENDS_REVEALED))
 
-    def has_duty_left(self, rec, rnd: dict, head: int) -> bool:
+    def has_duty_left(self, rec, rnd: Round, head: int) -> bool:
         """Our own reveal comes before finalizing, while its window is open."""
-        return (rnd["phase"] == protocol.Phase.ENDS_REVEALED and rec.phase in ("committed", "verdict_ready")
-                and head + 1 <= rnd["deadline"])
+        return rec.phase in ("committed", "verdict_ready") and can_act(Action.REVEAL_VERDICT, rnd, head)
 
     # ------------------------------------------------------------ verdicts
-    def commit_verdict(self, rec, rnd: dict) -> None:
+    def commit_verdict(self, rec, rnd: Round) -> None:
         round_id = rec.round_id
         if rec.phase == "verdict_ready":  # computed before a restart: same salt, same commitment
             if self.onchain_commitment(round_id) == rec.data["commitment"]:
@@ -183,9 +184,9 @@ class VerifierNode(DutyNode):
                                     "commit_verdict", done=lambda: self.onchain_commitment(round_id) == "0x" + commitment.hex())
         except ChainError:
             rnd = self.chain.get_round(round_id)
-            if rnd["phase"] != protocol.Phase.STARTS_REVEALED or self.chain.block_number() >= rnd["commit_deadline"]:
+            if not can_act(Action.COMMIT_VERDICT, rnd, self.chain.block_number()):
                 self.db.set_phase(ROLE, round_id, "missed_commit")
-                self.duty(round_id, "commit_verdict", "missed", detail=f"window closed at block {rnd['commit_deadline']}")
+                self.duty(round_id, "commit_verdict", "missed", detail=f"window closed at block {rnd.commit_deadline}")
                 return
             raise
         self.db.set_phase(ROLE, round_id, "committed")
@@ -195,13 +196,13 @@ class VerifierNode(DutyNode):
     def onchain_commitment(self, round_id: int) -> str:
         return "0x" + bytes(self.chain.call(self.chain.rounds.functions.commitments(round_id, self.address))).hex()
 
-    def compute_verdict(self, rec, rnd: dict) -> dict:
+    def compute_verdict(self, rec, rnd: Round) -> dict:
         """Fetch starts, check h_j, replay each check's span (k steps, 2k for (M-2, M)), check the data root."""
         from verifier.replay import check_data_root, check_segment
 
         round_id = rec.round_id
-        task = self.chain.get_task(rnd["task_id"])
-        spec, dataset = self.task_engine(rnd["task_id"], task)
+        task = self.chain.get_task(rnd.task_id)
+        spec, dataset = self.task_engine(rnd.task_id, task)
         revealed = self.chain.events("StartsRevealed", rec.data.get("sealed_block"), "latest", round_id=round_id)
         if not revealed:
             raise ChainError(f"round {round_id}: StartsRevealed event not found yet")
@@ -223,7 +224,7 @@ class VerifierNode(DutyNode):
                     details.append(f"segment {j}: {check.detail}")
         self.timing(round_id, "replay", sw.seconds)
         with Stopwatch() as sw:
-            data_root_ok = check_data_root(spec, dataset, base_step(task), b32(rnd["data_root"]))
+            data_root_ok = check_data_root(spec, dataset, task.base_step, rnd.data_root)
         self.timing(round_id, "data_root", sw.seconds)
         if not data_root_ok:
             details.append("data root does not match the batch schedule")
@@ -233,7 +234,7 @@ class VerifierNode(DutyNode):
         return {"end_hashes": end_hashes, "data_root_ok": data_root_ok, "starts_ok": starts_ok,
                 "verdict_samples": samples}
 
-    def reveal_verdict(self, rec, rnd: dict) -> None:
+    def reveal_verdict(self, rec, rnd: Round) -> None:
         from verifier.replay import check_final
 
         round_id = rec.round_id
@@ -241,7 +242,7 @@ class VerifierNode(DutyNode):
             self.db.set_phase(ROLE, round_id, "revealed")
             return
         with Stopwatch() as sw:
-            final_ok = check_final(self.store, rnd["final_cid"], b32(rnd["final_hash"]), self.workdir / f"round-{round_id}")
+            final_ok = check_final(self.store, rnd.final_cid, rnd.final_hash, self.workdir / f"round-{round_id}")
         self.timing(round_id, "fetch_final", sw.seconds)
         trainer_ends = [bytes(h) for h in self.chain.call(self.chain.rounds.functions.end_hashes_of(round_id))]
         mine = [b32(h) for h in rec.data["end_hashes"]]
@@ -253,9 +254,9 @@ class VerifierNode(DutyNode):
         self.db.set_phase(ROLE, round_id, "revealed", final_ok=final_ok, agrees=agrees)
         log.info("round %d: verdict revealed: %s", round_id, "agrees with the trainer" if agrees else "CONTRADICTS the trainer")
 
-    def conclude(self, rec, rnd: dict) -> None:
+    def conclude(self, rec, rnd: Round) -> None:
         round_id = rec.round_id
-        outcome = outcome_name(rnd["outcome"])
+        outcome = rnd.outcome.label
         if rec.data.get("started"):
             self.timing(round_id, "round", time.time() - rec.data["started"])
         self.duty(round_id, "round", outcome)
@@ -265,7 +266,7 @@ class VerifierNode(DutyNode):
         shutil.rmtree(self.workdir / f"round-{round_id}", ignore_errors=True)
 
     # ------------------------------------------------------------ the engine, per task
-    def task_engine(self, task_id: int, task: dict):
+    def task_engine(self, task_id: int, task: Task):
         """(spec, dataset) of a task; the runtime pin is applied once per process.
 
         RefusedTask (in words) for a spec this process cannot replay bit-exactly."""
@@ -274,11 +275,11 @@ class VerifierNode(DutyNode):
         from node.engine import Dataset, RuntimeMismatch, SpecError, TaskSpec, apply_runtime_pin, check_runtime
 
         try:
-            spec = TaskSpec.from_json(self.store.get_bytes(task["spec_cid"]))
+            spec = TaskSpec.from_json(self.store.get_bytes(task.spec_cid))
         except SpecError as e:
             raise RefusedTask(f"task {task_id}: {e}") from None
-        if "0x" + spec.spec_hash().hex() != task["spec_hash"]:
-            raise RefusedTask(f"task {task_id}: the spec at {task['spec_cid']} does not hash to the on-chain spec hash")
+        if spec.spec_hash() != task.spec_hash:
+            raise RefusedTask(f"task {task_id}: the spec at {task.spec_cid} does not hash to the on-chain spec hash")
         try:
             if self._pinned is None:
                 apply_runtime_pin(spec)

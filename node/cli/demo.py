@@ -61,7 +61,7 @@ class EventPrinter:
 
     def describe(self, e: dict) -> str:
         a, n = e["args"], e["event"]
-        from node.onchain import outcome_name
+        from node.rounds import outcome_name
 
         if n == "RoundCommitted":
             return f"[bold]round {a['round_id']}[/bold] committed by {self.name(a['trainer'])}"
@@ -148,7 +148,7 @@ def run_demo(workdir: Path, block_time: float, honest_rounds: int, console, time
             net.check_alive(*(v.name for v in verifiers))
 
         def accepted() -> int:
-            return chain.get_task(task_id)["rounds_accepted"]
+            return chain.get_task(task_id).rounds_accepted
 
         wait_until(lambda: proc.poll() is not None, timeout, what=f"{honest_rounds} honest rounds", on_poll=poll)
         if proc.returncode != 0:
@@ -165,24 +165,23 @@ def run_demo(workdir: Path, block_time: float, honest_rounds: int, console, time
             raise DemoFailed(f"the cheater exited with code {proc.returncode}:\n{net.log_tail('cheater')}")
 
         console.rule("the canonical model")
-        from node.onchain import outcome_name, read_latest_model
 
         from node.cli.model import pull_model
 
-        latest = read_latest_model(chain, task_id)
+        latest = chain.latest_model(task_id)
         pulled = pull_model(chain, store, task_id, workdir / "model")  # StateError unless it hashes to the oracle's
-        console.print(f"ModelOracle.latest({task_id}) = version {latest['version']}, {latest['cid']}; "
-                      f"pulled to {pulled['path']} and verified (state hash 0x{latest['state_hash'].hex()})")
+        console.print(f"ModelOracle.latest({task_id}) = version {latest.version}, {latest.cid}; "
+                      f"pulled to {pulled['path']} and verified (state hash 0x{latest.state_hash.hex()})")
         prompt = "def "
-        sample = generate(load_state(pulled["path"], latest["state_hash"]), spec, prompt, max_new_tokens=160,
+        sample = generate(load_state(pulled["path"], latest.state_hash), spec, prompt, max_new_tokens=160,
                           temperature=0.8)
         console.print(f"[bold]sample[/bold] (prompt {prompt!r}):\n{sample}")
 
         rounds = []
         for e in chain.events("RoundCommitted", task_id=task_id):
             r = chain.get_round(e["args"]["round_id"])
-            rounds.append({"round": e["args"]["round_id"], "trainer": names.get(r["trainer"], r["trainer"]),
-                           "outcome": outcome_name(r["outcome"]), "final_cid": r["final_cid"] or None})
+            rounds.append({"round": e["args"]["round_id"], "trainer": names.get(r.trainer, r.trainer),
+                           "outcome": r.outcome.label, "final_cid": r.final_cid or None})
         losses = node_losses(workdir / "nodes" / "trainer" / "trainer.sqlite")
         cheat_losses = node_losses(workdir / "nodes" / "cheater" / "trainer.sqlite")
         for r in rounds:
@@ -194,7 +193,7 @@ def run_demo(workdir: Path, block_time: float, honest_rounds: int, console, time
         cheat_round = rounds[-1]
         checks = {
             "honest_rounds_accepted": sum(r["outcome"] == "accepted" for r in rounds) >= honest_rounds,
-            "versions_advanced": latest["version"] >= honest_rounds,
+            "versions_advanced": latest.version >= honest_rounds,
             "loss_decreased": len(honest) >= 2 and all(b < a for a, b in zip(honest, honest[1:])),
             "cheater_slashed": cheat_round["outcome"] == "fraud"
             and any(s["address"] == cheater.address and s["reason"] == "fraud" for s in slashed),
@@ -204,9 +203,9 @@ def run_demo(workdir: Path, block_time: float, honest_rounds: int, console, time
             "checks": checks,
             "task_id": task_id,
             "rounds": rounds,
-            "versions": latest["version"],
-            "canonical": {"version": latest["version"], "cid": latest["cid"],
-                          "state_hash": "0x" + latest["state_hash"].hex(), "round": latest["round_id"]},
+            "versions": latest.version,
+            "canonical": {"version": latest.version, "cid": latest.cid,
+                          "state_hash": "0x" + latest.state_hash.hex(), "round": latest.round_id},
             "slashed": slashed,
             "losses": honest,
             "sample": sample,

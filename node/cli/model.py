@@ -33,7 +33,7 @@ def pull_model(chain, store, task_id: int, out_dir: Path, version: int | None = 
     from node.engine import load_state
 
     info = canonical_model(chain, task_id, version)
-    spec_cid = chain.get_task(task_id)["spec_cid"]
+    spec_cid = chain.get_task(task_id).spec_cid
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "model.safetensors"
     partial = out_dir / ".model.safetensors.partial"

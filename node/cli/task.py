@@ -98,19 +98,18 @@ def create(node: NodeContext, spec_path: Path, fund: int, data_paths, demo_data:
 
 
 def _task_summary(chain, task_id: int) -> dict:
-    task = chain.get_task(task_id)
-    cid, state_hash, version, round_id, block, timestamp = chain.call(chain.oracle.functions.latest(task_id))
+    task, latest = chain.get_task(task_id), chain.latest_model(task_id)
     return {
         "task_id": task_id,
-        "creator": task["creator"],
-        "spec_cid": task["spec_cid"],
-        "spec_hash": task["spec_hash"],
-        "pool": task["pool"],
-        "open_round": task["open_round"] or None,
-        "rounds_accepted": task["rounds_accepted"],
-        "canonical": {"cid": cid, "state_hash": hexstr(state_hash), "version": version, "round": round_id,
-                      "block": block, "timestamp": timestamp},
-        "params": task["params"],
+        "creator": task.creator,
+        "spec_cid": task.spec_cid,
+        "spec_hash": hexstr(task.spec_hash),
+        "pool": task.pool,
+        "open_round": task.open_round or None,
+        "rounds_accepted": task.rounds_accepted,
+        "canonical": {"cid": latest.cid, "state_hash": hexstr(latest.state_hash), "version": latest.version,
+                      "round": latest.round_id, "block": latest.block, "timestamp": latest.timestamp},
+        "params": task.params.to_json(),
     }
 
 

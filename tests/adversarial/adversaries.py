@@ -13,7 +13,8 @@ import logging
 from pathlib import Path
 
 from node import protocol
-from node.trainer import TrainerNode, b32
+from node.db import b32
+from node.trainer import TrainerNode
 
 log = logging.getLogger("trainchain.trainer")
 

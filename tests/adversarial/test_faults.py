@@ -91,7 +91,7 @@ def test_anvil_restarted_mid_round(net, case, phase):
 
     def outage(n):
         rid = n.open_round()
-        if not done["down"] and rid and n.chain.get_round(rid)["phase"] == phase:
+        if not done["down"] and rid and n.chain.get_round(rid).phase == phase:
             done["down"] = True
             n.anvil.stop()
             for _ in range(3):
@@ -119,7 +119,7 @@ def test_rpc_unreachable_for_a_while(net, case, who):
 
     def outage(n):
         rid = n.open_round()
-        if state["blocks"] == 0 and rid and n.chain.get_round(rid)["phase"] == protocol.Phase.SEALED:
+        if state["blocks"] == 0 and rid and n.chain.get_round(rid).phase == protocol.Phase.SEALED:
             with n.cut_off(node):
                 for _ in range(6):
                     n.step()  # the others tick, blocks are mined, this node's calls are refused
@@ -147,7 +147,7 @@ def test_store_missing_canonical_block(net, case):
              "trainer's ticks fail with NotFound and it commits nothing (no stake at risk); once the block is back, "
              "the round is accepted and nobody loses stake")
     honest(net)
-    canonical = net.chain.get_task(net.task_id)["canonical_cid"]
+    canonical = net.chain.get_task(net.task_id).canonical_cid
     victim = block_paths(net.store, canonical)[-1]
     saved = victim.read_bytes()
     victim.unlink()
@@ -312,7 +312,7 @@ def run_round_killing_process(net, proc, marker: str, max_passes: int = 400):
             if proc.proc is not None and marker in proc.log_path.read_text():
                 proc.kill9()
                 rid = net.open_round()
-                state["phase"] = net.chain.get_round(rid)["phase"] if rid else None
+                state["phase"] = net.chain.get_round(rid).phase if rid else None
                 state["killed"] = True
             time.sleep(0.02)
 

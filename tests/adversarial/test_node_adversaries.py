@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from node import protocol
+from node.db import b32
 
 from adversaries import EngineCheatTrainer, FinalSwapTrainer, ForgingTrainer
 from nodekit import STAKE, NodeNet
@@ -66,7 +67,7 @@ def test_cheating_trainer_node(net, case, name):
     else:
         net.make_trainer(FinalSwapTrainer, max_rounds=1)
     honest_verifiers(net)
-    canonical = net.chain.get_task(net.task_id)["canonical_hash"]
+    canonical = net.chain.get_task(net.task_id).canonical_hash
     r = net.run_round()
     trainer = net.trainer.address
     paid = {e["args"]["who"]: e["args"]["amount"] for e in net.chain.events("RewardPaid", round_id=r.round_id)}
@@ -74,7 +75,7 @@ def test_cheating_trainer_node(net, case, name):
     assert r.stake_delta[trainer] == -protocol.compute_slash(STAKE, bps(net)["fraud"])
     assert all(r.stake_delta[v] == 0 for v in r.committee)
     assert set(paid) == set(r.committee) and len(set(paid.values())) == 1
-    assert net.chain.get_task(net.task_id)["canonical_hash"] == canonical
+    assert net.chain.get_task(net.task_id).canonical_hash == canonical
     c.observe(f"outcome {r.outcome_name} (samples {r.samples}); trainer stake {fmt(r.stake_delta[trainer])}; "
               f"3 verifiers' stake unchanged, each paid {fmt(next(iter(paid.values())))}; canonical unchanged")
 
@@ -97,11 +98,11 @@ def test_cheater_training_ahead_never_commits_on_its_faked_state(net, case, capl
             finished_ahead.append(job.result)
 
     net.hook = let_the_work_ahead_finish
-    canonical = net.chain.get_task(net.task_id)["canonical_hash"]
+    canonical = net.chain.get_task(net.task_id).canonical_hash
     with caplog.at_level(logging.INFO, logger="trainchain.trainer"):
         first = net.run_round()
     net.hook = None
-    faked_final = net.trainer.db.get_round("trainer", first.round_id).data["boundary_hashes"][-1]
+    faked_final = b32(net.trainer.db.get_round("trainer", first.round_id).data["boundary_hashes"][-1])
     (ahead,) = finished_ahead
     assert "0x" + bytes(ahead["base_hash"]).hex() == faked_final
     assert f"dropping the round trained ahead on {faked_final[:14]}" in caplog.text
@@ -109,7 +110,7 @@ def test_cheater_training_ahead_never_commits_on_its_faked_state(net, case, capl
     assert not (set(ahead["cids"][1:]) - set(net.trainer.db.get_round("trainer", first.round_id).data["cids"])) & pinned
     second = net.run_round()
     assert (first.outcome, second.outcome) == (protocol.Outcome.FRAUD, protocol.Outcome.FRAUD)
-    assert net.chain.get_round(second.round_id)["base_hash"] == canonical != faked_final
+    assert net.chain.get_round(second.round_id).base_hash == canonical != faked_final
     trained_ahead = f"training the next 16 steps ahead, from step 16 (base {faked_final[:14]})"
     assert trained_ahead in caplog.text and f"on {faked_final[:14]}: round {first.round_id} ended fraud" in caplog.text
     assert net.trainer.db.get_json(f"ahead:{net.task_id}") is None and net.trainer.ahead is None
@@ -160,8 +161,8 @@ def test_forged_unused_checkpoint_node(net, case, m2_drawn):
     trainer = net.trainer.address
     if r.samples[-1] == M - 2:
         assert r.outcome == protocol.Outcome.ACCEPTED, r.outcome_name
-        final = net.chain.get_round(r.round_id)["final_hash"]
-        assert net.chain.get_task(net.task_id)["canonical_hash"] == final
+        final = net.chain.get_round(r.round_id).final_hash
+        assert net.chain.get_task(net.task_id).canonical_hash == final
         verdicts = [e["args"]["contradicts"] for e in net.chain.events("VerdictRevealed", round_id=r.round_id)]
         assert verdicts == [False] * 3  # h_M replayed from h_{M-2} matched: the final state is honestly trained
     else:
@@ -299,8 +300,8 @@ def test_hostile_task_creator(net, case, variant):
     good = net.chain.get_task(net.task_id)
     params = TaskParams.from_spec(net.spec)
     admin = client(net.anvil.url, net.deployment, net.accounts[0])
-    admin.transact(admin.registry.functions.create_task(spec_cid, spec_hash, bytes.fromhex(good["canonical_hash"][2:]),
-                                                      good["canonical_cid"], params.as_tuple()),
+    admin.transact(admin.registry.functions.create_task(spec_cid, spec_hash, good.canonical_hash,
+                                                      good.canonical_cid, params.as_tuple()),
                    value=params.round_cost * 2, what="create_task")
     bad_task = admin.call(admin.registry.functions.task_count())
     # the trainer pointed at the hostile task refuses at start
@@ -320,6 +321,6 @@ def test_hostile_task_creator(net, case, variant):
     r = net.run_round()
     assert r.outcome == protocol.Outcome.ACCEPTED
     assert all(d == 0 for d in r.stake_delta.values()) and r.penalties == []
-    assert net.chain.get_task(bad_task)["open_round"] == 0 and str(refused.value)
+    assert net.chain.get_task(bad_task).open_round == 0 and str(refused.value)
     c.observe(f"trainer on the hostile task: {type(refused.value).__name__}: {str(refused.value)[:110]}; good task's "
               f"round {r.outcome_name}, stake changes {sorted(set(r.stake_delta.values()))}")

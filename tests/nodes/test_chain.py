@@ -10,6 +10,7 @@ import pytest
 from node.chain import ChainClient, Deployment
 from node.devnet import free_port
 from node.errors import ChainError, DeploymentError, PreflightError, RPCUnavailable
+from node.rounds import Phase
 
 VERIFIER = 2
 ETH = 10**18
@@ -181,7 +182,7 @@ def test_preflight_checks_say_why(deployed, client, dev, open_round):
     with pytest.raises(PreflightError, match=f"{dev[1].address} is not in the committee of round 1"):
         trainer.require_in_committee(1)
     rnd = trainer.require_window(1, "reveal_starts")
-    assert rnd["phase"] == 2 and rnd["trainer"] == dev[1].address
+    assert rnd.phase == Phase.SEALED and rnd.trainer == dev[1].address
     with pytest.raises(PreflightError, match="finalize: round 1 is awaiting the trainer's starts until block"):
         trainer.require_window(1, "finalize")
     rpc.make_request("anvil_mine", [11])

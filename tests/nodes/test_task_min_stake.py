@@ -36,7 +36,7 @@ def test_trainer_below_the_tasks_minimum_waits_in_words_and_the_contract_refuses
     node = TrainerNode(chain, open_store(datadir=tmp_path), NodeDB(tmp_path / "trainer.sqlite"), 1, tmp_path,
                        show_progress=False)
     task = chain.get_task(1)
-    assert task["params"]["min_trainer_stake_wei"] == 2 * ETH
+    assert task.params.min_trainer_stake_wei == 2 * ETH
     assert node.can_commit(task) is False
     assert node._waiting == ("task 1 needs a trainer stake of 2 ETH, this key has 1 ETH staked "
                              "(`trainchain stake trainer AMOUNT` adds to it)")
@@ -48,4 +48,4 @@ def test_trainer_below_the_tasks_minimum_waits_in_words_and_the_contract_refuses
     chain.transact(chain.stake_manager.functions.stake(1), value=ETH)  # top up to the task's minimum
     assert node.can_commit(chain.get_task(1)) is True
     receipt = chain.transact(commit)
-    assert receipt["status"] == 1 and chain.get_task(1)["open_round"] == 1
+    assert receipt["status"] == 1 and chain.get_task(1).open_round == 1
