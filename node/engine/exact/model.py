@@ -19,8 +19,9 @@ from typing import Callable
 
 import torch
 
-from .ops import F32, F64, exact_matmul, gelu_backward, gelu_forward, layer_norm_backward, layer_norm_forward, \
-    softmax_rows, tree_sum, exp64, log64
+from .optim import f32
+from .ops import F32, F64, exact_matmul, exp64, gelu_backward, gelu_forward, layer_norm_backward, layer_norm_forward, \
+    log64, map_rows, softmax_backward, softmax_rows, tree_sum
 
 Dropout = Callable[[str, tuple], "torch.Tensor | None"]
 
@@ -50,8 +51,20 @@ def apply_dropout(x: torch.Tensor, keep: torch.Tensor | None, p: float) -> torch
     """Inverted dropout: kept elements × fl32(1/(1−p)), one IEEE multiply each (as torch's)."""
     if keep is None:
         return x
-    scale = torch.tensor(1.0 / (1.0 - p), dtype=F32)
+    scale = f32(1.0 / (1.0 - p))
     return torch.where(keep, x * scale, torch.zeros((), dtype=x.dtype, device=x.device))
+
+
+def _cross_entropy_rows(logits: torch.Tensor, targets: torch.Tensor, n: int):
+    z = logits.to(F64)
+    z = z - z.amax(dim=-1, keepdim=True)
+    e = exp64(z)
+    s = tree_sum(e, -1, keepdim=True)
+    t = targets.view(-1, 1)
+    losses = log64(s) - z.gather(1, t)  # (rows, 1): log Σ e^z − z_target
+    p = e.div_(s)
+    p.scatter_(1, t, p.gather(1, t) - 1.0)
+    return losses, p.div_(n).to(F32)
 
 
 def cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> tuple[float, torch.Tensor]:
@@ -60,15 +73,8 @@ def cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> tuple[float, t
     In float64: max, exp64, tree sums, log64; the mean over rows is a tree sum too.
     """
     n = logits.shape[0]
-    z = logits.to(F64)
-    z = z - z.amax(dim=-1, keepdim=True)
-    e = exp64(z)
-    s = tree_sum(e, -1, keepdim=True)
-    picked = z.gather(1, targets.view(-1, 1))
-    loss = float(tree_sum((log64(s) - picked).view(-1), 0)) / n  # Python float: IEEE division
-    p = e / s
-    p = p.scatter(1, targets.view(-1, 1), p.gather(1, targets.view(-1, 1)) - 1.0)
-    return loss, (p / n).to(F32)
+    losses, dlogits = map_rows(lambda z, t: _cross_entropy_rows(z, t, n), logits, targets)
+    return float(tree_sum(losses.view(-1), 0)) / n, dlogits  # Python float division: IEEE
 
 
 # ------------------------------------------------------------------ the model
@@ -84,7 +90,7 @@ def attention_forward(cfg, p: dict, h: torch.Tensor, B: int, T: int, keep_att, k
     q, k, v = (t.reshape(B, T, nh, hs).transpose(1, 2) for t in qkv.split(C, dim=1))  # (B, nh, T, hs)
     causal = torch.ones(T, T, dtype=torch.bool, device=h.device).tril()
     s = exact_matmul(q, k.transpose(-2, -1), F64) * (1.0 / math.sqrt(hs))  # (B, nh, T, T)
-    att = softmax_rows(s, causal).to(F32)
+    att = softmax_rows(s, causal)
     att_d = apply_dropout(att, keep_att, cfg.dropout)
     y = exact_matmul(att_d, v)  # (B, nh, T, hs)
     y = y.transpose(1, 2).reshape(B * T, C)
@@ -106,9 +112,7 @@ def attention_backward(cfg, p: dict, dout: torch.Tensor, cache, B: int, T: int, 
     dv = exact_matmul(att_d.transpose(-2, -1), dy)
     if keep_att is not None:
         datt_d = apply_dropout(datt_d, keep_att, cfg.dropout)
-    a = att.to(F64)
-    ds = (datt_d - tree_sum(datt_d * a, -1, keepdim=True)) * a  # softmax backward (masked: a = 0)
-    ds = ds * (1.0 / math.sqrt(hs))
+    ds = softmax_backward(datt_d, att, 1.0 / math.sqrt(hs))  # (masked: att = 0 there)
     dq = exact_matmul(ds, k)
     dk = exact_matmul(ds.transpose(-2, -1), q)
     dqkv = torch.cat([t.transpose(1, 2).reshape(B * T, C) for t in (dq, dk, dv)], dim=1)  # (N, 3C)

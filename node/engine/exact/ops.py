@@ -57,12 +57,18 @@ def quantize(x: torch.Tensor, dim: int, bits: int) -> tuple[torch.Tensor, torch.
 
     The shared exponent e is that of the block's largest magnitude (|x| < 2^e), so
     q = round(x · 2^(bits−e)) (ties to even) and s = 2^(e−bits). Returns (q float64,
-    s float64 with `dim` kept as size 1). Products by powers of two are exact.
+    s float64 with `dim` kept as size 1). x · 2^k and the rounding are exact in x's own
+    dtype (|q| <= 2^26 and q is an integer or already had no fraction bits), so a float32
+    x is scaled and rounded in float32 (half the bytes) and widened after, exactly.
     """
     amax = x.abs().amax(dim=dim, keepdim=True)  # max is exact in any order
-    e = torch.frexp(amax).exponent.clamp_(min=bits - 1022)  # a zero block: e = 0, q = 0; clamp: 2^-e finite
+    # a zero block: e = 0, q = 0. The clamp keeps 2^(bits−e) finite in x's dtype: blocks whose
+    # largest element is below 2^(bits−127) (float32) are quantized coarser (to ~0), same bits everywhere
+    floor = bits - (127 if x.dtype == F32 else 1022)
+    e = torch.frexp(amax).exponent.clamp_(min=floor)
     scale = pow2(bits - e)
-    return (x * scale).round_(), scale.reciprocal_()  # 1 / 2^k is exact
+    q = (x * scale.to(x.dtype)).round_()
+    return q.to(F64), scale.reciprocal_()  # 1 / 2^k is exact
 
 
 def exact_matmul(a: torch.Tensor, b: torch.Tensor, out_dtype: torch.dtype = F32) -> torch.Tensor:
@@ -154,33 +160,64 @@ def log64(s: torch.Tensor) -> torch.Tensor:
     return e * LN2_HI + (e * LN2_LO + (f * p) * 2.0)
 
 
-# ------------------------------------------------------------------ softmax, GELU, LayerNorm
-def softmax_rows(s: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
-    """Softmax over the last dim in float64 (exp64, tree_sum, one division); `keep` masks to 0.
+# ------------------------------------------------------------------ row-wise functions, in chunks
+CHUNK_ELEMENTS = 32768  # 256 KB of float64: a chunk's temporaries stay in cache (4x faster than whole tensors)
 
-    Overwrites a float64 `s` (in-place ops give the bits of their out-of-place forms).
-    Returns float64; callers round once to float32.
+
+def map_rows(fn, *xs: torch.Tensor):
+    """fn(*chunks) over chunks of dim 0 of `xs`, results written into whole tensors.
+
+    Only for row-wise fn (each output row depends on its own input rows): the chunking
+    changes no bit, only how long the ~30 elementwise passes of exp & co. stay in cache.
     """
-    s = s.to(F64)
+    n = xs[0].shape[0]
+    rows = max(1, CHUNK_ELEMENTS // max(1, xs[0][0].numel() if n else 1))
+    if rows >= n:
+        return fn(*xs)
+    outs, single = None, False
+    for i in range(0, n, rows):
+        res = fn(*(x[i:i + rows] for x in xs))
+        if outs is None:
+            single = not isinstance(res, tuple)
+            outs = [torch.empty((n, *r.shape[1:]), dtype=r.dtype, device=r.device) for r in ((res,) if single else res)]
+        for out, r in zip(outs, (res,) if single else res):
+            out[i:i + rows] = r
+    return outs[0] if single else tuple(outs)
+
+
+# ------------------------------------------------------------------ softmax, GELU, LayerNorm
+def _softmax_rows(s: torch.Tensor, keep: torch.Tensor | None, out_dtype: torch.dtype) -> torch.Tensor:
+    s = s.to(F64, copy=True)
     if keep is not None:
         s.masked_fill_(~keep, -math.inf)
     e = exp64(s.sub_(s.amax(dim=-1, keepdim=True)))  # max is exact in any order
     if keep is not None:
         e.masked_fill_(~keep, 0.0)
-    return e.div_(tree_sum(e, -1, keepdim=True))
+    return e.div_(tree_sum(e, -1, keepdim=True)).to(out_dtype)
+
+
+def softmax_rows(s: torch.Tensor, keep: torch.Tensor | None = None, out_dtype: torch.dtype = F32) -> torch.Tensor:
+    """Softmax over the last dim in float64 (exp64, tree_sum, one division), rounded once to
+    out_dtype; `keep` (broadcast over the leading dims) masks entries to exactly 0."""
+    return map_rows(lambda chunk: _softmax_rows(chunk, keep, out_dtype), s)
+
+
+def _softmax_backward(dp: torch.Tensor, p: torch.Tensor, scale: float) -> torch.Tensor:
+    a = p.to(F64)
+    dp = dp.to(F64)
+    return ((dp - tree_sum(dp * a, -1, keepdim=True)) * a).mul_(scale).to(F32)
+
+
+def softmax_backward(dp: torch.Tensor, p: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+    """scale · d softmax: (dp − Σ_j dp·p)·p in float64 (tree sum), rounded once (masked p = 0 gives 0)."""
+    return map_rows(lambda d, a: _softmax_backward(d, a, scale), dp, p)
 
 
 GELU_C = math.sqrt(2.0 / math.pi)
 GELU_A = 0.044715
 
 
-def gelu_forward(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """GELU, tanh form (0.5·x·(1 + tanh(√(2/π)(x + 0.044715x³)))), in float64, rounded once.
-
-    The tanh form because it needs only exp (exact here); erf would need its own polynomial.
-    tanh(|z|) = (1 − e^(−2|z|)) / (1 + e^(−2|z|)): no overflow. Returns (y float32, tanh
-    float64 for the backward).
-    """
+def _gelu_forward(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     x = x.to(F64)
     z = x * x
     z.mul_(x).mul_(GELU_A).add_(x).mul_(GELU_C)  # (x + x³·a)·c
@@ -191,14 +228,28 @@ def gelu_forward(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return y.mul_(t + 1.0).to(F32), t
 
 
-def gelu_backward(dy: torch.Tensor, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """d/dx of the tanh GELU: 0.5(1+t) + 0.5·x·(1−t²)·√(2/π)(1 + 3·0.044715x²), in float64."""
+def gelu_forward(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """GELU, tanh form (0.5·x·(1 + tanh(√(2/π)(x + 0.044715x³)))), in float64, rounded once.
+
+    The tanh form because it needs only exp (exact here); erf would need its own polynomial.
+    tanh(|z|) = (1 − e^(−2|z|)) / (1 + e^(−2|z|)): no overflow. Returns (y float32, tanh
+    float64 for the backward).
+    """
+    return map_rows(_gelu_forward, x)
+
+
+def _gelu_backward(dy: torch.Tensor, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     x = x.to(F64)
     dz = x * x
     dz.mul_(3.0 * GELU_A).add_(1.0).mul_(GELU_C)
     d = (1.0 - t * t).mul_(x * 0.5).mul_(dz)
     d.add_((t + 1.0).mul_(0.5))
     return d.mul_(dy).to(F32)
+
+
+def gelu_backward(dy: torch.Tensor, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """d/dx of the tanh GELU: 0.5(1+t) + 0.5·x·(1−t²)·√(2/π)(1 + 3·0.044715x²), in float64."""
+    return map_rows(_gelu_backward, dy, x, t)
 
 
 def layer_norm_forward(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, eps: float = 1e-5):

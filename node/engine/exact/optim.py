@@ -8,6 +8,7 @@ scalars are rounded to float32 once, in Python, so no kernel sees a double.
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -15,8 +16,9 @@ import torch
 from .ops import F32, F64, tree_sum
 
 
+@functools.lru_cache(maxsize=4096)
 def f32(x: float) -> torch.Tensor:
-    """A Python float rounded once to a float32 0-dim tensor (an op's scalar operand)."""
+    """A Python float rounded once to a float32 0-dim tensor (an op's scalar operand; never written to)."""
     return torch.tensor(x, dtype=F32)
 
 
