@@ -141,3 +141,14 @@ def check_task_params(params: rules.TaskParams) -> bool:
     """
     rules.check_task_params(params)
     return True
+
+
+@external
+@pure
+def check_task_bounds(params: rules.TaskParams, bounds: rules.TaskBounds) -> bool:
+    """
+    @notice True if `params` is inside the deployment bounds `bounds`; reverts with the bound otherwise.
+    """
+    rules.check_task_bounds(params, bounds)
+    return True
+

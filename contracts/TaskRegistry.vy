@@ -62,17 +62,21 @@ event TaskAdvanced:
 
 stake_manager: public(IStakeManager)
 oracle: public(IModelOracle)
+bounds: public(rules.TaskBounds)         # deployment-wide bounds on task parameters (set once, here)
 task_count: public(uint256)
 tasks: public(HashMap[uint256, Task])
 
 
 @deploy
-def __init__(stake_manager: address, oracle: address):
+def __init__(stake_manager: address, oracle: address, bounds: rules.TaskBounds):
     """
     @param stake_manager StakeManager (must authorize this contract: rewards are credited there).
     @param oracle ModelOracle (must authorize this contract as a writer).
+    @param bounds Deployment-wide bounds every task's parameters must lie in (never changed).
     """
     assert stake_manager != empty(address) and oracle != empty(address), "registry: zero address"
+    rules.check_bounds(bounds)
+    self.bounds = bounds
     wiring.__init__()
     self.stake_manager = IStakeManager(stake_manager)
     self.oracle = IModelOracle(oracle)
@@ -89,12 +93,14 @@ def create_task(spec_cid: String[128], spec_hash: bytes32, genesis_hash: bytes32
     @param spec_hash keccak256 of the TaskSpec canonical JSON.
     @param genesis_hash State hash h_0 of the genesis state.
     @param genesis_cid CID of the genesis safetensors state.
-    @param params Round parameters (rules.TaskParams; bounds in rules.check_task_params).
+    @param params Round parameters (rules.TaskParams; rules.check_task_params, and inside the
+           deployment's `bounds`: rules.check_task_bounds).
     @return The task id.
     """
     assert len(spec_cid) > 0 and len(genesis_cid) > 0, "registry: empty cid"
     assert spec_hash != empty(bytes32) and genesis_hash != empty(bytes32), "registry: empty hash"
     rules.check_task_params(params)
+    rules.check_task_bounds(params, self.bounds)
     assert msg.value >= rules.compute_task_round_cost(params), "registry: pool below one round"
 
     task_id: uint256 = self.task_count + 1

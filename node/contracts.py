@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from node import protocol as P
+from node.errors import TrainchainError
 from node.records import TaskParams  # noqa: F401  (the contracts' rules.TaskParams; re-exported)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,7 +39,7 @@ WIRING = {"StakeManager": ("TrainingRounds", "TaskRegistry"), "ModelOracle": ("T
           "TaskRegistry": ("TrainingRounds",)}
 
 
-class ContractsError(Exception):
+class ContractsError(TrainchainError):
     """Compiling, deploying or wiring the contracts failed."""
 
 
@@ -46,6 +48,19 @@ class DeployParams:
     min_trainer_stake: int = 10**18       # wei
     min_verifier_stake: int = 10**18      # wei
     unbonding_blocks: int = 20
+    # TaskRegistry's bounds on every task's parameters (rules.TaskBounds, issue #13; defaults in
+    # node.protocol, which the demo spec and the test suites fit)
+    min_window_blocks: int = P.MIN_WINDOW_BLOCKS
+    max_window_blocks: int = P.MAX_WINDOW_BLOCKS
+    max_trainer_slash_bps: int = P.MAX_TRAINER_SLASH_BPS
+    max_verifier_slash_bps: int = P.MAX_VERIFIER_SLASH_BPS
+    max_no_show_slash_bps: int = P.MAX_NO_SHOW_SLASH_BPS
+
+    @property
+    def task_bounds(self) -> tuple:
+        """rules.TaskBounds as the constructor's ABI tuple."""
+        return (self.min_window_blocks, self.max_window_blocks, self.max_trainer_slash_bps,
+                self.max_verifier_slash_bps, self.max_no_show_slash_bps)
 
 
 # ---------------------------------------------------------------- compile
@@ -143,7 +158,7 @@ def deploy(w3, deployer, params: DeployParams = DeployParams()) -> dict[str, str
     """
     stake_manager = _deploy_one(w3, "StakeManager", deployer, params.min_trainer_stake, params.min_verifier_stake, params.unbonding_blocks)
     oracle = _deploy_one(w3, "ModelOracle", deployer)
-    registry = _deploy_one(w3, "TaskRegistry", deployer, stake_manager, oracle)
+    registry = _deploy_one(w3, "TaskRegistry", deployer, stake_manager, oracle, params.task_bounds)
     rounds = _deploy_one(w3, "TrainingRounds", deployer, stake_manager, registry)
     addresses = {"StakeManager": stake_manager, "ModelOracle": oracle, "TaskRegistry": registry, "TrainingRounds": rounds}
     for name, callers in WIRING.items():

@@ -205,3 +205,44 @@ def compute_rewards(outcome: int, trainer_reward: int, verifier_reward: int, n_m
     if outcome != Outcome.ACCEPTED:
         return 0, 0
     return trainer_reward, verifier_reward
+
+
+# ---------------------------------------------------------------- task bounds (issue #13, attacks 1 and 2)
+# A task's parameters lie inside deployment-wide bounds (rules.TaskBounds, fixed in TaskRegistry's
+# constructor): no task can set windows nobody honest can meet, windows that lock stake forever,
+# or slashes that take a drawn verifier's whole stake.
+MIN_WINDOW_BLOCKS = 4          # an honest replay + two transactions fit (the demo spec's windows are 40-60)
+MAX_WINDOW_BLOCKS = 1_000      # ~3.3 h at 12 s blocks: the longest any drawn stake is locked per phase
+MAX_TRAINER_SLASH_BPS = 10_000
+MAX_VERIFIER_SLASH_BPS = 1_000
+MAX_NO_SHOW_SLASH_BPS = 1_000
+
+
+def check_task_params(params) -> None:
+    """The deployment-independent bounds create_task checks that matter to #13 (the rest are in
+    rules.check_task_params): raise ValueError with the contract's words."""
+    if params.verifier_reward_wei <= 0:
+        raise ValueError("rules: zero verifier reward")
+
+
+def check_task_bounds(params, bounds) -> None:
+    """rules.check_task_bounds: raise ValueError with the contract's revert words unless `params`
+    (a TaskParams) lies inside `bounds` (anything with TaskBounds' field names, e.g. DeployParams)."""
+    windows = (params.reveal_window, params.commit_verdicts_window, params.reveal_verdicts_window)
+    if min(windows) < bounds.min_window_blocks:
+        raise ValueError("rules: window below the deployment minimum")
+    if max(windows) > bounds.max_window_blocks:
+        raise ValueError("rules: window above the deployment maximum")
+    if params.trainer_slash_bps > bounds.max_trainer_slash_bps:
+        raise ValueError("rules: trainer slash above the cap")
+    if params.verifier_slash_bps > bounds.max_verifier_slash_bps:
+        raise ValueError("rules: verifier slash above the cap")
+    if params.no_show_slash_bps > bounds.max_no_show_slash_bps:
+        raise ValueError("rules: no-show slash above the cap")
+
+
+def compute_max_lock_blocks(max_seal_delay: int, max_window_blocks: int) -> int:
+    """Most blocks one round can keep a stake locked: seal delay + blockhash horizon (seal), then the
+    trainer's starts window, the committee's commit window, the trainer's ends window, the reveal window."""
+    return max_seal_delay + BLOCKHASH_HORIZON + 4 * max_window_blocks
+

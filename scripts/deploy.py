@@ -20,7 +20,7 @@ def main():
     p = DeployParams()
     stake_manager = StakeManager.deploy(p.min_trainer_stake, p.min_verifier_stake, p.unbonding_blocks, {"from": deployer})
     oracle = ModelOracle.deploy({"from": deployer})
-    registry = TaskRegistry.deploy(stake_manager, oracle, {"from": deployer})
+    registry = TaskRegistry.deploy(stake_manager, oracle, p.task_bounds, {"from": deployer})
     rounds = TrainingRounds.deploy(stake_manager, registry, {"from": deployer})
     deployed = {"StakeManager": stake_manager, "ModelOracle": oracle, "TaskRegistry": registry, "TrainingRounds": rounds}
     for name, callers in WIRING.items():

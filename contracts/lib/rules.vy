@@ -64,6 +64,17 @@ struct TaskParams:
                                      # minimum (0: that minimum only); sized from what a forgery is worth
 
 
+# Deployment-wide bounds on every task's parameters (set in TaskRegistry's constructor, never changed):
+# a task's own parameters must not be able to destroy the stake of verifiers who never chose it
+# (issue #13, attacks 1 and 2). node.contracts.DeployParams carries the defaults.
+struct TaskBounds:
+    min_window_blocks: uint256       # each of the three windows is at least this (honest replays fit)
+    max_window_blocks: uint256       # ... and at most this (no stake locked until a block that never comes)
+    max_trainer_slash_bps: uint256   # cap on trainer_slash_bps
+    max_verifier_slash_bps: uint256  # cap on verifier_slash_bps (minority verdict)
+    max_no_show_slash_bps: uint256   # cap on no_show_slash_bps (a missed duty)
+
+
 # What TrainingRounds reads from TaskRegistry, per phase: only the slots each needs (a storage read is 2,100
 # gas cold; the whole TaskParams is 16 of them).
 struct CommitInputs:
@@ -132,6 +143,29 @@ def check_task_params(p: TaskParams):
     assert p.seal_delay_blocks >= 1 and p.seal_delay_blocks <= MAX_SEAL_DELAY, "rules: seal delay out of range"
     assert p.reveal_window >= 1 and p.commit_verdicts_window >= 1 and p.reveal_verdicts_window >= 1, "rules: zero window"
     assert p.trainer_slash_bps <= BPS and p.fraud_reward_bps <= BPS and p.no_show_slash_bps <= BPS and p.verifier_slash_bps <= BPS, "rules: bps above 10000"
+    # a committee that is paid nothing has no reason to replay, and every seat risks a slash
+    assert p.verifier_reward_wei > 0, "rules: zero verifier reward"
+
+
+@internal
+@pure
+def check_task_bounds(p: TaskParams, b: TaskBounds):
+    """Revert, with the bound in words, unless `p` is inside the deployment's bounds `b`."""
+    w_min: uint256 = min(p.reveal_window, min(p.commit_verdicts_window, p.reveal_verdicts_window))
+    w_max: uint256 = max(p.reveal_window, max(p.commit_verdicts_window, p.reveal_verdicts_window))
+    assert w_min >= b.min_window_blocks, "rules: window below the deployment minimum"
+    assert w_max <= b.max_window_blocks, "rules: window above the deployment maximum"
+    assert p.trainer_slash_bps <= b.max_trainer_slash_bps, "rules: trainer slash above the cap"
+    assert p.verifier_slash_bps <= b.max_verifier_slash_bps, "rules: verifier slash above the cap"
+    assert p.no_show_slash_bps <= b.max_no_show_slash_bps, "rules: no-show slash above the cap"
+
+
+@internal
+@pure
+def check_bounds(b: TaskBounds):
+    """Revert unless `b` is a usable set of bounds (checked once, at deploy)."""
+    assert b.min_window_blocks >= 1 and b.min_window_blocks <= b.max_window_blocks, "rules: bad window bounds"
+    assert b.max_trainer_slash_bps <= BPS and b.max_verifier_slash_bps <= BPS and b.max_no_show_slash_bps <= BPS, "rules: cap above 10000"
 
 
 # ================================================================ merkle

@@ -51,6 +51,7 @@ GROUPS = {
     "test_faults": "Faults",
     "test_bad_inputs": "Bad inputs",
     "test_honest": "Honest rounds",
+    "test_attacks": "Attacks of the outside review (issue #13)",
 }
 
 # Cases of issue #8 the suite does not run, with the reason (shown as "not run").

@@ -10,13 +10,14 @@ import pytest
 from brownie import accounts, chain
 
 from node import protocol as P
-from node.contracts import WIRING, TaskParams
+from node.contracts import WIRING, DeployParams, TaskParams
 
 MIN_TRAINER = 10**18
 MIN_VERIFIER = 10**18
 UNBONDING = 10
 VERIFIER_STAKE = 2 * 10**18
 TRAINER_STAKE = 4 * 10**18
+BOUNDS = DeployParams().task_bounds  # TaskRegistry's bounds on task parameters (the deployment defaults)
 # small windows so deadline tests mine few blocks
 PARAMS = TaskParams(steps_per_round=32, segment_steps=1, seal_delay_blocks=2, reveal_window=10, commit_verdicts_window=10, reveal_verdicts_window=10)
 
@@ -61,7 +62,7 @@ def deploy_all(deployer) -> SimpleNamespace:
 
     sm = StakeManager.deploy(MIN_TRAINER, MIN_VERIFIER, UNBONDING, {"from": deployer})
     oracle = ModelOracle.deploy({"from": deployer})
-    registry = TaskRegistry.deploy(sm, oracle, {"from": deployer})
+    registry = TaskRegistry.deploy(sm, oracle, BOUNDS, {"from": deployer})
     rounds = TrainingRounds.deploy(sm, registry, {"from": deployer})
     deployed = {"StakeManager": sm, "ModelOracle": oracle, "TaskRegistry": registry, "TrainingRounds": rounds}
     for name, callers in WIRING.items():

@@ -118,11 +118,11 @@ def test_registry_pay_and_advance_checks(staked, deployer, outsider, trainer):
     never more than the pool, with an event; advance moves the canonical state and appends to the oracle."""
     from brownie import ModelOracle, StakeManager, TaskRegistry
 
-    from conftest import MIN_TRAINER, MIN_VERIFIER, PARAMS, UNBONDING
+    from conftest import BOUNDS, MIN_TRAINER, MIN_VERIFIER, PARAMS, UNBONDING
 
     sm = StakeManager.deploy(MIN_TRAINER, MIN_VERIFIER, UNBONDING, {"from": deployer})
     oracle = ModelOracle.deploy({"from": deployer})
-    registry = TaskRegistry.deploy(sm, oracle, {"from": deployer})
+    registry = TaskRegistry.deploy(sm, oracle, BOUNDS, {"from": deployer})
     for contract in (sm, oracle):
         contract.authorize(registry, {"from": deployer})
         contract.finish_wiring({"from": deployer})

@@ -4,7 +4,7 @@ import pytest
 from brownie import chain
 
 from node import protocol as P
-from conftest import MIN_TRAINER, MIN_VERIFIER, UNBONDING, VERIFIER_STAKE
+from conftest import BOUNDS, MIN_TRAINER, MIN_VERIFIER, UNBONDING, VERIFIER_STAKE
 
 
 def test_stake_by_role_and_minimum(c, trainer, verifiers):
@@ -136,7 +136,7 @@ def test_wiring_checks_at_deploy(StakeManager, TaskRegistry, TrainingRounds, dep
     with brownie.reverts("rounds: zero address"):
         TrainingRounds.deploy("0x" + "00" * 20, deployer, {"from": deployer})
     with brownie.reverts("registry: zero address"):
-        TaskRegistry.deploy(deployer, "0x" + "00" * 20, {"from": deployer})
+        TaskRegistry.deploy(deployer, "0x" + "00" * 20, BOUNDS, {"from": deployer})
 
 
 def test_oracle_record_only_by_rounds_and_lookups(c, deployer, outsider):

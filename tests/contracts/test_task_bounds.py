@@ -1,0 +1,115 @@
+"""Deployment-wide bounds on task parameters (issue #13, attacks 1 and 2): TaskRegistry.create_task
+refuses windows outside [min, max], slash fractions above their caps and a zero verifier reward, with
+the bound in words; the bounds are fixed in the constructor; node.protocol.check_task_bounds (the
+Python reference) agrees with the contract's rule on random inputs."""
+from dataclasses import replace
+
+import brownie
+import pytest
+from brownie.exceptions import VirtualMachineError
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from node import protocol as P
+from node.contracts import DeployParams
+
+from conftest import BOUNDS, PARAMS, rand32
+
+D = DeployParams()
+
+
+def create(c, creator, params, value=10**18):
+    return c.registry.create_task("bafy-spec", rand32(), rand32(), "bafy-gen", params.as_tuple(), {"from": creator, "value": value})
+
+
+def test_bounds_are_the_deployment_defaults(c):
+    assert tuple(c.registry.bounds()) == BOUNDS == (P.MIN_WINDOW_BLOCKS, P.MAX_WINDOW_BLOCKS, P.MAX_TRAINER_SLASH_BPS,
+                                                     P.MAX_VERIFIER_SLASH_BPS, P.MAX_NO_SHOW_SLASH_BPS)
+
+
+@pytest.mark.parametrize("change", [
+    {"reveal_window": D.min_window_blocks, "commit_verdicts_window": D.min_window_blocks, "reveal_verdicts_window": D.min_window_blocks},
+    {"reveal_window": D.max_window_blocks, "commit_verdicts_window": D.max_window_blocks, "reveal_verdicts_window": D.max_window_blocks},
+    {"trainer_slash_bps": D.max_trainer_slash_bps, "verifier_slash_bps": D.max_verifier_slash_bps,
+     "no_show_slash_bps": D.max_no_show_slash_bps},
+    {"verifier_reward_wei": 1},
+])
+def test_params_on_the_bounds_are_accepted(c, deployer, change):
+    params = replace(PARAMS, **change)
+    P.check_task_bounds(params, D)  # the reference accepts them too
+    tx = create(c, deployer, params)
+    assert tuple(int(x) for x in c.registry.task_params(tx.return_value)) == params.as_tuple()
+
+
+@pytest.mark.parametrize("change, reason", [
+    ({"reveal_window": D.min_window_blocks - 1}, "rules: window below the deployment minimum"),
+    ({"commit_verdicts_window": D.min_window_blocks - 1}, "rules: window below the deployment minimum"),
+    ({"reveal_verdicts_window": D.min_window_blocks - 1}, "rules: window below the deployment minimum"),
+    ({"reveal_window": D.max_window_blocks + 1}, "rules: window above the deployment maximum"),
+    ({"reveal_verdicts_window": 2**200}, "rules: window above the deployment maximum"),  # attack 2
+    ({"commit_verdicts_window": D.max_window_blocks + 1}, "rules: window above the deployment maximum"),
+    ({"no_show_slash_bps": D.max_no_show_slash_bps + 1}, "rules: no-show slash above the cap"),
+    ({"no_show_slash_bps": 10_000}, "rules: no-show slash above the cap"),  # attack 1
+    ({"verifier_slash_bps": D.max_verifier_slash_bps + 1}, "rules: verifier slash above the cap"),
+    ({"verifier_reward_wei": 0}, "rules: zero verifier reward"),
+])
+def test_params_outside_the_bounds_are_refused(c, deployer, change, reason):
+    params = replace(PARAMS, **change)
+    with pytest.raises(ValueError, match=reason):
+        P.check_task_params(params)
+        P.check_task_bounds(params, D)
+    with brownie.reverts(reason):
+        create(c, deployer, params)
+    assert c.registry.task_count() == 0
+
+
+def test_a_deployment_with_a_lower_trainer_cap(deployer):
+    """The caps are the deployment's: a registry deployed with a 40% trainer cap refuses 50%."""
+    from brownie import ModelOracle, StakeManager, TaskRegistry
+
+    bounds = replace(D, max_trainer_slash_bps=4_000)
+    sm = StakeManager.deploy(1, 1, 1, {"from": deployer})
+    registry = TaskRegistry.deploy(sm, ModelOracle.deploy({"from": deployer}), bounds.task_bounds, {"from": deployer})
+    assert tuple(registry.bounds()) == bounds.task_bounds
+    with brownie.reverts("rules: trainer slash above the cap"):
+        registry.create_task("bafy", rand32(), rand32(), "bafy", replace(PARAMS, trainer_slash_bps=5_000).as_tuple(),
+                             {"from": deployer, "value": 10**18})
+
+
+@pytest.mark.parametrize("change, reason", [
+    ({"min_window_blocks": 0}, "rules: bad window bounds"),
+    ({"min_window_blocks": 11, "max_window_blocks": 10}, "rules: bad window bounds"),
+    ({"max_no_show_slash_bps": 10_001}, "rules: cap above 10000"),
+    ({"max_trainer_slash_bps": 10_001}, "rules: cap above 10000"),
+])
+def test_bad_bounds_are_refused_at_deploy(deployer, change, reason):
+    from brownie import ModelOracle, StakeManager, TaskRegistry
+
+    sm = StakeManager.deploy(1, 1, 1, {"from": deployer})
+    oracle = ModelOracle.deploy({"from": deployer})
+    with brownie.reverts(reason):
+        TaskRegistry.deploy(sm, oracle, replace(D, **change).task_bounds, {"from": deployer})
+
+
+st_window = st.integers(min_value=1, max_value=2_000) | st.sampled_from([3, 4, 5, 999, 1_000, 1_001])
+st_bps = st.integers(min_value=0, max_value=10_000) | st.sampled_from([999, 1_000, 1_001])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(w=st.tuples(st_window, st_window, st_window), bps=st.tuples(st_bps, st_bps, st_bps),
+       caps=st.tuples(st_bps, st_bps, st_bps), lo=st.integers(1, 10), hi=st.integers(10, 1_500))
+def test_reference_agrees_with_the_contract(staked, w, bps, caps, lo, hi):
+    params = replace(PARAMS, reveal_window=w[0], commit_verdicts_window=w[1], reveal_verdicts_window=w[2],
+                     trainer_slash_bps=bps[0], verifier_slash_bps=bps[1], no_show_slash_bps=bps[2])
+    bounds = replace(D, min_window_blocks=lo, max_window_blocks=hi, max_trainer_slash_bps=caps[0],
+                     max_verifier_slash_bps=caps[1], max_no_show_slash_bps=caps[2])
+    try:
+        P.check_task_bounds(params, bounds)
+        expected = None
+    except ValueError as exc:
+        expected = str(exc)
+    try:
+        assert staked.rules.check_task_bounds(params.as_tuple(), bounds.task_bounds) is True
+        got = None
+    except VirtualMachineError as exc:
+        got = exc.revert_msg
+    assert got == expected
