@@ -221,6 +221,15 @@ class GatewayServer(ThreadingHTTPServer):
         host, port = self.server_address[:2]
         return f"http://{host}:{port}"
 
+    def handle_error(self, request, client_address) -> None:
+        """A fetcher that drops its keep-alive connection is normal, not a traceback on stderr."""
+        import sys
+
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            log.debug("gateway: %s went away", client_address[0])
+            return
+        super().handle_error(request, client_address)
+
     def count(self, kind: str, cid: str, nbytes: int, client: str) -> None:
         with self._lock:
             self.stats["requests"] += 1

@@ -28,7 +28,9 @@ def net(anvil, tmp_path):
 
 def bps(net) -> dict:
     p = net.spec.protocol
-    return {"fraud": p.trainer_slash_bps, "miss": p.no_show_slash_bps, "minority": p.verifier_slash_bps}
+    return {"fraud": p.trainer_slash_bps, "miss": p.no_show_slash_bps, "minority": p.verifier_slash_bps,
+            # a trainer's missed deadline costs at least the fraud slash (#13, no re-roll)
+            "trainer_miss": protocol.compute_trainer_miss_bps(p.trainer_slash_bps, p.no_show_slash_bps)}
 
 
 def fmt(wei: int) -> str:
@@ -172,7 +174,7 @@ def test_forged_unused_checkpoint_node(net, case, m2_drawn):
 
 
 def test_withholding_trainer_node(net, case):
-    c = case("WithholdingTrainer: commits, never reveals", "abandoned: trainer -10% stake; verifiers keep theirs")
+    c = case("WithholdingTrainer: commits, never reveals", "abandoned: trainer -50% stake (the fraud slash); verifiers keep theirs")
     from node.trainer import WithholdingTrainer
 
     net.make_trainer(WithholdingTrainer, max_rounds=1)
@@ -180,7 +182,7 @@ def test_withholding_trainer_node(net, case):
     r = net.run_round()
     trainer = net.trainer.address
     assert r.outcome == protocol.Outcome.ABANDONED, r.outcome_name
-    assert r.stake_delta[trainer] == -protocol.compute_slash(STAKE, bps(net)["miss"])
+    assert r.stake_delta[trainer] == -protocol.compute_slash(STAKE, bps(net)["trainer_miss"])
     assert all(r.stake_delta[v] == 0 for v in net.addresses if v != trainer)
     c.observe(f"outcome {r.outcome_name}; trainer {fmt(r.stake_delta[trainer])}; verifiers "
               f"{sorted({fmt(r.stake_delta[v]) for v in net.addresses if v != trainer})}")

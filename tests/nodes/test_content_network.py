@@ -85,10 +85,15 @@ def store_of(node) -> EmbeddedStore:
     return EmbeddedStore(path)  # (made here when the node has not started yet)
 
 
+def round_fields(round_id: int, rnd) -> dict:
+    """What these tests read of a round (works on the chain client's dicts and typed records)."""
+    return {"round_id": round_id, **{k: rnd[k] for k in ("phase", "outcome", "n_contradicting", "final_cid")}}
+
+
 def finalized(net, n: int) -> list[dict]:
     def done():
         net.local.check_alive(*(v.name for v in net.verifiers))
-        rounds = [net.chain.get_round(e["args"]["round_id"]) | {"round_id": e["args"]["round_id"]}
+        rounds = [round_fields(e["args"]["round_id"], net.chain.get_round(e["args"]["round_id"]))
                   for e in net.chain.events("RoundCommitted", task_id=net.task_id)]
         ended = [r for r in rounds if r["phase"] == protocol.PHASE_FINALIZED]
         return ended if len(ended) >= n else None
