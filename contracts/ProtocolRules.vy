@@ -152,3 +152,20 @@ def check_task_bounds(params: rules.TaskParams, bounds: rules.TaskBounds) -> boo
     rules.check_task_bounds(params, bounds)
     return True
 
+
+@external
+@pure
+def compute_trace_key(task_id: uint256, base_hash: bytes32, trace_root: bytes32) -> bytes32:
+    """
+    @notice Key under which a trace's first seed is kept (rules.compute_trace_key).
+    """
+    return rules.compute_trace_key(task_id, base_hash, trace_root)
+
+
+@external
+@pure
+def compute_trainer_miss_bps(trainer_slash_bps: uint256, no_show_slash_bps: uint256) -> uint256:
+    """
+    @notice What a trainer's missed deadline costs, in bps of its stake (rules.compute_trainer_miss_bps).
+    """
+    return rules.compute_trainer_miss_bps(trainer_slash_bps, no_show_slash_bps)

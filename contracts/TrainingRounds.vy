@@ -126,6 +126,7 @@ end_hashes: HashMap[uint256, DynArray[bytes32, MAX_CHECKED]]
 commitments: public(HashMap[uint256, HashMap[address, bytes32]])
 revealed: public(HashMap[uint256, HashMap[address, bool]])
 contradicted: public(HashMap[uint256, HashMap[address, bool]])
+first_seed: public(HashMap[bytes32, bytes32])   # rules.compute_trace_key -> seed of its first seal
 
 
 @deploy
@@ -184,7 +185,8 @@ def commit(task_id: uint256, base_hash: bytes32, data_root: bytes32, trace_root:
 def seal(round_id: uint256):
     """
     @notice Anyone: draw the seed, the samples and the committee once the seal block's hash
-            exists; locks the committee's stake.
+            exists (or reuse the seed of the first seal of the same task, base and trace root:
+            no re-roll); locks the committee's stake.
     @param round_id Round in phase COMMITTED.
     """
     assert self.rounds[round_id].phase == rules.COMMITTED, "rounds: not awaiting seal"
@@ -192,7 +194,12 @@ def seal(round_id: uint256):
     seal_block: uint256 = self.rounds[round_id].commit_block + p.seal_delay_blocks
     assert block.number > seal_block, "rounds: seal block not mined yet"
     assert block.number <= self.rounds[round_id].deadline, "rounds: seal window closed"
-    seed: bytes32 = rules.compute_seed(blockhash(seal_block), round_id)
+    # no re-roll: the same (task, base, trace root) keeps the samples and committee draw of its first seal
+    key: bytes32 = rules.compute_trace_key(self.rounds[round_id].task_id, self.rounds[round_id].base_hash, self.rounds[round_id].trace_root)
+    seed: bytes32 = self.first_seed[key]
+    if seed == empty(bytes32):
+        seed = rules.compute_seed(blockhash(seal_block), round_id)
+        self.first_seed[key] = seed
     samples: DynArray[uint256, MAX_CHECKED] = rules.compute_samples(seed, p.n_segments, p.samples)
     n_active: uint256 = staticcall self.stake_manager.active_verifier_count()
     committee: DynArray[address, MAX_COMMITTEE] = []
@@ -325,7 +332,8 @@ def finalize(round_id: uint256):
     """
     @notice Anyone: close the round. After ends: void, fraud or accept (once every committed
             member revealed or the window closed). Before: only once the pending deadline
-            passed (expired if never sealed; abandoned if the trainer missed a reveal).
+            passed (expired if never sealed; abandoned if the trainer missed a reveal; either
+            costs the trainer rules.compute_trainer_miss_bps, at least the fraud slash).
     @param round_id An open round.
     """
     r: Round = self.rounds[round_id]
@@ -348,7 +356,7 @@ def finalize(round_id: uint256):
     elif outcome == rules.OUTCOME_VOID:
         self._penalize_no_shows(round_id, p.no_show_slash_bps)
     else:
-        self._penalize(round_id, r.trainer, p.no_show_slash_bps, "missed deadline")
+        self._penalize(round_id, r.trainer, rules.compute_trainer_miss_bps(p.trainer_slash_bps, p.no_show_slash_bps), "missed deadline")
     # release every lock this round took
     extcall self.stake_manager.unlock(r.trainer)
     for member: address in self.round_committee[round_id]:

@@ -99,10 +99,6 @@ PHASE_COMMITTED, PHASE_SEALED, PHASE_STARTS_REVEALED, PHASE_ENDS_REVEALED, PHASE
 OUTCOME_NONE, OUTCOME_ACCEPTED, OUTCOME_FRAUD, OUTCOME_VOID, OUTCOME_EXPIRED, OUTCOME_ABANDONED = tuple(Outcome)
 
 
-def _u256(b: bytes) -> bytes:
-    return b.rjust(32, b"\x00")
-
-
 def compute_seed(block_hash: bytes, round_id: int) -> bytes:
     """seed = keccak256(abi.encode(bytes32 blockhash(commit_block + seal_delay), uint256 round_id))."""
     assert len(block_hash) == 32
@@ -178,10 +174,6 @@ def compute_tally(n_revealed: int, n_contradicting: int, quorum: int) -> Outcome
     return Outcome.ACCEPTED
 
 
-def is_fraud(n_revealed: int, n_contradicting: int, quorum: int) -> bool:
-    return compute_tally(n_revealed, n_contradicting, quorum) == Outcome.FRAUD
-
-
 def compute_slash(stake: int, bps: int) -> int:
     """stake * bps // 10000 (rounded down)."""
     return stake * bps // BPS
@@ -246,3 +238,15 @@ def compute_max_lock_blocks(max_seal_delay: int, max_window_blocks: int) -> int:
     trainer's starts window, the committee's commit window, the trainer's ends window, the reveal window."""
     return max_seal_delay + BLOCKHASH_HORIZON + 4 * max_window_blocks
 
+
+# ---------------------------------------------------------------- no re-roll (issue #13, attack 4)
+def compute_trace_key(task_id: int, base_hash: bytes, trace_root: bytes) -> bytes:
+    """keccak256(abi.encode(task_id, base_hash, trace_root)): a re-commit of the same key is sealed
+    with the seed of its first seal (the honest trace is unique, so it must stay committable)."""
+    return keccak(task_id.to_bytes(32, "big") + base_hash + trace_root)
+
+
+def compute_trainer_miss_bps(trainer_slash_bps: int, no_show_slash_bps: int) -> int:
+    """A trainer's expired/abandoned round costs at least the fraud slash: the seed is public from
+    the seal block on, so withholding must not be a cheaper exit than being caught."""
+    return max(trainer_slash_bps, no_show_slash_bps)

@@ -220,6 +220,22 @@ def compute_seed(block_hash: bytes32, round_id: uint256) -> bytes32:
 
 @internal
 @pure
+def compute_trace_key(task_id: uint256, base_hash: bytes32, trace_root: bytes32) -> bytes32:
+    """Key of a committed trace: keccak256(abi.encode(task_id, base_hash, trace_root)). A re-commit of
+    the same key is sealed with the seed of its first seal (no re-roll of a drawn forgery)."""
+    return keccak256(abi_encode(task_id, base_hash, trace_root))
+
+
+@internal
+@pure
+def compute_trainer_miss_bps(trainer_slash_bps: uint256, no_show_slash_bps: uint256) -> uint256:
+    """What a trainer that lets its round expire or abandons it pays: at least the fraud slash (the seed
+    is public from the seal block on, so a cheaper exit would let a drawn forger walk away)."""
+    return max(trainer_slash_bps, no_show_slash_bps)
+
+
+@internal
+@pure
 def compute_draw(seed: bytes32, domain: uint256, pool_size: uint256, n: uint256) -> DynArray[uint256, MAX_DRAW]:
     """`n` distinct indices of 0..pool_size-1 by a partial Fisher-Yates shuffle, in draw order,
     with a sparse swap table (only touched slots)."""

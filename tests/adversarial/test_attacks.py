@@ -88,3 +88,26 @@ def test_attack2_unbounded_windows_cannot_freeze_stake(kit, case):
               f"all {len(out.committee)} members could request_unstake after")
     assert out.outcome == protocol.Outcome.VOID
     assert finalized_at - r["commit_block"] <= bound
+
+
+# ---------------------------------------------------------------- attack 4: abandon and re-roll
+def test_attack4_abandon_and_reroll(kit, case):
+    miss_bps = protocol.compute_trainer_miss_bps(P.trainer_slash_bps, P.no_show_slash_bps)
+    c = case("attack 4: a forger whose forgery was drawn withholds and commits the same roots again for a fresh draw",
+             f"the re-commit is sealed with the first seal's seed (same samples: caught again); withholding cost "
+             f"{miss_bps / 100:g}% (the fraud slash; was {P.no_show_slash_bps / 100:g}%)")
+    task = kit.create_task()
+    forged = kit.build_trace(task, ToyCheat(forge_boundaries=frozenset(range(1, P.n_segments - 1))))  # every draw catches it
+    first = kit.play_round(task, forged, withhold="starts")
+    second = kit.play_round(task, forged)  # the same (task, base, trace root), played out
+    lost_withhold = -first.stake_delta(kit.trainer)
+    lost_fraud = -second.stake_delta(kit.trainer)
+    c.observe(f"attempt 1 samples {first.samples} -> withheld, {first.outcome_name}, trainer -{lost_withhold / ETH:g} ETH "
+              f"({lost_withhold * protocol.BPS // first.before['stake'][kit.trainer]} bps); attempt 2 (same roots) samples "
+              f"{second.samples} -> {second.outcome_name}, trainer -{lost_fraud / ETH:g} ETH")
+    assert first.outcome == protocol.Outcome.ABANDONED
+    assert lost_withhold == protocol.compute_slash(first.before["stake"][kit.trainer], miss_bps)
+    assert lost_withhold >= protocol.compute_slash(first.before["stake"][kit.trainer], P.trainer_slash_bps)
+    assert second.samples == first.samples
+    assert kit.round(second.round_id)["seed"] == kit.round(first.round_id)["seed"]
+    assert second.outcome == protocol.Outcome.FRAUD

@@ -16,6 +16,8 @@ from advkit import TOY_TASK, ToyCheat, reason_of
 
 P = TOY_TASK
 M = P.n_segments
+# a trainer's missed deadline costs at least the fraud slash (#13: no cheap exit once the seed is public)
+MISS_BPS = protocol.compute_trainer_miss_bps(P.trainer_slash_bps, P.no_show_slash_bps)
 ETH = 10**18
 
 
@@ -139,11 +141,11 @@ def test_final_cid_does_not_hash_to_final_state(kit, task, case, what):
 
 @pytest.mark.parametrize("phase", ["starts", "ends"])
 def test_withheld_reveals(kit, task, case, phase):
-    c = case(f"withhold the {phase} reveal", f"abandoned: trainer -{P.no_show_slash_bps / 100:.0f}% stake; "
+    c = case(f"withhold the {phase} reveal", f"abandoned: trainer -{MISS_BPS / 100:.0f}% stake (the fraud slash); "
                                             "no verifier loses anything; canonical unchanged")
     canonical = bytes(kit.task(task)["canonical_hash"])
     out = kit.play_round(task, kit.build_trace(task), withhold=phase)
-    lost = protocol.compute_slash(out.before["stake"][kit.trainer], P.no_show_slash_bps)
+    lost = protocol.compute_slash(out.before["stake"][kit.trainer], MISS_BPS)
     assert out.outcome == protocol.Outcome.ABANDONED
     assert out.stake_delta(kit.trainer) == -lost
     assert all(out.delta(v) == 0 for v in kit.verifiers)
@@ -156,7 +158,7 @@ def test_withheld_reveals(kit, task, case, phase):
 
 def test_wrong_proofs(kit, task, case):
     c = case("reveal wrong proofs (leaf-0 proof, start proofs, end proofs, a hash not in the trace)",
-             "each reverts with the reason; a trainer left with only wrong proofs is abandoned (-10%)")
+             "each reverts with the reason; a trainer left with only wrong proofs is abandoned (-50%, the fraud slash)")
     trace = kit.build_trace(task)
     seen = {}
     other = kit.build_trace(task, ToyCheat(hp_segments=frozenset({0})))  # another trace of the same base
@@ -193,7 +195,7 @@ def test_wrong_proofs(kit, task, case):
     after = kit.balances()
     r = kit.round(round_id)
     lost = before["stake"][kit.trainer] - after["stake"][kit.trainer]
-    expected_miss = protocol.compute_slash(before["stake"][kit.trainer], P.no_show_slash_bps)
+    expected_miss = protocol.compute_slash(before["stake"][kit.trainer], MISS_BPS)
     assert seen["bad proof0"] == "rounds: bad leaf-0 proof"
     assert all(seen[k] == "rounds: bad start proof" for k in attempts)
     assert seen["end proofs of the start leaves"] == seen["end hashes of another trace"] == "rounds: bad end proof"
@@ -276,7 +278,7 @@ def test_start_cid_of_another_state(kit, task, case):
 
 def test_nobody_seals(kit, task, case):
     c = case("trainer commits, then nobody seals (e.g. waiting for a seal blockhash it likes)",
-             f"after the blockhash horizon the round expires: trainer -{P.no_show_slash_bps / 100:g}%, no verifier loses, "
+             f"after the blockhash horizon the round expires: trainer -{MISS_BPS / 100:g}%, no verifier loses, "
              "sealing late reverts")
     before = kit.balances()
     round_id = kit.commit(kit.build_trace(task))
@@ -288,7 +290,7 @@ def test_nobody_seals(kit, task, case):
     lost = before["stake"][kit.trainer] - after["stake"][kit.trainer]
     outcome = kit.round(round_id)["outcome"]
     assert outcome == protocol.Outcome.EXPIRED
-    assert lost == protocol.compute_slash(before["stake"][kit.trainer], P.no_show_slash_bps)
+    assert lost == protocol.compute_slash(before["stake"][kit.trainer], MISS_BPS)
     assert all(after["stake"][v] == before["stake"][v] for v in kit.verifiers)
     c.observe(f"late seal: '{reason_of(late.value)}'; outcome {protocol.outcome_name(outcome)}; trainer "
               f"-{lost / ETH:.4f} ETH; verifiers unchanged")

@@ -5,7 +5,8 @@ from brownie import chain
 from node import protocol as P
 from conftest import PARAMS, TRAINER_STAKE, VERIFIER_STAKE, rand32
 
-MISS = P.compute_slash(TRAINER_STAKE, PARAMS.no_show_slash_bps)
+# a trainer that lets its round expire or abandons it pays at least the fraud slash (#13, no re-roll)
+MISS = P.compute_slash(TRAINER_STAKE, P.compute_trainer_miss_bps(PARAMS.trainer_slash_bps, PARAMS.no_show_slash_bps))
 
 
 def test_seal_too_early_then_in_window(task):

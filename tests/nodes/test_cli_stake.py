@@ -140,7 +140,8 @@ def test_status_shows_locks_rounds_and_slashes(cli_run, deployed, open_round, tm
     after = json.loads(cli_run("status", *opts, "--json").stdout)
     assert after["locked"] is False
     assert after["rounds"] == [{"round": 1, "task": 1, "duty": "trainer", "outcome": "abandoned"}]
-    assert [(s["round"], s["reason"], s["amount"]) for s in after["slashes"]] == [(1, "missed deadline", ETH // 10)]
-    assert after["stake"] == ETH - ETH // 10 and after["slashed_total"] == ETH // 10
+    # a trainer's missed deadline costs the fraud slash (50% at the spec defaults; #13, no re-roll)
+    assert [(s["round"], s["reason"], s["amount"]) for s in after["slashes"]] == [(1, "missed deadline", ETH // 2)]
+    assert after["stake"] == ETH - ETH // 2 and after["slashed_total"] == ETH // 2
     text = cli_run("status", *opts).stdout
-    assert "slashed 0.1 ETH in round 1 (missed deadline)" in text and "round 1 (task 1): trainer, abandoned" in text
+    assert "slashed 0.5 ETH in round 1 (missed deadline)" in text and "round 1 (task 1): trainer, abandoned" in text
