@@ -12,6 +12,8 @@ Every measurement runs in a fresh process (the pin must be set before torch load
 machine is shared, so each mode runs twice, interleaved, and the faster run counts.
     python -m bench engine                 # all sizes
     python -m bench.engine worker step demo ab 30 1     # one measurement (JSON); modes plain|deterministic|ab
+    python -m bench.engine worker exact 875k 4 1        # exact mode vs the plain step, one process
+    BENCH_ENGINE_PARTS=exact python -m bench engine     # only the exact-mode rows (keeps the others' last numbers)
 """
 from __future__ import annotations
 
@@ -29,6 +31,9 @@ REPO = BENCH_DIR.parent
 # of the demo model was measured at 2.2 s instead of 20 ms.
 SIZES = [("demo", 150, 2), ("875k", 6, 2), ("10m", 4, 1), ("100m", 2, 1)]
 THREADS = 1
+# exact mode (runtime.mode = exact, node/engine/exact/) vs the plain-mode step: (preset, timed steps)
+EXACT_SIZES = [("demo", 30), ("875k", 4), ("10m", 3)]
+EXACT_TARGET_CPU = 3.0  # ≤ 3× the plain step on a CPU (issue #17); ≤ 2× on a GPU, measured only on a GPU
 PIN_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "ATEN_CPU_CAPABILITY", "MKL_CBWR", "CUBLAS_WORKSPACE_CONFIG")
 
 
@@ -135,6 +140,45 @@ class TorchDropout:
         import torch.nn.functional as F
 
         return F.dropout(x, p, training=True)
+
+
+def worker_exact(preset: str, steps: int, threads: int) -> dict:
+    """Exact-mode vs plain-mode steps of the engine's Trainer, alternating in one process under the
+    plain spec's pin (same env, same batches, each from the same genesis). Wall time and the thread's
+    CPU time (on a loaded machine the CPU time is the steadier of the two; 1 intra-op thread, so
+    torch computes on this thread)."""
+    spec = _spec(preset, threads)
+    from node.engine.runtime import apply_runtime_pin
+
+    apply_runtime_pin(spec)
+    from node.engine.genesis import compute_genesis_state
+    from node.engine.model import count_parameters
+    from node.engine.spec import RuntimePin
+    from node.engine.step import Trainer
+
+    exact_spec = spec.with_(runtime=RuntimePin.exact())
+    ds, state = _dataset(), compute_genesis_state(spec)
+    trainers = {"plain": Trainer(spec, state), "exact": Trainer(exact_spec, state)}
+    batches = [ds.batch_for(spec, g) for g in range(steps + 1)]
+    wall: dict[str, list[float]] = {m: [] for m in trainers}
+    cpu: dict[str, list[float]] = {m: [] for m in trainers}
+    losses: dict[str, list[float]] = {m: [] for m in trainers}
+    for g in range(steps + 1):  # step 0: warm-up
+        for mode, trainer in trainers.items():
+            t, c = time.perf_counter(), time.thread_time()
+            loss = trainer.step(batches[g])
+            if g:
+                wall[mode].append(time.perf_counter() - t)
+                cpu[mode].append(time.thread_time() - c)
+                losses[mode].append(loss)
+    out = {"preset": preset, "threads": threads, "params": count_parameters(spec.model), "steps": steps}
+    for mode in trainers:
+        out[f"{mode}_step_s"] = min(wall[mode])
+        out[f"{mode}_cpu_s"] = min(cpu[mode])
+        out[f"{mode}_losses"] = losses[mode]
+    out["exact_over_plain"] = out["exact_step_s"] / out["plain_step_s"]
+    out["exact_over_plain_cpu"] = out["exact_cpu_s"] / out["plain_cpu_s"]
+    return out
 
 
 def _update_costs(spec, trainer) -> dict:
@@ -262,10 +306,13 @@ def run(sizes=SIZES) -> dict:
         sizes = [s for s in SIZES if s[0] != "100m"]  # `BENCH_QUICK=1 make bench`: the 100M model takes minutes
     saved = BENCH_DIR / "engine.json"
     results: dict = {"sizes": {}}
-    if len(sizes) < len(SIZES) and saved.exists():
-        results["sizes"] = json.loads(saved.read_text()).get("sizes", {})
+    parts = os.environ.get("BENCH_ENGINE_PARTS", "plain,exact").split(",")  # BENCH_ENGINE_PARTS=exact: that part only
+    if saved.exists() and (len(sizes) < len(SIZES) or "plain" not in parts):
+        results = {**results, **json.loads(saved.read_text())}
     threads = THREADS
-    for preset, steps, repeats in sizes:
+    if "exact" in parts:
+        results["exact"] = run_exact(threads)
+    for preset, steps, repeats in (sizes if "plain" in parts else []):
         ab = _worker("step", preset, "ab", steps, threads)
         runs: dict[str, list[dict]] = {"plain": [], "deterministic": []}
         for _ in range(repeats):  # separate processes, interleaved: includes the env pin's effect
@@ -293,6 +340,7 @@ def run(sizes=SIZES) -> dict:
               f"separate processes {det / plain:.3f}x), "
               f"hash {state['hash_parallel_gbps']:.2f} GB/s (1 thread {state['hash_single_gbps']:.2f})", flush=True)
     results["targets"] = {
+        **results.get("targets", {}),
         "deterministic_over_plain_max": 1.05,
         "hash_gbps_min": 2.0,
         "met_step": all(v["parts_deterministic_over_plain"] <= 1.05 for v in results["sizes"].values()),
@@ -303,6 +351,35 @@ def run(sizes=SIZES) -> dict:
     saved.write_text(json.dumps(results, indent=1) + "\n")
     write_markdown(results)
     return results
+
+
+def run_exact(threads: int) -> dict:
+    out = {}
+    for preset, steps in EXACT_SIZES:
+        r = _worker("exact", preset, steps, threads)
+        out[preset] = r
+        print(f"   {preset}: exact step {r['exact_step_s']:.4f}s vs plain {r['plain_step_s']:.4f}s "
+              f"({r['exact_over_plain']:.2f}x wall, {r['exact_over_plain_cpu']:.2f}x CPU time)", flush=True)
+    return {"sizes": out, "target_cpu": EXACT_TARGET_CPU,
+            "met_cpu": all(r["exact_over_plain_cpu"] <= EXACT_TARGET_CPU for r in out.values()),
+            "gpu": "not measured (no GPU in this run)"}
+
+
+def exact_markdown(exact: dict) -> list[str]:
+    lines = ["", "## Exact mode (`runtime.mode = exact`)", "",
+             "The engine's Trainer in exact mode (node/engine/exact/: exact-split fp64 GEMMs, fixed-order sums, "
+             "exp/log polynomials, hand-written backward) against the plain-mode step, alternating step by step "
+             "in one process under the plain spec's pin (1 thread), same batches, both from the same genesis. "
+             "Fastest step of each; *CPU* is the thread's CPU time, steadier than wall time on a shared machine. "
+             f"Target: exact ≤ {exact['target_cpu']:g}× plain on a CPU (≤ 2× on a GPU: {exact['gpu']}).", "",
+             "| model | params | plain step | exact step | exact/plain (wall) | plain CPU | exact CPU "
+             "| **exact/plain (CPU)** | target |", "|---|---|---|---|---|---|---|---|---|"]
+    for name, r in exact["sizes"].items():
+        ok = r["exact_over_plain_cpu"] <= exact["target_cpu"]
+        lines.append(f"| {name} | {r['params']:,} | {r['plain_step_s'] * 1e3:.1f} ms | {r['exact_step_s'] * 1e3:.1f} ms "
+                     f"| {r['exact_over_plain']:.2f} | {r['plain_cpu_s'] * 1e3:.1f} ms | {r['exact_cpu_s'] * 1e3:.1f} ms "
+                     f"| **{r['exact_over_plain_cpu']:.2f}** | ≤ {exact['target_cpu']:g}×: {'met' if ok else 'NOT met'} |")
+    return lines + [""]
 
 
 def write_markdown(results: dict) -> None:
@@ -341,6 +418,8 @@ def write_markdown(results: dict) -> None:
     lines += ["", f"Targets: deterministic step ≤ {t['deterministic_over_plain_max']}× plain: "
               f"{'met' if t['met_step'] else 'NOT met'}; state hashing ≥ {t['hash_gbps_min']} GB/s "
               f"(states ≥ 100 MB): {'met' if t['met_hash'] else 'NOT met'}.", ""]
+    if results.get("exact"):
+        lines += exact_markdown(results["exact"])
     gpu = BENCH_DIR / "gpu_check.md"
     if gpu.exists():
         lines += ["GPU: see [gpu_check.md](gpu_check.md).", ""]
@@ -352,6 +431,8 @@ def main(argv: list[str]) -> int:
         kind, rest = argv[1], argv[2:]
         if kind == "step":
             out = worker_step(rest[0], rest[1], int(rest[2]), int(rest[3]))
+        elif kind == "exact":
+            out = worker_exact(rest[0], int(rest[1]), int(rest[2]))
         else:
             out = worker_state(rest[0], int(rest[1]))
         print(json.dumps(out))

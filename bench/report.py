@@ -94,6 +94,13 @@ def engine_rows(e: dict) -> list[Row]:
                             f"{r['hash_parallel_gbps']:.2f} GB/s", f"1 thread {r.get('hash_single_gbps', 0):.2f} GB/s",
                             div(r["hash_parallel_gbps"], r.get("hash_single_gbps")), "≥ 2 GB/s at ≥ 100 MB" if big else "—",
                             r["hash_parallel_gbps"] >= 2.0 if big else None))
+    exact = e.get("exact") or {}
+    for name, r in (exact.get("sizes") or {}).items():  # issue #17: exact mode vs the plain step, same process
+        target = exact.get("target_cpu", 3.0)
+        rows.append(Row("engine", f"{name} ({r.get('params', 0):,} params): exact-mode step (CPU time)",
+                        secs(r["exact_cpu_s"]), f"plain-mode step {secs(r['plain_cpu_s'])}",
+                        div(r["exact_cpu_s"], r["plain_cpu_s"]), f"≤ {target:g}× (CPU)",
+                        r["exact_cpu_s"] / r["plain_cpu_s"] <= target))
     return rows
 
 

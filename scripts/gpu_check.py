@@ -7,6 +7,12 @@ training of the same spec (compared, expected to differ: CPU and CUDA kernels ar
 bit-compatible), and step times CPU vs GPU at three model sizes. Writes
 gpu_check.json + gpu_check.md to --out.
 
+Exact mode (issue #17, runtime.mode = exact): the same exact-mode spec trained on the GPU
+and on the CPU (two CPU runtimes: 1 thread / ATEN default and all threads / MKL COMPATIBLE)
+must give the SAME trace root, and the exact step's time is measured against the plain
+step on the device (target <= 2x on a GPU). Without a GPU the CPU part still runs and the
+GPU part is reported as not run.
+
     python scripts/gpu_check.py --out bench/gpu            # driver
     python scripts/gpu_check.py --device cpu --out /tmp/x   # the same checks on the CPU (tests the script)
 """
@@ -47,7 +53,11 @@ def worker(args) -> dict:
     import torch
 
     ds, corpus_sha = _dataset()
-    out = {"corpus_sha256": corpus_sha, "device": spec.runtime.device, "torch": torch.__version__}
+    from node.engine.runtime import compute_device
+
+    out = {"corpus_sha256": corpus_sha, "device": compute_device(spec), "mode": spec.runtime.mode,
+           "torch": torch.__version__, "threads_used": torch.get_num_threads(),
+           "cpu_capability_used": torch.backends.cpu.get_cpu_capability()}
     if args.worker == "train":
         from node.engine.genesis import make_genesis
         from node.engine.trace import train_round
@@ -92,12 +102,13 @@ def worker(args) -> dict:
 
 
 # ------------------------------------------------------------------ driver
-def _run_worker(name: str, spec: Path, **kw) -> dict:
+def _run_worker(name: str, spec: Path, env_extra: dict | None = None, **kw) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", name, "--spec", str(spec)]
     for k, v in kw.items():
         cmd += [f"--{k}", str(v)]
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS",
-                                                            "ATEN_CPU_CAPABILITY", "MKL_CBWR")}
+                                                            "ATEN_CPU_CAPABILITY", "MKL_CBWR", "TRAINCHAIN_DEVICE")}
+    env.update(env_extra or {})  # exact mode: the process's own runtime (threads, ISA, MKL path, device)
     t = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
     wall = time.perf_counter() - t
@@ -140,6 +151,21 @@ def driver(args) -> dict:
     device = args.device
     cpu_threads = min(os.cpu_count() or 1, 16)
     DESCRIBED["cpu"] = _describe("cpu")
+    import torch
+
+    if device == "cuda" and not torch.cuda.is_available():
+        # no GPU here: run what the CPU can (the exact-mode CPU runtimes), report the GPU part as not run
+        res = {"machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(), "runtime": DESCRIBED["cpu"]},
+               "device": device, "gpu": "not run: no CUDA GPU available on this machine"}
+        started = time.perf_counter()
+        try:
+            res["exact"] = _check_exact(work, device, cpu_threads, gpu=False)
+        except Exception:
+            res["driver_error"] = traceback.format_exc()
+        res["wall_s"] = time.perf_counter() - started
+        (out_dir / "gpu_check.json").write_text(json.dumps(res, indent=1) + "\n")
+        (out_dir / "gpu_check.md").write_text(_markdown(res))
+        return res
     DESCRIBED[device] = _describe(device)
     res: dict = {"machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
                              "runtime": DESCRIBED[device]}, "device": device}
@@ -176,7 +202,9 @@ def driver(args) -> dict:
                 "cpu": _brief(c)}
         # 4. the pin refuses another GPU model / CUDA version
         res["refusal"] = _check_refusal(work, device)
-        # 5. step times, CPU vs device
+        # 5. exact mode: one trace root on every runtime and device
+        res["exact"] = _check_exact(work, device, cpu_threads, gpu=device == "cuda")
+        # 6. step times, CPU vs device
         timing = {}
         for preset, steps in TIMING:
             row = {}
@@ -193,6 +221,41 @@ def driver(args) -> dict:
     (out_dir / "gpu_check.json").write_text(json.dumps(res, indent=1) + "\n")
     (out_dir / "gpu_check.md").write_text(_markdown(res))
     return res
+
+
+def _check_exact(work: Path, device: str, cpu_threads: int, gpu: bool) -> dict:
+    """An exact-mode spec trained in separate processes on different runtimes (and the GPU, if any):
+    every trace root must be the same. Also the exact vs plain step time on the device."""
+    from node.engine.spec import RuntimePin, TaskSpec
+
+    spec = TaskSpec.preset(CHECK_PRESET).with_(runtime=RuntimePin.exact(), steps_per_round=32, segment_steps=8)
+    path = work / "spec_exact.json"
+    path.write_bytes(spec.canonical_json())
+    genesis = work / "genesis_exact.safetensors"
+    genesis.unlink(missing_ok=True)  # made by the first run, loaded by the others
+    runtimes = {
+        "cpu, 1 thread, ATEN default, MKL AVX2": {"TRAINCHAIN_DEVICE": "cpu", "OMP_NUM_THREADS": "1",
+                                                  "MKL_NUM_THREADS": "1", "ATEN_CPU_CAPABILITY": "default",
+                                                  "MKL_CBWR": "AVX2"},
+        f"cpu, {cpu_threads} threads, best ISA, MKL COMPATIBLE": {
+            "TRAINCHAIN_DEVICE": "cpu", "OMP_NUM_THREADS": str(cpu_threads), "MKL_NUM_THREADS": str(cpu_threads),
+            "MKL_CBWR": "COMPATIBLE"},
+    }
+    if gpu:
+        runtimes["cuda"] = {"TRAINCHAIN_DEVICE": "cuda"}
+    runs = {name: _run_worker("train", path, env, dir=work / f"exact_{i}", genesis=genesis)
+            for i, (name, env) in enumerate(runtimes.items())}
+    roots = {name: r.get("trace_root", "error: " + r.get("error", "")[-300:]) for name, r in runs.items()}
+    out = {"spec_hash": "0x" + spec.spec_hash().hex(), "trace_roots": roots,
+           "same_trace_root": len(set(roots.values())) == 1 and all(v.startswith("0x") for v in roots.values()),
+           "runs": {name: _brief(r) for name, r in runs.items()},
+           "gpu": "run" if gpu else "not run: no CUDA GPU available on this machine"}
+    if gpu:
+        plain = _make_spec(work / "t_exact_plain.json", CHECK_PRESET, device, 1)
+        out["device_step_s"] = {"plain": _run_worker("time", plain, steps=5).get("step_s_min"),
+                                "exact": _run_worker("time", path, {"TRAINCHAIN_DEVICE": device}, steps=5)
+                                .get("step_s_min")}
+    return out
 
 
 def _brief(r: dict) -> dict:
@@ -243,6 +306,19 @@ def _markdown(res: dict) -> str:
     f = res.get("refusal")
     if f:
         lines += [f"- A spec pinning another GPU model is refused: {f['refused']}."]
+    if res.get("gpu"):
+        lines += [f"- GPU: {res['gpu']}."]
+    x = res.get("exact")
+    if x:
+        lines += [f"- Exact mode (runtime.mode = exact, {CHECK_PRESET}, 32 steps): one trace root on every runtime"
+                  f"{' and the GPU' if x['gpu'] == 'run' else ''}: **{'yes' if x['same_trace_root'] else 'NO'}** "
+                  f"(GPU part: {x['gpu']})."]
+        lines += [f"  - {name}: {root}" for name, root in x["trace_roots"].items()]
+        if x.get("device_step_s"):
+            t = x["device_step_s"]
+            ratio = t["exact"] / t["plain"] if t.get("exact") and t.get("plain") else None
+            lines += [f"  - step on the device: plain {t['plain']}, exact {t['exact']} s"
+                      + (f" ({ratio:.2f}x; target <= 2x)" if ratio else "")]
     if res.get("step_times"):
         lines += ["", "| model | device | threads | step (median) | step (min) |", "|---|---|---|---|---|"]
         for preset, row in res["step_times"].items():
@@ -275,7 +351,11 @@ def main() -> int:
         return 0
     res = driver(args)
     print((Path(args.out) / "gpu_check.md").read_text())
-    ok = res.get("two_trainings", {}).get("bit_exact") and res.get("replay", {}).get("all_segments_bit_exact")
+    if "two_trainings" in res:
+        ok = res["two_trainings"].get("bit_exact") and res.get("replay", {}).get("all_segments_bit_exact")
+    else:  # no GPU: only the exact-mode CPU part ran
+        ok = True
+    ok = ok and res.get("exact", {}).get("same_trace_root", False)
     return 0 if ok else 1
 
 

@@ -35,7 +35,7 @@ def linear_forward(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> 
     """x (N, in) @ w.T (in, out) + b: exact GEMM, bias added in float64, one rounding."""
     y = exact_matmul(x, w.t(), F64)
     if b is not None:
-        y = y + b
+        y.add_(b)
     return y.to(F32)
 
 
@@ -48,11 +48,11 @@ def linear_backward(dy: torch.Tensor, x: torch.Tensor, w: torch.Tensor, has_bias
 
 
 def apply_dropout(x: torch.Tensor, keep: torch.Tensor | None, p: float) -> torch.Tensor:
-    """Inverted dropout: kept elements × fl32(1/(1−p)), one IEEE multiply each (as torch's)."""
+    """Inverted dropout as the plain model's (rng.StepRandom.dropout): x · keep · fl32(1/(1−p)),
+    two IEEE multiplies per element."""
     if keep is None:
         return x
-    scale = f32(1.0 / (1.0 - p))
-    return torch.where(keep, x * scale, torch.zeros((), dtype=x.dtype, device=x.device))
+    return (x * keep.to(x.dtype)).mul_(f32(1.0 / (1.0 - p)))
 
 
 def _cross_entropy_rows(logits: torch.Tensor, targets: torch.Tensor, n: int):

@@ -61,14 +61,15 @@ def quantize(x: torch.Tensor, dim: int, bits: int) -> tuple[torch.Tensor, torch.
     dtype (|q| <= 2^26 and q is an integer or already had no fraction bits), so a float32
     x is scaled and rounded in float32 (half the bytes) and widened after, exactly.
     """
-    amax = x.abs().amax(dim=dim, keepdim=True)  # max is exact in any order
-    # a zero block: e = 0, q = 0. The clamp keeps 2^(bits−e) finite in x's dtype: blocks whose
-    # largest element is below 2^(bits−127) (float32) are quantized coarser (to ~0), same bits everywhere
-    floor = bits - (127 if x.dtype == F32 else 1022)
-    e = torch.frexp(amax).exponent.clamp_(min=floor)
-    scale = pow2(bits - e)
-    q = (x * scale.to(x.dtype)).round_()
-    return q.to(F64), scale.reciprocal_()  # 1 / 2^k is exact
+    # amax = m·2^e with m in [0.5, 1): m·2^bits / amax is 2^(bits−e) exactly (an exact quotient, correctly rounded).
+    # The clamp makes a zero block's amax 2^(bits−top) (q = 0 anyway) and keeps 2^(bits−e) finite in
+    # x's dtype: blocks whose largest element is below that are quantized coarser, the same everywhere
+    top = 128 if x.dtype == F32 else 1023
+    amax = x.abs().amax(dim=dim, keepdim=True).clamp_(min=2.0 ** (bits - top))  # max: exact in any order
+    m = torch.frexp(amax).mantissa
+    scale = (m * 2.0**bits).div_(amax)  # 2^(bits−e), exact and a normal number
+    q = (x * scale).round_()
+    return q.to(F64), (amax.to(F64) / m.to(F64)).mul_(2.0**-bits)  # 2^(e−bits), exact (in float64: no overflow)
 
 
 def exact_matmul(a: torch.Tensor, b: torch.Tensor, out_dtype: torch.dtype = F32) -> torch.Tensor:
@@ -105,8 +106,9 @@ def tree_sum(x: torch.Tensor, dim: int, keepdim: bool = False) -> torch.Tensor:
         return out if keepdim else out.squeeze(dim)
     while n > 1:
         half, ceil_half = n // 2, (n + 1) // 2
-        pairs = x.narrow(dim, 0, half) + x.narrow(dim, ceil_half, half)
-        x = torch.cat([pairs, x.narrow(dim, half, 1)], dim) if n % 2 else pairs
+        low, middle, high = x.tensor_split([half, ceil_half], dim)  # views; middle is empty for even n
+        pairs = low + high
+        x = torch.cat([pairs, middle], dim) if n % 2 else pairs
         n = ceil_half
     return x if keepdim else x.squeeze(dim)
 
@@ -271,10 +273,8 @@ def layer_norm_backward(dy: torch.Tensor, w: torch.Tensor, cache) -> tuple[torch
     xhat, rstd = cache
     n = dy.shape[-1]
     dy = dy.to(F64)
-    dw = tree_sum(dy * xhat, 0).to(F32)
-    db = tree_sum(dy, 0).to(F32)
+    dw, db = tree_sum(torch.stack([dy * xhat, dy], 1), 0).to(F32).unbind(0)  # both row sums in one tree
     dxhat = dy * w.to(F64)
-    mean_d = tree_sum(dxhat, -1, keepdim=True) / n
-    mean_dx = tree_sum(dxhat * xhat, -1, keepdim=True) / n
-    dx = ((dxhat - mean_d) - xhat * mean_dx) * rstd
+    means = tree_sum(torch.stack([dxhat, dxhat * xhat], 0), -1, keepdim=True) / n  # the same sums, one tree
+    dx = ((dxhat - means[0]) - xhat * means[1]) * rstd
     return dx.to(F32), dw, db
