@@ -151,7 +151,8 @@ def spec_show(path, as_json):
     else:
         click.echo(f"spec hash {info['spec_hash']}: {info['parameters']:,} parameters, "
                    f"{s.steps_per_round} steps/round in {s.segments_per_round} segments of {s.segment_steps}, "
-                   f"runtime {s.runtime.device} {s.runtime.torch_version} {s.runtime.threads} thread(s)")
+                   + (f"runtime {s.runtime.device} {s.runtime.torch_version} {s.runtime.threads} thread(s)"
+                      if s.runtime.mode == "plain" else f"exact mode (any hardware), torch {s.runtime.torch_version}.x"))
 
 
 @spec.command("check")

@@ -169,6 +169,7 @@ def test_spec_init_writes_an_exact_spec_and_check_says_why_it_matches(cli, tmp_p
     cli("spec", "init", "--preset", "tiny", "--mode", "exact", "--dataset", corpus_cid, "--out", out)
     spec = TaskSpec.from_file(out)
     assert spec.runtime.mode == "exact" and spec.runtime.threads is None
+    assert "exact mode (any hardware), torch 2.x" in cli("spec", "show", out).stdout
     proc = cli("spec", "check", out, env={"OMP_NUM_THREADS": "2", "ATEN_CPU_CAPABILITY": "default"})
     assert "matches the spec (exact mode" in proc.stdout
     proc = cli("spec", "init", "--mode", "exact", "--threads", "2", "--dataset", corpus_cid, "--out",
