@@ -5,7 +5,10 @@
         from, the reward pool, and the round parameters. Anyone creates and funds a task;
         only the authorized protocol contracts (TrainingRounds) pay from a pool and advance
         the canonical state. Writes every canonical version to ModelOracle.
-@dev Invariant: self.balance == sum of the pools. The parameter bounds and a round's cost
+        A creator can close its task (no new rounds) and withdraw the pool not reserved by an
+        open round (issue #13).
+@dev Invariant: self.balance == sum of the pools; reserved[t] <= pool of t (each open round
+     reserves its round cost at commit; pay or release frees it at finalize). The parameter bounds and a round's cost
      are rules of the shared module (lib/rules.vy).
 """
 
@@ -54,6 +57,26 @@ event PoolPaid:
     total: uint256               # to the payees (TrainingRounds logs RewardPaid for each)
     pool: uint256                # left after the payment
 
+event PoolReserved:
+    task_id: indexed(uint256)
+    amount: uint256              # one round's cost, held for the round just committed
+    reserved: uint256            # held for open rounds now
+
+event PoolReleased:
+    task_id: indexed(uint256)
+    amount: uint256
+    reserved: uint256
+
+event TaskClosed:
+    task_id: indexed(uint256)
+    creator: indexed(address)
+
+event PoolWithdrawn:
+    task_id: indexed(uint256)
+    creator: indexed(address)
+    amount: uint256              # credited to the creator's claimable balance in StakeManager
+    pool: uint256                # left: what open rounds still reserve
+
 event TaskAdvanced:
     task_id: indexed(uint256)
     round_id: indexed(uint256)
@@ -65,6 +88,8 @@ oracle: public(IModelOracle)
 bounds: public(rules.TaskBounds)         # deployment-wide bounds on task parameters (set once, here)
 task_count: public(uint256)
 tasks: public(HashMap[uint256, Task])
+reserved: public(HashMap[uint256, uint256])  # pool wei held for the task's open rounds
+closed: public(HashMap[uint256, bool])       # closed by its creator: no new rounds, no funding
 
 
 @deploy
@@ -124,25 +149,101 @@ def fund_task(task_id: uint256):
     @param task_id Task.
     """
     assert self.tasks[task_id].creator != empty(address), "registry: unknown task"
+    assert not self.closed[task_id], "registry: task closed"
     assert msg.value > 0, "registry: zero value"
     self.tasks[task_id].pool += msg.value
     log TaskFunded(task_id=task_id, funder=msg.sender, amount=msg.value, pool=self.tasks[task_id].pool)
 
 
+@external
+def close_task(task_id: uint256):
+    """
+    @notice The creator closes its task: no new round can commit, nobody can fund it; the pool
+            not reserved by an open round is credited to the creator (claim it from StakeManager).
+    @param task_id A task of the caller's, not closed yet.
+    """
+    assert self.tasks[task_id].creator == msg.sender, "registry: only the task's creator"
+    assert not self.closed[task_id], "registry: task closed"
+    self.closed[task_id] = True
+    log TaskClosed(task_id=task_id, creator=msg.sender)
+    self._withdraw(task_id, msg.sender)
+
+
+@external
+def withdraw_pool(task_id: uint256):
+    """
+    @notice The creator of a closed task takes what its open rounds no longer reserve (after
+            they finalized), credited to its claimable balance in StakeManager.
+    @param task_id A closed task of the caller's.
+    """
+    assert self.tasks[task_id].creator == msg.sender, "registry: only the task's creator"
+    assert self.closed[task_id], "registry: task not closed"
+    self._withdraw(task_id, msg.sender)
+
+
+@internal
+def _withdraw(task_id: uint256, creator: address):
+    pool: uint256 = self.tasks[task_id].pool
+    amount: uint256 = pool - self.reserved[task_id]
+    assert amount > 0 or pool == 0, "registry: the rest is reserved by an open round"
+    if amount == 0:
+        return
+    self.tasks[task_id].pool = pool - amount
+    log PoolWithdrawn(task_id=task_id, creator=creator, amount=amount, pool=pool - amount)
+    extcall self.stake_manager.credit(creator, value=amount)
+
+
 # ---------------------------------------------------------------- authorized protocol contracts
+
+@external
+def reserve(task_id: uint256):
+    """
+    @notice Hold one round's cost of the pool for a round just committed; only an authorized
+            protocol contract (TrainingRounds.commit).
+    @param task_id An open (not closed) task whose unreserved pool covers a round.
+    """
+    assert wiring.is_authorized[msg.sender], "registry: only an authorized protocol contract"
+    assert not self.closed[task_id], "registry: task closed"
+    cost: uint256 = rules.compute_task_round_cost(self.tasks[task_id].params)
+    reserved: uint256 = self.reserved[task_id] + cost
+    assert self.tasks[task_id].pool >= reserved, "registry: task pool exhausted"
+    self.reserved[task_id] = reserved
+    log PoolReserved(task_id=task_id, amount=cost, reserved=reserved)
+
+
+@external
+def release(task_id: uint256):
+    """
+    @notice Free one round's reservation without paying (a round that was not accepted); only an
+            authorized protocol contract (TrainingRounds.finalize).
+    @param task_id Task with a reservation.
+    """
+    assert wiring.is_authorized[msg.sender], "registry: only an authorized protocol contract"
+    self._release(task_id)
+
+
+@internal
+def _release(task_id: uint256):
+    cost: uint256 = rules.compute_task_round_cost(self.tasks[task_id].params)
+    reserved: uint256 = self.reserved[task_id]
+    assert reserved >= cost, "registry: nothing reserved"
+    self.reserved[task_id] = reserved - cost
+    log PoolReleased(task_id=task_id, amount=cost, reserved=reserved - cost)
+
 
 @external
 def pay(task_id: uint256, payees: DynArray[address, MAX_PAYEES], amounts: DynArray[uint256, MAX_PAYEES]):
     """
-    @notice Pay each of `amounts` from the task's pool to the matching payee's claimable
-            balance in StakeManager; only an authorized protocol contract (TrainingRounds,
-            on an accepted round: one call for the trainer and the majority).
+    @notice Free one round's reservation and pay each of `amounts` from the task's pool to the
+            matching payee's claimable balance in StakeManager; only an authorized protocol
+            contract (TrainingRounds, on an accepted round: one call for the trainer and the majority).
     @param task_id Task whose pool pays.
     @param payees Beneficiaries.
     @param amounts Wei for each payee; in all at most the pool.
     """
     assert wiring.is_authorized[msg.sender], "registry: only an authorized protocol contract"
     assert len(payees) == len(amounts), "registry: payees and amounts differ in length"
+    self._release(task_id)
     pool: uint256 = self.tasks[task_id].pool
     total: uint256 = 0
     for amount: uint256 in amounts:
@@ -193,7 +294,7 @@ def commit_inputs(task_id: uint256) -> rules.CommitInputs:
     """
     return rules.CommitInputs(
         canonical_hash=self.tasks[task_id].canonical_hash,
-        pool=self.tasks[task_id].pool,
+        pool=self.tasks[task_id].pool - self.reserved[task_id],
         round_cost=rules.compute_round_cost(self.tasks[task_id].params.trainer_reward_wei,
                                             self.tasks[task_id].params.verifier_reward_wei,
                                             self.tasks[task_id].params.committee_size),

@@ -28,6 +28,8 @@ interface ITaskRegistry:
     def round_windows(task_id: uint256) -> rules.RoundWindows: view
     def settlement(task_id: uint256) -> rules.Settlement: view
     def pay(task_id: uint256, payees: DynArray[address, MAX_PAYEES], amounts: DynArray[uint256, MAX_PAYEES]): nonpayable
+    def reserve(task_id: uint256): nonpayable
+    def release(task_id: uint256): nonpayable
     def advance(task_id: uint256, round_id: uint256, state_hash: bytes32, cid: String[128]): nonpayable
 
 MAX_CHECKED: constant(uint256) = rules.MAX_CHECKED
@@ -161,7 +163,6 @@ def commit(task_id: uint256, base_hash: bytes32, data_root: bytes32, trace_root:
     assert base_hash == p.canonical_hash, "rounds: base hash is not canonical"
     assert rules.is_valid_merkle_proof(trace_root, p.n_segments + 1, 0, base_hash, proof0), "rounds: bad leaf-0 proof"
     assert data_root != empty(bytes32), "rounds: empty data root"
-    assert p.pool >= p.round_cost, "rounds: task pool exhausted"
     assert staticcall self.stake_manager.active_verifier_count() >= p.quorum, "rounds: too few active verifiers"
 
     round_id: uint256 = self.round_count + 1
@@ -176,6 +177,9 @@ def commit(task_id: uint256, base_hash: bytes32, data_root: bytes32, trace_root:
         final_hash=empty(bytes32), final_cid="",
     )
     extcall self.stake_manager.lock(msg.sender)
+    # holds the round's cost of the pool until finalize; reverts on a closed task or a pool that
+    # does not cover one more round
+    extcall self.registry.reserve(task_id)
     log RoundCommitted(round_id=round_id, task_id=task_id, trainer=msg.sender, base_hash=base_hash,
                        data_root=data_root, trace_root=trace_root, seal_after=seal_after)
     return round_id
@@ -350,8 +354,10 @@ def finalize(round_id: uint256):
     self.rounds[round_id].outcome = outcome
     self.open_round[r.task_id] = 0
     if outcome == rules.OUTCOME_ACCEPTED:
-        self._settle_accepted(round_id, r, p)
-    elif outcome == rules.OUTCOME_FRAUD:
+        self._settle_accepted(round_id, r, p)  # pays, which frees the round's pool reservation
+    else:
+        extcall self.registry.release(r.task_id)
+    if outcome == rules.OUTCOME_FRAUD:
         self._settle_fraud(round_id, r, p)
     elif outcome == rules.OUTCOME_VOID:
         self._penalize_no_shows(round_id, p.no_show_slash_bps)
@@ -454,9 +460,9 @@ def _settle_accepted(round_id: uint256, r: Round, p: rules.Settlement):
                 payees.append(member)
                 amounts.append(p.verifier_reward_wei)
     self._penalize_no_shows(round_id, p.no_show_slash_bps)
-    # one call pays everyone from the pool (TaskRegistry credits each in StakeManager)
-    if len(payees) > 0:
-        extcall self.registry.pay(r.task_id, payees, amounts)
+    # one call frees the round's reservation and pays everyone from the pool (TaskRegistry credits
+    # each in StakeManager); never empty: verifier_reward_wei > 0 and an accepted round has a majority
+    extcall self.registry.pay(r.task_id, payees, amounts)
     for i: uint256 in range(len(payees), bound=MAX_PAYEES):
         log RewardPaid(round_id=round_id, who=payees[i], amount=amounts[i])
     extcall self.registry.advance(r.task_id, round_id, r.final_hash, r.final_cid)

@@ -6,6 +6,7 @@ The attacks not closed yet are listed in the report (/work/notes/issue-13.md), n
 """
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 
 import pytest
@@ -111,3 +112,52 @@ def test_attack4_abandon_and_reroll(kit, case):
     assert second.samples == first.samples
     assert kit.round(second.round_id)["seed"] == kit.round(first.round_id)["seed"]
     assert second.outcome == protocol.Outcome.FRAUD
+
+
+# ---------------------------------------------------------------- extra: task close + pool withdrawal
+def test_extra_creator_closes_and_cannot_rug_an_open_round(kit, case):
+    c = case("extra: a creator wants its unused pool back / pulls the pool from under an open round",
+             "close_task credits the unreserved pool to the creator; the open round's cost stays reserved and the "
+             "round is paid in full; no new round commits on the closed task")
+    task = kit.create_task(rounds_funded=5)
+    cost = P.round_cost
+    trace = kit.build_trace(task)
+    round_id = kit.commit(trace)
+    creator = kit.deployer
+    claimable_before = kit.call("StakeManager", "claimable", creator)
+    kit.tx("TaskRegistry", "close_task", task, sender=creator)
+    got = kit.call("StakeManager", "claimable", creator) - claimable_before
+    try:
+        kit.tx("TaskRegistry", "withdraw_pool", task, sender=creator)
+        rug = "withdrew the reservation"
+    except ContractsError as exc:
+        rug = reason_of(exc)
+    # the open round plays on (advkit's play_round commits itself: finish this one by hand)
+    kit.seal(round_id)
+    kit.reveal_starts(round_id, trace)
+    honest = kit.replay_verdict(round_id)
+    salts = {}
+    for m in kit.call("TrainingRounds", "committee_of", round_id):
+        salts[m] = os.urandom(32)
+        kit.tx("TrainingRounds", "commit_verdict", round_id,
+               protocol.compute_verdict_commitment(round_id, m, honest["ends"], honest["data_ok"], salts[m]), sender=m)
+    kit.reveal_ends(round_id, trace)
+    for m, salt in salts.items():
+        kit.tx("TrainingRounds", "reveal_verdict", round_id, honest["ends"], honest["data_ok"], salt, True, True, sender=m)
+    before = kit.balances()
+    kit.tx("TrainingRounds", "finalize", round_id, sender=creator)
+    after = kit.balances()
+    paid = sum(after["claimable"][a] - before["claimable"][a] for a in kit.everyone())
+    try:
+        kit.commit(kit.build_trace(task))
+        new_round = "committed"
+    except ContractsError as exc:
+        new_round = reason_of(exc)
+    c.observe(f"close_task credited {got / ETH:g} ETH of {5 * cost / ETH:g} (one round's {cost / ETH:g} reserved); "
+              f"withdraw during the round: '{rug}'; the round: {protocol.outcome_name(kit.round(round_id)['outcome'])}, "
+              f"paid {paid / ETH:g} ETH; new commit: '{new_round}'")
+    assert got == 4 * cost
+    assert rug == "registry: the rest is reserved by an open round"
+    assert kit.round(round_id)["outcome"] == protocol.Outcome.ACCEPTED and paid == cost
+    assert new_round == "registry: task closed"
+    assert kit.call("TaskRegistry", "tasks", task)[5] == 0  # the pool: nothing left behind

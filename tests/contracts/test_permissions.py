@@ -25,6 +25,10 @@ TABLE = [
     ("sm.credit", None, lambda t, c, who: c.sm.credit(who, {"from": who, "value": 1}), ["deployer", "trainer", "outsider"], SM_ONLY),
     ("oracle.record", None, lambda t, c, who: c.oracle.record(1, "bafy", rand32(), 0, {"from": who}), ["deployer", "trainer", "outsider"], "oracle: only an authorized writer"),
     ("registry.pay", None, lambda t, c, who: c.registry.pay(t.task_id, [who], [1], {"from": who}), ["deployer", "trainer", "outsider"], REGISTRY_ONLY),
+    ("registry.reserve", None, lambda t, c, who: c.registry.reserve(t.task_id, {"from": who}), ["deployer", "trainer", "outsider"], REGISTRY_ONLY),
+    ("registry.release", None, lambda t, c, who: c.registry.release(t.task_id, {"from": who}), ["deployer", "trainer", "outsider"], REGISTRY_ONLY),
+    ("registry.close_task", None, lambda t, c, who: c.registry.close_task(t.task_id, {"from": who}), ["trainer", "outsider"], "registry: only the task's creator"),
+    ("registry.withdraw_pool", None, lambda t, c, who: c.registry.withdraw_pool(t.task_id, {"from": who}), ["trainer", "outsider"], "registry: only the task's creator"),
     ("registry.advance", None, lambda t, c, who: c.registry.advance(t.task_id, 1, rand32(), "bafy", {"from": who}), ["deployer", "trainer", "outsider"], REGISTRY_ONLY),
     # the wiring is frozen at deploy: nobody, the deployer included, can authorize another caller
     *[(f"{name}.authorize", None, lambda t, c, who, name=name: getattr(c, name).authorize(who, {"from": who}), ["deployer", "trainer", "outsider"], WIRED)
@@ -133,9 +137,17 @@ def test_registry_pay_and_advance_checks(staked, deployer, outsider, trainer):
                                    {"from": deployer, "value": pool}).return_value
     with brownie.reverts("registry: payees and amounts differ in length"):
         registry.pay(task_id, [trainer], [1, 2], {"from": outsider})
+    with brownie.reverts("registry: nothing reserved"):  # pay frees the reservation a commit made
+        registry.pay(task_id, [trainer], [1], {"from": outsider})
+    for _ in range(3):
+        registry.reserve(task_id, {"from": outsider})
+    with brownie.reverts("registry: task pool exhausted"):  # a 4th round is not covered
+        registry.reserve(task_id, {"from": outsider})
+    assert registry.reserved(task_id) == pool
     with brownie.reverts("registry: pool exhausted"):
         registry.pay(task_id, [trainer, deployer], [pool, 1], {"from": outsider})
     tx = registry.pay(task_id, [trainer, deployer], [5, 7], {"from": outsider})
+    assert registry.reserved(task_id) == pool - PARAMS.round_cost
     assert (tx.events["PoolPaid"]["total"], tx.events["PoolPaid"]["pool"]) == (12, pool - 12)
     assert registry.tasks(task_id).dict()["pool"] == pool - 12 and registry.balance() == pool - 12
     assert (sm.claimable(trainer), sm.claimable(deployer), sm.balance()) == (5, 7, 12)

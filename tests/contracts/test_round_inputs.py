@@ -56,7 +56,7 @@ def test_commit_needs_the_tasks_minimum_trainer_stake(driver, staked, trainer):
 def test_commit_refused_when_pool_cannot_pay_a_round(driver, staked, deployer):
     task = driver(pool=PARAMS.round_cost)
     task.run()
-    with brownie.reverts("rounds: task pool exhausted"):
+    with brownie.reverts("registry: task pool exhausted"):
         task.commit()
     staked.registry.fund_task(task.task_id, {"from": deployer, "value": PARAMS.round_cost})
     task.commit()
