@@ -8,7 +8,9 @@ verdicts / finalize / mine. After every step:
   claimable + claimed == rewards + slash proceeds credited; so a slashed party never ends with
   more than it staked;
 - locks == number of open rounds the address is in;
-- each task's canonical version only increases, by one per accepted round.
+- each task's canonical version only increases, by one per accepted round;
+- each task's pool reservation is one round's cost while it has an open round, else 0, and never
+  more than its pool; a closed task gets no new round (issue #13: reservations, close + withdraw).
 """
 import os
 from collections import Counter, defaultdict
@@ -51,12 +53,14 @@ class Machine:
         self.salts = {}                     # (round id, verifier) -> (ends, data_root_ok, salt)
         self.versions = {}                  # task id -> version count seen
         self.open_rounds = set()
+        self.closed_open = {}               # closed task id -> its open round when closed (0: none)
         self.progress = Counter()
 
     def check_invariants(self):
         self.invariant_balances()
         self.invariant_locks()
         self.invariant_versions_only_increase()
+        self.invariant_reservations()
 
     # ------------------------------------------------------------ helpers
     def _tx(self, fn, *args):
@@ -113,11 +117,21 @@ class Machine:
 
     # ------------------------------------------------------------ rounds
     def rule_create(self):
-        if self.c.registry.task_count() < 2:
+        if self.c.registry.task_count() < 3:
             tx = self._tx(self.c.registry.create_task, "bafy-spec", rand32(), rand32(), "bafy-gen", PARAMS.as_tuple(),
                           {"from": self.deployer, "value": 3 * PARAMS.round_cost})
             if tx:
                 self.versions[tx.return_value] = 1
+
+    def rule_close(self, pick, withdraw_only):
+        """The creator closes a task (or withdraws what its open round no longer reserves)."""
+        n = self.c.registry.task_count()
+        if n == 0:
+            return
+        task_id = 1 + pick % n
+        fn = self.c.registry.withdraw_pool if withdraw_only else self.c.registry.close_task
+        if self._tx(fn, task_id, {"from": self.deployer}) and not withdraw_only:
+            self.closed_open[task_id] = self.c.rounds.open_round(task_id)  # the only round allowed after close
 
     def rule_commit(self, pick, second_trainer):
         n = self.c.registry.task_count()
@@ -232,6 +246,7 @@ class Machine:
         stakers = {p.address: sm.stakers(p).dict() for p in people}
         claimable = {p.address: sm.claimable(p) for p in people}
         total = sum(s["amount"] + s["pending"] for s in stakers.values()) + sum(claimable.values())
+        total += sm.claimable(self.deployer)  # the creator's withdrawn pools (close_task / withdraw_pool)
         assert sm.balance() == total + sm.treasury(), "stake manager balance != stakes + pending + claimable + treasury"
         pools = sum(self.c.registry.tasks(t).dict()["pool"] for t in range(1, self.c.registry.task_count() + 1))
         assert self.c.registry.balance() == pools, "registry balance != task pools"
@@ -252,6 +267,15 @@ class Machine:
         for p in self.people:
             assert self.c.sm.stakers(p).dict()["locks"] == expected[p.address]
 
+    def invariant_reservations(self):
+        for task_id in range(1, self.c.registry.task_count() + 1):
+            open_round = self.c.rounds.open_round(task_id)
+            reserved = self.c.registry.reserved(task_id)
+            assert reserved == (PARAMS.round_cost if open_round else 0), "reservation != one round's cost per open round"
+            assert reserved <= self.c.registry.tasks(task_id).dict()["pool"], "reservation above the pool"
+            if task_id in self.closed_open:
+                assert open_round in (0, self.closed_open[task_id]), "a closed task got a new round"
+
     def invariant_versions_only_increase(self):
         for task_id, seen in self.versions.items():
             now = self.c.oracle.version_count(task_id)
@@ -267,6 +291,7 @@ ACTIONS = {
     "rule_withdraw": {"who": st_account},
     "rule_claim": {"who": st_account},
     "rule_create": {},
+    "rule_close": {"pick": st_pick, "withdraw_only": st_bool},
     "rule_commit": {"pick": st_pick, "second_trainer": st_bool},
     "rule_seal": {"pick": st_pick},
     "rule_reveal_starts": {"pick": st_pick},
