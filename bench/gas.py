@@ -2,16 +2,13 @@
 EIP-170 limit: `python -m bench gas` -> bench/gas.md.
 
 For committee 3 and 7, samples 2 and 8, steps per round 32 and 4096 (segment = 1 step),
-one honest round on a fresh anvil (free port; anvil enforces the code-size limit, so a
+one honest round on a fresh anvil (node.devnet.Anvil; anvil enforces the code-size limit, so a
 contract over it fails to deploy here) through node.contracts (web3, no brownie).
 """
 from __future__ import annotations
 
 import itertools
 import os
-import socket
-import subprocess
-import time
 from pathlib import Path
 from statistics import mean
 
@@ -19,35 +16,10 @@ from node import protocol as P
 from node.contracts import (CONTRACT_NAMES, EIP170_LIMIT, REFERENCE_NAMES, TaskParams, compile_contract, contract,
                             deploy, send)
 
-ROOT = Path(__file__).resolve().parent.parent
 OUT = Path(__file__).resolve().parent / "gas.md"
 COMMITTEES, SAMPLES, STEPS = (3, 7), (2, 8), (32, 4096)
 CALLS = ["stake", "create_task", "commit", "seal", "reveal_starts", "commit_verdict", "reveal_ends",
          "reveal_verdict", "finalize", "claim"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _start_anvil():
-    from web3 import Web3
-
-    port = _free_port()
-    anvil = os.environ.get("ANVIL", str(ROOT / "node_modules" / ".bin" / "anvil"))
-    proc = subprocess.Popen([anvil, "--port", str(port), "--silent", "--accounts", "10", "--block-base-fee-per-gas", "0"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    w3 = Web3(Web3.HTTPProvider(f"http://127.0.0.1:{port}"))
-    for _ in range(100):
-        try:
-            w3.eth.block_number
-            return proc, w3
-        except Exception:
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("gas bench: anvil did not start")
 
 
 def measure_round(w3, committee: int, samples: int, steps: int) -> dict[str, int]:
@@ -145,19 +117,21 @@ def write_markdown(rows: list[dict], sizes: dict[str, int]) -> str:
 
 
 def run() -> dict:
+    from web3 import Web3
+
+    from node.devnet import Anvil
+
     sizes = code_sizes()
     over = {n: s for n, s in sizes.items() if s > EIP170_LIMIT}
     assert not over, f"gas bench: contracts over the EIP-170 limit: {over}"
     print("   runtime sizes: " + ", ".join(f"{n} {s:,} B" for n, s in sizes.items()), flush=True)
-    proc, w3 = _start_anvil()
-    try:
+    # automine (no block time), no base fee: the gas used is the same as on any chain
+    with Anvil(block_time=None, extra_args=("--block-base-fee-per-gas", "0")) as anvil:
+        w3 = Web3(Web3.HTTPProvider(anvil.url))
         rows = []
         for c, s, steps in itertools.product(COMMITTEES, SAMPLES, STEPS):
             rows.append({"committee": c, "samples": s, "steps": steps, "gas": measure_round(w3, c, s, steps)})
             print(f"   committee {c} samples {s} steps {steps}: " + ", ".join(f"{k} {v}" for k, v in rows[-1]["gas"].items()), flush=True)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
     OUT.write_text(write_markdown(rows, sizes))
     return {f"c{r['committee']}_s{r['samples']}_steps{r['steps']}": r["gas"] for r in rows} | {"runtime_bytes": sizes}
 

@@ -334,9 +334,7 @@ class Devnet:
         self._log = _trainer_log(root / "logs" / "trainer.log")
 
     def node(self, name: str, dev_index: int, role: str):
-        node = self.local.add_node(name, self.local.dev[dev_index])
-        (node.datadir / "config.toml").write_text(NODE_CONFIG)
-        self.local.stake(node, role, STAKE)
+        node = self.local.add_staked_node(name, dev_index, role, STAKE, config=NODE_CONFIG)
         return node
 
     def start_verifiers(self, timeout: float = 300.0) -> None:
@@ -362,15 +360,8 @@ class Devnet:
         return self._dbs[path]
 
     def db(self, node, role: str):
-        """The node's sqlite (read while the node process writes it: WAL)."""
-        from node.db import NodeDB
-
-        path = node.datadir / f"{role}.sqlite"
-        if path not in self._dbs:
-            if not path.exists():
-                return _EmptyDB()
-            self._dbs[path] = NodeDB(path)
-        return self._dbs[path]
+        """The node's sqlite (read while the node process writes it: WAL); empty before it exists."""
+        return self.local.node_db(node, role) or _EmptyDB()
 
     def create_task(self, spec) -> int:
         return self.local.create_task(spec, FUND)["task_id"]

@@ -17,11 +17,13 @@ import posixpath
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from node.errors import TrainchainError
+
 # Conditions a browser loading ES modules satisfies, as bundlers use them.
 BROWSER_CONDITIONS = ("browser", "import", "module", "default")
 
 
-class ImportMapError(Exception):
+class ImportMapError(TrainchainError):
     """node_modules lacks a package the dapp needs."""
 
 

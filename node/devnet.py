@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -25,27 +24,19 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from node.errors import DevnetError
+from node.tools import PROJECT_ROOT, find_binary, free_port  # noqa: F401  (free_port: part of this module's API)
 
 ANVIL_MNEMONIC = "test test test test test test test test test test test junk"  # anvil's default
 ANVIL_CHAIN_ID = 31337
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEV_FUNDING = 100 * 10**18  # what `devnet up` sends each keystore account of the data dir
 
 
 def anvil_binary() -> str:
     """TRAINCHAIN_ANVIL, else node_modules/.bin/anvil of the project, else anvil on PATH."""
-    candidates = [os.environ.get("TRAINCHAIN_ANVIL"), str(PROJECT_ROOT / "node_modules/.bin/anvil"), shutil.which("anvil")]
-    for c in candidates:
-        if c and os.access(c, os.X_OK):
-            return c
-    raise DevnetError("anvil not found: run `make setup` (installs it into node_modules/.bin)")
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on now (the OS picks it)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    found = find_binary("anvil", "TRAINCHAIN_ANVIL")
+    if found is None:
+        raise DevnetError("anvil not found: run `make setup` (installs it into node_modules/.bin)")
+    return found
 
 
 def dev_accounts(n: int = 10) -> list[LocalAccount]:

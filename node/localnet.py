@@ -69,6 +69,7 @@ class LocalNet:
         self.deployment = None
         self.procs: dict[str, subprocess.Popen] = {}
         self.nodes: dict[str, NodeDir] = {}
+        self._dbs: dict = {}  # sqlite path -> NodeDB (node_db)
         (self.root / "logs").mkdir(parents=True, exist_ok=True)
         (self.root / "nodes").mkdir(parents=True, exist_ok=True)
 
@@ -143,9 +144,29 @@ class LocalNet:
         chain = self.client(node.account)
         chain.transact(chain.stake_manager.functions.stake(ROLES[role]), value=amount, what=f"stake {role}")
 
+    def add_staked_node(self, name: str, dev_index: int, role: str, amount: int, config: str | None = None) -> NodeDir:
+        """add_node for dev account `dev_index`, its config.toml (if given), staked as `role`: ready to spawn."""
+        node = self.add_node(name, self.dev[dev_index])
+        if config is not None:
+            (node.datadir / "config.toml").write_text(config)
+        self.stake(node, role, amount)
+        return node
+
+    def node_db(self, node: NodeDir, role: str):
+        """The node's sqlite (`<datadir>/<role>.sqlite`; readable while the node process writes it: WAL),
+        or None before the node has made it; one handle per file."""
+        from node.db import NodeDB
+
+        path = node.datadir / f"{role}.sqlite"
+        if path not in self._dbs:
+            if not path.exists():
+                return None
+            self._dbs[path] = NodeDB(path)
+        return self._dbs[path]
+
     def create_task(self, spec, fund: int, creator=None) -> dict:
-        """Spec + genesis into the shared store, then the funded create_task (node.cli.task)."""
-        from node.cli.task import create_task
+        """Spec + genesis into the harness's store, then the funded create_task (node.tasks)."""
+        from node.tasks import create_task
 
         return create_task(self.client(creator or self.dev[0]), self.store(), spec, fund)
 
@@ -225,6 +246,9 @@ class LocalNet:
             self.seed = None
         if self.anvil is not None:
             self.anvil.stop()
+        for db in self._dbs.values():
+            db.close()
+        self._dbs.clear()
 
     def __enter__(self) -> "LocalNet":
         return self.start()

@@ -11,8 +11,18 @@ ABI order; its protocol fields default to the spec's defaults (one set of defaul
 from __future__ import annotations
 
 from dataclasses import astuple, dataclass, field, fields
+from decimal import Decimal, localcontext
 
 from node.rounds import Outcome, Phase
+
+
+def format_ether(wei: int) -> str:
+    """wei -> '1.5 ETH' with no float rounding."""
+    with localcontext(prec=len(str(wei)) + 30):
+        text = format(Decimal(wei) / 10**18, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return f"{text} ETH"
 
 
 def _spec_default(name: str):
@@ -157,10 +167,6 @@ class Round(_Record):
     @property
     def exists(self) -> bool:
         return self.phase != Phase.NONE
-
-    @property
-    def is_sealed(self) -> bool:
-        return self.seed != bytes(32)
 
 
 @dataclass(frozen=True)

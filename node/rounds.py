@@ -76,9 +76,8 @@ class Action(str, Enum):
     FINALIZE = "finalize"
 
 
-# who sends each action, and the phase it needs (finalize: any open phase)
-ACTOR = {Action.SEAL: "anyone", Action.REVEAL_STARTS: "trainer", Action.COMMIT_VERDICT: "member",
-         Action.REVEAL_ENDS: "trainer", Action.REVEAL_VERDICT: "member", Action.FINALIZE: "anyone"}
+# the phase each action needs (finalize: any open phase). Who sends it: seal and finalize anyone,
+# the reveals of starts and ends the trainer, the verdicts a committee member.
 PHASE_OF = {Action.SEAL: Phase.COMMITTED, Action.REVEAL_STARTS: Phase.SEALED,
             Action.COMMIT_VERDICT: Phase.STARTS_REVEALED, Action.REVEAL_ENDS: Phase.STARTS_REVEALED,
             Action.REVEAL_VERDICT: Phase.ENDS_REVEALED}

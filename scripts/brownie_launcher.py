@@ -18,11 +18,12 @@
 from __future__ import annotations
 
 import os
-import socket
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from node.tools import free_port  # noqa: E402  (dependency-free: one free_port for the project)
 # brownie's `development` network: anvil on PATH, Prague (EIP-2537 BLS precompiles), zero base fee
 DEVELOPMENT = {
     "cmd": "anvil",
@@ -38,12 +39,6 @@ DEVELOPMENT = {
 def _prepend_path() -> None:
     extra = [str(ROOT / "node_modules" / ".bin"), str(Path(sys.executable).parent)]
     os.environ["PATH"] = os.pathsep.join(extra + [os.environ.get("PATH", "")])
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _fix_source_map(output: dict) -> dict:
@@ -98,7 +93,7 @@ def configure_in_memory() -> None:
             dev[key] = value
         else:
             settings[key] = value
-    settings["port"] = int(os.environ.get("TRAINCHAIN_BROWNIE_PORT") or _free_port())
+    settings["port"] = int(os.environ.get("TRAINCHAIN_BROWNIE_PORT") or free_port())
 
 
 def main() -> None:

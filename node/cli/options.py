@@ -24,6 +24,7 @@ from typing import Any, Callable
 import click
 
 from node.errors import AmountError, KeystoreError, TrainchainError, UnknownAccount
+from node.records import format_ether  # noqa: F401  (CLI building block; defined with the records)
 
 # ---------------------------------------------------------------- amounts
 UNITS = {"eth": 10**18, "ether": 10**18, "gwei": 10**9, "wei": 1}
@@ -56,15 +57,6 @@ def parse_amount(text: str, allow_zero: bool = False) -> int:
     if wei > MAX_WEI:
         raise AmountError(f"amount {raw!r} is out of range (more than 2**256-1 wei)")
     return wei
-
-
-def format_ether(wei: int) -> str:
-    """wei -> '1.5 ETH' with no float rounding."""
-    with localcontext(prec=len(str(wei)) + 30):
-        text = format(Decimal(wei) / 10**18, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return f"{text} ETH"
 
 
 class AmountType(click.ParamType):
@@ -196,19 +188,9 @@ def hexstr(value: bytes) -> str:
 
 # ---------------------------------------------------------------- errors
 def user_errors() -> tuple[type[BaseException], ...]:
-    """TrainchainError + the engine/store error types, if those modules are loaded."""
-    errors: list[type[BaseException]] = [TrainchainError]
-    for module, names in (
-        ("node.store.base", ("StoreError",)),
-        ("node.engine.spec", ("SpecError",)),
-        ("node.engine.state", ("StateError",)),
-        ("node.engine.dataset", ("DatasetError",)),
-        ("node.engine.runtime", ("RuntimeMismatch",)),
-        ("node.contracts", ("ContractsError",)),
-    ):
-        loaded = sys.modules.get(module)
-        errors += [getattr(loaded, n) for n in names if loaded is not None and hasattr(loaded, n)]
-    return tuple(errors)
+    """The errors a user can act on: one root, TrainchainError (engine, store, contracts and
+    node errors all derive from it)."""
+    return (TrainchainError,)
 
 
 def fail(node: NodeContext | None, message: str) -> None:

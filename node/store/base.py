@@ -10,8 +10,10 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO, Iterator, Protocol, runtime_checkable
 
+from node.errors import TrainchainError
 
-class StoreError(Exception):
+
+class StoreError(TrainchainError):
     """Root of every content-store error; the message says what to do."""
 
 

@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -21,25 +20,17 @@ import urllib.request
 from pathlib import Path
 
 from node.store.base import StoreUnavailable
+from node.tools import find_binary, free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 POLYFILL = REPO_ROOT / "scripts" / "js" / "withresolvers.cjs"
 
 
 def find_jsipfs() -> Path:
-    local = REPO_ROOT / "node_modules" / ".bin" / "jsipfs"
-    if local.exists():
-        return local
-    found = shutil.which("jsipfs")
+    found = find_binary("jsipfs")
     if found:
         return Path(found)
     raise StoreUnavailable("store: jsipfs not found; run `make setup` (installs ipfs@0.66.1 into node_modules)")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class JsIpfsDaemon:

@@ -51,10 +51,7 @@ class Net:
             self.local.spawn_verifier(v)
 
     def node(self, name: str, dev_index: int, role: str):
-        node = self.local.add_node(name, self.local.dev[dev_index])
-        (node.datadir / "config.toml").write_text(NODE_CONFIG)
-        self.local.stake(node, role, STAKE)
-        return node
+        return self.local.add_staked_node(name, dev_index, role, STAKE, config=NODE_CONFIG)
 
     def new_task(self) -> int:
         return self.local.create_task(self.spec, 2 * 10**18)["task_id"]
@@ -82,7 +79,7 @@ class Net:
         return [e["args"] for e in self.chain.events("PenaltyApplied", round_id=round_id)]
 
     def db(self, node, role: str) -> NodeDB:
-        return NodeDB(node.datadir / f"{role}.sqlite")
+        return self.local.node_db(node, role)
 
 
 @pytest.fixture(scope="module")
