@@ -23,6 +23,7 @@ from collections import Counter
 from pathlib import Path
 
 from node import protocol
+from node.rounds import outcome_name
 
 REPO = Path(__file__).resolve().parents[1]
 STAKE = 4 * 10**18
@@ -101,7 +102,7 @@ def run(rounds: int, root: Path, block_time: float, timeout: float, out: Path) -
             decided = sum(1 for o in finished.values() if o in (protocol.OUTCOME_ACCEPTED, protocol.OUTCOME_FRAUD))
             if time.time() - last_print > 30:
                 print(f"soak: {len(finished)} rounds finalized ({decided} decided) after {time.time() - t_start:.0f} s; "
-                      f"outcomes {dict(Counter(protocol.OUTCOME_NAMES[o] for o in finished.values()))}", flush=True)
+                      f"outcomes {dict(Counter(outcome_name(o) for o in finished.values()))}", flush=True)
                 last_print = time.time()
             if decided >= rounds or local.procs["trainer"].poll() is not None:
                 break
@@ -131,7 +132,7 @@ def run(rounds: int, root: Path, block_time: float, timeout: float, out: Path) -
             }
         result = {
             "rounds_wanted": rounds, "rounds_finalized": len(finished),
-            "outcomes": dict(Counter(protocol.OUTCOME_NAMES[o] for o in finished.values())),
+            "outcomes": dict(Counter(outcome_name(o) for o in finished.values())),
             "penalties": len(penalties), "slashes": len(slashes),
             "penalty_events": [{**p["args"], "who": address_name.get(p["args"]["who"].lower(), p["args"]["who"])}
                                for p in penalties],

@@ -66,7 +66,9 @@ class RoundReport:
 
     @property
     def outcome_name(self) -> str:
-        return protocol.OUTCOME_NAMES[self.outcome]
+        from node.rounds import outcome_name
+
+        return outcome_name(self.outcome)
 
 
 @dataclass
