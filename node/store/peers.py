@@ -109,6 +109,16 @@ class SourceSet:
         return out
 
 
+def advertise_or_warn(chain, url: str) -> bool:
+    """advertise(), but a failure (RPC down, a revert) is a warning, not a node that will not
+    start: the node still verifies and trains; only its peers cannot fetch from it yet."""
+    try:
+        return advertise(chain, url)
+    except Exception as exc:  # noqa: BLE001 (any chain error: say it, keep going)
+        log.warning("peers: could not advertise gateway %s (%s); peers cannot fetch from this node", url, exc)
+        return False
+
+
 def advertise(chain, url: str) -> bool:
     """Set this node's endpoint in PeerDirectory unless it already says `url`; False (logged)
     when there is no directory or this key has no stake yet."""
@@ -142,7 +152,7 @@ class NodeContent:
             gateway = GatewayServer(local, parse_listen(listen), public_url).start()
             log.info("gateway: serving %s at %s", local, gateway.url)
             if chain is not None and advertise_endpoint:
-                advertise(chain, gateway.url)
+                advertise_or_warn(chain, gateway.url)
         return cls(FetchingStore(local, fetcher, budget_s), gateway)
 
     def close(self) -> None:
@@ -161,7 +171,7 @@ def node_content(cfg, chain, local) -> NodeContent:
         gateway = None
         if cfg.gateway_listen:
             gateway = GatewayServer(local, parse_listen(cfg.gateway_listen), cfg.gateway_url).start()
-            advertise(chain, gateway.url)
+            advertise_or_warn(chain, gateway.url)
         return _Passthrough(local, gateway)
     return NodeContent.start(local, chain, listen=cfg.gateway_listen or None, public_url=cfg.gateway_url,
                              gateways=cfg.ipfs_gateways, budget_s=cfg.fetch_budget, timeout=cfg.fetch_timeout)

@@ -52,3 +52,15 @@ def test_a_node_fetches_from_the_gateway_a_peer_advertised(deployed, client, dev
         assert me.store.has(cid) and served.gateway.stats["raw"] >= 2
     finally:
         served.close()
+
+
+def test_a_node_whose_advertisement_fails_still_starts(deployed, client, dev, tmp_path, anvil):
+    staked(client, dev[1])
+    chain = client(dev[1], rpc_retries=1, rpc_backoff=0.0, rpc_timeout=1.0)
+    chain.check_chain()
+    anvil.stop()  # the chain goes away between staking and the node's start
+    content = NodeContent.start(EmbeddedStore(tmp_path / "s"), chain, budget_s=1)
+    try:
+        assert content.gateway is not None and content.gateway.url.startswith("http://127.0.0.1:")
+    finally:
+        content.close()
