@@ -160,13 +160,17 @@ def test_softmax_gelu_layernorm_match_torch_closely():
         assert ((got - want).abs().max() / want.abs().max()) < 1e-5
 
 
-def test_exact_forward_backward_matches_autograd_of_the_plain_model(monkeypatch):
-    """The hand-written backward is the gradient of the plain GPT (with tanh GELU) to float32 precision."""
+@pytest.mark.parametrize("dropout", [0.0, 0.2])
+def test_exact_forward_backward_matches_autograd_of_the_plain_model(monkeypatch, dropout):
+    """The hand-written backward is the gradient of the plain GPT (with tanh GELU) to float32 precision,
+    with the same dropout masks (the step's counter-based stream, same sites)."""
     import node.engine.model as plain
     from node.engine.exact.model import forward_backward
+    from node.engine.exact.step import step_dropout
+    from node.engine.rng import StepRandom
     from node.engine.spec import ModelConfig
 
-    cfg = ModelConfig(n_layer=2, n_head=2, n_embd=32, block_size=16, dropout=0.0)
+    cfg = ModelConfig(n_layer=2, n_head=2, n_embd=32, block_size=16, dropout=dropout)
     gen = torch.Generator().manual_seed(5)
     model = plain.build_model(cfg)
     params = dict(sorted(model.named_parameters()))
@@ -177,9 +181,12 @@ def test_exact_forward_backward_matches_autograd_of_the_plain_model(monkeypatch)
     gelu = torch.nn.functional.gelu
     monkeypatch.setattr(plain.F, "gelu", lambda x: gelu(x, approximate="tanh"))
     idx = torch.randint(0, 256, (3, 17), generator=gen)
-    _, loss = model(idx[:, :-1], idx[:, 1:])
+    rng = StepRandom((1337, 5))
+    model.train()
+    _, loss = model(idx[:, :-1], idx[:, 1:], rng=rng)
     loss.backward()
-    exact_loss, grads = forward_backward(cfg, {n: p.detach() for n, p in params.items()}, idx[:, :-1], idx[:, 1:])
+    exact_loss, grads = forward_backward(cfg, {n: p.detach() for n, p in params.items()}, idx[:, :-1], idx[:, 1:],
+                                         step_dropout(rng, dropout, "cpu"))
     assert abs(exact_loss - loss.item()) < 1e-5
     assert sorted(grads) == sorted(params)
     for name, p in params.items():

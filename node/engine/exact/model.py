@@ -89,8 +89,8 @@ def attention_forward(cfg, p: dict, h: torch.Tensor, B: int, T: int, keep_att, k
     qkv = linear_forward(h, p["attn.c_attn.weight"], p.get("attn.c_attn.bias"))  # (N, 3C)
     q, k, v = (t.reshape(B, T, nh, hs).transpose(1, 2) for t in qkv.split(C, dim=1))  # (B, nh, T, hs)
     causal = torch.ones(T, T, dtype=torch.bool, device=h.device).tril()
-    s = exact_matmul(q, k.transpose(-2, -1), F64) * (1.0 / math.sqrt(hs))  # (B, nh, T, T)
-    att = softmax_rows(s, causal)
+    s = exact_matmul(q, k.transpose(-2, -1))  # (B, nh, T, T)
+    att = softmax_rows(s, causal, scale=1.0 / math.sqrt(hs))
     att_d = apply_dropout(att, keep_att, cfg.dropout)
     y = exact_matmul(att_d, v)  # (B, nh, T, hs)
     y = y.transpose(1, 2).reshape(B * T, C)
@@ -108,11 +108,10 @@ def attention_backward(cfg, p: dict, dout: torch.Tensor, cache, B: int, T: int, 
     if cfg.bias:
         grads[prefix + "attn.c_proj.bias"] = db
     dy = dy.reshape(B, T, nh, hs).transpose(1, 2)  # (B, nh, T, hs)
-    datt_d = exact_matmul(dy, v.transpose(-2, -1), F64)  # (B, nh, T, T)
+    datt_d = exact_matmul(dy, v.transpose(-2, -1))  # (B, nh, T, T)
     dv = exact_matmul(att_d.transpose(-2, -1), dy)
-    if keep_att is not None:
-        datt_d = apply_dropout(datt_d, keep_att, cfg.dropout)
-    ds = softmax_backward(datt_d, att, 1.0 / math.sqrt(hs))  # (masked: att = 0 there)
+    drop_scale = float(f32(1.0 / (1.0 - cfg.dropout))) if keep_att is not None else 1.0  # as the forward's
+    ds = softmax_backward(datt_d, att, 1.0 / math.sqrt(hs), keep_att, drop_scale)  # (masked: att = 0 there)
     dq = exact_matmul(ds, k)
     dk = exact_matmul(ds.transpose(-2, -1), q)
     dqkv = torch.cat([t.transpose(1, 2).reshape(B * T, C) for t in (dq, dk, dv)], dim=1)  # (N, 3C)

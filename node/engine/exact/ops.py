@@ -188,8 +188,10 @@ def map_rows(fn, *xs: torch.Tensor):
 
 
 # ------------------------------------------------------------------ softmax, GELU, LayerNorm
-def _softmax_rows(s: torch.Tensor, keep: torch.Tensor | None, out_dtype: torch.dtype) -> torch.Tensor:
+def _softmax_rows(s: torch.Tensor, keep: torch.Tensor | None, out_dtype: torch.dtype, scale: float) -> torch.Tensor:
     s = s.to(F64, copy=True)
+    if scale != 1.0:
+        s.mul_(scale)
     if keep is not None:
         s.masked_fill_(~keep, -math.inf)
     e = exp64(s.sub_(s.amax(dim=-1, keepdim=True)))  # max is exact in any order
@@ -198,21 +200,32 @@ def _softmax_rows(s: torch.Tensor, keep: torch.Tensor | None, out_dtype: torch.d
     return e.div_(tree_sum(e, -1, keepdim=True)).to(out_dtype)
 
 
-def softmax_rows(s: torch.Tensor, keep: torch.Tensor | None = None, out_dtype: torch.dtype = F32) -> torch.Tensor:
-    """Softmax over the last dim in float64 (exp64, tree_sum, one division), rounded once to
-    out_dtype; `keep` (broadcast over the leading dims) masks entries to exactly 0."""
-    return map_rows(lambda chunk: _softmax_rows(chunk, keep, out_dtype), s)
+def softmax_rows(s: torch.Tensor, keep: torch.Tensor | None = None, out_dtype: torch.dtype = F32,
+                 scale: float = 1.0) -> torch.Tensor:
+    """Softmax of scale·s over the last dim in float64 (exp64, tree_sum, one division), rounded once
+    to out_dtype; `keep` (broadcast over the leading dims) masks entries to exactly 0."""
+    return map_rows(lambda chunk: _softmax_rows(chunk, keep, out_dtype, scale), s)
 
 
-def _softmax_backward(dp: torch.Tensor, p: torch.Tensor, scale: float) -> torch.Tensor:
+def _softmax_backward(dp: torch.Tensor, p: torch.Tensor, keep: torch.Tensor | None, drop_scale: float,
+                      scale: float) -> torch.Tensor:
     a = p.to(F64)
-    dp = dp.to(F64)
+    dp = dp.to(F64, copy=True)
+    if keep is not None:  # the backward of dropout applied to the softmax's output: dp · keep · 1/(1−p)
+        dp.mul_(keep).mul_(drop_scale)
     return ((dp - tree_sum(dp * a, -1, keepdim=True)) * a).mul_(scale).to(F32)
 
 
-def softmax_backward(dp: torch.Tensor, p: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
-    """scale · d softmax: (dp − Σ_j dp·p)·p in float64 (tree sum), rounded once (masked p = 0 gives 0)."""
-    return map_rows(lambda d, a: _softmax_backward(d, a, scale), dp, p)
+def softmax_backward(dp: torch.Tensor, p: torch.Tensor, scale: float = 1.0, keep: torch.Tensor | None = None,
+                     drop_scale: float = 1.0) -> torch.Tensor:
+    """scale · d softmax: (dp − Σ_j dp·p)·p in float64 (tree sum), rounded once (masked p = 0 gives 0).
+
+    With `keep`, dp is first taken through the backward of dropout (dp · keep · drop_scale), so
+    dp is the gradient of the dropped-out probabilities.
+    """
+    if keep is None:
+        return map_rows(lambda d, a: _softmax_backward(d, a, None, drop_scale, scale), dp, p)
+    return map_rows(lambda d, a, k: _softmax_backward(d, a, k, drop_scale, scale), dp, p, keep)
 
 
 GELU_C = math.sqrt(2.0 / math.pi)
