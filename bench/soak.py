@@ -170,7 +170,7 @@ def render(r: dict) -> str:
         f"- Wall time: {r['wall_s'] / 60:.1f} min for the rounds ({r['wall_s'] / max(1, r['rounds_finalized']):.1f} s "
         f"a round) + {r['setup_s']:.0f} s set-up",
         f"- Code: commit {r['commit']}",
-        f"- Machine: {r['machine']} (2-core machine shared by 4 engineers' work while it ran)",
+        f"- Machine: {r['machine']} (shared with the other engineers' builds and tests while it ran)",
         "",
         "| node | role | penalties | stake change (wei) | verdicts | mean round (s) | duties (duty:outcome count) |",
         "|---|---|---|---|---|---|---|",
