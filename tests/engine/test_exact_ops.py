@@ -82,12 +82,13 @@ def test_exact_matmul_is_the_same_under_any_blocking_layout_thread_count_and_bla
     finally:
         torch.set_num_threads(threads)
     assert torch.equal(full.view(torch.int32), two.view(torch.int32))
-    # numpy's own BLAS on the same integer operands: the same integers
+    # the same integer operands through the other BLAS (exact_matmul uses numpy's on the CPU; torch's is MKL)
     bits = compute_slice_bits(200)
     qa, sa = quantize(a, -1, bits)
     qb, sb = quantize(b, -2, bits)
-    via_numpy = torch.from_numpy(qa.numpy() @ qb.numpy()).mul_(sa).mul_(sb).float()
-    assert torch.equal(full.view(torch.int32), via_numpy.view(torch.int32))
+    for blas in (torch.matmul, lambda x, y: torch.from_numpy(x.numpy() @ y.numpy())):
+        other = blas(qa, qb).add_(0.0).mul_(sa).mul_(sb).float()
+        assert torch.equal(full.view(torch.int32), other.view(torch.int32))
     # precision: β bits relative to each row's / column's largest element (not to each element):
     # |error| <= K·2^(ea+eb−β) + the final float32 rounding, ea, eb the block exponents
     ref = a.double() @ b.double()

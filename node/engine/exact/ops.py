@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 F32, F64 = torch.float32, torch.float64
@@ -72,6 +73,17 @@ def quantize(x: torch.Tensor, dim: int, bits: int) -> tuple[torch.Tensor, torch.
     return q.to(F64), (amax.to(F64) / m.to(F64)).mul_(2.0**-bits)  # 2^(e−bits), exact (in float64: no overflow)
 
 
+def integer_matmul(qa: torch.Tensor, qb: torch.Tensor) -> torch.Tensor:
+    """qa @ qb for integer-valued float64 operands whose every partial sum is below 2^53.
+
+    Any BLAS gives the same bits for these, so the fastest is used: on the CPU numpy's
+    (OpenBLAS: ~1.3x MKL's fp64 GEMM on the AMD EPYC measured), elsewhere torch's (cuBLAS).
+    """
+    if qa.device.type == "cpu":
+        return torch.from_numpy(np.matmul(qa.numpy(), qb.numpy()))
+    return torch.matmul(qa, qb)
+
+
 def exact_matmul(a: torch.Tensor, b: torch.Tensor, out_dtype: torch.dtype = F32) -> torch.Tensor:
     """a @ b (batched like torch.matmul) with the same bits on every machine.
 
@@ -83,7 +95,7 @@ def exact_matmul(a: torch.Tensor, b: torch.Tensor, out_dtype: torch.dtype = F32)
     bits = compute_slice_bits(a.shape[-1])
     qa, sa = quantize(a, -1, bits)  # sa: (..., M, 1)
     qb, sb = quantize(b, -2, bits)  # sb: (..., 1, N)
-    c = torch.matmul(qa, qb)  # integers < 2^53: every partial sum exact
+    c = integer_matmul(qa, qb)  # integers < 2^53: every partial sum exact
     c.add_(0.0)  # a sum of zero products is -0 or +0 depending on the BLAS's order: make it +0
     c = c.mul_(sa).mul_(sb)  # exact: powers of two, no underflow (|c| >= 1 or 0, scales >= 2^-400)
     return c if out_dtype == F64 else c.to(out_dtype)
