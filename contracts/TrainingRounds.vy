@@ -357,12 +357,12 @@ def finalize(round_id: uint256):
         self._settle_accepted(round_id, r, p)  # pays, which frees the round's pool reservation
     else:
         extcall self.registry.release(r.task_id)
-    if outcome == rules.OUTCOME_FRAUD:
-        self._settle_fraud(round_id, r, p)
-    elif outcome == rules.OUTCOME_VOID:
-        self._penalize_no_shows(round_id, p.no_show_slash_bps)
-    else:
-        self._penalize(round_id, r.trainer, rules.compute_trainer_miss_bps(p.trainer_slash_bps, p.no_show_slash_bps), "missed deadline")
+        if outcome == rules.OUTCOME_FRAUD:
+            self._settle_fraud(round_id, r, p)
+        elif outcome == rules.OUTCOME_VOID:
+            self._penalize_no_shows(round_id, p.no_show_slash_bps)
+        else:
+            self._penalize(round_id, r.trainer, rules.compute_trainer_miss_bps(p.trainer_slash_bps, p.no_show_slash_bps), "missed deadline")
     # release every lock this round took
     extcall self.stake_manager.unlock(r.trainer)
     for member: address in self.round_committee[round_id]:

@@ -5,7 +5,7 @@ import brownie
 from brownie import chain
 
 from node import protocol as P
-from conftest import PARAMS
+from conftest import PARAMS, TRAINER_STAKE
 
 COST = PARAMS.round_cost
 
@@ -21,9 +21,12 @@ def test_a_round_reserves_its_cost_from_commit_to_finalize(task, staked):
     task.reveal_ends()
     for v in task.committee:
         task.reveal_verdict(v)
-    task.finalize()
+    tx = task.finalize()
     assert task.outcome == P.Outcome.ACCEPTED
     assert staked.registry.reserved(task.task_id) == 0
+    # an accepted round pays and penalizes nobody (the release path is only for the other outcomes)
+    assert "PenaltyApplied" not in tx.events and "PoolReleased" not in tx.events
+    assert staked.sm.stake_of(task.trainer) == TRAINER_STAKE
 
 
 def test_a_round_that_is_not_accepted_releases_its_reservation(task, staked):
