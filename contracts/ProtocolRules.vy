@@ -169,3 +169,12 @@ def compute_trainer_miss_bps(trainer_slash_bps: uint256, no_show_slash_bps: uint
     @notice What a trainer's missed deadline costs, in bps of its stake (rules.compute_trainer_miss_bps).
     """
     return rules.compute_trainer_miss_bps(trainer_slash_bps, no_show_slash_bps)
+
+
+@external
+@pure
+def compute_committee_candidate(seed: bytes32, attempt: uint256, n_entries: uint256) -> uint256:
+    """
+    @notice Entry index tried by one attempt of a committee draw (rules.compute_committee_candidate).
+    """
+    return rules.compute_committee_candidate(seed, attempt, n_entries)

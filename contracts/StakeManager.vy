@@ -62,6 +62,26 @@ event Claimed:
     who: indexed(address)
     amount: uint256
 
+# The verifier registry (issue #13, attacks 3 and 6): append-only, nothing reordered, no cap. An
+# entry opens when an address's verifier stake reaches the minimum and is drawable from the next
+# block on; it closes (for good) when the stake falls below it. Committees are drawn over the
+# entries that existed and were open at the round's commit block, so nothing done after a commit
+# (staking throwaway addresses, unstaking, reordering) changes who can be drawn.
+struct Entry:
+    verifier: address
+    active_from: uint256         # first block at which it can be drawn
+    active_until: uint256        # first block at which it no longer can (0: open)
+
+event EntryOpened:
+    index: indexed(uint256)
+    verifier: indexed(address)
+    active_from: uint256
+
+event EntryClosed:
+    index: indexed(uint256)
+    verifier: indexed(address)
+    active_until: uint256
+
 event VerifierActivated:
     who: indexed(address)
 
@@ -80,6 +100,12 @@ claimable: public(HashMap[address, uint256])
 treasury: public(uint256)
 active_verifiers: public(DynArray[address, MAX_VERIFIERS])
 active_index: HashMap[address, uint256]        # 1-based position in active_verifiers; 0 = absent
+entries: public(HashMap[uint256, Entry])       # the verifier registry, index 0..entry_count-1
+entry_count: public(uint256)
+entry_of: public(HashMap[address, uint256])    # 1-based index of the address's open entry; 0 = none
+open_entries: public(uint256)                  # entries open now
+last_open_block: uint256                       # block of the latest entry ...
+opened_in_last_block: uint256                  # ... and how many opened in it (not drawable before the next block)
 
 
 @deploy
@@ -285,18 +311,87 @@ def active_verifier_count() -> uint256:
 @view
 def active_verifier_list() -> DynArray[address, MAX_VERIFIERS]:
     """
-    @notice The whole active verifier set, in set order (committee draws index it).
+    @notice The active verifier set, in set order (a view for nodes and the dapp, at most 256;
+            committees are drawn from the entries, see draw_committee).
     """
     return self.active_verifiers
+
+
+@external
+@view
+def eligible_entry_count() -> uint256:
+    """
+    @notice Verifier entries a committee drawn for a commit in this block can come from.
+    """
+    fresh: uint256 = self.opened_in_last_block if self.last_open_block == block.number else 0
+    return self.open_entries - min(fresh, self.open_entries)
+
+
+@external
+@view
+def draw_committee(seed: bytes32, at_block: uint256, size: uint256) -> DynArray[address, rules.MAX_COMMITTEE]:
+    """
+    @notice Committee of `size` distinct verifiers by rejection sampling over the entries that existed
+            at `at_block` (the commit block): attempt k tries entry rules.compute_committee_candidate(seed,
+            k, n) and keeps it if it was open at `at_block`, its verifier still has the minimum stake and
+            is not drawn yet; at most rules.MAX_COMMITTEE_ATTEMPTS attempts (fewer members if the entries
+            run dry). O(size) storage reads when most entries are eligible.
+    @param seed The round's seed.
+    @param at_block The round's commit block.
+    @param size Seats wanted (<= 16).
+    """
+    n: uint256 = self._entries_opened_by(at_block)
+    out: DynArray[address, rules.MAX_COMMITTEE] = []
+    if n == 0:
+        return out
+    for k: uint256 in range(rules.MAX_COMMITTEE_ATTEMPTS):
+        if len(out) >= size:
+            break
+        e: Entry = self.entries[rules.compute_committee_candidate(seed, k, n)]
+        if e.active_until != 0 and e.active_until <= at_block:
+            continue
+        if self.stakers[e.verifier].amount < self.min_stake[VERIFIER] or e.verifier in out:
+            continue
+        out.append(e.verifier)
+    return out
 
 
 # ---------------------------------------------------------------- internal
 
 @internal
+@view
+def _entries_opened_by(at_block: uint256) -> uint256:
+    """How many entries had opened by `at_block` (active_from only grows with the index: binary search)."""
+    lo: uint256 = 0
+    hi: uint256 = self.entry_count
+    for i: uint256 in range(64):
+        if lo >= hi:
+            break
+        mid: uint256 = (lo + hi) // 2
+        if self.entries[mid].active_from <= at_block:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@internal
 def _activate(who: address):
-    if self.active_index[who] != 0:
+    if self.entry_of[who] == 0:
+        index: uint256 = self.entry_count
+        self.entries[index] = Entry(verifier=who, active_from=block.number + 1, active_until=0)
+        self.entry_count = index + 1
+        self.entry_of[who] = index + 1
+        self.open_entries += 1
+        if self.last_open_block == block.number:
+            self.opened_in_last_block += 1
+        else:
+            self.last_open_block = block.number
+            self.opened_in_last_block = 1
+        log EntryOpened(index=index, verifier=who, active_from=block.number + 1)
+    # the list is a view (capped); a full list never refuses a staker: the draw uses the entries
+    if self.active_index[who] != 0 or len(self.active_verifiers) >= MAX_VERIFIERS:
         return
-    assert len(self.active_verifiers) < MAX_VERIFIERS, "stake: verifier set full"
     self.active_verifiers.append(who)
     self.active_index[who] = len(self.active_verifiers)
     log VerifierActivated(who=who)
@@ -305,8 +400,16 @@ def _activate(who: address):
 @internal
 def _check_active(who: address):
     """Drop `who` from the active set once its stake is below the verifier minimum."""
+    if self.stakers[who].amount >= self.min_stake[VERIFIER]:
+        return
+    entry: uint256 = self.entry_of[who]
+    if entry != 0:
+        self.entries[entry - 1].active_until = block.number
+        self.entry_of[who] = 0
+        self.open_entries -= 1
+        log EntryClosed(index=entry - 1, verifier=who, active_until=block.number)
     position: uint256 = self.active_index[who]
-    if position == 0 or self.stakers[who].amount >= self.min_stake[VERIFIER]:
+    if position == 0:
         return
     # swap-and-pop: move the last verifier into the freed slot
     last: address = self.active_verifiers.pop()

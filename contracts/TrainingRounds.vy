@@ -20,8 +20,8 @@ interface IStakeManager:
     def slash(who: address, amount: uint256, to: address) -> uint256: nonpayable
     def stake_of(who: address) -> uint256: view
     def is_eligible(who: address, role: uint256) -> bool: view
-    def active_verifier_count() -> uint256: view
-    def active_verifiers(i: uint256) -> address: view
+    def eligible_entry_count() -> uint256: view
+    def draw_committee(seed: bytes32, at_block: uint256, size: uint256) -> DynArray[address, MAX_COMMITTEE]: view
 
 interface ITaskRegistry:
     def commit_inputs(task_id: uint256) -> rules.CommitInputs: view
@@ -163,7 +163,7 @@ def commit(task_id: uint256, base_hash: bytes32, data_root: bytes32, trace_root:
     assert base_hash == p.canonical_hash, "rounds: base hash is not canonical"
     assert rules.is_valid_merkle_proof(trace_root, p.n_segments + 1, 0, base_hash, proof0), "rounds: bad leaf-0 proof"
     assert data_root != empty(bytes32), "rounds: empty data root"
-    assert staticcall self.stake_manager.active_verifier_count() >= p.quorum, "rounds: too few active verifiers"
+    assert staticcall self.stake_manager.eligible_entry_count() >= p.quorum, "rounds: too few active verifiers"
 
     round_id: uint256 = self.round_count + 1
     self.round_count = round_id
@@ -205,12 +205,10 @@ def seal(round_id: uint256):
         seed = rules.compute_seed(blockhash(seal_block), round_id)
         self.first_seed[key] = seed
     samples: DynArray[uint256, MAX_CHECKED] = rules.compute_samples(seed, p.n_segments, p.samples)
-    n_active: uint256 = staticcall self.stake_manager.active_verifier_count()
-    committee: DynArray[address, MAX_COMMITTEE] = []
-    picks: DynArray[uint256, rules.MAX_DRAW] = rules.compute_committee_indices(seed, n_active, p.committee_size)
-    for i: uint256 in picks:
-        member: address = staticcall self.stake_manager.active_verifiers(i)
-        committee.append(member)
+    # over the verifier entries eligible at the commit block: staking, unstaking or reordering after
+    # the commit (when the seed may be known) changes nothing (issue #13, attack 3)
+    committee: DynArray[address, MAX_COMMITTEE] = staticcall self.stake_manager.draw_committee(seed, self.rounds[round_id].commit_block, p.committee_size)
+    for member: address in committee:
         extcall self.stake_manager.lock(member)
     self.round_committee[round_id] = committee
     self.rounds[round_id].seed = seed

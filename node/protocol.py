@@ -250,3 +250,31 @@ def compute_trainer_miss_bps(trainer_slash_bps: int, no_show_slash_bps: int) -> 
     """A trainer's expired/abandoned round costs at least the fraud slash: the seed is public from
     the seal block on, so withholding must not be a cheaper exit than being caught."""
     return max(trainer_slash_bps, no_show_slash_bps)
+
+
+# ---------------------------------------------------------------- verifier entries (issue #13, attacks 3 and 6)
+MAX_COMMITTEE_ATTEMPTS = 64
+
+
+def compute_committee_candidate(seed: bytes, attempt: int, n_entries: int) -> int:
+    """Entry index tried by attempt `attempt`: keccak256(abi.encode(seed, DOMAIN_COMMITTEE, attempt)) mod n."""
+    return int.from_bytes(keccak(seed + DOMAIN_COMMITTEE.to_bytes(32, "big") + attempt.to_bytes(32, "big")), "big") % n_entries
+
+
+def compute_committee_by_rejection(seed: bytes, entries: list[tuple[str, int, int]], at_block: int, committee_size: int,
+                                   is_staked=lambda verifier: True) -> list[str]:
+    """StakeManager.draw_committee: `entries` = [(verifier, active_from, active_until or 0)] in registry
+    order; only those opened by `at_block` (the commit block) are in the index space; an attempt keeps its
+    entry if it was open at `at_block`, its verifier is still staked and not drawn yet."""
+    n = sum(1 for _, active_from, _ in entries if active_from <= at_block)  # a prefix: active_from grows
+    out: list[str] = []
+    if n == 0:
+        return out
+    for k in range(MAX_COMMITTEE_ATTEMPTS):
+        if len(out) >= committee_size:
+            break
+        verifier, _, active_until = entries[compute_committee_candidate(seed, k, n)]
+        if (active_until != 0 and active_until <= at_block) or not is_staked(verifier) or verifier in out:
+            continue
+        out.append(verifier)
+    return out

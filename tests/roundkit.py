@@ -111,11 +111,14 @@ class RoundKit:
         seed = protocol.compute_seed(bytes(seal_hash), round_id)
         samples = rounds.functions.round_samples_of(round_id).call()
         committee = rounds.functions.committee_of(round_id).call()
-        active = self.contract("StakeManager").functions.active_verifier_list().call()
+        sm = self.contract("StakeManager").functions
+        entries = [tuple(sm.entries(i).call()) for i in range(sm.entry_count().call())]
+        min_verifier = sm.min_stake(protocol.VERIFIER).call()
         assert samples == protocol.compute_samples(seed, m, params.samples), "roundkit: samples differ from the rules"
         check_ends = rounds.functions.round_check_ends_of(round_id).call()
         assert check_ends == protocol.compute_check_ends(samples, m), "roundkit: check ends differ from the rules"
-        assert committee == protocol.compute_committee(seed, active, params.committee_size), "roundkit: committee differs"
+        assert committee == protocol.compute_committee_by_rejection(
+            seed, entries, commit_block, params.committee_size, lambda v: sm.stake_of(v).call() >= min_verifier), "roundkit: committee differs"
 
         starts = [trace[j] for j in samples]
         receipts["reveal_starts"] = self.tx(

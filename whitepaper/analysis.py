@@ -128,3 +128,35 @@ def verifier_compute_fraction(S: int, k: int, s: int, c: int = 1) -> float:
     if S % k:
         raise ValueError("analysis: segment_steps must divide steps_per_round")
     return (s + 1) * k / S * c
+
+
+# ------------------------------------------------------------ the outside review's attacks (issue #13)
+def p_grinding_capture(N: int, A: int, c: int, need: int, throwaways: int, drawn_at_commit: bool) -> float:
+    """P(a trainer holding A of N verifier seats gets >= `need` of a c-committee).
+
+    v1 (drawn_at_commit=False): `seal` read the active set when it ran, after the seed was public, so each
+    of up to `throwaways` extra stakes gave the trainer a fresh draw over a larger set (A+j of N+j) and it
+    sealed on the first one that suits it: 1 - prod_j (1 - p_j). Now (drawn_at_commit=True) the draw is over
+    the entries eligible at the commit block, so stakes after the commit change nothing: p_0."""
+    if drawn_at_commit:
+        return p_colluding_majority(N, A, c, need)
+    miss = 1.0
+    for j in range(throwaways + 1):
+        miss *= 1.0 - p_colluding_majority(N + j, A + j, c, need)
+    return 1.0 - miss
+
+
+def reroll_cost(stake_wei: int, p_detect: float, withhold_bps: int, fresh_draw: bool) -> tuple[float, float]:
+    """(P(a one-segment forgery is finally accepted), expected stake lost on the way) for a trainer that
+    withholds whenever its forgery is drawn and re-commits the same roots.
+
+    v1 (fresh_draw=True): every re-commit drew fresh samples; each withholding cost `withhold_bps` (the
+    no-show slash): re-rolling until a miss succeeds with probability 1 at an expected p/(1-p) withholdings.
+    Now (fresh_draw=False): a re-commit reuses the first seed, so a drawn forgery stays drawn; withholding
+    costs `withhold_bps` = the fraud slash once and gains nothing: success 1 - p, loss p * slash."""
+    slash = stake_wei * withhold_bps / 10_000
+    if fresh_draw:
+        if p_detect >= 1.0:
+            return 0.0, float("inf")
+        return 1.0, p_detect / (1.0 - p_detect) * slash
+    return 1.0 - p_detect, p_detect * slash

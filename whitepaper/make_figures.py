@@ -235,6 +235,40 @@ def collusion_table(P: dict) -> str:
     return "\n".join(lines) + "\n\nSource: `make whitepaper` (`whitepaper/analysis.py: p_colluding_majority`)."
 
 
+def attacks_table(P: dict) -> str:
+    """Issue #13's numbers: committee grinding and abandon-and-re-roll, before and after the fixes."""
+    from node import protocol
+    from node.contracts import DeployParams
+
+    dp = DeployParams()
+    need = simulate.colluders_needed_to_capture(P["c"])
+    N, A, T = 5, 0, 10  # the review's measurement: 5 honest verifiers, no seat of its own, 10 throwaway stakes
+    lines = [f"Committee grinding (attack 3), c = {P['c']}, capture = at least {need} seats; the trainer starts with "
+             f"A of N seats and can stake up to T throwaway verifiers after the seed is public:", "",
+             "| N | A | T | v1: draw when `seal` runs | now: draw over entries eligible at the commit block |", "|---|---|---|---|---|"]
+    for n, a, t in ((N, A, T), (100, 10, 10), (100, 10, 50)):
+        before = analysis.p_grinding_capture(n + a, a, P["c"], need, t, drawn_at_commit=False)
+        after = analysis.p_grinding_capture(n + a, a, P["c"], need, t, drawn_at_commit=True)
+        lines.append(f"| {n + a} | {a} | {t} | {before:.4f} | {after:.4f} |")
+    random_s = simulate.random_sample_count(P["M"], P["s"])
+    p = analysis.detection_nonadjacent(P["M"], random_s, analysis.bad_set(P["M"], 1, "worst", random_s))
+    stake = P["min_trainer_stake_wei"]
+    miss_now = protocol.compute_trainer_miss_bps(P["trainer_slash_bps"], P["no_show_slash_bps"])
+    ok_before, lost_before = analysis.reroll_cost(stake, p, P["no_show_slash_bps"], fresh_draw=True)
+    ok_after, lost_after = analysis.reroll_cost(stake, p, miss_now, fresh_draw=False)
+    lines += ["", f"Abandon and re-roll (attack 4), a one-segment forgery at the worst position (detection p = {p:.3f} "
+              f"per draw), stake {eth(stake)}:", "",
+              "| rule | withholding costs | P(forgery finally accepted) | expected stake lost |", "|---|---|---|---|",
+              f"| v1: fresh draw per re-commit | {P['no_show_slash_bps'] / 100:g}% (no-show) | {ok_before:.3f} | {eth(int(lost_before))} |",
+              f"| now: a re-commit reuses the first seed | {miss_now / 100:g}% (fraud slash) | {ok_after:.3f} | {eth(int(lost_after))} |",
+              "", f"Deployment bounds (attacks 1-2): windows {dp.min_window_blocks}..{dp.max_window_blocks} blocks, no-show "
+              f"slash <= {dp.max_no_show_slash_bps / 100:g}%, minority slash <= {dp.max_verifier_slash_bps / 100:g}%: "
+              f"one round locks a drawn stake at most {protocol.compute_max_lock_blocks(128, dp.max_window_blocks)} blocks "
+              f"(`compute_max_lock_blocks`)."]
+    return "\n".join(lines) + ("\n\nSource: `make whitepaper` (`whitepaper/analysis.py: p_grinding_capture, reroll_cost`; "
+                               "`node/protocol.py: compute_trainer_miss_bps, compute_max_lock_blocks`).")
+
+
 def figure_collusion(out: Path) -> None:
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     N = 200
@@ -423,6 +457,7 @@ def main(argv: list[str] | None = None) -> int:
     fills["segment_gap"] = segment_gap_note(P)
     fills["stake_table"] = stake_rows(P)
     fills["collusion_table"] = collusion_table(P)
+    fills["attacks_table"] = attacks_table(P)
     fills["compute_table"] = compute_table(P, bench)
     fills["verifier_economics"] = simulate.verifier_economics_markdown(P)
     rounds = args.rounds or (60 if args.tiny else 2000)

@@ -21,6 +21,7 @@ MAX_CHECKED: constant(uint256) = 65             # checks: samples + the last spa
 MAX_SEGMENTS: constant(uint256) = 4096
 MAX_DEPTH: constant(uint256) = 16               # Merkle proofs up to 65536 leaves
 MAX_DRAW: constant(uint256) = 64                # most indices one draw returns
+MAX_COMMITTEE_ATTEMPTS: constant(uint256) = 64  # rejection-sampling tries per committee draw (c <= 16)
 MAX_SEAL_DELAY: constant(uint256) = 128
 BLOCKHASH_HORIZON: constant(uint256) = 256
 DOMAIN_COMMITTEE: constant(uint256) = 1
@@ -272,6 +273,14 @@ def compute_draw(seed: bytes32, domain: uint256, pool_size: uint256, n: uint256)
 def compute_committee_indices(seed: bytes32, n_active: uint256, committee_size: uint256) -> DynArray[uint256, MAX_DRAW]:
     """Positions in the active verifier set of the committee (min(c, n_active) members)."""
     return self.compute_draw(seed, DOMAIN_COMMITTEE, n_active, min(committee_size, n_active))
+
+
+@internal
+@pure
+def compute_committee_candidate(seed: bytes32, attempt: uint256, n_entries: uint256) -> uint256:
+    """Entry index tried by attempt `attempt` of a committee draw by rejection sampling over the
+    `n_entries` verifier entries that existed at the commit block (issue #13, attack 3)."""
+    return convert(keccak256(abi_encode(seed, DOMAIN_COMMITTEE, attempt)), uint256) % n_entries
 
 
 @internal

@@ -161,3 +161,89 @@ def test_extra_creator_closes_and_cannot_rug_an_open_round(kit, case):
     assert kit.round(round_id)["outcome"] == protocol.Outcome.ACCEPTED and paid == cost
     assert new_round == "registry: task closed"
     assert kit.call("TaskRegistry", "tasks", task)[5] == 0  # the pool: nothing left behind
+
+
+# ---------------------------------------------------------------- attacks 3 and 6: the verifier registry
+def throwaways(kit, n: int) -> list[str]:
+    """`n` fresh addresses the attacker controls, funded and unlocked on anvil."""
+    out = []
+    for _ in range(n):
+        addr = kit.w3.to_checksum_address("0x" + os.urandom(20).hex())
+        kit.w3.provider.make_request("anvil_setBalance", [addr, hex(10 * ETH)])
+        kit.w3.provider.make_request("anvil_impersonateAccount", [addr])
+        out.append(addr)
+    return out
+
+
+def test_attack3_committee_grinding_after_the_seed_is_public(kit, case):
+    c = case("attack 3: after the seed is public the trainer stakes throwaway verifiers until the draw lands on them, "
+             "then seals (review: 0 -> 2 of 3 seats with 10 temporary stakes)",
+             "the committee is drawn over the entries eligible at the commit block: 10 throwaway stakes after the "
+             "commit change nothing (0 seats), the forgery is caught")
+    task = kit.create_task()
+    forged = kit.build_trace(task, ToyCheat(forge_boundaries=frozenset(range(1, P.n_segments - 1))))
+    round_id = kit.commit(forged)
+    r = kit.round(round_id)
+    kit.mine_past(r["commit_block"] + P.seal_delay_blocks)
+    seal_block = r["commit_block"] + P.seal_delay_blocks
+    seed = protocol.compute_seed(bytes(kit.w3.eth.get_block(seal_block)["hash"]), round_id)
+    sm = kit.contract("StakeManager").functions
+    draws = [tuple(sm.draw_committee(seed, r["commit_block"], P.committee_size).call())]
+    mine = throwaways(kit, 10)
+    for a in mine:  # one throwaway stake at a time, reading the draw the seal would make after each
+        kit.tx("StakeManager", "stake", protocol.VERIFIER, sender=a, value=ETH)
+        draws.append(tuple(sm.draw_committee(seed, r["commit_block"], P.committee_size).call()))
+    kit.tx("TrainingRounds", "seal", round_id, sender=kit.trainer)
+    committee = kit.call("TrainingRounds", "committee_of", round_id)
+    seats = len(set(committee) & set(mine))
+    # finish the round with the honest committee
+    kit.reveal_starts(round_id, forged)
+    honest = kit.replay_verdict(round_id)
+    salts = {m: os.urandom(32) for m in committee}
+    for m, salt in salts.items():
+        kit.tx("TrainingRounds", "commit_verdict", round_id,
+               protocol.compute_verdict_commitment(round_id, m, honest["ends"], honest["data_ok"], salt), sender=m)
+    kit.reveal_ends(round_id, forged)
+    for m, salt in salts.items():
+        kit.tx("TrainingRounds", "reveal_verdict", round_id, honest["ends"], honest["data_ok"], salt,
+               honest["starts_ok"], kit.final_ok(round_id), sender=m)
+    kit.tx("TrainingRounds", "finalize", round_id, sender=kit.deployer)
+    outcome = kit.round(round_id)["outcome"]
+    c.observe(f"{len(set(draws))} distinct committee(s) over 11 states of the verifier set; attacker seats {seats} "
+              f"of {len(committee)}; outcome {protocol.outcome_name(outcome)}")
+    assert len(set(draws)) == 1 and tuple(committee) == draws[0]
+    assert seats == 0
+    assert outcome == protocol.Outcome.FRAUD
+
+
+def test_attack6_verifier_cap_without_eviction(kit, case):
+    c = case("attack 6: 256 refundable minimum stakes fill the verifier set and lock every newcomer out",
+             "no cap: a newcomer's stake is accepted after 256 squatters and its entry can be drawn")
+    squatters = throwaways(kit, 256)
+    for a in squatters:
+        kit.tx("StakeManager", "stake", protocol.VERIFIER, sender=a, value=ETH)
+    newcomer = throwaways(kit, 1)[0]
+    try:
+        kit.tx("StakeManager", "stake", protocol.VERIFIER, sender=newcomer, value=5 * ETH)
+        refused = None
+    except ContractsError as exc:
+        refused = reason_of(exc)
+    sm = kit.contract("StakeManager").functions
+    index = sm.entry_of(newcomer).call() - 1
+    kit.mine(1)
+    head = kit.head()
+    # its entry is in the index space of every commit from now on: find a seed whose draw (by the
+    # reference rule) seats it, and the contract draws the same committee
+    entries = [tuple(sm.entries(i).call()) for i in range(sm.entry_count().call())]
+    tried, seed = 0, None
+    while seed is None and tried < 5_000:
+        tried += 1
+        s = os.urandom(32)
+        if newcomer in protocol.compute_committee_by_rejection(s, entries, head, P.committee_size):
+            seed = s
+    drawn = list(sm.draw_committee(seed, head, P.committee_size).call()) if seed else []
+    c.observe(f"newcomer's stake after 256 squatters: {refused or 'accepted'}; entry #{index} of {len(entries)}; "
+              f"a seed that seats it found after {tried} tries; the contract's draw for it: "
+              f"{'seats the newcomer' if newcomer in drawn else drawn}")
+    assert refused is None and index >= 256
+    assert seed is not None and newcomer in drawn

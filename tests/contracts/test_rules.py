@@ -158,5 +158,13 @@ def test_sealed_round_matches_reference(task, staked, web3):
     assert b32(rd["seed"]) == seed
     assert task.samples == P.compute_samples(seed, task.params.n_segments, task.params.samples)
     assert task.ends == P.compute_check_ends(task.samples, task.params.n_segments)
-    active = list(staked.sm.active_verifier_list())
-    assert [v.address for v in task.committee] == P.compute_committee(seed, active, task.params.committee_size)
+    entries = [tuple(staked.sm.entries(i)) for i in range(staked.sm.entry_count())]
+    staked_ok = lambda v: staked.sm.is_eligible(v, P.VERIFIER)  # noqa: E731
+    assert [v.address for v in task.committee] == P.compute_committee_by_rejection(
+        seed, entries, rd["commit_block"], task.params.committee_size, staked_ok)
+
+
+@FAST
+@given(seed=bytes32, attempt=uint(16), n=uint(32, min_value=1))
+def test_compute_committee_candidate(staked, seed, attempt, n):
+    assert staked.rules.compute_committee_candidate(seed, attempt, n) == P.compute_committee_candidate(b32(seed), attempt, n)

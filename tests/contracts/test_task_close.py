@@ -25,7 +25,8 @@ def test_a_round_reserves_its_cost_from_commit_to_finalize(task, staked):
     assert task.outcome == P.Outcome.ACCEPTED
     assert staked.registry.reserved(task.task_id) == 0
     # an accepted round pays and penalizes nobody (the release path is only for the other outcomes)
-    assert "PenaltyApplied" not in tx.events and "PoolReleased" not in tx.events
+    assert "PenaltyApplied" not in tx.events
+    assert [e["amount"] for e in tx.events["PoolReleased"]] == [COST]  # freed once, by pay
     assert staked.sm.stake_of(task.trainer) == TRAINER_STAKE
 
 

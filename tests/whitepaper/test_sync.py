@@ -26,7 +26,7 @@ BLOCK = re.compile(r"^```python reference[ \t]*\n(.*?)^```[ \t]*$", re.S | re.M)
 # The rules the paper must state normatively (DEVELOPERS.md: node/protocol.py).
 REQUIRED_RULES = {
     "compute_leaf", "compute_parent", "compute_merkle_root", "is_valid_merkle_proof",
-    "compute_seed", "compute_draw", "compute_samples", "compute_check_ends", "compute_committee", "compute_verdict_commitment",
+    "compute_seed", "compute_draw", "compute_samples", "compute_check_ends", "compute_committee_by_rejection", "compute_verdict_commitment",
     "is_contradicting", "compute_tally", "compute_slash", "compute_fraud_split", "compute_rewards",
 }
 

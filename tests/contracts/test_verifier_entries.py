@@ -1,0 +1,91 @@
+"""The verifier registry (issue #13, attacks 3 and 6): StakeManager keeps an append-only list of
+verifier entries (opened when a verifier stake reaches the minimum, drawable from the next block,
+closed for good when it falls below); TrainingRounds.seal draws the committee by rejection sampling
+over the entries eligible at the commit block (StakeManager.draw_committee), the same as
+node.protocol.compute_committee_by_rejection."""
+import os
+
+import brownie
+from brownie import accounts, chain, web3
+
+from node import protocol as P
+from conftest import MIN_VERIFIER, PARAMS, VERIFIER_STAKE
+
+
+def entries(sm):
+    return [tuple(sm.entries(i)) for i in range(sm.entry_count())]
+
+
+def test_entries_are_append_only_and_never_reordered(c, verifiers):
+    for v in verifiers[:3]:
+        tx = c.sm.stake(P.VERIFIER, {"from": v, "value": MIN_VERIFIER})
+        assert tx.events["EntryOpened"]["active_from"] == tx.block_number + 1
+    first = entries(c.sm)
+    tx = c.sm.request_unstake(1, {"from": verifiers[0]})  # below the minimum: its entry closes
+    assert (tx.events["EntryClosed"]["index"], tx.events["EntryClosed"]["active_until"]) == (0, tx.block_number)
+    c.sm.stake(P.VERIFIER, {"from": verifiers[0], "value": 1})  # back: a NEW entry at the end
+    now = entries(c.sm)
+    assert [e[0] for e in now] == [v.address for v in verifiers[:3]] + [verifiers[0].address]
+    assert now[1:3] == first[1:3] and now[0][:2] == first[0][:2] and now[0][2] == tx.block_number
+    assert c.sm.entry_of(verifiers[0]) == 4 and c.sm.open_entries() == 3
+    c.sm.stake(P.VERIFIER, {"from": verifiers[1], "value": MIN_VERIFIER})  # topping up opens nothing
+    assert c.sm.entry_count() == 4
+
+
+def test_entries_opened_in_this_block_are_not_eligible_yet(c, verifiers):
+    tx = c.sm.stake(P.VERIFIER, {"from": verifiers[0], "value": MIN_VERIFIER})
+    assert c.sm.eligible_entry_count() == 0  # a call in the stake's own block: not drawable yet
+    assert list(c.sm.draw_committee(b"\x01" * 32, tx.block_number, 3)) == []
+    chain.mine(1)
+    assert c.sm.eligible_entry_count() == 1
+    assert list(c.sm.draw_committee(b"\x01" * 32, tx.block_number + 1, 3)) == [verifiers[0].address]
+
+
+def test_no_cap_on_verifiers(c, deployer):
+    """Attack 6: the 256-address view list being full never refuses a staker, whose entry is drawable."""
+    sm = c.sm
+    n_before = sm.entry_count()
+    # fill the view list cheaply: 257 fresh addresses (funded and impersonated on anvil) staking the minimum
+    fresh = []
+    for _ in range(257):
+        addr = web3.to_checksum_address("0x" + os.urandom(20).hex())
+        web3.provider.make_request("anvil_setBalance", [addr, hex(2 * MIN_VERIFIER)])
+        fresh.append(accounts.at(addr, force=True))
+    for a in fresh:
+        sm.stake(P.VERIFIER, {"from": a, "value": MIN_VERIFIER})
+    assert sm.active_verifier_count() == 256
+    assert sm.entry_count() == n_before + 257 and sm.entry_of(fresh[-1]) == n_before + 257
+
+
+def test_sealed_committee_ignores_stakes_after_the_commit(task, staked, trainer, deployer):
+    """Attack 3: verifiers staked after the commit (the seed may be known) are never drawn, and the draw
+    equals the reference over the entries eligible at the commit block."""
+    task.commit()
+    commit_block = task.round["commit_block"]
+    late = [accounts.add() for _ in range(10)]
+    for a in late:
+        deployer.transfer(a, VERIFIER_STAKE)
+        staked.sm.stake(P.VERIFIER, {"from": a, "value": MIN_VERIFIER})
+    task.seal()
+    members = [m.address for m in task.committee]
+    assert not set(members) & {a.address for a in late}
+    seed = bytes(task.round["seed"])
+    assert members == P.compute_committee_by_rejection(seed, entries(staked.sm), commit_block, PARAMS.committee_size,
+                                                       lambda v: staked.sm.is_eligible(v, P.VERIFIER))
+
+
+def test_a_member_that_left_after_the_commit_is_replaced(task, staked, verifiers):
+    """Eligible at the commit block but below the minimum at the seal: rejected, the next attempt takes the seat."""
+    task.commit()
+    gone = verifiers[0]
+    staked.sm.request_unstake(VERIFIER_STAKE, {"from": gone})
+    task.seal()
+    assert gone not in task.committee and len(task.committee) == PARAMS.committee_size
+
+
+def test_commit_needs_eligible_entries(driver, staked, verifiers, deployer):
+    task = driver()
+    for v in verifiers:
+        staked.sm.request_unstake(VERIFIER_STAKE, {"from": v})
+    with brownie.reverts("rounds: too few active verifiers"):
+        task.commit()
