@@ -23,6 +23,7 @@ from collections import Counter
 from pathlib import Path
 
 from node import protocol
+from node.contracts import TaskParams
 from node.rounds import outcome_name
 
 REPO = Path(__file__).resolve().parents[1]
@@ -74,13 +75,9 @@ def run(rounds: int, root: Path, block_time: float, timeout: float, out: Path) -
         chain = local.client()
         nodes = {}
         for name, dev_index, role in [("trainer", 1, "trainer"), *[(f"verifier{i}", 2 + i, "verifier") for i in range(3)]]:
-            node = local.add_node(name, local.dev[dev_index])
-            (node.datadir / "config.toml").write_text(NODE_CONFIG)
-            local.stake(node, role, STAKE)
-            nodes[name] = (node, role)
+            nodes[name] = (local.add_staked_node(name, dev_index, role, STAKE, config=NODE_CONFIG), role)
         spec = soak_spec(local.store())
-        cost = spec.protocol.trainer_reward_wei + spec.protocol.verifier_reward_wei * spec.protocol.committee_size
-        task_id = local.create_task(spec, cost * (rounds + 10))["task_id"]
+        task_id = local.create_task(spec, TaskParams.from_spec(spec).round_cost * (rounds + 10))["task_id"]
         start_block = chain.block_number()
         stake_of = lambda n: chain.call(chain.stake_manager.functions.stake_of(n.address))  # noqa: E731
         before = {name: stake_of(n) for name, (n, _) in nodes.items()}
@@ -97,9 +94,9 @@ def run(rounds: int, root: Path, block_time: float, timeout: float, out: Path) -
             for rid in ids:
                 if rid not in finished:
                     rnd = chain.get_round(rid)
-                    if rnd["phase"] == protocol.PHASE_FINALIZED:
+                    if rnd.phase == protocol.Phase.FINALIZED:
                         finished[rid] = rnd["outcome"]
-            decided = sum(1 for o in finished.values() if o in (protocol.OUTCOME_ACCEPTED, protocol.OUTCOME_FRAUD))
+            decided = sum(1 for o in finished.values() if o in (protocol.Outcome.ACCEPTED, protocol.Outcome.FRAUD))
             if time.time() - last_print > 30:
                 print(f"soak: {len(finished)} rounds finalized ({decided} decided) after {time.time() - t_start:.0f} s; "
                       f"outcomes {dict(Counter(outcome_name(o) for o in finished.values()))}", flush=True)
@@ -142,7 +139,7 @@ def run(rounds: int, root: Path, block_time: float, timeout: float, out: Path) -
                      "dropout": spec.model.dropout, "engine": spec.runtime.engine, "n_layer": spec.model.n_layer,
                      "n_embd": spec.model.n_embd},
             "commit": git_commit(), "machine": machine(),
-            "ok": (len(penalties) == 0 and len(slashes) == 0 and set(finished.values()) == {protocol.OUTCOME_ACCEPTED}
+            "ok": (len(penalties) == 0 and len(slashes) == 0 and set(finished.values()) == {protocol.Outcome.ACCEPTED}
                    and len(finished) >= rounds),
         }
     finally:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from eth_utils import keccak
 
-from node.rounds import Outcome, Phase, outcome_name  # noqa: F401  (the one phase/outcome table)
+from node.rounds import BLOCKHASH_HORIZON, Outcome, Phase, outcome_name  # noqa: F401  (the one phase/outcome table)
 
 # ---------------------------------------------------------------- constants
 ZERO_HASH = b"\x00" * 32
@@ -87,16 +87,10 @@ MAX_SEGMENTS = 4096
 MAX_DEPTH = 16
 MAX_DRAW = 64
 MAX_ACTIVE_VERIFIERS = 256
-BLOCKHASH_HORIZON = 256
 DOMAIN_COMMITTEE = 1
 DOMAIN_SAMPLES = 2
 
-# Round phases and outcomes: node.rounds.Phase / Outcome (re-exported here). The PHASE_* /
-# OUTCOME_* names below are aliases of those members for files still being edited by other
-# issues this session (tests/adversarial/nodekit.py, bench/soak.py); use Phase / Outcome.
-PHASE_COMMITTED, PHASE_SEALED, PHASE_STARTS_REVEALED, PHASE_ENDS_REVEALED, PHASE_FINALIZED = (
-    Phase.COMMITTED, Phase.SEALED, Phase.STARTS_REVEALED, Phase.ENDS_REVEALED, Phase.FINALIZED)
-OUTCOME_NONE, OUTCOME_ACCEPTED, OUTCOME_FRAUD, OUTCOME_VOID, OUTCOME_EXPIRED, OUTCOME_ABANDONED = tuple(Outcome)
+# Round phases and outcomes: node.rounds.Phase / Outcome (re-exported here, with outcome_name).
 
 
 def compute_seed(block_hash: bytes, round_id: int) -> bytes:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from node import protocol
+from node.rounds import compute_seal_block
 
 log = logging.getLogger("trainchain.adversarial")
 
@@ -94,7 +95,8 @@ class NodeNet:
         from node.engine.dataset import build_dataset, demo_corpus_paths
         from node.store import open_store
 
-        from node.cli.task import create_task
+        from node.contracts import TaskParams
+        from node.tasks import create_task
 
         root = Path(root)
         accounts = dev_accounts(2 + n_verifiers)
@@ -104,8 +106,7 @@ class NodeNet:
         corpus = build_dataset(demo_corpus_paths(limit_bytes=CORPUS_BYTES), store, shard_bytes=100_000)
         spec = tiny_spec(corpus)
         admin = client(anvil.url, deployment, accounts[0])
-        params_cost = spec.protocol.trainer_reward_wei + spec.protocol.verifier_reward_wei * spec.protocol.committee_size
-        task_id = create_task(admin, store, spec, fund=params_cost * 20)["task_id"]
+        task_id = create_task(admin, store, spec, fund=TaskParams.from_spec(spec).round_cost * 20)["task_id"]
         for i, acct in enumerate(accounts[1:]):
             chain = client(anvil.url, deployment, acct)
             role = protocol.TRAINER if i == 0 else protocol.VERIFIER
@@ -183,10 +184,9 @@ class NodeNet:
             rid = self.open_round()
             rnd = self.chain.get_round(rid) if rid else None
             head = self.chain.block_number()
-            if rnd is None or rnd["phase"] != protocol.PHASE_COMMITTED:
+            if rnd is None or rnd.phase != protocol.Phase.COMMITTED:
                 return real_mine(n)
-            params = self.chain.get_task(self.task_id)["params"]
-            seal_block = rnd["commit_block"] + params["seal_delay"]
+            seal_block = compute_seal_block(rnd.commit_block, self.chain.get_task(self.task_id).params.seal_delay_blocks)
             if not head < seal_block <= head + n:
                 return real_mine(n)
             if seal_block - 1 > head:
@@ -270,7 +270,7 @@ class NodeNet:
         raise AssertionError(f"nodekit: not done after {max_passes} passes; errors: {self.errors}")
 
     def round_finished(self, round_id: int) -> bool:
-        return self.chain.get_round(round_id)["phase"] == protocol.PHASE_FINALIZED
+        return self.chain.get_round(round_id).phase == protocol.Phase.FINALIZED
 
     def run_round(self, max_passes: int = 200) -> RoundReport:
         """From a free task: ticks until a round is committed, then until it is finalized and every node saw it."""

@@ -95,7 +95,7 @@ def finalized(net, n: int) -> list[dict]:
         net.local.check_alive(*(v.name for v in net.verifiers))
         rounds = [round_fields(e["args"]["round_id"], net.chain.get_round(e["args"]["round_id"]))
                   for e in net.chain.events("RoundCommitted", task_id=net.task_id)]
-        ended = [r for r in rounds if r["phase"] == protocol.PHASE_FINALIZED]
+        ended = [r for r in rounds if r["phase"] == protocol.Phase.FINALIZED]
         return ended if len(ended) >= n else None
 
     try:
@@ -116,7 +116,7 @@ def test_an_honest_round_with_separate_stores_content_over_gateways_only(net):
     proc = net.local.spawn_trainer(net.trainer, net.task_id, rounds=1)
     (rnd,) = finalized(net, 1)
     assert proc.wait(60) == 0, net.local.log_tail("trainer")
-    assert rnd["outcome"] == protocol.OUTCOME_ACCEPTED and rnd["n_contradicting"] == 0
+    assert rnd["outcome"] == protocol.Outcome.ACCEPTED and rnd["n_contradicting"] == 0
 
     revealed = net.chain.events("StartsRevealed", round_id=rnd["round_id"])[-1]["args"]
     start_cids, final_cid = list(revealed["start_cids"]), rnd["final_cid"]
@@ -149,7 +149,7 @@ def test_a_cheater_with_its_own_store_is_caught(net):
     proc = net.local.spawn_adversary(net.cheater, net.task_id, "--skip-segment", str(last), "--rounds", "1")
     rnd = finalized(net, 2)[-1]
     assert proc.wait(60) == 0, net.local.log_tail("cheater")
-    assert rnd["outcome"] == protocol.OUTCOME_FRAUD and rnd["n_contradicting"] == 3
+    assert rnd["outcome"] == protocol.Outcome.FRAUD and rnd["n_contradicting"] == 3
     after = net.chain.call(net.chain.stake_manager.functions.stake_of(net.cheater.address))
     assert after < before
     # the honest trainer has exited: the canonical state the cheater built on came from the
