@@ -282,8 +282,12 @@ def _check_refusal(work: Path, device: str) -> dict:
 def _markdown(res: dict) -> str:
     m = res["machine"]
     gpu = m.get("gpu", {})
+    if gpu or res["device"] == "cpu":
+        where = f"{res['device']} {gpu.get('name', '')} ({gpu.get('sm_count', '?')} SMs)" if gpu else "cpu"
+    else:
+        where = f"{res['device']} requested, none available: CPU parts only"
     lines = ["# GPU check", "",
-             f"Device: {res['device']} {gpu.get('name', '')} ({gpu.get('sm_count', '?')} SMs); "
+             f"Device: {where}; "
              f"runtime pinned: `{json.dumps(m['runtime'])}`; {m['cpu_count']} CPU cores. "
              f"Produced by `scripts/gpu_check.sh` in {res['wall_s']:.0f} s.", ""]
     if "driver_error" in res:

@@ -95,6 +95,8 @@ def spec_init(out, preset, dataset_cid, mode, device, threads, pin_local, steps_
 
     if out.exists() and not force:
         raise click.ClickException(f"spec: {out} exists (use --force to overwrite)")
+    if mode == "exact" and (threads or pin_local or device != "cpu"):
+        raise click.UsageError("--mode exact pins no device, threads or local runtime (any machine replays it)")
     try:
         if dataset_cid is None:
             from node.engine.dataset import build_dataset, demo_corpus_paths
@@ -106,8 +108,6 @@ def spec_init(out, preset, dataset_cid, mode, device, threads, pin_local, steps_
             changes["steps_per_round"] = steps_per_round
         if segment_steps:
             changes["segment_steps"] = segment_steps
-        if mode == "exact" and (threads or pin_local or device != "cpu"):
-            raise click.UsageError("--mode exact pins no device, threads or local runtime (any machine replays it)")
         runtime = {"device": device}
         if mode == "exact":
             from node.engine.spec import RuntimePin
@@ -239,10 +239,14 @@ def dataset_show(manifest_cid, datadir, ipfs_api, as_json):
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--base", "base", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
               help="Base state (default: make the genesis state in OUT).")
+@click.option("--trainers", type=click.IntRange(1, 16), default=None,
+              help="Epochs mode: N slots per epoch (default: the spec's epochs.slots).")
+@click.option("--epochs", type=click.IntRange(1), default=None,
+              help="Epochs mode: train E epochs of N slots x steps_per_round steps, each closed by the outer step.")
 @datadir_option
 @ipfs_api_option
 @json_option
-def train_local(spec_path, steps, out_dir, base, datadir, ipfs_api, as_json):
+def train_local(spec_path, steps, out_dir, base, trainers, epochs, datadir, ipfs_api, as_json):
     """Train locally: boundary checkpoints + trace.json (boundary hashes, data root, trace root)."""
     try:
         s = _load_spec(spec_path)
@@ -256,6 +260,8 @@ def train_local(spec_path, steps, out_dir, base, datadir, ipfs_api, as_json):
         if base is None:
             base = out_dir / "genesis.safetensors"
             make_genesis(s, base)
+        if trainers is not None or epochs is not None:
+            return _train_epochs(s, ds, base, out_dir, trainers, epochs or 1, steps, as_json)
         n = steps or s.steps_per_round
         bar, progress = _progress(n, not as_json)
         started = time.perf_counter()
@@ -276,6 +282,31 @@ def train_local(spec_path, steps, out_dir, base, datadir, ipfs_api, as_json):
     else:
         click.echo(f"trained {n} steps in {elapsed:.1f} s, loss {info['first_loss']:.3f} -> {info['last_loss']:.3f}")
         click.echo(f"trace root {info['trace_root']}\ndata root  {info['data_root']}\nfinal      {info['final_hash']}")
+
+
+def _train_epochs(s, ds, base, out_dir, trainers, epochs, steps, as_json):
+    """train-local --trainers N --epochs E: the local reference of a task's epochs (node/engine/outer.py)."""
+    from node.engine.outer import train_epochs
+    from node.engine.spec import EpochConfig
+
+    if steps is not None:
+        raise click.UsageError("--steps does not apply to epochs: a slot trains the spec's steps_per_round")
+    config = s.epochs or EpochConfig.identity()
+    if trainers is not None and s.epochs is not None and trainers != s.epochs.slots:
+        raise click.UsageError(f"--trainers {trainers} contradicts the spec's epochs.slots {s.epochs.slots}")
+    config = config.model_copy(update={"slots": trainers or config.slots})
+    started = time.perf_counter()
+    records = train_epochs(s, ds, base, out_dir, epochs, config)
+    elapsed = time.perf_counter() - started
+    info = {"epochs": epochs, "slots_per_epoch": config.slots, "steps_per_slot": s.steps_per_round,
+            "outer": config.model_dump(mode="json"), "final_hash": _hx(records[-1].state_hash),
+            "final_checkpoint": str(records[-1].checkpoint), "record": str(out_dir / "epochs.json"),
+            "seconds": round(elapsed, 3)}
+    if as_json:
+        click.echo(json.dumps(info))
+    else:
+        click.echo(f"trained {epochs} epochs x {config.slots} slots x {s.steps_per_round} steps in {elapsed:.1f} s")
+        click.echo(f"final {info['final_hash']}\nstate {info['final_checkpoint']}")
 
 
 @click.command("replay")
