@@ -15,7 +15,8 @@ import importlib
 _EXPORTS = {
     "spec": ["TaskSpec", "ModelConfig", "OptimizerConfig", "LRSchedule", "RuntimePin", "ProtocolParams",
              "DatasetRef", "SpecError", "PRESETS"],
-    "runtime": ["apply_runtime_pin", "check_runtime", "describe_runtime", "RuntimeMismatch", "compute_pin_env"],
+    "runtime": ["apply_runtime_pin", "check_runtime", "describe_runtime", "RuntimeMismatch", "compute_pin_env",
+                "describe_pin", "compute_device"],
     "dataset": ["build_dataset", "Dataset", "DatasetError", "Manifest", "batch_hash", "demo_corpus_paths"],
     "state": ["TrainingState", "StateError", "save_state", "load_state", "state_hash", "file_state_hash",
               "hash_tensors"],
