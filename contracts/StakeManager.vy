@@ -82,6 +82,12 @@ event EntryClosed:
     verifier: indexed(address)
     active_until: uint256
 
+event TaskOptIn:
+    task_id: indexed(uint256)
+    verifier: indexed(address)
+    opted_in: bool               # False: opted out
+    from_block: uint256          # an opt-in counts for rounds committed after this block
+
 event VerifierActivated:
     who: indexed(address)
 
@@ -104,6 +110,12 @@ entries: public(HashMap[uint256, Entry])       # the verifier registry, index 0.
 entry_count: public(uint256)
 entry_of: public(HashMap[address, uint256])    # 1-based index of the address's open entry; 0 = none
 open_entries: public(uint256)                  # entries open now
+# Per-task opt-out (issue #13, attack 1): a verifier is drawn for every task unless it opted out of it
+# (e.g. a spec it cannot replay). Opting out counts at once (it can only give up one's own seat);
+# opting back in counts only for rounds committed after the opt-in block, so nobody opts in after
+# seeing a seed.
+opted_out: public(HashMap[uint256, HashMap[address, bool]])
+opted_in_block: public(HashMap[uint256, HashMap[address, uint256]])
 last_open_block: uint256                       # block of the latest entry ...
 opened_in_last_block: uint256                  # ... and how many opened in it (not drawable before the next block)
 
@@ -268,6 +280,33 @@ def credit(who: address):
     log Credited(who=who, amount=msg.value)
 
 
+@external
+def optout(task_id: uint256):
+    """
+    @notice Never be drawn for `task_id`'s rounds from now on (a task whose spec this verifier
+            cannot replay, or does not want to): counts at once, also for rounds already committed.
+    @param task_id The task.
+    """
+    assert self.stakers[msg.sender].role == VERIFIER, "stake: only a verifier opts in or out"
+    assert not self.opted_out[task_id][msg.sender], "stake: already opted out"
+    self.opted_out[task_id][msg.sender] = True
+    log TaskOptIn(task_id=task_id, verifier=msg.sender, opted_in=False, from_block=block.number)
+
+
+@external
+def optin(task_id: uint256):
+    """
+    @notice Be drawn for `task_id` again, for rounds committed after this block (never for a round
+            whose seed may already be known).
+    @param task_id A task the caller opted out of.
+    """
+    assert self.stakers[msg.sender].role == VERIFIER, "stake: only a verifier opts in or out"
+    assert self.opted_out[task_id][msg.sender], "stake: not opted out"
+    self.opted_out[task_id][msg.sender] = False
+    self.opted_in_block[task_id][msg.sender] = block.number
+    log TaskOptIn(task_id=task_id, verifier=msg.sender, opted_in=True, from_block=block.number)
+
+
 # ---------------------------------------------------------------- views
 
 @external
@@ -329,16 +368,18 @@ def eligible_entry_count() -> uint256:
 
 @external
 @view
-def draw_committee(seed: bytes32, at_block: uint256, size: uint256) -> DynArray[address, rules.MAX_COMMITTEE]:
+def draw_committee(seed: bytes32, at_block: uint256, size: uint256, task_id: uint256) -> DynArray[address, rules.MAX_COMMITTEE]:
     """
     @notice Committee of `size` distinct verifiers by rejection sampling over the entries that existed
             at `at_block` (the commit block): attempt k tries entry rules.compute_committee_candidate(seed,
             k, n) and keeps it if it was open at `at_block`, its verifier still has the minimum stake and
-            is not drawn yet; at most rules.MAX_COMMITTEE_ATTEMPTS attempts (fewer members if the entries
-            run dry). O(size) storage reads when most entries are eligible.
+            is not drawn yet, and has not opted out of `task_id` (nor opted back in at or after
+            `at_block`); at most rules.MAX_COMMITTEE_ATTEMPTS attempts (fewer members if the
+            entries run dry). O(size) storage reads when most entries are eligible.
     @param seed The round's seed.
     @param at_block The round's commit block.
     @param size Seats wanted (<= 16).
+    @param task_id The round's task (opt-outs).
     """
     n: uint256 = self._entries_opened_by(at_block)
     out: DynArray[address, rules.MAX_COMMITTEE] = []
@@ -351,6 +392,8 @@ def draw_committee(seed: bytes32, at_block: uint256, size: uint256) -> DynArray[
         if e.active_until != 0 and e.active_until <= at_block:
             continue
         if self.stakers[e.verifier].amount < self.min_stake[VERIFIER] or e.verifier in out:
+            continue
+        if self.opted_out[task_id][e.verifier] or self.opted_in_block[task_id][e.verifier] >= at_block:
             continue
         out.append(e.verifier)
     return out

@@ -21,7 +21,7 @@ interface IStakeManager:
     def stake_of(who: address) -> uint256: view
     def is_eligible(who: address, role: uint256) -> bool: view
     def eligible_entry_count() -> uint256: view
-    def draw_committee(seed: bytes32, at_block: uint256, size: uint256) -> DynArray[address, MAX_COMMITTEE]: view
+    def draw_committee(seed: bytes32, at_block: uint256, size: uint256, task_id: uint256) -> DynArray[address, MAX_COMMITTEE]: view
 
 interface ITaskRegistry:
     def commit_inputs(task_id: uint256) -> rules.CommitInputs: view
@@ -207,7 +207,7 @@ def seal(round_id: uint256):
     samples: DynArray[uint256, MAX_CHECKED] = rules.compute_samples(seed, p.n_segments, p.samples)
     # over the verifier entries eligible at the commit block: staking, unstaking or reordering after
     # the commit (when the seed may be known) changes nothing (issue #13, attack 3)
-    committee: DynArray[address, MAX_COMMITTEE] = staticcall self.stake_manager.draw_committee(seed, self.rounds[round_id].commit_block, p.committee_size)
+    committee: DynArray[address, MAX_COMMITTEE] = staticcall self.stake_manager.draw_committee(seed, self.rounds[round_id].commit_block, p.committee_size, self.rounds[round_id].task_id)
     for member: address in committee:
         extcall self.stake_manager.lock(member)
     self.round_committee[round_id] = committee

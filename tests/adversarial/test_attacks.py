@@ -39,7 +39,8 @@ def test_attack1_hostile_task_cannot_wipe_the_verifier_set(kit, case):
     c = case("attack 1: a hostile task wipes the verifier set (100% no-show slash, 1-block windows, zero reward)",
              f"create_task refuses each hostile parameter in words; the worst task the bounds allow (no-show "
              f"{D.max_no_show_slash_bps / 100:g}%, {D.min_window_blocks}-block windows, quorum = committee) costs a "
-             f"no-show member at most {D.max_no_show_slash_bps / 100:g}% and nobody leaves the active set")
+             f"no-show member at most {D.max_no_show_slash_bps / 100:g}% and nobody leaves the active set; verifiers "
+             f"that opt out of the task are never drawn for it")
     hostile = {
         "no_show_slash_bps = 10000": replace(P, no_show_slash_bps=10_000),
         "1-block windows": replace(P, reveal_window=1, commit_verdicts_window=1, reveal_verdicts_window=1),
@@ -65,6 +66,14 @@ def test_attack1_hostile_task_cannot_wipe_the_verifier_set(kit, case):
     assert out.outcome == protocol.Outcome.VOID
     assert all(bps <= D.max_no_show_slash_bps for bps in lost_bps.values())
     assert sorted(active(kit)) == sorted(before_active)
+
+    # verifiers that cannot replay the task opt out of it: the next round draws none of them
+    for v in kit.verifiers:
+        kit.tx("StakeManager", "optout", task, sender=v)
+    out2 = kit.play_round(task, kit.build_trace(task), verifiers={v: "absent" for v in kit.verifiers})
+    c.observe(f"after every verifier opted out of the task: committee {len(out2.committee)} member(s), outcome "
+              f"{out2.outcome_name}, verifiers' losses {sorted({-out2.stake_delta(v) for v in kit.verifiers})}")
+    assert out2.committee == [] and all(out2.stake_delta(v) == 0 for v in kit.verifiers)
 
 
 def test_attack2_unbounded_windows_cannot_freeze_stake(kit, case):
@@ -188,11 +197,11 @@ def test_attack3_committee_grinding_after_the_seed_is_public(kit, case):
     seal_block = r["commit_block"] + P.seal_delay_blocks
     seed = protocol.compute_seed(bytes(kit.w3.eth.get_block(seal_block)["hash"]), round_id)
     sm = kit.contract("StakeManager").functions
-    draws = [tuple(sm.draw_committee(seed, r["commit_block"], P.committee_size).call())]
+    draws = [tuple(sm.draw_committee(seed, r["commit_block"], P.committee_size, task).call())]
     mine = throwaways(kit, 10)
     for a in mine:  # one throwaway stake at a time, reading the draw the seal would make after each
         kit.tx("StakeManager", "stake", protocol.VERIFIER, sender=a, value=ETH)
-        draws.append(tuple(sm.draw_committee(seed, r["commit_block"], P.committee_size).call()))
+        draws.append(tuple(sm.draw_committee(seed, r["commit_block"], P.committee_size, task).call()))
     kit.tx("TrainingRounds", "seal", round_id, sender=kit.trainer)
     committee = kit.call("TrainingRounds", "committee_of", round_id)
     seats = len(set(committee) & set(mine))
@@ -241,7 +250,7 @@ def test_attack6_verifier_cap_without_eviction(kit, case):
         s = os.urandom(32)
         if newcomer in protocol.compute_committee_by_rejection(s, entries, head, P.committee_size):
             seed = s
-    drawn = list(sm.draw_committee(seed, head, P.committee_size).call()) if seed else []
+    drawn = list(sm.draw_committee(seed, head, P.committee_size, 1).call()) if seed else []
     c.observe(f"newcomer's stake after 256 squatters: {refused or 'accepted'}; entry #{index} of {len(entries)}; "
               f"a seed that seats it found after {tried} tries; the contract's draw for it: "
               f"{'seats the newcomer' if newcomer in drawn else drawn}")

@@ -9,6 +9,8 @@ verdicts / finalize / mine. After every step:
   more than it staked;
 - locks == number of open rounds the address is in;
 - each task's canonical version only increases, by one per accepted round;
+- a sealed committee never holds a verifier opted out of the task, nor one that opted in at or
+  after the commit block;
 - each task's pool reservation is one round's cost while it has an open round, else 0, and never
   more than its pool; a closed task gets no new round (issue #13: reservations, close + withdraw).
 """
@@ -150,7 +152,19 @@ class Machine:
         r = self._round(pick, P.Phase.COMMITTED)
         if r:
             chain.mine(PARAMS.seal_delay_blocks)
-            self._tx(self.c.rounds.seal, r, {"from": self.deployer})
+            if self._tx(self.c.rounds.seal, r, {"from": self.deployer}):
+                rd = self.c.rounds.rounds(r).dict()
+                for m in self.c.rounds.committee_of(r):  # opt-outs hold (#13): nobody opted out, nobody opted in late
+                    assert not self.c.sm.opted_out(rd["task_id"], m), "an opted-out verifier was drawn"
+                    assert self.c.sm.opted_in_block(rd["task_id"], m) < rd["commit_block"], "a late opt-in was drawn"
+
+    def rule_optout(self, who, pick, back_in):
+        """A verifier opts out of a task, or back in."""
+        n = self.c.registry.task_count()
+        if n == 0:
+            return
+        fn = self.c.sm.optin if back_in else self.c.sm.optout
+        self._tx(fn, 1 + pick % n, {"from": accounts[who]})
 
     def rule_reveal_starts(self, pick):
         r = self._round(pick, P.Phase.SEALED)
@@ -292,6 +306,7 @@ ACTIONS = {
     "rule_claim": {"who": st_account},
     "rule_create": {},
     "rule_close": {"pick": st_pick, "withdraw_only": st_bool},
+    "rule_optout": {"who": st_account, "pick": st_pick, "back_in": st_bool},
     "rule_commit": {"pick": st_pick, "second_trainer": st_bool},
     "rule_seal": {"pick": st_pick},
     "rule_reveal_starts": {"pick": st_pick},

@@ -35,10 +35,10 @@ def test_entries_are_append_only_and_never_reordered(c, verifiers):
 def test_entries_opened_in_this_block_are_not_eligible_yet(c, verifiers):
     tx = c.sm.stake(P.VERIFIER, {"from": verifiers[0], "value": MIN_VERIFIER})
     assert c.sm.eligible_entry_count() == 0  # a call in the stake's own block: not drawable yet
-    assert list(c.sm.draw_committee(b"\x01" * 32, tx.block_number, 3)) == []
+    assert list(c.sm.draw_committee(b"\x01" * 32, tx.block_number, 3, 1)) == []
     chain.mine(1)
     assert c.sm.eligible_entry_count() == 1
-    assert list(c.sm.draw_committee(b"\x01" * 32, tx.block_number + 1, 3)) == [verifiers[0].address]
+    assert list(c.sm.draw_committee(b"\x01" * 32, tx.block_number + 1, 3, 1)) == [verifiers[0].address]
 
 
 def test_no_cap_on_verifiers(c, deployer):
@@ -89,3 +89,39 @@ def test_commit_needs_eligible_entries(driver, staked, verifiers, deployer):
         staked.sm.request_unstake(VERIFIER_STAKE, {"from": v})
     with brownie.reverts("rounds: too few active verifiers"):
         task.commit()
+
+
+def test_opted_out_verifiers_are_never_drawn_for_that_task(driver, staked, verifiers, trainer, outsider):
+    """Attack 1: a verifier refuses a task (e.g. a spec it cannot replay) by opting out of it."""
+    task = driver()
+    out = verifiers[:4]
+    for v in out:
+        tx = staked.sm.optout(task.task_id, {"from": v})
+        assert tx.events["TaskOptIn"]["opted_in"] is False
+    with brownie.reverts("stake: already opted out"):
+        staked.sm.optout(task.task_id, {"from": out[0]})
+    for who in (trainer, outsider):
+        with brownie.reverts("stake: only a verifier opts in or out"):
+            staked.sm.optout(task.task_id, {"from": who})
+    with brownie.reverts("stake: not opted out"):
+        staked.sm.optin(task.task_id, {"from": verifiers[5]})
+    task.commit()
+    task.seal()
+    assert set(task.committee) == set(verifiers[4:7])  # only those who did not opt out
+    other = driver()  # another task: everyone is drawable there
+    assert staked.sm.opted_out(other.task_id, out[0]) is False
+
+
+def test_opting_back_in_after_a_commit_does_not_seat_you_in_that_round(driver, staked, verifiers):
+    task = driver()
+    for v in verifiers[:4]:
+        staked.sm.optout(task.task_id, {"from": v})
+    task.commit()
+    for v in verifiers[:4]:  # the seed may be known now: opting in must not buy a seat in this round
+        staked.sm.optin(task.task_id, {"from": v})
+    task.seal()
+    assert not set(task.committee) & set(verifiers[:4])
+    entries_now = entries(staked.sm)
+    assert [m.address for m in task.committee] == P.compute_committee_by_rejection(
+        bytes(task.round["seed"]), entries_now, task.round["commit_block"], PARAMS.committee_size,
+        lambda v: staked.sm.is_eligible(v, P.VERIFIER) and staked.sm.opted_in_block(task.task_id, v) < task.round["commit_block"])
