@@ -272,3 +272,28 @@ def compute_committee_by_rejection(seed: bytes, entries: list[tuple[str, int, in
             continue
         out.append(verifier)
     return out
+
+
+# ---------------------------------------------------------------- epoch schedule (issue #14, docs/protocol-v2-interface.md)
+def compute_batch_index(epoch: int, slot: int, step: int, n_slots: int, steps_per_slot: int) -> int:
+    """Global batch g of inner step t of slot i in epoch e: (e·N + i)·H + t (distinct across slots)."""
+    return (epoch * n_slots + slot) * steps_per_slot + step
+
+
+def compute_lr_step(epoch: int, step: int, steps_per_slot: int) -> int:
+    """The learning-rate schedule's position: e·H + t (every slot of an epoch shares it)."""
+    return epoch * steps_per_slot + step
+
+
+def compute_random_key(seed: int, epoch: int, slot: int, step: int) -> tuple:
+    """Key of every random draw of a step (dropout, ...): (seed, e, i, t); the purpose and the
+    element index are added by node/engine/rng.py (counter-based, #19)."""
+    return (seed, epoch, slot, step)
+
+
+def compute_step_key(seed: int, epoch: int, slot: int, step: int, n_slots: int, steps_per_slot: int) -> tuple:
+    """The key the engine uses: with N = 1 it is v1's (seed, g), g = e·H + t, so a one-slot task trains
+    the very bits of a v1 task (same traces, same checkpoints); with N > 1 it is compute_random_key."""
+    if n_slots == 1:
+        return (seed, compute_batch_index(epoch, slot, step, n_slots, steps_per_slot))
+    return compute_random_key(seed, epoch, slot, step)

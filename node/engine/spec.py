@@ -206,6 +206,21 @@ class ProtocolParams(_Strict):
         return self
 
 
+class EpochConfig(_Strict):
+    """Epochs with N slots and the DiLoCo outer step (issue #14; docs/protocol-v2-interface.md).
+    Absent from a spec = v1: one slot, the identity outer step (lr 1, no momentum)."""
+
+    slots: int = Field(1, ge=1, le=16)  # N trainers per epoch; each trains H = steps_per_round steps
+    outer_lr: float = Field(0.7, gt=0.0, le=2.0)  # DiLoCo's outer learning rate
+    outer_momentum: float = Field(0.9, ge=0.0, lt=1.0)  # Nesterov momentum of the outer step
+    inner_moments: Literal["average", "reset"] = "average"  # AdamW moments after the outer step
+
+    @classmethod
+    def identity(cls, slots: int = 1) -> "EpochConfig":
+        """lr 1, no momentum: with one slot the epoch's state is the slot's final state."""
+        return cls(slots=slots, outer_lr=1.0, outer_momentum=0.0)
+
+
 class DatasetRef(_Strict):
     manifest_cid: str = ""  # the dataset manifest in the content store (dataset.py)
 
@@ -223,6 +238,7 @@ class TaskSpec(_Strict):
     segment_steps: int = Field(8, ge=1)  # k; M = S / k segments per round
     runtime: RuntimePin = RuntimePin()
     protocol: ProtocolParams = ProtocolParams()
+    epochs: EpochConfig | None = None  # None: v1 (left out of the canonical JSON, so v1 hashes stay)
 
     @model_validator(mode="before")
     @classmethod
@@ -257,7 +273,10 @@ class TaskSpec(_Strict):
     # ------------------------------------------------------------ encodings
     def canonical_json(self) -> bytes:
         """Sorted keys, no spaces, ASCII: one byte string per spec."""
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=True,
+        data = self.model_dump(mode="json")
+        if data.get("epochs") is None:
+            data.pop("epochs", None)
+        return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
                           allow_nan=False).encode()
 
     def spec_hash(self) -> bytes:
@@ -288,7 +307,7 @@ class TaskSpec(_Strict):
         data = self.model_dump(mode="json")
         for key, value in changes.items():
             if isinstance(value, dict):
-                data[key] = {**data[key], **value}
+                data[key] = {**(data[key] or {}), **value}  # an absent optional section (epochs) starts empty
             else:
                 data[key] = value
         return type(self).model_validate(data, strict=False)

@@ -6,6 +6,9 @@ Tensor names in the file:
   optim.exp_avg_sq.<param>    float32 Adam second moment
   optim.step.<param>          int64 scalar, Adam steps taken by that parameter
   meta.global_step            int64 scalar, the global step the next update will be
+  outer.momentum.<param>      float32 outer Nesterov momentum (epochs, issue #14): only in states
+                              an outer step with momentum wrote, so a v1 state's tensors (and
+                              hash) are exactly what they were
 
 State hash (protocol rule; never the file's bytes, whose header order is not stable):
   tensor_digest(name, t) = sha256(b"trainchain-tensor-v1\\0" ‖ u32 len(name) ‖ name
@@ -51,6 +54,7 @@ class TrainingState:
     exp_avg_sq: dict[str, torch.Tensor]
     steps: dict[str, torch.Tensor]  # name -> int64 scalar tensor
     global_step: int
+    outer_momentum: dict[str, torch.Tensor] | None = None  # name -> float32; None: no outer optimizer state
 
     def tensors(self) -> dict[str, torch.Tensor]:
         """The flat name -> tensor map that is saved and hashed."""
@@ -59,6 +63,8 @@ class TrainingState:
         out.update({f"optim.exp_avg_sq.{n}": t for n, t in self.exp_avg_sq.items()})
         out.update({f"optim.step.{n}": t for n, t in self.steps.items()})
         out["meta.global_step"] = torch.tensor(self.global_step, dtype=torch.int64)
+        if self.outer_momentum is not None:
+            out.update({f"outer.momentum.{n}": t for n, t in self.outer_momentum.items()})
         return out
 
     @classmethod
@@ -70,8 +76,11 @@ class TrainingState:
             raise StateError("state: missing tensor meta.global_step")
         _check_scalar_int("meta.global_step", gs)
         parts: dict[str, dict[str, torch.Tensor]] = {"model": {}, "exp_avg": {}, "exp_avg_sq": {}, "step": {}}
+        outer: dict[str, torch.Tensor] = {}
         for name, t in tensors.items():
-            if name.startswith("model."):
+            if name.startswith("outer.momentum.") and len(name) > len("outer.momentum."):
+                outer[name[len("outer.momentum."):]] = t
+            elif name.startswith("model."):
                 parts["model"][name[len("model."):]] = t
             elif name.startswith("optim."):
                 kind, _, param = name[len("optim."):].partition(".")
@@ -99,10 +108,20 @@ class TrainingState:
             extra = sorted(set(parts[kind]) - set(parts["model"]))
             if extra:
                 raise StateError(f"state: optim.{kind}.{extra[0]} has no model parameter")
+        if outer:
+            if set(outer) != set(parts["model"]):
+                odd = sorted(set(outer) ^ set(parts["model"]))[0]
+                raise StateError(f"state: outer.momentum.* must cover exactly the model parameters (not {odd!r})")
+            for param, b in outer.items():
+                w = parts["model"][param]
+                if b.dtype != torch.float32 or b.shape != w.shape:
+                    raise StateError(f"state: outer.momentum.{param} is {b.dtype} {tuple(b.shape)}, "
+                                     f"expected float32 {tuple(w.shape)}")
         for name, t in tensors.items():
             if t.is_floating_point() and not bool(torch.isfinite(t).all()):
                 raise StateError(f"state: tensor {name} holds NaN or Inf")
-        return cls(parts["model"], parts["exp_avg"], parts["exp_avg_sq"], parts["step"], int(gs.item()))
+        return cls(parts["model"], parts["exp_avg"], parts["exp_avg_sq"], parts["step"], int(gs.item()),
+                   outer or None)
 
     def check_against(self, model: torch.nn.Module) -> None:
         """The state fits this model: same parameter names and shapes."""

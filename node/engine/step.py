@@ -66,21 +66,24 @@ class Trainer:
         self.global_step = state.global_step
 
     # ------------------------------------------------------------ the step
-    def step(self, tokens: torch.Tensor, overrides: StepOverrides | None = None) -> float:
-        """Train on one batch (B, T+1) of token ids; returns the loss before the update."""
+    def step(self, tokens: torch.Tensor, overrides: StepOverrides | None = None, key: tuple | None = None) -> float:
+        """Train on one batch (B, T+1) of token ids; returns the loss before the update.
+
+        The lr position is global_step; the random key is v1's (seed, global_step) unless the
+        caller passes the step's key (an epoch's slot: protocol.compute_step_key)."""
         spec, g = self.spec, self.global_step
+        rng = StepRandom(key if key is not None else (spec.seed, g))
         tokens = tokens.to(self.device)
         x, y = tokens[:, :-1], tokens[:, 1:]  # (B, T) inputs and next-token targets
         lr = spec.lr.lr_at(g) * (overrides.lr_scale if overrides else 1.0)
         if spec.runtime.mode == "exact":  # exact operators: the same bits on any machine (node/engine/exact/)
-            loss = exact_step(spec, self.params, self.exp_avg, self.exp_avg_sq, self.steps, x, y, lr,
-                              StepRandom((spec.seed, g)))
+            loss = exact_step(spec, self.params, self.exp_avg, self.exp_avg_sq, self.steps, x, y, lr, rng)
             self.global_step = g + 1
             return loss
         self.model.train()
         for p in self.params.values():
             p.grad = None
-        _, loss = self.model(x, y, rng=StepRandom((spec.seed, g)))  # dropout masks of step g
+        _, loss = self.model(x, y, rng=rng)  # dropout masks of this step's key
         loss.backward()
         self._clip_gradients(spec.optimizer.grad_clip)
         self._adamw(lr)

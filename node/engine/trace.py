@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from node.protocol import compute_merkle_root
+from node.protocol import compute_batch_index, compute_lr_step, compute_merkle_root, compute_step_key
 
 from .dataset import Dataset, batch_hash
 from .runtime import check_runtime
@@ -40,6 +40,16 @@ class Cheat:
     lr_scale: float = 1.0
     lr_segments: frozenset[int] | None = None
     report_actual_batches: bool = False
+
+
+@dataclass(frozen=True)
+class Slot:
+    """Slot `index` of epoch `epoch` in a task with `n_slots` slots per epoch (issue #14): its steps
+    use the schedule of node.protocol (batch g = (e·N + i)·H + t, key (seed, e, i, t), lr at e·H + t)."""
+
+    epoch: int
+    index: int
+    n_slots: int
 
 
 @dataclass
@@ -110,8 +120,12 @@ def train_round(
     cheat: Cheat | None = None,
     steps: int | None = None,
     expected_base_hash: bytes | None = None,
+    slot: Slot | None = None,
 ) -> RoundTrace:
-    """Train one round (spec.steps_per_round steps, or `steps`) and write trace.json."""
+    """Train one round (spec.steps_per_round steps, or `steps`) and write trace.json.
+
+    Without `slot`, step i of a v1 round is global step g0 + i of the base (batch, key, lr).
+    With `slot`, the epoch schedule decides all three, whatever step the base recorded."""
     check_runtime(spec)  # refuse to train bits a verifier could not reproduce
     k = spec.segment_steps
     S = spec.steps_per_round if steps is None else steps
@@ -124,6 +138,10 @@ def train_round(
     if start_step is not None and start_step != g0:
         raise ValueError(f"engine: base state is at step {g0}, not {start_step}")
     trainer = Trainer(spec, base)
+    if slot is not None:
+        if not (0 <= slot.index < slot.n_slots):
+            raise ValueError(f"engine: slot {slot.index} outside 0..{slot.n_slots - 1}")
+        g0 = trainer.global_step = compute_lr_step(slot.epoch, 0, S)  # the state's counter is the lr position
     h0 = state_hash(base)
     first = out_dir / checkpoint_name(g0)
     if Path(base_checkpoint).resolve() != first.resolve():
@@ -135,8 +153,10 @@ def train_round(
     batch_hashes, losses = [], []
     for i in range(S):
         g, segment = g0 + i, i // k
-        batch = dataset.batch_for(spec, g)
-        used = dataset.batch_for(spec, g + cheat.data_offset) if segment in cheat.other_data_segments else batch
+        b = g if slot is None else compute_batch_index(slot.epoch, slot.index, i, slot.n_slots, S)
+        key = None if slot is None else compute_step_key(spec.seed, slot.epoch, slot.index, i, slot.n_slots, S)
+        batch = dataset.batch_for(spec, b)
+        used = dataset.batch_for(spec, b + cheat.data_offset) if segment in cheat.other_data_segments else batch
         batch_hashes.append(batch_hash(used if cheat.report_actual_batches else batch))
         if segment in cheat.skip_segments:
             trainer.global_step += 1  # pretend: the step counter moves, the weights do not
@@ -144,7 +164,7 @@ def train_round(
         else:
             lr_on = cheat.lr_segments is None or segment in cheat.lr_segments
             overrides = StepOverrides(lr_scale=cheat.lr_scale) if lr_on and cheat.lr_scale != 1.0 else None
-            losses.append(trainer.step(used, overrides))
+            losses.append(trainer.step(used, overrides, key))
         if progress:
             progress(g, losses[-1])
         if (i + 1) % k == 0:
