@@ -9,15 +9,15 @@ import json
 import sys
 from pathlib import Path
 
-from brownie import ModelOracle, StakeManager, TaskRegistry, TrainingRounds, accounts
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from node.contracts import WIRING, DeployParams  # noqa: E402  (one wiring table, one set of defaults)
 
 
-def main():
-    deployer = accounts[0]
-    p = DeployParams()
+def deploy_all(deployer, p: DeployParams = DeployParams()) -> dict:
+    """Deploy the contracts with brownie and wire them as node.contracts.deploy does (WIRING,
+    then finish_wiring); {name: Contract}. tests/contracts deploys through this too."""
+    from brownie import ModelOracle, StakeManager, TaskRegistry, TrainingRounds
+
     stake_manager = StakeManager.deploy(p.min_trainer_stake, p.min_verifier_stake, p.unbonding_blocks, {"from": deployer})
     oracle = ModelOracle.deploy({"from": deployer})
     registry = TaskRegistry.deploy(stake_manager, oracle, p.task_bounds, {"from": deployer})
@@ -27,6 +27,12 @@ def main():
         for caller in callers:
             deployed[name].authorize(deployed[caller], {"from": deployer})
         deployed[name].finish_wiring({"from": deployer})
-    addresses = {name: c.address for name, c in deployed.items()}
+    return deployed
+
+
+def main():
+    from brownie import accounts
+
+    addresses = {name: c.address for name, c in deploy_all(accounts[0]).items()}
     print(json.dumps(addresses))
     return addresses

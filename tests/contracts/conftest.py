@@ -3,15 +3,18 @@ isolated by brownie's fn_isolation (snapshot/revert), roles as fixtures, a round
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 from brownie import accounts, chain
 
 from node import protocol as P
-from node.contracts import WIRING, DeployParams, TaskParams
+from node.contracts import DeployParams, TaskParams
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))  # deploy.py: the brownie deployment
 MIN_TRAINER = 10**18
 MIN_VERIFIER = 10**18
 UNBONDING = 10
@@ -57,20 +60,16 @@ def outsider():
 
 
 def deploy_all(deployer) -> SimpleNamespace:
-    """A fresh deployment, wired as node.contracts.deploy wires it (then frozen), plus ProtocolRules."""
-    from brownie import ModelOracle, ProtocolRules, StakeManager, TaskRegistry, TrainingRounds
+    """A fresh deployment as scripts/deploy.py makes it (wired as node.contracts.deploy, frozen), plus ProtocolRules."""
+    from brownie import ProtocolRules
 
-    sm = StakeManager.deploy(MIN_TRAINER, MIN_VERIFIER, UNBONDING, {"from": deployer})
-    oracle = ModelOracle.deploy({"from": deployer})
-    registry = TaskRegistry.deploy(sm, oracle, BOUNDS, {"from": deployer})
-    rounds = TrainingRounds.deploy(sm, registry, {"from": deployer})
-    deployed = {"StakeManager": sm, "ModelOracle": oracle, "TaskRegistry": registry, "TrainingRounds": rounds}
-    for name, callers in WIRING.items():
-        for caller in callers:
-            deployed[name].authorize(deployed[caller], {"from": deployer})
-        deployed[name].finish_wiring({"from": deployer})
+    from deploy import deploy_all as deploy_wired  # scripts/deploy.py: one brownie deployment
+
+    d = deploy_wired(deployer, DeployParams(min_trainer_stake=MIN_TRAINER, min_verifier_stake=MIN_VERIFIER,
+                                            unbonding_blocks=UNBONDING))
     rules = ProtocolRules.deploy({"from": deployer})
-    return SimpleNamespace(sm=sm, oracle=oracle, registry=registry, rounds=rounds, rules=rules)
+    return SimpleNamespace(sm=d["StakeManager"], oracle=d["ModelOracle"], registry=d["TaskRegistry"],
+                           rounds=d["TrainingRounds"], rules=rules)
 
 
 @pytest.fixture(scope="module")

@@ -214,7 +214,7 @@ def test_a_fraudulent_round_changes_stake_not_the_model(devnet, dapp, page):
     committee = devnet.kit.contract("StakeManager").functions.active_verifier_list().call()
     fraud = devnet.kit.run_round(devnet.task_id, verdicts={v: "contradict" for v in committee})
     assert fraud.outcome == 2  # Outcome.FRAUD
-    page.wait_text(trainer_bonded, "1 ETH", timeout=20)  # half the stake slashed (fraud_slash_bps 5000)
+    page.wait_text(trainer_bonded, "1 ETH", timeout=20)  # half the stake slashed (trainer_slash_bps 5000)
     assert page.text(trainer_bonded) == "1 ETH"
 
     # The page has seen the finalize block, and the model did not move.
