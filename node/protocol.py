@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from eth_utils import keccak
 
-from node.rounds import BLOCKHASH_HORIZON, Outcome, Phase, outcome_name  # noqa: F401  (the one phase/outcome table)
+from node.rounds import Outcome, Phase, outcome_name  # noqa: F401  (the one phase/outcome table)
 
 # ---------------------------------------------------------------- constants
 ZERO_HASH = b"\x00" * 32
@@ -87,6 +87,7 @@ MAX_SEGMENTS = 4096
 MAX_DEPTH = 16
 MAX_DRAW = 64
 MAX_ACTIVE_VERIFIERS = 256
+BLOCKHASH_HORIZON = 256
 DOMAIN_COMMITTEE = 1
 DOMAIN_SAMPLES = 2
 
@@ -94,7 +95,7 @@ DOMAIN_SAMPLES = 2
 
 
 def compute_seed(block_hash: bytes, round_id: int) -> bytes:
-    """seed = keccak256(abi.encode(bytes32 blockhash(commit_block + seal_delay), uint256 round_id))."""
+    """seed = keccak256(abi.encode(bytes32 blockhash(commit_block + seal_delay_blocks), uint256 round_id))."""
     assert len(block_hash) == 32
     return keccak(block_hash + round_id.to_bytes(32, "big"))
 

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 from enum import Enum, IntEnum
 
-BLOCKHASH_HORIZON = 256  # blocks a seal block's hash stays readable (EVM BLOCKHASH)
-
 
 class Phase(IntEnum):
     """TrainingRounds.rounds(id).phase (contracts/lib/rules.vy: COMMITTED .. FINALIZED)."""
@@ -90,7 +88,10 @@ def compute_seal_block(commit_block: int, seal_delay_blocks: int) -> int:
 
 
 def compute_seal_deadline(commit_block: int, seal_delay_blocks: int) -> int:
-    """Last block to seal (the seal block's hash must still be readable); `deadline` after commit."""
+    """Last block to seal (the seal block's hash must still be readable: protocol.BLOCKHASH_HORIZON
+    blocks); `deadline` after commit."""
+    from node.protocol import BLOCKHASH_HORIZON  # the constants table (node.protocol imports this module)
+
     return commit_block + seal_delay_blocks + BLOCKHASH_HORIZON
 
 

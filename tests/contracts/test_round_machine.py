@@ -25,7 +25,7 @@ GAS = {"gas_limit": 3_000_000}  # no estimation: the transaction executes in the
 ACTIONS = list(R.Action)
 # None: the action the round is waiting for (so walks get through whole rounds); else any action
 st_action = st.sampled_from([None, None, None, *ACTIONS])
-st_mine = st.sampled_from([0, 0, 0, 0, 1, 2, 3, 9, 11, R.BLOCKHASH_HORIZON + 3])
+st_mine = st.sampled_from([0, 0, 0, 0, 1, 2, 3, 9, 11, P.BLOCKHASH_HORIZON + 3])
 st_step = st.tuples(st_action, st_mine)
 
 
