@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from node.protocol import compute_merkle_root
+from node.protocol import compute_batch_index, compute_lr_step, compute_merkle_root, compute_step_key
 
 from .dataset import Dataset, batch_hash
 from .runtime import check_runtime
@@ -19,8 +19,14 @@ def replay_segment(
     steps: int | None = None,
     progress: Callable[[int, float], None] | None = None,
     expected_hash: bytes | None = None,
+    slot=None,
+    slot_step: int = 0,
 ) -> bytes:
-    """Load (and verify, if expected_hash) a state, run `steps` (default k) steps, return the end hash."""
+    """Load (and verify, if expected_hash) a state, run `steps` (default k) steps, return the end hash.
+
+    With `slot` (trace.Slot), the steps are inner steps slot_step, slot_step+1, ... of that slot: the
+    schedule comes from the epoch rules, not from the checkpoint's counter (an epoch's base may carry
+    the counter of an earlier epoch when an epoch accepted no slot)."""
     check_runtime(spec)  # a replay in another runtime would prove nothing
     steps = spec.segment_steps if steps is None else steps
     if steps < 0:
@@ -28,9 +34,18 @@ def replay_segment(
     state = load_state(checkpoint, expected_hash)
     trainer = Trainer(spec, state)
     del state
-    for _ in range(steps):
+    S = spec.steps_per_round
+    if slot is not None:
+        trainer.global_step = compute_lr_step(slot.epoch, slot_step, S)
+    for j in range(steps):
         g = trainer.global_step
-        loss = trainer.step(dataset.batch_for(spec, g))
+        if slot is None:
+            loss = trainer.step(dataset.batch_for(spec, g))
+        else:
+            t = slot_step + j
+            b = compute_batch_index(slot.epoch, slot.index, t, slot.n_slots, S)
+            loss = trainer.step(dataset.batch_for(spec, b),
+                                key=compute_step_key(spec.seed, slot.epoch, slot.index, t, slot.n_slots, S))
         if progress:
             progress(g, loss)
     return state_hash(trainer.state())

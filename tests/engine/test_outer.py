@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from node.engine.errors import StateError
 from node.engine.genesis import compute_genesis_state
 from node.engine.outer import compute_outer_step, train_epochs
-from node.engine.replay import compute_batch_hashes
+from node.engine.replay import compute_batch_hashes, replay_segment
 from node.engine.spec import EpochConfig, TaskSpec
 from node.engine.state import TrainingState, load_state, save_state, state_hash
 from node.engine.trace import Slot, train_round
@@ -163,3 +163,16 @@ def test_cli_train_local_epochs(cli, tiny_spec, tmp_path):
     assert load_state(out["final_checkpoint"]).outer_momentum is not None
     bad = cli("train-local", "--spec", path, "--trainers", "3", "--epochs", "1", "--out", tmp_path / "r2", check=False)
     assert bad.returncode != 0 and "contradicts the spec's epochs.slots 2" in bad.stderr
+
+
+def test_every_segment_of_a_slot_replays(tiny_spec, dataset, genesis, tmp_path):
+    """What a verifier does with a slot's trace: each boundary replays to the next on the slot's schedule,
+    and the base's own counter does not matter (it is stale after an epoch with no accepted slot)."""
+    slot, k = Slot(epoch=2, index=1, n_slots=3), tiny_spec.segment_steps
+    trace = train_round(tiny_spec, dataset, genesis, tmp_path / "slot", slot=slot)
+    for j in range(len(trace.boundary_hashes) - 1):
+        end = replay_segment(tiny_spec, dataset, trace.checkpoints[j], expected_hash=trace.boundary_hashes[j],
+                             slot=slot, slot_step=j * k)
+        assert end == trace.boundary_hashes[j + 1], f"segment {j} of the slot did not replay"
+    wrong = replay_segment(tiny_spec, dataset, trace.checkpoints[1], slot=Slot(2, 0, 3), slot_step=k)
+    assert wrong != trace.boundary_hashes[2]  # another slot's schedule: other batches, other masks
