@@ -51,12 +51,18 @@ def replay_segment(
     return state_hash(trainer.state())
 
 
-def compute_batch_hashes(spec: TaskSpec, dataset: Dataset, start_step: int, n: int | None = None) -> list[bytes]:
-    """The scheduled batch hashes of steps start_step .. start_step+n-1 (n defaults to S)."""
-    n = spec.steps_per_round if n is None else n
-    return [batch_hash(dataset.batch_for(spec, g)) for g in range(start_step, start_step + n)]
+def compute_batch_hashes(spec: TaskSpec, dataset: Dataset, start_step: int, n: int | None = None,
+                         slot=None) -> list[bytes]:
+    """The scheduled batch hashes of steps start_step .. start_step+n-1 (n defaults to S); with `slot`,
+    of that slot's inner steps start_step .. (batch g = (e·N + i)·H + t)."""
+    n, S = (spec.steps_per_round if n is None else n), spec.steps_per_round
+    if slot is None:
+        indices = range(start_step, start_step + n)
+    else:
+        indices = [compute_batch_index(slot.epoch, slot.index, t, slot.n_slots, S) for t in range(start_step, start_step + n)]
+    return [batch_hash(dataset.batch_for(spec, g)) for g in indices]
 
 
-def compute_data_root(spec: TaskSpec, dataset: Dataset, start_step: int, n: int | None = None) -> bytes:
-    """The dataRoot an honest trainer commits for the round starting at start_step."""
-    return compute_merkle_root(compute_batch_hashes(spec, dataset, start_step, n))
+def compute_data_root(spec: TaskSpec, dataset: Dataset, start_step: int, n: int | None = None, slot=None) -> bytes:
+    """The dataRoot an honest trainer commits for the round starting at start_step (or for `slot`, from 0)."""
+    return compute_merkle_root(compute_batch_hashes(spec, dataset, start_step, n, slot))

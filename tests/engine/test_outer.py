@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from node.engine.errors import StateError
 from node.engine.genesis import compute_genesis_state
 from node.engine.outer import compute_outer_step, train_epochs
-from node.engine.replay import compute_batch_hashes, replay_segment
+from node.engine.replay import compute_batch_hashes, compute_data_root, replay_segment
 from node.engine.spec import EpochConfig, TaskSpec
 from node.engine.state import TrainingState, load_state, save_state, state_hash
 from node.engine.trace import Slot, train_round
@@ -134,6 +134,8 @@ def test_slots_follow_the_epoch_schedule(tiny_spec, dataset, genesis, tmp_path):
     S = tiny_spec.steps_per_round
     t1 = train_round(tiny_spec, dataset, genesis, tmp_path / "s1", slot=Slot(epoch=1, index=1, n_slots=2))
     assert t1.batch_hashes == compute_batch_hashes(tiny_spec, dataset, (1 * 2 + 1) * S)
+    assert t1.data_root == compute_data_root(tiny_spec, dataset, 0, slot=Slot(1, 1, 2))  # a verifier's check
+    assert t1.data_root != compute_data_root(tiny_spec, dataset, 0, slot=Slot(1, 0, 2))
     assert t1.start_step == S  # the lr position of epoch 1
     assert load_state(t1.final_checkpoint).global_step == 2 * S
     again = train_round(tiny_spec, dataset, genesis, tmp_path / "s1b", slot=Slot(epoch=1, index=1, n_slots=2))
