@@ -161,3 +161,85 @@ def verifier_run(node: NodeContext, task_ids: tuple[int, ...], metrics_port: int
 
     result = run_node(node, "verifier", make, metrics_port)
     node.emit(result, lambda: f"verifier stopped after {len(result['rounds'])} round(s)")
+
+
+# ---------------------------------------------------------------- verifier: per-task opt-out (issue #13)
+def _verifier_chain(node: NodeContext):
+    """The signing chain client of a staked verifier (PreflightError in words otherwise)."""
+    from node.errors import PreflightError
+
+    chain = node.chain(sign=True)
+    role = chain.call(chain.stake_manager.functions.stakers(chain.address))[0]
+    if role != 2:
+        raise PreflightError(f"{chain.address} is not a verifier: opting in or out of a task is a verifier's choice "
+                             "(`trainchain stake verifier AMOUNT`)")
+    return chain
+
+
+def compute_replay_refusal(spec_json: bytes) -> str | None:
+    """Why this machine cannot replay a spec bit-exactly, in words (None if it can): `trainchain spec
+    check` in a fresh process, because the runtime pin must be applied before torch loads."""
+    import json
+    import subprocess
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="trainchain-optin-") as tmp:
+        path = Path(tmp) / "spec.json"
+        path.write_bytes(spec_json)
+        done = subprocess.run([sys.executable, "-c", "from node.cli import main; main()", "spec", "check", str(path), "--json"],
+                              capture_output=True, text=True, timeout=600)
+    try:
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return f"`trainchain spec check` failed: {(done.stderr or done.stdout).strip()[-300:]}"
+    return None if result.get("ok") else str(result.get("reason"))
+
+
+@verifier.command("optout")
+@click.option("--task", "task_id", required=True, type=click.IntRange(1), help="Task never to be drawn for.")
+@node_options
+def verifier_optout(node: NodeContext, task_id: int) -> None:
+    """Never be drawn for TASK's committees (a spec this machine cannot replay, or will not): counts at once."""
+    from node.errors import PreflightError
+
+    chain = _verifier_chain(node)
+    sm = chain.stake_manager.functions
+    if chain.call(sm.opted_out(task_id, chain.address)):
+        raise PreflightError(f"{chain.address} already opted out of task {task_id}")
+    receipt = chain.transact(sm.optout(task_id), what=f"opt out of task {task_id}")
+    node.emit({"address": chain.address, "task": task_id, "opted_in": False, "block": receipt["blockNumber"]},
+              f"{chain.address} opted out of task {task_id}: never drawn for its rounds")
+
+
+@verifier.command("optin")
+@click.option("--task", "task_id", required=True, type=click.IntRange(1), help="Task to be drawn for again.")
+@node_options
+@store_option
+def verifier_optin(node: NodeContext, task_id: int) -> None:
+    """Be drawn for TASK again (rounds committed after this block) — refused in words if this machine
+    cannot replay the task's spec bit-exactly."""
+    from node.engine.spec import TaskSpec
+    from node.errors import PreflightError
+
+    chain = _verifier_chain(node)
+    sm = chain.stake_manager.functions
+    task = chain.get_task(task_id)
+    if not task.exists:
+        raise PreflightError(f"no task {task_id} on this deployment")
+    if not chain.call(sm.opted_out(task_id, chain.address)):
+        raise PreflightError(f"{chain.address} has not opted out of task {task_id}: a verifier is drawn for every "
+                             "task it has not opted out of")
+    try:
+        spec_json = node.store().get_bytes(task.spec_cid)
+        spec = TaskSpec.from_json(spec_json)
+    except Exception as exc:  # unavailable or not a spec: either way nothing to replay
+        raise PreflightError(f"refusing to opt into task {task_id}: cannot read its spec {task.spec_cid} ({exc})") from None
+    if spec.spec_hash() != task.spec_hash:
+        raise PreflightError(f"refusing to opt into task {task_id}: the spec at {task.spec_cid} does not hash to the on-chain spec hash")
+    refusal = compute_replay_refusal(spec_json)
+    if refusal:
+        raise PreflightError(f"refusing to opt into task {task_id}: this machine cannot replay its spec bit-exactly ({refusal})")
+    receipt = chain.transact(sm.optin(task_id), what=f"opt into task {task_id}")
+    node.emit({"address": chain.address, "task": task_id, "opted_in": True, "block": receipt["blockNumber"]},
+              f"{chain.address} opted into task {task_id} again: drawn for rounds committed after block {receipt['blockNumber']}")
