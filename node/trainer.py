@@ -346,10 +346,13 @@ class TrainerNode(DutyNode):
         """Pre-flight of commit, in words: a pool that pays a round, enough verifiers, enough stake."""
         p, cost = task.params, task.params.round_cost
         sm = self.chain.stake_manager.functions
-        active = self.chain.call(sm.active_verifier_count())
+        # the verifier entries a committee for a commit now can be drawn from (#13: not the capped view list)
+        active = self.chain.call(sm.eligible_entry_count())
         stake = self.chain.call(sm.stake_of(self.address))
         reason = None
-        if task.pool < cost:
+        if self.chain.call(self.chain.registry.functions.closed(self.task_id)):
+            reason = f"task {self.task_id} was closed by its creator: no new rounds"
+        elif task.pool < cost:
             reason = f"task {self.task_id}'s pool ({task.pool} wei) no longer pays a round ({cost} wei)"
         elif active < p.quorum:
             reason = f"only {active} active verifier(s), the task needs a quorum of {p.quorum}"

@@ -49,3 +49,28 @@ def test_trainer_below_the_tasks_minimum_waits_in_words_and_the_contract_refuses
     assert node.can_commit(chain.get_task(1)) is True
     receipt = chain.transact(commit)
     assert receipt["status"] == 1 and chain.get_task(1).open_round == 1
+
+
+def test_trainer_waits_in_words_on_a_closed_task(deployed, client, dev, tmp_path):
+    """Issue #13: the creator closed the task (pool withdrawn): the pre-flight says so and sends nothing."""
+    from node.contracts import TaskParams
+    from node.db import NodeDB
+    from node.engine.spec import TaskSpec
+    from node.store import open_store
+    from node.trainer import TrainerNode
+
+    params = TaskParams.from_spec(TaskSpec.preset("tiny").with_(protocol={"samples": 1, "committee_size": 2, "quorum": 2}))
+    owner = deployed.chain
+    owner.transact(owner.registry.functions.create_task("bafyspec", b"\x02" * 32, os.urandom(32), "bafygenesis",
+                                                      params.as_tuple()), value=ETH)
+    for v in dev[2:4]:
+        c = client(v)
+        c.transact(c.stake_manager.functions.stake(2), value=ETH)
+    chain = client(dev[1])
+    chain.transact(chain.stake_manager.functions.stake(1), value=ETH)
+    node = TrainerNode(chain, open_store(datadir=tmp_path), NodeDB(tmp_path / "trainer.sqlite"), 1, tmp_path,
+                       show_progress=False)
+    assert node.can_commit(chain.get_task(1)) is True
+    owner.transact(owner.registry.functions.close_task(1))
+    assert node.can_commit(chain.get_task(1)) is False
+    assert node._waiting == "task 1 was closed by its creator: no new rounds"
