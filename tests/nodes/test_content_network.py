@@ -16,21 +16,11 @@ from node.localnet import LocalNet, wait_until
 from node.store.embedded import EmbeddedStore
 from node.store.gateway import GatewayRequestHandler, GatewayServer
 from node.store.peers import peer_directory
+from nodes_helpers import NODE_CONFIG as BASE_CONFIG, tiny_spec
 
 STAKE = 4 * 10**18
 ROUND_TIMEOUT = 200
-NODE_CONFIG = "tx_replace_after = 5.0\ntx_timeout = 60.0\npoll_interval = 0.25\nrpc_backoff = 0.3\nfetch_timeout = 3.0\n"
-
-
-def tiny_spec(store):
-    """The tiny preset (as tests/nodes/test_rounds.py), its dataset built into `store`."""
-    from node.engine import TaskSpec, build_dataset, demo_corpus_paths
-
-    spec = TaskSpec.preset("tiny").with_(protocol={
-        "samples": 1, "seal_delay_blocks": 1, "reveal_window": 24,
-        "commit_verdicts_window": 80, "reveal_verdicts_window": 120,
-    })
-    return spec.with_(dataset={"manifest_cid": build_dataset(demo_corpus_paths(200_000), store)})
+NODE_CONFIG = BASE_CONFIG + "fetch_timeout = 3.0\n"
 
 
 class LyingHandler(GatewayRequestHandler):
