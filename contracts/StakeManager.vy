@@ -116,8 +116,6 @@ open_entries: public(uint256)                  # entries open now
 # seeing a seed.
 opted_out: public(HashMap[uint256, HashMap[address, bool]])
 opted_in_block: public(HashMap[uint256, HashMap[address, uint256]])
-last_open_block: uint256                       # block of the latest entry ...
-opened_in_last_block: uint256                  # ... and how many opened in it (not drawable before the next block)
 
 
 @deploy
@@ -360,10 +358,12 @@ def active_verifier_list() -> DynArray[address, MAX_VERIFIERS]:
 @view
 def eligible_entry_count() -> uint256:
     """
-    @notice Verifier entries a committee drawn for a commit in this block can come from.
+    @notice Verifier entries open now (those opened in this very block are drawable from the next
+            one: draw_committee checks each entry exactly; this count is the commit's quick check).
+    @dev No per-block bookkeeping on purpose: a stake's gas must not depend on which block it lands
+         in, or a gas estimate made one block earlier runs short.
     """
-    fresh: uint256 = self.opened_in_last_block if self.last_open_block == block.number else 0
-    return self.open_entries - min(fresh, self.open_entries)
+    return self.open_entries
 
 
 @external
@@ -426,11 +426,6 @@ def _activate(who: address):
         self.entry_count = index + 1
         self.entry_of[who] = index + 1
         self.open_entries += 1
-        if self.last_open_block == block.number:
-            self.opened_in_last_block += 1
-        else:
-            self.last_open_block = block.number
-            self.opened_in_last_block = 1
         log EntryOpened(index=index, verifier=who, active_from=block.number + 1)
     # the list is a view (capped); a full list never refuses a staker: the draw uses the entries
     if self.active_index[who] != 0 or len(self.active_verifiers) >= MAX_VERIFIERS:
