@@ -67,7 +67,8 @@ class Net:
         return [e["args"] for e in self.chain.events("PenaltyApplied", round_id=round_id)]
 
     def db(self, node, role: str) -> NodeDB:
-        return self.local.node_db(node, role)
+        """A handle of its own: the tests close it with `with` (LocalNet.node_db's is shared and kept open)."""
+        return NodeDB(node.datadir / f"{role}.sqlite")
 
 
 @pytest.fixture(scope="module")
