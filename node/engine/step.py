@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from .model import build_model
-from .exact.step import exact_step
+from .exact.step import compute_power, exact_step  # compute_power: one rule for both modes
 from .rng import StepRandom
 from .runtime import compute_device
 from .spec import TaskSpec
@@ -28,17 +28,6 @@ def seed_for(seed: int, step: int, purpose: str) -> int:
     """63-bit seed of one random stream: first 8 bytes of sha256("seed:step:purpose")."""
     digest = hashlib.sha256(f"{seed}:{step}:{purpose}".encode()).digest()
     return int.from_bytes(digest[:8], "big") & (2**63 - 1)
-
-
-def compute_power(base: float, n: int) -> float:
-    """base**n by repeated squaring: IEEE multiplications only, same bits everywhere."""
-    result, b = 1.0, base
-    while n:
-        if n & 1:
-            result *= b
-        b *= b
-        n >>= 1
-    return result
 
 
 @dataclass(frozen=True)

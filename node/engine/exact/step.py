@@ -21,7 +21,7 @@ def step_dropout(rng: StepRandom, p: float, device) -> Dropout:
 
 
 def compute_power(base: float, n: int) -> float:
-    """base**n by repeated squaring (IEEE multiplications only; step.py has the same rule)."""
+    """base**n by repeated squaring: IEEE multiplications only, same bits everywhere (both modes use it)."""
     result, b = 1.0, base
     while n:
         if n & 1:
