@@ -186,12 +186,13 @@ class NodeNet:
             head = self.chain.block_number()
             if rnd is None or rnd.phase != protocol.Phase.COMMITTED:
                 return real_mine(n)
-            seal_block = compute_seal_block(rnd.commit_block, self.chain.get_task(self.task_id).params.seal_delay_blocks)
+            params = self.chain.get_task(self.task_id).params
+            seal_block = compute_seal_block(rnd.commit_block, params.seal_delay_blocks)
             if not head < seal_block <= head + n:
                 return real_mine(n)
             if seal_block - 1 > head:
                 real_mine(seal_block - 1 - head)
-            M = params["steps_per_round"] // params["segment_steps"]
+            M = params.steps_per_round // params.segment_steps
             parent_ts = w3.eth.get_block("latest")["timestamp"]
             for i in range(tries):
                 snap = w3.provider.make_request("evm_snapshot", [])["result"]
