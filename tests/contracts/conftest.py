@@ -187,6 +187,10 @@ class RoundDriver:
     def run(self, liars=(), absent=(), silent=()):
         """A whole round. liars: commit wrong ends; absent: never commit; silent: commit, never reveal."""
         self.commit()
+        return self.finish(liars, absent, silent)
+
+    def finish(self, liars=(), absent=(), silent=()):
+        """The rest of a committed round, from seal to finalize (the arguments as in `run`)."""
         self.seal()
         self.reveal_starts()
         members = list(self.committee)

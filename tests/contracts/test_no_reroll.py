@@ -44,14 +44,7 @@ def test_the_honest_trace_can_be_committed_again_and_accepted(task, staked):
     task.finalize()
     assert task.outcome == P.Outcome.VOID
     task.commit(task.trace)
-    task.seal()
-    task.reveal_starts()
-    for v in task.committee:
-        task.commit_verdict(v)
-    task.reveal_ends()
-    for v in task.committee:
-        task.reveal_verdict(v)
-    task.finalize()
+    task.finish()
     assert task.outcome == P.Outcome.ACCEPTED
 
 

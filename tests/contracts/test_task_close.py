@@ -14,14 +14,7 @@ def test_a_round_reserves_its_cost_from_commit_to_finalize(task, staked):
     tx = task.commit()
     assert staked.registry.reserved(task.task_id) == COST
     assert tx.events["PoolReserved"]["amount"] == COST
-    task.seal()
-    task.reveal_starts()
-    for v in task.committee:
-        task.commit_verdict(v)
-    task.reveal_ends()
-    for v in task.committee:
-        task.reveal_verdict(v)
-    tx = task.finalize()
+    tx = task.finish()
     assert task.outcome == P.Outcome.ACCEPTED
     assert staked.registry.reserved(task.task_id) == 0
     # an accepted round pays and penalizes nobody (the release path is only for the other outcomes)
@@ -67,14 +60,7 @@ def test_closing_with_an_open_round_keeps_its_reservation(task, staked, deployer
     with brownie.reverts("registry: the rest is reserved by an open round"):
         staked.registry.withdraw_pool(task.task_id, {"from": deployer})
     # the open round still runs to the end and is paid from its reservation
-    task.seal()
-    task.reveal_starts()
-    for v in task.committee:
-        task.commit_verdict(v)
-    task.reveal_ends()
-    for v in task.committee:
-        task.reveal_verdict(v)
-    task.finalize()
+    task.finish()
     assert task.outcome == P.Outcome.ACCEPTED
     left = staked.registry.tasks(task.task_id).dict()["pool"]
     assert left == 0  # the trainer's reward and the whole committee's: exactly one round's cost
