@@ -162,10 +162,7 @@ def driver(args) -> dict:
             res["exact"] = _check_exact(work, device, cpu_threads, gpu=False)
         except Exception:
             res["driver_error"] = traceback.format_exc()
-        res["wall_s"] = time.perf_counter() - started
-        (out_dir / "gpu_check.json").write_text(json.dumps(res, indent=1) + "\n")
-        (out_dir / "gpu_check.md").write_text(_markdown(res))
-        return res
+        return _write_report(out_dir, res, started)
     DESCRIBED[device] = _describe(device)
     res: dict = {"machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
                              "runtime": DESCRIBED[device]}, "device": device}
@@ -217,6 +214,11 @@ def driver(args) -> dict:
         res["step_times"] = timing
     except Exception:
         res["driver_error"] = traceback.format_exc()
+    return _write_report(out_dir, res, started)
+
+
+def _write_report(out_dir: Path, res: dict, started: float) -> dict:
+    """Stamp the wall time and write gpu_check.json + gpu_check.md (with a GPU or without)."""
     res["wall_s"] = time.perf_counter() - started
     (out_dir / "gpu_check.json").write_text(json.dumps(res, indent=1) + "\n")
     (out_dir / "gpu_check.md").write_text(_markdown(res))
