@@ -123,26 +123,12 @@ class DappRequestHandler(TrustlessGatewayHandler):
 
     server: DappServer
     server_version = "trainchain-dapp"
+    read_only_message = "dapp: this server is read-only (GET and HEAD only)"
 
     def ipfs_store(self):
         return self.server.store()
 
     # ------------------------------------------------------------ plumbing
-    def log_message(self, fmt: str, *args) -> None:
-        log.debug("%s %s", self.address_string(), fmt % args)
-
-    def do_GET(self) -> None:
-        self._dispatch()
-
-    def do_HEAD(self) -> None:
-        self._dispatch()
-
-    def _read_only(self) -> None:
-        self._send_error(HTTPStatus.METHOD_NOT_ALLOWED, "dapp: this server is read-only (GET and HEAD only)",
-                         extra={"Allow": "GET, HEAD"})
-
-    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _read_only
-
     def _send_file(self, path: Path, cache: str = "no-cache") -> None:
         content_type = CONTENT_TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         self._send_bytes(path.read_bytes(), content_type, {"Cache-Control": cache})

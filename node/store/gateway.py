@@ -67,8 +67,22 @@ class TrustlessGatewayHandler(BaseHTTPRequestHandler):
     # waits for the client's delayed ACK (~40 ms each).
     disable_nagle_algorithm = True
 
+    read_only_message = "gateway: read-only (GET and HEAD only)"
+
     def log_message(self, fmt: str, *args) -> None:
         log.debug("%s %s", self.address_string(), fmt % args)
+
+    # GET and HEAD go to the subclass's `_dispatch` (its routes); every other method is refused
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_HEAD(self) -> None:
+        self._dispatch()
+
+    def _read_only(self) -> None:
+        self._send_error(HTTPStatus.METHOD_NOT_ALLOWED, self.read_only_message, extra={"Allow": "GET, HEAD"})
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _read_only
 
     def ipfs_store(self):
         return self.server.store  # GatewayServer
@@ -173,18 +187,6 @@ class GatewayRequestHandler(TrustlessGatewayHandler):
     """A node's gateway: /ipfs/ only."""
 
     server: "GatewayServer"
-
-    def do_GET(self) -> None:
-        self._dispatch()
-
-    def do_HEAD(self) -> None:
-        self._dispatch()
-
-    def _read_only(self) -> None:
-        self._send_error(HTTPStatus.METHOD_NOT_ALLOWED, "gateway: read-only (GET and HEAD only)",
-                         extra={"Allow": "GET, HEAD"})
-
-    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _read_only
 
     def _dispatch(self) -> None:
         url = urlsplit(self.path)
