@@ -3,7 +3,7 @@
     .venv/bin/python -m bench dapp
 
 A devnet (anvil, automine) with the contracts, rounds driven by tests/roundkit.py, the
-page served in-process by node.dapp_server, Debian's chromium via tests/dapp/browser.py.
+page served in-process by node.dapp.server, Debian's chromium via tests/dapp/browser.py.
 update latency = from the finalize receipt to the new CID on the page (the page polls
 for blocks every POLL_S seconds; the driver checks the page every 0.1 s).
 """
@@ -28,8 +28,8 @@ def run() -> dict:
     from roundkit import RoundKit
     from web3 import Web3
 
-    from node.dapp_server import DappRequestHandler, DappServerConfig, make_server
-    from node.devnet import Anvil, dev_accounts
+    from node.dapp.server import DappRequestHandler, DappServerConfig, make_server
+    from node.chain.devnet import Anvil, dev_accounts
     from node.store import open_store
 
     why = browser_missing()

@@ -2,8 +2,8 @@
 EIP-170 limit: `python -m bench gas` -> bench/gas.md.
 
 For committee 3 and 7, samples 2 and 8, steps per round 32 and 4096 (segment = 1 step),
-one honest round on a fresh anvil (node.devnet.Anvil; anvil enforces the code-size limit, so a
-contract over it fails to deploy here) through node.contracts (web3, no brownie).
+one honest round on a fresh anvil (node.chain.devnet.Anvil; anvil enforces the code-size limit, so a
+contract over it fails to deploy here) through node.chain.contracts (web3, no brownie).
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 from statistics import mean
 
 from node import protocol as P
-from node.contracts import (CONTRACT_NAMES, EIP170_LIMIT, REFERENCE_NAMES, TaskParams, compile_contract, contract,
+from node.chain.contracts import (CONTRACT_NAMES, EIP170_LIMIT, REFERENCE_NAMES, TaskParams, compile_contract, contract,
                             deploy, send)
 
 OUT = Path(__file__).resolve().parent / "gas.md"
@@ -87,7 +87,7 @@ def measure_round(w3, committee: int, samples: int, steps: int) -> dict[str, int
 
 
 def code_sizes() -> dict[str, int]:
-    """Runtime bytecode size (bytes) of every contract, as compiled by node.contracts."""
+    """Runtime bytecode size (bytes) of every contract, as compiled by node.chain.contracts."""
     return {name: compile_contract(name)["runtime_size"] for name in CONTRACT_NAMES + REFERENCE_NAMES}
 
 
@@ -134,7 +134,7 @@ def write_markdown(rows: list[dict], sizes: dict[str, int]) -> str:
 def run() -> dict:
     from web3 import Web3
 
-    from node.devnet import Anvil
+    from node.chain.devnet import Anvil
 
     sizes = code_sizes()
     over = {n: s for n, s in sizes.items() if s > EIP170_LIMIT}

@@ -70,7 +70,7 @@ def gas_rows(g: dict) -> list[Row]:
                         f"c{base_key[0]} s{base_key[1]} {base_key[2]} steps: {base:,}", div(total, base),
                         "flat in steps (≤ 1.05× the same c, s at the fewest steps)" if flat_pair != total else "—",
                         (total / flat_pair <= 1.05) if flat_pair and flat_pair != total else None))
-    from node.contracts import EIP170_LIMIT
+    from node.chain.contracts import EIP170_LIMIT
 
     for name, size in g.get("runtime_bytes", {}).items():
         rows.append(Row("gas", f"{name} runtime bytecode", f"{size:,} B", f"EIP-170 limit: {EIP170_LIMIT:,} B",

@@ -18,7 +18,7 @@ real anvil (1 s blocks) with the real contracts and one shared embedded content 
    time per round is, pipelined, the steady-state interval between consecutive commits
    (each round's verification overlaps the next round's training) and, sequential, the
    round's wall time (trainer fetches the canonical state -> finalize receipt), split
-   from the nodes' own sqlite timings (node/db.py `timings`).
+   from the nodes' own sqlite timings (node/roles/db.py `timings`).
 2. compute: verifier compute over trainer compute (CPU seconds and wall seconds), the
    verifier doing exactly verifier/replay.py's checks, for the demo spec and for a
    steps_per_round >= 1024 design; next to the detection probability it buys (exact,
@@ -352,7 +352,7 @@ class Devnet:
         wait_until(all_ticking, timeout, interval=1.0, what="verifiers warm")
 
     def open_db(self, node, role: str):
-        from node.db import NodeDB
+        from node.roles.db import NodeDB
 
         path = node.datadir / f"{role}.sqlite"
         if path not in self._dbs:
@@ -370,14 +370,14 @@ class Devnet:
         """Run the trainer node for `rounds` rounds of the task; wait until it and every
         committee member are done with them (rewards claimed). Returns the round ids.
 
-        The trainer is node.trainer.TrainerNode run in this (already pinned) process, as
+        The trainer is node.roles.trainer.TrainerNode run in this (already pinned) process, as
         `trainchain trainer run` runs it: a fresh process per task would cost a torch
         import per task on a loaded 2-core machine. Its stage timings go to its own sqlite.
         """
         import threading
 
         from node.localnet import wait_until
-        from node.trainer import TrainerNode
+        from node.roles.trainer import TrainerNode
 
         stop, failures = threading.Event(), []
 

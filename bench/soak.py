@@ -23,7 +23,7 @@ from collections import Counter
 from pathlib import Path
 
 from node import protocol
-from node.contracts import TaskParams
+from node.chain.contracts import TaskParams
 from node.rounds import outcome_name
 
 REPO = Path(__file__).resolve().parents[1]
@@ -66,7 +66,7 @@ def run(rounds: int, root: Path, block_time: float, timeout: float, out: Path) -
     from node.engine import TaskSpec, apply_runtime_pin
 
     apply_runtime_pin(TaskSpec.preset("tiny"))  # genesis is drawn here: pin before torch loads
-    from node.db import NodeDB
+    from node.roles.db import NodeDB
     from node.localnet import LocalNet
 
     t0 = time.time()

@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from node.devnet import Anvil, dev_accounts
+from node.chain.devnet import Anvil, dev_accounts
 
 ROLES = {"trainer": 1, "verifier": 2}
 DEMO_PASSWORD = "trainchain-demo"
@@ -75,7 +75,7 @@ class LocalNet:
 
     # ------------------------------------------------------------ chain
     def start(self) -> "LocalNet":
-        from node.devnet import deploy_contracts
+        from node.chain.devnet import deploy_contracts
 
         self.anvil = Anvil(block_time=self.block_time, state=self.root / "anvil" / "state.json",
                            accounts=len(self.dev), log_path=self.root / "logs" / "anvil.log")
@@ -97,7 +97,7 @@ class LocalNet:
 
     def client(self, account=None, **kw):
         """A ChainClient on this network (short timeouts: a local chain answers fast)."""
-        from node.chain import ChainClient
+        from node.chain.client import ChainClient
 
         opts = dict(tx_timeout=60, tx_replace_after=15, rpc_retries=3, rpc_backoff=0.3, poll_interval=0.2)
         opts.update(kw)
@@ -155,7 +155,7 @@ class LocalNet:
     def node_db(self, node: NodeDir, role: str):
         """The node's sqlite (`<datadir>/<role>.sqlite`; readable while the node process writes it: WAL),
         or None before the node has made it; one handle per file."""
-        from node.db import NodeDB
+        from node.roles.db import NodeDB
 
         path = node.datadir / f"{role}.sqlite"
         if path not in self._dbs:
@@ -196,8 +196,8 @@ class LocalNet:
         return self.spawn(node.name, args + list(extra))
 
     def spawn_adversary(self, node: NodeDir, task_id: int, *extra: str) -> subprocess.Popen:
-        """A dishonest trainer (node.adversary): e.g. "--skip-segment", "7" or "--withhold"."""
-        args = [sys.executable, "-m", "node.adversary", "--task", str(task_id), *node.flags(), *self.content_flags(),
+        """A dishonest trainer (node.adversaries): e.g. "--skip-segment", "7" or "--withhold"."""
+        args = [sys.executable, "-m", "node.adversaries", "--task", str(task_id), *node.flags(), *self.content_flags(),
                 *extra]
         return self.spawn(node.name, args)
 

@@ -1,6 +1,6 @@
 """The round's state machine, written once: phases, outcomes, deadlines, who may act at block b.
 
-Pure functions over a node.records.Round (no chain access). TrainingRounds enforces the same
+Pure functions over a node.chain.records.Round (no chain access). TrainingRounds enforces the same
 rules (contracts/TrainingRounds.vy, numbers from contracts/lib/rules.vy); the trainer, the
 verifier, the chain client's pre-flight checks and the bench consult this module, and
 tests/contracts/test_round_machine.py holds it against the contract on random schedules.

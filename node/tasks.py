@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 from node.errors import PreflightError
-from node.records import format_ether
+from node.chain.records import format_ether
 
 
 def _hex(value: bytes) -> str:
@@ -23,7 +23,7 @@ def create_task(chain, store, spec, fund: int, log=lambda msg: None) -> dict:
 
     The spec's dataset manifest must already be in the store. Returns the ids, CIDs and hashes.
     """
-    from node.contracts import TaskParams
+    from node.chain.contracts import TaskParams
     from node.engine import make_genesis
 
     manifest = spec.dataset.manifest_cid

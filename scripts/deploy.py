@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/brownie_launcher.py run scripts/deploy.py [--network NAME]
 
-The node itself deploys with node.contracts.deploy (web3, no brownie); this script is for
+The node itself deploys with node.chain.contracts.deploy (web3, no brownie); this script is for
 brownie users and prints the same {name: address} mapping as JSON.
 """
 import json
@@ -10,11 +10,11 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from node.contracts import WIRING, DeployParams  # noqa: E402  (one wiring table, one set of defaults)
+from node.chain.contracts import WIRING, DeployParams  # noqa: E402  (one wiring table, one set of defaults)
 
 
 def deploy_all(deployer, p: DeployParams = DeployParams()) -> dict:
-    """Deploy the contracts with brownie and wire them as node.contracts.deploy does (WIRING,
+    """Deploy the contracts with brownie and wire them as node.chain.contracts.deploy does (WIRING,
     then finish_wiring); {name: Contract}. tests/contracts deploys through this too."""
     from brownie import ModelOracle, StakeManager, TaskRegistry, TrainingRounds
 

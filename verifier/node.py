@@ -26,12 +26,12 @@ import time
 from pathlib import Path
 
 from node import protocol
-from node.db import NodeDB, b32
+from node.roles.db import NodeDB, b32
 from node.errors import ChainError
-from node.metrics import NodeMetrics
-from node.records import Round, Task
+from node.roles.metrics import NodeMetrics
+from node.chain.records import Round, Task
 from node.rounds import Action, Phase, can_act, is_finalize_due
-from node.runloop import DutyNode, Stopwatch, progress_bar
+from node.roles.runloop import DutyNode, Stopwatch, progress_bar
 
 log = logging.getLogger("trainchain.verifier")
 

@@ -40,9 +40,9 @@ FILL = re.compile(r"(<!-- fill:([\w.-]+) -->\n)(.*?)(<!-- /fill -->)", re.S)
 # ------------------------------------------------------------ parameters
 def default_params() -> dict:
     """The defaults a task gets on-chain: `trainchain spec init`'s TaskSpec.preset("demo") mapped by the
-    node (node/chain.py)."""
-    from node.contracts import TaskParams
-    from node.contracts import DeployParams
+    node (node/chain/client.py)."""
+    from node.chain.contracts import TaskParams
+    from node.chain.contracts import DeployParams
     from node.engine.spec import TaskSpec
 
     spec = TaskSpec.preset("demo")
@@ -182,7 +182,7 @@ def stake_rows(P: dict) -> str:
         p = analysis.detection_nonadjacent(M, random_s, analysis.bad_set(M, b, "worst", random_s))
         lines.append(f"| {b} of {M} | {p:.3f} | {(1 - p) / p:.2f}·V − R | {p * (R + D) / (1 - p):.3f} ETH |")
     return (f"At the defaults: R = {R:g} ETH, minimum trainer stake {stake:g} ETH (the larger of the deployment's, "
-            f"`node/contracts.py: DeployParams`, and the task's `min_trainer_stake`), fraud slash {P['trainer_slash_bps'] / 100:g} %, so D = {D:g} ETH. Skipping work "
+            f"`node/chain/contracts.py: DeployParams`, and the task's `min_trainer_stake`), fraud slash {P['trainer_slash_bps'] / 100:g} %, so D = {D:g} ETH. Skipping work "
             f"is a loss whenever R + D = {R + D:g} ETH exceeds the compute cost of a round.\n\n" + "\n".join(lines) +
             "\n\nSource: `make whitepaper` (`whitepaper/analysis.py: min_stake, detection_nonadjacent`).")
 
@@ -238,7 +238,7 @@ def collusion_table(P: dict) -> str:
 def attacks_table(P: dict) -> str:
     """Issue #13's numbers: committee grinding and abandon-and-re-roll, before and after the fixes."""
     from node import protocol
-    from node.contracts import DeployParams
+    from node.chain.contracts import DeployParams
 
     dp = DeployParams()
     need = simulate.colluders_needed_to_capture(P["c"])
@@ -451,8 +451,8 @@ def main(argv: list[str] | None = None) -> int:
     bench = json.loads(args.bench.read_text()) if args.bench.exists() else None
 
     fills = {"params_table": params_table(P) + "\n\nSource: `make whitepaper` (`TaskSpec.preset('demo')`, what `trainchain spec init` writes, mapped by "
-                                               "`node/contracts.py: TaskParams.from_spec`; stakes from "
-                                               "`node/contracts.py: DeployParams`)."}
+                                               "`node/chain/contracts.py: TaskParams.from_spec`; stakes from "
+                                               "`node/chain/contracts.py: DeployParams`)."}
     _, fills["detection_table"] = detection_rows(P, args.tiny)
     fills["segment_gap"] = segment_gap_note(P)
     fills["stake_table"] = stake_rows(P)

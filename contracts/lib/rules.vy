@@ -44,7 +44,7 @@ OUTCOME_ABANDONED: constant(uint256) = 5  # trainer missed reveal_starts or reve
 
 # ---------------------------------------------------------------- types
 # Field names are the TaskSpec's `protocol` vocabulary (node/engine/spec.py ProtocolParams,
-# plus the spec's steps_per_round and segment_steps); node.contracts.TaskParams mirrors it.
+# plus the spec's steps_per_round and segment_steps); node.chain.contracts.TaskParams mirrors it.
 struct TaskParams:
     steps_per_round: uint256         # S
     segment_steps: uint256           # k; M = S / k segments per round
@@ -67,7 +67,7 @@ struct TaskParams:
 
 # Deployment-wide bounds on every task's parameters (set in TaskRegistry's constructor, never changed):
 # a task's own parameters must not be able to destroy the stake of verifiers who never chose it
-# (issue #13, attacks 1 and 2). node.contracts.DeployParams carries the defaults.
+# (issue #13, attacks 1 and 2). node.chain.contracts.DeployParams carries the defaults.
 struct TaskBounds:
     min_window_blocks: uint256       # each of the three windows is at least this (honest replays fit)
     max_window_blocks: uint256       # ... and at most this (no stake locked until a block that never comes)

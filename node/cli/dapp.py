@@ -19,7 +19,7 @@ from node.errors import DeploymentError, TrainchainError
 
 def page_defaults(cfg, rpc_url: str | None, oracle: str | None) -> dict:
     """What the page starts with: the flags, else the node's deployment.json, else nothing."""
-    from node.chain import Deployment
+    from node.chain.client import Deployment
 
     try:
         deployment = Deployment.load(cfg.deployment_path)
@@ -54,7 +54,7 @@ def dapp() -> None:
 def serve(host: str, port: int, datadir: Path | None, ipfs_api: str | None, rpc_url: str | None,
           oracle: str | None, as_json: bool) -> None:
     """Serve the dapp until interrupted."""
-    from node.dapp_server import DappServerConfig, make_server
+    from node.dapp.server import DappServerConfig, make_server
 
     try:
         cfg = load_config(datadir=datadir, ipfs_api=ipfs_api)

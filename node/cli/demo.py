@@ -218,7 +218,7 @@ def run_demo(workdir: Path, block_time: float, honest_rounds: int, console, time
 
 def node_losses(db_path: Path) -> dict[int, float]:
     """Mean training loss per round from a trainer's sqlite DB (rounds it committed)."""
-    from node.db import NodeDB
+    from node.roles.db import NodeDB
 
     if not db_path.exists():
         return {}

@@ -19,7 +19,7 @@ def _deploy_options(f):
 
 
 def _params(min_trainer_stake: int, min_verifier_stake: int, unbonding_blocks: int):
-    from node.contracts import DeployParams
+    from node.chain.contracts import DeployParams
 
     return DeployParams(min_trainer_stake=min_trainer_stake, min_verifier_stake=min_verifier_stake,
                         unbonding_blocks=unbonding_blocks)
@@ -44,7 +44,7 @@ def up(node: NodeContext, port, block_time, extra_fund, min_trainer_stake, min_v
 
     Writes <datadir>/deployment.json. Running `up` again after `down` reloads the same chain.
     """
-    from node.devnet import DEV_FUNDING, devnet_up
+    from node.chain.devnet import DEV_FUNDING, devnet_up
 
     from node.keys import normalize_address
 
@@ -68,7 +68,7 @@ def up(node: NodeContext, port, block_time, extra_fund, min_trainer_stake, min_v
 @node_options
 def down(node: NodeContext) -> None:
     """Stop the devnet's anvil (its chain state is kept for the next `up`)."""
-    from node.devnet import devnet_down
+    from node.chain.devnet import devnet_down
 
     stopped = devnet_down(node.datadir)
     node.emit({"stopped": stopped}, "devnet stopped" if stopped else f"no devnet running for {node.datadir}")
@@ -78,7 +78,7 @@ def down(node: NodeContext) -> None:
 @node_options
 def status(node: NodeContext) -> None:
     """Whether the devnet runs; its URL, block, chain id and contract addresses."""
-    from node.devnet import devnet_status
+    from node.chain.devnet import devnet_status
 
     info = devnet_status(node.datadir)
 
@@ -99,8 +99,8 @@ def status(node: NodeContext) -> None:
 @node_options
 def deploy(node: NodeContext, anvil_dev_account, min_trainer_stake, min_verifier_stake, unbonding_blocks) -> None:
     """Deploy the contracts to the chain at --rpc; write deployment.json (or --deployment)."""
-    from node.chain import DEFAULT_RPC
-    from node.devnet import deploy_contracts, dev_accounts
+    from node.chain.client import DEFAULT_RPC
+    from node.chain.devnet import deploy_contracts, dev_accounts
 
     urls = node.config.rpc_urls or [DEFAULT_RPC]
     deployer = dev_accounts(1)[0] if anvil_dev_account else node.unlock()

@@ -24,7 +24,7 @@ from typing import Any, Callable
 import click
 
 from node.errors import AmountError, KeystoreError, TrainchainError, UnknownAccount
-from node.records import format_ether  # noqa: F401  (CLI building block; defined with the records)
+from node.chain.records import format_ether  # noqa: F401  (CLI building block; defined with the records)
 
 # ---------------------------------------------------------------- amounts
 UNITS = {"eth": 10**18, "ether": 10**18, "gwei": 10**9, "wei": 1}
@@ -140,7 +140,7 @@ class NodeContext:
 
     # ------------------------------------------------------------ chain, store
     def chain(self, sign: bool = False, require_deployment: bool = True):
-        from node.chain import ChainClient
+        from node.chain.client import ChainClient
 
         account = self.unlock() if sign else None
         if self._chain is None or (sign and self._chain.account is None):

@@ -44,10 +44,10 @@ def configure_logging(verbose: int) -> None:
 
 def run_node(node: NodeContext, role: str, make, metrics_port: int | None) -> dict:
     """Unlock, lock the key, open the DB and metrics, run `make(chain, store, db, metrics)` until stopped."""
-    from node.db import NodeDB
+    from node.roles.db import NodeDB
     from node.keys import NodeLock
-    from node.metrics import NodeMetrics
-    from node.runloop import install_signal_handlers
+    from node.roles.metrics import NodeMetrics
+    from node.roles.runloop import install_signal_handlers
 
     account = node.unlock()
     node.note(f"{role} {account.address} (data dir {node.datadir})")
@@ -119,7 +119,7 @@ def trainer() -> None:
 def trainer_run(node: NodeContext, task_id: int, rounds: int | None, metrics_port: int | None, no_progress: bool,
                 no_pipeline: bool, gateway_listen: str | None, ipfs_gateways: tuple[str, ...]) -> None:
     """Train the task round after round: commit, reveal when asked, collect."""
-    from node.trainer import TrainerNode
+    from node.roles.trainer import TrainerNode
 
     gateway_flags(node, gateway_listen, ipfs_gateways)
 

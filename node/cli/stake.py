@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import click
 
-from node.chain import ROLE_NAMES
+from node.chain.client import ROLE_NAMES
 from node.rounds import outcome_name
 from node.cli.options import AMOUNT, NodeContext, format_ether, node_options
 from node.errors import PreflightError

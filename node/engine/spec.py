@@ -178,7 +178,7 @@ def compute_engine_refusal(engine: int) -> str:
 
 
 class ProtocolParams(_Strict):
-    """What goes on-chain with the task (node.chain maps these to create_task)."""
+    """What goes on-chain with the task (node.chain.client maps these to create_task)."""
 
     samples: int = Field(2, ge=1)  # s sampled segments per round (the last one always)
     committee_size: int = Field(3, ge=1)  # c verifiers per round

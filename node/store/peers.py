@@ -29,7 +29,7 @@ def peer_directory(chain):
     address = (chain.deployment.addresses.get(PEER_DIRECTORY) if chain.deployment else None)
     if not address:
         return None
-    from node.contracts import contract
+    from node.chain.contracts import contract
 
     return contract(chain.w3, PEER_DIRECTORY, address)
 

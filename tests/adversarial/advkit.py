@@ -35,7 +35,7 @@ import time
 from dataclasses import dataclass, field
 
 from node import protocol
-from node.contracts import ContractsError, TaskParams
+from node.chain.contracts import ContractsError, TaskParams
 
 from roundkit import RoundKit
 

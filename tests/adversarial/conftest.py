@@ -205,7 +205,7 @@ def _clean_trainchain_env(monkeypatch):
 # ---------------------------------------------------------------- chain fixtures
 @pytest.fixture
 def anvil(tmp_path):
-    from node.devnet import Anvil
+    from node.chain.devnet import Anvil
 
     node = Anvil(block_time=None, state=tmp_path / "anvil-state.json", log_path=tmp_path / "anvil.log")
     node.start()
@@ -230,7 +230,7 @@ def fast_web3(url: str):
 @pytest.fixture(scope="session")
 def dev() -> list[str]:
     """anvil's dev accounts as addresses (unlocked in anvil: fastest way to send)."""
-    from node.devnet import dev_accounts
+    from node.chain.devnet import dev_accounts
 
     return [a.address for a in dev_accounts(10)]
 

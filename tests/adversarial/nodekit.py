@@ -48,7 +48,7 @@ def tiny_spec(corpus_cid: str):
 
 
 def client(url: str, deployment, account):
-    from node.chain import ChainClient
+    from node.chain.client import ChainClient
 
     return ChainClient([url], deployment, account, tx_timeout=30, tx_replace_after=5, rpc_retries=2, rpc_backoff=0.1,
                        poll_interval=0.05)
@@ -90,12 +90,12 @@ class NodeNet:
     # ------------------------------------------------------------ set-up
     @classmethod
     def start(cls, anvil, root: Path, n_verifiers: int = 3) -> "NodeNet":
-        from node.contracts import DeployParams
-        from node.devnet import deploy_contracts, dev_accounts
+        from node.chain.contracts import DeployParams
+        from node.chain.devnet import deploy_contracts, dev_accounts
         from node.engine.dataset import build_dataset, demo_corpus_paths
         from node.store import open_store
 
-        from node.contracts import TaskParams
+        from node.chain.contracts import TaskParams
         from node.tasks import create_task
 
         root = Path(root)
@@ -116,9 +116,9 @@ class NodeNet:
     def make_trainer(self, cls=None, workdir: Path | None = None, **kw):
         """The trainer (dev account 1) as `cls` (default TrainerNode); a second call restarts it on
         the same sqlite DB and work dir, as a node process restarted after a kill would."""
-        from node.db import NodeDB
-        from node.metrics import NodeMetrics
-        from node.trainer import TrainerNode
+        from node.roles.db import NodeDB
+        from node.roles.metrics import NodeMetrics
+        from node.roles.trainer import TrainerNode
 
         cls = cls or TrainerNode
         acct = self.accounts[1]
@@ -133,8 +133,8 @@ class NodeNet:
 
     def make_verifier(self, i: int, cls=None, **kw):
         """Verifier i (0-based) as `cls` (default VerifierNode); replaces any earlier one of i."""
-        from node.db import NodeDB
-        from node.metrics import NodeMetrics
+        from node.roles.db import NodeDB
+        from node.roles.metrics import NodeMetrics
         from verifier.node import VerifierNode
 
         cls = cls or VerifierNode
@@ -250,7 +250,7 @@ class NodeNet:
         """The node's RPC endpoint refuses connections (a dead port) inside the block."""
         from web3 import HTTPProvider
 
-        from node.devnet import free_port
+        from node.chain.devnet import free_port
 
         provider = node.chain.provider
         saved = provider._providers

@@ -12,7 +12,7 @@ from dataclasses import replace
 import pytest
 
 from node import protocol
-from node.contracts import ContractsError, DeployParams
+from node.chain.contracts import ContractsError, DeployParams
 
 from advkit import TOY_TASK, ToyCheat, reason_of
 

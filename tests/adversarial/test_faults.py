@@ -273,7 +273,7 @@ class VerifierProcess:
             time.sleep(0.2)
 
     def ticking(self) -> bool:
-        from node.db import NodeDB
+        from node.roles.db import NodeDB
 
         path = self.datadir / "verifier.sqlite"
         if not path.exists():

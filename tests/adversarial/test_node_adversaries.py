@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from node import protocol
-from node.db import b32
+from node.roles.db import b32
 
-from adversaries import EngineCheatTrainer, FinalSwapTrainer, ForgingTrainer
+from node.adversaries.trainers import EngineCheatTrainer, FinalSwapTrainer, ForgingTrainer
 from nodekit import STAKE, NodeNet
 
 ETH = 10**18
@@ -57,7 +57,7 @@ TRAINER_FRAUD = {
 def test_cheating_trainer_node(net, case, name):
     c = case(name, "fraud: trainer -50% stake; every honest verifier keeps its stake and is paid a share; canonical "
                    "model unchanged")
-    from node.trainer import CheatingTrainer
+    from node.roles.trainer import CheatingTrainer
 
     kind, arg = TRAINER_FRAUD[name]
     if kind == "skip":
@@ -87,7 +87,7 @@ def test_cheater_training_ahead_never_commits_on_its_faked_state(net, case, capl
              "is dropped after the fraud",
              "round 1 fraud; the work ahead on the faked h_M is cancelled, unpinned and deleted; round 2 is "
              "trained on the canonical state (the contract would refuse any other base) and is fraud again")
-    from node.trainer import CheatingTrainer
+    from node.roles.trainer import CheatingTrainer
 
     net.make_trainer(CheatingTrainer, skip_segments={M - 1}, max_rounds=2)
     assert net.trainer.pipeline  # the default
@@ -106,7 +106,7 @@ def test_cheater_training_ahead_never_commits_on_its_faked_state(net, case, capl
     net.hook = None
     faked_final = b32(net.trainer.db.get_round("trainer", first.round_id).data["boundary_hashes"][-1])
     (ahead,) = finished_ahead
-    assert b32(ahead["base_hash"]) == faked_final  # b32: 32 bytes (node.db)
+    assert b32(ahead["base_hash"]) == faked_final  # b32: 32 bytes (node.roles.db)
     assert f"dropping the round trained ahead on 0x{faked_final.hex()[:12]}" in caplog.text
     pinned = set(net.store.pins())
     assert not (set(ahead["cids"][1:]) - set(net.trainer.db.get_round("trainer", first.round_id).data["cids"])) & pinned
@@ -127,7 +127,7 @@ def test_cheater_training_ahead_never_commits_on_its_faked_state(net, case, capl
 def test_skip_segment_m2_node(net, case):
     c = case("CheatingTrainer: skip the steps of segment M-2 (checked only as the span (M-2, M) when drawn)",
              "fraud and -50% in the first round that draws M-2; every earlier round accepted (unchecked)")
-    from node.trainer import CheatingTrainer
+    from node.roles.trainer import CheatingTrainer
 
     net.make_trainer(CheatingTrainer, skip_segments={M - 2}, max_rounds=8)
     honest_verifiers(net)
@@ -176,7 +176,7 @@ def test_forged_unused_checkpoint_node(net, case, m2_drawn):
 
 def test_withholding_trainer_node(net, case):
     c = case("WithholdingTrainer: commits, never reveals", "abandoned: trainer -50% stake (the fraud slash); verifiers keep theirs")
-    from node.trainer import WithholdingTrainer
+    from node.roles.trainer import WithholdingTrainer
 
     net.make_trainer(WithholdingTrainer, max_rounds=1)
     honest_verifiers(net)
@@ -204,7 +204,7 @@ def test_misbehaving_verifier_node(net, case, mode):
     c = case(f"MisbehavingVerifier({mode}): {what}, honest trainer",
              f"round accepted; that verifier -{bps(net)[penalty] / 100:g}% ({penalty}); honest trainer and verifiers "
              "lose nothing and are paid")
-    from verifier.adversary import MisbehavingVerifier
+    from node.adversaries.verifiers import MisbehavingVerifier
 
     net.make_trainer(max_rounds=1)
     honest_verifiers(net, skip=(0,))
@@ -226,8 +226,8 @@ def test_misbehaving_verifier_node(net, case, mode):
 def test_colluding_minority_node(net, case):
     c = case("MisbehavingVerifier(collude) + CheatingTrainer (skips the last segment): a minority of 1 of 3",
              "fraud: trainer -50%; colluder -5% (minority); the 2 honest verifiers keep their stake and are paid")
-    from node.trainer import CheatingTrainer
-    from verifier.adversary import MisbehavingVerifier
+    from node.roles.trainer import CheatingTrainer
+    from node.adversaries.verifiers import MisbehavingVerifier
 
     trainer = net.make_trainer(CheatingTrainer, skip_segments={M - 1}, max_rounds=1)
     honest_verifiers(net, skip=(0,))
@@ -291,7 +291,7 @@ def test_hostile_task_creator(net, case, variant):
 
     from eth_utils import keccak
 
-    from node.contracts import TaskParams
+    from node.chain.contracts import TaskParams
     from node.errors import TrainchainError
     from node.store import compute_cid
 
@@ -308,8 +308,8 @@ def test_hostile_task_creator(net, case, variant):
                    value=params.round_cost * 2, what="create_task")
     bad_task = admin.call(admin.registry.functions.task_count())
     # the trainer pointed at the hostile task refuses at start
-    from node.db import NodeDB
-    from node.trainer import TrainerNode
+    from node.roles.db import NodeDB
+    from node.roles.trainer import TrainerNode
 
     hostile = TrainerNode(client(net.anvil.url, net.deployment, net.accounts[1]), net.store,
                           NodeDB(net.root / "hostile" / "trainer.sqlite"), bad_task, net.root / "hostile",

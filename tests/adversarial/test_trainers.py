@@ -10,7 +10,7 @@ import os
 import pytest
 
 from node import protocol
-from node.contracts import ContractsError
+from node.chain.contracts import ContractsError
 
 from advkit import TOY_TASK, ToyCheat, reason_of
 

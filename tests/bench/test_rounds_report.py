@@ -35,7 +35,7 @@ def test_trainer_timings_attributes_pre_commit_stages_to_the_next_round():
 
 
 def test_pre_commit_stages_filed_under_the_round_after_its_commit_are_found_too():
-    """node/trainer.py may record fetch/train/upload under the round id once the commit names it."""
+    """node/roles/trainer.py may record fetch/train/upload under the round id once the commit names it."""
     rows = [
         timing(1, None, "tx:commit", 0.5, 15.7), timing(2, 1, "fetch", 0.1, 15.8), timing(3, 1, "train", 5.0, 15.8),
         timing(4, 1, "upload", 0.2, 15.8), timing(5, 1, "tx:seal", 0.9, 19.0),

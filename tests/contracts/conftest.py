@@ -12,7 +12,7 @@ import pytest
 from brownie import accounts, chain
 
 from node import protocol as P
-from node.contracts import DeployParams, TaskParams
+from node.chain.contracts import DeployParams, TaskParams
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))  # deploy.py: the brownie deployment
 MIN_TRAINER = 10**18
@@ -60,7 +60,7 @@ def outsider():
 
 
 def deploy_all(deployer) -> SimpleNamespace:
-    """A fresh deployment as scripts/deploy.py makes it (wired as node.contracts.deploy, frozen), plus ProtocolRules."""
+    """A fresh deployment as scripts/deploy.py makes it (wired as node.chain.contracts.deploy, frozen), plus ProtocolRules."""
     from brownie import ProtocolRules
 
     from deploy import deploy_all as deploy_wired  # scripts/deploy.py: one brownie deployment

@@ -88,7 +88,7 @@ def test_open_calls_anyone_may_make(task, staked, outsider):
 
 
 def test_wiring_is_the_deployment_and_frozen(staked, deployer):
-    """Who may call what is exactly what node.contracts.deploy wires, and no admin is left."""
+    """Who may call what is exactly what node.chain.contracts.deploy wires, and no admin is left."""
     c = staked
     assert [c.sm.authorized_callers(i) for i in range(2)] == [c.rounds, c.registry]
     assert c.oracle.authorized_callers(0) == c.registry and c.registry.authorized_callers(0) == c.rounds

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from conftest import PARAMS, TRAINER_STAKE, RoundDriver, rand32
 from node import protocol as P
 from node import rounds as R
-from node.records import Round
+from node.chain.records import Round
 
 GAS = {"gas_limit": 3_000_000}  # no estimation: the transaction executes in the next block, whatever it does
 ACTIONS = list(R.Action)

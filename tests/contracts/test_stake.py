@@ -163,8 +163,8 @@ def test_oracle_history(task, staked):
 
 
 def test_node_contracts_deploy_matches_brownie(web3, deployer):
-    """node.contracts compiles with the vyper package and deploys through plain web3."""
-    from node.contracts import WIRING, DeployParams, contract, deploy
+    """node.chain.contracts compiles with the vyper package and deploys through plain web3."""
+    from node.chain.contracts import WIRING, DeployParams, contract, deploy
 
     addresses = deploy(web3, deployer.address, DeployParams(min_trainer_stake=5, min_verifier_stake=7, unbonding_blocks=3))
     sm = contract(web3, "StakeManager", addresses["StakeManager"])

@@ -10,7 +10,7 @@ from brownie.exceptions import VirtualMachineError
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from node import protocol as P
-from node.contracts import DeployParams
+from node.chain.contracts import DeployParams
 
 from conftest import BOUNDS, PARAMS, rand32
 

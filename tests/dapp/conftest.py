@@ -41,8 +41,8 @@ def devnet(tmp_path_factory):
     """anvil (automine) + the contracts + one task whose first round is finalized."""
     from web3 import Web3
 
-    from node.chain import Deployment
-    from node.devnet import Anvil, dev_accounts
+    from node.chain.client import Deployment
+    from node.chain.devnet import Anvil, dev_accounts
     from node.store import open_store
 
     datadir = tmp_path_factory.mktemp("dapp-node")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from node.dapp_importmap import ImportMapError, allowed_dirs, build_import_map, resolve_target
+from node.dapp.importmap import ImportMapError, allowed_dirs, build_import_map, resolve_target
 
 
 def make_package(root: Path, name: str, manifest: dict, files: tuple[str, ...]) -> None:

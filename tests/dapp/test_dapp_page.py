@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from node.devnet import Anvil, free_port
+from node.chain.devnet import Anvil, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 TRAINCHAIN = str(Path(sys.executable).with_name("trainchain"))
@@ -177,7 +177,7 @@ def test_page_survives_an_rpc_outage(dapp, page, tmp_path):
     """The RPC goes away mid-session: the page says so, then recovers by itself."""
     from web3 import Web3
 
-    from node.devnet import dev_accounts
+    from node.chain.devnet import dev_accounts
     from node.store import open_store
 
     from roundkit import RoundKit

@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from node.cli.dapp import dapp as dapp_cli
-from node.dapp_importmap import build_import_map
-from node.dapp_server import CAR, NODE_MODULES, RAW_BLOCK, DappServerConfig, make_server, resolve_inside
+from node.dapp.importmap import build_import_map
+from node.dapp.server import CAR, NODE_MODULES, RAW_BLOCK, DappServerConfig, make_server, resolve_inside
 from node.store import open_store
 from node.store.cid import compute_cid
 
@@ -194,7 +194,7 @@ def test_import_map_points_at_served_files(server):
 
 
 def test_abis_come_from_the_compiled_contracts(server):
-    from node.contracts import abi
+    from node.chain.contracts import abi
 
     status, _, body = request(server, "/abi/ModelOracle.json")
     assert status == 200 and json.loads(body) == abi("ModelOracle")

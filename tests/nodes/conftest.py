@@ -4,16 +4,16 @@ Run with brownie's pytest plugin off (it would start anvil on 8545):
     .venv/bin/pytest -p no:pytest-brownie tests/nodes
 
 Fixtures (all function-scoped: every test gets a fresh chain, killed afterwards):
-- `anvil_factory(block_time=None, state=None, **kw) -> node.devnet.Anvil` — started; all
+- `anvil_factory(block_time=None, state=None, **kw) -> node.chain.devnet.Anvil` — started; all
   stopped at teardown. block_time=None: automine (a block per transaction, fastest);
   block_time=1 (or 0.5) for node loops that wait for blocks. `state=path` lets
   `anvil.restart(down_for=2)` bring the same chain back (RPC outage tests).
 - `anvil` — anvil_factory() with automine and a state file.
 - `dev` — the 10 anvil dev accounts (LocalAccount, 10 000 ETH each): dev[0] deploys.
-- `deploy_params` — node.contracts.DeployParams used by `deployed` (override it in a test
+- `deploy_params` — node.chain.contracts.DeployParams used by `deployed` (override it in a test
   module to change minimum stakes / unbonding).
 - `deployed` — Devnet(anvil, url, deployment, datadir, accounts, chain): the contracts
-  deployed with node.contracts.deploy, `<datadir>/deployment.json` written, `chain` a
+  deployed with node.chain.contracts.deploy, `<datadir>/deployment.json` written, `chain` a
   ChainClient signing as dev[0].
 - `keyed_datadir` — `deployed` plus keystores (light scrypt, password "test-password",
   in `<datadir>/password.txt`) for dev[1..4]; returns (devnet, [addresses]).
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from node.devnet import Anvil, dev_accounts
+from node.chain.devnet import Anvil, dev_accounts
 
 PASSWORD = "test-password"
 
@@ -68,7 +68,7 @@ def dev():
 
 @pytest.fixture
 def deploy_params():
-    from node.contracts import DeployParams
+    from node.chain.contracts import DeployParams
 
     return DeployParams(min_trainer_stake=10**18, min_verifier_stake=10**18, unbonding_blocks=5)
 
@@ -77,10 +77,10 @@ def deploy_params():
 class Devnet:
     anvil: Anvil
     url: str
-    deployment: object  # node.chain.Deployment
+    deployment: object  # node.chain.client.Deployment
     datadir: Path
     accounts: list  # LocalAccount, dev accounts
-    chain: object  # node.chain.ChainClient signing as accounts[0]
+    chain: object  # node.chain.client.ChainClient signing as accounts[0]
 
     @property
     def deployment_path(self) -> Path:
@@ -89,8 +89,8 @@ class Devnet:
 
 @pytest.fixture
 def deployed(anvil, dev, deploy_params, tmp_path) -> Devnet:
-    from node.chain import ChainClient
-    from node.devnet import deploy_contracts
+    from node.chain.client import ChainClient
+    from node.chain.devnet import deploy_contracts
 
     datadir = tmp_path / "datadir"
     deployment = deploy_contracts(anvil.url, dev[0], deploy_params, out=datadir / "deployment.json")
@@ -101,7 +101,7 @@ def deployed(anvil, dev, deploy_params, tmp_path) -> Devnet:
 
 @pytest.fixture
 def client(deployed):
-    from node.chain import ChainClient
+    from node.chain.client import ChainClient
 
     def make(account=None, **kw) -> ChainClient:
         opts = dict(tx_timeout=30, tx_replace_after=5, rpc_retries=2, rpc_backoff=0.1, poll_interval=0.05)
@@ -151,7 +151,7 @@ def open_round(deployed, client, dev):
     def make():
         import os
 
-        from node.contracts import TaskParams
+        from node.chain.contracts import TaskParams
         from node.protocol import compute_merkle_proof, compute_merkle_root
 
         owner = deployed.chain

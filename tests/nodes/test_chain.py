@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from node.chain import ChainClient, Deployment
-from node.devnet import free_port
+from node.chain.client import ChainClient, Deployment
+from node.chain.devnet import free_port
 from node.errors import ChainError, DeploymentError, PreflightError, RPCUnavailable
 from node.rounds import Phase
 
@@ -199,7 +199,7 @@ def test_preflight_checks_say_why(deployed, client, dev, open_round):
 def test_transaction_survives_an_rpc_restart_and_runs_once(anvil_factory, dev, tmp_path):
     """anvil (1 s blocks) goes down right after the send and loses its pool: the client re-sends the
     same nonce once the RPC is back, and the stake is added exactly once."""
-    from node.devnet import deploy_contracts
+    from node.chain.devnet import deploy_contracts
 
     anvil = anvil_factory(block_time=1, state=tmp_path / "state.json")
     deployment = deploy_contracts(anvil.url, dev[0])

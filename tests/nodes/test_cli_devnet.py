@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from node.devnet import devnet_down, free_port, rpc_ready
+from node.chain.devnet import devnet_down, free_port, rpc_ready
 
 
 @pytest.fixture
@@ -57,10 +57,10 @@ def test_deploy_to_a_given_rpc(cli_run, anvil, tmp_path):
     result = _j(cli_run("deploy", "--rpc", anvil.url, "--anvil-dev-account", "--deployment", out,
                         "--min-trainer-stake", "2", "--json"))
     assert json.loads(out.read_text())["addresses"] == result["addresses"]
-    from node.contracts import CONTRACT_NAMES
+    from node.chain.contracts import CONTRACT_NAMES
 
     assert set(result["addresses"]) == {*CONTRACT_NAMES, "PeerDirectory"}
-    from node.chain import ChainClient, Deployment
+    from node.chain.client import ChainClient, Deployment
 
     chain = ChainClient(None, Deployment.load(out))
     assert chain.call(chain.stake_manager.functions.min_stake(1)) == 2 * 10**18

@@ -10,7 +10,7 @@ import time
 import pytest
 import requests
 
-from node.devnet import free_port
+from node.chain.devnet import free_port
 from node.keys import NodeLock
 from node.localnet import trainchain_command
 
@@ -97,7 +97,7 @@ def test_verifier_refuses_in_words_a_task_it_cannot_replay(cli_run, opts, keyed_
     import os
 
     from node.cli.task import create_task
-    from node.db import NodeDB
+    from node.roles.db import NodeDB
     from node.engine import TaskSpec, build_dataset
     from node.protocol import compute_merkle_proof, compute_merkle_root
     from node.store import open_store
@@ -157,7 +157,7 @@ def test_verifier_refuses_in_words_a_task_it_cannot_replay(cli_run, opts, keyed_
 
 def test_one_node_per_data_dir(cli_run, opts, keyed_datadir):
     """Two verifier keys in one data dir would share one round database: the second is refused."""
-    from node.db import NodeDB
+    from node.roles.db import NodeDB
 
     devnet, addresses = keyed_datadir
     with NodeDB(devnet.datadir / "verifier.sqlite") as db:

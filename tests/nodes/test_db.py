@@ -2,8 +2,8 @@
 import multiprocessing
 import os
 
-from node.db import NodeDB
-from node.metrics import NodeMetrics
+from node.roles.db import NodeDB
+from node.roles.metrics import NodeMetrics
 
 
 def test_round_fields_merge_and_survive_reopen(tmp_path):
@@ -88,7 +88,7 @@ def test_blobs(tmp_path):
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node.db import DONE_PHASES
+from node.roles.db import DONE_PHASES
 
 _values = st.one_of(st.integers(-2**63, 2**63), st.text(max_size=8), st.binary(min_size=32, max_size=32), st.booleans())
 _saves = st.lists(

@@ -1,4 +1,4 @@
-"""node/pipeline.py: the training-ahead job's life cycle (no chain, no torch: the work is a stand-in).
+"""node/roles/pipeline.py: the training-ahead job's life cycle (no chain, no torch: the work is a stand-in).
 
 The node-level behaviour (round 2 trained while round 1 is verified; a cheater's work ahead
 dropped after its fraud) is in tests/nodes/test_rounds.py and tests/adversarial.
@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from node.pipeline import AheadJob, Cancelled
+from node.roles.pipeline import AheadJob, Cancelled
 
 BASE = bytes(range(32))
 
@@ -56,11 +56,11 @@ def test_a_job_not_started_is_not_done():
 def test_a_node_whose_training_ahead_fails_records_it_once_and_leaves_the_round_to_start_round(tmp_path):
     """A real TrainerNode (no chain needed for this part): the work ahead cannot fetch its base (the store
     lost the checkpoint); the failure is a recorded duty, and the node does not retry it every block."""
-    from node.db import NodeDB
+    from node.roles.db import NodeDB
     from node.engine.spec import TaskSpec
     from node.store import open_store
     from node.store.cid import compute_cid
-    from node.trainer import TrainerNode
+    from node.roles.trainer import TrainerNode
 
     node = TrainerNode(None, open_store(datadir=tmp_path), NodeDB(tmp_path / "trainer.sqlite"), 1, tmp_path,
                        show_progress=False)

@@ -12,9 +12,9 @@ import time
 import pytest
 
 from node import protocol
-from node.db import NodeDB, b32
+from node.roles.db import NodeDB, b32
 from node.localnet import LocalNet, wait_until
-from node.records import Round
+from node.chain.records import Round
 from nodes_helpers import NODE_CONFIG, tiny_spec
 
 STAKE = 4 * 10**18

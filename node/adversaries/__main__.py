@@ -1,7 +1,7 @@
 """Dishonest trainers as separate processes, for the demo and the tests only.
 
-    python -m node.adversary --task 1 --skip-segment 3 --datadir D --password-file P   # cheats
-    python -m node.adversary --task 1 --withhold ...                                   # never reveals
+    python -m node.adversaries --task 1 --skip-segment 3 --datadir D --password-file P   # cheats
+    python -m node.adversaries --task 1 --withhold ...                                   # never reveals
 
 Deliberately not a `trainchain` subcommand: users get no --cheat flag. The same
 TrainerNode runs, configured as CheatingTrainer / WithholdingTrainer.
@@ -26,7 +26,7 @@ from node.cli.run import configure_logging, gateway_flags, gateway_options, run_
 @store_option
 def adversary(node: NodeContext, task_id: int, rounds: int, skip: tuple[int, ...], withhold: bool,
               gateway_listen: str | None, ipfs_gateways: tuple[str, ...]) -> None:
-    from node.trainer import CheatingTrainer, WithholdingTrainer
+    from node.roles.trainer import CheatingTrainer, WithholdingTrainer
 
     gateway_flags(node, gateway_listen, ipfs_gateways)
 

@@ -1,6 +1,6 @@
 """Typed records of what the contracts hold: TaskParams, Task, Round, ModelVersion.
 
-Decoded once, at the chain boundary (node.chain.ChainClient.get_task / get_round /
+Decoded once, at the chain boundary (node.chain.client.ChainClient.get_task / get_round /
 latest_model), from the ABI's tuples: hashes are `bytes` (32), addresses checksummed
 strings, phases and outcomes node.rounds.Phase / Outcome. Nothing inside the node converts
 hex strings back and forth; `.to_json()` is for output (CLI --json, logs) only.

@@ -1,4 +1,4 @@
-"""Dishonest trainers beyond node/trainer.py's CheatingTrainer / WithholdingTrainer: the real
+"""Dishonest trainers beyond node/roles/trainer.py's CheatingTrainer / WithholdingTrainer: the real
 TrainerNode with one thing changed each (adversarial suite only).
 
 - EngineCheatTrainer(cheat=dict(...)): trains through the engine's cheat hook (node.engine.Cheat):
@@ -13,8 +13,8 @@ import logging
 from pathlib import Path
 
 from node import protocol
-from node.db import b32
-from node.trainer import TrainerNode
+from node.roles.db import b32
+from node.roles.trainer import TrainerNode
 
 log = logging.getLogger("trainchain.trainer")
 

@@ -1,6 +1,6 @@
 """Compile the protocol contracts with the vyper package and deploy them with web3.
 
-    from node.contracts import compile_contracts, deploy, contract, DeployParams, TaskParams
+    from node.chain.contracts import compile_contracts, deploy, contract, DeployParams, TaskParams
     addresses = deploy(w3, w3.eth.accounts[0])             # or an eth_account LocalAccount
     rounds = contract(w3, "TrainingRounds", addresses["TrainingRounds"])
 
@@ -22,11 +22,11 @@ from typing import Any
 
 from node import protocol as P
 from node.errors import TrainchainError
-from node.records import TaskParams  # noqa: F401  (the contracts' rules.TaskParams; re-exported)
+from node.tools import PROJECT_ROOT
+from node.chain.records import TaskParams  # noqa: F401  (the contracts' rules.TaskParams; re-exported)
 
-ROOT = Path(__file__).resolve().parent.parent
-CONTRACTS_DIR = ROOT / "contracts"
-CACHE_DIR = ROOT / "build" / "trainchain"
+CONTRACTS_DIR = PROJECT_ROOT / "contracts"
+CACHE_DIR = PROJECT_ROOT / "build" / "trainchain"
 LIB_DIR = CONTRACTS_DIR / "lib"  # Vyper modules (imported, never deployed on their own)
 CONTRACT_NAMES = ("StakeManager", "ModelOracle", "TaskRegistry", "TrainingRounds")  # a deployment
 REFERENCE_NAMES = ("ProtocolRules",)  # the rules as external pure functions (tests, tools)

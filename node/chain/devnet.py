@@ -141,9 +141,9 @@ class Anvil:
 # ---------------------------------------------------------------- deploy
 def deploy_contracts(rpc_url: str | list[str], deployer: LocalAccount, params=None,
                      out: str | Path | None = None):
-    """Deploy and wire the contracts (node.contracts.deploy); return (and write to `out`) the Deployment."""
-    from node.chain import ChainClient, Deployment
-    from node.contracts import DeployParams, deploy
+    """Deploy and wire the contracts (node.chain.contracts.deploy); return (and write to `out`) the Deployment."""
+    from node.chain.client import ChainClient, Deployment
+    from node.chain.contracts import DeployParams, deploy
 
     urls = [rpc_url] if isinstance(rpc_url, str) else list(rpc_url)
     chain = ChainClient(urls, None, deployer)
@@ -157,7 +157,7 @@ def deploy_contracts(rpc_url: str | list[str], deployer: LocalAccount, params=No
 
 def fund_accounts(rpc_url: str, funder: LocalAccount, addresses: list[str], amount: int = DEV_FUNDING) -> None:
     """Send `amount` wei to each address that holds less than that."""
-    from node.chain import ChainClient
+    from node.chain.client import ChainClient
 
     chain = ChainClient([rpc_url], None, funder)
     for address in addresses:
@@ -195,7 +195,7 @@ def devnet_up(datadir: str | Path, port: int | None = None, block_time: float = 
 
     Restarting a devnet whose state file exists reloads the chain and keeps the deployment.
     """
-    from node.chain import Deployment
+    from node.chain.client import Deployment
 
     datadir = Path(datadir)
     info = _read_info(datadir)
@@ -220,7 +220,7 @@ def devnet_up(datadir: str | Path, port: int | None = None, block_time: float = 
         if deployment_path.exists():
             try:
                 deployment = Deployment.load(deployment_path)
-                from node.chain import ChainClient
+                from node.chain.client import ChainClient
 
                 ChainClient([anvil.url], deployment).check_chain()
                 deployment = deployment.model_copy(update={"rpc_urls": [anvil.url]})
@@ -288,7 +288,7 @@ def devnet_down(datadir: str | Path, timeout: float = 10.0) -> bool:
 
 def devnet_status(datadir: str | Path) -> dict:
     """{"running", "url", "pid", "block", "chain_id", "addresses"}."""
-    from node.chain import Deployment
+    from node.chain.client import Deployment
 
     info = _read_info(datadir) or {}
     running = bool(info) and _is_anvil(info["pid"]) and rpc_ready(info["url"])

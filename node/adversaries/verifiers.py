@@ -20,7 +20,7 @@ import logging
 import os
 
 from node import protocol
-from node.db import b32
+from node.roles.db import b32
 from verifier.node import VerifierNode
 
 log = logging.getLogger("trainchain.verifier")

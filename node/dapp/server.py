@@ -28,14 +28,14 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from node.dapp_importmap import ImportMapError, allowed_dirs, build_import_map
+from node.dapp.importmap import ImportMapError, allowed_dirs, build_import_map
 from node.store.gateway import CAR, RAW_BLOCK, TrustlessGatewayHandler  # noqa: F401 (re-exported)
+from node.tools import PROJECT_ROOT
 
 log = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DAPP_DIR = REPO_ROOT / "dapp"
-NODE_MODULES = REPO_ROOT / "node_modules"
+DAPP_DIR = PROJECT_ROOT / "dapp"
+NODE_MODULES = PROJECT_ROOT / "node_modules"
 VENDOR_PREFIX = "/vendor/"
 VENDOR_SUFFIXES = {".js", ".mjs", ".json"}
 VENDOR_CACHE = "public, max-age=3600"
@@ -111,7 +111,7 @@ class DappServer(ThreadingHTTPServer):
     def abis(self) -> dict[str, list]:
         with self._abi_lock:
             if self._abis is None:
-                from node.contracts import compile_contracts
+                from node.chain.contracts import compile_contracts
 
                 self._abis = {name: art["abi"] for name, art in compile_contracts().items()}
             return self._abis

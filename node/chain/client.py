@@ -37,7 +37,7 @@ from web3.providers.rpc import HTTPProvider
 
 from node.config import DEFAULT_RPC
 from node.errors import ChainError, DeploymentError, PreflightError, RPCUnavailable, TxTimeout
-from node.records import ModelVersion, Round, Task
+from node.chain.records import ModelVersion, Round, Task
 from node.rounds import Action, why_not
 
 log = logging.getLogger("trainchain.chain")
@@ -261,7 +261,7 @@ class ChainClient:
         if self.deployment is None:
             raise DeploymentError("no deployment loaded: pass --deployment or run `trainchain devnet up`")
         self.check_chain()
-        from node.contracts import contract  # compiled artifacts (cached in build/)
+        from node.chain.contracts import contract  # compiled artifacts (cached in build/)
 
         return contract(self.w3, name, self.deployment.addresses[name])
 
@@ -348,7 +348,7 @@ class ChainClient:
                 return contract
         raise ChainError(f"no deployed contract declares an event {name!r}")
 
-    # ------------------------------------------------------------ records (node/records.py: decoded here, once)
+    # ------------------------------------------------------------ records (node/chain/records.py: decoded here, once)
     def get_task(self, task_id: int) -> Task:
         """TaskRegistry.tasks(task_id) + TrainingRounds.open_round(task_id), typed; PreflightError if
         there is no such task."""

@@ -18,7 +18,7 @@ so a node killed at any moment and restarted picks up where the chain is.
 
 Pipelined (the default; `pipeline=False` / `--no-pipeline` turns it off): while its
 round r is verified, the node trains round r+1 on its own final state h_M(r) on a
-thread (node/pipeline.py) and commits it the moment r is accepted, so the machine
+thread (node/roles/pipeline.py) and commits it the moment r is accepted, so the machine
 trains while the chain does its ~10 blocks. Work ahead on a state that does not become
 canonical (fraud, abandoned, expired) is thrown away; commit rules are unchanged.
 
@@ -36,13 +36,13 @@ import time
 from pathlib import Path
 
 from node import protocol
-from node.db import NodeDB, b32
+from node.roles.db import NodeDB, b32
 from node.errors import ChainError
-from node.metrics import NodeMetrics
-from node.records import Task
+from node.roles.metrics import NodeMetrics
+from node.chain.records import Task
 from node.rounds import Action, Outcome, Phase, can_act, is_finalize_due, is_trainer_penalized
-from node.pipeline import AheadJob
-from node.runloop import DutyNode, Fatal, Stopwatch, progress_bar
+from node.roles.pipeline import AheadJob
+from node.roles.runloop import DutyNode, Fatal, Stopwatch, progress_bar
 from node.store import NotFound
 
 log = logging.getLogger("trainchain.trainer")
@@ -251,7 +251,7 @@ class TrainerNode(DutyNode):
         log.info("trained%s: mean loss %s, trace root 0x%s", " ahead" if key == self.ahead_key() else "",
                  f"{loss:.4f}" if loss is not None else "n/a", b32(pending["trace_root"]).hex()[:12])
 
-    # ------------------------------------------------------------ training ahead (node/pipeline.py)
+    # ------------------------------------------------------------ training ahead (node/roles/pipeline.py)
     def train_ahead(self, trace: dict, why: str) -> None:
         """Train the round after `trace` (ours: being committed or verified) on its final state."""
         if not self.pipeline or self.ahead is not None or "final_path" not in trace:
