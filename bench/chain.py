@@ -33,7 +33,8 @@ def _cli(*args: str) -> None:
 
 def run() -> dict:
     from node.chain.client import ChainClient
-    from node.chain.devnet import Anvil, deploy_contracts, dev_accounts, devnet_down, devnet_up, free_port
+    from node.chain.devnet import Anvil, deploy_contracts, dev_accounts, devnet_down, devnet_up
+    from node.tools import free_port
 
     out: dict = {}
     with tempfile.TemporaryDirectory() as tmp:

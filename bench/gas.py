@@ -13,8 +13,9 @@ from pathlib import Path
 from statistics import mean
 
 from node import protocol as P
-from node.chain.contracts import (CONTRACT_NAMES, EIP170_LIMIT, REFERENCE_NAMES, TaskParams, compile_contract, contract,
-                            deploy, send)
+from node.chain.contracts import (CONTRACT_NAMES, EIP170_LIMIT, REFERENCE_NAMES, compile_contract, contract, deploy,
+                                  send)
+from node.chain.records import TaskParams
 
 OUT = Path(__file__).resolve().parent / "gas.md"
 COMMITTEES, SAMPLES, STEPS = (3, 7), (2, 8), (32, 4096)

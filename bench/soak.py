@@ -23,7 +23,7 @@ from collections import Counter
 from pathlib import Path
 
 from node import protocol
-from node.chain.contracts import TaskParams
+from node.chain.records import TaskParams
 from node.rounds import outcome_name
 
 REPO = Path(__file__).resolve().parents[1]
@@ -66,8 +66,8 @@ def run(rounds: int, root: Path, block_time: float, timeout: float, out: Path) -
     from node.engine import TaskSpec, apply_runtime_pin
 
     apply_runtime_pin(TaskSpec.preset("tiny"))  # genesis is drawn here: pin before torch loads
-    from node.roles.db import NodeDB
     from node.localnet import LocalNet
+    from node.roles.db import NodeDB
 
     t0 = time.time()
     local = LocalNet(root, block_time=block_time).start()

@@ -10,8 +10,8 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from node.errors import PreflightError
 from node.chain.records import format_ether
+from node.errors import PreflightError
 
 
 def _hex(value: bytes) -> str:
@@ -23,7 +23,7 @@ def create_task(chain, store, spec, fund: int, log=lambda msg: None) -> dict:
 
     The spec's dataset manifest must already be in the store. Returns the ids, CIDs and hashes.
     """
-    from node.chain.contracts import TaskParams
+    from node.chain.records import TaskParams
     from node.engine import make_genesis
 
     manifest = spec.dataset.manifest_cid

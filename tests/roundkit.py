@@ -19,7 +19,8 @@ import os
 from dataclasses import dataclass, field
 
 from node import protocol
-from node.chain.contracts import DeployParams, TaskParams, contract, deploy, send
+from node.chain.contracts import DeployParams, contract, deploy, send
+from node.chain.records import TaskParams
 
 # Small rounds: M = 8 segments, 2 samples (+ the last), committee of 3, quorum 2.
 SMALL_TASK = TaskParams(steps_per_round=8, segment_steps=1, samples=2, committee_size=3, quorum=2, seal_delay_blocks=1)

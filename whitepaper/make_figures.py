@@ -41,8 +41,8 @@ FILL = re.compile(r"(<!-- fill:([\w.-]+) -->\n)(.*?)(<!-- /fill -->)", re.S)
 def default_params() -> dict:
     """The defaults a task gets on-chain: `trainchain spec init`'s TaskSpec.preset("demo") mapped by the
     node (node/chain/client.py)."""
-    from node.chain.contracts import TaskParams
     from node.chain.contracts import DeployParams
+    from node.chain.records import TaskParams
     from node.engine.spec import TaskSpec
 
     spec = TaskSpec.preset("demo")

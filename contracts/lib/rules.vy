@@ -44,7 +44,7 @@ OUTCOME_ABANDONED: constant(uint256) = 5  # trainer missed reveal_starts or reve
 
 # ---------------------------------------------------------------- types
 # Field names are the TaskSpec's `protocol` vocabulary (node/engine/spec.py ProtocolParams,
-# plus the spec's steps_per_round and segment_steps); node.chain.contracts.TaskParams mirrors it.
+# plus the spec's steps_per_round and segment_steps); node.chain.records.TaskParams mirrors it.
 struct TaskParams:
     steps_per_round: uint256         # S
     segment_steps: uint256           # k; M = S / k segments per round

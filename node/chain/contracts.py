@@ -1,6 +1,7 @@
 """Compile the protocol contracts with the vyper package and deploy them with web3.
 
-    from node.chain.contracts import compile_contracts, deploy, contract, DeployParams, TaskParams
+    from node.chain.contracts import compile_contracts, deploy, contract, DeployParams
+    from node.chain.records import TaskParams
     addresses = deploy(w3, w3.eth.accounts[0])             # or an eth_account LocalAccount
     rounds = contract(w3, "TrainingRounds", addresses["TrainingRounds"])
 
@@ -23,7 +24,6 @@ from typing import Any
 from node import protocol as P
 from node.errors import TrainchainError
 from node.tools import PROJECT_ROOT
-from node.chain.records import TaskParams  # noqa: F401  (the contracts' rules.TaskParams; re-exported)
 
 CONTRACTS_DIR = PROJECT_ROOT / "contracts"
 CACHE_DIR = PROJECT_ROOT / "build" / "trainchain"

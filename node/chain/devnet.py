@@ -24,7 +24,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from node.errors import DevnetError
-from node.tools import PROJECT_ROOT, find_binary, free_port  # noqa: F401  (free_port: part of this module's API)
+from node.tools import PROJECT_ROOT, find_binary, free_port
 
 ANVIL_MNEMONIC = "test test test test test test test test test test test junk"  # anvil's default
 ANVIL_CHAIN_ID = 31337

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import click
 
-from node.cli.options import AMOUNT, NodeContext, format_ether, node_options
+from node.chain.records import format_ether
+from node.cli.options import AMOUNT, NodeContext, node_options
 
 ETH = 10**18
 

@@ -24,7 +24,6 @@ from typing import Any, Callable
 import click
 
 from node.errors import AmountError, KeystoreError, TrainchainError, UnknownAccount
-from node.chain.records import format_ether  # noqa: F401  (CLI building block; defined with the records)
 
 # ---------------------------------------------------------------- amounts
 UNITS = {"eth": 10**18, "ether": 10**18, "gwei": 10**9, "wei": 1}
@@ -247,5 +246,5 @@ def node_options(f: Callable) -> Callable:
     return wrapper
 
 
-__all__ = ["node_options", "NodeContext", "AMOUNT", "parse_amount", "format_ether", "hexstr", "fail",
+__all__ = ["node_options", "NodeContext", "AMOUNT", "parse_amount", "hexstr", "fail",
            "KeystoreError"]

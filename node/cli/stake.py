@@ -8,9 +8,10 @@ from __future__ import annotations
 import click
 
 from node.chain.client import ROLE_NAMES
-from node.rounds import outcome_name
-from node.cli.options import AMOUNT, NodeContext, format_ether, node_options
+from node.chain.records import format_ether
+from node.cli.options import AMOUNT, NodeContext, node_options
 from node.errors import PreflightError
+from node.rounds import outcome_name
 
 ROLES = {"trainer": 1, "verifier": 2}
 

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import click
 
-from node.cli.options import AMOUNT, NodeContext, format_ether, hexstr, node_options, store_option
+from node.chain.records import format_ether
+from node.cli.options import AMOUNT, NodeContext, hexstr, node_options, store_option
 from node.errors import PreflightError
-from node.tasks import create_task  # noqa: F401  (re-exported: `create` below calls it)
+from node.tasks import create_task
 
 
 @click.group()

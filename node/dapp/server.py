@@ -29,7 +29,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from node.dapp.importmap import ImportMapError, allowed_dirs, build_import_map
-from node.store.gateway import CAR, RAW_BLOCK, TrustlessGatewayHandler  # noqa: F401 (re-exported)
+from node.store.gateway import TrustlessGatewayHandler
 from node.tools import PROJECT_ROOT
 
 log = logging.getLogger(__name__)

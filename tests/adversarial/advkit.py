@@ -35,7 +35,8 @@ import time
 from dataclasses import dataclass, field
 
 from node import protocol
-from node.chain.contracts import ContractsError, TaskParams
+from node.chain.contracts import ContractsError
+from node.chain.records import TaskParams
 
 from roundkit import RoundKit
 

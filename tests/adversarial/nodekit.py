@@ -95,7 +95,7 @@ class NodeNet:
         from node.engine.dataset import build_dataset, demo_corpus_paths
         from node.store import open_store
 
-        from node.chain.contracts import TaskParams
+        from node.chain.records import TaskParams
         from node.tasks import create_task
 
         root = Path(root)
@@ -250,7 +250,7 @@ class NodeNet:
         """The node's RPC endpoint refuses connections (a dead port) inside the block."""
         from web3 import HTTPProvider
 
-        from node.chain.devnet import free_port
+        from node.tools import free_port
 
         provider = node.chain.provider
         saved = provider._providers

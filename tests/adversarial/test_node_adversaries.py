@@ -226,8 +226,8 @@ def test_misbehaving_verifier_node(net, case, mode):
 def test_colluding_minority_node(net, case):
     c = case("MisbehavingVerifier(collude) + CheatingTrainer (skips the last segment): a minority of 1 of 3",
              "fraud: trainer -50%; colluder -5% (minority); the 2 honest verifiers keep their stake and are paid")
-    from node.roles.trainer import CheatingTrainer
     from node.adversaries.verifiers import MisbehavingVerifier
+    from node.roles.trainer import CheatingTrainer
 
     trainer = net.make_trainer(CheatingTrainer, skip_segments={M - 1}, max_rounds=1)
     honest_verifiers(net, skip=(0,))
@@ -291,7 +291,7 @@ def test_hostile_task_creator(net, case, variant):
 
     from eth_utils import keccak
 
-    from node.chain.contracts import TaskParams
+    from node.chain.records import TaskParams
     from node.errors import TrainchainError
     from node.store import compute_cid
 

@@ -12,7 +12,8 @@ import pytest
 from brownie import accounts, chain
 
 from node import protocol as P
-from node.chain.contracts import DeployParams, TaskParams
+from node.chain.contracts import DeployParams
+from node.chain.records import TaskParams
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))  # deploy.py: the brownie deployment
 MIN_TRAINER = 10**18

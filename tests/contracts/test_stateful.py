@@ -24,7 +24,7 @@ from brownie.exceptions import VirtualMachineError
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from node import protocol as P
-from node.chain.contracts import TaskParams
+from node.chain.records import TaskParams
 from conftest import MIN_TRAINER, MIN_VERIFIER, Trace, deploy_all, rand32
 
 PARAMS = TaskParams(steps_per_round=16, segment_steps=1, samples=2, committee_size=3, quorum=2, seal_delay_blocks=1,

@@ -16,7 +16,8 @@ from urllib.parse import urlencode
 
 import pytest
 
-from node.chain.devnet import Anvil, free_port
+from node.chain.devnet import Anvil
+from node.tools import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 TRAINCHAIN = str(Path(sys.executable).with_name("trainchain"))

@@ -16,9 +16,10 @@ from hypothesis import strategies as st
 
 from node.cli.dapp import dapp as dapp_cli
 from node.dapp.importmap import build_import_map
-from node.dapp.server import CAR, NODE_MODULES, RAW_BLOCK, DappServerConfig, make_server, resolve_inside
+from node.dapp.server import NODE_MODULES, DappServerConfig, make_server, resolve_inside
 from node.store import open_store
 from node.store.cid import compute_cid
+from node.store.gateway import CAR, RAW_BLOCK
 
 CHUNK = 256 * 1024
 

@@ -151,7 +151,7 @@ def open_round(deployed, client, dev):
     def make():
         import os
 
-        from node.chain.contracts import TaskParams
+        from node.chain.records import TaskParams
         from node.protocol import compute_merkle_proof, compute_merkle_root
 
         owner = deployed.chain

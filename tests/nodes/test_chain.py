@@ -8,9 +8,9 @@ import time
 import pytest
 
 from node.chain.client import ChainClient, Deployment
-from node.chain.devnet import free_port
 from node.errors import ChainError, DeploymentError, PreflightError, RPCUnavailable
 from node.rounds import Phase
+from node.tools import free_port
 
 VERIFIER = 2
 ETH = 10**18

@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from node.cli.options import MAX_WEI, format_ether, parse_amount
+from node.chain.records import format_ether
+from node.cli.options import MAX_WEI, parse_amount
 from node.config import load_config
 from node.errors import AmountError, ConfigError
 

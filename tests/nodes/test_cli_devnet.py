@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from node.chain.devnet import devnet_down, free_port, rpc_ready
+from node.chain.devnet import devnet_down, rpc_ready
+from node.tools import free_port
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ ETH = 10**18
 
 def _create_task(deployed, spec: TaskSpec) -> int:
     """A task whose spec is in the CLI's store (<datadir>/ipfs); genesis is a stand-in (no replay here)."""
-    from node.chain.contracts import TaskParams
+    from node.chain.records import TaskParams
     from node.store import open_store
 
     store = open_store(deployed.datadir)

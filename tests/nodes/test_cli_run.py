@@ -10,9 +10,9 @@ import time
 import pytest
 import requests
 
-from node.chain.devnet import free_port
 from node.keys import NodeLock
 from node.localnet import trainchain_command
+from node.tools import free_port
 
 
 @pytest.fixture
@@ -97,9 +97,9 @@ def test_verifier_refuses_in_words_a_task_it_cannot_replay(cli_run, opts, keyed_
     import os
 
     from node.cli.task import create_task
-    from node.roles.db import NodeDB
     from node.engine import TaskSpec, build_dataset
     from node.protocol import compute_merkle_proof, compute_merkle_root
+    from node.roles.db import NodeDB
     from node.store import open_store
 
     devnet, addresses = keyed_datadir

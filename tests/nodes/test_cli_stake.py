@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from node.chain.devnet import free_port
+from node.tools import free_port
 
 ETH = 10**18
 

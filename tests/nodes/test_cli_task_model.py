@@ -62,7 +62,7 @@ def test_pull_refuses_a_state_that_does_not_match_the_oracle(cli_run, setup):
     devnet, opts, tmp = setup
     honest = _j(cli_run("task", "create", "--spec", tmp / "spec.json", "--fund", "1", "--data", tmp / "corpus.txt",
                         *opts, "--json"))
-    from node.chain.contracts import TaskParams
+    from node.chain.records import TaskParams
 
     spec = TaskSpec.from_json(json.dumps(_j(cli_run("task", "show", "1", *opts, "--json"))["spec"]))
     chain = devnet.chain

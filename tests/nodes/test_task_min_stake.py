@@ -12,12 +12,12 @@ ETH = 10**18
 
 
 def test_trainer_below_the_tasks_minimum_waits_in_words_and_the_contract_refuses(deployed, client, dev, tmp_path):
-    from node.chain.contracts import TaskParams
-    from node.roles.db import NodeDB
+    from node.chain.records import TaskParams
     from node.engine.spec import TaskSpec
     from node.protocol import compute_merkle_proof, compute_merkle_root
-    from node.store import open_store
+    from node.roles.db import NodeDB
     from node.roles.trainer import TrainerNode
+    from node.store import open_store
 
     spec = TaskSpec.preset("tiny").with_(protocol={"samples": 1, "committee_size": 2, "quorum": 2,
                                                    "min_trainer_stake_wei": 2 * ETH})
@@ -53,11 +53,11 @@ def test_trainer_below_the_tasks_minimum_waits_in_words_and_the_contract_refuses
 
 def test_trainer_waits_in_words_on_a_closed_task(deployed, client, dev, tmp_path):
     """Issue #13: the creator closed the task (pool withdrawn): the pre-flight says so and sends nothing."""
-    from node.chain.contracts import TaskParams
-    from node.roles.db import NodeDB
+    from node.chain.records import TaskParams
     from node.engine.spec import TaskSpec
-    from node.store import open_store
+    from node.roles.db import NodeDB
     from node.roles.trainer import TrainerNode
+    from node.store import open_store
 
     params = TaskParams.from_spec(TaskSpec.preset("tiny").with_(protocol={"samples": 1, "committee_size": 2, "quorum": 2}))
     owner = deployed.chain

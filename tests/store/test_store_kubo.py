@@ -21,8 +21,8 @@ from node.store import (
     open_store,
 )
 from node.store.cid import CHUNK_SIZE, MAX_LINKS, RAW, Cid
-from node.store.jsipfs import free_port
 from node.store.kubo import KuboStore, api_to_multiaddr
+from node.tools import free_port
 from store_helpers import vector_bytes
 
 UNKNOWN = "bafkreie7q3iidccmpvszul7kudcvvuavuo7u6gzlbobczuk5nqk3b4akba"
