@@ -4,7 +4,7 @@
     python -m node.adversaries --task 1 --withhold ...                                   # never reveals
 
 Deliberately not a `trainchain` subcommand: users get no --cheat flag. The same
-TrainerNode runs, configured as CheatingTrainer / WithholdingTrainer.
+TrainerNode runs, as CheatingTrainer / WithholdingTrainer (node/adversaries/trainers.py).
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from node.cli.run import configure_logging, gateway_flags, gateway_options, run_
 @store_option
 def adversary(node: NodeContext, task_id: int, rounds: int, skip: tuple[int, ...], withhold: bool,
               gateway_listen: str | None, ipfs_gateways: tuple[str, ...]) -> None:
-    from node.roles.trainer import CheatingTrainer, WithholdingTrainer
+    from node.adversaries.trainers import CheatingTrainer, WithholdingTrainer
 
     gateway_flags(node, gateway_listen, ipfs_gateways)
 

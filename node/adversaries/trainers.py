@@ -1,8 +1,8 @@
-"""Dishonest trainers beyond node/roles/trainer.py's CheatingTrainer / WithholdingTrainer: the real
-TrainerNode with one thing changed each (adversarial suite only).
+"""Dishonest trainers: the real TrainerNode with one thing changed each (demo and tests only).
 
-- EngineCheatTrainer(cheat=dict(...)): trains through the engine's cheat hook (node.engine.Cheat):
-  other data, a changed hyper-parameter, skipped segments.
+- CheatingTrainer(cheat=dict(...)) or (skip_segments={j}): trains through cheats.CheatingRounds
+  (skipped segments, other data, a changed hyper-parameter) and commits as if honest.
+- WithholdingTrainer: commits and seals, then goes silent (never reveals, never finalizes).
 - ForgingTrainer(boundary=j): trains honestly, then replaces boundary checkpoint j by a forged
   state (perturbed weights) and commits the forged h_j (training is not redone from it).
 - FinalSwapTrainer: commits an honest trace but reveals the CID of another checkpoint as the final one.
@@ -19,18 +19,36 @@ from node.roles.trainer import TrainerNode
 log = logging.getLogger("trainchain.trainer")
 
 
-class EngineCheatTrainer(TrainerNode):
-    def __init__(self, *args, cheat: dict, **kwargs):
+class CheatingTrainer(TrainerNode):
+    """Trains as `cheat` says (node.adversaries.cheats.Cheat fields, plain values) and commits as if honest.
+
+    The last segment is always sampled, so `CheatingTrainer(..., skip_segments={M-1})` is always caught.
+    """
+
+    def __init__(self, *args, skip_segments=frozenset(), cheat: dict | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.cheat_kw = dict(cheat)
+        self.cheat_kw = {"skip_segments": skip_segments, **(cheat or {})}
 
-    def prepare(self) -> None:
-        super().prepare()
-        from node.engine.trace import Cheat  # torch: only after the runtime pin
+    def round_trainer(self):
+        from node.adversaries.cheats import Cheat, CheatingRounds  # torch: only after the runtime pin
 
-        kw = {k: frozenset(v) if k.endswith("segments") and v is not None else v for k, v in self.cheat_kw.items()}
-        self.cheat = Cheat(**kw)
-        log.warning("ADVERSARY: training with %s", self.cheat)
+        cheat = Cheat.of(**self.cheat_kw)
+        log.warning("ADVERSARY: training with %s", cheat)
+        return CheatingRounds(cheat)
+
+
+class WithholdingTrainer(TrainerNode):
+    """Commits and seals, then goes silent (never reveals, never finalizes): the
+    committee finalizes the round as abandoned and the trainer is slashed."""
+
+    def reveal_starts(self, round_id: int, data: dict) -> None:
+        pass
+
+    def reveal_ends(self, round_id: int, data: dict) -> None:
+        pass
+
+    def finalize(self, round_id: int) -> None:
+        pass
 
 
 class ForgingTrainer(TrainerNode):

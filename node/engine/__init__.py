@@ -22,7 +22,7 @@ _EXPORTS = {
               "hash_tensors"],
     "step": ["Trainer", "seed_for"],
     "genesis": ["make_genesis", "compute_genesis_state"],
-    "trace": ["train_round", "load_trace", "RoundTrace", "Cheat"],
+    "trace": ["train_round", "load_trace", "RoundTrace", "RoundTrainer", "Slot"],
     "replay": ["replay_segment", "compute_batch_hashes", "compute_data_root"],
     "sampling": ["generate"],
     "errors": ["EngineError"],

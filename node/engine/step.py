@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass
 
 import torch
 
@@ -28,13 +27,6 @@ def seed_for(seed: int, step: int, purpose: str) -> int:
     """63-bit seed of one random stream: first 8 bytes of sha256("seed:step:purpose")."""
     digest = hashlib.sha256(f"{seed}:{step}:{purpose}".encode()).digest()
     return int.from_bytes(digest[:8], "big") & (2**63 - 1)
-
-
-@dataclass(frozen=True)
-class StepOverrides:
-    """Deviations from the spec for one step: only the adversarial suite sets these."""
-
-    lr_scale: float = 1.0
 
 
 class Trainer:
@@ -55,7 +47,11 @@ class Trainer:
         self.global_step = state.global_step
 
     # ------------------------------------------------------------ the step
-    def step(self, tokens: torch.Tensor, overrides: StepOverrides | None = None, key: tuple | None = None) -> float:
+    def lr_at(self, g: int) -> float:
+        """The learning rate of step g (the spec's schedule)."""
+        return self.spec.lr.lr_at(g)
+
+    def step(self, tokens: torch.Tensor, key: tuple | None = None) -> float:
         """Train on one batch (B, T+1) of token ids; returns the loss before the update.
 
         The lr position is global_step; the random key is v1's (seed, global_step) unless the
@@ -64,7 +60,7 @@ class Trainer:
         rng = StepRandom(key if key is not None else (spec.seed, g))
         tokens = tokens.to(self.device)
         x, y = tokens[:, :-1], tokens[:, 1:]  # (B, T) inputs and next-token targets
-        lr = spec.lr.lr_at(g) * (overrides.lr_scale if overrides else 1.0)
+        lr = self.lr_at(g)
         if spec.runtime.mode == "exact":  # exact operators: the same bits on any machine (node/engine/exact/)
             loss = exact_step(spec, self.params, self.exp_avg, self.exp_avg_sq, self.steps, x, y, lr, rng)
             self.global_step = g + 1

@@ -19,27 +19,9 @@ from .dataset import Dataset, batch_hash
 from .runtime import check_runtime
 from .spec import TaskSpec
 from .state import load_state, save_state, state_hash
-from .step import StepOverrides, Trainer
+from .step import Trainer
 
 Progress = Callable[[int, float], None]  # (global step just done, its loss)
-
-
-@dataclass(frozen=True)
-class Cheat:
-    """How a dishonest trainer deviates (adversarial suite only). Segments are 0-based.
-
-    skip_segments: those segments' steps are not run (the state stands still).
-    other_data_segments: those segments train on the batches of step g + data_offset.
-    lr_scale / lr_segments: a changed hyper-parameter (all segments if lr_segments is None).
-    report_actual_batches: commit the hashes of the batches really used (else the schedule's).
-    """
-
-    skip_segments: frozenset[int] = frozenset()
-    other_data_segments: frozenset[int] = frozenset()
-    data_offset: int = 1_000_003
-    lr_scale: float = 1.0
-    lr_segments: frozenset[int] | None = None
-    report_actual_batches: bool = False
 
 
 @dataclass(frozen=True)
@@ -110,81 +92,94 @@ def checkpoint_name(global_step: int) -> str:
     return f"state-{global_step:08d}.safetensors"
 
 
-def train_round(
-    spec: TaskSpec,
-    dataset: Dataset,
-    base_checkpoint,
-    out_dir,
-    start_step: int | None = None,
-    progress: Progress | None = None,
-    cheat: Cheat | None = None,
-    steps: int | None = None,
-    expected_base_hash: bytes | None = None,
-    slot: Slot | None = None,
-) -> RoundTrace:
-    """Train one round (spec.steps_per_round steps, or `steps`) and write trace.json.
+class RoundTrainer:
+    """Trains rounds; `train_round` below is this class as it is (the honest trainer).
 
-    Without `slot`, step i of a v1 round is global step g0 + i of the base (batch, key, lr).
-    With `slot`, the epoch schedule decides all three, whatever step the base recorded."""
-    check_runtime(spec)  # refuse to train bits a verifier could not reproduce
-    k = spec.segment_steps
-    S = spec.steps_per_round if steps is None else steps
-    if S < 1 or S % k:
-        raise ValueError(f"engine: {S} steps is not a positive multiple of segment_steps {k}")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    base = load_state(base_checkpoint, expected_base_hash)
-    g0 = base.global_step
-    if start_step is not None and start_step != g0:
-        raise ValueError(f"engine: base state is at step {g0}, not {start_step}")
-    trainer = Trainer(spec, base)
-    if slot is not None:
-        if not (0 <= slot.index < slot.n_slots):
-            raise ValueError(f"engine: slot {slot.index} outside 0..{slot.n_slots - 1}")
-        g0 = trainer.global_step = compute_lr_step(slot.epoch, 0, S)  # the state's counter is the lr position
-    h0 = state_hash(base)
-    first = out_dir / checkpoint_name(g0)
-    if Path(base_checkpoint).resolve() != first.resolve():
-        shutil.copyfile(base_checkpoint, first)
-    del base
-    cheat = cheat or Cheat()
-    metadata = {"spec_hash": "0x" + spec.spec_hash().hex()}  # once: canonical JSON + keccak is ~2 ms
-    boundary_hashes, checkpoints = [h0], [first]
-    batch_hashes, losses = [], []
-    for i in range(S):
-        g, segment = g0 + i, i // k
-        b = g if slot is None else compute_batch_index(slot.epoch, slot.index, i, slot.n_slots, S)
-        key = None if slot is None else compute_step_key(spec.seed, slot.epoch, slot.index, i, slot.n_slots, S)
+    A trainer that deviates (node/adversaries/cheats.py, adversarial suite only) subclasses it and
+    overrides what it changes: `batches` (what it trains on, what it commits), `step`, `make_trainer`.
+    The honest loop has no switch for any of that."""
+
+    def make_trainer(self, spec: TaskSpec, base) -> Trainer:
+        return Trainer(spec, base)
+
+    def batches(self, spec: TaskSpec, dataset: Dataset, b: int, segment: int) -> tuple:
+        """(the batch trained on, the batch whose hash is committed) at batch index b: the same one."""
         batch = dataset.batch_for(spec, b)
-        used = dataset.batch_for(spec, b + cheat.data_offset) if segment in cheat.other_data_segments else batch
-        batch_hashes.append(batch_hash(used if cheat.report_actual_batches else batch))
-        if segment in cheat.skip_segments:
-            trainer.global_step += 1  # pretend: the step counter moves, the weights do not
-            losses.append(float("nan"))
-        else:
-            lr_on = cheat.lr_segments is None or segment in cheat.lr_segments
-            overrides = StepOverrides(lr_scale=cheat.lr_scale) if lr_on and cheat.lr_scale != 1.0 else None
-            losses.append(trainer.step(used, overrides, key))
-        if progress:
-            progress(g, losses[-1])
-        if (i + 1) % k == 0:
-            path = out_dir / checkpoint_name(g + 1)
-            boundary_hashes.append(save_state(path, trainer.state(), metadata))
-            checkpoints.append(path)
-    trace = RoundTrace(
-        spec_hash=spec.spec_hash(),
-        start_step=g0,
-        steps=S,
-        segment_steps=k,
-        boundary_hashes=boundary_hashes,
-        batch_hashes=batch_hashes,
-        data_root=compute_merkle_root(batch_hashes),
-        trace_root=compute_merkle_root(boundary_hashes),
-        checkpoints=checkpoints,
-        losses=losses,
-    )
-    (out_dir / "trace.json").write_text(json.dumps(trace.to_json(), indent=1) + "\n")
-    return trace
+        return batch, batch
+
+    def step(self, trainer: Trainer, tokens, key: tuple | None, segment: int) -> float:
+        return trainer.step(tokens, key)
+
+    def train_round(
+        self,
+        spec: TaskSpec,
+        dataset: Dataset,
+        base_checkpoint,
+        out_dir,
+        start_step: int | None = None,
+        progress: Progress | None = None,
+        steps: int | None = None,
+        expected_base_hash: bytes | None = None,
+        slot: Slot | None = None,
+    ) -> RoundTrace:
+        """Train one round (spec.steps_per_round steps, or `steps`) and write trace.json.
+
+        Without `slot`, step i of a v1 round is global step g0 + i of the base (batch, key, lr).
+        With `slot`, the epoch schedule decides all three, whatever step the base recorded."""
+        check_runtime(spec)  # refuse to train bits a verifier could not reproduce
+        k = spec.segment_steps
+        S = spec.steps_per_round if steps is None else steps
+        if S < 1 or S % k:
+            raise ValueError(f"engine: {S} steps is not a positive multiple of segment_steps {k}")
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        base = load_state(base_checkpoint, expected_base_hash)
+        g0 = base.global_step
+        if start_step is not None and start_step != g0:
+            raise ValueError(f"engine: base state is at step {g0}, not {start_step}")
+        trainer = self.make_trainer(spec, base)
+        if slot is not None:
+            if not (0 <= slot.index < slot.n_slots):
+                raise ValueError(f"engine: slot {slot.index} outside 0..{slot.n_slots - 1}")
+            g0 = trainer.global_step = compute_lr_step(slot.epoch, 0, S)  # the state's counter is the lr position
+        h0 = state_hash(base)
+        first = out_dir / checkpoint_name(g0)
+        if Path(base_checkpoint).resolve() != first.resolve():
+            shutil.copyfile(base_checkpoint, first)
+        del base
+        metadata = {"spec_hash": "0x" + spec.spec_hash().hex()}  # once: canonical JSON + keccak is ~2 ms
+        boundary_hashes, checkpoints = [h0], [first]
+        batch_hashes, losses = [], []
+        for i in range(S):
+            g, segment = g0 + i, i // k
+            b = g if slot is None else compute_batch_index(slot.epoch, slot.index, i, slot.n_slots, S)
+            key = None if slot is None else compute_step_key(spec.seed, slot.epoch, slot.index, i, slot.n_slots, S)
+            tokens, committed = self.batches(spec, dataset, b, segment)
+            batch_hashes.append(batch_hash(committed))
+            losses.append(self.step(trainer, tokens, key, segment))
+            if progress:
+                progress(g, losses[-1])
+            if (i + 1) % k == 0:
+                path = out_dir / checkpoint_name(g + 1)
+                boundary_hashes.append(save_state(path, trainer.state(), metadata))
+                checkpoints.append(path)
+        trace = RoundTrace(
+            spec_hash=spec.spec_hash(),
+            start_step=g0,
+            steps=S,
+            segment_steps=k,
+            boundary_hashes=boundary_hashes,
+            batch_hashes=batch_hashes,
+            data_root=compute_merkle_root(batch_hashes),
+            trace_root=compute_merkle_root(boundary_hashes),
+            checkpoints=checkpoints,
+            losses=losses,
+        )
+        (out_dir / "trace.json").write_text(json.dumps(trace.to_json(), indent=1) + "\n")
+        return trace
+
+
+train_round = RoundTrainer().train_round
 
 
 def load_trace(out_dir) -> RoundTrace:

@@ -22,9 +22,8 @@ thread (node/roles/pipeline.py) and commits it the moment r is accepted, so the 
 trains while the chain does its ~10 blocks. Work ahead on a state that does not become
 canonical (fraud, abandoned, expired) is thrown away; commit rules are unchanged.
 
-`CheatingTrainer(skip_segments={j})` (demo and tests only, never a CLI flag) skips the
-steps of segment j through the engine's cheat hook; `WithholdingTrainer` commits and
-then never reveals.
+Dishonest trainers (demo and tests only, never a CLI flag) are subclasses of this one in
+node/adversaries/trainers.py; nothing here knows about them.
 """
 from __future__ import annotations
 
@@ -62,9 +61,6 @@ def mean_loss(losses: list[float]) -> float | None:
 
 class TrainerNode(DutyNode):
     role = ROLE
-    cheat = None  # an engine Cheat, set by CheatingTrainer
-    reveals = True  # False: WithholdingTrainer
-    finalizes = True  # False: WithholdingTrainer (gone silent: others must close its round)
 
     def __init__(
         self,
@@ -220,15 +216,19 @@ class TrainerNode(DutyNode):
         self.save_trained(self.pending_key(), pending)  # before commit: a restart re-commits, not re-trains
         return self.db.get_json(self.pending_key())
 
+    def round_trainer(self):
+        """The engine's round loop (imports torch: only after the runtime pin)."""
+        from node.engine import RoundTrainer
+
+        return RoundTrainer()
+
     def train_trace(self, base_path: Path, base_hash: bytes, start: int, out_dir: Path, progress) -> dict:
         """Train S steps from `base_path` (it must hash to `base_hash`: StateError if not), keep the
         boundary checkpoints and put them in the store. No sqlite, no chain: runs on a thread too."""
-        from node.engine import train_round
-
         stages = {}  # recorded under the round id once the commit names it
         with Stopwatch() as sw:
-            trace = train_round(self.spec, self.dataset, base_path, out_dir / "trace", start_step=start,
-                                progress=progress, cheat=self.cheat, expected_base_hash=base_hash)
+            trace = self.round_trainer().train_round(self.spec, self.dataset, base_path, out_dir / "trace",
+                                                     start_step=start, progress=progress, expected_base_hash=base_hash)
         stages["train"] = sw.seconds  # S steps + saving and hashing the M boundary states
         with Stopwatch() as sw:
             cids = [self.store.put_file(p) for p in trace.checkpoints]
@@ -387,9 +387,9 @@ class TrainerNode(DutyNode):
                 Action.SEAL, rnd, head, seal_delay_blocks=self.chain.get_task(self.task_id).params.seal_delay_blocks):
             self.transact(round_id, self.chain.rounds.functions.seal(round_id), "seal",
                           done=self.phase_past(round_id, Phase.COMMITTED))
-        elif rnd.phase == Phase.SEALED and self.reveals and can_act(Action.REVEAL_STARTS, rnd, head):
+        elif rnd.phase == Phase.SEALED and can_act(Action.REVEAL_STARTS, rnd, head):
             self.reveal_starts(round_id, rec.data)
-        elif (rnd.phase == Phase.STARTS_REVEALED and self.reveals
+        elif (rnd.phase == Phase.STARTS_REVEALED
               and can_act(Action.REVEAL_ENDS, rnd, head, committee_size=len(self.chain.committee_of(round_id)))):
             self.reveal_ends(round_id, rec.data)
         elif is_finalize_due(rnd, head):
@@ -422,8 +422,6 @@ class TrainerNode(DutyNode):
         log.info("round %d: revealed ends and the final checkpoint %s", round_id, data["cids"][-1])
 
     def finalize(self, round_id: int) -> None:
-        if not self.finalizes:
-            return
         self.transact(round_id, self.chain.rounds.functions.finalize(round_id), "finalize",
                       done=self.phase_past(round_id, Phase.ENDS_REVEALED))
 
@@ -454,29 +452,3 @@ class TrainerNode(DutyNode):
     def progress_bar(self, what: str, total: int):
         return progress_bar(what, total, enabled=self.show_progress)
 
-
-class CheatingTrainer(TrainerNode):
-    """Skips the steps of some segments (the state stands still) and commits as if honest.
-
-    The last segment is always sampled, so `CheatingTrainer(..., skip_segments={M-1})`
-    is always caught. For the demo and tests; deliberately not a CLI flag.
-    """
-
-    def __init__(self, *args, skip_segments=frozenset(), **kwargs):
-        super().__init__(*args, **kwargs)
-        self.skip_segments = frozenset(skip_segments)
-
-    def prepare(self) -> None:
-        super().prepare()
-        from node.engine.trace import Cheat  # torch: only once the runtime pin is applied
-
-        self.cheat = Cheat(skip_segments=self.skip_segments)
-        log.warning("CHEATING: segments %s will not be trained", sorted(self.skip_segments))
-
-
-class WithholdingTrainer(TrainerNode):
-    """Commits and seals, then goes silent (never reveals, never finalizes): the
-    committee finalizes the round as abandoned and the trainer is slashed."""
-
-    reveals = False
-    finalizes = False

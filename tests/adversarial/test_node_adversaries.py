@@ -14,7 +14,7 @@ import pytest
 from node import protocol
 from node.roles.db import b32
 
-from node.adversaries.trainers import EngineCheatTrainer, FinalSwapTrainer, ForgingTrainer
+from node.adversaries.trainers import CheatingTrainer, FinalSwapTrainer, ForgingTrainer, WithholdingTrainer
 from nodekit import STAKE, NodeNet
 
 ETH = 10**18
@@ -45,9 +45,9 @@ def honest_verifiers(net, skip=()):
 
 TRAINER_FRAUD = {
     "CheatingTrainer: skip the steps of the last segment": ("skip", None),
-    "EngineCheatTrainer: last segment on other data": ("cheat", {"other_data_segments": {M - 1}}),
-    "EngineCheatTrainer: lr x2 in the last segment (one hyper-parameter)": ("cheat", {"lr_scale": 2.0, "lr_segments": {M - 1}}),
-    "EngineCheatTrainer: segment 0 on other data, commits the batches really used": (
+    "CheatingTrainer: last segment on other data": ("cheat", {"other_data_segments": {M - 1}}),
+    "CheatingTrainer: lr x2 in the last segment (one hyper-parameter)": ("cheat", {"lr_scale": 2.0, "lr_segments": {M - 1}}),
+    "CheatingTrainer: segment 0 on other data, commits the batches really used": (
         "cheat", {"other_data_segments": {0}, "report_actual_batches": True}),
     "FinalSwapTrainer: reveal another checkpoint's CID as the final one": ("swap", None),
 }
@@ -57,13 +57,12 @@ TRAINER_FRAUD = {
 def test_cheating_trainer_node(net, case, name):
     c = case(name, "fraud: trainer -50% stake; every honest verifier keeps its stake and is paid a share; canonical "
                    "model unchanged")
-    from node.roles.trainer import CheatingTrainer
 
     kind, arg = TRAINER_FRAUD[name]
     if kind == "skip":
         net.make_trainer(CheatingTrainer, skip_segments={M - 1}, max_rounds=1)
     elif kind == "cheat":
-        net.make_trainer(EngineCheatTrainer, cheat=arg, max_rounds=1)
+        net.make_trainer(CheatingTrainer, cheat=arg, max_rounds=1)
     elif kind == "forge":
         net.make_trainer(ForgingTrainer, boundary=arg, max_rounds=1)
     else:
@@ -87,7 +86,6 @@ def test_cheater_training_ahead_never_commits_on_its_faked_state(net, case, capl
              "is dropped after the fraud",
              "round 1 fraud; the work ahead on the faked h_M is cancelled, unpinned and deleted; round 2 is "
              "trained on the canonical state (the contract would refuse any other base) and is fraud again")
-    from node.roles.trainer import CheatingTrainer
 
     net.make_trainer(CheatingTrainer, skip_segments={M - 1}, max_rounds=2)
     assert net.trainer.pipeline  # the default
@@ -127,7 +125,6 @@ def test_cheater_training_ahead_never_commits_on_its_faked_state(net, case, capl
 def test_skip_segment_m2_node(net, case):
     c = case("CheatingTrainer: skip the steps of segment M-2 (checked only as the span (M-2, M) when drawn)",
              "fraud and -50% in the first round that draws M-2; every earlier round accepted (unchecked)")
-    from node.roles.trainer import CheatingTrainer
 
     net.make_trainer(CheatingTrainer, skip_segments={M - 2}, max_rounds=8)
     honest_verifiers(net)
@@ -176,7 +173,6 @@ def test_forged_unused_checkpoint_node(net, case, m2_drawn):
 
 def test_withholding_trainer_node(net, case):
     c = case("WithholdingTrainer: commits, never reveals", "abandoned: trainer -50% stake (the fraud slash); verifiers keep theirs")
-    from node.roles.trainer import WithholdingTrainer
 
     net.make_trainer(WithholdingTrainer, max_rounds=1)
     honest_verifiers(net)
@@ -227,7 +223,6 @@ def test_colluding_minority_node(net, case):
     c = case("MisbehavingVerifier(collude) + CheatingTrainer (skips the last segment): a minority of 1 of 3",
              "fraud: trainer -50%; colluder -5% (minority); the 2 honest verifiers keep their stake and are paid")
     from node.adversaries.verifiers import MisbehavingVerifier
-    from node.roles.trainer import CheatingTrainer
 
     trainer = net.make_trainer(CheatingTrainer, skip_segments={M - 1}, max_rounds=1)
     honest_verifiers(net, skip=(0,))

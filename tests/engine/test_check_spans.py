@@ -6,7 +6,7 @@ check (M-1, M) — the gap of the first sampling rule — and fails the span (M-
 from __future__ import annotations
 
 from node import protocol
-from node.engine.trace import Cheat, train_round
+from node.adversaries.cheats import Cheat, CheatingRounds
 from verifier.replay import check_segment
 
 
@@ -22,7 +22,8 @@ def test_span_of_two_segments_replays_to_the_final_state(round_trace, tiny_spec,
 
 def test_skipped_segment_m2_fails_the_span_and_only_the_span(tiny_spec, dataset, genesis, store, tmp_path):
     M = tiny_spec.segments_per_round
-    cheat = train_round(tiny_spec, dataset, genesis, tmp_path / "trace", cheat=Cheat(skip_segments=frozenset({M - 2})))
+    cheat = CheatingRounds(Cheat(skip_segments=frozenset({M - 2}))).train_round(
+        tiny_spec, dataset, genesis, tmp_path / "trace")
     h = cheat.boundary_hashes
     last_alone = check_segment(tiny_spec, dataset, store, M - 1, store.put_file(cheat.checkpoints[M - 1]), h[M - 1],
                                tmp_path / "v1")
@@ -35,7 +36,8 @@ def test_skipped_segment_m2_fails_the_span_and_only_the_span(tiny_spec, dataset,
 def test_verifier_flow_catches_a_skipped_m2_exactly_when_drawn(tiny_spec, dataset, genesis, store, tmp_path):
     """The checks a verifier derives from the rules (starts, ends, span = end - start), over seeds."""
     M, s = tiny_spec.segments_per_round, 1  # M = 4 allows s = 1 (M >= 2s + 1)
-    cheat = train_round(tiny_spec, dataset, genesis, tmp_path / "trace", cheat=Cheat(skip_segments=frozenset({M - 2})))
+    cheat = CheatingRounds(Cheat(skip_segments=frozenset({M - 2}))).train_round(
+        tiny_spec, dataset, genesis, tmp_path / "trace")
     h = cheat.boundary_hashes
     cids = [store.put_file(p) for p in cheat.checkpoints]
     seen = set()

@@ -3,14 +3,15 @@ from __future__ import annotations
 
 import torch
 
+from node.adversaries.cheats import Cheat, CheatingRounds
 from node.engine.genesis import compute_genesis_state
 from node.engine.replay import replay_segment
 from node.engine.state import load_state, save_state, state_hash
-from node.engine.trace import Cheat, train_round
 
 
 def test_a_changed_batch_changes_the_next_boundary(round_trace, tiny_spec, dataset, genesis, tmp_path):
-    cheat = train_round(tiny_spec, dataset, genesis, tmp_path, cheat=Cheat(other_data_segments=frozenset({1})))
+    cheat = CheatingRounds(Cheat(other_data_segments=frozenset({1}))).train_round(
+        tiny_spec, dataset, genesis, tmp_path)
     honest = round_trace.boundary_hashes
     assert cheat.boundary_hashes[:2] == honest[:2]
     assert cheat.boundary_hashes[2] != honest[2]
@@ -20,8 +21,8 @@ def test_a_changed_batch_changes_the_next_boundary(round_trace, tiny_spec, datas
 
 
 def test_reporting_the_batches_really_used_changes_the_data_root(round_trace, tiny_spec, dataset, genesis, tmp_path):
-    cheat = train_round(tiny_spec, dataset, genesis, tmp_path,
-                        cheat=Cheat(other_data_segments=frozenset({0}), report_actual_batches=True))
+    cheat = CheatingRounds(Cheat(other_data_segments=frozenset({0}), report_actual_batches=True)).train_round(
+        tiny_spec, dataset, genesis, tmp_path)
     assert cheat.data_root != round_trace.data_root
     assert cheat.batch_hashes[tiny_spec.segment_steps:] == round_trace.batch_hashes[tiny_spec.segment_steps:]
 
@@ -36,14 +37,15 @@ def test_a_changed_hyper_parameter_changes_the_hash(round_trace, tiny_spec, data
     ]):
         end = replay_segment(changed, dataset, genesis)
         assert end != h1, f"change {i} did not change the state"
-    lr_cheat = train_round(tiny_spec, dataset, genesis, tmp_path,
-                           cheat=Cheat(lr_scale=1.5, lr_segments=frozenset({2})))
+    lr_cheat = CheatingRounds(Cheat(lr_scale=1.5, lr_segments=frozenset({2}))).train_round(
+        tiny_spec, dataset, genesis, tmp_path)
     assert lr_cheat.boundary_hashes[:3] == round_trace.boundary_hashes[:3]
     assert lr_cheat.boundary_hashes[3] != round_trace.boundary_hashes[3]
 
 
 def test_skipped_segment_is_caught_by_replay(round_trace, tiny_spec, dataset, genesis, tmp_path):
-    lazy = train_round(tiny_spec, dataset, genesis, tmp_path, cheat=Cheat(skip_segments=frozenset({0})))
+    lazy = CheatingRounds(Cheat(skip_segments=frozenset({0}))).train_round(
+        tiny_spec, dataset, genesis, tmp_path)
     assert lazy.boundary_hashes[1] != round_trace.boundary_hashes[1]
     assert replay_segment(tiny_spec, dataset, lazy.checkpoints[0]) == round_trace.boundary_hashes[1]
 
