@@ -178,3 +178,86 @@ def compute_committee_candidate(seed: bytes32, attempt: uint256, n_entries: uint
     @notice Entry index tried by one attempt of a committee draw (rules.compute_committee_candidate).
     """
     return rules.compute_committee_candidate(seed, attempt, n_entries)
+
+
+# ---------------------------------------------------------------- disputes (issue #15)
+
+@external
+@pure
+def compute_dealt_samples(seed: bytes32, n_segments: uint256, n_samples: uint256, committee_size: uint256) -> DynArray[uint256, MAX_CHECKED]:
+    """
+    @notice One draw of c·s pairwise non-adjacent checks (needs M >= 2cs + 1).
+    """
+    return rules.compute_dealt_samples(seed, n_segments, n_samples, committee_size)
+
+
+@external
+@pure
+def compute_member_checks(n_checks: uint256, committee_size: uint256, member_index: uint256) -> DynArray[uint256, MAX_CHECKED]:
+    """
+    @notice Positions of a dealt check list held by committee member `member_index`.
+    """
+    return rules.compute_member_checks(n_checks, committee_size, member_index)
+
+
+@external
+@pure
+def compute_challenger_bond(juror_reward: uint256, gas_price: uint256) -> uint256:
+    """
+    @notice A challenger's bond: a full jury's pay plus one reward, and the trainer's dispute gas.
+    """
+    return rules.compute_challenger_bond(juror_reward, gas_price)
+
+
+@external
+@pure
+def compute_jury_seed(block_hash: bytes32, dispute_id: uint256) -> bytes32:
+    """
+    @notice keccak256(abi.encode(block_hash, dispute_id, DOMAIN_JURY)).
+    """
+    return rules.compute_jury_seed(block_hash, dispute_id)
+
+
+@external
+@pure
+def compute_vote_commitment(dispute_id: uint256, juror: address, trainer_right: bool, salt: bytes32) -> bytes32:
+    """
+    @notice keccak256(abi.encode(dispute_id, juror, trainer_right, salt)).
+    """
+    return rules.compute_vote_commitment(dispute_id, juror, trainer_right, salt)
+
+
+@external
+@pure
+def is_valid_span_hashes(step_hashes: DynArray[bytes32, rules.MAX_SPAN_STEPS + 1], span_steps: uint256, start_hash: bytes32, end_hash: bytes32) -> bool:
+    """
+    @notice Whether a trainer's post holds span_steps + 1 hashes from the span's start leaf to its end leaf.
+    """
+    return rules.is_valid_span_hashes(step_hashes, span_steps, start_hash, end_hash)
+
+
+@external
+@pure
+def is_trainer_winner(votes_trainer: uint256, votes_challenger: uint256) -> bool:
+    """
+    @notice No conviction without a strict majority of the revealed votes.
+    """
+    return rules.is_trainer_winner(votes_trainer, votes_challenger)
+
+
+@external
+@pure
+def compute_dispute_outcome(n_revealed: uint256, quorum: uint256, convicted: bool) -> uint256:
+    """
+    @notice A round's outcome with a disputes contract: 2 fraud if convicted, 3 void below quorum, else 1.
+    """
+    return rules.compute_dispute_outcome(n_revealed, quorum, convicted)
+
+
+@external
+@pure
+def compute_dispute_payouts(pot: uint256, n_majority: uint256, juror_reward: uint256, gas_refund: uint256, winner_share_bps: uint256) -> (uint256, uint256, uint256):
+    """
+    @notice (each majority juror, the winner, the treasury) out of the loser's pot.
+    """
+    return rules.compute_dispute_payouts(pot, n_majority, juror_reward, gas_refund, winner_share_bps)

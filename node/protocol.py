@@ -298,3 +298,116 @@ def compute_step_key(seed: int, epoch: int, slot: int, step: int, n_slots: int, 
     if n_slots == 1:
         return (seed, compute_batch_index(epoch, slot, step, n_slots, steps_per_slot))
     return compute_random_key(seed, epoch, slot, step)
+
+
+# ---------------------------------------------------------------- disputes (issue #15, protocol-v2 part C)
+# One honest challenger suffices: a committee member whose verdict contradicts the trainer opens a dispute
+# (contracts/Disputes.vy) over one check's span; the trainer posts every per-step state hash of the span in one
+# transaction; the challenger names the first step it disputes; a jury replays that step from the span's
+# revealed start checkpoint and votes commit-reveal; the loser pays. Same names in contracts/lib/rules.vy.
+JURY_MAX = 15                       # jurors per dispute: StakeManager.draw_committee returns <= 16, the challenger is dropped
+MAX_SPAN_STEPS = 512                # most steps of a disputed span (a check spans k or 2k steps): bounds post_steps' calldata
+DEFENDER_GAS_ALLOWANCE = 1_000_000  # gas refunded to a winning trainer (post_steps of a 512-step span ~ 0.3M, resolve, margin)
+CHALLENGER_GAS_ALLOWANCE = 1_000_000  # gas refunded to a winning challenger (open, name_step with the jury draw, resolve)
+DOMAIN_JURY = 3
+
+# dispute phases (contracts/Disputes.vy)
+DISPUTE_OPENED = 1        # waiting for the trainer's step hashes
+DISPUTE_STEPS_POSTED = 2  # waiting for the challenger to name a step
+DISPUTE_JURY = 3          # jurors commit, then reveal, their vote on the named step
+DISPUTE_RESOLVED = 4
+
+
+def compute_dealt_samples(seed: bytes, n_segments: int, n_samples: int, committee_size: int) -> list[int]:
+    """Checks dealt out, not repeated: ONE draw of c·s pairwise non-adjacent segments (compute_samples with
+    c·s samples; needs M >= 2cs + 1), so no check's hidden end is another check's revealed start, whoever
+    holds them (independent draws per member would bring copying back)."""
+    return compute_samples(seed, n_segments, committee_size * n_samples)
+
+
+def compute_member_checks(n_checks: int, committee_size: int, member_index: int) -> list[int]:
+    """Positions in a dealt check list held by committee member `member_index` (its index in the committee):
+    the drawn checks round robin (m, m + c, m + 2c, ...), plus the last check (it ends at leaf M, the final
+    state every member vouches for). Coverage grows with the committee: c members check ~c·s segments."""
+    assert n_checks >= 1 and 0 <= member_index < committee_size, "rules: not a committee position"
+    return [i for i in range(member_index, n_checks - 1, committee_size)] + [n_checks - 1]
+
+
+def compute_challenger_bond(juror_reward: int, gas_price: int) -> int:
+    """What a challenger posts: pays a full jury (JURY_MAX jurors) plus one more reward, and the trainer's
+    dispute gas at `gas_price` (the basefee of the opening block) — a false challenge always costs it this."""
+    return juror_reward * (JURY_MAX + 1) + DEFENDER_GAS_ALLOWANCE * gas_price
+
+
+def compute_jury_seed(block_hash: bytes, dispute_id: int) -> bytes:
+    """keccak256(abi.encode(block_hash, dispute_id, DOMAIN_JURY)): the jury's draw (StakeManager.draw_committee)."""
+    return keccak(block_hash + dispute_id.to_bytes(32, "big") + DOMAIN_JURY.to_bytes(32, "big"))
+
+
+def compute_jury(drawn: list[str], challenger: str) -> list[str]:
+    """The jury from a draw of JURY_MAX + 1 verifiers (entries eligible at the dispute's open block, opted in):
+    every drawn verifier except the parties (the trainer is never a verifier), at most JURY_MAX."""
+    return [v for v in drawn if v.lower() != challenger.lower()][:JURY_MAX]
+
+
+def compute_vote_commitment(dispute_id: int, juror: str, trainer_right: bool, salt: bytes) -> bytes:
+    """keccak256(abi.encode(uint256 dispute_id, address juror, bool trainer_right, bytes32 salt))."""
+    from eth_abi import encode
+
+    return keccak(encode(["uint256", "address", "bool", "bytes32"], [dispute_id, juror, trainer_right, salt]))
+
+
+def is_valid_span_hashes(step_hashes: list[bytes], span_steps: int, start_hash: bytes, end_hash: bytes) -> bool:
+    """The trainer's post: one hash per state of the span, h_start .. h_end (span_steps + 1 of them), whose
+    first and last are the span's revealed start and end leaves (already proven against the trace root)."""
+    return (1 <= span_steps <= MAX_SPAN_STEPS and len(step_hashes) == span_steps + 1
+            and step_hashes[0] == start_hash and step_hashes[-1] == end_hash)
+
+
+def is_trainer_winner(votes_trainer: int, votes_challenger: int) -> bool:
+    """No conviction without a strict majority of the revealed jury votes (a tie, or no vote, keeps the trainer)."""
+    return votes_challenger <= votes_trainer
+
+
+def compute_dispute_outcome(n_revealed: int, quorum: int, convicted: bool) -> Outcome:
+    """A round with a disputes contract: FRAUD only if a dispute convicted the trainer; otherwise VOID below
+    quorum, else ACCEPTED — no majority vote for fraud (a contradiction that nobody disputes decides nothing)."""
+    if convicted:
+        return Outcome.FRAUD
+    if n_revealed < quorum:
+        return Outcome.VOID
+    return Outcome.ACCEPTED
+
+
+def compute_dispute_payouts(pot: int, n_majority: int, juror_reward: int, gas_refund: int, winner_share_bps: int) -> tuple[int, int, int]:
+    """(to each majority juror, to the winner, to the treasury) out of the loser's pot (the trainer's fraud
+    slash, or the challenger's bond): jurors first (juror_reward each, capped by the pot), then the winner's
+    gas refund, then winner_share_bps of what is left; the rest to the treasury. Sums to the pot exactly."""
+    per_juror = min(juror_reward, pot // n_majority) if n_majority else 0
+    left = pot - per_juror * n_majority
+    refund = min(gas_refund, left)
+    share = (left - refund) * winner_share_bps // BPS
+    to_winner = refund + share
+    return per_juror, to_winner, left - to_winner
+
+
+def compute_jury_capture_probability(jury_size: int, colluding_fraction: float) -> float:
+    """Probability that colluders hold a strict majority of a jury of `jury_size` drawn from a large registry of
+    which `colluding_fraction` collude (binomial). The jury is an honest-majority assumption: this is its price
+    (a third colluding: 7 jurors ~17 %, 21 jurors ~4 %)."""
+    from math import comb
+
+    need = jury_size // 2 + 1
+    p = colluding_fraction
+    return sum(comb(jury_size, k) * p**k * (1 - p) ** (jury_size - k) for k in range(need, jury_size + 1))
+
+
+def compute_jury_capture_probability_finite(n_verifiers: int, n_colluding: int, jury_size: int) -> float:
+    """The same for a registry of `n_verifiers` of which `n_colluding` collude, the jury drawn without
+    replacement (hypergeometric): exact for a small network (jury_size = min(JURY_MAX, n_verifiers))."""
+    from math import comb
+
+    need = jury_size // 2 + 1
+    total = comb(n_verifiers, jury_size)
+    return sum(comb(n_colluding, k) * comb(n_verifiers - n_colluding, jury_size - k)
+               for k in range(need, min(jury_size, n_colluding) + 1)) / total

@@ -380,3 +380,107 @@ def compute_fraud_split(slashed: uint256, reward_bps: uint256, n_majority: uint2
         return 0, slashed
     per_verifier: uint256 = slashed * reward_bps // BPS // n_majority
     return per_verifier, slashed - per_verifier * n_majority
+
+
+# ================================================================ disputes (issue #15, protocol-v2 part C)
+# One honest challenger suffices: a member whose verdict contradicts the trainer opens a dispute (Disputes.vy)
+# over one check's span; the trainer posts the span's per-step hashes; the challenger names a step; a jury
+# votes on it commit-reveal; the loser pays. Same names and results as node/protocol.py.
+JURY_MAX: constant(uint256) = 15                      # draw_committee returns <= 16; the challenger is dropped
+MAX_SPAN_STEPS: constant(uint256) = 512               # most steps of a disputed span (k or 2k)
+DEFENDER_GAS_ALLOWANCE: constant(uint256) = 1_000_000   # gas refunded to a winning trainer
+CHALLENGER_GAS_ALLOWANCE: constant(uint256) = 1_000_000 # gas refunded to a winning challenger
+DOMAIN_JURY: constant(uint256) = 3
+MAX_DEALT: constant(uint256) = MAX_CHECKED            # a dealt draw still fits one check list (c·s <= 64)
+
+DISPUTE_OPENED: constant(uint256) = 1        # waiting for the trainer's step hashes
+DISPUTE_STEPS_POSTED: constant(uint256) = 2  # waiting for the challenger to name a step
+DISPUTE_JURY: constant(uint256) = 3          # jurors commit, then reveal
+DISPUTE_RESOLVED: constant(uint256) = 4
+
+
+@internal
+@pure
+def compute_dealt_samples(seed: bytes32, n_segments: uint256, n_samples: uint256, committee_size: uint256) -> DynArray[uint256, MAX_CHECKED]:
+    """One draw of c·s pairwise non-adjacent segments (compute_samples with c·s; needs M >= 2cs + 1): no
+    check's hidden end is another's revealed start, whoever holds them."""
+    return self.compute_samples(seed, n_segments, committee_size * n_samples)
+
+
+@internal
+@pure
+def compute_member_checks(n_checks: uint256, committee_size: uint256, member_index: uint256) -> DynArray[uint256, MAX_CHECKED]:
+    """Positions in a dealt check list held by member `member_index`: m, m + c, ... below the last check, plus
+    the last check (it ends at leaf M, the final state every member vouches for)."""
+    assert n_checks >= 1 and member_index < committee_size, "rules: not a committee position"
+    out: DynArray[uint256, MAX_CHECKED] = []
+    i: uint256 = member_index
+    for t: uint256 in range(MAX_CHECKED):
+        if i + 1 >= n_checks:
+            break
+        out.append(i)
+        i += committee_size
+    out.append(n_checks - 1)
+    return out
+
+
+@internal
+@pure
+def compute_challenger_bond(juror_reward: uint256, gas_price: uint256) -> uint256:
+    """A full jury's pay plus one reward, and the trainer's dispute gas at `gas_price` (the opening block's basefee)."""
+    return juror_reward * (JURY_MAX + 1) + DEFENDER_GAS_ALLOWANCE * gas_price
+
+
+@internal
+@pure
+def compute_jury_seed(block_hash: bytes32, dispute_id: uint256) -> bytes32:
+    """keccak256(abi.encode(block_hash, dispute_id, DOMAIN_JURY))."""
+    return keccak256(abi_encode(block_hash, dispute_id, DOMAIN_JURY))
+
+
+@internal
+@pure
+def compute_vote_commitment(dispute_id: uint256, juror: address, trainer_right: bool, salt: bytes32) -> bytes32:
+    """keccak256(abi.encode(dispute_id, juror, trainer_right, salt))."""
+    return keccak256(abi_encode(dispute_id, juror, trainer_right, salt))
+
+
+@internal
+@pure
+def is_valid_span_hashes(step_hashes: DynArray[bytes32, MAX_SPAN_STEPS + 1], span_steps: uint256, start_hash: bytes32, end_hash: bytes32) -> bool:
+    """span_steps + 1 hashes, the first the span's revealed start leaf, the last its end leaf."""
+    if span_steps == 0 or span_steps > MAX_SPAN_STEPS or len(step_hashes) != span_steps + 1:
+        return False
+    return step_hashes[0] == start_hash and step_hashes[span_steps] == end_hash
+
+
+@internal
+@pure
+def is_trainer_winner(votes_trainer: uint256, votes_challenger: uint256) -> bool:
+    """No conviction without a strict majority of the revealed votes (a tie, or none, keeps the trainer)."""
+    return votes_challenger <= votes_trainer
+
+
+@internal
+@pure
+def compute_dispute_outcome(n_revealed: uint256, quorum: uint256, convicted: bool) -> uint256:
+    """With a disputes contract: fraud only if a dispute convicted; else void below quorum, else accepted."""
+    if convicted:
+        return OUTCOME_FRAUD
+    if n_revealed < quorum:
+        return OUTCOME_VOID
+    return OUTCOME_ACCEPTED
+
+
+@internal
+@pure
+def compute_dispute_payouts(pot: uint256, n_majority: uint256, juror_reward: uint256, gas_refund: uint256, winner_share_bps: uint256) -> (uint256, uint256, uint256):
+    """(each majority juror, the winner, the treasury) out of the loser's pot: jurors first (capped by the pot),
+    then the winner's gas refund, then winner_share_bps of the rest; the remainder to the treasury."""
+    per_juror: uint256 = 0
+    if n_majority > 0:
+        per_juror = min(juror_reward, pot // n_majority)
+    left: uint256 = pot - per_juror * n_majority
+    refund: uint256 = min(gas_refund, left)
+    to_winner: uint256 = refund + (left - refund) * winner_share_bps // BPS
+    return per_juror, to_winner, left - to_winner

@@ -1,0 +1,100 @@
+"""The disputes rules (issue #15): node/protocol.py and contracts/lib/rules.vy (through ProtocolRules) agree on
+random inputs, and the rules have the properties the design needs (dealt-out checks never hand one member's
+hidden end to another as a revealed start; payouts sum to the pot; the jury's capture probability)."""
+import os
+
+import brownie
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from node import protocol as P
+
+FAST = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+bytes32 = st.binary(min_size=32, max_size=32)
+address = st.binary(min_size=20, max_size=20).map(lambda b: "0x" + b.hex())
+
+
+@pytest.fixture(scope="module")
+def rules(deployer):
+    from brownie import ProtocolRules
+
+    return ProtocolRules.deploy({"from": deployer})
+
+
+@FAST
+@given(seed=bytes32, s=st.integers(1, 4), c=st.integers(1, 16), extra=st.integers(0, 200))
+def test_dealt_checks(rules, seed, s, c, extra):
+    c = min(c, P.MAX_SAMPLES // s)
+    n_segments = min(2 * c * s + 1 + extra, P.MAX_SEGMENTS)
+    starts = P.compute_dealt_samples(bytes(seed), n_segments, s, c)
+    assert list(rules.compute_dealt_samples(seed, n_segments, s, c)) == starts
+    ends = P.compute_check_ends(starts, n_segments)
+    # no check's hidden end is any check's revealed start, whoever holds them
+    assert not set(ends[:-1]) & set(starts)
+    held = []
+    for m in range(c):
+        mine = P.compute_member_checks(len(starts), c, m)
+        assert list(rules.compute_member_checks(len(starts), c, m)) == mine
+        assert mine[-1] == len(starts) - 1  # every member vouches for the final state
+        held += mine[:-1]
+    # the drawn checks are dealt out, each to exactly one member
+    assert sorted(held) == list(range(len(starts) - 1))
+
+
+def test_dealt_checks_need_2cs_plus_1_segments(rules):
+    with brownie.reverts("rules: too few segments"):
+        rules.compute_dealt_samples(os.urandom(32), 2 * 3 * 2, 2, 3)
+    assert len(P.compute_dealt_samples(os.urandom(32), 2 * 3 * 2 + 1, 2, 3)) in (6, 7)
+
+
+@FAST
+@given(reward=st.integers(0, 10**20), gas_price=st.integers(0, 10**12), block_hash=bytes32, dispute_id=st.integers(0, 2**64),
+       juror=address, trainer_right=st.booleans(), salt=bytes32)
+def test_bond_seed_commitment(rules, reward, gas_price, block_hash, dispute_id, juror, trainer_right, salt):
+    assert rules.compute_challenger_bond(reward, gas_price) == P.compute_challenger_bond(reward, gas_price)
+    assert P.compute_challenger_bond(reward, gas_price) >= reward * (P.JURY_MAX + 1)  # a whole jury is always paid
+    assert bytes(rules.compute_jury_seed(block_hash, dispute_id)) == P.compute_jury_seed(bytes(block_hash), dispute_id)
+    assert bytes(rules.compute_vote_commitment(dispute_id, juror, trainer_right, salt)) == \
+        P.compute_vote_commitment(dispute_id, brownie.convert.to_address(juror), trainer_right, bytes(salt))
+
+
+@FAST
+@given(span=st.integers(0, 20), cut=st.integers(0, 3))
+def test_span_hashes(rules, span, cut):
+    start, end = os.urandom(32), os.urandom(32)
+    good = [start] + [os.urandom(32) for _ in range(max(span - 1, 0))] + [end]
+    cases = [good, good[:-1], [os.urandom(32)] + good[1:], good[:-1] + [os.urandom(32)], good + [end]]
+    for hashes in cases:
+        if len(hashes) > P.MAX_SPAN_STEPS + 1:
+            continue
+        assert rules.is_valid_span_hashes(hashes, span, start, end) == P.is_valid_span_hashes(hashes, span, start, end)
+    assert P.is_valid_span_hashes(good, span, start, end) == (span >= 1)
+
+
+@FAST
+@given(t=st.integers(0, 20), c=st.integers(0, 20), n_revealed=st.integers(0, 16), quorum=st.integers(1, 16), convicted=st.booleans())
+def test_verdict_and_outcome(rules, t, c, n_revealed, quorum, convicted):
+    assert rules.is_trainer_winner(t, c) == P.is_trainer_winner(t, c) == (c <= t)
+    assert rules.compute_dispute_outcome(n_revealed, quorum, convicted) == P.compute_dispute_outcome(n_revealed, quorum, convicted)
+
+
+@FAST
+@given(pot=st.integers(0, 10**21), n=st.integers(0, 15), reward=st.integers(0, 10**19), refund=st.integers(0, 10**18),
+       share=st.integers(0, P.BPS))
+def test_payouts_sum_to_the_pot(rules, pot, n, reward, refund, share):
+    got = P.compute_dispute_payouts(pot, n, reward, refund, share)
+    assert tuple(rules.compute_dispute_payouts(pot, n, reward, refund, share)) == got
+    per_juror, to_winner, to_treasury = got
+    assert per_juror * n + to_winner + to_treasury == pot and min(got) >= 0
+    assert per_juror <= reward
+
+
+def test_jury_capture_probability():
+    """The brief's numbers: a third colluding captures a 7-juror jury ~17 %; 21 jurors: 5.6 % (the brief said ~4 %,
+    which is 25 jurors); JURY_MAX (15): 8.8 %. A small registry drawn without replacement is lower still."""
+    assert P.compute_jury_capture_probability(7, 1 / 3) == pytest.approx(379 / 2187)
+    assert P.compute_jury_capture_probability(21, 1 / 3) == pytest.approx(0.0557, abs=5e-4)
+    assert P.compute_jury_capture_probability(25, 1 / 3) == pytest.approx(0.0415, abs=5e-4)
+    assert P.compute_jury_capture_probability(P.JURY_MAX, 1 / 3) == pytest.approx(0.0882, abs=5e-4)
+    assert P.compute_jury_capture_probability_finite(30, 10, 15) < P.compute_jury_capture_probability(15, 1 / 3)
+    assert P.compute_jury_capture_probability_finite(7, 2, 7) == 0.0  # 2 colluders can never hold 4 of 7 seats
