@@ -281,6 +281,13 @@ class ChainClient:
     def oracle(self):
         return self.contract("ModelOracle")
 
+    @cached_property
+    def disputes(self):
+        """Disputes (#15), or None when the deployment has none (then v1's majority vote decides fraud)."""
+        if self.deployment is None or "Disputes" not in self.deployment.addresses:
+            return None
+        return self.contract("Disputes")
+
     # ------------------------------------------------------------ reads
     def block_number(self) -> int:
         return self.w3.eth.block_number
@@ -343,8 +350,8 @@ class ChainClient:
         return out
 
     def _contract_with_event(self, name: str):
-        for contract in (self.stake_manager, self.registry, self.rounds, self.oracle):
-            if any(item.get("type") == "event" and item.get("name") == name for item in contract.abi):
+        for contract in (self.stake_manager, self.registry, self.rounds, self.oracle, self.disputes):
+            if contract is not None and any(item.get("type") == "event" and item.get("name") == name for item in contract.abi):
                 return contract
         raise ChainError(f"no deployed contract declares an event {name!r}")
 

@@ -30,6 +30,7 @@ CACHE_DIR = PROJECT_ROOT / "build" / "trainchain"
 LIB_DIR = CONTRACTS_DIR / "lib"  # Vyper modules (imported, never deployed on their own)
 CONTRACT_NAMES = ("StakeManager", "ModelOracle", "TaskRegistry", "TrainingRounds")  # a deployment
 REFERENCE_NAMES = ("ProtocolRules",)  # the rules as external pure functions (tests, tools)
+OPTIONAL_NAMES = ("Disputes",)  # deployed when DeployParams asks (disputes=True: no majority vote for fraud, #15)
 EIP170_LIMIT = 24_576  # bytes of runtime code a chain accepts (anvil enforces it)
 # Who may call whose restricted functions, wired once at deploy and then frozen (lib/wiring.vy):
 # StakeManager: TrainingRounds locks, unlocks, slashes; TaskRegistry credits rewards.
@@ -55,6 +56,9 @@ class DeployParams:
     max_trainer_slash_bps: int = P.MAX_TRAINER_SLASH_BPS
     max_verifier_slash_bps: int = P.MAX_VERIFIER_SLASH_BPS
     max_no_show_slash_bps: int = P.MAX_NO_SHOW_SLASH_BPS
+    # Disputes (issue #15): deployed, authorized in StakeManager and named by TrainingRounds.set_disputes;
+    # a contradiction then opens a dispute and no majority vote decides fraud. Off until the nodes play disputes.
+    disputes: bool = False
 
     @property
     def task_bounds(self) -> tuple:
@@ -102,7 +106,7 @@ def compile_contract(name: str) -> dict[str, Any]:
 
 def compile_contracts() -> dict[str, dict[str, Any]]:
     """{name: {"abi", "bytecode", "runtime_size"}} for the deployed contracts and ProtocolRules."""
-    return {name: compile_contract(name) for name in CONTRACT_NAMES + REFERENCE_NAMES}
+    return {name: compile_contract(name) for name in CONTRACT_NAMES + OPTIONAL_NAMES + REFERENCE_NAMES}
 
 
 def abi(name: str) -> list:
@@ -161,12 +165,16 @@ def deploy(w3, deployer, params: DeployParams = DeployParams()) -> dict[str, str
     registry = _deploy_one(w3, "TaskRegistry", deployer, stake_manager, oracle, params.task_bounds)
     rounds = _deploy_one(w3, "TrainingRounds", deployer, stake_manager, registry)
     addresses = {"StakeManager": stake_manager, "ModelOracle": oracle, "TaskRegistry": registry, "TrainingRounds": rounds}
-    for name, callers in WIRING.items():
+    wiring = dict(WIRING)
+    if params.disputes:
+        addresses["Disputes"] = _deploy_one(w3, "Disputes", deployer, stake_manager, rounds, registry)
+        wiring["StakeManager"] = wiring["StakeManager"] + ("Disputes",)  # juror seats, slashes, bond payouts
+        send(w3, contract(w3, "TrainingRounds", rounds).functions.set_disputes(addresses["Disputes"]), deployer)
+    for name, callers in wiring.items():
         fns = contract(w3, name, addresses[name]).functions
         for caller in callers:
             send(w3, fns.authorize(addresses[caller]), deployer)
         send(w3, fns.finish_wiring(), deployer)
     # Where stakers' content gateways are advertised (node/store/peers.py, H3 #16); no wiring needed.
     peers = _deploy_one(w3, "PeerDirectory", deployer, stake_manager)
-    return {"StakeManager": stake_manager, "ModelOracle": oracle, "TaskRegistry": registry, "TrainingRounds": rounds,
-            "PeerDirectory": peers}
+    return {**addresses, "PeerDirectory": peers}

@@ -21,18 +21,24 @@ def replay_segment(
     expected_hash: bytes | None = None,
     slot=None,
     slot_step: int = 0,
+    step_hashes: list | None = None,
 ) -> bytes:
     """Load (and verify, if expected_hash) a state, run `steps` (default k) steps, return the end hash.
 
     With `slot` (trace.Slot), the steps are inner steps slot_step, slot_step+1, ... of that slot: the
     schedule comes from the epoch rules, not from the checkpoint's counter (an epoch's base may carry
-    the counter of an earlier epoch when an epoch accepted no slot)."""
+    the counter of an earlier epoch when an epoch accepted no slot).
+
+    With `step_hashes` (a list), the state hash after every step is appended to it, preceded by the start
+    state's: what a trainer posts in a dispute and what a challenger compares it with (issue #15)."""
     check_runtime(spec)  # a replay in another runtime would prove nothing
     steps = spec.segment_steps if steps is None else steps
     if steps < 0:
         raise ValueError("engine: steps must be >= 0")
     state = load_state(checkpoint, expected_hash)
     trainer = Trainer(spec, state)
+    if step_hashes is not None:
+        step_hashes.append(state_hash(state))
     del state
     S = spec.steps_per_round
     if slot is not None:
@@ -48,7 +54,9 @@ def replay_segment(
                                 key=compute_step_key(spec.seed, slot.epoch, slot.index, t, slot.n_slots, S))
         if progress:
             progress(g, loss)
-    return state_hash(trainer.state())
+        if step_hashes is not None:
+            step_hashes.append(state_hash(trainer.state()))
+    return state_hash(trainer.state()) if step_hashes is None else step_hashes[-1]
 
 
 def compute_batch_hashes(spec: TaskSpec, dataset: Dataset, start_step: int, n: int | None = None,

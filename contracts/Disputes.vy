@@ -1,0 +1,417 @@
+# pragma version 0.4.3
+"""
+@title Disputes
+@notice One honest challenger suffices against a trainer (issue #15, protocol-v2 part C). A committee
+        member whose revealed verdict contradicts the trainer opens a dispute over one check's span,
+        posting a bond; the trainer (defender) posts every per-step state hash of the span in one
+        transaction (its first and last are the span's revealed start and end leaves); the challenger
+        names the first step it disputes; a jury (every opted-in verifier except the parties, up to
+        rules.JURY_MAX, drawn from the entries eligible at the dispute's open block) replays that step
+        from the span's revealed start checkpoint and votes commit-reveal; resolve settles: the loser
+        pays (the trainer the fraud slash of its round reservation, the challenger its bond), refunds the
+        winner's dispute gas (a fixed allowance at the opening block's basefee), pays the majority
+        jurors; minority and absent jurors lose a share of their seat's reservation. A missed move
+        within its window loses the dispute.
+@dev The jury is an honest-majority assumption (node/protocol.py compute_jury_capture_probability gives
+     its price). An authorized caller of TrainingRounds (open_dispute / resolve: the round cannot
+     finalize while a dispute is open) and of StakeManager (reservations, slashes, credits). Every rule
+     is a function of lib/rules.vy, the same names as node/protocol.py.
+"""
+
+from .lib import rules
+
+interface IStakeManager:
+    def reserve(who: address, amount: uint256): nonpayable
+    def settle_reserved(who: address, reservation: uint256, amount: uint256, to: address) -> uint256: nonpayable
+    def slash_reserved(who: address, amount: uint256, to: address) -> uint256: nonpayable
+    def credit(who: address): payable
+    def min_stake(role: uint256) -> uint256: view
+    def draw_committee(seed: bytes32, at_block: uint256, size: uint256, task_id: uint256) -> DynArray[address, MAX_COMMITTEE]: view
+
+interface IRounds:
+    def open_dispute(round_id: uint256, challenger: address, check_index: uint256) -> (address, uint256): nonpayable
+    def resolve(round_id: uint256, trainer_won: bool): nonpayable
+    def round_samples_of(round_id: uint256) -> DynArray[uint256, MAX_CHECKED]: view
+    def round_check_ends_of(round_id: uint256) -> DynArray[uint256, MAX_CHECKED]: view
+    def start_hashes_of(round_id: uint256) -> DynArray[bytes32, MAX_CHECKED]: view
+    def end_hashes_of(round_id: uint256) -> DynArray[bytes32, MAX_CHECKED]: view
+    def trainer_reservation(round_id: uint256) -> uint256: view
+
+interface ITaskRegistry:
+    def task_params(task_id: uint256) -> rules.TaskParams: view
+
+MAX_CHECKED: constant(uint256) = rules.MAX_CHECKED
+MAX_COMMITTEE: constant(uint256) = rules.MAX_COMMITTEE
+MAX_STEP_HASHES: constant(uint256) = rules.MAX_SPAN_STEPS + 1
+
+VOTE_NONE: constant(uint256) = 0
+VOTE_TRAINER: constant(uint256) = 1     # the trainer's hash after the named step is what a replay gives
+VOTE_CHALLENGER: constant(uint256) = 2
+
+struct Dispute:
+    round_id: uint256
+    task_id: uint256
+    trainer: address
+    challenger: address
+    check_index: uint256      # position in the round's check list (round_samples_of)
+    span_steps: uint256       # steps of the disputed span: (end leaf - start leaf) * k
+    start_hash: bytes32       # the span's revealed start leaf (its checkpoint is the jurors' input)
+    end_hash: bytes32         # the span's revealed end leaf
+    phase: uint256            # rules.DISPUTE_*
+    open_block: uint256       # jurors are drawn from the verifier entries eligible at this block
+    deadline: uint256         # last block of the current move (jury: of the commit window)
+    reveal_deadline: uint256  # last block of the jury's reveal window
+    gas_price: uint256        # basefee of the opening block: prices both gas refunds
+    bond: uint256             # wei the challenger posted (held here until resolve)
+    steps_hash: bytes32       # keccak256(abi.encode(step_hashes)) of the trainer's post
+    step: uint256             # the step the challenger disputes, 1..span_steps
+    agreed_hash: bytes32      # state before it (step_hashes[step - 1])
+    claimed_hash: bytes32     # the trainer's state after it (step_hashes[step])
+    n_committed: uint256
+    votes_trainer: uint256
+    votes_challenger: uint256
+    trainer_won: bool
+
+event DisputeOpened:
+    dispute_id: indexed(uint256)
+    round_id: indexed(uint256)
+    challenger: indexed(address)
+    trainer: address
+    check_index: uint256
+    span_steps: uint256
+    bond: uint256
+    deadline: uint256
+
+event StepsPosted:
+    dispute_id: indexed(uint256)
+    step_hashes: DynArray[bytes32, MAX_STEP_HASHES]
+    deadline: uint256
+
+event StepNamed:
+    dispute_id: indexed(uint256)
+    step: uint256
+    agreed_hash: bytes32
+    claimed_hash: bytes32
+    jury: DynArray[address, MAX_COMMITTEE]
+    commit_deadline: uint256
+    reveal_deadline: uint256
+
+event VoteCommitted:
+    dispute_id: indexed(uint256)
+    juror: indexed(address)
+    commitment: bytes32
+
+event VoteRevealed:
+    dispute_id: indexed(uint256)
+    juror: indexed(address)
+    trainer_right: bool
+
+event DisputeResolved:
+    dispute_id: indexed(uint256)
+    round_id: indexed(uint256)
+    trainer_won: bool
+    reason: String[32]
+
+event DisputePaid:
+    dispute_id: indexed(uint256)
+    who: indexed(address)
+    amount: uint256
+    reason: String[32]
+
+stake_manager: public(IStakeManager)
+rounds: public(IRounds)
+registry: public(ITaskRegistry)
+dispute_count: public(uint256)
+disputes: public(HashMap[uint256, Dispute])
+jury: HashMap[uint256, DynArray[address, MAX_COMMITTEE]]
+juror_seat: public(HashMap[uint256, uint256])                  # dispute -> each juror's reservation
+vote_commitments: public(HashMap[uint256, HashMap[address, bytes32]])
+votes: public(HashMap[uint256, HashMap[address, uint256]])     # VOTE_* of each juror
+round_convicted: public(HashMap[uint256, bool])                # the trainer's fraud slash is taken once per round
+
+
+@deploy
+def __init__(stake_manager: address, rounds: address, registry: address):
+    """
+    @param stake_manager StakeManager (must authorize this contract).
+    @param rounds TrainingRounds (must name this contract with set_disputes).
+    @param registry TaskRegistry (the task parameters).
+    """
+    assert stake_manager != empty(address) and rounds != empty(address) and registry != empty(address), "disputes: zero address"
+    self.stake_manager = IStakeManager(stake_manager)
+    self.rounds = IRounds(rounds)
+    self.registry = ITaskRegistry(registry)
+
+
+# ================================================================ moves
+
+@external
+@payable
+def open(round_id: uint256, check_index: uint256) -> uint256:
+    """
+    @notice A committee member whose revealed verdict contradicts the trainer disputes one check's span
+            (before the round's reveal window closes), posting at least rules.compute_challenger_bond. The trainer
+            must post the span's step hashes within the task's reveal_window.
+    @param round_id A round in phase ENDS_REVEALED.
+    @param check_index Position of the disputed check in round_samples_of(round_id).
+    @return The dispute id.
+    """
+    trainer: address = empty(address)
+    task_id: uint256 = 0
+    trainer, task_id = extcall self.rounds.open_dispute(round_id, msg.sender, check_index)
+    p: rules.TaskParams = staticcall self.registry.task_params(task_id)
+    # all of msg.value is the bond (at least the formula at this block's basefee): a loser loses all of it
+    bond: uint256 = msg.value
+    assert bond >= rules.compute_challenger_bond(p.verifier_reward_wei, block.basefee), "disputes: bond below rules.compute_challenger_bond"
+    start_leaf: uint256 = (staticcall self.rounds.round_samples_of(round_id))[check_index]
+    end_leaf: uint256 = (staticcall self.rounds.round_check_ends_of(round_id))[check_index]
+    span_steps: uint256 = (end_leaf - start_leaf) * p.segment_steps
+    assert span_steps <= rules.MAX_SPAN_STEPS, "disputes: span too long"
+    dispute_id: uint256 = self.dispute_count + 1
+    self.dispute_count = dispute_id
+    deadline: uint256 = block.number + p.reveal_window
+    self.disputes[dispute_id] = Dispute(
+        round_id=round_id, task_id=task_id, trainer=trainer, challenger=msg.sender, check_index=check_index,
+        span_steps=span_steps, start_hash=(staticcall self.rounds.start_hashes_of(round_id))[check_index],
+        end_hash=(staticcall self.rounds.end_hashes_of(round_id))[check_index], phase=rules.DISPUTE_OPENED,
+        open_block=block.number, deadline=deadline, reveal_deadline=0, gas_price=block.basefee, bond=bond,
+        steps_hash=empty(bytes32), step=0, agreed_hash=empty(bytes32), claimed_hash=empty(bytes32),
+        n_committed=0, votes_trainer=0, votes_challenger=0, trainer_won=False,
+    )
+    log DisputeOpened(dispute_id=dispute_id, round_id=round_id, challenger=msg.sender, trainer=trainer,
+                      check_index=check_index, span_steps=span_steps, bond=bond, deadline=deadline)
+    return dispute_id
+
+
+@external
+def post_steps(dispute_id: uint256, step_hashes: DynArray[bytes32, MAX_STEP_HASHES]):
+    """
+    @notice The trainer posts every per-step state hash of the disputed span in one transaction:
+            span_steps + 1 hashes, from the span's start leaf to its end leaf (rules.is_valid_span_hashes).
+    @param dispute_id A dispute awaiting the trainer's steps.
+    @param step_hashes h_start, the state after each step of the span, ..., h_end.
+    """
+    d: Dispute = self.disputes[dispute_id]
+    assert d.phase == rules.DISPUTE_OPENED, "disputes: not awaiting steps"
+    assert msg.sender == d.trainer, "disputes: only the trainer"
+    assert block.number <= d.deadline, "disputes: move window closed"
+    assert rules.is_valid_span_hashes(step_hashes, d.span_steps, d.start_hash, d.end_hash), "disputes: steps do not match the span"
+    deadline: uint256 = block.number + (staticcall self.registry.task_params(d.task_id)).reveal_window
+    self.disputes[dispute_id].steps_hash = keccak256(abi_encode(step_hashes))
+    self.disputes[dispute_id].phase = rules.DISPUTE_STEPS_POSTED
+    self.disputes[dispute_id].deadline = deadline
+    log StepsPosted(dispute_id=dispute_id, step_hashes=step_hashes, deadline=deadline)
+
+
+@external
+def name_step(dispute_id: uint256, step: uint256, step_hashes: DynArray[bytes32, MAX_STEP_HASHES]):
+    """
+    @notice The challenger names the first step it disputes (it agrees with step_hashes[step - 1], not
+            with step_hashes[step]); the jury is drawn and each juror's seat reserved.
+    @param dispute_id A dispute whose steps were posted.
+    @param step 1..span_steps.
+    @param step_hashes The trainer's post, as in its StepsPosted event (checked against its hash).
+    """
+    d: Dispute = self.disputes[dispute_id]
+    assert d.phase == rules.DISPUTE_STEPS_POSTED, "disputes: not awaiting a step"
+    assert msg.sender == d.challenger, "disputes: only the challenger"
+    assert block.number <= d.deadline, "disputes: move window closed"
+    assert keccak256(abi_encode(step_hashes)) == d.steps_hash, "disputes: not the posted steps"
+    assert step >= 1 and step <= d.span_steps, "disputes: no such step"
+    p: rules.TaskParams = staticcall self.registry.task_params(d.task_id)
+    # every opted-in verifier eligible at the open block except the parties (the trainer is no verifier)
+    seed: bytes32 = rules.compute_jury_seed(blockhash(block.number - 1), dispute_id)
+    drawn: DynArray[address, MAX_COMMITTEE] = staticcall self.stake_manager.draw_committee(seed, d.open_block, rules.JURY_MAX + 1, d.task_id)
+    seat: uint256 = staticcall self.stake_manager.min_stake(rules.VERIFIER)
+    jury: DynArray[address, MAX_COMMITTEE] = []
+    for v: address in drawn:
+        if v != d.challenger and len(jury) < rules.JURY_MAX:
+            extcall self.stake_manager.reserve(v, seat)
+            jury.append(v)
+    self.jury[dispute_id] = jury
+    self.juror_seat[dispute_id] = seat
+    commit_deadline: uint256 = block.number + p.commit_verdicts_window
+    reveal_deadline: uint256 = commit_deadline + p.reveal_verdicts_window
+    self.disputes[dispute_id].step = step
+    self.disputes[dispute_id].agreed_hash = step_hashes[step - 1]
+    self.disputes[dispute_id].claimed_hash = step_hashes[step]
+    self.disputes[dispute_id].phase = rules.DISPUTE_JURY
+    self.disputes[dispute_id].deadline = commit_deadline
+    self.disputes[dispute_id].reveal_deadline = reveal_deadline
+    log StepNamed(dispute_id=dispute_id, step=step, agreed_hash=step_hashes[step - 1], claimed_hash=step_hashes[step],
+                  jury=jury, commit_deadline=commit_deadline, reveal_deadline=reveal_deadline)
+
+
+@external
+def commit_vote(dispute_id: uint256, commitment: bytes32):
+    """
+    @notice A juror commits rules.compute_vote_commitment(dispute_id, juror, trainer_right, salt):
+            trainer_right = replaying `step` steps from the span's start checkpoint gives claimed_hash.
+    @param dispute_id A dispute in its jury phase.
+    @param commitment The vote's commitment.
+    """
+    assert self.disputes[dispute_id].phase == rules.DISPUTE_JURY, "disputes: not voting"
+    assert block.number <= self.disputes[dispute_id].deadline, "disputes: commit window closed"
+    assert msg.sender in self.jury[dispute_id], "disputes: not a juror"
+    assert self.vote_commitments[dispute_id][msg.sender] == empty(bytes32), "disputes: already committed"
+    assert commitment != empty(bytes32), "disputes: empty commitment"
+    self.vote_commitments[dispute_id][msg.sender] = commitment
+    self.disputes[dispute_id].n_committed += 1
+    log VoteCommitted(dispute_id=dispute_id, juror=msg.sender, commitment=commitment)
+
+
+@external
+def reveal_vote(dispute_id: uint256, trainer_right: bool, salt: bytes32):
+    """
+    @notice A juror opens its commitment, once every juror committed or the commit window closed.
+    @param dispute_id A dispute in its jury phase.
+    @param trainer_right The committed vote.
+    @param salt The commitment's salt.
+    """
+    d: Dispute = self.disputes[dispute_id]
+    assert d.phase == rules.DISPUTE_JURY, "disputes: not voting"
+    assert d.n_committed == len(self.jury[dispute_id]) or block.number > d.deadline, "disputes: jury still committing"
+    assert block.number <= d.reveal_deadline, "disputes: reveal window closed"
+    commitment: bytes32 = self.vote_commitments[dispute_id][msg.sender]
+    assert commitment != empty(bytes32), "disputes: no commitment"
+    assert self.votes[dispute_id][msg.sender] == VOTE_NONE, "disputes: already revealed"
+    assert rules.compute_vote_commitment(dispute_id, msg.sender, trainer_right, salt) == commitment, "disputes: reveal does not match commitment"
+    if trainer_right:
+        self.votes[dispute_id][msg.sender] = VOTE_TRAINER
+        self.disputes[dispute_id].votes_trainer += 1
+    else:
+        self.votes[dispute_id][msg.sender] = VOTE_CHALLENGER
+        self.disputes[dispute_id].votes_challenger += 1
+    log VoteRevealed(dispute_id=dispute_id, juror=msg.sender, trainer_right=trainer_right)
+
+
+@external
+def resolve(dispute_id: uint256):
+    """
+    @notice Anyone: settle a dispute once its pending move is due. The trainer loses if it missed its
+            post, the challenger if it missed naming a step; otherwise the jury decides (no conviction
+            without a strict majority of the revealed votes), once every juror revealed or the reveal
+            window closed. Pays, slashes, and tells TrainingRounds (resolve).
+    @param dispute_id An open dispute.
+    """
+    d: Dispute = self.disputes[dispute_id]
+    assert d.phase >= rules.DISPUTE_OPENED and d.phase < rules.DISPUTE_RESOLVED, "disputes: not open"
+    trainer_won: bool = False
+    reason: String[32] = "jury"
+    if d.phase == rules.DISPUTE_OPENED:
+        assert block.number > d.deadline, "disputes: trainer may still post"
+        reason = "trainer missed its move"
+    elif d.phase == rules.DISPUTE_STEPS_POSTED:
+        assert block.number > d.deadline, "disputes: challenger may still name"
+        trainer_won = True
+        reason = "challenger missed its move"
+    else:
+        n_revealed: uint256 = d.votes_trainer + d.votes_challenger
+        assert n_revealed == len(self.jury[dispute_id]) or block.number > d.reveal_deadline, "disputes: jury still voting"
+        trainer_won = rules.is_trainer_winner(d.votes_trainer, d.votes_challenger)
+    self.disputes[dispute_id].phase = rules.DISPUTE_RESOLVED
+    self.disputes[dispute_id].trainer_won = trainer_won
+    p: rules.TaskParams = staticcall self.registry.task_params(d.task_id)
+    n_majority: uint256 = self._settle_jury(dispute_id, trainer_won, p)
+    if trainer_won:
+        self._pay_from_bond(dispute_id, d, n_majority, p)
+    else:
+        self._pay_from_trainer(dispute_id, d, n_majority, p)
+    extcall self.rounds.resolve(d.round_id, trainer_won)
+    log DisputeResolved(dispute_id=dispute_id, round_id=d.round_id, trainer_won=trainer_won, reason=reason)
+
+
+# ================================================================ views
+
+@external
+@view
+def jury_of(dispute_id: uint256) -> DynArray[address, MAX_COMMITTEE]:
+    """
+    @notice The jury of a dispute whose step was named (empty before).
+    """
+    return self.jury[dispute_id]
+
+
+@external
+@view
+def bond_for(task_verifier_reward: uint256) -> uint256:
+    """
+    @notice The bond an `open` in this block would need for a task with this verifier reward.
+    """
+    return rules.compute_challenger_bond(task_verifier_reward, block.basefee)
+
+
+# ================================================================ settlement
+
+@internal
+def _settle_jury(dispute_id: uint256, trainer_won: bool, p: rules.TaskParams) -> uint256:
+    """Release each juror's seat: a vote on the losing side loses verifier_slash_bps of it, no vote
+    no_show_slash_bps (both to the treasury). Returns how many voted with the winner."""
+    seat: uint256 = self.juror_seat[dispute_id]
+    winning: uint256 = VOTE_TRAINER if trainer_won else VOTE_CHALLENGER
+    n_majority: uint256 = 0
+    for juror: address in self.jury[dispute_id]:
+        vote: uint256 = self.votes[dispute_id][juror]
+        bps: uint256 = 0
+        if vote == winning:
+            n_majority += 1
+        elif vote == VOTE_NONE:
+            bps = p.no_show_slash_bps
+        else:
+            bps = p.verifier_slash_bps
+        amount: uint256 = rules.compute_slash(seat, bps)
+        extcall self.stake_manager.settle_reserved(juror, seat, amount, empty(address))
+        if amount > 0:
+            log DisputePaid(dispute_id=dispute_id, who=juror, amount=amount, reason="juror slashed")
+    return n_majority
+
+
+@internal
+def _pay_from_bond(dispute_id: uint256, d: Dispute, n_majority: uint256, p: rules.TaskParams):
+    """The challenger lost: its bond pays the majority jurors, then the trainer's gas and the rest to the trainer."""
+    per_juror: uint256 = 0
+    to_trainer: uint256 = 0
+    to_treasury: uint256 = 0
+    per_juror, to_trainer, to_treasury = rules.compute_dispute_payouts(d.bond, n_majority, p.verifier_reward_wei, rules.DEFENDER_GAS_ALLOWANCE * d.gas_price, rules.BPS)
+    if per_juror > 0:
+        winning: uint256 = VOTE_TRAINER
+        for juror: address in self.jury[dispute_id]:
+            if self.votes[dispute_id][juror] == winning:
+                self._credit(dispute_id, juror, per_juror, "juror reward")
+    self._credit(dispute_id, d.trainer, to_trainer, "bond to the trainer")
+    # share BPS: nothing is left for the treasury (compute_dispute_payouts sums to the pot)
+
+
+@internal
+def _pay_from_trainer(dispute_id: uint256, d: Dispute, n_majority: uint256, p: rules.TaskParams):
+    """The trainer lost: the challenger's bond comes back; the fraud slash of the trainer's round
+    reservation (once per round) pays the majority jurors, the challenger's gas and its fraud_reward_bps share."""
+    self._credit(dispute_id, d.challenger, d.bond, "bond returned")
+    if self.round_convicted[d.round_id]:
+        return
+    self.round_convicted[d.round_id] = True
+    pot: uint256 = rules.compute_slash(staticcall self.rounds.trainer_reservation(d.round_id), p.trainer_slash_bps)
+    per_juror: uint256 = 0
+    to_challenger: uint256 = 0
+    to_treasury: uint256 = 0
+    per_juror, to_challenger, to_treasury = rules.compute_dispute_payouts(pot, n_majority, p.verifier_reward_wei, rules.CHALLENGER_GAS_ALLOWANCE * d.gas_price, p.fraud_reward_bps)
+    if per_juror > 0:
+        for juror: address in self.jury[dispute_id]:
+            if self.votes[dispute_id][juror] == VOTE_CHALLENGER:
+                extcall self.stake_manager.slash_reserved(d.trainer, per_juror, juror)
+                log DisputePaid(dispute_id=dispute_id, who=juror, amount=per_juror, reason="juror reward")
+    if to_challenger > 0:
+        extcall self.stake_manager.slash_reserved(d.trainer, to_challenger, d.challenger)
+        log DisputePaid(dispute_id=dispute_id, who=d.challenger, amount=to_challenger, reason="fraud reward")
+    if to_treasury > 0:
+        extcall self.stake_manager.slash_reserved(d.trainer, to_treasury, empty(address))
+    log DisputePaid(dispute_id=dispute_id, who=d.trainer, amount=pot, reason="fraud slash")
+
+
+@internal
+def _credit(dispute_id: uint256, who: address, amount: uint256, reason: String[32]):
+    """Pay held wei into `who`'s claimable balance in StakeManager (pull payments: nobody can block a resolve)."""
+    if amount == 0:
+        return
+    extcall self.stake_manager.credit(who, value=amount)
+    log DisputePaid(dispute_id=dispute_id, who=who, amount=amount, reason=reason)
