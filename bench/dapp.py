@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench dapp
 
-A devnet (anvil, automine) with the contracts, rounds driven by tests/roundkit.py, the
+A LocalNet (anvil automining, the contracts), rounds driven by tests/roundkit.py, the
 page served in-process by node.dapp.server, Debian's chromium via tests/dapp/browser.py.
 update latency = from the finalize receipt to the new CID on the page (the page polls
 for blocks every POLL_S seconds; the driver checks the page every 0.1 s).
@@ -26,10 +26,9 @@ def run() -> dict:
     sys.path += [str(ROOT / "tests"), str(ROOT / "tests" / "dapp")]  # last: shadow nothing
     from browser import Browser, browser_missing
     from roundkit import RoundKit
-    from web3 import Web3
 
     from node.dapp.server import DappRequestHandler, DappServerConfig, make_server
-    from node.chain.devnet import Anvil, dev_accounts
+    from node.localnet import LocalNet
     from node.store import open_store
 
     why = browser_missing()
@@ -44,17 +43,15 @@ def run() -> dict:
 
     DappRequestHandler._dispatch = counting
     tmp = Path(tempfile.mkdtemp(prefix="bench-dapp-"))
-    accounts = dev_accounts(5)
     server = make_server(DappServerConfig(datadir=tmp / "node"), port=0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        with Anvil(block_time=None) as anvil, Browser(tmp / "profile") as page:
-            kit = RoundKit.deploy(Web3(Web3.HTTPProvider(anvil.url)), accounts[0], accounts[1], accounts[2:5],
-                                  open_store(tmp / "node"))
+        with LocalNet(tmp / "net", block_time=None) as net, Browser(tmp / "profile") as page:
+            kit = RoundKit.on(net, net.dev[1], net.dev[2:5], open_store(tmp / "node"))
             kit.stake_all()
             task = kit.create_task()
             kit.run_round(task)
-            url = server.url + "?" + urlencode({"rpc": anvil.url, "oracle": kit.addresses["ModelOracle"]})
+            url = server.url + "?" + urlencode({"rpc": net.url, "oracle": kit.addresses["ModelOracle"]})
             live = '#status[data-state="live"]'
 
             started = time.perf_counter()

@@ -1,5 +1,8 @@
 """A whole trainchain network on this machine: anvil, the contracts, one data dir per
-node, and the nodes as separate processes. What `trainchain demo` and the node tests run.
+node, and the nodes as separate processes. The one harness: `trainchain demo`, the node
+tests (tests/nodes/test_rounds.py), bench/rounds.py and bench/soak.py run it as is; the
+kits of the tests are layered on it (tests/roundkit.py: contract-level rounds with web3 on
+`net.web3()`; tests/adversarial/nodekit.py: real nodes in-process, ticked block by block).
 
     net = LocalNet(root).start()                       # anvil (--state) + contracts
     v = [net.add_node(f"verifier{i}", net.dev[2 + i]) for i in range(3)]
@@ -7,7 +10,11 @@ node, and the nodes as separate processes. What `trainchain demo` and the node t
     task = net.create_task(spec, fund=10**18)
     proc = net.spawn_verifier(v[0]); net.spawn_trainer(t, task["task_id"], rounds=3)
     ...
+    net.rounds_of(task["task_id"]); net.wait_finalized(task["task_id"], n=3, watch=v)
     net.stop()                                         # every process, then anvil
+
+`LocalNet(root, block_time=None)`: anvil automines (one block per transaction; `mine(n)`),
+what the contract-level and in-process kits use.
 
 Each node gets `<root>/nodes/<name>/` with its encrypted keystore (light scrypt), a
 password file, deployment.json and its own content store (`<datadir>/ipfs`), as on
@@ -95,6 +102,18 @@ class LocalNet:
     def url(self) -> str:
         return self.anvil.url
 
+    def web3(self):
+        """Plain web3 on this chain without the validation middleware (it asks eth_chainId before every
+        request): what contract-level kits send with (dev accounts are unlocked in anvil)."""
+        from web3 import HTTPProvider, Web3
+
+        w3 = Web3(HTTPProvider(self.url, request_kwargs={"timeout": 30}))
+        w3.middleware_onion.remove("validation")
+        return w3
+
+    def mine(self, blocks: int = 1) -> None:
+        self.web3().provider.make_request("anvil_mine", [hex(blocks)])
+
     def client(self, account=None, **kw):
         """A ChainClient on this network (short timeouts: a local chain answers fast)."""
         from node.chain.client import ChainClient
@@ -106,13 +125,18 @@ class LocalNet:
     def store(self):
         """The harness's store (a task creator's): local, else fetched from the nodes' gateways."""
         if self._store is None:
-            from node.store import open_store
-            from node.store.peers import fetching_store
             from node.config import load_config
+            from node.store.peers import fetching_store
 
             cfg = load_config(datadir=self.root / "store", fetch_budget=60.0)
-            self._store = fetching_store(cfg, self.client(), open_store(self.root / "store"))
+            self._store = fetching_store(cfg, self.client(), self.local_store())
         return self._store
+
+    def local_store(self):
+        """The harness's own embedded store, without fetching (`<root>/store`)."""
+        from node.store import open_store
+
+        return open_store(self.root / "store")
 
     def content_flags(self) -> list[str]:
         """What every node process is given: the seed gateway (the harness's store)."""
@@ -169,6 +193,39 @@ class LocalNet:
         from node.tasks import create_task
 
         return create_task(self.client(creator or self.dev[0]), self.store(), spec, fund)
+
+    # ------------------------------------------------------------ what the chain says
+    def rounds_of(self, task_id: int) -> list:
+        """Every round of the task (node.chain.records.Round), in commit order."""
+        chain = self.client()
+        return [chain.get_round(e["args"]["round_id"]) for e in chain.events("RoundCommitted", task_id=task_id)]
+
+    def stake_of(self, address: str) -> int:
+        chain = self.client()
+        return chain.call(chain.stake_manager.functions.stake_of(address))
+
+    def penalties(self, round_id: int) -> list[dict]:
+        """The PenaltyApplied events of a round (args)."""
+        return [e["args"] for e in self.client().events("PenaltyApplied", round_id=round_id)]
+
+    def wait_finalized(self, task_id: int, n: int, watch=(), timeout: float = 150.0, interval: float = 0.5) -> list:
+        """The task's finalized rounds, once there are at least n; the processes in `watch` (NodeDirs or
+        names) must not die meanwhile. AssertionError with every process's log tail on timeout."""
+        from node.rounds import Phase
+
+        names = [getattr(w, "name", w) for w in watch]
+
+        def done():
+            if names:
+                self.check_alive(*names)
+            finished = [r for r in self.rounds_of(task_id) if r.phase == Phase.FINALIZED]
+            return finished if len(finished) >= n else None
+
+        try:
+            return wait_until(done, timeout, interval=interval, what=f"{n} finalized round(s) of task {task_id}")
+        except TimeoutError:
+            logs = "\n".join(f"--- {name}\n{self.log_tail(name, 15)}" for name in self.procs)
+            raise AssertionError(f"rounds of task {task_id} did not finalize:\n{logs}") from None
 
     # ------------------------------------------------------------ processes
     def spawn(self, name: str, args: list[str]) -> subprocess.Popen:

@@ -1,6 +1,7 @@
 """Drive whole rounds directly with web3 against deployed contracts, no nodes needed.
 
-    kit = RoundKit.deploy(w3, deployer=accounts[0], trainer=accounts[1], verifiers=accounts[2:5], store=store)
+    net = LocalNet(root, block_time=None).start()   # node/localnet.py: anvil automining + the contracts
+    kit = RoundKit.on(net, trainer=accounts[1], verifiers=accounts[2:5], store=store)
     kit.stake_all()
     task = kit.create_task()                  # genesis = version 0 in ModelOracle
     result = kit.run_round(task)              # commit .. finalize; a new canonical version
@@ -10,7 +11,8 @@ The trainer's states are small blobs put in a real content store, so every CID o
 is real and fetchable; state hashes are sha256 of those blobs. Samples and committee are
 recomputed with node/protocol.py and checked against what the contract drew. Verifiers
 behave as told (`verdicts`): "agree" (default), "contradict" or "absent".
-Anvil should automine (block_time=None): seal delays are skipped with anvil_mine.
+The chain is a LocalNet's (the one local-network harness); anvil should automine
+(block_time=None): seal delays are skipped with anvil_mine.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ import os
 from dataclasses import dataclass, field
 
 from node import protocol
-from node.chain.contracts import DeployParams, contract, deploy, send
+from node.chain.contracts import contract, send
 from node.chain.records import TaskParams
 
 # Small rounds: M = 8 segments, 2 samples (+ the last), committee of 3, quorum 2.
@@ -49,8 +51,11 @@ class RoundKit:
     rounds_done: int = 0
 
     @classmethod
-    def deploy(cls, w3, deployer, trainer, verifiers, store, params: DeployParams = DeployParams()) -> "RoundKit":
-        return cls(w3, deploy(w3, deployer, params), deployer, trainer, list(verifiers), store)
+    def on(cls, net, trainer, verifiers, store, deployer=None) -> "RoundKit":
+        """A kit on a started LocalNet's contracts (`net.web3()`); the deployer (who creates tasks, seals and
+        finalizes) is dev account 0 unless given."""
+        deployer = net.dev[0].address if deployer is None else deployer
+        return cls(net.web3(), dict(net.deployment.addresses), deployer, trainer, list(verifiers), store)
 
     # ------------------------------------------------------------ plumbing
     def contract(self, name: str):

@@ -1,6 +1,6 @@
 """Contract-level adversaries: whole rounds driven step by step with web3, real CIDs, toy replay.
 
-    kit = AdversaryKit.deploy(w3, deployer, trainer, verifiers, store)   # a tests/roundkit.RoundKit
+    kit = AdversaryKit.on(local_net, trainer, verifiers, store)          # a tests/roundkit.RoundKit
     kit.stake_all(); task = kit.create_task()
     trace = kit.build_trace(task, ToyCheat(skip_segments={7}))          # what a trainer would train
     out = kit.play_round(task, trace, verifiers={v: "lazy"})             # commit .. finalize

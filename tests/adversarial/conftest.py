@@ -15,9 +15,10 @@ At the end of the session the records become bench/adversarial.md: one table row
 skipped one shows "not run" and why. NOT_RUN lists cases the suite does not build, with the
 reason: they appear in the table too, never with a made-up observation.
 
-Fixtures here: `anvil` (automine, free port, state file, stopped at teardown), `w3`,
-`dev` (anvil's funded dev accounts, as addresses: anvil keeps them unlocked), `kit` (an
-AdversaryKit on freshly deployed contracts with a real embedded content store).
+Fixtures here: `local` (node/localnet.py's LocalNet: anvil automining, the contracts deployed,
+stopped at teardown), `dev` (anvil's funded dev accounts, as addresses: anvil keeps them
+unlocked), `store`, `kit` (an AdversaryKit on `local`'s contracts with a real embedded content
+store). Node-level cases start their own: nodekit.NodeNet.start(root) (a LocalNet too).
 """
 from __future__ import annotations
 
@@ -204,27 +205,11 @@ def _clean_trainchain_env(monkeypatch):
 
 # ---------------------------------------------------------------- chain fixtures
 @pytest.fixture
-def anvil(tmp_path):
-    from node.chain.devnet import Anvil
+def local(tmp_path):
+    from node.localnet import LocalNet
 
-    node = Anvil(block_time=None, state=tmp_path / "anvil-state.json", log_path=tmp_path / "anvil.log")
-    node.start()
-    yield node
-    node.stop()
-
-
-@pytest.fixture
-def w3(anvil):
-    return fast_web3(anvil.url)
-
-
-def fast_web3(url: str):
-    """web3 without the validation middleware (it asks eth_chainId before every request)."""
-    from web3 import HTTPProvider, Web3
-
-    w3 = Web3(HTTPProvider(url, request_kwargs={"timeout": 30}))
-    w3.middleware_onion.remove("validation")
-    return w3
+    with LocalNet(tmp_path / "local", block_time=None) as net:
+        yield net
 
 
 @pytest.fixture(scope="session")
@@ -243,13 +228,13 @@ def store(tmp_path):
 
 
 @pytest.fixture
-def kit_factory(w3, dev, store):
+def kit_factory(local, dev, store):
     """kit_factory(n_verifiers=5): contracts deployed; dev[1] trainer, dev[2] second trainer,
     dev[3..3+n) verifiers; everyone staked 2 ETH."""
     from advkit import AdversaryKit
 
     def make(n_verifiers: int = 5):
-        k = AdversaryKit.deploy(w3, deployer=dev[0], trainer=dev[1], verifiers=dev[3:3 + n_verifiers], store=store)
+        k = AdversaryKit.on(local, trainer=dev[1], verifiers=dev[3:3 + n_verifiers], store=store)
         k.trainers = [dev[1], dev[2]]
         k.stake_all()
         k.tx("StakeManager", "stake", 1, sender=dev[2], value=2 * 10**18)

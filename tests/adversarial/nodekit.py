@@ -1,13 +1,17 @@
 """Real nodes on a devnet, driven tick by tick: the node-level adversarial and fault cases.
 
-    net = NodeNet.start(anvil, tmp_path, trainer_cls=CheatingTrainer, trainer_kw={"skip_segments": {7}},
-                        verifier_cls={2: LazyVerifier})
-    result = net.run_round()          # ticks every node, mines one block per pass, until finalized
-    result.outcome, result.stake_delta[net.trainer_address]
+    with NodeNet.start(tmp_path) as net:          # a LocalNet (automine) + a tiny task, everyone staked
+        net.make_trainer(CheatingTrainer, skip_segments={7})
+        for i in range(3):
+            net.make_verifier(i, MisbehavingVerifier if i == 2 else None, **({"mode": "lazy"} if i == 2 else {}))
+        result = net.run_round()      # ticks every node, mines one block per pass, until finalized
+        result.outcome, result.stake_delta[net.trainer.address]
 
-Every node is the real TrainerNode / VerifierNode (or a subclass) with its own ChainClient
-(signing with its own key), its own sqlite NodeDB and work dir; they share one embedded
-content store, which stands in for the IPFS network. A tiny GPT (tiny preset: 1 layer,
+The chain is node/localnet.py's LocalNet with anvil automining (`net.local`: the contracts,
+the dev accounts, `client()`). Every node is the real TrainerNode / VerifierNode (or a subclass
+from node/adversaries/) with its own ChainClient (signing with its own key), its own sqlite
+NodeDB and work dir; they share the LocalNet's embedded content store, which stands in for the
+IPFS network. A tiny GPT (tiny preset: 1 layer,
 d=32) trains 16 steps per round in 8 segments of 2 through the real engine; verifiers
 replay through node.engine. Instead of threads with wall-clock polling, `step()` calls each
 node's tick() once and mines one block: deterministic, and as fast as the work itself.
@@ -47,13 +51,6 @@ def tiny_spec(corpus_cid: str):
                   "commit_verdicts_window": 12, "reveal_verdicts_window": 12})
 
 
-def client(url: str, deployment, account):
-    from node.chain.client import ChainClient
-
-    return ChainClient([url], deployment, account, tx_timeout=30, tx_replace_after=5, rpc_retries=2, rpc_backoff=0.1,
-                       poll_interval=0.05)
-
-
 @dataclass
 class RoundReport:
     round_id: int
@@ -74,9 +71,8 @@ class RoundReport:
 
 @dataclass
 class NodeNet:
-    anvil: object
+    local: object                  # node.localnet.LocalNet: anvil (automine), the contracts, the store
     root: Path
-    deployment: object
     accounts: list                 # LocalAccount: [deployer, trainer, v1, v2, v3]
     store: object
     spec: object
@@ -89,29 +85,54 @@ class NodeNet:
 
     # ------------------------------------------------------------ set-up
     @classmethod
-    def start(cls, anvil, root: Path, n_verifiers: int = 3) -> "NodeNet":
+    def start(cls, root: Path, n_verifiers: int = 3) -> "NodeNet":
+        """A LocalNet under `root` (unbonding 5 blocks), a tiny task funded for 20 rounds, the trainer and
+        the verifiers staked. Stop it with `stop()` (or use it as a context manager)."""
         from node.chain.contracts import DeployParams
-        from node.chain.devnet import deploy_contracts, dev_accounts
-        from node.engine.dataset import build_dataset, demo_corpus_paths
-        from node.store import open_store
-
         from node.chain.records import TaskParams
+        from node.engine.dataset import build_dataset, demo_corpus_paths
+        from node.localnet import LocalNet
         from node.tasks import create_task
 
         root = Path(root)
-        accounts = dev_accounts(2 + n_verifiers)
-        deployment = deploy_contracts(anvil.url, accounts[0], DeployParams(unbonding_blocks=5),
-                                      out=root / "deployment.json")
-        store = open_store(datadir=root / "network")
-        corpus = build_dataset(demo_corpus_paths(limit_bytes=CORPUS_BYTES), store, shard_bytes=100_000)
-        spec = tiny_spec(corpus)
-        admin = client(anvil.url, deployment, accounts[0])
-        task_id = create_task(admin, store, spec, fund=TaskParams.from_spec(spec).round_cost * 20)["task_id"]
-        for i, acct in enumerate(accounts[1:]):
-            chain = client(anvil.url, deployment, acct)
-            role = protocol.TRAINER if i == 0 else protocol.VERIFIER
-            chain.transact(chain.stake_manager.functions.stake(role), value=STAKE, what="stake")
-        return cls(anvil, root, deployment, accounts, store, spec, task_id)
+        local = LocalNet(root, block_time=None, deploy_params=DeployParams(unbonding_blocks=5)).start()
+        try:
+            store = local.local_store()
+            corpus = build_dataset(demo_corpus_paths(limit_bytes=CORPUS_BYTES), store, shard_bytes=100_000)
+            spec = tiny_spec(corpus)
+            net = cls(local, root, local.dev[:2 + n_verifiers], store, spec, task_id=0)
+            fund = TaskParams.from_spec(spec).round_cost * 20
+            net.task_id = create_task(net.chain, store, spec, fund=fund)["task_id"]
+            for i, acct in enumerate(net.accounts[1:]):
+                chain = net.client(acct)
+                role = protocol.TRAINER if i == 0 else protocol.VERIFIER
+                chain.transact(chain.stake_manager.functions.stake(role), value=STAKE, what="stake")
+        except BaseException:
+            local.stop()
+            raise
+        return net
+
+    def stop(self) -> None:
+        self.local.stop()
+
+    def __enter__(self) -> "NodeNet":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def anvil(self):
+        return self.local.anvil
+
+    @property
+    def deployment(self):
+        return self.local.deployment
+
+    def client(self, account):
+        """A ChainClient signing as `account`, with timeouts for a chain that answers in milliseconds."""
+        return self.local.client(account, tx_timeout=30, tx_replace_after=5, rpc_retries=2, rpc_backoff=0.1,
+                                 poll_interval=0.05)
 
     def make_trainer(self, cls=None, workdir: Path | None = None, **kw):
         """The trainer (dev account 1) as `cls` (default TrainerNode); a second call restarts it on
@@ -123,7 +144,7 @@ class NodeNet:
         cls = cls or TrainerNode
         acct = self.accounts[1]
         kw = {"pipeline": True, **kw}  # the CLI's default (--no-pipeline turns it off)
-        node = cls(client(self.anvil.url, self.deployment, acct), self.store, NodeDB(self.root / "trainer" / "trainer.sqlite"),
+        node = cls(self.client(acct), self.store, NodeDB(self.root / "trainer" / "trainer.sqlite"),
                    self.task_id, workdir or self.root / "trainer", metrics=NodeMetrics("trainer"), show_progress=False,
                    **kw)
         node.prepare()
@@ -139,7 +160,7 @@ class NodeNet:
 
         cls = cls or VerifierNode
         acct = self.accounts[2 + i]
-        node = cls(client(self.anvil.url, self.deployment, acct), self.store,
+        node = cls(self.client(acct), self.store,
                    NodeDB(self.root / f"verifier-{i}" / "verifier.sqlite"), self.root / f"verifier-{i}",
                    metrics=NodeMetrics("verifier"), show_progress=False, **kw)
         node.prepare()
@@ -160,7 +181,9 @@ class NodeNet:
     # ------------------------------------------------------------ reads
     @property
     def chain(self):
-        return self.__dict__.setdefault("_admin", client(self.anvil.url, self.deployment, self.accounts[0]))
+        if "_admin" not in self.__dict__:
+            self.__dict__["_admin"] = self.client(self.accounts[0])
+        return self.__dict__["_admin"]
 
     def stakes(self) -> dict[str, int]:
         sm = self.chain.stake_manager.functions

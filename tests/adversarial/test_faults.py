@@ -19,8 +19,9 @@ ETH = 10**18
 
 
 @pytest.fixture
-def net(anvil, tmp_path):
-    return NodeNet.start(anvil, tmp_path / "net")
+def net(tmp_path):
+    with NodeNet.start(tmp_path / "net") as network:
+        yield network
 
 
 def honest(net, **trainer_kw):

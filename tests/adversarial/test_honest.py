@@ -68,27 +68,27 @@ def test_honest_rounds_never_slash(kit, case):
 NODE_ROUNDS = int(os.environ.get("TRAINCHAIN_ADVERSARIAL_NODE_ROUNDS", "4"))
 
 
-def test_honest_node_rounds(anvil, tmp_path, case):
+def test_honest_node_rounds(tmp_path, case):
     c = case(f"{NODE_ROUNDS} rounds of the real TrainerNode + 3 VerifierNodes (tiny GPT, real engine and replay)",
              "every round accepted, each on the previous canonical state; zero penalties; stakes unchanged; "
              "ModelOracle's latest version = rounds accepted")
     from nodekit import NodeNet
 
-    net = NodeNet.start(anvil, tmp_path / "net")
-    net.make_trainer(max_rounds=NODE_ROUNDS)
-    for i in range(3):
-        net.make_verifier(i)
-    before = net.stakes()
-    reports = [net.run_round() for _ in range(NODE_ROUNDS)]
-    after = net.stakes()
-    latest = net.chain.call(net.chain.oracle.functions.latest(net.task_id))
-    penalties = net.chain.events("PenaltyApplied")
-    bases = [net.chain.get_round(r.round_id)["base_hash"] for r in reports]
-    finals = [net.chain.get_round(r.round_id)["final_hash"] for r in reports]
-    chained = all(b == f for b, f in zip(bases[1:], finals[:-1]))
-    outcomes = [r.outcome_name for r in reports]
-    c.observe(f"outcomes {outcomes}; penalties {len(penalties)}; stakes unchanged {before == after}; each round on the "
-              f"previous final state {chained}; oracle latest version {latest[2]}")
-    assert outcomes == ["accepted"] * NODE_ROUNDS
-    assert penalties == [] and before == after and chained
-    assert latest[2] == NODE_ROUNDS
+    with NodeNet.start(tmp_path / "net") as net:
+        net.make_trainer(max_rounds=NODE_ROUNDS)
+        for i in range(3):
+            net.make_verifier(i)
+        before = net.stakes()
+        reports = [net.run_round() for _ in range(NODE_ROUNDS)]
+        after = net.stakes()
+        latest = net.chain.call(net.chain.oracle.functions.latest(net.task_id))
+        penalties = net.chain.events("PenaltyApplied")
+        bases = [net.chain.get_round(r.round_id)["base_hash"] for r in reports]
+        finals = [net.chain.get_round(r.round_id)["final_hash"] for r in reports]
+        chained = all(b == f for b, f in zip(bases[1:], finals[:-1]))
+        outcomes = [r.outcome_name for r in reports]
+        c.observe(f"outcomes {outcomes}; penalties {len(penalties)}; stakes unchanged {before == after}; each round on the "
+                  f"previous final state {chained}; oracle latest version {latest[2]}")
+        assert outcomes == ["accepted"] * NODE_ROUNDS
+        assert penalties == [] and before == after and chained
+        assert latest[2] == NODE_ROUNDS

@@ -22,8 +22,9 @@ M = 8  # tiny spec of nodekit: 16 steps, segments of 2
 
 
 @pytest.fixture
-def net(anvil, tmp_path):
-    return NodeNet.start(anvil, tmp_path / "net")
+def net(tmp_path):
+    with NodeNet.start(tmp_path / "net") as network:
+        yield network
 
 
 def bps(net) -> dict:
@@ -290,14 +291,12 @@ def test_hostile_task_creator(net, case, variant):
     from node.errors import TrainchainError
     from node.store import compute_cid
 
-    from nodekit import client
-
     spec_bytes = b"{not a spec" if variant == "spec is not JSON" else net.spec.canonical_json()
     spec_cid = compute_cid(os.urandom(64)) if variant == "spec CID nobody has" else net.store.put_bytes(spec_bytes)
     spec_hash = keccak(b"another spec") if variant == "spec hash does not match the spec" else keccak(spec_bytes)
     good = net.chain.get_task(net.task_id)
     params = TaskParams.from_spec(net.spec)
-    admin = client(net.anvil.url, net.deployment, net.accounts[0])
+    admin = net.client(net.accounts[0])
     admin.transact(admin.registry.functions.create_task(spec_cid, spec_hash, good.canonical_hash,
                                                       good.canonical_cid, params.as_tuple()),
                    value=params.round_cost * 2, what="create_task")
@@ -306,7 +305,7 @@ def test_hostile_task_creator(net, case, variant):
     from node.roles.db import NodeDB
     from node.roles.trainer import TrainerNode
 
-    hostile = TrainerNode(client(net.anvil.url, net.deployment, net.accounts[1]), net.store,
+    hostile = TrainerNode(net.client(net.accounts[1]), net.store,
                           NodeDB(net.root / "hostile" / "trainer.sqlite"), bad_task, net.root / "hostile",
                           show_progress=False)
     from node.store import StoreError

@@ -38,26 +38,19 @@ class Devnet:
 
 @pytest.fixture(scope="module")
 def devnet(tmp_path_factory):
-    """anvil (automine) + the contracts + one task whose first round is finalized."""
-    from web3 import Web3
-
-    from node.chain.client import Deployment
-    from node.chain.devnet import Anvil, dev_accounts
+    """A LocalNet (anvil automining + the contracts; its deployment.json in the node's data dir) and one
+    task whose first round is finalized."""
+    from node.localnet import LocalNet
     from node.store import open_store
 
     datadir = tmp_path_factory.mktemp("dapp-node")
-    accounts = dev_accounts(5)
-    with Anvil(block_time=None) as anvil:
-        w3 = Web3(Web3.HTTPProvider(anvil.url))
-        deploy_block = w3.eth.block_number
-        kit = RoundKit.deploy(w3, accounts[0], accounts[1], accounts[2:5], open_store(datadir))
-        Deployment(chain_id=w3.eth.chain_id, rpc_urls=[anvil.url], addresses=kit.addresses,
-                   deploy_block=deploy_block).save(datadir / "deployment.json")
+    with LocalNet(datadir, block_time=None) as net:
+        kit = RoundKit.on(net, net.dev[1], net.dev[2:5], open_store(datadir))
         kit.stake_all()
         task_id = kit.create_task()
         first = kit.run_round(task_id)
         assert first.outcome == 1, "the first round must be accepted"
-        yield Devnet(anvil, w3, kit, datadir, task_id, first)
+        yield Devnet(net.anvil, kit.w3, kit, datadir, task_id, first)
 
 
 @pytest.fixture(scope="module")

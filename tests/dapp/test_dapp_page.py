@@ -176,17 +176,14 @@ def test_readme_viem_snippet_reads_latest_and_watches(devnet):
 
 def test_page_survives_an_rpc_outage(dapp, page, tmp_path):
     """The RPC goes away mid-session: the page says so, then recovers by itself."""
-    from web3 import Web3
-
-    from node.chain.devnet import dev_accounts
+    from node.localnet import LocalNet
     from node.store import open_store
 
     from roundkit import RoundKit
 
-    accounts = dev_accounts(5)
-    with Anvil(block_time=None, state=tmp_path / "anvil-state.json") as anvil:
-        kit = RoundKit.deploy(Web3(Web3.HTTPProvider(anvil.url)), accounts[0], accounts[1], accounts[2:5],
-                              open_store(tmp_path / "node"))
+    with LocalNet(tmp_path / "net", block_time=None) as net:
+        anvil = net.anvil
+        kit = RoundKit.on(net, net.dev[1], net.dev[2:5], open_store(tmp_path / "node"))
         first = kit.create_task()
         open_page(page, dapp, rpc=anvil.url, oracle=kit.addresses["ModelOracle"])
         page.wait_text(LIVE)

@@ -23,28 +23,28 @@ if not is_torch_loaded():  # other node tests in this process pin the plain runt
     os.environ.update(compute_pin_env(TaskSpec.default().runtime))
 
 
-def test_an_exact_mode_task_is_trained_verified_and_accepted(anvil, tmp_path, monkeypatch):
+def test_an_exact_mode_task_is_trained_verified_and_accepted(tmp_path, monkeypatch):
     import nodekit
 
     plain_spec = nodekit.tiny_spec
     monkeypatch.setattr(nodekit, "tiny_spec", lambda cid: plain_spec(cid).with_(runtime=RuntimePin.exact()))
-    net = nodekit.NodeNet.start(anvil, tmp_path / "net")
-    assert net.spec.runtime.mode == "exact" and net.spec.runtime.threads is None
-    on_chain = net.chain.get_task(net.task_id)["spec_hash"]
-    on_chain = bytes.fromhex(on_chain[2:]) if isinstance(on_chain, str) else on_chain
-    assert on_chain == net.spec.spec_hash(), "the task on-chain is the exact-mode spec"
-    trainer = net.make_trainer(max_rounds=ROUNDS)
-    for i in range(3):
-        net.make_verifier(i)
-    before = net.stakes()
-    reports = []
-    while len(reports) < ROUNDS:
-        reports.append(net.run_round())
-        if reports[-1].outcome_name != "accepted":
-            break
-    assert [r.outcome_name for r in reports] == ["accepted"] * ROUNDS, [(r.outcome_name, r.penalties) for r in reports]
-    assert net.chain.events("PenaltyApplied") == [] and net.stakes() == before
-    rounds = [net.chain.get_round(r.round_id) for r in reports]
-    assert all(b["base_hash"] == a["final_hash"] for a, b in zip(rounds, rounds[1:])), "not one chain of states"
-    assert net.chain.call(net.chain.oracle.functions.latest(net.task_id))[2] == ROUNDS
-    assert trainer.pipeline
+    with nodekit.NodeNet.start(tmp_path / "net") as net:
+        assert net.spec.runtime.mode == "exact" and net.spec.runtime.threads is None
+        on_chain = net.chain.get_task(net.task_id)["spec_hash"]
+        on_chain = bytes.fromhex(on_chain[2:]) if isinstance(on_chain, str) else on_chain
+        assert on_chain == net.spec.spec_hash(), "the task on-chain is the exact-mode spec"
+        trainer = net.make_trainer(max_rounds=ROUNDS)
+        for i in range(3):
+            net.make_verifier(i)
+        before = net.stakes()
+        reports = []
+        while len(reports) < ROUNDS:
+            reports.append(net.run_round())
+            if reports[-1].outcome_name != "accepted":
+                break
+        assert [r.outcome_name for r in reports] == ["accepted"] * ROUNDS, [(r.outcome_name, r.penalties) for r in reports]
+        assert net.chain.events("PenaltyApplied") == [] and net.stakes() == before
+        rounds = [net.chain.get_round(r.round_id) for r in reports]
+        assert all(b["base_hash"] == a["final_hash"] for a, b in zip(rounds, rounds[1:])), "not one chain of states"
+        assert net.chain.call(net.chain.oracle.functions.latest(net.task_id))[2] == ROUNDS
+        assert trainer.pipeline

@@ -56,29 +56,29 @@ def busy_neighbour():
         thread.join()
 
 
-def test_honest_trainer_and_verifiers_in_one_process_are_never_convicted(anvil, tmp_path):
+def test_honest_trainer_and_verifiers_in_one_process_are_never_convicted(tmp_path):
     from nodekit import NodeNet
 
     apply_runtime_pin(TaskSpec.default())  # the nodes' tiny spec has the same runtime
-    net = NodeNet.start(anvil, tmp_path / "net")
-    trainer = net.make_trainer(max_rounds=ROUNDS)
-    assert trainer.pipeline, "nodekit must run the trainer as the CLI does: training ahead"
-    for i in range(3):
-        net.make_verifier(i)
-    before = net.stakes()
-    reports = []
-    with busy_neighbour() as draws:
-        while len(reports) < ROUNDS:
-            reports.append(net.run_round())
-            if reports[-1].outcome_name != "accepted":
-                break  # a convicted trainer is slashed below the minimum stake: no further round
-    assert draws[0] > 100, "the neighbour thread did not run"
-    rounds = [net.chain.get_round(r.round_id) for r in reports]
+    with NodeNet.start(tmp_path / "net") as net:
+        trainer = net.make_trainer(max_rounds=ROUNDS)
+        assert trainer.pipeline, "nodekit must run the trainer as the CLI does: training ahead"
+        for i in range(3):
+            net.make_verifier(i)
+        before = net.stakes()
+        reports = []
+        with busy_neighbour() as draws:
+            while len(reports) < ROUNDS:
+                reports.append(net.run_round())
+                if reports[-1].outcome_name != "accepted":
+                    break  # a convicted trainer is slashed below the minimum stake: no further round
+        assert draws[0] > 100, "the neighbour thread did not run"
+        rounds = [net.chain.get_round(r.round_id) for r in reports]
 
-    assert [r.outcome_name for r in reports] == ["accepted"] * ROUNDS, [(r.outcome_name, r.penalties) for r in reports]
-    assert net.chain.events("PenaltyApplied") == [] and net.stakes() == before
-    assert all(b["base_hash"] == a["final_hash"] for a, b in zip(rounds, rounds[1:])), "not one chain of states"
-    assert net.chain.call(net.chain.oracle.functions.latest(net.task_id))[2] == ROUNDS
-    # rounds after the first were trained ahead, on the trainer's thread, while the verifiers replayed
-    ahead = [r.round_id for r in reports if "ahead_cpu" in trainer.db.timing_totals("trainer", r.round_id)]
-    assert ahead == [r.round_id for r in reports[1:]], ahead
+        assert [r.outcome_name for r in reports] == ["accepted"] * ROUNDS, [(r.outcome_name, r.penalties) for r in reports]
+        assert net.chain.events("PenaltyApplied") == [] and net.stakes() == before
+        assert all(b["base_hash"] == a["final_hash"] for a, b in zip(rounds, rounds[1:])), "not one chain of states"
+        assert net.chain.call(net.chain.oracle.functions.latest(net.task_id))[2] == ROUNDS
+        # rounds after the first were trained ahead, on the trainer's thread, while the verifiers replayed
+        ahead = [r.round_id for r in reports if "ahead_cpu" in trainer.db.timing_totals("trainer", r.round_id)]
+        assert ahead == [r.round_id for r in reports[1:]], ahead

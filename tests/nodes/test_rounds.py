@@ -21,8 +21,8 @@ STAKE = 4 * 10**18
 ROUND_TIMEOUT = 150  # seconds; a round takes ~15 s here, more on a loaded 2-core machine
 
 
-class Net:
-    """The module's network and what tests need to drive it."""
+class Net(LocalNet):
+    """The module's LocalNet (0.5 s blocks): three verifier processes running, a tiny spec, and what the tests add."""
 
     def __init__(self, root):
         from node.engine import TaskSpec, apply_runtime_pin
@@ -30,41 +30,24 @@ class Net:
 
         if not is_torch_loaded():  # the genesis states are made here; the nodes pin their own processes
             apply_runtime_pin(TaskSpec.preset("tiny"))
-        self.local = LocalNet(root, block_time=0.5).start()
-        self.chain = self.local.client()
+        super().__init__(root, block_time=0.5)
+        self.start()
+        self.chain = self.client()
         self.verifiers = [self.node(f"verifier{i}", 2 + i, "verifier") for i in range(3)]
-        self.spec = tiny_spec(self.local.store())
+        self.spec = tiny_spec(self.store())
         self.first_task = self.new_task()  # before the verifiers start: they warm up on it
         for v in self.verifiers:
-            self.local.spawn_verifier(v)
+            self.spawn_verifier(v)
 
     def node(self, name: str, dev_index: int, role: str):
-        return self.local.add_staked_node(name, dev_index, role, STAKE, config=NODE_CONFIG)
+        return self.add_staked_node(name, dev_index, role, STAKE, config=NODE_CONFIG)
 
     def new_task(self) -> int:
-        return self.local.create_task(self.spec, 2 * 10**18)["task_id"]
+        return self.create_task(self.spec, 2 * 10**18)["task_id"]
 
-    def rounds_of(self, task_id: int) -> list[Round]:
-        return [self.chain.get_round(e["args"]["round_id"]) for e in self.chain.events("RoundCommitted", task_id=task_id)]
-
-    def wait_finalized(self, task_id: int, n: int, proc=None, timeout: float = ROUND_TIMEOUT) -> list[dict]:
-        def done():
-            self.local.check_alive(*(v.name for v in self.verifiers))
-            rounds = self.rounds_of(task_id)
-            finished = [r for r in rounds if r.phase == protocol.Phase.FINALIZED]
-            return finished if len(finished) >= n else None
-
-        try:
-            return wait_until(done, timeout, what=f"{n} finalized round(s) of task {task_id}")
-        except TimeoutError:
-            logs = "\n".join(f"--- {name}\n{self.local.log_tail(name, 15)}" for name in self.local.procs)
-            raise AssertionError(f"rounds of task {task_id} did not finalize:\n{logs}") from None
-
-    def stake_of(self, node) -> int:
-        return self.chain.call(self.chain.stake_manager.functions.stake_of(node.address))
-
-    def penalties(self, round_id: int) -> list[dict]:
-        return [e["args"] for e in self.chain.events("PenaltyApplied", round_id=round_id)]
+    def wait_finalized(self, task_id: int, n: int, **kw) -> list[Round]:
+        """LocalNet's, with the verifiers watched (a dead one fails the test at once) and this module's timeout."""
+        return super().wait_finalized(task_id, n, watch=self.verifiers, timeout=ROUND_TIMEOUT, **kw)
 
     def db(self, node, role: str) -> NodeDB:
         """A handle of its own: the tests close it with `with` (LocalNet.node_db's is shared and kept open)."""
@@ -77,15 +60,15 @@ def net(tmp_path_factory):
     try:
         yield network
     finally:
-        network.local.stop()
+        network.stop()
 
 
 def test_honest_rounds_finalize_and_update_the_oracle(net):
     task_id = net.first_task
     trainer = net.node("honest", 1, "trainer")
-    proc = net.local.spawn_trainer(trainer, task_id, rounds=2)
+    proc = net.spawn_trainer(trainer, task_id, rounds=2)
     rounds = net.wait_finalized(task_id, 2)
-    assert proc.wait(60) == 0, net.local.log_tail("honest")
+    assert proc.wait(60) == 0, net.log_tail("honest")
     assert [r.outcome for r in rounds] == [protocol.Outcome.ACCEPTED] * 2
 
     # the oracle's latest version is round 2's final checkpoint, and it is in the store with that hash
@@ -93,8 +76,8 @@ def test_honest_rounds_finalize_and_update_the_oracle(net):
     assert (version, round_id, cid) == (2, rounds[1].round_id, rounds[1].final_cid)
     from node.engine import file_state_hash
 
-    path = net.local.root / "pulled.safetensors"
-    net.local.store().get_file(cid, path)
+    path = net.root / "pulled.safetensors"
+    net.store().get_file(cid, path)
     assert file_state_hash(path) == bytes(state_hash)
     assert net.chain.get_task(task_id).rounds_accepted == 2
 
@@ -126,16 +109,16 @@ def test_honest_rounds_finalize_and_update_the_oracle(net):
 def test_cheating_trainer_is_slashed(net):
     task_id = net.new_task()
     cheater = net.node("cheater", 5, "trainer")
-    before = net.stake_of(cheater)
+    before = net.stake_of(cheater.address)
     last_segment = net.spec.segments_per_round - 1  # always sampled
-    proc = net.local.spawn_adversary(cheater, task_id, "--skip-segment", str(last_segment), "--rounds", "1")
+    proc = net.spawn_adversary(cheater, task_id, "--skip-segment", str(last_segment), "--rounds", "1")
     (rnd,) = net.wait_finalized(task_id, 1)
-    assert proc.wait(60) == 0, net.local.log_tail("cheater")
+    assert proc.wait(60) == 0, net.log_tail("cheater")
     assert rnd.outcome == protocol.Outcome.FRAUD
     assert rnd.n_contradicting == 3
     fraud = [p for p in net.penalties(rnd.round_id) if p["who"] == cheater.address]
     assert [p["reason"] for p in fraud] == ["fraud"]
-    assert net.stake_of(cheater) == before - fraud[0]["amount"] == before // 2
+    assert net.stake_of(cheater.address) == before - fraud[0]["amount"] == before // 2
     # canonical unchanged: still the genesis (version 0)
     assert net.chain.call(net.chain.oracle.functions.latest(task_id))[2] == 0
     with net.db(net.verifiers[0], "verifier") as db:
@@ -146,7 +129,7 @@ def test_nodes_killed_mid_round_restart_and_meet_their_deadlines(net):
     task_id = net.new_task()
     trainer = net.node("trainer-k", 7, "trainer")
     victim = net.verifiers[0]
-    net.local.spawn_trainer(trainer, task_id, rounds=1)
+    net.spawn_trainer(trainer, task_id, rounds=1)
 
     def first(event: str, **filters):
         found = [e for e in net.chain.events(event, **filters)
@@ -155,19 +138,19 @@ def test_nodes_killed_mid_round_restart_and_meet_their_deadlines(net):
 
     # the trainer dies right after its commit is mined (maybe before its DB saw the round id)
     round_id = wait_until(lambda: first("RoundCommitted"), ROUND_TIMEOUT, interval=0.1, what="the commit")
-    net.local.kill_process(trainer.name)
-    proc = net.local.spawn_trainer(trainer, task_id, rounds=1)
+    net.kill_process(trainer.name)
+    proc = net.spawn_trainer(trainer, task_id, rounds=1)
     # a verifier dies right after its verdict commitment (its salt only in its sqlite)
     wait_until(lambda: first("VerdictCommitted", verifier=victim.address), ROUND_TIMEOUT, interval=0.1,
                what="the victim's verdict commitment")
-    net.local.kill_process(victim.name)  # SIGKILL: no clean shutdown
+    net.kill_process(victim.name)  # SIGKILL: no clean shutdown
     time.sleep(1)
-    net.local.spawn_verifier(victim)
+    net.spawn_verifier(victim)
     (rnd,) = net.wait_finalized(task_id, 1)
     assert rnd.round_id == round_id and rnd.outcome == protocol.Outcome.ACCEPTED
     assert net.chain.call(net.chain.rounds.functions.revealed(round_id, victim.address))
     assert not net.penalties(round_id)  # nobody missed a deadline
-    assert proc.wait(60) == 0, net.local.log_tail(trainer.name)
+    assert proc.wait(60) == 0, net.log_tail(trainer.name)
     with net.db(trainer, "trainer") as db:
         assert db.get_round("trainer", round_id).phase == "done"
 
@@ -175,16 +158,16 @@ def test_nodes_killed_mid_round_restart_and_meet_their_deadlines(net):
 def test_trainer_that_never_reveals_is_slashed(net):
     task_id = net.new_task()
     withholder = net.node("withholder", 6, "trainer")
-    before = net.stake_of(withholder)
-    proc = net.local.spawn_adversary(withholder, task_id, "--withhold", "--rounds", "1")
+    before = net.stake_of(withholder.address)
+    proc = net.spawn_adversary(withholder, task_id, "--withhold", "--rounds", "1")
     (rnd,) = net.wait_finalized(task_id, 1)
-    assert proc.wait(60) == 0, net.local.log_tail("withholder")
+    assert proc.wait(60) == 0, net.log_tail("withholder")
     assert rnd.outcome == protocol.Outcome.ABANDONED
     penalty = [p for p in net.penalties(rnd.round_id) if p["who"] == withholder.address]
     assert [p["reason"] for p in penalty] == ["missed deadline"]
     params = net.chain.get_task(task_id).params
     miss_bps = protocol.compute_trainer_miss_bps(params.trainer_slash_bps, params.no_show_slash_bps)  # >= the fraud slash (#13)
-    assert net.stake_of(withholder) == before - before * miss_bps // 10_000
+    assert net.stake_of(withholder.address) == before - before * miss_bps // 10_000
     # the verifiers, not the absent trainer, closed the round
     finalizers = set()
     for v in net.verifiers:
@@ -196,7 +179,7 @@ def test_trainer_that_never_reveals_is_slashed(net):
 def test_nodes_recover_when_the_rpc_endpoint_restarts_mid_round(net):
     task_id = net.new_task()
     trainer = net.node("trainer-r", 8, "trainer")
-    proc = net.local.spawn_trainer(trainer, task_id, rounds=1)
+    proc = net.spawn_trainer(trainer, task_id, rounds=1)
 
     def sealed():
         for e in net.chain.events("RoundSealed"):
@@ -206,9 +189,9 @@ def test_nodes_recover_when_the_rpc_endpoint_restarts_mid_round(net):
 
     round_id = wait_until(sealed, ROUND_TIMEOUT, interval=0.2, what="the round to be sealed")
     head = net.chain.block_number()
-    net.local.anvil.restart(down_for=3)  # SIGTERM dumps --state; the chain comes back on the same port
+    net.anvil.restart(down_for=3)  # SIGTERM dumps --state; the chain comes back on the same port
     assert net.chain.block_number() >= head  # same chain, not a fresh one
     (rnd,) = net.wait_finalized(task_id, 1)
-    assert proc.wait(60) == 0, net.local.log_tail("trainer-r")
+    assert proc.wait(60) == 0, net.log_tail("trainer-r")
     assert rnd.round_id == round_id and rnd.outcome == protocol.Outcome.ACCEPTED
     assert rnd["n_revealed"] == 3
