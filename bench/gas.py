@@ -72,7 +72,7 @@ def measure_round(w3, committee: int, samples: int, steps: int) -> dict[str, int
         ends = [trace[e] for e in check_ends]
         salt = os.urandom(32)
         for v in members:
-            tx("commit_verdict", tr.commit_verdict(1, P.compute_verdict_commitment(1, v, ends, True, salt)), v)
+            tx("commit_verdict", tr.commit_verdict(1, P.compute_verdict_commitment(1, v, ends, True, True, salt)), v)
         tx("reveal_ends", tr.reveal_ends(1, ends, [P.compute_merkle_proof(trace, e) for e in check_ends], "bafy" + "f" * 55), trainer)
         for v in members:
             tx("reveal_verdict", tr.reveal_verdict(1, ends, True, salt, True, True), v)

@@ -79,11 +79,11 @@ def compute_committee_indices(seed: bytes32, n_active: uint256, committee_size: 
 
 @external
 @pure
-def compute_verdict_commitment(round_id: uint256, verifier: address, end_hashes: DynArray[bytes32, MAX_CHECKED], data_root_ok: bool, salt: bytes32) -> bytes32:
+def compute_verdict_commitment(round_id: uint256, verifier: address, end_hashes: DynArray[bytes32, MAX_CHECKED], data_root_ok: bool, starts_ok: bool, salt: bytes32) -> bytes32:
     """
-    @notice keccak256(abi.encode(round_id, verifier, end_hashes, data_root_ok, salt)).
+    @notice keccak256(abi.encode(round_id, verifier, end_hashes, data_root_ok, starts_ok, salt)).
     """
-    return rules.compute_verdict_commitment(round_id, verifier, end_hashes, data_root_ok, salt)
+    return rules.compute_verdict_commitment(round_id, verifier, end_hashes, data_root_ok, starts_ok, salt)
 
 
 @external

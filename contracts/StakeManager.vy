@@ -6,7 +6,8 @@
         (TrainingRounds: lock, unlock, slash; TaskRegistry: credit), a set wired once at
         deploy (lib/wiring.vy), may move stake. Keeps the active verifier set the
         committees are drawn from.
-@dev Invariant: self.balance == sum(stake) + sum(pending) + sum(claimable) + treasury.
+@dev Invariant: self.balance == sum(stake) + sum(pending) + sum(claimable) + treasury, and
+     reserved[who] <= stake of who (a reservation is part of the bonded stake; issue #13, attack 7).
 """
 
 from .lib import rules
@@ -53,6 +54,16 @@ event Slashed:
     who: indexed(address)
     amount: uint256
     to: indexed(address)  # empty address: the treasury
+
+event Reserved:
+    who: indexed(address)
+    amount: uint256
+    reserved: uint256            # the staker's total reservation after this one
+
+event Released:
+    who: indexed(address)
+    amount: uint256
+    reserved: uint256
 
 event Credited:
     who: indexed(address)
@@ -116,6 +127,10 @@ open_entries: public(uint256)                  # entries open now
 # seeing a seed.
 opted_out: public(HashMap[uint256, HashMap[address, bool]])
 opted_in_block: public(HashMap[uint256, HashMap[address, uint256]])
+# Reservations (issue #13, attack 7): each open round (or epoch slot) reserves the part of a stake it may
+# slash: the trainer's task minimum, each verifier seat's slash base. A reserved wei cannot back another
+# round's minimum nor be unstaked, and slashes are fractions of the reservation, never of the rest.
+reserved: public(HashMap[address, uint256])
 
 
 @deploy
@@ -165,6 +180,7 @@ def request_unstake(amount: uint256):
     s: Staker = self.stakers[msg.sender]
     assert amount > 0, "stake: zero amount"
     assert amount <= s.amount, "stake: amount exceeds stake"
+    assert amount <= s.amount - self.reserved[msg.sender], "stake: amount exceeds the free stake (reserved by open rounds)"
     assert s.locks == 0, "stake: locked by an open round"
     s.amount -= amount
     s.pending += amount
@@ -246,14 +262,15 @@ def unlock(who: address):
 @external
 def slash(who: address, amount: uint256, to: address) -> uint256:
     """
-    @notice Take up to `amount` of `who`'s bonded stake, credit it to `to` (empty: treasury).
+    @notice Take up to `amount` of `who`'s free (unreserved) stake, credit it to `to` (empty:
+            treasury). A round that reserved stake slashes with slash_reserved instead.
     @param who Staker slashed.
-    @param amount Wei wanted; capped at the bonded stake.
+    @param amount Wei wanted; capped at the free stake (a reservation belongs to its round).
     @param to Beneficiary, or the empty address for the treasury.
     @return The amount actually slashed.
     """
     assert wiring.is_authorized[msg.sender], "stake: only an authorized protocol contract"
-    taken: uint256 = min(amount, self.stakers[who].amount)
+    taken: uint256 = min(amount, self.stakers[who].amount - self.reserved[who])
     if taken == 0:
         return 0
     self.stakers[who].amount -= taken
@@ -263,6 +280,65 @@ def slash(who: address, amount: uint256, to: address) -> uint256:
         self.claimable[to] += taken
     log Slashed(who=who, amount=taken, to=to)
     self._check_active(who)
+    return taken
+
+
+@external
+def reserve(who: address, amount: uint256):
+    """
+    @notice Reserve `amount` of `who`'s free stake for one open round or slot; only an authorized
+            protocol contract (which remembers the amount and settles it with settle_reserved).
+    @param who Staker.
+    @param amount Wei to reserve; must not exceed the free stake (stake - reserved).
+    """
+    assert wiring.is_authorized[msg.sender], "stake: only an authorized protocol contract"
+    total: uint256 = self.reserved[who] + amount
+    assert total <= self.stakers[who].amount, "stake: free stake below the reservation"
+    self.reserved[who] = total
+    log Reserved(who=who, amount=amount, reserved=total)
+
+
+@external
+def release(who: address, amount: uint256):
+    """
+    @notice Give back `amount` of `who`'s reservation; only an authorized protocol contract.
+    @param who Staker.
+    @param amount Wei; at most the staker's reservation.
+    """
+    assert wiring.is_authorized[msg.sender], "stake: only an authorized protocol contract"
+    self._release(who, amount)
+
+
+@external
+def slash_reserved(who: address, amount: uint256, to: address) -> uint256:
+    """
+    @notice Take `amount` out of `who`'s reservation (and so out of its stake), credit it to `to`
+            (empty: the treasury); only an authorized protocol contract.
+    @param who Staker.
+    @param amount Wei, at most the staker's reservation (the caller computes it as
+           rules.compute_slash(its reservation, bps)).
+    @param to Beneficiary, or the empty address for the treasury.
+    @return The amount slashed.
+    """
+    assert wiring.is_authorized[msg.sender], "stake: only an authorized protocol contract"
+    return self._slash_reserved(who, amount, to)
+
+
+@external
+def settle_reserved(who: address, reservation: uint256, amount: uint256, to: address) -> uint256:
+    """
+    @notice Settle one reservation in one call: slash `amount` of it to `to` (empty: the treasury)
+            and release the rest; only an authorized protocol contract.
+    @param who Staker.
+    @param reservation Wei the caller reserved (what is left of it).
+    @param amount Wei to slash, at most `reservation`.
+    @param to Beneficiary, or the empty address for the treasury.
+    @return The amount slashed.
+    """
+    assert wiring.is_authorized[msg.sender], "stake: only an authorized protocol contract"
+    assert amount <= reservation, "stake: slash exceeds the reservation"
+    taken: uint256 = self._slash_reserved(who, amount, to)
+    self._release(who, reservation - amount)
     return taken
 
 
@@ -337,6 +413,15 @@ def is_eligible(who: address, role: uint256) -> bool:
 
 @external
 @view
+def free_stake(who: address) -> uint256:
+    """
+    @notice Bonded stake of `who` not reserved by an open round (what a new round can reserve).
+    """
+    return self.stakers[who].amount - self.reserved[who]
+
+
+@external
+@view
 def active_verifier_count() -> uint256:
     """
     @notice Size of the active verifier set.
@@ -391,7 +476,8 @@ def draw_committee(seed: bytes32, at_block: uint256, size: uint256, task_id: uin
         e: Entry = self.entries[rules.compute_committee_candidate(seed, k, n)]
         if e.active_until != 0 and e.active_until <= at_block:
             continue
-        if self.stakers[e.verifier].amount < self.min_stake[VERIFIER] or e.verifier in out:
+        # a seat reserves the verifier minimum: a verifier whose free stake is below it sits this one out
+        if self.stakers[e.verifier].amount < self.min_stake[VERIFIER] + self.reserved[e.verifier] or e.verifier in out:
             continue
         if self.opted_out[task_id][e.verifier] or self.opted_in_block[task_id][e.verifier] >= at_block:
             continue
@@ -400,6 +486,31 @@ def draw_committee(seed: bytes32, at_block: uint256, size: uint256, task_id: uin
 
 
 # ---------------------------------------------------------------- internal
+
+@internal
+def _release(who: address, amount: uint256):
+    if amount == 0:
+        return
+    assert amount <= self.reserved[who], "stake: release exceeds the reservation"
+    self.reserved[who] -= amount
+    log Released(who=who, amount=amount, reserved=self.reserved[who])
+
+
+@internal
+def _slash_reserved(who: address, amount: uint256, to: address) -> uint256:
+    if amount == 0:
+        return 0
+    assert amount <= self.reserved[who], "stake: slash exceeds the reservation"
+    self.reserved[who] -= amount
+    self.stakers[who].amount -= amount
+    if to == empty(address):
+        self.treasury += amount
+    else:
+        self.claimable[to] += amount
+    log Slashed(who=who, amount=amount, to=to)
+    self._check_active(who)
+    return amount
+
 
 @internal
 @view

@@ -15,10 +15,11 @@
 from .lib import rules
 
 interface IStakeManager:
-    def lock(who: address): nonpayable
-    def unlock(who: address): nonpayable
-    def slash(who: address, amount: uint256, to: address) -> uint256: nonpayable
-    def stake_of(who: address) -> uint256: view
+    def reserve(who: address, amount: uint256): nonpayable
+    def slash_reserved(who: address, amount: uint256, to: address) -> uint256: nonpayable
+    def settle_reserved(who: address, reservation: uint256, amount: uint256, to: address) -> uint256: nonpayable
+    def free_stake(who: address) -> uint256: view
+    def min_stake(role: uint256) -> uint256: view
     def is_eligible(who: address, role: uint256) -> bool: view
     def eligible_entry_count() -> uint256: view
     def draw_committee(seed: bytes32, at_block: uint256, size: uint256, task_id: uint256) -> DynArray[address, MAX_COMMITTEE]: view
@@ -110,6 +111,9 @@ event RewardPaid:
     who: indexed(address)
     amount: uint256
 
+event DisputesSet:
+    disputes: indexed(address)
+
 event PenaltyApplied:
     round_id: indexed(uint256)
     who: indexed(address)
@@ -129,6 +133,16 @@ commitments: public(HashMap[uint256, HashMap[address, bytes32]])
 revealed: public(HashMap[uint256, HashMap[address, bool]])
 contradicted: public(HashMap[uint256, HashMap[address, bool]])
 first_seed: public(HashMap[bytes32, bytes32])   # rules.compute_trace_key -> seed of its first seal
+# disputes (issue #15): with a Disputes contract set, a contradiction is settled by a dispute, never by a vote
+disputes: public(address)                           # empty: v1's majority vote decides fraud
+deployer: address                                   # may set `disputes` once, before the first commit
+disputes_open: public(HashMap[uint256, uint256])    # round -> disputes not resolved yet (finalize waits)
+disputed: public(HashMap[uint256, HashMap[address, bool]])
+convicted: public(HashMap[uint256, bool])           # a dispute convicted the round's trainer
+# Reservations (issue #13, attack 7): what each open round holds of its parties' stakes in StakeManager;
+# every slash of the round is a fraction of these, and finalize gives back what it does not take.
+trainer_reservation: public(HashMap[uint256, uint256])  # round -> the task's minimum trainer stake
+seat_reservation: public(HashMap[uint256, uint256])     # round -> per committee seat (the verifier minimum)
 
 
 @deploy
@@ -140,6 +154,7 @@ def __init__(stake_manager: address, registry: address):
     assert stake_manager != empty(address) and registry != empty(address), "rounds: zero address"
     self.stake_manager = IStakeManager(stake_manager)
     self.registry = ITaskRegistry(registry)
+    self.deployer = msg.sender
 
 
 # ================================================================ a round
@@ -159,7 +174,10 @@ def commit(task_id: uint256, base_hash: bytes32, data_root: bytes32, trace_root:
     assert p.canonical_hash != empty(bytes32), "rounds: unknown task"
     assert self.open_round[task_id] == 0, "rounds: task has an open round"
     assert staticcall self.stake_manager.is_eligible(msg.sender, rules.TRAINER), "rounds: not a staked trainer"
-    assert staticcall self.stake_manager.stake_of(msg.sender) >= p.min_trainer_stake_wei, "rounds: stake below the task's minimum"
+    # the round reserves the task's minimum (at least StakeManager's): stake reserved by another open
+    # round cannot back this one, and every slash of this round is a fraction of this reservation
+    reservation: uint256 = max(p.min_trainer_stake_wei, staticcall self.stake_manager.min_stake(rules.TRAINER))
+    assert staticcall self.stake_manager.free_stake(msg.sender) >= reservation, "rounds: free stake below the task's minimum"
     assert base_hash == p.canonical_hash, "rounds: base hash is not canonical"
     assert rules.is_valid_merkle_proof(trace_root, p.n_segments + 1, 0, base_hash, proof0), "rounds: bad leaf-0 proof"
     assert data_root != empty(bytes32), "rounds: empty data root"
@@ -176,7 +194,8 @@ def commit(task_id: uint256, base_hash: bytes32, data_root: bytes32, trace_root:
         commit_deadline=0, n_committed=0, n_revealed=0, n_contradicting=0,
         final_hash=empty(bytes32), final_cid="",
     )
-    extcall self.stake_manager.lock(msg.sender)
+    self.trainer_reservation[round_id] = reservation
+    extcall self.stake_manager.reserve(msg.sender, reservation)
     # holds the round's cost of the pool until finalize; reverts on a closed task or a pool that
     # does not cover one more round
     extcall self.registry.reserve(task_id)
@@ -208,8 +227,11 @@ def seal(round_id: uint256):
     # over the verifier entries eligible at the commit block: staking, unstaking or reordering after
     # the commit (when the seed may be known) changes nothing (issue #13, attack 3)
     committee: DynArray[address, MAX_COMMITTEE] = staticcall self.stake_manager.draw_committee(seed, self.rounds[round_id].commit_block, p.committee_size, self.rounds[round_id].task_id)
+    # each seat reserves the verifier minimum (draw_committee drew only verifiers with that much free)
+    seat: uint256 = staticcall self.stake_manager.min_stake(rules.VERIFIER)
+    self.seat_reservation[round_id] = seat
     for member: address in committee:
-        extcall self.stake_manager.lock(member)
+        extcall self.stake_manager.reserve(member, seat)
     self.round_committee[round_id] = committee
     self.rounds[round_id].seed = seed
     self.rounds[round_id].phase = rules.SEALED
@@ -252,7 +274,8 @@ def reveal_starts(round_id: uint256, start_hashes: DynArray[bytes32, MAX_CHECKED
 def commit_verdict(round_id: uint256, commitment: bytes32):
     """
     @notice Committee member commits keccak256(abi.encode(round_id, verifier, end_hashes,
-            data_root_ok, salt)) before any end hash is public.
+            data_root_ok, starts_ok, salt)) before any end hash is public: every flag it can know
+            by now (the data root, the start checkpoints fetched within the budget) is inside.
     @param round_id Round in phase STARTS_REVEALED.
     @param commitment See rules.compute_verdict_commitment.
     """
@@ -302,21 +325,24 @@ def reveal_ends(round_id: uint256, end_hashes: DynArray[bytes32, MAX_CHECKED], p
 @external
 def reveal_verdict(round_id: uint256, end_hashes: DynArray[bytes32, MAX_CHECKED], data_root_ok: bool, salt: bytes32, starts_ok: bool, final_ok: bool):
     """
-    @notice Committee member opens its commitment and adds the flags only knowable now:
-            every start checkpoint hashed to its h_j (starts_ok), the final one to h_M (final_ok).
+    @notice Committee member opens its commitment, which holds every flag knowable before the ends
+            (issue #13, attack 5), and adds final_ok, knowable only now: the final checkpoint
+            fetched (within the budget) hashed to h_M. final_ok still counts (a swapped final CID is
+            fraud); a pivotal last revealer can choose it after the others: its own commit-reveal
+            or a dispute (#15) is left.
     @param round_id Round in phase ENDS_REVEALED.
     @param end_hashes The end hashes the verifier computed, in sample order.
     @param data_root_ok Whether the data root matched the batch schedule (committed).
     @param salt The commitment's salt.
-    @param starts_ok Whether every start checkpoint fetched hashed to its revealed h_j.
-    @param final_ok Whether the final checkpoint fetched hashed to h_M.
+    @param starts_ok Whether every start checkpoint was fetched within the budget and hashed to its h_j (committed).
+    @param final_ok Whether the final checkpoint was fetched within the budget and hashed to h_M.
     """
     assert self.rounds[round_id].phase == rules.ENDS_REVEALED, "rounds: not accepting reveals"
     assert block.number <= self.rounds[round_id].deadline, "rounds: reveal window closed"
     commitment: bytes32 = self.commitments[round_id][msg.sender]
     assert commitment != empty(bytes32), "rounds: no commitment"
     assert not self.revealed[round_id][msg.sender], "rounds: already revealed"
-    assert rules.compute_verdict_commitment(round_id, msg.sender, end_hashes, data_root_ok, salt) == commitment, "rounds: reveal does not match commitment"
+    assert rules.compute_verdict_commitment(round_id, msg.sender, end_hashes, data_root_ok, starts_ok, salt) == commitment, "rounds: reveal does not match commitment"
     trainer_ends: DynArray[bytes32, MAX_CHECKED] = self.end_hashes[round_id]
     assert len(end_hashes) == len(trainer_ends), "rounds: wrong number of ends"
     contradicts: bool = rules.is_contradicting(trainer_ends, end_hashes, data_root_ok, starts_ok, final_ok)
@@ -342,7 +368,13 @@ def finalize(round_id: uint256):
     assert r.phase >= rules.COMMITTED and r.phase < rules.FINALIZED, "rounds: not open"
     p: rules.Settlement = staticcall self.registry.settlement(r.task_id)
     outcome: uint256 = rules.OUTCOME_NONE
-    if r.phase == rules.ENDS_REVEALED:
+    disputed: bool = self.disputes != empty(address)
+    if r.phase == rules.ENDS_REVEALED and disputed:
+        # no majority vote: a contradiction keeps the reveal window open for its dispute; an open dispute holds the round
+        assert self.disputes_open[round_id] == 0, "rounds: in dispute"
+        assert (r.n_revealed == r.n_committed and r.n_contradicting == 0) or block.number > r.deadline, "rounds: verdicts still being revealed"
+        outcome = rules.compute_dispute_outcome(r.n_revealed, p.quorum, self.convicted[round_id])
+    elif r.phase == rules.ENDS_REVEALED:
         assert r.n_revealed == r.n_committed or block.number > r.deadline, "rounds: verdicts still being revealed"
         outcome = rules.compute_tally(r.n_revealed, r.n_contradicting, p.quorum)
     else:
@@ -351,21 +383,69 @@ def finalize(round_id: uint256):
     self.rounds[round_id].phase = rules.FINALIZED
     self.rounds[round_id].outcome = outcome
     self.open_round[r.task_id] = 0
+    # every slash is a fraction of the round's own reservations; what is not taken is released
+    reservation: uint256 = self.trainer_reservation[round_id]
     if outcome == rules.OUTCOME_ACCEPTED:
+        self._settle_seats(round_id, p.verifier_slash_bps, True, p.no_show_slash_bps)
+        self._penalize(round_id, r.trainer, reservation, 0, "")
         self._settle_accepted(round_id, r, p)  # pays, which frees the round's pool reservation
     else:
         extcall self.registry.release(r.task_id)
         if outcome == rules.OUTCOME_FRAUD:
-            self._settle_fraud(round_id, r, p)
+            self._settle_seats(round_id, p.verifier_slash_bps, False, p.no_show_slash_bps)
+            if disputed:
+                # Disputes took the fraud slash of the reservation (rules.compute_slash) and paid its winners
+                self._penalize(round_id, r.trainer, reservation - rules.compute_slash(reservation, p.trainer_slash_bps), 0, "")
+            else:
+                self._settle_fraud(round_id, r, p, reservation)
         elif outcome == rules.OUTCOME_VOID:
-            self._penalize_no_shows(round_id, p.no_show_slash_bps)
+            self._settle_seats(round_id, 0, False, p.no_show_slash_bps)
+            self._penalize(round_id, r.trainer, reservation, 0, "")
         else:
-            self._penalize(round_id, r.trainer, rules.compute_trainer_miss_bps(p.trainer_slash_bps, p.no_show_slash_bps), "missed deadline")
-    # release every lock this round took
-    extcall self.stake_manager.unlock(r.trainer)
-    for member: address in self.round_committee[round_id]:
-        extcall self.stake_manager.unlock(member)
+            self._settle_seats(round_id, 0, False, 0)
+            self._penalize(round_id, r.trainer, reservation, rules.compute_trainer_miss_bps(p.trainer_slash_bps, p.no_show_slash_bps), "missed deadline")
     log RoundFinalized(round_id=round_id, task_id=r.task_id, outcome=outcome, n_revealed=r.n_revealed, n_contradicting=r.n_contradicting)
+
+
+# ---------------------------------------------------------------- disputes (issue #15)
+
+@external
+def set_disputes(disputes: address):
+    """
+    @notice Deployer, once, before the first commit: the Disputes contract that settles contradictions.
+    @param disputes Disputes (authorized in StakeManager).
+    """
+    assert msg.sender == self.deployer and self.disputes == empty(address) and self.round_count == 0, "rounds: disputes already set"
+    assert disputes != empty(address), "rounds: zero address"
+    self.disputes = disputes
+    log DisputesSet(disputes=disputes)
+
+
+@external
+def open_dispute(round_id: uint256, challenger: address, check_index: uint256) -> (address, uint256):
+    """
+    @notice Disputes only: `challenger`, a member whose revealed verdict contradicts the trainer, disputes
+            check `check_index` before the reveal window closes; the round waits for it.
+    @return The round's trainer and task.
+    """
+    assert msg.sender == self.disputes, "rounds: only the disputes contract"
+    assert self.rounds[round_id].phase == rules.ENDS_REVEALED and block.number <= self.rounds[round_id].deadline, "rounds: not open to disputes"
+    assert self.contradicted[round_id][challenger] and not self.disputed[round_id][challenger], "rounds: not a contradicting member"
+    assert check_index < len(self.end_hashes[round_id]), "rounds: no such check"
+    self.disputed[round_id][challenger] = True
+    self.disputes_open[round_id] += 1
+    return self.rounds[round_id].trainer, self.rounds[round_id].task_id
+
+
+@external
+def resolve(round_id: uint256, trainer_won: bool):
+    """
+    @notice Disputes only: one dispute of the round is settled (trainer lost: the round ends in fraud).
+    """
+    assert msg.sender == self.disputes, "rounds: only the disputes contract"
+    self.disputes_open[round_id] -= 1
+    if not trainer_won:
+        self.convicted[round_id] = True
 
 
 # ---------------------------------------------------------------- views
@@ -427,20 +507,26 @@ def end_hashes_of(round_id: uint256) -> DynArray[bytes32, MAX_CHECKED]:
 # ---------------------------------------------------------------- settlement
 
 @internal
-def _penalize(round_id: uint256, who: address, bps: uint256, reason: String[32]):
-    amount: uint256 = rules.compute_slash(staticcall self.stake_manager.stake_of(who), bps)
-    if amount == 0:
-        return
-    taken: uint256 = extcall self.stake_manager.slash(who, amount, empty(address))
-    log PenaltyApplied(round_id=round_id, who=who, amount=taken, reason=reason)
+def _penalize(round_id: uint256, who: address, reservation: uint256, bps: uint256, reason: String[32]):
+    """Slash `bps` of `who`'s reservation in this round to the treasury and release the rest."""
+    amount: uint256 = rules.compute_slash(reservation, bps)
+    extcall self.stake_manager.settle_reserved(who, reservation, amount, empty(address))
+    if amount > 0:
+        log PenaltyApplied(round_id=round_id, who=who, amount=amount, reason=reason)
 
 
 @internal
-def _penalize_no_shows(round_id: uint256, bps: uint256):
-    """Committee members that did not reveal (or never committed) lose `bps` of their stake."""
+def _settle_seats(round_id: uint256, minority_bps: uint256, minority_contradicts: bool, no_show_bps: uint256):
+    """Settle every seat's reservation once: a no-show loses no_show_bps of it, a revealed verdict
+    on the minority side (contradicting == minority_contradicts) minority_bps, the others nothing."""
+    seat: uint256 = self.seat_reservation[round_id]
     for member: address in self.round_committee[round_id]:
         if not self.revealed[round_id][member]:
-            self._penalize(round_id, member, bps, "verifier no-show")
+            self._penalize(round_id, member, seat, no_show_bps, "verifier no-show")
+        elif self.contradicted[round_id][member] == minority_contradicts:
+            self._penalize(round_id, member, seat, minority_bps, "minority verdict")
+        else:
+            self._penalize(round_id, member, seat, 0, "")
 
 
 @internal
@@ -451,13 +537,9 @@ def _settle_accepted(round_id: uint256, r: Round, p: rules.Settlement):
         payees.append(r.trainer)
         amounts.append(p.trainer_reward_wei)
     for member: address in self.round_committee[round_id]:
-        if self.revealed[round_id][member]:
-            if self.contradicted[round_id][member]:
-                self._penalize(round_id, member, p.verifier_slash_bps, "minority verdict")
-            elif p.verifier_reward_wei > 0:
-                payees.append(member)
-                amounts.append(p.verifier_reward_wei)
-    self._penalize_no_shows(round_id, p.no_show_slash_bps)
+        if self.revealed[round_id][member] and not self.contradicted[round_id][member] and p.verifier_reward_wei > 0:
+            payees.append(member)
+            amounts.append(p.verifier_reward_wei)
     # one call frees the round's reservation and pays everyone from the pool (TaskRegistry credits
     # each in StakeManager); never empty: verifier_reward_wei > 0 and an accepted round has a majority
     extcall self.registry.pay(r.task_id, payees, amounts)
@@ -467,20 +549,17 @@ def _settle_accepted(round_id: uint256, r: Round, p: rules.Settlement):
 
 
 @internal
-def _settle_fraud(round_id: uint256, r: Round, p: rules.Settlement):
-    slashed: uint256 = rules.compute_slash(staticcall self.stake_manager.stake_of(r.trainer), p.trainer_slash_bps)
+def _settle_fraud(round_id: uint256, r: Round, p: rules.Settlement, reservation: uint256):
+    """The fraud slash is trainer_slash_bps of the trainer's reservation: a share to each
+    contradicting member, the rest to the treasury; the unslashed part is released."""
+    slashed: uint256 = rules.compute_slash(reservation, p.trainer_slash_bps)
     per_verifier: uint256 = 0
     to_treasury: uint256 = 0
     per_verifier, to_treasury = rules.compute_fraud_split(slashed, p.fraud_reward_bps, r.n_contradicting)
-    for member: address in self.round_committee[round_id]:
-        if self.revealed[round_id][member]:
-            if self.contradicted[round_id][member]:
-                if per_verifier > 0:
-                    extcall self.stake_manager.slash(r.trainer, per_verifier, member)
-                    log RewardPaid(round_id=round_id, who=member, amount=per_verifier)
-            else:
-                self._penalize(round_id, member, p.verifier_slash_bps, "minority verdict")
-    if to_treasury > 0:
-        extcall self.stake_manager.slash(r.trainer, to_treasury, empty(address))
+    if per_verifier > 0:
+        for member: address in self.round_committee[round_id]:
+            if self.revealed[round_id][member] and self.contradicted[round_id][member]:
+                extcall self.stake_manager.slash_reserved(r.trainer, per_verifier, member)
+                log RewardPaid(round_id=round_id, who=member, amount=per_verifier)
+    extcall self.stake_manager.settle_reserved(r.trainer, reservation - (slashed - to_treasury), to_treasury, empty(address))
     log PenaltyApplied(round_id=round_id, who=r.trainer, amount=slashed, reason="fraud")
-    self._penalize_no_shows(round_id, p.no_show_slash_bps)

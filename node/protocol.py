@@ -143,20 +143,27 @@ def compute_committee_indices(seed: bytes, n_active: int, committee_size: int) -
     return compute_draw(seed, DOMAIN_COMMITTEE, n_active, min(committee_size, n_active))
 
 
-def compute_committee(seed: bytes, active_verifiers: list[str], committee_size: int) -> list[str]:
-    """The committee, from the active verifier set in contract order."""
-    return [active_verifiers[i] for i in compute_committee_indices(seed, len(active_verifiers), committee_size)]
-
-
-def compute_verdict_commitment(round_id: int, verifier: str, end_hashes: list[bytes], data_root_ok: bool, salt: bytes) -> bytes:
-    """keccak256(abi.encode(uint256 round_id, address verifier, bytes32[] end_hashes, bool data_root_ok, bytes32 salt))."""
+def compute_verdict_commitment(round_id: int, verifier: str, end_hashes: list[bytes], data_root_ok: bool, starts_ok: bool, salt: bytes) -> bytes:
+    """keccak256(abi.encode(uint256 round_id, address verifier, bytes32[] end_hashes, bool data_root_ok,
+    bool starts_ok, bytes32 salt)): every flag a verifier can know before the ends are revealed is
+    committed, so no flag can be flipped after seeing the others' reveals (issue #13, attack 5)."""
     from eth_abi import encode
 
-    return keccak(encode(["uint256", "address", "bytes32[]", "bool", "bytes32"], [round_id, verifier, list(end_hashes), data_root_ok, salt]))
+    return keccak(encode(["uint256", "address", "bytes32[]", "bool", "bool", "bytes32"],
+                         [round_id, verifier, list(end_hashes), data_root_ok, starts_ok, salt]))
+
+
+def compute_fetch_budget_s(blocks_left: int, block_seconds: float, share: float = 0.5) -> float:
+    """Seconds a verifier may spend fetching a window's content: `share` of the time left before the
+    window's last block (the replay and the transaction need the rest). Issue #13: fetches are budgeted
+    against the window, so unavailable content becomes a committed flag, never an honest no-show."""
+    return max(0.0, blocks_left * block_seconds * share)
 
 
 def is_contradicting(trainer_end_hashes: list[bytes], end_hashes: list[bytes], data_root_ok: bool, starts_ok: bool, final_ok: bool) -> bool:
-    """A verdict contradicts the trainer if any end hash differs or any flag is false."""
+    """A verdict contradicts the trainer if any end hash differs or any flag is false. data_root_ok and
+    starts_ok are committed (compute_verdict_commitment); final_ok cannot be (the final CID is revealed
+    with the ends): the one flag a pivotal last revealer can still choose (issue #13, attack 5)."""
     return not (data_root_ok and starts_ok and final_ok) or list(end_hashes) != list(trainer_end_hashes)
 
 

@@ -141,7 +141,7 @@ class RoundKit:
             claimed = ends if behaviour == "agree" else [os.urandom(32) for _ in ends]
             salt = os.urandom(32)
             plans[member] = (claimed, salt)
-            commitment = protocol.compute_verdict_commitment(round_id, member, claimed, True, salt)
+            commitment = protocol.compute_verdict_commitment(round_id, member, claimed, True, True, salt)
             receipts[f"commit_verdict {member}"] = self.tx("TrainingRounds", "commit_verdict", round_id, commitment,
                                                            sender=by_address[member])
         if len(plans) < len(committee):

@@ -173,7 +173,7 @@ class VerifierNode(DutyNode):
         verdict = self.compute_verdict(rec, rnd)
         salt = os.urandom(32)
         commitment = protocol.compute_verdict_commitment(
-            round_id, self.address, verdict["end_hashes"], verdict["data_root_ok"], salt)
+            round_id, self.address, verdict["end_hashes"], verdict["data_root_ok"], verdict["starts_ok"], salt)
         # the salt and the verdict are on disk before the commitment leaves this process
         self.db.set_phase(ROLE, round_id, "verdict_ready", salt=salt, commitment=commitment, **verdict)
         self.send_commitment(round_id, commitment)
@@ -212,9 +212,15 @@ class VerifierNode(DutyNode):
         ends = protocol.compute_check_ends(samples, spec.segments_per_round)
         workdir = self.workdir / f"round-{round_id}"
         workdir.mkdir(parents=True, exist_ok=True)
+        unavailable = self.fetch_within(start_cids, rnd.commit_deadline)
         end_hashes, starts_ok, details = [], True, []
         with Stopwatch() as sw:
             for j, end, cid, h in zip(samples, ends, start_cids, start_hashes):
+                if cid in unavailable:  # not fetched within the window's budget: a failed check, never a no-show
+                    end_hashes.append(b"\x00" * 32)
+                    starts_ok = False
+                    details.append(f"segment {j}: start checkpoint {cid} unavailable within the fetch budget")
+                    continue
                 span = end - j  # segments to replay: 1, or 2 for the last check (M-2, M)
                 with progress_bar(f"replay r{round_id} s{j}", span * spec.segment_steps, self.show_progress) as advance:
                     check = check_segment(spec, dataset, self.store, j, cid, bytes(h), workdir, progress=advance, span=span)
@@ -234,6 +240,37 @@ class VerifierNode(DutyNode):
         return {"end_hashes": end_hashes, "data_root_ok": data_root_ok, "starts_ok": starts_ok,
                 "verdict_samples": samples}
 
+    def fetch_within(self, cids: list[str], deadline_block: int) -> set[str]:
+        """Fetch `cids` into the local store within the time the window left before `deadline_block`
+        allows (protocol.compute_fetch_budget_s: the replay and the transaction need the rest); returns
+        the CIDs not fetched in time. Issue #13: a fetch that outlasts the window must not make an honest
+        verifier a no-show; content the trainer does not serve in time is a failed check, committed."""
+        fetch = getattr(self.store, "fetch", None)
+        if fetch is None:  # a store without peers: everything is local or missing, get_file says which
+            return set()
+        head = self.chain.block_number()
+        budget = protocol.compute_fetch_budget_s(deadline_block - head, self.block_seconds(head))
+        until = time.monotonic() + budget
+        missing = set()
+        for cid in dict.fromkeys(cids):
+            left = until - time.monotonic()
+            try:
+                if left <= 0:
+                    raise TimeoutError(f"fetch budget of {budget:.1f} s spent")
+                fetch(cid, budget_s=left)
+            except Exception as exc:  # ContentUnavailable, a source error, the budget: the trainer's data is not there
+                log.warning("%s: unavailable within the fetch budget (%.1f s before block %d): %s", cid, budget, deadline_block, exc)
+                missing.add(cid)
+        return missing
+
+    def block_seconds(self, head: int, span: int = 16) -> float:
+        """Seconds per block over the last `span` blocks (at least 1 s: an automining devnet reads ~0)."""
+        if head <= span:
+            return 1.0
+        w3 = self.chain.w3
+        dt = w3.eth.get_block(head)["timestamp"] - w3.eth.get_block(head - span)["timestamp"]
+        return max(1.0, dt / span)
+
     def reveal_verdict(self, rec, rnd: Round) -> None:
         from verifier.replay import check_final
 
@@ -241,8 +278,9 @@ class VerifierNode(DutyNode):
         if self.chain.call(self.chain.rounds.functions.revealed(round_id, self.address)):
             self.db.set_phase(ROLE, round_id, "revealed")
             return
-        with Stopwatch() as sw:
-            final_ok = check_final(self.store, rnd.final_cid, rnd.final_hash, self.workdir / f"round-{round_id}")
+        with Stopwatch() as sw:  # budgeted too: a slow fetch must not turn this reveal into a no-show
+            final_ok = not self.fetch_within([rnd.final_cid], rnd.deadline) and check_final(
+                self.store, rnd.final_cid, rnd.final_hash, self.workdir / f"round-{round_id}")
         self.timing(round_id, "fetch_final", sw.seconds)
         trainer_ends = [bytes(h) for h in self.chain.call(self.chain.rounds.functions.end_hashes_of(round_id))]
         mine = [b32(h) for h in rec.data["end_hashes"]]

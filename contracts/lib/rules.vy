@@ -336,16 +336,19 @@ def compute_check_ends(samples: DynArray[uint256, MAX_CHECKED], n_segments: uint
 
 @internal
 @pure
-def compute_verdict_commitment(round_id: uint256, verifier: address, end_hashes: DynArray[bytes32, MAX_CHECKED], data_root_ok: bool, salt: bytes32) -> bytes32:
-    """keccak256(abi.encode(round_id, verifier, end_hashes, data_root_ok, salt))."""
-    return keccak256(abi_encode(round_id, verifier, end_hashes, data_root_ok, salt))
+def compute_verdict_commitment(round_id: uint256, verifier: address, end_hashes: DynArray[bytes32, MAX_CHECKED], data_root_ok: bool, starts_ok: bool, salt: bytes32) -> bytes32:
+    """keccak256(abi.encode(round_id, verifier, end_hashes, data_root_ok, starts_ok, salt)): every flag
+    a verifier can know before the ends are revealed is committed (issue #13, attack 5)."""
+    return keccak256(abi_encode(round_id, verifier, end_hashes, data_root_ok, starts_ok, salt))
 
 
 @internal
 @pure
 def is_contradicting(trainer_ends: DynArray[bytes32, MAX_CHECKED], end_hashes: DynArray[bytes32, MAX_CHECKED], data_root_ok: bool, starts_ok: bool, final_ok: bool) -> bool:
     """A verdict contradicts the trainer if any end hash differs or any flag is false
-    (same length: checked by the caller)."""
+    (same length: checked by the caller). data_root_ok and starts_ok are committed; final_ok cannot be
+    (the final CID is revealed with the ends) and is the one flag a pivotal last revealer can still
+    choose after seeing the others (issue #13, attack 5: left for its own commit-reveal or #15)."""
     if not (data_root_ok and starts_ok and final_ok):
         return True
     for i: uint256 in range(len(trainer_ends), bound=MAX_CHECKED):

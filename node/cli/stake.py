@@ -18,7 +18,10 @@ ROLES = {"trainer": 1, "verifier": 2}
 
 def _staker(chain, who: str) -> dict:
     role, amount, pending, unlock_block, locks = chain.call(chain.stake_manager.functions.stakers(who))
-    return {"role": role, "amount": amount, "pending": pending, "unlock_block": unlock_block, "locks": locks}
+    # open rounds reserve part of the stake (#13, attack 7): only the rest can be unstaked
+    reserved = chain.call(chain.stake_manager.functions.reserved(who))
+    return {"role": role, "amount": amount, "pending": pending, "unlock_block": unlock_block, "locks": locks,
+            "reserved": reserved}
 
 
 def _tx(receipt) -> dict:
@@ -67,6 +70,10 @@ def unstake(node: NodeContext, amount: int | None, everything: bool) -> None:
         raise PreflightError(f"cannot unstake {format_ether(amount)}: {who} bonds only {format_ether(s['amount'])}")
     if s["locks"]:
         raise PreflightError(f"{who}'s stake is locked by {s['locks']} open round(s); unstake after they finalize")
+    if amount > s["amount"] - s["reserved"]:
+        raise PreflightError(f"cannot unstake {format_ether(amount)}: {format_ether(s['reserved'])} of {who}'s stake is "
+                             f"reserved by open rounds (free {format_ether(s['amount'] - s['reserved'])}); unstake the rest "
+                             f"after they finalize")
     receipt = chain.transact(chain.stake_manager.functions.request_unstake(amount), what="unstake")
     after = _staker(chain, who)
     result = {"address": who, "unstaked": amount, "remaining": after["amount"], "pending": after["pending"],
@@ -141,8 +148,9 @@ def account_status(chain, who: str) -> dict:
         "role": ROLE_NAMES.get(s["role"], "none"),
         "stake": s["amount"],
         "eligible": bool(s["role"]) and chain.call(chain.stake_manager.functions.is_eligible(who, s["role"])),
-        "locked": s["locks"] > 0,
+        "locked": s["locks"] > 0 or s["reserved"] > 0,
         "locks": s["locks"],
+        "reserved": s["reserved"],
         "pending_withdrawal": {"amount": s["pending"], "unlock_block": s["unlock_block"]},
         "claimable": chain.call(chain.stake_manager.functions.claimable(who)),
         "balance": chain.balance(who),
@@ -168,7 +176,7 @@ def status(node: NodeContext, address: str | None) -> None:
         p = info["pending_withdrawal"]
         lines = [
             f"{who} ({info['role']}{'' if info['eligible'] or info['role'] == 'none' else ', below minimum'}) at block {info['block']}",
-            f"  stake {format_ether(info['stake'])}" + (f", locked by {info['locks']} open round(s)" if info["locked"] else ""),
+            f"  stake {format_ether(info['stake'])}" + (f", {format_ether(info['reserved'])} reserved by open rounds" if info["reserved"] else ""),
             f"  unbonding {format_ether(p['amount'])}" + (f" (withdrawable from block {p['unlock_block']})" if p["amount"] else ""),
             f"  claimable {format_ether(info['claimable'])}; balance {format_ether(info['balance'])}",
         ]

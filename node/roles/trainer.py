@@ -348,7 +348,7 @@ class TrainerNode(DutyNode):
         sm = self.chain.stake_manager.functions
         # the verifier entries a committee for a commit now can be drawn from (#13: not the capped view list)
         active = self.chain.call(sm.eligible_entry_count())
-        stake = self.chain.call(sm.stake_of(self.address))
+        stake = self.chain.call(sm.free_stake(self.address))  # open rounds reserve their part (#13, attack 7)
         reason = None
         if self.chain.call(self.chain.registry.functions.closed(self.task_id)):
             reason = f"task {self.task_id} was closed by its creator: no new rounds"
@@ -358,7 +358,8 @@ class TrainerNode(DutyNode):
             reason = f"only {active} active verifier(s), the task needs a quorum of {p.quorum}"
         elif stake < p.min_trainer_stake_wei:
             reason = (f"task {self.task_id} needs a trainer stake of {p.min_trainer_stake_wei / 1e18:g} ETH, this key "
-                      f"has {stake / 1e18:g} ETH staked (`trainchain stake trainer AMOUNT` adds to it)")
+                      f"has {stake / 1e18:g} ETH free (staked, less what open rounds reserve; `trainchain stake trainer "
+                      f"AMOUNT` adds to it)")
         if reason and reason != getattr(self, "_waiting", None):
             log.warning("waiting: %s", reason)
         self._waiting = reason

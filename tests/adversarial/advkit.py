@@ -309,6 +309,15 @@ class AdversaryKit(RoundKit):
         data_ok = protocol.compute_merkle_root(schedule) == bytes(r["data_root"])
         return {"ends": ends, "data_ok": data_ok, "starts_ok": starts_ok}
 
+    def slash_base(self, who: str, task_id: int | None = None) -> int:
+        """What a round reserves of `who`'s stake, the base of every slash of it (issue #13, attack 7):
+        StakeManager's minimum for its role, or the task's trainer minimum if higher."""
+        role = self.call("StakeManager", "role_of", who)
+        base = self.call("StakeManager", "min_stake", role)
+        if task_id is not None and role == protocol.TRAINER:
+            base = max(base, self.params(task_id).min_trainer_stake_wei)
+        return base
+
     def final_ok(self, round_id: int) -> bool:
         r = self.round(round_id)
         try:
@@ -344,21 +353,22 @@ class AdversaryKit(RoundKit):
             if behaviour == "absent":
                 continue
             salt = os.urandom(32)
+            starts_ok = honest["starts_ok"]  # committed with the verdict (#13, attack 5)
             if behaviour == "lazy":
-                ends, data_ok = list(self.call("TrainingRounds", "start_hashes_of", round_id)), True
+                ends, data_ok, starts_ok = list(self.call("TrainingRounds", "start_hashes_of", round_id)), True, True
             elif behaviour == "reject":
-                ends, data_ok = [os.urandom(32) for _ in samples], False
+                ends, data_ok, starts_ok = [os.urandom(32) for _ in samples], False, False
             elif behaviour == "collude":
-                ends, data_ok = [trace.hashes[e] for e in self.call("TrainingRounds", "round_check_ends_of", round_id)], True
+                ends, data_ok, starts_ok = [trace.hashes[e] for e in self.call("TrainingRounds", "round_check_ends_of", round_id)], True, True
             else:
                 ends, data_ok = honest["ends"], honest["data_ok"]
             if behaviour == "copy":
                 others = [m for m in committee if m != member and m in plans]
                 commitment = self.call("TrainingRounds", "commitments", round_id, others[0]) if others else os.urandom(32)
-                plans[member] = (plans[others[0]][0] if others else ends, data_ok, salt, behaviour)
+                plans[member] = (plans[others[0]][0] if others else ends, data_ok, starts_ok, salt, behaviour)
             else:
-                commitment = protocol.compute_verdict_commitment(round_id, member, ends, data_ok, salt)
-                plans[member] = (ends, data_ok, salt, behaviour)
+                commitment = protocol.compute_verdict_commitment(round_id, member, ends, data_ok, starts_ok, salt)
+                plans[member] = (ends, data_ok, starts_ok, salt, behaviour)
             self.tx("TrainingRounds", "commit_verdict", round_id, commitment, sender=member)
         if withhold == "ends":
             return self._close(round_id, samples, committee, before, reverts)
@@ -367,14 +377,14 @@ class AdversaryKit(RoundKit):
         self.reveal_ends(round_id, trace, trainer, final_cid=final_cid)
 
         final_ok = self.final_ok(round_id)
-        for member, (ends, data_ok, salt, behaviour) in plans.items():
+        for member, (ends, data_ok, starts_ok, salt, behaviour) in plans.items():
             if behaviour == "silent":
                 continue
-            starts_ok, fin_ok = (honest["starts_ok"], final_ok)
+            fin_ok = final_ok  # reported with the reveal, never counted (it cannot be committed before the ends)
             if behaviour in ("lazy", "collude"):
-                starts_ok, fin_ok = True, True
+                fin_ok = True
             elif behaviour == "reject":
-                starts_ok, fin_ok = False, False
+                fin_ok = False
             if behaviour == "equivocate":
                 ends = [os.urandom(32) for _ in ends]
             try:

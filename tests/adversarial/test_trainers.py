@@ -27,7 +27,7 @@ def fmt(wei: int) -> str:
 
 def check_fraud(out, kit, trainer):
     """Trainer lost trainer_slash_bps of its stake; contradicting verifiers got their share; nobody else lost."""
-    slashed = protocol.compute_slash(out.before["stake"][trainer], P.trainer_slash_bps)
+    slashed = protocol.compute_slash(kit.slash_base(trainer), P.trainer_slash_bps)
     r = kit.round(out.round_id)
     per_verifier, to_treasury = protocol.compute_fraud_split(slashed, P.fraud_reward_bps, r["n_contradicting"])
     assert out.outcome == protocol.Outcome.FRAUD, f"outcome {out.outcome_name}"
@@ -145,7 +145,7 @@ def test_withheld_reveals(kit, task, case, phase):
                                             "no verifier loses anything; canonical unchanged")
     canonical = bytes(kit.task(task)["canonical_hash"])
     out = kit.play_round(task, kit.build_trace(task), withhold=phase)
-    lost = protocol.compute_slash(out.before["stake"][kit.trainer], MISS_BPS)
+    lost = protocol.compute_slash(kit.slash_base(kit.trainer), MISS_BPS)
     assert out.outcome == protocol.Outcome.ABANDONED
     assert out.stake_delta(kit.trainer) == -lost
     assert all(out.delta(v) == 0 for v in kit.verifiers)
@@ -195,7 +195,7 @@ def test_wrong_proofs(kit, task, case):
     after = kit.balances()
     r = kit.round(round_id)
     lost = before["stake"][kit.trainer] - after["stake"][kit.trainer]
-    expected_miss = protocol.compute_slash(before["stake"][kit.trainer], MISS_BPS)
+    expected_miss = protocol.compute_slash(kit.slash_base(kit.trainer), MISS_BPS)
     assert seen["bad proof0"] == "rounds: bad leaf-0 proof"
     assert all(seen[k] == "rounds: bad start proof" for k in attempts)
     assert seen["end proofs of the start leaves"] == seen["end hashes of another trace"] == "rounds: bad end proof"
@@ -247,7 +247,7 @@ def test_same_key_twice_on_chain(kit, task, case):
     salts = {m: os.urandom(32) for m in committee}
     for m in committee:
         kit.tx("TrainingRounds", "commit_verdict", round_id,
-               protocol.compute_verdict_commitment(round_id, m, verdict["ends"], verdict["data_ok"], salts[m]), sender=m)
+               protocol.compute_verdict_commitment(round_id, m, verdict["ends"], verdict["data_ok"], True, salts[m]), sender=m)
     kit.reveal_ends(round_id, first)
     for m in committee:
         kit.tx("TrainingRounds", "reveal_verdict", round_id, verdict["ends"], verdict["data_ok"], salts[m], True,
@@ -290,7 +290,7 @@ def test_nobody_seals(kit, task, case):
     lost = before["stake"][kit.trainer] - after["stake"][kit.trainer]
     outcome = kit.round(round_id)["outcome"]
     assert outcome == protocol.Outcome.EXPIRED
-    assert lost == protocol.compute_slash(before["stake"][kit.trainer], MISS_BPS)
+    assert lost == protocol.compute_slash(kit.slash_base(kit.trainer), MISS_BPS)
     assert all(after["stake"][v] == before["stake"][v] for v in kit.verifiers)
     c.observe(f"late seal: '{reason_of(late.value)}'; outcome {protocol.outcome_name(outcome)}; trainer "
               f"-{lost / ETH:.4f} ETH; verifiers unchanged")

@@ -41,7 +41,7 @@ def check_accepted_with_bad_member(out, kit, bad, bps, trace):
     for v in out.committee:
         if v != bad:
             assert out.delta(v) == P.verifier_reward_wei and out.stake_delta(v) == 0
-    lost = protocol.compute_slash(out.before["stake"][bad], bps)
+    lost = protocol.compute_slash(kit.slash_base(bad), bps)
     assert out.delta(bad) == -lost
     assert bytes(kit.task(trace.task_id)["canonical_hash"]) == trace.hashes[-1]
     return lost
@@ -81,7 +81,7 @@ def test_lazy_verifier_with_cheating_trainer(kit, task, case):
     out = kit.play_round(task, kit.build_trace(task, ToyCheat(skip_segments=frozenset({M - 1}))),
                          verifiers={kit.verifiers[0]: "lazy"})
     assert out.outcome == protocol.Outcome.FRAUD, out.outcome_name
-    slashed = protocol.compute_slash(out.before["stake"][kit.trainer], P.trainer_slash_bps)
+    slashed = protocol.compute_slash(kit.slash_base(kit.trainer), P.trainer_slash_bps)
     per_verifier, _ = protocol.compute_fraud_split(slashed, P.fraud_reward_bps, len(out.committee))
     assert out.stake_delta(kit.trainer) == -slashed
     assert all(out.delta(v) == per_verifier for v in out.committee)
@@ -99,10 +99,10 @@ def test_minority_colluding_with_cheating_trainer(kit, task, case):
 
 def check_minority_collusion(out, kit, bad):
     assert out.outcome == protocol.Outcome.FRAUD, out.outcome_name
-    slashed = protocol.compute_slash(out.before["stake"][kit.trainer], P.trainer_slash_bps)
+    slashed = protocol.compute_slash(kit.slash_base(kit.trainer), P.trainer_slash_bps)
     per_verifier, _ = protocol.compute_fraud_split(slashed, P.fraud_reward_bps, len(out.committee) - 1)
     assert out.stake_delta(kit.trainer) == -slashed
-    assert out.delta(bad) == -protocol.compute_slash(out.before["stake"][bad], P.verifier_slash_bps)
+    assert out.delta(bad) == -protocol.compute_slash(kit.slash_base(bad), P.verifier_slash_bps)
     for v in out.committee:
         if v != bad:
             assert out.delta(v) == per_verifier
@@ -127,7 +127,7 @@ def test_copying_is_impossible(kit, task, case):
     salts = {a: os.urandom(32), b: os.urandom(32)}
     for m in (a, b):
         kit.tx("TrainingRounds", "commit_verdict", round_id,
-               protocol.compute_verdict_commitment(round_id, m, honest["ends"], honest["data_ok"], salts[m]), sender=m)
+               protocol.compute_verdict_commitment(round_id, m, honest["ends"], honest["data_ok"], True, salts[m]), sender=m)
     # what can the copier see now? no end hash: the trainer cannot reveal them yet
     with pytest.raises(ContractsError) as early:
         kit.reveal_ends(round_id, trace)
@@ -153,7 +153,7 @@ def test_copying_is_impossible(kit, task, case):
     assert public_ends == []
     assert reverts == ["rounds: reveal does not match commitment"] * 2
     assert kit.round(round_id)["outcome"] == protocol.Outcome.ACCEPTED
-    assert lost == protocol.compute_slash(before["stake"][copier], P.no_show_slash_bps)
+    assert lost == protocol.compute_slash(kit.slash_base(copier), P.no_show_slash_bps)
     c.observe(f"reveal_ends before the copier committed: '{reason_of(early.value)}'; end hashes public then: "
               f"{len(public_ends)}; copier's reveals: {reverts}; copier -{lost / ETH:.4f} ETH; round accepted")
 
@@ -168,11 +168,11 @@ def test_dishonest_majority_is_the_v1_limit(kit, task, case, behaviour):
     bad = kit.verifiers[:2]
     out = kit.play_round(task, trace, verifiers={v: behaviour for v in bad})
     honest = kit.verifiers[2]
-    slashed = protocol.compute_slash(out.before["stake"][kit.trainer], P.trainer_slash_bps)
+    slashed = protocol.compute_slash(kit.slash_base(kit.trainer), P.trainer_slash_bps)
     per_verifier, _ = protocol.compute_fraud_split(slashed, P.fraud_reward_bps, 2)
     assert out.outcome == protocol.Outcome.FRAUD
     assert out.stake_delta(kit.trainer) == -slashed
-    assert out.delta(honest) == -protocol.compute_slash(out.before["stake"][honest], P.verifier_slash_bps)
+    assert out.delta(honest) == -protocol.compute_slash(kit.slash_base(honest), P.verifier_slash_bps)
     assert all(out.delta(v) == per_verifier for v in bad)
     c.observe(f"outcome {out.outcome_name}; honest trainer {fmt(out.stake_delta(kit.trainer))}; honest verifier "
               f"{fmt(out.delta(honest))}; each bad verifier {fmt(per_verifier)}")

@@ -156,19 +156,21 @@ class RoundDriver:
     def true_ends(self) -> list:
         return [self.trace.hashes[e] for e in self.ends]
 
-    def commit_verdict(self, v, ends=None, data_root_ok=True):
+    def commit_verdict(self, v, ends=None, data_root_ok=True, starts_ok=True):
         ends = self.true_ends() if ends is None else ends
         salt = rand32()
-        self.salts[v.address] = (ends, data_root_ok, salt)
-        commitment = P.compute_verdict_commitment(self.round_id, v.address, ends, data_root_ok, salt)
+        self.salts[v.address] = (ends, data_root_ok, starts_ok, salt)
+        commitment = P.compute_verdict_commitment(self.round_id, v.address, ends, data_root_ok, starts_ok, salt)
         return self.c.rounds.commit_verdict(self.round_id, commitment, {"from": v})
 
     def reveal_ends(self, final_cid="bafy-final"):
         return self.c.rounds.reveal_ends(self.round_id, self.true_ends(), [self.trace.proof(e) for e in self.ends], final_cid,
                                          {"from": self.trainer})
 
-    def reveal_verdict(self, v, starts_ok=True, final_ok=True):
-        ends, data_root_ok, salt = self.salts[v.address]
+    def reveal_verdict(self, v, starts_ok=None, final_ok=True):
+        """Open v's commitment; starts_ok defaults to the committed flag (another value does not open it)."""
+        ends, data_root_ok, committed_starts_ok, salt = self.salts[v.address]
+        starts_ok = committed_starts_ok if starts_ok is None else starts_ok
         return self.c.rounds.reveal_verdict(self.round_id, ends, data_root_ok, salt, starts_ok, final_ok, {"from": v})
 
     def finalize(self, sender=None):

@@ -5,7 +5,7 @@ from brownie import chain, web3
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from node import protocol as P
-from conftest import PARAMS, TRAINER_STAKE, Trace, rand32
+from conftest import MIN_TRAINER, PARAMS, TRAINER_STAKE, Trace, rand32
 
 FRAUD_BPS = PARAMS.trainer_slash_bps
 
@@ -63,7 +63,7 @@ def test_withholding_after_the_seal_costs_the_fraud_slash(task, staked, trainer)
     task.commit()
     task.seal()
     tx = withhold_starts(task)
-    lost = P.compute_slash(TRAINER_STAKE, FRAUD_BPS)
+    lost = P.compute_slash(MIN_TRAINER, FRAUD_BPS)
     assert staked.sm.stake_of(trainer) == TRAINER_STAKE - lost
     assert [(e["who"], e["amount"], e["reason"]) for e in tx.events["PenaltyApplied"]] == [(trainer, lost, "missed deadline")]
 

@@ -3,10 +3,10 @@ import brownie
 from brownie import chain
 
 from node import protocol as P
-from conftest import PARAMS, TRAINER_STAKE, VERIFIER_STAKE, rand32
+from conftest import MIN_TRAINER, MIN_VERIFIER, PARAMS, TRAINER_STAKE, VERIFIER_STAKE, rand32
 
 # a trainer that lets its round expire or abandons it pays at least the fraud slash (#13, no re-roll)
-MISS = P.compute_slash(TRAINER_STAKE, P.compute_trainer_miss_bps(PARAMS.trainer_slash_bps, PARAMS.no_show_slash_bps))
+MISS = P.compute_slash(MIN_TRAINER, P.compute_trainer_miss_bps(PARAMS.trainer_slash_bps, PARAMS.no_show_slash_bps))
 
 
 def test_seal_too_early_then_in_window(task):
@@ -27,7 +27,7 @@ def test_unsealed_round_expires_and_trainer_pays_for_it(task, staked, trainer, o
     task.finalize(outsider)
     assert task.outcome == P.Outcome.EXPIRED
     assert staked.sm.stake_of(trainer) == TRAINER_STAKE - MISS
-    assert staked.sm.stakers(trainer).dict()["locks"] == 0
+    assert staked.sm.reserved(trainer) == 0
     assert staked.rounds.open_round(task.task_id) == 0
 
 
@@ -44,7 +44,7 @@ def test_trainer_misses_reveal_starts(task, staked, trainer):
     assert staked.sm.stake_of(trainer) == TRAINER_STAKE - MISS
     for v in task.committee:  # committee released, not penalized
         assert staked.sm.stake_of(v) == VERIFIER_STAKE
-        assert staked.sm.stakers(v).dict()["locks"] == 0
+        assert staked.sm.reserved(v) == 0
     assert staked.oracle.latest(task.task_id)[2] == 0
 
 
@@ -79,7 +79,7 @@ def test_verifier_misses_commit_window_is_penalized_as_no_show(task, staked):
         task.reveal_verdict(v)
     task.finalize()  # every committed member revealed: no need to wait
     assert task.outcome == P.Outcome.ACCEPTED
-    assert staked.sm.stake_of(late) == VERIFIER_STAKE - P.compute_slash(VERIFIER_STAKE, PARAMS.no_show_slash_bps)
+    assert staked.sm.stake_of(late) == VERIFIER_STAKE - P.compute_slash(MIN_VERIFIER, PARAMS.no_show_slash_bps)
     assert staked.sm.claimable(late) == 0
 
 
@@ -100,7 +100,7 @@ def test_verifier_misses_reveal_window(task, staked):
         task.reveal_verdict(silent)
     task.finalize()
     assert task.outcome == P.Outcome.ACCEPTED  # 2 reveals = quorum
-    assert staked.sm.stake_of(silent) == VERIFIER_STAKE - P.compute_slash(VERIFIER_STAKE, PARAMS.no_show_slash_bps)
+    assert staked.sm.stake_of(silent) == VERIFIER_STAKE - P.compute_slash(MIN_VERIFIER, PARAMS.no_show_slash_bps)
 
 
 def test_round_advances_as_soon_as_everyone_acted(task):

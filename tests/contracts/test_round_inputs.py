@@ -6,7 +6,7 @@ import pytest
 from brownie import chain
 
 from node import protocol as P
-from conftest import PARAMS, Trace, rand32
+from conftest import MIN_TRAINER, PARAMS, Trace, rand32
 
 
 def test_commit_rejects_wrong_base_hash(task):
@@ -44,12 +44,15 @@ def test_commit_needs_the_tasks_minimum_trainer_stake(driver, staked, trainer):
 
     task = driver(params=replace(PARAMS, min_trainer_stake_wei=TRAINER_STAKE + 1))
     assert staked.registry.task_params(task.task_id)[-1] == TRAINER_STAKE + 1  # stored, and in TaskCreated
-    with brownie.reverts("rounds: stake below the task's minimum"):
+    with brownie.reverts("rounds: free stake below the task's minimum"):
         task.commit()
     staked.sm.stake(P.TRAINER, {"from": trainer, "value": 1})  # top up to exactly the minimum
     tx = task.commit()
     assert "RoundCommitted" in tx.events and staked.sm.stake_of(trainer) == TRAINER_STAKE + 1
-    open_task = driver()  # the default 0: the StakeManager minimum only
+    open_task = driver()  # the default 0: the StakeManager minimum only ...
+    with brownie.reverts("rounds: free stake below the task's minimum"):  # ... and the open round reserved it all (#13)
+        open_task.commit()
+    staked.sm.stake(P.TRAINER, {"from": trainer, "value": MIN_TRAINER})
     open_task.commit()
 
 
@@ -117,7 +120,7 @@ def test_verdict_commit_and_reveal_checks(task, outsider):
         task.commit_verdict(m)
     with brownie.reverts("rounds: already committed"):
         r.commit_verdict(task.round_id, rand32(), {"from": v})
-    ends, ok, salt = task.salts[v.address]
+    ends, ok, _, salt = task.salts[v.address]
     with brownie.reverts("rounds: not accepting reveals"):
         task.reveal_verdict(v)
     task.reveal_ends()
@@ -127,6 +130,8 @@ def test_verdict_commit_and_reveal_checks(task, outsider):
         r.reveal_verdict(task.round_id, ends, not ok, salt, True, True, {"from": v})
     with brownie.reverts("rounds: reveal does not match commitment"):
         r.reveal_verdict(task.round_id, [rand32()] + ends[1:], ok, salt, True, True, {"from": v})
+    with brownie.reverts("rounds: reveal does not match commitment"):  # starts_ok is committed too (#13)
+        r.reveal_verdict(task.round_id, ends, ok, salt, False, True, {"from": v})
     with brownie.reverts("rounds: no commitment"):
         r.reveal_verdict(task.round_id, ends, ok, salt, True, True, {"from": outsider})
     # a member's commitment cannot be replayed by someone else: it binds the verifier's address

@@ -74,10 +74,10 @@ class Walk:
             lie = len(self.committed) % 3 == 2  # some members contradict: every outcome of the tally shows up
             ends = [rand32() for _ in c.rounds.round_check_ends_of(rid)] if lie else d.true_ends()
             salt = rand32()
-            d.salts[m] = (ends, True, salt)
+            d.salts[m] = (ends, True, True, salt)
 
             def tx():
-                out = c.rounds.commit_verdict(rid, P.compute_verdict_commitment(rid, m, ends, True, salt), {"from": m, **GAS})
+                out = c.rounds.commit_verdict(rid, P.compute_verdict_commitment(rid, m, ends, True, True, salt), {"from": m, **GAS})
                 self.committed.add(m)
                 return out
             return tx
@@ -85,7 +85,7 @@ class Walk:
         if not todo:
             return None
         m = todo[0]
-        ends, ok, salt = d.salts[m]
+        ends, ok, _, salt = d.salts[m]
 
         def tx():
             out = c.rounds.reveal_verdict(rid, ends, ok, salt, True, True, {"from": m, **GAS})

@@ -3,7 +3,7 @@ import brownie
 from brownie import chain
 
 from node import protocol as P
-from conftest import PARAMS, TRAINER_STAKE, VERIFIER_STAKE
+from conftest import MIN_TRAINER, MIN_VERIFIER, PARAMS, TRAINER_STAKE, VERIFIER_STAKE
 
 
 def test_honest_round_pays_trainer_and_committee_and_updates_oracle(task, staked, trainer):
@@ -21,9 +21,9 @@ def test_honest_round_pays_trainer_and_committee_and_updates_oracle(task, staked
     assert (cid, bytes(state_hash), version, round_id) == ("bafy-final", task.trace.hashes[-1], 1, task.round_id)
     assert tx.events["CanonicalModelUpdated"]["version"] == 1
     assert c.registry.tasks(task.task_id).dict()["canonical_hash"] == "0x" + task.trace.hashes[-1].hex()
-    # locks released: everyone can unstake again
+    # reservations released: everyone can unstake again
     for who in [trainer, *task.committee]:
-        assert c.sm.stakers(who).dict()["locks"] == 0
+        assert c.sm.reserved(who) == 0
 
 
 def test_next_round_builds_on_the_new_canonical_state(task, staked):
@@ -51,12 +51,12 @@ def test_fraud_round_slashes_trainer_and_pays_majority(task, staked, trainer):
         task.reveal_verdict(v)
     tx = task.finalize()
     assert task.outcome == P.Outcome.FRAUD
-    slashed = P.compute_slash(TRAINER_STAKE, PARAMS.trainer_slash_bps)
+    slashed = P.compute_slash(MIN_TRAINER, PARAMS.trainer_slash_bps)
     per_verifier, to_treasury = P.compute_fraud_split(slashed, PARAMS.fraud_reward_bps, 2)
     assert c.sm.stake_of(trainer) == TRAINER_STAKE - slashed
     for v in majority:
         assert c.sm.claimable(v) == per_verifier
-    minority_slash = P.compute_slash(VERIFIER_STAKE, PARAMS.verifier_slash_bps)
+    minority_slash = P.compute_slash(MIN_VERIFIER, PARAMS.verifier_slash_bps)
     assert c.sm.stake_of(honest) == VERIFIER_STAKE - minority_slash
     assert c.sm.treasury() == to_treasury + minority_slash
     assert c.sm.claimable(trainer) == 0
@@ -78,26 +78,33 @@ def test_minority_verifier_is_slashed_in_an_accepted_round(task, staked):
         task.reveal_verdict(v)
     task.finalize()
     assert task.outcome == P.Outcome.ACCEPTED
-    assert c.sm.stake_of(liar) == VERIFIER_STAKE - P.compute_slash(VERIFIER_STAKE, PARAMS.verifier_slash_bps)
+    assert c.sm.stake_of(liar) == VERIFIER_STAKE - P.compute_slash(MIN_VERIFIER, PARAMS.verifier_slash_bps)
     assert c.sm.claimable(liar) == 0
     for v in honest:
         assert c.sm.claimable(v) == PARAMS.verifier_reward_wei
 
 
-def test_flags_revealed_late_count_as_contradictions(task, staked):
+def test_starts_flag_is_committed_final_flag_revealed(task, staked):
+    """Issue #13, attack 5: starts_ok is inside the commitment (a committed False contradicts; a False
+    revealed over a committed True does not open the commitment); final_ok, knowable only after the
+    ends, is added at the reveal and counts (a swapped final checkpoint is fraud)."""
     task.commit()
     task.seal()
     task.reveal_starts()
-    for v in task.committee:
-        task.commit_verdict(v)
-    task.reveal_ends()
     a, b, d = task.committee
-    task.reveal_verdict(a, final_ok=False)
-    task.reveal_verdict(b, starts_ok=False)
+    task.commit_verdict(a, starts_ok=False)  # a start checkpoint that did not hash (or never came in time)
+    task.commit_verdict(b)
+    task.commit_verdict(d)
+    task.reveal_ends()
+    task.reveal_verdict(a)
+    with brownie.reverts("rounds: reveal does not match commitment"):  # a flag other than the committed one
+        task.reveal_verdict(b, starts_ok=False)
+    tx = task.reveal_verdict(b, final_ok=False)
+    assert tx.events["VerdictRevealed"]["final_ok"] is False and tx.events["VerdictRevealed"]["contradicts"] is True
     task.reveal_verdict(d)
     task.finalize()
     assert task.outcome == P.Outcome.FRAUD
-    assert staked.rounds.contradicted(task.round_id, a) and staked.rounds.contradicted(task.round_id, b)
+    assert staked.rounds.contradicted(task.round_id, a) and not staked.rounds.contradicted(task.round_id, d)
 
 
 def test_void_round_when_quorum_missed(task, staked, trainer):
@@ -115,8 +122,8 @@ def test_void_round_when_quorum_missed(task, staked, trainer):
     tx = task.finalize()
     assert task.outcome == P.Outcome.VOID
     assert c.sm.stake_of(trainer) == TRAINER_STAKE and c.sm.claimable(trainer) == 0
-    assert c.sm.stakers(trainer).dict()["locks"] == 0
-    penalty = P.compute_slash(VERIFIER_STAKE, PARAMS.no_show_slash_bps)
+    assert c.sm.reserved(trainer) == 0
+    penalty = P.compute_slash(MIN_VERIFIER, PARAMS.no_show_slash_bps)
     assert c.sm.stake_of(task.committee[0]) == VERIFIER_STAKE
     for v in task.committee[1:]:
         assert c.sm.stake_of(v) == VERIFIER_STAKE - penalty

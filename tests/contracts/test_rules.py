@@ -120,10 +120,12 @@ def test_compute_committee_indices(staked, seed, n_active, c):
 
 @FAST
 @given(round_id=uint(), verifier=address, ends=st.lists(bytes32, max_size=65),
-       ok=st.booleans(), salt=bytes32)
-def test_compute_verdict_commitment(staked, round_id, verifier, ends, ok, salt):
-    got = staked.rules.compute_verdict_commitment(round_id, verifier, ends, ok, salt)
-    assert b32(got) == P.compute_verdict_commitment(round_id, verifier, [b32(e) for e in ends], ok, b32(salt))
+       ok=st.booleans(), starts_ok=st.booleans(), salt=bytes32)
+def test_compute_verdict_commitment(staked, round_id, verifier, ends, ok, starts_ok, salt):
+    got = staked.rules.compute_verdict_commitment(round_id, verifier, ends, ok, starts_ok, salt)
+    assert b32(got) == P.compute_verdict_commitment(round_id, verifier, [b32(e) for e in ends], ok, starts_ok, b32(salt))
+    # the flags are inside: flipping either changes the commitment (issue #13, attack 5)
+    assert b32(staked.rules.compute_verdict_commitment(round_id, verifier, ends, ok, not starts_ok, salt)) != b32(got)
 
 
 @FAST

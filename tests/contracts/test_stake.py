@@ -1,4 +1,4 @@
-"""StakeManager: staking by role, minimums, unbonding, locks, claims, the active verifier set."""
+"""StakeManager: staking by role, minimums, unbonding, reservations, claims, the active verifier set."""
 import brownie
 import pytest
 from brownie import chain
@@ -60,14 +60,18 @@ def test_unstake_then_withdraw_after_unbonding(c, verifiers):
         c.sm.withdraw({"from": v})
 
 
-def test_unstake_refused_while_locked_in_a_round(task, staked, trainer):
+def test_unstake_cannot_take_reserved_stake(task, staked, trainer):
+    """An open round reserves the trainer's minimum and each seat's (issue #13, attack 7): only the
+    free part of a stake can be unstaked while it is open."""
     task.commit()
-    with brownie.reverts("stake: locked by an open round"):
-        staked.sm.request_unstake(1, {"from": trainer})
+    free = staked.sm.free_stake(trainer)
+    assert free == staked.sm.stake_of(trainer) - MIN_TRAINER
+    with brownie.reverts("stake: amount exceeds the free stake (reserved by open rounds)"):
+        staked.sm.request_unstake(free + 1, {"from": trainer})
     task.seal()
     for v in task.committee:
-        with brownie.reverts("stake: locked by an open round"):
-            staked.sm.request_unstake(1, {"from": v})
+        with brownie.reverts("stake: amount exceeds the free stake (reserved by open rounds)"):
+            staked.sm.request_unstake(VERIFIER_STAKE - MIN_VERIFIER + 1, {"from": v})
     task.reveal_starts()
     for v in task.committee:
         task.commit_verdict(v)

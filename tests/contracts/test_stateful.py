@@ -7,7 +7,11 @@ verdicts / finalize / mine. After every step:
 - per address, money is conserved: stake + pending + withdrawn == deposited - slashed, and
   claimable + claimed == rewards + slash proceeds credited; so a slashed party never ends with
   more than it staked;
-- locks == number of open rounds the address is in;
+- reservations (issue #13, attack 7): reserved == the trainer reservations of the open rounds the address
+  trains + one seat reservation per open committee it sits on, never above its stake; a sealed
+  committee holds no verifier whose free stake was below a seat; a trainer's open rounds never
+  reserve more than it staked (one stake cannot back several tasks' minimums);
+- a reveal whose committed flag (starts_ok) differs from the commitment is refused (attack 5);
 - each task's canonical version only increases, by one per accepted round;
 - a sealed committee never holds a verifier opted out of the task, nor one that opted in at or
   after the commit block;
@@ -60,7 +64,7 @@ class Machine:
 
     def check_invariants(self):
         self.invariant_balances()
-        self.invariant_locks()
+        self.invariant_stake_reservations()
         self.invariant_versions_only_increase()
         self.invariant_reservations()
 
@@ -154,7 +158,10 @@ class Machine:
             chain.mine(PARAMS.seal_delay_blocks)
             if self._tx(self.c.rounds.seal, r, {"from": self.deployer}):
                 rd = self.c.rounds.rounds(r).dict()
-                for m in self.c.rounds.committee_of(r):  # opt-outs hold (#13): nobody opted out, nobody opted in late
+                seat = self.c.rounds.seat_reservation(r)
+                assert seat == MIN_VERIFIER
+                for m in self.c.rounds.committee_of(r):
+                    assert self.c.sm.reserved(m) <= self.c.sm.stake_of(m), "a seat reserved more than the stake"  # opt-outs hold (#13): nobody opted out, nobody opted in late
                     assert not self.c.sm.opted_out(rd["task_id"], m), "an opted-out verifier was drawn"
                     assert self.c.sm.opted_in_block(rd["task_id"], m) < rd["commit_block"], "a late opt-in was drawn"
 
@@ -184,8 +191,9 @@ class Machine:
         e, t = list(self.c.rounds.round_check_ends_of(r)), self.traces[r]
         ends = [rand32() if lie else t.hashes[j] for j in e]
         salt = rand32()
-        if self._tx(self.c.rounds.commit_verdict, r, P.compute_verdict_commitment(r, v.address, ends, True, salt), {"from": v}):
-            self.salts[(r, v.address)] = (ends, True, salt)
+        starts_ok = not (lie and len(salt) and salt[0] & 1)  # some liars contradict by a committed flag instead
+        if self._tx(self.c.rounds.commit_verdict, r, P.compute_verdict_commitment(r, v.address, ends, True, starts_ok, salt), {"from": v}):
+            self.salts[(r, v.address)] = (ends, True, starts_ok, salt)
 
     def rule_reveal_ends(self, pick):
         r = self._round(pick, P.Phase.STARTS_REVEALED)
@@ -205,8 +213,9 @@ class Machine:
             committee = self._committee(r)
             v = committee[member % len(committee)]
             if (r, v.address) in self.salts:
-                ends, ok, salt = self.salts[(r, v.address)]
-                self._tx(self.c.rounds.reveal_verdict, r, ends, ok, salt, starts_ok, True, {"from": v})
+                ends, ok, committed, salt = self.salts[(r, v.address)]
+                tx = self._tx(self.c.rounds.reveal_verdict, r, ends, ok, salt, starts_ok, starts_ok, {"from": v})
+                assert tx is None or starts_ok == committed, "a flag other than the committed one opened the commitment"
 
     def rule_finalize(self, pick):
         if self.open_rounds:
@@ -241,8 +250,8 @@ class Machine:
             elif phase == P.Phase.ENDS_REVEALED:
                 for v in self._committee(r):
                     if (r, v.address) in self.salts and not self.c.rounds.revealed(r, v):
-                        ends, ok, salt = self.salts[(r, v.address)]
-                        self._tx(self.c.rounds.reveal_verdict, r, ends, ok, salt, True, True, {"from": v})
+                        ends, ok, starts_ok, salt = self.salts[(r, v.address)]
+                        self._tx(self.c.rounds.reveal_verdict, r, ends, ok, salt, starts_ok, True, {"from": v})
             if self.c.rounds.rounds(r).dict()["phase"] == phase:  # stuck: let the deadline pass
                 chain.mine(PARAMS.reveal_window + PARAMS.commit_verdicts_window + 2)
                 if self._tx(self.c.rounds.finalize, r, {"from": self.deployer}):
@@ -272,14 +281,17 @@ class Machine:
             if led["slashed"]:
                 assert s["amount"] + s["pending"] + led["withdrawn"] < led["deposited"]
 
-    def invariant_locks(self):
+    def invariant_stake_reservations(self):
         expected = Counter()
         for r in self.open_rounds:
-            expected[self.c.rounds.rounds(r).dict()["trainer"]] += 1
+            expected[self.c.rounds.rounds(r).dict()["trainer"]] += self.c.rounds.trainer_reservation(r)
             for m in self.c.rounds.committee_of(r):
-                expected[m] += 1
+                expected[m] += self.c.rounds.seat_reservation(r)
         for p in self.people:
-            assert self.c.sm.stakers(p).dict()["locks"] == expected[p.address]
+            reserved = self.c.sm.reserved(p)
+            assert reserved == expected[p.address], "reserved != the open rounds' reservations"
+            assert reserved <= self.c.sm.stake_of(p), "reserved above the stake"
+            assert self.c.sm.stakers(p).dict()["locks"] == 0, "rounds lock nothing any more: they reserve"
 
     def invariant_reservations(self):
         for task_id in range(1, self.c.registry.task_count() + 1):
