@@ -95,7 +95,9 @@ class NodeNet:
         from node.tasks import create_task
 
         root = Path(root)
-        local = LocalNet(root, block_time=None, deploy_params=DeployParams(unbonding_blocks=5)).start()
+        # minimums = STAKE: a round reserves the whole stake, the base of its slashes (#13, attack 7)
+        local = LocalNet(root, block_time=None, deploy_params=DeployParams(
+            unbonding_blocks=5, min_trainer_stake=STAKE, min_verifier_stake=STAKE)).start()
         try:
             store = local.local_store()
             corpus = build_dataset(demo_corpus_paths(limit_bytes=CORPUS_BYTES), store, shard_bytes=100_000)
