@@ -16,12 +16,9 @@ from pathlib import Path
 
 import click
 
+from node.cli.options import DATADIR_OPTION, IPFS_API_OPTION, JSON_OPTION
 from node.errors import TrainchainError
 
-datadir_option = click.option("--datadir", type=click.Path(file_okay=False, path_type=Path), default=None,
-                              help="Node data dir (its embedded content store); default $TRAINCHAIN_DATADIR.")
-ipfs_api_option = click.option("--ipfs-api", default=None, help="Use a Kubo RPC API instead of the embedded store.")
-json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 
 
 def _hx(b: bytes) -> str:
@@ -84,17 +81,25 @@ def spec() -> None:
               help="Pin this machine's runtime (torch version, CPU capability; GPU model and CUDA for cuda).")
 @click.option("--steps-per-round", type=click.IntRange(1), default=None)
 @click.option("--segment-steps", type=click.IntRange(1), default=None)
+@click.option("--slots", type=click.IntRange(1, 16), default=None,
+              help="An epoch task (verified DiLoCo, #14): N trainers' slots per epoch, each steps_per_round (H) steps.")
+@click.option("--outer-lr", type=click.FloatRange(0, 2, min_open=True), default=None,
+              help="With --slots: the outer step's learning rate (default DiLoCo's 0.7).")
+@click.option("--outer-momentum", type=click.FloatRange(0, 1, max_open=True), default=None,
+              help="With --slots: the outer step's Nesterov momentum (default DiLoCo's 0.9).")
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
-@datadir_option
-@ipfs_api_option
-@json_option
-def spec_init(out, preset, dataset_cid, mode, device, threads, pin_local, steps_per_round, segment_steps, force,
-              datadir, ipfs_api, as_json):
+@DATADIR_OPTION
+@IPFS_API_OPTION
+@JSON_OPTION
+def spec_init(out, preset, dataset_cid, mode, device, threads, pin_local, steps_per_round, segment_steps, slots,
+              outer_lr, outer_momentum, force, datadir, ipfs_api, as_json):
     """Write a task spec (the demo preset by default)."""
     from node.engine.spec import TaskSpec
 
     if out.exists() and not force:
         raise click.ClickException(f"spec: {out} exists (use --force to overwrite)")
+    if slots is None and (outer_lr is not None or outer_momentum is not None):
+        raise click.UsageError("--outer-lr / --outer-momentum need --slots (an epoch task)")
     if mode == "exact" and (threads or pin_local or device != "cpu"):
         raise click.UsageError("--mode exact pins no device, threads or local runtime (any machine replays it)")
     try:
@@ -108,6 +113,13 @@ def spec_init(out, preset, dataset_cid, mode, device, threads, pin_local, steps_
             changes["steps_per_round"] = steps_per_round
         if segment_steps:
             changes["segment_steps"] = segment_steps
+        if slots is not None:
+            epochs = {"slots": slots}
+            if outer_lr is not None:
+                epochs["outer_lr"] = outer_lr
+            if outer_momentum is not None:
+                epochs["outer_momentum"] = outer_momentum
+            changes["epochs"] = epochs
         runtime = {"device": device}
         if mode == "exact":
             from node.engine.spec import RuntimePin
@@ -135,7 +147,7 @@ def spec_init(out, preset, dataset_cid, mode, device, threads, pin_local, steps_
 
 @spec.command("show")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
-@json_option
+@JSON_OPTION
 def spec_show(path, as_json):
     """Validate a spec and print its hash."""
     try:
@@ -157,7 +169,7 @@ def spec_show(path, as_json):
 
 @spec.command("check")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
-@json_option
+@JSON_OPTION
 def spec_check(path, as_json):
     """Can this machine replay the spec bit-exactly? (exit 1 if not)"""
     from node.engine.runtime import RuntimeMismatch
@@ -191,9 +203,9 @@ def dataset() -> None:
 @click.option("--demo", is_flag=True, help="The demo corpus: this Python's stdlib *.py files (~2 MB).")
 @click.option("--pattern", default="*", show_default=True, help="File pattern inside directories, e.g. '*.py'.")
 @click.option("--shard-bytes", type=click.IntRange(1), default=1 << 20, show_default=True)
-@datadir_option
-@ipfs_api_option
-@json_option
+@DATADIR_OPTION
+@IPFS_API_OPTION
+@JSON_OPTION
 def dataset_build(paths, demo, pattern, shard_bytes, datadir, ipfs_api, as_json):
     """Turn text files into shards + a manifest in the store; print the manifest CID."""
     from node.engine.dataset import Dataset, build_dataset, demo_corpus_paths
@@ -214,9 +226,9 @@ def dataset_build(paths, demo, pattern, shard_bytes, datadir, ipfs_api, as_json)
 
 @dataset.command("show")
 @click.argument("manifest_cid")
-@datadir_option
-@ipfs_api_option
-@json_option
+@DATADIR_OPTION
+@IPFS_API_OPTION
+@JSON_OPTION
 def dataset_show(manifest_cid, datadir, ipfs_api, as_json):
     """Fetch and verify a dataset; print its manifest."""
     from node.engine.dataset import Dataset
@@ -243,9 +255,9 @@ def dataset_show(manifest_cid, datadir, ipfs_api, as_json):
               help="Epochs mode: N slots per epoch (default: the spec's epochs.slots).")
 @click.option("--epochs", type=click.IntRange(1), default=None,
               help="Epochs mode: train E epochs of N slots x steps_per_round steps, each closed by the outer step.")
-@datadir_option
-@ipfs_api_option
-@json_option
+@DATADIR_OPTION
+@IPFS_API_OPTION
+@JSON_OPTION
 def train_local(spec_path, steps, out_dir, base, trainers, epochs, datadir, ipfs_api, as_json):
     """Train locally: boundary checkpoints + trace.json (boundary hashes, data root, trace root)."""
     try:
@@ -314,9 +326,9 @@ def _train_epochs(s, ds, base, out_dir, trainers, epochs, steps, as_json):
 @click.option("--checkpoint", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @click.option("--steps", type=click.IntRange(0), default=None, help="Steps to replay (default: segment_steps).")
 @click.option("--expect", "expected", default=None, help="Refuse a checkpoint that does not hash to this (0x...).")
-@datadir_option
-@ipfs_api_option
-@json_option
+@DATADIR_OPTION
+@IPFS_API_OPTION
+@JSON_OPTION
 def replay(spec_path, checkpoint, steps, expected, datadir, ipfs_api, as_json):
     """Replay K steps from a checkpoint; print the end state hash."""
     try:

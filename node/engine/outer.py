@@ -78,6 +78,12 @@ def _mean(tensors: list[torch.Tensor]) -> torch.Tensor:
     return acc.float()
 
 
+def save_epoch_state(spec: TaskSpec, state: TrainingState, path) -> bytes:
+    """Write an epoch's state file: the one writer of train-local's epochs and of the nodes' aggregates,
+    so the same state is the same file (the same CID) wherever it was computed."""
+    return save_state(path, state, {"spec_hash": "0x" + spec.spec_hash().hex()})
+
+
 # ------------------------------------------------------------------ the local reference
 @dataclass
 class EpochRecord:
@@ -106,7 +112,6 @@ def train_epochs(spec: TaskSpec, dataset, base_checkpoint, out_dir, epochs: int,
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     base_path, records = Path(base_checkpoint), []
-    metadata = {"spec_hash": "0x" + spec.spec_hash().hex()}
     for e in range(first_epoch, first_epoch + epochs):
         base = load_state(base_path)
         slot_states, hashes, losses = [], [], []
@@ -120,7 +125,7 @@ def train_epochs(spec: TaskSpec, dataset, base_checkpoint, out_dir, epochs: int,
                 progress(e, i, spec.steps_per_round)
         state = compute_outer_step(base, slot_states, config)
         path = out_dir / f"epoch-{e:05d}" / "state.safetensors"
-        h = save_state(path, state, metadata)
+        h = save_epoch_state(spec, state, path)
         assert h == state_hash(state)
         records.append(EpochRecord(e, hashes, h, path, losses))
         base_path = path

@@ -1,0 +1,284 @@
+"""The trainer's duties in an epoch task (issue #14; contracts/Epochs.vy; docs/protocol-v2-interface.md).
+
+TrainerNode runs these instead of the v1 start/commit when the task's parameters say it is an epoch
+task (more than one slot, or an outer step other than the identity). One tick:
+
+1. every open slot round of ours gets v1's duty (seal, reveal starts, reveal ends, finalize: a slot
+   is a TrainingRounds round, slot id = round id);
+2. every epoch we hold a slot in gets the aggregator duty: after the aggregate deadline open the
+   aggregation; while the committee commits, compute the outer step over the accepted slots'
+   final checkpoints (fetched from the store, verified), put the state in the store, and post its
+   hash and CID when this slot's turn comes (the lowest accepted slot at once, the next after W);
+   finalize the epoch once due (an empty A, nobody posted, the reveals are in);
+3. if the task's current epoch takes claims: claim a free slot (the one trained ahead, if it is
+   free), train its H steps on the epoch's schedule (node.engine: Slot(e, i, N)), commit.
+
+Training ahead (the choice of #14, whitepaper §3.6): once every committed slot of our epoch e has
+revealed its final checkpoint, the node computes the outer step over *all committed* slots — what
+the aggregate will be when every one is accepted — and trains its slot of epoch e+1 on it, on the
+pipeline thread. When e+1 opens on that very base (every committed slot was accepted), the claim
+and the commit go out in the same tick; otherwise (a slot was left out: the base differs) the work
+is thrown away and the slot is trained on the real base. train-local's epochs are the honest case.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from pathlib import Path
+
+from node import protocol
+from node.errors import ChainError
+from node.roles.epochs import AggregateInputError, StateRef, compute_aggregate, epoch_base, slot_finals
+from node.roles.pipeline import AheadJob
+from node.roles.runloop import Stopwatch
+from node import rounds as R  # R.EpochPhase, R.EpochAction, R.why_not_epoch: the epoch state machine
+
+log = logging.getLogger("trainchain.trainer")
+
+
+class EpochTrainerDuties:
+    """Mixed into TrainerNode (node/roles/trainer.py): the epoch task's tick."""
+
+    first_epoch = 0  # claim only from this epoch on (the demo's cheater waits for its epoch)
+
+    # ------------------------------------------------------------ DB keys
+    def slot_key(self, epoch: int) -> str:
+        return f"slot:{self.task_id}:{epoch}"
+
+    def held_key(self) -> str:
+        return f"epochs-held:{self.task_id}"  # epochs we hold a slot in that are not closed yet
+
+    def held_epochs(self) -> list[int]:
+        return list(self.db.get_json(self.held_key(), []))
+
+    def slots_claimed(self) -> int:
+        return int(self.db.get_json(f"slots-claimed:{self.task_id}", 0))
+
+    # ------------------------------------------------------------ the tick
+    def tick_epochs(self, head: int) -> bool:
+        for rec in [r for r in self.db.rounds("trainer", open_only=True) if r.task_id == self.task_id]:
+            self.advance(rec.round_id, head)
+        for epoch in self.held_epochs():
+            self.epoch_duty(epoch, head)
+        self.train_next_epoch_ahead()
+        if self.max_rounds is not None and self.slots_claimed() >= self.max_rounds:
+            if not self.held_epochs():
+                log.info("finished %d slot(s); stopping", self.slots_claimed())
+                return True
+            return False
+        self.claim_duty(head)
+        return False
+
+    # ------------------------------------------------------------ claim, train, commit
+    def claim_duty(self, head: int) -> None:
+        ep = self.chain.get_epoch(self.task_id)
+        if ep.epoch < self.first_epoch:
+            return
+        mine = self.db.get_json(self.slot_key(ep.epoch))
+        if mine is not None:
+            if mine["phase"] == "claimed":
+                self.train_and_commit_slot(ep, mine, head)
+            return
+        params = self.chain.get_task(self.task_id).params
+        n = params.slots_per_epoch
+        free = ep.free_slots(n)
+        if not free or R.why_not_epoch(R.EpochAction.CLAIM, ep, head, slot=free[0], n_slots=n):
+            return
+        if not self.can_commit(self.chain.get_task(self.task_id)):
+            return
+        ahead = self.db.get_json(self.ahead_key())
+        # the base the epoch opens on: its record's once opened, the canonical state before (the claim opens it)
+        base_hash = ep.base_hash if ep.phase != R.EpochPhase.NONE else self.chain.latest_model(self.task_id).state_hash
+        index = free[0]
+        if ahead and ahead.get("epoch") == ep.epoch and ahead["index"] in free and bytes(ahead["base_hash"]) == base_hash:
+            index = ahead["index"]  # the slot trained ahead, if it is free
+        fn = self.chain.epochs.functions.claim(self.task_id, ep.epoch, index)
+        try:
+            receipt = self.transact(None, fn, "claim")
+        except ChainError as e:
+            log.info("claim of slot %d of epoch %d: %s; trying again", index, ep.epoch, e.reason or e)
+            return
+        slot_id = self.chain.claimed_slot_id(receipt)
+        ep = self.chain.get_epoch(self.task_id, ep.epoch)  # opened by our claim, perhaps: its deadlines
+        mine = {"epoch": ep.epoch, "index": index, "slot_id": slot_id, "base_hash": ep.base_hash, "phase": "claimed",
+                "n_slots": n}
+        self.db.put_json(self.slot_key(ep.epoch), mine)
+        self.db.put_json(f"slots-claimed:{self.task_id}", self.slots_claimed() + 1)
+        self.db.put_json(self.held_key(), sorted(set(self.held_epochs()) | {ep.epoch}))
+        log.info("claimed slot %d of epoch %d (slot id %d, commit by block %d)", index, ep.epoch, slot_id, ep.commit_deadline)
+        self.train_and_commit_slot(ep, mine, self.chain.block_number())
+
+    def train_and_commit_slot(self, ep, mine: dict, head: int) -> None:
+        from node.engine.trace import Slot
+
+        epoch, index = mine["epoch"], mine["index"]
+        if R.why_not_epoch(R.EpochAction.COMMIT, ep, head, slot=index):
+            log.warning("slot %d of epoch %d: %s", index, epoch, R.why_not_epoch(R.EpochAction.COMMIT, ep, head, slot=index))
+            mine["phase"] = "missed"
+            self.db.put_json(self.slot_key(epoch), mine)
+            return
+        pending = self.slot_trace_ahead(ep, index)
+        if pending is None:
+            base = StateRef(self.chain.latest_model(self.task_id).cid, ep.base_hash)
+            out_dir = self.workdir / f"epoch-{epoch}-slot-{index}"
+            out_dir.mkdir(parents=True, exist_ok=True)
+            base_path = out_dir / "base.safetensors"
+            with Stopwatch() as sw:
+                if not base_path.exists():
+                    self.store.get_file(base.cid, base_path)
+            log.info("training slot %d of epoch %d: %d steps (base 0x%s)", index, epoch, self.spec.steps_per_round,
+                     ep.base_hash.hex()[:12])
+            with self.progress_bar(f"train e{epoch} s{index}", self.spec.steps_per_round) as advance:
+                pending = self.train_trace(base_path, ep.base_hash, epoch * self.spec.steps_per_round, out_dir, advance,
+                                           slot=Slot(epoch, index, mine["n_slots"]))
+            pending["stage_seconds"]["fetch"] = sw.seconds
+        self.save_trained(self.pending_key(), pending)
+        self.commit_slot(mine, self.db.get_json(self.pending_key()))
+
+    def slot_trace_ahead(self, ep, index: int) -> dict | None:
+        """The slot trained ahead, if it is this epoch's slot `index` on this base (waiting for it if still training)."""
+        job = self.ahead
+        if job is not None and job.start_step == ep.epoch:  # an epoch's ahead job is keyed by the epoch
+            log.info("epoch %d opened before the slot trained ahead was done: waiting for it", ep.epoch)
+            job.wait()
+            self.collect_ahead()
+        ahead = self.db.get_json(self.ahead_key())
+        if ahead and ahead.get("epoch") == ep.epoch and ahead["index"] == index and bytes(ahead["base_hash"]) == ep.base_hash \
+                and Path(ahead["out_dir"]).exists():
+            self.db.delete_json(self.ahead_key())
+            log.info("committing slot %d of epoch %d trained ahead on 0x%s", index, ep.epoch, ep.base_hash.hex()[:12])
+            return ahead
+        if ahead:
+            self.discard_ahead(f"epoch {ep.epoch} opened on 0x{ep.base_hash.hex()[:12]} (a committed slot was left out), "
+                               f"or slot {ahead['index']} was taken")
+        return None
+
+    def commit_slot(self, mine: dict, pending: dict) -> None:
+        hashes = [bytes(h) for h in pending["boundary_hashes"]]
+        fn = self.chain.epochs.functions.commit(mine["slot_id"], hashes[0], bytes(pending["data_root"]),
+                                                bytes(pending["trace_root"]), protocol.compute_merkle_proof(hashes, 0))
+        with Stopwatch() as sw:
+            receipt = self.transact(mine["slot_id"], fn, "commit",
+                                    done=lambda: (self.chain.get_epoch(self.task_id, mine["epoch"]).committed >> mine["index"]) & 1)
+        slot_id = mine["slot_id"]
+        trace = {k: v for k, v in pending.items() if k not in ("epoch", "index")}  # an ahead trace names its slot
+        self.db.save_round("trainer", slot_id, self.task_id, "committed",
+                           commit_block=receipt["blockNumber"] if receipt else self.chain.block_number(),
+                           started=time.time(), epoch=mine["epoch"], slot=mine["index"], **trace)
+        self.db.delete_json(self.pending_key())
+        mine["phase"] = "committed"
+        self.db.put_json(self.slot_key(mine["epoch"]), mine)
+        for stage, seconds in {**(pending.get("stage_seconds") or {}), "tx:commit": sw.seconds}.items():
+            self.timing(slot_id, stage, seconds)
+        self.metrics.round(slot_id)
+        log.info("committed slot %d of epoch %d (slot id %d)", mine["index"], mine["epoch"], slot_id)
+
+    # ------------------------------------------------------------ the aggregator duty
+    def epoch_duty(self, epoch: int, head: int) -> None:
+        ep = self.chain.get_epoch(self.task_id, epoch)
+        mine = self.db.get_json(self.slot_key(epoch)) or {}
+        params = self.chain.get_task(self.task_id).params
+        W = params.reveal_window
+        if ep.phase == R.EpochPhase.CLOSED:
+            self.conclude_epoch(ep, mine)
+            return
+        if ep.phase == R.EpochPhase.OPEN:
+            if not R.why_not_epoch(R.EpochAction.OPEN_AGGREGATION, ep, head):
+                self.epoch_transact(ep, "open_aggregation", lambda e: e.phase != R.EpochPhase.OPEN)
+            elif not R.why_not_epoch(R.EpochAction.FINALIZE_EPOCH, ep, head, post_window=W):
+                self.epoch_transact(ep, "finalize_epoch", lambda e: e.phase == R.EpochPhase.CLOSED)
+            return
+        index = mine.get("index")
+        if ep.phase == R.EpochPhase.AGGREGATING and index is not None and (ep.accepted >> index) & 1:
+            committee = self.chain.epoch_committee(self.task_id, epoch)
+            if not R.why_not_epoch(R.EpochAction.POST_AGGREGATE, ep, head, slot=index, committee_size=len(committee),
+                                 post_window=W):
+                agg = self.posted_aggregate(ep, mine)
+                if agg is not None:
+                    fn = self.chain.epochs.functions.post_aggregate(self.task_id, epoch, bytes(agg["state_hash"]), agg["cid"])
+                    self.transact(mine.get("slot_id"), fn, "post_aggregate",
+                                  done=lambda: self.chain.get_epoch(self.task_id, epoch).phase != R.EpochPhase.AGGREGATING)
+                    log.info("epoch %d: posted the aggregate 0x%s (%s)", epoch, bytes(agg["state_hash"]).hex()[:12], agg["cid"])
+                return
+        if not R.why_not_epoch(R.EpochAction.FINALIZE_EPOCH, ep, head, post_window=W):
+            self.epoch_transact(ep, "finalize_epoch", lambda e: e.phase == R.EpochPhase.CLOSED)
+
+    def epoch_transact(self, ep, what: str, is_done) -> None:
+        fn = getattr(self.chain.epochs.functions, what)(self.task_id, ep.epoch)
+        self.transact(None, fn, what, done=lambda: is_done(self.chain.get_epoch(self.task_id, ep.epoch)))
+
+    def posted_aggregate(self, ep, mine: dict) -> dict | None:
+        """The outer step over A, computed once (kept in the DB), its file in the store; None while an input
+        cannot be fetched yet (the duty retries next block)."""
+        key = f"aggregate:{self.task_id}:{ep.epoch}"
+        done = self.db.get_json(key)
+        if done and done.get("accepted") == ep.accepted:
+            return done
+        finals = slot_finals(self.chain, self.task_id, ep.epoch, ep.accepted)
+        try:
+            with Stopwatch() as sw:
+                agg = compute_aggregate(self.spec, self.store, epoch_base(self.chain, self.task_id, ep), finals,
+                                        self.workdir / f"aggregate-{ep.epoch}")
+                cid = self.store.put_file(agg.path)
+                self.store.pin(cid)
+        except AggregateInputError as e:
+            log.warning("epoch %d: cannot compute the aggregate yet: %s", ep.epoch, e)
+            return None
+        self.timing(mine.get("slot_id"), "aggregate", sw.seconds)
+        done = {"accepted": ep.accepted, "state_hash": agg.state_hash, "cid": cid, "path": str(agg.path)}
+        self.db.put_json(key, done)
+        return self.db.get_json(key)
+
+    def conclude_epoch(self, ep, mine: dict) -> None:
+        accepted = ep.accepted_slots
+        log.info("epoch %d closed: %s, A = slots %s, state 0x%s", ep.epoch, ep.outcome.label, accepted,
+                 (ep.state_hash if ep.outcome == R.Outcome.ACCEPTED else ep.base_hash).hex()[:12])
+        self.duty(mine.get("slot_id"), "epoch", ep.outcome.label, detail=f"epoch {ep.epoch}, A = {accepted}")
+        self.db.put_json(self.held_key(), [e for e in self.held_epochs() if e != ep.epoch])
+        self.claim_rewards(mine.get("slot_id"))
+        shutil.rmtree(self.workdir / f"aggregate-{ep.epoch}", ignore_errors=True)
+
+    # ------------------------------------------------------------ training ahead
+    def train_next_epoch_ahead(self) -> None:
+        """Train our slot of epoch e+1 on the outer step over every committed slot of e, as soon as all of
+        them revealed their final checkpoints (see the module's docstring)."""
+        if not self.pipeline or self.ahead is not None:
+            return
+        if self.max_rounds is not None and self.slots_claimed() >= self.max_rounds:
+            return
+        held = self.held_epochs()
+        if not held:
+            return
+        epoch = max(held)
+        mine = self.db.get_json(self.slot_key(epoch)) or {}
+        if mine.get("phase") != "committed" or self.db.get_json(self.ahead_key()) or mine.get("ahead_started"):
+            return
+        ep = self.chain.get_epoch(self.task_id, epoch)
+        if ep.phase != R.EpochPhase.OPEN or self.chain.block_number() <= ep.commit_deadline:
+            return  # the committed set is final only after the commit deadline
+        finals = slot_finals(self.chain, self.task_id, epoch, ep.committed)
+        if len(finals) != bin(ep.committed).count("1"):
+            return  # a committed slot has not revealed its final checkpoint yet
+        base = StateRef(self.chain.latest_model(self.task_id).cid, ep.base_hash)
+        nxt, index, n = epoch + 1, mine["index"], mine["n_slots"]
+        out_dir = self.workdir / f"ahead-epoch-{nxt}-slot-{index}"
+        spec, store, steps = self.spec, self.store, self.spec.steps_per_round
+
+        def work(check) -> dict:
+            from node.engine.trace import Slot
+
+            with Stopwatch() as sw:
+                agg = compute_aggregate(spec, store, base, finals, out_dir / "aggregate")
+            pending = self.train_trace(agg.path, agg.state_hash, nxt * steps, out_dir, lambda step, loss: check(),
+                                       slot=Slot(nxt, index, n))
+            pending["stage_seconds"]["aggregate_ahead"] = sw.seconds
+            pending.update(epoch=nxt, index=index)
+            return pending
+
+        log.info("epoch %d: every committed slot revealed its final state: training slot %d of epoch %d ahead on "
+                 "their aggregate", epoch, index, nxt)
+        # keyed by the epoch (its base is what the job computes): slot_trace_ahead matches epoch, then base
+        self.ahead = AheadJob(ep.base_hash, nxt, work).start()
+        mine["ahead_started"] = True
+        self.db.put_json(self.slot_key(epoch), mine)
