@@ -38,11 +38,11 @@ def test_trainer_below_the_tasks_minimum_waits_in_words_and_the_contract_refuses
     task = chain.get_task(1)
     assert task.params.min_trainer_stake_wei == 2 * ETH
     assert node.can_commit(task) is False
-    assert node._waiting == ("task 1 needs a trainer stake of 2 ETH, this key has 1 ETH staked "
-                             "(`trainchain stake trainer AMOUNT` adds to it)")
+    assert node._waiting == ("task 1 needs a trainer stake of 2 ETH, this key has 1 ETH free (staked, less what "
+                             "open rounds reserve; `trainchain stake trainer AMOUNT` adds to it)")
     commit = chain.rounds.functions.commit(1, trace[0], os.urandom(32), compute_merkle_root(trace),
                                            compute_merkle_proof(trace, 0))
-    with pytest.raises(ChainError, match="rounds: stake below the task's minimum"):
+    with pytest.raises(ChainError, match="rounds: free stake below the task's minimum"):
         chain.transact(commit)
 
     chain.transact(chain.stake_manager.functions.stake(1), value=ETH)  # top up to the task's minimum
