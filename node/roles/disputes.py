@@ -1,0 +1,218 @@
+"""A node's dispute duties (issue #15), for every role a node can hold in a dispute: challenger (a committee
+member whose verdict contradicted the trainer), defender (the trainer), juror (any opted-in verifier drawn).
+
+    duties = DisputeDuties(chain, db, span_hashes)   # span_hashes(view, steps) -> [h_start, ..., h_steps]
+    duties.open(round_id, check_index)                # challenger: after its contradicting reveal
+    duties.tick(head)                                 # every block: post, name, vote, reveal, resolve
+
+`span_hashes` is the node's replay (node.engine.replay_segment(..., step_hashes=[])) of the disputed span
+from its start checkpoint: the trainer replays from its own checkpoint, a verifier fetches the revealed
+start CID (the same replay it ran for its verdict). Everything a move needs later (the vote and its salt,
+the disputes this node is part of) is written to the node's sqlite BEFORE the transaction, so a node killed
+mid-dispute resumes where it was and never sends a second, different vote (tests/nodes/test_dispute_duties.py).
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import Callable
+
+from web3.logs import DISCARD
+
+from node import protocol
+
+log = logging.getLogger("trainchain.disputes")
+
+BOND_MARGIN_NUM, BOND_MARGIN_DEN = 9, 8  # the basefee may rise 12.5 % a block before the open is mined
+
+
+@dataclass(frozen=True)
+class DisputeView:
+    """Disputes.disputes(id), typed (node-side, decoded once here)."""
+
+    dispute_id: int
+    round_id: int
+    task_id: int
+    trainer: str
+    challenger: str
+    check_index: int
+    span_steps: int
+    start_hash: bytes
+    end_hash: bytes
+    phase: int
+    open_block: int
+    deadline: int
+    reveal_deadline: int
+    step: int
+    claimed_hash: bytes
+    n_committed: int
+    votes_trainer: int
+    votes_challenger: int
+
+    @classmethod
+    def from_abi(cls, dispute_id: int, v) -> "DisputeView":
+        (round_id, task_id, trainer, challenger, check_index, span_steps, start_hash, end_hash, phase, open_block,
+         deadline, reveal_deadline, _gas_price, _bond, _steps_hash, step, _agreed, claimed_hash, n_committed,
+         votes_trainer, votes_challenger, _won) = v
+        return cls(dispute_id, round_id, task_id, trainer, challenger, check_index, span_steps, bytes(start_hash),
+                   bytes(end_hash), phase, open_block, deadline, reveal_deadline, step, bytes(claimed_hash),
+                   n_committed, votes_trainer, votes_challenger)
+
+
+def compute_first_disputed_step(mine: list[bytes], posted: list[bytes]) -> int | None:
+    """The step a challenger names: the first t >= 1 whose posted hash differs from its own replay (it agrees
+    with step t - 1 because both start from the revealed start leaf); None if the whole span agrees."""
+    for t in range(1, min(len(mine), len(posted))):
+        if bytes(mine[t]) != bytes(posted[t]):
+            return t
+    return None
+
+
+def compute_resolve_due(d: DisputeView, jury_size: int, head: int) -> bool:
+    """Disputes.resolve would pass in block head + 1 (the contract's own conditions)."""
+    # head > deadline, not head + 1: a gas estimate runs in the context of the head block
+    if d.phase in (protocol.DISPUTE_OPENED, protocol.DISPUTE_STEPS_POSTED):
+        return head > d.deadline
+    if d.phase == protocol.DISPUTE_JURY:
+        return d.votes_trainer + d.votes_challenger == jury_size or head > d.reveal_deadline
+    return False
+
+
+class DisputeDuties:
+    """Plays every move this node owes in the disputes it is part of (see the module docstring)."""
+
+    def __init__(self, chain, db, span_hashes: Callable[[DisputeView, int], list[bytes]], role: str = "verifier"):
+        self.chain, self.db, self.span_hashes, self.role = chain, db, span_hashes, role
+        self.disputes = chain.disputes
+
+    @property
+    def me(self) -> str:
+        return self.chain.address
+
+    def _send(self, fn, what: str, value: int = 0) -> dict:
+        """A dispute move: twice the estimate (a move's gas depends on the block it lands in: windows, first
+        writes), so a move is never lost to an out-of-gas revert; unused gas is not paid."""
+        try:
+            gas = 2 * fn.estimate_gas({"from": self.me, "value": value})
+        except Exception:  # noqa: BLE001  (transact estimates again and raises ChainError with the reason)
+            gas = None
+        return self.chain.transact(fn, value=value, what=what, gas=gas)
+
+    # ------------------------------------------------------------ reads
+    def view(self, dispute_id: int) -> DisputeView:
+        return DisputeView.from_abi(dispute_id, self.chain.call(self.disputes.functions.disputes(dispute_id)))
+
+    def jury(self, dispute_id: int) -> list[str]:
+        return list(self.chain.call(self.disputes.functions.jury_of(dispute_id)))
+
+    def posted_steps(self, dispute_id: int) -> list[bytes]:
+        events = self.chain.events("StepsPosted", dispute_id=dispute_id)
+        return [bytes.fromhex(h[2:]) if isinstance(h, str) else bytes(h) for h in events[-1]["args"]["step_hashes"]]
+
+    def _state(self, dispute_id: int) -> dict:
+        return self.db.get_json(f"dispute:{dispute_id}", {})
+
+    def _save(self, dispute_id: int, **fields) -> None:
+        self.db.put_json(f"dispute:{dispute_id}", {**self._state(dispute_id), **fields})
+
+    def discover(self) -> list[int]:
+        """Disputes this node is part of (as trainer, challenger, or drawn juror), new ones found from events."""
+        known = set(self.db.get_json("disputes:mine", []))
+        cursor = self.db.get_cursor("disputes")
+        head = self.chain.block_number()
+        for ev in self.chain.events("DisputeOpened", from_block=cursor or None, to_block=head):
+            if self.me in (ev["args"]["challenger"], ev["args"]["trainer"]):
+                known.add(ev["args"]["dispute_id"])
+        for ev in self.chain.events("StepNamed", from_block=cursor or None, to_block=head):
+            if self.me in ev["args"]["jury"]:
+                known.add(ev["args"]["dispute_id"])
+        self.db.put_json("disputes:mine", sorted(known))
+        self.db.set_cursor("disputes", head + 1)
+        return sorted(known)
+
+    # ------------------------------------------------------------ moves
+    def open(self, round_id: int, check_index: int) -> int:
+        """Challenger: dispute check `check_index` of `round_id` (its revealed verdict contradicted it)."""
+        bond = self.chain.call(self.disputes.functions.bond_for(self._verifier_reward(round_id)))
+        bond = bond * BOND_MARGIN_NUM // BOND_MARGIN_DEN + 1  # what is above the formula is bond too
+        receipt = self._send(self.disputes.functions.open(round_id, check_index), value=bond, what="open dispute")
+        ev = self.disputes.events.DisputeOpened().process_receipt(receipt, errors=DISCARD)[0]["args"]
+        dispute_id = ev["dispute_id"]
+        self._save(dispute_id, role="challenger", round_id=round_id, check_index=check_index, bond=bond)
+        self.db.put_json("disputes:mine", sorted(set(self.db.get_json("disputes:mine", [])) | {dispute_id}))
+        self.db.record_duty(self.role, round_id, "dispute:open", "sent", f"dispute {dispute_id} check {check_index}")
+        log.info("round %d: opened dispute %d on check %d (bond %d wei)", round_id, dispute_id, check_index, bond)
+        return dispute_id
+
+    def _verifier_reward(self, round_id: int) -> int:
+        task_id = self.chain.call(self.chain.rounds.functions.rounds(round_id))[0]
+        return self.chain.call(self.chain.registry.functions.task_params(task_id))[10]
+
+    def tick(self, head: int | None = None) -> list[str]:
+        """One pass over this node's open disputes: every move that is due and ours. Returns what was done."""
+        head = self.chain.block_number() if head is None else head
+        done = []
+        for dispute_id in self.discover():
+            d = self.view(dispute_id)
+            if d.phase == protocol.DISPUTE_RESOLVED:
+                continue
+            for move in (self._defend, self._name, self._vote, self._resolve):
+                what = move(d, head)
+                if what:
+                    done.append(f"{what} {dispute_id}")
+                    d = self.view(dispute_id)
+        return done
+
+    def _defend(self, d: DisputeView, head: int) -> str | None:
+        if d.phase != protocol.DISPUTE_OPENED or d.trainer != self.me or head + 1 > d.deadline:
+            return None
+        hashes = self.span_hashes(d, d.span_steps)
+        self._send(self.disputes.functions.post_steps(d.dispute_id, hashes), what="post dispute steps")
+        self.db.record_duty(self.role, d.round_id, "dispute:post_steps", "sent", f"dispute {d.dispute_id}")
+        return "posted steps"
+
+    def _name(self, d: DisputeView, head: int) -> str | None:
+        if d.phase != protocol.DISPUTE_STEPS_POSTED or d.challenger != self.me or head + 1 > d.deadline:
+            return None
+        posted = self.posted_steps(d.dispute_id)
+        step = compute_first_disputed_step(self.span_hashes(d, d.span_steps), posted)
+        if step is None:  # our replay agrees after all: concede (naming a step would also cost the jury's pay)
+            self.db.record_duty(self.role, d.round_id, "dispute:name_step", "conceded", f"dispute {d.dispute_id}")
+            return None
+        self._save(d.dispute_id, step=step)
+        self._send(self.disputes.functions.name_step(d.dispute_id, step, posted), what="name dispute step")
+        self.db.record_duty(self.role, d.round_id, "dispute:name_step", "sent", f"dispute {d.dispute_id} step {step}")
+        return f"named step {step}"
+
+    def _vote(self, d: DisputeView, head: int) -> str | None:
+        if d.phase != protocol.DISPUTE_JURY or self.me not in self.jury(d.dispute_id):
+            return None
+        state = self._state(d.dispute_id)
+        committed = self.chain.call(self.disputes.functions.vote_commitments(d.dispute_id, self.me)) != b"\x00" * 32
+        if not committed and head + 1 <= d.deadline:
+            if "vote" not in state:  # decided once, written before anything is sent: a restart reuses it
+                mine = self.span_hashes(d, d.step)
+                state = {"vote": bytes(mine[d.step]) == d.claimed_hash, "salt": os.urandom(32).hex()}
+                self._save(d.dispute_id, **state)
+            commitment = protocol.compute_vote_commitment(d.dispute_id, self.me, state["vote"], bytes.fromhex(state["salt"]))
+            self._send(self.disputes.functions.commit_vote(d.dispute_id, commitment), what="commit jury vote")
+            self.db.record_duty(self.role, d.round_id, "dispute:commit_vote", "sent", f"dispute {d.dispute_id}")
+            return "committed vote"
+        revealed = self.chain.call(self.disputes.functions.votes(d.dispute_id, self.me)) != 0
+        reveal_open = d.n_committed == len(self.jury(d.dispute_id)) or head + 1 > d.deadline
+        if committed and not revealed and reveal_open and head + 1 <= d.reveal_deadline and "vote" in state:
+            self._send(self.disputes.functions.reveal_vote(d.dispute_id, state["vote"], bytes.fromhex(state["salt"])),
+                                what="reveal jury vote")
+            self.db.record_duty(self.role, d.round_id, "dispute:reveal_vote", "sent",
+                                f"dispute {d.dispute_id} trainer_right={state['vote']}")
+            return "revealed vote"
+        return None
+
+    def _resolve(self, d: DisputeView, head: int) -> str | None:
+        if self.me not in (d.trainer, d.challenger) or not compute_resolve_due(d, len(self.jury(d.dispute_id)), head):
+            return None
+        receipt = self._send(self.disputes.functions.resolve(d.dispute_id), what="resolve dispute")
+        won = self.disputes.events.DisputeResolved().process_receipt(receipt, errors=DISCARD)[0]["args"]["trainer_won"]
+        self.db.record_duty(self.role, d.round_id, "dispute:resolve", "sent", f"dispute {d.dispute_id} trainer_won={won}")
+        return "resolved"

@@ -1,0 +1,233 @@
+"""Disputes (issue #15): one honest party suffices. Contract-level rounds (RoundKit: stand-in states, real CIDs)
+on a LocalNet whose deployment has Disputes (no majority vote for fraud); every dispute move is played by the
+node's own duties (node/roles/disputes.py) with stand-in replays — the truth is `honest`, a forger posts `forged`,
+a lazy or lying party answers `junk`."""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import replace
+
+import pytest
+
+from node import protocol
+from node.chain.contracts import DeployParams
+from node.errors import TrainchainError
+from node.localnet import LocalNet
+from node.roles.db import NodeDB
+from node.roles.disputes import DisputeDuties
+from node.rounds import Outcome
+from roundkit import SMALL_TASK, RoundKit
+
+TASK = replace(SMALL_TASK, segment_steps=2, steps_per_round=16, reveal_window=8, commit_verdicts_window=8,
+               reveal_verdicts_window=8)
+
+
+def honest(d, steps):
+    inner = [hashlib.sha256(d.start_hash + i.to_bytes(4, "big")).digest() for i in range(1, d.span_steps)]
+    return ([d.start_hash] + inner + [d.end_hash])[: steps + 1]
+
+
+def forged(d, steps):
+    """A forger's post: honest for one step, then other states, ending at the end leaf it committed."""
+    h = honest(d, d.span_steps)
+    return (h[:2] + [hashlib.sha256(b"forged" + x).digest() for x in h[2:-1]] + [d.end_hash])[: steps + 1]
+
+
+def truth_of_forgery(d, steps):
+    """An honest replay of a forged span: equal up to step 1, then different (its end included)."""
+    h = honest(d, d.span_steps)
+    return (h[:2] + [hashlib.sha256(b"true" + x).digest() for x in h[2:]])[: steps + 1]
+
+
+def junk(d, steps):
+    """A lazy or lying party: the start leaf, then anything."""
+    return [d.start_hash] + [os.urandom(32) for _ in range(steps)]
+
+
+class StallingDuties(DisputeDuties):
+    """Never makes its own dispute move (post_steps / name_step), still resolves when that pays."""
+
+    def _defend(self, d, head):
+        return None
+
+    def _name(self, d, head):
+        return None
+
+
+class LyingJuror(DisputeDuties):
+    """Votes the opposite of its replay."""
+
+    def _vote(self, d, head):
+        state = self._state(d.dispute_id)
+        if d.phase == protocol.DISPUTE_JURY and "vote" not in state and self.me in self.jury(d.dispute_id):
+            mine = self.span_hashes(d, d.step)
+            self._save(d.dispute_id, vote=bytes(mine[d.step]) != d.claimed_hash, salt=os.urandom(32).hex())
+        return super()._vote(d, head)
+
+
+class FirstMembers(dict):
+    """RoundKit verdicts: the first `n` committee members asked get `behaviour`, the others agree."""
+
+    def __init__(self, n, behaviour="contradict"):
+        super().__init__()
+        self.n, self.behaviour, self.asked = n, behaviour, []
+
+    def __bool__(self):  # RoundKit reads `verdicts or {}`
+        return True
+
+    def get(self, member, default=None):
+        if member not in self.asked:
+            self.asked.append(member)
+        return self.behaviour if self.asked.index(member) < self.n else "agree"
+
+
+@pytest.fixture(scope="module")
+def dnet(tmp_path_factory):
+    net = LocalNet(tmp_path_factory.mktemp("disputes"), block_time=None, deploy_params=DeployParams(disputes=True)).start()
+    kit = RoundKit.on(net, trainer=net.dev[1], verifiers=net.dev[2:9], store=net.store())
+    kit.stake_all()
+    yield net, kit
+    net.stop()
+
+
+class Play:
+    """One contradicted round of a fresh task and the nodes that play its disputes."""
+
+    def __init__(self, dnet, tmp_path, n_contradicting, providers=None, classes=None):
+        self.net, self.kit = dnet
+        self.task_id = self.kit.create_task(TASK)
+        verdicts = FirstMembers(n_contradicting)
+        with pytest.raises(TrainchainError, match="verdicts still being revealed"):
+            self.kit.run_round(self.task_id, verdicts=verdicts)
+        self.rounds = self.kit.contract("TrainingRounds").functions
+        self.sm = self.kit.contract("StakeManager").functions
+        self.round_id = self.rounds.round_count().call()
+        self.contradicting = verdicts.asked[:n_contradicting]
+        self.agreeing = verdicts.asked[n_contradicting:]
+        self.trainer = self.kit.trainer
+        accounts = {a.address: a for a in self.kit.verifiers} | {self.trainer.address: self.trainer}
+        providers, classes = providers or {}, classes or {}
+        self.nodes = {addr: classes.get(addr, DisputeDuties)(self.net.client(acct), NodeDB(tmp_path / f"{addr}.sqlite"),
+                                                              providers.get(addr, honest))
+                      for addr, acct in accounts.items()}
+        self.money0 = {a: self.money(a) for a in accounts}
+
+    def money(self, addr):
+        return self.sm.stake_of(addr).call() + self.sm.claimable(addr).call()
+
+    def delta(self, addr):
+        return self.money(addr) - self.money0[addr]
+
+    def open(self, challenger, check_index=0):
+        return self.nodes[challenger].open(self.round_id, check_index)
+
+    def play(self, until, max_blocks=80):
+        for _ in range(max_blocks):
+            for node in self.nodes.values():
+                node.tick()
+            if until():
+                return
+            self.kit.mine(1)
+        raise AssertionError("dispute did not settle")
+
+    def settle(self, dispute_ids):
+        d = self.nodes[self.trainer.address]
+        self.play(lambda: all(d.view(i).phase == protocol.DISPUTE_RESOLVED for i in dispute_ids))
+        self.kit.mine(TASK.reveal_verdicts_window + 1)
+        self.kit.tx("TrainingRounds", "finalize", self.round_id, sender=self.kit.deployer)
+        return self.rounds.rounds(self.round_id).call()[6]
+
+    def trainer_won(self, dispute_id):
+        return self.nodes[self.trainer.address].disputes.functions.disputes(dispute_id).call()[-1]
+
+
+def test_lazy_majority_loses_against_an_honest_trainer(dnet, tmp_path, case):
+    c = case("lazy majority (2 of 3 contradict without replaying) disputes an honest trainer",
+             expected="trainer wins both disputes, round accepted, trainer gains; each lazy member loses its bond")
+    p = Play(dnet, tmp_path, 2)
+    for lazy in p.contradicting:
+        p.nodes[lazy].span_hashes = junk
+    ids = [p.open(lazy) for lazy in p.contradicting]
+    outcome = p.settle(ids)
+    c.observe(f"outcome {Outcome(outcome).label}; trainer_won {[p.trainer_won(i) for i in ids]}; "
+              f"trainer {p.delta(p.trainer.address):+d} wei; lazy {[p.delta(a) for a in p.contradicting]} wei")
+    assert outcome == Outcome.ACCEPTED and all(p.trainer_won(i) for i in ids)
+    assert p.delta(p.trainer.address) > 0 and all(p.delta(a) < 0 for a in p.contradicting)
+
+
+def test_undisputed_lazy_majority_decides_nothing(dnet, tmp_path, case):
+    c = case("lazy majority contradicts and does not dispute", expected="round accepted (no majority vote for fraud)")
+    p = Play(dnet, tmp_path, 2)
+    p.kit.mine(TASK.reveal_verdicts_window + 1)
+    p.kit.tx("TrainingRounds", "finalize", p.round_id, sender=p.kit.deployer)
+    outcome = p.rounds.rounds(p.round_id).call()[6]
+    c.observe(f"outcome {Outcome(outcome).label}; lazy members {[p.delta(a) for a in p.contradicting]} wei")
+    assert outcome == Outcome.ACCEPTED
+
+
+def test_one_honest_member_convicts_a_forgery_the_majority_accepted(dnet, tmp_path, case):
+    c = case("colluding majority (2 of 3) accepts a forgery; one honest member disputes",
+             expected="the jury convicts: fraud, trainer slashed, the honest member paid")
+    p = Play(dnet, tmp_path, 1, providers={})
+    honest_member = p.contradicting[0]
+    for addr, node in p.nodes.items():
+        node.span_hashes = forged if addr == p.trainer.address else truth_of_forgery
+    dispute_id = p.open(honest_member)
+    outcome = p.settle([dispute_id])
+    c.observe(f"outcome {Outcome(outcome).label}; trainer {p.delta(p.trainer.address):+d} wei; "
+              f"honest member {p.delta(honest_member):+d} wei; colluders {[p.delta(a) for a in p.agreeing]} wei")
+    assert outcome == Outcome.FRAUD and not p.trainer_won(dispute_id)
+    assert p.delta(p.trainer.address) < 0 and p.delta(honest_member) > 0
+
+
+def test_trainer_stalling_loses(dnet, tmp_path, case):
+    c = case("a trainer that never posts its step hashes", expected="it loses the dispute: fraud slash")
+    p = Play(dnet, tmp_path, 1, classes={dnet[1].trainer.address: StallingDuties})
+    dispute_id = p.open(p.contradicting[0])
+    outcome = p.settle([dispute_id])
+    c.observe(f"outcome {Outcome(outcome).label}; trainer {p.delta(p.trainer.address):+d} wei")
+    assert outcome == Outcome.FRAUD and p.delta(p.trainer.address) < 0
+
+
+def test_challenger_stalling_loses(dnet, tmp_path, case):
+    c = case("a challenger that never names a step", expected="it loses the dispute and its bond; round accepted")
+    p = Play(dnet, tmp_path, 1)
+    challenger = p.contradicting[0]
+    p.nodes[challenger] = StallingDuties(p.nodes[challenger].chain, p.nodes[challenger].db, junk)
+    dispute_id = p.open(challenger)
+    outcome = p.settle([dispute_id])
+    c.observe(f"outcome {Outcome(outcome).label}; challenger {p.delta(challenger):+d} wei; trainer {p.delta(p.trainer.address):+d} wei")
+    assert outcome == Outcome.ACCEPTED and p.trainer_won(dispute_id) and p.delta(challenger) < 0
+
+
+def test_lying_juror_minority_is_slashed(dnet, tmp_path, case):
+    c = case("two jurors vote against their own replay", expected="the majority decides; each liar loses a share of its seat")
+    p = Play(dnet, tmp_path, 1)
+    challenger = p.contradicting[0]
+    p.nodes[challenger].span_hashes = junk
+    dispute_id = p.open(challenger)
+    # the two lowest verifiers that are not the challenger lie (the jury is every other verifier: 6 of 7)
+    liars = [a.address for a in dnet[1].verifiers if a.address != challenger][:2]
+    for addr in liars:
+        p.nodes[addr] = LyingJuror(p.nodes[addr].chain, p.nodes[addr].db, honest)
+    outcome = p.settle([dispute_id])
+    c.observe(f"outcome {Outcome(outcome).label}; trainer_won {p.trainer_won(dispute_id)}; liars {[p.delta(a) for a in liars]} wei")
+    assert p.trainer_won(dispute_id) and outcome == Outcome.ACCEPTED
+    assert all(p.delta(a) < 0 for a in liars)
+
+
+def test_dispute_across_a_restart(dnet, tmp_path, case):
+    c = case("every node restarted mid-dispute (after the jury's first commits)",
+             expected="no move missed, no juror votes twice; the forgery is convicted")
+    p = Play(dnet, tmp_path, 1)
+    for addr, node in p.nodes.items():
+        node.span_hashes = forged if addr == p.trainer.address else truth_of_forgery
+    dispute_id = p.open(p.contradicting[0])
+    d = p.nodes[p.trainer.address]
+    p.play(lambda: d.view(dispute_id).phase == protocol.DISPUTE_JURY and d.view(dispute_id).n_committed > 0)
+    p.nodes = {a: type(n)(p.net.client(n.chain.account), NodeDB(n.db.path), n.span_hashes) for a, n in p.nodes.items()}
+    outcome = p.settle([dispute_id])
+    votes = [d.disputes.functions.votes(dispute_id, j).call() for j in d.jury(dispute_id)]
+    c.observe(f"outcome {Outcome(outcome).label}; jury votes {votes}")
+    assert outcome == Outcome.FRAUD and set(votes) == {2}

@@ -1,0 +1,137 @@
+"""A deployment with Disputes wired (StakeManager authorizes it, TrainingRounds.set_disputes) and a driver
+for one disputed round: the contract suite's RoundDriver plays the round, DisputeDriver plays the dispute."""
+from __future__ import annotations
+
+import os
+from types import SimpleNamespace
+
+from brownie import accounts, chain
+
+from node import protocol as P
+from node.chain.contracts import WIRING, DeployParams
+from node.chain.records import TaskParams
+
+MIN_STAKE = 10**18
+VERIFIER_STAKE = 2 * 10**18
+TRAINER_STAKE = 4 * 10**18
+# k = 4: a span is 4 or 8 steps; small windows so timeouts mine few blocks
+PARAMS = TaskParams(steps_per_round=64, segment_steps=4, samples=2, committee_size=3, quorum=2, seal_delay_blocks=2,
+                    reveal_window=12, commit_verdicts_window=12, reveal_verdicts_window=12)
+
+
+def rand32() -> bytes:
+    return os.urandom(32)
+
+
+def deploy_with_disputes(deployer) -> SimpleNamespace:
+    """The protocol as node.chain.contracts.WIRING wires it, plus Disputes (an authorized caller of StakeManager,
+    named by TrainingRounds.set_disputes before any round)."""
+    from brownie import Disputes, ModelOracle, ProtocolRules, StakeManager, TaskRegistry, TrainingRounds
+
+    p = DeployParams(min_trainer_stake=MIN_STAKE, min_verifier_stake=MIN_STAKE, unbonding_blocks=10)
+    sm = StakeManager.deploy(p.min_trainer_stake, p.min_verifier_stake, p.unbonding_blocks, {"from": deployer})
+    oracle = ModelOracle.deploy({"from": deployer})
+    registry = TaskRegistry.deploy(sm, oracle, p.task_bounds, {"from": deployer})
+    rounds = TrainingRounds.deploy(sm, registry, {"from": deployer})
+    disputes = Disputes.deploy(sm, rounds, registry, {"from": deployer})
+    deployed = {"StakeManager": sm, "ModelOracle": oracle, "TaskRegistry": registry, "TrainingRounds": rounds,
+                "Disputes": disputes}
+    wiring = {name: tuple(callers) for name, callers in WIRING.items()}
+    wiring["StakeManager"] = wiring["StakeManager"] + ("Disputes",)
+    for name, callers in wiring.items():
+        for caller in callers:
+            deployed[name].authorize(deployed[caller], {"from": deployer})
+        deployed[name].finish_wiring({"from": deployer})
+    rounds.set_disputes(disputes, {"from": deployer})
+    return SimpleNamespace(sm=sm, oracle=oracle, registry=registry, rounds=rounds, disputes=disputes,
+                           rules=ProtocolRules.deploy({"from": deployer}))
+
+
+def money(c, who) -> int:
+    """What an address has in the protocol: bonded stake + claimable."""
+    return c.sm.stake_of(who) + c.sm.claimable(who)
+
+
+def total_money(c, addrs) -> int:
+    """Stakes + claimables of `addrs`, the treasury, the task pools (TaskRegistry) and the bonds Disputes holds."""
+    return sum(money(c, a) for a in addrs) + c.sm.treasury() + c.registry.balance() + c.disputes.balance()
+
+
+class DisputeDriver:
+    """One dispute over check `check_index` of the driver's round, move by move."""
+
+    def __init__(self, c, rd, challenger, check_index=0):
+        self.c, self.rd, self.challenger, self.check_index = c, rd, challenger, check_index
+        start, end = rd.samples[check_index], rd.ends[check_index]
+        self.span_steps = (end - start) * rd.params.segment_steps
+        # the trainer's per-step hashes of the span: its revealed start and end leaves and fresh ones between
+        self.step_hashes = [rd.trace.hashes[start]] + [rand32() for _ in range(self.span_steps - 1)] + [rd.trace.hashes[end]]
+        self.salts: dict = {}
+
+    @property
+    def bond(self) -> int:
+        return self.c.disputes.bond_for(self.rd.params.verifier_reward_wei)
+
+    def open(self, sender=None, value=None, check_index=None):
+        tx = self.c.disputes.open(self.rd.round_id, self.check_index if check_index is None else check_index,
+                                  {"from": sender or self.challenger, "value": self.bond if value is None else value})
+        self.dispute_id = tx.return_value
+        self.posted_bond = tx.value
+        return tx
+
+    def post_steps(self, hashes=None, sender=None):
+        return self.c.disputes.post_steps(self.dispute_id, self.step_hashes if hashes is None else hashes,
+                                          {"from": sender or self.rd.trainer})
+
+    def name_step(self, step=1, hashes=None, sender=None):
+        tx = self.c.disputes.name_step(self.dispute_id, step, self.step_hashes if hashes is None else hashes,
+                                       {"from": sender or self.challenger})
+        self.jury = [accounts.at(a) for a in self.c.disputes.jury_of(self.dispute_id)]
+        return tx
+
+    def commit_vote(self, juror, trainer_right: bool):
+        salt = rand32()
+        self.salts[juror.address] = (trainer_right, salt)
+        commitment = P.compute_vote_commitment(self.dispute_id, juror.address, trainer_right, salt)
+        return self.c.disputes.commit_vote(self.dispute_id, commitment, {"from": juror})
+
+    def reveal_vote(self, juror):
+        trainer_right, salt = self.salts[juror.address]
+        return self.c.disputes.reveal_vote(self.dispute_id, trainer_right, salt, {"from": juror})
+
+    def vote(self, votes: dict):
+        """votes: {juror: True (trainer right) | False | None (absent)}; commit all, reveal all."""
+        for j, v in votes.items():
+            if v is not None:
+                self.commit_vote(j, v)
+        if any(v is None for v in votes.values()):
+            chain.mine(self.rd.params.commit_verdicts_window + 1)
+        for j, v in votes.items():
+            if v is not None:
+                self.reveal_vote(j)
+        if any(v is None for v in votes.values()):
+            chain.mine(self.rd.params.reveal_verdicts_window + 1)
+
+    def resolve(self, sender=None):
+        return self.c.disputes.resolve(self.dispute_id, {"from": sender or accounts[0]})
+
+    @property
+    def state(self) -> dict:
+        return self.c.disputes.disputes(self.dispute_id).dict()
+
+
+def play_round_to_reveals(rd, contradict=(), absent=()):
+    """Commit .. reveal_verdict of one round; `contradict` members commit wrong ends (all of them)."""
+    rd.commit()
+    rd.seal()
+    rd.reveal_starts()
+    for v in rd.committee:
+        if v in absent:
+            continue
+        rd.commit_verdict(v, ends=[rand32() for _ in rd.samples] if v in contradict else None)
+    if absent:
+        chain.mine(rd.params.commit_verdicts_window + 1)
+    rd.reveal_ends()
+    for v in rd.committee:
+        if v not in absent:
+            rd.reveal_verdict(v)

@@ -1,0 +1,367 @@
+"""Disputes (issue #15): each move, each timeout, each loser-pays path, with Disputes wired into the
+round (no majority vote for fraud). One deployment per module; brownie's fn_isolation reverts each test."""
+import brownie
+import pytest
+from brownie import accounts, chain
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from conftest import RoundDriver
+from disputes_kit import (PARAMS, TRAINER_STAKE, VERIFIER_STAKE, DisputeDriver, deploy_with_disputes, money,
+                          play_round_to_reveals, rand32, total_money)
+from node import protocol as P
+from node.rounds import Outcome
+
+
+@pytest.fixture(scope="module")
+def dc(deployer, trainer, verifiers):
+    c = deploy_with_disputes(deployer)
+    c.sm.stake(P.TRAINER, {"from": trainer, "value": TRAINER_STAKE})
+    for v in verifiers:
+        c.sm.stake(P.VERIFIER, {"from": v, "value": VERIFIER_STAKE})
+    return c
+
+
+@pytest.fixture
+def rd(dc, deployer, trainer):
+    return RoundDriver(dc, deployer, trainer, PARAMS)
+
+
+def contradicted_round(rd, n_contradicting=1):
+    """A round whose first n members contradicted the trainer; returns (challenger, other members)."""
+    rd.commit()
+    rd.seal()
+    members = list(rd.committee)
+    play_round_to_reveals_after_seal(rd, contradict=members[:n_contradicting])
+    return members[0], members[1:]
+
+
+def play_round_to_reveals_after_seal(rd, contradict=()):
+    rd.reveal_starts()
+    for v in rd.committee:
+        rd.commit_verdict(v, ends=[rand32() for _ in rd.samples] if v in contradict else None)
+    rd.reveal_ends()
+    for v in rd.committee:
+        rd.reveal_verdict(v)
+
+
+def reservation_slash(dc, rd) -> int:
+    return P.compute_slash(dc.rounds.trainer_reservation(rd.round_id), PARAMS.trainer_slash_bps)
+
+
+# ---------------------------------------------------------------- the round without a majority vote
+
+def test_agreeing_round_is_accepted_at_once(dc, rd):
+    rd.run()
+    assert rd.outcome == Outcome.ACCEPTED
+
+
+def test_undisputed_contradiction_is_not_fraud(dc, rd, trainer):
+    """A lazy majority (2 of 3 contradict, nobody disputes) cannot convict: the round is accepted once the
+    dispute window (the reveal window) closed, and the contradicting members lose their minority slash."""
+    challenger, others = contradicted_round(rd, n_contradicting=2)
+    with brownie.reverts("rounds: verdicts still being revealed"):
+        rd.finalize()
+    before = money(dc, challenger)
+    chain.mine(PARAMS.reveal_verdicts_window + 1)
+    rd.finalize()
+    assert rd.outcome == Outcome.ACCEPTED
+    assert money(dc, challenger) < before  # the minority verdict slash of its seat
+
+
+def test_open_checks(dc, rd, verifiers, outsider):
+    challenger, others = contradicted_round(rd)
+    dd = DisputeDriver(dc, rd, challenger)
+    with brownie.reverts("rounds: not a contradicting member"):
+        dd.open(sender=others[0])
+    with brownie.reverts("rounds: not a contradicting member"):
+        dd.open(sender=outsider)
+    with brownie.reverts("disputes: bond below rules.compute_challenger_bond"):
+        dd.open(value=dd.bond - 1)
+    with brownie.reverts("rounds: no such check"):
+        dd.open(check_index=len(rd.samples))
+    with brownie.reverts("rounds: only the disputes contract"):
+        dc.rounds.open_dispute(rd.round_id, challenger, 0, {"from": challenger})
+    with brownie.reverts("rounds: only the disputes contract"):
+        dc.rounds.resolve(rd.round_id, False, {"from": challenger})
+    dd.open()
+    assert dd.state["phase"] == P.DISPUTE_OPENED and dd.state["span_steps"] == dd.span_steps
+    with brownie.reverts("rounds: not a contradicting member"):
+        dd.open()  # one dispute per member and round
+    with brownie.reverts("rounds: in dispute"):
+        rd.finalize()
+
+
+def test_open_after_the_window_is_refused(dc, rd):
+    challenger, _ = contradicted_round(rd)
+    chain.mine(PARAMS.reveal_verdicts_window + 1)
+    with brownie.reverts("rounds: not open to disputes"):
+        DisputeDriver(dc, rd, challenger).open()
+
+
+def test_set_disputes_once(dc, deployer, rd):
+    with brownie.reverts("rounds: disputes already set"):
+        dc.rounds.set_disputes(deployer, {"from": deployer})
+
+
+# ---------------------------------------------------------------- moves and their checks
+
+def test_post_steps_checks(dc, rd):
+    challenger, _ = contradicted_round(rd)
+    dd = DisputeDriver(dc, rd, challenger)
+    dd.open()
+    h = dd.step_hashes
+    with brownie.reverts("disputes: only the trainer"):
+        dd.post_steps(sender=challenger)
+    with brownie.reverts("disputes: steps do not match the span"):
+        dd.post_steps(hashes=h[:-1])
+    with brownie.reverts("disputes: steps do not match the span"):
+        dd.post_steps(hashes=[rand32()] + h[1:])
+    with brownie.reverts("disputes: steps do not match the span"):
+        dd.post_steps(hashes=h[:-1] + [rand32()])
+    with brownie.reverts("disputes: not awaiting a step"):
+        dd.name_step()
+    tx = dd.post_steps()
+    assert [bytes(x) for x in tx.events["StepsPosted"]["step_hashes"]] == h
+    with brownie.reverts("disputes: not awaiting steps"):
+        dd.post_steps()
+
+
+def test_post_steps_after_window_is_refused(dc, rd):
+    challenger, _ = contradicted_round(rd)
+    dd = DisputeDriver(dc, rd, challenger)
+    dd.open()
+    chain.mine(PARAMS.reveal_window + 1)
+    with brownie.reverts("disputes: move window closed"):
+        dd.post_steps()
+
+
+def test_name_step_checks_and_jury(dc, rd, verifiers, trainer):
+    challenger, _ = contradicted_round(rd)
+    dd = DisputeDriver(dc, rd, challenger)
+    dd.open()
+    dd.post_steps()
+    with brownie.reverts("disputes: only the challenger"):
+        dd.name_step(sender=trainer)
+    with brownie.reverts("disputes: not the posted steps"):
+        dd.name_step(hashes=dd.step_hashes[:-1] + [rand32()])
+    with brownie.reverts("disputes: no such step"):
+        dd.name_step(step=0)
+    with brownie.reverts("disputes: no such step"):
+        dd.name_step(step=dd.span_steps + 1)
+    tx = dd.name_step(step=2)
+    ev = tx.events["StepNamed"]
+    assert bytes(ev["agreed_hash"]) == dd.step_hashes[1] and bytes(ev["claimed_hash"]) == dd.step_hashes[2]
+    # every verifier but the challenger (7 staked, JURY_MAX 15), each seat reserved
+    assert sorted(j.address for j in dd.jury) == sorted(v.address for v in verifiers if v != challenger)
+    for j in dd.jury:
+        assert dc.sm.reserved(j) >= dc.disputes.juror_seat(dd.dispute_id)
+
+
+def test_vote_checks(dc, rd, outsider):
+    challenger, _ = contradicted_round(rd)
+    dd = DisputeDriver(dc, rd, challenger)
+    dd.open()
+    dd.post_steps()
+    dd.name_step()
+    j = dd.jury[0]
+    with brownie.reverts("disputes: not a juror"):
+        dc.disputes.commit_vote(dd.dispute_id, rand32(), {"from": challenger})
+    with brownie.reverts("disputes: empty commitment"):
+        dc.disputes.commit_vote(dd.dispute_id, b"\x00" * 32, {"from": j})
+    dd.commit_vote(j, True)
+    with brownie.reverts("disputes: already committed"):
+        dc.disputes.commit_vote(dd.dispute_id, rand32(), {"from": j})
+    with brownie.reverts("disputes: jury still committing"):
+        dd.reveal_vote(j)
+    for other in dd.jury[1:]:
+        dd.commit_vote(other, True)
+    with brownie.reverts("disputes: reveal does not match commitment"):
+        dc.disputes.reveal_vote(dd.dispute_id, False, dd.salts[j.address][1], {"from": j})
+    with brownie.reverts("disputes: jury still voting"):
+        dd.resolve()
+    dd.reveal_vote(j)
+    with brownie.reverts("disputes: already revealed"):
+        dd.reveal_vote(j)
+
+
+# ---------------------------------------------------------------- timeouts: a missed move loses
+
+def test_trainer_stalling_loses(dc, rd, trainer):
+    challenger, _ = contradicted_round(rd)
+    dd = DisputeDriver(dc, rd, challenger)
+    dd.open()
+    with brownie.reverts("disputes: trainer may still post"):
+        dd.resolve()
+    stake0, ch0 = dc.sm.stake_of(trainer), dc.sm.claimable(challenger)
+    slash = reservation_slash(dc, rd)
+    chain.mine(PARAMS.reveal_window + 1)
+    tx = dd.resolve()
+    assert tx.events["DisputeResolved"]["trainer_won"] is False
+    assert dc.sm.stake_of(trainer) == stake0 - slash
+    # bond back + gas refund + fraud_reward_bps of the rest (no juror voted)
+    _, to_challenger, _ = P.compute_dispute_payouts(slash, 0, PARAMS.verifier_reward_wei,
+                                                    P.CHALLENGER_GAS_ALLOWANCE * dd.state["gas_price"], PARAMS.fraud_reward_bps)
+    assert dc.sm.claimable(challenger) == ch0 + dd.posted_bond + to_challenger
+    rd.finalize()
+    assert rd.outcome == Outcome.FRAUD
+    assert dc.sm.reserved(trainer) == 0 and dc.sm.stake_of(trainer) == stake0 - slash  # the rest released, not slashed twice
+    assert dc.disputes.balance() == 0
+
+
+def test_challenger_stalling_loses(dc, rd, trainer):
+    challenger, _ = contradicted_round(rd)
+    dd = DisputeDriver(dc, rd, challenger)
+    dd.open()
+    dd.post_steps()
+    with brownie.reverts("disputes: challenger may still name"):
+        dd.resolve()
+    tr0 = dc.sm.claimable(trainer)
+    chain.mine(PARAMS.reveal_window + 1)
+    with brownie.reverts("disputes: move window closed"):
+        dd.name_step()
+    tx = dd.resolve()
+    assert tx.events["DisputeResolved"]["trainer_won"] is True
+    assert dc.sm.claimable(trainer) == tr0 + dd.posted_bond  # no juror: the whole bond to the trainer
+    with brownie.reverts("disputes: not open"):
+        dd.resolve()
+    rd.finalize()
+    assert rd.outcome == Outcome.ACCEPTED
+
+
+# ---------------------------------------------------------------- the jury decides; loser pays
+
+def test_false_challenge_loses_its_bond(dc, rd, trainer):
+    challenger, _ = contradicted_round(rd)
+    dd = DisputeDriver(dc, rd, challenger)
+    dd.open()
+    dd.post_steps()
+    dd.name_step(step=dd.span_steps)
+    jurors0 = {j.address: money(dc, j) for j in dd.jury}
+    tr0, ch0 = money(dc, trainer), money(dc, challenger)
+    dd.vote({j: True for j in dd.jury})
+    tx = dd.resolve()
+    assert tx.events["DisputeResolved"]["trainer_won"] is True
+    per_juror, to_trainer, _ = P.compute_dispute_payouts(dd.posted_bond, len(dd.jury), PARAMS.verifier_reward_wei,
+                                                         P.DEFENDER_GAS_ALLOWANCE * dd.state["gas_price"], P.BPS)
+    for j in dd.jury:
+        assert money(dc, j) == jurors0[j.address] + per_juror
+    assert money(dc, trainer) == tr0 + to_trainer
+    assert money(dc, challenger) == ch0  # the bond was already paid in; nothing comes back
+    rd.finalize()
+    assert rd.outcome == Outcome.ACCEPTED
+    assert dc.disputes.balance() == 0
+
+
+def test_one_honest_member_convicts_a_forgery(dc, rd, trainer):
+    """A colluding majority (2 of 3) accepts a forgery; the one honest member disputes and the jury convicts."""
+    challenger, colluders = contradicted_round(rd, n_contradicting=1)
+    dd = DisputeDriver(dc, rd, challenger)
+    dd.open()
+    dd.post_steps()
+    dd.name_step(step=1)
+    stake0 = dc.sm.stake_of(trainer)
+    slash = reservation_slash(dc, rd)
+    # the colluders sit on the jury too and vote for the trainer; the honest rest outvote them
+    dd.vote({j: (j in colluders) for j in dd.jury})
+    tx = dd.resolve()
+    assert tx.events["DisputeResolved"]["trainer_won"] is False
+    assert dc.sm.stake_of(trainer) == stake0 - slash
+    rd.finalize()
+    assert rd.outcome == Outcome.FRAUD
+    assert dc.sm.reserved(trainer) == 0
+
+
+def test_lying_juror_minority_is_slashed(dc, rd):
+    challenger, _ = contradicted_round(rd)
+    dd = DisputeDriver(dc, rd, challenger)
+    dd.open()
+    dd.post_steps()
+    dd.name_step()
+    liars, absent = dd.jury[:2], dd.jury[2:3]
+    honest = dd.jury[3:]
+    before = {j.address: money(dc, j) for j in dd.jury}
+    dd.vote({j: (False if j in liars else (None if j in absent else True)) for j in dd.jury})
+    dd.resolve()
+    seat = dc.disputes.juror_seat(dd.dispute_id)
+    for j in liars:
+        assert money(dc, j) == before[j.address] - P.compute_slash(seat, PARAMS.verifier_slash_bps)
+    for j in absent:
+        assert money(dc, j) == before[j.address] - P.compute_slash(seat, PARAMS.no_show_slash_bps)
+    for j in honest:
+        assert money(dc, j) > before[j.address]
+
+
+def test_tie_keeps_the_trainer(dc, rd):
+    challenger, _ = contradicted_round(rd)
+    dd = DisputeDriver(dc, rd, challenger)
+    dd.open()
+    dd.post_steps()
+    dd.name_step()
+    votes = {j: None for j in dd.jury}
+    votes[dd.jury[0]], votes[dd.jury[1]] = True, False
+    dd.vote(votes)
+    assert dd.resolve().events["DisputeResolved"]["trainer_won"] is True
+
+
+# ---------------------------------------------------------------- conservation
+
+@settings(max_examples=6, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(path=st.sampled_from(["trainer_stalls", "challenger_stalls", "jury"]),
+       votes=st.lists(st.sampled_from([True, False, None]), min_size=6, max_size=6))
+def test_dispute_conserves_stake(dc, deployer, trainer, verifiers, path, votes):
+    """Whatever happens, no wei is made or lost: stakes + claimables + treasury + held bonds grow by the bond
+    only, and Disputes holds nothing once resolved."""
+    chain.snapshot()
+    try:
+        check_conservation(dc, deployer, trainer, verifiers, path, votes)
+    finally:
+        chain.revert()
+
+
+def check_conservation(dc, deployer, trainer, verifiers, path, votes):
+    rd = RoundDriver(dc, deployer, trainer, PARAMS)
+    challenger, _ = contradicted_round(rd)
+    everyone = [trainer] + list(verifiers)
+    total0 = total_money(dc, everyone)
+    dd = DisputeDriver(dc, rd, challenger)
+    dd.open()
+    if path == "trainer_stalls":
+        chain.mine(PARAMS.reveal_window + 1)
+    else:
+        dd.post_steps()
+        if path == "challenger_stalls":
+            chain.mine(PARAMS.reveal_window + 1)
+        else:
+            dd.name_step()
+            dd.vote(dict(zip(dd.jury, votes)))
+    dd.resolve()
+    rd.finalize()
+    assert dc.disputes.balance() == 0
+    assert total_money(dc, everyone) == total0 + dd.posted_bond
+    assert dc.sm.reserved(trainer) == 0
+    for v in verifiers:
+        assert dc.sm.reserved(v) == 0
+
+
+# ---------------------------------------------------------------- gas (bench/gas.md's dispute rows)
+
+def test_dispute_gas(dc, rd):
+    """Gas of each move of a dispute with a full jury of the 6 other verifiers, on the longest span of this task
+    (8 steps; post_steps grows ~+1k gas per step of calldata and hashing); bounds keep a regression visible."""
+    challenger, _ = contradicted_round(rd)
+    dd = DisputeDriver(dc, rd, challenger, check_index=len(rd.samples) - 1)
+    gas = {"open": dd.open().gas_used, "post_steps": dd.post_steps().gas_used,
+           "name_step (jury draw + seats)": dd.name_step().gas_used}
+    gas["commit_vote"] = dd.commit_vote(dd.jury[0], True).gas_used
+    for j in dd.jury[1:]:
+        dd.commit_vote(j, True)
+    gas["reveal_vote"] = dd.reveal_vote(dd.jury[0]).gas_used
+    for j in dd.jury[1:]:
+        dd.reveal_vote(j)
+    gas["resolve (6 jurors paid)"] = dd.resolve().gas_used
+    gas["finalize (after a dispute)"] = rd.finalize().gas_used
+    print("dispute gas, span", dd.span_steps, "steps, jury", len(dd.jury), ":", gas)
+    assert sum(gas.values()) < 3_000_000
+    # the refunds cover what the moves cost: the trainer posts steps and may resolve; the challenger opens and names
+    assert gas["post_steps"] + gas["resolve (6 jurors paid)"] < P.DEFENDER_GAS_ALLOWANCE
+    assert gas["open"] + gas["name_step (jury draw + seats)"] + gas["resolve (6 jurors paid)"] < P.CHALLENGER_GAS_ALLOWANCE
