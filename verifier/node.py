@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from node import protocol
-from node.roles.db import NodeDB, b32
+from node.roles.db import NodeDB
 from node.errors import ChainError
 from node.roles.metrics import NodeMetrics
 from node.chain.records import Round, Task
@@ -168,7 +168,7 @@ class VerifierNode(DutyNode):
             if self.onchain_commitment(round_id) == rec.data["commitment"]:
                 self.db.set_phase(ROLE, round_id, "committed")
                 return
-            self.send_commitment(round_id, b32(rec.data["commitment"]))
+            self.send_commitment(round_id, rec.data["commitment"])
             return
         verdict = self.compute_verdict(rec, rnd)
         salt = os.urandom(32)
@@ -283,10 +283,10 @@ class VerifierNode(DutyNode):
                 self.store, rnd.final_cid, rnd.final_hash, self.workdir / f"round-{round_id}")
         self.timing(round_id, "fetch_final", sw.seconds)
         trainer_ends = [bytes(h) for h in self.chain.call(self.chain.rounds.functions.end_hashes_of(round_id))]
-        mine = [b32(h) for h in rec.data["end_hashes"]]
+        mine = list(rec.data["end_hashes"])
         agrees = protocol.is_contradicting(trainer_ends, mine, rec.data["data_root_ok"], rec.data["starts_ok"], final_ok) is False
         fn = self.chain.rounds.functions.reveal_verdict(
-            round_id, mine, rec.data["data_root_ok"], b32(rec.data["salt"]), rec.data["starts_ok"], final_ok)
+            round_id, mine, rec.data["data_root_ok"], rec.data["salt"], rec.data["starts_ok"], final_ok)
         self.transact(round_id, fn, "reveal_verdict",
                       done=lambda: self.chain.call(self.chain.rounds.functions.revealed(round_id, self.address)))
         self.db.set_phase(ROLE, round_id, "revealed", final_ok=final_ok, agrees=agrees)

@@ -13,7 +13,6 @@ import logging
 from pathlib import Path
 
 from node import protocol
-from node.roles.db import b32
 from node.roles.trainer import TrainerNode
 
 log = logging.getLogger("trainchain.trainer")
@@ -71,7 +70,7 @@ class ForgingTrainer(TrainerNode):
         state.params[name] = state.params[name] + torch.full_like(state.params[name], 1e-3)  # a "better" weight
         forged = Path(pending["out_dir"]) / f"forged-{j}.safetensors"
         h = save_state(forged, state)
-        hashes = [b32(x) for x in pending["boundary_hashes"]]
+        hashes = list(pending["boundary_hashes"])
         hashes[j] = h
         pending["boundary_hashes"] = hashes
         pending["cids"][j] = self.store.put_file(forged)

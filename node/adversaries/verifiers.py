@@ -20,7 +20,6 @@ import logging
 import os
 
 from node import protocol
-from node.roles.db import b32
 from verifier.node import VerifierNode
 
 log = logging.getLogger("trainchain.verifier")
@@ -48,7 +47,7 @@ class MisbehavingVerifier(VerifierNode):
                     "verdict_samples": samples}
         if self.mode == "collude":
             trace = self.accomplice.get_round("trainer", rec.round_id)
-            hashes = [b32(h) for h in trace.data["boundary_hashes"]]
+            hashes = list(trace.data["boundary_hashes"])
             ends = protocol.compute_check_ends(samples, len(hashes) - 1)
             return {"end_hashes": [hashes[e] for e in ends], "data_root_ok": True, "starts_ok": True,
                     "verdict_samples": samples}
@@ -61,7 +60,7 @@ class MisbehavingVerifier(VerifierNode):
                   if e["args"]["verifier"] != self.address]
         if not theirs:
             return  # nothing to copy yet: wait for the next tick
-        copied = b32(theirs[0]["args"]["commitment"])
+        copied = bytes(theirs[0]["args"]["commitment"])
         log.warning("ADVERSARY: round %d: copying the commitment of %s", rec.round_id, theirs[0]["args"]["verifier"])
         self.db.set_phase("verifier", rec.round_id, "verdict_ready", salt=os.urandom(32), commitment=copied,
                           end_hashes=[], data_root_ok=True, starts_ok=True)

@@ -13,10 +13,16 @@ Tables
 - cursors: named block cursors (e.g. the last block whose events were processed).
 - blobs:   named JSON values (e.g. a trained round not yet committed: its round id
            is only known from the commit's receipt).
+
+Bytes stay bytes in the node: the JSON columns hold 32-byte values (hashes, salts,
+commitments: all the node stores) as 0x-hex text, and every read turns such text back into
+bytes (`_decode`), here at the boundary and nowhere else. Data dirs written before read the
+same way (they hold the same text). Any other length of bytes is refused on write.
 """
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
 import time
@@ -82,16 +88,14 @@ class RoundRecord:
         return self.phase in DONE_PHASES
 
 
-def b32(value) -> bytes:
-    """A hash as the DB stores it (0x-hex, see _encode) -> 32 bytes; bytes pass through."""
-    if isinstance(value, (bytes, bytearray)):
-        return bytes(value)
-    return bytes.fromhex(value[2:] if value.startswith("0x") else value)
+_BYTES32 = re.compile(r"0x[0-9a-f]{64}")
 
 
 def _encode(value: Any) -> Any:
-    """JSON-safe: bytes become 0x-hex strings (hashes, salts)."""
+    """JSON-safe: 32-byte values become 0x-hex text (read back as bytes by _decode)."""
     if isinstance(value, (bytes, bytearray)):
+        if len(value) != 32:
+            raise ValueError(f"db: only 32-byte values are stored as bytes, not {len(value)} bytes")
         return "0x" + bytes(value).hex()
     if isinstance(value, dict):
         return {k: _encode(v) for k, v in value.items()}
@@ -99,6 +103,17 @@ def _encode(value: Any) -> Any:
         return [_encode(v) for v in value]
     if isinstance(value, Path):
         return str(value)
+    return value
+
+
+def _decode(value: Any) -> Any:
+    """What _encode wrote, with 32-byte values as bytes again."""
+    if isinstance(value, str):
+        return bytes.fromhex(value[2:]) if _BYTES32.fullmatch(value) else value
+    if isinstance(value, dict):
+        return {k: _decode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
     return value
 
 
@@ -151,7 +166,7 @@ class NodeDB:
                 row = self._conn.execute(
                     "SELECT data, created FROM rounds WHERE role=? AND round_id=?", (role, round_id)
                 ).fetchone()
-                data = json.loads(row["data"]) if row else {}
+                data = json.loads(row["data"]) if row else {}  # as stored: merged, then decoded once below
                 data.update(_encode(fields))
                 created = row["created"] if row else now
                 self._conn.execute(
@@ -163,7 +178,7 @@ class NodeDB:
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
-        return RoundRecord(role, round_id, task_id, phase, data, created, now)
+        return RoundRecord(role, round_id, task_id, phase, _decode(data), created, now)
 
     def set_phase(self, role: str, round_id: int, phase: str, **fields: Any) -> RoundRecord:
         current = self.get_round(role, round_id)
@@ -186,7 +201,7 @@ class NodeDB:
     def _record(row: sqlite3.Row) -> RoundRecord:
         return RoundRecord(
             row["role"], row["round_id"], row["task_id"], row["phase"],
-            json.loads(row["data"]), row["created"], row["updated"],
+            _decode(json.loads(row["data"])), row["created"], row["updated"],
         )
 
     # ------------------------------------------------------------ duties
@@ -200,16 +215,14 @@ class NodeDB:
         )
 
     def duties(self, role: str | None = None, round_id: int | None = None, duty: str | None = None) -> list[dict]:
-        sql, where, params = "SELECT * FROM duties", [], []
-        if role is not None:
-            where.append("role=?"); params.append(role)
-        if round_id is not None:
-            where.append("round_id=?"); params.append(round_id)
-        if duty is not None:
-            where.append("duty=?"); params.append(duty)
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        return [dict(r) for r in self._read(sql + " ORDER BY id", tuple(params))]
+        return self._select("duties", role=role, round_id=round_id, duty=duty)
+
+    def _select(self, table: str, **columns: Any) -> list[dict]:
+        """The rows of an append-only table (duties, timings) whose columns equal every value given
+        (None: any), oldest first."""
+        given = {k: v for k, v in columns.items() if v is not None}
+        where = " WHERE " + " AND ".join(f"{k}=?" for k in given) if given else ""
+        return [dict(r) for r in self._read(f"SELECT * FROM {table}{where} ORDER BY id", tuple(given.values()))]
 
     # ------------------------------------------------------------ timings
     def record_timing(self, role: str, round_id: int | None, stage: str, seconds: float) -> None:
@@ -219,14 +232,7 @@ class NodeDB:
         )
 
     def timings(self, role: str | None = None, round_id: int | None = None) -> list[dict]:
-        sql, where, params = "SELECT * FROM timings", [], []
-        if role is not None:
-            where.append("role=?"); params.append(role)
-        if round_id is not None:
-            where.append("round_id=?"); params.append(round_id)
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        return [dict(r) for r in self._read(sql + " ORDER BY id", tuple(params))]
+        return self._select("timings", role=role, round_id=round_id)
 
     def timing_totals(self, role: str | None = None, round_id: int | None = None) -> dict[str, float]:
         """Seconds per stage summed over the selection (what bench/rounds.py reports)."""
@@ -249,7 +255,7 @@ class NodeDB:
 
     def get_json(self, name: str, default: Any = None) -> Any:
         rows = self._read("SELECT value FROM blobs WHERE name=?", (name,))
-        return json.loads(rows[0]["value"]) if rows else default
+        return _decode(json.loads(rows[0]["value"])) if rows else default
 
     def delete_json(self, name: str) -> None:
         self._write("DELETE FROM blobs WHERE name=?", (name,))

@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 from node import protocol
-from node.roles.db import NodeDB, b32
+from node.roles.db import NodeDB
 from node.errors import ChainError
 from node.roles.metrics import NodeMetrics
 from node.chain.records import Task
@@ -51,7 +51,7 @@ ROLE = "trainer"
 
 def is_trace_on(trace: dict | None, base_hash: bytes, start: int) -> bool:
     """A stored trace (pending or trained ahead) that starts from this state at this step."""
-    return bool(trace) and b32(trace["base_hash"]) == base_hash and trace["base_step"] == start
+    return bool(trace) and trace["base_hash"] == base_hash and trace["base_step"] == start
 
 
 def mean_loss(losses: list[float]) -> float | None:
@@ -249,7 +249,7 @@ class TrainerNode(DutyNode):
             self.metrics.loss(loss)
         self.db.put_json(key, pending)
         log.info("trained%s: mean loss %s, trace root 0x%s", " ahead" if key == self.ahead_key() else "",
-                 f"{loss:.4f}" if loss is not None else "n/a", b32(pending["trace_root"]).hex()[:12])
+                 f"{loss:.4f}" if loss is not None else "n/a", pending["trace_root"].hex()[:12])
 
     # ------------------------------------------------------------ training ahead (node/roles/pipeline.py)
     def train_ahead(self, trace: dict, why: str) -> None:
@@ -258,7 +258,7 @@ class TrainerNode(DutyNode):
             return
         if self.max_rounds is not None and self.rounds_finished() + 1 >= self.max_rounds:
             return  # `trace` is the last round asked for
-        base_hash, start = b32(trace["boundary_hashes"][-1]), trace["base_step"] + self.spec.steps_per_round
+        base_hash, start = trace["boundary_hashes"][-1], trace["base_step"] + self.spec.steps_per_round
         if base_hash == self.ahead_failed:
             return  # not again every block (a full disk, say): start_round trains it, and says why if it fails
         stored = self.db.get_json(self.ahead_key())
@@ -310,7 +310,7 @@ class TrainerNode(DutyNode):
         stale = self.db.get_json(self.ahead_key())
         if not stale:
             return
-        log.info("dropping the round trained ahead on 0x%s: %s", b32(stale["base_hash"]).hex()[:12], why)
+        log.info("dropping the round trained ahead on 0x%s: %s", stale["base_hash"].hex()[:12], why)
         self.db.delete_json(self.ahead_key())
         unpin = getattr(self.store, "unpin", None)
         for cid in set(stale["cids"][1:]) if unpin else ():  # [0] is its base: the round before's final state
@@ -321,10 +321,10 @@ class TrainerNode(DutyNode):
         shutil.rmtree(stale["out_dir"], ignore_errors=True)
 
     def commit(self, task: dict, pending: dict) -> None:
-        hashes = [b32(h) for h in pending["boundary_hashes"]]
+        hashes = list(pending["boundary_hashes"])
         proof0 = protocol.compute_merkle_proof(hashes, 0)
         fn = self.chain.rounds.functions.commit(
-            self.task_id, hashes[0], b32(pending["data_root"]), b32(pending["trace_root"]), proof0)
+            self.task_id, hashes[0], pending["data_root"], pending["trace_root"], proof0)
         try:
             with Stopwatch() as sw:
                 receipt = self.transact(None, fn, "commit", record=False)
@@ -369,7 +369,7 @@ class TrainerNode(DutyNode):
         """The task has an open round: ours if we crashed between commit and saving it."""
         rnd = self.chain.get_round(task.open_round)
         pending = self.db.get_json(self.pending_key())
-        if rnd.trainer == self.address and pending and rnd.trace_root == b32(pending["trace_root"]):
+        if rnd.trainer == self.address and pending and rnd.trace_root == pending["trace_root"]:
             log.info("round %d is ours (committed before a restart): resuming", task.open_round)
             self.db.save_round(ROLE, task.open_round, self.task_id, "committed",
                                commit_block=rnd.commit_block, started=time.time(), **pending)
@@ -403,7 +403,7 @@ class TrainerNode(DutyNode):
         expected = protocol.compute_samples(rnd.seed, len(data["boundary_hashes"]) - 1, self.spec.protocol.samples)
         if expected != samples:
             log.warning("round %d: contract samples %s differ from node.protocol's %s", round_id, samples, expected)
-        hashes = [b32(h) for h in data["boundary_hashes"]]
+        hashes = list(data["boundary_hashes"])
         fn = self.chain.rounds.functions.reveal_starts(
             round_id, [hashes[j] for j in samples], [data["cids"][j] for j in samples],
             [protocol.compute_merkle_proof(hashes, j) for j in samples])
@@ -413,7 +413,7 @@ class TrainerNode(DutyNode):
 
     def reveal_ends(self, round_id: int, data: dict) -> None:
         samples = list(self.chain.call(self.chain.rounds.functions.round_samples_of(round_id)))
-        hashes = [b32(h) for h in data["boundary_hashes"]]
+        hashes = list(data["boundary_hashes"])
         ends = protocol.compute_check_ends(samples, len(hashes) - 1)  # j + 1; the last check ends at leaf M
         fn = self.chain.rounds.functions.reveal_ends(
             round_id, [hashes[e] for e in ends],

@@ -14,8 +14,8 @@ def test_round_fields_merge_and_survive_reopen(tmp_path):
     with NodeDB(path) as db:
         r = db.get_round("verifier", 7)
         assert r.phase == "committed" and r.task_id == 1
-        assert r.data["salt"] == "0x" + "01" * 32
-        assert r.data["end_hashes"] == ["0x" + "aa" * 32]
+        assert r.data["salt"] == b"\x01" * 32  # bytes in, bytes out (0x-hex text on disk)
+        assert r.data["end_hashes"] == [b"\xaa" * 32]
         assert r.data["tx_hash"] == "0xabc"
         assert db.get_round("trainer", 7) is None
 
@@ -55,7 +55,7 @@ def test_duties_timings_cursors(tmp_path):
 
 def _write_then_die(path):
     db = NodeDB(path)
-    db.save_round("verifier", 5, 1, "committing", salt="0x" + "22" * 32)
+    db.save_round("verifier", 5, 1, "committing", salt=b"\x22" * 32)
     os._exit(9)  # no close, no cleanup: as if killed
 
 
@@ -65,7 +65,34 @@ def test_write_survives_hard_exit(tmp_path):
     p.start(); p.join(30)
     assert p.exitcode == 9
     with NodeDB(path) as db:
-        assert db.get_round("verifier", 5).data["salt"] == "0x" + "22" * 32
+        assert db.get_round("verifier", 5).data["salt"] == b"\x22" * 32
+
+
+def test_a_data_dir_written_before_reads_its_hashes_as_bytes(tmp_path):
+    """Earlier versions wrote the same 0x-hex text and handed it back as text (callers converted it):
+    their sqlite files read as bytes now, unchanged on disk."""
+    import json
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    NodeDB(path).close()  # the schema
+    with sqlite3.connect(path) as conn:
+        conn.execute("INSERT INTO rounds VALUES ('trainer', 3, 1, 'committed', ?, 0, 0)",
+                     (json.dumps({"trace_root": "0x" + "ab" * 32, "cids": ["bafy"], "owner": "0x" + "cd" * 20}),))
+        conn.execute("INSERT INTO blobs VALUES ('pending:1', ?)", (json.dumps({"base_hash": "0x" + "01" * 32}),))
+    with NodeDB(path) as db:
+        assert db.get_round("trainer", 3).data == {"trace_root": b"\xab" * 32, "cids": ["bafy"], "owner": "0x" + "cd" * 20}
+        assert db.get_json("pending:1") == {"base_hash": b"\x01" * 32}
+
+
+def test_bytes_of_another_length_are_refused(tmp_path):
+    with NodeDB(tmp_path / "db") as db:
+        try:
+            db.put_json("x", {"blob": b"\x01" * 31})
+        except ValueError as exc:
+            assert "only 32-byte values" in str(exc)
+        else:
+            raise AssertionError("31 bytes must be refused, not stored as text that reads back as text")
 
 
 def test_metrics_count_duties():
@@ -80,7 +107,7 @@ def test_blobs(tmp_path):
     with NodeDB(tmp_path / "db") as db:
         assert db.get_json("pending:1") is None
         db.put_json("pending:1", {"trace_root": b"\x05" * 32, "cids": ["bafy"]})
-        assert db.get_json("pending:1") == {"trace_root": "0x" + "05" * 32, "cids": ["bafy"]}
+        assert db.get_json("pending:1") == {"trace_root": b"\x05" * 32, "cids": ["bafy"]}
         db.delete_json("pending:1")
         assert db.get_json("pending:1", {}) == {}
 
@@ -108,8 +135,7 @@ def test_rounds_are_the_merge_of_every_save(tmp_path_factory, saves):
         for role, round_id, phase, fields in saves:
             db.save_round(role, round_id, 7, phase, **fields)
             old = model.get((role, round_id), (None, {}))[1]
-            encoded = {k: "0x" + v.hex() if isinstance(v, bytes) else v for k, v in fields.items()}
-            model[(role, round_id)] = (phase, {**old, **encoded})
+            model[(role, round_id)] = (phase, {**old, **fields})  # bytes come back as bytes
         for (role, round_id), (phase, data) in model.items():
             rec = db.get_round(role, round_id)
             assert (rec.phase, rec.data, rec.task_id) == (phase, data, 7)

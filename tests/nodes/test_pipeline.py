@@ -65,15 +65,15 @@ def test_a_node_whose_training_ahead_fails_records_it_once_and_leaves_the_round_
     node = TrainerNode(None, open_store(datadir=tmp_path), NodeDB(tmp_path / "trainer.sqlite"), 1, tmp_path,
                        show_progress=False)
     node.spec = TaskSpec.preset("tiny")
-    final = "0x" + "ab" * 32
-    trace = {"boundary_hashes": ["0x" + "00" * 32, final], "base_step": 0, "cids": [compute_cid(b"lost")],
+    final = b"\xab" * 32
+    trace = {"boundary_hashes": [b"\x00" * 32, final], "base_step": 0, "cids": [compute_cid(b"lost")],
              "final_path": str(tmp_path / "gone.safetensors")}
     node.train_ahead(trace, "test")
     assert node.ahead is not None and node.ahead.wait(30)
     node.collect_ahead()
     failed = [d for d in node.db.duties(duty="train_ahead")]
     assert [d["outcome"] for d in failed] == ["failed"] and "NotFound" in failed[0]["detail"]
-    assert node.ahead is None and node.ahead_failed == bytes.fromhex(final[2:])
+    assert node.ahead is None and node.ahead_failed == final
     assert node.db.get_json("ahead:1") is None
     node.train_ahead(trace, "test")  # the next block: not again
     assert node.ahead is None

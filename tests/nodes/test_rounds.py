@@ -12,7 +12,7 @@ import time
 import pytest
 
 from node import protocol
-from node.roles.db import NodeDB, b32
+from node.roles.db import NodeDB
 from node.localnet import LocalNet, wait_until
 from node.chain.records import Round
 from nodes_helpers import NODE_CONFIG, tiny_spec
@@ -98,7 +98,7 @@ def test_honest_rounds_finalize_and_update_the_oracle(net):
         # pipelined (the default): round 2 was trained while round 1 was verified, and committed as it was
         first, second = (db.get_round("trainer", r.round_id).data for r in rounds)
         assert "ahead_done_at" not in first and second["ahead_done_at"] < second["started"]
-        assert b32(second["base_hash"]) == b32(first["boundary_hashes"][-1]) == rounds[0].final_hash
+        assert second["base_hash"] == first["boundary_hashes"][-1] == rounds[0].final_hash
         assert "wait_ahead" in db.timing_totals("trainer", rounds[1].round_id)
         assert db.get_json(f"ahead:{task_id}") is None  # the trainer stopped after 2 rounds: nothing trained for a 3rd
     # the trainer and the majority were paid (pull payments, claimed by the nodes)
