@@ -216,3 +216,38 @@ class DisputeDuties:
         won = self.disputes.events.DisputeResolved().process_receipt(receipt, errors=DISCARD)[0]["args"]["trainer_won"]
         self.db.record_duty(self.role, d.round_id, "dispute:resolve", "sent", f"dispute {d.dispute_id} trainer_won={won}")
         return "resolved"
+
+
+# ---------------------------------------------------------------- the replay a node plays disputes with
+def compute_span_replay(spec, dataset, store, start_cid: str, start_hash: bytes, start_leaf: int, steps: int,
+                        workdir) -> list[bytes]:
+    """[h_start, state after step 1, ..., after `steps`] of the span starting at boundary leaf `start_leaf`:
+    fetch its revealed start checkpoint, check it hashes to the start leaf, replay on the round's schedule.
+    A start that cannot be fetched or does not hash to its leaf gives [] (that is the start's own case: the
+    verdict's starts_ok flag, not a step to name)."""
+    from pathlib import Path
+
+    from node.engine import replay_segment
+    from node.engine.state import StateError
+
+    path = Path(workdir) / f"dispute-start-{start_cid}.safetensors"
+    try:
+        if not path.exists():
+            store.get_file(start_cid, path)
+        hashes: list[bytes] = []
+        replay_segment(spec, dataset, path, steps, expected_hash=bytes(start_hash), step_hashes=hashes)
+    except (StateError, OSError, Exception) as exc:  # noqa: BLE001  (store errors, hostile files: the trainer's fault)
+        log.warning("dispute start %s unusable: %s", start_cid, exc)
+        return []
+    return [bytes(h) for h in hashes]
+
+
+def replay_provider(chain, store, workdir, task_engine: Callable[[int], tuple]) -> Callable[[DisputeView, int], list[bytes]]:
+    """The `span_hashes` of a real node (v1 rounds): the span's start CID from the round's StartsRevealed
+    event, its start leaf from round_samples_of, `task_engine(task_id) -> (spec, dataset)` the node's own."""
+    def span_hashes(d: DisputeView, steps: int) -> list[bytes]:
+        spec, dataset = task_engine(d.task_id)
+        cid = chain.events("StartsRevealed", round_id=d.round_id)[-1]["args"]["start_cids"][d.check_index]
+        start_leaf = chain.call(chain.rounds.functions.round_samples_of(d.round_id))[d.check_index]
+        return compute_span_replay(spec, dataset, store, cid, d.start_hash, start_leaf, steps, workdir)
+    return span_hashes

@@ -2,6 +2,8 @@
 the jurors compare it with. Real replays of the tiny spec."""
 from __future__ import annotations
 
+import hashlib
+
 from node import protocol
 from node.engine import replay_segment
 
@@ -23,3 +25,26 @@ def test_a_juror_replaying_t_steps_gets_the_posted_hash_t(round_trace, tiny_spec
     replay_segment(tiny_spec, dataset, round_trace.checkpoints[0], k, step_hashes=full)
     t = k // 2 + 1
     assert replay_segment(tiny_spec, dataset, round_trace.checkpoints[0], t) == full[t]
+
+
+def test_a_forged_span_is_named_at_its_first_wrong_step(tiny_spec, dataset, genesis, round_trace, store, tmp_path):
+    """A trainer that skipped segment 1 and posts step hashes between its leaves: the
+    challenger's real replay from the revealed start CID names step 1, and a juror replaying that one step
+    disagrees with the claim."""
+    from node.adversaries.cheats import Cheat, CheatingRounds
+    from node.roles.disputes import compute_first_disputed_step, compute_span_replay
+
+    k = tiny_spec.segment_steps
+    cheat = CheatingRounds(Cheat(skip_segments=frozenset({1}))).train_round(tiny_spec, dataset, genesis, tmp_path / "cheat")
+    h = cheat.boundary_hashes
+    # the forger's post: its states stand still but for the step counter (stand-ins between its leaves)
+    posted = [h[1]] + [hashlib.sha256(b"skipped" + bytes([t])).digest() for t in range(1, k)] + [h[2]]
+    cid = store.put_file(cheat.checkpoints[1])
+    mine = compute_span_replay(tiny_spec, dataset, store, cid, h[1], 1, k, tmp_path / "v")
+    assert protocol.is_valid_span_hashes(posted, k, h[1], h[2]) and len(mine) == k + 1 and mine[0] == h[1]
+    step = compute_first_disputed_step(mine, posted)
+    assert step == 1 and mine[k] != h[2], "the real replay of the skipped segment misses the committed end leaf"
+    juror = compute_span_replay(tiny_spec, dataset, store, cid, h[1], 1, step, tmp_path / "j")
+    assert juror[step] != posted[step]
+    # a start CID that does not hash to the start leaf is the start's own case: no step hashes
+    assert compute_span_replay(tiny_spec, dataset, store, cid, h[0], 1, k, tmp_path / "x") == []
