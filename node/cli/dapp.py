@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 
 import click
 
+from node.cli.options import DATADIR_OPTION, IPFS_API_OPTION, JSON_OPTION
 from node.config import DEFAULT_RPC, load_config
 from node.errors import DeploymentError, TrainchainError
 
@@ -45,12 +46,11 @@ def dapp() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535),
               help="Port to bind (0 picks a free one).")
-@click.option("--datadir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Node data dir: its embedded store is served at /ipfs/<cid>.")
-@click.option("--ipfs-api", default=None, help="Serve from a Kubo RPC API instead of the embedded store.")
+@DATADIR_OPTION
+@IPFS_API_OPTION
 @click.option("--rpc", "rpc_url", default=None, help="RPC URL the page starts with (default: the node config's).")
 @click.option("--oracle", default=None, help="ModelOracle address the page starts with (default: deployment.json's).")
-@click.option("--json", "as_json", is_flag=True, help="Print the URL as one JSON line, then serve.")
+@JSON_OPTION
 def serve(host: str, port: int, datadir: Path | None, ipfs_api: str | None, rpc_url: str | None,
           oracle: str | None, as_json: bool) -> None:
     """Serve the dapp until interrupted."""

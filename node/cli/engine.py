@@ -20,7 +20,6 @@ from node.cli.options import DATADIR_OPTION, IPFS_API_OPTION, JSON_OPTION
 from node.errors import TrainchainError
 
 
-
 def _hx(b: bytes) -> str:
     return "0x" + b.hex()
 

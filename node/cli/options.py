@@ -1,4 +1,10 @@
-"""Options every node command shares, and the context object they build.
+"""Options every command shares, and the context object they build. The convention:
+
+- the shared options are defined here once (DATADIR_OPTION, IPFS_API_OPTION, JSON_OPTION; the
+  set `node_options` for commands that reach the chain, `store_option` for the store);
+- results go to stdout: with --json exactly one JSON object (`NodeContext.emit`), else text;
+- progress and logs go to stderr (`NodeContext.note`, logging), never into the JSON;
+- user errors (TrainchainError) are one line (and `{"error": ...}` on stdout with --json).
 
     @click.command()
     @node_options                       # --datadir --rpc --deployment --account --password-file --json -v
@@ -198,10 +204,17 @@ def fail(node: NodeContext | None, message: str) -> None:
     raise click.ClickException(message)
 
 
-# ---------------------------------------------------------------- the decorator
+# ---------------------------------------------------------------- the options
+DATADIR_OPTION = click.option("--datadir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                              help="Data dir (keys, deployment.json, db, ipfs/). Env TRAINCHAIN_DATADIR; default per OS.")
+IPFS_API_OPTION = click.option("--ipfs-api", default=None, metavar="ADDR",
+                               help="Kubo RPC API (e.g. /ip4/127.0.0.1/tcp/5001/http; env TRAINCHAIN_IPFS_API); "
+                                    "default: the embedded store.")
+JSON_OPTION = click.option("--json", "as_json", is_flag=True,
+                           help="Machine-readable: one JSON object on stdout (progress stays on stderr).")
+
 _OPTIONS = [
-    click.option("--datadir", type=click.Path(file_okay=False, path_type=Path), default=None,
-                 help="Data dir (keys, deployment.json, db). Env TRAINCHAIN_DATADIR; default per OS."),
+    DATADIR_OPTION,
     click.option("--rpc", "rpc_urls", multiple=True, metavar="URL",
                  help="RPC endpoint; repeat for failover. Default: the deployment's."),
     click.option("--deployment", "deployment_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -209,15 +222,14 @@ _OPTIONS = [
     click.option("--account", default=None, help="Address of the keystore to use."),
     click.option("--password-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
                  help="Read the keystore password from this file (headless runs)."),
-    click.option("--json", "as_json", is_flag=True, help="Machine-readable output."),
+    JSON_OPTION,
     click.option("-v", "--verbose", count=True, help="More logging (-vv: debug)."),
 ]
 
 
 def store_option(f: Callable) -> Callable:
     """--ipfs-api for commands that use the content store (put it below @node_options)."""
-    return click.option("--ipfs-api", default=None, metavar="ADDR",
-                        help="Kubo RPC API (e.g. /ip4/127.0.0.1/tcp/5001/http); default: the embedded store.")(f)
+    return IPFS_API_OPTION(f)
 
 
 def node_options(f: Callable) -> Callable:
@@ -246,5 +258,5 @@ def node_options(f: Callable) -> Callable:
     return wrapper
 
 
-__all__ = ["node_options", "NodeContext", "AMOUNT", "parse_amount", "hexstr", "fail",
-           "KeystoreError"]
+__all__ = ["node_options", "store_option", "NodeContext", "AMOUNT", "parse_amount", "hexstr", "fail",
+           "DATADIR_OPTION", "IPFS_API_OPTION", "JSON_OPTION"]

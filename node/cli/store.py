@@ -17,17 +17,15 @@ from typing import Callable
 
 import click
 
-from node.cli.options import NodeContext, fail, user_errors
+from node.cli.options import DATADIR_OPTION, IPFS_API_OPTION, JSON_OPTION, NodeContext, fail, user_errors
 
 
 def store_options(f: Callable) -> Callable:
     """--datadir, --ipfs-api, --json; call f(node, ...); user errors become one line."""
 
-    @click.option("--datadir", type=click.Path(file_okay=False, path_type=Path), default=None,
-                  help="Data dir whose ipfs/ holds the embedded store. Env TRAINCHAIN_DATADIR; default per OS.")
-    @click.option("--ipfs-api", default=None, metavar="MULTIADDR",
-                  help="Kubo RPC API, e.g. /ip4/127.0.0.1/tcp/5001/http (env TRAINCHAIN_IPFS_API).")
-    @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+    @DATADIR_OPTION
+    @IPFS_API_OPTION
+    @JSON_OPTION
     @functools.wraps(f)
     def wrapper(datadir, ipfs_api, as_json, **kwargs):
         node = NodeContext({"datadir": datadir, "ipfs_api": ipfs_api}, as_json, 0)
@@ -83,7 +81,7 @@ def get(node: NodeContext, cid: str, output: Path) -> None:
 @store.command("cid")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path, allow_dash=True))
 @click.option("--v0", "v0", is_flag=True, help="Also print the CIDv0 (plain `ipfs add`).")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@JSON_OPTION
 def cid(file: Path, v0: bool, as_json: bool) -> None:
     """Compute FILE's CID without storing anything ('-' reads stdin; one pass either way)."""
     from node.store import StoreError
