@@ -476,8 +476,9 @@ def draw_committee(seed: bytes32, at_block: uint256, size: uint256, task_id: uin
         e: Entry = self.entries[rules.compute_committee_candidate(seed, k, n)]
         if e.active_until != 0 and e.active_until <= at_block:
             continue
-        # a seat reserves the verifier minimum: a verifier whose free stake is below it sits this one out
-        if self.stakers[e.verifier].amount < self.min_stake[VERIFIER] + self.reserved[e.verifier] or e.verifier in out:
+        # not the free stake: reservations change after the commit, and the committee must not
+        # (a member short of a free seat reserves what it has, TrainingRounds.seat_shortfall)
+        if self.stakers[e.verifier].amount < self.min_stake[VERIFIER] or e.verifier in out:
             continue
         if self.opted_out[task_id][e.verifier] or self.opted_in_block[task_id][e.verifier] >= at_block:
             continue

@@ -143,6 +143,7 @@ convicted: public(HashMap[uint256, bool])           # a dispute convicted the ro
 # every slash of the round is a fraction of these, and finalize gives back what it does not take.
 trainer_reservation: public(HashMap[uint256, uint256])  # round -> the task's minimum trainer stake
 seat_reservation: public(HashMap[uint256, uint256])     # round -> per committee seat (the verifier minimum)
+seat_shortfall: public(HashMap[uint256, HashMap[address, uint256]])  # round -> member -> what its free stake lacked
 
 
 @deploy
@@ -227,11 +228,15 @@ def seal(round_id: uint256):
     # over the verifier entries eligible at the commit block: staking, unstaking or reordering after
     # the commit (when the seed may be known) changes nothing (issue #13, attack 3)
     committee: DynArray[address, MAX_COMMITTEE] = staticcall self.stake_manager.draw_committee(seed, self.rounds[round_id].commit_block, p.committee_size, self.rounds[round_id].task_id)
-    # each seat reserves the verifier minimum (draw_committee drew only verifiers with that much free)
+    # each seat reserves the verifier minimum. The draw does not look at reservations (keeping verifiers
+    # busy in other rounds must not steer a committee): a member whose free stake is short reserves what it has
     seat: uint256 = staticcall self.stake_manager.min_stake(rules.VERIFIER)
     self.seat_reservation[round_id] = seat
     for member: address in committee:
-        extcall self.stake_manager.reserve(member, seat)
+        held: uint256 = min(seat, staticcall self.stake_manager.free_stake(member))
+        if held < seat:
+            self.seat_shortfall[round_id][member] = seat - held
+        extcall self.stake_manager.reserve(member, held)
     self.round_committee[round_id] = committee
     self.rounds[round_id].seed = seed
     self.rounds[round_id].phase = rules.SEALED
@@ -521,12 +526,13 @@ def _settle_seats(round_id: uint256, minority_bps: uint256, minority_contradicts
     on the minority side (contradicting == minority_contradicts) minority_bps, the others nothing."""
     seat: uint256 = self.seat_reservation[round_id]
     for member: address in self.round_committee[round_id]:
+        held: uint256 = seat - self.seat_shortfall[round_id][member]
         if not self.revealed[round_id][member]:
-            self._penalize(round_id, member, seat, no_show_bps, "verifier no-show")
+            self._penalize(round_id, member, held, no_show_bps, "verifier no-show")
         elif self.contradicted[round_id][member] == minority_contradicts:
-            self._penalize(round_id, member, seat, minority_bps, "minority verdict")
+            self._penalize(round_id, member, held, minority_bps, "minority verdict")
         else:
-            self._penalize(round_id, member, seat, 0, "")
+            self._penalize(round_id, member, held, 0, "")
 
 
 @internal

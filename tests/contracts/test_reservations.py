@@ -84,7 +84,7 @@ def test_slashes_are_fractions_of_the_reservation(staked, task, trainer):
 
 def test_reservation_api_checks(deployer, trainer, verifiers, outsider):
     """reserve / release / slash_reserved / settle_reserved: authorized callers only, never more than the
-    free stake or the reservation; draw_committee skips a verifier whose free stake is below a seat."""
+    free stake or the reservation; draw_committee does not look at reservations (they change after a commit)."""
     sm = StakeManager.deploy(MIN_TRAINER, MIN_VERIFIER, 10, {"from": deployer})
     sm.authorize(deployer, {"from": deployer})
     sm.finish_wiring({"from": deployer})
@@ -117,7 +117,30 @@ def test_reservation_api_checks(deployer, trainer, verifiers, outsider):
     chain.mine(1)
     at = chain.height
     assert list(sm.draw_committee(b"\x01" * 32, at, 1, 1)) == [v.address]
-    sm.reserve(v, MIN_VERIFIER + 1, {"from": deployer})  # less than one seat left free
-    assert list(sm.draw_committee(b"\x01" * 32, at, 1, 1)) == []
-    sm.release(v, 1, {"from": deployer})  # exactly one seat free again
+    sm.reserve(v, 2 * MIN_VERIFIER, {"from": deployer})  # no seat left free: still drawn
     assert list(sm.draw_committee(b"\x01" * 32, at, 1, 1)) == [v.address]
+
+
+def test_a_member_short_of_a_free_seat_holds_what_it_has(staked, driver, trainer, verifiers):
+    """Three rounds at once draw all 7 verifiers (2 ETH = two 1 ETH seats each): the third round's
+    members have nothing free, reserve nothing (seat_shortfall = a seat) and risk nothing there; the
+    committee is the same as if nobody were busy; finalize releases exactly what each round reserved."""
+    p = replace(PARAMS, committee_size=7, quorum=4)
+    tasks = [driver(p) for _ in range(3)]
+    for t in tasks:
+        t.commit()
+    for t in tasks:
+        t.seal()
+        assert sorted(a.address for a in t.committee) == sorted(v.address for v in verifiers)
+    third = tasks[2]
+    for m in third.committee:
+        assert staked.rounds.seat_shortfall(third.round_id, m) == MIN_VERIFIER
+        assert staked.sm.reserved(m) == 2 * MIN_VERIFIER == staked.sm.stake_of(m)
+    # the third round's members all stay silent: no-shows, but they held nothing there
+    chain.mine(PARAMS.reveal_window + 1)
+    third.finalize()
+    assert third.outcome == P.Outcome.ABANDONED
+    assert all(staked.sm.stake_of(m) == VERIFIER_STAKE and staked.sm.reserved(m) == 2 * MIN_VERIFIER for m in third.committee)
+    for t in tasks[:2]:
+        t.finalize()  # abandoned too (the trainer never revealed): seats released in full
+    assert all(staked.sm.reserved(m) == 0 for m in verifiers) and staked.sm.reserved(trainer) == 0

@@ -10,7 +10,8 @@ verdicts / finalize / mine. After every step:
 - reservations (issue #13, attack 7): reserved == the trainer reservations of the open rounds the address
   trains + one seat reservation per open committee it sits on, never above its stake; a sealed
   committee holds no verifier whose free stake was below a seat; a trainer's open rounds never
-  reserve more than it staked (one stake cannot back several tasks' minimums);
+  reserve more than it staked (one stake cannot back several tasks' minimums); a member short of a
+  free seat holds what it had (seat_shortfall), never more than its stake;
 - a reveal whose committed flag (starts_ok) differs from the commitment is refused (attack 5);
 - each task's canonical version only increases, by one per accepted round;
 - a sealed committee never holds a verifier opted out of the task, nor one that opted in at or
@@ -161,7 +162,8 @@ class Machine:
                 seat = self.c.rounds.seat_reservation(r)
                 assert seat == MIN_VERIFIER
                 for m in self.c.rounds.committee_of(r):
-                    assert self.c.sm.reserved(m) <= self.c.sm.stake_of(m), "a seat reserved more than the stake"  # opt-outs hold (#13): nobody opted out, nobody opted in late
+                    assert self.c.sm.reserved(m) <= self.c.sm.stake_of(m), "a seat reserved more than the stake"
+                    self.progress["seat short"] += self.c.rounds.seat_shortfall(r, m) > 0  # opt-outs hold (#13): nobody opted out, nobody opted in late
                     assert not self.c.sm.opted_out(rd["task_id"], m), "an opted-out verifier was drawn"
                     assert self.c.sm.opted_in_block(rd["task_id"], m) < rd["commit_block"], "a late opt-in was drawn"
 
@@ -286,7 +288,7 @@ class Machine:
         for r in self.open_rounds:
             expected[self.c.rounds.rounds(r).dict()["trainer"]] += self.c.rounds.trainer_reservation(r)
             for m in self.c.rounds.committee_of(r):
-                expected[m] += self.c.rounds.seat_reservation(r)
+                expected[m] += self.c.rounds.seat_reservation(r) - self.c.rounds.seat_shortfall(r, m)
         for p in self.people:
             reserved = self.c.sm.reserved(p)
             assert reserved == expected[p.address], "reserved != the open rounds' reservations"
