@@ -26,6 +26,7 @@ interface IStakeManager:
     def slash_reserved(who: address, amount: uint256, to: address) -> uint256: nonpayable
     def credit(who: address): payable
     def min_stake(role: uint256) -> uint256: view
+    def free_stake(who: address) -> uint256: view
     def draw_committee(seed: bytes32, at_block: uint256, size: uint256, task_id: uint256) -> DynArray[address, MAX_COMMITTEE]: view
 
 interface IRounds:
@@ -124,7 +125,8 @@ registry: public(ITaskRegistry)
 dispute_count: public(uint256)
 disputes: public(HashMap[uint256, Dispute])
 jury: HashMap[uint256, DynArray[address, MAX_COMMITTEE]]
-juror_seat: public(HashMap[uint256, uint256])                  # dispute -> each juror's reservation
+juror_seat: public(HashMap[uint256, uint256])                  # dispute -> a juror's seat (the verifier minimum)
+juror_reservation: public(HashMap[uint256, HashMap[address, uint256]])  # what each juror could reserve of its seat
 vote_commitments: public(HashMap[uint256, HashMap[address, bytes32]])
 votes: public(HashMap[uint256, HashMap[address, uint256]])     # VOTE_* of each juror
 round_convicted: public(HashMap[uint256, bool])                # the trainer's fraud slash is taken once per round
@@ -226,7 +228,12 @@ def name_step(dispute_id: uint256, step: uint256, step_hashes: DynArray[bytes32,
     jury: DynArray[address, MAX_COMMITTEE] = []
     for v: address in drawn:
         if v != d.challenger and len(jury) < rules.JURY_MAX:
-            extcall self.stake_manager.reserve(v, seat)
+            # a juror busy in other rounds reserves what it has free: skipping it would let a trainer steer
+            # the jury by keeping verifiers busy (as TrainingRounds' seats, #13 attack 3)
+            reservation: uint256 = min(seat, staticcall self.stake_manager.free_stake(v))
+            if reservation > 0:
+                extcall self.stake_manager.reserve(v, reservation)
+            self.juror_reservation[dispute_id][v] = reservation
             jury.append(v)
     self.jury[dispute_id] = jury
     self.juror_seat[dispute_id] = seat
@@ -345,12 +352,12 @@ def bond_for(task_verifier_reward: uint256) -> uint256:
 
 @internal
 def _settle_jury(dispute_id: uint256, trainer_won: bool, p: rules.TaskParams) -> uint256:
-    """Release each juror's seat: a vote on the losing side loses verifier_slash_bps of it, no vote
+    """Release each juror's reservation: a vote on the losing side loses verifier_slash_bps of it, no vote
     no_show_slash_bps (both to the treasury). Returns how many voted with the winner."""
-    seat: uint256 = self.juror_seat[dispute_id]
     winning: uint256 = VOTE_TRAINER if trainer_won else VOTE_CHALLENGER
     n_majority: uint256 = 0
     for juror: address in self.jury[dispute_id]:
+        seat: uint256 = self.juror_reservation[dispute_id][juror]
         vote: uint256 = self.votes[dispute_id][juror]
         bps: uint256 = 0
         if vote == winning:

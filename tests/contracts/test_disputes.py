@@ -157,6 +157,24 @@ def test_name_step_checks_and_jury(dc, rd, verifiers, trainer):
         assert dc.sm.reserved(j) >= dc.disputes.juror_seat(dd.dispute_id)
 
 
+def test_busy_verifiers_still_sit_on_the_jury(dc, rd, deployer, trainer, verifiers):
+    """A verifier whose stake is reserved by other rounds is drawn all the same and reserves what it has free
+    (skipping it would let a trainer steer the jury by keeping verifiers busy)."""
+    other = RoundDriver(dc, deployer, trainer, PARAMS)
+    dc.sm.stake(P.TRAINER, {"from": trainer, "value": TRAINER_STAKE})  # a second round needs a second reservation
+    other.commit()
+    other.seal()  # its committee's seats are reserved until it ends
+    challenger, _ = contradicted_round(rd)
+    dd = DisputeDriver(dc, rd, challenger)
+    dd.open()
+    dd.post_steps()
+    dd.name_step()
+    assert sorted(j.address for j in dd.jury) == sorted(v.address for v in verifiers if v != challenger)
+    busy = [j for j in dd.jury if j in rd.committee and j in other.committee]
+    for j in dd.jury:
+        assert dc.disputes.juror_reservation(dd.dispute_id, j) == (0 if j in busy else dc.disputes.juror_seat(dd.dispute_id))
+
+
 def test_vote_checks(dc, rd, outsider):
     challenger, _ = contradicted_round(rd)
     dd = DisputeDriver(dc, rd, challenger)
@@ -284,9 +302,9 @@ def test_lying_juror_minority_is_slashed(dc, rd):
     dd.resolve()
     seat = dc.disputes.juror_seat(dd.dispute_id)
     for j in liars:
-        assert money(dc, j) == before[j.address] - P.compute_slash(seat, PARAMS.verifier_slash_bps)
+        assert money(dc, j) == before[j.address] - P.compute_slash(dc.disputes.juror_reservation(dd.dispute_id, j), PARAMS.verifier_slash_bps)
     for j in absent:
-        assert money(dc, j) == before[j.address] - P.compute_slash(seat, PARAMS.no_show_slash_bps)
+        assert money(dc, j) == before[j.address] - P.compute_slash(dc.disputes.juror_reservation(dd.dispute_id, j), PARAMS.no_show_slash_bps)
     for j in honest:
         assert money(dc, j) > before[j.address]
 
