@@ -32,6 +32,7 @@ from node.roles.metrics import NodeMetrics
 from node.chain.records import Round, Task
 from node.rounds import Action, Phase, can_act, is_finalize_due
 from node.roles.runloop import DutyNode, Stopwatch, progress_bar
+from verifier.aggregation import AggregationDuties
 
 log = logging.getLogger("trainchain.verifier")
 
@@ -43,7 +44,7 @@ class RefusedTask(Exception):
     """This verifier cannot replay a task (its runtime pin, its spec); the message says why."""
 
 
-class VerifierNode(DutyNode):
+class VerifierNode(AggregationDuties, DutyNode):
     role = ROLE
 
     def __init__(self, chain, store, db: NodeDB, workdir: str | Path, metrics: NodeMetrics | None = None,
@@ -94,6 +95,8 @@ class VerifierNode(DutyNode):
         self.discover(head)
         for rec in self.db.rounds(ROLE, open_only=True):
             self.advance(rec, head)
+        self.discover_aggregations(head)  # epoch tasks (#14): verifier/aggregation.py
+        self.advance_aggregations(head)
         self.ticked(head)
         return False
 
@@ -212,6 +215,7 @@ class VerifierNode(DutyNode):
         ends = protocol.compute_check_ends(samples, spec.segments_per_round)
         workdir = self.workdir / f"round-{round_id}"
         workdir.mkdir(parents=True, exist_ok=True)
+        slot = self.epoch_slot_of(round_id, task)  # an epoch slot replays on the epoch schedule
         unavailable = self.fetch_within(start_cids, rnd.commit_deadline)
         end_hashes, starts_ok, details = [], True, []
         with Stopwatch() as sw:
@@ -223,14 +227,15 @@ class VerifierNode(DutyNode):
                     continue
                 span = end - j  # segments to replay: 1, or 2 for the last check (M-2, M)
                 with progress_bar(f"replay r{round_id} s{j}", span * spec.segment_steps, self.show_progress) as advance:
-                    check = check_segment(spec, dataset, self.store, j, cid, bytes(h), workdir, progress=advance, span=span)
+                    check = check_segment(spec, dataset, self.store, j, cid, bytes(h), workdir, progress=advance, span=span,
+                                          slot=slot)
                 end_hashes.append(check.end_hash)
                 starts_ok &= check.start_ok
                 if not check.start_ok:
                     details.append(f"segment {j}: {check.detail}")
         self.timing(round_id, "replay", sw.seconds)
         with Stopwatch() as sw:
-            data_root_ok = check_data_root(spec, dataset, task.base_step, rnd.data_root)
+            data_root_ok = check_data_root(spec, dataset, task.base_step, rnd.data_root, slot=slot)
         self.timing(round_id, "data_root", sw.seconds)
         if not data_root_ok:
             details.append("data root does not match the batch schedule")
@@ -239,6 +244,17 @@ class VerifierNode(DutyNode):
                  f" ({'; '.join(details)})" if details else "")
         return {"end_hashes": end_hashes, "data_root_ok": data_root_ok, "starts_ok": starts_ok,
                 "verdict_samples": samples}
+
+    def epoch_slot_of(self, round_id: int, task: Task):
+        """The engine Slot(epoch, index, N) of a round that is an epoch slot, else None (a v1 round)."""
+        if not self.has_epochs():
+            return None
+        s = self.chain.get_slot(round_id)
+        if not s.exists:
+            return None
+        from node.engine.trace import Slot
+
+        return Slot(s.epoch, s.index, task.params.slots_per_epoch)
 
     def fetch_within(self, cids: list[str], deadline_block: int) -> set[str]:
         """Fetch `cids` into the local store within the time the window left before `deadline_block`

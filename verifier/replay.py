@@ -50,23 +50,28 @@ def fetch_checkpoint(store, cid: str, expected_hash: bytes, workdir: Path) -> Pa
 
 
 def check_segment(spec, dataset, store, segment: int, cid: str, start_hash: bytes, workdir: Path,
-                  progress=None, span: int = 1) -> SegmentCheck:
+                  progress=None, span: int = 1, slot=None) -> SegmentCheck:
     """Replay the check starting at segment j: span segments (span · k steps; a check's span is
-    end leaf - start leaf, see node.protocol.compute_check_ends) from its revealed start."""
+    end leaf - start leaf, see node.protocol.compute_check_ends) from its revealed start. `slot`
+    (engine Slot): an epoch slot's round, replayed on the epoch schedule from inner step j·k."""
     from node.engine import replay_segment
 
     assert span >= 1, "check_segment: span must be at least one segment"
     path = fetch_checkpoint(store, cid, start_hash, workdir)
     if path is None:
         return SegmentCheck(segment, False, ZERO, "start checkpoint missing or does not hash to h_j")
-    end_hash = replay_segment(spec, dataset, path, span * spec.segment_steps, progress=progress)
+    end_hash = replay_segment(spec, dataset, path, span * spec.segment_steps, progress=progress, slot=slot,
+                              slot_step=segment * spec.segment_steps)
     return SegmentCheck(segment, True, bytes(end_hash))
 
 
-def check_data_root(spec, dataset, start_step: int, data_root: bytes) -> bool:
-    """The S batch hashes of the schedule from `start_step` must root to the trainer's data root."""
+def check_data_root(spec, dataset, start_step: int, data_root: bytes, slot=None) -> bool:
+    """The S batch hashes of the schedule from `start_step` (or of the epoch slot `slot`) must root to
+    the trainer's data root."""
     from node.engine import compute_data_root
 
+    if slot is not None:
+        return bytes(compute_data_root(spec, dataset, 0, slot=slot)) == bytes(data_root)
     return bytes(compute_data_root(spec, dataset, start_step)) == bytes(data_root)
 
 

@@ -21,10 +21,12 @@ from node.cli.run import configure_logging, gateway_flags, gateway_options, run_
 @click.option("--rounds", type=click.IntRange(1), default=1)
 @click.option("--skip-segment", "skip", multiple=True, type=click.IntRange(0), help="Segments whose steps are skipped.")
 @click.option("--withhold", is_flag=True, help="Commit, then never reveal.")
+@click.option("--from-epoch", "from_epoch", type=click.IntRange(0), default=0,
+              help="Epoch tasks: claim a slot only from this epoch on (the demo's cheater waits for its epoch).")
 @gateway_options
 @node_options
 @store_option
-def adversary(node: NodeContext, task_id: int, rounds: int, skip: tuple[int, ...], withhold: bool,
+def adversary(node: NodeContext, task_id: int, rounds: int, skip: tuple[int, ...], withhold: bool, from_epoch: int,
               gateway_listen: str | None, ipfs_gateways: tuple[str, ...]) -> None:
     from node.adversaries.trainers import CheatingTrainer, WithholdingTrainer
 
@@ -36,8 +38,11 @@ def adversary(node: NodeContext, task_id: int, rounds: int, skip: tuple[int, ...
         common = dict(metrics=metrics, max_rounds=rounds, show_progress=False)
         workdir = Path(node.datadir) / "trainer"
         if withhold:
-            return WithholdingTrainer(chain, store, db, task_id, workdir, **common)
-        return CheatingTrainer(chain, store, db, task_id, workdir, skip_segments=set(skip), **common)
+            trainer = WithholdingTrainer(chain, store, db, task_id, workdir, **common)
+        else:
+            trainer = CheatingTrainer(chain, store, db, task_id, workdir, skip_segments=set(skip), **common)
+        trainer.first_epoch = from_epoch
+        return trainer
 
     result = run_node(node, "trainer", make, None)
     node.emit(result)

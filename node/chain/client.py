@@ -282,6 +282,13 @@ class ChainClient:
         return self.contract("ModelOracle")
 
     @cached_property
+    def epochs(self):
+        """Epochs (#14), or None when the deployment has none (made before epochs)."""
+        if self.deployment is None or "Epochs" not in self.deployment.addresses:
+            return None
+        return self.contract("Epochs")
+
+    @cached_property
     def disputes(self):
         """Disputes (#15), or None when the deployment has none (then v1's majority vote decides fraud)."""
         if self.deployment is None or "Disputes" not in self.deployment.addresses:
@@ -350,7 +357,7 @@ class ChainClient:
         return out
 
     def _contract_with_event(self, name: str):
-        for contract in (self.stake_manager, self.registry, self.rounds, self.oracle, self.disputes):
+        for contract in (self.stake_manager, self.registry, self.rounds, self.oracle, self.disputes, self.epochs):
             if contract is not None and any(item.get("type") == "event" and item.get("name") == name for item in contract.abi):
                 return contract
         raise ChainError(f"no deployed contract declares an event {name!r}")
@@ -375,6 +382,35 @@ class ChainClient:
     def committee_of(self, round_id: int) -> list[str]:
         """The committee of a sealed round (empty before seal)."""
         return list(self.call(self.rounds.functions.committee_of(round_id)))
+
+    # ------------------------------------------------------------ epochs (#14, contracts/Epochs.vy)
+    def get_epoch(self, task_id: int, epoch: int | None = None):
+        """Epochs.epochs(task, e) as a records.Epoch (e None: the task's current epoch, the one claims go to)."""
+        from node.chain.records import Epoch
+
+        if epoch is None:
+            epoch = self.call(self.epochs.functions.current_epoch(task_id))
+        return Epoch.from_abi(task_id, epoch, self.call(self.epochs.functions.epochs(task_id, epoch)))
+
+    def slot_id(self, task_id: int, epoch: int, slot: int) -> int:
+        """The round id of slot `slot` of epoch `epoch` (0: not claimed)."""
+        return self.call(self.epochs.functions.slot_ids(task_id, epoch, slot))
+
+    def get_slot(self, slot_id: int):
+        """Where a round sits as an epoch slot (records.Slot; `.exists` False for a v1 round)."""
+        from node.chain.records import Slot
+
+        return Slot.from_abi(slot_id, self.call(self.epochs.functions.slots(slot_id)))
+
+    def epoch_committee(self, task_id: int, epoch: int) -> list[str]:
+        """The aggregation committee of an epoch (empty before open_aggregation)."""
+        return list(self.call(self.epochs.functions.committee_of(task_id, epoch)))
+
+    def claimed_slot_id(self, receipt) -> int:
+        """The slot id a claim transaction got (its SlotClaimed event)."""
+        for ev in self.epochs.events.SlotClaimed().process_receipt(receipt):
+            return ev["args"]["slot_id"]
+        raise ChainError("no SlotClaimed event in the claim's receipt")
 
     def latest_model(self, task_id: int) -> ModelVersion:
         """ModelOracle.latest(task_id), typed."""

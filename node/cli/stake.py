@@ -164,13 +164,20 @@ def account_status(chain, who: str) -> dict:
 
 @click.command()
 @click.argument("address", required=False)
+@click.option("--task", "task_id", type=click.IntRange(1), default=None,
+              help="Also the task's epochs and their slots (an epoch task, #14).")
 @node_options
-def status(node: NodeContext, address: str | None) -> None:
-    """Stake, role, locks, unbonding, claimable rewards, rounds and slashes of ADDRESS (default: your account)."""
+def status(node: NodeContext, address: str | None, task_id: int | None) -> None:
+    """Stake, role, locks, unbonding, claimable rewards, rounds and slashes of ADDRESS (default: your account);
+    with --task, that task's epochs: each slot's trainer and outcome, the accepted slots, the epoch's state."""
     from node.keys import normalize_address
 
     who = normalize_address(address) if address else node.account_address()
     info = account_status(node.chain(), who)
+    if task_id is not None:
+        from node.cli.task import epochs_summary
+
+        info["epochs"] = epochs_summary(node.chain(), task_id)
 
     def text() -> str:
         p = info["pending_withdrawal"]
@@ -184,6 +191,10 @@ def status(node: NodeContext, address: str | None) -> None:
                   + (f", verdict {r['verdict']}" if r.get("verdict") else "") for r in info["rounds"]]
         lines += [f"  slashed {format_ether(sl['amount'])}" + (f" in round {sl['round']} ({sl['reason']})" if "round" in sl else "")
                   for sl in info["slashes"]]
+        if info.get("epochs"):
+            from node.cli.task import epochs_text
+
+            lines += [f"task {task_id}, epochs (slots are rounds):", *epochs_text(info["epochs"])]
         return "\n".join(lines)
 
     node.emit(info, text)

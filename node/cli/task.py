@@ -66,6 +66,43 @@ def _task_summary(chain, task_id: int) -> dict:
     }
 
 
+def epochs_summary(chain, task_id: int, last: int = 10) -> list[dict]:
+    """An epoch task's last `last` epochs (#14): phase or outcome, each claimed slot (its round, trainer and
+    outcome), A (the accepted slots), the slots left out, the epoch's state. [] for a v1 task."""
+    from node.rounds import EpochPhase, Phase
+
+    if "Epochs" not in chain.deployment.addresses or not chain.get_task(task_id).params.is_epoch_task:
+        return []
+    current = chain.get_epoch(task_id).epoch
+    out = []
+    for e in range(max(0, current - last + 1), current + 1):
+        ep = chain.get_epoch(task_id, e)
+        slots = []
+        for i in ep.claimed_slots:
+            slot_id = chain.slot_id(task_id, e, i)
+            rnd = chain.get_round(slot_id)
+            slots.append({"slot": i, "round": slot_id, "trainer": rnd.trainer,
+                          "outcome": rnd.outcome.label if rnd.phase == Phase.FINALIZED else rnd.phase.label})
+        closed = ep.phase == EpochPhase.CLOSED
+        out.append({"epoch": e, "phase": ep.phase.label, "outcome": ep.outcome.label if closed else None,
+                    "slots": slots, "accepted": ep.accepted_slots,
+                    "excluded": [s["slot"] for s in slots if closed and s["slot"] not in ep.accepted_slots],
+                    "state_hash": hexstr(ep.state_hash) if closed and ep.cid else None, "cid": ep.cid or None})
+    return out
+
+
+def epochs_text(epochs: list[dict]) -> list[str]:
+    lines = []
+    for e in epochs:
+        head = f"  epoch {e['epoch']}: " + (e["outcome"] if e["outcome"] else e["phase"])
+        if e["outcome"]:
+            head += f", A = slots {e['accepted']}" + (f", left out {e['excluded']}" if e["excluded"] else "")
+            head += f", state {e['cid']}" if e["cid"] else ", state unchanged"
+        lines.append(head)
+        lines += [f"    slot {s['slot']} (round {s['round']}): {s['outcome']}, trainer {s['trainer']}" for s in e["slots"]]
+    return lines
+
+
 @task.command("list")
 @node_options
 def list_(node: NodeContext) -> None:
@@ -102,6 +139,7 @@ def show(node: NodeContext, task_id: int) -> None:
          "outcome": outcome_name(finalized[e["args"]["round_id"]]["outcome"]) if e["args"]["round_id"] in finalized else "open"}
         for e in committed
     ]
+    info["epochs"] = epochs_summary(chain, task_id)
     info["spec"] = None
     try:
         store = node.store()
@@ -123,7 +161,10 @@ def show(node: NodeContext, task_id: int) -> None:
             f"committee={p['committee_size']} quorum={p['quorum']}",
             f"  spec {info['spec_cid']}",
         ]
-        lines += [f"  round {r['round']}: {r['outcome']} (trainer {r['trainer']}, block {r['block']})" for r in info["rounds"]]
+        if info["epochs"]:
+            lines += epochs_text(info["epochs"])
+        else:
+            lines += [f"  round {r['round']}: {r['outcome']} (trainer {r['trainer']}, block {r['block']})" for r in info["rounds"]]
         return "\n".join(lines)
 
     node.emit(info, text)

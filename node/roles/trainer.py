@@ -40,6 +40,7 @@ from node.errors import ChainError
 from node.roles.metrics import NodeMetrics
 from node.chain.records import Task
 from node.rounds import Action, Outcome, Phase, can_act, is_finalize_due, is_trainer_penalized
+from node.roles.epoch_trainer import EpochTrainerDuties
 from node.roles.pipeline import AheadJob
 from node.roles.runloop import DutyNode, Fatal, Stopwatch, progress_bar
 from node.store import NotFound
@@ -59,7 +60,7 @@ def mean_loss(losses: list[float]) -> float | None:
     return sum(vals) / len(vals) if vals else None
 
 
-class TrainerNode(DutyNode):
+class TrainerNode(EpochTrainerDuties, DutyNode):
     role = ROLE
 
     def __init__(
@@ -86,6 +87,7 @@ class TrainerNode(DutyNode):
         self.ahead: AheadJob | None = None  # the round being trained ahead, if any
         self.ahead_failed: bytes | None = None  # a base whose training ahead failed: trained when due instead
         self.spec = None
+        self.epoch_task = False  # set by prepare() from the task's parameters
         self.dataset = None
 
     @property
@@ -106,6 +108,8 @@ class TrainerNode(DutyNode):
         apply_runtime_pin(spec)  # before torch loads; RuntimeMismatch says why not
         self.spec = spec
         self.dataset = Dataset.for_spec(spec, self.store)
+        # epochs (#14): claim slots in Epochs, aggregate (node/roles/epoch_trainer.py); else v1 rounds
+        self.epoch_task = bool(getattr(task.params, "is_epoch_task", False))
         self.workdir.mkdir(parents=True, exist_ok=True)
         log.info("trainer %s on task %d: %s, S=%d k=%d%s", self.address, self.task_id, spec.name,
                  spec.steps_per_round, spec.segment_steps, ", training ahead" if self.pipeline else "")
@@ -132,6 +136,8 @@ class TrainerNode(DutyNode):
         return done
 
     def tick_at(self, head: int) -> bool:
+        if self.epoch_task:
+            return self.tick_epochs(head)
         mine = [r for r in self.db.rounds(ROLE, open_only=True) if r.task_id == self.task_id]
         if mine:
             self.advance(mine[0].round_id, head)
@@ -222,13 +228,14 @@ class TrainerNode(DutyNode):
 
         return RoundTrainer()
 
-    def train_trace(self, base_path: Path, base_hash: bytes, start: int, out_dir: Path, progress) -> dict:
+    def train_trace(self, base_path: Path, base_hash: bytes, start: int, out_dir: Path, progress, slot=None) -> dict:
         """Train S steps from `base_path` (it must hash to `base_hash`: StateError if not), keep the
         boundary checkpoints and put them in the store. No sqlite, no chain: runs on a thread too."""
         stages = {}  # recorded under the round id once the commit names it
         with Stopwatch() as sw:
             trace = self.round_trainer().train_round(self.spec, self.dataset, base_path, out_dir / "trace",
-                                                     start_step=start, progress=progress, expected_base_hash=base_hash)
+                                                     start_step=start, progress=progress, expected_base_hash=base_hash,
+                                                     slot=slot)
         stages["train"] = sw.seconds  # S steps + saving and hashing the M boundary states
         with Stopwatch() as sw:
             cids = [self.store.put_file(p) for p in trace.checkpoints]
