@@ -2,8 +2,7 @@
 member whose verdict contradicted the trainer), defender (the trainer), juror (any opted-in verifier drawn).
 
     duties = DisputeDuties(chain, db, span_hashes)   # span_hashes(view, steps) -> [h_start, ..., h_steps]
-    duties.open(round_id, check_index)                # challenger: after its contradicting reveal
-    duties.tick(head)                                 # every block: post, name, vote, reveal, resolve
+    duties.tick(head)     # every block: open (after its own contradicting reveal), post, name, vote, reveal, resolve
 
 `span_hashes` is the node's replay (node.engine.replay_segment(..., step_hashes=[])) of the disputed span
 from its start checkpoint: the trainer replays from its own checkpoint, a verifier fetches the revealed
@@ -66,6 +65,15 @@ def compute_first_disputed_step(mine: list[bytes], posted: list[bytes]) -> int |
     for t in range(1, min(len(mine), len(posted))):
         if bytes(mine[t]) != bytes(posted[t]):
             return t
+    return None
+
+
+def compute_disputed_check(trainer_ends: list[bytes], my_ends: list[bytes]) -> int | None:
+    """The check a contradicting member disputes: the first whose end hash it computed differently. None when
+    its contradiction is a flag only (data root, start checkpoints): not a span to narrow — the start's own case."""
+    for i, (theirs, mine) in enumerate(zip(trainer_ends, my_ends)):
+        if bytes(theirs) != bytes(mine):
+            return i
     return None
 
 
@@ -140,10 +148,36 @@ class DisputeDuties:
         ev = self.disputes.events.DisputeOpened().process_receipt(receipt, errors=DISCARD)[0]["args"]
         dispute_id = ev["dispute_id"]
         self._save(dispute_id, role="challenger", round_id=round_id, check_index=check_index, bond=bond)
+        self.db.put_json(f"dispute:round:{round_id}", {"check": check_index, "dispute": dispute_id})
         self.db.put_json("disputes:mine", sorted(set(self.db.get_json("disputes:mine", [])) | {dispute_id}))
         self.db.record_duty(self.role, round_id, "dispute:open", "sent", f"dispute {dispute_id} check {check_index}")
         log.info("round %d: opened dispute %d on check %d (bond %d wei)", round_id, dispute_id, check_index, bond)
         return dispute_id
+
+    def open_my_contradictions(self, head: int) -> list[int]:
+        """Challenger: every round where this node's revealed verdict contradicted the trainer's end hashes and
+        the round is still open to disputes gets its dispute (on the first differing check), once."""
+        if self.me is None:
+            return []
+        cursor = self.db.get_cursor("disputes:reveals")
+        opened = []
+        for ev in self.chain.events("VerdictRevealed", from_block=cursor or None, to_block=head, verifier=self.me):
+            round_id = ev["args"]["round_id"]
+            if not ev["args"]["contradicts"] or self.db.get_json(f"dispute:round:{round_id}") is not None:
+                continue
+            if self.chain.call(self.chain.rounds.functions.disputed(round_id, self.me)):
+                continue
+            rnd = self.chain.call(self.chain.rounds.functions.rounds(round_id))
+            phase, deadline = rnd[5], rnd[9]  # Round.phase, Round.deadline
+            if phase != protocol.Phase.ENDS_REVEALED or head + 1 > deadline:
+                continue
+            mine = [bytes.fromhex(h[2:]) if isinstance(h, str) else bytes(h) for h in ev["args"]["end_hashes"]]
+            check = compute_disputed_check(self.chain.call(self.chain.rounds.functions.end_hashes_of(round_id)), mine)
+            self.db.put_json(f"dispute:round:{round_id}", {"check": check})  # decided once, before sending
+            if check is not None:
+                opened.append(self.open(round_id, check))
+        self.db.set_cursor("disputes:reveals", head + 1)
+        return opened
 
     def _verifier_reward(self, round_id: int) -> int:
         task_id = self.chain.call(self.chain.rounds.functions.rounds(round_id))[0]
@@ -152,7 +186,7 @@ class DisputeDuties:
     def tick(self, head: int | None = None) -> list[str]:
         """One pass over this node's open disputes: every move that is due and ours. Returns what was done."""
         head = self.chain.block_number() if head is None else head
-        done = []
+        done = [f"opened {i}" for i in self.open_my_contradictions(head)]
         for dispute_id in self.discover():
             d = self.view(dispute_id)
             if d.phase == protocol.DISPUTE_RESOLVED:

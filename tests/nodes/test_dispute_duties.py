@@ -69,14 +69,24 @@ def kit(net):
     return kit
 
 
+class FirstMemberContradicts(dict):
+    """RoundKit verdicts: the first committee member asked contradicts, the others agree."""
+
+    def __bool__(self):  # RoundKit reads `verdicts or {}`
+        return True
+
+    def get(self, member, default=None):
+        self.setdefault("first", member)
+        return "contradict" if member == self["first"] else "agree"
+
+
 def contradicted_round(kit, task_id):
-    """A round whose every member contradicted: RoundKit's finalize is refused while disputes may open."""
-    members = {getattr(v, "address", v): "contradict" for v in kit.verifiers}
+    """A round whose first member contradicted: RoundKit's finalize is refused while a dispute may open."""
+    verdicts = FirstMemberContradicts()
     with pytest.raises(TrainchainError, match="verdicts still being revealed"):
-        kit.run_round(task_id, verdicts=members)
+        kit.run_round(task_id, verdicts=verdicts)
     rounds = kit.contract("TrainingRounds").functions
-    round_id = rounds.round_count().call()
-    return round_id, rounds.committee_of(round_id).call()
+    return rounds.round_count().call(), verdicts["first"]
 
 
 def play(duties_by_name: dict, kit, until, max_blocks=60):
@@ -96,7 +106,7 @@ def test_forgery_convicted_across_a_restart(net, kit, tmp_path):
     dev = net.dev
     trainer, verifiers = dev[1], dev[2:8]
     task_id = kit.create_task(TASK)
-    round_id, committee = contradicted_round(kit, task_id)
+    round_id, challenger = contradicted_round(kit, task_id)
     by_addr = {a.address: a for a in verifiers}
     dbs = {a: NodeDB(tmp_path / f"{a}.sqlite") for a in [trainer.address] + [v.address for v in verifiers]}
 
@@ -106,8 +116,10 @@ def test_forgery_convicted_across_a_restart(net, kit, tmp_path):
         return DisputeDuties(net.client(acct), dbs[addr], provider)
 
     nodes = {a: duties(a) for a in dbs}
-    challenger = committee[0]
-    dispute_id = nodes[challenger].open(round_id, check_index=0)
+    # nobody calls open: the challenger's tick finds its own contradicting reveal and disputes the differing check
+    nodes[challenger].tick()
+    dispute_id = nodes[challenger].disputes.functions.dispute_count().call()
+    assert nodes[challenger].view(dispute_id).challenger == challenger
     disputes = nodes[challenger].disputes.functions
 
     def phase():
@@ -133,8 +145,7 @@ def test_false_challenge_loses(net, kit, tmp_path):
     dev = net.dev
     trainer, verifiers = dev[1], dev[2:8]
     task_id = kit.create_task(TASK)
-    round_id, committee = contradicted_round(kit, task_id)
-    challenger = committee[0]
+    round_id, challenger = contradicted_round(kit, task_id)
     by_addr = {a.address: a for a in verifiers}
     nodes = {}
     for addr in [trainer.address] + [v.address for v in verifiers]:
