@@ -314,8 +314,8 @@ def compute_step_key(seed: int, epoch: int, slot: int, step: int, n_slots: int, 
 # revealed start checkpoint and votes commit-reveal; the loser pays. Same names in contracts/lib/rules.vy.
 JURY_MAX = 15                       # jurors per dispute: StakeManager.draw_committee returns <= 16, the challenger is dropped
 MAX_SPAN_STEPS = 512                # most steps of a disputed span (a check spans k or 2k steps): bounds post_steps' calldata
-DEFENDER_GAS_ALLOWANCE = 1_500_000  # gas refunded to a winning trainer: post_steps (148k at 4 steps, ~+1k per step) + resolve (452k with 6 jurors, ~+50k per juror)
-CHALLENGER_GAS_ALLOWANCE = 2_000_000  # gas refunded to a winning challenger: open (482k) + name_step (711k with 6 jurors drawn) + resolve
+DEFENDER_GAS_ALLOWANCE = 1_750_000  # gas refunded to a winning trainer: post_steps (148k at 4 steps, 677k at 512) + resolve (864k with 15 jurors): bench/disputes.md
+CHALLENGER_GAS_ALLOWANCE = 3_500_000  # gas refunded to a winning challenger: open (478k) + name_step (1.86M with 15 jurors) + resolve (864k): bench/disputes.md
 DOMAIN_JURY = 3
 
 # dispute phases (contracts/Disputes.vy)

@@ -1,0 +1,132 @@
+"""Gas of a dispute (issue #15), move by move, against the span length and the jury size:
+`python -m bench.disputes` -> bench/disputes.md (not part of `make bench`).
+
+A LocalNet (anvil automining; gas used does not depend on the base fee, only the bond's value does; the contracts deployed with DeployParams(disputes=True)),
+rounds driven by tests/roundkit.py with one contradicting member; the dispute's moves sent with web3 from the dev
+accounts; every juror commits and reveals (the most expensive juror's gas is reported). Span = (end leaf - start
+leaf) · k steps of the disputed check (k = segment_steps; the bench disputes a one-segment check).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+from node import protocol as P
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = Path(__file__).resolve().parent / "disputes.md"
+SPANS = (4, 64, 512)   # k: steps of a one-segment span
+JURIES = (3, 15)       # jurors (verifiers staked = jury + 1: the challenger is not a juror)
+MOVES = ["open", "post_steps", "name_step", "commit_vote", "reveal_vote", "resolve", "finalize"]
+
+
+class FirstMemberContradicts(dict):
+    def __bool__(self):  # RoundKit reads `verdicts or {}`
+        return True
+
+    def get(self, member, default=None):
+        self.setdefault("first", member)
+        return "contradict" if member == self["first"] else "agree"
+
+
+def measure(k: int, jury: int) -> dict[str, int]:
+    sys.path.append(str(ROOT / "tests"))  # last: shadows nothing
+    from roundkit import SMALL_TASK, RoundKit
+
+    from node.chain.contracts import DeployParams, contract
+    from node.chain.contracts import send as send_tx
+    from node.errors import TrainchainError
+    from node.localnet import LocalNet
+
+    with tempfile.TemporaryDirectory() as tmp:
+        net = LocalNet(Path(tmp), block_time=None, deploy_params=DeployParams(disputes=True), n_accounts=jury + 3).start()
+        try:
+            w3 = net.web3()
+            kit = RoundKit.on(net, net.dev[1], net.dev[2:2 + jury + 1], net.store())
+            kit.stake_all()
+            task = replace(SMALL_TASK, steps_per_round=8 * k, segment_steps=k, reveal_window=50,
+                           commit_verdicts_window=50, reveal_verdicts_window=50)
+            task_id = kit.create_task(task)
+            verdicts = FirstMemberContradicts()
+            try:
+                kit.run_round(task_id, verdicts=verdicts)
+            except TrainchainError:
+                pass  # finalize waits: the contradiction may be disputed
+            rounds = contract(w3, "TrainingRounds", net.deployment.addresses["TrainingRounds"]).functions
+            disputes = contract(w3, "Disputes", net.deployment.addresses["Disputes"]).functions
+            round_id = rounds.round_count().call()
+            challenger = verdicts["first"]
+            samples = rounds.round_samples_of(round_id).call()
+            check = 0 if len(samples) > 1 else len(samples) - 1  # a one-segment check (x, x+1)
+            estimates = {}
+
+            def send(w3, fn, sender, value=0):
+                """node.chain.contracts.send with twice the estimate: anvil under-estimates some dispute moves
+                (post_steps, reveal_vote, resolve fail at the bare estimate); the gas USED is what is reported."""
+                est = fn.estimate_gas({"from": getattr(sender, "address", sender), "value": value})
+                receipt = send_tx(w3, fn, sender, value=value, gas=2 * est)
+                estimates[fn.fn_name] = (est, receipt["gasUsed"])
+                return receipt
+
+            gas = {}
+            reward = task.verifier_reward_wei
+            r = send(w3, disputes.open(round_id, check), challenger, value=disputes.bond_for(reward).call())
+            gas["open"] = r["gasUsed"]
+            d_id = disputes.dispute_count().call()
+            start, end = rounds.start_hashes_of(round_id).call()[check], rounds.end_hashes_of(round_id).call()[check]
+            span = disputes.disputes(d_id).call()[5]
+            hashes = [start] + [hashlib.sha256(bytes([i % 256, i // 256])).digest() for i in range(1, span)] + [end]
+            gas["post_steps"] = send(w3, disputes.post_steps(d_id, hashes), kit.trainer)["gasUsed"]
+            gas["name_step"] = send(w3, disputes.name_step(d_id, span, hashes), challenger)["gasUsed"]
+            jurors = disputes.jury_of(d_id).call()
+            salts = {j: os.urandom(32) for j in jurors}
+            gas["commit_vote"] = max(send(w3, disputes.commit_vote(d_id, P.compute_vote_commitment(d_id, j, True, salts[j])), j)["gasUsed"]
+                                     for j in jurors)
+            gas["reveal_vote"] = max(send(w3, disputes.reveal_vote(d_id, True, salts[j]), j)["gasUsed"] for j in jurors)
+            gas["resolve"] = send(w3, disputes.resolve(d_id), challenger)["gasUsed"]
+            kit.mine(task.reveal_verdicts_window + 1)
+            gas["finalize"] = send(w3, rounds.finalize(round_id), kit.deployer)["gasUsed"]
+            print("   (estimate, used):", estimates, flush=True)
+            gas["jurors"] = len(jurors)
+            gas["span_steps"] = span
+            return gas
+        finally:
+            net.stop()
+
+
+def write_markdown(rows: list[dict]) -> str:
+    lines = ["# Gas of a dispute (issue #15)", "",
+             "`python -m bench.disputes` (bench/disputes.py): LocalNet on anvil 1.7.1, contracts compiled by vyper",
+             "0.4.3 deployed with Disputes; a false challenge (every juror votes for the trainer) over a one-segment",
+             "check; commit_vote / reveal_vote: the most expensive juror. Refund allowances (node/protocol.py):",
+             f"defender {P.DEFENDER_GAS_ALLOWANCE:,} gas, challenger {P.CHALLENGER_GAS_ALLOWANCE:,} gas.", "",
+             "| span steps | jurors | " + " | ".join(MOVES) + " | trainer's moves | challenger's moves |",
+             "|---|---|" + "---|" * (len(MOVES) + 2)]
+    for g in rows:
+        defender = g["post_steps"]
+        challenger = g["open"] + g["name_step"] + g["resolve"]
+        lines.append(f"| {g['span_steps']} | {g['jurors']} | " + " | ".join(f"{g[m]:,}" for m in MOVES)
+                     + f" | {defender:,} | {challenger:,} |")
+    lines += ["", "A dispute's latency: open, then at most one move window for the trainer (`reveal_window`), one for",
+              "the challenger, the jury's commit and reveal windows (`commit_verdicts_window` + `reveal_verdicts_window`),",
+              "then resolve and finalize: 2·reveal_window + commit_verdicts_window + reveal_verdicts_window blocks at most,",
+              "fewer when every party moves at once.", ""]
+    return "\n".join(lines)
+
+
+def run() -> dict:
+    rows = []
+    for k in SPANS:
+        for jury in JURIES:
+            rows.append(measure(k, jury))
+            print(f"   span {rows[-1]['span_steps']} jury {rows[-1]['jurors']}: {rows[-1]}", flush=True)
+    OUT.write_text(write_markdown(rows))
+    return {f"span{r['span_steps']}_jury{r['jurors']}": r for r in rows}
+
+
+if __name__ == "__main__":
+    run()
