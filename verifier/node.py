@@ -32,6 +32,7 @@ from node.roles.metrics import NodeMetrics
 from node.chain.records import Round, Task
 from node.rounds import Action, Phase, can_act, is_finalize_due
 from node.roles.runloop import DutyNode, Stopwatch, progress_bar
+from node.roles.disputes import DisputeRole
 from verifier.aggregation import AggregationDuties
 
 log = logging.getLogger("trainchain.verifier")
@@ -44,7 +45,7 @@ class RefusedTask(Exception):
     """This verifier cannot replay a task (its runtime pin, its spec); the message says why."""
 
 
-class VerifierNode(AggregationDuties, DutyNode):
+class VerifierNode(AggregationDuties, DisputeRole, DutyNode):
     role = ROLE
 
     def __init__(self, chain, store, db: NodeDB, workdir: str | Path, metrics: NodeMetrics | None = None,
@@ -97,6 +98,7 @@ class VerifierNode(AggregationDuties, DutyNode):
             self.advance(rec, head)
         self.discover_aggregations(head)  # epoch tasks (#14): verifier/aggregation.py
         self.advance_aggregations(head)
+        self.tick_disputes(head)  # disputes (#15): node/roles/disputes.py; inert without a Disputes deployment
         self.ticked(head)
         return False
 
@@ -320,6 +322,9 @@ class VerifierNode(AggregationDuties, DutyNode):
         shutil.rmtree(self.workdir / f"round-{round_id}", ignore_errors=True)
 
     # ------------------------------------------------------------ the engine, per task
+    def dispute_engine(self, task_id: int):
+        return self.task_engine(task_id, self.chain.get_task(task_id))
+
     def task_engine(self, task_id: int, task: Task):
         """(spec, dataset) of a task; the runtime pin is applied once per process.
 

@@ -15,11 +15,13 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 from web3.logs import DISCARD
 
 from node import protocol
+from node.errors import TrainchainError
 
 log = logging.getLogger("trainchain.disputes")
 
@@ -259,8 +261,6 @@ def compute_span_replay(spec, dataset, store, start_cid: str, start_hash: bytes,
     fetch its revealed start checkpoint, check it hashes to the start leaf, replay on the round's schedule.
     A start that cannot be fetched or does not hash to its leaf gives [] (that is the start's own case: the
     verdict's starts_ok flag, not a step to name)."""
-    from pathlib import Path
-
     from node.engine import replay_segment
     from node.engine.state import StateError
 
@@ -285,3 +285,24 @@ def replay_provider(chain, store, workdir, task_engine: Callable[[int], tuple]) 
         start_leaf = chain.call(chain.rounds.functions.round_samples_of(d.round_id))[d.check_index]
         return compute_span_replay(spec, dataset, store, cid, d.start_hash, start_leaf, steps, workdir)
     return span_hashes
+
+
+# ---------------------------------------------------------------- the duty nodes' hook
+class DisputeRole:
+    """Mixin for a duty node (TrainerNode, VerifierNode: self.chain, self.store, self.db, self.workdir, self.role,
+    and dispute_engine(task_id) -> (spec, dataset)): `tick_disputes(head)` once per block plays every dispute move
+    the node owes. Inert on a deployment without Disputes; a failed move is logged and retried next block."""
+
+    _dispute_duties = None
+
+    def tick_disputes(self, head: int) -> None:
+        if self.chain.disputes is None:
+            return
+        if self._dispute_duties is None:
+            provider = replay_provider(self.chain, self.store, Path(self.workdir) / "disputes", self.dispute_engine)
+            self._dispute_duties = DisputeDuties(self.chain, self.db, provider, role=self.role)
+        try:
+            for what in self._dispute_duties.tick(head):
+                log.info("dispute: %s", what)
+        except TrainchainError as e:  # a move that failed now is tried again next block; the node keeps serving
+            log.warning("dispute move failed at block %d: %s", head, e)

@@ -36,6 +36,7 @@ from pathlib import Path
 
 from node import protocol
 from node.roles.db import NodeDB
+from node.roles.disputes import DisputeRole
 from node.errors import ChainError
 from node.roles.metrics import NodeMetrics
 from node.chain.records import Task
@@ -60,7 +61,7 @@ def mean_loss(losses: list[float]) -> float | None:
     return sum(vals) / len(vals) if vals else None
 
 
-class TrainerNode(EpochTrainerDuties, DutyNode):
+class TrainerNode(EpochTrainerDuties, DisputeRole, DutyNode):
     role = ROLE
 
     def __init__(
@@ -132,6 +133,7 @@ class TrainerNode(EpochTrainerDuties, DutyNode):
         if not self.is_new_head(head):
             return False
         done = self.tick_at(head)
+        self.tick_disputes(head)  # disputes (#15): defends its rounds; inert without a Disputes deployment
         self.ticked(head)
         return done
 
@@ -154,6 +156,10 @@ class TrainerNode(EpochTrainerDuties, DutyNode):
             return False
         self.start_round(task)
         return False
+
+    def dispute_engine(self, task_id: int):
+        """(spec, dataset) of the task whose rounds this trainer defends (DisputeRole)."""
+        return self.spec, self.dataset
 
     def rounds_finished(self) -> int:
         """Rounds of this task decided for or against us (a void round is retried, not counted)."""
