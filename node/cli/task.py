@@ -69,10 +69,10 @@ def _task_summary(chain, task_id: int) -> dict:
 def epochs_summary(chain, task_id: int, last: int = 10) -> list[dict]:
     """An epoch task's last `last` epochs (#14): phase or outcome, each claimed slot (its round, trainer and
     outcome), A (the accepted slots), the slots left out, the epoch's state. [] for a v1 task."""
-    from node.rounds import EpochPhase, Phase
-
-    if "Epochs" not in chain.deployment.addresses or not chain.get_task(task_id).params.is_epoch_task:
+    if chain.epochs is None or not getattr(chain.get_task(task_id).params, "is_epoch_task", False):
         return []
+    from node.rounds import EpochPhase, Phase  # the epoch state machine (#14)
+
     current = chain.get_epoch(task_id).epoch
     out = []
     for e in range(max(0, current - last + 1), current + 1):
