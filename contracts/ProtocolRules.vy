@@ -261,3 +261,86 @@ def compute_dispute_payouts(pot: uint256, n_majority: uint256, juror_reward: uin
     @notice (each majority juror, the winner, the treasury) out of the loser's pot.
     """
     return rules.compute_dispute_payouts(pot, n_majority, juror_reward, gas_refund, winner_share_bps)
+
+
+# ---------------------------------------------------------------- epochs (#14)
+
+@external
+@pure
+def is_epoch_task(p: rules.TaskParams) -> bool:
+    """
+    @notice Whether Epochs runs the task: more than one slot or a non-identity outer step.
+    """
+    return rules.is_epoch_task(p)
+
+
+@external
+@pure
+def compute_slot_span(seal_delay_blocks: uint256, reveal_window: uint256, commit_verdicts_window: uint256, reveal_verdicts_window: uint256) -> uint256:
+    """
+    @notice Most blocks an honest slot takes from its commit to its finalize.
+    """
+    return rules.compute_slot_span(seal_delay_blocks, reveal_window, commit_verdicts_window, reveal_verdicts_window)
+
+
+@external
+@pure
+def compute_epoch_deadlines(opened_block: uint256, claim_window: uint256, train_window: uint256, slot_span: uint256) -> (uint256, uint256, uint256):
+    """
+    @notice (claim_deadline, commit_deadline, aggregate_deadline) of an epoch opened at `opened_block`.
+    """
+    return rules.compute_epoch_deadlines(opened_block, claim_window, train_window, slot_span)
+
+
+@external
+@pure
+def compute_aggregate_seed(block_hash: bytes32, task_id: uint256, epoch: uint256) -> bytes32:
+    """
+    @notice The aggregation committee's seed.
+    """
+    return rules.compute_aggregate_seed(block_hash, task_id, epoch)
+
+
+@external
+@pure
+def compute_aggregate_commitment(task_id: uint256, epoch: uint256, member: address, state_hash: bytes32, salt: bytes32) -> bytes32:
+    """
+    @notice A member's commitment to the aggregate state hash.
+    """
+    return rules.compute_aggregate_commitment(task_id, epoch, member, state_hash, salt)
+
+
+@external
+@pure
+def compute_accepted_rank(accepted: uint256, slot: uint256) -> uint256:
+    """
+    @notice Accepted slots before `slot`: its trainer's turn to post.
+    """
+    return rules.compute_accepted_rank(accepted, slot)
+
+
+@external
+@pure
+def compute_post_opens(commit_deadline: uint256, rank: uint256, post_window: uint256) -> uint256:
+    """
+    @notice First block at which the accepted slot of rank `rank` may post (committee not all committed).
+    """
+    return rules.compute_post_opens(commit_deadline, rank, post_window)
+
+
+@external
+@pure
+def compute_post_deadline(commit_deadline: uint256, n_accepted: uint256, post_window: uint256) -> uint256:
+    """
+    @notice Last block at which any accepted slot's trainer may post.
+    """
+    return rules.compute_post_deadline(commit_deadline, n_accepted, post_window)
+
+
+@external
+@pure
+def compute_ready_block(claim_deadline: uint256, aggregate_deadline: uint256, last_finalized_block: uint256, all_finalized: bool) -> uint256:
+    """
+    @notice The block from which an epoch's set A is final.
+    """
+    return rules.compute_ready_block(claim_deadline, aggregate_deadline, last_finalized_block, all_finalized)

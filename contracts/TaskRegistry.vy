@@ -302,6 +302,7 @@ def commit_inputs(task_id: uint256) -> rules.CommitInputs:
         min_trainer_stake_wei=self.tasks[task_id].params.min_trainer_stake_wei,
         quorum=self.tasks[task_id].params.quorum,
         seal_delay_blocks=self.tasks[task_id].params.seal_delay_blocks,
+        in_epochs=rules.is_epoch_task(self.tasks[task_id].params),
     )
 
 

@@ -24,6 +24,9 @@ interface IStakeManager:
     def eligible_entry_count() -> uint256: view
     def draw_committee(seed: bytes32, at_block: uint256, size: uint256, task_id: uint256) -> DynArray[address, MAX_COMMITTEE]: view
 
+interface IEpochs:
+    def slot_finalized(slot_id: uint256, accepted: bool): nonpayable
+
 interface ITaskRegistry:
     def commit_inputs(task_id: uint256) -> rules.CommitInputs: view
     def round_windows(task_id: uint256) -> rules.RoundWindows: view
@@ -114,6 +117,9 @@ event RewardPaid:
 event DisputesSet:
     disputes: indexed(address)
 
+event EpochsSet:
+    epochs: indexed(address)
+
 event PenaltyApplied:
     round_id: indexed(uint256)
     who: indexed(address)
@@ -144,6 +150,9 @@ convicted: public(HashMap[uint256, bool])           # a dispute convicted the ro
 trainer_reservation: public(HashMap[uint256, uint256])  # round -> the task's minimum trainer stake
 seat_reservation: public(HashMap[uint256, uint256])     # round -> per committee seat (the verifier minimum)
 seat_shortfall: public(HashMap[uint256, HashMap[address, uint256]])  # round -> member -> what its free stake lacked
+# epochs (issue #14): Epochs opens and commits the rounds of epoch slots (slot id = round id)
+epochs: public(address)                                 # set once by the deployer, as `disputes`
+is_slot: public(HashMap[uint256, bool])                 # round -> an epoch slot (finalize tells Epochs, never advances the task)
 
 
 @deploy
@@ -173,36 +182,88 @@ def commit(task_id: uint256, base_hash: bytes32, data_root: bytes32, trace_root:
     """
     p: rules.CommitInputs = staticcall self.registry.commit_inputs(task_id)
     assert p.canonical_hash != empty(bytes32), "rounds: unknown task"
+    assert not p.in_epochs, "rounds: an epoch task: claim a slot in Epochs"
     assert self.open_round[task_id] == 0, "rounds: task has an open round"
     assert staticcall self.stake_manager.is_eligible(msg.sender, rules.TRAINER), "rounds: not a staked trainer"
-    # the round reserves the task's minimum (at least StakeManager's): stake reserved by another open
-    # round cannot back this one, and every slash of this round is a fraction of this reservation
-    reservation: uint256 = max(p.min_trainer_stake_wei, staticcall self.stake_manager.min_stake(rules.TRAINER))
-    assert staticcall self.stake_manager.free_stake(msg.sender) >= reservation, "rounds: free stake below the task's minimum"
     assert base_hash == p.canonical_hash, "rounds: base hash is not canonical"
     assert rules.is_valid_merkle_proof(trace_root, p.n_segments + 1, 0, base_hash, proof0), "rounds: bad leaf-0 proof"
     assert data_root != empty(bytes32), "rounds: empty data root"
     assert staticcall self.stake_manager.eligible_entry_count() >= p.quorum, "rounds: too few active verifiers"
 
+    round_id: uint256 = self._open(task_id, msg.sender, p.min_trainer_stake_wei)
+    self.open_round[task_id] = round_id
+    self._commit(round_id, task_id, msg.sender, base_hash, data_root, trace_root, p.seal_delay_blocks)
+    return round_id
+
+
+@external
+def set_epochs(epochs: address):
+    """
+    @notice Deployer, once, before the first commit: the Epochs contract that opens and commits epoch slots.
+    @param epochs Epochs (authorized in StakeManager and TaskRegistry).
+    """
+    assert msg.sender == self.deployer and self.epochs == empty(address) and self.round_count == 0, "rounds: epochs already set"
+    assert epochs != empty(address), "rounds: zero address"
+    self.epochs = epochs
+    log EpochsSet(epochs=epochs)
+
+
+@external
+def open_slot(task_id: uint256, trainer: address, min_trainer_stake_wei: uint256, commit_deadline: uint256) -> uint256:
+    """
+    @notice Epochs only (Epochs.claim checked the claim): open the round of an epoch slot, phase CLAIMED;
+            it reserves the trainer's stake and the round's cost of the pool as a v1 commit does. A slot
+            not committed by `commit_deadline` finalizes as expired (the miss slash).
+    @return The slot id (a round id).
+    """
+    assert msg.sender == self.epochs, "rounds: only the epochs contract"
+    slot_id: uint256 = self._open(task_id, trainer, min_trainer_stake_wei)
+    self.rounds[slot_id].task_id = task_id
+    self.rounds[slot_id].trainer = trainer
+    self.rounds[slot_id].phase = rules.CLAIMED
+    self.rounds[slot_id].deadline = commit_deadline
+    self.is_slot[slot_id] = True
+    return slot_id
+
+
+@external
+def commit_slot(slot_id: uint256, base_hash: bytes32, data_root: bytes32, trace_root: bytes32, seal_delay_blocks: uint256):
+    """
+    @notice Epochs only (Epochs.commit checked the claimer, the epoch's base, the leaf-0 proof and the
+            deadline): the claimed slot's hashes; from here the slot is a v1 round, seal ... finalize.
+    """
+    assert msg.sender == self.epochs, "rounds: only the epochs contract"
+    assert self.rounds[slot_id].phase == rules.CLAIMED, "rounds: slot not awaiting its commit"
+    self._commit(slot_id, self.rounds[slot_id].task_id, self.rounds[slot_id].trainer, base_hash, data_root, trace_root, seal_delay_blocks)
+
+
+@internal
+def _open(task_id: uint256, trainer: address, min_trainer_stake_wei: uint256) -> uint256:
+    # the round reserves the task's minimum (at least StakeManager's): stake reserved by another open
+    # round cannot back this one, and every slash of this round is a fraction of this reservation
+    reservation: uint256 = rules.compute_trainer_reservation(min_trainer_stake_wei, staticcall self.stake_manager.min_stake(rules.TRAINER))
+    assert staticcall self.stake_manager.free_stake(trainer) >= reservation, "rounds: free stake below the task's minimum"
     round_id: uint256 = self.round_count + 1
     self.round_count = round_id
-    self.open_round[task_id] = round_id
-    seal_after: uint256 = block.number + p.seal_delay_blocks + 1
-    self.rounds[round_id] = Round(
-        task_id=task_id, trainer=msg.sender, base_hash=base_hash, data_root=data_root,
-        trace_root=trace_root, phase=rules.COMMITTED, outcome=rules.OUTCOME_NONE, commit_block=block.number,
-        seed=empty(bytes32), deadline=block.number + p.seal_delay_blocks + rules.BLOCKHASH_HORIZON,
-        commit_deadline=0, n_committed=0, n_revealed=0, n_contradicting=0,
-        final_hash=empty(bytes32), final_cid="",
-    )
     self.trainer_reservation[round_id] = reservation
-    extcall self.stake_manager.reserve(msg.sender, reservation)
+    extcall self.stake_manager.reserve(trainer, reservation)
     # holds the round's cost of the pool until finalize; reverts on a closed task or a pool that
     # does not cover one more round
     extcall self.registry.reserve(task_id)
-    log RoundCommitted(round_id=round_id, task_id=task_id, trainer=msg.sender, base_hash=base_hash,
-                       data_root=data_root, trace_root=trace_root, seal_after=seal_after)
     return round_id
+
+
+@internal
+def _commit(round_id: uint256, task_id: uint256, trainer: address, base_hash: bytes32, data_root: bytes32, trace_root: bytes32, seal_delay_blocks: uint256):
+    self.rounds[round_id] = Round(
+        task_id=task_id, trainer=trainer, base_hash=base_hash, data_root=data_root,
+        trace_root=trace_root, phase=rules.COMMITTED, outcome=rules.OUTCOME_NONE, commit_block=block.number,
+        seed=empty(bytes32), deadline=block.number + seal_delay_blocks + rules.BLOCKHASH_HORIZON,
+        commit_deadline=0, n_committed=0, n_revealed=0, n_contradicting=0,
+        final_hash=empty(bytes32), final_cid="",
+    )
+    log RoundCommitted(round_id=round_id, task_id=task_id, trainer=trainer, base_hash=base_hash,
+                       data_root=data_root, trace_root=trace_root, seal_after=block.number + seal_delay_blocks + 1)
 
 
 @external
@@ -370,7 +431,7 @@ def finalize(round_id: uint256):
     @param round_id An open round.
     """
     r: Round = self.rounds[round_id]
-    assert r.phase >= rules.COMMITTED and r.phase < rules.FINALIZED, "rounds: not open"
+    assert r.phase >= rules.COMMITTED and r.phase != rules.FINALIZED, "rounds: not open"
     p: rules.Settlement = staticcall self.registry.settlement(r.task_id)
     outcome: uint256 = rules.OUTCOME_NONE
     disputed: bool = self.disputes != empty(address)
@@ -384,7 +445,8 @@ def finalize(round_id: uint256):
         outcome = rules.compute_tally(r.n_revealed, r.n_contradicting, p.quorum)
     else:
         assert block.number > r.deadline, "rounds: deadline not passed"
-        outcome = rules.OUTCOME_EXPIRED if r.phase == rules.COMMITTED else rules.OUTCOME_ABANDONED
+        # never sealed, or a claimed slot never committed: expired (the miss slash)
+        outcome = rules.OUTCOME_EXPIRED if r.phase == rules.COMMITTED or r.phase == rules.CLAIMED else rules.OUTCOME_ABANDONED
     self.rounds[round_id].phase = rules.FINALIZED
     self.rounds[round_id].outcome = outcome
     self.open_round[r.task_id] = 0
@@ -410,6 +472,8 @@ def finalize(round_id: uint256):
             self._settle_seats(round_id, 0, False, 0)
             self._penalize(round_id, r.trainer, reservation, rules.compute_trainer_miss_bps(p.trainer_slash_bps, p.no_show_slash_bps), "missed deadline")
     log RoundFinalized(round_id=round_id, task_id=r.task_id, outcome=outcome, n_revealed=r.n_revealed, n_contradicting=r.n_contradicting)
+    if self.is_slot[round_id]:
+        extcall IEpochs(self.epochs).slot_finalized(round_id, outcome == rules.OUTCOME_ACCEPTED)
 
 
 # ---------------------------------------------------------------- disputes (issue #15)
@@ -551,7 +615,9 @@ def _settle_accepted(round_id: uint256, r: Round, p: rules.Settlement):
     extcall self.registry.pay(r.task_id, payees, amounts)
     for i: uint256 in range(len(payees), bound=MAX_PAYEES):
         log RewardPaid(round_id=round_id, who=payees[i], amount=amounts[i])
-    extcall self.registry.advance(r.task_id, round_id, r.final_hash, r.final_cid)
+    # an epoch slot: the epoch's aggregate, not the slot's state, becomes canonical (Epochs.finalize_epoch)
+    if not self.is_slot[round_id]:
+        extcall self.registry.advance(r.task_id, round_id, r.final_hash, r.final_cid)
 
 
 @internal

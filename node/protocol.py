@@ -217,6 +217,12 @@ def check_task_params(params) -> None:
     rules.check_task_params): raise ValueError with the contract's words."""
     if params.verifier_reward_wei <= 0:
         raise ValueError("rules: zero verifier reward")
+    if not 1 <= params.slots_per_epoch <= MAX_SLOTS:
+        raise ValueError("rules: slots per epoch out of range")
+    if not 1 <= params.outer_lr_bps <= MAX_OUTER_LR_BPS:
+        raise ValueError("rules: outer lr out of range")
+    if not params.outer_momentum_bps < BPS:
+        raise ValueError("rules: outer momentum out of range")
 
 
 def check_task_bounds(params, bounds) -> None:
@@ -233,6 +239,11 @@ def check_task_bounds(params, bounds) -> None:
         raise ValueError("rules: verifier slash above the cap")
     if params.no_show_slash_bps > bounds.max_no_show_slash_bps:
         raise ValueError("rules: no-show slash above the cap")
+    if is_epoch_task(params.slots_per_epoch, params.outer_lr_bps, params.outer_momentum_bps):
+        if min(params.claim_window, params.train_window) < bounds.min_window_blocks:
+            raise ValueError("rules: window below the deployment minimum")
+        if max(params.claim_window, params.train_window) > bounds.max_window_blocks:
+            raise ValueError("rules: window above the deployment maximum")
 
 
 def compute_max_lock_blocks(max_seal_delay: int, max_window_blocks: int) -> int:
@@ -305,6 +316,93 @@ def compute_step_key(seed: int, epoch: int, slot: int, step: int, n_slots: int, 
     if n_slots == 1:
         return (seed, compute_batch_index(epoch, slot, step, n_slots, steps_per_slot))
     return compute_random_key(seed, epoch, slot, step)
+
+
+# ---------------------------------------------------------------- epochs on chain (issue #14, contracts/Epochs.vy)
+# Same names and results as contracts/lib/rules.vy (tests/contracts/test_epochs_rules.py holds them
+# against each other); the phases and who acts when are node.rounds' epoch state machine.
+MAX_SLOTS = 16
+MAX_OUTER_LR_BPS = 20_000
+DOMAIN_AGGREGATE = 3
+
+
+def compute_bps(fraction: float) -> int:
+    """A spec's fraction (outer_lr, outer_momentum) in basis points, as TaskParams carries it."""
+    return round(fraction * BPS)
+
+
+def is_epoch_task(slots_per_epoch: int, outer_lr_bps: int, outer_momentum_bps: int) -> bool:
+    """rules.is_epoch_task: more than one slot or a non-identity outer step runs in Epochs; a one-slot
+    identity task is a v1 task (TrainingRounds.commit; a failed round is retried in the same epoch)."""
+    return slots_per_epoch > 1 or outer_lr_bps != BPS or outer_momentum_bps != 0
+
+
+def compute_trainer_reservation(min_trainer_stake_wei: int, min_trainer_stake: int) -> int:
+    """rules.compute_trainer_reservation: what a round, an epoch slot or an aggregate post reserves of its
+    trainer's free stake (the task's minimum, at least the deployment's); its slashes are fractions of it."""
+    return max(min_trainer_stake_wei, min_trainer_stake)
+
+
+def compute_slot_span(seal_delay_blocks: int, reveal_window: int, commit_verdicts_window: int,
+                      reveal_verdicts_window: int) -> int:
+    """Most blocks an honest slot takes from its commit to its finalize: seal block + seal, the trainer's
+    two reveals, the committee's two windows, the finalize block."""
+    return seal_delay_blocks + 1 + 2 * reveal_window + commit_verdicts_window + reveal_verdicts_window + 1
+
+
+def compute_epoch_deadlines(opened_block: int, claim_window: int, train_window: int, slot_span: int) -> tuple[int, int, int]:
+    """(claim_deadline, commit_deadline, aggregate_deadline) of an epoch opened at `opened_block` (its first claim)."""
+    claim_deadline = opened_block + claim_window
+    commit_deadline = claim_deadline + train_window
+    return claim_deadline, commit_deadline, commit_deadline + slot_span
+
+
+def compute_task_epoch_deadlines(params, opened_block: int) -> tuple[int, int, int]:
+    """compute_epoch_deadlines from a TaskParams (what Epochs computes at the first claim)."""
+    span = compute_slot_span(params.seal_delay_blocks, params.reveal_window, params.commit_verdicts_window,
+                             params.reveal_verdicts_window)
+    return compute_epoch_deadlines(opened_block, params.claim_window, params.train_window, span)
+
+
+def compute_ready_block(claim_deadline: int, aggregate_deadline: int, last_finalized_block: int, all_finalized: bool) -> int:
+    """The block from which an epoch's A is final: with every claimed slot finalized (asked after the claim
+    window), the later of claim_deadline and the last finalize, never after aggregate_deadline; else aggregate_deadline."""
+    if all_finalized:
+        return min(aggregate_deadline, max(claim_deadline, last_finalized_block))
+    return aggregate_deadline
+
+
+def compute_aggregate_seed(block_hash: bytes, task_id: int, epoch: int) -> bytes:
+    """keccak256(abi.encode(blockhash(ready_block + seal_delay_blocks), task_id, epoch)): the aggregation committee's seed."""
+    return keccak(block_hash + task_id.to_bytes(32, "big") + epoch.to_bytes(32, "big"))
+
+
+def compute_aggregate_commitment(task_id: int, epoch: int, member: str, state_hash: bytes, salt: bytes) -> bytes:
+    """keccak256(abi.encode(task_id, epoch, member, state_hash, salt)): a member's commitment to the
+    aggregate state hash it computed (its address inside: nobody can copy another's)."""
+    return keccak(task_id.to_bytes(32, "big") + epoch.to_bytes(32, "big") + bytes(12) + bytes.fromhex(member[2:])
+                  + state_hash + salt)
+
+
+def compute_accepted_rank(accepted: int, slot: int) -> int:
+    """How many accepted slots (bits of `accepted`) come before `slot`: its trainer's turn to post (0 first)."""
+    return bin(accepted & ((1 << min(slot, MAX_SLOTS)) - 1)).count("1")
+
+
+def compute_accepted_slots(accepted: int) -> list[int]:
+    """The set A (a bit mask on chain) as slot indices, in slot order."""
+    return [i for i in range(MAX_SLOTS) if (accepted >> i) & 1]
+
+
+def compute_post_opens(commit_deadline: int, rank: int, post_window: int) -> int:
+    """First block at which the accepted slot of rank `rank` may post when the committee has not all
+    committed (rank 0 may also post as soon as every member committed)."""
+    return commit_deadline + rank * post_window + 1
+
+
+def compute_post_deadline(commit_deadline: int, n_accepted: int, post_window: int) -> int:
+    """Last block at which any accepted slot's trainer may post: one post window (reveal_window) per accepted slot."""
+    return commit_deadline + n_accepted * post_window
 
 
 # ---------------------------------------------------------------- disputes (issue #15, protocol-v2 part C)

@@ -26,6 +26,7 @@ class Phase(IntEnum):
     STARTS_REVEALED = 3  # the committee commits verdicts; then the trainer reveals ends
     ENDS_REVEALED = 4  # the committee reveals verdicts
     FINALIZED = 5
+    CLAIMED = 6  # an epoch slot claimed in Epochs, not committed yet (numbered last: v1's order stays)
 
     @property
     def label(self) -> str:
@@ -36,7 +37,7 @@ class Phase(IntEnum):
 PHASE_LABELS = {
     Phase.NONE: "not committed", Phase.COMMITTED: "awaiting seal", Phase.SEALED: "awaiting the trainer's starts",
     Phase.STARTS_REVEALED: "taking verdict commitments", Phase.ENDS_REVEALED: "taking verdict reveals",
-    Phase.FINALIZED: "finalized",
+    Phase.FINALIZED: "finalized", Phase.CLAIMED: "claimed, awaiting the trainer's commit",
 }
 
 
@@ -181,9 +182,147 @@ def is_finalize_due(rnd, head: int) -> bool:
 def compute_missed_outcome(phase: Phase) -> Outcome:
     """The outcome of a round finalized after a missed deadline before the ends: expired if
     never sealed, else abandoned (the trainer missed a reveal)."""
-    return Outcome.EXPIRED if phase == Phase.COMMITTED else Outcome.ABANDONED
+    return Outcome.EXPIRED if phase in (Phase.COMMITTED, Phase.CLAIMED) else Outcome.ABANDONED
 
 
 def is_trainer_penalized(outcome: Outcome) -> bool:
     """Outcomes that cost the trainer stake: fraud, and the missed deadlines."""
     return outcome in (Outcome.FRAUD, Outcome.EXPIRED, Outcome.ABANDONED)
+
+
+# ================================================================ epochs (issue #14, contracts/Epochs.vy)
+# An epoch task's epoch: opened by its first claim; claims until claim_deadline, commits until
+# commit_deadline, each committed slot is a round above (slot id = round id) and counts in A if accepted
+# by aggregate_deadline; then the aggregation: open_aggregation (committee drawn), commit_aggregate,
+# post_aggregate (the lowest accepted slot's trainer; rank r after r post windows), reveal_aggregate,
+# finalize_epoch. Deadlines: node.protocol.compute_epoch_deadlines / compute_post_opens / compute_post_deadline.
+class EpochPhase(IntEnum):
+    """Epochs.epochs(task, e).phase (contracts/lib/rules.vy EPOCH_*)."""
+
+    NONE = 0  # not opened: the next claim opens it on the canonical state
+    OPEN = 1  # claims, commits, the slots' rounds (until aggregate_deadline)
+    AGGREGATING = 2  # the aggregation committee commits; then a trainer of an accepted slot posts
+    POSTED = 3  # the committee reveals
+    CLOSED = 4
+
+    @property
+    def label(self) -> str:
+        return EPOCH_PHASE_LABELS[self]
+
+
+EPOCH_PHASE_LABELS = {
+    EpochPhase.NONE: "not opened (the next claim opens it)", EpochPhase.OPEN: "open (claims, commits, slot rounds)",
+    EpochPhase.AGGREGATING: "taking aggregate commitments, then the post", EpochPhase.POSTED: "taking aggregate reveals",
+    EpochPhase.CLOSED: "closed",
+}
+
+
+class EpochAction(str, Enum):
+    """An epoch's transactions, by their Epochs function names (a slot's round: Action above)."""
+
+    CLAIM = "claim"
+    COMMIT = "commit"
+    OPEN_AGGREGATION = "open_aggregation"
+    COMMIT_AGGREGATE = "commit_aggregate"
+    POST_AGGREGATE = "post_aggregate"
+    REVEAL_AGGREGATE = "reveal_aggregate"
+    FINALIZE_EPOCH = "finalize_epoch"
+
+
+def is_finalize_epoch_allowed_at(ep, block: int, *, post_window: int) -> bool:
+    """Whether finalize_epoch passes in `block` (Epochs.finalize_epoch): an open epoch after its ready block
+    (A final: every claimed slot finalized after the claim window, else the aggregate deadline) when A is
+    empty, or once the aggregation seed expired; an aggregating one after the post deadline (nobody
+    posted); a posted one once every committed member revealed or the window closed."""
+    from node.protocol import BLOCKHASH_HORIZON, compute_post_deadline
+
+    if ep.phase == EpochPhase.OPEN:
+        ready = ep.ready_block_at(block)
+        if ready is None or block <= ready:
+            return False
+        return ep.accepted == 0 or block > ready + ep.seal_delay_blocks + BLOCKHASH_HORIZON
+    if ep.phase == EpochPhase.AGGREGATING:
+        return block > compute_post_deadline(ep.deadline, bin(ep.accepted).count("1"), post_window)
+    if ep.phase == EpochPhase.POSTED:
+        return ep.n_revealed == ep.n_committed or block > ep.deadline
+    return False
+
+
+def why_not_epoch_at(action: EpochAction, ep, block: int, *, slot: int | None = None, committee_size: int | None = None,
+                     post_window: int | None = None, n_slots: int | None = None, now: int | None = None) -> str | None:
+    """None if Epochs accepts `action` on the epoch record `ep` (node.chain.records.Epoch) in block `block`
+    (phase, windows, the slot's bits; stake, pool and membership are checked elsewhere), else the reason
+    in words. `slot`: the slot index (claim, commit) or, for post_aggregate, the poster's accepted slot;
+    `committee_size`: the drawn committee's size (post_aggregate); `post_window`: the task's reveal_window
+    (post_aggregate, finalize_epoch); `n_slots`: the task's N (claim on an epoch not opened yet)."""
+    from node.protocol import BLOCKHASH_HORIZON, compute_accepted_rank, compute_post_deadline, compute_post_opens
+
+    action = EpochAction(action)
+    now = block - 1 if now is None else now
+    name = f"epoch {ep.epoch} of task {ep.task_id}"
+    if ep.phase == EpochPhase.CLOSED:
+        return f"{action.value}: {name} is closed"
+    if action == EpochAction.CLAIM:
+        if ep.phase == EpochPhase.OPEN and block > ep.claim_deadline:
+            return f"claim: the claim window of {name} closed at block {ep.claim_deadline} (now {now})"
+        if ep.phase not in (EpochPhase.NONE, EpochPhase.OPEN):
+            return f"claim: {name} is {ep.phase.label}"
+        if slot >= (ep.n_slots if ep.phase == EpochPhase.OPEN else n_slots):
+            return f"claim: {name} has no slot {slot}"
+        if (ep.claimed >> slot) & 1:
+            return f"claim: slot {slot} of {name} is taken"
+        return None
+    if action == EpochAction.COMMIT:
+        if ep.phase != EpochPhase.OPEN or block > ep.commit_deadline:
+            return f"commit: the commit window of {name} closed at block {ep.commit_deadline} (now {now})"
+        if not (ep.claimed >> slot) & 1:
+            return f"commit: slot {slot} of {name} is not claimed"
+        if (ep.committed >> slot) & 1:
+            return f"commit: slot {slot} of {name} is already committed"
+        return None
+    if action == EpochAction.FINALIZE_EPOCH:
+        if is_finalize_epoch_allowed_at(ep, block, post_window=post_window):
+            return None
+        return f"finalize_epoch: {name} is {ep.phase.label} (now {now})"
+    if action == EpochAction.OPEN_AGGREGATION:
+        if ep.phase != EpochPhase.OPEN:
+            return f"open_aggregation: {name} is {ep.phase.label}"
+        ready = ep.ready_block_at(block)
+        if ready is None or block <= ready + ep.seal_delay_blocks:
+            return (f"open_aggregation: the slots of {name} are still running (A is final at the latest at block "
+                    f"{ep.aggregate_deadline}, its seed {ep.seal_delay_blocks} blocks later; now {now})")
+        if ep.accepted == 0:
+            return f"open_aggregation: no slot of {name} was accepted (finalize_epoch closes it)"
+        if block > ready + ep.seal_delay_blocks + BLOCKHASH_HORIZON:
+            return f"open_aggregation: the seed of {name} expired (finalize_epoch closes it)"
+        return None
+    if action == EpochAction.COMMIT_AGGREGATE:
+        if ep.phase != EpochPhase.AGGREGATING:
+            return f"commit_aggregate: {name} is {ep.phase.label}"
+        if block > ep.deadline:
+            return f"commit_aggregate: window closed at block {ep.deadline} (now {now})"
+        return None
+    if action == EpochAction.POST_AGGREGATE:
+        if ep.phase != EpochPhase.AGGREGATING:
+            return f"post_aggregate: {name} is {ep.phase.label}"
+        if not (ep.accepted >> slot) & 1:
+            return f"post_aggregate: slot {slot} of {name} is not in A"
+        rank = compute_accepted_rank(ep.accepted, slot)
+        opens = compute_post_opens(ep.deadline, rank, post_window)
+        if not (rank == 0 and ep.n_committed == committee_size) and block < opens:
+            return f"post_aggregate: slot {slot} (rank {rank} in A) may post from block {opens} (now {now})"
+        closes = compute_post_deadline(ep.deadline, bin(ep.accepted).count("1"), post_window)
+        if block > closes:
+            return f"post_aggregate: the post window of {name} closed at block {closes} (now {now})"
+        return None
+    # reveal_aggregate
+    if ep.phase != EpochPhase.POSTED:
+        return f"reveal_aggregate: {name} is {ep.phase.label}"
+    if block > ep.deadline:
+        return f"reveal_aggregate: window closed at block {ep.deadline} (now {now})"
+    return None
+
+
+def why_not_epoch(action: EpochAction, ep, head: int, **kw) -> str | None:
+    """None if `action` is safe to send at head `head` (holds at head and head+1), else the reason in words."""
+    return why_not_epoch_at(action, ep, head, now=head, **kw) or why_not_epoch_at(action, ep, head + 1, now=head, **kw)

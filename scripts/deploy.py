@@ -16,13 +16,16 @@ from node.chain.contracts import WIRING, DeployParams  # noqa: E402  (one wiring
 def deploy_all(deployer, p: DeployParams = DeployParams()) -> dict:
     """Deploy the contracts with brownie and wire them as node.chain.contracts.deploy does (WIRING,
     then finish_wiring); {name: Contract}. tests/contracts deploys through this too."""
-    from brownie import ModelOracle, StakeManager, TaskRegistry, TrainingRounds
+    from brownie import Epochs, ModelOracle, StakeManager, TaskRegistry, TrainingRounds
 
     stake_manager = StakeManager.deploy(p.min_trainer_stake, p.min_verifier_stake, p.unbonding_blocks, {"from": deployer})
     oracle = ModelOracle.deploy({"from": deployer})
     registry = TaskRegistry.deploy(stake_manager, oracle, p.task_bounds, {"from": deployer})
     rounds = TrainingRounds.deploy(stake_manager, registry, {"from": deployer})
-    deployed = {"StakeManager": stake_manager, "ModelOracle": oracle, "TaskRegistry": registry, "TrainingRounds": rounds}
+    epochs = Epochs.deploy(stake_manager, registry, rounds, {"from": deployer})
+    rounds.set_epochs(epochs, {"from": deployer})
+    deployed = {"StakeManager": stake_manager, "ModelOracle": oracle, "TaskRegistry": registry, "TrainingRounds": rounds,
+                "Epochs": epochs}
     for name, callers in WIRING.items():
         for caller in callers:
             deployed[name].authorize(deployed[caller], {"from": deployer})

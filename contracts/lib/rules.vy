@@ -26,6 +26,9 @@ MAX_SEAL_DELAY: constant(uint256) = 128
 BLOCKHASH_HORIZON: constant(uint256) = 256
 DOMAIN_COMMITTEE: constant(uint256) = 1
 DOMAIN_SAMPLES: constant(uint256) = 2
+DOMAIN_AGGREGATE: constant(uint256) = 3           # the aggregation committee's seed (epochs, #14)
+MAX_SLOTS: constant(uint256) = 16                 # slots per epoch (N)
+MAX_OUTER_LR_BPS: constant(uint256) = 20_000      # the spec's outer_lr <= 2.0
 
 # round phases (node/rounds.py Phase)
 COMMITTED: constant(uint256) = 1       # waiting for seal
@@ -33,6 +36,14 @@ SEALED: constant(uint256) = 2          # waiting for reveal_starts
 STARTS_REVEALED: constant(uint256) = 3 # committee commits verdicts
 ENDS_REVEALED: constant(uint256) = 4   # committee reveals verdicts
 FINALIZED: constant(uint256) = 5
+CLAIMED: constant(uint256) = 6         # an epoch slot claimed, not committed yet (numbered last: v1's order stays)
+
+# epoch phases (node/rounds.py EpochPhase; contracts/Epochs.vy)
+EPOCH_NONE: constant(uint256) = 0         # not opened: the next claim opens it
+EPOCH_OPEN: constant(uint256) = 1         # claims, commits, the slots' rounds (until A is final)
+EPOCH_AGGREGATING: constant(uint256) = 2  # the aggregation committee commits; then a trainer posts
+EPOCH_POSTED: constant(uint256) = 3       # the committee reveals the aggregate hash it computed
+EPOCH_CLOSED: constant(uint256) = 4
 
 # round outcomes (node/rounds.py Outcome)
 OUTCOME_NONE: constant(uint256) = 0
@@ -63,6 +74,12 @@ struct TaskParams:
     no_show_slash_bps: uint256       # of the stake of whoever misses a duty (trainer or member)
     min_trainer_stake_wei: uint256   # a trainer needs this bonded to commit, on top of StakeManager's
                                      # minimum (0: that minimum only); sized from what a forgery is worth
+    # epochs (#14; the spec's `epochs` section; a v1 spec: 1, 10_000, 0 and the windows unused)
+    slots_per_epoch: uint256         # N slots (trainers) per epoch, 1..16
+    outer_lr_bps: uint256            # DiLoCo's outer learning rate x 10^4 (10_000 = 1.0)
+    outer_momentum_bps: uint256      # Nesterov outer momentum x 10^4 (0 = none)
+    claim_window: uint256            # blocks after an epoch opens (its first claim) in which its slots can be claimed
+    train_window: uint256            # blocks after the claim window by which every claimed slot commits
 
 
 # Deployment-wide bounds on every task's parameters (set in TaskRegistry's constructor, never changed):
@@ -86,6 +103,7 @@ struct CommitInputs:
     min_trainer_stake_wei: uint256
     quorum: uint256
     seal_delay_blocks: uint256
+    in_epochs: bool              # an epoch task (is_epoch_task): its slots are claimed in Epochs, never committed by v1 commit
 
 struct RoundWindows:
     n_segments: uint256
@@ -146,6 +164,9 @@ def check_task_params(p: TaskParams):
     assert p.trainer_slash_bps <= BPS and p.fraud_reward_bps <= BPS and p.no_show_slash_bps <= BPS and p.verifier_slash_bps <= BPS, "rules: bps above 10000"
     # a committee that is paid nothing has no reason to replay, and every seat risks a slash
     assert p.verifier_reward_wei > 0, "rules: zero verifier reward"
+    assert p.slots_per_epoch >= 1 and p.slots_per_epoch <= MAX_SLOTS, "rules: slots per epoch out of range"
+    assert p.outer_lr_bps >= 1 and p.outer_lr_bps <= MAX_OUTER_LR_BPS, "rules: outer lr out of range"
+    assert p.outer_momentum_bps < BPS, "rules: outer momentum out of range"
 
 
 @internal
@@ -159,6 +180,10 @@ def check_task_bounds(p: TaskParams, b: TaskBounds):
     assert p.trainer_slash_bps <= b.max_trainer_slash_bps, "rules: trainer slash above the cap"
     assert p.verifier_slash_bps <= b.max_verifier_slash_bps, "rules: verifier slash above the cap"
     assert p.no_show_slash_bps <= b.max_no_show_slash_bps, "rules: no-show slash above the cap"
+    if self.is_epoch_task(p):
+        # the epoch windows hold stake and pool like the round windows: the same bounds
+        assert min(p.claim_window, p.train_window) >= b.min_window_blocks, "rules: window below the deployment minimum"
+        assert max(p.claim_window, p.train_window) <= b.max_window_blocks, "rules: window above the deployment maximum"
 
 
 @internal
@@ -330,6 +355,104 @@ def compute_check_ends(samples: DynArray[uint256, MAX_CHECKED], n_segments: uint
         ends.append(samples[i] + 1)
     ends.append(n_segments)
     return ends
+
+
+# ================================================================ epochs (#14)
+
+@internal
+@pure
+def is_epoch_task(p: TaskParams) -> bool:
+    """Whether a task runs in epochs (contracts/Epochs.vy: claims, slots, an aggregation phase): more than
+    one slot, or an outer step other than the identity (lr 1, no momentum). A one-slot identity task is a
+    v1 task: its slot's final state is the epoch's state bit for bit, so TrainingRounds alone runs it
+    (v1 gas and latency; a failed round is retried in the same epoch, as v1 does)."""
+    return p.slots_per_epoch > 1 or p.outer_lr_bps != BPS or p.outer_momentum_bps != 0
+
+
+@internal
+@pure
+def compute_trainer_reservation(min_trainer_stake_wei: uint256, min_trainer_stake: uint256) -> uint256:
+    """What a round or an epoch slot reserves of its trainer's free stake: the task's minimum, at least the
+    deployment's (StakeManager.min_stake(TRAINER)); every slash of the round is a fraction of it."""
+    return max(min_trainer_stake_wei, min_trainer_stake)
+
+
+@internal
+@pure
+def compute_slot_span(seal_delay_blocks: uint256, reveal_window: uint256, commit_verdicts_window: uint256, reveal_verdicts_window: uint256) -> uint256:
+    """Most blocks an honest slot takes from its commit to its finalize: the seal block and the seal, the
+    trainer's two reveals, the committee's two windows, and the finalize block."""
+    return seal_delay_blocks + 1 + 2 * reveal_window + commit_verdicts_window + reveal_verdicts_window + 1
+
+
+@internal
+@pure
+def compute_epoch_deadlines(opened_block: uint256, claim_window: uint256, train_window: uint256, slot_span: uint256) -> (uint256, uint256, uint256):
+    """(claim_deadline, commit_deadline, aggregate_deadline) of an epoch opened at `opened_block`: the
+    last block to claim, the last to commit (every claimer gets train_window blocks), and the last block
+    at which a slot's acceptance counts (a slot committed at the commit deadline still fits)."""
+    claim_deadline: uint256 = opened_block + claim_window
+    commit_deadline: uint256 = claim_deadline + train_window
+    return claim_deadline, commit_deadline, commit_deadline + slot_span
+
+
+@internal
+@pure
+def compute_ready_block(claim_deadline: uint256, aggregate_deadline: uint256, last_finalized_block: uint256, all_finalized: bool) -> uint256:
+    """The block from which an epoch's set A is final: once the claim window closed and every claimed slot
+    is finalized, the later of the two (no need to wait for the aggregate deadline); else the aggregate
+    deadline. Never after the aggregate deadline, and the same whenever it is asked (a slot finalized
+    after the aggregate deadline changes nothing)."""
+    if all_finalized:
+        return min(aggregate_deadline, max(claim_deadline, last_finalized_block))
+    return aggregate_deadline
+
+
+@internal
+@pure
+def compute_aggregate_seed(block_hash: bytes32, task_id: uint256, epoch: uint256) -> bytes32:
+    """Seed of an epoch's aggregation committee: keccak256(abi.encode(blockhash(ready_block + seal_delay_blocks),
+    task_id, epoch)) (a block after the set A was final: nobody knows the seed when the last slot finalizes)."""
+    return keccak256(abi_encode(block_hash, task_id, epoch))
+
+
+@internal
+@pure
+def compute_aggregate_commitment(task_id: uint256, epoch: uint256, member: address, state_hash: bytes32, salt: bytes32) -> bytes32:
+    """A member's commitment to the aggregate state hash it computed:
+    keccak256(abi.encode(task_id, epoch, member, state_hash, salt)) (the member's address inside: nobody
+    can copy another's commitment)."""
+    return keccak256(abi_encode(task_id, epoch, member, state_hash, salt))
+
+
+@internal
+@pure
+def compute_accepted_rank(accepted: uint256, slot: uint256) -> uint256:
+    """How many accepted slots (bits of `accepted`) come before `slot`: the slot trainer's turn to post
+    the aggregate (0: the lowest accepted slot posts first)."""
+    rank: uint256 = 0
+    for i: uint256 in range(MAX_SLOTS):
+        if i >= slot:
+            break
+        if (accepted >> i) & 1 == 1:
+            rank += 1
+    return rank
+
+
+@internal
+@pure
+def compute_post_opens(commit_deadline: uint256, rank: uint256, post_window: uint256) -> uint256:
+    """First block at which the trainer of the accepted slot of rank `rank` may post the aggregate when the
+    committee has not all committed: after the commit window, rank r after r more post windows (W)
+    (rank 0 also as soon as every member committed)."""
+    return commit_deadline + rank * post_window + 1
+
+
+@internal
+@pure
+def compute_post_deadline(commit_deadline: uint256, n_accepted: uint256, post_window: uint256) -> uint256:
+    """Last block at which any accepted slot's trainer may post: one post window per accepted slot."""
+    return commit_deadline + n_accepted * post_window
 
 
 # ================================================================ verdicts and money

@@ -37,8 +37,8 @@ from web3.providers.rpc import HTTPProvider
 
 from node.config import DEFAULT_RPC
 from node.errors import ChainError, DeploymentError, PreflightError, RPCUnavailable, TxTimeout
-from node.chain.records import ModelVersion, Round, Task
-from node.rounds import Action, why_not
+from node.chain.records import Epoch, ModelVersion, Round, Slot, Task
+from node.rounds import Action, EpochAction, why_not, why_not_epoch
 
 log = logging.getLogger("trainchain.chain")
 
@@ -283,7 +283,7 @@ class ChainClient:
 
     @cached_property
     def epochs(self):
-        """Epochs (#14), or None when the deployment has none (made before epochs)."""
+        """Epochs (#14): claims, slots and the checked aggregate of epoch tasks (None: a deployment without it)."""
         if self.deployment is None or "Epochs" not in self.deployment.addresses:
             return None
         return self.contract("Epochs")
@@ -424,6 +424,99 @@ class ChainClient:
         if not events:
             raise ChainError("commit receipt holds no RoundCommitted event")
         return int(events[0]["args"]["round_id"])
+
+    # ------------------------------------------------------------ epochs (#14): pre-flight and transactions
+    def epoch_base(self, task_id: int) -> tuple[int, bytes]:
+        """(current epoch, its base hash): Epochs.epoch_of (the canonical hash while not opened)."""
+        epoch, base, *_ = self.call(self.epochs.functions.epoch_of(task_id))
+        return int(epoch), bytes(base)
+
+    def require_epoch_window(self, task_id: int, action: str, epoch: int | None = None, slot: int | None = None) -> Epoch:
+        """PreflightError in words unless `action` (claim | commit | open_aggregation | commit_aggregate |
+        post_aggregate | reveal_aggregate | finalize_epoch) is safe to send now on the epoch (node.rounds'
+        epoch state machine at the head and the block after); returns the epoch record. `slot`: the slot
+        index (claim, commit; post_aggregate: the poster's accepted slot)."""
+        action = EpochAction(action)
+        ep = self.get_epoch(task_id, epoch)
+        current = self.call(self.epochs.functions.current_epoch(task_id))
+        if ep.epoch != current:
+            raise PreflightError(f"{action.value}: epoch {ep.epoch} of task {task_id} is not its current epoch ({current})")
+        params = self.get_task(task_id).params
+        if not params.is_epoch_task:
+            raise PreflightError(f"task {task_id} is a one-slot identity task: it runs v1 rounds (TrainingRounds.commit), not epochs")
+        kw = {"post_window": params.reveal_window, "n_slots": params.slots_per_epoch}
+        if action == EpochAction.POST_AGGREGATE:
+            kw["committee_size"] = len(self.epoch_committee(task_id, ep.epoch))
+        reason = why_not_epoch(action, ep, self.block_number(), slot=slot, **kw)
+        if reason:
+            raise PreflightError(reason)
+        return ep
+
+    def claim(self, task_id: int, slot: int | None = None) -> int:
+        """Claim slot `slot` (None: the lowest free one) of the task's current epoch; returns the slot id.
+        Pre-flight: staked as trainer, the epoch's claim window, a free slot."""
+        self.require_staked(1)
+        epoch = self.call(self.epochs.functions.current_epoch(task_id))
+        if slot is None:
+            params = self.get_task(task_id).params
+            free = self.get_epoch(task_id, epoch).free_slots(params.slots_per_epoch)
+            if not free:
+                raise PreflightError(f"claim: every slot of epoch {epoch} of task {task_id} is taken")
+            slot = free[0]
+        self.require_epoch_window(task_id, "claim", epoch, slot)
+        receipt = self.transact(self.epochs.functions.claim(task_id, epoch, slot), what=f"claim slot {slot} of epoch {epoch}")
+        return self.claimed_slot_id(receipt)
+
+    def commit_slot(self, slot_id: int, base_hash: bytes, data_root: bytes, trace_root: bytes, proof0: list) -> dict:
+        """Commit a claimed slot's hashes (Epochs.commit); from here the slot is a round: seal ... finalize
+        with slot_id. Pre-flight: the caller's slot, the commit window, the epoch's base."""
+        s = self.get_slot(slot_id)
+        if not s.exists:
+            raise PreflightError(f"commit: slot {slot_id} is not an epoch slot")
+        if s.trainer != self._require_account("commit"):
+            raise PreflightError(f"commit: slot {slot_id} was claimed by {s.trainer}, not {self.address}")
+        ep = self.require_epoch_window(s.task_id, "commit", s.epoch, s.index)
+        if bytes(base_hash) != ep.base_hash:
+            raise PreflightError(f"commit: base hash 0x{bytes(base_hash).hex()} is not epoch {s.epoch}'s base 0x{ep.base_hash.hex()}")
+        return self.transact(self.epochs.functions.commit(slot_id, base_hash, data_root, trace_root, proof0),
+                             what=f"commit slot {slot_id}")
+
+    def open_aggregation(self, task_id: int, epoch: int) -> dict:
+        """Draw the epoch's aggregation committee (anyone, once A is final)."""
+        self.require_epoch_window(task_id, "open_aggregation", epoch)
+        return self.transact(self.epochs.functions.open_aggregation(task_id, epoch), what=f"open aggregation of epoch {epoch}")
+
+    def commit_aggregate(self, task_id: int, epoch: int, state_hash: bytes, salt: bytes) -> dict:
+        """A committee member commits to the aggregate hash it computed (node.protocol.compute_aggregate_commitment)."""
+        from node.protocol import compute_aggregate_commitment
+
+        who = self._require_account("commit_aggregate")
+        if who not in self.epoch_committee(task_id, epoch):
+            raise PreflightError(f"commit_aggregate: {who} is not in the aggregation committee of epoch {epoch} of task {task_id}")
+        self.require_epoch_window(task_id, "commit_aggregate", epoch)
+        commitment = compute_aggregate_commitment(task_id, epoch, who, state_hash, salt)
+        return self.transact(self.epochs.functions.commit_aggregate(task_id, epoch, commitment), what=f"commit aggregate of epoch {epoch}")
+
+    def post_aggregate(self, task_id: int, epoch: int, state_hash: bytes, cid: str) -> dict:
+        """The trainer of an accepted slot posts the aggregate (its turn: node.protocol.compute_post_opens)."""
+        who = self._require_account("post_aggregate")
+        ep = self.get_epoch(task_id, epoch)
+        mine = [i for i in ep.accepted_slots if self.get_slot(self.slot_id(task_id, epoch, i)).trainer == who]
+        if not mine:
+            raise PreflightError(f"post_aggregate: {who} holds no accepted slot of epoch {epoch} of task {task_id}")
+        self.require_epoch_window(task_id, "post_aggregate", epoch, mine[0])
+        return self.transact(self.epochs.functions.post_aggregate(task_id, epoch, state_hash, cid), what=f"post aggregate of epoch {epoch}")
+
+    def reveal_aggregate(self, task_id: int, epoch: int, state_hash: bytes, salt: bytes) -> dict:
+        """A committee member opens its commitment once the aggregate is posted."""
+        self.require_epoch_window(task_id, "reveal_aggregate", epoch)
+        return self.transact(self.epochs.functions.reveal_aggregate(task_id, epoch, state_hash, salt), what=f"reveal aggregate of epoch {epoch}")
+
+    def finalize_epoch(self, task_id: int, epoch: int) -> dict:
+        """Close the epoch (anyone, when node.rounds.is_finalize_epoch_allowed_at says so)."""
+        self.require_epoch_window(task_id, "finalize_epoch", epoch)
+        return self.transact(self.epochs.functions.finalize_epoch(task_id, epoch), what=f"finalize epoch {epoch}")
+
 
     # ------------------------------------------------------------ pre-flight checks
     def require_staked(self, role: int, who: str | None = None) -> None:

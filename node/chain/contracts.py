@@ -28,7 +28,7 @@ from node.tools import PROJECT_ROOT
 CONTRACTS_DIR = PROJECT_ROOT / "contracts"
 CACHE_DIR = PROJECT_ROOT / "build" / "trainchain"
 LIB_DIR = CONTRACTS_DIR / "lib"  # Vyper modules (imported, never deployed on their own)
-CONTRACT_NAMES = ("StakeManager", "ModelOracle", "TaskRegistry", "TrainingRounds")  # a deployment
+CONTRACT_NAMES = ("StakeManager", "ModelOracle", "TaskRegistry", "TrainingRounds", "Epochs")  # a deployment
 REFERENCE_NAMES = ("ProtocolRules",)  # the rules as external pure functions (tests, tools)
 OPTIONAL_NAMES = ("Disputes",)  # deployed when DeployParams asks (disputes=True: no majority vote for fraud, #15)
 EIP170_LIMIT = 24_576  # bytes of runtime code a chain accepts (anvil enforces it)
@@ -36,8 +36,10 @@ EIP170_LIMIT = 24_576  # bytes of runtime code a chain accepts (anvil enforces i
 # StakeManager: TrainingRounds locks, unlocks, slashes; TaskRegistry credits rewards.
 # ModelOracle: TaskRegistry writes the versions. TaskRegistry: TrainingRounds pays and advances.
 # The epochs and disputes contracts of protocol v2 join these sets (docs/protocol-v2-interface.md).
-WIRING = {"StakeManager": ("TrainingRounds", "TaskRegistry"), "ModelOracle": ("TaskRegistry",),
-          "TaskRegistry": ("TrainingRounds",)}
+# Epochs (#14): StakeManager reserves and settles its aggregation seats and posts; TaskRegistry reserves,
+# pays and advances for it; TrainingRounds.set_epochs names it (it opens and commits epoch slots).
+WIRING = {"StakeManager": ("TrainingRounds", "TaskRegistry", "Epochs"), "ModelOracle": ("TaskRegistry",),
+          "TaskRegistry": ("TrainingRounds", "Epochs")}
 
 
 class ContractsError(TrainchainError):
@@ -164,7 +166,10 @@ def deploy(w3, deployer, params: DeployParams = DeployParams()) -> dict[str, str
     oracle = _deploy_one(w3, "ModelOracle", deployer)
     registry = _deploy_one(w3, "TaskRegistry", deployer, stake_manager, oracle, params.task_bounds)
     rounds = _deploy_one(w3, "TrainingRounds", deployer, stake_manager, registry)
-    addresses = {"StakeManager": stake_manager, "ModelOracle": oracle, "TaskRegistry": registry, "TrainingRounds": rounds}
+    epochs = _deploy_one(w3, "Epochs", deployer, stake_manager, registry, rounds)
+    send(w3, contract(w3, "TrainingRounds", rounds).functions.set_epochs(epochs), deployer)
+    addresses = {"StakeManager": stake_manager, "ModelOracle": oracle, "TaskRegistry": registry, "TrainingRounds": rounds,
+                 "Epochs": epochs}
     wiring = dict(WIRING)
     if params.disputes:
         addresses["Disputes"] = _deploy_one(w3, "Disputes", deployer, stake_manager, rounds, registry)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import astuple, dataclass, field, fields
 from decimal import Decimal, localcontext
 
-from node.rounds import Outcome, Phase
+from node.rounds import EpochPhase, Outcome, Phase
 
 
 def format_ether(wei: int) -> str:
@@ -32,10 +32,17 @@ def _spec_default(name: str):
     return field(default=ProtocolParams.model_fields[name].default)
 
 
+def _epoch_default(name: str):
+    """The default of TaskSpec.epochs.<name> (the epoch windows)."""
+    from node.engine.spec import EpochConfig
+
+    return field(default=EpochConfig.model_fields[name].default)
+
+
 def _json(value):
     if isinstance(value, (bytes, bytearray)):
         return "0x" + bytes(value).hex()
-    if isinstance(value, (Phase, Outcome)):
+    if isinstance(value, (Phase, Outcome, EpochPhase)):
         return value.name.lower()
     if hasattr(value, "to_json"):
         return value.to_json()
@@ -79,11 +86,34 @@ class TaskParams(_Record):
     verifier_slash_bps: int = _spec_default("verifier_slash_bps")
     no_show_slash_bps: int = _spec_default("no_show_slash_bps")
     min_trainer_stake_wei: int = _spec_default("min_trainer_stake_wei")
+    # epochs (#14): the spec's `epochs` section (None: a v1 task, these defaults); Epochs.vy runs a task
+    # only when is_epoch_task (more than one slot or a non-identity outer step)
+    slots_per_epoch: int = 1
+    outer_lr_bps: int = 10_000  # outer_lr x 10^4
+    outer_momentum_bps: int = 0  # outer_momentum x 10^4
+    claim_window: int = _epoch_default("claim_window")
+    train_window: int = _epoch_default("train_window")
 
     @classmethod
     def from_spec(cls, spec) -> "TaskParams":
-        """The on-chain parameters of a TaskSpec: its S, k and its `protocol` section, same names."""
-        return cls(steps_per_round=spec.steps_per_round, segment_steps=spec.segment_steps, **spec.protocol.model_dump())
+        """The on-chain parameters of a TaskSpec: its S, k, its `protocol` section (same names) and its
+        `epochs` section (slots, the outer optimizer in basis points, the two epoch windows)."""
+        epochs = {}
+        if spec.epochs is not None:
+            from node.protocol import compute_bps
+
+            epochs = dict(slots_per_epoch=spec.epochs.slots, outer_lr_bps=compute_bps(spec.epochs.outer_lr),
+                          outer_momentum_bps=compute_bps(spec.epochs.outer_momentum),
+                          claim_window=spec.epochs.claim_window, train_window=spec.epochs.train_window)
+        return cls(steps_per_round=spec.steps_per_round, segment_steps=spec.segment_steps, **spec.protocol.model_dump(),
+                   **epochs)
+
+    @property
+    def is_epoch_task(self) -> bool:
+        """Whether Epochs runs the task (claims, slots, aggregation): node.protocol.is_epoch_task."""
+        from node.protocol import is_epoch_task
+
+        return is_epoch_task(self.slots_per_epoch, self.outer_lr_bps, self.outer_momentum_bps)
 
     @classmethod
     def from_abi(cls, values) -> "TaskParams":
@@ -184,3 +214,90 @@ class ModelVersion(_Record):
     def from_abi(cls, values) -> "ModelVersion":
         cid, state_hash, version, round_id, block, timestamp = values
         return cls(cid, bytes(state_hash), int(version), int(round_id), int(block), int(timestamp))
+
+
+@dataclass(frozen=True)
+class Epoch(_Record):
+    """Epochs.epochs(task, e) (contracts/Epochs.vy): an epoch of an epoch task. Bit masks: bit i = slot i."""
+
+    task_id: int
+    epoch: int
+    base_hash: bytes  # every slot's h_0: the canonical state when the epoch opened
+    opened_block: int  # 0: not opened (the next claim opens it)
+    claim_deadline: int
+    commit_deadline: int
+    aggregate_deadline: int
+    phase: EpochPhase
+    outcome: Outcome  # once closed: accepted = a new canonical state; else unchanged
+    n_slots: int
+    n_segments: int
+    seal_delay_blocks: int
+    claimed: int
+    committed: int
+    accepted: int  # the set A (slots accepted by aggregate_deadline)
+    finalized: int  # slots whose round is finalized (any outcome)
+    last_finalized_block: int
+    deadline: int  # aggregation: last block to commit (AGGREGATING) or reveal (POSTED)
+    n_committed: int
+    n_revealed: int
+    n_matching: int
+    poster_slot: int  # slot id whose trainer posted
+    seat_reservation: int  # what each aggregation seat reserves (the verifier minimum)
+    poster_reservation: int  # what the post reserves of the poster's free stake
+    state_hash: bytes  # the posted aggregate
+    cid: str
+
+    @classmethod
+    def from_abi(cls, task_id: int, epoch: int, values) -> "Epoch":
+        (base_hash, opened_block, claim_deadline, commit_deadline, aggregate_deadline, phase, outcome, n_slots, n_segments,
+         seal_delay_blocks, claimed, committed, accepted, finalized, last_finalized_block, deadline, n_committed, n_revealed,
+         n_matching, poster_slot, seat_reservation, poster_reservation, state_hash, cid) = values
+        return cls(task_id, epoch, bytes(base_hash), int(opened_block), int(claim_deadline), int(commit_deadline),
+                   int(aggregate_deadline), EpochPhase(phase), Outcome(outcome), int(n_slots), int(n_segments),
+                   int(seal_delay_blocks), int(claimed), int(committed), int(accepted), int(finalized),
+                   int(last_finalized_block), int(deadline), int(n_committed),
+                   int(n_revealed), int(n_matching), int(poster_slot), int(seat_reservation), int(poster_reservation),
+                   bytes(state_hash), cid)
+
+    @property
+    def accepted_slots(self) -> list[int]:
+        """A in slot order (the outer step's order)."""
+        return [i for i in range(16) if (self.accepted >> i) & 1]
+
+    @property
+    def claimed_slots(self) -> list[int]:
+        return [i for i in range(16) if (self.claimed >> i) & 1]
+
+    def ready_block_at(self, block: int) -> int | None:
+        """The block from which A is final (node.protocol.compute_ready_block), as Epochs computes it in
+        `block`; None while the claim window is open."""
+        from node.protocol import compute_ready_block
+
+        if block <= self.claim_deadline:
+            return None
+        return compute_ready_block(self.claim_deadline, self.aggregate_deadline, self.last_finalized_block,
+                                   self.finalized == self.claimed)
+
+    def free_slots(self, n_slots: int) -> list[int]:
+        """Slots nobody claimed (n_slots: the task's N, also before the epoch opened)."""
+        return [i for i in range(n_slots) if not (self.claimed >> i) & 1]
+
+
+@dataclass(frozen=True)
+class Slot(_Record):
+    """Epochs.slots(slot_id): where a slot (a TrainingRounds round) sits; its round is get_round(slot_id)."""
+
+    slot_id: int
+    task_id: int
+    epoch: int
+    index: int  # i, 0 <= i < N
+    trainer: str
+
+    @classmethod
+    def from_abi(cls, slot_id: int, values) -> "Slot":
+        task_id, epoch, index, trainer = values
+        return cls(slot_id, int(task_id), int(epoch), int(index), trainer)
+
+    @property
+    def exists(self) -> bool:
+        return int(self.trainer, 16) != 0

@@ -214,6 +214,9 @@ class EpochConfig(_Strict):
     outer_lr: float = Field(0.7, gt=0.0, le=2.0)  # DiLoCo's outer learning rate
     outer_momentum: float = Field(0.9, ge=0.0, lt=1.0)  # Nesterov momentum of the outer step
     inner_moments: Literal["average", "reset"] = "average"  # AdamW moments after the outer step
+    # the chain's epoch windows, in blocks (TaskParams claim_window / train_window; Epochs.vy)
+    claim_window: int = Field(20, ge=1)  # after an epoch opens (its first claim), slots can be claimed
+    train_window: int = Field(200, ge=1)  # after the claim window, every claimed slot must have committed
 
     @classmethod
     def identity(cls, slots: int = 1) -> "EpochConfig":

@@ -70,7 +70,7 @@ def deploy_all(deployer) -> SimpleNamespace:
                                             unbonding_blocks=UNBONDING))
     rules = ProtocolRules.deploy({"from": deployer})
     return SimpleNamespace(sm=d["StakeManager"], oracle=d["ModelOracle"], registry=d["TaskRegistry"],
-                           rounds=d["TrainingRounds"], rules=rules)
+                           rounds=d["TrainingRounds"], epochs=d["Epochs"], rules=rules)
 
 
 @pytest.fixture(scope="module")

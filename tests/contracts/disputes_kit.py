@@ -26,7 +26,7 @@ def rand32() -> bytes:
 def deploy_with_disputes(deployer) -> SimpleNamespace:
     """The protocol as node.chain.contracts.WIRING wires it, plus Disputes (an authorized caller of StakeManager,
     named by TrainingRounds.set_disputes before any round)."""
-    from brownie import Disputes, ModelOracle, ProtocolRules, StakeManager, TaskRegistry, TrainingRounds
+    from brownie import Disputes, Epochs, ModelOracle, ProtocolRules, StakeManager, TaskRegistry, TrainingRounds
 
     p = DeployParams(min_trainer_stake=MIN_STAKE, min_verifier_stake=MIN_STAKE, unbonding_blocks=10)
     sm = StakeManager.deploy(p.min_trainer_stake, p.min_verifier_stake, p.unbonding_blocks, {"from": deployer})
@@ -34,8 +34,10 @@ def deploy_with_disputes(deployer) -> SimpleNamespace:
     registry = TaskRegistry.deploy(sm, oracle, p.task_bounds, {"from": deployer})
     rounds = TrainingRounds.deploy(sm, registry, {"from": deployer})
     disputes = Disputes.deploy(sm, rounds, registry, {"from": deployer})
+    epochs = Epochs.deploy(sm, registry, rounds, {"from": deployer})  # in WIRING (#14)
+    rounds.set_epochs(epochs, {"from": deployer})
     deployed = {"StakeManager": sm, "ModelOracle": oracle, "TaskRegistry": registry, "TrainingRounds": rounds,
-                "Disputes": disputes}
+                "Disputes": disputes, "Epochs": epochs}
     wiring = {name: tuple(callers) for name, callers in WIRING.items()}
     wiring["StakeManager"] = wiring["StakeManager"] + ("Disputes",)
     for name, callers in wiring.items():

@@ -43,7 +43,7 @@ def test_commit_needs_the_tasks_minimum_trainer_stake(driver, staked, trainer):
     from conftest import TRAINER_STAKE
 
     task = driver(params=replace(PARAMS, min_trainer_stake_wei=TRAINER_STAKE + 1))
-    assert staked.registry.task_params(task.task_id)[-1] == TRAINER_STAKE + 1  # stored, and in TaskCreated
+    assert staked.registry.task_params(task.task_id)[15] == TRAINER_STAKE + 1  # stored (min_trainer_stake_wei), and in TaskCreated
     with brownie.reverts("rounds: free stake below the task's minimum"):
         task.commit()
     staked.sm.stake(P.TRAINER, {"from": trainer, "value": 1})  # top up to exactly the minimum
