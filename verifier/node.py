@@ -93,12 +93,12 @@ class VerifierNode(AggregationDuties, DisputeRole, DutyNode):
         self.metrics.head(head)
         if not self.is_new_head(head):
             return False
+        self.tick_disputes(head)  # disputes (#15): node/roles/disputes.py; inert without a Disputes deployment
         self.discover(head)
         for rec in self.db.rounds(ROLE, open_only=True):
             self.advance(rec, head)
         self.discover_aggregations(head)  # epoch tasks (#14): verifier/aggregation.py
         self.advance_aggregations(head)
-        self.tick_disputes(head)  # disputes (#15): node/roles/disputes.py; inert without a Disputes deployment
         self.ticked(head)
         return False
 
@@ -145,7 +145,7 @@ class VerifierNode(AggregationDuties, DisputeRole, DutyNode):
                 self.reveal_verdict(rec, rnd)
         if rnd.phase == Phase.FINALIZED:
             self.conclude(rec, rnd)
-        elif is_finalize_due(rnd, head) and not self.has_duty_left(rec, rnd, head):
+        elif is_finalize_due(rnd, head) and not self.has_duty_left(rec, rnd, head) and not self.is_held_by_disputes(rnd, head):
             self.finalize_when_our_turn(rec, head)
 
     def finalize_when_our_turn(self, rec, head: int) -> None:

@@ -295,6 +295,15 @@ class DisputeRole:
 
     _dispute_duties = None
 
+    def is_held_by_disputes(self, rnd, head: int) -> bool:
+        """Whether a round's finalize must wait for disputes (the contract's "rounds: in dispute" / the window a
+        contradiction leaves open for one): a node must not spend its tick retrying a finalize that reverts."""
+        if self.chain.disputes is None or rnd.phase != protocol.Phase.ENDS_REVEALED:
+            return False
+        if self.chain.call(self.chain.rounds.functions.disputes_open(rnd.round_id)) > 0:
+            return True
+        return rnd.n_contradicting > 0 and head <= rnd.deadline
+
     def tick_disputes(self, head: int) -> None:
         if self.chain.disputes is None:
             return

@@ -132,8 +132,8 @@ class TrainerNode(EpochTrainerDuties, DisputeRole, DutyNode):
         self.collect_ahead()
         if not self.is_new_head(head):
             return False
-        done = self.tick_at(head)
         self.tick_disputes(head)  # disputes (#15): defends its rounds; inert without a Disputes deployment
+        done = self.tick_at(head)
         self.ticked(head)
         return done
 
@@ -406,7 +406,7 @@ class TrainerNode(EpochTrainerDuties, DisputeRole, DutyNode):
         elif (rnd.phase == Phase.STARTS_REVEALED
               and can_act(Action.REVEAL_ENDS, rnd, head, committee_size=len(self.chain.committee_of(round_id)))):
             self.reveal_ends(round_id, rec.data)
-        elif is_finalize_due(rnd, head):
+        elif is_finalize_due(rnd, head) and not self.is_held_by_disputes(rnd, head):
             self.finalize(round_id)
 
     def reveal_starts(self, round_id: int, data: dict) -> None:

@@ -1,0 +1,61 @@
+"""Disputes (issue #15) with real nodes: anvil (0.5 s blocks), the contracts deployed WITH Disputes (no majority
+vote for fraud), four verifier processes and a cheating trainer process (`python -m node.adversaries`), the tiny
+spec on the real engine. Nobody is told about disputes: the verifiers whose verdicts contradict open them from
+their own reveals (DisputeRole.tick_disputes), the trainer's node tries to defend with its real replay of the
+span — which cannot end at the forged leaf it committed — and loses, and the round ends in fraud."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from node import protocol
+from node.chain.contracts import DeployParams
+from node.localnet import LocalNet
+sys.path.append(str(Path(__file__).resolve().parents[1] / "nodes"))  # last: shadows nothing
+from nodes_helpers import NODE_CONFIG, tiny_spec  # noqa: E402  (the node suite's tiny spec and node config)
+
+STAKE = 4 * 10**18
+TIMEOUT = 300
+
+
+@pytest.fixture(scope="module")
+def dnet(tmp_path_factory):
+    from node.engine import TaskSpec, apply_runtime_pin
+    from node.engine.runtime import is_torch_loaded
+
+    if not is_torch_loaded():
+        apply_runtime_pin(TaskSpec.preset("tiny"))
+    net = LocalNet(tmp_path_factory.mktemp("dispute-nodes"), block_time=0.5, deploy_params=DeployParams(disputes=True))
+    net.start()
+    try:
+        net.chain = net.client()
+        net.verifiers = [net.add_staked_node(f"verifier{i}", 2 + i, "verifier", STAKE, config=NODE_CONFIG) for i in range(4)]
+        net.spec = tiny_spec(net.store())
+        net.first_task = net.create_task(net.spec, 2 * 10**18)["task_id"]
+        for v in net.verifiers:
+            net.spawn_verifier(v)
+        yield net
+    finally:
+        net.stop()
+
+
+def test_a_forgery_is_convicted_by_a_dispute_between_real_nodes(dnet, case):
+    c = case("real nodes, Disputes deployed: a trainer skips the last segment",
+             expected="contradicting verifiers open disputes by themselves; the trainer cannot post a span ending at "
+                      "its forged leaf; fraud")
+    net = dnet
+    cheater = net.add_staked_node("cheater", 7, "trainer", STAKE, config=NODE_CONFIG)
+    before = net.stake_of(cheater.address)
+    last = net.spec.segments_per_round - 1  # always checked
+    net.spawn_adversary(cheater, net.first_task, "--skip-segment", str(last), "--rounds", "1")
+    (rnd,) = net.wait_finalized(net.first_task, 1, watch=net.verifiers, timeout=TIMEOUT)
+    opened = net.chain.events("DisputeOpened", round_id=rnd.round_id)
+    resolved = [e["args"] for e in net.chain.events("DisputeResolved", round_id=rnd.round_id)]
+    c.observe(f"outcome {protocol.Outcome(rnd.outcome).label}; {len(opened)} dispute(s) opened by "
+              f"{sorted(e['args']['challenger'][:8] for e in opened)}; resolved {[(r['trainer_won'], r['reason']) for r in resolved]}; "
+              f"trainer {net.stake_of(cheater.address) - before:+d} wei")
+    assert rnd.outcome == protocol.Outcome.FRAUD
+    assert opened and resolved and not any(r["trainer_won"] for r in resolved)
+    assert net.stake_of(cheater.address) < before
