@@ -12,9 +12,9 @@ Fixtures (all function-scoped: every test gets a fresh chain, killed afterwards)
 - `dev` — the 10 anvil dev accounts (LocalAccount, 10 000 ETH each): dev[0] deploys.
 - `deploy_params` — node.chain.contracts.DeployParams used by `deployed` (override it in a test
   module to change minimum stakes / unbonding).
-- `deployed` — Devnet(anvil, url, deployment, datadir, accounts, chain): the contracts
-  deployed with node.chain.contracts.deploy, `<datadir>/deployment.json` written, `chain` a
-  ChainClient signing as dev[0].
+- `deployed` — a Devnet: node/localnet.py's LocalNet (anvil automining, the contracts deployed
+  with `deploy_params`) whose root is the node data dir (`datadir`, `deployment.json` there);
+  `anvil`, `url`, `deployment`, `accounts` (= dev), `chain` (a ChainClient signing as dev[0]).
 - `keyed_datadir` — `deployed` plus keystores (light scrypt, password "test-password",
   in `<datadir>/password.txt`) for dev[1..4]; returns (devnet, [addresses]).
 - `client(account=None, **kw)` factory — a ChainClient on `deployed` with short timeouts.
@@ -25,14 +25,16 @@ Env vars TRAINCHAIN_* are cleared for every test so the developer's own config n
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import pytest
 
 from node.chain.devnet import Anvil, dev_accounts
+from node.localnet import LocalNet
 
 PASSWORD = "test-password"
+FAST_CLIENT = dict(tx_timeout=30, tx_replace_after=5, rpc_retries=2, rpc_backoff=0.1, poll_interval=0.05)
 
 
 @pytest.fixture(autouse=True)
@@ -73,30 +75,30 @@ def deploy_params():
     return DeployParams(min_trainer_stake=10**18, min_verifier_stake=10**18, unbonding_blocks=5)
 
 
-@dataclass
-class Devnet:
-    anvil: Anvil
-    url: str
-    deployment: object  # node.chain.client.Deployment
-    datadir: Path
-    accounts: list  # LocalAccount, dev accounts
-    chain: object  # node.chain.client.ChainClient signing as accounts[0]
+class Devnet(LocalNet):
+    """The node tests' chain: a LocalNet whose root is the node data dir."""
+
+    @property
+    def datadir(self) -> Path:
+        return self.root
 
     @property
     def deployment_path(self) -> Path:
-        return self.datadir / "deployment.json"
+        return self.root / "deployment.json"
+
+    @property
+    def accounts(self) -> list:
+        return self.dev
+
+    @cached_property
+    def chain(self):
+        return self.client(self.dev[0], **FAST_CLIENT)
 
 
 @pytest.fixture
-def deployed(anvil, dev, deploy_params, tmp_path) -> Devnet:
-    from node.chain.client import ChainClient
-    from node.chain.devnet import deploy_contracts
-
-    datadir = tmp_path / "datadir"
-    deployment = deploy_contracts(anvil.url, dev[0], deploy_params, out=datadir / "deployment.json")
-    chain = ChainClient([anvil.url], deployment, dev[0], tx_timeout=30, tx_replace_after=5, rpc_retries=2,
-                        rpc_backoff=0.1, poll_interval=0.05)
-    return Devnet(anvil, anvil.url, deployment, datadir, dev, chain)
+def deployed(deploy_params, tmp_path):
+    with Devnet(tmp_path / "datadir", block_time=None, deploy_params=deploy_params) as net:
+        yield net
 
 
 @pytest.fixture
@@ -104,8 +106,7 @@ def client(deployed):
     from node.chain.client import ChainClient
 
     def make(account=None, **kw) -> ChainClient:
-        opts = dict(tx_timeout=30, tx_replace_after=5, rpc_retries=2, rpc_backoff=0.1, poll_interval=0.05)
-        opts.update(kw)
+        opts = {**FAST_CLIENT, **kw}
         return ChainClient(kw.pop("rpc_urls", None) or [deployed.url], deployed.deployment, account, **{
             k: v for k, v in opts.items() if k != "rpc_urls"})
 

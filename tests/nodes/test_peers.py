@@ -54,11 +54,11 @@ def test_a_node_fetches_from_the_gateway_a_peer_advertised(deployed, client, dev
         served.close()
 
 
-def test_a_node_whose_advertisement_fails_still_starts(deployed, client, dev, tmp_path, anvil):
+def test_a_node_whose_advertisement_fails_still_starts(deployed, client, dev, tmp_path):
     staked(client, dev[1])
     chain = client(dev[1], rpc_retries=1, rpc_backoff=0.0, rpc_timeout=1.0)
     chain.check_chain()
-    anvil.stop()  # the chain goes away between staking and the node's start
+    deployed.anvil.stop()  # the chain goes away between staking and the node's start
     content = NodeContent.start(EmbeddedStore(tmp_path / "s"), chain, budget_s=1)
     try:
         assert content.gateway is not None and content.gateway.url.startswith("http://127.0.0.1:")
