@@ -323,7 +323,7 @@ def test_tie_keeps_the_trainer(dc, rd):
 
 # ---------------------------------------------------------------- conservation
 
-@settings(max_examples=6, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@settings(max_examples=3, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 @given(path=st.sampled_from(["trainer_stalls", "challenger_stalls", "jury"]),
        votes=st.lists(st.sampled_from([True, False, None]), min_size=6, max_size=6))
 def test_dispute_conserves_stake(dc, deployer, trainer, verifiers, path, votes):

@@ -48,3 +48,12 @@ def test_a_forged_span_is_named_at_its_first_wrong_step(tiny_spec, dataset, gene
     assert juror[step] != posted[step]
     # a start CID that does not hash to the start leaf is the start's own case: no step hashes
     assert compute_span_replay(tiny_spec, dataset, store, cid, h[0], 1, k, tmp_path / "x") == []
+
+
+def test_first_disputed_step_and_disputed_check():
+    from node.roles.disputes import compute_disputed_check, compute_first_disputed_step
+
+    a, b = [bytes([i]) * 32 for i in range(5)], [bytes([i]) * 32 for i in range(5)]
+    assert compute_first_disputed_step(a, b) is None and compute_disputed_check(a, b) is None
+    b[3] = b"\xff" * 32
+    assert compute_first_disputed_step(a, b) == 3 and compute_disputed_check(a, b) == 3
