@@ -59,7 +59,8 @@ class DeployParams:
     max_verifier_slash_bps: int = P.MAX_VERIFIER_SLASH_BPS
     max_no_show_slash_bps: int = P.MAX_NO_SHOW_SLASH_BPS
     # Disputes (issue #15): deployed, authorized in StakeManager and named by TrainingRounds.set_disputes;
-    # a contradiction then opens a dispute and no majority vote decides fraud. Off until the nodes play disputes.
+    # a contradiction then opens a dispute and no majority vote decides fraud (the nodes play it: DisputeRole). Off by
+    # default: the demo, the suites and the bench keep v1's tally until the whitepaper's section 5 is redone with disputes.
     disputes: bool = False
 
     @property
