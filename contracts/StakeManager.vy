@@ -19,6 +19,7 @@ exports: wiring.__interface__
 TRAINER: constant(uint256) = rules.TRAINER
 VERIFIER: constant(uint256) = rules.VERIFIER
 MAX_VERIFIERS: constant(uint256) = 256
+MAX_ENTRIES_PER_VERIFIER: constant(uint256) = 8  # stake weight: one entry per minimum, at most this many
 
 struct Staker:
     role: uint256          # TRAINER or VERIFIER; 0 = never staked; fixed once set
@@ -119,8 +120,13 @@ active_verifiers: public(DynArray[address, MAX_VERIFIERS])
 active_index: HashMap[address, uint256]        # 1-based position in active_verifiers; 0 = absent
 entries: public(HashMap[uint256, Entry])       # the verifier registry, index 0..entry_count-1
 entry_count: public(uint256)
-entry_of: public(HashMap[address, uint256])    # 1-based index of the address's open entry; 0 = none
+entry_of: public(HashMap[address, uint256])    # 1-based index of the address's first open entry; 0 = none
 open_entries: public(uint256)                  # entries open now
+# Stake weight (issue #13): one entry per verifier minimum staked (at most MAX_ENTRIES_PER_VERIFIER), so
+# splitting a stake over several addresses draws no more seats than keeping it on one; the draw still
+# seats an address at most once per committee.
+open_entries_of: public(HashMap[address, DynArray[uint256, MAX_ENTRIES_PER_VERIFIER]])
+open_verifiers: public(uint256)                # addresses with at least one open entry
 # Per-task opt-out (issue #13, attack 1): a verifier is drawn for every task unless it opted out of it
 # (e.g. a spec it cannot replay). Opting out counts at once (it can only give up one's own seat);
 # opting back in counts only for rounds committed after the opt-in block, so nobody opts in after
@@ -443,12 +449,13 @@ def active_verifier_list() -> DynArray[address, MAX_VERIFIERS]:
 @view
 def eligible_entry_count() -> uint256:
     """
-    @notice Verifier entries open now (those opened in this very block are drawable from the next
-            one: draw_committee checks each entry exactly; this count is the commit's quick check).
+    @notice Verifiers with an open entry now (distinct addresses: a committee seats an address once;
+            those opened in this very block are drawable from the next one: draw_committee checks
+            each entry exactly; this count is the commit's quick check). `open_entries` counts entries.
     @dev No per-block bookkeeping on purpose: a stake's gas must not depend on which block it lands
          in, or a gas estimate made one block earlier runs short.
     """
-    return self.open_entries
+    return self.open_verifiers
 
 
 @external
@@ -531,14 +538,44 @@ def _entries_opened_by(at_block: uint256) -> uint256:
 
 
 @internal
-def _activate(who: address):
-    if self.entry_of[who] == 0:
+def _sync_entries(who: address):
+    """Open or close `who`'s entries so it holds one per verifier minimum staked (at most
+    MAX_ENTRIES_PER_VERIFIER): new ones at the end of the registry (drawable from the next block),
+    closed ones for good (the last opened first). Nothing is reordered."""
+    target: uint256 = min(self.stakers[who].amount // self.min_stake[VERIFIER], MAX_ENTRIES_PER_VERIFIER)
+    held: DynArray[uint256, MAX_ENTRIES_PER_VERIFIER] = self.open_entries_of[who]
+    had: uint256 = len(held)
+    for i: uint256 in range(MAX_ENTRIES_PER_VERIFIER):
+        if len(held) >= target:
+            break
         index: uint256 = self.entry_count
         self.entries[index] = Entry(verifier=who, active_from=block.number + 1, active_until=0)
         self.entry_count = index + 1
-        self.entry_of[who] = index + 1
-        self.open_entries += 1
+        held.append(index)
         log EntryOpened(index=index, verifier=who, active_from=block.number + 1)
+    for i: uint256 in range(MAX_ENTRIES_PER_VERIFIER):
+        if len(held) <= target:
+            break
+        index: uint256 = held.pop()
+        self.entries[index].active_until = block.number
+        log EntryClosed(index=index, verifier=who, active_until=block.number)
+    if len(held) == had:
+        return
+    self.open_entries = self.open_entries + len(held) - had
+    if had == 0:
+        self.open_verifiers += 1
+    elif len(held) == 0:
+        self.open_verifiers -= 1
+    self.open_entries_of[who] = held
+    if len(held) > 0:
+        self.entry_of[who] = held[0] + 1
+    else:
+        self.entry_of[who] = 0
+
+
+@internal
+def _activate(who: address):
+    self._sync_entries(who)
     # the list is a view (capped); a full list never refuses a staker: the draw uses the entries
     if self.active_index[who] != 0 or len(self.active_verifiers) >= MAX_VERIFIERS:
         return
@@ -549,15 +586,11 @@ def _activate(who: address):
 
 @internal
 def _check_active(who: address):
-    """Drop `who` from the active set once its stake is below the verifier minimum."""
+    """Close the entries `who`'s stake no longer covers; drop it from the active set below the minimum."""
+    if self.stakers[who].role == VERIFIER:
+        self._sync_entries(who)
     if self.stakers[who].amount >= self.min_stake[VERIFIER]:
         return
-    entry: uint256 = self.entry_of[who]
-    if entry != 0:
-        self.entries[entry - 1].active_until = block.number
-        self.entry_of[who] = 0
-        self.open_entries -= 1
-        log EntryClosed(index=entry - 1, verifier=who, active_until=block.number)
     position: uint256 = self.active_index[who]
     if position == 0:
         return

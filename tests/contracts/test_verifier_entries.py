@@ -28,8 +28,25 @@ def test_entries_are_append_only_and_never_reordered(c, verifiers):
     assert [e[0] for e in now] == [v.address for v in verifiers[:3]] + [verifiers[0].address]
     assert now[1:3] == first[1:3] and now[0][:2] == first[0][:2] and now[0][2] == tx.block_number
     assert c.sm.entry_of(verifiers[0]) == 4 and c.sm.open_entries() == 3
-    c.sm.stake(P.VERIFIER, {"from": verifiers[1], "value": MIN_VERIFIER})  # topping up opens nothing
+    c.sm.stake(P.VERIFIER, {"from": verifiers[1], "value": MIN_VERIFIER - 1})  # less than a minimum more: nothing
     assert c.sm.entry_count() == 4
+
+
+def test_stake_weight_one_entry_per_minimum(c, verifiers):
+    """One entry per verifier minimum staked, at most MAX_ENTRIES_PER_VERIFIER: a stake split over
+    addresses draws no more than on one; closing takes the last opened first; counts stay exact."""
+    v, w = verifiers[:2]
+    tx = c.sm.stake(P.VERIFIER, {"from": v, "value": 3 * MIN_VERIFIER})
+    assert [e["index"] for e in tx.events["EntryOpened"]] == [0, 1, 2]
+    assert list(c.sm.open_entries_of(v, i) for i in range(3)) == [0, 1, 2] and c.sm.entry_of(v) == 1
+    c.sm.stake(P.VERIFIER, {"from": w, "value": 20 * MIN_VERIFIER})  # capped
+    assert c.sm.open_entries() == 3 + 8 and c.sm.eligible_entry_count() == 2  # entries vs distinct verifiers
+    tx = c.sm.request_unstake(MIN_VERIFIER + MIN_VERIFIER // 2, {"from": v})  # 1.5 minimums left: one entry
+    assert [e["index"] for e in tx.events["EntryClosed"]] == [2, 1]
+    assert c.sm.entry_of(v) == 1 and c.sm.open_entries() == 1 + 8
+    c.sm.request_unstake(MIN_VERIFIER, {"from": v})  # below the minimum: no entry, not counted
+    assert c.sm.entry_of(v) == 0 and c.sm.eligible_entry_count() == 1
+    assert [e[2] == 0 for e in entries(c.sm)][:3] == [False, False, False]  # closed for good, never reordered
 
 
 def test_entries_opened_in_this_block_are_not_eligible_yet(c, verifiers):
