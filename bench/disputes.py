@@ -21,6 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = Path(__file__).resolve().parent / "disputes.md"
 SPANS = (4, 64, 512)   # k: steps of a one-segment span
 JURIES = (3, 15)       # jurors (verifiers staked = jury + 1: the challenger is not a juror)
+CAPTURE_JURIES = (3, 7, 9, 15, 21, 25)
+CAPTURE_FRACTIONS = (0.1, 0.25, 1 / 3)
 MOVES = ["open", "post_steps", "name_step", "commit_vote", "reveal_vote", "resolve", "finalize"]
 
 
@@ -111,7 +113,19 @@ def write_markdown(rows: list[dict]) -> str:
         challenger = g["open"] + g["name_step"] + g["resolve"]
         lines.append(f"| {g['span_steps']} | {g['jurors']} | " + " | ".join(f"{g[m]:,}" for m in MOVES)
                      + f" | {defender:,} | {challenger:,} |")
-    lines += ["", "A dispute's latency: open, then at most one move window for the trainer (`reveal_window`), one for",
+    lines += ["", "## The jury is an honest-majority assumption", "",
+              "Probability that colluders hold a strict majority of a jury (node/protocol.py",
+              "compute_jury_capture_probability: a large registry, binomial; the contract's jury is every opted-in",
+              f"verifier but the parties, at most JURY_MAX = {P.JURY_MAX}). A captured jury convicts an honest trainer a",
+              "colluding challenger disputes, or acquits a forger; below a majority, the colluders only lose their seats' share.", "",
+              "| jurors | " + " | ".join(f"{f:.0%} colluding" for f in CAPTURE_FRACTIONS) + " |",
+              "|---|" + "---|" * len(CAPTURE_FRACTIONS)]
+    for j in CAPTURE_JURIES:
+        lines.append(f"| {j} | " + " | ".join(f"{100 * P.compute_jury_capture_probability(j, f):.1f} %" for f in CAPTURE_FRACTIONS) + " |")
+    lines += ["", "A finite registry is drawn without replacement (compute_jury_capture_probability_finite): 100 verifiers,",
+              f"33 colluding, 15 jurors: {100 * P.compute_jury_capture_probability_finite(100, 33, 15):.1f} %; when the jury is",
+              "every verifier (a registry of at most JURY_MAX + 1), capture needs a majority of the whole registry.",
+              "", "A dispute's latency: open, then at most one move window for the trainer (`reveal_window`), one for",
               "the challenger, the jury's commit and reveal windows (`commit_verdicts_window` + `reveal_verdicts_window`),",
               "then resolve and finalize: 2·reveal_window + commit_verdicts_window + reveal_verdicts_window blocks at most,",
               "fewer when every party moves at once.", ""]
