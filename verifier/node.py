@@ -95,8 +95,14 @@ class VerifierNode(AggregationDuties, DisputeRole, DutyNode):
             return False
         self.tick_disputes(head)  # disputes (#15): node/roles/disputes.py; inert without a Disputes deployment
         self.discover(head)
-        for rec in self.db.rounds(ROLE, open_only=True):
+        # the cheap duties first (reveals, finalize: short windows), then at most one replay per tick: with
+        # several rounds sealed at once (an epoch's slots) one replay must not hold up another round's reveal
+        replayed = False
+        for rec in sorted(self.db.rounds(ROLE, open_only=True), key=lambda r: r.phase == "assigned"):
+            if replayed and rec.phase == "assigned":
+                break
             self.advance(rec, head)
+            replayed = rec.phase == "assigned" and self.db.get_round(ROLE, rec.round_id).phase != "assigned"
         self.discover_aggregations(head)  # epoch tasks (#14): verifier/aggregation.py
         self.advance_aggregations(head)
         self.ticked(head)

@@ -40,7 +40,9 @@ log = logging.getLogger("trainchain.trainer")
 class EpochTrainerDuties:
     """Mixed into TrainerNode (node/roles/trainer.py): the epoch task's tick."""
 
-    first_epoch = 0  # claim only from this epoch on (the demo's cheater waits for its epoch)
+    # claim only from this epoch on; a node that sets it joins late (the demo's cheater): it never opens an epoch
+    # and takes the highest free slot, leaving the others' slots (trained ahead) to them
+    first_epoch = 0
 
     # ------------------------------------------------------------ DB keys
     def slot_key(self, epoch: int) -> str:
@@ -73,7 +75,7 @@ class EpochTrainerDuties:
     # ------------------------------------------------------------ claim, train, commit
     def claim_duty(self, head: int) -> None:
         ep = self.chain.get_epoch(self.task_id)
-        if ep.epoch < self.first_epoch:
+        if ep.epoch < self.first_epoch or (self.first_epoch and ep.phase == R.EpochPhase.NONE):
             return
         mine = self.db.get_json(self.slot_key(ep.epoch))
         if mine is not None:
@@ -90,7 +92,7 @@ class EpochTrainerDuties:
         ahead = self.db.get_json(self.ahead_key())
         # the base the epoch opens on: its record's once opened, the canonical state before (the claim opens it)
         base_hash = ep.base_hash if ep.phase != R.EpochPhase.NONE else self.chain.latest_model(self.task_id).state_hash
-        index = free[0]
+        index = free[-1] if self.first_epoch else free[0]
         if ahead and ahead.get("epoch") == ep.epoch and ahead["index"] in free and bytes(ahead["base_hash"]) == base_hash:
             index = ahead["index"]  # the slot trained ahead, if it is free
         fn = self.chain.epochs.functions.claim(self.task_id, ep.epoch, index)

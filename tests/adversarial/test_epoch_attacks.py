@@ -1,0 +1,93 @@
+"""Epochs (#14): what a cheating slot and a cheating aggregator can and cannot do, with real nodes.
+
+Two trainers share each epoch (tests/nodes/epoch_helpers.py: the real TrainerNode / VerifierNode in this
+process, ticked block by block, three verifiers):
+
+- a CheatingTrainer skips the steps of its slot's last segment (always checked): its slot is convicted and
+  slashed, the epoch aggregates the honest slot alone and is accepted — the canonical state is the outer step
+  over that slot, recomputed here from the store;
+- a trainer whose slot is honest posts a WRONG aggregate (a perturbed state, put in the store): the aggregation
+  committee, which committed to its own computation before any post, contradicts it — the epoch closes without
+  a new state, the poster pays the trainer slash, the honest verifiers keep their stakes.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "nodes"))  # epoch_helpers
+
+from epoch_helpers import STAKE, EpochNet  # noqa: E402
+
+
+def test_cheating_slot_is_left_out_and_the_others_aggregated(tmp_path, case):
+    from node.adversaries.trainers import CheatingTrainer
+    from node.roles.epochs import StateRef, compute_aggregate, slot_finals
+    from node.rounds import Outcome
+
+    c = case("epochs: a CheatingTrainer's slot (skips its last segment) beside an honest slot",
+             "its slot fraud, trainer slashed, left out of A; the epoch accepted with the honest slot alone "
+             "(state = the outer step over it); honest stakes kept")
+    with EpochNet.start(tmp_path, n_slots=2, max_slots=1, trainer_cls={1: CheatingTrainer},
+                        trainer_kw={1: {"skip_segments": {3}}}) as net:
+        dev = net.dev
+        net.run(1)
+        chain, ep = net.chain, net.chain.get_epoch(net.task_id, 0)
+        cheat_round = chain.get_round(chain.slot_id(net.task_id, 0, 1))
+        base = chain.call(chain.oracle.functions.at(net.task_id, 0))
+        agg = compute_aggregate(net.spec, net.store, StateRef(base[0], bytes(base[1])),
+                                slot_finals(chain, net.task_id, 0, ep.accepted), tmp_path / "check")
+        latest = chain.latest_model(net.task_id)
+        stake = {a.address: chain.call(chain.stake_manager.functions.stake_of(a.address)) for a in dev[1:6]}
+        c.observe(f"slot 1: {cheat_round.outcome.label}; A = {ep.accepted_slots}; epoch {ep.outcome.label}; "
+                  f"cheater stake {stake[dev[2].address] / 1e18:g} ETH of {STAKE / 1e18:g}; "
+                  f"canonical == outer step over slot 0: {latest.state_hash == agg.state_hash}; penalties "
+                  + ", ".join(f"{p['who'][:8]} {p['reason']}" for p in net.penalties()))
+        assert cheat_round.outcome == Outcome.FRAUD
+        assert ep.accepted_slots == [0] and ep.outcome == Outcome.ACCEPTED
+        assert latest.version == 1 and latest.state_hash == agg.state_hash
+        assert stake[dev[2].address] < STAKE
+        assert all(stake[a.address] >= STAKE for a in (dev[1], dev[3], dev[4], dev[5]))
+
+
+def test_wrong_aggregate_is_contradicted(tmp_path, case):
+    import torch
+
+    from node.engine import load_state
+    from node.engine.outer import save_epoch_state
+    from node.roles.trainer import TrainerNode
+    from node.rounds import Outcome
+
+    class WrongAggregator(TrainerNode):
+        """Posts the honest aggregate with one weight changed (its file in the store, so the CID resolves)."""
+
+        def posted_aggregate(self, ep, mine):
+            done = super().posted_aggregate(ep, mine)
+            if done is None or done.get("forged"):
+                return done
+            state = load_state(done["path"])
+            name = next(iter(state.params))
+            state.params[name] = state.params[name] + torch.full_like(state.params[name], 1e-3)
+            path = Path(done["path"]).with_name("forged.safetensors")
+            h = save_epoch_state(self.spec, state, path)
+            forged = {**done, "state_hash": h, "cid": self.store.put_file(path), "path": str(path), "forged": True}
+            self.db.put_json(f"aggregate:{self.task_id}:{ep.epoch}", forged)
+            return self.db.get_json(f"aggregate:{self.task_id}:{ep.epoch}")
+
+    c = case("epochs: the lowest accepted slot's trainer posts a wrong aggregate (one weight +1e-3)",
+             "the committee (committed first) contradicts it: epoch fraud, state unchanged, poster slashed; "
+             "honest verifiers keep their stakes")
+    with EpochNet.start(tmp_path, n_slots=2, max_slots=1, trainer_cls={0: WrongAggregator}) as net:
+        dev = net.dev
+        net.run(1)
+        chain, ep = net.chain, net.chain.get_epoch(net.task_id, 0)
+        latest = chain.latest_model(net.task_id)
+        stake = {a.address: chain.call(chain.stake_manager.functions.stake_of(a.address)) for a in dev[1:6]}
+        posted = chain.events("AggregatePosted", task_id=net.task_id)
+        c.observe(f"posted by {'slot 0' if posted and posted[0]['args']['poster'] == dev[1].address else '?'}; "
+                  f"epoch {ep.outcome.label}; canonical version {latest.version}; poster stake "
+                  f"{stake[dev[1].address] / 1e18:g} ETH of {STAKE / 1e18:g}")
+        assert ep.accepted_slots == [0, 1] and ep.outcome == Outcome.FRAUD
+        assert latest.version == 0  # the state is unchanged
+        assert stake[dev[1].address] < STAKE
+        assert all(stake[a.address] >= STAKE for a in (dev[2], dev[3], dev[4], dev[5]))

@@ -1,0 +1,52 @@
+"""Epochs (#14), the proof: N honest trainers and three verifiers — the real TrainerNode and VerifierNode,
+in this process, each with its own key, sqlite and work dir, sharing one store — run E epochs of an
+epoch task on a real anvil, and the canonical state the network ends with is `train-local --trainers N
+--epochs E`'s, bit for bit (the state hash of every epoch, and the very file: the same CID).
+
+The trainers train ahead (the CLI's default): their slot of epoch e+1 on the aggregate of every committed
+slot of e, committed the moment e+1 opens on it (tests/nodes/epoch_helpers.py drives the nodes).
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # epoch_helpers
+
+from epoch_helpers import STAKE, EpochNet  # noqa: E402
+
+N, E = 2, 2  # trainers (slots per epoch), epochs
+
+
+def test_network_epochs_equal_train_local(tmp_path):
+    with EpochNet.start(tmp_path, n_slots=N, max_slots=E) as net:
+        check_network_equals_train_local(net, tmp_path)
+
+
+def check_network_equals_train_local(net, tmp_path):
+    from node.engine.dataset import Dataset
+    from node.engine.outer import train_epochs
+    from node.store import compute_cid
+
+    chain, dev = net.chain, net.dev
+    assert chain.get_task(net.task_id).params.is_epoch_task and all(t.epoch_task for t in net.trainers)
+    net.run(E)
+
+    epochs = [chain.get_epoch(net.task_id, e) for e in range(E)]
+    assert [e.accepted_slots for e in epochs] == [list(range(N))] * E, (epochs, net.errors[-10:])
+    assert net.penalties() == [], (net.penalties(), net.errors[-10:])
+    assert all(chain.call(chain.stake_manager.functions.stake_of(d.address)) >= STAKE for d in dev[1:1 + N + 3])
+    trained_ahead = [r for t in net.trainers for r in t.db.rounds("trainer") if "aggregate_ahead" in
+                     (r.data.get("stage_seconds") or {})]
+    assert trained_ahead, "no slot of epoch 1 was trained ahead"
+
+    # train-local --trainers N --epochs E from the task's genesis
+    genesis = tmp_path / "genesis.safetensors"
+    net.store.get_file(net.task["genesis_cid"], genesis)
+    records = train_epochs(net.spec, Dataset.for_spec(net.spec, net.store), genesis, tmp_path / "local", E)
+    latest = chain.latest_model(net.task_id)
+    assert latest.version == E
+    assert latest.state_hash == records[-1].state_hash  # bit for bit
+    assert latest.cid == compute_cid(records[-1].checkpoint)  # the very same file
+    versions = [chain.call(chain.oracle.functions.at(net.task_id, v)) for v in range(1, E + 1)]
+    assert [bytes(v[1]) for v in versions] == [r.state_hash for r in records]  # every epoch, not only the last
