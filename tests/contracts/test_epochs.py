@@ -145,6 +145,11 @@ def test_nobody_posts_epoch_abandoned(ep, trainers):
     e = ep.epoch_record()
     with brownie.reverts("epochs: aggregate not posted yet"):
         c.epochs.finalize_epoch(ep.task_id, 0, {"from": trainers[1]})
+    # a post reserves a trainer reservation of free stake: a poster whose stake is all held elsewhere cannot post
+    other = EpochDriver(c, ep.trainers[0], trainers, replace(EPOCH_PARAMS, min_trainer_stake_wei=c.sm.stake_of(trainers[0])))
+    other.slot(0, trainers[0]).claim()
+    with brownie.reverts("epochs: free stake below the task's minimum"):
+        c.epochs.post_aggregate(ep.task_id, 0, b"\x03" * 32, "bafy", {"from": trainers[0]})
     ep.mine_past(P.compute_post_deadline(e.deadline, 1, ep.params.reveal_window))
     with brownie.reverts("epochs: post window closed"):
         c.epochs.post_aggregate(ep.task_id, 0, b"\x03" * 32, "bafy", {"from": trainers[0]})

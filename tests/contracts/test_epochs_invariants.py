@@ -28,7 +28,7 @@ def stake_books(c, who) -> int:
     return total
 
 
-@settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=3, deadline=None, suppress_health_check=list(HealthCheck))
 @given(slots=st.tuples(st_slot, st_slot, st_slot), poster=st_poster)
 def test_epoch_conserves_money_and_moves_the_model_once(staked, deployer, verifiers, slots, poster):
     chain.snapshot()

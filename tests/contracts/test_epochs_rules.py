@@ -18,7 +18,7 @@ small = st.integers(min_value=0, max_value=10_000)
 b32 = st.binary(min_size=32, max_size=32)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(opened=u64, cw=small, tw=small, sd=st.integers(1, 128), rw=small, cvw=small, rvw=small)
 def test_deadlines_match(staked, opened, cw, tw, sd, rw, cvw, rvw):
     span = P.compute_slot_span(sd, rw, cvw, rvw)
@@ -26,7 +26,7 @@ def test_deadlines_match(staked, opened, cw, tw, sd, rw, cvw, rvw):
     assert tuple(staked.rules.compute_epoch_deadlines(opened, cw, tw, span)) == P.compute_epoch_deadlines(opened, cw, tw, span)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(cd=u64, ad=u64, last=u64, done=st.booleans(), rank=st.integers(0, 16), w=small, n=st.integers(0, 16))
 def test_ready_and_post_turns_match(staked, cd, ad, last, done, rank, w, n):
     r = staked.rules
@@ -35,13 +35,13 @@ def test_ready_and_post_turns_match(staked, cd, ad, last, done, rank, w, n):
     assert r.compute_post_deadline(cd, n, w) == P.compute_post_deadline(cd, n, w)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(accepted=st.integers(0, 2**16 - 1), slot=st.integers(0, 40))
 def test_accepted_rank_matches(staked, accepted, slot):
     assert staked.rules.compute_accepted_rank(accepted, slot) == P.compute_accepted_rank(accepted, slot)
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(bh=b32, task=u64, epoch=u64, h=b32, salt=b32, who=st.integers(0, 9))
 def test_seed_and_commitment_match(staked, bh, task, epoch, h, salt, who):
     member = accounts[who].address
@@ -50,7 +50,7 @@ def test_seed_and_commitment_match(staked, bh, task, epoch, h, salt, who):
         P.compute_aggregate_commitment(task, epoch, member, h, salt)
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(n=st.integers(1, 16), lr=st.sampled_from([1, 7_000, 10_000, 20_000]), mom=st.sampled_from([0, 9_000]))
 def test_is_epoch_task_matches(staked, n, lr, mom):
     params = replace(EPOCH_PARAMS, slots_per_epoch=n, outer_lr_bps=lr, outer_momentum_bps=mom)
