@@ -194,7 +194,7 @@ class DisputeDuties:
             if d.phase == protocol.DISPUTE_RESOLVED:
                 continue
             for move in (self._defend, self._name, self._vote, self._resolve):
-                what = move(d, head)
+                what = move(d, self.chain.block_number())  # fresh: this node's own moves mine blocks too
                 if what:
                     done.append(f"{what} {dispute_id}")
                     d = self.view(dispute_id)

@@ -19,8 +19,9 @@ from node.roles.disputes import DisputeDuties
 from node.rounds import Outcome
 from roundkit import SMALL_TASK, RoundKit
 
-TASK = replace(SMALL_TASK, segment_steps=2, steps_per_round=16, reveal_window=8, commit_verdicts_window=8,
-               reveal_verdicts_window=8)
+# windows: every node's move mines a block on this automining chain, so a window must outlast a pass of 8 nodes
+TASK = replace(SMALL_TASK, segment_steps=2, steps_per_round=16, reveal_window=16, commit_verdicts_window=16,
+               reveal_verdicts_window=16)
 
 
 def honest(d, steps):
@@ -112,15 +113,19 @@ class Play:
                                                               providers.get(addr, honest))
                       for addr, acct in accounts.items()}
         self.money0 = {a: self.money(a) for a in accounts}
+        self.bonds: dict[str, int] = {}  # wei each challenger sent with its open (from its wallet, not its stake)
 
     def money(self, addr):
         return self.sm.stake_of(addr).call() + self.sm.claimable(addr).call()
 
     def delta(self, addr):
-        return self.money(addr) - self.money0[addr]
+        """What `addr` gained in the protocol (stake + claimable), minus the bonds it sent."""
+        return self.money(addr) - self.money0[addr] - self.bonds.get(addr, 0)
 
     def open(self, challenger, check_index=0):
-        return self.nodes[challenger].open(self.round_id, check_index)
+        dispute_id = self.nodes[challenger].open(self.round_id, check_index)
+        self.bonds[challenger] = self.bonds.get(challenger, 0) + self.nodes[challenger]._state(dispute_id)["bond"]
+        return dispute_id
 
     def play(self, until, max_blocks=80):
         for _ in range(max_blocks):
