@@ -7,7 +7,9 @@ state hash (node.protocol.compute_aggregate_commitment, salted, with the member'
 *before* any aggregate hash is public: no member can copy the poster's or another member's. Once
 a trainer posts the aggregate, the member reveals; finalize_epoch makes the posted state canonical
 if a majority of the reveals matches it. The salt and the hash are in sqlite before the commitment
-leaves the process (a restart reveals the same). A member also finalizes an epoch that is due, one
+leaves the process (a restart reveals the same). The member keeps the state it computed in its store (the
+poster's very file: one writer, one CID), so the canonical state outlives the poster. A member also finalizes an
+epoch that is due, one
 block per committee position after the trainers could have (so the nodes do not all race it).
 """
 from __future__ import annotations
@@ -96,6 +98,9 @@ class AggregationDuties:
         with Stopwatch() as sw:
             agg = compute_aggregate(spec, self.store, epoch_base(self.chain, task_id, ep), finals,
                                     self.workdir / f"aggregate-{task_id}-{epoch}")
+            # re-serve what we computed: the same writer gives the poster's very file (the same CID), so the
+            # canonical state stays available when the poster goes offline
+            self.store.pin(self.store.put_file(agg.path))
         self.timing(None, "aggregate", sw.seconds)
         salt = os.urandom(32)
         commitment = protocol.compute_aggregate_commitment(task_id, epoch, self.address, agg.state_hash, salt)

@@ -1,19 +1,24 @@
 """`trainchain demo` (what `make demo` runs): the whole protocol end to end on this machine.
 
-1. a devnet (anvil, 1 s blocks) with the contracts; five keystores, five data dirs, each
-   with its own content store (as on five machines: content moves between them only
-   through the nodes' IPFS trustless gateways, advertised in PeerDirectory); a trainer,
+1. a devnet (anvil, 1 s blocks) with the contracts; eight keystores, eight data dirs, each
+   with its own content store (as on eight machines: content moves between them only
+   through the nodes' IPFS trustless gateways, advertised in PeerDirectory); three trainers,
    three verifiers and a cheater stake;
-2. the demo dataset and task (spec + genesis in the store, a funded reward pool);
-3. one trainer and three verifiers as separate processes (`trainchain trainer run`,
-   `trainchain verifier run`) through three honest rounds: the canonical version
-   advances and the loss goes down;
-4. a trainer that skips the steps of the last segment (always sampled) is caught by
-   the replays and slashed;
+2. the demo dataset and an epoch task (verified DiLoCo, issue #14: N = 3 slots per epoch, each
+   slot H inner steps, DiLoCo's outer step; spec + genesis in the store, a funded reward pool);
+3. the trainers and verifiers as separate processes (`trainchain trainer run`, `trainchain
+   verifier run`): in each honest epoch the three trainers claim the three slots, train them in
+   parallel, each slot is proven like a v1 round (seal, sampled segments, committee replay), then
+   the aggregation committee commits to the outer step it computed before the lowest accepted
+   slot's trainer posts it, and the epoch's state becomes the canonical version;
+4. in the last epoch the cheater takes the third trainer's slot and skips the steps of its last
+   segment (always checked): its slot is caught and slashed, the two honest slots are aggregated
+   without it and accepted (the demo recomputes that aggregate from the store);
 5. the latest canonical CID read from ModelOracle, the weights fetched from the nodes'
    gateways and checked against the state hash, and a sample generated from them.
 
-Progress goes to stderr; the last line of stdout is one JSON summary.
+Progress goes to stderr; the last line of stdout is one JSON summary (epochs, their slots,
+accepted and excluded slots, the canonical CID).
 """
 from __future__ import annotations
 
@@ -26,10 +31,30 @@ from pathlib import Path
 
 import click
 
-EVENTS = ("RoundCommitted", "RoundSealed", "StartsRevealed", "VerdictCommitted", "EndsRevealed",
-          "VerdictRevealed", "RoundFinalized", "PenaltyApplied", "CanonicalModelUpdated")
+EVENTS = ("SlotClaimed", "SlotCommitted", "RoundSealed", "StartsRevealed", "VerdictCommitted", "EndsRevealed",
+          "VerdictRevealed", "RoundFinalized", "PenaltyApplied", "AggregationOpened", "AggregateCommitted",
+          "AggregatePosted", "AggregateRevealed", "EpochClosed", "AggregationPenalty", "CanonicalModelUpdated")
 STAKE = 10 * 10**18
-FUND = 2 * 10**18
+FUND = 5 * 10**18
+SLOTS = 3  # trainers per epoch
+DEMO_STEPS = 512  # inner steps per slot (H): 8 segments of the demo spec's 64 steps
+
+
+def demo_epoch_spec():
+    """The demo preset as an epoch task: three slots of H = 512 steps, DiLoCo's outer step (lr 0.7, Nesterov
+    0.9), moments averaged; a claim window long enough for three node processes to start on a loaded machine, train
+    and verdict windows long enough for three trainers and three verifiers sharing two cores (a round moves on as
+    soon as everyone acted, an epoch aggregates once every claimed slot is finalized: long windows cost an honest
+    epoch nothing)."""
+    from node.engine import TaskSpec
+
+    return TaskSpec.preset("demo").with_(
+        steps_per_round=DEMO_STEPS,
+        epochs={"slots": SLOTS, "outer_lr": 0.7, "outer_momentum": 0.9, "inner_moments": "average",
+                "claim_window": 30, "train_window": 600},
+        # every verifier sits on all three slots' committees and replays them one after another, beside the
+        # trainers training the next epoch ahead: a verdict window for three replays on a loaded 2-core machine
+        protocol={"commit_verdicts_window": 240, "reveal_verdicts_window": 120, "reveal_window": 120})
 
 
 class DemoFailed(Exception):
@@ -63,6 +88,34 @@ class EventPrinter:
         a, n = e["args"], e["event"]
         from node.rounds import outcome_name
 
+        if n == "SlotClaimed":
+            return (f"[bold]epoch {a['epoch']} slot {a['slot']}[/bold] claimed by {self.name(a['trainer'])} "
+                    f"(round {a['slot_id']}, commit by block {a['commit_deadline']})")
+        if n == "SlotCommitted":
+            return f"epoch {a['epoch']} slot {a['slot']} (round {a['slot_id']}) committed by {self.name(a['trainer'])}"
+        if n == "AggregationOpened":
+            from node.protocol import compute_accepted_slots
+
+            return (f"[bold]epoch {a['epoch']}[/bold]: aggregation of slots {compute_accepted_slots(a['accepted'])} opened, "
+                    "committee " + ", ".join(self.name(x) for x in a["committee"]))
+        if n == "AggregateCommitted":
+            return f"epoch {a['epoch']}: {self.name(a['member'])} committed to the aggregate it computed"
+        if n == "AggregatePosted":
+            return (f"epoch {a['epoch']}: {self.name(a['poster'])} posted the aggregate 0x{bytes(a['state_hash']).hex()[:12]}… "
+                    f"{a['cid'][:20]}…")
+        if n == "AggregateRevealed":
+            verdict = "[green]matches[/green]" if a["matches"] else "[red]contradicts[/red]"
+            return f"epoch {a['epoch']}: {self.name(a['member'])}'s aggregate {verdict} the posted one"
+        if n == "EpochClosed":
+            from node.protocol import compute_accepted_slots
+            from node.rounds import outcome_name
+
+            outcome = outcome_name(a["outcome"])
+            color = "green" if outcome == "accepted" else "red"
+            return (f"[bold]epoch {a['epoch']} closed: [{color}]{outcome}[/{color}][/bold], slots "
+                    f"{compute_accepted_slots(a['accepted_slots'])} aggregated, version {a['version']}")
+        if n == "AggregationPenalty":
+            return f"[red]{self.name(a['who'])} slashed {a['amount'] / 1e18:g} ETH ({a['reason']})[/red]"
         if n == "RoundCommitted":
             return f"[bold]round {a['round_id']}[/bold] committed by {self.name(a['trainer'])}"
         if n == "RoundSealed":
@@ -95,77 +148,68 @@ class EventPrinter:
 
 
 def run_demo(workdir: Path, block_time: float, honest_rounds: int, console, timeout: float) -> dict:
-    from node.engine import TaskSpec, apply_runtime_pin
+    from node.engine import apply_runtime_pin
     from node.localnet import LocalNet, wait_until
 
     started = time.time()
-    spec = TaskSpec.preset("demo")
-    apply_runtime_pin(spec)  # before torch: genesis and generation run in this process
-    from node.engine import build_dataset, demo_corpus_paths, load_state
-    from node.engine import generate
+    spec = demo_epoch_spec()
+    apply_runtime_pin(spec)  # before torch: genesis, the aggregate check and generation run in this process
+    from node.engine import build_dataset, demo_corpus_paths, generate, load_state
 
+    epochs = honest_rounds + 1  # honest epochs, then the one with the cheating slot
     net = LocalNet(workdir, block_time=block_time)
     summary: dict = {"workdir": str(workdir)}
     try:
-        console.rule("[bold]trainchain demo")
+        console.rule("[bold]trainchain demo: verified DiLoCo epochs")
         net.start()
         console.print(f"devnet {net.url} (anvil, {block_time:g} s blocks); contracts "
                       + ", ".join(f"{k} {v}" for k, v in net.deployment.addresses.items()))
-        trainer = net.add_node("trainer", net.dev[1])
-        verifiers = [net.add_node(f"verifier{i + 1}", net.dev[2 + i]) for i in range(3)]
-        cheater = net.add_node("cheater", net.dev[5])
-        names = {n.address: n.name for n in [trainer, cheater, *verifiers]}
-        for node in [trainer, cheater]:
+        trainers = [net.add_node(f"trainer{i + 1}", net.dev[1 + i]) for i in range(SLOTS)]
+        verifiers = [net.add_node(f"verifier{i + 1}", net.dev[1 + SLOTS + i]) for i in range(3)]
+        cheater = net.add_node("cheater", net.dev[1 + SLOTS + 3])
+        names = {n.address: n.name for n in [*trainers, cheater, *verifiers]}
+        for node in [*trainers, cheater]:
             net.stake(node, "trainer", STAKE)
         for node in verifiers:
             net.stake(node, "verifier", STAKE)
-        console.print(f"staked {STAKE / 1e18:g} ETH each: trainer, cheater, verifier1-3 (keystores in {workdir / 'nodes'})")
+        console.print(f"staked {STAKE / 1e18:g} ETH each: trainer1-{SLOTS}, cheater, verifier1-3 "
+                      f"(keystores in {workdir / 'nodes'})")
 
         store = net.store()
         spec = spec.with_(dataset={"manifest_cid": build_dataset(demo_corpus_paths(), store)})
         task = net.create_task(spec, FUND)
         task_id = task["task_id"]
-        console.print(f"task {task_id}: {spec.name} GPT ({spec.model.n_layer} layers, d={spec.model.n_embd}), "
-                      f"S={spec.steps_per_round} steps/round in {spec.segments_per_round} segments, "
-                      f"pool {FUND / 1e18:g} ETH; genesis {task['genesis_cid']}")
+        console.print(f"task {task_id}: {spec.name} GPT ({spec.model.n_layer} layers, d={spec.model.n_embd}) in epochs of "
+                      f"{SLOTS} slots x H={spec.steps_per_round} steps ({spec.segments_per_round} segments), outer step lr "
+                      f"{spec.epochs.outer_lr} Nesterov {spec.epochs.outer_momentum}; pool {FUND / 1e18:g} ETH; "
+                      f"genesis {task['genesis_cid']}")
 
         chain = net.client()
-        def loss_of(round_id: int):
-            for name in ("trainer", "cheater"):
-                loss = node_losses(workdir / "nodes" / name / "trainer.sqlite").get(round_id)
-                if loss is not None:
-                    return loss
-            return None
-
-        printer = EventPrinter(chain, console, names, net.deployment.deploy_block, spec.segments_per_round, loss_of)
+        printer = EventPrinter(chain, console, names, net.deployment.deploy_block, spec.segments_per_round)
         for v in verifiers:
             net.spawn_verifier(v)
-        proc = net.spawn_trainer(trainer, task_id, rounds=honest_rounds)
-        console.print(f"started verifier1-3 and the trainer as separate processes (logs in {workdir / 'logs'})")
+        procs = {t.name: net.spawn_trainer(t, task_id, epochs if i < SLOTS - 1 else honest_rounds)
+                 for i, t in enumerate(trainers)}
+        last_segment = spec.segments_per_round - 1
+        procs["cheater"] = net.spawn_adversary(cheater, task_id, "--skip-segment", str(last_segment), "--rounds", "1",
+                                               "--from-epoch", str(honest_rounds))
+        console.print(f"started verifier1-3, trainer1-{SLOTS} and the cheater as separate processes (logs in "
+                      f"{workdir / 'logs'}); trainer{SLOTS} trains {honest_rounds} epoch(s), then the cheater takes a "
+                      f"slot of epoch {honest_rounds} and skips the steps of its segment {last_segment} (the last: "
+                      "always checked)")
 
         def poll():
             printer.poll()
             net.check_alive(*(v.name for v in verifiers))
 
-        def accepted() -> int:
-            return chain.get_task(task_id).rounds_accepted
-
-        wait_until(lambda: proc.poll() is not None, timeout, what=f"{honest_rounds} honest rounds", on_poll=poll)
-        if proc.returncode != 0:
-            raise DemoFailed(f"the trainer exited with code {proc.returncode}:\n{net.log_tail('trainer')}")
-        if accepted() < honest_rounds:
-            raise DemoFailed(f"only {accepted()} of {honest_rounds} rounds were accepted:\n{net.log_tail('trainer')}")
-
-        last_segment = spec.segments_per_round - 1
-        console.rule(f"[red]a cheating trainer skips the steps of segment {last_segment} (the last: always checked)")
-        proc = net.spawn_adversary(cheater, task_id, "--skip-segment", str(last_segment), "--rounds", "1")
-        wait_until(lambda: proc.poll() is not None, timeout, what="the cheating round", on_poll=poll)
+        wait_until(lambda: all(p.poll() is not None for p in procs.values()), timeout * epochs,
+                   what=f"{epochs} epochs", on_poll=poll)
         printer.poll()
-        if proc.returncode != 0:
-            raise DemoFailed(f"the cheater exited with code {proc.returncode}:\n{net.log_tail('cheater')}")
+        for name, proc in procs.items():
+            if proc.returncode != 0:
+                raise DemoFailed(f"{name} exited with code {proc.returncode}:\n{net.log_tail(name)}")
 
         console.rule("the canonical model")
-
         from node.cli.model import pull_model
 
         latest = chain.latest_model(task_id)
@@ -177,43 +221,77 @@ def run_demo(workdir: Path, block_time: float, honest_rounds: int, console, time
                           temperature=0.8)
         console.print(f"[bold]sample[/bold] (prompt {prompt!r}):\n{sample}")
 
-        rounds = []
-        for e in chain.events("RoundCommitted", task_id=task_id):
-            r = chain.get_round(e["args"]["round_id"])
-            rounds.append({"round": e["args"]["round_id"], "trainer": names.get(r.trainer, r.trainer),
-                           "outcome": r.outcome.label, "final_cid": r.final_cid or None})
-        losses = node_losses(workdir / "nodes" / "trainer" / "trainer.sqlite")
-        cheat_losses = node_losses(workdir / "nodes" / "cheater" / "trainer.sqlite")
-        for r in rounds:
-            r["mean_loss"] = {**losses, **cheat_losses}.get(r["round"])
+        report = epoch_report(chain, task_id, epochs, names, workdir)
+        cheat_epoch = report[-1]
+        recomputed = recompute_aggregate(chain, store, spec, task_id, honest_rounds, latest, workdir / "check")
         slashed = [{"address": e["args"]["who"], "name": names.get(e["args"]["who"]), "amount_wei": e["args"]["amount"],
                     "reason": e["args"]["reason"], "round": e["args"]["round_id"]}
                    for e in chain.events("PenaltyApplied")]
-        honest = [losses[r["round"]] for r in rounds if r["outcome"] == "accepted" and r["round"] in losses]
-        cheat_round = rounds[-1]
+        cheater_slots = [s for s in cheat_epoch["slots"] if s["trainer"] == "cheater"]
         checks = {
-            "honest_rounds_accepted": sum(r["outcome"] == "accepted" for r in rounds) >= honest_rounds,
-            "versions_advanced": latest.version >= honest_rounds,
-            "loss_decreased": len(honest) >= 2 and all(b < a for a, b in zip(honest, honest[1:])),
-            "cheater_slashed": cheat_round["outcome"] == "fraud"
+            "honest_epochs_accepted": all(e["outcome"] == "accepted" and e["accepted"] == list(range(SLOTS))
+                                          for e in report[:honest_rounds]),
+            "three_trainers_per_honest_epoch": all(len({s["trainer"] for s in e["slots"]}) == SLOTS
+                                                   for e in report[:honest_rounds]),
+            "cheater_slashed": len(cheater_slots) == 1 and cheater_slots[0]["outcome"] == "fraud"
             and any(s["address"] == cheater.address and s["reason"] == "fraud" for s in slashed),
+            "cheating_slot_excluded": len(cheater_slots) == 1 and cheater_slots[0]["slot"] in cheat_epoch["excluded"],
+            "other_slots_accepted": cheat_epoch["outcome"] == "accepted" and len(cheat_epoch["accepted"]) == SLOTS - 1,
+            "aggregate_recomputed": recomputed,
+            "versions_advanced": latest.version == epochs,
         }
         summary.update({
             "ok": all(checks.values()),
             "checks": checks,
             "task_id": task_id,
-            "rounds": rounds,
+            "slots_per_epoch": SLOTS,
+            "epochs": report,
             "versions": latest.version,
-            "canonical": {"version": latest.version, "cid": latest.cid,
-                          "state_hash": "0x" + latest.state_hash.hex(), "round": latest.round_id},
+            "canonical": {"version": latest.version, "cid": latest.cid, "state_hash": "0x" + latest.state_hash.hex()},
             "slashed": slashed,
-            "losses": honest,
             "sample": sample,
         })
         return summary
     finally:
         net.stop()
         summary["wall_s"] = round(time.time() - started, 1)
+
+
+def epoch_report(chain, task_id: int, epochs: int, names: dict, workdir: Path) -> list[dict]:
+    """Per epoch: its slots (who, round, outcome, mean training loss), A, the excluded slots, its outcome and state."""
+    losses = {}
+    for db_path in (workdir / "nodes").glob("*/trainer.sqlite"):
+        losses.update(node_losses(db_path))
+    out = []
+    for e in range(epochs):
+        ep = chain.get_epoch(task_id, e)
+        slots = []
+        for i in ep.claimed_slots:
+            slot_id = chain.slot_id(task_id, e, i)
+            rnd = chain.get_round(slot_id)
+            slots.append({"slot": i, "round": slot_id, "trainer": names.get(rnd.trainer, rnd.trainer),
+                          "outcome": rnd.outcome.label, "mean_loss": losses.get(slot_id)})
+        accepted = ep.accepted_slots
+        out.append({"epoch": e, "slots": slots, "accepted": accepted,
+                    "excluded": [s["slot"] for s in slots if s["slot"] not in accepted],
+                    "outcome": ep.outcome.label,
+                    "state_hash": "0x" + (ep.state_hash if ep.outcome.label == "accepted" else ep.base_hash).hex(),
+                    "cid": ep.cid or None})
+    return out
+
+
+def recompute_aggregate(chain, store, spec, task_id: int, epoch: int, latest, workdir: Path) -> bool:
+    """The cheating epoch's canonical state is the outer step over its honest slots alone, recomputed here from
+    the store: its base (the version before) and the accepted slots' final checkpoints."""
+    from node.roles.epochs import StateRef, compute_aggregate, slot_finals
+
+    ep = chain.get_epoch(task_id, epoch)
+    before = chain.call(chain.oracle.functions.at(task_id, latest.version - 1))
+    base = StateRef(before[0], bytes(before[1]))
+    if base.state_hash != ep.base_hash:
+        return False
+    agg = compute_aggregate(spec, store, base, slot_finals(chain, task_id, epoch, ep.accepted), workdir)
+    return agg.state_hash == latest.state_hash
 
 
 def node_losses(db_path: Path) -> dict[int, float]:
@@ -231,11 +309,11 @@ def node_losses(db_path: Path) -> dict[int, float]:
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where the devnet, data dirs, store and logs go (default: a temp dir, removed on success).")
 @click.option("--block-time", type=click.FloatRange(0.2, 15), default=1.0, show_default=True, help="anvil block time (s).")
-@click.option("--rounds", "honest_rounds", type=click.IntRange(1, 20), default=3, show_default=True,
-              help="Honest rounds before the cheater.")
+@click.option("--epochs", "honest_rounds", type=click.IntRange(1, 20), default=2, show_default=True,
+              help="Honest epochs (three trainers each) before the epoch with the cheating slot.")
 @click.option("--keep", is_flag=True, help="Keep the temp dir (logs, store, databases) after a successful run.")
 @click.option("--timeout", type=click.FloatRange(10), default=600, show_default=True,
-              help="Give up on a phase after this many seconds.")
+              help="Give up after this many seconds per epoch.")
 def demo(workdir: Path | None, block_time: float, honest_rounds: int, keep: bool, timeout: float) -> None:
     """The whole protocol end to end on a local devnet; the last stdout line is a JSON summary."""
     from rich.console import Console

@@ -93,8 +93,11 @@ class EpochTrainerDuties:
         # the base the epoch opens on: its record's once opened, the canonical state before (the claim opens it)
         base_hash = ep.base_hash if ep.phase != R.EpochPhase.NONE else self.chain.latest_model(self.task_id).state_hash
         index = free[-1] if self.first_epoch else free[0]
+        job = self.ahead
         if ahead and ahead.get("epoch") == ep.epoch and ahead["index"] in free and bytes(ahead["base_hash"]) == base_hash:
             index = ahead["index"]  # the slot trained ahead, if it is free
+        elif job is not None and job.start_step == ep.epoch and getattr(job, "slot_index", None) in free:
+            index = job.slot_index  # the slot still training ahead (its base is checked when it is done)
         fn = self.chain.epochs.functions.claim(self.task_id, ep.epoch, index)
         try:
             receipt = self.transact(None, fn, "claim")
@@ -256,9 +259,12 @@ class EpochTrainerDuties:
         mine = self.db.get_json(self.slot_key(epoch)) or {}
         if mine.get("phase") != "committed" or self.db.get_json(self.ahead_key()) or mine.get("ahead_started"):
             return
-        ep = self.chain.get_epoch(self.task_id, epoch)
-        if ep.phase != R.EpochPhase.OPEN or self.chain.block_number() <= ep.commit_deadline:
-            return  # the committed set is final only after the commit deadline
+        ep, head = self.chain.get_epoch(self.task_id, epoch), self.chain.block_number()
+        # the committed set is final after the commit deadline, or once the claim window closed and every
+        # claimed slot committed (the honest case: long before the deadline)
+        if ep.phase != R.EpochPhase.OPEN or not (head > ep.commit_deadline
+                                                 or (head > ep.claim_deadline and ep.committed == ep.claimed)):
+            return
         finals = slot_finals(self.chain, self.task_id, epoch, ep.committed)
         if len(finals) != bin(ep.committed).count("1"):
             return  # a committed slot has not revealed its final checkpoint yet
@@ -282,5 +288,6 @@ class EpochTrainerDuties:
                  "their aggregate", epoch, index, nxt)
         # keyed by the epoch (its base is what the job computes): slot_trace_ahead matches epoch, then base
         self.ahead = AheadJob(ep.base_hash, nxt, work).start()
+        self.ahead.slot_index = index
         mine["ahead_started"] = True
         self.db.put_json(self.slot_key(epoch), mine)
