@@ -245,13 +245,18 @@ class Fetcher:
                         raise IntegrityError(f"fetch: {c} has codec 0x{c.codec:x}; not a UnixFS block")
                 level = list(dict.fromkeys(nxt))
         except ContentUnavailable as exc:
-            exc.budget_s = budget_s
+            # what did arrive stays in the store (a later fetch finds it local and logs nothing): say where from
+            self._log_report(report, started, "before the budget ran out")
             raise ContentUnavailable(str(root), exc.attempts, budget_s, None) from None
+        self._log_report(report, started)
+        return report
+
+    @staticmethod
+    def _log_report(report: FetchReport, started: float, note: str = "") -> None:
         report.seconds = time.monotonic() - started
         if report.blocks:
-            log.info("fetch: %s: %d block(s), %d bytes in %.2f s from %s", root, report.blocks, report.bytes,
-                     report.seconds, ", ".join(f"{s} ({n})" for s, n in report.by_source.items()))
-        return report
+            log.info("fetch: %s: %d block(s), %d bytes in %.2f s from %s%s", report.cid, report.blocks, report.bytes,
+                     report.seconds, ", ".join(f"{s} ({n})" for s, n in report.by_source.items()), f" {note}" if note else "")
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

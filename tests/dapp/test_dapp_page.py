@@ -16,8 +16,11 @@ from urllib.parse import urlencode
 
 import pytest
 
+from node import protocol
+from node.chain.records import format_ether
 from node.chain.devnet import Anvil
 from node.tools import free_port
+from roundkit import SMALL_TASK  # tests/ is on sys.path (conftest)
 
 REPO = Path(__file__).resolve().parents[2]
 TRAINCHAIN = str(Path(sys.executable).with_name("trainchain"))
@@ -212,8 +215,12 @@ def test_a_fraudulent_round_changes_stake_not_the_model(devnet, dapp, page):
     committee = devnet.kit.contract("StakeManager").functions.active_verifier_list().call()
     fraud = devnet.kit.run_round(devnet.task_id, verdicts={v: "contradict" for v in committee})
     assert fraud.outcome == 2  # Outcome.FRAUD
-    page.wait_text(trainer_bonded, "1 ETH", timeout=20)  # half the stake slashed (trainer_slash_bps 5000)
-    assert page.text(trainer_bonded) == "1 ETH"
+    # the fraud slash is a fraction of the round's reservation (#13): the task's minimum, at least the deployment's
+    sm, params = devnet.kit.contract("StakeManager").functions, SMALL_TASK
+    reservation = protocol.compute_trainer_reservation(params.min_trainer_stake_wei, sm.min_stake(protocol.TRAINER).call())
+    left = format_ether(2 * 10**18 - protocol.compute_slash(reservation, params.trainer_slash_bps))
+    page.wait_text(trainer_bonded, left, timeout=20)
+    assert page.text(trainer_bonded) == left != "2 ETH"
 
     # The page has seen the finalize block, and the model did not move.
     assert int(page.text("#chain-block")) >= fraud.receipts["finalize"]["blockNumber"]

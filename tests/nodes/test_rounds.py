@@ -49,6 +49,11 @@ class Net(LocalNet):
         """LocalNet's, with the verifiers watched (a dead one fails the test at once) and this module's timeout."""
         return super().wait_finalized(task_id, n, watch=self.verifiers, timeout=ROUND_TIMEOUT, **kw)
 
+    def trainer_reservation(self, task_id: int) -> int:
+        """What a round of `task_id` reserves of its trainer's stake: its slashes are fractions of it (#13)."""
+        deployment_min = self.chain.call(self.chain.stake_manager.functions.min_stake(protocol.TRAINER))
+        return protocol.compute_trainer_reservation(self.chain.get_task(task_id).params.min_trainer_stake_wei, deployment_min)
+
     def db(self, node, role: str) -> NodeDB:
         """A handle of its own: the tests close it with `with` (LocalNet.node_db's is shared and kept open)."""
         return NodeDB(node.datadir / f"{role}.sqlite")
@@ -118,7 +123,9 @@ def test_cheating_trainer_is_slashed(net):
     assert rnd.n_contradicting == 3
     fraud = [p for p in net.penalties(rnd.round_id) if p["who"] == cheater.address]
     assert [p["reason"] for p in fraud] == ["fraud"]
-    assert net.stake_of(cheater.address) == before - fraud[0]["amount"] == before // 2
+    params = net.chain.get_task(task_id).params
+    slash = protocol.compute_slash(net.trainer_reservation(task_id), params.trainer_slash_bps)  # of the round's reservation (#13)
+    assert net.stake_of(cheater.address) == before - fraud[0]["amount"] == before - slash
     # canonical unchanged: still the genesis (version 0)
     assert net.chain.call(net.chain.oracle.functions.latest(task_id))[2] == 0
     with net.db(net.verifiers[0], "verifier") as db:
@@ -167,7 +174,7 @@ def test_trainer_that_never_reveals_is_slashed(net):
     assert [p["reason"] for p in penalty] == ["missed deadline"]
     params = net.chain.get_task(task_id).params
     miss_bps = protocol.compute_trainer_miss_bps(params.trainer_slash_bps, params.no_show_slash_bps)  # >= the fraud slash (#13)
-    assert net.stake_of(withholder.address) == before - before * miss_bps // 10_000
+    assert net.stake_of(withholder.address) == before - protocol.compute_slash(net.trainer_reservation(task_id), miss_bps)
     # the verifiers, not the absent trainer, closed the round
     finalizers = set()
     for v in net.verifiers:
