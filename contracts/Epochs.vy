@@ -68,7 +68,7 @@ struct Epoch:
     n_revealed: uint256
     n_matching: uint256          # reveals equal to the posted hash
     poster_slot: uint256         # slot id of the slot whose trainer posted
-    seat_reservation: uint256    # what each aggregation seat reserves of its member's free stake (the verifier minimum)
+    seat_reservation: uint256    # what each aggregation seat asks of its member's free stake (the verifier minimum; less if short: seat_shortfall)
     poster_reservation: uint256  # what the post reserves of the poster's free stake (its trainer reservation)
     state_hash: bytes32          # the posted aggregate
     cid: String[128]
@@ -123,6 +123,13 @@ event AggregationOpened:
     seed: bytes32
     committee: DynArray[address, MAX_COMMITTEE]
     commit_deadline: uint256
+
+event AggregationSeatShort:
+    task_id: indexed(uint256)
+    epoch: indexed(uint256)
+    member: indexed(address)
+    held: uint256                # what the seat reserved: the member's whole free stake
+    shortfall: uint256           # seat_reservation - held (every slash of the seat is a fraction of held)
 
 event AggregateCommitted:
     task_id: indexed(uint256)
@@ -181,6 +188,7 @@ committees: HashMap[uint256, HashMap[uint256, DynArray[address, MAX_COMMITTEE]]]
 commitments: public(HashMap[uint256, HashMap[uint256, HashMap[address, bytes32]]])
 revealed: public(HashMap[uint256, HashMap[uint256, HashMap[address, bool]]])
 matched: public(HashMap[uint256, HashMap[uint256, HashMap[address, bool]]])
+seat_shortfall: public(HashMap[uint256, HashMap[uint256, HashMap[address, uint256]]])  # task -> epoch -> member -> what its free stake lacked
 
 
 @deploy
@@ -295,7 +303,8 @@ def open_aggregation(task_id: uint256, epoch: uint256):
     @notice Anyone, once A is final (the ready block: every claimed slot finalized after the claim window,
             else the aggregate deadline) and seal_delay_blocks later, while that block's hash exists: draw
             the aggregation committee from the verifier entries eligible at the ready block (locks their
-            seat: the verifier minimum of its free stake) and open its commit window.
+            seat: the verifier minimum of its free stake, or all of it when less is free) and open its
+            commit window.
     @param task_id Task.
     @param epoch Its open epoch, with at least one accepted slot.
     """
@@ -309,11 +318,13 @@ def open_aggregation(task_id: uint256, epoch: uint256):
     p: rules.TaskParams = staticcall self.registry.task_params(task_id)
     seed: bytes32 = rules.compute_aggregate_seed(blockhash(seed_block), task_id, epoch)
     committee: DynArray[address, MAX_COMMITTEE] = staticcall self.stake_manager.draw_committee(seed, ready, p.committee_size, task_id)
-    # each seat reserves the verifier minimum (draw_committee drew only verifiers with that much free), as a round's seal
+    # each seat reserves the verifier minimum, as a round's seal. The draw does not look at reservations
+    # (keeping verifiers busy elsewhere must not steer a committee): a member short of a free seat reserves
+    # what it has (TrainingRounds.seat_shortfall's rule), and every slash of its seat is a fraction of that
     seat: uint256 = staticcall self.stake_manager.min_stake(rules.VERIFIER)
     self.epochs[task_id][epoch].seat_reservation = seat
     for member: address in committee:
-        extcall self.stake_manager.reserve(member, seat)
+        self._reserve_seat(task_id, epoch, member, seat)
     self.committees[task_id][epoch] = committee
     commit_deadline: uint256 = block.number + p.commit_verdicts_window
     self.epochs[task_id][epoch].phase = rules.EPOCH_AGGREGATING
@@ -500,29 +511,29 @@ def _open_epoch(task_id: uint256, epoch: uint256, base_hash: bytes32):
 @internal
 def _settle(task_id: uint256, epoch: uint256, e: Epoch, p: rules.TaskParams, outcome: uint256):
     """Pay or release the aggregation's pool reservation, advance the task on an accepted aggregate, and
-    settle every stake reservation once: a seat on the minority of a decided aggregate loses
-    verifier_slash_bps of it, a silent seat no_show_slash_bps, the poster of a rejected hash
-    trainer_slash_bps of its post reservation; the rest is released."""
+    settle every stake reservation once (a seat: what it held, the verifier minimum less its shortfall):
+    a seat on the minority of a decided aggregate loses verifier_slash_bps of it, a silent seat
+    no_show_slash_bps, the poster of a rejected hash trainer_slash_bps of its post reservation; the
+    rest is released."""
     payees: DynArray[address, MAX_COMMITTEE + 1] = []
     amounts: DynArray[uint256, MAX_COMMITTEE + 1] = []
     decided: bool = outcome == rules.OUTCOME_FRAUD or outcome == rules.OUTCOME_ACCEPTED
     for member: address in self.committees[task_id][epoch]:
-        bps: uint256 = 0
+        held: uint256 = e.seat_reservation - self.seat_shortfall[task_id][epoch][member]
         if self.revealed[task_id][epoch][member]:
             if decided and self.matched[task_id][epoch][member] != (outcome == rules.OUTCOME_ACCEPTED):
-                bps = p.verifier_slash_bps
-                self._penalize(task_id, epoch, member, e.seat_reservation, bps, "minority aggregate")
+                self._penalize(task_id, epoch, member, held, p.verifier_slash_bps, "minority aggregate")
             else:
                 if outcome == rules.OUTCOME_ACCEPTED:
                     payees.append(member)
                     amounts.append(p.verifier_reward_wei)
-                self._penalize(task_id, epoch, member, e.seat_reservation, 0, "")
+                self._penalize(task_id, epoch, member, held, 0, "")
         elif e.phase == rules.EPOCH_POSTED or self.commitments[task_id][epoch][member] == empty(bytes32):
             # drawn and silent: never committed, or committed and never revealed a posted aggregate
-            self._penalize(task_id, epoch, member, e.seat_reservation, p.no_show_slash_bps, "aggregation no-show")
+            self._penalize(task_id, epoch, member, held, p.no_show_slash_bps, "aggregation no-show")
         else:
             # committed, and nobody posted: nothing to reveal
-            self._penalize(task_id, epoch, member, e.seat_reservation, 0, "")
+            self._penalize(task_id, epoch, member, held, 0, "")
     if e.poster_reservation > 0:
         self._penalize(task_id, epoch, self.slots[e.poster_slot].trainer, e.poster_reservation,
                        p.trainer_slash_bps if outcome == rules.OUTCOME_FRAUD else 0, "aggregate fraud")
@@ -533,6 +544,17 @@ def _settle(task_id: uint256, epoch: uint256, e: Epoch, p: rules.TaskParams, out
         extcall self.registry.advance(task_id, e.poster_slot, e.state_hash, e.cid)
     else:
         extcall self.registry.release(task_id)
+
+
+@internal
+def _reserve_seat(task_id: uint256, epoch: uint256, member: address, seat: uint256):
+    """Reserve `member`'s aggregation seat: `seat`, or its whole free stake when that is less (the
+    shortfall is remembered: _settle releases or slashes exactly what was reserved)."""
+    held: uint256 = min(seat, staticcall self.stake_manager.free_stake(member))
+    if held < seat:
+        self.seat_shortfall[task_id][epoch][member] = seat - held
+        log AggregationSeatShort(task_id=task_id, epoch=epoch, member=member, held=held, shortfall=seat - held)
+    extcall self.stake_manager.reserve(member, held)
 
 
 @internal

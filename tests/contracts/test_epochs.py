@@ -4,9 +4,9 @@ from dataclasses import replace
 
 import brownie
 import pytest
-from brownie import chain
+from brownie import accounts, chain
 
-from conftest import MIN_TRAINER, MIN_VERIFIER, PARAMS, TRAINER_STAKE, rand32
+from conftest import MIN_TRAINER, MIN_VERIFIER, PARAMS, TRAINER_STAKE, VERIFIER_STAKE, RoundDriver, rand32
 from epochkit import EPOCH_PARAMS, EpochDriver, make_trainers
 from node import protocol as P
 from node.rounds import EpochPhase, Outcome, Phase
@@ -174,6 +174,58 @@ def test_majority_mismatch_rejects_the_post(ep, trainers):
     assert c.sm.stake_of(trainers[0]) == stake - P.compute_slash(MIN_TRAINER, ep.params.trainer_slash_bps)
     assert c.sm.reserved(trainers[0]) == 0
     assert ep.epoch == 1 and c.registry.reserved(ep.task_id) == 0
+
+
+def test_aggregation_seat_short_of_free_stake_holds_what_it_has(ep, staked, deployer, trainers, verifiers):
+    """#13 draws committees without looking at reservations: an aggregation member whose whole stake is
+    held by open v1 rounds is still drawn. Its seat reserves what it has (0 here; TrainingRounds.seal's
+    shortfall rule): open_aggregation no longer reverts on StakeManager.reserve, the epoch aggregates and
+    finalizes, and every reservation is back to exactly what it was (the v1 rounds' seats untouched)."""
+    c = ep.c
+    # open v1 rounds whose committees seat all seven verifiers (2 verifier minimums staked each) until
+    # none has a free verifier minimum left; the rounds stay open: their seats stay reserved
+    busy = replace(PARAMS, committee_size=len(verifiers))
+    for k in range(4):
+        if all(c.sm.free_stake(v) == 0 for v in verifiers):
+            break
+        rd = RoundDriver(c, deployer, trainers[k % 3], busy)
+        rd.commit()
+        rd.seal()
+    assert all(c.sm.free_stake(v) == 0 for v in verifiers)
+    # two fresh verifiers with free stake: a committee of three has at least one short member
+    fresh = [accounts.add() for _ in range(2)]
+    for v in fresh:
+        deployer.transfer(v, 2 * VERIFIER_STAKE)
+        c.sm.stake(P.VERIFIER, {"from": v, "value": VERIFIER_STAKE})
+    everyone = list(verifiers) + fresh
+    ep.run_slots()
+    reserved0 = {v.address: c.sm.reserved(v) for v in everyone}
+    stake0 = {v.address: c.sm.stake_of(v) for v in everyone}
+    free0 = {v.address: c.sm.free_stake(v) for v in everyone}
+    tx = ep.open_aggregation()
+    seat = MIN_VERIFIER
+    short = [m for m in ep.committee if free0[m.address] < seat]
+    assert short and len(tx.events["AggregationSeatShort"]) == len(short)
+    for m in ep.committee:
+        held = min(seat, free0[m.address])
+        assert c.sm.reserved(m) == reserved0[m.address] + held
+        assert c.epochs.seat_shortfall(ep.task_id, 0, m) == seat - held
+    # a short member stays silent: its no-show slash is a fraction of what it held (nothing)
+    silent = short[0]
+    talking = [m for m in ep.committee if m != silent]
+    aggregate = rand32()
+    for m in talking:
+        ep.commit_aggregate(m, aggregate)
+    ep.mine_past(ep.epoch_record().deadline)
+    c.epochs.post_aggregate(ep.task_id, 0, aggregate, "bafy-aggregate", {"from": trainers[0]})
+    for m in talking:
+        ep.reveal_aggregate(m)
+    closed = c.epochs.finalize_epoch(ep.task_id, 0, {"from": trainers[0]}).events["EpochClosed"]
+    assert closed["outcome"] == Outcome.ACCEPTED and bytes(closed["state_hash"]) == aggregate
+    assert {v.address: c.sm.reserved(v) for v in everyone} == reserved0
+    assert c.sm.stake_of(silent) == stake0[silent.address] - P.compute_slash(seat - c.epochs.seat_shortfall(ep.task_id, 0, silent),
+                                                                             ep.params.no_show_slash_bps)
+    assert all(c.sm.stake_of(m) == stake0[m.address] for m in talking)
 
 
 def test_one_slot_identity_task_stays_v1(staked, driver, trainers, deployer):
