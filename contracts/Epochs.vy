@@ -300,11 +300,11 @@ def slot_finalized(slot_id: uint256, accepted: bool):
 @external
 def open_aggregation(task_id: uint256, epoch: uint256):
     """
-    @notice Anyone, once A is final (the ready block: every claimed slot finalized after the claim window,
-            else the aggregate deadline) and seal_delay_blocks later, while that block's hash exists: draw
-            the aggregation committee from the verifier entries eligible at the ready block (locks their
-            seat: the verifier minimum of its free stake, or all of it when less is free) and open its
-            commit window.
+    @notice Anyone, once A is final (the ready block: every claimed slot finalized once the claim phase is
+            over, i.e. the claim window closed or all N slots claimed; else the aggregate deadline) and
+            seal_delay_blocks later, while that block's hash exists: draw the aggregation committee from
+            the verifier entries eligible at the ready block (locks their seat: the verifier minimum of
+            its free stake, or all of it when less is free) and open its commit window.
     @param task_id Task.
     @param epoch Its open epoch, with at least one accepted slot.
     """
@@ -478,12 +478,15 @@ def committee_of(task_id: uint256, epoch: uint256) -> DynArray[address, MAX_COMM
 @internal
 @view
 def _ready_block(task_id: uint256, epoch: uint256) -> uint256:
-    """rules.compute_ready_block of an open epoch; max_value before the claim window closed (nothing is final)."""
-    if block.number <= self.epochs[task_id][epoch].claim_deadline:
-        return max_value(uint256) - rules.BLOCKHASH_HORIZON - rules.MAX_SEAL_DELAY
+    """rules.compute_ready_block of an open epoch; max_value while its claim phase is not over (nothing is
+    final: the claim window is open and a slot is still free)."""
     claimed: uint256 = self.epochs[task_id][epoch].claimed
+    every_slot_claimed: bool = rules.is_every_slot_claimed(self.epochs[task_id][epoch].n_slots, claimed)
+    if not rules.is_claim_phase_over(block.number, self.epochs[task_id][epoch].claim_deadline, every_slot_claimed):
+        return max_value(uint256) - rules.BLOCKHASH_HORIZON - rules.MAX_SEAL_DELAY
     return rules.compute_ready_block(self.epochs[task_id][epoch].claim_deadline, self.epochs[task_id][epoch].aggregate_deadline,
-                                     self.epochs[task_id][epoch].last_finalized_block, self.epochs[task_id][epoch].finalized == claimed)
+                                     self.epochs[task_id][epoch].last_finalized_block, self.epochs[task_id][epoch].finalized == claimed,
+                                     every_slot_claimed)
 
 
 @internal

@@ -339,8 +339,27 @@ def compute_post_deadline(commit_deadline: uint256, n_accepted: uint256, post_wi
 
 @external
 @pure
-def compute_ready_block(claim_deadline: uint256, aggregate_deadline: uint256, last_finalized_block: uint256, all_finalized: bool) -> uint256:
+def compute_ready_block(claim_deadline: uint256, aggregate_deadline: uint256, last_finalized_block: uint256, all_finalized: bool,
+                        every_slot_claimed: bool) -> uint256:
     """
-    @notice The block from which an epoch's set A is final.
+    @notice The block from which an epoch's set A is final (asked once the claim phase is over).
     """
-    return rules.compute_ready_block(claim_deadline, aggregate_deadline, last_finalized_block, all_finalized)
+    return rules.compute_ready_block(claim_deadline, aggregate_deadline, last_finalized_block, all_finalized, every_slot_claimed)
+
+
+@external
+@pure
+def is_every_slot_claimed(n_slots: uint256, claimed: uint256) -> bool:
+    """
+    @notice Whether all N slots of an epoch are claimed.
+    """
+    return rules.is_every_slot_claimed(n_slots, claimed)
+
+
+@external
+@pure
+def is_claim_phase_over(block_number: uint256, claim_deadline: uint256, every_slot_claimed: bool) -> bool:
+    """
+    @notice Whether an epoch's claim phase is over: its claim window closed, or every slot is claimed.
+    """
+    return rules.is_claim_phase_over(block_number, claim_deadline, every_slot_claimed)

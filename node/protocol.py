@@ -364,12 +364,27 @@ def compute_task_epoch_deadlines(params, opened_block: int) -> tuple[int, int, i
     return compute_epoch_deadlines(opened_block, params.claim_window, params.train_window, span)
 
 
-def compute_ready_block(claim_deadline: int, aggregate_deadline: int, last_finalized_block: int, all_finalized: bool) -> int:
-    """The block from which an epoch's A is final: with every claimed slot finalized (asked after the claim
-    window), the later of claim_deadline and the last finalize, never after aggregate_deadline; else aggregate_deadline."""
-    if all_finalized:
-        return min(aggregate_deadline, max(claim_deadline, last_finalized_block))
-    return aggregate_deadline
+def is_every_slot_claimed(n_slots: int, claimed: int) -> bool:
+    """Whether all N slots of an epoch are claimed (bit i of `claimed`: slot i): nothing is left to claim."""
+    return claimed == (1 << n_slots) - 1
+
+
+def is_claim_phase_over(block: int, claim_deadline: int, every_slot_claimed: bool) -> bool:
+    """Whether an epoch's claim phase is over in `block`: its claim window closed, or every slot is claimed
+    (the N-th claim ends it: nobody can join A any more, the aggregation need not wait)."""
+    return every_slot_claimed or block > claim_deadline
+
+
+def compute_ready_block(claim_deadline: int, aggregate_deadline: int, last_finalized_block: int, all_finalized: bool,
+                        every_slot_claimed: bool) -> int:
+    """The block from which an epoch's A is final, asked once the claim phase is over (is_claim_phase_over):
+    with every claimed slot finalized, the last finalize (not before claim_deadline unless every slot is
+    claimed), never after aggregate_deadline; else aggregate_deadline."""
+    if not all_finalized:
+        return aggregate_deadline
+    if every_slot_claimed:
+        return min(aggregate_deadline, last_finalized_block)
+    return min(aggregate_deadline, max(claim_deadline, last_finalized_block))
 
 
 def compute_aggregate_seed(block_hash: bytes, task_id: int, epoch: int) -> bytes:

@@ -191,7 +191,7 @@ def is_trainer_penalized(outcome: Outcome) -> bool:
 
 
 # ================================================================ epochs (issue #14, contracts/Epochs.vy)
-# An epoch task's epoch: opened by its first claim; claims until claim_deadline, commits until
+# An epoch task's epoch: opened by its first claim; claims until claim_deadline (or the N-th claim), commits until
 # commit_deadline, each committed slot is a round above (slot id = round id) and counts in A if accepted
 # by aggregate_deadline; then the aggregation: open_aggregation (committee drawn), commit_aggregate,
 # post_aggregate (the lowest accepted slot's trainer; rank r after r post windows), reveal_aggregate,
@@ -231,9 +231,10 @@ class EpochAction(str, Enum):
 
 def is_finalize_epoch_allowed_at(ep, block: int, *, post_window: int) -> bool:
     """Whether finalize_epoch passes in `block` (Epochs.finalize_epoch): an open epoch after its ready block
-    (A final: every claimed slot finalized after the claim window, else the aggregate deadline) when A is
-    empty, or once the aggregation seed expired; an aggregating one after the post deadline (nobody
-    posted); a posted one once every committed member revealed or the window closed."""
+    (A final: every claimed slot finalized once the claim phase is over, i.e. the claim window closed or
+    every slot claimed; else the aggregate deadline) when A is empty, or once the aggregation seed expired;
+    an aggregating one after the post deadline (nobody posted); a posted one once every committed member
+    revealed or the window closed."""
     from node.protocol import BLOCKHASH_HORIZON, compute_post_deadline
 
     if ep.phase == EpochPhase.OPEN:

@@ -398,14 +398,33 @@ def compute_epoch_deadlines(opened_block: uint256, claim_window: uint256, train_
 
 @internal
 @pure
-def compute_ready_block(claim_deadline: uint256, aggregate_deadline: uint256, last_finalized_block: uint256, all_finalized: bool) -> uint256:
-    """The block from which an epoch's set A is final: once the claim window closed and every claimed slot
-    is finalized, the later of the two (no need to wait for the aggregate deadline); else the aggregate
-    deadline. Never after the aggregate deadline, and the same whenever it is asked (a slot finalized
-    after the aggregate deadline changes nothing)."""
-    if all_finalized:
-        return min(aggregate_deadline, max(claim_deadline, last_finalized_block))
-    return aggregate_deadline
+def is_every_slot_claimed(n_slots: uint256, claimed: uint256) -> bool:
+    """Whether all N slots of an epoch are claimed (bit i of `claimed`: slot i): nothing is left to claim."""
+    return claimed == (1 << n_slots) - 1
+
+
+@internal
+@pure
+def is_claim_phase_over(block_number: uint256, claim_deadline: uint256, every_slot_claimed: bool) -> bool:
+    """Whether an epoch's claim phase is over in `block_number`: its claim window closed, or every slot is
+    claimed (the N-th claim ends it: nobody can join A any more, the aggregation need not wait)."""
+    return every_slot_claimed or block_number > claim_deadline
+
+
+@internal
+@pure
+def compute_ready_block(claim_deadline: uint256, aggregate_deadline: uint256, last_finalized_block: uint256, all_finalized: bool,
+                        every_slot_claimed: bool) -> uint256:
+    """The block from which an epoch's set A is final, asked once the claim phase is over
+    (is_claim_phase_over): with every claimed slot finalized, the last finalize (not before the claim
+    deadline unless every slot is claimed: then every finalize follows every claim), never after the
+    aggregate deadline; else the aggregate deadline. The same whenever it is asked from then on (a slot
+    finalized after the aggregate deadline changes nothing)."""
+    if not all_finalized:
+        return aggregate_deadline
+    if every_slot_claimed:
+        return min(aggregate_deadline, last_finalized_block)
+    return min(aggregate_deadline, max(claim_deadline, last_finalized_block))
 
 
 @internal

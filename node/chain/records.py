@@ -268,15 +268,29 @@ class Epoch(_Record):
     def claimed_slots(self) -> list[int]:
         return [i for i in range(16) if (self.claimed >> i) & 1]
 
+    @property
+    def every_slot_claimed(self) -> bool:
+        """All N slots claimed (node.protocol.is_every_slot_claimed): the claim phase is over."""
+        from node.protocol import is_every_slot_claimed
+
+        return is_every_slot_claimed(self.n_slots, self.claimed)
+
+    def is_claim_phase_over_at(self, block: int) -> bool:
+        """Whether the claim phase is over in `block` (node.protocol.is_claim_phase_over): the claim window
+        closed, or every slot is claimed."""
+        from node.protocol import is_claim_phase_over
+
+        return is_claim_phase_over(block, self.claim_deadline, self.every_slot_claimed)
+
     def ready_block_at(self, block: int) -> int | None:
         """The block from which A is final (node.protocol.compute_ready_block), as Epochs computes it in
-        `block`; None while the claim window is open."""
+        `block`; None while the claim phase is not over (the claim window open and a slot still free)."""
         from node.protocol import compute_ready_block
 
-        if block <= self.claim_deadline:
+        if not self.is_claim_phase_over_at(block):
             return None
         return compute_ready_block(self.claim_deadline, self.aggregate_deadline, self.last_finalized_block,
-                                   self.finalized == self.claimed)
+                                   self.finalized == self.claimed, self.every_slot_claimed)
 
     def free_slots(self, n_slots: int) -> list[int]:
         """Slots nobody claimed (n_slots: the task's N, also before the epoch opened)."""

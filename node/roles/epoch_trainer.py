@@ -260,10 +260,11 @@ class EpochTrainerDuties:
         if mine.get("phase") != "committed" or self.db.get_json(self.ahead_key()) or mine.get("ahead_started"):
             return
         ep, head = self.chain.get_epoch(self.task_id, epoch), self.chain.block_number()
-        # the committed set is final after the commit deadline, or once the claim window closed and every
-        # claimed slot committed (the honest case: long before the deadline)
+        # the committed set is final after the commit deadline, or once the claim phase is over (the claim
+        # window closed or every slot claimed) and every claimed slot committed (the honest case: long before
+        # the deadline)
         if ep.phase != R.EpochPhase.OPEN or not (head > ep.commit_deadline
-                                                 or (head > ep.claim_deadline and ep.committed == ep.claimed)):
+                                                 or (ep.is_claim_phase_over_at(head) and ep.committed == ep.claimed)):
             return
         finals = slot_finals(self.chain, self.task_id, epoch, ep.committed)
         if len(finals) != bin(ep.committed).count("1"):

@@ -107,9 +107,11 @@ class EpochDriver:
         return plays
 
     def open_aggregation(self, sender=None):
-        """As early as Epochs allows: seal_delay_blocks after the ready block (node.protocol.compute_ready_block)."""
+        """As early as Epochs allows: seal_delay_blocks after the ready block (node.protocol.compute_ready_block;
+        known once the claim phase is over: the claim window closed or every slot claimed)."""
         e = self.epoch_record()
-        self.mine_past(e.claim_deadline)
+        if e.ready_block_at(chain.height + 1) is None:
+            self.mine_past(e.claim_deadline)
         self.mine_past(e.ready_block_at(chain.height + 1) + e.seal_delay_blocks)
         tx = self.c.epochs.open_aggregation(self.task_id, self.epoch, {"from": sender or self.trainers[0]})
         self.committee = [accounts.at(a) for a in self.c.epochs.committee_of(self.task_id, self.epoch)]

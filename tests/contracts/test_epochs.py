@@ -228,6 +228,51 @@ def test_aggregation_seat_short_of_free_stake_holds_what_it_has(ep, staked, depl
     assert all(c.sm.stake_of(m) == stake0[m.address] for m in talking)
 
 
+def test_every_slot_claimed_aggregation_opens_before_the_claim_deadline(staked, deployer, trainers):
+    """The N-th claim ends the claim phase: with all N slots claimed and finalized, A is final at the last
+    finalize (rules.compute_ready_block), the aggregation opens and the epoch closes long before the claim
+    deadline (claim window 200 blocks here)."""
+    c = staked
+    ep = EpochDriver(c, deployer, trainers, replace(EPOCH_PARAMS, claim_window=200))
+    plays = ep.run_slots()
+    e = ep.epoch_record()
+    assert e.claimed == e.finalized == 0b111 and e.every_slot_claimed and chain.height < e.claim_deadline
+    assert e.ready_block_at(chain.height + 1) == e.last_finalized_block
+    with brownie.reverts("epochs: slot taken"):  # nothing left to claim
+        c.epochs.claim.call(ep.task_id, 0, 1, {"from": trainers[0]})
+    tx = ep.open_aggregation()
+    # (the driver leaves one empty block after the seed block)
+    assert tx.block_number == e.last_finalized_block + e.seal_delay_blocks + 2 < e.claim_deadline - 100
+    aggregate = rand32()
+    for m in ep.committee:
+        ep.commit_aggregate(m, aggregate)
+    c.epochs.post_aggregate(ep.task_id, 0, aggregate, "bafy-aggregate", {"from": trainers[0]})
+    for m in ep.committee:
+        ep.reveal_aggregate(m)
+    tx = c.epochs.finalize_epoch(ep.task_id, 0, {"from": trainers[0]})
+    assert tx.events["EpochClosed"]["outcome"] == Outcome.ACCEPTED and tx.block_number < e.claim_deadline
+    assert bytes(c.oracle.latest(ep.task_id)[1]) == aggregate and c.oracle.latest(ep.task_id)[3] == plays[0].slot_id
+
+
+def test_fewer_slots_claimed_aggregation_waits_for_the_claim_deadline(staked, deployer, trainers):
+    """N - 1 of N slots claimed and finalized: a slot is still free, so A is final only once the claim window
+    closed (unchanged): open_aggregation waits for claim_deadline + seal_delay_blocks."""
+    c = staked
+    ep = EpochDriver(c, deployer, trainers, replace(EPOCH_PARAMS, claim_window=200))
+    ep.run_slots([0, 1])
+    e = ep.epoch_record()
+    assert e.finalized == e.claimed == 0b011 and not e.every_slot_claimed and e.ready_block_at(chain.height + 1) is None
+    with brownie.reverts("epochs: slots still running"):
+        c.epochs.open_aggregation(ep.task_id, 0, {"from": trainers[0]})
+    ep.mine_past(e.claim_deadline + e.seal_delay_blocks - 2)  # the next block is the seed block, claim_deadline + seal_delay
+    with brownie.reverts("epochs: slots still running"):
+        c.epochs.open_aggregation(ep.task_id, 0, {"from": trainers[0]})
+    assert ep.epoch_record().ready_block_at(chain.height + 1) == e.claim_deadline
+    tx = c.epochs.open_aggregation(ep.task_id, 0, {"from": trainers[0]})
+    assert tx.block_number == e.claim_deadline + e.seal_delay_blocks + 1
+    assert ep.phase() == EpochPhase.AGGREGATING
+
+
 def test_one_slot_identity_task_stays_v1(staked, driver, trainers, deployer):
     """N = 1 with the identity outer step: TrainingRounds.commit as in v1, finalize advances the task
     (one version per accepted round = per epoch); Epochs refuses it, and v1 commit refuses an epoch task."""

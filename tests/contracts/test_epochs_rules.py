@@ -27,12 +27,22 @@ def test_deadlines_match(staked, opened, cw, tw, sd, rw, cvw, rvw):
 
 
 @settings(max_examples=25, deadline=None)
-@given(cd=u64, ad=u64, last=u64, done=st.booleans(), rank=st.integers(0, 16), w=small, n=st.integers(0, 16))
-def test_ready_and_post_turns_match(staked, cd, ad, last, done, rank, w, n):
+@given(cd=u64, ad=u64, last=u64, done=st.booleans(), full=st.booleans(), rank=st.integers(0, 16), w=small, n=st.integers(0, 16))
+def test_ready_and_post_turns_match(staked, cd, ad, last, done, full, rank, w, n):
     r = staked.rules
-    assert r.compute_ready_block(cd, ad, last, done) == P.compute_ready_block(cd, ad, last, done)
+    assert r.compute_ready_block(cd, ad, last, done, full) == P.compute_ready_block(cd, ad, last, done, full)
     assert r.compute_post_opens(cd, rank, w) == P.compute_post_opens(cd, rank, w)
     assert r.compute_post_deadline(cd, n, w) == P.compute_post_deadline(cd, n, w)
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(1, 16), claimed=st.integers(0, 2**16 - 1), block=u64, cd=u64)
+def test_claim_phase_matches(staked, n, claimed, block, cd):
+    claimed &= (1 << n) - 1
+    full = P.is_every_slot_claimed(n, claimed)
+    assert staked.rules.is_every_slot_claimed(n, claimed) == full
+    assert staked.rules.is_every_slot_claimed(n, (1 << n) - 1) and P.is_every_slot_claimed(n, (1 << n) - 1)
+    assert staked.rules.is_claim_phase_over(block, cd, full) == P.is_claim_phase_over(block, cd, full)
 
 
 @settings(max_examples=25, deadline=None)
