@@ -28,6 +28,9 @@ REQUIRED_RULES = {
     "compute_leaf", "compute_parent", "compute_merkle_root", "is_valid_merkle_proof",
     "compute_seed", "compute_draw", "compute_samples", "compute_check_ends", "compute_committee_by_rejection", "compute_verdict_commitment",
     "is_contradicting", "compute_tally", "compute_slash", "compute_fraud_split", "compute_rewards",
+    # disputes (§3.7, issue #15)
+    "compute_dispute_outcome", "is_valid_span_hashes", "compute_jury_seed", "compute_jury", "compute_vote_commitment",
+    "is_trainer_winner", "compute_challenger_bond", "compute_dispute_payouts",
 }
 
 
