@@ -229,7 +229,7 @@ class VerifierNode(AggregationDuties, DisputeRole, DutyNode):
         with Stopwatch() as sw:
             for j, end, cid, h in zip(samples, ends, start_cids, start_hashes):
                 if cid in unavailable:  # not fetched within the window's budget: a failed check, never a no-show
-                    end_hashes.append(b"\x00" * 32)
+                    end_hashes.append(protocol.ZERO_HASH)  # no replay: disputes skip this check (the flag says it)
                     starts_ok = False
                     details.append(f"segment {j}: start checkpoint {cid} unavailable within the fetch budget")
                     continue

@@ -17,6 +17,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from node import protocol
+
 log = logging.getLogger("trainchain.verifier")
 
 
@@ -28,7 +30,7 @@ class SegmentCheck:
     detail: str = ""
 
 
-ZERO = b"\x00" * 32
+ZERO = protocol.ZERO_HASH  # the end hash of a check that was not replayed (its start unusable)
 
 
 def fetch_checkpoint(store, cid: str, expected_hash: bytes, workdir: Path) -> Path | None:

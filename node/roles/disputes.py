@@ -74,6 +74,8 @@ def compute_disputed_check(trainer_ends: list[bytes], my_ends: list[bytes]) -> i
     """The check a contradicting member disputes: the first whose end hash it computed differently. None when
     its contradiction is a flag only (data root, start checkpoints): not a span to narrow — the start's own case."""
     for i, (theirs, mine) in enumerate(zip(trainer_ends, my_ends)):
+        if bytes(mine) == protocol.ZERO_HASH:
+            continue  # no replay of this check (its start was missing or wrong): the starts_ok flag, nothing to narrow
         if bytes(theirs) != bytes(mine):
             return i
     return None
@@ -229,7 +231,12 @@ class DisputeDuties:
         if not committed and head + 1 <= d.deadline:
             if "vote" not in state:  # decided once, written before anything is sent: a restart reuses it
                 mine = self.span_hashes(d, d.step)
-                state = {"vote": bytes(mine[d.step]) == d.claimed_hash, "salt": os.urandom(32).hex()}
+                # a juror that cannot replay (the span's start unavailable or not hashing to its leaf) still votes:
+                # serving the start is the trainer's duty, so the trainer is not right (never a no-show slash)
+                trainer_right = len(mine) > d.step and bytes(mine[d.step]) == d.claimed_hash
+                if len(mine) <= d.step:
+                    log.warning("dispute %d: no replay of step %d (start unusable): voting against the trainer", d.dispute_id, d.step)
+                state = {"vote": trainer_right, "salt": os.urandom(32).hex()}
                 self._save(d.dispute_id, **state)
             commitment = protocol.compute_vote_commitment(d.dispute_id, self.me, state["vote"], bytes.fromhex(state["salt"]))
             self._send(self.disputes.functions.commit_vote(d.dispute_id, commitment), what="commit jury vote")

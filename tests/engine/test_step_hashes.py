@@ -57,3 +57,11 @@ def test_first_disputed_step_and_disputed_check():
     assert compute_first_disputed_step(a, b) is None and compute_disputed_check(a, b) is None
     b[3] = b"\xff" * 32
     assert compute_first_disputed_step(a, b) == 3 and compute_disputed_check(a, b) == 3
+    # a check the member could not replay (its start unavailable: ZERO_HASH, the starts_ok flag) is no span to
+    # dispute: a challenger naming it could not replay either and would lose its bond to the withholding trainer
+    from node.protocol import ZERO_HASH
+
+    b[1] = ZERO_HASH
+    assert compute_disputed_check(a, b) == 3
+    b[3] = a[3]
+    assert compute_disputed_check(a, b) is None
