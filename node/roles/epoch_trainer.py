@@ -125,19 +125,14 @@ class EpochTrainerDuties:
             return
         pending = self.slot_trace_ahead(ep, index)
         if pending is None:
-            base = StateRef(self.chain.latest_model(self.task_id).cid, ep.base_hash)
             out_dir = self.workdir / f"epoch-{epoch}-slot-{index}"
-            out_dir.mkdir(parents=True, exist_ok=True)
-            base_path = out_dir / "base.safetensors"
-            with Stopwatch() as sw:
-                if not base_path.exists():
-                    self.store.get_file(base.cid, base_path)
+            base_path, fetched = self.fetch_base(self.chain.latest_model(self.task_id).cid, out_dir)
             log.info("training slot %d of epoch %d: %d steps (base 0x%s)", index, epoch, self.spec.steps_per_round,
                      ep.base_hash.hex()[:12])
             with self.progress_bar(f"train e{epoch} s{index}", self.spec.steps_per_round) as advance:
                 pending = self.train_trace(base_path, ep.base_hash, epoch * self.spec.steps_per_round, out_dir, advance,
                                            slot=Slot(epoch, index, mine["n_slots"]))
-            pending["stage_seconds"]["fetch"] = sw.seconds
+            pending["stage_seconds"]["fetch"] = fetched
         self.save_trained(self.pending_key(), pending)
         self.commit_slot(mine, self.db.get_json(self.pending_key()))
 

@@ -213,13 +213,7 @@ class TrainerNode(EpochTrainerDuties, DisputeRole, DutyNode):
         return None
 
     def train(self, task: dict, base_hash: bytes) -> dict:
-        out_dir = self.workdir / f"base-{base_hash.hex()[:12]}"
-        out_dir.mkdir(parents=True, exist_ok=True)
-        base_path = out_dir / "base.safetensors"
-        with Stopwatch() as sw:
-            if not base_path.exists():
-                self.store.get_file(task.canonical_cid, base_path)
-        fetched = sw.seconds
+        base_path, fetched = self.fetch_base(task.canonical_cid, self.workdir / f"base-{base_hash.hex()[:12]}")
         start = task.base_step
         log.info("training %d steps from step %d (base 0x%s)", self.spec.steps_per_round, start, base_hash.hex()[:12])
         with self.progress_bar("train", self.spec.steps_per_round) as advance:
@@ -227,6 +221,16 @@ class TrainerNode(EpochTrainerDuties, DisputeRole, DutyNode):
         pending["stage_seconds"]["fetch"] = fetched
         self.save_trained(self.pending_key(), pending)  # before commit: a restart re-commits, not re-trains
         return self.db.get_json(self.pending_key())
+
+    def fetch_base(self, cid: str, out_dir: Path) -> tuple[Path, float]:
+        """The base state `cid` as out_dir/base.safetensors, fetched once (a restart finds it there);
+        returns the path and the seconds the fetch took."""
+        out_dir.mkdir(parents=True, exist_ok=True)
+        base_path = out_dir / "base.safetensors"
+        with Stopwatch() as sw:
+            if not base_path.exists():
+                self.store.get_file(cid, base_path)
+        return base_path, sw.seconds
 
     def round_trainer(self):
         """The engine's round loop (imports torch: only after the runtime pin)."""
