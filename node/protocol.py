@@ -217,6 +217,8 @@ def check_task_params(params) -> None:
     rules.check_task_params): raise ValueError with the contract's words."""
     if params.verifier_reward_wei <= 0:
         raise ValueError("rules: zero verifier reward")
+    if 2 * params.segment_steps > MAX_SPAN_STEPS:  # the last check spans 2k steps; a dispute posts at most MAX_SPAN_STEPS
+        raise ValueError("rules: segment too long to dispute")
     if not 1 <= params.slots_per_epoch <= MAX_SLOTS:
         raise ValueError("rules: slots per epoch out of range")
     if not 1 <= params.outer_lr_bps <= MAX_OUTER_LR_BPS:
@@ -427,9 +429,9 @@ def compute_post_deadline(commit_deadline: int, n_accepted: int, post_window: in
 # revealed start checkpoint and votes commit-reveal; the loser pays. Same names in contracts/lib/rules.vy.
 JURY_MAX = 15                       # jurors per dispute: StakeManager.draw_committee returns <= 16, the challenger is dropped
 MAX_SPAN_STEPS = 512                # most steps of a disputed span (a check spans k or 2k steps): bounds post_steps' calldata
-DEFENDER_GAS_ALLOWANCE = 1_750_000  # gas refunded to a winning trainer: post_steps (148k at 4 steps, 677k at 512) + resolve (864k with 15 jurors): bench/disputes.md
-CHALLENGER_GAS_ALLOWANCE = 3_500_000  # gas refunded to a winning challenger: open (478k) + name_step (1.86M with 15 jurors) + resolve (864k): bench/disputes.md
-DOMAIN_JURY = 3
+DEFENDER_GAS_ALLOWANCE = 1_750_000  # gas refunded to a winning trainer: post_steps (158k at 4 steps, 677k at 512) + resolve (875k with 15 jurors): bench/disputes.md
+CHALLENGER_GAS_ALLOWANCE = 3_500_000  # gas refunded to a winning challenger: open (494k) + name_step (1.89M with 15 jurors at 512 steps) + resolve (875k): bench/disputes.md
+DOMAIN_JURY = 4                    # distinct from DOMAIN_AGGREGATE (3): no seed of one kind equals one of another
 
 # dispute phases (contracts/Disputes.vy)
 DISPUTE_OPENED = 1        # waiting for the trainer's step hashes
@@ -514,7 +516,7 @@ def compute_dispute_payouts(pot: int, n_majority: int, juror_reward: int, gas_re
 def compute_jury_capture_probability(jury_size: int, colluding_fraction: float) -> float:
     """Probability that colluders hold a strict majority of a jury of `jury_size` drawn from a large registry of
     which `colluding_fraction` collude (binomial). The jury is an honest-majority assumption: this is its price
-    (a third colluding: 7 jurors ~17 %, 21 jurors ~4 %)."""
+    (a third colluding: 7 jurors 17.3 %, 15 = JURY_MAX 8.8 %, 21 5.6 %, 25 4.2 %)."""
     from math import comb
 
     need = jury_size // 2 + 1

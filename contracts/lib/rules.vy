@@ -155,6 +155,8 @@ def check_task_params(p: TaskParams):
     assert p.segment_steps > 0 and p.steps_per_round % p.segment_steps == 0, "rules: steps not a multiple of segment"
     n_segments: uint256 = self.compute_n_segments(p.steps_per_round, p.segment_steps)
     assert n_segments <= MAX_SEGMENTS, "rules: too many segments"
+    # every check must be disputable: the last one spans 2k steps, and post_steps carries at most MAX_SPAN_STEPS
+    assert 2 * p.segment_steps <= MAX_SPAN_STEPS, "rules: segment too long to dispute"
     assert p.samples >= 1 and p.samples <= MAX_SAMPLES, "rules: samples out of range"
     assert n_segments >= 2 * p.samples + 1, "rules: needs segments >= 2*samples+1"
     assert p.committee_size >= 1 and p.committee_size <= MAX_COMMITTEE, "rules: committee out of range"
@@ -535,7 +537,7 @@ JURY_MAX: constant(uint256) = 15                      # draw_committee returns <
 MAX_SPAN_STEPS: constant(uint256) = 512               # most steps of a disputed span (k or 2k)
 DEFENDER_GAS_ALLOWANCE: constant(uint256) = 1_750_000   # gas refunded to a winning trainer (node/protocol.py: measured)
 CHALLENGER_GAS_ALLOWANCE: constant(uint256) = 3_500_000 # gas refunded to a winning challenger (node/protocol.py: measured)
-DOMAIN_JURY: constant(uint256) = 3
+DOMAIN_JURY: constant(uint256) = 4              # distinct from DOMAIN_AGGREGATE (3)
 MAX_DEALT: constant(uint256) = MAX_CHECKED            # a dealt draw still fits one check list (c·s <= 64)
 
 DISPUTE_OPENED: constant(uint256) = 1        # waiting for the trainer's step hashes

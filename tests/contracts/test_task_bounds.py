@@ -32,6 +32,7 @@ def test_bounds_are_the_deployment_defaults(c):
     {"trainer_slash_bps": D.max_trainer_slash_bps, "verifier_slash_bps": D.max_verifier_slash_bps,
      "no_show_slash_bps": D.max_no_show_slash_bps},
     {"verifier_reward_wei": 1},
+    {"segment_steps": P.MAX_SPAN_STEPS // 2, "steps_per_round": 8 * (P.MAX_SPAN_STEPS // 2)},  # its last check is disputable
 ])
 def test_params_on_the_bounds_are_accepted(c, deployer, change):
     params = replace(PARAMS, **change)
@@ -51,6 +52,8 @@ def test_params_on_the_bounds_are_accepted(c, deployer, change):
     ({"no_show_slash_bps": 10_000}, "rules: no-show slash above the cap"),  # attack 1
     ({"verifier_slash_bps": D.max_verifier_slash_bps + 1}, "rules: verifier slash above the cap"),
     ({"verifier_reward_wei": 0}, "rules: zero verifier reward"),
+    # a check no dispute could narrow (the last one spans 2k steps > MAX_SPAN_STEPS): found by the whitepaper review of #15
+    ({"segment_steps": P.MAX_SPAN_STEPS // 2 + 1, "steps_per_round": 8 * (P.MAX_SPAN_STEPS // 2 + 1)}, "rules: segment too long to dispute"),
 ])
 def test_params_outside_the_bounds_are_refused(c, deployer, change, reason):
     params = replace(PARAMS, **change)

@@ -49,6 +49,7 @@ def test_every_field_changes_the_hash(change):
     ({"batch_size": 8.0}, "batch_size"),
     ({"unknown_field": 1}, "unknown_field"),  # extra keys are refused
     ({"steps_per_round": 60, "segment_steps": 8}, "not a multiple"),
+    ({"steps_per_round": 257 * 4, "segment_steps": 257}, "could not be disputed"),  # the last check spans 2k > 512 steps
     ({"runtime": {"device": "cuda"}}, "gpu_name"),
     ({"runtime": {"deterministic": False}}, "deterministic"),
     ({"protocol": {"quorum": 4, "committee_size": 3}}, "quorum"),
