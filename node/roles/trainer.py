@@ -213,7 +213,8 @@ class TrainerNode(EpochTrainerDuties, DisputeRole, DutyNode):
         return None
 
     def train(self, task: dict, base_hash: bytes) -> dict:
-        base_path, fetched = self.fetch_base(task.canonical_cid, self.workdir / f"base-{base_hash.hex()[:12]}")
+        out_dir = self.workdir / f"base-{base_hash.hex()[:12]}"
+        base_path, fetched = self.fetch_base(task.canonical_cid, out_dir)
         start = task.base_step
         log.info("training %d steps from step %d (base 0x%s)", self.spec.steps_per_round, start, base_hash.hex()[:12])
         with self.progress_bar("train", self.spec.steps_per_round) as advance:
