@@ -240,13 +240,15 @@ def test_disk_full_while_writing_checkpoints(net, case, small_disk):
 
 # ---------------------------------------------------------------- a real process, kill -9
 class VerifierProcess:
-    """`trainchain verifier run` as a real process on the net's data dir (its store is the net's)."""
+    """`trainchain verifier run` as a real process on a data dir of its own whose store is the net's
+    (TRAINCHAIN_STORE_DIR: the in-process nodes read what it writes, it reads what they and the task
+    creator wrote)."""
 
     def __init__(self, net, index: int, log_path: Path):
         from node.keys import LIGHT_KDF, Keystore
 
         self.net, self.account = net, net.accounts[2 + index]
-        self.datadir = net.root / "network"  # open_store(datadir) -> <datadir>/ipfs: the shared store
+        self.datadir = net.root / "network"  # keystore, password, sqlite; the store is env()'s
         ks = Keystore(self.datadir, scrypt_n=LIGHT_KDF)
         if self.account.address not in ks.list():
             ks.import_key(self.account.key, "pw")
@@ -261,8 +263,7 @@ class VerifierProcess:
         cmd = [str(Path(sys.executable).with_name("trainchain")), "verifier", "run", "--no-progress",
                "--datadir", str(self.datadir), "--rpc", self.net.anvil.url, "--deployment", str(self.net.root / "deployment.json"),
                "--account", self.account.address, "--password-file", str(self.datadir / "pw")]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINCHAIN_")}
-        env["TRAINCHAIN_POLL_INTERVAL"] = "0.1"
+        env = self.env()
         self.log = open(self.log_path, "a")
         self.started_at = self.net.chain.block_number()
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env)
@@ -272,6 +273,16 @@ class VerifierProcess:
             assert self.proc.poll() is None, f"verifier process exited: {self.log_path.read_text()[-500:]}"
             assert time.monotonic() < deadline, "verifier process did not start"
             time.sleep(0.2)
+
+    def env(self) -> dict[str, str]:
+        """This environment without TRAINCHAIN_* settings, plus a fast poll and the net's store: without it
+        the process opens <datadir>/ipfs, an empty store nobody serves ('no sources known')."""
+        from node.store import ENV_STORE_DIR
+
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINCHAIN_")}
+        env["TRAINCHAIN_POLL_INTERVAL"] = "0.1"
+        env[ENV_STORE_DIR] = str(self.net.store.root)
+        return env
 
     def ticking(self) -> bool:
         from node.roles.db import NodeDB
@@ -334,7 +345,8 @@ def run_round_killing_process(net, proc, marker: str, max_passes: int = 400):
             net.step()
     finally:
         stop.set()
-        thread.join()
+        if thread.is_alive():  # not started when the process failed to start: that error is the one to see
+            thread.join()
         proc.stop()
     assert state["killed"] and state["restarted"], "the process was never killed"
     return r, state["phase"]
@@ -373,8 +385,7 @@ class TrainerProcess(VerifierProcess):
                "--rounds", "1", "--no-progress", "--datadir", str(self.datadir), "--rpc", self.net.anvil.url,
                "--deployment", str(self.net.root / "deployment.json"), "--account", self.account.address,
                "--password-file", str(self.datadir / "pw")]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINCHAIN_")}
-        env["TRAINCHAIN_POLL_INTERVAL"] = "0.1"
+        env = self.env()
         starts = self.log_path.read_text().count(" on task ") if self.log_path.exists() else 0
         self.log = open(self.log_path, "a")
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env)
