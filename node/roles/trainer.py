@@ -367,6 +367,10 @@ class TrainerNode(EpochTrainerDuties, DisputeRole, DutyNode):
         # the verifier entries a committee for a commit now can be drawn from (#13: not the capped view list)
         active = self.chain.call(sm.eligible_entry_count())
         stake = self.chain.call(sm.free_stake(self.address))  # open rounds reserve their part (#13, attack 7)
+        # a round reserves the task's minimum, at least the deployment's (is_eligible: bonded >= the latter):
+        # after a slash below the deployment's minimum every commit reverts 'rounds: not a staked trainer'
+        need = protocol.compute_trainer_reservation(p.min_trainer_stake_wei,
+                                                    self.chain.call(sm.min_stake(protocol.TRAINER)))
         reason = None
         if self.chain.call(self.chain.registry.functions.closed(self.task_id)):
             reason = f"task {self.task_id} was closed by its creator: no new rounds"
@@ -374,8 +378,8 @@ class TrainerNode(EpochTrainerDuties, DisputeRole, DutyNode):
             reason = f"task {self.task_id}'s pool ({task.pool} wei) no longer pays a round ({cost} wei)"
         elif active < p.quorum:
             reason = f"only {active} active verifier(s), the task needs a quorum of {p.quorum}"
-        elif stake < p.min_trainer_stake_wei:
-            reason = (f"task {self.task_id} needs a trainer stake of {p.min_trainer_stake_wei / 1e18:g} ETH, this key "
+        elif stake < need:
+            reason = (f"task {self.task_id} needs a trainer stake of {need / 1e18:g} ETH, this key "
                       f"has {stake / 1e18:g} ETH free (staked, less what open rounds reserve; `trainchain stake trainer "
                       f"AMOUNT` adds to it)")
         if reason and reason != getattr(self, "_waiting", None):

@@ -84,8 +84,9 @@ def test_cheating_trainer_node(net, case, name):
 def test_cheater_training_ahead_never_commits_on_its_faked_state(net, case, caplog):
     c = case("CheatingTrainer training ahead (pipelined): its next round, trained on its own faked final state, "
              "is dropped after the fraud",
-             "round 1 fraud; the work ahead on the faked h_M is cancelled, unpinned and deleted; round 2 is "
-             "trained on the canonical state (the contract would refuse any other base) and is fraud again")
+             "round 1 fraud; the work ahead on the faked h_M is cancelled, unpinned and deleted; slashed below the "
+             "minimum stake the trainer waits, in words, and sends no commit; staked again, round 2 is trained on "
+             "the canonical state (the contract would refuse any other base) and is fraud again")
 
     net.make_trainer(CheatingTrainer, skip_segments={M - 1}, max_rounds=2)
     assert net.trainer.pipeline  # the default
@@ -108,18 +109,32 @@ def test_cheater_training_ahead_never_commits_on_its_faked_state(net, case, capl
     assert f"dropping the round trained ahead on 0x{faked_final.hex()[:12]}" in caplog.text
     pinned = set(net.store.pins())
     assert not (set(ahead["cids"][1:]) - set(net.trainer.db.get_round("trainer", first.round_id).data["cids"])) & pinned
-    second = net.run_round()
+    # the fraud slash (half of the round's reservation, #13) leaves the trainer under the deployment's minimum: it
+    # says so and sends nothing (a commit would revert 'rounds: not a staked trainer', every tick) until it stakes again
+    trainer = net.trainer.address
+    slashed = -first.stake_delta[trainer]
+    assert net.stakes()[trainer] < net.chain.call(net.chain.stake_manager.functions.min_stake(protocol.TRAINER))
+    with caplog.at_level(logging.INFO, logger="trainchain.trainer"):
+        for _ in range(4):
+            net.step()
+    assert net.next_round() is None and net.open_round() == 0
+    assert f"needs a trainer stake of {STAKE / ETH:g} ETH, this key has {(STAKE - slashed) / ETH:g} ETH free" in caplog.text
+    own = net.client(net.accounts[1])
+    own.transact(own.stake_manager.functions.stake(protocol.TRAINER), value=slashed, what="stake again")
+    with caplog.at_level(logging.INFO, logger="trainchain.trainer"):
+        second = net.run_round()
     assert (first.outcome, second.outcome) == (protocol.Outcome.FRAUD, protocol.Outcome.FRAUD)
     assert net.chain.get_round(second.round_id).base_hash == canonical != faked_final
     faked_short = "0x" + faked_final.hex()[:12]  # how the trainer's log names a state
     trained_ahead = f"training the next 16 steps ahead, from step 16 (base {faked_short})"
     assert trained_ahead in caplog.text and f"on {faked_short}: round {first.round_id} ended fraud" in caplog.text
     assert net.trainer.db.get_json(f"ahead:{net.task_id}") is None and net.trainer.ahead is None
-    assert not list(Path(net.trainer.workdir).glob(f"ahead-{faked_final[2:14]}*"))
+    assert not list(Path(net.trainer.workdir).glob(f"ahead-{faked_final.hex()[:12]}*"))  # TrainerNode.ahead_dir
     refused = [d for d in net.trainer.db.duties(duty="commit") if d["outcome"] != "ok"]
     assert refused == [], refused  # it never tried to commit on the faked state
     c.observe(f"rounds {first.round_id}, {second.round_id}: {first.outcome_name}, {second.outcome_name}; round 2's base "
-              f"= the canonical {canonical[:12]}…, not the faked {faked_final[:12]}…; work ahead dropped; no refused commit")
+              f"= the canonical 0x{canonical.hex()[:12]}…, not the faked {faked_short}…; work ahead dropped; waited under the "
+              f"minimum stake after the {slashed / ETH:g} ETH slash, staked again; no refused commit")
 
 
 def test_skip_segment_m2_node(net, case):
