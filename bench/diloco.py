@@ -30,6 +30,7 @@ EPOCHS = int(os.environ.get("DILOCO_EPOCHS", "32"))
 NS = [int(n) for n in os.environ.get("DILOCO_NS", "1,2,4,8").split(",")]
 OUTER_LR = float(os.environ.get("DILOCO_OUTER_LR", "0.7"))
 OUTER_MOMENTUM = float(os.environ.get("DILOCO_OUTER_MOMENTUM", "0.5"))
+SEED = os.environ.get("DILOCO_SEED")  # the spec's seed (genesis, batches, dropout); unset = the demo preset's
 TAG = os.environ.get("DILOCO_TAG", "")  # results go to bench/diloco<TAG>.md/.json (variants side by side)
 CORPUS_BYTES = 2_000_000
 EVAL_FRACTION = 0.1
@@ -40,7 +41,8 @@ def _spec():
     from node.engine.spec import TaskSpec
 
     # the demo model (2 layers, d 64, ctx 64, batch 8, dropout 0.1) with slots of H steps in 2 segments
-    return TaskSpec.preset("demo").with_(steps_per_round=H, segment_steps=H // 2, protocol={"samples": 2})
+    spec = TaskSpec.preset("demo").with_(steps_per_round=H, segment_steps=H // 2, protocol={"samples": 2})
+    return spec if SEED is None else spec.with_(seed=int(SEED))
 
 
 def _data():
@@ -144,11 +146,13 @@ def write_md(results: dict, seconds: float) -> str:
         "# Verified DiLoCo epochs: model quality (`python -m bench.diloco`)",
         "",
         f"demo model (2 layers, d 64, ctx {results['block_size']}, batch {results['batch_size']}, dropout 0.1), "
-        f"H = {results['H']} inner steps per slot, {results['epochs']} epochs; outer step: lr {OUTER_LR}, Nesterov "
-        f"momentum {OUTER_MOMENTUM} (DiLoCo's: 0.7, 0.9), inner AdamW moments averaged unless marked `reset`. Held-out split: the last "
+        f"H = {results['H']} inner steps per slot, {results['epochs']} epochs; outer step: lr "
+        f"{results.get('outer_lr', OUTER_LR)}, Nesterov momentum {results.get('outer_momentum', OUTER_MOMENTUM)} (DiLoCo's: 0.7, 0.9), inner AdamW moments averaged unless marked `reset`. Held-out split: the last "
         f"{results['eval_bytes']:,} of {results['corpus_bytes']:,} corpus bytes (10%); eval = mean loss over "
         f"{EVAL_BATCHES}x{EVAL_ROWS} fixed held-out rows. Whole run {seconds:.0f} s on a shared 2-core machine "
-        "(other engineers running): wall times are noisy and single-core (slots run one after another here).",
+        "(other engineers running): wall times are noisy and single-core (slots run one after another here). "
+        "H, the outer lr and the momentum were chosen by the sweep below on this same held-out split with one seed "
+        "(the preset's): these numbers are tuned on what they report; the other seeds there say how far they carry.",
         "",
         "| run | tokens seen | sequential steps | eval loss | vs one trainer | vs data-parallel N× batch | wall s |",
         "|---|---|---|---|---|---|---|",
@@ -164,32 +168,105 @@ def write_md(results: dict, seconds: float) -> str:
               "|---|" + "---|" * len(runs["single"]["curve"])]
     for key, r in runs.items():
         lines.append(f"| {key} | " + " | ".join(f"{c['eval_loss']:.3f}" for c in r["curve"]) + " |")
-    return "\n".join(lines + sweep_md(runs)) + "\n"
+    return "\n".join(lines + sweep_md(runs, results["H"])) + "\n"
 
 
-def sweep_md(runs: dict) -> list[str]:
-    """The knobs tried (bench/diloco-sweep.json, `python -m bench.diloco sweep H:LR:MU,...`), best first."""
-    path = BENCH_DIR / "diloco-sweep.json"
+def sweep_md(runs: dict, h_main: int | None = None) -> list[str]:
+    """The knobs tried (bench/diloco-sweep.json, `python -m bench.diloco sweep H:LR:MU,...,dp:H`), best first; each
+    DiLoCo row is compared with this run's dp-N and, where the sweep measured one, with dp-N at the row's own H (the
+    data-parallel baseline groups batch (e·N + i)·H + t into sequential step e·H + t, so its tokens per step, and
+    hence its loss, move a little with H although the lr schedule and the token set do not)."""
+    path, checks = BENCH_DIR / "diloco-sweep.json", BENCH_DIR / "diloco-checks.json"
     if not path.exists():
         return []
-    rows = sorted(json.loads(path.read_text()), key=lambda r: r["eval_loss"])
-    dp = runs.get(f"dp-{rows[0]['n']}")
-    lines = ["", f"## The outer optimizer and H, N = {rows[0]['n']} (moments averaged; 512 sequential "
+    every_row = json.loads(path.read_text()) + (json.loads(checks.read_text()) if checks.exists() else [])
+    repeats = [r for r in every_row if r.get("repeat")]  # re-runs of an earlier row: reproduced, not listed twice
+    every_row = [r for r in every_row if not r.get("repeat")]
+    every = [r for r in every_row if "seed" not in r]  # the demo preset's seed (this run's)
+    others = [r for r in every_row if "seed" in r]
+    rows = sorted((r for r in every if r.get("kind", "diloco") == "diloco"), key=lambda r: r["eval_loss"])
+    n = rows[0]["n"]
+    dp_at = {r["H"]: r["eval_loss"] for r in every if r.get("kind") == "dp" and r["n"] == n}
+    dp = runs.get(f"dp-{n}")
+    if dp and h_main is not None:
+        dp_at.setdefault(h_main, dp["eval_loss"])
+    lines = ["", f"## The outer optimizer and H, N = {n} (moments averaged; 512 sequential "
              "steps for every row: H x epochs)", "",
              "Every row is `run_diloco` (train-local's epochs) on the same data and genesis, measured on the shared 2-core "
-             "machine (`python -m bench.diloco sweep H:LR:MU,...` -> bench/diloco-sweep.json)"
-             + (f"; vs dp = against this run's dp-{rows[0]['n']} ({dp['eval_loss']:.4f})." if dp else "."), "",
-             "| H | outer lr | Nesterov momentum | eval loss" + (" | vs dp" if dp else "") + " |",
-             "|---|---|---|---|" + ("---|" if dp else "")]
+             "machine (`python -m bench.diloco sweep H:LR:MU,...,dp:H` -> bench/diloco-sweep.json; dp rows, other "
+             "seeds and re-runs -> bench/diloco-checks.json)"
+             + (f"; vs dp = against this run's dp-{n} ({dp['eval_loss']:.4f}, H = {h_main})" if dp else "")
+             + (f"; vs dp at same H = against dp-{n} run by the sweep with the row's H ("
+                + ", ".join(f"H = {h}: {v:.4f}" for h, v in sorted(dp_at.items())) + ")" if dp_at else "") + ". "
+             "The knobs (this run's defaults included) were chosen by this sweep, on the same held-out split the table "
+             "reports, with one seed (the demo preset's): the best row is an optimistic estimate."
+             + (f" dp-{n} alone moves {(max(dp_at.values()) / min(dp_at.values()) - 1) * 100:.1f} % across H (same "
+                "tokens, same lr schedule; only which batches share a step differs), so gaps that differ by about that "
+                "much are not told apart by this measurement (one seed, 8x16 eval rows)." if len(dp_at) > 1 else "")
+             + (" Re-run rows (" + ", ".join(f"H = {r['H']} lr {r['outer_lr']} momentum {r['outer_momentum']}: "
+                                              f"{r['eval_loss']:.4f}" for r in repeats)
+                + ") reproduced the listed value: the runs are deterministic." if repeats else ""),
+             "",
+             "| H | outer lr | Nesterov momentum | eval loss" + (" | vs dp" if dp else "")
+             + (" | vs dp at same H" if dp_at else "") + " |",
+             "|---|---|---|---|" + ("---|" if dp else "") + ("---|" if dp_at else "")]
     for r in rows:
         vs = f" | {(r['eval_loss'] / dp['eval_loss'] - 1) * 100:+.1f} %" if dp else ""
+        if dp_at:
+            vs += f" | {(r['eval_loss'] / dp_at[r['H']] - 1) * 100:+.1f} %" if r["H"] in dp_at else " | "
         lines.append(f"| {r['H']} | {r['outer_lr']} | {r['outer_momentum']} | {r['eval_loss']:.4f}{vs} |")
+    if others:
+        lines += ["", "Other seeds (`DILOCO_SEED`: another genesis, another batch draw, other dropout masks; same "
+                  "held-out rows), to see how far one seed's ranking carries:", "",
+                  "| seed | H | outer lr | Nesterov momentum | eval loss | dp-N at same H | vs dp at same H |",
+                  "|---|---|---|---|---|---|---|"]
+        dps = {(r["seed"], r["H"], r["n"]): r["eval_loss"] for r in others if r.get("kind") == "dp"}
+        for r in sorted(others, key=lambda r: (r["seed"], r.get("kind", "diloco") == "dp", r["eval_loss"])):
+            if r.get("kind") == "dp":
+                one = " (one trainer)" if r["n"] == 1 else ""
+                lines.append(f"| {r['seed']} | {r['H']} | dp-{r['n']}{one} | | {r['eval_loss']:.4f} | | |")
+                continue
+            d = dps.get((r["seed"], r["H"], r["n"]))
+            lines.append(f"| {r['seed']} | {r['H']} | {r['outer_lr']} | {r['outer_momentum']} | {r['eval_loss']:.4f} | "
+                         + (f"{d:.4f} | {(r['eval_loss'] / d - 1) * 100:+.1f} % |" if d else " | |"))
+        lines += target_md(every, others, n)
     return lines
 
 
-def sweep(configs: list[tuple[int, float, float]], n: int) -> list[dict]:
-    """`python -m bench.diloco sweep H:LR:MU,...` (DILOCO_NS's largest N, DILOCO_EPOCHS x DILOCO_H sequential steps
-    kept: epochs = EPOCHS * H / H'): the outer optimizer and H against each other at one N, moments averaged."""
+def target_md(every: list[dict], others: list[dict], n: int) -> list[str]:
+    """Issue #14's target (N = 4 within 3 % of data-parallel) for every config measured at more than one seed: the
+    gap against dp-N with the same H and seed (the very tokens of the very sequential steps)."""
+    gaps: dict[tuple, dict] = {}
+    for group, seed_of in ((every, lambda r: "preset"), (others, lambda r: r["seed"])):
+        dps = {(seed_of(r), r["H"]): r["eval_loss"] for r in group if r.get("kind") == "dp" and r["n"] == n}
+        for r in group:
+            if r.get("kind", "diloco") != "diloco" or r["n"] != n or (seed_of(r), r["H"]) not in dps:
+                continue
+            gaps.setdefault((r["H"], r["outer_lr"], r["outer_momentum"]), {})[seed_of(r)] = (
+                r["eval_loss"] / dps[(seed_of(r), r["H"])] - 1) * 100
+    seeds = ["preset"] + sorted({r["seed"] for r in others})
+    multi = {k: v for k, v in gaps.items() if len(v) > 1}
+    if not multi:
+        return []
+    lines = ["", f"## Issue #14's target: N = {n} within 3 % of data-parallel (vs dp-{n} at the same H and seed)", "",
+             "| H | outer lr | Nesterov momentum | " + " | ".join(
+                 "seed 1337 (preset)" if s == "preset" else f"seed {s}" for s in seeds) + " | mean | worst |",
+             "|---|---|---|" + "---|" * (len(seeds) + 2)]
+    for (h, lr, mu), v in sorted(multi.items(), key=lambda kv: max(kv[1].values())):
+        lines.append(f"| {h} | {lr} | {mu} | " + " | ".join(
+            f"{v[s]:+.1f} %" if s in v else "" for s in seeds)
+                     + f" | {sum(v.values()) / len(v):+.1f} % | {max(v.values()):+.1f} % |")
+    met = [k for k, v in multi.items() if max(v.values()) <= 3.0]
+    lines += ["", ("Met at every seed measured by: " + ", ".join(f"H = {h}, lr {lr}, momentum {mu}" for h, lr, mu in met)
+                   if met else "No config measured at more than one seed is within 3 % at every seed: the target is "
+                   "not met at this scale (demo model, 512 sequential steps) by this measurement.")]
+    return lines
+
+
+def sweep(configs: list[tuple], n: int) -> list[dict]:
+    """`python -m bench.diloco sweep H:LR:MU,...,dp:H` (DILOCO_NS's largest N, DILOCO_EPOCHS x DILOCO_H sequential
+    steps kept: epochs = EPOCHS * H / H'): the outer optimizer and H against each other at one N, moments averaged;
+    `dp:H` runs the data-parallel N× batch baseline with H's batch grouping."""
     from node.engine.runtime import apply_runtime_pin, compute_pin_env
 
     spec = _spec()
@@ -204,28 +281,71 @@ def sweep(configs: list[tuple[int, float, float]], n: int) -> list[dict]:
         work = Path(tmp)
         genesis = work / "genesis.safetensors"
         make_genesis(spec, genesis)
-        for h, lr, mu in configs:
+        for c in configs:
+            if c[0] == "dp":
+                h = c[1]
+                H, EPOCHS = h, steps // h
+                s = spec.with_(steps_per_round=h, segment_steps=h // 2)
+                r = run_data_parallel(s, train_ds, eval_ds, genesis, n)
+                rows.append({"kind": "dp", "H": h, "n": n, "eval_loss": r["eval_loss"], "wall_s": r["wall_s"]})
+                if SEED is not None:
+                    rows[-1]["seed"] = int(SEED)
+                print(rows[-1], flush=True)
+                continue
+            h, lr, mu = c
             H, EPOCHS = h, steps // h
             s = spec.with_(steps_per_round=h, segment_steps=h // 2)
             cfg = EpochConfig(slots=n, outer_lr=lr, outer_momentum=mu, inner_moments="average")
             r = run_diloco(s, train_ds, eval_ds, genesis, n, cfg, work / f"h{h}-{lr}-{mu}")
             rows.append({"H": h, "outer_lr": lr, "outer_momentum": mu, "n": n, "eval_loss": r["eval_loss"],
                          "wall_s": r["wall_s"]})
+            if SEED is not None:
+                rows[-1]["seed"] = int(SEED)
             print(rows[-1], flush=True)
     return rows
 
 
+def _parse_config(c: str) -> tuple:
+    parts = c.split(":")
+    if parts[0] == "dp":
+        return ("dp", int(parts[1]))
+    return (int(parts[0]), float(parts[1]), float(parts[2]))
+
+
+def regenerate_md() -> str:
+    """`python -m bench.diloco md`: bench/diloco<TAG>.md again from bench/diloco<TAG>.json and the sweep file,
+    without training (the whole run's seconds are the json's, or the old md's when the json predates them)."""
+    import re
+
+    res = json.loads((BENCH_DIR / f"diloco{TAG}.json").read_text())
+    secs = res.get("seconds")
+    if secs is None:
+        m = re.search(r"Whole run (\d+) s", (BENCH_DIR / f"diloco{TAG}.md").read_text())
+        secs = float(m.group(1)) if m else 0.0
+    return write_md(res, secs)
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["md"]:
+    (BENCH_DIR / f"diloco{TAG}.md").write_text(regenerate_md())
+    sys.exit(0)
+
 if __name__ == "__main__" and sys.argv[1:2] == ["sweep"]:
-    configs = [(int(h), float(lr), float(mu)) for h, lr, mu in (c.split(":") for c in sys.argv[2].split(","))]
+    configs = [_parse_config(c) for c in sys.argv[2].split(",")]
     rows = sweep(configs, max(NS))
-    (BENCH_DIR / f"diloco-sweep{TAG}.json").write_text(json.dumps(rows, indent=1) + "\n")
+    # appended to, earlier rows stay (read again, not at start); diloco-sweep.json keeps its row format (the preset's
+    # seed, DiLoCo rows only: whitepaper/make_figures.py reads it), dp-N and other seeds go to diloco-checks.json
+    for name, part in ((f"diloco-sweep{TAG}.json", [r for r in rows if "kind" not in r and "seed" not in r]),
+                       (f"diloco-checks{TAG}.json", [r for r in rows if "kind" in r or "seed" in r])):
+        out = BENCH_DIR / name
+        if part:
+            out.write_text(json.dumps((json.loads(out.read_text()) if out.exists() else []) + part, indent=1) + "\n")
     sys.exit(0)
 
 if __name__ == "__main__":
     started = time.time()
     res = main()
     secs = time.time() - started
-    res["outer_lr"], res["outer_momentum"] = OUTER_LR, OUTER_MOMENTUM
+    res["outer_lr"], res["outer_momentum"], res["seconds"] = OUTER_LR, OUTER_MOMENTUM, round(secs)
     (BENCH_DIR / f"diloco{TAG}.json").write_text(json.dumps(res, indent=1) + "\n")
     (BENCH_DIR / f"diloco{TAG}.md").write_text(write_md(res, secs))
     print(write_md(res, secs))
