@@ -80,15 +80,26 @@ def run_n(n: int, root: Path) -> dict:
                 for row in db.timings("trainer"):
                     if row["stage"] == "train":
                         train_s[row["round_id"]] = row["seconds"]
+        last = {}  # (event, epoch) -> the block of the epoch's last such event: where an epoch's blocks go
+        for name in ("SlotCommitted", "SlotFinalized"):
+            for ev in chain.events(name, task_id=task_id):
+                key = (name, ev["args"]["epoch"])
+                last[key] = max(last.get(key, 0), ev["blockNumber"])
         epochs = []
         for e in range(EPOCHS):
             ep = chain.get_epoch(task_id, e)
             wall = ts(closed[e]["blockNumber"]) - ts(opened[e])
             slots = [chain.slot_id(task_id, e, i) for i in ep.claimed_slots]
             slowest = max((train_s.get(s, 0.0) for s in slots), default=0.0)
+            committed, final = last.get(("SlotCommitted", e)), last.get(("SlotFinalized", e))
             epochs.append({"epoch": e, "accepted": ep.accepted_slots, "wall_s": wall, "slowest_train_s": round(slowest, 2),
                            "overhead": round(wall / slowest - 1, 3) if slowest else None,
-                           "blocks": closed[e]["blockNumber"] - opened[e]})
+                           "blocks": closed[e]["blockNumber"] - opened[e],
+                           # opening -> last commit (training), -> last slot finalized (the slots' rounds),
+                           # -> closed (the aggregation: seed delay, open, commit, post, reveal, finalize)
+                           "to_last_commit": committed - opened[e] if committed else None,
+                           "slot_rounds": final - committed if committed and final else None,
+                           "aggregation": closed[e]["blockNumber"] - final if final else None})
         span = ts(closed[EPOCHS - 1]["blockNumber"]) - ts(opened[0])
         steps = sum(len(e["accepted"]) for e in epochs) * H
         return {"n": n, "H": H, "epochs": epochs, "span_s": span, "verified_steps": steps,
@@ -97,21 +108,26 @@ def run_n(n: int, root: Path) -> dict:
         net.stop()
 
 
-def write_md(results: list[dict], seconds: float) -> str:
+def write_md(results: list[dict], seconds: float, load: tuple | None = None) -> str:
+    """bench/epochs.md; `load`: the 1-minute load average (/proc/loadavg) before and after the run."""
+    loads = f" Load average (1 min) {load[0]:.2f} before the run, {load[1]:.2f} after it." if load else ""
     lines = ["# Verified DiLoCo epochs: throughput (`python -m bench.epochs`)", "",
              f"Demo model, H = {H} steps per slot, {EPOCHS} epochs per run; LocalNet on this machine (anvil, 1 s blocks), "
              "N trainer processes + 3 verifier processes; DiLoCo's outer step (lr 0.7, Nesterov 0.9). Whole bench "
-             f"{seconds:.0f} s.", "",
+             f"{seconds:.0f} s.{loads}", "",
              "| N | verified steps | span (s) | verified steps / s | verifier CPU (s) |", "|---|---|---|---|---|"]
     for r in results:
         lines.append(f"| {r['n']} | {r['verified_steps']} | {r['span_s']} | {r['steps_per_s']} | {r['verifier_cpu_s']} |")
     lines += ["", "Per epoch (wall = the epoch's opening block to its closing block; overhead = wall / the slowest "
-              "slot's pure training - 1):", "", "| N | epoch | A | wall (s) | blocks | slowest slot's training (s) | overhead |",
-              "|---|---|---|---|---|---|---|"]
+              "slot's pure training - 1; its blocks split into opening -> last slot commit, -> last slot finalized "
+              "(the slots' v1 rounds), -> epoch closed (the aggregation)):", "",
+              "| N | epoch | A | wall (s) | blocks | to last commit | slot rounds | aggregation | slowest slot's training (s) "
+              "| overhead |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         for e in r["epochs"]:
             ov = f"{e['overhead'] * 100:.0f} %" if e["overhead"] is not None else "n/a"
-            lines.append(f"| {r['n']} | {e['epoch']} | {e['accepted']} | {e['wall_s']} | {e['blocks']} | "
+            parts = " | ".join(str(e.get(k, "n/a")) for k in ("to_last_commit", "slot_rounds", "aggregation"))
+            lines.append(f"| {r['n']} | {e['epoch']} | {e['accepted']} | {e['wall_s']} | {e['blocks']} | {parts} | "
                          f"{e['slowest_train_s']} | {ov} |")
     return "\n".join(lines) + "\n"
 
@@ -129,9 +145,10 @@ def main() -> list[dict]:
 
 
 if __name__ == "__main__":
-    started = time.time()
+    started, load0 = time.time(), os.getloadavg()[0]
     res = main()
+    md = write_md(res, time.time() - started, (load0, os.getloadavg()[0]))
     (BENCH_DIR / "epochs.json").write_text(json.dumps(res, indent=1) + "\n")
-    (BENCH_DIR / "epochs.md").write_text(write_md(res, time.time() - started))
-    print(write_md(res, time.time() - started))
+    (BENCH_DIR / "epochs.md").write_text(md)
+    print(md)
     sys.exit(0)
