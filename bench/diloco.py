@@ -22,9 +22,12 @@ import time
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
-# the knobs that came out best at this scale (the sweep table of bench/diloco.md): H = 16 (32 outer steps in the
-# 512 sequential steps) and Nesterov momentum 0.5 — DiLoCo's 0.9 is tuned for hundreds of outer steps and
-# overshoots in a few dozen; DiLoCo's outer lr 0.7
+# the knobs of the committed full run (bench/diloco.md/.json): H = 16 (32 outer steps in the 512 sequential steps),
+# DiLoCo's outer lr 0.7, Nesterov momentum 0.5 (DiLoCo's 0.9 is tuned for hundreds of outer steps and overshoots in
+# a few dozen). Chosen on the preset's seed; the later sweep over 5 seeds (bench/diloco.md, "Issue #14's target")
+# finds them fragile (+4.0 % vs dp-4 at seed 1337, +8.3 % mean, +13.0 % worst) and H = 4, outer lr 0.5, momentum 0.5
+# better (+3.5 % mean, +4.9 % worst) but not within 3 % either, so the defaults were not moved to it (a full re-run
+# for a config that does not meet the target, and the whitepaper's §3.6 quotes this run).
 H = int(os.environ.get("DILOCO_H", "16"))  # inner steps per slot
 EPOCHS = int(os.environ.get("DILOCO_EPOCHS", "32"))
 NS = [int(n) for n in os.environ.get("DILOCO_NS", "1,2,4,8").split(",")]
@@ -256,10 +259,29 @@ def target_md(every: list[dict], others: list[dict], n: int) -> list[str]:
         lines.append(f"| {h} | {lr} | {mu} | " + " | ".join(
             f"{v[s]:+.1f} %" if s in v else "" for s in seeds)
                      + f" | {sum(v.values()) / len(v):+.1f} % | {max(v.values()):+.1f} % |")
+    spread = {}  # how far dp-N alone moves across H at one seed: the noise floor of a gap
+    for group, seed_of in ((every, lambda r: "preset"), (others, lambda r: r["seed"])):
+        for r in group:
+            if r.get("kind") == "dp" and r["n"] == n:
+                spread.setdefault(seed_of(r), []).append(r["eval_loss"])
+    floor = max((max(v) / min(v) - 1) * 100 for v in spread.values() if len(v) > 1) if spread else 0.0
     met = [k for k, v in multi.items() if max(v.values()) <= 3.0]
-    lines += ["", ("Met at every seed measured by: " + ", ".join(f"H = {h}, lr {lr}, momentum {mu}" for h, lr, mu in met)
-                   if met else "No config measured at more than one seed is within 3 % at every seed: the target is "
-                   "not met at this scale (demo model, 512 sequential steps) by this measurement.")]
+    mean = {k: sum(v.values()) / len(v) for k, v in multi.items()}
+    most = max(len(v) for v in multi.values())  # best mean among the configs measured at the most seeds (same seeds)
+    bk, best = min(((k, m) for k, m in mean.items() if len(multi[k]) == most), key=lambda kv: kv[1])
+    default = (H, OUTER_LR, OUTER_MOMENTUM)
+    text = ("Met at every seed measured by: " + ", ".join(f"H = {h}, lr {lr}, momentum {mu}" for h, lr, mu in met) + "."
+            if met else "No config measured at more than one seed is within 3 % at every seed: the target is not met "
+            "at this scale (demo model, 512 sequential steps) by this measurement.")
+    text += (f" Best mean gap over the {most} seeds: H = {bk[0]}, outer lr {bk[1]}, momentum {bk[2]}, {best:+.1f} % "
+             f"(from {min(multi[bk].values()):+.1f} % to {max(multi[bk].values()):+.1f} %)")
+    if default in multi:
+        text += (f"; the defaults (H = {H}, {OUTER_LR}, {OUTER_MOMENTUM}), tuned on the preset's seed alone: "
+                 f"{mean[default]:+.1f} % mean, {max(multi[default].values()):+.1f} % worst")
+    text += f". dp-{n} alone moves up to {floor:.1f} % across H at one seed (its spread is the noise of every gap above)"
+    text += (f": the best mean is {best - 3:.1f} points above 3 %, less than that noise, so the target is neither "
+             "shown met nor ruled out at this scale." if 3 < best < 3 + floor else ".")
+    lines += ["", text]
     return lines
 
 
