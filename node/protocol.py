@@ -212,12 +212,18 @@ MAX_VERIFIER_SLASH_BPS = 1_000
 MAX_NO_SHOW_SLASH_BPS = 1_000
 
 
+def is_every_check_disputable(segment_steps: int) -> bool:
+    """rules.check_task_params' span bound: the last check spans 2k steps and a dispute posts at most
+    MAX_SPAN_STEPS step hashes, so k <= MAX_SPAN_STEPS / 2 keeps every check disputable."""
+    return 2 * segment_steps <= MAX_SPAN_STEPS
+
+
 def check_task_params(params) -> None:
     """The deployment-independent bounds create_task checks that matter to #13 (the rest are in
     rules.check_task_params): raise ValueError with the contract's words."""
     if params.verifier_reward_wei <= 0:
         raise ValueError("rules: zero verifier reward")
-    if 2 * params.segment_steps > MAX_SPAN_STEPS:  # the last check spans 2k steps; a dispute posts at most MAX_SPAN_STEPS
+    if not is_every_check_disputable(params.segment_steps):
         raise ValueError("rules: segment too long to dispute")
     if not 1 <= params.slots_per_epoch <= MAX_SLOTS:
         raise ValueError("rules: slots per epoch out of range")

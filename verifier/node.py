@@ -145,7 +145,7 @@ class VerifierNode(AggregationDuties, DisputeRole, DutyNode):
                 self.duty(round_id, "commit_verdict", "missed", detail=f"window closed at block {rnd.commit_deadline}")
         elif rnd.phase == Phase.ENDS_REVEALED and rec.phase in ("verdict_ready", "committed"):
             if rec.phase == "verdict_ready":  # crashed after sending the commitment: did it land?
-                if self.onchain_commitment(round_id) == bytes(rec.data.get("commitment") or b""):
+                if self.onchain_commitment(round_id) == rec.data.get("commitment"):
                     rec = self.db.set_phase(ROLE, round_id, "committed")
             if rec.phase == "committed" and can_act(Action.REVEAL_VERDICT, rnd, head):
                 self.reveal_verdict(rec, rnd)
@@ -176,7 +176,7 @@ class VerifierNode(AggregationDuties, DisputeRole, DutyNode):
     def commit_verdict(self, rec, rnd: Round) -> None:
         round_id = rec.round_id
         if rec.phase == "verdict_ready":  # computed before a restart: same salt, same commitment
-            if self.onchain_commitment(round_id) == bytes(rec.data["commitment"]):
+            if self.onchain_commitment(round_id) == rec.data["commitment"]:
                 self.db.set_phase(ROLE, round_id, "committed")
                 return
             self.send_commitment(round_id, rec.data["commitment"])
@@ -192,7 +192,7 @@ class VerifierNode(AggregationDuties, DisputeRole, DutyNode):
     def send_commitment(self, round_id: int, commitment: bytes) -> None:
         try:
             receipt = self.transact(round_id, self.chain.rounds.functions.commit_verdict(round_id, commitment),
-                                    "commit_verdict", done=lambda: self.onchain_commitment(round_id) == bytes(commitment))
+                                    "commit_verdict", done=lambda: self.onchain_commitment(round_id) == commitment)
         except ChainError:
             rnd = self.chain.get_round(round_id)
             if not can_act(Action.COMMIT_VERDICT, rnd, self.chain.block_number()):

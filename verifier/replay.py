@@ -26,11 +26,8 @@ log = logging.getLogger("trainchain.verifier")
 class SegmentCheck:
     segment: int
     start_ok: bool  # the start checkpoint was fetched and hashes to h_j
-    end_hash: bytes  # replayed end state hash (ZERO when the start failed)
+    end_hash: bytes  # replayed end state hash (protocol.ZERO_HASH when the start failed: not replayed)
     detail: str = ""
-
-
-ZERO = protocol.ZERO_HASH  # the end hash of a check that was not replayed (its start unusable)
 
 
 def fetch_checkpoint(store, cid: str, expected_hash: bytes, workdir: Path) -> Path | None:
@@ -61,7 +58,7 @@ def check_segment(spec, dataset, store, segment: int, cid: str, start_hash: byte
     assert span >= 1, "check_segment: span must be at least one segment"
     path = fetch_checkpoint(store, cid, start_hash, workdir)
     if path is None:
-        return SegmentCheck(segment, False, ZERO, "start checkpoint missing or does not hash to h_j")
+        return SegmentCheck(segment, False, protocol.ZERO_HASH, "start checkpoint missing or does not hash to h_j")
     end_hash = replay_segment(spec, dataset, path, span * spec.segment_steps, progress=progress, slot=slot,
                               slot_step=segment * spec.segment_steps)
     return SegmentCheck(segment, True, bytes(end_hash))

@@ -258,9 +258,9 @@ class TaskSpec(_Strict):
             raise ValueError(
                 f"spec: steps_per_round {self.steps_per_round} not a multiple of segment_steps {self.segment_steps}"
             )
-        from node.protocol import MAX_SPAN_STEPS
+        from node.protocol import MAX_SPAN_STEPS, is_every_check_disputable
 
-        if 2 * self.segment_steps > MAX_SPAN_STEPS:
+        if not is_every_check_disputable(self.segment_steps):
             raise ValueError(f"spec: segment_steps {self.segment_steps} above {MAX_SPAN_STEPS // 2}: the last check "
                              f"(2k steps) could not be disputed (a dispute posts at most {MAX_SPAN_STEPS} step hashes)")
         m = self.segments_per_round

@@ -233,10 +233,10 @@ class DisputeDuties:
                 mine = self.span_hashes(d, d.step)
                 # a juror that cannot replay (the span's start unavailable or not hashing to its leaf) still votes:
                 # serving the start is the trainer's duty, so the trainer is not right (never a no-show slash)
-                trainer_right = len(mine) > d.step and bytes(mine[d.step]) == d.claimed_hash
-                if len(mine) <= d.step:
+                replayed = len(mine) > d.step
+                if not replayed:
                     log.warning("dispute %d: no replay of step %d (start unusable): voting against the trainer", d.dispute_id, d.step)
-                state = {"vote": trainer_right, "salt": os.urandom(32).hex()}
+                state = {"vote": replayed and bytes(mine[d.step]) == d.claimed_hash, "salt": os.urandom(32).hex()}
                 self._save(d.dispute_id, **state)
             commitment = protocol.compute_vote_commitment(d.dispute_id, self.me, state["vote"], bytes.fromhex(state["salt"]))
             self._send(self.disputes.functions.commit_vote(d.dispute_id, commitment), what="commit jury vote")
