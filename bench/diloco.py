@@ -174,6 +174,13 @@ def write_md(results: dict, seconds: float) -> str:
     return "\n".join(lines + sweep_md(runs, results["H"])) + "\n"
 
 
+def compute_dp_at(rows: list[dict], n: int) -> dict[int, float]:
+    """dp-N's eval loss at each H (rows of diloco-sweep/-checks.json; the preset's seed, re-runs left out): the
+    baseline a sweep row is compared with (H decides which batches share a sequential step)."""
+    return {r["H"]: r["eval_loss"] for r in rows
+            if r.get("kind") == "dp" and r["n"] == n and "seed" not in r and not r.get("repeat")}
+
+
 def sweep_md(runs: dict, h_main: int | None = None) -> list[str]:
     """The knobs tried (bench/diloco-sweep.json, `python -m bench.diloco sweep H:LR:MU,...,dp:H`), best first; each
     DiLoCo row is compared with this run's dp-N and, where the sweep measured one, with dp-N at the row's own H (the
@@ -189,7 +196,7 @@ def sweep_md(runs: dict, h_main: int | None = None) -> list[str]:
     others = [r for r in every_row if "seed" in r]
     rows = sorted((r for r in every if r.get("kind", "diloco") == "diloco"), key=lambda r: r["eval_loss"])
     n = rows[0]["n"]
-    dp_at = {r["H"]: r["eval_loss"] for r in every if r.get("kind") == "dp" and r["n"] == n}
+    dp_at = compute_dp_at(every, n)
     dp = runs.get(f"dp-{n}")
     if dp and h_main is not None:
         dp_at.setdefault(h_main, dp["eval_loss"])
@@ -239,14 +246,17 @@ def sweep_md(runs: dict, h_main: int | None = None) -> list[str]:
 def target_md(every: list[dict], others: list[dict], n: int) -> list[str]:
     """Issue #14's target (N = 4 within 3 % of data-parallel) for every config measured at more than one seed: the
     gap against dp-N with the same H and seed (the very tokens of the very sequential steps)."""
+    def seed_of(r: dict):
+        return r.get("seed", "preset")  # `every`: the preset's seed; `others`: their own
+
+    measured = every + others
+    dps = {(seed_of(r), r["H"]): r["eval_loss"] for r in measured if r.get("kind") == "dp" and r["n"] == n}
     gaps: dict[tuple, dict] = {}
-    for group, seed_of in ((every, lambda r: "preset"), (others, lambda r: r["seed"])):
-        dps = {(seed_of(r), r["H"]): r["eval_loss"] for r in group if r.get("kind") == "dp" and r["n"] == n}
-        for r in group:
-            if r.get("kind", "diloco") != "diloco" or r["n"] != n or (seed_of(r), r["H"]) not in dps:
-                continue
-            gaps.setdefault((r["H"], r["outer_lr"], r["outer_momentum"]), {})[seed_of(r)] = (
-                r["eval_loss"] / dps[(seed_of(r), r["H"])] - 1) * 100
+    for r in measured:
+        if r.get("kind", "diloco") != "diloco" or r["n"] != n or (seed_of(r), r["H"]) not in dps:
+            continue
+        gaps.setdefault((r["H"], r["outer_lr"], r["outer_momentum"]), {})[seed_of(r)] = (
+            r["eval_loss"] / dps[(seed_of(r), r["H"])] - 1) * 100
     seeds = ["preset"] + sorted({r["seed"] for r in others})
     multi = {k: v for k, v in gaps.items() if len(v) > 1}
     if not multi:
@@ -259,11 +269,9 @@ def target_md(every: list[dict], others: list[dict], n: int) -> list[str]:
         lines.append(f"| {h} | {lr} | {mu} | " + " | ".join(
             f"{v[s]:+.1f} %" if s in v else "" for s in seeds)
                      + f" | {sum(v.values()) / len(v):+.1f} % | {max(v.values()):+.1f} % |")
-    spread = {}  # how far dp-N alone moves across H at one seed: the noise floor of a gap
-    for group, seed_of in ((every, lambda r: "preset"), (others, lambda r: r["seed"])):
-        for r in group:
-            if r.get("kind") == "dp" and r["n"] == n:
-                spread.setdefault(seed_of(r), []).append(r["eval_loss"])
+    spread: dict = {}  # how far dp-N alone moves across H at one seed: the noise floor of a gap
+    for (seed, _h), loss in dps.items():
+        spread.setdefault(seed, []).append(loss)
     floor = max((max(v) / min(v) - 1) * 100 for v in spread.values() if len(v) > 1) if spread else 0.0
     met = [k for k, v in multi.items() if max(v.values()) <= 3.0]
     mean = {k: sum(v.values()) / len(v) for k, v in multi.items()}
@@ -304,26 +312,22 @@ def sweep(configs: list[tuple], n: int) -> list[dict]:
         genesis = work / "genesis.safetensors"
         make_genesis(spec, genesis)
         for c in configs:
-            if c[0] == "dp":
-                h = c[1]
-                H, EPOCHS = h, steps // h
-                s = spec.with_(steps_per_round=h, segment_steps=h // 2)
-                r = run_data_parallel(s, train_ds, eval_ds, genesis, n)
-                rows.append({"kind": "dp", "H": h, "n": n, "eval_loss": r["eval_loss"], "wall_s": r["wall_s"]})
-                if SEED is not None:
-                    rows[-1]["seed"] = int(SEED)
-                print(rows[-1], flush=True)
-                continue
-            h, lr, mu = c
+            h = c[1] if c[0] == "dp" else c[0]
             H, EPOCHS = h, steps // h
             s = spec.with_(steps_per_round=h, segment_steps=h // 2)
-            cfg = EpochConfig(slots=n, outer_lr=lr, outer_momentum=mu, inner_moments="average")
-            r = run_diloco(s, train_ds, eval_ds, genesis, n, cfg, work / f"h{h}-{lr}-{mu}")
-            rows.append({"H": h, "outer_lr": lr, "outer_momentum": mu, "n": n, "eval_loss": r["eval_loss"],
-                         "wall_s": r["wall_s"]})
+            if c[0] == "dp":
+                r = run_data_parallel(s, train_ds, eval_ds, genesis, n)
+                row = {"kind": "dp", "H": h, "n": n, "eval_loss": r["eval_loss"], "wall_s": r["wall_s"]}
+            else:
+                _, lr, mu = c
+                cfg = EpochConfig(slots=n, outer_lr=lr, outer_momentum=mu, inner_moments="average")
+                r = run_diloco(s, train_ds, eval_ds, genesis, n, cfg, work / f"h{h}-{lr}-{mu}")
+                row = {"H": h, "outer_lr": lr, "outer_momentum": mu, "n": n, "eval_loss": r["eval_loss"],
+                       "wall_s": r["wall_s"]}
             if SEED is not None:
-                rows[-1]["seed"] = int(SEED)
-            print(rows[-1], flush=True)
+                row["seed"] = int(SEED)
+            rows.append(row)
+            print(row, flush=True)
     return rows
 
 

@@ -458,7 +458,9 @@ def diloco_table(path: Path, figures: Path) -> str:
         # (bench/diloco-checks.json, the preset seed); a row without that run says so
         checks_path = path.with_name("diloco-checks.json")
         checks = json.loads(checks_path.read_text()) if checks_path.exists() else []
-        dp_at = {c["H"]: c["eval_loss"] for c in checks if c.get("kind") == "dp" and c["n"] == n and "seed" not in c}
+        from bench.diloco import compute_dp_at
+
+        dp_at = compute_dp_at(checks, n)
         lines += ["", f"*The knobs tried, N = {n}, 512 sequential steps each (H x epochs), moments averaged, the preset's "
                   "seed (`python -m bench.diloco sweep` → `bench/diloco-sweep.json`; other seeds in bench/diloco.md):*", "",
                   f"| H | outer lr | Nesterov μ | eval loss | vs dp-{n} at the same H |", "|---|---|---|---|---|"]
