@@ -68,6 +68,7 @@ class Anvil:
         extra_args: tuple[str, ...] = (),
     ):
         self.port = port or free_port()
+        self._port_chosen_here = port is None  # free to move before the first start (another process took it)
         self.block_time = block_time
         self.state = Path(state) if state else None
         self.accounts = accounts
@@ -91,6 +92,13 @@ class Anvil:
         return cmd + list(self.extra_args)
 
     def start(self, timeout: float = 15.0) -> "Anvil":
+        # a node already answering on the port is someone else's (free_port's port can be taken between its
+        # check and our bind, e.g. by the contract suite's anvil running beside the Python suite): our anvil would
+        # exit on the bind while the readiness poll below got its answers from the other chain, same dev keys
+        while rpc_ready(self.url, timeout=0.5):
+            if not (self._port_chosen_here and self.proc is None):
+                raise DevnetError(f"port {self.port} already serves an RPC node that is not this anvil")
+            self.port = free_port()
         if self.state:
             self.state.parent.mkdir(parents=True, exist_ok=True)
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL

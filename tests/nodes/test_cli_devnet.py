@@ -77,3 +77,20 @@ def test_deploy_errors(cli_run, tmp_path):
     r = cli_run("deploy", "--rpc", dead, "--datadir", tmp_path, ok=False)
     assert "no keys in" in r.output
     assert not (tmp_path / "deployment.json").exists()
+
+
+def test_an_anvil_never_takes_another_nodes_port_for_its_own(anvil, monkeypatch):
+    """A port that already answers RPC is someone else's chain (same dev keys: its nonces would collide):
+    an anvil given that port refuses in words; one whose free_port() came back taken moves to another port
+    before it starts, and then answers from its own, fresh chain."""
+    from node.chain import devnet
+    from node.errors import DevnetError
+
+    with pytest.raises(DevnetError, match=f"port {anvil.port} already serves an RPC node"):
+        devnet.Anvil(port=anvil.port).start()
+    ports = iter([anvil.port])
+    monkeypatch.setattr(devnet, "free_port", lambda: next(ports, None) or free_port())
+    own = devnet.Anvil(block_time=None)
+    assert own.port == anvil.port  # taken between free_port()'s check and the start
+    with own:
+        assert own.port != anvil.port and own.proc.poll() is None and rpc_ready(own.url)
