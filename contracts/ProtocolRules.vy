@@ -88,6 +88,15 @@ def compute_verdict_commitment(round_id: uint256, verifier: address, end_hashes:
 
 @external
 @pure
+def compute_final_commitment(round_id: uint256, verifier: address, final_ok: bool, salt: bytes32) -> bytes32:
+    """
+    @notice keccak256(abi.encode(round_id, verifier, final_ok, salt)), the verdict's salt.
+    """
+    return rules.compute_final_commitment(round_id, verifier, final_ok, salt)
+
+
+@external
+@pure
 def is_contradicting(trainer_end_hashes: DynArray[bytes32, MAX_CHECKED], end_hashes: DynArray[bytes32, MAX_CHECKED], data_root_ok: bool, starts_ok: bool, final_ok: bool) -> bool:
     """
     @notice Whether a verdict contradicts the trainer (an end hash differs or a flag is false).

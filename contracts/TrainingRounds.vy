@@ -52,7 +52,7 @@ struct Round:
     commit_block: uint256
     seed: bytes32
     deadline: uint256            # last block of the current phase
-    commit_deadline: uint256     # last block for commit_verdict
+    commit_deadline: uint256     # last block for commit_verdict; after the ends, for commit_final
     n_committed: uint256
     n_revealed: uint256
     n_contradicting: uint256
@@ -83,6 +83,11 @@ event StartsRevealed:
     commit_deadline: uint256
 
 event VerdictCommitted:
+    round_id: indexed(uint256)
+    verifier: indexed(address)
+    commitment: bytes32
+
+event FinalCommitted:
     round_id: indexed(uint256)
     verifier: indexed(address)
     commitment: bytes32
@@ -136,6 +141,8 @@ round_committee: HashMap[uint256, DynArray[address, MAX_COMMITTEE]]
 start_hashes: HashMap[uint256, DynArray[bytes32, MAX_CHECKED]]
 end_hashes: HashMap[uint256, DynArray[bytes32, MAX_CHECKED]]
 commitments: public(HashMap[uint256, HashMap[address, bytes32]])
+final_commitments: HashMap[uint256, HashMap[address, bytes32]]  # rules.compute_final_commitment (FinalCommitted events)
+n_final_committed: public(HashMap[uint256, uint256])
 revealed: public(HashMap[uint256, HashMap[address, bool]])
 contradicted: public(HashMap[uint256, HashMap[address, bool]])
 first_seed: public(HashMap[bytes32, bytes32])   # rules.compute_trace_key -> seed of its first seal
@@ -339,20 +346,33 @@ def reveal_starts(round_id: uint256, start_hashes: DynArray[bytes32, MAX_CHECKED
 @external
 def commit_verdict(round_id: uint256, commitment: bytes32):
     """
-    @notice Committee member commits keccak256(abi.encode(round_id, verifier, end_hashes,
-            data_root_ok, starts_ok, salt)) before any end hash is public: every flag it can know
-            by now (the data root, the start checkpoints fetched within the budget) is inside.
-    @param round_id Round in phase STARTS_REVEALED.
-    @param commitment See rules.compute_verdict_commitment.
+    @notice Committee member commits its verdict in two parts, each before anything it covers can be
+            seen in another member's reveal (issue #13, attack 5). In phase STARTS_REVEALED, before
+            any end hash is public: rules.compute_verdict_commitment(round_id, verifier, end_hashes,
+            data_root_ok, starts_ok, salt), every flag it can know by now inside. In phase
+            ENDS_REVEALED, before any verdict is revealed (reveal_verdict waits for every member's
+            or the window's close): rules.compute_final_commitment(round_id, verifier, final_ok, salt),
+            the same salt; final_ok (the final checkpoint fetched within the budget hashed to h_M) is
+            knowable only once the ends are revealed.
+    @param round_id Round in phase STARTS_REVEALED or ENDS_REVEALED.
+    @param commitment See rules.compute_verdict_commitment, then rules.compute_final_commitment.
     """
-    assert self.rounds[round_id].phase == rules.STARTS_REVEALED, "rounds: not accepting verdicts"
+    phase: uint256 = self.rounds[round_id].phase
+    assert phase == rules.STARTS_REVEALED or phase == rules.ENDS_REVEALED, "rounds: not accepting verdicts"
     assert block.number <= self.rounds[round_id].commit_deadline, "rounds: commit window closed"
-    assert msg.sender in self.round_committee[round_id], "rounds: not in committee"
-    assert self.commitments[round_id][msg.sender] == empty(bytes32), "rounds: already committed"
     assert commitment != empty(bytes32), "rounds: empty commitment"
-    self.commitments[round_id][msg.sender] = commitment
-    self.rounds[round_id].n_committed += 1
-    log VerdictCommitted(round_id=round_id, verifier=msg.sender, commitment=commitment)
+    if phase == rules.STARTS_REVEALED:
+        assert msg.sender in self.round_committee[round_id], "rounds: not in committee"
+        assert self.commitments[round_id][msg.sender] == empty(bytes32), "rounds: already committed"
+        self.commitments[round_id][msg.sender] = commitment
+        self.rounds[round_id].n_committed += 1
+        log VerdictCommitted(round_id=round_id, verifier=msg.sender, commitment=commitment)
+    else:
+        assert self.commitments[round_id][msg.sender] != empty(bytes32), "rounds: no commitment"
+        assert self.final_commitments[round_id][msg.sender] == empty(bytes32), "rounds: already committed"
+        self.final_commitments[round_id][msg.sender] = commitment
+        self.n_final_committed[round_id] += 1
+        log FinalCommitted(round_id=round_id, verifier=msg.sender, commitment=commitment)
 
 
 @external
@@ -361,7 +381,8 @@ def reveal_ends(round_id: uint256, end_hashes: DynArray[bytes32, MAX_CHECKED], p
     @notice Trainer reveals the end leaf of each check (see round_check_ends_of: j+1 for a
             sampled segment j, leaf M for the last check) with proofs; the last one is h_M, the
             final state, whose checkpoint CID is `final_cid`. Allowed once the whole committee
-            committed or the commit window closed.
+            committed or the commit window closed. Opens the committee's final-flag commit window
+            (commit_verdicts_window blocks), then its reveal window.
     @param round_id Round in phase STARTS_REVEALED.
     @param end_hashes The end leaf's hash for each check, in sample order.
     @param proofs Merkle proof of each against trace_root.
@@ -384,31 +405,34 @@ def reveal_ends(round_id: uint256, end_hashes: DynArray[bytes32, MAX_CHECKED], p
     self.rounds[round_id].final_hash = end_hashes[n - 1]
     self.rounds[round_id].final_cid = final_cid
     self.rounds[round_id].phase = rules.ENDS_REVEALED
-    self.rounds[round_id].deadline = block.number + p.reveal_verdicts_window
-    log EndsRevealed(round_id=round_id, end_hashes=end_hashes, final_cid=final_cid, deadline=block.number + p.reveal_verdicts_window)
+    final_deadline: uint256 = block.number + p.commit_verdicts_window
+    self.rounds[round_id].commit_deadline = final_deadline
+    self.rounds[round_id].deadline = final_deadline + p.reveal_verdicts_window
+    log EndsRevealed(round_id=round_id, end_hashes=end_hashes, final_cid=final_cid, deadline=final_deadline + p.reveal_verdicts_window)
 
 
 @external
 def reveal_verdict(round_id: uint256, end_hashes: DynArray[bytes32, MAX_CHECKED], data_root_ok: bool, salt: bytes32, starts_ok: bool, final_ok: bool):
     """
-    @notice Committee member opens its commitment, which holds every flag knowable before the ends
-            (issue #13, attack 5), and adds final_ok, knowable only now: the final checkpoint
-            fetched (within the budget) hashed to h_M. final_ok still counts (a swapped final CID is
-            fraud); a pivotal last revealer can choose it after the others: its own commit-reveal
-            or a dispute (#15) is left.
+    @notice Committee member opens both its commitments (the verdict's, with every flag knowable
+            before the ends, and the final flag's), once every member committed its final flag or
+            that window closed: nothing counted in the tally is chosen after a reveal (issue #13,
+            attack 5). A member without a final commitment cannot reveal (a no-show).
     @param round_id Round in phase ENDS_REVEALED.
     @param end_hashes The end hashes the verifier computed, in sample order.
     @param data_root_ok Whether the data root matched the batch schedule (committed).
     @param salt The commitment's salt.
     @param starts_ok Whether every start checkpoint was fetched within the budget and hashed to its h_j (committed).
-    @param final_ok Whether the final checkpoint was fetched within the budget and hashed to h_M.
+    @param final_ok Whether the final checkpoint was fetched within the budget and hashed to h_M (committed).
     """
     assert self.rounds[round_id].phase == rules.ENDS_REVEALED, "rounds: not accepting reveals"
+    assert self.n_final_committed[round_id] == self.rounds[round_id].n_committed or block.number > self.rounds[round_id].commit_deadline, "rounds: committee still committing"
     assert block.number <= self.rounds[round_id].deadline, "rounds: reveal window closed"
     commitment: bytes32 = self.commitments[round_id][msg.sender]
     assert commitment != empty(bytes32), "rounds: no commitment"
     assert not self.revealed[round_id][msg.sender], "rounds: already revealed"
     assert rules.compute_verdict_commitment(round_id, msg.sender, end_hashes, data_root_ok, starts_ok, salt) == commitment, "rounds: reveal does not match commitment"
+    assert rules.compute_final_commitment(round_id, msg.sender, final_ok, salt) == self.final_commitments[round_id][msg.sender], "rounds: final flag does not match commitment"
     trainer_ends: DynArray[bytes32, MAX_CHECKED] = self.end_hashes[round_id]
     assert len(end_hashes) == len(trainer_ends), "rounds: wrong number of ends"
     contradicts: bool = rules.is_contradicting(trainer_ends, end_hashes, data_root_ok, starts_ok, final_ok)

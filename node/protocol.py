@@ -153,6 +153,15 @@ def compute_verdict_commitment(round_id: int, verifier: str, end_hashes: list[by
                          [round_id, verifier, list(end_hashes), data_root_ok, starts_ok, salt]))
 
 
+def compute_final_commitment(round_id: int, verifier: str, final_ok: bool, salt: bytes) -> bytes:
+    """keccak256(abi.encode(uint256 round_id, address verifier, bool final_ok, bytes32 salt)), the
+    verdict's salt: final_ok is knowable only once the ends (and the final CID) are revealed, so it
+    gets its own commitment, due before any verdict is revealed (issue #13, attack 5)."""
+    from eth_abi import encode
+
+    return keccak(encode(["uint256", "address", "bool", "bytes32"], [round_id, verifier, final_ok, salt]))
+
+
 def compute_fetch_budget_s(blocks_left: int, block_seconds: float, share: float = 0.5) -> float:
     """Seconds a verifier may spend fetching a window's content: `share` of the time left before the
     window's last block (the replay and the transaction need the rest). Issue #13: fetches are budgeted
@@ -162,8 +171,9 @@ def compute_fetch_budget_s(blocks_left: int, block_seconds: float, share: float 
 
 def is_contradicting(trainer_end_hashes: list[bytes], end_hashes: list[bytes], data_root_ok: bool, starts_ok: bool, final_ok: bool) -> bool:
     """A verdict contradicts the trainer if any end hash differs or any flag is false. data_root_ok and
-    starts_ok are committed (compute_verdict_commitment); final_ok cannot be (the final CID is revealed
-    with the ends): the one flag a pivotal last revealer can still choose (issue #13, attack 5)."""
+    starts_ok are committed with the end hashes before the ends (compute_verdict_commitment), final_ok
+    after them (compute_final_commitment); no verdict is revealed before every input is committed, so
+    nobody can flip the tally after seeing the others (issue #13, attack 5)."""
     return not (data_root_ok and starts_ok and final_ok) or list(end_hashes) != list(trainer_end_hashes)
 
 
@@ -256,8 +266,9 @@ def check_task_bounds(params, bounds) -> None:
 
 def compute_max_lock_blocks(max_seal_delay: int, max_window_blocks: int) -> int:
     """Most blocks one round can keep a stake locked: seal delay + blockhash horizon (seal), then the
-    trainer's starts window, the committee's commit window, the trainer's ends window, the reveal window."""
-    return max_seal_delay + BLOCKHASH_HORIZON + 4 * max_window_blocks
+    trainer's starts window, the committee's commit window, the trainer's ends window, the final flags'
+    commit window, the reveal window."""
+    return max_seal_delay + BLOCKHASH_HORIZON + 5 * max_window_blocks
 
 
 # ---------------------------------------------------------------- no re-roll (issue #13, attack 4)
@@ -354,8 +365,8 @@ def compute_trainer_reservation(min_trainer_stake_wei: int, min_trainer_stake: i
 def compute_slot_span(seal_delay_blocks: int, reveal_window: int, commit_verdicts_window: int,
                       reveal_verdicts_window: int) -> int:
     """Most blocks an honest slot takes from its commit to its finalize: seal block + seal, the trainer's
-    two reveals, the committee's two windows, the finalize block."""
-    return seal_delay_blocks + 1 + 2 * reveal_window + commit_verdicts_window + reveal_verdicts_window + 1
+    two reveals, the committee's three windows (verdicts, final flags, reveals), the finalize block."""
+    return seal_delay_blocks + 1 + 2 * reveal_window + 2 * commit_verdicts_window + reveal_verdicts_window + 1
 
 
 def compute_epoch_deadlines(opened_block: int, claim_window: int, train_window: int, slot_span: int) -> tuple[int, int, int]:

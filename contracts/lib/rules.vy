@@ -383,8 +383,9 @@ def compute_trainer_reservation(min_trainer_stake_wei: uint256, min_trainer_stak
 @pure
 def compute_slot_span(seal_delay_blocks: uint256, reveal_window: uint256, commit_verdicts_window: uint256, reveal_verdicts_window: uint256) -> uint256:
     """Most blocks an honest slot takes from its commit to its finalize: the seal block and the seal, the
-    trainer's two reveals, the committee's two windows, and the finalize block."""
-    return seal_delay_blocks + 1 + 2 * reveal_window + commit_verdicts_window + reveal_verdicts_window + 1
+    trainer's two reveals, the committee's three windows (verdicts, final flags: commit_verdicts_window
+    each; reveals), and the finalize block."""
+    return seal_delay_blocks + 1 + 2 * reveal_window + 2 * commit_verdicts_window + reveal_verdicts_window + 1
 
 
 @internal
@@ -488,11 +489,20 @@ def compute_verdict_commitment(round_id: uint256, verifier: address, end_hashes:
 
 @internal
 @pure
+def compute_final_commitment(round_id: uint256, verifier: address, final_ok: bool, salt: bytes32) -> bytes32:
+    """keccak256(abi.encode(round_id, verifier, final_ok, salt)), committed after the ends (final_ok is
+    knowable only once the final CID is revealed) and before any verdict is revealed (issue #13, attack 5).
+    The salt is the verdict commitment's: no reveal can start before every final flag is committed."""
+    return keccak256(abi_encode(round_id, verifier, final_ok, salt))
+
+
+@internal
+@pure
 def is_contradicting(trainer_ends: DynArray[bytes32, MAX_CHECKED], end_hashes: DynArray[bytes32, MAX_CHECKED], data_root_ok: bool, starts_ok: bool, final_ok: bool) -> bool:
     """A verdict contradicts the trainer if any end hash differs or any flag is false
-    (same length: checked by the caller). data_root_ok and starts_ok are committed; final_ok cannot be
-    (the final CID is revealed with the ends) and is the one flag a pivotal last revealer can still
-    choose after seeing the others (issue #13, attack 5: left for its own commit-reveal or #15)."""
+    (same length: checked by the caller). Every input is committed before any verdict is revealed:
+    the end hashes, data_root_ok and starts_ok before the ends, final_ok after them (its own
+    commitment), so no member can flip the tally after seeing the others (issue #13, attack 5)."""
     if not (data_root_ok and starts_ok and final_ok):
         return True
     for i: uint256 in range(len(trainer_ends), bound=MAX_CHECKED):
