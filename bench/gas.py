@@ -19,12 +19,16 @@ from node.chain.records import TaskParams
 
 OUT = Path(__file__).resolve().parent / "gas.md"
 COMMITTEES, SAMPLES, STEPS = (3, 7), (2, 8), (32, 4096)
+# commit_final: TrainingRounds.commit_verdict's second call, by each member after reveal_ends, with
+# rules.compute_final_commitment (the final flag's own commitment, issue #13 attack 5)
 CALLS = ["stake", "create_task", "commit", "seal", "reveal_starts", "commit_verdict", "reveal_ends",
-         "reveal_verdict", "finalize", "claim"]
+         "commit_final", "reveal_verdict", "finalize", "claim"]
+VERDICT_CALLS = ("commit_verdict", "commit_final", "reveal_verdict")  # one of each per committee member
 
 
 def measure_round(w3, committee: int, samples: int, steps: int) -> dict[str, int]:
-    """Gas of each call of one honest round (commit_verdict / reveal_verdict: the most expensive member)."""
+    """Gas of each call of one honest round (commit_verdict / commit_final / reveal_verdict: the most expensive
+    member, and the mean member as <call>_mean)."""
     snapshot = w3.provider.make_request("evm_snapshot", [])["result"]
     try:
         acct = w3.eth.accounts
@@ -75,20 +79,20 @@ def measure_round(w3, committee: int, samples: int, steps: int) -> dict[str, int
             tx("commit_verdict", tr.commit_verdict(1, P.compute_verdict_commitment(1, v, ends, True, True, salt)), v)
         tx("reveal_ends", tr.reveal_ends(1, ends, [P.compute_merkle_proof(trace, e) for e in check_ends], "bafy" + "f" * 55), trainer)
         for v in members:
+            tx("commit_final", tr.commit_verdict(1, P.compute_final_commitment(1, v, True, salt)), v)
+        for v in members:
             tx("reveal_verdict", tr.reveal_verdict(1, ends, True, salt, True, True), v)
         tx("finalize", tr.finalize(1), deployer)
         assert tr.rounds(1).call()[6] == P.Outcome.ACCEPTED, "gas bench: round not accepted"
         tx("claim", sm.claim(), trainer)
-        return {k: max(v) for k, v in gas.items()} | {
-            "commit_verdict_mean": round(mean(gas["commit_verdict"])),
-            "reveal_verdict_mean": round(mean(gas["reveal_verdict"])),
-        }
+        return {k: max(v) for k, v in gas.items()} | {k + "_mean": round(mean(gas[k])) for k in VERDICT_CALLS}
     finally:
         w3.provider.make_request("evm_revert", [snapshot])
 
 
 EPOCH_SLOTS = (1, 2, 4, 8)  # N; N = 1 here is a one-slot epoch task with a DiLoCo outer step (Epochs), not v1
-SLOT_CALLS = ["claim", "commit", "seal", "reveal_starts", "commit_verdict", "reveal_ends", "reveal_verdict", "finalize"]
+SLOT_CALLS = ["claim", "commit", "seal", "reveal_starts", "commit_verdict", "reveal_ends", "commit_final", "reveal_verdict",
+              "finalize"]
 AGGREGATION_CALLS = ["open_aggregation", "commit_aggregate", "post_aggregate", "reveal_aggregate", "finalize_epoch"]
 
 
@@ -143,6 +147,8 @@ def measure_epoch(w3, n_slots: int, committee: int = 3, samples: int = 2, steps:
             for v in members:
                 tx(i, "commit_verdict", tr.commit_verdict(sid, P.compute_verdict_commitment(sid, v, ends, True, True, salt)), v)
             tx(i, "reveal_ends", tr.reveal_ends(sid, ends, [P.compute_merkle_proof(trace, e) for e in check_ends], "bafy" + "f" * 55), t)
+            for v in members:
+                tx(i, "commit_final", tr.commit_verdict(sid, P.compute_final_commitment(sid, v, True, salt)), v)
             for v in members:
                 tx(i, "reveal_verdict", tr.reveal_verdict(sid, ends, True, salt, True, True), v)
             tx(i, "finalize", tr.finalize(sid), t)
@@ -230,8 +236,10 @@ def write_markdown(rows: list[dict], sizes: dict[str, int]) -> str:
         "# Gas per call of one honest round",
         "",
         "`python -m bench gas` (bench/gas.py): fresh anvil 1.7.1, contracts compiled by vyper 0.4.3,",
-        "segment = 1 step (M = steps per round), CIDs of 59 characters. commit_verdict and",
+        "segment = 1 step (M = steps per round), CIDs of 59 characters. commit_verdict, commit_final and",
         "reveal_verdict: the most expensive committee member (later members pay less: warm slots).",
+        "commit_final is TrainingRounds.commit_verdict called a second time, after reveal_ends, with the final",
+        "flag's commitment (rules.compute_final_commitment, the verdict's salt; issue #13, attack 5).",
         "",
         "| committee | samples | steps/round | " + " | ".join(CALLS) + " |",
         "|---|---|---|" + "---|" * len(CALLS),
@@ -278,7 +286,7 @@ def run() -> dict:
     v1 = next(r["gas"] for r in rows if (r["committee"], r["samples"], r["steps"]) == (3, 2, 32))
     v1_round = sum(v1[k] for k in ("commit", "seal", "reveal_starts", "reveal_ends", "finalize")) + sum(
         # every member's verdict calls: the bench keeps the max and the mean; 3 members at the mean
-        3 * v1[k + "_mean"] for k in ("commit_verdict", "reveal_verdict"))
+        3 * v1[k + "_mean"] for k in VERDICT_CALLS)
     OUT.write_text(write_markdown(rows, sizes) + write_epochs_markdown(epochs, v1_round))
     return {f"c{r['committee']}_s{r['samples']}_steps{r['steps']}": r["gas"] for r in rows} | {"runtime_bytes": sizes} | {
         f"epoch_n{n}": {"per_slot": e["slot"], "aggregation": e["aggregation"]} for n, e in epochs.items()} | {"v1_round_c3_s2_32": v1_round}

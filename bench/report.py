@@ -51,7 +51,9 @@ def div(a, b) -> float | None:
 def gas_rows(g: dict) -> list[Row]:
     """Gas of one honest round per configuration, vs committee 3 / samples 2 / 32 steps."""
     def round_gas(c: int, x: dict) -> int:
-        member = x.get("commit_verdict_mean", x["commit_verdict"]) + x.get("reveal_verdict_mean", x["reveal_verdict"])
+        # each member's commit_verdict, commit_final (the final flag's commitment; 0 in results from before it) and
+        # reveal_verdict, at the mean member
+        member = sum(x.get(k + "_mean", x.get(k, 0)) for k in ("commit_verdict", "commit_final", "reveal_verdict"))
         return x["commit"] + x["seal"] + x["reveal_starts"] + x["reveal_ends"] + x["finalize"] + c * member + (c + 1) * x["claim"]
 
     configs = {}

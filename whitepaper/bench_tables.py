@@ -182,13 +182,20 @@ def render_engine(section: dict) -> str:
 RENDERERS["engine"] = render_engine
 
 GAS_CALLS = ("stake", "create_task", "commit", "seal", "reveal_starts", "commit_verdict", "reveal_ends",
-             "reveal_verdict", "finalize", "claim")
+             "commit_final", "reveal_verdict", "finalize", "claim")
+# one of each per committee member; commit_final is commit_verdict's second call (the final flag's commitment)
+VERDICT_CALLS = ("commit_verdict", "commit_final", "reveal_verdict")
+
+
+def per_member_gas(gas: dict) -> int:
+    """A committee member's verdict calls at the mean member (0 for a call missing from older results)."""
+    return sum(gas.get(k + "_mean", gas.get(k, 0)) for k in VERDICT_CALLS)
 
 
 def round_gas(c: int, gas: dict) -> int:
-    """Gas of one honest round: the trainer's 3 calls, seal, c verdict commits and reveals (mean
-    member), finalize, and c + 1 claims. Staking and task creation are one-off."""
-    per_member = gas.get("commit_verdict_mean", gas["commit_verdict"]) + gas.get("reveal_verdict_mean", gas["reveal_verdict"])
+    """Gas of one honest round: the trainer's 3 calls, seal, c verdict commits, final-flag commits and
+    reveals (mean member), finalize, and c + 1 claims. Staking and task creation are one-off."""
+    per_member = per_member_gas(gas)
     return (gas["commit"] + gas["seal"] + gas["reveal_starts"] + gas["reveal_ends"] + gas["finalize"]
             + c * per_member + (c + 1) * gas["claim"])
 
@@ -208,13 +215,13 @@ def render_gas(section: dict) -> str:
     lines = [head, "|" + "---|" * (len(GAS_CALLS) + 5)]
     for c, s, steps, gas in rows:
         cells = " | ".join(f"{gas[k]:,}" if k in gas else "—" for k in GAS_CALLS)
-        verdicts = c * (gas.get("commit_verdict_mean", gas["commit_verdict"]) +
-                        gas.get("reveal_verdict_mean", gas["reveal_verdict"]))
+        verdicts = c * per_member_gas(gas)
         total = round_gas(c, gas)
         lines.append(f"| {c} | {s} | {steps} | {cells} | **{total:,}** | {verdicts / total:.0%} |")
-    return ("\n".join(lines) + "\n\nGas per call (commit_verdict and reveal_verdict: the most expensive member; "
-            "the round total uses the mean member). One round = commit + seal + reveal_starts + reveal_ends + "
-            "finalize + c·(commit_verdict + reveal_verdict) + (c+1)·claim; at a gas price of g gwei it costs "
+    return ("\n".join(lines) + "\n\nGas per call (commit_verdict, commit_final and reveal_verdict: the most "
+            "expensive member; the round total uses the mean member; commit_final is commit_verdict's second call, "
+            "the final flag's commitment after reveal_ends). One round = commit + seal + reveal_starts + reveal_ends + "
+            "finalize + c·(commit_verdict + commit_final + reveal_verdict) + (c+1)·claim; at a gas price of g gwei it costs "
             "round × g × 10⁻⁹ ETH. seal and finalize are O(s + c); the proofs in commit and the reveals grow "
             "with log₂ M only (`bench/gas.md`).")
 

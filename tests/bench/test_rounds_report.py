@@ -187,6 +187,18 @@ def test_readme_table_has_ratios_to_baselines_and_lists_missing_sections():
     assert "Not in this results.json (did not run or failed): engine, store, dapp." in md
 
 
+def test_gas_rows_count_each_members_final_flag_commit():
+    x = {"commit": 100, "seal": 100, "reveal_starts": 100, "reveal_ends": 100, "finalize": 100, "commit_verdict": 12,
+         "commit_verdict_mean": 10, "commit_final": 9, "commit_final_mean": 7, "reveal_verdict": 11,
+         "reveal_verdict_mean": 10, "claim": 1}
+    # 5*100 + 3*(10 + 7 + 10) + 4*1 = 585: c·(commit_verdict + commit_final + reveal_verdict) at the mean member
+    row = report.gas_rows({"c3_s2_steps32": x})[0]
+    assert row.cells[2] == "585 gas"
+    # results from before commit_final (no key): the member's two other calls only, as before
+    old = {k: v for k, v in x.items() if not k.startswith("commit_final")}
+    assert report.gas_rows({"c3_s2_steps32": old})[0].cells[2] == "564 gas"
+
+
 def test_the_first_compute_design_is_the_demo_preset():
     from node.engine.spec import TaskSpec
 
