@@ -141,7 +141,7 @@ round_committee: HashMap[uint256, DynArray[address, MAX_COMMITTEE]]
 start_hashes: HashMap[uint256, DynArray[bytes32, MAX_CHECKED]]
 end_hashes: HashMap[uint256, DynArray[bytes32, MAX_CHECKED]]
 commitments: public(HashMap[uint256, HashMap[address, bytes32]])
-final_commitments: HashMap[uint256, HashMap[address, bytes32]]  # rules.compute_final_commitment (FinalCommitted events)
+final_commitments: public(HashMap[uint256, HashMap[address, bytes32]])  # rules.compute_final_commitment
 n_final_committed: public(HashMap[uint256, uint256])
 revealed: public(HashMap[uint256, HashMap[address, bool]])
 contradicted: public(HashMap[uint256, HashMap[address, bool]])

@@ -71,6 +71,7 @@ class Action(str, Enum):
     REVEAL_STARTS = "reveal_starts"
     COMMIT_VERDICT = "commit_verdict"
     REVEAL_ENDS = "reveal_ends"
+    COMMIT_FINAL = "commit_final"  # the second commit_verdict: the final flag's commitment, after the ends
     REVEAL_VERDICT = "reveal_verdict"
     FINALIZE = "finalize"
 
@@ -79,7 +80,7 @@ class Action(str, Enum):
 # the reveals of starts and ends the trainer, the verdicts a committee member.
 PHASE_OF = {Action.SEAL: Phase.COMMITTED, Action.REVEAL_STARTS: Phase.SEALED,
             Action.COMMIT_VERDICT: Phase.STARTS_REVEALED, Action.REVEAL_ENDS: Phase.STARTS_REVEALED,
-            Action.REVEAL_VERDICT: Phase.ENDS_REVEALED}
+            Action.COMMIT_FINAL: Phase.ENDS_REVEALED, Action.REVEAL_VERDICT: Phase.ENDS_REVEALED}
 
 
 # ---------------------------------------------------------------- deadlines (set by each transition)
@@ -111,15 +112,28 @@ def compute_ends_deadline(commit_deadline: int, reveal_window: int) -> int:
     return commit_deadline + reveal_window
 
 
-def compute_verdict_reveal_deadline(ends_block: int, reveal_verdicts_window: int) -> int:
-    """Last block for reveal_verdict; `deadline` after reveal_ends (mined in `ends_block`)."""
-    return ends_block + reveal_verdicts_window
+def compute_final_commit_deadline(ends_block: int, commit_verdicts_window: int) -> int:
+    """Last block for the final flags' commitments; `commit_deadline` after reveal_ends (mined in `ends_block`)."""
+    return ends_block + commit_verdicts_window
+
+
+def compute_verdict_reveal_deadline(ends_block: int, commit_verdicts_window: int, reveal_verdicts_window: int) -> int:
+    """Last block for reveal_verdict; `deadline` after reveal_ends (mined in `ends_block`): the reveal
+    window runs from the close of the final flags' commit window (reveals may start earlier, once
+    every member committed its final flag)."""
+    return compute_final_commit_deadline(ends_block, commit_verdicts_window) + reveal_verdicts_window
 
 
 # ---------------------------------------------------------------- predicates at an execution block
 def is_committee_done_committing(rnd, block: int, committee_size: int) -> bool:
     """reveal_ends may come once every member committed or the commit window closed."""
     return rnd.n_committed == committee_size or block > rnd.commit_deadline
+
+
+def is_committee_done_committing_finals(rnd, block: int) -> bool:
+    """reveal_verdict may come once every member that committed a verdict committed its final flag, or
+    that window closed (issue #13, attack 5: no verdict is seen before every tallied flag is committed)."""
+    return rnd.n_final_committed == rnd.n_committed or block > rnd.commit_deadline
 
 
 def is_finalize_allowed_at(rnd, block: int) -> bool:
@@ -153,12 +167,15 @@ def why_not_at(action: Action, rnd, block: int, *, seal_delay_blocks: int | None
         seal_block = compute_seal_block(rnd.commit_block, seal_delay_blocks)
         if block <= seal_block:
             return f"seal: round {rnd.round_id} can be sealed after block {seal_block} (now {now})"
-    elif action == Action.COMMIT_VERDICT:
+    elif action in (Action.COMMIT_VERDICT, Action.COMMIT_FINAL):
         if block > rnd.commit_deadline:
-            return f"commit_verdict: window closed at block {rnd.commit_deadline} (now {now})"
+            return f"{action.value}: window closed at block {rnd.commit_deadline} (now {now})"
         return None
     elif action == Action.REVEAL_ENDS and not is_committee_done_committing(rnd, block, committee_size):
         return f"reveal_ends: the committee is still committing (until block {rnd.commit_deadline}, now {now})"
+    elif action == Action.REVEAL_VERDICT and not is_committee_done_committing_finals(rnd, block):
+        return (f"reveal_verdict: the committee is still committing final flags ({rnd.n_final_committed} of "
+                f"{rnd.n_committed}, until block {rnd.commit_deadline}, now {now})")
     if block > rnd.deadline:
         return f"{action.value}: window closed at block {rnd.deadline} (now {now})"
     return None

@@ -149,6 +149,10 @@ class RoundKit:
         receipts["reveal_ends"] = self.tx("TrainingRounds", "reveal_ends", round_id, ends,
                                           [protocol.compute_merkle_proof(trace, e) for e in check_ends],
                                           cids[m], sender=self.trainer)
+        for member, (claimed, salt) in plans.items():  # the final flag's commitment, before any reveal
+            receipts[f"commit_final {member}"] = self.tx(
+                "TrainingRounds", "commit_verdict", round_id, protocol.compute_final_commitment(round_id, member, True, salt),
+                sender=by_address[member])
         for member, (claimed, salt) in plans.items():
             receipts[f"reveal_verdict {member}"] = self.tx("TrainingRounds", "reveal_verdict", round_id, claimed, True,
                                                            salt, True, True, sender=by_address[member])

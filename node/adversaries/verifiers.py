@@ -5,7 +5,7 @@
 Deliberately not a CLI flag. Modes:
 - "lazy":       approves without replaying: commits the revealed start hashes as the end
                 hashes (the only hashes it can see before committing), every flag true.
-- "reject":     rejects everything: random end hashes, data root and starts flagged bad.
+- "reject":     rejects everything: random end hashes, every flag bad.
 - "silent":     commits an honest verdict, then never reveals it.
 - "equivocate": commits an honest verdict, then reveals other end hashes (the contract
                 refuses them, so it never opens its commitment).
@@ -52,6 +52,13 @@ class MisbehavingVerifier(VerifierNode):
             return {"end_hashes": [hashes[e] for e in ends], "data_root_ok": True, "starts_ok": True,
                     "verdict_samples": samples}
         return super().compute_verdict(rec, rnd)
+
+    def compute_final_ok(self, rec, rnd) -> bool:
+        if self.mode in ("lazy", "collude"):
+            return True  # approves without fetching the final checkpoint
+        if self.mode == "reject":
+            return False
+        return super().compute_final_ok(rec, rnd)
 
     def commit_verdict(self, rec, rnd) -> None:
         if self.mode != "copy" or rec.phase == "verdict_ready":

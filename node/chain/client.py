@@ -12,6 +12,7 @@ a stuck transaction is replaced, never forgotten.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import threading
@@ -38,7 +39,7 @@ from web3.providers.rpc import HTTPProvider
 from node.config import DEFAULT_RPC
 from node.errors import ChainError, DeploymentError, PreflightError, RPCUnavailable, TxTimeout
 from node.chain.records import Epoch, ModelVersion, Round, Slot, Task
-from node.rounds import Action, EpochAction, why_not, why_not_epoch
+from node.rounds import Action, EpochAction, Phase, why_not, why_not_epoch
 
 log = logging.getLogger("trainchain.chain")
 
@@ -373,10 +374,13 @@ class ChainClient:
         return task
 
     def get_round(self, round_id: int) -> Round:
-        """TrainingRounds.rounds(round_id), typed; PreflightError if there is no such round."""
+        """TrainingRounds.rounds(round_id), typed (with n_final_committed once the ends are revealed: it
+        counts only then); PreflightError if there is no such round."""
         rnd = Round.from_abi(round_id, self.call(self.rounds.functions.rounds(round_id)))
         if not rnd.exists:
             raise PreflightError(f"round {round_id} does not exist")
+        if rnd.phase == Phase.ENDS_REVEALED:
+            rnd = dataclasses.replace(rnd, n_final_committed=self.call(self.rounds.functions.n_final_committed(round_id)))
         return rnd
 
     def committee_of(self, round_id: int) -> list[str]:
@@ -545,7 +549,8 @@ class ChainClient:
         """PreflightError in words unless `action` is safe to send on round_id now (node.rounds'
         state machine: phase and windows at the head and the block after); returns the round.
 
-        action: seal | reveal_starts | commit_verdict | reveal_ends | reveal_verdict | finalize.
+        action: seal | reveal_starts | commit_verdict | reveal_ends | commit_final | reveal_verdict | finalize
+        (commit_final: the second commit_verdict, of the final flag, after the ends).
         """
         rnd = self.get_round(round_id)
         action = Action(action)

@@ -179,20 +179,22 @@ class Round(_Record):
     commit_block: int
     seed: bytes
     deadline: int  # last block of the current phase
-    commit_deadline: int  # last block for commit_verdict
+    commit_deadline: int  # last block for commit_verdict (after the ends: for the final flags)
     n_committed: int
     n_revealed: int
     n_contradicting: int
     final_hash: bytes
     final_cid: str
+    n_final_committed: int = 0  # TrainingRounds.n_final_committed(id): members whose final flag is committed
 
     @classmethod
-    def from_abi(cls, round_id: int, values) -> "Round":
+    def from_abi(cls, round_id: int, values, n_final_committed: int = 0) -> "Round":
         (task_id, trainer, base_hash, data_root, trace_root, phase, outcome, commit_block, seed, deadline,
          commit_deadline, n_committed, n_revealed, n_contradicting, final_hash, final_cid) = values
         return cls(round_id, int(task_id), trainer, bytes(base_hash), bytes(data_root), bytes(trace_root), Phase(phase),
                    Outcome(outcome), int(commit_block), bytes(seed), int(deadline), int(commit_deadline),
-                   int(n_committed), int(n_revealed), int(n_contradicting), bytes(final_hash), final_cid)
+                   int(n_committed), int(n_revealed), int(n_contradicting), bytes(final_hash), final_cid,
+                   int(n_final_committed))
 
     @property
     def exists(self) -> bool:

@@ -92,8 +92,9 @@ def test_honest_rounds_finalize_and_update_the_oracle(net):
             for r in rounds:
                 rec = db.get_round("verifier", r.round_id)
                 assert rec is not None and rec.data["outcome"] == "accepted" and rec.data["agrees"] is True
+                assert rec.data["final_ok"] is True  # the final flag, committed before any reveal (#13 attack 5)
                 duties = {(d["duty"], d["outcome"]) for d in db.duties(round_id=r.round_id)}
-                assert {("commit_verdict", "ok"), ("reveal_verdict", "ok")} <= duties
+                assert {("commit_verdict", "ok"), ("commit_final", "ok"), ("reveal_verdict", "ok")} <= duties
     with net.db(trainer, "trainer") as db:
         losses = [db.get_round("trainer", r.round_id).data["mean_loss"] for r in rounds]
         assert losses[1] < losses[0]
