@@ -4,7 +4,10 @@
 A LocalNet (anvil automining; gas used does not depend on the base fee, only the bond's value does; the contracts deployed with DeployParams(disputes=True)),
 rounds driven by tests/roundkit.py with one contradicting member; the dispute's moves sent with web3 from the dev
 accounts; every juror commits and reveals (the most expensive juror's gas is reported). Span = (end leaf - start
-leaf) · k steps of the disputed check (k = segment_steps; the bench disputes a one-segment check).
+leaf) · k steps of the disputed check (k = segment_steps). A span of at most MAX_SPAN_STEPS / 2 steps is a
+one-segment check (x, x+1) with k = span; a longer one (up to MAX_SPAN_STEPS) is the last check (M-2, M) with
+k = span / 2 (segment_steps <= MAX_SPAN_STEPS / 2: protocol.is_every_check_disputable), the round re-run until
+its seed draws M-2.
 """
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ from node import protocol as P
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = Path(__file__).resolve().parent / "disputes.md"
-SPANS = (4, 64, 512)   # k: steps of a one-segment span
+SPANS = (4, 64, 512)   # steps of the disputed span (512 = MAX_SPAN_STEPS: the last check (M-2, M) at k = 256)
 JURIES = (3, 15)       # jurors (verifiers staked = jury + 1: the challenger is not a juror)
 CAPTURE_JURIES = (3, 7, 9, 15, 21, 25)
 CAPTURE_FRACTIONS = (0.1, 0.25, 1 / 3)
@@ -35,7 +38,7 @@ class FirstMemberContradicts(dict):
         return "contradict" if member == self["first"] else "agree"
 
 
-def measure(k: int, jury: int) -> dict[str, int]:
+def measure(span_steps: int, jury: int) -> dict[str, int]:
     sys.path.append(str(ROOT / "tests"))  # last: shadows nothing
     from roundkit import SMALL_TASK, RoundKit
 
@@ -50,20 +53,32 @@ def measure(k: int, jury: int) -> dict[str, int]:
             w3 = net.web3()
             kit = RoundKit.on(net, net.dev[1], net.dev[2:2 + jury + 1], net.store())
             kit.stake_all()
+            # k = span must keep every check disputable (the last spans 2k); a longer span is the last check (M-2, M)
+            last = not P.is_every_check_disputable(span_steps)
+            k = span_steps // 2 if last else span_steps
             task = replace(SMALL_TASK, steps_per_round=8 * k, segment_steps=k, reveal_window=50,
                            commit_verdicts_window=50, reveal_verdicts_window=50)
             task_id = kit.create_task(task)
-            verdicts = FirstMemberContradicts()
-            try:
-                kit.run_round(task_id, verdicts=verdicts)
-            except TrainchainError:
-                pass  # finalize waits: the contradiction may be disputed
             rounds = contract(w3, "TrainingRounds", net.deployment.addresses["TrainingRounds"]).functions
             disputes = contract(w3, "Disputes", net.deployment.addresses["Disputes"]).functions
-            round_id = rounds.round_count().call()
+            for _attempt in range(32):
+                verdicts = FirstMemberContradicts()
+                try:
+                    kit.run_round(task_id, verdicts=verdicts)
+                except TrainchainError:
+                    pass  # finalize waits: the contradiction may be disputed
+                round_id = rounds.round_count().call()
+                samples = rounds.round_samples_of(round_id).call()
+                if not last or samples[-1] == task.n_segments - 2:
+                    break
+                # the seed did not draw M-2: close this round undisputed (past its reveal deadline), run another
+                kit.mine(max(0, rounds.rounds(round_id).call()[9] - w3.eth.block_number) + 1)
+                send_tx(w3, rounds.finalize(round_id), kit.deployer)
+            else:
+                raise RuntimeError(f"dispute bench: 32 rounds never drew M-2 (k = {k})")
             challenger = verdicts["first"]
-            samples = rounds.round_samples_of(round_id).call()
-            check = 0 if len(samples) > 1 else len(samples) - 1  # a one-segment check (x, x+1)
+            # a one-segment check (x, x+1): the first (s >= 1 random samples before the last); else the last (M-2, M)
+            check = len(samples) - 1 if last else 0
             estimates = {}
 
             def send(w3, fn, sender, value=0):
@@ -90,10 +105,14 @@ def measure(k: int, jury: int) -> dict[str, int]:
                                      for j in jurors)
             gas["reveal_vote"] = max(send(w3, disputes.reveal_vote(d_id, True, salts[j]), j)["gasUsed"] for j in jurors)
             gas["resolve"] = send(w3, disputes.resolve(d_id), challenger)["gasUsed"]
-            kit.mine(task.reveal_verdicts_window + 1)
+            # a contradiction keeps the round open to its reveal deadline: ends block + commit_verdicts_window (the
+            # final flags' commit window, #13 attack 5) + reveal_verdicts_window; read it rather than re-add the windows
+            deadline = rounds.rounds(round_id).call()[9]
+            kit.mine(max(0, deadline - w3.eth.block_number) + 1)
             gas["finalize"] = send(w3, rounds.finalize(round_id), kit.deployer)["gasUsed"]
             print("   (estimate, used):", estimates, flush=True)
             gas["jurors"] = len(jurors)
+            assert span == span_steps, f"dispute bench: disputed {span} steps, wanted {span_steps}"
             gas["span_steps"] = span
             return gas
         finally:
@@ -104,7 +123,8 @@ def write_markdown(rows: list[dict]) -> str:
     lines = ["# Gas of a dispute (issue #15)", "",
              "`python -m bench.disputes` (bench/disputes.py): LocalNet on anvil 1.7.1, contracts compiled by vyper",
              "0.4.3 deployed with Disputes; a false challenge (every juror votes for the trainer) over a one-segment",
-             "check; commit_vote / reveal_vote: the most expensive juror. Refund allowances (node/protocol.py):",
+             f"check (k = span), or at {P.MAX_SPAN_STEPS} steps (MAX_SPAN_STEPS; k <= {P.MAX_SPAN_STEPS // 2}) the last check (M-2, M) at",
+             f"k = {P.MAX_SPAN_STEPS // 2}; commit_vote / reveal_vote: the most expensive juror. Refund allowances (node/protocol.py):",
              f"defender {P.DEFENDER_GAS_ALLOWANCE:,} gas, challenger {P.CHALLENGER_GAS_ALLOWANCE:,} gas.", "",
              "| span steps | jurors | " + " | ".join(MOVES) + " | trainer's moves | challenger's moves |",
              "|---|---|" + "---|" * (len(MOVES) + 2)]
