@@ -4,6 +4,9 @@
     node.run(stop_event)
 
 One tick:
+- new TaskCreated events: each task's spec is screened as a replay would load it; a task this
+  process refuses (its runtime pin, its spec) is opted out of on chain at once (StakeManager.optout:
+  never drawn for it), so a hostile or foreign task cannot make this verifier a no-show (#13, attack 1);
 - new RoundSealed events (from a block cursor kept in the DB): rounds whose committee
   holds this address are saved in the DB;
 - for each open round in the DB, by its on-chain phase:
@@ -41,6 +44,8 @@ log = logging.getLogger("trainchain.verifier")
 
 ROLE = "verifier"
 CURSOR = "sealed-events"
+TASKS_CURSOR = "task-events"
+SCREEN_RETRY_BLOCKS = 10  # a task whose spec could not be fetched is screened again this many blocks later
 # a member's record phases between its verdict commitment and its reveal
 VERDICT_OPEN = ("verdict_ready", "committed", "final_ready", "final_committed")
 
@@ -64,6 +69,7 @@ class VerifierNode(AggregationDuties, DisputeRole, DutyNode):
         self._specs: dict[int, object] = {}  # task -> TaskSpec
         self._datasets: dict[int, object] = {}
         self._pinned = None  # the RuntimePin this process applied (one per process)
+        self._screen_retry: dict[int, int] = {}  # task -> block to screen it again (spec not fetchable yet)
 
     @property
     def address(self) -> str:
@@ -113,6 +119,7 @@ class VerifierNode(AggregationDuties, DisputeRole, DutyNode):
         return False
 
     def discover(self, head: int) -> None:
+        self.screen_new_tasks(head)
         start = self.db.get_cursor(CURSOR, self.chain.deployment.deploy_block)
         if start > head:
             return
@@ -143,6 +150,7 @@ class VerifierNode(AggregationDuties, DisputeRole, DutyNode):
                 except RefusedTask as e:  # cannot reproduce this task: say so, keep serving the others
                     self.db.set_phase(ROLE, round_id, "refused", refused=str(e))
                     self.duty(round_id, "commit_verdict", "refused", detail=str(e))
+                    self.opt_out(rnd.task_id, str(e))  # and never be drawn for it again
                     return
             elif rec.phase == "assigned":
                 self.db.set_phase(ROLE, round_id, "missed_commit")
@@ -166,6 +174,41 @@ class VerifierNode(AggregationDuties, DisputeRole, DutyNode):
             self.conclude(rec, rnd)
         elif is_finalize_due(rnd, head) and not self.has_duty_left(rec, rnd, head) and not self.is_held_by_disputes(rnd, head):
             self.finalize_when_our_turn(rec, head)
+
+    def screen_new_tasks(self, head: int) -> None:
+        """Opt out of every new task this process refuses to replay, before its first round can draw
+        us (issue #13, attack 1: verifiers are drawn for every task they have not opted out of). Only a
+        definite refusal opts out; a spec not fetchable yet is screened again every SCREEN_RETRY_BLOCKS
+        (in this process: after a restart a refusal at replay still opts out)."""
+        start = self.db.get_cursor(TASKS_CURSOR, self.chain.deployment.deploy_block)
+        new = [ev["args"]["task_id"] for ev in self.chain.events("TaskCreated", start, head)] if start <= head else []
+        self.db.set_cursor(TASKS_CURSOR, max(start, head + 1))
+        due = [t for t, at in self._screen_retry.items() if head >= at]
+        for task_id in dict.fromkeys(due + new):
+            self._screen_retry.pop(task_id, None)
+            if self.tasks is not None and task_id not in self.tasks:
+                continue
+            try:
+                self.task_engine(task_id, self.chain.get_task(task_id))
+            except RefusedTask as e:
+                self.opt_out(task_id, str(e))
+            except Exception as exc:  # the spec or its dataset not fetchable yet
+                log.warning("task %d: cannot screen its spec yet (%s)", task_id, exc)
+                self._screen_retry[task_id] = head + SCREEN_RETRY_BLOCKS
+
+    def opt_out(self, task_id: int, why: str) -> None:
+        """StakeManager.optout(task): never drawn for its rounds again (`trainchain verifier optin` undoes it
+        on a machine that can replay the task)."""
+        sm = self.chain.stake_manager.functions
+        if self.chain.call(sm.opted_out(task_id, self.address)):
+            return
+        log.warning("opting out of task %d: %s", task_id, why)
+        try:
+            receipt = self.chain.transact(sm.optout(task_id), what=f"opt out of task {task_id}")
+        except ChainError as e:  # e.g. not staked as a verifier (yet): the refusal at replay still stands
+            self.duty(0, "optout", "failed", detail=f"task {task_id}: {e}")
+            return
+        self.duty(0, "optout", "ok", detail=f"task {task_id}: {why}", tx=receipt)
 
     def finalize_when_our_turn(self, rec, head: int) -> None:
         """Anyone may finalize; the trainer does it at once, committee member i waits i+1

@@ -145,6 +145,11 @@ def test_verifier_refuses_in_words_a_task_it_cannot_replay(cli_run, opts, keyed_
     assert proc.returncode == 0, err  # refused the task, did not crash
     assert "refusing task 1: runtime: this process cannot replay the spec" in err
     assert trainer.call(trainer.rounds.functions.commitments(1, addresses[0])) == b"\x00" * 32
+    # and it opted out of the task on chain (#13 attack 1): never drawn for its rounds again
+    assert trainer.call(trainer.stake_manager.functions.opted_out(1, addresses[0])) is True
+    with NodeDB(db_path) as db:
+        optouts = [d for d in db.duties(duty="optout") if d["outcome"] == "ok"]
+    assert len(optouts) == 1 and "task 1" in optouts[0]["detail"] and "9.9.9" in optouts[0]["detail"]
 
     # a trainer refuses the same task at start, in words, with a non-zero exit
     trainer_opts = [str(a) for a in opts[:-1]] + [addresses[1]]
