@@ -14,17 +14,21 @@ chain are real and an honest verifier really replays k steps from the revealed s
 fetched, without ever seeing the trainer's trace. The real engine is exercised by
 test_node_adversaries.py; this level is fast enough for hundreds of rounds.
 
+Every member that commits a verdict commits its final flag after the ends (the second commit_verdict,
+rules.compute_final_commitment with the verdict's salt: issue #13, attack 5), then the reveals come.
+
 Verifier behaviours (`verifiers={address: name}`), everyone else is "honest":
-  honest      replay, commit, reveal with the flags it checked
+  honest      replay, commit, commit the final flag it checked, reveal with the flags it checked
   lazy        approve without replaying: commits the revealed *start* hashes as ends (the
               only hashes it can see), all flags true
   reject      reject everything: random end hashes, every flag false
   absent      never commits
-  silent      commits an honest verdict, never reveals it
+  silent      commits an honest verdict (and its final flag), never reveals it
   equivocate  commits an honest verdict, then tries to reveal other end hashes (reverts),
               and never reveals what it committed
   copy        copies the first commitment another member put on chain (it cannot see any
-              end hash: the trainer reveals them only after the committee committed)
+              end hash: the trainer reveals them only after the committee committed), and
+              its final commitment the same way
   collude     commits the end hashes the trainer hands it off-chain, all flags true
 """
 from __future__ import annotations
@@ -318,6 +322,12 @@ class AdversaryKit(RoundKit):
             base = max(base, self.params(task_id).min_trainer_stake_wei)
         return base
 
+    def commit_final(self, round_id: int, member: str, final_ok: bool, salt: bytes) -> bytes:
+        """The member's second commit_verdict, after the ends: its final flag under its verdict's salt."""
+        commitment = protocol.compute_final_commitment(round_id, member, final_ok, salt)
+        self.tx("TrainingRounds", "commit_verdict", round_id, commitment, sender=member)
+        return commitment
+
     def final_ok(self, round_id: int) -> bool:
         r = self.round(round_id)
         try:
@@ -377,14 +387,24 @@ class AdversaryKit(RoundKit):
         self.reveal_ends(round_id, trace, trainer, final_cid=final_cid)
 
         final_ok = self.final_ok(round_id)
-        for member, (ends, data_ok, starts_ok, salt, behaviour) in plans.items():
-            if behaviour == "silent":
-                continue
-            fin_ok = final_ok  # reported with the reveal, never counted (it cannot be committed before the ends)
+        finals: dict[str, tuple] = {}  # member -> (final_ok, final commitment)
+        for member, (ends, data_ok, starts_ok, salt, behaviour) in sorted(plans.items(), key=lambda kv: kv[1][4] == "copy"):
+            fin_ok = final_ok  # committed before any verdict is revealed (#13, attack 5)
             if behaviour in ("lazy", "collude"):
                 fin_ok = True
             elif behaviour == "reject":
                 fin_ok = False
+            if behaviour == "copy":
+                others = [m for m in finals if m != member]
+                commitment = finals[others[0]][1] if others else os.urandom(32)
+                self.tx("TrainingRounds", "commit_verdict", round_id, commitment, sender=member)
+                finals[member] = (finals[others[0]][0] if others else fin_ok, commitment)
+            else:
+                finals[member] = (fin_ok, self.commit_final(round_id, member, fin_ok, salt))
+        for member, (ends, data_ok, starts_ok, salt, behaviour) in plans.items():
+            if behaviour == "silent":
+                continue
+            fin_ok = finals[member][0]
             if behaviour == "equivocate":
                 ends = [os.urandom(32) for _ in ends]
             try:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 
-import pytest
 
 from node import protocol
 from node.chain.contracts import ContractsError, DeployParams
@@ -151,6 +150,7 @@ def test_extra_creator_closes_and_cannot_rug_an_open_round(kit, case):
         kit.tx("TrainingRounds", "commit_verdict", round_id,
                protocol.compute_verdict_commitment(round_id, m, honest["ends"], honest["data_ok"], honest["starts_ok"], salts[m]), sender=m)
     kit.reveal_ends(round_id, trace)
+    commit_finals(kit, round_id, salts, True)
     for m, salt in salts.items():
         kit.tx("TrainingRounds", "reveal_verdict", round_id, honest["ends"], honest["data_ok"], salt, honest["starts_ok"], True, sender=m)
     before = kit.balances()
@@ -213,6 +213,7 @@ def test_attack3_committee_grinding_after_the_seed_is_public(kit, case):
         kit.tx("TrainingRounds", "commit_verdict", round_id,
                protocol.compute_verdict_commitment(round_id, m, honest["ends"], honest["data_ok"], honest["starts_ok"], salt), sender=m)
     kit.reveal_ends(round_id, forged)
+    commit_finals(kit, round_id, salts, kit.final_ok(round_id))
     for m, salt in salts.items():
         kit.tx("TrainingRounds", "reveal_verdict", round_id, honest["ends"], honest["data_ok"], salt,
                honest["starts_ok"], kit.final_ok(round_id), sender=m)
@@ -279,6 +280,12 @@ def commit_verdicts(kit, round_id, verdicts: dict) -> dict:
     return salts
 
 
+def commit_finals(kit, round_id, salts: dict, final_ok) -> None:
+    """After the ends, each member's final flag (one for all, or member -> flag) under its verdict's salt."""
+    for m, salt in salts.items():
+        kit.commit_final(round_id, m, final_ok[m] if isinstance(final_ok, dict) else final_ok, salt)
+
+
 def attack5_last_revealer(kit, flag: str):
     """c = 3: a colluder contradicts openly, b is honest, the last revealer committed an agreeing verdict and,
     seeing one verdict for and one against, tries `flag`; (what the try got, the round, trainer's loss)."""
@@ -290,6 +297,16 @@ def attack5_last_revealer(kit, flag: str):
     salts = commit_verdicts(kit, round_id, {a: (lie, True, True), b: verdict, last: verdict})
     kit.reveal_ends(round_id, trace)
     before = kit.balances()
+    # the final flags are committed (all true: the final checkpoint hashes to h_M) before any verdict is
+    # revealed; the last revealer tries to reveal first, before b committed its final flag
+    kit.commit_final(round_id, a, True, salts[a])
+    kit.commit_final(round_id, last, True, salts[last])
+    try:
+        kit.tx("TrainingRounds", "reveal_verdict", round_id, *verdict[:2], salts[last], verdict[2], True, sender=last)
+        early = "revealed"
+    except ContractsError as exc:
+        early = reason_of(exc)
+    kit.commit_final(round_id, b, True, salts[b])
     kit.tx("TrainingRounds", "reveal_verdict", round_id, lie, True, salts[a], True, True, sender=a)
     kit.tx("TrainingRounds", "reveal_verdict", round_id, *verdict[:2], salts[b], verdict[2], True, sender=b)
     starts_ok, final_ok = (False, True) if flag == "starts_ok" else (True, False)
@@ -302,7 +319,7 @@ def attack5_last_revealer(kit, flag: str):
     kit.tx("TrainingRounds", "finalize", round_id, sender=kit.deployer)
     after = kit.balances()
     r = kit.round(round_id)
-    return got, r, before["stake"][kit.trainer] - after["stake"][kit.trainer]
+    return got, early, r, before["stake"][kit.trainer] - after["stake"][kit.trainer]
 
 
 def test_attack5_last_revealer_cannot_flip_with_a_committed_flag(kit, case):
@@ -310,22 +327,26 @@ def test_attack5_last_revealer_cannot_flip_with_a_committed_flag(kit, case):
              "to fraud with starts_ok = false (outside the commitment in v1)",
              "starts_ok is inside the verdict commitment: the flipped flag does not open it; the round is accepted "
              "and the honest trainer loses nothing")
-    got, r, lost = attack5_last_revealer(kit, "starts_ok")
+    got, _, r, lost = attack5_last_revealer(kit, "starts_ok")
     c.observe(f"flip with starts_ok=false: '{got}'; outcome {protocol.outcome_name(r['outcome'])} "
               f"({r['n_contradicting']} of {r['n_revealed']} verdicts contradict); trainer lost {lost / ETH:g} ETH")
     assert got == "rounds: reveal does not match commitment"
     assert r["outcome"] == protocol.Outcome.ACCEPTED and lost == 0
 
 
-@pytest.mark.xfail(strict=True, reason="final_ok is knowable only after the ends: its own commit-reveal (an extra "
-                                       "transaction per member) or a dispute (#15) is not built")
-def test_attack5_last_revealer_flips_with_the_final_flag(kit, case):
-    c = case("attack 5, the final flag: the same last revealer flips with final_ok = false",
-             "known issue: final_ok is revealed, not committed, and still counts (a swapped final CID must stay "
-             "fraud); the pivotal last revealer convicts an honest trainer")
-    got, r, lost = attack5_last_revealer(kit, "final_ok")
-    c.observe(f"flip with final_ok=false: '{got}'; outcome {protocol.outcome_name(r['outcome'])}; trainer lost {lost / ETH:g} ETH")
-    assert r["outcome"] == protocol.Outcome.ACCEPTED and lost == 0
+def test_attack5_last_revealer_cannot_flip_with_the_final_flag(kit, case):
+    c = case("attack 5, the final flag: the same last revealer flips with final_ok = false (revealed, not committed, "
+             "in v1 before 465cfd2: counted, fraud, the honest trainer lost 0.5 ETH)",
+             "final_ok has its own commitment after the ends (the second commit_verdict) and no verdict is revealed "
+             "before every member committed its final flag: a reveal before that is refused, the flipped flag does "
+             "not open the commitment; the round is accepted and the honest trainer loses nothing")
+    got, early, r, lost = attack5_last_revealer(kit, "final_ok")
+    c.observe(f"reveal before every final flag is committed: '{early}'; flip with final_ok=false: '{got}'; outcome "
+              f"{protocol.outcome_name(r['outcome'])} ({r['n_contradicting']} of {r['n_revealed']} verdicts contradict); "
+              f"trainer lost {lost / ETH:g} ETH")
+    assert early == "rounds: committee still committing"
+    assert got == "rounds: final flag does not match commitment"
+    assert r["outcome"] == protocol.Outcome.ACCEPTED and r["n_contradicting"] == 1 and lost == 0
 
 
 # ---------------------------------------------------------------- attack 7: one stake backs many rounds
@@ -361,6 +382,7 @@ def test_attack7_one_stake_cannot_back_three_tasks(kit, case):
     committee = kit.call("TrainingRounds", "committee_of", round_id)
     salts = commit_verdicts(kit, round_id, {m: (honest["ends"], honest["data_ok"], honest["starts_ok"]) for m in committee})
     kit.reveal_ends(round_id, first, trainer=forger)
+    commit_finals(kit, round_id, salts, kit.final_ok(round_id))
     for m in committee:
         kit.tx("TrainingRounds", "reveal_verdict", round_id, honest["ends"], honest["data_ok"], salts[m], honest["starts_ok"],
                kit.final_ok(round_id), sender=m)
@@ -423,6 +445,7 @@ def test_extra_unavailable_starts_are_a_committed_flag_not_a_no_show(kit, case, 
     round_id, committee, honest = verdict_round(kit, task, trace, start_cids=lambda samples: [unserved] * len(samples))
     salts = commit_verdicts(kit, round_id, {m: (honest["ends"], honest["data_ok"], honest["starts_ok"]) for m in committee})
     kit.reveal_ends(round_id, trace)
+    commit_finals(kit, round_id, salts, kit.final_ok(round_id))
     before = kit.balances()
     for m in committee:
         kit.tx("TrainingRounds", "reveal_verdict", round_id, honest["ends"], honest["data_ok"], salts[m], honest["starts_ok"],

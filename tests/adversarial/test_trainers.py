@@ -249,6 +249,8 @@ def test_same_key_twice_on_chain(kit, task, case):
         kit.tx("TrainingRounds", "commit_verdict", round_id,
                protocol.compute_verdict_commitment(round_id, m, verdict["ends"], verdict["data_ok"], True, salts[m]), sender=m)
     kit.reveal_ends(round_id, first)
+    for m in committee:  # the final flags, before any reveal (issue #13, attack 5)
+        kit.commit_final(round_id, m, kit.final_ok(round_id), salts[m])
     for m in committee:
         kit.tx("TrainingRounds", "reveal_verdict", round_id, verdict["ends"], verdict["data_ok"], salts[m], True,
                kit.final_ok(round_id), sender=m)

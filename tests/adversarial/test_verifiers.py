@@ -136,6 +136,11 @@ def test_copying_is_impossible(kit, task, case):
     kit.tx("TrainingRounds", "commit_verdict", round_id, copied, sender=copier)
     before = kit.balances()
     kit.reveal_ends(round_id, trace)
+    for m in (a, b):  # the final flags (issue #13, attack 5); the copier copies a's from its FinalCommitted event
+        kit.commit_final(round_id, m, kit.final_ok(round_id), salts[m])
+    ev = kit.contract("TrainingRounds").events.FinalCommitted().get_logs(
+        from_block=kit.round(round_id)["commit_block"], argument_filters={"round_id": round_id, "verifier": a})
+    kit.tx("TrainingRounds", "commit_verdict", round_id, ev[-1]["args"]["commitment"], sender=copier)
     # the copier learns the ends now, but a's commitment binds a's address (and a's salt)
     reverts = []
     for salt in (os.urandom(32), salts[a]):  # even with the original salt (say a leaked it)
