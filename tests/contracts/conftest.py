@@ -124,6 +124,7 @@ class RoundDriver:
         self.task_id = tx.return_value
         self.canonical = self.genesis
         self.salts: dict = {}
+        self.finals: dict = {}  # member -> final_ok of its final commitment
 
     def commit(self, trace: Trace | None = None):
         p = self.params
@@ -131,6 +132,7 @@ class RoundDriver:
         tx = self.c.rounds.commit(self.task_id, self.trace.base, self.trace.data_root, self.trace.root,
                                   self.trace.proof(0), {"from": self.trainer})
         self.round_id = tx.return_value
+        self.finals = {}
         return tx
 
     def mine_to_seal(self):
@@ -167,10 +169,23 @@ class RoundDriver:
         return self.c.rounds.reveal_ends(self.round_id, self.true_ends(), [self.trace.proof(e) for e in self.ends], final_cid,
                                          {"from": self.trainer})
 
-    def reveal_verdict(self, v, starts_ok=None, final_ok=True):
-        """Open v's commitment; starts_ok defaults to the committed flag (another value does not open it)."""
+    def commit_final(self, v, final_ok=True):
+        """v's second commitment, after the ends: its final flag with its verdict's salt (issue #13, attack 5)."""
+        salt = self.salts[v.address][3]
+        self.finals[v.address] = final_ok
+        commitment = P.compute_final_commitment(self.round_id, v.address, final_ok, salt)
+        return self.c.rounds.commit_verdict(self.round_id, commitment, {"from": v})
+
+    def commit_finals(self, members, final_ok=True):
+        """commit_final for each member; final_ok: one flag for all, or {member: flag} (default True)."""
+        for v in members:
+            self.commit_final(v, final_ok.get(v, True) if isinstance(final_ok, dict) else final_ok)
+
+    def reveal_verdict(self, v, starts_ok=None, final_ok=None):
+        """Open v's commitments; starts_ok and final_ok default to the committed flags (another value does not open them)."""
         ends, data_root_ok, committed_starts_ok, salt = self.salts[v.address]
         starts_ok = committed_starts_ok if starts_ok is None else starts_ok
+        final_ok = self.finals.get(v.address, True) if final_ok is None else final_ok
         return self.c.rounds.reveal_verdict(self.round_id, ends, data_root_ok, salt, starts_ok, final_ok, {"from": v})
 
     def finalize(self, sender=None):
@@ -188,7 +203,7 @@ class RoundDriver:
         return self.round["outcome"]
 
     def run(self, liars=(), absent=(), silent=()):
-        """A whole round. liars: commit wrong ends; absent: never commit; silent: commit, never reveal."""
+        """A whole round. liars: commit wrong ends; absent: never commit; silent: commit (both parts), never reveal."""
         self.commit()
         return self.finish(liars, absent, silent)
 
@@ -204,6 +219,7 @@ class RoundDriver:
         if any(v in absent for v in members):
             chain.mine(self.params.commit_verdicts_window + 1)
         self.reveal_ends()
+        self.commit_finals([v for v in members if v not in absent])
         for v in members:
             if v not in absent and v not in silent:
                 self.reveal_verdict(v)

@@ -134,6 +134,7 @@ def play_round_to_reveals(rd, contradict=(), absent=()):
     if absent:
         chain.mine(rd.params.commit_verdicts_window + 1)
     rd.reveal_ends()
+    rd.commit_finals([v for v in rd.committee if v not in absent])
     for v in rd.committee:
         if v not in absent:
             rd.reveal_verdict(v)

@@ -62,6 +62,8 @@ class SlotPlay:
             self.salts[v.address] = (mine, salt)
             c.rounds.commit_verdict(rid, P.compute_verdict_commitment(rid, v.address, mine, True, True, salt), {"from": v})
         c.rounds.reveal_ends(rid, true_ends, [t.proof(e) for e in ends], f"bafy-final-{self.index}", {"from": self.trainer})
+        for v in committee:  # the final flags, committed before any verdict is revealed (issue #13, attack 5)
+            c.rounds.commit_verdict(rid, P.compute_final_commitment(rid, v.address, True, self.salts[v.address][1]), {"from": v})
         for v in committee:
             mine, salt = self.salts[v.address]
             c.rounds.reveal_verdict(rid, mine, True, salt, True, True, {"from": v})

@@ -39,6 +39,8 @@ TABLE = [
     ("rounds.reveal_starts", sealed, lambda t, c, who: c.rounds.reveal_starts(t.round_id, [], [], [], {"from": who}), ["deployer", "member", "outsider"], "rounds: only the trainer"),
     ("rounds.commit_verdict", "starts", lambda t, c, who: c.rounds.commit_verdict(t.round_id, rand32(), {"from": who}), ["deployer", "trainer", "outsider"], "rounds: not in committee"),
     ("rounds.reveal_ends", "committed", lambda t, c, who: c.rounds.reveal_ends(t.round_id, [], [], "bafy", {"from": who}), ["deployer", "member", "outsider"], "rounds: only the trainer"),
+    # the second commit_verdict, after the ends (issue #13, attack 5): only a member with a verdict commitment
+    ("rounds.commit_verdict.final", "ends", lambda t, c, who: c.rounds.commit_verdict(t.round_id, rand32(), {"from": who}), ["deployer", "trainer", "outsider"], "rounds: no commitment"),
     ("rounds.reveal_verdict", "ends", lambda t, c, who: c.rounds.reveal_verdict(t.round_id, [], True, rand32(), True, True, {"from": who}), ["deployer", "trainer", "outsider"], "rounds: no commitment"),
 ]
 
@@ -58,6 +60,7 @@ def advance(task, stage):
     if stage == "committed":
         return
     task.reveal_ends()
+    task.commit_finals(task.committee)
 
 
 @pytest.mark.parametrize("name, stage, call, wrong, reason", TABLE, ids=[row[0] for row in TABLE])
@@ -81,6 +84,7 @@ def test_open_calls_anyone_may_make(task, staked, outsider):
     for v in task.committee:
         task.commit_verdict(v)
     task.reveal_ends()
+    task.commit_finals(task.committee)
     for v in task.committee:
         task.reveal_verdict(v)
     staked.rounds.finalize(task.round_id, {"from": outsider})

@@ -50,6 +50,7 @@ def test_each_seat_reserves_the_verifier_minimum_until_finalize(staked, task):
     for m in task.committee:
         task.commit_verdict(m)
     task.reveal_ends()
+    task.commit_finals(task.committee)
     for m in task.committee:
         task.reveal_verdict(m)
     task.finalize()
@@ -70,6 +71,7 @@ def test_slashes_are_fractions_of_the_reservation(staked, task, trainer):
             task.commit_verdict(m, ends=[bytes(32)] * len(task.samples) if m in liars else None)
     chain.mine(PARAMS.commit_verdicts_window + 1)
     task.reveal_ends()
+    task.commit_finals([m for m in task.committee if m not in absent])
     stakes = {m: staked.sm.stake_of(m) for m in task.committee}
     for m in task.committee:
         if m not in absent:

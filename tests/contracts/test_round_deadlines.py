@@ -75,6 +75,7 @@ def test_verifier_misses_commit_window_is_penalized_as_no_show(task, staked):
     with brownie.reverts("rounds: commit window closed"):
         task.commit_verdict(late)
     task.reveal_ends()
+    task.commit_finals(on_time)  # the late member has no verdict to complete: reveals need not wait for it
     for v in on_time:
         task.reveal_verdict(v)
     task.finalize()  # every committed member revealed: no need to wait
@@ -90,12 +91,15 @@ def test_verifier_misses_reveal_window(task, staked):
     for v in task.committee:
         task.commit_verdict(v)
     task.reveal_ends()
+    task.commit_finals(task.committee)
     silent, *revealers = task.committee
     for v in revealers:
         task.reveal_verdict(v)
     with brownie.reverts("rounds: verdicts still being revealed"):
         task.finalize()
-    chain.mine(PARAMS.reveal_verdicts_window + 1)
+    # the reveal window closes ends_block + commit_verdicts_window + reveal_verdicts_window
+    assert task.round["deadline"] == task.round["commit_deadline"] + PARAMS.reveal_verdicts_window
+    chain.mine(task.round["deadline"] - chain.height)  # the next transaction executes one block past it
     with brownie.reverts("rounds: reveal window closed"):
         task.reveal_verdict(silent)
     task.finalize()
@@ -112,11 +116,12 @@ def test_round_advances_as_soon_as_everyone_acted(task):
     for v in task.committee:
         task.commit_verdict(v)
     task.reveal_ends()
+    task.commit_finals(task.committee)
     for v in task.committee:
         task.reveal_verdict(v)
     task.finalize()
     assert task.outcome == P.Outcome.ACCEPTED
-    assert chain.height - start == 3 + 2 * len(task.committee)  # one block per transaction
+    assert chain.height - start == 3 + 3 * len(task.committee)  # one block per transaction
 
 
 def test_no_end_hash_is_public_before_commit_window_closes_or_all_committed(task):

@@ -124,6 +124,7 @@ def test_verdict_commit_and_reveal_checks(task, outsider):
     with brownie.reverts("rounds: not accepting reveals"):
         task.reveal_verdict(v)
     task.reveal_ends()
+    task.commit_finals(task.committee)
     with brownie.reverts("rounds: reveal does not match commitment"):
         r.reveal_verdict(task.round_id, ends, ok, rand32(), True, True, {"from": v})
     with brownie.reverts("rounds: reveal does not match commitment"):

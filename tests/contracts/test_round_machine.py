@@ -5,7 +5,9 @@ entitled to it with honest data, so only phase and timing decide. For every atte
 - the contract accepts it iff `why_not_at(action, round, block it executes in)` is None;
 - after each accepted transition the round's phase and deadlines are the ones node/rounds.py
   computes (compute_seal_deadline, compute_starts_deadline, compute_verdict_commit_deadline,
-  compute_ends_deadline, compute_verdict_reveal_deadline);
+  compute_ends_deadline, compute_final_commit_deadline, compute_verdict_reveal_deadline);
+- commit_final (the second commit_verdict, of the final flag, after the ends) and reveal_verdict
+  (which waits for every member's final flag or that window's close) follow the same rules;
 - finalize gives the outcome the rules give (compute_tally after the ends, compute_missed_outcome
   before them).
 """
@@ -23,14 +25,15 @@ from node.chain.records import Round
 
 GAS = {"gas_limit": 3_000_000}  # no estimation: the transaction executes in the next block, whatever it does
 ACTIONS = list(R.Action)
-# None: the action the round is waiting for (so walks get through whole rounds); else any action
-st_action = st.sampled_from([None, None, None, *ACTIONS])
+# None: the action the round is waiting for (so walks get through whole rounds: the final flags' commits
+# made a round 3 steps longer); else any action
+st_action = st.sampled_from([None, None, None, None, *ACTIONS])
 st_mine = st.sampled_from([0, 0, 0, 0, 1, 2, 3, 9, 11, P.BLOCKHASH_HORIZON + 3])
 st_step = st.tuples(st_action, st_mine)
 
 
 def read(c, round_id) -> Round:
-    return Round.from_abi(round_id, tuple(c.rounds.rounds(round_id)))
+    return Round.from_abi(round_id, tuple(c.rounds.rounds(round_id)), c.rounds.n_final_committed(round_id))
 
 
 class Walk:
@@ -40,7 +43,7 @@ class Walk:
         self.c, self.deployer = c, deployer
         self.driver = RoundDriver(c, deployer, trainer, PARAMS)
         self.driver.commit()
-        self.committed, self.revealed, self.liars = set(), set(), set()
+        self.committed, self.finals, self.revealed, self.liars = set(), set(), set(), set()
         self.tried = {a: [0, 0] for a in ACTIONS}  # action -> [accepted, refused]
 
     @property
@@ -81,14 +84,31 @@ class Walk:
                 self.committed.add(m)
                 return out
             return tx
-        todo = [m for m in members if m in self.committed and m not in self.revealed]
+        if action == R.Action.COMMIT_FINAL:
+            todo = [m for m in members if m in self.committed and m not in self.finals]
+            if not todo:
+                return None
+            m = todo[0]
+            final_ok = len(self.finals) % 4 != 3  # some final flags contradict too
+            d.finals[m] = final_ok
+
+            def tx():
+                out = c.rounds.commit_verdict(rid, P.compute_final_commitment(rid, m, final_ok, d.salts[m][3]), {"from": m, **GAS})
+                self.finals.add(m)
+                return out
+            return tx
+        # a member can open its verdict once its final flag is committed (a member without one cannot
+        # reveal at all, which the rules leave to the sender's checks); before the ends any committed member
+        ready = self.finals if read(c, rid).phase == R.Phase.ENDS_REVEALED else self.committed
+        todo = [m for m in members if m in ready and m not in self.revealed]
         if not todo:
             return None
         m = todo[0]
         ends, ok, _, salt = d.salts[m]
+        final_ok = d.finals.get(m, True)
 
         def tx():
-            out = c.rounds.reveal_verdict(rid, ends, ok, salt, True, True, {"from": m, **GAS})
+            out = c.rounds.reveal_verdict(rid, ends, ok, salt, True, final_ok, {"from": m, **GAS})
             self.revealed.add(m)
             return out
         return tx
@@ -102,7 +122,9 @@ class Walk:
             return R.Action.REVEAL_STARTS
         if phase == R.Phase.STARTS_REVEALED:
             return R.Action.COMMIT_VERDICT if len(self.committed) < len(members) else R.Action.REVEAL_ENDS
-        return R.Action.REVEAL_VERDICT if len(self.revealed) < len(self.committed) else R.Action.FINALIZE
+        if len(self.finals) < len(self.committed) and chain.height + 1 <= read(self.c, self.round_id).commit_deadline:
+            return R.Action.COMMIT_FINAL
+        return R.Action.REVEAL_VERDICT if len(self.revealed) < len(self.finals) else R.Action.FINALIZE
 
     def step(self, action, mine):
         if mine:
@@ -136,8 +158,11 @@ class Walk:
             assert (after.phase, after.commit_deadline, after.deadline) == (
                 R.Phase.STARTS_REVEALED, cd, R.compute_ends_deadline(cd, p.reveal_window))
         elif action == R.Action.REVEAL_ENDS:
-            assert (after.phase, after.deadline) == (R.Phase.ENDS_REVEALED,
-                                                     R.compute_verdict_reveal_deadline(block, p.reveal_verdicts_window))
+            assert (after.phase, after.commit_deadline, after.deadline) == (
+                R.Phase.ENDS_REVEALED, R.compute_final_commit_deadline(block, p.commit_verdicts_window),
+                R.compute_verdict_reveal_deadline(block, p.commit_verdicts_window, p.reveal_verdicts_window))
+        elif action == R.Action.COMMIT_FINAL:
+            assert (after.phase, after.n_final_committed) == (R.Phase.ENDS_REVEALED, before.n_final_committed + 1)
         elif action == R.Action.FINALIZE:
             want = (P.compute_tally(before.n_revealed, before.n_contradicting, p.quorum)
                     if before.phase == R.Phase.ENDS_REVEALED else R.compute_missed_outcome(before.phase))
@@ -151,7 +176,7 @@ class Walk:
             self.c.sm.stake(P.TRAINER, {"from": trainer, "value": TRAINER_STAKE})
         self.driver.canonical = bytes(self.c.registry.tasks(self.driver.task_id).dict()["canonical_hash"])
         self.driver.commit()
-        self.committed, self.revealed = set(), set()
+        self.committed, self.finals, self.revealed = set(), set(), set()
         new = read(self.c, self.round_id)
         assert new.phase == R.Phase.COMMITTED
         assert new.deadline == R.compute_seal_deadline(new.commit_block, PARAMS.seal_delay_blocks)
@@ -162,7 +187,7 @@ TOTALS = {a: [0, 0] for a in ACTIONS}
 
 @settings(max_examples=int(os.environ.get("TRAINCHAIN_MACHINE_EXAMPLES", 12)), deadline=None, derandomize=True,
           suppress_health_check=list(HealthCheck))
-@given(steps=st.lists(st_step, min_size=10, max_size=40))
+@given(steps=st.lists(st_step, min_size=10, max_size=48))
 def test_rules_match_the_contract_on_random_schedules(staked, deployer, trainer, steps):
     chain.snapshot()
     try:

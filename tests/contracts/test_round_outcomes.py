@@ -47,6 +47,7 @@ def test_fraud_round_slashes_trainer_and_pays_majority(task, staked, trainer):
     for v in majority:
         task.commit_verdict(v, ends=liar_ends)
     task.reveal_ends()
+    task.commit_finals(task.committee)
     for v in task.committee:
         task.reveal_verdict(v)
     tx = task.finalize()
@@ -74,6 +75,7 @@ def test_minority_verifier_is_slashed_in_an_accepted_round(task, staked):
     for v in honest:
         task.commit_verdict(v)
     task.reveal_ends()
+    task.commit_finals(task.committee)
     for v in task.committee:
         task.reveal_verdict(v)
     task.finalize()
@@ -84,10 +86,11 @@ def test_minority_verifier_is_slashed_in_an_accepted_round(task, staked):
         assert c.sm.claimable(v) == PARAMS.verifier_reward_wei
 
 
-def test_starts_flag_is_committed_final_flag_revealed(task, staked):
-    """Issue #13, attack 5: starts_ok is inside the commitment (a committed False contradicts; a False
-    revealed over a committed True does not open the commitment); final_ok, knowable only after the
-    ends, is added at the reveal and counts (a swapped final checkpoint is fraud)."""
+def test_starts_flag_is_committed_before_the_ends_final_flag_after(task, staked):
+    """Issue #13, attack 5: starts_ok is inside the verdict commitment (a committed False contradicts; a
+    False revealed over a committed True does not open the commitment); final_ok, knowable only after
+    the ends, has its own commitment after them (the second commit_verdict) and counts (a swapped final
+    checkpoint is fraud); a final flag other than the committed one does not open it either."""
     task.commit()
     task.seal()
     task.reveal_starts()
@@ -96,10 +99,14 @@ def test_starts_flag_is_committed_final_flag_revealed(task, staked):
     task.commit_verdict(b)
     task.commit_verdict(d)
     task.reveal_ends()
+    task.commit_finals([a, d])
+    task.commit_final(b, final_ok=False)  # the final checkpoint did not hash to h_M
     task.reveal_verdict(a)
     with brownie.reverts("rounds: reveal does not match commitment"):  # a flag other than the committed one
         task.reveal_verdict(b, starts_ok=False)
-    tx = task.reveal_verdict(b, final_ok=False)
+    with brownie.reverts("rounds: final flag does not match commitment"):
+        task.reveal_verdict(b, final_ok=True)
+    tx = task.reveal_verdict(b)
     assert tx.events["VerdictRevealed"]["final_ok"] is False and tx.events["VerdictRevealed"]["contradicts"] is True
     task.reveal_verdict(d)
     task.finalize()
@@ -115,10 +122,11 @@ def test_void_round_when_quorum_missed(task, staked, trainer):
     for v in task.committee:
         task.commit_verdict(v)
     task.reveal_ends()
+    task.commit_finals(task.committee)
     task.reveal_verdict(task.committee[0])  # 1 reveal < quorum 2
     with brownie.reverts("rounds: verdicts still being revealed"):
         task.finalize()
-    chain.mine(PARAMS.reveal_verdicts_window + 1)
+    chain.mine(PARAMS.commit_verdicts_window + PARAMS.reveal_verdicts_window + 1)  # the reveal window ends a final-commit window later
     tx = task.finalize()
     assert task.outcome == P.Outcome.VOID
     assert c.sm.stake_of(trainer) == TRAINER_STAKE and c.sm.claimable(trainer) == 0
@@ -144,6 +152,7 @@ def test_committee_of_seven_three_liars_are_a_minority(driver, staked):
     for v in task.committee:
         task.commit_verdict(v, ends=[bytes(32) for _ in task.samples] if v in liars else None)
     task.reveal_ends()
+    task.commit_finals(task.committee)
     for v in task.committee:
         task.reveal_verdict(v)
     task.finalize()

@@ -129,6 +129,17 @@ def test_compute_verdict_commitment(staked, round_id, verifier, ends, ok, starts
 
 
 @FAST
+@given(round_id=uint(), verifier=address, final_ok=st.booleans(), salt=bytes32)
+def test_compute_final_commitment(staked, round_id, verifier, final_ok, salt):
+    got = staked.rules.compute_final_commitment(round_id, verifier, final_ok, salt)
+    assert b32(got) == P.compute_final_commitment(round_id, verifier, final_ok, b32(salt))
+    # the final flag is inside (issue #13, attack 5): flipping it changes the commitment, and it never
+    # equals the verdict commitment made with the same salt (no ends: the shortest verdict encoding)
+    assert b32(staked.rules.compute_final_commitment(round_id, verifier, not final_ok, salt)) != b32(got)
+    assert b32(got) != P.compute_verdict_commitment(round_id, verifier, [], final_ok, final_ok, b32(salt))
+
+
+@FAST
 @given(n_revealed=uint(8, max_value=16), contradicting=uint(8, max_value=16), quorum=uint(8, min_value=1, max_value=16))
 def test_compute_tally(staked, n_revealed, contradicting, quorum):
     n_contradicting = min(contradicting, n_revealed)

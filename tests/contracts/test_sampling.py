@@ -106,6 +106,7 @@ def play_faked_round(task, fake: int):
     for v in task.committee:
         task.commit_verdict(v, ends=computed)
     task.reveal_ends()
+    task.commit_finals(task.committee)
     for v in task.committee:
         task.reveal_verdict(v)
     task.finalize()
@@ -147,6 +148,7 @@ def test_last_span_end_proof_must_be_leaf_m(driver):
             assert [bytes(h) for h in tx.events["EndsRevealed"]["end_hashes"]][-1] == task.trace.hashes[M]
             return
         task.reveal_ends()
+        task.commit_finals(task.committee)
         for v in task.committee:
             task.reveal_verdict(v)
         task.finalize()

@@ -76,6 +76,7 @@ def test_unstake_cannot_take_reserved_stake(task, staked, trainer):
     for v in task.committee:
         task.commit_verdict(v)
     task.reveal_ends()
+    task.commit_finals(task.committee)
     for v in task.committee:
         task.reveal_verdict(v)
     task.finalize()

@@ -12,7 +12,10 @@ verdicts / finalize / mine. After every step:
   committee holds no verifier whose free stake was below a seat; a trainer's open rounds never
   reserve more than it staked (one stake cannot back several tasks' minimums); a member short of a
   free seat holds what it had (seat_shortfall), never more than its stake;
-- a reveal whose committed flag (starts_ok) differs from the commitment is refused (attack 5);
+- a reveal whose committed flag (starts_ok) differs from the commitment is refused (attack 5), and so is
+  one whose final flag differs from its final commitment (the second commit_verdict, after the ends);
+  no reveal passes before every member that committed a verdict committed its final flag or that
+  window closed, and a round never holds more final commitments than verdict commitments;
 - each task's canonical version only increases, by one per accepted round;
 - a sealed committee never holds a verifier opted out of the task, nor one that opted in at or
   after the commit block;
@@ -57,7 +60,8 @@ class Machine:
         chain.snapshot()
         self.ledger = defaultdict(Counter)  # address -> deposited/withdrawn/slashed/rewards/claimed
         self.traces = {}                    # round id -> Trace
-        self.salts = {}                     # (round id, verifier) -> (ends, data_root_ok, salt)
+        self.salts = {}                     # (round id, verifier) -> (ends, data_root_ok, starts_ok, salt)
+        self.finals = {}                    # (round id, verifier) -> final_ok of its final commitment
         self.versions = {}                  # task id -> version count seen
         self.open_rounds = set()
         self.closed_open = {}               # closed task id -> its open round when closed (0: none)
@@ -68,6 +72,7 @@ class Machine:
         self.invariant_stake_reservations()
         self.invariant_versions_only_increase()
         self.invariant_reservations()
+        self.invariant_final_commitments()
 
     # ------------------------------------------------------------ helpers
     def _tx(self, fn, *args):
@@ -77,6 +82,8 @@ class Machine:
             self.progress["revert: " + str(exc.revert_msg)] += 1
             return None
         self.progress[fn._name.split(".")[-1]] += 1
+        if "FinalCommitted" in tx.events:
+            self.progress["commit_final"] += 1
         for ev in tx.events:
             name, d = ev.name, ev
             if name == "Staked":
@@ -209,15 +216,39 @@ class Machine:
             self._tx(self.c.rounds.reveal_ends, r, [t.hashes[j] for j in e], [t.proof(j) for j in e], "bafy-final",
                      {"from": trainer})
 
-    def rule_reveal_verdict(self, pick, member, starts_ok):
+    def rule_commit_final(self, pick, member, final_ok):
+        """A member's second commitment (its final flag, the verdict's salt), after the ends."""
+        r = self._round(pick, P.Phase.ENDS_REVEALED)
+        if r:
+            committee = self._committee(r)
+            self._commit_final(r, committee[member % len(committee)], final_ok)
+
+    def _commit_final(self, r, v, final_ok):
+        salt = self.salts[(r, v.address)][3] if (r, v.address) in self.salts else rand32()
+        if self._tx(self.c.rounds.commit_verdict, r, P.compute_final_commitment(r, v.address, final_ok, salt), {"from": v}):
+            assert (r, v.address) in self.salts, "a final flag committed without a verdict commitment"
+            assert (r, v.address) not in self.finals, "a second final commitment"
+            self.finals[(r, v.address)] = final_ok
+
+    def _reveal_verdict(self, r, v, starts_ok, final_ok):
+        ends, ok, committed, salt = self.salts[(r, v.address)]
+        before = self.c.rounds.rounds(r).dict()
+        n_final = self.c.rounds.n_final_committed(r)
+        block = chain.height + 1  # the block the transaction executes in
+        tx = self._tx(self.c.rounds.reveal_verdict, r, ends, ok, salt, starts_ok, final_ok, {"from": v})
+        if tx:
+            assert starts_ok == committed, "a flag other than the committed one opened the commitment"
+            assert self.finals.get((r, v.address)) == final_ok, "a final flag other than the committed one was accepted"
+            assert n_final == before["n_committed"] or block > before["commit_deadline"], "a reveal while the committee was still committing"
+        return tx
+
+    def rule_reveal_verdict(self, pick, member, starts_ok, final_ok):
         r = self._round(pick, P.Phase.ENDS_REVEALED)
         if r:
             committee = self._committee(r)
             v = committee[member % len(committee)]
             if (r, v.address) in self.salts:
-                ends, ok, committed, salt = self.salts[(r, v.address)]
-                tx = self._tx(self.c.rounds.reveal_verdict, r, ends, ok, salt, starts_ok, starts_ok, {"from": v})
-                assert tx is None or starts_ok == committed, "a flag other than the committed one opened the commitment"
+                self._reveal_verdict(r, v, starts_ok, final_ok)
 
     def rule_finalize(self, pick):
         if self.open_rounds:
@@ -250,10 +281,13 @@ class Machine:
                     chain.mine(PARAMS.commit_verdicts_window + 1)
                 self._reveal_ends(r)
             elif phase == P.Phase.ENDS_REVEALED:
-                for v in self._committee(r):
+                committee = self._committee(r)
+                for i, v in enumerate(committee):  # the final flags first: some liars contradict by theirs
+                    if (r, v.address) in self.salts and (r, v.address) not in self.finals:
+                        self._commit_final(r, v, not (liars >> i & 1 and self.salts[(r, v.address)][3][0] & 2))
+                for v in committee:
                     if (r, v.address) in self.salts and not self.c.rounds.revealed(r, v):
-                        ends, ok, starts_ok, salt = self.salts[(r, v.address)]
-                        self._tx(self.c.rounds.reveal_verdict, r, ends, ok, salt, starts_ok, True, {"from": v})
+                        self._reveal_verdict(r, v, self.salts[(r, v.address)][2], self.finals.get((r, v.address), True))
             if self.c.rounds.rounds(r).dict()["phase"] == phase:  # stuck: let the deadline pass
                 chain.mine(PARAMS.reveal_window + PARAMS.commit_verdicts_window + 2)
                 if self._tx(self.c.rounds.finalize, r, {"from": self.deployer}):
@@ -304,6 +338,12 @@ class Machine:
             if task_id in self.closed_open:
                 assert open_round in (0, self.closed_open[task_id]), "a closed task got a new round"
 
+    def invariant_final_commitments(self):
+        for r in self.open_rounds:
+            n_final = self.c.rounds.n_final_committed(r)
+            assert n_final == sum(1 for (rid, _) in self.finals if rid == r), "final commitments != the accepted ones"
+            assert n_final <= self.c.rounds.rounds(r).dict()["n_committed"], "more final commitments than verdicts"
+
     def invariant_versions_only_increase(self):
         for task_id, seen in self.versions.items():
             now = self.c.oracle.version_count(task_id)
@@ -326,7 +366,8 @@ ACTIONS = {
     "rule_reveal_starts": {"pick": st_pick},
     "rule_commit_verdict": {"pick": st_pick, "member": st_pick, "lie": st_bool},
     "rule_reveal_ends": {"pick": st_pick},
-    "rule_reveal_verdict": {"pick": st_pick, "member": st_pick, "starts_ok": st_bool},
+    "rule_commit_final": {"pick": st_pick, "member": st_pick, "final_ok": st_bool},
+    "rule_reveal_verdict": {"pick": st_pick, "member": st_pick, "starts_ok": st_bool, "final_ok": st_bool},
     "rule_finalize": {"pick": st_pick},
     "rule_play_round": {"pick": st_pick, "liars": st.integers(min_value=0, max_value=7), "absent": st.integers(min_value=0, max_value=7),
                         "trainer_quits": st.sampled_from([None, P.Phase.COMMITTED, P.Phase.SEALED, P.Phase.STARTS_REVEALED])},
@@ -364,5 +405,6 @@ def test_random_action_sequences_keep_invariants(fresh, n_verifiers, first_round
 
 def test_random_walks_exercised_every_step(fresh):
     """Runs after the walks (file order): they must have done real rounds, not just reverts."""
-    for step in ("stake", "create_task", "commit", "seal", "reveal_starts", "commit_verdict", "reveal_ends", "reveal_verdict", "finalize"):
+    for step in ("stake", "create_task", "commit", "seal", "reveal_starts", "commit_verdict", "reveal_ends", "commit_final",
+                 "reveal_verdict", "finalize"):
         assert Machine.totals[step] > 0, f"no successful {step} in any walk: {dict(Machine.totals)}"
