@@ -221,6 +221,7 @@ def claim(task_id: uint256, epoch: uint256, slot: uint256) -> uint256:
     p: rules.CommitInputs = staticcall self.registry.commit_inputs(task_id)
     assert p.canonical_hash != empty(bytes32), "epochs: unknown task"
     assert p.in_epochs, "epochs: a one-slot identity task commits with TrainingRounds.commit"
+    assert block.number >= p.opens_block, "epochs: task not open yet"
     assert epoch == self.current_epoch[task_id], "epochs: not the open epoch"
     phase: uint256 = self.epochs[task_id][epoch].phase
     if phase == rules.EPOCH_NONE:

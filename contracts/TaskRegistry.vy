@@ -86,6 +86,7 @@ event TaskAdvanced:
 stake_manager: public(IStakeManager)
 oracle: public(IModelOracle)
 bounds: public(rules.TaskBounds)         # deployment-wide bounds on task parameters (set once, here)
+opens_block: public(HashMap[uint256, uint256])  # task -> first block of its first commit or claim (#13, attack 1)
 task_count: public(uint256)
 tasks: public(HashMap[uint256, Task])
 reserved: public(HashMap[uint256, uint256])  # pool wei held for the task's open rounds
@@ -113,7 +114,10 @@ def __init__(stake_manager: address, oracle: address, bounds: rules.TaskBounds):
 @payable
 def create_task(spec_cid: String[128], spec_hash: bytes32, genesis_hash: bytes32, genesis_cid: String[128], params: rules.TaskParams) -> uint256:
     """
-    @notice Create a task funded with msg.value; records the genesis state as version 0.
+    @notice Create a task funded with msg.value; records the genesis state as version 0. No round of
+            it can be committed (or slot claimed) before bounds.notice_blocks have passed: verifiers are
+            drawn for every task they have not opted out of, so each gets that long to screen the spec
+            and opt out of one it cannot replay (issue #13, attack 1).
     @param spec_cid CID of the TaskSpec JSON.
     @param spec_hash keccak256 of the TaskSpec canonical JSON.
     @param genesis_hash State hash h_0 of the genesis state.
@@ -135,6 +139,7 @@ def create_task(spec_cid: String[128], spec_hash: bytes32, genesis_hash: bytes32
         canonical_hash=genesis_hash, canonical_cid=genesis_cid, pool=msg.value,
         rounds_accepted=0, params=params,
     )
+    self.opens_block[task_id] = block.number + self.bounds.notice_blocks
     log TaskCreated(task_id=task_id, creator=msg.sender, spec_cid=spec_cid, spec_hash=spec_hash,
                     genesis_hash=genesis_hash, genesis_cid=genesis_cid, pool=msg.value, params=params)
     extcall self.oracle.record(task_id, genesis_cid, genesis_hash, 0)
@@ -303,6 +308,7 @@ def commit_inputs(task_id: uint256) -> rules.CommitInputs:
         quorum=self.tasks[task_id].params.quorum,
         seal_delay_blocks=self.tasks[task_id].params.seal_delay_blocks,
         in_epochs=rules.is_epoch_task(self.tasks[task_id].params),
+        opens_block=self.opens_block[task_id],
     )
 
 

@@ -190,6 +190,7 @@ def commit(task_id: uint256, base_hash: bytes32, data_root: bytes32, trace_root:
     p: rules.CommitInputs = staticcall self.registry.commit_inputs(task_id)
     assert p.canonical_hash != empty(bytes32), "rounds: unknown task"
     assert not p.in_epochs, "rounds: an epoch task: claim a slot in Epochs"
+    assert block.number >= p.opens_block, "rounds: task not open yet"
     assert self.open_round[task_id] == 0, "rounds: task has an open round"
     assert staticcall self.stake_manager.is_eligible(msg.sender, rules.TRAINER), "rounds: not a staked trainer"
     assert base_hash == p.canonical_hash, "rounds: base hash is not canonical"

@@ -220,6 +220,16 @@ MAX_WINDOW_BLOCKS = 1_000      # ~3.3 h at 12 s blocks: the longest any drawn st
 MAX_TRAINER_SLASH_BPS = 10_000
 MAX_VERIFIER_SLASH_BPS = 1_000
 MAX_NO_SHOW_SLASH_BPS = 1_000
+# A new task takes no commit or claim for this many blocks (TaskRegistry.opens_block): verifiers are drawn
+# for every task they have not opted out of, and a running verifier node screens each new task's spec and
+# opts out of one it cannot replay (#13, attack 1) — this is its time to do so. Deployments on a real chain
+# set minutes of blocks; the devnet default covers a node's poll at 1 s blocks.
+TASK_NOTICE_BLOCKS = 4
+
+
+def compute_task_opens_block(created_block: int, notice_blocks: int) -> int:
+    """TaskRegistry.opens_block: the first block in which a new task's first commit or claim is mined."""
+    return created_block + notice_blocks
 
 
 def is_every_check_disputable(segment_steps: int) -> bool:

@@ -84,7 +84,16 @@ class RoundKit:
         genesis_cid, genesis_hash = self.put_state("genesis")
         self.tx("TaskRegistry", "create_task", spec_cid, spec_hash, genesis_hash, genesis_cid, params.as_tuple(),
                 sender=self.deployer, value=params.round_cost * rounds_funded)
-        return self.contract("TaskRegistry").functions.task_count().call()
+        registry = self.contract("TaskRegistry").functions
+        task_id = registry.task_count().call()
+        self.mine_to(registry.opens_block(task_id).call())  # the deployment's notice for new tasks (#13 attack 1)
+        return task_id
+
+    def mine_to(self, block: int) -> None:
+        """Mine until the next transaction lands in `block` or later."""
+        behind = block - self.w3.eth.block_number - 1
+        if behind > 0:
+            self.mine(behind)
 
     # ------------------------------------------------------------ a round
     def run_round(self, task_id: int, verdicts: dict[str, str] | None = None) -> RoundResult:

@@ -91,6 +91,8 @@ struct TaskBounds:
     max_trainer_slash_bps: uint256   # cap on trainer_slash_bps
     max_verifier_slash_bps: uint256  # cap on verifier_slash_bps (minority verdict)
     max_no_show_slash_bps: uint256   # cap on no_show_slash_bps (a missed duty)
+    notice_blocks: uint256           # a new task takes no commit or claim for this many blocks: every verifier
+                                     # screens its spec and opts out of one it cannot replay before a round can draw it
 
 
 # What TrainingRounds reads from TaskRegistry, per phase: only the slots each needs (a storage read is 2,100
@@ -104,6 +106,7 @@ struct CommitInputs:
     quorum: uint256
     seal_delay_blocks: uint256
     in_epochs: bool              # an epoch task (is_epoch_task): its slots are claimed in Epochs, never committed by v1 commit
+    opens_block: uint256         # first block of its first commit or claim (creation + the deployment's notice_blocks)
 
 struct RoundWindows:
     n_segments: uint256
@@ -194,6 +197,7 @@ def check_bounds(b: TaskBounds):
     """Revert unless `b` is a usable set of bounds (checked once, at deploy)."""
     assert b.min_window_blocks >= 1 and b.min_window_blocks <= b.max_window_blocks, "rules: bad window bounds"
     assert b.max_trainer_slash_bps <= BPS and b.max_verifier_slash_bps <= BPS and b.max_no_show_slash_bps <= BPS, "rules: cap above 10000"
+    assert b.notice_blocks <= b.max_window_blocks, "rules: notice above the window maximum"
 
 
 # ================================================================ merkle

@@ -58,6 +58,7 @@ class DeployParams:
     max_trainer_slash_bps: int = P.MAX_TRAINER_SLASH_BPS
     max_verifier_slash_bps: int = P.MAX_VERIFIER_SLASH_BPS
     max_no_show_slash_bps: int = P.MAX_NO_SHOW_SLASH_BPS
+    notice_blocks: int = P.TASK_NOTICE_BLOCKS  # a new task's first commit or claim waits this long (#13, attack 1)
     # Disputes (issue #15): deployed, authorized in StakeManager and named by TrainingRounds.set_disputes;
     # a contradiction then opens a dispute and no majority vote decides fraud (the nodes play it: DisputeRole). Off by
     # default: the demo, the suites and the bench keep v1's tally until the whitepaper's section 5 is redone with disputes.
@@ -67,7 +68,7 @@ class DeployParams:
     def task_bounds(self) -> tuple:
         """rules.TaskBounds as the constructor's ABI tuple."""
         return (self.min_window_blocks, self.max_window_blocks, self.max_trainer_slash_bps,
-                self.max_verifier_slash_bps, self.max_no_show_slash_bps)
+                self.max_verifier_slash_bps, self.max_no_show_slash_bps, self.notice_blocks)
 
 
 # ---------------------------------------------------------------- compile

@@ -371,9 +371,14 @@ class TrainerNode(EpochTrainerDuties, DisputeRole, DutyNode):
         # after a slash below the deployment's minimum every commit reverts 'rounds: not a staked trainer'
         need = protocol.compute_trainer_reservation(p.min_trainer_stake_wei,
                                                     self.chain.call(sm.min_stake(protocol.TRAINER)))
+        opens = self.chain.call(self.chain.registry.functions.opens_block(self.task_id))
+        head = self.chain.block_number()
         reason = None
         if self.chain.call(self.chain.registry.functions.closed(self.task_id)):
             reason = f"task {self.task_id} was closed by its creator: no new rounds"
+        elif head < opens:  # a commit is estimated at the head: it must pass there (and in every later block)
+            reason = (f"task {self.task_id} is new: its first round can be committed from block {opens} (now {head}), "
+                      "once verifiers have screened it")
         elif task.pool < cost:
             reason = f"task {self.task_id}'s pool ({task.pool} wei) no longer pays a round ({cost} wei)"
         elif active < p.quorum:

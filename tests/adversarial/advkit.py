@@ -223,7 +223,9 @@ class AdversaryKit(RoundKit):
         genesis_cid = self.store.put_bytes(genesis)
         self.tx("TaskRegistry", "create_task", spec_cid, spec_hash, toy_hash(genesis), genesis_cid, params.as_tuple(),
                 sender=self.deployer, value=params.round_cost * rounds_funded)
-        return self.call("TaskRegistry", "task_count")
+        task_id = self.call("TaskRegistry", "task_count")
+        self.mine_to(self.call("TaskRegistry", "opens_block", task_id))  # the deployment's notice for new tasks
+        return task_id
 
     # ------------------------------------------------------------ the trainer's side
     def canonical_blob(self, task_id: int) -> bytes:

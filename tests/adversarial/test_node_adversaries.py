@@ -7,6 +7,7 @@ balances (the nodes claim them), so a verifier's bonded stake only moves when it
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import pytest
@@ -335,3 +336,51 @@ def test_hostile_task_creator(net, case, variant):
     assert net.chain.get_task(bad_task).open_round == 0 and str(refused.value)
     c.observe(f"trainer on the hostile task: {type(refused.value).__name__}: {str(refused.value)[:110]}; good task's "
               f"round {r.outcome_name}, stake changes {sorted(set(r.stake_delta.values()))}")
+
+
+def test_hostile_task_no_running_verifier_can_replay(net, case):
+    """#13 attack 1 end to end: a task whose spec pins a runtime no honest node has. Running verifier nodes
+    screen it within the deployment's notice (TaskRegistry.opens_block) and opt out on chain, so the hostile
+    trainer's first round, committed the first block it may, draws none of them and nobody honest pays."""
+    from node.chain.records import TaskParams
+
+    c = case("attack 1 (nodes): a task no running verifier can replay, committed the first block it may",
+             "every running verifier opts out within the notice (it screens the spec on TaskCreated); the round "
+             "draws none of them; no honest stake moves")
+    honest_verifiers(net)
+    foreign = net.spec.model_copy(update={"runtime": net.spec.runtime.model_copy(update={"torch_version": "9.9.9+cpu"})})
+    params = TaskParams.from_spec(foreign)
+    admin = net.client(net.accounts[0])
+    good = net.chain.get_task(net.task_id)
+    before = net.stakes()
+    receipt = admin.transact(admin.registry.functions.create_task(
+        net.store.put_bytes(foreign.canonical_json()), foreign.spec_hash(), good.canonical_hash, good.canonical_cid,
+        params.as_tuple()), value=params.round_cost * 2, what="create_task")
+    hostile = admin.call(admin.registry.functions.task_count())
+    opens = admin.call(admin.registry.functions.opens_block(hostile))
+    assert opens - receipt["blockNumber"] == protocol.TASK_NOTICE_BLOCKS > 0
+    sm = net.chain.stake_manager.functions
+    verifiers = [v.address for v in net.verifiers]
+    while net.chain.block_number() < opens:  # the notice: the nodes tick, a block per pass
+        net.step()
+    opted_out = {a: net.chain.call(sm.opted_out(hostile, a)) for a in verifiers}
+    assert all(opted_out.values()), opted_out
+    # the hostile trainer commits the first block it may (a made-up trace: nobody replays it anyway)
+    trainer = net.client(net.accounts[1])
+    trace = [good.canonical_hash] + [os.urandom(32) for _ in range(params.n_segments)]
+    trainer.transact(trainer.rounds.functions.commit(hostile, trace[0], os.urandom(32), protocol.compute_merkle_root(trace),
+                                                     protocol.compute_merkle_proof(trace, 0)), what="commit")
+    round_id = trainer.call(trainer.rounds.functions.round_count())
+    net.mine(params.seal_delay_blocks + 1)
+    trainer.transact(trainer.rounds.functions.seal(round_id), what="seal")
+    committee = list(net.chain.call(net.chain.rounds.functions.committee_of(round_id)))
+    assert not set(committee) & set(verifiers), committee
+    for _ in range(3):
+        net.step()
+    after = net.stakes()
+    assert all(after[a] == before[a] for a in verifiers)
+    optouts = [d for d in net.verifiers[0].db.duties(duty="optout") if d["outcome"] == "ok"]
+    assert optouts and "9.9.9" in optouts[0]["detail"]
+    c.observe(f"notice {opens - receipt['blockNumber']} blocks; opted out before block {opens}: "
+              f"{sum(opted_out.values())}/{len(verifiers)}; committee of the first round {committee or 'empty'}; "
+              f"honest stake changes {sorted({after[a] - before[a] for a in verifiers})}")

@@ -21,7 +21,11 @@ MIN_VERIFIER = 10**18
 UNBONDING = 10
 VERIFIER_STAKE = 2 * 10**18
 TRAINER_STAKE = 4 * 10**18
-BOUNDS = DeployParams().task_bounds  # TaskRegistry's bounds on task parameters (the deployment defaults)
+# TaskRegistry's bounds on task parameters: the deployment defaults, but no notice for new tasks (the suite's rounds
+# start right after their task is created; tests/contracts/test_task_bounds.py covers the notice)
+SUITE_DEPLOY = DeployParams(min_trainer_stake=MIN_TRAINER, min_verifier_stake=MIN_VERIFIER, unbonding_blocks=UNBONDING,
+                            notice_blocks=0)
+BOUNDS = SUITE_DEPLOY.task_bounds
 # small windows so deadline tests mine few blocks
 PARAMS = TaskParams(steps_per_round=32, segment_steps=1, seal_delay_blocks=2, reveal_window=10, commit_verdicts_window=10, reveal_verdicts_window=10)
 
@@ -66,8 +70,7 @@ def deploy_all(deployer) -> SimpleNamespace:
 
     from deploy import deploy_all as deploy_wired  # scripts/deploy.py: one brownie deployment
 
-    d = deploy_wired(deployer, DeployParams(min_trainer_stake=MIN_TRAINER, min_verifier_stake=MIN_VERIFIER,
-                                            unbonding_blocks=UNBONDING))
+    d = deploy_wired(deployer, SUITE_DEPLOY)
     rules = ProtocolRules.deploy({"from": deployer})
     return SimpleNamespace(sm=d["StakeManager"], oracle=d["ModelOracle"], registry=d["TaskRegistry"],
                            rounds=d["TrainingRounds"], epochs=d["Epochs"], rules=rules)

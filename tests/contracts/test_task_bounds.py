@@ -22,8 +22,10 @@ def create(c, creator, params, value=10**18):
 
 
 def test_bounds_are_the_deployment_defaults(c):
+    # the suite deploys without the new-task notice (its rounds start at once); the default has one
     assert tuple(c.registry.bounds()) == BOUNDS == (P.MIN_WINDOW_BLOCKS, P.MAX_WINDOW_BLOCKS, P.MAX_TRAINER_SLASH_BPS,
-                                                     P.MAX_VERIFIER_SLASH_BPS, P.MAX_NO_SHOW_SLASH_BPS)
+                                                     P.MAX_VERIFIER_SLASH_BPS, P.MAX_NO_SHOW_SLASH_BPS, 0)
+    assert D.notice_blocks == P.TASK_NOTICE_BLOCKS > 0
 
 
 @pytest.mark.parametrize("change", [
@@ -83,6 +85,7 @@ def test_a_deployment_with_a_lower_trainer_cap(deployer):
     ({"min_window_blocks": 11, "max_window_blocks": 10}, "rules: bad window bounds"),
     ({"max_no_show_slash_bps": 10_001}, "rules: cap above 10000"),
     ({"max_trainer_slash_bps": 10_001}, "rules: cap above 10000"),
+    ({"notice_blocks": 1_001, "max_window_blocks": 1_000}, "rules: notice above the window maximum"),
 ])
 def test_bad_bounds_are_refused_at_deploy(deployer, change, reason):
     from brownie import ModelOracle, StakeManager, TaskRegistry
@@ -116,3 +119,46 @@ def test_reference_agrees_with_the_contract(staked, w, bps, caps, lo, hi):
     except VirtualMachineError as exc:
         got = exc.revert_msg
     assert got == expected
+
+
+NOTICE = 5
+
+
+def test_no_round_or_slot_of_a_new_task_before_its_notice(deployer):
+    """#13 attack 1: verifiers are drawn for every task they have not opted out of, so a new task takes no commit
+    (TrainingRounds) and no claim (Epochs) before bounds.notice_blocks have passed — the time a running verifier
+    node has to screen the spec and opt out; from opens_block on, both go through."""
+    from brownie import accounts, chain
+
+    from conftest import MIN_TRAINER, MIN_VERIFIER, PARAMS, Trace
+    from deploy import deploy_all as deploy_wired
+    from epochkit import EPOCH_PARAMS
+
+    d = deploy_wired(deployer, replace(D, min_trainer_stake=MIN_TRAINER, min_verifier_stake=MIN_VERIFIER,
+                                       notice_blocks=NOTICE))
+    registry, rounds, epochs, sm = d["TaskRegistry"], d["TrainingRounds"], d["Epochs"], d["StakeManager"]
+    trainers = accounts[1:3]
+    for t in trainers:
+        sm.stake(P.TRAINER, {"from": t, "value": MIN_TRAINER})
+    for v in accounts[3:6]:
+        sm.stake(P.VERIFIER, {"from": v, "value": MIN_VERIFIER})
+    trace = Trace(rand32(), PARAMS.n_segments, PARAMS.steps_per_round)
+    tx = registry.create_task("bafy-spec", rand32(), trace.base, "bafy-gen", PARAMS.as_tuple(),
+                              {"from": deployer, "value": 10 * PARAMS.round_cost})
+    v1_task, opens = tx.return_value, tx.block_number + NOTICE
+    tx = registry.create_task("bafy-spec", rand32(), rand32(), "bafy-gen", EPOCH_PARAMS.as_tuple(),
+                              {"from": deployer, "value": 10 * EPOCH_PARAMS.round_cost})
+    epoch_task, epoch_opens = tx.return_value, tx.block_number + NOTICE
+    assert registry.opens_block(v1_task) == opens == P.compute_task_opens_block(opens - NOTICE, NOTICE)
+    assert registry.opens_block(epoch_task) == epoch_opens
+    commit = (v1_task, trace.base, trace.data_root, trace.root, trace.proof(0))
+    with brownie.reverts("rounds: task not open yet"):
+        rounds.commit(*commit, {"from": trainers[0]})
+    with brownie.reverts("epochs: task not open yet"):
+        epochs.claim(epoch_task, epochs.current_epoch(epoch_task), 0, {"from": trainers[1]})
+    chain.mine(max(0, opens - chain.height - 1))  # the next transaction is mined in block `opens`
+    tx = rounds.commit(*commit, {"from": trainers[0]})
+    assert tx.block_number == opens and rounds.rounds(tx.return_value)[5] == P.Phase.COMMITTED
+    chain.mine(max(0, epoch_opens - chain.height - 1))
+    tx = epochs.claim(epoch_task, epochs.current_epoch(epoch_task), 0, {"from": trainers[1]})
+    assert tx.block_number >= epoch_opens and tx.events["SlotClaimed"]["trainer"] == trainers[1]

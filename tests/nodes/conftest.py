@@ -11,7 +11,7 @@ Fixtures (all function-scoped: every test gets a fresh chain, killed afterwards)
 - `anvil` — anvil_factory() with automine and a state file.
 - `dev` — the 10 anvil dev accounts (LocalAccount, 10 000 ETH each): dev[0] deploys.
 - `deploy_params` — node.chain.contracts.DeployParams used by `deployed` (override it in a test
-  module to change minimum stakes / unbonding).
+  module to change minimum stakes / unbonding / the new-task notice, 0 here).
 - `deployed` — a Devnet: node/localnet.py's LocalNet (anvil automining, the contracts deployed
   with `deploy_params`) whose root is the node data dir (`datadir`, `deployment.json` there);
   `anvil`, `url`, `deployment`, `accounts` (= dev), `chain` (a ChainClient signing as dev[0]).
@@ -72,7 +72,9 @@ def dev():
 def deploy_params():
     from node.chain.contracts import DeployParams
 
-    return DeployParams(min_trainer_stake=10**18, min_verifier_stake=10**18, unbonding_blocks=5)
+    # notice_blocks=0: these tests commit right after creating a task on an automining chain (tests/nodes/
+    # test_task_notice.py covers the notice; LocalNet-based node runs keep the default)
+    return DeployParams(min_trainer_stake=10**18, min_verifier_stake=10**18, unbonding_blocks=5, notice_blocks=0)
 
 
 class Devnet(LocalNet):
