@@ -31,7 +31,7 @@ from pathlib import Path
 
 import click
 
-EVENTS = ("SlotClaimed", "SlotCommitted", "RoundSealed", "StartsRevealed", "VerdictCommitted", "EndsRevealed",
+EVENTS = ("SlotClaimed", "SlotCommitted", "RoundSealed", "StartsRevealed", "VerdictCommitted", "EndsRevealed", "FinalCommitted",
           "VerdictRevealed", "RoundFinalized", "PenaltyApplied", "AggregationOpened", "AggregateCommitted",
           "AggregatePosted", "AggregateRevealed", "EpochClosed", "AggregationPenalty", "CanonicalModelUpdated")
 STAKE = 10 * 10**18
@@ -129,6 +129,8 @@ class EventPrinter:
             return f"round {a['round_id']}: trainer revealed {len(a['start_hashes'])} start checkpoint(s)"
         if n == "VerdictCommitted":
             return f"round {a['round_id']}: {self.name(a['verifier'])} committed its verdict"
+        if n == "FinalCommitted":
+            return f"round {a['round_id']}: {self.name(a['verifier'])} committed its final-checkpoint flag"
         if n == "EndsRevealed":
             return f"round {a['round_id']}: trainer revealed the ends and final checkpoint {a['final_cid'][:20]}…"
         if n == "VerdictRevealed":
