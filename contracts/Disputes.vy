@@ -5,9 +5,10 @@
         member whose revealed verdict contradicts the trainer opens a dispute over one check's span,
         posting a bond; the trainer (defender) posts every per-step state hash of the span in one
         transaction (its first and last are the span's revealed start and end leaves); the challenger
-        names the first step it disputes; a jury (every opted-in verifier except the parties, up to
-        rules.JURY_MAX, drawn from the entries eligible at the dispute's open block) replays that step
-        from the span's revealed start checkpoint and votes commit-reveal; resolve settles: the loser
+        names the first step it disputes; once the next block is mined anyone draws the jury from its hash
+        (draw_jury: every opted-in verifier except the parties, up to rules.JURY_MAX, drawn from the
+        entries eligible at the dispute's open block), which replays that step from the span's revealed
+        start checkpoint and votes commit-reveal; resolve settles: the loser
         pays (the trainer the fraud slash of its round reservation, the challenger its bond), refunds the
         winner's dispute gas (a fixed allowance at the opening block's basefee), pays the majority
         jurors; minority and absent jurors lose a share of their seat's reservation. A missed move
@@ -60,7 +61,7 @@ struct Dispute:
     end_hash: bytes32         # the span's revealed end leaf
     phase: uint256            # rules.DISPUTE_*
     open_block: uint256       # jurors are drawn from the verifier entries eligible at this block
-    deadline: uint256         # last block of the current move (jury: of the commit window)
+    deadline: uint256         # last block of the current move (jury: of the commit window; 0 while the jury is undrawn)
     reveal_deadline: uint256  # last block of the jury's reveal window
     gas_price: uint256        # basefee of the opening block: prices both gas refunds
     bond: uint256             # wei the challenger posted (held here until resolve)
@@ -68,6 +69,7 @@ struct Dispute:
     step: uint256             # the step the challenger disputes, 1..span_steps
     agreed_hash: bytes32      # state before it (step_hashes[step - 1])
     claimed_hash: bytes32     # the trainer's state after it (step_hashes[step])
+    jury_block: uint256       # J: blockhash(J) seeds the jury (rules.compute_jury_block of the naming or of a re-target)
     n_committed: uint256
     votes_trainer: uint256
     votes_challenger: uint256
@@ -93,9 +95,20 @@ event StepNamed:
     step: uint256
     agreed_hash: bytes32
     claimed_hash: bytes32
+    jury_block: uint256       # draw_jury is open from jury_block + 1
+
+event JuryDrawn:
+    dispute_id: indexed(uint256)
+    jury_block: uint256
+    seed: bytes32
     jury: DynArray[address, MAX_COMMITTEE]
     commit_deadline: uint256
     reveal_deadline: uint256
+
+event JuryBlockRetargeted:
+    dispute_id: indexed(uint256)
+    expired_block: uint256    # the jury block whose hash nobody read in time
+    jury_block: uint256       # the new one: draw_jury is open from jury_block + 1
 
 event VoteCommitted:
     dispute_id: indexed(uint256)
@@ -177,7 +190,7 @@ def open(round_id: uint256, check_index: uint256) -> uint256:
         span_steps=span_steps, start_hash=(staticcall self.rounds.start_hashes_of(round_id))[check_index],
         end_hash=(staticcall self.rounds.end_hashes_of(round_id))[check_index], phase=rules.DISPUTE_OPENED,
         open_block=block.number, deadline=deadline, reveal_deadline=0, gas_price=block.basefee, bond=bond,
-        steps_hash=empty(bytes32), step=0, agreed_hash=empty(bytes32), claimed_hash=empty(bytes32),
+        steps_hash=empty(bytes32), step=0, agreed_hash=empty(bytes32), claimed_hash=empty(bytes32), jury_block=0,
         n_committed=0, votes_trainer=0, votes_challenger=0, trainer_won=False,
     )
     log DisputeOpened(dispute_id=dispute_id, round_id=round_id, challenger=msg.sender, trainer=trainer,
@@ -209,7 +222,11 @@ def post_steps(dispute_id: uint256, step_hashes: DynArray[bytes32, MAX_STEP_HASH
 def name_step(dispute_id: uint256, step: uint256, step_hashes: DynArray[bytes32, MAX_STEP_HASHES]):
     """
     @notice The challenger names the first step it disputes (it agrees with step_hashes[step - 1], not
-            with step_hashes[step]); the jury is drawn and each juror's seat reserved.
+            with step_hashes[step]). The jury is not drawn here: this move fixes the jury block J =
+            rules.compute_jury_block(block.number), the next block, and anyone draws from blockhash(J) with
+            draw_jury once J is mined. The challenger cannot know blockhash(J) when it sends this move, so
+            choosing the block it names in does not let it choose its jury (issue #15: the seed used to be
+            blockhash(block.number - 1), known before sending, so it could wait for a friendly one).
     @param dispute_id A dispute whose steps were posted.
     @param step 1..span_steps.
     @param step_hashes The trainer's post, as in its StepsPosted event (checked against its hash).
@@ -220,9 +237,46 @@ def name_step(dispute_id: uint256, step: uint256, step_hashes: DynArray[bytes32,
     assert block.number <= d.deadline, "disputes: move window closed"
     assert keccak256(abi_encode(step_hashes)) == d.steps_hash, "disputes: not the posted steps"
     assert step >= 1 and step <= d.span_steps, "disputes: no such step"
+    jury_block: uint256 = rules.compute_jury_block(block.number)
+    self.disputes[dispute_id].step = step
+    self.disputes[dispute_id].agreed_hash = step_hashes[step - 1]
+    self.disputes[dispute_id].claimed_hash = step_hashes[step]
+    self.disputes[dispute_id].jury_block = jury_block
+    self.disputes[dispute_id].phase = rules.DISPUTE_STEP_NAMED
+    self.disputes[dispute_id].deadline = 0
+    log StepNamed(dispute_id=dispute_id, step=step, agreed_hash=step_hashes[step - 1], claimed_hash=step_hashes[step],
+                  jury_block=jury_block)
+
+
+@external
+def draw_jury(dispute_id: uint256) -> bool:
+    """
+    @notice Anyone: draw the jury of a dispute whose step was named, once its jury block J is mined
+            (block.number > J), from rules.compute_jury_seed(blockhash(J), dispute_id): every opted-in
+            verifier eligible at the open block except the parties, up to rules.JURY_MAX, each reserving
+            min(seat, free stake). The jury's commit window starts here: commit deadline = this block +
+            commit_verdicts_window, reveal deadline = that + reveal_verdicts_window.
+            If nobody drew while blockhash(J) was readable (rules.is_jury_block_expired: more than
+            rules.BLOCKHASH_HORIZON blocks ago), this call does not revert: it re-targets J to
+            rules.compute_jury_block(block.number), emits JuryBlockRetargeted and returns False (a revert
+            would undo the re-target, and the dispute would be stuck with an unreadable seed); a call after
+            the new J is mined draws. A re-target gives a fresh seed that nobody knew when it was sent, so
+            letting J expire buys a colluder no known seed, only a redraw nobody else prevented in 256 blocks.
+    @param dispute_id A dispute in phase rules.DISPUTE_STEP_NAMED.
+    @return True if the jury was drawn, False if J was re-targeted.
+    """
+    d: Dispute = self.disputes[dispute_id]
+    assert d.phase != rules.DISPUTE_JURY, "disputes: jury already drawn"
+    assert d.phase == rules.DISPUTE_STEP_NAMED, "disputes: not awaiting a jury draw"
+    assert block.number > d.jury_block, "disputes: jury block not mined yet"
+    if rules.is_jury_block_expired(d.jury_block, block.number):
+        jury_block: uint256 = rules.compute_jury_block(block.number)
+        self.disputes[dispute_id].jury_block = jury_block
+        log JuryBlockRetargeted(dispute_id=dispute_id, expired_block=d.jury_block, jury_block=jury_block)
+        return False
     p: rules.TaskParams = staticcall self.registry.task_params(d.task_id)
     # every opted-in verifier eligible at the open block except the parties (the trainer is no verifier)
-    seed: bytes32 = rules.compute_jury_seed(blockhash(block.number - 1), dispute_id)
+    seed: bytes32 = rules.compute_jury_seed(blockhash(d.jury_block), dispute_id)
     drawn: DynArray[address, MAX_COMMITTEE] = staticcall self.stake_manager.draw_committee(seed, d.open_block, rules.JURY_MAX + 1, d.task_id)
     seat: uint256 = staticcall self.stake_manager.min_stake(rules.VERIFIER)
     jury: DynArray[address, MAX_COMMITTEE] = []
@@ -239,14 +293,12 @@ def name_step(dispute_id: uint256, step: uint256, step_hashes: DynArray[bytes32,
     self.juror_seat[dispute_id] = seat
     commit_deadline: uint256 = block.number + p.commit_verdicts_window
     reveal_deadline: uint256 = commit_deadline + p.reveal_verdicts_window
-    self.disputes[dispute_id].step = step
-    self.disputes[dispute_id].agreed_hash = step_hashes[step - 1]
-    self.disputes[dispute_id].claimed_hash = step_hashes[step]
     self.disputes[dispute_id].phase = rules.DISPUTE_JURY
     self.disputes[dispute_id].deadline = commit_deadline
     self.disputes[dispute_id].reveal_deadline = reveal_deadline
-    log StepNamed(dispute_id=dispute_id, step=step, agreed_hash=step_hashes[step - 1], claimed_hash=step_hashes[step],
-                  jury=jury, commit_deadline=commit_deadline, reveal_deadline=reveal_deadline)
+    log JuryDrawn(dispute_id=dispute_id, jury_block=d.jury_block, seed=seed, jury=jury,
+                  commit_deadline=commit_deadline, reveal_deadline=reveal_deadline)
+    return True
 
 
 @external
@@ -298,7 +350,8 @@ def resolve(dispute_id: uint256):
     @notice Anyone: settle a dispute once its pending move is due. The trainer loses if it missed its
             post, the challenger if it missed naming a step; otherwise the jury decides (no conviction
             without a strict majority of the revealed votes), once every juror revealed or the reveal
-            window closed. Pays, slashes, and tells TrainingRounds (resolve).
+            window closed; never while the jury is undrawn (nobody's move is late then: anyone may
+            call draw_jury). Pays, slashes, and tells TrainingRounds (resolve).
     @param dispute_id An open dispute.
     """
     d: Dispute = self.disputes[dispute_id]
@@ -313,6 +366,8 @@ def resolve(dispute_id: uint256):
         trainer_won = True
         reason = "challenger missed its move"
     else:
+        # no move is missed while the jury is undrawn: anyone may draw it (draw_jury re-targets an expired seed)
+        assert d.phase != rules.DISPUTE_STEP_NAMED, "disputes: jury not drawn yet (draw_jury)"
         n_revealed: uint256 = d.votes_trainer + d.votes_challenger
         assert n_revealed == len(self.jury[dispute_id]) or block.number > d.reveal_deadline, "disputes: jury still voting"
         trainer_won = rules.is_trainer_winner(d.votes_trainer, d.votes_challenger)
@@ -334,7 +389,7 @@ def resolve(dispute_id: uint256):
 @view
 def jury_of(dispute_id: uint256) -> DynArray[address, MAX_COMMITTEE]:
     """
-    @notice The jury of a dispute whose step was named (empty before).
+    @notice The jury of a dispute whose jury was drawn (empty before draw_jury).
     """
     return self.jury[dispute_id]
 

@@ -229,6 +229,24 @@ def compute_jury_seed(block_hash: bytes32, dispute_id: uint256) -> bytes32:
 
 @external
 @pure
+def compute_jury_block(block_number: uint256) -> uint256:
+    """
+    @notice The block whose hash seeds the jury of a step named (or a draw re-targeted) in `block_number`.
+    """
+    return rules.compute_jury_block(block_number)
+
+
+@external
+@pure
+def is_jury_block_expired(jury_block: uint256, block_number: uint256) -> bool:
+    """
+    @notice Whether blockhash(jury_block) is past the horizon in `block_number` (a draw re-targets).
+    """
+    return rules.is_jury_block_expired(jury_block, block_number)
+
+
+@external
+@pure
 def compute_vote_commitment(dispute_id: uint256, juror: address, trainer_right: bool, salt: bytes32) -> bytes32:
     """
     @notice keccak256(abi.encode(dispute_id, juror, trainer_right, salt)).

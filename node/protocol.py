@@ -452,7 +452,8 @@ def compute_post_deadline(commit_deadline: int, n_accepted: int, post_window: in
 # ---------------------------------------------------------------- disputes (issue #15, protocol-v2 part C)
 # One honest challenger suffices: a committee member whose verdict contradicts the trainer opens a dispute
 # (contracts/Disputes.vy) over one check's span; the trainer posts every per-step state hash of the span in one
-# transaction; the challenger names the first step it disputes; a jury replays that step from the span's
+# transaction; the challenger names the first step it disputes; a jury, drawn from the hash of the block after
+# the naming (compute_jury_block: nobody knows it when the step is named), replays that step from the span's
 # revealed start checkpoint and votes commit-reveal; the loser pays. Same names in contracts/lib/rules.vy.
 JURY_MAX = 15                       # jurors per dispute: StakeManager.draw_committee returns <= 16, the challenger is dropped
 MAX_SPAN_STEPS = 512                # most steps of a disputed span (a check spans k or 2k steps): bounds post_steps' calldata
@@ -463,8 +464,9 @@ DOMAIN_JURY = 4                    # distinct from DOMAIN_AGGREGATE (3): no seed
 # dispute phases (contracts/Disputes.vy)
 DISPUTE_OPENED = 1        # waiting for the trainer's step hashes
 DISPUTE_STEPS_POSTED = 2  # waiting for the challenger to name a step
-DISPUTE_JURY = 3          # jurors commit, then reveal, their vote on the named step
-DISPUTE_RESOLVED = 4
+DISPUTE_STEP_NAMED = 3    # waiting for draw_jury (anyone, once the jury block is mined)
+DISPUTE_JURY = 4          # jurors commit, then reveal, their vote on the named step
+DISPUTE_RESOLVED = 5
 
 
 def compute_dealt_samples(seed: bytes, n_segments: int, n_samples: int, committee_size: int) -> list[int]:
@@ -491,6 +493,19 @@ def compute_challenger_bond(juror_reward: int, gas_price: int) -> int:
 def compute_jury_seed(block_hash: bytes, dispute_id: int) -> bytes:
     """keccak256(abi.encode(block_hash, dispute_id, DOMAIN_JURY)): the jury's draw (StakeManager.draw_committee)."""
     return keccak(block_hash + dispute_id.to_bytes(32, "big") + DOMAIN_JURY.to_bytes(32, "big"))
+
+
+def compute_jury_block(block_number: int) -> int:
+    """The block J whose hash seeds the jury of a step named (or a draw re-targeted) in `block_number`: the next
+    one. The challenger cannot know blockhash(J) when it names its step, so waiting blocks before naming does not
+    let it choose among known seeds; only J's proposer can bias it (at the price of a block, §5.3)."""
+    return block_number + 1
+
+
+def is_jury_block_expired(jury_block: int, block_number: int) -> bool:
+    """blockhash(jury_block) is no longer readable in `block_number` (BLOCKHASH_HORIZON blocks back): nobody drew
+    the jury in time, so a draw_jury re-targets J to compute_jury_block(block_number) and draws later."""
+    return block_number > jury_block + BLOCKHASH_HORIZON
 
 
 def compute_jury(drawn: list[str], challenger: str) -> list[str]:

@@ -545,8 +545,9 @@ def compute_fraud_split(slashed: uint256, reward_bps: uint256, n_majority: uint2
 
 # ================================================================ disputes (issue #15, protocol-v2 part C)
 # One honest challenger suffices: a member whose verdict contradicts the trainer opens a dispute (Disputes.vy)
-# over one check's span; the trainer posts the span's per-step hashes; the challenger names a step; a jury
-# votes on it commit-reveal; the loser pays. Same names and results as node/protocol.py.
+# over one check's span; the trainer posts the span's per-step hashes; the challenger names a step; a jury,
+# drawn from the hash of the block after the naming (nobody knows it when the step is named), votes on it
+# commit-reveal; the loser pays. Same names and results as node/protocol.py.
 JURY_MAX: constant(uint256) = 15                      # draw_committee returns <= 16; the challenger is dropped
 MAX_SPAN_STEPS: constant(uint256) = 512               # most steps of a disputed span (k or 2k)
 DEFENDER_GAS_ALLOWANCE: constant(uint256) = 1_750_000   # gas refunded to a winning trainer (node/protocol.py: measured)
@@ -556,8 +557,9 @@ MAX_DEALT: constant(uint256) = MAX_CHECKED            # a dealt draw still fits 
 
 DISPUTE_OPENED: constant(uint256) = 1        # waiting for the trainer's step hashes
 DISPUTE_STEPS_POSTED: constant(uint256) = 2  # waiting for the challenger to name a step
-DISPUTE_JURY: constant(uint256) = 3          # jurors commit, then reveal
-DISPUTE_RESOLVED: constant(uint256) = 4
+DISPUTE_STEP_NAMED: constant(uint256) = 3    # waiting for draw_jury (anyone, once the jury block is mined)
+DISPUTE_JURY: constant(uint256) = 4          # jurors commit, then reveal
+DISPUTE_RESOLVED: constant(uint256) = 5
 
 
 @internal
@@ -597,6 +599,22 @@ def compute_challenger_bond(juror_reward: uint256, gas_price: uint256) -> uint25
 def compute_jury_seed(block_hash: bytes32, dispute_id: uint256) -> bytes32:
     """keccak256(abi.encode(block_hash, dispute_id, DOMAIN_JURY))."""
     return keccak256(abi_encode(block_hash, dispute_id, DOMAIN_JURY))
+
+
+@internal
+@pure
+def compute_jury_block(block_number: uint256) -> uint256:
+    """The block J whose hash seeds the jury of a step named (or a draw re-targeted) in `block_number`: the
+    next one, which nobody knows when the move is sent (only J's proposer can bias it)."""
+    return block_number + 1
+
+
+@internal
+@pure
+def is_jury_block_expired(jury_block: uint256, block_number: uint256) -> bool:
+    """blockhash(jury_block) is no longer readable in `block_number` (BLOCKHASH_HORIZON blocks back): nobody
+    drew the jury in time, so a draw re-targets J (compute_jury_block) instead."""
+    return block_number > jury_block + BLOCKHASH_HORIZON
 
 
 @internal

@@ -85,9 +85,20 @@ class DisputeDriver:
         return self.c.disputes.post_steps(self.dispute_id, self.step_hashes if hashes is None else hashes,
                                           {"from": sender or self.rd.trainer})
 
-    def name_step(self, step=1, hashes=None, sender=None):
+    def name_step(self, step=1, hashes=None, sender=None, draw=True):
+        """The challenger's move; with `draw`, the jury is drawn too (draw_jury by a bystander once the jury
+        block is mined): most tests need a jury, not the draw's own timing (tests of the draw pass draw=False)."""
         tx = self.c.disputes.name_step(self.dispute_id, step, self.step_hashes if hashes is None else hashes,
                                        {"from": sender or self.challenger})
+        if draw:
+            self.draw_jury()
+        return tx
+
+    def draw_jury(self, sender=None, mine=True):
+        """Anyone's draw_jury; with `mine`, first mine up to the jury block (a draw needs block.number > J)."""
+        if mine:
+            chain.mine(max(0, self.state["jury_block"] + 1 - (chain.height + 1)))
+        tx = self.c.disputes.draw_jury(self.dispute_id, {"from": sender or accounts[0]})
         self.jury = [accounts.at(a) for a in self.c.disputes.jury_of(self.dispute_id)]
         return tx
 

@@ -135,26 +135,129 @@ def test_post_steps_after_window_is_refused(dc, rd):
         dd.post_steps()
 
 
-def test_name_step_checks_and_jury(dc, rd, verifiers, trainer):
+def test_name_step_checks(dc, rd, verifiers, trainer):
+    challenger, _ = contradicted_round(rd)
+    dd = DisputeDriver(dc, rd, challenger)
+    dd.open()
+    with brownie.reverts("disputes: not awaiting a jury draw"):
+        dd.draw_jury(mine=False)
+    dd.post_steps()
+    with brownie.reverts("disputes: only the challenger"):
+        dd.name_step(sender=trainer, draw=False)
+    with brownie.reverts("disputes: not the posted steps"):
+        dd.name_step(hashes=dd.step_hashes[:-1] + [rand32()], draw=False)
+    with brownie.reverts("disputes: no such step"):
+        dd.name_step(step=0, draw=False)
+    with brownie.reverts("disputes: no such step"):
+        dd.name_step(step=dd.span_steps + 1, draw=False)
+    tx = dd.name_step(step=2, draw=False)
+    ev = tx.events["StepNamed"]
+    assert bytes(ev["agreed_hash"]) == dd.step_hashes[1] and bytes(ev["claimed_hash"]) == dd.step_hashes[2]
+    # the jury block is the next one: its hash did not exist when the challenger sent the move
+    assert ev["jury_block"] == dd.state["jury_block"] == P.compute_jury_block(tx.block_number) == tx.block_number + 1
+    assert dd.state["phase"] == P.DISPUTE_STEP_NAMED and "JuryDrawn" not in tx.events
+    assert list(dc.disputes.jury_of(dd.dispute_id)) == []
+    with brownie.reverts("disputes: not awaiting a step"):
+        dd.name_step(draw=False)
+    with brownie.reverts("disputes: not voting"):
+        dc.disputes.commit_vote(dd.dispute_id, rand32(), {"from": verifiers[-1]})
+    with brownie.reverts("disputes: jury not drawn yet (draw_jury)"):
+        dd.resolve()
+
+
+def test_draw_jury(dc, rd, verifiers, outsider):
+    """draw_jury: refused (with its reason) until the jury block is mined, then anyone's; the seed is
+    blockhash(J) with J the block after name_step; seats reserved, the commit window starts at the draw."""
     challenger, _ = contradicted_round(rd)
     dd = DisputeDriver(dc, rd, challenger)
     dd.open()
     dd.post_steps()
-    with brownie.reverts("disputes: only the challenger"):
-        dd.name_step(sender=trainer)
-    with brownie.reverts("disputes: not the posted steps"):
-        dd.name_step(hashes=dd.step_hashes[:-1] + [rand32()])
-    with brownie.reverts("disputes: no such step"):
-        dd.name_step(step=0)
-    with brownie.reverts("disputes: no such step"):
-        dd.name_step(step=dd.span_steps + 1)
-    tx = dd.name_step(step=2)
-    ev = tx.events["StepNamed"]
-    assert bytes(ev["agreed_hash"]) == dd.step_hashes[1] and bytes(ev["claimed_hash"]) == dd.step_hashes[2]
+    name = dd.name_step(step=2, draw=False)
+    j_block = dd.state["jury_block"]
+    assert chain.height + 1 == j_block  # the next transaction lands in J itself: blockhash(J) is not readable yet
+    with brownie.reverts("disputes: jury block not mined yet"):
+        dd.draw_jury(sender=outsider, mine=False)
+    assert chain.height == j_block  # the refused draw was mined in J; J + 1 is the first block that can draw
+    tx = dd.draw_jury(sender=outsider, mine=False)  # not a party, not a verifier: anyone
+    assert tx.return_value is True and tx.block_number == j_block + 1
+    ev = tx.events["JuryDrawn"]
+    seed = P.compute_jury_seed(bytes(chain[j_block].hash), dd.dispute_id)
+    assert ev["jury_block"] == j_block and bytes(ev["seed"]) == seed
+    drawn = dc.sm.draw_committee(seed, dd.state["open_block"], P.JURY_MAX + 1, rd.task_id)
+    assert list(ev["jury"]) == P.compute_jury(list(drawn), challenger.address) == [j.address for j in dd.jury]
     # every verifier but the challenger (7 staked, JURY_MAX 15), each seat reserved
     assert sorted(j.address for j in dd.jury) == sorted(v.address for v in verifiers if v != challenger)
     for j in dd.jury:
         assert dc.sm.reserved(j) >= dc.disputes.juror_seat(dd.dispute_id)
+    # the commit window starts at the draw, not at the naming
+    assert ev["commit_deadline"] == dd.state["deadline"] == tx.block_number + PARAMS.commit_verdicts_window
+    assert ev["reveal_deadline"] == dd.state["reveal_deadline"] == ev["commit_deadline"] + PARAMS.reveal_verdicts_window
+    assert ev["commit_deadline"] > name.block_number + PARAMS.commit_verdicts_window
+    assert dd.state["phase"] == P.DISPUTE_JURY
+    with brownie.reverts("disputes: jury already drawn"):
+        dd.draw_jury(sender=challenger)
+    dd.commit_vote(dd.jury[0], True)
+
+
+def test_draw_jury_retargets_an_expired_jury_block(dc, rd, outsider):
+    """Nobody drew while blockhash(J) was readable: draw_jury does not revert (that would undo the fix) but
+    re-targets J to the block after it and says so; the next draw after the new J draws from its hash.
+    At exactly J + BLOCKHASH_HORIZON the draw still reads blockhash(J)."""
+    challenger, _ = contradicted_round(rd)
+    dd = DisputeDriver(dc, rd, challenger)
+    dd.open()
+    dd.post_steps()
+    dd.name_step(draw=False)
+    j_block = dd.state["jury_block"]
+    assert not P.is_jury_block_expired(j_block, j_block + P.BLOCKHASH_HORIZON)
+    assert P.is_jury_block_expired(j_block, j_block + P.BLOCKHASH_HORIZON + 1)
+    chain.mine(j_block + P.BLOCKHASH_HORIZON - (chain.height + 1))
+    last = dd.draw_jury(mine=False)  # lands in J + 256: the last block that can read blockhash(J)
+    assert last.block_number == j_block + P.BLOCKHASH_HORIZON and last.return_value is True
+    assert bytes(last.events["JuryDrawn"]["seed"]) == P.compute_jury_seed(bytes(chain[j_block].hash), dd.dispute_id)
+    chain.undo()  # (not chain.snapshot: that would replace the test isolation's own snapshot)
+    chain.mine(1)
+    tx = dd.draw_jury(sender=outsider, mine=False)  # lands in J + 257: expired
+    assert tx.return_value is False and "JuryDrawn" not in tx.events
+    ev = tx.events["JuryBlockRetargeted"]
+    assert ev["expired_block"] == j_block and ev["jury_block"] == tx.block_number + 1 == dd.state["jury_block"]
+    assert dd.state["phase"] == P.DISPUTE_STEP_NAMED and list(dc.disputes.jury_of(dd.dispute_id)) == []
+    with brownie.reverts("disputes: jury block not mined yet"):
+        dd.draw_jury(mine=False)
+    drawn = dd.draw_jury(sender=outsider)
+    new_block = ev["jury_block"]
+    assert bytes(drawn.events["JuryDrawn"]["seed"]) == P.compute_jury_seed(bytes(chain[new_block].hash), dd.dispute_id)
+    assert drawn.events["JuryDrawn"]["jury_block"] == new_block and dd.state["phase"] == P.DISPUTE_JURY
+    # the dispute goes on as usual
+    dd.vote({j: True for j in dd.jury})
+    assert dd.resolve().events["DisputeResolved"]["trainer_won"] is True
+
+
+def test_timing_name_step_does_not_choose_the_seed(dc, rd):
+    """The grinding of issue #15: before, name_step drew with blockhash(block.number - 1), which the challenger
+    reads before sending, so waiting W blocks gave it W known seeds to choose from. Now, whichever block it names
+    in, the seed is blockhash(name block + 1): every seed it could have computed before sending differs from the
+    one drawn (so does the one the old rule would have used), and the seed follows J's hash alone."""
+    challenger, _ = contradicted_round(rd)
+    dd = DisputeDriver(dc, rd, challenger)
+    dd.open()
+    dd.post_steps()
+    known = set()
+    for _ in range(4):  # the challenger waits, reading each new block's hash: the seeds it could grind on
+        chain.mine(1)
+        known.add(P.compute_jury_seed(bytes(chain[chain.height].hash), dd.dispute_id))
+    name = dd.name_step(draw=False)
+    old_rule_seed = P.compute_jury_seed(bytes(chain[name.block_number - 1].hash), dd.dispute_id)
+    assert old_rule_seed in known  # what the challenger chose under the old rule
+    tx = dd.draw_jury()
+    seed = bytes(tx.events["JuryDrawn"]["seed"])
+    assert tx.events["JuryDrawn"]["jury_block"] == name.block_number + 1
+    assert seed == P.compute_jury_seed(bytes(chain[name.block_number + 1].hash), dd.dispute_id)
+    assert seed not in known
+    # the draw does not depend on when draw_jury is sent either: a later draw reads the same blockhash(J)
+    chain.undo()
+    chain.mine(10)
+    assert bytes(dd.draw_jury(mine=False).events["JuryDrawn"]["seed"]) == seed
 
 
 def test_busy_verifiers_still_sit_on_the_jury(dc, rd, deployer, trainer, verifiers):
@@ -369,7 +472,7 @@ def test_dispute_gas(dc, rd):
     challenger, _ = contradicted_round(rd)
     dd = DisputeDriver(dc, rd, challenger, check_index=len(rd.samples) - 1)
     gas = {"open": dd.open().gas_used, "post_steps": dd.post_steps().gas_used,
-           "name_step (jury draw + seats)": dd.name_step().gas_used}
+           "name_step": dd.name_step(draw=False).gas_used, "draw_jury (jury draw + seats)": dd.draw_jury().gas_used}
     gas["commit_vote"] = dd.commit_vote(dd.jury[0], True).gas_used
     for j in dd.jury[1:]:
         dd.commit_vote(j, True)
@@ -382,4 +485,6 @@ def test_dispute_gas(dc, rd):
     assert sum(gas.values()) < 3_000_000
     # the refunds cover what the moves cost: the trainer posts steps and may resolve; the challenger opens and names
     assert gas["post_steps"] + gas["resolve (6 jurors paid)"] < P.DEFENDER_GAS_ALLOWANCE
-    assert gas["open"] + gas["name_step (jury draw + seats)"] + gas["resolve (6 jurors paid)"] < P.CHALLENGER_GAS_ALLOWANCE
+    # (the challenger's node draws the jury too when nobody else did first)
+    challenger_moves = ("open", "name_step", "draw_jury (jury draw + seats)", "resolve (6 jurors paid)")
+    assert sum(gas[m] for m in challenger_moves) < P.CHALLENGER_GAS_ALLOWANCE

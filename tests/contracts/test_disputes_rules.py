@@ -59,6 +59,16 @@ def test_bond_seed_commitment(rules, reward, gas_price, block_hash, dispute_id, 
 
 
 @FAST
+@given(block=st.integers(0, 2**64), ahead=st.integers(0, 2 * P.BLOCKHASH_HORIZON))
+def test_jury_block(rules, block, ahead):
+    """The jury's seed block is the one after the naming (or the re-target), and a draw re-targets once its hash
+    is past the blockhash horizon: rules.vy == protocol.py."""
+    assert rules.compute_jury_block(block) == P.compute_jury_block(block) == block + 1
+    now = block + ahead
+    assert rules.is_jury_block_expired(block, now) == P.is_jury_block_expired(block, now) == (ahead > P.BLOCKHASH_HORIZON)
+
+
+@FAST
 @given(span=st.integers(0, 20), cut=st.integers(0, 3))
 def test_span_hashes(rules, span, cut):
     start, end = os.urandom(32), os.urandom(32)
