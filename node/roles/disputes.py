@@ -2,13 +2,17 @@
 member whose verdict contradicted the trainer), defender (the trainer), juror (any opted-in verifier drawn).
 
     duties = DisputeDuties(chain, db, span_hashes)   # span_hashes(view, steps) -> [h_start, ..., h_steps]
-    duties.tick(head)     # every block: open (after its own contradicting reveal), post, name, vote, reveal, resolve
+    duties.tick(head)     # every block: open (after its own contradicting reveal), post, name, draw, vote, reveal, resolve
 
 `span_hashes` is the node's replay (node.engine.replay_segment(..., step_hashes=[])) of the disputed span
 from its start checkpoint: the trainer replays from its own checkpoint, a verifier fetches the revealed
 start CID (the same replay it ran for its verdict). Everything a move needs later (the vote and its salt,
 the disputes this node is part of) is written to the node's sqlite BEFORE the transaction, so a node killed
 mid-dispute resumes where it was and never sends a second, different vote (tests/nodes/test_dispute_duties.py).
+
+The jury is drawn by `Disputes.draw_jury` from the hash of the block after `name_step` (the challenger cannot know
+it when it names, issue #15): the parties send it as soon as that block is mined, any other verifier node after
+DRAW_GRACE_BLOCKS more (a backup if the parties do not); losing that race ("jury already drawn") is harmless.
 """
 from __future__ import annotations
 
@@ -26,6 +30,7 @@ from node.errors import TrainchainError
 log = logging.getLogger("trainchain.disputes")
 
 BOND_MARGIN_NUM, BOND_MARGIN_DEN = 9, 8  # the basefee may rise 12.5 % a block before the open is mined
+DRAW_GRACE_BLOCKS = 2  # a node that is no party draws a jury only this many blocks after the parties may
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,7 @@ class DisputeView:
     reveal_deadline: int
     step: int
     claimed_hash: bytes
+    jury_block: int           # J: blockhash(J) seeds the jury; draw_jury is open from J + 1 (0 before name_step)
     n_committed: int
     votes_trainer: int
     votes_challenger: int
@@ -54,11 +60,11 @@ class DisputeView:
     @classmethod
     def from_abi(cls, dispute_id: int, v) -> "DisputeView":
         (round_id, task_id, trainer, challenger, check_index, span_steps, start_hash, end_hash, phase, open_block,
-         deadline, reveal_deadline, _gas_price, _bond, _steps_hash, step, _agreed, claimed_hash, n_committed,
-         votes_trainer, votes_challenger, _won) = v
+         deadline, reveal_deadline, _gas_price, _bond, _steps_hash, step, _agreed, claimed_hash, jury_block,
+         n_committed, votes_trainer, votes_challenger, _won) = v
         return cls(dispute_id, round_id, task_id, trainer, challenger, check_index, span_steps, bytes(start_hash),
                    bytes(end_hash), phase, open_block, deadline, reveal_deadline, step, bytes(claimed_hash),
-                   n_committed, votes_trainer, votes_challenger)
+                   jury_block, n_committed, votes_trainer, votes_challenger)
 
 
 def compute_first_disputed_step(mine: list[bytes], posted: list[bytes]) -> int | None:
@@ -79,6 +85,16 @@ def compute_disputed_check(trainer_ends: list[bytes], my_ends: list[bytes]) -> i
         if bytes(theirs) != bytes(mine):
             return i
     return None
+
+
+def compute_draw_due(d: DisputeView, head: int, is_party: bool) -> bool:
+    """Whether this node sends draw_jury at `head`: the step is named and the jury block mined (the contract wants
+    block.number > jury_block; a gas estimate runs in the context of the head block, so head > jury_block), at
+    once for a party, DRAW_GRACE_BLOCKS later for anyone else. An expired jury block is due too: that send
+    re-targets it (protocol.is_jury_block_expired) and a later one draws."""
+    if d.phase != protocol.DISPUTE_STEP_NAMED:
+        return False
+    return head > d.jury_block + (0 if is_party else DRAW_GRACE_BLOCKS)
 
 
 def compute_resolve_due(d: DisputeView, jury_size: int, head: int) -> bool:
@@ -129,19 +145,30 @@ class DisputeDuties:
         self.db.put_json(f"dispute:{dispute_id}", {**self._state(dispute_id), **fields})
 
     def discover(self) -> list[int]:
-        """Disputes this node is part of (as trainer, challenger, or drawn juror), new ones found from events."""
+        """Disputes this node is part of (as trainer, challenger, or drawn juror), new ones found from events; also
+        every dispute whose step was named and whose jury is not drawn yet (any node may draw it: `undrawn`)."""
         known = set(self.db.get_json("disputes:mine", []))
+        undrawn = set(self.db.get_json("disputes:undrawn", []))
         cursor = self.db.get_cursor("disputes")
         head = self.chain.block_number()
         for ev in self.chain.events("DisputeOpened", from_block=cursor or None, to_block=head):
             if self.me in (ev["args"]["challenger"], ev["args"]["trainer"]):
                 known.add(ev["args"]["dispute_id"])
         for ev in self.chain.events("StepNamed", from_block=cursor or None, to_block=head):
+            undrawn.add(ev["args"]["dispute_id"])
+        for ev in self.chain.events("JuryDrawn", from_block=cursor or None, to_block=head):
+            undrawn.discard(ev["args"]["dispute_id"])
             if self.me in ev["args"]["jury"]:
                 known.add(ev["args"]["dispute_id"])
         self.db.put_json("disputes:mine", sorted(known))
+        self.db.put_json("disputes:undrawn", sorted(undrawn))
         self.db.set_cursor("disputes", head + 1)
         return sorted(known)
+
+    @property
+    def undrawn(self) -> list[int]:
+        """Disputes whose step was named and whose jury this node has not seen drawn (discover keeps it)."""
+        return self.db.get_json("disputes:undrawn", [])
 
     # ------------------------------------------------------------ moves
     def open(self, round_id: int, check_index: int) -> int:
@@ -191,11 +218,17 @@ class DisputeDuties:
         """One pass over this node's open disputes: every move that is due and ours. Returns what was done."""
         head = self.chain.block_number() if head is None else head
         done = [f"opened {i}" for i in self.open_my_contradictions(head)]
-        for dispute_id in self.discover():
+        mine = self.discover()
+        for dispute_id in self.undrawn:
+            if dispute_id not in mine:  # no party: a backup drawer only (the parties' own pass below draws first)
+                what = self._draw(self.view(dispute_id), self.chain.block_number())
+                if what:
+                    done.append(f"{what} {dispute_id}")
+        for dispute_id in mine:
             d = self.view(dispute_id)
             if d.phase == protocol.DISPUTE_RESOLVED:
                 continue
-            for move in (self._defend, self._name, self._vote, self._resolve):
+            for move in (self._defend, self._name, self._draw, self._vote, self._resolve):
                 what = move(d, self.chain.block_number())  # fresh: this node's own moves mine blocks too
                 if what:
                     done.append(f"{what} {dispute_id}")
@@ -222,6 +255,31 @@ class DisputeDuties:
         self._send(self.disputes.functions.name_step(d.dispute_id, step, posted), what="name dispute step")
         self.db.record_duty(self.role, d.round_id, "dispute:name_step", "sent", f"dispute {d.dispute_id} step {step}")
         return f"named step {step}"
+
+    def _draw(self, d: DisputeView, head: int) -> str | None:
+        """Anyone's move: draw the jury once the jury block is mined (a party at once, any other node after
+        DRAW_GRACE_BLOCKS). Another node's draw landing first makes ours revert: harmless, nothing to retry."""
+        if not compute_draw_due(d, head, self.me in (d.trainer, d.challenger)):
+            return None
+        expired = protocol.is_jury_block_expired(d.jury_block, head + 1)
+        try:
+            receipt = self._send(self.disputes.functions.draw_jury(d.dispute_id), what="draw dispute jury")
+        except TrainchainError as e:
+            now = self.view(d.dispute_id)
+            if now.phase != protocol.DISPUTE_STEP_NAMED or now.jury_block != d.jury_block:
+                log.info("dispute %d: jury drawn (or re-targeted) by another node first (%s)", d.dispute_id, e)
+                return None
+            raise
+        if self.disputes.events.JuryDrawn().process_receipt(receipt, errors=DISCARD):
+            self.db.record_duty(self.role, d.round_id, "dispute:draw_jury", "sent", f"dispute {d.dispute_id} J={d.jury_block}")
+            return "drew jury"
+        ev = self.disputes.events.JuryBlockRetargeted().process_receipt(receipt, errors=DISCARD)
+        new_block = ev[0]["args"]["jury_block"] if ev else None
+        self.db.record_duty(self.role, d.round_id, "dispute:draw_jury", "retargeted",
+                            f"dispute {d.dispute_id} J={d.jury_block} expired -> {new_block}")
+        log.warning("dispute %d: jury block %d expired before anyone drew%s; re-targeted to %s", d.dispute_id,
+                    d.jury_block, "" if expired else " (in the block the draw landed in)", new_block)
+        return "re-targeted jury block"
 
     def _vote(self, d: DisputeView, head: int) -> str | None:
         if d.phase != protocol.DISPUTE_JURY or self.me not in self.jury(d.dispute_id):

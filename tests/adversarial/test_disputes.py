@@ -20,6 +20,7 @@ from node.rounds import Outcome
 from roundkit import SMALL_TASK, RoundKit
 
 # windows: every node's move mines a block on this automining chain, so a window must outlast a pass of 8 nodes
+TOP_UP = 2 * 10**18  # the trainer's stake is topped up by this when its free stake falls below it
 TASK = replace(SMALL_TASK, segment_steps=2, steps_per_round=16, reveal_window=16, commit_verdicts_window=16,
                reveal_verdicts_window=16)
 
@@ -56,6 +57,13 @@ class StallingDuties(DisputeDuties):
         return None
 
 
+class NoDrawDuties(DisputeDuties):
+    """Plays its moves but never draws a jury (a party that leaves the draw to others)."""
+
+    def _draw(self, d, head):
+        return None
+
+
 class LyingJuror(DisputeDuties):
     """Votes the opposite of its replay."""
 
@@ -65,6 +73,33 @@ class LyingJuror(DisputeDuties):
             mine = self.span_hashes(d, d.step)
             self._save(d.dispute_id, vote=bytes(mine[d.step]) != d.claimed_hash, salt=os.urandom(32).hex())
         return super()._vote(d, head)
+
+
+def is_friendly(seed: bytes) -> bool:
+    """A grinding challenger's wish, on a seed: one seed in four. In this registry (7 verifiers, JURY_MAX 15) every
+    draw seats every verifier but the challenger, so the wish stands for 'colluders hold the majority' of a larger
+    registry: what matters is whether the challenger can pick the seed, not which jury this one gives."""
+    return seed[0] < 64
+
+
+class GrindingChallenger(DisputeDuties):
+    """Waits to name its step until the seed it can compute before sending is friendly (issue #15's grinding:
+    the old name_step drew with blockhash(block.number - 1) = the hash of the head it reads), at most until a few
+    blocks before its window closes. Keeps every seed it could evaluate (`known`) and the one it picked."""
+
+    known: list[bytes]
+    picked: bytes | None = None
+
+    def _name(self, d, head):
+        if d.phase != protocol.DISPUTE_STEPS_POSTED or d.challenger != self.me or head + 1 > d.deadline:
+            return None
+        self.known = getattr(self, "known", [])
+        seed = protocol.compute_jury_seed(bytes(self.chain.w3.eth.get_block(head)["hash"]), d.dispute_id)
+        self.known.append(seed)
+        if not is_friendly(seed) and head + 4 < d.deadline:
+            return None  # wait for a friendlier block
+        self.picked = seed
+        return super()._name(d, head)
 
 
 class FirstMembers(dict):
@@ -97,6 +132,9 @@ class Play:
 
     def __init__(self, dnet, tmp_path, n_contradicting, providers=None, classes=None):
         self.net, self.kit = dnet
+        sm = self.kit.contract("StakeManager").functions
+        if sm.free_stake(self.kit.trainer.address).call() < TOP_UP:  # earlier cases' fraud slashes ate into it
+            self.kit.tx("StakeManager", "stake", protocol.TRAINER, sender=self.kit.trainer, value=TOP_UP)
         self.task_id = self.kit.create_task(TASK)
         verdicts = FirstMembers(n_contradicting)
         with pytest.raises(TrainchainError, match="verdicts still being revealed"):
@@ -236,3 +274,51 @@ def test_dispute_across_a_restart(dnet, tmp_path, case):
     votes = [d.disputes.functions.votes(dispute_id, j).call() for j in d.jury(dispute_id)]
     c.observe(f"outcome {Outcome(outcome).label}; jury votes {votes}")
     assert outcome == Outcome.FRAUD and set(votes) == {2}
+
+
+def test_challenger_cannot_grind_the_jury_seed(dnet, tmp_path, case):
+    c = case("a challenger grinds the jury seed: it names its step only in a block whose known parent hash gives a "
+             "friendly seed (the pre-fix rule: seed = blockhash(name block - 1))",
+             expected="the jury is drawn from blockhash(J), J = name block + 1, unknown when it named: the seed it "
+                      "picked is never used; the dispute runs on as usual")
+    p = Play(dnet, tmp_path, 1)
+    challenger = p.contradicting[0]
+    p.nodes[challenger] = GrindingChallenger(p.nodes[challenger].chain, p.nodes[challenger].db, junk)
+    dispute_id = p.open(challenger)
+    outcome = p.settle([dispute_id])
+    grinder = p.nodes[challenger]
+    w3 = grinder.chain.w3
+    named = grinder.chain.events("StepNamed", dispute_id=dispute_id)[-1]
+    (drawn,) = grinder.chain.events("JuryDrawn", dispute_id=dispute_id)
+    j_block, seed = drawn["args"]["jury_block"], bytes(drawn["args"]["seed"])
+    c.observe(f"grinder evaluated {len(grinder.known)} known seeds, named in block {named['blockNumber']} "
+              f"(picked seed friendly: {grinder.picked is not None and is_friendly(grinder.picked)}); jury block "
+              f"{j_block}, drawn seed friendly: {is_friendly(seed)}, among the known: {seed in grinder.known}; "
+              f"outcome {Outcome(outcome).label}")
+    assert grinder.picked is not None and grinder.picked in grinder.known
+    # the old rule would have drawn with the seed it picked; the new one draws from the block after its move
+    assert grinder.picked == protocol.compute_jury_seed(bytes(w3.eth.get_block(named["blockNumber"] - 1)["hash"]), dispute_id)
+    assert j_block == protocol.compute_jury_block(named["blockNumber"]) == named["blockNumber"] + 1
+    assert seed == protocol.compute_jury_seed(bytes(w3.eth.get_block(j_block)["hash"]), dispute_id)
+    assert seed not in grinder.known and seed != grinder.picked
+    assert drawn["blockNumber"] > j_block
+    assert p.trainer_won(dispute_id) and outcome == Outcome.ACCEPTED  # the junk challenge still loses to the jury
+
+
+def test_jury_is_drawn_by_a_bystander_when_the_parties_do_not(dnet, tmp_path, case):
+    c = case("after name_step neither party draws the jury", expected="another verifier node draws it "
+             "(DRAW_GRACE_BLOCKS after the jury block); the dispute settles")
+    p = Play(dnet, tmp_path, 1)
+    challenger = p.contradicting[0]
+    for addr in (challenger, p.trainer.address):
+        p.nodes[addr] = NoDrawDuties(p.nodes[addr].chain, p.nodes[addr].db, p.nodes[addr].span_hashes)
+    p.nodes[challenger].span_hashes = junk
+    dispute_id = p.open(challenger)
+    outcome = p.settle([dispute_id])
+    (drawn,) = p.nodes[challenger].chain.events("JuryDrawn", dispute_id=dispute_id)
+    tx = p.nodes[challenger].chain.w3.eth.get_transaction(drawn["transactionHash"])
+    c.observe(f"jury drawn in block {drawn['blockNumber']} (jury block {drawn['args']['jury_block']}) by "
+              f"{tx['from'][:8]} (a party: {tx['from'] in (challenger, p.trainer.address)}); outcome {Outcome(outcome).label}")
+    assert tx["from"] not in (challenger, p.trainer.address)
+    assert drawn["blockNumber"] > drawn["args"]["jury_block"] + 1
+    assert p.trainer_won(dispute_id) and outcome == Outcome.ACCEPTED
