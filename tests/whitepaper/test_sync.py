@@ -29,7 +29,8 @@ REQUIRED_RULES = {
     "compute_seed", "compute_draw", "compute_samples", "compute_check_ends", "compute_committee_by_rejection", "compute_verdict_commitment",
     "is_contradicting", "compute_tally", "compute_slash", "compute_fraud_split", "compute_rewards",
     # disputes (§3.7, issue #15)
-    "compute_dispute_outcome", "is_valid_span_hashes", "compute_jury_seed", "compute_jury", "compute_vote_commitment",
+    "compute_dispute_outcome", "is_valid_span_hashes", "compute_jury_seed", "compute_jury_block", "is_jury_block_expired",
+    "compute_jury", "compute_vote_commitment",
     "is_trainer_winner", "compute_challenger_bond", "compute_dispute_payouts",
 }
 
