@@ -40,8 +40,21 @@ def play_round_to_reveals_after_seal(rd, contradict=()):
     for v in rd.committee:
         rd.commit_verdict(v, ends=[rand32() for _ in rd.samples] if v in contradict else None)
     rd.reveal_ends()
+    rd.commit_finals(rd.committee)  # the final flags' own commitments (#13 attack 5) before any reveal
     for v in rd.committee:
         rd.reveal_verdict(v)
+
+
+def mine_past_round_deadline(dc, rd):
+    """Mine until the next transaction lands after the round's deadline (its reveal window: ends block +
+    commit_verdicts_window for the final flags + reveal_verdicts_window), the window a dispute may open in."""
+    chain.mine(max(0, dc.rounds.rounds(rd.round_id).dict()["deadline"] - chain.height))
+
+
+def finalize_after_dispute(dc, rd):
+    """finalize once the round's own deadline passed (a dispute may settle before it does)."""
+    mine_past_round_deadline(dc, rd)
+    return rd.finalize()
 
 
 def reservation_slash(dc, rd) -> int:
@@ -62,7 +75,7 @@ def test_undisputed_contradiction_is_not_fraud(dc, rd, trainer):
     with brownie.reverts("rounds: verdicts still being revealed"):
         rd.finalize()
     before = money(dc, challenger)
-    chain.mine(PARAMS.reveal_verdicts_window + 1)
+    mine_past_round_deadline(dc, rd)
     rd.finalize()
     assert rd.outcome == Outcome.ACCEPTED
     assert money(dc, challenger) < before  # the minority verdict slash of its seat
@@ -93,7 +106,7 @@ def test_open_checks(dc, rd, verifiers, outsider):
 
 def test_open_after_the_window_is_refused(dc, rd):
     challenger, _ = contradicted_round(rd)
-    chain.mine(PARAMS.reveal_verdicts_window + 1)
+    mine_past_round_deadline(dc, rd)
     with brownie.reverts("rounds: not open to disputes"):
         DisputeDriver(dc, rd, challenger).open()
 
@@ -323,7 +336,7 @@ def test_trainer_stalling_loses(dc, rd, trainer):
     _, to_challenger, _ = P.compute_dispute_payouts(slash, 0, PARAMS.verifier_reward_wei,
                                                     P.CHALLENGER_GAS_ALLOWANCE * dd.state["gas_price"], PARAMS.fraud_reward_bps)
     assert dc.sm.claimable(challenger) == ch0 + dd.posted_bond + to_challenger
-    rd.finalize()
+    finalize_after_dispute(dc, rd)
     assert rd.outcome == Outcome.FRAUD
     assert dc.sm.reserved(trainer) == 0 and dc.sm.stake_of(trainer) == stake0 - slash  # the rest released, not slashed twice
     assert dc.disputes.balance() == 0
@@ -345,7 +358,7 @@ def test_challenger_stalling_loses(dc, rd, trainer):
     assert dc.sm.claimable(trainer) == tr0 + dd.posted_bond  # no juror: the whole bond to the trainer
     with brownie.reverts("disputes: not open"):
         dd.resolve()
-    rd.finalize()
+    finalize_after_dispute(dc, rd)
     assert rd.outcome == Outcome.ACCEPTED
 
 
@@ -368,7 +381,7 @@ def test_false_challenge_loses_its_bond(dc, rd, trainer):
         assert money(dc, j) == jurors0[j.address] + per_juror
     assert money(dc, trainer) == tr0 + to_trainer
     assert money(dc, challenger) == ch0  # the bond was already paid in; nothing comes back
-    rd.finalize()
+    finalize_after_dispute(dc, rd)
     assert rd.outcome == Outcome.ACCEPTED
     assert dc.disputes.balance() == 0
 
@@ -387,7 +400,7 @@ def test_one_honest_member_convicts_a_forgery(dc, rd, trainer):
     tx = dd.resolve()
     assert tx.events["DisputeResolved"]["trainer_won"] is False
     assert dc.sm.stake_of(trainer) == stake0 - slash
-    rd.finalize()
+    finalize_after_dispute(dc, rd)
     assert rd.outcome == Outcome.FRAUD
     assert dc.sm.reserved(trainer) == 0
 
@@ -456,7 +469,7 @@ def check_conservation(dc, deployer, trainer, verifiers, path, votes):
             dd.name_step()
             dd.vote(dict(zip(dd.jury, votes)))
     dd.resolve()
-    rd.finalize()
+    finalize_after_dispute(dc, rd)
     assert dc.disputes.balance() == 0
     assert total_money(dc, everyone) == total0 + dd.posted_bond
     assert dc.sm.reserved(trainer) == 0
@@ -480,7 +493,7 @@ def test_dispute_gas(dc, rd):
     for j in dd.jury[1:]:
         dd.reveal_vote(j)
     gas["resolve (6 jurors paid)"] = dd.resolve().gas_used
-    gas["finalize (after a dispute)"] = rd.finalize().gas_used
+    gas["finalize (after a dispute)"] = finalize_after_dispute(dc, rd).gas_used
     print("dispute gas, span", dd.span_steps, "steps, jury", len(dd.jury), ":", gas)
     assert sum(gas.values()) < 3_000_000
     # the refunds cover what the moves cost: the trainer posts steps and may resolve; the challenger opens and names
