@@ -90,8 +90,8 @@ class RoundKit:
         return task_id
 
     def mine_to(self, block: int) -> None:
-        """Mine until the next transaction lands in `block` or later."""
-        behind = block - self.w3.eth.block_number - 1
+        """Mine until the head is `block` (a transaction is estimated at the head: it passes there)."""
+        behind = block - self.w3.eth.block_number
         if behind > 0:
             self.mine(behind)
 
