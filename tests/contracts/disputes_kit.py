@@ -28,7 +28,8 @@ def deploy_with_disputes(deployer) -> SimpleNamespace:
     named by TrainingRounds.set_disputes before any round)."""
     from brownie import Disputes, Epochs, ModelOracle, ProtocolRules, StakeManager, TaskRegistry, TrainingRounds
 
-    p = DeployParams(min_trainer_stake=MIN_STAKE, min_verifier_stake=MIN_STAKE, unbonding_blocks=10)
+    # no notice for new tasks (#13 attack 1): the suite's rounds start right after their task is created (as conftest.SUITE_DEPLOY)
+    p = DeployParams(min_trainer_stake=MIN_STAKE, min_verifier_stake=MIN_STAKE, unbonding_blocks=10, notice_blocks=0)
     sm = StakeManager.deploy(p.min_trainer_stake, p.min_verifier_stake, p.unbonding_blocks, {"from": deployer})
     oracle = ModelOracle.deploy({"from": deployer})
     registry = TaskRegistry.deploy(sm, oracle, p.task_bounds, {"from": deployer})
