@@ -14,6 +14,12 @@
    output of the top-level contracts only; the modules stay in `sources` for the imports.
 5. The development network settings (DEVELOPMENT below) are also applied in memory, so a run
    works even if $HOME/.brownie was reset after `make setup` (which writes them to disk).
+6. brownie declares a transaction dropped ("Tx dropped without known replacement") when the
+   sender's nonce has moved past it while its receipt is not found yet. anvil bumps the nonce a
+   moment before the mined receipt can be read, and on a loaded machine brownie's poll lands in
+   that moment: a test fails on a transaction that was mined. We wait for the receipt first
+   (a short poll; a transaction whose receipt never comes is still reported dropped, after a
+   grace period), then hand over to brownie's own confirmation.
 """
 from __future__ import annotations
 
@@ -82,6 +88,43 @@ def install_vyper_fix() -> None:
     vyper_json.compile_json = compile_json
 
 
+RECEIPT_GRACE_S = 10.0  # a nonce past the transaction with no receipt for this long: dropped, as brownie says
+
+
+def install_receipt_fix() -> None:
+    """See 6. above: brownie's network/transaction.py is plain Python (not mypyc), so it can be wrapped."""
+    import time
+
+    from brownie.network import transaction
+    from brownie.network.web3 import web3
+    from web3.exceptions import TransactionNotFound
+
+    receipt_cls = transaction.TransactionReceipt
+    if getattr(receipt_cls._await_confirmation, "_trainchain_fixed", False):
+        return
+    original = receipt_cls._await_confirmation
+
+    def _await_confirmation(self, block_number=None, required_confs=1):
+        if block_number is None and self.nonce is not None:
+            grace_ends = None
+            while True:
+                try:
+                    receipt = web3.eth.get_transaction_receipt(self.txid)
+                    if receipt is not None and receipt["blockHash"] is not None:
+                        break
+                except TransactionNotFound:
+                    pass
+                if web3.eth.get_transaction_count(str(self.sender)) > self.nonce:
+                    grace_ends = grace_ends or time.monotonic() + RECEIPT_GRACE_S
+                    if time.monotonic() > grace_ends:
+                        break  # no receipt for a nonce long past: brownie reports it dropped
+                time.sleep(0.05)
+        return original(self, block_number, required_confs)
+
+    _await_confirmation._trainchain_fixed = True
+    receipt_cls._await_confirmation = _await_confirmation
+
+
 def configure_in_memory() -> None:
     """Apply DEVELOPMENT and a free port to brownie's loaded network config (this process only)."""
     from brownie._config import CONFIG
@@ -100,6 +143,7 @@ def main() -> None:
     os.chdir(ROOT)
     _prepend_path()
     install_vyper_fix()
+    install_receipt_fix()
     if sys.argv[1:2] != ["networks"]:
         configure_in_memory()
     from brownie._cli.__main__ import main as brownie_main
