@@ -7,7 +7,7 @@
         transaction (its first and last are the span's revealed start and end leaves); the challenger
         names the first step it disputes; once the next block is mined anyone draws the jury from its hash
         (draw_jury: every opted-in verifier except the parties, up to rules.JURY_MAX, drawn from the
-        entries eligible at the dispute's open block), which replays that step from the span's revealed
+        entries eligible at the round's commit block), which replays that step from the span's revealed
         start checkpoint and votes commit-reveal; resolve settles: the loser
         pays (the trainer the fraud slash of its round reservation, the challenger its bond), refunds the
         winner's dispute gas (a fixed allowance at the opening block's basefee), pays the majority
@@ -31,7 +31,7 @@ interface IStakeManager:
     def draw_committee(seed: bytes32, at_block: uint256, size: uint256, task_id: uint256) -> DynArray[address, MAX_COMMITTEE]: view
 
 interface IRounds:
-    def open_dispute(round_id: uint256, challenger: address, check_index: uint256) -> (address, uint256): nonpayable
+    def open_dispute(round_id: uint256, challenger: address, check_index: uint256) -> (address, uint256, uint256): nonpayable
     def resolve(round_id: uint256, trainer_won: bool): nonpayable
     def round_samples_of(round_id: uint256) -> DynArray[uint256, MAX_CHECKED]: view
     def round_check_ends_of(round_id: uint256) -> DynArray[uint256, MAX_CHECKED]: view
@@ -60,7 +60,7 @@ struct Dispute:
     start_hash: bytes32       # the span's revealed start leaf (its checkpoint is the jurors' input)
     end_hash: bytes32         # the span's revealed end leaf
     phase: uint256            # rules.DISPUTE_*
-    open_block: uint256       # jurors are drawn from the verifier entries eligible at this block
+    eligible_block: uint256   # jurors are drawn from the verifier entries eligible at this block: the round's commit block
     deadline: uint256         # last block of the current move (jury: of the commit window; 0 while the jury is undrawn)
     reveal_deadline: uint256  # last block of the jury's reveal window
     gas_price: uint256        # basefee of the opening block: prices both gas refunds
@@ -173,7 +173,10 @@ def open(round_id: uint256, check_index: uint256) -> uint256:
     """
     trainer: address = empty(address)
     task_id: uint256 = 0
-    trainer, task_id = extcall self.rounds.open_dispute(round_id, msg.sender, check_index)
+    commit_block: uint256 = 0
+    # the jury is drawn over the entries eligible at the round's commit block, as its committee was: nobody can
+    # stake into a jury after seeing a contradiction (the activation delay is one block; issue #13's registry)
+    trainer, task_id, commit_block = extcall self.rounds.open_dispute(round_id, msg.sender, check_index)
     p: rules.TaskParams = staticcall self.registry.task_params(task_id)
     # all of msg.value is the bond (at least the formula at this block's basefee): a loser loses all of it
     bond: uint256 = msg.value
@@ -189,7 +192,7 @@ def open(round_id: uint256, check_index: uint256) -> uint256:
         round_id=round_id, task_id=task_id, trainer=trainer, challenger=msg.sender, check_index=check_index,
         span_steps=span_steps, start_hash=(staticcall self.rounds.start_hashes_of(round_id))[check_index],
         end_hash=(staticcall self.rounds.end_hashes_of(round_id))[check_index], phase=rules.DISPUTE_OPENED,
-        open_block=block.number, deadline=deadline, reveal_deadline=0, gas_price=block.basefee, bond=bond,
+        eligible_block=commit_block, deadline=deadline, reveal_deadline=0, gas_price=block.basefee, bond=bond,
         steps_hash=empty(bytes32), step=0, agreed_hash=empty(bytes32), claimed_hash=empty(bytes32), jury_block=0,
         n_committed=0, votes_trainer=0, votes_challenger=0, trainer_won=False,
     )
@@ -277,7 +280,7 @@ def draw_jury(dispute_id: uint256) -> bool:
     p: rules.TaskParams = staticcall self.registry.task_params(d.task_id)
     # every opted-in verifier eligible at the open block except the parties (the trainer is no verifier)
     seed: bytes32 = rules.compute_jury_seed(blockhash(d.jury_block), dispute_id)
-    drawn: DynArray[address, MAX_COMMITTEE] = staticcall self.stake_manager.draw_committee(seed, d.open_block, rules.JURY_MAX + 1, d.task_id)
+    drawn: DynArray[address, MAX_COMMITTEE] = staticcall self.stake_manager.draw_committee(seed, d.eligible_block, rules.JURY_MAX + 1, d.task_id)
     seat: uint256 = staticcall self.stake_manager.min_stake(rules.VERIFIER)
     jury: DynArray[address, MAX_COMMITTEE] = []
     for v: address in drawn:

@@ -516,11 +516,11 @@ def set_disputes(disputes: address):
 
 
 @external
-def open_dispute(round_id: uint256, challenger: address, check_index: uint256) -> (address, uint256):
+def open_dispute(round_id: uint256, challenger: address, check_index: uint256) -> (address, uint256, uint256):
     """
     @notice Disputes only: `challenger`, a member whose revealed verdict contradicts the trainer, disputes
             check `check_index` before the reveal window closes; the round waits for it.
-    @return The round's trainer and task.
+    @return The round's trainer, task and commit block (its jury is drawn over the entries eligible then).
     """
     assert msg.sender == self.disputes, "rounds: only the disputes contract"
     assert self.rounds[round_id].phase == rules.ENDS_REVEALED and block.number <= self.rounds[round_id].deadline, "rounds: not open to disputes"
@@ -528,7 +528,7 @@ def open_dispute(round_id: uint256, challenger: address, check_index: uint256) -
     assert check_index < len(self.end_hashes[round_id]), "rounds: no such check"
     self.disputed[round_id][challenger] = True
     self.disputes_open[round_id] += 1
-    return self.rounds[round_id].trainer, self.rounds[round_id].task_id
+    return self.rounds[round_id].trainer, self.rounds[round_id].task_id, self.rounds[round_id].commit_block
 
 
 @external

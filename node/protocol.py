@@ -509,7 +509,7 @@ def is_jury_block_expired(jury_block: int, block_number: int) -> bool:
 
 
 def compute_jury(drawn: list[str], challenger: str) -> list[str]:
-    """The jury from a draw of JURY_MAX + 1 verifiers (entries eligible at the dispute's open block, opted in):
+    """The jury from a draw of JURY_MAX + 1 verifiers (entries eligible at the round's commit block, opted in):
     every drawn verifier except the parties (the trainer is never a verifier), at most JURY_MAX."""
     return [v for v in drawn if v.lower() != challenger.lower()][:JURY_MAX]
 

@@ -47,7 +47,7 @@ class DisputeView:
     start_hash: bytes
     end_hash: bytes
     phase: int
-    open_block: int
+    eligible_block: int
     deadline: int
     reveal_deadline: int
     step: int
@@ -59,11 +59,11 @@ class DisputeView:
 
     @classmethod
     def from_abi(cls, dispute_id: int, v) -> "DisputeView":
-        (round_id, task_id, trainer, challenger, check_index, span_steps, start_hash, end_hash, phase, open_block,
+        (round_id, task_id, trainer, challenger, check_index, span_steps, start_hash, end_hash, phase, eligible_block,
          deadline, reveal_deadline, _gas_price, _bond, _steps_hash, step, _agreed, claimed_hash, jury_block,
          n_committed, votes_trainer, votes_challenger, _won) = v
         return cls(dispute_id, round_id, task_id, trainer, challenger, check_index, span_steps, bytes(start_hash),
-                   bytes(end_hash), phase, open_block, deadline, reveal_deadline, step, bytes(claimed_hash),
+                   bytes(end_hash), phase, eligible_block, deadline, reveal_deadline, step, bytes(claimed_hash),
                    jury_block, n_committed, votes_trainer, votes_challenger)
 
 

@@ -196,7 +196,7 @@ def test_draw_jury(dc, rd, verifiers, outsider):
     ev = tx.events["JuryDrawn"]
     seed = P.compute_jury_seed(bytes(chain[j_block].hash), dd.dispute_id)
     assert ev["jury_block"] == j_block and bytes(ev["seed"]) == seed
-    drawn = dc.sm.draw_committee(seed, dd.state["open_block"], P.JURY_MAX + 1, rd.task_id)
+    drawn = dc.sm.draw_committee(seed, dd.state["eligible_block"], P.JURY_MAX + 1, rd.task_id)
     assert list(ev["jury"]) == P.compute_jury(list(drawn), challenger.address) == [j.address for j in dd.jury]
     # every verifier but the challenger (7 staked, JURY_MAX 15), each seat reserved
     assert sorted(j.address for j in dd.jury) == sorted(v.address for v in verifiers if v != challenger)
@@ -210,6 +210,29 @@ def test_draw_jury(dc, rd, verifiers, outsider):
     with brownie.reverts("disputes: jury already drawn"):
         dd.draw_jury(sender=challenger)
     dd.commit_vote(dd.jury[0], True)
+
+
+def test_nobody_stakes_into_a_jury_after_the_commit(dc, rd, deployer):
+    """Jurors are drawn over the verifier entries eligible at the round's commit block, as its committee was:
+    verifiers staked after a contradiction is revealed (here 6 newcomers with 8 entries each, 48 entries against
+    the 7 eligible ones, all open before the dispute) never sit on its jury. Drawn at the dispute's open block,
+    they would fill most of it."""
+    challenger, _ = contradicted_round(rd)
+    commit_block = dc.rounds.rounds(rd.round_id)[7]  # Round.commit_block
+    newcomers = [accounts.add() for _ in range(6)]
+    for n in newcomers:
+        deployer.transfer(n, 9 * 10**18)
+        dc.sm.stake(P.VERIFIER, {"from": n, "value": 8 * 10**18})
+    chain.mine(2)
+    assert all(dc.sm.is_eligible(n, P.VERIFIER) for n in newcomers)
+    dd = DisputeDriver(dc, rd, challenger)
+    dd.open()
+    assert dd.state["eligible_block"] == commit_block < chain.height
+    dd.post_steps()
+    dd.name_step(step=1)
+    jury = {j.address for j in dd.jury}
+    assert jury and not jury & {n.address for n in newcomers}
+    assert jury <= {e[0] for e in (dc.sm.entries(i) for i in range(dc.sm.entry_count())) if e[1] <= commit_block}
 
 
 def test_draw_jury_retargets_an_expired_jury_block(dc, rd, outsider):
