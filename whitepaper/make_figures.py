@@ -345,6 +345,27 @@ def figure_simulation(result: dict, out: Path) -> None:
     plt.close(fig)
 
 
+def disputes_fills(P: dict, rounds: int) -> tuple[str, str]:
+    """§5.6 with disputes (§3.7): scenarios A (a third lazy) and B (a third colluding), each next to v1's
+    tally on the same population and seed; A again with lazy jurors that replay."""
+    runs = {}
+    for key, pop, seed, lazy in (("a", simulate.DISPUTES_A, 7, "against the trainer"),
+                                 ("b", simulate.DISPUTES_B, 8, "against the trainer"),
+                                 ("a_replay", simulate.DISPUTES_A, 7, "by a replay")):
+        runs[key] = (simulate.run(P, rounds=rounds, seed=seed, population=pop),
+                     simulate.run_disputes(P, rounds=rounds, seed=seed, population=pop, lazy_juror=lazy))
+    table = "\n\n".join(simulate.disputes_table_markdown(v1, d, title) for (v1, d), title in (
+        (runs["a"], "Scenario A with disputes, a third of the verifiers lazy."),
+        (runs["b"], "Scenario B with disputes, a third of the verifiers colluding."),
+        (runs["a_replay"], "Scenario A with disputes, lazy jurors voting by a replay.")))
+    table += ("\n\nv1 columns: the same population and seed under the majority tally (`simulate.run`). A trainer's "
+              "'convicted / slashed' counts rounds ending in fraud; a verifier's 'slashed' counts every loss: a seat on "
+              "the side the outcome proves wrong, a juror in the minority, a dispute it opened and lost (the bond). "
+              "Profit per round: per round trained, or per committee seat (jury income and losses included). "
+              "Source: `make whitepaper` (`whitepaper/simulate.py: run_disputes`, rules from `node/protocol.py`).")
+    return table, simulate.disputes_findings_markdown(P, runs["a"][1], runs["b"][1], runs["a_replay"][1])
+
+
 # ------------------------------------------------------------ storage
 def measure_checkpoints() -> list[dict]:
     """Checkpoint sizes, measured by the engine in a fresh (runtime-pinned) process."""
@@ -532,6 +553,7 @@ def main(argv: list[str] | None = None) -> int:
     tradeoff = (simulate.stake_tradeoff_markdown(P, high, p_worst, sim, simulate.run(high, rounds=rounds, seed=7))
                 if high["min_trainer_stake_wei"] > P["min_trainer_stake_wei"] else "")
     fills["sim_findings"] = simulate.findings_markdown(sim, sim_rare, P, tradeoff)
+    fills["sim_disputes_table"], fills["sim_disputes_findings"] = disputes_fills(P, rounds)
     fills.update(bench_tables.all_tables(bench))
     fills["adversarial_table"] = bench_tables.adversarial_table(ROOT / "bench" / "adversarial.md")
     fills["determinism_table"] = determinism_table(args.tiny)

@@ -400,6 +400,361 @@ def summary_markdown(sim: dict, title: str = "") -> str:
     return "\n".join(lines)
 
 
+# ------------------------------------------------------------ disputes mode (§3.7, issue #15)
+# With a Disputes contract no majority vote decides fraud (compute_dispute_outcome): every member whose
+# revealed verdict contradicts the trainer opens a dispute over one check (bond compute_challenger_bond), the
+# trainer posts the span's step hashes, the challenger names a step, a jury drawn from the whole registry
+# (compute_jury_seed, draw_committee = compute_committee_by_rejection, compute_jury) votes on it
+# (is_trainer_winner) and the loser pays (compute_dispute_payouts); minority jurors lose verifier_slash_bps of
+# their seat, and the round settles its seats as TrainingRounds.finalize does with disputes. The gas of a
+# dispute's moves is measured, not a rule (bench/disputes.md); the basefee is an assumption.
+DISPUTE_ASSUMPTIONS = {
+    "basefee G (gwei)": 1,  # prices the gas of every dispute move and the bond's / refunds' gas part
+}
+DISPUTE_GAS = {  # bench/disputes.md: span 64 steps (the demo's k), 15 jurors; name_step's row includes the draw
+    "open": 493_310, "post_steps": 214_017, "name_step": 1_693_224, "commit_vote": 90_298,
+    "reveal_vote": 118_799, "resolve": 875_469,
+}
+DISPUTES_A = {  # scenario A with disputes: a third of the verifiers lazy
+    "trainers": POPULATION["trainers"], "verifiers": {"honest": 40, "lazy": 20},
+}
+DISPUTES_B = {  # scenario B with disputes: a third of the verifiers colluding
+    "trainers": POPULATION["trainers"], "verifiers": {"honest": 40, "colluding": 20},
+}
+LAZY_JUROR_VOTES = ("against the trainer", "by a replay")
+
+
+def is_member_contradicting(strategy: str, cheating: bool, caught: bool) -> bool:
+    """Whether a member's revealed verdict contradicts the trainer: an honest member iff a check it replayed
+    covers a bad segment; a lazy one always (a guessed end hash never matches, §5.2); a colluder stays silent
+    on a cheating trainer (it commits the hashes it was handed) and contradicts an honest one on purpose."""
+    if strategy == "lazy":
+        return True
+    if strategy == "colluding":
+        return not cheating
+    return caught
+
+
+def check_spans(samples: list[int], M: int) -> list[set[int]]:
+    """The segments each check of compute_samples replays (compute_check_ends: the last may span M-2..M)."""
+    return [set(range(a, b)) for a, b in zip(samples, protocol.compute_check_ends(samples, M))]
+
+
+def is_trainer_right(challenger: str, spans: list[set[int]], bad: set[int], k: int, rng: random.Random) -> bool:
+    """The truth the jury replays: is the trainer's hash after the named step what a replay gives?
+    An honest challenger disputes the first check covering a bad segment and names the first step its replay
+    differs (node/roles/disputes.py): the trainer is wrong. A lazy one disputes the first check (every end it
+    guessed differs) and names a step without a replay: wrong only if it hits, of the span's steps, one where
+    the posted trajectory leaves the true one (one per bad segment: a forger trains honestly from its forged
+    state). A colluder disputes only honest trainers: right."""
+    if challenger == "honest":
+        assert any(span & bad for span in spans), "simulate: an honest member contradicts only a caught round"
+        return False
+    if challenger == "lazy":
+        span = spans[0]
+        return rng.random() >= len(span & bad) / (len(span) * k)
+    return True
+
+
+def compute_juror_vote(juror: str, trainer_right: bool, trainer_cheating: bool, lazy_juror: str) -> bool:
+    """A juror's committed vote (trainer_right). An honest juror replays the named step: the truth. A colluder
+    votes for its side: for a cheating trainer (its accomplice), against an honest one. A lazy juror does not
+    replay: `lazy_juror` 'against the trainer' is what a node without a replay votes (node/roles/disputes.py
+    _vote; tests/adversarial's `junk` replay), 'by a replay' a member lazy in its verdicts that replays as a
+    juror (node/adversaries/verifiers.py 'lazy' keeps the honest node's dispute duties)."""
+    if juror == "colluding":
+        return trainer_cheating
+    if juror == "lazy" and lazy_juror == "against the trainer":
+        return False
+    assert juror in ("honest", "lazy") and lazy_juror in LAZY_JUROR_VOTES, f"simulate: juror {juror!r} / {lazy_juror!r}"
+    return trainer_right
+
+
+def settle_dispute(P: dict, bond: int, gas_price: int, votes: dict[str, bool], trainer_won: bool,
+                   round_convicted: bool) -> tuple[dict[str, int], int, int, int]:
+    """Disputes.resolve's transfers (wei, gas aside): (per juror, to the challenger, to the trainer, to the
+    treasury); each sums with the others to zero. Jurors on the losing side lose verifier_slash_bps of their seat
+    (to the treasury). The challenger lost: its bond pays the majority jurors, the rest (gas refund first) goes
+    to the trainer. The trainer lost: the bond comes back and, the round's first conviction only, the fraud slash
+    of its reservation pays the majority jurors, the challenger's gas refund and fraud_reward_bps share."""
+    seat = P["min_verifier_stake_wei"]
+    juror_slash = protocol.compute_slash(seat, P["verifier_slash_bps"])
+    winners = [j for j, v in votes.items() if v == trainer_won]
+    Rv = P["verifier_reward_wei"]
+    if trainer_won:
+        pot, challenger, trainer = bond, -bond, 0
+        per_juror, to_winner, to_treasury = protocol.compute_dispute_payouts(
+            pot, len(winners), Rv, protocol.DEFENDER_GAS_ALLOWANCE * gas_price, protocol.BPS)
+        trainer += to_winner
+    elif round_convicted:
+        pot, challenger, trainer, per_juror, to_treasury = 0, 0, 0, 0, 0
+    else:
+        pot = protocol.compute_slash(protocol.compute_trainer_reservation(
+            P.get("task_min_trainer_stake_wei", 0), P["min_trainer_stake_wei"]), P["trainer_slash_bps"])
+        per_juror, to_winner, to_treasury = protocol.compute_dispute_payouts(
+            pot, len(winners), Rv, protocol.CHALLENGER_GAS_ALLOWANCE * gas_price, P["fraud_reward_bps"])
+        challenger, trainer = to_winner, -pot
+    jurors = {j: (per_juror if j in winners else -juror_slash) for j in votes}
+    treasury = to_treasury + juror_slash * (len(votes) - len(winners))
+    return jurors, challenger, trainer, treasury
+
+
+def draw_jury(seed_int: int, dispute_id: int, entries: list[tuple[str, int, int]], challenger: str) -> list[str]:
+    """The jury Disputes.draw_jury seats: JURY_MAX + 1 drawn from every entry (StakeManager.draw_committee),
+    minus the challenger, from compute_jury_seed(blockhash(J), id); `seed_int` stands in for blockhash(J)."""
+    seed = protocol.compute_jury_seed(seed_int.to_bytes(32, "big"), dispute_id)
+    drawn = protocol.compute_committee_by_rejection(seed, entries, 0, protocol.JURY_MAX + 1)
+    return protocol.compute_jury(drawn, challenger)
+
+
+def attacker_strategies(lazy_juror: str) -> set[str]:
+    """Verifier strategies whose jurors vote against an honest trainer."""
+    return {"colluding"} | ({"lazy"} if lazy_juror == "against the trainer" else set())
+
+
+def expected_false_conviction_rate(verifiers: dict[str, int], c: int, lazy_juror: str) -> float:
+    """P(an honest trainer is convicted in a round), exact: the committee is a uniform c-subset of the N
+    verifiers; each lazy or colluding member disputes, with its own jury, a uniform min(JURY_MAX, N-1)-subset of
+    the other N-1 (draw_jury), captured when the attackers (attacker_strategies) among them hold a strict
+    majority: compute_jury_capture_probability_finite; the trainer is convicted if any jury is captured."""
+    from itertools import product
+    from math import comb, prod
+
+    N = sum(verifiers.values())
+    J = min(protocol.JURY_MAX, N - 1)
+    A = sum(n for st, n in verifiers.items() if st in attacker_strategies(lazy_juror))
+    disputing = [st for st in verifiers if st in ("lazy", "colluding")]
+    p_cap = {st: protocol.compute_jury_capture_probability_finite(N - 1, A - (st in attacker_strategies(lazy_juror)), J)
+             for st in disputing}
+    c = min(c, N)
+    total = 0.0
+    names = list(verifiers)
+    for ks in product(*(range(min(verifiers[st], c) + 1) for st in names)):
+        if sum(ks) != c:
+            continue
+        p_committee = prod(comb(verifiers[st], k) for st, k in zip(names, ks)) / comb(N, c)
+        p_safe = prod((1 - p_cap[st]) ** k for st, k in zip(names, ks) if st in p_cap)
+        total += p_committee * (1 - p_safe)
+    return total
+
+
+def detection_per_round(P: dict, strategy: str) -> float:
+    """Exact P(the round's checks cover the forged segment) for a one-segment forger (analysis.py)."""
+    from analysis import candidate_segments, detection_nonadjacent
+
+    M, s = P["M"], random_sample_count(P["M"], P["s"])
+    if strategy == "forger (segment M-2)":
+        return detection_nonadjacent(M, s, {M - 2})
+    assert strategy == "forger (random segment)", strategy
+    n = candidate_segments(M)
+    return sum(detection_nonadjacent(M, s, {j}) for j in range(n)) / n
+
+
+def run_disputes(P: dict, rounds: int, seed: int = 7, population: dict | None = None,
+                 lazy_juror: str = "against the trainer") -> dict:
+    """Play `rounds` rounds of a deployment with Disputes; per-strategy outcomes and profits (as run())."""
+    population = population or DISPUTES_A
+    assert lazy_juror in LAZY_JUROR_VOTES, lazy_juror
+    rng = random.Random(seed)
+    M, s, c, q, k = P["M"], P["s"], P["c"], P["q"], P["k"]
+    R, Rv = P["trainer_reward_wei"], P["verifier_reward_wei"]
+    C = ASSUMPTIONS["trainer compute cost per round C"] * R
+    V = ASSUMPTIONS["value of an accepted forgery V"] * R
+    G = DISPUTE_ASSUMPTIONS["basefee G (gwei)"] * 10**9
+    replay_cost = C * (random_sample_count(M, s) + 1) / M
+    seat_slash = protocol.compute_slash(P["min_verifier_stake_wei"], P["verifier_slash_bps"])
+    bond = protocol.compute_challenger_bond(Rv, G)
+
+    trainers = [Agent(f"{st}#{i}", st, "trainer") for st, n in population["trainers"].items() for i in range(n)]
+    verifiers = [Agent(f"{st}#{i}", st, "verifier") for st, n in population["verifiers"].items() for i in range(n)]
+    order = list(range(len(verifiers)))
+    rng.shuffle(order)  # registry order is arbitrary
+    by_name = {v.name: v for v in verifiers}
+    entries = [(verifiers[i].name, 0, 0) for i in order]
+    outcomes: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    counts: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    honest_causes: dict[str, int] = defaultdict(int)
+    treasury = 0
+    dispute_id = 0
+
+    for round_id in range(1, rounds + 1):
+        trainer = trainers[(round_id - 1) % len(trainers)]
+        seed_bytes = protocol.compute_seed(rng.getrandbits(256).to_bytes(32, "big"), round_id)
+        samples = protocol.compute_samples(seed_bytes, M, s)
+        spans = check_spans(samples, M)
+        committee = [by_name[n] for n in protocol.compute_committee_by_rejection(seed_bytes, entries, 0, c)]
+        bad = bad_segments(trainer.strategy, M, rng)
+        cheating, caught = bool(bad), any(span & bad for span in spans)
+        counts["trainer", trainer.strategy]["caught"] += caught
+        contradicts = {v.name: is_member_contradicting(v.strategy, cheating, caught) for v in committee}
+
+        trainer.rounds += 1
+        trainer.profit -= (C - C * len(bad) / M) / ETH
+        convicted, cause = False, ""
+        for v in committee:
+            v.rounds += 1
+            if v.strategy == "honest":
+                v.profit -= replay_cost / ETH
+            if not contradicts[v.name]:
+                continue
+            # the member's dispute (one per contradicting member, TrainingRounds.open_dispute)
+            dispute_id += 1
+            counts["verifier", v.strategy]["disputes opened"] += 1
+            right = is_trainer_right(v.strategy, spans, bad, k, rng)
+            jury = [by_name[n] for n in draw_jury(rng.getrandbits(256), dispute_id, entries, v.name)]
+            votes = {j.name: compute_juror_vote(j.strategy, right, cheating, lazy_juror) for j in jury}
+            n_for = sum(votes.values())
+            trainer_won = protocol.is_trainer_winner(n_for, len(votes) - n_for)
+            jurors, to_challenger, to_trainer, to_treasury = settle_dispute(P, bond, G, votes, trainer_won, convicted)
+            treasury += to_treasury
+            v.profit += (to_challenger - G * (DISPUTE_GAS["open"] + DISPUTE_GAS["name_step"]
+                                              + (0 if trainer_won else DISPUTE_GAS["resolve"]))) / ETH
+            trainer.profit += (to_trainer - G * (DISPUTE_GAS["post_steps"] + (DISPUTE_GAS["resolve"] if trainer_won else 0))) / ETH
+            for j in jury:
+                j.profit += (jurors[j.name] - G * (DISPUTE_GAS["commit_vote"] + DISPUTE_GAS["reveal_vote"])) / ETH
+                if j.strategy == "honest" or (j.strategy == "lazy" and lazy_juror == "by a replay"):
+                    j.profit -= C / P["S"] / ETH  # replayed the named step
+                counts["verifier", j.strategy]["jury seats"] += 1
+                if jurors[j.name] < 0:
+                    j.slashed += 1
+            if trainer_won:
+                counts["verifier", v.strategy]["disputes lost"] += 1
+                v.slashed += 1  # its bond
+            elif not convicted:
+                convicted = True
+                if not cheating:
+                    against = sorted({j.strategy for j in jury if not votes[j.name]})
+                    cause = "jury captured by " + " and ".join(f"{st} jurors" for st in against)
+                    honest_causes[cause] += 1
+            if trainer_won != right:
+                counts["trainer", trainer.strategy]["wrong jury verdicts"] += 1
+
+        outcome = protocol.compute_dispute_outcome(len(committee), q, convicted)
+        outcomes[trainer.strategy][protocol.outcome_name(outcome)] += 1
+        t_reward, v_reward = protocol.compute_rewards(outcome, R, Rv, sum(not x for x in contradicts.values()))
+        trainer.profit += t_reward / ETH
+        if outcome == protocol.Outcome.FRAUD:
+            trainer.slashed += 1
+        if outcome == protocol.Outcome.ACCEPTED and trainer.strategy.startswith("forger"):
+            trainer.profit += V / ETH
+        if outcome == protocol.Outcome.ACCEPTED and cheating:
+            counts["trainer", trainer.strategy]["cheats accepted"] += 1
+        # TrainingRounds._settle_seats: the side the outcome proves wrong loses verifier_slash_bps of its seat
+        for v in committee:
+            if contradicts[v.name] == (outcome == protocol.Outcome.ACCEPTED):
+                v.profit -= seat_slash / ETH
+                v.slashed += 1
+                treasury += seat_slash
+            elif outcome == protocol.Outcome.ACCEPTED:
+                v.profit += v_reward / ETH
+        for a in trainers + verifiers:
+            a.history.append(a.profit)
+
+    def per_strategy(agents: list[Agent]) -> dict:
+        out = {}
+        for st in dict.fromkeys(a.strategy for a in agents):
+            group = [a for a in agents if a.strategy == st]
+            n_rounds = sum(a.rounds for a in group)
+            out[st] = {"agents": len(group), "rounds": n_rounds, "slashed": sum(a.slashed for a in group),
+                       "profit_eth": sum(a.profit for a in group),
+                       "profit_per_round_eth": sum(a.profit for a in group) / n_rounds if n_rounds else 0.0,
+                       **dict(counts.get((group[0].role, st), {}))}
+        return out
+
+    return {
+        "mode": "disputes", "rounds": rounds, "params": {k_: P[k_] for k_ in ("S", "k", "M", "s", "c", "q")},
+        "assumptions": dict(ASSUMPTIONS), "dispute_assumptions": dict(DISPUTE_ASSUMPTIONS), "bond_wei": bond,
+        "lazy_juror": lazy_juror, "population": population,
+        "trainers": per_strategy(trainers), "verifiers": per_strategy(verifiers),
+        "trainer_outcomes": {k_: dict(v) for k_, v in outcomes.items()},
+        "honest_trainer_slashes_by_cause": dict(honest_causes), "treasury_eth": treasury / ETH,
+    }
+
+
+def false_conviction(sim: dict) -> tuple[int, int]:
+    """(honest trainer rounds convicted, honest trainer rounds) of a disputes run."""
+    h = sim["trainers"].get("honest", {})
+    return h.get("slashed", 0), h.get("rounds", 0)
+
+
+def disputes_table_markdown(v1: dict, sim: dict, title: str) -> str:
+    """One scenario, v1's tally next to disputes, same population and seed."""
+    p = sim["params"]
+    lines = [
+        f"**{title}** {sim['rounds']} rounds (M = {p['M']}, s = {p['s']}, c = {p['c']}, q = {p['q']}); trainers "
+        f"{sim['population']['trainers']}, verifiers {sim['population']['verifiers']}; lazy jurors vote "
+        f"{sim['lazy_juror']}; bond {sim['bond_wei'] / ETH:.5f} ETH (`compute_challenger_bond` at a basefee of "
+        f"{sim['dispute_assumptions']['basefee G (gwei)']} gwei), dispute gas from `bench/disputes.md`.", "",
+        "| role: strategy | rounds / seats | v1 tally: slashed | v1: profit per round (ETH) | disputes: convicted / slashed "
+        "| disputes opened (lost) | jury seats | cheats accepted | disputes: profit per round (ETH) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for role in ("trainers", "verifiers"):
+        for st, r in sim[role].items():
+            old = v1[role].get(st, {})
+            opened = f"{r.get('disputes opened', 0)} ({r.get('disputes lost', 0)})" if role == "verifiers" else ""
+            jury = r.get("jury seats", "") if role == "verifiers" else ""
+            cheats = r.get("cheats accepted", 0) if role == "trainers" and st != "honest" else ""
+            lines.append(f"| {role[:-1]}: {st} | {r['rounds']} | {old.get('slashed', '—')} | "
+                         f"{old.get('profit_per_round_eth', float('nan')):+.4f} | {r['slashed']} | {opened} | {jury} | "
+                         f"{cheats} | {r['profit_per_round_eth']:+.4f} |")
+    return "\n".join(lines)
+
+
+def disputes_findings_markdown(P: dict, a: dict, b: dict, a_replay: dict) -> str:
+    """What the disputes runs show, worded from their numbers, with the analytic expectations."""
+    out = []
+    for sim, name in ((a, "A (a third lazy)"), (b, "B (a third colluding)"), (a_replay, "A with lazy jurors replaying")):
+        n, rounds = false_conviction(sim)
+        exp = expected_false_conviction_rate(sim["population"]["verifiers"], P["c"], sim["lazy_juror"])
+        causes = ", ".join(f"{m}× {c_}" for c_, m in sim["honest_trainer_slashes_by_cause"].items()) or "none"
+        out.append(f"- **Honest trainers, scenario {name}:** convicted in {n} of {rounds} rounds "
+                   f"({n / max(rounds, 1):.2%}; causes: {causes}); expected {exp:.2%}.")
+    out.append("  Expected: Σ over committees P(its lazy and colluding members) × P(at least one of their disputes' "
+               "juries captured), each jury a uniform draw of the other verifiers, "
+               "`node/protocol.py: compute_jury_capture_probability_finite` (`simulate.py: "
+               "expected_false_conviction_rate`); a jury is captured when the jurors voting against an honest "
+               "trainer (colluders, and lazy jurors without a replay) hold a strict majority.")
+    n_a, _ = false_conviction(a)
+    out.append(f"- **So a third lazy slashes honest trainers {'never' if n_a == 0 else 'too'} when lazy jurors vote "
+               f"against the trainer** (node/roles/disputes.py: a juror without a replay votes so), and never when "
+               "they replay: a lazy juror that votes against is, for an honest trainer, a colluder. A registry too "
+               "small for them to fill a jury majority (fewer than JURY_MAX // 2 + 2 of them) hides this.")
+    cheats = [st for st in a["trainers"] if st != "honest"]
+    worst = {st: max(x["trainers"][st]["profit_per_round_eth"] for x in (a, b)) for st in cheats}
+    losing = [st for st in cheats if worst[st] < 0]
+    paying = [st for st in cheats if worst[st] >= 0]
+    line = (f"- **Cheating trainers that lose in expectation in both scenarios:** {', '.join(losing) or 'none'}.")
+    if paying:
+        line += (f" **Not negative:** {', '.join(f'{st} ({worst[st]:+.4f} ETH per round)' for st in paying)} — "
+                 "disputes change who decides, not how often the samples hit a forged segment: ")
+        def rate(st: str, key: str) -> str:
+            hits = sum(x["trainers"][st].get(key, 0) for x in (a, b))
+            return f"{hits / sum(x['trainers'][st]['rounds'] for x in (a, b)):.3f}"
+        line += "; ".join(
+            f"{st}: its segment is checked with p = {detection_per_round(P, st):.3f} per round (exact), "
+            f"{rate(st, 'caught')} measured (A and B), and it is convicted in {rate(st, 'slashed')} of its rounds "
+            "(a caught forgery whose honest challenger's jury is not captured, or a lazy challenger's jury captured "
+            "by lazy jurors)" for st in paying if st.startswith("forger"))
+        D = protocol.compute_slash(P["min_trainer_stake_wei"], P["trainer_slash_bps"]) / ETH
+        line += (f". At the minimum stake (slash D = {D:g} ETH) the forgers' expected slash p·(R+D) does not outweigh "
+                 "(1−p)·V, as in v1 (§5.1); under disputes they also collect the bonds of the lazy members that "
+                 "dispute them. Disputes alone do not make forgery a loss at the demo defaults: that needs the "
+                 "stake or σ = (s+1)/M of Figure 2.")
+    out.append(line)
+    for st in ("lazy", "colluding"):
+        vals = [(name, x["verifiers"][st]["profit_per_round_eth"]) for x, name in ((a, "A"), (b, "B"), (a_replay, "A with lazy jurors replaying"))
+                if st in x["verifiers"]]
+        hon = [(name, x["verifiers"]["honest"]["profit_per_round_eth"]) for x, name in ((a, "A"), (b, "B"), (a_replay, "A with lazy jurors replaying"))
+               if st in x["verifiers"]]
+        sign = "negative" if all(v < 0 for _, v in vals) else "**not negative**"
+        out.append(f"- **{st.capitalize()} verifiers** ({sign}): " + ", ".join(
+            f"{v:+.4f} ETH per seat in {n} (honest {h:+.4f})" for (n, v), (_, h) in zip(vals, hon))
+            + ("; every dispute a lazy member opens against an honest trainer costs its bond" if st == "lazy" else
+               "; a colluder's false dispute costs its bond unless the jury is captured"))
+    return "\n".join(out) + "\n\nSource: `make whitepaper` (`whitepaper/simulate.py: run_disputes`, rules from `node/protocol.py`)."
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Simulate many trainchain rounds with mixed strategies.")
     ap.add_argument("--rounds", type=int, default=2000)
