@@ -411,9 +411,9 @@ def summary_markdown(sim: dict, title: str = "") -> str:
 DISPUTE_ASSUMPTIONS = {
     "basefee G (gwei)": 1,  # prices the gas of every dispute move and the bond's / refunds' gas part
 }
-DISPUTE_GAS = {  # bench/disputes.md: span 64 steps (the demo's k), 15 jurors; name_step's row includes the draw
-    "open": 493_310, "post_steps": 214_017, "name_step": 1_693_224, "commit_vote": 90_298,
-    "reveal_vote": 118_799, "resolve": 875_469,
+DISPUTE_GAS = {  # bench/disputes.md: span 64 steps (the demo's k), 14 jurors drawn; name_step + the challenger's draw_jury
+    "open": 497_764, "post_steps": 216_203, "name_step": 196_834 + 1_544_687, "commit_vote": 88_134,
+    "reveal_vote": 120_958, "resolve": 833_125,
 }
 DISPUTES_A = {  # scenario A with disputes: a third of the verifiers lazy
     "trainers": POPULATION["trainers"], "verifiers": {"honest": 40, "lazy": 20},

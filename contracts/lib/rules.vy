@@ -551,7 +551,7 @@ def compute_fraud_split(slashed: uint256, reward_bps: uint256, n_majority: uint2
 JURY_MAX: constant(uint256) = 15                      # draw_committee returns <= 16; the challenger is dropped
 MAX_SPAN_STEPS: constant(uint256) = 512               # most steps of a disputed span (k or 2k)
 DEFENDER_GAS_ALLOWANCE: constant(uint256) = 1_750_000   # gas refunded to a winning trainer (node/protocol.py: measured)
-CHALLENGER_GAS_ALLOWANCE: constant(uint256) = 3_500_000 # gas refunded to a winning challenger (node/protocol.py: measured)
+CHALLENGER_GAS_ALLOWANCE: constant(uint256) = 4_000_000 # gas refunded to a winning challenger, its draw_jury included (node/protocol.py: measured)
 DOMAIN_JURY: constant(uint256) = 4              # distinct from DOMAIN_AGGREGATE (3)
 MAX_DEALT: constant(uint256) = MAX_CHECKED            # a dealt draw still fits one check list (c·s <= 64)
 

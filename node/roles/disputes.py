@@ -11,8 +11,9 @@ the disputes this node is part of) is written to the node's sqlite BEFORE the tr
 mid-dispute resumes where it was and never sends a second, different vote (tests/nodes/test_dispute_duties.py).
 
 The jury is drawn by `Disputes.draw_jury` from the hash of the block after `name_step` (the challenger cannot know
-it when it names, issue #15): the parties send it as soon as that block is mined, any other verifier node after
-DRAW_GRACE_BLOCKS more (a backup if the parties do not); losing that race ("jury already drawn") is harmless.
+it when it names, issue #15): the challenger sends it as soon as that block is mined (its refund allowance covers the
+draw; the trainer's does not), the trainer and any other verifier node after DRAW_GRACE_BLOCKS more (backups if the
+challenger does not); losing that race ("jury already drawn") is harmless.
 """
 from __future__ import annotations
 
@@ -87,14 +88,15 @@ def compute_disputed_check(trainer_ends: list[bytes], my_ends: list[bytes]) -> i
     return None
 
 
-def compute_draw_due(d: DisputeView, head: int, is_party: bool) -> bool:
+def compute_draw_due(d: DisputeView, head: int, is_challenger: bool) -> bool:
     """Whether this node sends draw_jury at `head`: the step is named and the jury block mined (the contract wants
     block.number > jury_block; a gas estimate runs in the context of the head block, so head > jury_block), at
-    once for a party, DRAW_GRACE_BLOCKS later for anyone else. An expired jury block is due too: that send
-    re-targets it (protocol.is_jury_block_expired) and a later one draws."""
+    once for the challenger (CHALLENGER_GAS_ALLOWANCE covers the draw), DRAW_GRACE_BLOCKS later for anyone else,
+    the trainer included (its allowance covers post_steps and resolve only). An expired jury block is due too:
+    that send re-targets it (protocol.is_jury_block_expired) and a later one draws."""
     if d.phase != protocol.DISPUTE_STEP_NAMED:
         return False
-    return head > d.jury_block + (0 if is_party else DRAW_GRACE_BLOCKS)
+    return head > d.jury_block + (0 if is_challenger else DRAW_GRACE_BLOCKS)
 
 
 def compute_resolve_due(d: DisputeView, jury_size: int, head: int) -> bool:
@@ -257,9 +259,9 @@ class DisputeDuties:
         return f"named step {step}"
 
     def _draw(self, d: DisputeView, head: int) -> str | None:
-        """Anyone's move: draw the jury once the jury block is mined (a party at once, any other node after
+        """Anyone's move: draw the jury once the jury block is mined (the challenger at once, any other node after
         DRAW_GRACE_BLOCKS). Another node's draw landing first makes ours revert: harmless, nothing to retry."""
-        if not compute_draw_due(d, head, self.me in (d.trainer, d.challenger)):
+        if not compute_draw_due(d, head, self.me == d.challenger):
             return None
         expired = protocol.is_jury_block_expired(d.jury_block, head + 1)
         try:

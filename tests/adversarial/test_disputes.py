@@ -202,7 +202,7 @@ def test_lazy_majority_loses_against_an_honest_trainer(dnet, tmp_path, case):
 def test_undisputed_lazy_majority_decides_nothing(dnet, tmp_path, case):
     c = case("lazy majority contradicts and does not dispute", expected="round accepted (no majority vote for fraud)")
     p = Play(dnet, tmp_path, 2)
-    p.kit.mine(TASK.reveal_verdicts_window + 1)
+    p.kit.mine_to(p.rounds.rounds(p.round_id).call()[9] + 1)  # past Round.deadline (ends + final commits + reveals)
     p.kit.tx("TrainingRounds", "finalize", p.round_id, sender=p.kit.deployer)
     outcome = p.rounds.rounds(p.round_id).call()[6]
     c.observe(f"outcome {Outcome(outcome).label}; lazy members {[p.delta(a) for a in p.contradicting]} wei")
