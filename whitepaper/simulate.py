@@ -158,6 +158,19 @@ class Agent:
     history: list = field(default_factory=list)
 
 
+def summarize_by_strategy(agents: list[Agent], counts: dict | None = None) -> dict:
+    """Per strategy of `agents`: agents, rounds (or seats), slashes, profit and profit per round; plus the
+    strategy's counters in `counts` ((role, strategy) -> Counter) when a run keeps some."""
+    out = {}
+    for st in dict.fromkeys(a.strategy for a in agents):
+        group = [a for a in agents if a.strategy == st]
+        n_rounds = sum(a.rounds for a in group)
+        out[st] = {"agents": len(group), "rounds": n_rounds, "slashed": sum(a.slashed for a in group),
+                   "profit_eth": sum(a.profit for a in group),
+                   "profit_per_round_eth": sum(a.profit for a in group) / n_rounds if n_rounds else 0.0,
+                   **dict((counts or {}).get((group[0].role, st), {}))}
+    return out
+
 def bad_segments(strategy: str, M: int, rng: random.Random) -> set[int]:
     """Which transitions a trainer of this strategy forges or skips this round."""
     # among the segments the rule draws from (0..M-2): the last, M-1, is always checked
@@ -247,18 +260,6 @@ def run(P: dict, rounds: int, seed: int = 7, population: dict | None = None) -> 
         for a in trainers + verifiers:
             a.history.append(a.profit)
 
-    def per_strategy(agents: list[Agent]) -> dict:
-        out = {}
-        for st in dict.fromkeys(a.strategy for a in agents):
-            group = [a for a in agents if a.strategy == st]
-            n_rounds = sum(a.rounds for a in group)
-            out[st] = {
-                "agents": len(group), "rounds": n_rounds, "slashed": sum(a.slashed for a in group),
-                "profit_eth": sum(a.profit for a in group),
-                "profit_per_round_eth": sum(a.profit for a in group) / n_rounds if n_rounds else 0.0,
-            }
-        return out
-
     series = {}
     for agents in (trainers, verifiers):
         for st in dict.fromkeys(a.strategy for a in agents):
@@ -268,7 +269,7 @@ def run(P: dict, rounds: int, seed: int = 7, population: dict | None = None) -> 
     return {
         "rounds": rounds, "params": {k: P[k] for k in ("S", "k", "M", "s", "c", "q")},
         "assumptions": dict(ASSUMPTIONS), "population": population,
-        "trainers": per_strategy(trainers), "verifiers": per_strategy(verifiers),
+        "trainers": summarize_by_strategy(trainers), "verifiers": summarize_by_strategy(verifiers),
         "trainer_outcomes": {k: dict(v) for k, v in outcomes.items()},
         "honest_trainer_slashes_by_cause": dict(honest_slash_causes),
         "cumulative_profit_eth": series,
@@ -650,22 +651,11 @@ def run_disputes(P: dict, rounds: int, seed: int = 7, population: dict | None = 
         for a in trainers + verifiers:
             a.history.append(a.profit)
 
-    def per_strategy(agents: list[Agent]) -> dict:
-        out = {}
-        for st in dict.fromkeys(a.strategy for a in agents):
-            group = [a for a in agents if a.strategy == st]
-            n_rounds = sum(a.rounds for a in group)
-            out[st] = {"agents": len(group), "rounds": n_rounds, "slashed": sum(a.slashed for a in group),
-                       "profit_eth": sum(a.profit for a in group),
-                       "profit_per_round_eth": sum(a.profit for a in group) / n_rounds if n_rounds else 0.0,
-                       **dict(counts.get((group[0].role, st), {}))}
-        return out
-
     return {
         "mode": "disputes", "rounds": rounds, "params": {k_: P[k_] for k_ in ("S", "k", "M", "s", "c", "q")},
         "assumptions": dict(ASSUMPTIONS), "dispute_assumptions": dict(DISPUTE_ASSUMPTIONS), "bond_wei": bond,
         "lazy_juror": lazy_juror, "population": population,
-        "trainers": per_strategy(trainers), "verifiers": per_strategy(verifiers),
+        "trainers": summarize_by_strategy(trainers, counts), "verifiers": summarize_by_strategy(verifiers, counts),
         "trainer_outcomes": {k_: dict(v) for k_, v in outcomes.items()},
         "honest_trainer_slashes_by_cause": dict(honest_causes), "treasury_eth": treasury / ETH,
     }
