@@ -55,6 +55,8 @@ GROUPS = {
     "test_attacks": "Attacks of the outside review (issue #13)",
     "test_disputes": "Disputes (issue #15): contract level, the nodes' dispute duties, stand-in replays",
     "test_dispute_nodes": "Disputes (issue #15): real TrainerNode / VerifierNode, real engine",
+    "test_epoch_attacks": "Epochs (issue #14): real TrainerNode / VerifierNode, real engine",
+    "test_epoch_contract_attacks": "Epochs (issue #14): contract level",
 }
 
 # Cases of issue #8 the suite does not run, with the reason (shown as "not run").
