@@ -6,6 +6,10 @@ Deliberately not a CLI flag. Modes:
 - "lazy":       approves without replaying: commits the revealed start hashes as the end
                 hashes (the only hashes it can see before committing), every flag true.
 - "reject":     rejects everything: random end hashes, every flag bad.
+- "accuse":     rejects everything without replaying (as "reject") and, on a deployment with Disputes,
+                disputes every round it contradicted and names step 1 of the span without replaying
+                (a lazy challenger betting the trainer will not defend; as a juror it votes against the
+                trainer). The demo's lazy verifier: it loses its bond to the honest trainer and the jury.
 - "silent":     commits an honest verdict, then never reveals it.
 - "equivocate": commits an honest verdict, then reveals other end hashes (the contract
                 refuses them, so it never opens its commitment).
@@ -24,7 +28,7 @@ from verifier.node import VerifierNode
 
 log = logging.getLogger("trainchain.verifier")
 
-MODES = ("lazy", "reject", "silent", "equivocate", "copy", "collude")
+MODES = ("lazy", "reject", "accuse", "silent", "equivocate", "copy", "collude")
 
 
 class MisbehavingVerifier(VerifierNode):
@@ -42,7 +46,7 @@ class MisbehavingVerifier(VerifierNode):
         if self.mode == "lazy":
             starts = [bytes(h) for h in self.chain.call(self.chain.rounds.functions.start_hashes_of(rec.round_id))]
             return {"end_hashes": starts, "data_root_ok": True, "starts_ok": True, "verdict_samples": samples}
-        if self.mode == "reject":
+        if self.mode in ("reject", "accuse"):
             return {"end_hashes": [os.urandom(32) for _ in samples], "data_root_ok": False, "starts_ok": False,
                     "verdict_samples": samples}
         if self.mode == "collude":
@@ -56,9 +60,20 @@ class MisbehavingVerifier(VerifierNode):
     def compute_final_ok(self, rec, rnd) -> bool:
         if self.mode in ("lazy", "collude"):
             return True  # approves without fetching the final checkpoint
-        if self.mode == "reject":
+        if self.mode in ("reject", "accuse"):
             return False
         return super().compute_final_ok(rec, rnd)
+
+    def tick_disputes(self, head: int) -> None:
+        if self.mode == "accuse" and self._dispute_duties is None and self.chain.disputes is not None:
+            from node.roles.disputes import DisputeDuties
+
+            def no_replay(d, steps: int) -> list[bytes]:
+                # the span's start leaf, then anything: the first step differs, so step 1 is named (and voted on)
+                return [d.start_hash] + [os.urandom(32) for _ in range(steps)]
+
+            self._dispute_duties = DisputeDuties(self.chain, self.db, no_replay, role=self.role)
+        super().tick_disputes(head)
 
     def commit_verdict(self, rec, rnd) -> None:
         if self.mode != "copy" or rec.phase == "verdict_ready":

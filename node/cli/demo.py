@@ -15,10 +15,14 @@
    segment (always checked): its slot is caught and slashed, the two honest slots are aggregated
    without it and accepted (the demo recomputes that aggregate from the store);
 5. the latest canonical CID read from ModelOracle, the weights fetched from the nodes'
-   gateways and checked against the state hash, and a sample generated from them.
+   gateways and checked against the state hash, and a sample generated from them;
+6. disputes (issue #15), on a second devnet deployed with Disputes (no majority vote decides fraud):
+   a lazy verifier contradicts an honest trainer's round without replaying and disputes it; a jury
+   of the two other verifiers replays the step it named and sides with the trainer; the lazy
+   verifier loses its bond (paid to the trainer and the jurors) and the round is accepted.
 
 Progress goes to stderr; the last line of stdout is one JSON summary (epochs, their slots,
-accepted and excluded slots, the canonical CID).
+accepted and excluded slots, the canonical CID, the dispute act's disputes and payments).
 """
 from __future__ import annotations
 
@@ -34,6 +38,10 @@ import click
 EVENTS = ("SlotClaimed", "SlotCommitted", "RoundSealed", "StartsRevealed", "VerdictCommitted", "EndsRevealed", "FinalCommitted",
           "VerdictRevealed", "RoundFinalized", "PenaltyApplied", "AggregationOpened", "AggregateCommitted",
           "AggregatePosted", "AggregateRevealed", "EpochClosed", "AggregationPenalty", "CanonicalModelUpdated")
+# the dispute act: a v1 round on a deployment with Disputes (issue #15)
+DISPUTE_EVENTS = ("RoundCommitted", "RoundSealed", "StartsRevealed", "VerdictCommitted", "EndsRevealed", "FinalCommitted",
+                  "VerdictRevealed", "DisputeOpened", "StepsPosted", "StepNamed", "JuryDrawn", "VoteCommitted",
+                  "VoteRevealed", "DisputeResolved", "DisputePaid", "RoundFinalized", "PenaltyApplied", "CanonicalModelUpdated")
 STAKE = 10 * 10**18
 FUND = 5 * 10**18
 SLOTS = 3  # trainers per epoch
@@ -65,8 +73,8 @@ class EventPrinter:
     """Prints the protocol's events as they happen, with node names for addresses."""
 
     def __init__(self, chain, console, names: dict[str, str], from_block: int, n_segments: int,
-                 loss_of=lambda round_id: None):
-        self.chain, self.console, self.names, self.n_segments = chain, console, names, n_segments
+                 loss_of=lambda round_id: None, events: tuple[str, ...] = EVENTS):
+        self.chain, self.console, self.names, self.n_segments, self.events = chain, console, names, n_segments, events
         self.next_block = from_block
         self.loss_of = loss_of  # round -> the trainer's mean training loss, if known
 
@@ -78,7 +86,7 @@ class EventPrinter:
         if head < self.next_block:
             return
         found = []
-        for event in EVENTS:
+        for event in self.events:
             found += self.chain.events(event, self.next_block, head)
         for e in sorted(found, key=lambda e: (e["blockNumber"], e["logIndex"])):
             self.console.print(f"[dim]block {e['blockNumber']:>4}[/dim]  {self.describe(e)}")
@@ -144,6 +152,26 @@ class EventPrinter:
             return f"[bold]round {a['round_id']} finalized: [{color}]{outcome}[/{color}][/bold]{loss_text}"
         if n == "PenaltyApplied":
             return f"[red]{self.name(a['who'])} slashed {a['amount'] / 1e18:g} ETH ({a['reason']})[/red]"
+        if n == "DisputeOpened":
+            return (f"[bold]dispute {a['dispute_id']}[/bold]: {self.name(a['challenger'])} disputes check {a['check_index']} "
+                    f"of round {a['round_id']} against {self.name(a['trainer'])} ({a['span_steps']} steps, bond "
+                    f"{a['bond'] / 1e18:.4g} ETH)")
+        if n == "StepsPosted":
+            return f"dispute {a['dispute_id']}: the trainer posted the span's {len(a['step_hashes'])} step hashes"
+        if n == "StepNamed":
+            return f"dispute {a['dispute_id']}: the challenger names step {a['step']} (jury block {a['jury_block']})"
+        if n == "JuryDrawn":
+            return f"dispute {a['dispute_id']}: jury " + ", ".join(self.name(x) for x in a["jury"]) + " (each replays that step)"
+        if n == "VoteCommitted":
+            return f"dispute {a['dispute_id']}: juror {self.name(a['juror'])} committed its vote"
+        if n == "VoteRevealed":
+            side = "[green]trainer right[/green]" if a["trainer_right"] else "[red]challenger right[/red]"
+            return f"dispute {a['dispute_id']}: juror {self.name(a['juror'])} votes {side}"
+        if n == "DisputeResolved":
+            winner = "[green]the trainer wins[/green]" if a["trainer_won"] else "[red]the challenger wins[/red]"
+            return f"[bold]dispute {a['dispute_id']} resolved: {winner}[/bold] ({a['reason']})"
+        if n == "DisputePaid":
+            return f"dispute {a['dispute_id']}: {self.name(a['who'])} paid {a['amount'] / 1e18:.4g} ETH ({a['reason']})"
         if n == "CanonicalModelUpdated":
             return f"[cyan]canonical model of task {a['task_id']} is now version {a['version']}: {a['cid']}[/cyan]"
         return n
@@ -253,10 +281,97 @@ def run_demo(workdir: Path, block_time: float, honest_rounds: int, console, time
             "slashed": slashed,
             "sample": sample,
         })
-        return summary
     finally:
         net.stop()
         summary["wall_s"] = round(time.time() - started, 1)
+    if summary["ok"]:  # the epochs passed: disputes next, on a devnet of their own (a deployment WITH Disputes)
+        act = run_dispute_act(workdir / "disputes", console, timeout)
+        summary["disputes"] = act
+        summary["checks"]["lazy_verifier_lost_dispute"] = act["ok"]
+        summary["ok"] = act["ok"]
+        summary["wall_s"] = round(time.time() - started, 1)
+    return summary
+
+
+def dispute_act_spec(store):
+    """The dispute act's task: the tiny preset (a v1 round of 16 steps in 4 segments, one sample), windows short
+    enough at 0.5 s blocks that the contradicted round (held to its verdict deadline, no majority vote) ends in
+    well under a minute, long enough for a loaded 2-core machine."""
+    from node.engine import TaskSpec, build_dataset, demo_corpus_paths
+
+    spec = TaskSpec.preset("tiny").with_(protocol={"samples": 1, "seal_delay_blocks": 1, "reveal_window": 24,
+                                                   "commit_verdicts_window": 24, "reveal_verdicts_window": 24})
+    return spec.with_(dataset={"manifest_cid": build_dataset(demo_corpus_paths(200_000), store)})
+
+
+def run_dispute_act(workdir: Path, console, timeout: float) -> dict:
+    """Disputes (issue #15) with real processes on a second devnet, deployed WITH Disputes (no majority vote for
+    fraud): an honest trainer, two honest verifiers and a lazy one (`--verifier accuse`: contradicts without
+    replaying, disputes, names a step blindly). The committee is all three, so the lazy verifier sits on it; its
+    dispute goes to a jury of the two others, who replay the named step from the span's start checkpoint and side
+    with the trainer: the lazy verifier loses its bond, the trainer and the jurors are paid from it, the round is
+    accepted. Returns the act's summary and checks."""
+    from node import protocol
+    from node.chain.contracts import DeployParams
+    from node.localnet import LocalNet, wait_until
+
+    net = LocalNet(workdir, block_time=0.5, deploy_params=DeployParams(disputes=True))
+    try:
+        console.rule("[bold]disputes: a lazy verifier accuses an honest trainer")
+        net.start()
+        trainer = net.add_staked_node("trainer", 1, "trainer", STAKE)
+        verifiers = [net.add_staked_node(f"verifier{i + 1}", 2 + i, "verifier", STAKE) for i in range(2)]
+        lazy = net.add_staked_node("lazy", 4, "verifier", STAKE)
+        names = {n.address: n.name for n in [trainer, *verifiers, lazy]}
+        spec = dispute_act_spec(net.store())
+        task_id = net.create_task(spec, FUND)["task_id"]
+        console.print(f"devnet {net.url} (0.5 s blocks) with Disputes: a contradiction opens a dispute, no vote decides "
+                      f"fraud; task {task_id}: tiny GPT, {spec.steps_per_round} steps in {spec.segments_per_round} "
+                      "segments; trainer, verifier1-2 and lazy (contradicts without replaying, then disputes) staked "
+                      f"{STAKE / 1e18:g} ETH each; the committee is all three verifiers")
+        chain = net.client()
+        printer = EventPrinter(chain, console, names, net.deployment.deploy_block, spec.segments_per_round,
+                               events=DISPUTE_EVENTS)
+        before = {n.name: net.stake_of(n.address) for n in [trainer, lazy]}
+        for v in verifiers:
+            net.spawn_verifier(v, "--task", str(task_id))
+        net.spawn_adversary(lazy, task_id, "--verifier", "accuse")
+        proc = net.spawn_trainer(trainer, task_id, 1)
+
+        def poll():
+            printer.poll()
+            net.check_alive(*(v.name for v in verifiers), lazy.name)
+
+        wait_until(lambda: proc.poll() is not None, timeout, what="the dispute act's round", on_poll=poll)
+        if proc.returncode != 0:
+            raise DemoFailed(f"trainer exited with code {proc.returncode}:\n{net.log_tail(trainer.name)}")
+        (rnd,) = net.wait_finalized(task_id, 1, watch=[*verifiers, lazy], timeout=timeout)
+        printer.poll()
+        opened = [e["args"] for e in chain.events("DisputeOpened")]
+        resolved = [e["args"] for e in chain.events("DisputeResolved")]
+        votes = [e["args"] for e in chain.events("VoteRevealed")]
+        paid = [{"dispute": e["args"]["dispute_id"], "to": names.get(e["args"]["who"], e["args"]["who"]),
+                 "amount_wei": e["args"]["amount"], "reason": e["args"]["reason"]} for e in chain.events("DisputePaid")]
+        after = {n.name: net.stake_of(n.address) for n in [trainer, lazy]}
+        outcome = protocol.Outcome(rnd.outcome).label
+        checks = {
+            "lazy_disputed": bool(opened) and all(o["challenger"] == lazy.address for o in opened),
+            "jury_sided_with_trainer": bool(votes) and all(v["trainer_right"] for v in votes),
+            "lazy_lost_every_dispute": len(resolved) == len(opened) and all(r["trainer_won"] for r in resolved),
+            "trainer_paid_from_bond": any(p["to"] == trainer.name and p["amount_wei"] > 0 for p in paid),
+            "honest_round_accepted": outcome == "accepted",
+        }
+        lost = sum(o["bond"] for o in opened)
+        console.print(f"round {rnd.round_id} {outcome}; lazy lost {len(opened)} dispute(s) and its bond(s) "
+                      f"({lost / 1e18:.4g} ETH), its stake moved {(after['lazy'] - before['lazy']) / 1e18:+.4g} ETH; "
+                      f"the trainer's stake {(after['trainer'] - before['trainer']) / 1e18:+.4g} ETH")
+        return {"ok": all(checks.values()), "checks": checks, "task_id": task_id, "round": rnd.round_id,
+                "outcome": outcome, "disputes": [{"dispute": r["dispute_id"], "trainer_won": r["trainer_won"],
+                                                  "reason": r["reason"]} for r in resolved],
+                "bonds_lost_wei": lost, "paid": paid,
+                "stake_change_wei": {k: after[k] - before[k] for k in after}}
+    finally:
+        net.stop()
 
 
 def epoch_report(chain, task_id: int, epochs: int, names: dict, workdir: Path) -> list[dict]:

@@ -59,3 +59,26 @@ def test_a_forgery_is_convicted_by_a_dispute_between_real_nodes(dnet, case):
     assert rnd.outcome == protocol.Outcome.FRAUD
     assert opened and resolved and not any(r["trainer_won"] for r in resolved)
     assert net.stake_of(cheater.address) < before
+
+
+def test_a_lazy_accuser_loses_its_dispute_against_an_honest_trainer(tmp_path, case):
+    """The demo's dispute act (node/cli/demo.py: run_dispute_act), run as a case: its own devnet with Disputes, an
+    honest trainer, two honest verifiers and a MisbehavingVerifier("accuse") process, all on one committee."""
+    from rich.console import Console
+
+    from node.cli.demo import run_dispute_act
+    from node.engine import TaskSpec, apply_runtime_pin
+    from node.engine.runtime import is_torch_loaded
+
+    if not is_torch_loaded():  # the genesis is built in this process
+        apply_runtime_pin(TaskSpec.preset("tiny"))
+
+    c = case("real nodes, Disputes deployed: a lazy verifier contradicts an honest trainer without replaying and "
+             "disputes, naming a step blindly (the demo's dispute act)",
+             expected="the jury (the two other verifiers) replays the step and sides with the trainer: the accuser "
+                      "loses its bond to the trainer and the jurors, the round is accepted")
+    act = run_dispute_act(tmp_path, Console(stderr=True), TIMEOUT)
+    c.observe(f"outcome {act['outcome']}; disputes {[(d['trainer_won'], d['reason']) for d in act['disputes']]}; "
+              f"bond lost {act['bonds_lost_wei']} wei; paid {[(p['to'], p['amount_wei'], p['reason']) for p in act['paid']]}")
+    assert act["checks"] == {k: True for k in act["checks"]}, act["checks"]
+    assert act["outcome"] == "accepted" and act["disputes"] and act["bonds_lost_wei"] > 0
