@@ -12,7 +12,9 @@
         pays (the trainer the fraud slash of its round reservation, the challenger its bond), refunds the
         winner's dispute gas (a fixed allowance at the opening block's basefee), pays the majority
         jurors; minority and absent jurors lose a share of their seat's reservation. A missed move
-        within its window loses the dispute.
+        within its window loses the dispute. A member whose contradiction is a flag (the data root, the
+        start checkpoints, the final checkpoint: nothing to narrow) disputes that flag instead (open_flag):
+        the jury is drawn at once and each juror checks the flag itself.
 @dev The jury is an honest-majority assumption (node/protocol.py compute_jury_capture_probability gives
      its price). An authorized caller of TrainingRounds (open_dispute / resolve: the round cannot
      finalize while a dispute is open) and of StakeManager (reservations, slashes, credits). Every rule
@@ -45,6 +47,11 @@ interface ITaskRegistry:
 MAX_CHECKED: constant(uint256) = rules.MAX_CHECKED
 MAX_COMMITTEE: constant(uint256) = rules.MAX_COMMITTEE
 MAX_STEP_HASHES: constant(uint256) = rules.MAX_SPAN_STEPS + 1
+
+# what a flag dispute is about (open_flag): the trainer's commitment that a juror checks off-chain
+FLAG_DATA_ROOT: public(constant(uint256)) = 1   # the data root is the Merkle root of the round's batch schedule
+FLAG_STARTS: public(constant(uint256)) = 2      # every revealed start checkpoint is served and hashes to its leaf
+FLAG_FINAL: public(constant(uint256)) = 3       # the final checkpoint is served and hashes to h_M
 
 VOTE_NONE: constant(uint256) = 0
 VOTE_TRAINER: constant(uint256) = 1     # the trainer's hash after the named step is what a replay gives
@@ -84,6 +91,11 @@ event DisputeOpened:
     span_steps: uint256
     bond: uint256
     deadline: uint256
+
+event FlagDisputed:
+    dispute_id: indexed(uint256)
+    flag: uint256
+    jury_block: uint256       # draw_jury is open from jury_block + 1
 
 event StepsPosted:
     dispute_id: indexed(uint256)
@@ -142,6 +154,7 @@ juror_seat: public(HashMap[uint256, uint256])                  # dispute -> a ju
 juror_reservation: public(HashMap[uint256, HashMap[address, uint256]])  # what each juror could reserve of its seat
 vote_commitments: public(HashMap[uint256, HashMap[address, bytes32]])
 votes: public(HashMap[uint256, HashMap[address, uint256]])     # VOTE_* of each juror
+flag_of: public(HashMap[uint256, uint256])                     # dispute -> FLAG_* (0: a span dispute)
 round_convicted: public(HashMap[uint256, bool])                # the trainer's fraud slash is taken once per round
 
 
@@ -171,6 +184,38 @@ def open(round_id: uint256, check_index: uint256) -> uint256:
     @param check_index Position of the disputed check in round_samples_of(round_id).
     @return The dispute id.
     """
+    return self._open(round_id, check_index, msg.value)
+
+
+@external
+@payable
+def open_flag(round_id: uint256, flag: uint256) -> uint256:
+    """
+    @notice A committee member whose revealed verdict contradicts the trainer disputes one of the trainer's
+            commitments that no span replay settles (FLAG_DATA_ROOT, FLAG_STARTS, FLAG_FINAL), posting the
+            same bond as open. Nothing to narrow: the jury block is the next block, anyone draws the jury
+            once it is mined, and each juror checks the flag itself (recomputes the data root; fetches the
+            start or final checkpoints and hashes them against their leaves: content the trainer does not
+            serve is the trainer's fault). A member disputes once per round, a span or a flag.
+    @param round_id A round in phase ENDS_REVEALED.
+    @param flag FLAG_DATA_ROOT, FLAG_STARTS or FLAG_FINAL.
+    @return The dispute id.
+    """
+    assert flag >= FLAG_DATA_ROOT and flag <= FLAG_FINAL, "disputes: no such flag"
+    dispute_id: uint256 = self._open(round_id, 0, msg.value)
+    jury_block: uint256 = rules.compute_jury_block(block.number)
+    self.disputes[dispute_id].phase = rules.DISPUTE_STEP_NAMED
+    self.disputes[dispute_id].jury_block = jury_block
+    self.disputes[dispute_id].deadline = 0
+    self.flag_of[dispute_id] = flag
+    log FlagDisputed(dispute_id=dispute_id, flag=flag, jury_block=jury_block)
+    return dispute_id
+
+
+@internal
+def _open(round_id: uint256, check_index: uint256, bond: uint256) -> uint256:
+    """Registers the dispute with TrainingRounds (which checks the challenger contradicted and disputes once)
+    and records it in phase DISPUTE_OPENED over check `check_index`; `bond` is all of msg.value."""
     trainer: address = empty(address)
     task_id: uint256 = 0
     commit_block: uint256 = 0
@@ -179,7 +224,6 @@ def open(round_id: uint256, check_index: uint256) -> uint256:
     trainer, task_id, commit_block = extcall self.rounds.open_dispute(round_id, msg.sender, check_index)
     p: rules.TaskParams = staticcall self.registry.task_params(task_id)
     # all of msg.value is the bond (at least the formula at this block's basefee): a loser loses all of it
-    bond: uint256 = msg.value
     assert bond >= rules.compute_challenger_bond(p.verifier_reward_wei, block.basefee), "disputes: bond below rules.compute_challenger_bond"
     start_leaf: uint256 = (staticcall self.rounds.round_samples_of(round_id))[check_index]
     end_leaf: uint256 = (staticcall self.rounds.round_check_ends_of(round_id))[check_index]
@@ -308,7 +352,8 @@ def draw_jury(dispute_id: uint256) -> bool:
 def commit_vote(dispute_id: uint256, commitment: bytes32):
     """
     @notice A juror commits rules.compute_vote_commitment(dispute_id, juror, trainer_right, salt):
-            trainer_right = replaying `step` steps from the span's start checkpoint gives claimed_hash.
+            trainer_right = replaying `step` steps from the span's start checkpoint gives claimed_hash (a flag
+            dispute: the flag holds, flag_of).
     @param dispute_id A dispute in its jury phase.
     @param commitment The vote's commitment.
     """

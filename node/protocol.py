@@ -468,6 +468,22 @@ DISPUTE_STEP_NAMED = 3    # waiting for draw_jury (anyone, once the jury block i
 DISPUTE_JURY = 4          # jurors commit, then reveal, their vote on the named step
 DISPUTE_RESOLVED = 5
 
+# flag disputes (Disputes.open_flag): a contradiction with no span to narrow; the jury checks the flag itself.
+# Same values as Disputes.FLAG_*; 0 (Disputes.flag_of) is a span dispute.
+FLAG_DATA_ROOT = 1  # the data root is the Merkle root of the round's batch schedule
+FLAG_STARTS = 2     # every revealed start checkpoint is served and hashes to its leaf
+FLAG_FINAL = 3      # the final checkpoint is served and hashes to h_M
+
+
+def compute_false_flags(data_root_ok: bool, starts_ok: bool, final_ok: bool) -> list[int]:
+    """The flags a contradicting member may dispute when no end hash of its own replay differs: its revealed
+    flags that are false, in the verdict's order. Its node disputes the first one it can prove (a checkpoint
+    served under its CID that does not hash to its leaf, or a data root that is not the schedule's), never mere
+    unavailability: who failed to deliver is not attributable, and a trainer could withhold from the committee,
+    serve the jury and collect the bonds."""
+    return [flag for flag, ok in ((FLAG_DATA_ROOT, data_root_ok), (FLAG_STARTS, starts_ok), (FLAG_FINAL, final_ok))
+            if not ok]
+
 
 def compute_dealt_samples(seed: bytes, n_segments: int, n_samples: int, committee_size: int) -> list[int]:
     """Checks dealt out, not repeated: ONE draw of c·s pairwise non-adjacent segments (compute_samples with

@@ -74,6 +74,25 @@ def check_data_root(spec, dataset, start_step: int, data_root: bytes, slot=None)
     return bytes(compute_data_root(spec, dataset, start_step)) == bytes(data_root)
 
 
+CHECKPOINT_OK, CHECKPOINT_MISMATCH, CHECKPOINT_UNAVAILABLE = "ok", "mismatch", "unavailable"
+
+
+def compute_checkpoint_status(store, cid: str, expected_hash: bytes, workdir: Path) -> str:
+    """What a flag dispute's juror (and the member deciding to open one) finds at a checkpoint CID:
+    CHECKPOINT_OK, CHECKPOINT_MISMATCH (bytes served under the CID that are not a state hashing to
+    expected_hash: immutable under their CID, so every juror finds the same) or CHECKPOINT_UNAVAILABLE
+    (not fetched: nobody can tell who failed to deliver)."""
+    path = Path(workdir) / f"{cid}.safetensors"
+    try:
+        if not path.exists():
+            Path(workdir).mkdir(parents=True, exist_ok=True)
+            store.get_file(cid, path)
+    except Exception as exc:  # noqa: BLE001  (store errors: not fetched)
+        log.warning("checkpoint %s: not fetched (%s)", cid, exc)
+        return CHECKPOINT_UNAVAILABLE
+    return CHECKPOINT_OK if fetch_checkpoint(store, cid, expected_hash, workdir) is not None else CHECKPOINT_MISMATCH
+
+
 def check_final(store, cid: str, final_hash: bytes, workdir: Path | None = None) -> bool:
     """The final checkpoint must be fetchable and hash to h_M (it becomes canonical)."""
     if workdir is None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -57,6 +57,7 @@ class DisputeView:
     n_committed: int
     votes_trainer: int
     votes_challenger: int
+    flag: int = 0             # Disputes.flag_of: protocol.FLAG_* of a flag dispute (no span: the jury checks the flag)
 
     @classmethod
     def from_abi(cls, dispute_id: int, v) -> "DisputeView":
@@ -112,8 +113,12 @@ def compute_resolve_due(d: DisputeView, jury_size: int, head: int) -> bool:
 class DisputeDuties:
     """Plays every move this node owes in the disputes it is part of (see the module docstring)."""
 
-    def __init__(self, chain, db, span_hashes: Callable[[DisputeView, int], list[bytes]], role: str = "verifier"):
-        self.chain, self.db, self.span_hashes, self.role = chain, db, span_hashes, role
+    def __init__(self, chain, db, span_hashes: Callable[[DisputeView, int], list[bytes]], role: str = "verifier",
+                 flag_check: Callable[[int, int], str] | None = None):
+        """`flag_check(round_id, flag) -> "right" | "wrong" | "unavailable"`: the node's own check of a trainer's
+        flag (VerifierNode.dispute_flag_check); without one the node opens no flag dispute and, as a juror of
+        one, votes against the trainer (it cannot check what the trainer must make checkable)."""
+        self.chain, self.db, self.span_hashes, self.role, self.flag_check = chain, db, span_hashes, role, flag_check
         self.disputes = chain.disputes
 
     @property
@@ -131,7 +136,9 @@ class DisputeDuties:
 
     # ------------------------------------------------------------ reads
     def view(self, dispute_id: int) -> DisputeView:
-        return DisputeView.from_abi(dispute_id, self.chain.call(self.disputes.functions.disputes(dispute_id)))
+        v = DisputeView.from_abi(dispute_id, self.chain.call(self.disputes.functions.disputes(dispute_id)))
+        flag = self.chain.call(self.disputes.functions.flag_of(dispute_id))
+        return replace(v, flag=flag) if flag else v
 
     def jury(self, dispute_id: int) -> list[str]:
         return list(self.chain.call(self.disputes.functions.jury_of(dispute_id)))
@@ -156,8 +163,9 @@ class DisputeDuties:
         for ev in self.chain.events("DisputeOpened", from_block=cursor or None, to_block=head):
             if self.me in (ev["args"]["challenger"], ev["args"]["trainer"]):
                 known.add(ev["args"]["dispute_id"])
-        for ev in self.chain.events("StepNamed", from_block=cursor or None, to_block=head):
-            undrawn.add(ev["args"]["dispute_id"])
+        for name in ("StepNamed", "FlagDisputed"):  # a flag dispute awaits its jury from the start
+            for ev in self.chain.events(name, from_block=cursor or None, to_block=head):
+                undrawn.add(ev["args"]["dispute_id"])
         for ev in self.chain.events("JuryDrawn", from_block=cursor or None, to_block=head):
             undrawn.discard(ev["args"]["dispute_id"])
             if self.me in ev["args"]["jury"]:
@@ -187,6 +195,29 @@ class DisputeDuties:
         log.info("round %d: opened dispute %d on check %d (bond %d wei)", round_id, dispute_id, check_index, bond)
         return dispute_id
 
+    def open_flag(self, round_id: int, flag: int) -> int:
+        """Challenger: dispute the trainer's flag `flag` (protocol.FLAG_*) of `round_id`: no span, a jury at once."""
+        bond = self.chain.call(self.disputes.functions.bond_for(self._verifier_reward(round_id)))
+        bond = bond * BOND_MARGIN_NUM // BOND_MARGIN_DEN + 1
+        receipt = self._send(self.disputes.functions.open_flag(round_id, flag), value=bond, what="open flag dispute")
+        dispute_id = self.disputes.events.DisputeOpened().process_receipt(receipt, errors=DISCARD)[0]["args"]["dispute_id"]
+        self._save(dispute_id, role="challenger", round_id=round_id, flag=flag, bond=bond)
+        self.db.put_json(f"dispute:round:{round_id}", {"flag": flag, "dispute": dispute_id})
+        self.db.put_json("disputes:mine", sorted(set(self.db.get_json("disputes:mine", [])) | {dispute_id}))
+        self.db.record_duty(self.role, round_id, "dispute:open", "sent", f"dispute {dispute_id} flag {flag}")
+        log.info("round %d: opened flag dispute %d on flag %d (bond %d wei)", round_id, dispute_id, flag, bond)
+        return dispute_id
+
+    def provable_flag(self, round_id: int, flags: list[int]) -> int | None:
+        """The first of `flags` (false in this node's verdict) that its own check finds wrong now, not merely
+        unavailable (protocol.compute_false_flags says why); None without a flag check."""
+        if self.flag_check is None:
+            return None
+        for flag in flags:
+            if self.flag_check(round_id, flag) == "wrong":
+                return flag
+        return None
+
     def open_my_contradictions(self, head: int) -> list[int]:
         """Challenger: every round where this node's revealed verdict contradicted the trainer's end hashes and
         the round is still open to disputes gets its dispute (on the first differing check), once."""
@@ -196,8 +227,10 @@ class DisputeDuties:
         opened = []
         for ev in self.chain.events("VerdictRevealed", from_block=cursor or None, to_block=head, verifier=self.me):
             round_id = ev["args"]["round_id"]
-            if not ev["args"]["contradicts"] or self.db.get_json(f"dispute:round:{round_id}") is not None:
-                continue
+            decided = self.db.get_json(f"dispute:round:{round_id}")
+            if not ev["args"]["contradicts"] or (decided is not None and (
+                    "dispute" in decided or (decided.get("check") is None and decided.get("flag") is None))):
+                continue  # disputed already, or decided there is nothing to dispute (a crash before the open: retried)
             if self.chain.call(self.chain.rounds.functions.disputed(round_id, self.me)):
                 continue
             rnd = self.chain.call(self.chain.rounds.functions.rounds(round_id))
@@ -205,10 +238,19 @@ class DisputeDuties:
             if phase != protocol.Phase.ENDS_REVEALED or head + 1 > deadline:
                 continue
             mine = [bytes.fromhex(h[2:]) if isinstance(h, str) else bytes(h) for h in ev["args"]["end_hashes"]]
-            check = compute_disputed_check(self.chain.call(self.chain.rounds.functions.end_hashes_of(round_id)), mine)
-            self.db.put_json(f"dispute:round:{round_id}", {"check": check})  # decided once, before sending
+            if decided is None:  # decided once, written before sending
+                check = compute_disputed_check(self.chain.call(self.chain.rounds.functions.end_hashes_of(round_id)), mine)
+                flag = None
+                if check is None:  # no span to narrow: a flag the node can prove wrong, if any
+                    a = ev["args"]
+                    flag = self.provable_flag(round_id, protocol.compute_false_flags(a["data_root_ok"], a["starts_ok"], a["final_ok"]))
+                decided = {"check": check, "flag": flag}
+                self.db.put_json(f"dispute:round:{round_id}", decided)
+            check, flag = decided.get("check"), decided.get("flag")
             if check is not None:
                 opened.append(self.open(round_id, check))
+            elif flag is not None:
+                opened.append(self.open_flag(round_id, flag))
         self.db.set_cursor("disputes:reveals", head + 1)
         return opened
 
@@ -289,6 +331,10 @@ class DisputeDuties:
         state = self._state(d.dispute_id)
         committed = self.chain.call(self.disputes.functions.vote_commitments(d.dispute_id, self.me)) != b"\x00" * 32
         if not committed and head + 1 <= d.deadline:
+            if "vote" not in state and d.flag:  # a flag dispute: the juror's own check of the flag
+                found = self.flag_check(d.round_id, d.flag) if self.flag_check is not None else "unavailable"
+                state = {"vote": found == "right", "salt": os.urandom(32).hex()}
+                self._save(d.dispute_id, **state)
             if "vote" not in state:  # decided once, written before anything is sent: a restart reuses it
                 mine = self.span_hashes(d, d.step)
                 # a juror that cannot replay (the span's start unavailable or not hashing to its leaf) still votes:
@@ -376,7 +422,8 @@ class DisputeRole:
             return
         if self._dispute_duties is None:
             provider = replay_provider(self.chain, self.store, Path(self.workdir) / "disputes", self.dispute_engine)
-            self._dispute_duties = DisputeDuties(self.chain, self.db, provider, role=self.role)
+            self._dispute_duties = DisputeDuties(self.chain, self.db, provider, role=self.role,
+                                                 flag_check=getattr(self, "dispute_flag_check", None))
         try:
             for what in self._dispute_duties.tick(head):
                 log.info("dispute: %s", what)

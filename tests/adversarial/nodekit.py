@@ -85,9 +85,10 @@ class NodeNet:
 
     # ------------------------------------------------------------ set-up
     @classmethod
-    def start(cls, root: Path, n_verifiers: int = 3) -> "NodeNet":
-        """A LocalNet under `root` (unbonding 5 blocks), a tiny task funded for 20 rounds, the trainer and
-        the verifiers staked. Stop it with `stop()` (or use it as a context manager)."""
+    def start(cls, root: Path, n_verifiers: int = 3, disputes: bool = False) -> "NodeNet":
+        """A LocalNet under `root` (unbonding 5 blocks; with `disputes`, Disputes deployed: no majority vote for
+        fraud), a tiny task funded for 20 rounds, the trainer and the verifiers staked. Stop it with `stop()`
+        (or use it as a context manager)."""
         from node.chain.contracts import DeployParams
         from node.chain.records import TaskParams
         from node.engine.dataset import build_dataset, demo_corpus_paths
@@ -97,7 +98,7 @@ class NodeNet:
         root = Path(root)
         # minimums = STAKE: a round reserves the whole stake, the base of its slashes (#13, attack 7)
         local = LocalNet(root, block_time=None, deploy_params=DeployParams(
-            unbonding_blocks=5, min_trainer_stake=STAKE, min_verifier_stake=STAKE)).start()
+            unbonding_blocks=5, min_trainer_stake=STAKE, min_verifier_stake=STAKE, disputes=disputes)).start()
         try:
             store = local.local_store()
             corpus = build_dataset(demo_corpus_paths(limit_bytes=CORPUS_BYTES), store, shard_bytes=100_000)

@@ -82,3 +82,31 @@ def test_a_lazy_accuser_loses_its_dispute_against_an_honest_trainer(tmp_path, ca
               f"bond lost {act['bonds_lost_wei']} wei; paid {[(p['to'], p['amount_wei'], p['reason']) for p in act['paid']]}")
     assert act["checks"] == {k: True for k in act["checks"]}, act["checks"]
     assert act["outcome"] == "accepted" and act["disputes"] and act["bonds_lost_wei"] > 0
+
+
+def test_a_swapped_final_checkpoint_is_convicted_by_flag_disputes(tmp_path, case):
+    """Flag disputes (Disputes.open_flag): every end hash is right, only the final checkpoint is another state's.
+    Before them, a deployment with Disputes accepted such a round (no span to narrow, so no dispute). Real
+    TrainerNode / VerifierNode code ticked in this process (nodekit), the real engine, Disputes deployed."""
+    from nodekit import STAKE as NODEKIT_STAKE, NodeNet
+
+    from node.adversaries.trainers import FinalSwapTrainer
+
+    c = case("real nodes, Disputes deployed: FinalSwapTrainer reveals another checkpoint's CID as the final one "
+             "(every end hash right)",
+             expected="each member's final flag is false and its node proves it (the CID's bytes do not hash to h_M): "
+                      "it opens a flag dispute, the jury fetches the checkpoint, convicts; fraud, trainer slashed")
+    with NodeNet.start(tmp_path / "net", disputes=True) as net:
+        net.make_trainer(FinalSwapTrainer, max_rounds=1)
+        for i in range(3):
+            net.make_verifier(i)
+        r = net.run_round(max_passes=400)
+        opened = net.chain.events("FlagDisputed")
+        resolved = [e["args"] for e in net.chain.events("DisputeResolved")]
+        c.observe(f"outcome {protocol.Outcome(r.outcome).label}; {len(opened)} flag dispute(s) "
+                  f"(flags {sorted(e['args']['flag'] for e in opened)}); resolved "
+                  f"{[(x['trainer_won'], x['reason']) for x in resolved]}; trainer {r.stake_delta[net.trainer.address]:+d} wei")
+        assert r.outcome == protocol.Outcome.FRAUD
+        assert opened and all(e["args"]["flag"] == protocol.FLAG_FINAL for e in opened)
+        assert resolved and not any(x["trainer_won"] for x in resolved)
+        assert r.stake_delta[net.trainer.address] < 0 and -r.stake_delta[net.trainer.address] <= NODEKIT_STAKE

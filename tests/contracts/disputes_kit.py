@@ -82,6 +82,14 @@ class DisputeDriver:
         self.posted_bond = tx.value
         return tx
 
+    def open_flag(self, flag, sender=None, value=None):
+        """A flag dispute (Disputes.open_flag): no span; the jury block is the next block."""
+        tx = self.c.disputes.open_flag(self.rd.round_id, flag, {"from": sender or self.challenger,
+                                                                "value": self.bond if value is None else value})
+        self.dispute_id = tx.return_value
+        self.posted_bond = tx.value
+        return tx
+
     def post_steps(self, hashes=None, sender=None):
         return self.c.disputes.post_steps(self.dispute_id, self.step_hashes if hashes is None else hashes,
                                           {"from": sender or self.rd.trainer})

@@ -524,3 +524,102 @@ def test_dispute_gas(dc, rd):
     # (the challenger's node draws the jury too when nobody else did first)
     challenger_moves = ("open", "name_step", "draw_jury (jury draw + seats)", "resolve (6 jurors paid)")
     assert sum(gas[m] for m in challenger_moves) < P.CHALLENGER_GAS_ALLOWANCE
+
+
+# ---------------------------------------------------------------- flag disputes: no span to narrow
+
+def flag_contradicted_round(rd, final_ok=None, data_root_ok=True):
+    """A round whose first member agrees on every end hash but reveals a false flag (final_ok False by default,
+    or data_root_ok False): a contradiction with no span to narrow. Returns (challenger, the other members)."""
+    rd.commit()
+    rd.seal()
+    rd.reveal_starts()
+    members = list(rd.committee)
+    for v in members:
+        rd.commit_verdict(v, data_root_ok=data_root_ok if v == members[0] else True)
+    rd.reveal_ends()
+    rd.commit_finals(members, final_ok={members[0]: False} if final_ok is None else final_ok)
+    for v in members:
+        rd.reveal_verdict(v)
+    return members[0], members[1:]
+
+
+def test_false_flags_in_the_verdicts_order():
+    assert P.compute_false_flags(True, True, True) == []
+    assert P.compute_false_flags(False, True, False) == [P.FLAG_DATA_ROOT, P.FLAG_FINAL]
+
+
+def test_flag_constants_match_the_contract(dc):
+    assert (dc.disputes.FLAG_DATA_ROOT(), dc.disputes.FLAG_STARTS(), dc.disputes.FLAG_FINAL()) == \
+        (P.FLAG_DATA_ROOT, P.FLAG_STARTS, P.FLAG_FINAL)
+
+
+def test_open_flag_checks(dc, rd, outsider):
+    challenger, others = flag_contradicted_round(rd)
+    dd = DisputeDriver(dc, rd, challenger)
+    for bad in (0, P.FLAG_FINAL + 1):
+        with brownie.reverts("disputes: no such flag"):
+            dd.open_flag(bad)
+    with brownie.reverts("rounds: not a contradicting member"):
+        dd.open_flag(P.FLAG_FINAL, sender=others[0])
+    with brownie.reverts("rounds: not a contradicting member"):
+        dd.open_flag(P.FLAG_FINAL, sender=outsider)
+    with brownie.reverts("disputes: bond below rules.compute_challenger_bond"):
+        dd.open_flag(P.FLAG_FINAL, value=dd.bond - 1)
+    tx = dd.open_flag(P.FLAG_FINAL)
+    ev = tx.events["FlagDisputed"]
+    assert ev["flag"] == P.FLAG_FINAL and ev["jury_block"] == tx.block_number + 1
+    assert dc.disputes.flag_of(dd.dispute_id) == P.FLAG_FINAL
+    assert dd.state["phase"] == P.DISPUTE_STEP_NAMED  # nothing to narrow: straight to the jury draw
+    with brownie.reverts("rounds: not a contradicting member"):
+        dd.open(check_index=0)  # one dispute per member and round: a span or a flag
+    with brownie.reverts("disputes: not awaiting steps"):
+        dd.post_steps()
+    with brownie.reverts("disputes: not awaiting a step"):
+        dd.name_step(draw=False)
+    with brownie.reverts("disputes: jury not drawn yet (draw_jury)"):
+        dd.resolve()
+    with brownie.reverts("rounds: in dispute"):
+        rd.finalize()
+
+
+def test_open_flag_after_the_window_is_refused(dc, rd):
+    challenger, _ = flag_contradicted_round(rd)
+    mine_past_round_deadline(dc, rd)
+    with brownie.reverts("rounds: not open to disputes"):
+        DisputeDriver(dc, rd, challenger).open_flag(P.FLAG_FINAL)
+
+
+def test_a_swapped_final_checkpoint_is_convicted_by_a_flag_dispute(dc, rd, trainer):
+    """With Disputes, a bad final checkpoint (final_ok false, every end hash right) used to open no dispute and the
+    round was accepted; now the member disputes the flag, the jury checks the checkpoint and convicts."""
+    challenger, others = flag_contradicted_round(rd)
+    dd = DisputeDriver(dc, rd, challenger)
+    dd.open_flag(P.FLAG_FINAL)
+    dd.draw_jury()
+    stake0, ch0 = dc.sm.stake_of(trainer), money(dc, challenger)
+    slash = reservation_slash(dc, rd)
+    dd.vote({j: False for j in dd.jury})
+    tx = dd.resolve()
+    assert tx.events["DisputeResolved"]["trainer_won"] is False
+    assert dc.sm.stake_of(trainer) == stake0 - slash
+    assert money(dc, challenger) - ch0 > dd.posted_bond  # its bond back (claimable), its gas refund and its share
+    finalize_after_dispute(dc, rd)
+    assert rd.outcome == Outcome.FRAUD
+    assert dc.sm.reserved(trainer) == 0
+    assert dc.disputes.balance() == 0
+
+
+def test_a_false_flag_challenge_loses_its_bond(dc, rd, trainer):
+    challenger, _ = flag_contradicted_round(rd, final_ok={}, data_root_ok=False)
+    dd = DisputeDriver(dc, rd, challenger)
+    dd.open_flag(P.FLAG_DATA_ROOT)
+    dd.draw_jury()
+    tr0, ch0 = money(dc, trainer), money(dc, challenger)
+    dd.vote({j: True for j in dd.jury})
+    tx = dd.resolve()
+    assert tx.events["DisputeResolved"]["trainer_won"] is True
+    assert money(dc, trainer) > tr0 and money(dc, challenger) == ch0
+    finalize_after_dispute(dc, rd)
+    assert rd.outcome == Outcome.ACCEPTED
+    assert dc.disputes.balance() == 0

@@ -65,3 +65,24 @@ def test_first_disputed_step_and_disputed_check():
     assert compute_disputed_check(a, b) == 3
     b[3] = a[3]
     assert compute_disputed_check(a, b) is None
+
+
+def test_only_a_provable_flag_is_disputed():
+    """A member whose contradiction is a flag disputes the first false flag its own check proves wrong; a checkpoint
+    it merely could not fetch is never disputed (unattributable: a trainer could withhold from the committee, serve
+    the jury and collect the bonds). Without a flag check a node disputes no flag."""
+    from types import SimpleNamespace
+
+    from node.roles.disputes import DisputeDuties
+
+    found = {protocol.FLAG_DATA_ROOT: "right", protocol.FLAG_STARTS: "unavailable", protocol.FLAG_FINAL: "wrong"}
+    chain = SimpleNamespace(disputes=None)
+    duties = DisputeDuties(chain, None, span_hashes=None, flag_check=lambda round_id, flag: found[flag])
+    flags = protocol.compute_false_flags(data_root_ok=False, starts_ok=False, final_ok=False)
+    assert duties.provable_flag(7, flags) == protocol.FLAG_FINAL
+    found[protocol.FLAG_FINAL] = "unavailable"
+    assert duties.provable_flag(7, flags) is None
+    found[protocol.FLAG_DATA_ROOT] = "wrong"
+    assert duties.provable_flag(7, flags) == protocol.FLAG_DATA_ROOT
+    assert duties.provable_flag(7, protocol.compute_false_flags(True, True, True)) is None
+    assert DisputeDuties(chain, None, span_hashes=None).provable_flag(7, flags) is None
