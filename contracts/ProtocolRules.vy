@@ -97,12 +97,14 @@ def compute_final_commitment(round_id: uint256, verifier: address, final_ok: boo
 
 @external
 @pure
-def is_contradicting(trainer_end_hashes: DynArray[bytes32, MAX_CHECKED], end_hashes: DynArray[bytes32, MAX_CHECKED], data_root_ok: bool, starts_ok: bool, final_ok: bool) -> bool:
+def is_contradicting(trainer_end_hashes: DynArray[bytes32, MAX_CHECKED], end_hashes: DynArray[bytes32, MAX_CHECKED], data_root_ok: bool, starts_ok: bool, final_ok: bool, member_index: uint256, committee_size: uint256) -> bool:
     """
-    @notice Whether a verdict contradicts the trainer (an end hash differs or a flag is false).
+    @notice Whether a verdict contradicts the trainer (a flag is false or an end hash of a check the member
+            holds differs: every check for member 0 of 1, the dealt ones with Disputes).
     """
     assert len(end_hashes) == len(trainer_end_hashes), "rules: wrong number of ends"
-    return rules.is_contradicting(trainer_end_hashes, end_hashes, data_root_ok, starts_ok, final_ok)
+    assert member_index < committee_size, "rules: not a committee position"
+    return rules.is_contradicting(trainer_end_hashes, end_hashes, data_root_ok, starts_ok, final_ok, member_index, committee_size)
 
 
 @external
@@ -193,9 +195,18 @@ def compute_committee_candidate(seed: bytes32, attempt: uint256, n_entries: uint
 
 @external
 @pure
+def compute_dealt_count(n_samples: uint256, committee_size: uint256, n_segments: uint256) -> uint256:
+    """
+    @notice Checks a round with Disputes draws: min(c·s, (M - 1) // 2).
+    """
+    return rules.compute_dealt_count(n_samples, committee_size, n_segments)
+
+
+@external
+@pure
 def compute_dealt_samples(seed: bytes32, n_segments: uint256, n_samples: uint256, committee_size: uint256) -> DynArray[uint256, MAX_CHECKED]:
     """
-    @notice One draw of c·s pairwise non-adjacent checks (needs M >= 2cs + 1).
+    @notice One draw of compute_dealt_count pairwise non-adjacent checks.
     """
     return rules.compute_dealt_samples(seed, n_segments, n_samples, committee_size)
 

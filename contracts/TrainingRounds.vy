@@ -1,4 +1,5 @@
 # pragma version 0.4.3
+# pragma optimize codesize
 """
 @title TrainingRounds
 @notice The rounds of the tasks in TaskRegistry: a trainer commits hashes of its data and
@@ -293,7 +294,6 @@ def seal(round_id: uint256):
     if seed == empty(bytes32):
         seed = rules.compute_seed(blockhash(seal_block), round_id)
         self.first_seed[key] = seed
-    samples: DynArray[uint256, MAX_CHECKED] = rules.compute_samples(seed, p.n_segments, p.samples)
     # over the verifier entries eligible at the commit block: staking, unstaking or reordering after
     # the commit (when the seed may be known) changes nothing (issue #13, attack 3)
     committee: DynArray[address, MAX_COMMITTEE] = staticcall self.stake_manager.draw_committee(seed, self.rounds[round_id].commit_block, p.committee_size, self.rounds[round_id].task_id)
@@ -307,6 +307,7 @@ def seal(round_id: uint256):
             self.seat_shortfall[round_id][member] = seat - held
         extcall self.stake_manager.reserve(member, held)
     self.round_committee[round_id] = committee
+    samples: DynArray[uint256, MAX_CHECKED] = self._checks(round_id, seed, p)
     self.rounds[round_id].seed = seed
     self.rounds[round_id].phase = rules.SEALED
     self.rounds[round_id].deadline = block.number + p.reveal_window
@@ -328,7 +329,7 @@ def reveal_starts(round_id: uint256, start_hashes: DynArray[bytes32, MAX_CHECKED
     assert block.number <= self.rounds[round_id].deadline, "rounds: reveal window closed"
     p: rules.RoundWindows = staticcall self.registry.round_windows(self.rounds[round_id].task_id)
     n_segments: uint256 = p.n_segments
-    samples: DynArray[uint256, MAX_CHECKED] = rules.compute_samples(self.rounds[round_id].seed, n_segments, p.samples)
+    samples: DynArray[uint256, MAX_CHECKED] = self._checks(round_id, self.rounds[round_id].seed, p)
     n: uint256 = len(samples)
     assert len(start_hashes) == n and len(start_cids) == n and len(proofs) == n, "rounds: wrong number of starts"
     trace_root: bytes32 = self.rounds[round_id].trace_root
@@ -396,7 +397,7 @@ def reveal_ends(round_id: uint256, end_hashes: DynArray[bytes32, MAX_CHECKED], p
     assert len(final_cid) > 0, "rounds: empty cid"
     p: rules.RoundWindows = staticcall self.registry.round_windows(self.rounds[round_id].task_id)
     n_segments: uint256 = p.n_segments
-    ends: DynArray[uint256, MAX_CHECKED] = rules.compute_check_ends(rules.compute_samples(self.rounds[round_id].seed, n_segments, p.samples), n_segments)
+    ends: DynArray[uint256, MAX_CHECKED] = rules.compute_check_ends(self._checks(round_id, self.rounds[round_id].seed, p), n_segments)
     n: uint256 = len(ends)
     assert len(end_hashes) == n and len(proofs) == n, "rounds: wrong number of ends"
     trace_root: bytes32 = self.rounds[round_id].trace_root
@@ -436,7 +437,13 @@ def reveal_verdict(round_id: uint256, end_hashes: DynArray[bytes32, MAX_CHECKED]
     assert rules.compute_final_commitment(round_id, msg.sender, final_ok, salt) == self.final_commitments[round_id][msg.sender], "rounds: final flag does not match commitment"
     trainer_ends: DynArray[bytes32, MAX_CHECKED] = self.end_hashes[round_id]
     assert len(end_hashes) == len(trainer_ends), "rounds: wrong number of ends"
-    contradicts: bool = rules.is_contradicting(trainer_ends, end_hashes, data_root_ok, starts_ok, final_ok)
+    # v1: every check is every member's; with Disputes each answers for the checks dealt to it (issue #15)
+    member: uint256 = 0
+    holders: uint256 = 1
+    if self.disputes != empty(address):
+        holders = len(self.round_committee[round_id])
+        member = rules.compute_member_index(self.round_committee[round_id], msg.sender)
+    contradicts: bool = rules.is_contradicting(trainer_ends, end_hashes, data_root_ok, starts_ok, final_ok, member, holders)
     self.revealed[round_id][msg.sender] = True
     self.contradicted[round_id][msg.sender] = contradicts
     self.rounds[round_id].n_revealed += 1
@@ -503,6 +510,17 @@ def finalize(round_id: uint256):
 
 # ---------------------------------------------------------------- disputes (issue #15)
 
+@internal
+@view
+def _checks(round_id: uint256, seed: bytes32, p: rules.RoundWindows) -> DynArray[uint256, MAX_CHECKED]:
+    """The start leaves of a sealed round's checks: v1's s draws, or with Disputes one draw dealt out over the
+    round's committee (rules.compute_dealt_samples: c·s checks, M permitting; issue #15)."""
+    n: uint256 = p.samples
+    if self.disputes != empty(address):
+        n = rules.compute_dealt_count(p.samples, len(self.round_committee[round_id]), p.n_segments)
+    return rules.compute_samples(seed, p.n_segments, n)
+
+
 @external
 def set_disputes(disputes: address):
     """
@@ -554,7 +572,7 @@ def round_samples_of(round_id: uint256) -> DynArray[uint256, MAX_CHECKED]:
     if seed == empty(bytes32):
         return []
     p: rules.RoundWindows = staticcall self.registry.round_windows(self.rounds[round_id].task_id)
-    return rules.compute_samples(seed, p.n_segments, p.samples)
+    return self._checks(round_id, seed, p)
 
 
 @external
@@ -568,7 +586,7 @@ def round_check_ends_of(round_id: uint256) -> DynArray[uint256, MAX_CHECKED]:
         return []
     p: rules.RoundWindows = staticcall self.registry.round_windows(self.rounds[round_id].task_id)
     n_segments: uint256 = p.n_segments
-    return rules.compute_check_ends(rules.compute_samples(seed, n_segments, p.samples), n_segments)
+    return rules.compute_check_ends(self._checks(round_id, seed, p), n_segments)
 
 
 @external

@@ -169,12 +169,19 @@ def compute_fetch_budget_s(blocks_left: int, block_seconds: float, share: float 
     return max(0.0, blocks_left * block_seconds * share)
 
 
-def is_contradicting(trainer_end_hashes: list[bytes], end_hashes: list[bytes], data_root_ok: bool, starts_ok: bool, final_ok: bool) -> bool:
-    """A verdict contradicts the trainer if any end hash differs or any flag is false. data_root_ok and
-    starts_ok are committed with the end hashes before the ends (compute_verdict_commitment), final_ok
-    after them (compute_final_commitment); no verdict is revealed before every input is committed, so
-    nobody can flip the tally after seeing the others (issue #13, attack 5)."""
-    return not (data_root_ok and starts_ok and final_ok) or list(end_hashes) != list(trainer_end_hashes)
+def is_contradicting(trainer_end_hashes: list[bytes], end_hashes: list[bytes], data_root_ok: bool, starts_ok: bool,
+                     final_ok: bool, member_index: int = 0, committee_size: int = 1) -> bool:
+    """A verdict contradicts the trainer if any flag is false or an end hash of a check the member holds differs:
+    every check in v1 (member 0 of 1), with Disputes only the checks dealt to it (compute_member_checks: i = m mod
+    c, and the last); the end hashes it reveals for the others are not read. data_root_ok and starts_ok are
+    committed with the end hashes before the ends (compute_verdict_commitment), final_ok after them
+    (compute_final_commitment); no verdict is revealed before every input is committed, so nobody can flip the
+    tally after seeing the others (issue #13, attack 5)."""
+    if not (data_root_ok and starts_ok and final_ok):
+        return True
+    n = len(trainer_end_hashes)
+    return any(bytes(end_hashes[i]) != bytes(trainer_end_hashes[i]) for i in range(n)
+               if i == n - 1 or i % committee_size == member_index)
 
 
 def compute_tally(n_revealed: int, n_contradicting: int, quorum: int) -> Outcome:
@@ -485,11 +492,34 @@ def compute_false_flags(data_root_ok: bool, starts_ok: bool, final_ok: bool) -> 
             if not ok]
 
 
+def compute_dealt_count(n_samples: int, committee_size: int, n_segments: int) -> int:
+    """How many checks a round with Disputes draws to deal out over its committee: c·s, or as many pairwise
+    non-adjacent segments as M allows ((M - 1) // 2; never fewer than s, the task's own bound M >= 2s + 1). An
+    empty committee counts as one."""
+    return min(max(committee_size, 1) * n_samples, min((n_segments - 1) // 2, MAX_SAMPLES))
+
+
 def compute_dealt_samples(seed: bytes, n_segments: int, n_samples: int, committee_size: int) -> list[int]:
-    """Checks dealt out, not repeated: ONE draw of c·s pairwise non-adjacent segments (compute_samples with
-    c·s samples; needs M >= 2cs + 1), so no check's hidden end is another check's revealed start, whoever
-    holds them (independent draws per member would bring copying back)."""
-    return compute_samples(seed, n_segments, committee_size * n_samples)
+    """Checks dealt out, not repeated: ONE draw of compute_dealt_count pairwise non-adjacent segments
+    (compute_samples), so no check's hidden end is another check's revealed start, whoever holds them
+    (independent draws per member would bring copying back). TrainingRounds draws this with Disputes set, c =
+    the round's committee as drawn."""
+    return compute_samples(seed, n_segments, compute_dealt_count(n_samples, committee_size, n_segments))
+
+
+def compute_round_samples(seed: bytes, n_segments: int, n_samples: int, committee_size: int, disputes: bool) -> list[int]:
+    """The start leaves of a sealed round's checks as TrainingRounds draws them (_checks): v1's s draws, or with
+    Disputes one draw dealt out over the round's committee as drawn (compute_dealt_samples)."""
+    if disputes:
+        return compute_dealt_samples(seed, n_segments, n_samples, committee_size)
+    return compute_samples(seed, n_segments, n_samples)
+
+
+def compute_member_index(committee: list[str], who: str) -> int:
+    """`who`'s position in the round's committee (the dealt checks it holds follow from it); len(committee) if
+    it is none (as rules.vy: its callers have checked membership)."""
+    lowered = [a.lower() for a in committee]
+    return lowered.index(who.lower()) if who.lower() in lowered else len(committee)
 
 
 def compute_member_checks(n_checks: int, committee_size: int, member_index: int) -> list[int]:

@@ -129,7 +129,9 @@ class RoundKit:
         sm = self.contract("StakeManager").functions
         entries = [tuple(sm.entries(i).call()) for i in range(sm.entry_count().call())]
         min_verifier = sm.min_stake(protocol.VERIFIER).call()
-        assert samples == protocol.compute_samples(seed, m, params.samples), "roundkit: samples differ from the rules"
+        disputes = rounds.functions.disputes().call() != "0x" + "00" * 20
+        assert samples == protocol.compute_round_samples(seed, m, params.samples, len(committee), disputes), \
+            "roundkit: samples differ from the rules"
         check_ends = rounds.functions.round_check_ends_of(round_id).call()
         assert check_ends == protocol.compute_check_ends(samples, m), "roundkit: check ends differ from the rules"
         assert committee == protocol.compute_committee_by_rejection(

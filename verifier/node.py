@@ -315,10 +315,15 @@ class VerifierNode(AggregationDuties, DisputeRole, DutyNode):
         workdir = self.workdir / f"round-{round_id}"
         workdir.mkdir(parents=True, exist_ok=True)
         slot = self.epoch_slot_of(round_id, task)  # an epoch slot replays on the epoch schedule
-        unavailable = self.fetch_within(start_cids, rnd.commit_deadline)
+        member, holders = self.dealt_position(round_id)
+        held = set(protocol.compute_member_checks(len(samples), holders, member))  # every check in v1
+        unavailable = self.fetch_within([c for i, c in enumerate(start_cids) if i in held], rnd.commit_deadline)
         end_hashes, starts_ok, details = [], True, []
         with Stopwatch() as sw:
-            for j, end, cid, h in zip(samples, ends, start_cids, start_hashes):
+            for i, (j, end, cid, h) in enumerate(zip(samples, ends, start_cids, start_hashes)):
+                if i not in held:  # dealt to another member (Disputes): not read in this verdict
+                    end_hashes.append(protocol.ZERO_HASH)
+                    continue
                 if cid in unavailable:  # not fetched within the window's budget: a failed check, never a no-show
                     end_hashes.append(protocol.ZERO_HASH)  # no replay: disputes skip this check (the flag says it)
                     starts_ok = False
@@ -338,22 +343,25 @@ class VerifierNode(AggregationDuties, DisputeRole, DutyNode):
         self.timing(round_id, "data_root", sw.seconds)
         if not data_root_ok:
             details.append("data root does not match the batch schedule")
-        log.info("round %d: replayed segments %s; starts %s, data root %s%s", round_id, samples,
+        log.info("round %d: replayed segments %s; starts %s, data root %s%s", round_id, [samples[i] for i in sorted(held)],
                  "ok" if starts_ok else "BAD", "ok" if data_root_ok else "BAD",
                  f" ({'; '.join(details)})" if details else "")
         return {"end_hashes": end_hashes, "data_root_ok": data_root_ok, "starts_ok": starts_ok,
                 "verdict_samples": samples}
 
+    def dealt_position(self, round_id: int) -> tuple[int, int]:
+        """(member index, committee size) this node answers for: (0, 1), every check, in v1; with Disputes the
+        checks dealt to its seat (protocol.compute_member_checks over the round's committee, issue #15)."""
+        if self.chain.disputes is None:
+            return 0, 1
+        committee = self.chain.committee_of(round_id)
+        return protocol.compute_member_index(committee, self.address), len(committee)
+
     def epoch_slot_of(self, round_id: int, task: Task):
         """The engine Slot(epoch, index, N) of a round that is an epoch slot, else None (a v1 round)."""
-        if not self.has_epochs():
-            return None
-        s = self.chain.get_slot(round_id)
-        if not s.exists:
-            return None
-        from node.engine.trace import Slot
+        from node.roles.epochs import slot_of_round
 
-        return Slot(s.epoch, s.index, task.params.slots_per_epoch)
+        return slot_of_round(self.chain, round_id, task)
 
     def fetch_within(self, cids: list[str], deadline_block: int) -> set[str]:
         """Fetch `cids` into the local store within the time the window left before `deadline_block`
@@ -394,7 +402,8 @@ class VerifierNode(AggregationDuties, DisputeRole, DutyNode):
         final_ok = rec.data["final_ok"]
         trainer_ends = [bytes(h) for h in self.chain.call(self.chain.rounds.functions.end_hashes_of(round_id))]
         mine = list(rec.data["end_hashes"])
-        agrees = protocol.is_contradicting(trainer_ends, mine, rec.data["data_root_ok"], rec.data["starts_ok"], final_ok) is False
+        agrees = protocol.is_contradicting(trainer_ends, mine, rec.data["data_root_ok"], rec.data["starts_ok"], final_ok,
+                                           *self.dealt_position(round_id)) is False
         fn = self.chain.rounds.functions.reveal_verdict(
             round_id, mine, rec.data["data_root_ok"], rec.data["salt"], rec.data["starts_ok"], final_ok)
         self.transact(round_id, fn, "reveal_verdict",

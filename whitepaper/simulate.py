@@ -540,10 +540,12 @@ def expected_false_conviction_rate(verifiers: dict[str, int], c: int, lazy_juror
 
 
 def detection_per_round(P: dict, strategy: str) -> float:
-    """Exact P(the round's checks cover the forged segment) for a one-segment forger (analysis.py)."""
+    """Exact P(the round's checks cover the forged segment) for a one-segment forger (analysis.py), with Disputes'
+    checks dealt out: one draw of compute_dealt_count(s, c, M) segments over the committee (c·s at the defaults)."""
     from analysis import candidate_segments, detection_nonadjacent
 
-    M, s = P["M"], random_sample_count(P["M"], P["s"])
+    M = P["M"]
+    s = random_sample_count(M, protocol.compute_dealt_count(P["s"], P["c"], M))
     if strategy == "forger (segment M-2)":
         return detection_nonadjacent(M, s, {M - 2})
     assert strategy == "forger (random segment)", strategy
@@ -581,13 +583,17 @@ def run_disputes(P: dict, rounds: int, seed: int = 7, population: dict | None = 
     for round_id in range(1, rounds + 1):
         trainer = trainers[(round_id - 1) % len(trainers)]
         seed_bytes = protocol.compute_seed(rng.getrandbits(256).to_bytes(32, "big"), round_id)
-        samples = protocol.compute_samples(seed_bytes, M, s)
-        spans = check_spans(samples, M)
         committee = [by_name[n] for n in protocol.compute_committee_by_rejection(seed_bytes, entries, 0, c)]
+        # checks dealt out (TrainingRounds with Disputes): one draw of c·s, member m holds m, m + c, ... and the last
+        samples = protocol.compute_round_samples(seed_bytes, M, s, len(committee), True)
+        all_spans = check_spans(samples, M)
+        held = {v.name: [all_spans[i] for i in protocol.compute_member_checks(len(samples), len(committee), m)]
+                for m, v in enumerate(committee)}
         bad = bad_segments(trainer.strategy, M, rng)
-        cheating, caught = bool(bad), any(span & bad for span in spans)
-        counts["trainer", trainer.strategy]["caught"] += caught
-        contradicts = {v.name: is_member_contradicting(v.strategy, cheating, caught) for v in committee}
+        cheating = bool(bad)
+        caught_by = {v.name: any(span & bad for span in held[v.name]) for v in committee}
+        counts["trainer", trainer.strategy]["caught"] += any(span & bad for span in all_spans)
+        contradicts = {v.name: is_member_contradicting(v.strategy, cheating, caught_by[v.name]) for v in committee}
 
         trainer.rounds += 1
         trainer.profit -= (C - C * len(bad) / M) / ETH
@@ -601,7 +607,7 @@ def run_disputes(P: dict, rounds: int, seed: int = 7, population: dict | None = 
             # the member's dispute (one per contradicting member, TrainingRounds.open_dispute)
             dispute_id += 1
             counts["verifier", v.strategy]["disputes opened"] += 1
-            right = is_trainer_right(v.strategy, spans, bad, k, rng)
+            right = is_trainer_right(v.strategy, held[v.name], bad, k, rng)
             jury = [by_name[n] for n in draw_jury(rng.getrandbits(256), dispute_id, entries, v.name)]
             votes = {j.name: compute_juror_vote(j.strategy, right, cheating, lazy_juror) for j in jury}
             n_for = sum(votes.values())
@@ -717,7 +723,8 @@ def disputes_findings_markdown(P: dict, a: dict, b: dict, a_replay: dict) -> str
     line = (f"- **Cheating trainers that lose in expectation in both scenarios:** {', '.join(losing) or 'none'}.")
     if paying:
         line += (f" **Not negative:** {', '.join(f'{st} ({worst[st]:+.4f} ETH per round)' for st in paying)} — "
-                 "disputes change who decides, not how often the samples hit a forged segment: ")
+                 "the checks dealt out over the committee (c·s segments per round, not v1's s) hit a forged "
+                 "segment about c times as often as v1's samples, yet not often enough: ")
         def rate(st: str, key: str) -> str:
             hits = sum(x["trainers"][st].get(key, 0) for x in (a, b))
             return f"{hits / sum(x['trainers'][st]['rounds'] for x in (a, b)):.3f}"

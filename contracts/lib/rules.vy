@@ -502,15 +502,17 @@ def compute_final_commitment(round_id: uint256, verifier: address, final_ok: boo
 
 @internal
 @pure
-def is_contradicting(trainer_ends: DynArray[bytes32, MAX_CHECKED], end_hashes: DynArray[bytes32, MAX_CHECKED], data_root_ok: bool, starts_ok: bool, final_ok: bool) -> bool:
-    """A verdict contradicts the trainer if any end hash differs or any flag is false
-    (same length: checked by the caller). Every input is committed before any verdict is revealed:
-    the end hashes, data_root_ok and starts_ok before the ends, final_ok after them (its own
+def is_contradicting(trainer_ends: DynArray[bytes32, MAX_CHECKED], end_hashes: DynArray[bytes32, MAX_CHECKED], data_root_ok: bool, starts_ok: bool, final_ok: bool, member_index: uint256, committee_size: uint256) -> bool:
+    """A verdict contradicts the trainer if any flag is false or an end hash of a check the member holds
+    differs (same length: checked by the caller): every check in v1 (member 0 of 1), with Disputes the checks
+    dealt to it (compute_member_checks: i = m mod c, and the last). Every input is committed before any verdict
+    is revealed: the end hashes, data_root_ok and starts_ok before the ends, final_ok after them (its own
     commitment), so no member can flip the tally after seeing the others (issue #13, attack 5)."""
     if not (data_root_ok and starts_ok and final_ok):
         return True
-    for i: uint256 in range(len(trainer_ends), bound=MAX_CHECKED):
-        if end_hashes[i] != trainer_ends[i]:
+    n: uint256 = len(trainer_ends)
+    for i: uint256 in range(n, bound=MAX_CHECKED):
+        if (i + 1 == n or i % committee_size == member_index) and end_hashes[i] != trainer_ends[i]:
             return True
     return False
 
@@ -564,10 +566,29 @@ DISPUTE_RESOLVED: constant(uint256) = 5
 
 @internal
 @pure
+def compute_dealt_count(n_samples: uint256, committee_size: uint256, n_segments: uint256) -> uint256:
+    """How many checks a round with Disputes draws to deal out: c·s, or as many pairwise non-adjacent segments
+    as M allows ((M - 1) // 2, never fewer than s: the task's own bound M >= 2s + 1); an empty committee counts as one."""
+    return min(max(committee_size, 1) * n_samples, min((n_segments - 1) // 2, MAX_SAMPLES))
+
+
+@internal
+@pure
 def compute_dealt_samples(seed: bytes32, n_segments: uint256, n_samples: uint256, committee_size: uint256) -> DynArray[uint256, MAX_CHECKED]:
-    """One draw of c·s pairwise non-adjacent segments (compute_samples with c·s; needs M >= 2cs + 1): no
-    check's hidden end is another's revealed start, whoever holds them."""
-    return self.compute_samples(seed, n_segments, committee_size * n_samples)
+    """One draw of compute_dealt_count pairwise non-adjacent segments (compute_samples): no check's hidden end
+    is another's revealed start, whoever holds them."""
+    return self.compute_samples(seed, n_segments, self.compute_dealt_count(n_samples, committee_size, n_segments))
+
+
+@internal
+@pure
+def compute_member_index(committee: DynArray[address, MAX_COMMITTEE], who: address) -> uint256:
+    """`who`'s position in the committee (the dealt checks it holds follow from it); len(committee) if it is none
+    (callers have checked membership: TrainingRounds.reveal_verdict by the member's commitment)."""
+    for i: uint256 in range(len(committee), bound=MAX_COMMITTEE):
+        if committee[i] == who:
+            return i
+    return len(committee)
 
 
 @internal

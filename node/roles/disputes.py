@@ -369,7 +369,7 @@ class DisputeDuties:
 
 # ---------------------------------------------------------------- the replay a node plays disputes with
 def compute_span_replay(spec, dataset, store, start_cid: str, start_hash: bytes, start_leaf: int, steps: int,
-                        workdir) -> list[bytes]:
+                        workdir, slot=None) -> list[bytes]:
     """[h_start, state after step 1, ..., after `steps`] of the span starting at boundary leaf `start_leaf`:
     fetch its revealed start checkpoint, check it hashes to the start leaf, replay on the round's schedule.
     A start that cannot be fetched or does not hash to its leaf gives [] (that is the start's own case: the
@@ -382,7 +382,8 @@ def compute_span_replay(spec, dataset, store, start_cid: str, start_hash: bytes,
         if not path.exists():
             store.get_file(start_cid, path)
         hashes: list[bytes] = []
-        replay_segment(spec, dataset, path, steps, expected_hash=bytes(start_hash), step_hashes=hashes)
+        replay_segment(spec, dataset, path, steps, expected_hash=bytes(start_hash), step_hashes=hashes, slot=slot,
+                       slot_step=start_leaf * spec.segment_steps)
     except (StateError, OSError, Exception) as exc:  # noqa: BLE001  (store errors, hostile files: the trainer's fault)
         log.warning("dispute start %s unusable: %s", start_cid, exc)
         return []
@@ -390,13 +391,16 @@ def compute_span_replay(spec, dataset, store, start_cid: str, start_hash: bytes,
 
 
 def replay_provider(chain, store, workdir, task_engine: Callable[[int], tuple]) -> Callable[[DisputeView, int], list[bytes]]:
-    """The `span_hashes` of a real node (v1 rounds): the span's start CID from the round's StartsRevealed
+    """The `span_hashes` of a real node (v1 rounds and epoch slots): the span's start CID from the round's StartsRevealed
     event, its start leaf from round_samples_of, `task_engine(task_id) -> (spec, dataset)` the node's own."""
     def span_hashes(d: DisputeView, steps: int) -> list[bytes]:
+        from node.roles.epochs import slot_of_round
+
         spec, dataset = task_engine(d.task_id)
         cid = chain.events("StartsRevealed", round_id=d.round_id)[-1]["args"]["start_cids"][d.check_index]
         start_leaf = chain.call(chain.rounds.functions.round_samples_of(d.round_id))[d.check_index]
-        return compute_span_replay(spec, dataset, store, cid, d.start_hash, start_leaf, steps, workdir)
+        slot = slot_of_round(chain, d.round_id, chain.get_task(d.task_id))  # an epoch slot replays on its own schedule
+        return compute_span_replay(spec, dataset, store, cid, d.start_hash, start_leaf, steps, workdir, slot=slot)
     return span_hashes
 
 

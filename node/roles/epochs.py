@@ -85,6 +85,20 @@ def compute_aggregate(spec, store, base: StateRef, finals: list[SlotFinal], work
 
 
 # ------------------------------------------------------------ chain reads (Epochs.vy)
+def slot_of_round(chain, round_id: int, task) -> "Slot | None":
+    """The engine Slot(epoch, index, N) of a round that is an epoch slot (its schedule: issue #14), else None (a v1
+    round, or a deployment without Epochs). What a replay of any of its spans needs: its committee's checks,
+    its disputes' steps and juries."""
+    if "Epochs" not in chain.deployment.addresses:
+        return None
+    s = chain.get_slot(round_id)
+    if not s.exists:
+        return None
+    from node.engine.trace import Slot
+
+    return Slot(s.epoch, s.index, task.params.slots_per_epoch)
+
+
 def indices_of(mask: int) -> list[int]:
     """The slots of a bit mask (bit i: slot i), ascending: the slot order of the outer step."""
     return [i for i in range(mask.bit_length()) if (mask >> i) & 1]

@@ -427,7 +427,8 @@ class TrainerNode(EpochTrainerDuties, DisputeRole, DutyNode):
         samples = list(self.chain.call(self.chain.rounds.functions.round_samples_of(round_id)))
         rnd = self.chain.get_round(round_id)
         # the contract drew them; recompute with the reference rule as a check on both
-        expected = protocol.compute_samples(rnd.seed, len(data["boundary_hashes"]) - 1, self.spec.protocol.samples)
+        expected = protocol.compute_round_samples(rnd.seed, len(data["boundary_hashes"]) - 1, self.spec.protocol.samples,
+                                                  len(self.chain.committee_of(round_id)), self.chain.disputes is not None)
         if expected != samples:
             log.warning("round %d: contract samples %s differ from node.protocol's %s", round_id, samples, expected)
         hashes = list(data["boundary_hashes"])

@@ -623,3 +623,46 @@ def test_a_false_flag_challenge_loses_its_bond(dc, rd, trainer):
     finalize_after_dispute(dc, rd)
     assert rd.outcome == Outcome.ACCEPTED
     assert dc.disputes.balance() == 0
+
+
+# ---------------------------------------------------------------- checks dealt out (issue #15)
+
+def test_checks_are_dealt_out_with_disputes(dc, rd):
+    """With Disputes the seal draws c·s checks (M permitting) in one draw, not v1's s: the committee covers c times
+    as much, and each member replays only its own (same work per member as v1)."""
+    rd.commit()
+    rd.seal()
+    committee = list(dc.rounds.committee_of(rd.round_id))
+    seed = bytes(rd.round["seed"])
+    n_segments = PARAMS.steps_per_round // PARAMS.segment_steps
+    assert rd.samples == P.compute_dealt_samples(seed, n_segments, PARAMS.samples, len(committee))
+    assert rd.samples == P.compute_round_samples(seed, n_segments, PARAMS.samples, len(committee), True)
+    assert len(rd.samples) >= len(committee) * PARAMS.samples  # c·s draws (+1 when M-1 is the last check's start)
+    assert len(P.compute_samples(seed, n_segments, PARAMS.samples)) <= PARAMS.samples + 1  # what v1 would check
+
+
+def test_a_member_answers_for_its_own_checks_only(dc, rd):
+    """A wrong end hash on a check dealt to another member is not read (no contradiction); on one of its own it
+    contradicts. The last check (it ends at h_M) is every member's."""
+    rd.commit()
+    rd.seal()
+    rd.reveal_starts()
+    committee = list(rd.committee)
+    n = len(rd.samples)
+    truth = rd.true_ends()
+    expected = {}
+    for m, v in enumerate(committee):
+        mine = P.compute_member_checks(n, len(committee), m)
+        others = [i for i in range(n) if i not in mine]
+        ends = list(truth)
+        if m == 0:
+            ends[others[0]] = rand32()      # someone else's check: not read
+        elif m == 1:
+            ends[mine[0]] = rand32()        # its own: contradicts
+        expected[v.address] = m == 1
+        rd.commit_verdict(v, ends=ends)
+    rd.reveal_ends()
+    rd.commit_finals(committee)
+    for v in committee:
+        tx = rd.reveal_verdict(v)
+        assert tx.events["VerdictRevealed"]["contradicts"] is expected[v.address], v

@@ -41,10 +41,41 @@ def test_dealt_checks(rules, seed, s, c, extra):
     assert sorted(held) == list(range(len(starts) - 1))
 
 
-def test_dealt_checks_need_2cs_plus_1_segments(rules):
-    with brownie.reverts("rules: too few segments"):
-        rules.compute_dealt_samples(os.urandom(32), 2 * 3 * 2, 2, 3)
+@FAST
+@given(s=st.integers(1, 8), c=st.integers(0, 16), n_segments=st.integers(3, P.MAX_SEGMENTS))
+def test_dealt_count(rules, s, c, n_segments):
+    """c·s checks when M allows (M >= 2cs + 1), else as many as fit; never fewer than s (the task's own bound)."""
+    if n_segments < 2 * s + 1:
+        return  # no such task (rules: check_task_params)
+    n = P.compute_dealt_count(s, c, n_segments)
+    assert rules.compute_dealt_count(s, c, n_segments) == n
+    assert s <= n <= max(c, 1) * s and n_segments >= 2 * n + 1
+    assert n == max(c, 1) * s or n == min((n_segments - 1) // 2, P.MAX_SAMPLES)
+
+
+def test_dealt_checks_fit_small_rounds(rules):
+    seed = os.urandom(32)
+    # M = 12 < 2·3·2 + 1: 5 checks drawn (the most non-adjacent ones that fit), not a revert
+    assert list(rules.compute_dealt_samples(seed, 2 * 3 * 2, 2, 3)) == P.compute_dealt_samples(seed, 2 * 3 * 2, 2, 3)
+    assert P.compute_dealt_count(2, 3, 12) == 5
     assert len(P.compute_dealt_samples(os.urandom(32), 2 * 3 * 2 + 1, 2, 3)) in (6, 7)
+
+
+@FAST
+@given(n=st.integers(1, 12), c=st.integers(1, 5), m=st.integers(0, 4), flags=st.tuples(st.booleans(), st.booleans(), st.booleans()),
+       wrong=st.integers(0, 11))
+def test_contradiction_reads_the_members_own_checks(rules, n, c, m, flags, wrong):
+    """is_contradicting(member m of c): a flag, or an end hash of a check dealt to m (compute_member_checks);
+    (0, 1) is v1: every check."""
+    m = m % c
+    trainer = [bytes([i + 1]) * 32 for i in range(n)]
+    mine = list(trainer)
+    mine[wrong % n] = b"\xee" * 32
+    expected = not all(flags) or (wrong % n) in P.compute_member_checks(n, c, m)
+    assert P.is_contradicting(trainer, mine, *flags, m, c) == expected
+    assert rules.is_contradicting(trainer, mine, *flags, m, c) == expected
+    assert P.is_contradicting(trainer, mine, *flags) == (not all(flags) or True)  # v1: any end differs
+    assert P.is_contradicting(trainer, trainer, True, True, True, m, c) is False
 
 
 @FAST
