@@ -1,15 +1,24 @@
 """Throughput of verified DiLoCo epochs (issue #14): `python -m bench.epochs` -> bench/epochs.md + bench/epochs.json.
 
-Not in `python -m bench`'s default list (minutes per N on a 2-core machine). For N = 1, 2 (BENCH_EPOCHS_NS)
-trainers: a LocalNet (anvil, 1 s blocks) with N trainer processes and three verifier processes runs
-BENCH_EPOCHS (default 3) epochs of an epoch task of the demo model, H = BENCH_EPOCHS_H (default 512) steps per
-slot. Measured from the chain and the nodes' databases:
+Not in `python -m bench`'s default list (minutes per run on a 2-core machine; BENCH_EPOCHS_MERGE=1 keeps
+bench/epochs.json's runs of other (N, H) and adds this run's). For every H in BENCH_EPOCHS_HS
+(default "512,2048"; BENCH_EPOCHS_H, one value, still works) and N in BENCH_EPOCHS_NS (default "1,2") trainers:
+a LocalNet (anvil, 1 s blocks) with N trainer processes and three verifier processes runs BENCH_EPOCHS
+(default 3) epochs of an epoch task of the demo model, H steps per slot. Measured from the chain and the
+nodes' databases:
 
-- verified training steps per second of epoch wall time: Σ_e |A_e|·H over the time from the first epoch's
-  opening block to the last epoch's closing block (block timestamps), the steps the network accepted;
-- per-epoch protocol overhead: the epoch's wall time (opening to closing block) against its slowest slot's
-  pure training (the trainer's `train` stage: H steps + boundary states), minus one. With training ahead an
-  epoch's slot may have been trained before the epoch opened: then the epoch's time is all protocol;
+- steady-state throughput (what matters for capacity): trainers *train ahead* (whitepaper §3.6) — a trainer
+  trains its slot of epoch e+1 while e is still verified and aggregated, and commits it when e+1 opens — so an
+  epoch's latency overlaps the next epoch's training. The network's pace is the **period** between
+  consecutive epoch closes: period_e = time(EpochClosed e) - time(EpochClosed e-1) for e >= 1 (block
+  timestamps), and the steady overhead is period_e / the slowest slot's pure training of e - 1 (the trainer's
+  `train` stage: H steps + boundary states, measured under the run's own load);
+- verified training steps per second: Σ_e |A_e|·H over the whole run (the first epoch's opening block to the
+  last epoch's closing block, its first training not hidden) and over the steady periods, each against the
+  pure-training steps per second of one trainer (H / its mean slot training): the ratio is N with no overhead;
+- per-epoch latency (not throughput): the epoch's opening block to its closing block against its slowest
+  slot's training, split into blocks (claim, training, the slots' v1 rounds, the aggregation) — with training
+  ahead an epoch's slot may have been trained before the epoch opened, so this is mostly protocol;
 - the verifiers' CPU seconds (replays, aggregates, polling), reported separately: on 2 cores they share the
   trainers' cores.
 
@@ -27,31 +36,96 @@ from pathlib import Path
 BENCH_DIR = Path(__file__).resolve().parent
 NS = [int(n) for n in os.environ.get("BENCH_EPOCHS_NS", "1,2").split(",")]
 EPOCHS = int(os.environ.get("BENCH_EPOCHS", "3"))
-H = int(os.environ.get("BENCH_EPOCHS_H", "512"))
+HS = [int(h) for h in os.environ.get("BENCH_EPOCHS_HS", os.environ.get("BENCH_EPOCHS_H", "512,2048")).split(",")]
 STAKE = 10 * 10**18
+BLOCK_TIME = 1.0
 
 
-def bench_spec(n: int):
+def bench_spec(n: int, h: int):
     from node.engine import TaskSpec
 
+    # the train window grows with H (~40 steps/s on this machine, shared): the commit deadline never binds
     return TaskSpec.preset("demo").with_(
-        steps_per_round=H,
-        epochs={"slots": n, "outer_lr": 0.7, "outer_momentum": 0.9, "claim_window": 20, "train_window": 240})
+        steps_per_round=h,
+        epochs={"slots": n, "outer_lr": 0.7, "outer_momentum": 0.9, "claim_window": 20,
+                "train_window": min(1000, max(240, h // 10 + 120))})
 
 
-def run_n(n: int, root: Path) -> dict:
+# ------------------------------------------------------------ the computation (pure: tests/bench/test_epochs.py)
+def steady_state(closed_ts: dict[int, float], slowest: dict[int, float], accepted: dict[int, int], h: int) -> dict:
+    """The steady state of a run from its epochs' close times (block timestamps), each epoch's slowest slot's
+    pure training (s) and its number of accepted slots: one period per epoch e >= 1 whose predecessor closed,
+    period_e = closed_ts[e] - closed_ts[e-1], overhead_e = period_e / slowest[e] - 1; over all periods the
+    overhead Σ period / Σ slowest - 1 and the verified steps per second Σ |A_e|·h / Σ period."""
+    periods = []
+    for e in sorted(closed_ts):
+        if e - 1 not in closed_ts:
+            continue
+        period, train = closed_ts[e] - closed_ts[e - 1], slowest.get(e) or 0.0
+        periods.append({"epoch": e, "period_s": period, "slowest_train_s": round(train, 2),
+                        "overhead": round(period / train - 1, 3) if train else None})
+    total = sum(p["period_s"] for p in periods)
+    train = sum(p["slowest_train_s"] for p in periods if p["overhead"] is not None)
+    steps = sum(accepted.get(p["epoch"], 0) for p in periods) * h
+    return {"periods": periods, "period_s": round(total / len(periods), 2) if periods else None,
+            "slowest_train_s": round(train / len(periods), 2) if periods else None,
+            "overhead": round(total / train - 1, 3) if periods and train and all(p["overhead"] is not None for p in periods)
+            else None,
+            "steps": steps, "steps_per_s": round(steps / total, 2) if total else None}
+
+
+# (event, keyed by): a slot's v1 round (TrainingRounds; SlotCommitted/SlotFinalized from Epochs) and an epoch's
+# aggregation (Epochs), in protocol order; each phase's block is its last such event
+ROUND_PHASES = [("SlotCommitted", "round"), ("RoundSealed", "round"), ("StartsRevealed", "round"),
+                ("VerdictCommitted", "round"), ("FinalCommitted", "round"), ("EndsRevealed", "round"),
+                ("VerdictRevealed", "round"), ("SlotFinalized", "round")]
+AGGREGATION_PHASES = [("AggregationOpened", "epoch"), ("AggregateCommitted", "epoch"), ("AggregatePosted", "epoch"),
+                      ("AggregateRevealed", "epoch")]
+
+
+def round_phases(phase_at: dict, slots: list[int]) -> dict | None:
+    """The blocks of the epoch's slowest slot round (the last finalized), phase by phase from its commit:
+    {"RoundSealed": blocks since the commit, ...} (each phase's last event, cumulative)."""
+    done = [s for s in slots if ("SlotFinalized", s) in phase_at and ("SlotCommitted", s) in phase_at]
+    if not done:
+        return None
+    slot = max(done, key=lambda s: phase_at[("SlotFinalized", s)])
+    start = phase_at[("SlotCommitted", slot)]
+    return {name: phase_at[(name, slot)] - start for name, _ in ROUND_PHASES[1:] if (name, slot) in phase_at}
+
+
+def aggregation_phases(phase_at: dict, task_id: int, epoch: int, final: int | None, close_block: int) -> dict | None:
+    """The aggregation's blocks from the last slot finalized, phase by phase (cumulative), to the close."""
+    if final is None:
+        return None
+    out = {name: phase_at[(name, (task_id, epoch))] - final for name, _ in AGGREGATION_PHASES
+           if (name, (task_id, epoch)) in phase_at}
+    return {**out, "EpochClosed": close_block - final}
+
+
+def pure_steps_per_s(train_s: list[float], h: int) -> float | None:
+    """One trainer's pure-training rate: h steps per its mean slot training."""
+    return round(h * len(train_s) / sum(train_s), 2) if train_s and sum(train_s) else None
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 3) if a and b else None
+
+
+# ------------------------------------------------------------ one run
+def run_n(n: int, h: int, root: Path) -> dict:
     import psutil
 
     from node.engine import build_dataset, demo_corpus_paths
     from node.localnet import LocalNet, wait_until
     from node.roles.db import NodeDB
 
-    net = LocalNet(root, block_time=1.0)
+    net = LocalNet(root, block_time=BLOCK_TIME)
     try:
         net.start()
         trainers = [net.add_staked_node(f"trainer{i}", 1 + i, "trainer", STAKE) for i in range(n)]
         verifiers = [net.add_staked_node(f"verifier{i}", 1 + n + i, "verifier", STAKE) for i in range(3)]
-        spec = bench_spec(n).with_(dataset={"manifest_cid": build_dataset(demo_corpus_paths(), net.store())})
+        spec = bench_spec(n, h).with_(dataset={"manifest_cid": build_dataset(demo_corpus_paths(), net.store())})
         task_id = net.create_task(spec, 5 * 10**18)["task_id"]
         vprocs = [net.spawn_verifier(v) for v in verifiers]
         tprocs = [net.spawn_trainer(t, task_id, EPOCHS) for t in trainers]
@@ -65,8 +139,8 @@ def run_n(n: int, root: Path) -> dict:
                 except psutil.Error:
                     pass
 
-        wait_until(lambda: all(p.poll() is not None for p in tprocs), 600 * EPOCHS, interval=1.0,
-                   what=f"{EPOCHS} epochs of {n} slot(s)", on_poll=sample_cpu)
+        wait_until(lambda: all(p.poll() is not None for p in tprocs), 600 * EPOCHS * max(1, h // 512), interval=1.0,
+                   what=f"{EPOCHS} epochs of {n} slot(s), H = {h}", on_poll=sample_cpu)
         for name in [t.name for t in trainers]:
             if net.procs[name].returncode != 0:
                 raise RuntimeError(f"{name} exited {net.procs[name].returncode}:\n{net.log_tail(name)}")
@@ -74,81 +148,178 @@ def run_n(n: int, root: Path) -> dict:
         ts = lambda b: chain.w3.eth.get_block(b)["timestamp"]  # noqa: E731
         opened = {e["args"]["epoch"]: e["blockNumber"] for e in chain.events("EpochOpened", task_id=task_id)}
         closed = {e["args"]["epoch"]: e for e in chain.events("EpochClosed", task_id=task_id)}
-        train_s = {}  # slot id -> the trainer's pure training seconds
+        train_s, ahead = {}, {}  # slot id -> the trainer's pure training seconds; -> whether it was trained ahead
         for t in trainers:
             with NodeDB(t.datadir / "trainer.sqlite") as db:
                 for row in db.timings("trainer"):
                     if row["stage"] == "train":
                         train_s[row["round_id"]] = row["seconds"]
+                    elif row["stage"] == "aggregate_ahead":
+                        ahead[row["round_id"]] = True
         last = {}  # (event, epoch) -> the block of the epoch's last such event: where an epoch's blocks go
         for name in ("SlotCommitted", "SlotFinalized"):
             for ev in chain.events(name, task_id=task_id):
                 key = (name, ev["args"]["epoch"])
                 last[key] = max(last.get(key, 0), ev["blockNumber"])
-        epochs = []
+        ends = {ev["args"]["round_id"]: ev["blockNumber"] for ev in chain.events("EndsRevealed")}
+        # the last block of each phase of each slot's v1 round and of each epoch's aggregation: where the blocks go
+        phase_at: dict[tuple[str, int], int] = {}
+        for name, key in ROUND_PHASES + AGGREGATION_PHASES:
+            for ev in chain.events(name):
+                k = (name, ev["args"].get("round_id", ev["args"].get("slot_id")) if key == "round"
+                     else (ev["args"].get("task_id"), ev["args"].get("epoch")))
+                phase_at[k] = max(phase_at.get(k, 0), ev["blockNumber"])
+        epochs, slowest, closed_ts, n_accepted = [], {}, {}, {}
         for e in range(EPOCHS):
             ep = chain.get_epoch(task_id, e)
-            wall = ts(closed[e]["blockNumber"]) - ts(opened[e])
+            close_block = closed[e]["blockNumber"]
+            wall = ts(close_block) - ts(opened[e])
             slots = [chain.slot_id(task_id, e, i) for i in ep.claimed_slots]
-            slowest = max((train_s.get(s, 0.0) for s in slots), default=0.0)
+            slowest[e] = max((train_s.get(s, 0.0) for s in slots), default=0.0)
+            closed_ts[e], n_accepted[e] = ts(close_block), len(ep.accepted_slots)
             committed, final = last.get(("SlotCommitted", e)), last.get(("SlotFinalized", e))
-            epochs.append({"epoch": e, "accepted": ep.accepted_slots, "wall_s": wall, "slowest_train_s": round(slowest, 2),
-                           "overhead": round(wall / slowest - 1, 3) if slowest else None,
-                           "blocks": closed[e]["blockNumber"] - opened[e],
-                           # opening -> last commit (training), -> last slot finalized (the slots' rounds),
-                           # -> closed (the aggregation: seed delay, open, commit, post, reveal, finalize)
+            revealed = max((ends[s] for s in slots if s in ends), default=None)
+            epochs.append({"epoch": e, "accepted": ep.accepted_slots, "latency_s": wall, "slowest_train_s": round(slowest[e], 2),
+                           "latency_overhead": round(wall / slowest[e] - 1, 3) if slowest[e] else None,
+                           "trained_ahead": sum(1 for s in slots if ahead.get(s)),
+                           "blocks": close_block - opened[e],
+                           # previous close -> opening (the first claim), opening -> last commit (training),
+                           # -> last final checkpoint revealed (training ahead of e+1 may start), -> last slot
+                           # finalized (the slots' rounds), -> closed (the aggregation: seed delay, open, commit,
+                           # post, reveal, finalize)
+                           "from_prev_close": opened[e] - closed[e - 1]["blockNumber"] if e else None,
                            "to_last_commit": committed - opened[e] if committed else None,
+                           "to_ends_revealed": revealed - committed if committed and revealed else None,
                            "slot_rounds": final - committed if committed and final else None,
-                           "aggregation": closed[e]["blockNumber"] - final if final else None})
+                           "aggregation": close_block - final if final else None,
+                           # the time e+1's slots can train ahead before e+1 may open: last reveal -> close of e
+                           "ahead_window_s": ts(close_block) - ts(revealed) if revealed else None,
+                           "round_phases": round_phases(phase_at, slots),
+                           "aggregation_phases": aggregation_phases(phase_at, task_id, e, final, close_block)})
         span = ts(closed[EPOCHS - 1]["blockNumber"]) - ts(opened[0])
-        steps = sum(len(e["accepted"]) for e in epochs) * H
-        return {"n": n, "H": H, "epochs": epochs, "span_s": span, "verified_steps": steps,
-                "steps_per_s": round(steps / span, 2), "verifier_cpu_s": round(sum(cpu.values()), 1)}
+        steps = sum(len(e["accepted"]) for e in epochs) * h
+        pure = pure_steps_per_s(list(train_s.values()), h)
+        steady = steady_state(closed_ts, slowest, n_accepted, h)
+        return {"n": n, "H": h, "epochs": epochs, "span_s": span, "verified_steps": steps,
+                "steps_per_s": round(steps / span, 2), "pure_steps_per_s": pure, "ratio": ratio(steps / span, pure),
+                "steady": {**steady, "ratio": ratio(steady["steps_per_s"], pure)},
+                "verifier_cpu_s": round(sum(cpu.values()), 1)}
     finally:
         net.stop()
 
 
-def write_md(results: list[dict], seconds: float, load: tuple | None = None) -> str:
-    """bench/epochs.md; `load`: the 1-minute load average (/proc/loadavg) before and after the run."""
-    loads = f" Load average (1 min) {load[0]:.2f} before the run, {load[1]:.2f} after it." if load else ""
+def pct(x: float | None) -> str:
+    return f"{x * 100:.0f} %" if x is not None else "n/a"
+
+
+def write_md(results: list[dict]) -> str:
+    """bench/epochs.md; each result's `bench`: when its run started, how long it took, the 1-minute load average
+    (/proc/loadavg) before and after it."""
+    hs = ", ".join(str(h) for h in sorted({r["H"] for r in results}))
+    epochs = max(len(r["epochs"]) for r in results)
     lines = ["# Verified DiLoCo epochs: throughput (`python -m bench.epochs`)", "",
-             f"Demo model, H = {H} steps per slot, {EPOCHS} epochs per run; LocalNet on this machine (anvil, 1 s blocks), "
-             "N trainer processes + 3 verifier processes; DiLoCo's outer step (lr 0.7, Nesterov 0.9). Whole bench "
-             f"{seconds:.0f} s.{loads}", "",
-             "| N | verified steps | span (s) | verified steps / s | verifier CPU (s) |", "|---|---|---|---|---|"]
+             f"Demo model, H = {hs} steps per slot, {epochs} epochs per run; LocalNet on this machine (anvil, 1 s blocks, "
+             f"{os.cpu_count()} cores shared by the N trainer processes, 3 verifier processes and anvil); DiLoCo's outer "
+             "step (lr 0.7, Nesterov 0.9); trainers train ahead (§3.6). " + runs_line(results), "",
+             "## Steady state (throughput)", "",
+             "Period = the time between consecutive EpochClosed events (block timestamps), the network's pace with "
+             "training ahead; overhead = Σ period / Σ the slowest slot's pure training of the same epochs - 1. "
+             "Verified steps / s: the accepted slots' steps over the periods (steady) and over the whole run (from "
+             "the first opening block: its first training is not hidden); ratio: against one trainer's pure-training "
+             "steps / s (H / its mean slot training, under the run's load), N with no overhead.", "",
+             "| N | H | periods (s) | mean period (s) | slowest slot's training (s) | steady overhead | steady verified steps / s "
+             "| ratio | whole run: steps / span (s) | verified steps / s | ratio | one trainer's pure steps / s | verifier CPU (s) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
-        lines.append(f"| {r['n']} | {r['verified_steps']} | {r['span_s']} | {r['steps_per_s']} | {r['verifier_cpu_s']} |")
-    lines += ["", "Per epoch (wall = the epoch's opening block to its closing block; overhead = wall / the slowest "
-              "slot's pure training - 1; its blocks split into opening -> last slot commit, -> last slot finalized "
-              "(the slots' v1 rounds), -> epoch closed (the aggregation)):", "",
-              "| N | epoch | A | wall (s) | blocks | to last commit | slot rounds | aggregation | slowest slot's training (s) "
-              "| overhead |", "|---|---|---|---|---|---|---|---|---|---|"]
+        s = r["steady"]
+        per = ", ".join(f"{p['period_s']}" for p in s["periods"])
+        lines.append(f"| {r['n']} | {r['H']} | {per} | {s['period_s']} | {s['slowest_train_s']} | **{pct(s['overhead'])}** | "
+                     f"{s['steps_per_s']} | {s['ratio']} | {r['verified_steps']} / {r['span_s']} | {r['steps_per_s']} | "
+                     f"{r['ratio']} | {r['pure_steps_per_s']} | {r['verifier_cpu_s']} |")
+    lines += ["", "## Per epoch (latency, not throughput)", "",
+              "Latency = the epoch's opening block to its closing block; latency overhead = latency / the slowest "
+              "slot's pure training - 1 (with training ahead the epoch's slots were mostly trained before it opened, "
+              "so this is mostly protocol). Blocks: previous close -> opening (the first claim), -> last slot commit, "
+              "-> last final checkpoint revealed (training ahead of the next epoch may start), and from the last commit "
+              "-> last slot finalized (the slots' v1 rounds), -> epoch closed (the aggregation). Ahead window = last "
+              "final checkpoint revealed -> epoch closed, the time the next epoch's slots train hidden.", "",
+              "| N | H | epoch | A | trained ahead | latency (s) | blocks | prev close -> open | to last commit "
+              "| commit -> ends revealed | slot rounds | aggregation | ahead window (s) | slowest slot's training (s) "
+              "| latency overhead |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         for e in r["epochs"]:
-            ov = f"{e['overhead'] * 100:.0f} %" if e["overhead"] is not None else "n/a"
-            parts = " | ".join(str(e.get(k, "n/a")) for k in ("to_last_commit", "slot_rounds", "aggregation"))
-            lines.append(f"| {r['n']} | {e['epoch']} | {e['accepted']} | {e['wall_s']} | {e['blocks']} | {parts} | "
-                         f"{e['slowest_train_s']} | {ov} |")
+            parts = " | ".join(str(e.get(k)) if e.get(k) is not None else "n/a"
+                               for k in ("from_prev_close", "to_last_commit", "to_ends_revealed", "slot_rounds",
+                                         "aggregation", "ahead_window_s"))
+            lines.append(f"| {r['n']} | {r['H']} | {e['epoch']} | {e['accepted']} | {e.get('trained_ahead', 'n/a')} | "
+                         f"{e['latency_s']} | {e['blocks']} | {parts} | {e['slowest_train_s']} | "
+                         f"{pct(e['latency_overhead'])} |")
+    phased = [r for r in results if any(e.get("round_phases") for e in r["epochs"])]
+    if phased:
+        rp, ap = [n for n, _ in ROUND_PHASES[1:]], [n for n, _ in AGGREGATION_PHASES] + ["EpochClosed"]
+        lines += ["", "Where the blocks go (epochs >= 1, means, cumulative blocks): the slowest slot's v1 round from its "
+                  "commit (the last event of each phase: sealed, starts revealed, verdicts committed, final flags "
+                  "committed, ends revealed — the final checkpoint, which training ahead waits for —, verdicts revealed, "
+                  "finalized), then the aggregation from the last slot finalized:", "",
+                  "| N | H | " + " | ".join(rp) + " | " + " | ".join(ap) + " |", "|---|---|" + "---|" * (len(rp) + len(ap))]
+        for r in phased:
+            later = [e for e in r["epochs"] if e["epoch"] >= 1 and e.get("round_phases")] or \
+                [e for e in r["epochs"] if e.get("round_phases")]
+
+            def mean(group, name):
+                xs = [e[group][name] for e in later if e.get(group) and name in e[group]]
+                return f"{sum(xs) / len(xs):.1f}" if xs else "n/a"
+            lines.append(f"| {r['n']} | {r['H']} | " + " | ".join(mean("round_phases", n) for n in rp) + " | "
+                         + " | ".join(mean("aggregation_phases", n) for n in ap) + " |")
     return "\n".join(lines) + "\n"
+
+
+def merge(old: list[dict], new: list[dict]) -> list[dict]:
+    """BENCH_EPOCHS_MERGE=1: the new runs replace the old ones of the same (N, H), the others are kept (each run
+    keeps its own `bench` line: when it ran, how long, the load around it); sorted by H, then N."""
+    keys = {(r["n"], r["H"]) for r in new}
+    return sorted([r for r in old if (r["n"], r["H"]) not in keys] + new, key=lambda r: (r["H"], r["n"]))
+
+
+def runs_line(results: list[dict]) -> str:
+    """The load each group of runs saw: one entry per distinct `bench` record."""
+    seen, parts = [], []
+    for r in results:
+        b = r.get("bench")
+        if not b or b in seen:
+            continue
+        seen.append(b)
+        hs = sorted({x["H"] for x in results if x.get("bench") == b})
+        ns = sorted({x["n"] for x in results if x.get("bench") == b})
+        parts.append(f"H = {', '.join(map(str, hs))}, N = {', '.join(map(str, ns))}: run {b['started']}, {b['seconds']:.0f} s, "
+                     f"load average (1 min) {b['load_before']:.2f} before, {b['load_after']:.2f} after")
+    return ("Runs: " + "; ".join(parts) + ".") if parts else ""
 
 
 def main() -> list[dict]:
     from node.engine import apply_runtime_pin
 
-    apply_runtime_pin(bench_spec(1))
+    apply_runtime_pin(bench_spec(1, HS[0]))
     out = []
-    for n in NS:
-        with tempfile.TemporaryDirectory(prefix=f"bench-epochs-{n}-") as tmp:
-            out.append(run_n(n, Path(tmp)))
-            print(json.dumps(out[-1]), flush=True)
+    for h in HS:
+        for n in NS:
+            with tempfile.TemporaryDirectory(prefix=f"bench-epochs-{n}-{h}-") as tmp:
+                out.append(run_n(n, h, Path(tmp)))
+                print(json.dumps(out[-1]), flush=True)
     return out
 
 
 if __name__ == "__main__":
     started, load0 = time.time(), os.getloadavg()[0]
     res = main()
-    md = write_md(res, time.time() - started, (load0, os.getloadavg()[0]))
-    (BENCH_DIR / "epochs.json").write_text(json.dumps(res, indent=1) + "\n")
+    run = {"started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)), "seconds": round(time.time() - started),
+           "load_before": round(load0, 2), "load_after": round(os.getloadavg()[0], 2)}
+    res = [{**r, "bench": run} for r in res]
+    path = BENCH_DIR / "epochs.json"
+    if os.environ.get("BENCH_EPOCHS_MERGE") == "1" and path.exists():
+        res = merge(json.loads(path.read_text()), res)
+    md = write_md(res)
+    path.write_text(json.dumps(res, indent=1) + "\n")
     (BENCH_DIR / "epochs.md").write_text(md)
     print(md)
     sys.exit(0)

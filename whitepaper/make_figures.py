@@ -498,6 +498,43 @@ def diloco_table(path: Path, figures: Path) -> str:
             "`make whitepaper`).*")
 
 
+def epochs_table(path: Path) -> str:
+    """§3.6: throughput of verified DiLoCo epochs (bench/epochs.json, `python -m bench.epochs`): the steady-state
+    period between epoch closes against the slowest slot's pure training, and where an epoch's blocks go."""
+    if not path.exists():
+        return bench_tables.pending("`python -m bench.epochs` → `bench/epochs.md`")
+    res = json.loads(path.read_text())
+    if not res or "steady" not in res[0]:
+        return bench_tables.pending("`python -m bench.epochs` (the steady-state measure) → `bench/epochs.md`")
+    pct = lambda x: f"{x * 100:.0f} %" if x is not None else "n/a"  # noqa: E731
+    lines = ["| N | H | period (s) | slowest slot's training (s) | steady overhead | verified steps / s | "
+             "vs one trainer's pure rate | not hidden: commit → final checkpoints revealed (blocks) | "
+             "hidden: → finalized + aggregation + next claim (blocks) | verifier CPU (s) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in res:
+        s, later = r["steady"], [e for e in r["epochs"] if e["epoch"] >= 1] or r["epochs"]
+
+        def blocks(keys):
+            xs = [sum(e[k] for k in keys) for e in later if all(e.get(k) is not None for k in keys)]
+            return f"{min(xs)}–{max(xs)}" if xs and min(xs) != max(xs) else (f"{xs[0]}" if xs else "n/a")
+        hidden = [e["slot_rounds"] - e["to_ends_revealed"] + e["aggregation"] + (e.get("from_prev_close") or 0)
+                  for e in later if None not in (e.get("slot_rounds"), e.get("to_ends_revealed"), e.get("aggregation"))]
+        hid = (f"{min(hidden)}–{max(hidden)}" if min(hidden) != max(hidden) else f"{hidden[0]}") if hidden else "n/a"
+        lines.append(f"| {r['n']} | {r['H']:,} | {s['period_s']} | {s['slowest_train_s']} | **{pct(s['overhead'])}** | "
+                     f"{s['steps_per_s']} | {s['ratio']}× | {blocks(['to_ends_revealed'])} | {hid} | {r['verifier_cpu_s']} |")
+    epochs = max(len(r["epochs"]) for r in res)
+    return ("\n".join(lines) + f"\n\n{epochs} epochs per run; LocalNet (anvil, 1 s blocks) on a "
+            "2-core machine, the N trainers, 3 verifiers and anvil sharing its cores; demo model. Period: the mean time "
+            "between consecutive EpochClosed events (the pace with training ahead); overhead: Σ period / Σ the slowest "
+            "slot's pure training of the same epochs − 1 (training measured under the run's load); verified steps / s "
+            "over the periods, against one trainer's pure-training rate (N with no overhead). Blocks (epochs ≥ 1, "
+            "range): the last slot commit → the last final checkpoint revealed (the next epoch's slots train ahead on "
+            "the outer step over those checkpoints, so these blocks add to the period), and the blocks after it that "
+            "the next slots' training covers (→ the last slot finalized, the aggregation, the close → the next "
+            "epoch's first claim). Source: `python -m bench.epochs` → `bench/epochs.md`, "
+            "`bench/epochs.json`.")
+
+
 def fill_paper(paper_dir: Path, fills: dict[str, str]) -> list[str]:
     """Rewrite every fill marker; returns the keys that had no value (left pending)."""
     unknown = []
@@ -560,6 +597,7 @@ def main(argv: list[str] | None = None) -> int:
     fills["storage_table"] = storage_table(P, None if args.tiny else measure_checkpoints())
     fills["provenance"] = provenance(bench)
     fills["diloco_table"] = diloco_table(ROOT / "bench" / "diloco.json", args.figures)
+    fills["epochs_table"] = epochs_table(ROOT / "bench" / "epochs.json")
 
     figure_detection(P, args.figures, args.tiny)
     fills["stake_peak"] = figure_min_stake(args.figures, args.tiny)
