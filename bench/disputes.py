@@ -1,4 +1,5 @@
-"""Gas of a dispute (issue #15), move by move, against the span length and the jury size:
+"""Gas of a dispute (issue #15), move by move, against the span length and the jury size; a flag dispute; an
+undisputed round with checks dealt out against v1's, per check:
 `python -m bench.disputes` -> bench/disputes.md (not part of `make bench`).
 
 A LocalNet (anvil automining; gas used does not depend on the base fee, only the bond's value does; the contracts deployed with DeployParams(disputes=True)),
@@ -123,7 +124,83 @@ def measure(span_steps: int, jury: int) -> dict[str, int]:
             net.stop()
 
 
-def write_markdown(rows: list[dict]) -> str:
+def measure_undisputed(disputes: bool, rounds: int = 4) -> dict:
+    """An honest round (every member agrees, nobody disputes) of a task with M = 32, s = 2, c = 3, on a deployment
+    with or without Disputes: gas of the whole round (commit .. finalize, every member's verdict calls) and its
+    checks (v1: s + 1 or s; with Disputes: the c·s dealt out, + 1 or not), the mean of `rounds` rounds."""
+    sys.path.append(str(ROOT / "tests"))  # last: shadows nothing
+    from roundkit import SMALL_TASK, RoundKit
+
+    from node.chain.contracts import DeployParams
+    from node.localnet import LocalNet
+
+    with tempfile.TemporaryDirectory() as tmp:
+        net = LocalNet(Path(tmp), block_time=None, deploy_params=DeployParams(disputes=disputes), n_accounts=6).start()
+        try:
+            kit = RoundKit.on(net, net.dev[1], net.dev[2:5], net.store())
+            kit.stake_all()
+            task_id = kit.create_task(replace(SMALL_TASK, steps_per_round=32, segment_steps=1), rounds_funded=rounds + 1)
+            totals, checks = [], []
+            for _ in range(rounds):
+                result = kit.run_round(task_id)
+                assert result.outcome == P.Outcome.ACCEPTED, result.outcome
+                totals.append(sum(r["gasUsed"] for r in result.receipts.values()))
+                checks.append(len(result.samples))
+            return {"disputes": disputes, "gas": sum(totals) // rounds, "checks": sum(checks) / rounds,
+                    "gas_per_check": sum(totals) / sum(checks)}
+        finally:
+            net.stop()
+
+
+def measure_flag_dispute(jury: int) -> dict[str, int]:
+    """A flag dispute (Disputes.open_flag on FLAG_FINAL), lost by the challenger (every juror finds the flag right):
+    open_flag, draw_jury, the most expensive juror's commit and reveal, resolve."""
+    sys.path.append(str(ROOT / "tests"))  # last: shadows nothing
+    from roundkit import SMALL_TASK, RoundKit
+
+    from node.chain.contracts import DeployParams, contract
+    from node.chain.contracts import send as send_tx
+    from node.errors import TrainchainError
+    from node.localnet import LocalNet
+
+    with tempfile.TemporaryDirectory() as tmp:
+        net = LocalNet(Path(tmp), block_time=None, deploy_params=DeployParams(disputes=True), n_accounts=jury + 3).start()
+        try:
+            w3 = net.web3()
+            kit = RoundKit.on(net, net.dev[1], net.dev[2:2 + jury + 1], net.store())
+            kit.stake_all()
+            task_id = kit.create_task(replace(SMALL_TASK, reveal_window=50, commit_verdicts_window=50, reveal_verdicts_window=50))
+            disputes = contract(w3, "Disputes", net.deployment.addresses["Disputes"]).functions
+            verdicts = FirstMemberContradicts()
+            try:
+                kit.run_round(task_id, verdicts=verdicts)
+            except TrainchainError:
+                pass  # finalize waits: the contradiction may be disputed
+            round_id = contract(w3, "TrainingRounds", net.deployment.addresses["TrainingRounds"]).functions.round_count().call()
+            challenger = verdicts["first"]
+
+            def send(fn, sender, value=0):
+                est = fn.estimate_gas({"from": getattr(sender, "address", sender), "value": value})
+                return send_tx(w3, fn, sender, value=value, gas=2 * est)["gasUsed"]
+
+            gas = {"open_flag": send(disputes.open_flag(round_id, P.FLAG_FINAL), challenger,
+                                     value=disputes.bond_for(SMALL_TASK.verifier_reward_wei).call())}
+            d_id = disputes.dispute_count().call()
+            kit.mine(2)
+            gas["draw_jury"] = send(disputes.draw_jury(d_id), challenger)
+            jurors = disputes.jury_of(d_id).call()
+            salts = {j: os.urandom(32) for j in jurors}
+            gas["commit_vote"] = max(send(disputes.commit_vote(d_id, P.compute_vote_commitment(d_id, j, True, salts[j])), j)
+                                     for j in jurors)
+            gas["reveal_vote"] = max(send(disputes.reveal_vote(d_id, True, salts[j]), j) for j in jurors)
+            gas["resolve"] = send(disputes.resolve(d_id), challenger)
+            gas["jurors"] = len(jurors)
+            return gas
+        finally:
+            net.stop()
+
+
+def write_markdown(rows: list[dict], undisputed: list[dict] | None = None, flags: list[dict] | None = None) -> str:
     lines = ["# Gas of a dispute (issue #15)", "",
              "`python -m bench.disputes` (bench/disputes.py): LocalNet on anvil 1.7.1, contracts compiled by vyper",
              "0.4.3 deployed with Disputes; a false challenge (every juror votes for the trainer) over a one-segment",
@@ -137,6 +214,30 @@ def write_markdown(rows: list[dict]) -> str:
         challenger = g["open"] + g["name_step"] + g["draw_jury"] + g["resolve"]  # draw_jury: anyone's, at worst its
         lines.append(f"| {g['span_steps']} | {g['jurors']} | " + " | ".join(f"{g[m]:,}" for m in MOVES)
                      + f" | {defender:,} | {challenger:,} |")
+    if flags:
+        lines += ["", "## A flag dispute (Disputes.open_flag)", "",
+                  "A member whose contradiction has no span to narrow (a data root, a start or final checkpoint it proves",
+                  "wrong) disputes the flag: no post_steps, no name_step; the jury checks the flag itself. A false one",
+                  "(every juror finds the flag right), FLAG_FINAL:", "",
+                  "| jurors | open_flag | draw_jury | commit_vote | reveal_vote | resolve | challenger's moves |",
+                  "|---|---|---|---|---|---|---|"]
+        for g in flags:
+            lines.append(f"| {g['jurors']} | {g['open_flag']:,} | {g['draw_jury']:,} | {g['commit_vote']:,} | "
+                         f"{g['reveal_vote']:,} | {g['resolve']:,} | {g['open_flag'] + g['draw_jury'] + g['resolve']:,} |")
+    if undisputed:
+        lines += ["", "## An undisputed round: checks dealt out cost no more per check", "",
+                  "An honest round (committee 3 agrees, nobody disputes) of a task with M = 32 segments, s = 2, the same",
+                  "contracts with and without Disputes, the mean of 4 rounds: with Disputes the seal draws c·s checks",
+                  "dealt out over the committee (each member replays its own s and the last), v1 draws s (+ the last).", "",
+                  "| deployment | checks per round | gas per round (commit .. finalize, every member) | gas per check |",
+                  "|---|---|---|---|"]
+        for u in undisputed:
+            lines.append(f"| {'with Disputes (dealt out)' if u['disputes'] else 'v1 (no Disputes)'} | {u['checks']:.2f} | "
+                         f"{u['gas']:,} | {u['gas_per_check']:,.0f} |")
+        v1 = next(u for u in undisputed if not u["disputes"])
+        dealt = next(u for u in undisputed if u["disputes"])
+        lines += ["", f"Per check, with Disputes / v1: {dealt['gas_per_check'] / v1['gas_per_check']:.2f}× (a round: "
+                      f"{dealt['gas'] / v1['gas']:.2f}× for {dealt['checks'] / v1['checks']:.2f}× the checks)."]
     lines += ["", "## The jury is an honest-majority assumption", "",
               "Probability that colluders hold a strict majority of a jury (node/protocol.py",
               "compute_jury_capture_probability: a large registry, binomial; the contract's jury is every opted-in",
@@ -163,8 +264,15 @@ def run() -> dict:
         for jury in JURIES:
             rows.append(measure(k, jury))
             print(f"   span {rows[-1]['span_steps']} jury {rows[-1]['jurors']}: {rows[-1]}", flush=True)
-    OUT.write_text(write_markdown(rows))
-    return {f"span{r['span_steps']}_jury{r['jurors']}": r for r in rows}
+    flags = [measure_flag_dispute(jury) for jury in JURIES]
+    print(f"   flag disputes: {flags}", flush=True)
+    undisputed = [measure_undisputed(False), measure_undisputed(True)]
+    print(f"   undisputed rounds: {undisputed}", flush=True)
+    OUT.write_text(write_markdown(rows, undisputed, flags))
+    out = {f"span{r['span_steps']}_jury{r['jurors']}": r for r in rows}
+    out.update({f"flag_jury{g['jurors']}": g for g in flags})
+    out.update({f"undisputed_{'dealt' if u['disputes'] else 'v1'}": u for u in undisputed})
+    return out
 
 
 if __name__ == "__main__":
