@@ -363,7 +363,13 @@ def disputes_fills(P: dict, rounds: int) -> tuple[str, str]:
               "the side the outcome proves wrong, a juror in the minority, a dispute it opened and lost (the bond). "
               "Profit per round: per round trained, or per committee seat (jury income and losses included). "
               "Source: `make whitepaper` (`whitepaper/simulate.py: run_disputes`, rules from `node/protocol.py`).")
-    return table, simulate.disputes_findings_markdown(P, runs["a"][1], runs["b"][1], runs["a_replay"][1])
+    findings = simulate.disputes_findings_markdown(P, runs["a"][1], runs["b"][1], runs["a_replay"][1])
+    found = simulate.disputes_deterring_stake(P, rounds)
+    v1_high = (simulate.run({**P, "min_trainer_stake_wei": found[0]}, rounds=rounds, seed=7, population=simulate.DISPUTES_A)
+               if found else None)
+    stake = simulate.disputes_stake_markdown(P, found, v1_high)
+    head, sep, source = findings.rpartition("\n\nSource: ")
+    return table, (head + "\n" + stake + sep + source) if sep else findings + "\n" + stake
 
 
 # ------------------------------------------------------------ storage

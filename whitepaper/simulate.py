@@ -667,6 +667,42 @@ def run_disputes(P: dict, rounds: int, seed: int = 7, population: dict | None = 
     }
 
 
+def disputes_deterring_stake(P: dict, rounds: int, max_eth: int = 6) -> tuple[int, dict, dict] | None:
+    """The smallest whole-ETH minimum trainer stake (from the deployment's) at which every cheating trainer strategy
+    loses money in both disputes scenarios (A: a third lazy, B: a third colluding; the seeds of the paper's runs):
+    (stake, run A, run B), or None up to max_eth."""
+    start = -(-P["min_trainer_stake_wei"] // ETH)
+    for eth in range(start, max_eth + 1):
+        high = {**P, "min_trainer_stake_wei": eth * ETH}
+        a = run_disputes(high, rounds, seed=7, population=DISPUTES_A)
+        b = run_disputes(high, rounds, seed=8, population=DISPUTES_B)
+        if all(r["profit_per_round_eth"] < 0 for x in (a, b) for st, r in x["trainers"].items() if st != "honest"):
+            return eth * ETH, a, b
+    return None
+
+
+def disputes_stake_markdown(P: dict, found: tuple[int, dict, dict] | None, v1_high: dict | None) -> str:
+    """The stake bullet of §5.6 with disputes: what raising the minimum does under disputes, against v1."""
+    if found is None:
+        return "- **Raising the stake under disputes** up to 6 ETH does not make every cheating strategy a loss."
+    stake, a, b = found
+    cheats = [st for st in a["trainers"] if st != "honest"]
+    text = (f"- **Raising the stake under disputes costs honest trainers little.** With `min_trainer_stake` = "
+            f"{stake / ETH:g} ETH (the smallest whole ETH that does it, on these two runs' seeds: a margin near zero is "
+            "within one seed's noise), every cheating trainer strategy loses money in both scenarios ("
+            + ", ".join(f"{st} {max(x['trainers'][st]['profit_per_round_eth'] for x in (a, b)):+.4f}" for st in cheats)
+            + " ETH per round at worst), and honest trainers still profit ("
+            f"{a['trainers']['honest']['profit_per_round_eth']:+.4f} in A, {b['trainers']['honest']['profit_per_round_eth']:+.4f} in B): "
+            "a lazy majority no longer convicts them, only a captured jury does.")
+    if v1_high is not None:
+        text += (f" Under v1's tally the same stake costs honest trainers "
+                 f"{v1_high['trainers']['honest']['profit_per_round_eth']:+.4f} ETH per round in scenario A (its lazy "
+                 "committee majorities convict them). The deployment's default stays "
+                 f"{P['min_trainer_stake_wei'] / ETH:g} ETH because v1 deployments share it; a deployment with Disputes "
+                 f"should raise it to {stake / ETH:g} ETH (a task can: `protocol.min_trainer_stake_wei`).")
+    return text
+
+
 def false_conviction(sim: dict) -> tuple[int, int]:
     """(honest trainer rounds convicted, honest trainer rounds) of a disputes run."""
     h = sim["trainers"].get("honest", {})

@@ -126,3 +126,19 @@ def test_the_findings_say_what_the_runs_show(defaults):
     assert "**Not negative:** forger (random segment)" in text
     assert "**Lazy verifiers** (negative)" in text and "**Colluding verifiers** (negative)" in text
     assert "scenario A with lazy jurors replaying:** convicted in 0 of" in text
+
+
+def test_under_disputes_a_higher_stake_deters_forgers_and_spares_honest_trainers():
+    """The §5.6 stake bullet: the smallest whole-ETH minimum stake that makes every cheating strategy a loss in
+    both disputes scenarios leaves honest trainers profiting there, while v1's tally at that stake makes them lose."""
+    found = simulate.disputes_deterring_stake(P, 2000)
+    assert found is not None
+    stake, a, b = found
+    assert stake > P["min_trainer_stake_wei"]  # at the default, forgers profit (the strict xfail above)
+    for sim in (a, b):
+        assert sim["trainers"]["honest"]["profit_per_round_eth"] > 0
+        assert all(r["profit_per_round_eth"] < 0 for st_, r in sim["trainers"].items() if st_ != "honest")
+    v1 = simulate.run({**P, "min_trainer_stake_wei": stake}, rounds=2000, seed=7, population=simulate.DISPUTES_A)
+    assert v1["trainers"]["honest"]["profit_per_round_eth"] < 0
+    text = simulate.disputes_stake_markdown(P, found, v1)
+    assert f"= {stake // 10**18} ETH" in text and "honest trainers still profit" in text
