@@ -91,3 +91,33 @@ def test_wrong_aggregate_is_contradicted(tmp_path, case):
         assert latest.version == 0  # the state is unchanged
         assert stake[dev[1].address] < STAKE
         assert all(stake[a.address] >= STAKE for a in (dev[2], dev[3], dev[4], dev[5]))
+
+
+def test_a_slot_dispute_is_replayed_on_the_slots_schedule(tmp_path, case):
+    """Disputes deployed: a lazy accuser (MisbehavingVerifier "accuse") contradicts both honest slots of an epoch and
+    disputes them. Each trainer must post its span's step hashes — valid on chain only if its replay follows the
+    slot's schedule (batch (e·N + i)·H + t, lr at e·H + t), not v1's — and the jurors' replay of the named step
+    must give the trainer's hash (node/roles/epochs.slot_of_round in both)."""
+    from node.adversaries.verifiers import MisbehavingVerifier
+
+    c = case("epochs + Disputes: a lazy accuser disputes both honest slots (real nodes, slot schedule)",
+             "each trainer posts its slot's step hashes, the jury replays the named step on the slot's schedule "
+             "and sides with the trainer: every dispute won by the trainer, the accuser loses its bonds")
+    with EpochNet.start(tmp_path, n_slots=2, max_slots=1, disputes=True, verifier_cls={0: MisbehavingVerifier},
+                        verifier_kw={0: {"mode": "accuse"}}) as net:
+        net.run(1, max_passes=600)
+        chain = net.chain
+        accuser = net.verifiers[0].address
+        opened = [e["args"] for e in chain.events("DisputeOpened")]
+        posted = chain.events("StepsPosted")
+        resolved = [e["args"] for e in chain.events("DisputeResolved")]
+        votes = [e["args"]["trainer_right"] for e in chain.events("VoteRevealed")]
+        slots = [chain.get_round(chain.slot_id(net.task_id, 0, i)).outcome.label for i in range(2)]
+        ep = chain.get_epoch(net.task_id, 0)
+        c.observe(f"{len(opened)} dispute(s) by the accuser, {len(posted)} step posts, votes {votes}, resolved "
+                  f"{[(r['trainer_won'], r['reason']) for r in resolved]}; slots {slots}; epoch {ep.outcome.label}, "
+                  f"A = {ep.accepted_slots}")
+        assert len(opened) == 2 and all(o["challenger"] == accuser for o in opened)
+        assert len(posted) == 2  # both trainers' replays ended at their committed leaves: the slot schedule
+        assert votes and all(votes)
+        assert len(resolved) == 2 and all(r["trainer_won"] and r["reason"] == "jury" for r in resolved)

@@ -54,9 +54,11 @@ class EpochNet:
 
     @classmethod
     def start(cls, root: Path, n_slots: int, max_slots: int, trainer_cls: dict | None = None,
-              trainer_kw: dict | None = None) -> "EpochNet":
-        """A LocalNet (automining), the dataset, the task, n_slots staked trainers (dev 1..) and three verifiers,
-        all prepared; `trainer_cls` / `trainer_kw`: per trainer index, a TrainerNode subclass and its arguments."""
+              trainer_kw: dict | None = None, disputes: bool = False, verifier_cls: dict | None = None,
+              verifier_kw: dict | None = None) -> "EpochNet":
+        """A LocalNet (automining; with `disputes`, Disputes deployed), the dataset, the task, n_slots staked trainers
+        (dev 1..) and three verifiers, all prepared; `trainer_cls` / `trainer_kw` (`verifier_cls` / `verifier_kw`): per
+        trainer (verifier) index, a TrainerNode (VerifierNode) subclass and its arguments."""
         from node import protocol
         from node.chain.contracts import DeployParams
         from node.chain.records import TaskParams
@@ -71,7 +73,7 @@ class EpochNet:
 
         apply_runtime_pin(TaskSpec.default())  # the tiny spec has the same runtime
         root = Path(root)
-        local = LocalNet(root / "net", block_time=None, deploy_params=DeployParams(unbonding_blocks=5)).start()
+        local = LocalNet(root / "net", block_time=None, deploy_params=DeployParams(unbonding_blocks=5, disputes=disputes)).start()
         try:
             fast = dict(tx_timeout=30, tx_replace_after=5, rpc_retries=2, rpc_backoff=0.1, poll_interval=0.05)
             store = local.local_store()
@@ -92,9 +94,9 @@ class EpochNet:
                 node.prepare()
                 net.trainers.append(node)
             for i in range(3):
-                node = VerifierNode(local.client(local.dev[1 + n_slots + i], **fast), store,
-                                    NodeDB(root / f"v{i}" / "verifier.sqlite"), root / f"v{i}",
-                                    metrics=NodeMetrics("verifier"), show_progress=False)
+                node = (verifier_cls or {}).get(i, VerifierNode)(
+                    local.client(local.dev[1 + n_slots + i], **fast), store, NodeDB(root / f"v{i}" / "verifier.sqlite"),
+                    root / f"v{i}", metrics=NodeMetrics("verifier"), show_progress=False, **(verifier_kw or {}).get(i, {}))
                 node.prepare()
                 net.verifiers.append(node)
             return net
