@@ -16,12 +16,14 @@ import hashlib
 import os
 import sys
 import tempfile
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
 from node import protocol as P
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.append(str(ROOT / "tests"))  # tests/roundkit.py (last: shadows nothing)
 OUT = Path(__file__).resolve().parent / "disputes.md"
 SPANS = (4, 64, 512)   # steps of the disputed span (512 = MAX_SPAN_STEPS: the last check (M-2, M) at k = 256)
 JURIES = (3, 15)       # jurors (verifiers staked = jury + 1: the challenger is not a juror)
@@ -39,165 +41,157 @@ class FirstMemberContradicts(dict):
         return "contradict" if member == self["first"] else "agree"
 
 
-def measure(span_steps: int, jury: int) -> dict[str, int]:
-    sys.path.append(str(ROOT / "tests"))  # last: shadows nothing
-    from roundkit import SMALL_TASK, RoundKit
+@contextmanager
+def staked_kit(n_verifiers: int, disputes: bool = True):
+    """(net, w3, kit): a LocalNet (automining) deployed with or without Disputes, tests/roundkit.py's RoundKit on it:
+    dev 0 deploys, dev 1 trains, dev 2.. verify, everyone staked. Stopped on exit."""
+    from roundkit import RoundKit
 
-    from node.chain.contracts import DeployParams, contract
-    from node.chain.contracts import send as send_tx
-    from node.errors import TrainchainError
+    from node.chain.contracts import DeployParams
     from node.localnet import LocalNet
 
     with tempfile.TemporaryDirectory() as tmp:
-        net = LocalNet(Path(tmp), block_time=None, deploy_params=DeployParams(disputes=True), n_accounts=jury + 3).start()
+        net = LocalNet(Path(tmp), block_time=None, deploy_params=DeployParams(disputes=disputes),
+                       n_accounts=n_verifiers + 2).start()
         try:
-            w3 = net.web3()
-            kit = RoundKit.on(net, net.dev[1], net.dev[2:2 + jury + 1], net.store())
+            kit = RoundKit.on(net, net.dev[1], net.dev[2:2 + n_verifiers], net.store())
             kit.stake_all()
-            # k = span must keep every check disputable (the last spans 2k); a longer span is the last check (M-2, M)
-            last = not P.is_every_check_disputable(span_steps)
-            k = span_steps // 2 if last else span_steps
-            task = replace(SMALL_TASK, steps_per_round=8 * k, segment_steps=k, reveal_window=50,
-                           commit_verdicts_window=50, reveal_verdicts_window=50)
-            task_id = kit.create_task(task)
-            rounds = contract(w3, "TrainingRounds", net.deployment.addresses["TrainingRounds"]).functions
-            disputes = contract(w3, "Disputes", net.deployment.addresses["Disputes"]).functions
-            for _attempt in range(32):
-                verdicts = FirstMemberContradicts()
-                try:
-                    kit.run_round(task_id, verdicts=verdicts)
-                except TrainchainError:
-                    pass  # finalize waits: the contradiction may be disputed
-                round_id = rounds.round_count().call()
-                samples = rounds.round_samples_of(round_id).call()
-                if not last or samples[-1] == task.n_segments - 2:
-                    break
-                # the seed did not draw M-2: close this round undisputed (past its reveal deadline), run another
-                kit.mine(max(0, rounds.rounds(round_id).call()[9] - w3.eth.block_number) + 1)
-                send_tx(w3, rounds.finalize(round_id), kit.deployer)
-            else:
-                raise RuntimeError(f"dispute bench: 32 rounds never drew M-2 (k = {k})")
-            challenger = verdicts["first"]
-            # a one-segment check (x, x+1): the first (s >= 1 random samples before the last); else the last (M-2, M)
-            check = len(samples) - 1 if last else 0
-            estimates = {}
-
-            def send(w3, fn, sender, value=0):
-                """node.chain.contracts.send with twice the estimate: anvil under-estimates some dispute moves
-                (post_steps, reveal_vote, resolve fail at the bare estimate); the gas USED is what is reported."""
-                est = fn.estimate_gas({"from": getattr(sender, "address", sender), "value": value})
-                receipt = send_tx(w3, fn, sender, value=value, gas=2 * est)
-                estimates[fn.fn_name] = (est, receipt["gasUsed"])
-                return receipt
-
-            gas = {}
-            reward = task.verifier_reward_wei
-            r = send(w3, disputes.open(round_id, check), challenger, value=disputes.bond_for(reward).call())
-            gas["open"] = r["gasUsed"]
-            d_id = disputes.dispute_count().call()
-            start, end = rounds.start_hashes_of(round_id).call()[check], rounds.end_hashes_of(round_id).call()[check]
-            span = disputes.disputes(d_id).call()[5]
-            hashes = [start] + [hashlib.sha256(bytes([i % 256, i // 256])).digest() for i in range(1, span)] + [end]
-            gas["post_steps"] = send(w3, disputes.post_steps(d_id, hashes), kit.trainer)["gasUsed"]
-            gas["name_step"] = send(w3, disputes.name_step(d_id, span, hashes), challenger)["gasUsed"]
-            # draw_jury needs block.number > the jury block J (the block after name_step); anvil estimates gas in
-            # the context of the head block, so the head must be past J too
-            kit.mine(2)
-            gas["draw_jury"] = send(w3, disputes.draw_jury(d_id), challenger)["gasUsed"]
-            jurors = disputes.jury_of(d_id).call()
-            salts = {j: os.urandom(32) for j in jurors}
-            gas["commit_vote"] = max(send(w3, disputes.commit_vote(d_id, P.compute_vote_commitment(d_id, j, True, salts[j])), j)["gasUsed"]
-                                     for j in jurors)
-            gas["reveal_vote"] = max(send(w3, disputes.reveal_vote(d_id, True, salts[j]), j)["gasUsed"] for j in jurors)
-            gas["resolve"] = send(w3, disputes.resolve(d_id), challenger)["gasUsed"]
-            # a contradiction keeps the round open to its reveal deadline: ends block + commit_verdicts_window (the
-            # final flags' commit window, #13 attack 5) + reveal_verdicts_window; read it rather than re-add the windows
-            deadline = rounds.rounds(round_id).call()[9]
-            kit.mine(max(0, deadline - w3.eth.block_number) + 1)
-            gas["finalize"] = send(w3, rounds.finalize(round_id), kit.deployer)["gasUsed"]
-            print("   (estimate, used):", estimates, flush=True)
-            gas["jurors"] = len(jurors)
-            assert span == span_steps, f"dispute bench: disputed {span} steps, wanted {span_steps}"
-            gas["span_steps"] = span
-            return gas
+            yield net, net.web3(), kit
         finally:
             net.stop()
+
+
+def measure(span_steps: int, jury: int) -> dict[str, int]:
+    from roundkit import SMALL_TASK
+
+    from node.chain.contracts import contract
+    from node.chain.contracts import send as send_tx
+    from node.errors import TrainchainError
+
+    with staked_kit(jury + 1) as (net, w3, kit):
+        # k = span must keep every check disputable (the last spans 2k); a longer span is the last check (M-2, M)
+        last = not P.is_every_check_disputable(span_steps)
+        k = span_steps // 2 if last else span_steps
+        task = replace(SMALL_TASK, steps_per_round=8 * k, segment_steps=k, reveal_window=50,
+                       commit_verdicts_window=50, reveal_verdicts_window=50)
+        task_id = kit.create_task(task)
+        rounds = contract(w3, "TrainingRounds", net.deployment.addresses["TrainingRounds"]).functions
+        disputes = contract(w3, "Disputes", net.deployment.addresses["Disputes"]).functions
+        for _attempt in range(32):
+            verdicts = FirstMemberContradicts()
+            try:
+                kit.run_round(task_id, verdicts=verdicts)
+            except TrainchainError:
+                pass  # finalize waits: the contradiction may be disputed
+            round_id = rounds.round_count().call()
+            samples = rounds.round_samples_of(round_id).call()
+            if not last or samples[-1] == task.n_segments - 2:
+                break
+            # the seed did not draw M-2: close this round undisputed (past its reveal deadline), run another
+            kit.mine(max(0, rounds.rounds(round_id).call()[9] - w3.eth.block_number) + 1)
+            send_tx(w3, rounds.finalize(round_id), kit.deployer)
+        else:
+            raise RuntimeError(f"dispute bench: 32 rounds never drew M-2 (k = {k})")
+        challenger = verdicts["first"]
+        # a one-segment check (x, x+1): the first (s >= 1 random samples before the last); else the last (M-2, M)
+        check = len(samples) - 1 if last else 0
+        estimates = {}
+
+        def send(w3, fn, sender, value=0):
+            """node.chain.contracts.send with twice the estimate: anvil under-estimates some dispute moves
+            (post_steps, reveal_vote, resolve fail at the bare estimate); the gas USED is what is reported."""
+            est = fn.estimate_gas({"from": getattr(sender, "address", sender), "value": value})
+            receipt = send_tx(w3, fn, sender, value=value, gas=2 * est)
+            estimates[fn.fn_name] = (est, receipt["gasUsed"])
+            return receipt
+
+        gas = {}
+        reward = task.verifier_reward_wei
+        r = send(w3, disputes.open(round_id, check), challenger, value=disputes.bond_for(reward).call())
+        gas["open"] = r["gasUsed"]
+        d_id = disputes.dispute_count().call()
+        start, end = rounds.start_hashes_of(round_id).call()[check], rounds.end_hashes_of(round_id).call()[check]
+        span = disputes.disputes(d_id).call()[5]
+        hashes = [start] + [hashlib.sha256(bytes([i % 256, i // 256])).digest() for i in range(1, span)] + [end]
+        gas["post_steps"] = send(w3, disputes.post_steps(d_id, hashes), kit.trainer)["gasUsed"]
+        gas["name_step"] = send(w3, disputes.name_step(d_id, span, hashes), challenger)["gasUsed"]
+        # draw_jury needs block.number > the jury block J (the block after name_step); anvil estimates gas in
+        # the context of the head block, so the head must be past J too
+        kit.mine(2)
+        gas["draw_jury"] = send(w3, disputes.draw_jury(d_id), challenger)["gasUsed"]
+        jurors = disputes.jury_of(d_id).call()
+        salts = {j: os.urandom(32) for j in jurors}
+        gas["commit_vote"] = max(send(w3, disputes.commit_vote(d_id, P.compute_vote_commitment(d_id, j, True, salts[j])), j)["gasUsed"]
+                                 for j in jurors)
+        gas["reveal_vote"] = max(send(w3, disputes.reveal_vote(d_id, True, salts[j]), j)["gasUsed"] for j in jurors)
+        gas["resolve"] = send(w3, disputes.resolve(d_id), challenger)["gasUsed"]
+        # a contradiction keeps the round open to its reveal deadline: ends block + commit_verdicts_window (the
+        # final flags' commit window, #13 attack 5) + reveal_verdicts_window; read it rather than re-add the windows
+        deadline = rounds.rounds(round_id).call()[9]
+        kit.mine(max(0, deadline - w3.eth.block_number) + 1)
+        gas["finalize"] = send(w3, rounds.finalize(round_id), kit.deployer)["gasUsed"]
+        print("   (estimate, used):", estimates, flush=True)
+        gas["jurors"] = len(jurors)
+        assert span == span_steps, f"dispute bench: disputed {span} steps, wanted {span_steps}"
+        gas["span_steps"] = span
+        return gas
 
 
 def measure_undisputed(disputes: bool, rounds: int = 4) -> dict:
     """An honest round (every member agrees, nobody disputes) of a task with M = 32, s = 2, c = 3, on a deployment
     with or without Disputes: gas of the whole round (commit .. finalize, every member's verdict calls) and its
     checks (v1: s + 1 or s; with Disputes: the c·s dealt out, + 1 or not), the mean of `rounds` rounds."""
-    sys.path.append(str(ROOT / "tests"))  # last: shadows nothing
-    from roundkit import SMALL_TASK, RoundKit
+    from roundkit import SMALL_TASK
 
-    from node.chain.contracts import DeployParams
-    from node.localnet import LocalNet
-
-    with tempfile.TemporaryDirectory() as tmp:
-        net = LocalNet(Path(tmp), block_time=None, deploy_params=DeployParams(disputes=disputes), n_accounts=6).start()
-        try:
-            kit = RoundKit.on(net, net.dev[1], net.dev[2:5], net.store())
-            kit.stake_all()
-            task_id = kit.create_task(replace(SMALL_TASK, steps_per_round=32, segment_steps=1), rounds_funded=rounds + 1)
-            totals, checks = [], []
-            for _ in range(rounds):
-                result = kit.run_round(task_id)
-                assert result.outcome == P.Outcome.ACCEPTED, result.outcome
-                totals.append(sum(r["gasUsed"] for r in result.receipts.values()))
-                checks.append(len(result.samples))
-            return {"disputes": disputes, "gas": sum(totals) // rounds, "checks": sum(checks) / rounds,
-                    "gas_per_check": sum(totals) / sum(checks)}
-        finally:
-            net.stop()
+    with staked_kit(3, disputes) as (net, w3, kit):
+        task_id = kit.create_task(replace(SMALL_TASK, steps_per_round=32, segment_steps=1), rounds_funded=rounds + 1)
+        totals, checks = [], []
+        for _ in range(rounds):
+            result = kit.run_round(task_id)
+            assert result.outcome == P.Outcome.ACCEPTED, result.outcome
+            totals.append(sum(r["gasUsed"] for r in result.receipts.values()))
+            checks.append(len(result.samples))
+        return {"disputes": disputes, "gas": sum(totals) // rounds, "checks": sum(checks) / rounds,
+                "gas_per_check": sum(totals) / sum(checks)}
 
 
 def measure_flag_dispute(jury: int) -> dict[str, int]:
     """A flag dispute (Disputes.open_flag on FLAG_FINAL), lost by the challenger (every juror finds the flag right):
     open_flag, draw_jury, the most expensive juror's commit and reveal, resolve."""
-    sys.path.append(str(ROOT / "tests"))  # last: shadows nothing
-    from roundkit import SMALL_TASK, RoundKit
+    from roundkit import SMALL_TASK
 
-    from node.chain.contracts import DeployParams, contract
+    from node.chain.contracts import contract
     from node.chain.contracts import send as send_tx
     from node.errors import TrainchainError
-    from node.localnet import LocalNet
 
-    with tempfile.TemporaryDirectory() as tmp:
-        net = LocalNet(Path(tmp), block_time=None, deploy_params=DeployParams(disputes=True), n_accounts=jury + 3).start()
+    with staked_kit(jury + 1) as (net, w3, kit):
+        task_id = kit.create_task(replace(SMALL_TASK, reveal_window=50, commit_verdicts_window=50, reveal_verdicts_window=50))
+        disputes = contract(w3, "Disputes", net.deployment.addresses["Disputes"]).functions
+        verdicts = FirstMemberContradicts()
         try:
-            w3 = net.web3()
-            kit = RoundKit.on(net, net.dev[1], net.dev[2:2 + jury + 1], net.store())
-            kit.stake_all()
-            task_id = kit.create_task(replace(SMALL_TASK, reveal_window=50, commit_verdicts_window=50, reveal_verdicts_window=50))
-            disputes = contract(w3, "Disputes", net.deployment.addresses["Disputes"]).functions
-            verdicts = FirstMemberContradicts()
-            try:
-                kit.run_round(task_id, verdicts=verdicts)
-            except TrainchainError:
-                pass  # finalize waits: the contradiction may be disputed
-            round_id = contract(w3, "TrainingRounds", net.deployment.addresses["TrainingRounds"]).functions.round_count().call()
-            challenger = verdicts["first"]
+            kit.run_round(task_id, verdicts=verdicts)
+        except TrainchainError:
+            pass  # finalize waits: the contradiction may be disputed
+        round_id = contract(w3, "TrainingRounds", net.deployment.addresses["TrainingRounds"]).functions.round_count().call()
+        challenger = verdicts["first"]
 
-            def send(fn, sender, value=0):
-                est = fn.estimate_gas({"from": getattr(sender, "address", sender), "value": value})
-                return send_tx(w3, fn, sender, value=value, gas=2 * est)["gasUsed"]
+        def send(fn, sender, value=0):
+            est = fn.estimate_gas({"from": getattr(sender, "address", sender), "value": value})
+            return send_tx(w3, fn, sender, value=value, gas=2 * est)["gasUsed"]
 
-            gas = {"open_flag": send(disputes.open_flag(round_id, P.FLAG_FINAL), challenger,
-                                     value=disputes.bond_for(SMALL_TASK.verifier_reward_wei).call())}
-            d_id = disputes.dispute_count().call()
-            kit.mine(2)
-            gas["draw_jury"] = send(disputes.draw_jury(d_id), challenger)
-            jurors = disputes.jury_of(d_id).call()
-            salts = {j: os.urandom(32) for j in jurors}
-            gas["commit_vote"] = max(send(disputes.commit_vote(d_id, P.compute_vote_commitment(d_id, j, True, salts[j])), j)
-                                     for j in jurors)
-            gas["reveal_vote"] = max(send(disputes.reveal_vote(d_id, True, salts[j]), j) for j in jurors)
-            gas["resolve"] = send(disputes.resolve(d_id), challenger)
-            gas["jurors"] = len(jurors)
-            return gas
-        finally:
-            net.stop()
+        gas = {"open_flag": send(disputes.open_flag(round_id, P.FLAG_FINAL), challenger,
+                                 value=disputes.bond_for(SMALL_TASK.verifier_reward_wei).call())}
+        d_id = disputes.dispute_count().call()
+        kit.mine(2)
+        gas["draw_jury"] = send(disputes.draw_jury(d_id), challenger)
+        jurors = disputes.jury_of(d_id).call()
+        salts = {j: os.urandom(32) for j in jurors}
+        gas["commit_vote"] = max(send(disputes.commit_vote(d_id, P.compute_vote_commitment(d_id, j, True, salts[j])), j)
+                                 for j in jurors)
+        gas["reveal_vote"] = max(send(disputes.reveal_vote(d_id, True, salts[j]), j) for j in jurors)
+        gas["resolve"] = send(disputes.resolve(d_id), challenger)
+        gas["jurors"] = len(jurors)
+        return gas
 
 
 def write_markdown(rows: list[dict], undisputed: list[dict] | None = None, flags: list[dict] | None = None) -> str:

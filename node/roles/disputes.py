@@ -183,29 +183,25 @@ class DisputeDuties:
     # ------------------------------------------------------------ moves
     def open(self, round_id: int, check_index: int) -> int:
         """Challenger: dispute check `check_index` of `round_id` (its revealed verdict contradicted it)."""
-        bond = self.chain.call(self.disputes.functions.bond_for(self._verifier_reward(round_id)))
-        bond = bond * BOND_MARGIN_NUM // BOND_MARGIN_DEN + 1  # what is above the formula is bond too
-        receipt = self._send(self.disputes.functions.open(round_id, check_index), value=bond, what="open dispute")
-        ev = self.disputes.events.DisputeOpened().process_receipt(receipt, errors=DISCARD)[0]["args"]
-        dispute_id = ev["dispute_id"]
-        self._save(dispute_id, role="challenger", round_id=round_id, check_index=check_index, bond=bond)
-        self.db.put_json(f"dispute:round:{round_id}", {"check": check_index, "dispute": dispute_id})
-        self.db.put_json("disputes:mine", sorted(set(self.db.get_json("disputes:mine", [])) | {dispute_id}))
-        self.db.record_duty(self.role, round_id, "dispute:open", "sent", f"dispute {dispute_id} check {check_index}")
-        log.info("round %d: opened dispute %d on check %d (bond %d wei)", round_id, dispute_id, check_index, bond)
-        return dispute_id
+        return self._open(round_id, self.disputes.functions.open(round_id, check_index), "open dispute",
+                          {"check": check_index}, f"check {check_index}")
 
     def open_flag(self, round_id: int, flag: int) -> int:
         """Challenger: dispute the trainer's flag `flag` (protocol.FLAG_*) of `round_id`: no span, a jury at once."""
+        return self._open(round_id, self.disputes.functions.open_flag(round_id, flag), "open flag dispute",
+                          {"flag": flag}, f"flag {flag}")
+
+    def _open(self, round_id: int, fn, what: str, decided: dict, detail: str) -> int:
+        """Send an open move with the bond (the formula at this block plus a margin) and record the dispute."""
         bond = self.chain.call(self.disputes.functions.bond_for(self._verifier_reward(round_id)))
-        bond = bond * BOND_MARGIN_NUM // BOND_MARGIN_DEN + 1
-        receipt = self._send(self.disputes.functions.open_flag(round_id, flag), value=bond, what="open flag dispute")
+        bond = bond * BOND_MARGIN_NUM // BOND_MARGIN_DEN + 1  # what is above the formula is bond too
+        receipt = self._send(fn, value=bond, what=what)
         dispute_id = self.disputes.events.DisputeOpened().process_receipt(receipt, errors=DISCARD)[0]["args"]["dispute_id"]
-        self._save(dispute_id, role="challenger", round_id=round_id, flag=flag, bond=bond)
-        self.db.put_json(f"dispute:round:{round_id}", {"flag": flag, "dispute": dispute_id})
+        self._save(dispute_id, role="challenger", round_id=round_id, bond=bond, **decided)
+        self.db.put_json(f"dispute:round:{round_id}", {**decided, "dispute": dispute_id})
         self.db.put_json("disputes:mine", sorted(set(self.db.get_json("disputes:mine", [])) | {dispute_id}))
-        self.db.record_duty(self.role, round_id, "dispute:open", "sent", f"dispute {dispute_id} flag {flag}")
-        log.info("round %d: opened flag dispute %d on flag %d (bond %d wei)", round_id, dispute_id, flag, bond)
+        self.db.record_duty(self.role, round_id, "dispute:open", "sent", f"dispute {dispute_id} {detail}")
+        log.info("round %d: opened dispute %d on %s (bond %d wei)", round_id, dispute_id, detail, bond)
         return dispute_id
 
     def provable_flag(self, round_id: int, flags: list[int]) -> int | None:
