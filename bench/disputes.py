@@ -55,7 +55,7 @@ def staked_kit(n_verifiers: int, disputes: bool = True):
                        n_accounts=n_verifiers + 2).start()
         try:
             kit = RoundKit.on(net, net.dev[1], net.dev[2:2 + n_verifiers], net.store())
-            kit.stake_all()
+            kit.stake_all(trainer_stake=2 * P.DISPUTES_MIN_TRAINER_STAKE_WEI)  # above either deployment's minimum
             yield net, net.web3(), kit
         finally:
             net.stop()

@@ -475,6 +475,12 @@ DISPUTE_STEP_NAMED = 3    # waiting for draw_jury (anyone, once the jury block i
 DISPUTE_JURY = 4          # jurors commit, then reveal, their vote on the named step
 DISPUTE_RESOLVED = 5
 
+# The deployment's minimum trainer stake (DeployParams): 1 ETH with v1's tally; 3 ETH with Disputes — the smallest whole
+# ETH at which every cheating strategy of §5.6 loses while honest trainers still profit (simulate.disputes_deterring_stake;
+# under v1 the same stake makes lazy majorities' false convictions cost honest trainers more than they earn).
+MIN_TRAINER_STAKE_WEI = 10**18
+DISPUTES_MIN_TRAINER_STAKE_WEI = 3 * 10**18
+
 # flag disputes (Disputes.open_flag): a contradiction with no span to narrow; the jury checks the flag itself.
 # Same values as Disputes.FLAG_*; 0 (Disputes.flag_of) is a span dispute.
 FLAG_DATA_ROOT = 1  # the data root is the Merkle root of the round's batch schedule

@@ -38,6 +38,16 @@ FILL = re.compile(r"(<!-- fill:([\w.-]+) -->\n)(.*?)(<!-- /fill -->)", re.S)
 
 
 # ------------------------------------------------------------ parameters
+def disputes_params(P: dict) -> dict:
+    """default_params on a deployment with Disputes: the same task, the deployment's minimum trainer stake for that
+    mode (DeployParams(disputes=True): protocol.DISPUTES_MIN_TRAINER_STAKE_WEI)."""
+    from node.chain.contracts import DeployParams
+
+    dp = DeployParams(disputes=True)
+    return {**P, "min_trainer_stake_wei": max(dp.min_trainer_stake, P["task_min_trainer_stake_wei"]),
+            "deployment_min_trainer_stake_wei": dp.min_trainer_stake}
+
+
 def default_params() -> dict:
     """The defaults a task gets on-chain: `trainchain spec init`'s TaskSpec.preset("demo") mapped by the
     node (node/chain/client.py)."""
@@ -347,27 +357,32 @@ def figure_simulation(result: dict, out: Path) -> None:
 
 def disputes_fills(P: dict, rounds: int) -> tuple[str, str]:
     """§5.6 with disputes (§3.7): scenarios A (a third lazy) and B (a third colluding), each next to v1's
-    tally on the same population and seed; A again with lazy jurors that replay."""
+    tally on the same population and seed (v1 at its own defaults, disputes at a Disputes deployment's: the minimum
+    trainer stake differs); A again with lazy jurors that replay."""
+    Pd = disputes_params(P)
     runs = {}
     for key, pop, seed, lazy in (("a", simulate.DISPUTES_A, 7, "against the trainer"),
                                  ("b", simulate.DISPUTES_B, 8, "against the trainer"),
                                  ("a_replay", simulate.DISPUTES_A, 7, "by a replay")):
         runs[key] = (simulate.run(P, rounds=rounds, seed=seed, population=pop),
-                     simulate.run_disputes(P, rounds=rounds, seed=seed, population=pop, lazy_juror=lazy))
+                     simulate.run_disputes(Pd, rounds=rounds, seed=seed, population=pop, lazy_juror=lazy))
     table = "\n\n".join(simulate.disputes_table_markdown(v1, d, title) for (v1, d), title in (
         (runs["a"], "Scenario A with disputes, a third of the verifiers lazy."),
         (runs["b"], "Scenario B with disputes, a third of the verifiers colluding."),
         (runs["a_replay"], "Scenario A with disputes, lazy jurors voting by a replay.")))
-    table += ("\n\nv1 columns: the same population and seed under the majority tally (`simulate.run`). A trainer's "
+    table += (f"\n\nMinimum trainer stake: {P['min_trainer_stake_wei'] / 1e18:g} ETH in the v1 columns (a v1 deployment's "
+              f"default), {Pd['min_trainer_stake_wei'] / 1e18:g} ETH in the disputes columns (a deployment with Disputes: "
+              "`DeployParams(disputes=True)`, the stake bullet below says why). "
+              "v1 columns: the same population and seed under the majority tally (`simulate.run`). A trainer's "
               "'convicted / slashed' counts rounds ending in fraud; a verifier's 'slashed' counts every loss: a seat on "
               "the side the outcome proves wrong, a juror in the minority, a dispute it opened and lost (the bond). "
               "Profit per round: per round trained, or per committee seat (jury income and losses included). "
               "Source: `make whitepaper` (`whitepaper/simulate.py: run_disputes`, rules from `node/protocol.py`).")
-    findings = simulate.disputes_findings_markdown(P, runs["a"][1], runs["b"][1], runs["a_replay"][1])
+    findings = simulate.disputes_findings_markdown(Pd, runs["a"][1], runs["b"][1], runs["a_replay"][1])
     found = simulate.disputes_deterring_stake(P, rounds)
     v1_high = (simulate.run({**P, "min_trainer_stake_wei": found[0]}, rounds=rounds, seed=7, population=simulate.DISPUTES_A)
                if found else None)
-    stake = simulate.disputes_stake_markdown(P, found, v1_high)
+    stake = simulate.disputes_stake_markdown(P, found, v1_high, Pd["deployment_min_trainer_stake_wei"])
     head, sep, source = findings.rpartition("\n\nSource: ")
     return table, (head + "\n" + stake + sep + source) if sep else findings + "\n" + stake
 

@@ -681,15 +681,18 @@ def disputes_deterring_stake(P: dict, rounds: int, max_eth: int = 6) -> tuple[in
     return None
 
 
-def disputes_stake_markdown(P: dict, found: tuple[int, dict, dict] | None, v1_high: dict | None) -> str:
-    """The stake bullet of §5.6 with disputes: what raising the minimum does under disputes, against v1."""
+def disputes_stake_markdown(P: dict, found: tuple[int, dict, dict] | None, v1_high: dict | None,
+                            disputes_default_wei: int | None = None) -> str:
+    """The stake bullet of §5.6 with disputes: what raising the minimum from v1's default (P) does under disputes,
+    against v1; `disputes_default_wei`: the minimum a deployment with Disputes gets (DeployParams)."""
     if found is None:
         return "- **Raising the stake under disputes** up to 6 ETH does not make every cheating strategy a loss."
     stake, a, b = found
     cheats = [st for st in a["trainers"] if st != "honest"]
-    text = (f"- **Raising the stake under disputes costs honest trainers little.** With `min_trainer_stake` = "
-            f"{stake / ETH:g} ETH (the smallest whole ETH that does it, on these two runs' seeds: a margin near zero is "
-            "within one seed's noise), every cheating trainer strategy loses money in both scenarios ("
+    text = (f"- **Raising the stake under disputes costs honest trainers little.** From v1's default "
+            f"{P['min_trainer_stake_wei'] / ETH:g} ETH, where one-segment forgers still profit under disputes, to "
+            f"`min_trainer_stake` = {stake / ETH:g} ETH (the smallest whole ETH that does it, on these two runs' seeds: a "
+            "margin near zero is within one seed's noise), every cheating trainer strategy loses money in both scenarios ("
             + ", ".join(f"{st} {max(x['trainers'][st]['profit_per_round_eth'] for x in (a, b)):+.4f}" for st in cheats)
             + " ETH per round at worst), and honest trainers still profit ("
             f"{a['trainers']['honest']['profit_per_round_eth']:+.4f} in A, {b['trainers']['honest']['profit_per_round_eth']:+.4f} in B): "
@@ -697,9 +700,12 @@ def disputes_stake_markdown(P: dict, found: tuple[int, dict, dict] | None, v1_hi
     if v1_high is not None:
         text += (f" Under v1's tally the same stake costs honest trainers "
                  f"{v1_high['trainers']['honest']['profit_per_round_eth']:+.4f} ETH per round in scenario A (its lazy "
-                 "committee majorities convict them). The deployment's default stays "
-                 f"{P['min_trainer_stake_wei'] / ETH:g} ETH because v1 deployments share it; a deployment with Disputes "
-                 f"should raise it to {stake / ETH:g} ETH (a task can: `protocol.min_trainer_stake_wei`).")
+                 "committee majorities convict them): so a v1 deployment keeps "
+                 f"{P['min_trainer_stake_wei'] / ETH:g} ETH")
+        if disputes_default_wei is not None:
+            text += (f", and a deployment with Disputes defaults to {disputes_default_wei / ETH:g} ETH "
+                     "(`DeployParams(disputes=True)`, `protocol.DISPUTES_MIN_TRAINER_STAKE_WEI`; the tables above run at it)")
+        text += "."
     return text
 
 

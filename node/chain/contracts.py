@@ -48,7 +48,8 @@ class ContractsError(TrainchainError):
 
 @dataclass(frozen=True)
 class DeployParams:
-    min_trainer_stake: int = 10**18       # wei
+    # wei; None: P.MIN_TRAINER_STAKE_WEI (1 ETH), or with Disputes P.DISPUTES_MIN_TRAINER_STAKE_WEI (3 ETH, __post_init__)
+    min_trainer_stake: int | None = None
     min_verifier_stake: int = 10**18      # wei
     unbonding_blocks: int = 20
     # TaskRegistry's bounds on every task's parameters (rules.TaskBounds, issue #13; defaults in
@@ -61,8 +62,13 @@ class DeployParams:
     notice_blocks: int = P.TASK_NOTICE_BLOCKS  # a new task's first commit or claim waits this long (#13, attack 1)
     # Disputes (issue #15): deployed, authorized in StakeManager and named by TrainingRounds.set_disputes;
     # a contradiction then opens a dispute and no majority vote decides fraud (the nodes play it: DisputeRole). Off by
-    # default: the demo, the suites and the bench keep v1's tally until the whitepaper's section 5 is redone with disputes.
+    # default: the suites and the bench keep v1's tally; the demo's dispute act and section 5.6 run both.
     disputes: bool = False
+
+    def __post_init__(self):
+        if self.min_trainer_stake is None:  # the default depends on the mode: whitepaper §5.6 (stake under disputes)
+            default = P.DISPUTES_MIN_TRAINER_STAKE_WEI if self.disputes else P.MIN_TRAINER_STAKE_WEI
+            object.__setattr__(self, "min_trainer_stake", default)
 
     @property
     def task_bounds(self) -> tuple:

@@ -122,7 +122,7 @@ class FirstMembers(dict):
 def dnet(tmp_path_factory):
     net = LocalNet(tmp_path_factory.mktemp("disputes"), block_time=None, deploy_params=DeployParams(disputes=True)).start()
     kit = RoundKit.on(net, trainer=net.dev[1], verifiers=net.dev[2:9], store=net.store())
-    kit.stake_all()
+    kit.stake_all(trainer_stake=2 * protocol.DISPUTES_MIN_TRAINER_STAKE_WEI)  # the Disputes default minimum, twice
     yield net, kit
     net.stop()
 

@@ -73,7 +73,7 @@ class EpochNet:
 
         apply_runtime_pin(TaskSpec.default())  # the tiny spec has the same runtime
         root = Path(root)
-        local = LocalNet(root / "net", block_time=None, deploy_params=DeployParams(unbonding_blocks=5, disputes=disputes)).start()
+        local = LocalNet(root / "net", block_time=None, deploy_params=DeployParams(unbonding_blocks=5, disputes=disputes, min_trainer_stake=10**18)).start()
         try:
             fast = dict(tx_timeout=30, tx_replace_after=5, rpc_retries=2, rpc_backoff=0.1, poll_interval=0.05)
             store = local.local_store()

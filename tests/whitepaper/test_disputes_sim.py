@@ -11,7 +11,7 @@ from hypothesis import assume, given, settings, strategies as st
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "whitepaper"))
 
 import simulate  # noqa: E402
-from make_figures import default_params  # noqa: E402
+from make_figures import default_params, disputes_params  # noqa: E402
 from node import protocol  # noqa: E402
 
 P = default_params()
@@ -94,8 +94,9 @@ def test_a_caught_forgery_is_convicted_by_one_honest_member():
 
 @pytest.fixture(scope="module")
 def defaults():
-    """The paper's runs: scenarios A and B at the demo defaults, 2000 rounds each."""
-    return {key: simulate.run_disputes(P, 2000, seed=seed, population=pop)
+    """The paper's runs: scenarios A and B at the demo defaults on a deployment with Disputes (its minimum trainer
+    stake: DeployParams(disputes=True)), 2000 rounds each."""
+    return {key: simulate.run_disputes(disputes_params(P), 2000, seed=seed, population=pop)
             for key, pop, seed in (("a", simulate.DISPUTES_A, 7), ("b", simulate.DISPUTES_B, 8))}
 
 
@@ -110,10 +111,8 @@ def test_dishonest_verifiers_and_skippers_lose_at_the_defaults(defaults):
             assert sim["trainers"][skipper]["profit_per_round_eth"] < 0
 
 
-@pytest.mark.xfail(strict=True, reason="issue #15: one-segment forgers still profit at the demo defaults under "
-                   "disputes: dealt-out checks raise detection from 0.065 to 0.19-0.23 per round, but the 0.5 ETH "
-                   "slash at the minimum stake is still below (1-p)/p·V − R; the paper says so (§5.6)")
 def test_every_cheating_trainer_loses_at_the_defaults(defaults):
+    """Issue #15's target, at a Disputes deployment's defaults (dealt-out checks, its 3 ETH minimum stake)."""
     for sim in defaults.values():
         for st_, r in sim["trainers"].items():
             if st_ != "honest":
@@ -121,9 +120,11 @@ def test_every_cheating_trainer_loses_at_the_defaults(defaults):
 
 
 def test_the_findings_say_what_the_runs_show(defaults):
-    replay = simulate.run_disputes(P, 2000, seed=7, population=simulate.DISPUTES_A, lazy_juror="by a replay")
-    text = simulate.disputes_findings_markdown(P, defaults["a"], defaults["b"], replay)
-    assert "**Not negative:** forger (random segment)" in text
+    Pd = disputes_params(P)
+    replay = simulate.run_disputes(Pd, 2000, seed=7, population=simulate.DISPUTES_A, lazy_juror="by a replay")
+    text = simulate.disputes_findings_markdown(Pd, defaults["a"], defaults["b"], replay)
+    assert "**Not negative:**" not in text
+    assert "in both scenarios:** skipper f=1/4, skipper f=1/2, forger (random segment), forger (segment M-2)." in text
     assert "**Lazy verifiers** (negative)" in text and "**Colluding verifiers** (negative)" in text
     assert "scenario A with lazy jurors replaying:** convicted in 0 of" in text
 
@@ -134,11 +135,12 @@ def test_under_disputes_a_higher_stake_deters_forgers_and_spares_honest_trainers
     found = simulate.disputes_deterring_stake(P, 2000)
     assert found is not None
     stake, a, b = found
-    assert stake > P["min_trainer_stake_wei"]  # at the default, forgers profit (the strict xfail above)
+    assert stake > P["min_trainer_stake_wei"]  # at v1's default forgers profit under disputes
+    assert stake == disputes_params(P)["min_trainer_stake_wei"]  # a Disputes deployment's default follows it
     for sim in (a, b):
         assert sim["trainers"]["honest"]["profit_per_round_eth"] > 0
         assert all(r["profit_per_round_eth"] < 0 for st_, r in sim["trainers"].items() if st_ != "honest")
     v1 = simulate.run({**P, "min_trainer_stake_wei": stake}, rounds=2000, seed=7, population=simulate.DISPUTES_A)
     assert v1["trainers"]["honest"]["profit_per_round_eth"] < 0
-    text = simulate.disputes_stake_markdown(P, found, v1)
+    text = simulate.disputes_stake_markdown(P, found, v1, disputes_params(P)["deployment_min_trainer_stake_wei"])
     assert f"= {stake // 10**18} ETH" in text and "honest trainers still profit" in text
