@@ -64,16 +64,19 @@ class MisbehavingVerifier(VerifierNode):
             return False
         return super().compute_final_ok(rec, rnd)
 
-    def tick_disputes(self, head: int) -> None:
-        if self.mode == "accuse" and self._dispute_duties is None and self.chain.disputes is not None:
-            from node.roles.disputes import DisputeDuties
+    def make_span_hashes(self):
+        if self.mode != "accuse":
+            return super().make_span_hashes()
 
-            def no_replay(d, steps: int) -> list[bytes]:
-                # the span's start leaf, then anything: the first step differs, so step 1 is named (and voted on)
-                return [d.start_hash] + [os.urandom(32) for _ in range(steps)]
+        def no_replay(d, steps: int) -> list[bytes]:
+            # the span's start leaf, then anything: the first step differs, so step 1 is named (and voted on)
+            return [d.start_hash] + [os.urandom(32) for _ in range(steps)]
+        return no_replay
 
-            self._dispute_duties = DisputeDuties(self.chain, self.db, no_replay, role=self.role)
-        super().tick_disputes(head)
+    def dispute_flag_check(self, round_id: int, flag: int) -> str:
+        if self.mode == "accuse":
+            return "unavailable"  # checks nothing: opens no flag dispute, votes against the trainer in one
+        return super().dispute_flag_check(round_id, flag)
 
     def commit_verdict(self, rec, rnd) -> None:
         if self.mode != "copy" or rec.phase == "verdict_ready":

@@ -120,6 +120,7 @@ class DisputeDuties:
         one, votes against the trainer (it cannot check what the trainer must make checkable)."""
         self.chain, self.db, self.span_hashes, self.role, self.flag_check = chain, db, span_hashes, role, flag_check
         self.disputes = chain.disputes
+        self._flags: dict[int, int] = {}  # Disputes.flag_of, fixed when a dispute opens: read once
 
     @property
     def me(self) -> str:
@@ -137,8 +138,9 @@ class DisputeDuties:
     # ------------------------------------------------------------ reads
     def view(self, dispute_id: int) -> DisputeView:
         v = DisputeView.from_abi(dispute_id, self.chain.call(self.disputes.functions.disputes(dispute_id)))
-        flag = self.chain.call(self.disputes.functions.flag_of(dispute_id))
-        return replace(v, flag=flag) if flag else v
+        if dispute_id not in self._flags:
+            self._flags[dispute_id] = self.chain.call(self.disputes.functions.flag_of(dispute_id))
+        return replace(v, flag=self._flags[dispute_id]) if self._flags[dispute_id] else v
 
     def jury(self, dispute_id: int) -> list[str]:
         return list(self.chain.call(self.disputes.functions.jury_of(dispute_id)))
@@ -417,12 +419,15 @@ class DisputeRole:
             return True
         return rnd.n_contradicting > 0 and head <= rnd.deadline
 
+    def make_span_hashes(self) -> Callable[[DisputeView, int], list[bytes]]:
+        """The `span_hashes` this node defends, names and votes with: its real replay (replay_provider)."""
+        return replay_provider(self.chain, self.store, Path(self.workdir) / "disputes", self.dispute_engine)
+
     def tick_disputes(self, head: int) -> None:
         if self.chain.disputes is None:
             return
         if self._dispute_duties is None:
-            provider = replay_provider(self.chain, self.store, Path(self.workdir) / "disputes", self.dispute_engine)
-            self._dispute_duties = DisputeDuties(self.chain, self.db, provider, role=self.role,
+            self._dispute_duties = DisputeDuties(self.chain, self.db, self.make_span_hashes(), role=self.role,
                                                  flag_check=getattr(self, "dispute_flag_check", None))
         try:
             for what in self._dispute_duties.tick(head):
