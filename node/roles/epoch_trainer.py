@@ -13,12 +13,17 @@ task (more than one slot, or an outer step other than the identity). One tick:
 3. if the task's current epoch takes claims: claim a free slot (the one trained ahead, if it is
    free), train its H steps on the epoch's schedule (node.engine: Slot(e, i, N)), commit.
 
-Training ahead (the choice of #14, whitepaper §3.6): once every committed slot of our epoch e has
-revealed its final checkpoint, the node computes the outer step over *all committed* slots — what
-the aggregate will be when every one is accepted — and trains its slot of epoch e+1 on it, on the
-pipeline thread. When e+1 opens on that very base (every committed slot was accepted), the claim
-and the commit go out in the same tick; otherwise (a slot was left out: the base differs) the work
-is thrown away and the slot is trained on the real base. train-local's epochs are the honest case.
+Training ahead (the choice of #14, whitepaper §3.6): once the committed set of our epoch e is final
+and the node knows the final state of every committed slot, it computes the outer step over *all
+committed* slots — what the aggregate will be when every one is accepted — and trains its slot of
+epoch e+1 on it, on the pipeline thread. It knows its own final state from its commit on (its own
+trace); a co-trainer's only from that slot's ends reveal, which the protocol holds back on purpose
+until the committee has committed its final flags (so no verifier can copy an h_M). So a trainer
+alone in its epoch (N = 1, or every other slot left unclaimed / uncommitted) starts at its commit,
+and one with co-trainers at the last of their ends reveals. When e+1 opens on that very base (every
+committed slot was accepted), the claim and the commit go out in the same tick; otherwise (a slot
+was left out: the base differs) the work is thrown away and the slot is trained on the real base.
+train-local's epochs are the honest case.
 """
 from __future__ import annotations
 
@@ -29,7 +34,7 @@ from pathlib import Path
 
 from node import protocol
 from node.errors import ChainError
-from node.roles.epochs import AggregateInputError, StateRef, compute_aggregate, epoch_base, slot_finals
+from node.roles.epochs import AggregateInputError, SlotFinal, StateRef, compute_aggregate, epoch_base, slot_finals
 from node.roles.pipeline import AheadJob
 from node.roles.runloop import Stopwatch
 from node import rounds as R  # R.EpochPhase, R.EpochAction, R.why_not_epoch: the epoch state machine
@@ -63,13 +68,13 @@ class EpochTrainerDuties:
             self.advance(rec.round_id, head)
         for epoch in self.held_epochs():
             self.epoch_duty(epoch, head)
-        self.train_next_epoch_ahead()
         if self.max_rounds is not None and self.slots_claimed() >= self.max_rounds:
             if not self.held_epochs():
                 log.info("finished %d slot(s); stopping", self.slots_claimed())
                 return True
             return False
         self.claim_duty(head)
+        self.train_next_epoch_ahead()  # after the claim duty: the commit it just made may be all it waits for
         return False
 
     # ------------------------------------------------------------ claim, train, commit
@@ -241,8 +246,8 @@ class EpochTrainerDuties:
 
     # ------------------------------------------------------------ training ahead
     def train_next_epoch_ahead(self) -> None:
-        """Train our slot of epoch e+1 on the outer step over every committed slot of e, as soon as all of
-        them revealed their final checkpoints (see the module's docstring)."""
+        """Train our slot of epoch e+1 on the outer step over every committed slot of e, as soon as the committed
+        set is final and we know every one's final state (see the module's docstring)."""
         if not self.pipeline or self.ahead is not None:
             return
         if self.max_rounds is not None and self.slots_claimed() >= self.max_rounds:
@@ -261,9 +266,9 @@ class EpochTrainerDuties:
         if ep.phase != R.EpochPhase.OPEN or not (head > ep.commit_deadline
                                                  or (ep.is_claim_phase_over_at(head) and ep.committed == ep.claimed)):
             return
-        finals = slot_finals(self.chain, self.task_id, epoch, ep.committed)
-        if len(finals) != bin(ep.committed).count("1"):
-            return  # a committed slot has not revealed its final checkpoint yet
+        finals = self.committed_finals(ep, mine)
+        if finals is None:
+            return  # a co-trainer's slot has not revealed its final checkpoint yet
         base = StateRef(self.chain.latest_model(self.task_id).cid, ep.base_hash)
         nxt, index, n = epoch + 1, mine["index"], mine["n_slots"]
         out_dir = self.workdir / f"ahead-epoch-{nxt}-slot-{index}"
@@ -280,10 +285,21 @@ class EpochTrainerDuties:
             pending.update(epoch=nxt, index=index)
             return pending
 
-        log.info("epoch %d: every committed slot revealed its final state: training slot %d of epoch %d ahead on "
-                 "their aggregate", epoch, index, nxt)
+        log.info("epoch %d: the final state of every committed slot %s is known: training slot %d of epoch %d ahead "
+                 "on their aggregate", epoch, [f.index for f in finals], index, nxt)
         # keyed by the epoch (its base is what the job computes): slot_trace_ahead matches epoch, then base
         self.ahead = AheadJob(ep.base_hash, nxt, work).start()
         self.ahead.slot_index = index
-        mine["ahead_started"] = True
+        mine["ahead_started"] = head  # the block (bench/epochs.py: how long the next slot trains hidden)
         self.db.put_json(self.slot_key(epoch), mine)
+
+    def committed_finals(self, ep, mine: dict) -> list[SlotFinal] | None:
+        """The final state of every committed slot of `ep`, or None while one is unknown to us: ours from our own
+        committed trace (we know it from our commit on), the others' from their ends reveals (not before: a final
+        checkpoint stays hidden until the committee has committed its final flags)."""
+        trace = self.db.get_round("trainer", mine["slot_id"]).data
+        ours = SlotFinal(mine["index"], mine["slot_id"], StateRef(trace["cids"][-1], bytes(trace["boundary_hashes"][-1])))
+        others = slot_finals(self.chain, self.task_id, ep.epoch, ep.committed & ~(1 << mine["index"]))
+        if len(others) + 1 != bin(ep.committed).count("1"):
+            return None
+        return sorted([*others, ours], key=lambda f: f.index)

@@ -4,7 +4,8 @@ epoch task on a real anvil, and the canonical state the network ends with is `tr
 --epochs E`'s, bit for bit (the state hash of every epoch, and the very file: the same CID).
 
 The trainers train ahead (the CLI's default): their slot of epoch e+1 on the aggregate of every committed
-slot of e, committed the moment e+1 opens on it (tests/nodes/epoch_helpers.py drives the nodes).
+slot of e, committed the moment e+1 opens on it (tests/nodes/epoch_helpers.py drives the nodes). A trainer
+alone in its epoch knows that aggregate at its own commit, and starts there rather than at its ends reveal.
 """
 from __future__ import annotations
 
@@ -23,7 +24,22 @@ def test_network_epochs_equal_train_local(tmp_path):
         check_network_equals_train_local(net, tmp_path)
 
 
-def check_network_equals_train_local(net, tmp_path):
+def test_a_lone_slot_trains_the_next_epoch_ahead_from_its_commit(tmp_path):
+    """N = 1: the trainer knows the epoch's aggregate (the outer step over its own final state) when it commits,
+    so its slot of epoch 1 starts training ahead then, before the slot's ends reveal (its final checkpoint's
+    publication, which waits for the committee's replays); the network still equals train-local."""
+    with EpochNet.start(tmp_path, n_slots=1, max_slots=E) as net:
+        check_network_equals_train_local(net, tmp_path, n=1)
+        (trainer,), chain = net.trainers, net.chain
+        slot_id = chain.slot_id(net.task_id, 0, 0)
+        committed = [e["blockNumber"] for e in chain.events("SlotCommitted", task_id=net.task_id)
+                     if e["args"]["epoch"] == 0]
+        revealed = [e["blockNumber"] for e in chain.events("EndsRevealed") if e["args"]["round_id"] == slot_id]
+        started = trainer.db.get_json(trainer.slot_key(0))["ahead_started"]  # the block it started training ahead
+        assert committed and revealed and committed[0] <= started < revealed[0], (committed, started, revealed)
+
+
+def check_network_equals_train_local(net, tmp_path, n=N):
     from node.engine.dataset import Dataset
     from node.engine.outer import train_epochs
     from node.store import compute_cid
@@ -33,9 +49,9 @@ def check_network_equals_train_local(net, tmp_path):
     net.run(E)
 
     epochs = [chain.get_epoch(net.task_id, e) for e in range(E)]
-    assert [e.accepted_slots for e in epochs] == [list(range(N))] * E, (epochs, net.errors[-10:])
+    assert [e.accepted_slots for e in epochs] == [list(range(n))] * E, (epochs, net.errors[-10:])
     assert net.penalties() == [], (net.penalties(), net.errors[-10:])
-    assert all(chain.call(chain.stake_manager.functions.stake_of(d.address)) >= STAKE for d in dev[1:1 + N + 3])
+    assert all(chain.call(chain.stake_manager.functions.stake_of(d.address)) >= STAKE for d in dev[1:1 + n + 3])
     trained_ahead = [r for t in net.trainers for r in t.db.rounds("trainer") if "aggregate_ahead" in
                      (r.data.get("stage_seconds") or {})]
     assert trained_ahead, "no slot of epoch 1 was trained ahead"
