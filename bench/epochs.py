@@ -9,7 +9,9 @@ nodes' databases:
 
 - steady-state throughput (what matters for capacity): trainers *train ahead* (whitepaper §3.6) — a trainer
   trains its slot of epoch e+1 while e is still verified and aggregated, and commits it when e+1 opens — so an
-  epoch's latency overlaps the next epoch's training. The network's pace is the **period** between
+  epoch's latency overlaps the next epoch's training. It starts once it knows every committed slot's final
+  state: at its own commit when it is alone in e, else at the co-trainers' ends reveals (each trainer's NodeDB
+  keeps the block: `ahead_started`). The network's pace is the **period** between
   consecutive epoch closes: period_e = time(EpochClosed e) - time(EpochClosed e-1) for e >= 1 (block
   timestamps), and the steady overhead is period_e / the slowest slot's pure training of e - 1 (the trainer's
   `train` stage: H steps + boundary states, measured under the run's own load);
@@ -149,6 +151,7 @@ def run_n(n: int, h: int, root: Path) -> dict:
         opened = {e["args"]["epoch"]: e["blockNumber"] for e in chain.events("EpochOpened", task_id=task_id)}
         closed = {e["args"]["epoch"]: e for e in chain.events("EpochClosed", task_id=task_id)}
         train_s, ahead = {}, {}  # slot id -> the trainer's pure training seconds; -> whether it was trained ahead
+        ahead_from: dict[int, int] = {}  # epoch e -> the block the last of its trainers started training e+1 ahead
         for t in trainers:
             with NodeDB(t.datadir / "trainer.sqlite") as db:
                 for row in db.timings("trainer"):
@@ -156,6 +159,10 @@ def run_n(n: int, h: int, root: Path) -> dict:
                         train_s[row["round_id"]] = row["seconds"]
                     elif row["stage"] == "aggregate_ahead":
                         ahead[row["round_id"]] = True
+                for e in range(EPOCHS):
+                    block = (db.get_json(f"slot:{task_id}:{e}") or {}).get("ahead_started")
+                    if isinstance(block, int) and not isinstance(block, bool):
+                        ahead_from[e] = max(ahead_from.get(e, 0), block)
         last = {}  # (event, epoch) -> the block of the epoch's last such event: where an epoch's blocks go
         for name in ("SlotCommitted", "SlotFinalized"):
             for ev in chain.events(name, task_id=task_id):
@@ -179,6 +186,7 @@ def run_n(n: int, h: int, root: Path) -> dict:
             closed_ts[e], n_accepted[e] = ts(close_block), len(ep.accepted_slots)
             committed, final = last.get(("SlotCommitted", e)), last.get(("SlotFinalized", e))
             revealed = max((ends[s] for s in slots if s in ends), default=None)
+            ahead_start = ahead_from.get(e)  # none in the last epoch (no next slot asked for)
             epochs.append({"epoch": e, "accepted": ep.accepted_slots, "latency_s": wall, "slowest_train_s": round(slowest[e], 2),
                            "latency_overhead": round(wall / slowest[e] - 1, 3) if slowest[e] else None,
                            "trained_ahead": sum(1 for s in slots if ahead.get(s)),
@@ -192,8 +200,11 @@ def run_n(n: int, h: int, root: Path) -> dict:
                            "to_ends_revealed": revealed - committed if committed and revealed else None,
                            "slot_rounds": final - committed if committed and final else None,
                            "aggregation": close_block - final if final else None,
-                           # the time e+1's slots can train ahead before e+1 may open: last reveal -> close of e
-                           "ahead_window_s": ts(close_block) - ts(revealed) if revealed else None,
+                           # -> the last trainer's start of training e+1 ahead (its commit when alone in e, else the
+                           # co-trainers' ends reveals)
+                           "to_ahead_start": ahead_start - committed if committed and ahead_start else None,
+                           # the time e+1's slots train hidden before e+1 may open: that start -> close of e
+                           "ahead_window_s": ts(close_block) - ts(ahead_start) if ahead_start else None,
                            "round_phases": round_phases(phase_at, slots),
                            "aggregation_phases": aggregation_phases(phase_at, task_id, e, final, close_block)})
         span = ts(closed[EPOCHS - 1]["blockNumber"]) - ts(opened[0])
@@ -240,9 +251,11 @@ def write_md(results: list[dict]) -> str:
               "Latency = the epoch's opening block to its closing block; latency overhead = latency / the slowest "
               "slot's pure training - 1 (with training ahead the epoch's slots were mostly trained before it opened, "
               "so this is mostly protocol). Blocks: previous close -> opening (the first claim), -> last slot commit, "
-              "-> last final checkpoint revealed (training ahead of the next epoch may start), and from the last commit "
-              "-> last slot finalized (the slots' v1 rounds), -> epoch closed (the aggregation). Ahead window = last "
-              "final checkpoint revealed -> epoch closed, the time the next epoch's slots train hidden.", "",
+              "-> last final checkpoint revealed (a co-trainer's training ahead waits for it), and from the last commit "
+              "-> last slot finalized (the slots' v1 rounds), -> epoch closed (the aggregation). Ahead window = the "
+              "last trainer's start of training the next epoch ahead (its NodeDB's `ahead_started` block: the slot's "
+              "commit when it is alone in the epoch, since 232ac36; before, and for N > 1, the last final checkpoint "
+              "revealed) -> epoch closed, the time the next epoch's slots train hidden; n/a in a run's last epoch.", "",
               "| N | H | epoch | A | trained ahead | latency (s) | blocks | prev close -> open | to last commit "
               "| commit -> ends revealed | slot rounds | aggregation | ahead window (s) | slowest slot's training (s) "
               "| latency overhead |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -259,8 +272,8 @@ def write_md(results: list[dict]) -> str:
         rp, ap = [n for n, _ in ROUND_PHASES[1:]], [n for n, _ in AGGREGATION_PHASES] + ["EpochClosed"]
         lines += ["", "Where the blocks go (epochs >= 1, means, cumulative blocks): the slowest slot's v1 round from its "
                   "commit (the last event of each phase: sealed, starts revealed, verdicts committed, final flags "
-                  "committed, ends revealed — the final checkpoint, which training ahead waits for —, verdicts revealed, "
-                  "finalized), then the aggregation from the last slot finalized:", "",
+                  "committed, ends revealed — the final checkpoint, which a co-trainer's training ahead waits for —, "
+                  "verdicts revealed, finalized), then the aggregation from the last slot finalized:", "",
                   "| N | H | " + " | ".join(rp) + " | " + " | ".join(ap) + " |", "|---|---|" + "---|" * (len(rp) + len(ap))]
         for r in phased:
             later = [e for e in r["epochs"] if e["epoch"] >= 1 and e.get("round_phases")] or \
@@ -291,9 +304,21 @@ def runs_line(results: list[dict]) -> str:
         seen.append(b)
         hs = sorted({x["H"] for x in results if x.get("bench") == b})
         ns = sorted({x["n"] for x in results if x.get("bench") == b})
-        parts.append(f"H = {', '.join(map(str, hs))}, N = {', '.join(map(str, ns))}: run {b['started']}, {b['seconds']:.0f} s, "
+        at = f" at {b['commit']}" if b.get("commit") else ""
+        parts.append(f"H = {', '.join(map(str, hs))}, N = {', '.join(map(str, ns))}: run {b['started']}{at}, {b['seconds']:.0f} s, "
                      f"load average (1 min) {b['load_before']:.2f} before, {b['load_after']:.2f} after")
     return ("Runs: " + "; ".join(parts) + ".") if parts else ""
+
+
+def git_commit() -> str | None:
+    """The checkout's commit (which training-ahead rule a run measured), None outside git."""
+    import subprocess
+
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=BENCH_DIR, capture_output=True, text=True,
+                              check=True).stdout.strip() or None
+    except (OSError, subprocess.CalledProcessError):
+        return None
 
 
 def main() -> list[dict]:
@@ -313,7 +338,7 @@ if __name__ == "__main__":
     started, load0 = time.time(), os.getloadavg()[0]
     res = main()
     run = {"started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)), "seconds": round(time.time() - started),
-           "load_before": round(load0, 2), "load_after": round(os.getloadavg()[0], 2)}
+           "load_before": round(load0, 2), "load_after": round(os.getloadavg()[0], 2), "commit": git_commit()}
     res = [{**r, "bench": run} for r in res]
     path = BENCH_DIR / "epochs.json"
     if os.environ.get("BENCH_EPOCHS_MERGE") == "1" and path.exists():
