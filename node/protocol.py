@@ -475,6 +475,13 @@ DISPUTE_STEP_NAMED = 3    # waiting for draw_jury (anyone, once the jury block i
 DISPUTE_JURY = 4          # jurors commit, then reveal, their vote on the named step
 DISPUTE_RESOLVED = 5
 
+# a juror's vote is an answer (the state hash its own replay gives after the named step; a flag dispute's value), its
+# side found by compute_vote_side. Same values as rules.vy's VOTE_*.
+VOTE_NONE = 0        # no answer revealed (a no-show): no_show_slash_bps
+VOTE_TRAINER = 1     # the answer is the trainer's (public) answer
+VOTE_CHALLENGER = 2  # the answer is the challenger's revealed one (which differs from the trainer's)
+VOTE_ABSTAIN = 3     # zero (could not compute), or neither party's: counts for nobody, neither paid nor slashed
+
 # The deployment's minimum trainer stake (DeployParams): 1 ETH with v1's tally; 3 ETH with Disputes — the smallest whole
 # ETH at which every cheating strategy of §5.6 loses while honest trainers still profit (simulate.disputes_deterring_stake;
 # under v1 the same stake makes lazy majorities' false convictions cost honest trainers more than they earn).
@@ -578,6 +585,21 @@ def is_valid_span_hashes(step_hashes: list[bytes], span_steps: int, start_hash: 
     first and last are the span's revealed start and end leaves (already proven against the trace root)."""
     return (1 <= span_steps <= MAX_SPAN_STEPS and len(step_hashes) == span_steps + 1
             and step_hashes[0] == start_hash and step_hashes[-1] == end_hash)
+
+
+def compute_vote_side(answer: bytes, trainer_answer: bytes, challenger_answer: bytes | None) -> int:
+    """Whose side a juror's revealed answer is on: VOTE_TRAINER if it is the trainer's (public) answer,
+    VOTE_CHALLENGER if it is the challenger's (hidden until the jury committed; None when not revealed, and never
+    the challenger's when equal to the trainer's: conceded), else VOTE_ABSTAIN (zero: could not compute; any other
+    value: neither party's). So a juror that did not replay cannot vote against the trainer unless the challenger
+    told it its answer; its only counted vote without a replay is a copy of the trainer's."""
+    if answer == ZERO_HASH:
+        return VOTE_ABSTAIN
+    if answer == trainer_answer:
+        return VOTE_TRAINER
+    if challenger_answer is not None and answer == challenger_answer:
+        return VOTE_CHALLENGER
+    return VOTE_ABSTAIN
 
 
 def is_trainer_winner(votes_trainer: int, votes_challenger: int) -> bool:
