@@ -358,25 +358,30 @@ def figure_simulation(result: dict, out: Path) -> None:
 def disputes_fills(P: dict, rounds: int) -> tuple[str, str]:
     """§5.6 with disputes (§3.7): scenarios A (a third lazy) and B (a third colluding), each next to v1's
     tally on the same population and seed (v1 at its own defaults, disputes at a Disputes deployment's: the minimum
-    trainer stake differs); A again with lazy jurors that replay."""
+    trainer stake differs); A again with lazy jurors that replay. `rounds`: simulate.DISPUTES_ROUNDS_FACTOR times v1's
+    runs (the forgers' margins need it). Lazy jurors copy the trainer's answer in A and B
+    (the worst case for catching cheats)."""
     Pd = disputes_params(P)
     runs = {}
-    for key, pop, seed, lazy in (("a", simulate.DISPUTES_A, 7, "against the trainer"),
-                                 ("b", simulate.DISPUTES_B, 8, "against the trainer"),
+    for key, pop, seed, lazy in (("a", simulate.DISPUTES_A, 7, "copies the trainer"),
+                                 ("b", simulate.DISPUTES_B, 8, "copies the trainer"),
                                  ("a_replay", simulate.DISPUTES_A, 7, "by a replay")):
         runs[key] = (simulate.run(P, rounds=rounds, seed=seed, population=pop),
                      simulate.run_disputes(Pd, rounds=rounds, seed=seed, population=pop, lazy_juror=lazy))
     table = "\n\n".join(simulate.disputes_table_markdown(v1, d, title) for (v1, d), title in (
-        (runs["a"], "Scenario A with disputes, a third of the verifiers lazy."),
+        (runs["a"], "Scenario A with disputes, a third of the verifiers lazy (copying the trainer's answer as jurors)."),
         (runs["b"], "Scenario B with disputes, a third of the verifiers colluding."),
-        (runs["a_replay"], "Scenario A with disputes, lazy jurors voting by a replay.")))
+        (runs["a_replay"], "Scenario A with disputes, lazy jurors answering by a replay.")))
     table += (f"\n\nMinimum trainer stake: {P['min_trainer_stake_wei'] / 1e18:g} ETH in the v1 columns (a v1 deployment's "
               f"default), {Pd['min_trainer_stake_wei'] / 1e18:g} ETH in the disputes columns (a deployment with Disputes: "
               "`DeployParams(disputes=True)`, the stake bullet below says why). "
               "v1 columns: the same population and seed under the majority tally (`simulate.run`). A trainer's "
-              "'convicted / slashed' counts rounds ending in fraud; a verifier's 'slashed' counts every loss: a seat on "
-              "the side the outcome proves wrong, a juror in the minority, a dispute it opened and lost (the bond). "
-              "Profit per round: per round trained, or per committee seat (jury income and losses included). "
+              "'convicted / slashed' counts rounds ending in fraud; 'caught by an honest member (escaped)' the rounds "
+              "in which an honest member held a check covering a bad segment (and, of those, the rounds not convicted); "
+              "a verifier's 'slashed' counts every loss: a seat on the side the outcome proves wrong, a juror whose "
+              "answer was the losing side's, a dispute it opened and lost (the bond); 'abstained': jury seats whose "
+              "answer was neither party's (unpaid, unslashed). Profit per round: per round trained (± one standard "
+              "error), or per committee seat (jury income and losses included). "
               "Source: `make whitepaper` (`whitepaper/simulate.py: run_disputes`, rules from `node/protocol.py`).")
     findings = simulate.disputes_findings_markdown(Pd, runs["a"][1], runs["b"][1], runs["a_replay"][1])
     found = simulate.disputes_deterring_stake(P, rounds)
@@ -611,7 +616,7 @@ def main(argv: list[str] | None = None) -> int:
     tradeoff = (simulate.stake_tradeoff_markdown(P, high, p_worst, sim, simulate.run(high, rounds=rounds, seed=7))
                 if high["min_trainer_stake_wei"] > P["min_trainer_stake_wei"] else "")
     fills["sim_findings"] = simulate.findings_markdown(sim, sim_rare, P, tradeoff)
-    fills["sim_disputes_table"], fills["sim_disputes_findings"] = disputes_fills(P, rounds)
+    fills["sim_disputes_table"], fills["sim_disputes_findings"] = disputes_fills(P, rounds * simulate.DISPUTES_ROUNDS_FACTOR)
     fills.update(bench_tables.all_tables(bench))
     fills["adversarial_table"] = bench_tables.adversarial_table(ROOT / "bench" / "adversarial.md")
     fills["determinism_table"] = determinism_table(args.tiny)

@@ -404,17 +404,21 @@ def summary_markdown(sim: dict, title: str = "") -> str:
 # ------------------------------------------------------------ disputes mode (§3.7, issue #15)
 # With a Disputes contract no majority vote decides fraud (compute_dispute_outcome): every member whose
 # revealed verdict contradicts the trainer opens a dispute over one check (bond compute_challenger_bond), the
-# trainer posts the span's step hashes, the challenger names a step, a jury drawn from the whole registry
-# (compute_jury_seed, draw_committee = compute_committee_by_rejection, compute_jury) votes on it
-# (is_trainer_winner) and the loser pays (compute_dispute_payouts); minority jurors lose verifier_slash_bps of
-# their seat, and the round settles its seats as TrainingRounds.finalize does with disputes. The gas of a
-# dispute's moves is measured, not a rule (bench/disputes.md); the basefee is an assumption.
+# trainer posts the span's step hashes, the challenger names a step and commits its own answer (the state hash
+# its replay gives after that step), a jury drawn from the whole registry (compute_jury_seed, draw_committee =
+# compute_committee_by_rejection, compute_jury) commits, then reveals, answers of its own; the challenger reveals
+# its answer once the jury committed. Each answer counts for the trainer, for the challenger or for nobody
+# (compute_vote_side), is_trainer_winner decides and the loser pays (compute_dispute_payouts); jurors on the
+# losing side lose verifier_slash_bps of their seat, abstentions nothing, and the round settles its seats as
+# TrainingRounds.finalize does with disputes. The gas of a dispute's moves is measured, not a rule
+# (bench/disputes.md); the basefee is an assumption.
 DISPUTE_ASSUMPTIONS = {
     "basefee G (gwei)": 1,  # prices the gas of every dispute move and the bond's / refunds' gas part
 }
-DISPUTE_GAS = {  # bench/disputes.md: span 64 steps (the demo's k), 14 jurors drawn; name_step + the challenger's draw_jury
+DISPUTE_GAS = {  # bench/disputes.md: span 64 steps (the demo's k), 14 jurors drawn; name_step + the challenger's draw_jury;
+    # reveal_answer (the challenger's answer) is not measured yet: reveal_vote's gas stands in for it
     "open": 497_764, "post_steps": 216_203, "name_step": 196_834 + 1_544_687, "commit_vote": 88_134,
-    "reveal_vote": 120_958, "resolve": 833_125,
+    "reveal_vote": 120_958, "reveal_answer": 120_958, "resolve": 833_125,
 }
 DISPUTES_A = {  # scenario A with disputes: a third of the verifiers lazy
     "trainers": POPULATION["trainers"], "verifiers": {"honest": 40, "lazy": 20},
@@ -422,7 +426,18 @@ DISPUTES_A = {  # scenario A with disputes: a third of the verifiers lazy
 DISPUTES_B = {  # scenario B with disputes: a third of the verifiers colluding
     "trainers": POPULATION["trainers"], "verifiers": {"honest": 40, "colluding": 20},
 }
-LAZY_JUROR_VOTES = ("against the trainer", "by a replay")
+# The disputes runs play 3x v1's rounds: at a Disputes deployment's stake a one-segment forger's margin (~0.06 ETH per
+# round) is of the order of 2000 rounds' standard error (~0.025 ETH, 333 rounds per forger); 6000 rounds halve it.
+DISPUTES_ROUNDS_FACTOR = 3
+LAZY_JUROR_VOTES = ("copies the trainer", "by a replay")  # what a lazy juror answers; the first is the headline
+LAZY_JUROR_WORDS = {"copies the trainer": "lazy jurors copy the trainer's answer (no replay)",
+                    "by a replay": "lazy jurors answer by a replay"}
+
+# A dispute's answers, symbolically: the state hash after the named step (any 32 bytes but zero, which abstains).
+REPLAYED = b"replayed".rjust(32, b"\x00")            # a replay from the span's start: every replayer's (bit-exact)
+POSTED_WRONG = b"posted, not replayed".rjust(32, b"\x00")  # a cheating trainer's post past its departure from the replay
+GUESSED = b"guessed".rjust(32, b"\x00")              # a lazy challenger's: no replay gives it
+COLLUDED = b"colluded".rjust(32, b"\x00")            # the colluders' against an honest trainer, shared among them
 
 
 def is_member_contradicting(strategy: str, cheating: bool, caught: bool) -> bool:
@@ -441,46 +456,101 @@ def check_spans(samples: list[int], M: int) -> list[set[int]]:
     return [set(range(a, b)) for a, b in zip(samples, protocol.compute_check_ends(samples, M))]
 
 
-def is_trainer_right(challenger: str, spans: list[set[int]], bad: set[int], k: int, rng: random.Random) -> bool:
-    """The truth the jury replays: is the trainer's hash after the named step what a replay gives?
-    An honest challenger disputes the first check covering a bad segment and names the first step its replay
-    differs (node/roles/disputes.py): the trainer is wrong. A lazy one disputes the first check (every end it
-    guessed differs) and names a step without a replay: wrong only if it hits, of the span's steps, one where
-    the posted trajectory leaves the true one (one per bad segment: a forger trains honestly from its forged
-    state). A colluder disputes only honest trainers: right."""
+def compute_disputed_span(challenger: str, spans: list[set[int]], bad: set[int]) -> set[int]:
+    """The check a contradicting member disputes (one dispute per member and round): an honest member the first of
+    its checks whose replay contradicts the trainer; a lazy one or a colluder its first (it contradicts them all)."""
     if challenger == "honest":
-        assert any(span & bad for span in spans), "simulate: an honest member contradicts only a caught round"
-        return False
-    if challenger == "lazy":
-        span = spans[0]
-        return rng.random() >= len(span & bad) / (len(span) * k)
-    return True
+        return next(span for span in spans if span & bad)
+    return spans[0]
 
 
-def compute_juror_vote(juror: str, trainer_right: bool, trainer_cheating: bool, lazy_juror: str) -> bool:
-    """A juror's committed vote (trainer_right). An honest juror replays the named step: the truth. A colluder
-    votes for its side: for a cheating trainer (its accomplice), against an honest one. A lazy juror does not
-    replay: `lazy_juror` 'against the trainer' is what a node without a replay votes (node/roles/disputes.py
-    _vote; tests/adversarial's `junk` replay), 'by a replay' a member lazy in its verdicts that replays as a
-    juror (node/adversaries/verifiers.py 'lazy' keeps the honest node's dispute duties)."""
+def compute_departure_step(trainer: str, span: set[int], bad: set[int], k: int) -> int | None:
+    """The first step of a disputed span (1..len(span)·k, from its start leaf) whose posted hash is not what a replay
+    from the span's start gives; None when every posted hash is (no bad segment in the span). A forger trains its
+    forged segment honestly and swaps the state at its end (that segment's last step); a skipper never trained its
+    skipped segment (its first step). Every posted hash from there on differs from the replay's."""
+    hit = sorted(span & bad)
+    if not hit:
+        return None
+    return (hit[0] - min(span)) * k + (k if trainer.startswith("forger") else 1)
+
+
+def compute_named_step(challenger: str, span_steps: int, departure: int | None, rng: random.Random) -> int:
+    """The step a challenger names: an honest one the first at which its replay differs from the post
+    (node/roles/disputes.py: compute_first_disputed_step); a lazy one or a colluder, without a replay, any step."""
+    if challenger == "honest":
+        assert departure is not None, "simulate: an honest member disputes only a span it caught"
+        return departure
+    return rng.randint(1, span_steps)
+
+
+def compute_trainer_answer(step: int, departure: int | None) -> bytes:
+    """The trainer's answer, public once the step is named: its posted hash after that step, a replay's before
+    the post departs from the replay."""
+    return REPLAYED if departure is None or step < departure else POSTED_WRONG
+
+
+def compute_challenger_answer(challenger: str) -> bytes:
+    """The answer a challenger commits with name_step and reveals once the jury committed: an honest one its replay
+    (bit-exact: the honest jurors' answer too), a lazy one a value no replay gives (it did not replay), a colluder
+    the value it shares with the colluding jurors."""
+    return {"honest": REPLAYED, "lazy": GUESSED, "colluding": COLLUDED}[challenger]
+
+
+def compute_juror_answer(juror: str, lazy_juror: str, trainer_answer: bytes, challenger: str,
+                         challenger_answer: bytes) -> bytes:
+    """The answer a juror commits, before the challenger's is revealed. An honest juror replays the named step. A lazy
+    juror 'copies the trainer' (its public answer: the only answer that counts without a replay) or answers 'by a
+    replay' (node/adversaries/verifiers.py 'lazy' keeps the honest node's dispute duties). A colluder votes its side:
+    the challenger's answer, told to it, when the challenger is a colluder; the trainer's otherwise (a cheating
+    trainer it covers, or an honest one disputed by a non-colluder, whose answer it cannot know)."""
+    assert lazy_juror in LAZY_JUROR_VOTES, f"simulate: lazy juror {lazy_juror!r}"
     if juror == "colluding":
-        return trainer_cheating
-    if juror == "lazy" and lazy_juror == "against the trainer":
-        return False
-    assert juror in ("honest", "lazy") and lazy_juror in LAZY_JUROR_VOTES, f"simulate: juror {juror!r} / {lazy_juror!r}"
-    return trainer_right
+        return challenger_answer if challenger == "colluding" else trainer_answer
+    if juror == "lazy" and lazy_juror == "copies the trainer":
+        return trainer_answer
+    assert juror in ("honest", "lazy"), f"simulate: juror {juror!r}"
+    return REPLAYED
 
 
-def settle_dispute(P: dict, bond: int, gas_price: int, votes: dict[str, bool], trainer_won: bool,
+def compute_juror_vote(juror: str, lazy_juror: str, trainer_answer: bytes, challenger: str,
+                       challenger_answer: bytes | None) -> int:
+    """A juror's side (protocol.VOTE_*): its answer counted by the contract's rule, protocol.compute_vote_side."""
+    answer = compute_juror_answer(juror, lazy_juror, trainer_answer, challenger, challenger_answer)
+    return protocol.compute_vote_side(answer, trainer_answer, challenger_answer)
+
+
+def is_replaying_juror(juror: str, lazy_juror: str) -> bool:
+    """Whether a juror pays for a replay of the named step: honest jurors, and lazy ones that answer by a replay."""
+    return juror == "honest" or (juror == "lazy" and lazy_juror == "by a replay")
+
+
+def count_votes(votes: dict[str, int]) -> tuple[int, int]:
+    """(votes for the trainer, votes for the challenger) among a jury's sides: what is_trainer_winner weighs."""
+    sides = list(votes.values())
+    return sides.count(protocol.VOTE_TRAINER), sides.count(protocol.VOTE_CHALLENGER)
+
+
+def compute_juror_slash_bps(side: int, trainer_won: bool, verifier_slash_bps: int, no_show_slash_bps: int) -> int:
+    """What Disputes._settle_jury takes of a juror's seat: verifier_slash_bps on the losing side, no_show_slash_bps
+    with no answer revealed (VOTE_NONE), nothing on the winning side or for an abstention."""
+    if side == protocol.VOTE_NONE:
+        return no_show_slash_bps
+    losing = protocol.VOTE_CHALLENGER if trainer_won else protocol.VOTE_TRAINER
+    return verifier_slash_bps if side == losing else 0
+
+
+def settle_dispute(P: dict, bond: int, gas_price: int, votes: dict[str, int], trainer_won: bool,
                    round_convicted: bool) -> tuple[dict[str, int], int, int, int]:
     """Disputes.resolve's transfers (wei, gas aside): (per juror, to the challenger, to the trainer, to the
-    treasury); each sums with the others to zero. Jurors on the losing side lose verifier_slash_bps of their seat
-    (to the treasury). The challenger lost: its bond pays the majority jurors, the rest (gas refund first) goes
-    to the trainer. The trainer lost: the bond comes back and, the round's first conviction only, the fraud slash
-    of its reservation pays the majority jurors, the challenger's gas refund and fraud_reward_bps share."""
+    treasury); each sums with the others to zero. `votes`: each juror's side (protocol.VOTE_*). Jurors' slashes
+    (compute_juror_slash_bps) go to the treasury. The challenger lost: its bond pays the jurors on the trainer's
+    side, the rest (gas refund first) goes to the trainer. The trainer lost: the bond comes back and, the round's
+    first conviction only, the fraud slash of its reservation pays the jurors on the challenger's side, the
+    challenger's gas refund and fraud_reward_bps share."""
     seat = P["min_verifier_stake_wei"]
-    juror_slash = protocol.compute_slash(seat, P["verifier_slash_bps"])
-    winners = [j for j, v in votes.items() if v == trainer_won]
+    winning = protocol.VOTE_TRAINER if trainer_won else protocol.VOTE_CHALLENGER
+    winners = [j for j, side in votes.items() if side == winning]
     Rv = P["verifier_reward_wei"]
     if trainer_won:
         pot, challenger, trainer = bond, -bond, 0
@@ -495,9 +565,11 @@ def settle_dispute(P: dict, bond: int, gas_price: int, votes: dict[str, bool], t
         per_juror, to_winner, to_treasury = protocol.compute_dispute_payouts(
             pot, len(winners), Rv, protocol.CHALLENGER_GAS_ALLOWANCE * gas_price, P["fraud_reward_bps"])
         challenger, trainer = to_winner, -pot
-    jurors = {j: (per_juror if j in winners else -juror_slash) for j in votes}
-    treasury = to_treasury + juror_slash * (len(votes) - len(winners))
-    return jurors, challenger, trainer, treasury
+    slashes = {j: protocol.compute_slash(seat, compute_juror_slash_bps(side, trainer_won, P["verifier_slash_bps"],
+                                                                       P["no_show_slash_bps"]))
+               for j, side in votes.items()}
+    jurors = {j: (per_juror if side == winning else -slashes[j]) for j, side in votes.items()}
+    return jurors, challenger, trainer, to_treasury + sum(slashes.values())
 
 
 def draw_jury(seed_int: int, dispute_id: int, entries: list[tuple[str, int, int]], challenger: str) -> list[str]:
@@ -508,35 +580,42 @@ def draw_jury(seed_int: int, dispute_id: int, entries: list[tuple[str, int, int]
     return protocol.compute_jury(drawn, challenger)
 
 
-def attacker_strategies(lazy_juror: str) -> set[str]:
-    """Verifier strategies whose jurors vote against an honest trainer."""
-    return {"colluding"} | ({"lazy"} if lazy_juror == "against the trainer" else set())
+def covering_strategies(lazy_juror: str) -> tuple[str, ...]:
+    """Verifier strategies whose jurors count for a cheating trainer against an honest challenger (its answer is
+    the replay's): colluders, and lazy jurors that copy the trainer's answer."""
+    return ("colluding", "lazy") if lazy_juror == "copies the trainer" else ("colluding",)
 
 
-def expected_false_conviction_rate(verifiers: dict[str, int], c: int, lazy_juror: str) -> float:
-    """P(an honest trainer is convicted in a round), exact: the committee is a uniform c-subset of the N
-    verifiers; each lazy or colluding member disputes, with its own jury, a uniform min(JURY_MAX, N-1)-subset of
-    the other N-1 (draw_jury), captured when the attackers (attacker_strategies) among them hold a strict
-    majority: compute_jury_capture_probability_finite; the trainer is convicted if any jury is captured."""
-    from itertools import product
-    from math import comb, prod
+def expected_false_conviction_rate(verifiers: dict[str, int], c: int) -> float:
+    """P(an honest trainer is convicted in a round), exact: the committee is a uniform c-subset of the N verifiers;
+    each colluding member disputes with its own jury, a uniform min(JURY_MAX, N-1)-subset of the other N-1
+    (draw_jury), and wins when the colluders among them hold a strict majority (every other juror's answer, a
+    replay or a copy, is the trainer's): compute_jury_capture_probability_finite; the trainer is convicted if any
+    of their juries is captured. Lazy members' disputes never convict: their answer is no replay's, and a lazy
+    juror without the challenger's answer counts only for the trainer (compute_vote_side)."""
+    from math import comb
 
-    N = sum(verifiers.values())
+    N, A = sum(verifiers.values()), verifiers.get("colluding", 0)
     J = min(protocol.JURY_MAX, N - 1)
-    A = sum(n for st, n in verifiers.items() if st in attacker_strategies(lazy_juror))
-    disputing = [st for st in verifiers if st in ("lazy", "colluding")]
-    p_cap = {st: protocol.compute_jury_capture_probability_finite(N - 1, A - (st in attacker_strategies(lazy_juror)), J)
-             for st in disputing}
+    p_cap = protocol.compute_jury_capture_probability_finite(N - 1, A - 1, J) if A else 0.0
     c = min(c, N)
-    total = 0.0
-    names = list(verifiers)
-    for ks in product(*(range(min(verifiers[st], c) + 1) for st in names)):
-        if sum(ks) != c:
-            continue
-        p_committee = prod(comb(verifiers[st], k) for st, k in zip(names, ks)) / comb(N, c)
-        p_safe = prod((1 - p_cap[st]) ** k for st, k in zip(names, ks) if st in p_cap)
-        total += p_committee * (1 - p_safe)
-    return total
+    return sum(comb(A, a) * comb(N - A, c - a) / comb(N, c) * (1 - (1 - p_cap) ** a) for a in range(min(A, c) + 1))
+
+
+def expected_escape_rate(verifiers: dict[str, int], lazy_juror: str) -> float:
+    """P(a cheating trainer wins a dispute an honest challenger opened over its departing step): the covering jurors
+    (covering_strategies) hold a majority of its jury, a uniform min(JURY_MAX, N-1)-subset of the other N-1 verifiers
+    (compute_jury_capture_probability_finite; for an odd jury a tie, which keeps the trainer, cannot happen)."""
+    N = sum(verifiers.values())
+    cover = sum(n for st, n in verifiers.items() if st in covering_strategies(lazy_juror))
+    return protocol.compute_jury_capture_probability_finite(N - 1, cover, min(protocol.JURY_MAX, N - 1))
+
+
+def standard_error(xs: list[float]) -> float:
+    """The standard error of the mean of `xs` (a strategy's profit per round): its sample deviation over √n."""
+    from statistics import stdev
+
+    return stdev(xs) / len(xs) ** 0.5 if len(xs) > 1 else float("inf")
 
 
 def detection_per_round(P: dict, strategy: str) -> float:
@@ -554,7 +633,7 @@ def detection_per_round(P: dict, strategy: str) -> float:
 
 
 def run_disputes(P: dict, rounds: int, seed: int = 7, population: dict | None = None,
-                 lazy_juror: str = "against the trainer") -> dict:
+                 lazy_juror: str = "copies the trainer") -> dict:
     """Play `rounds` rounds of a deployment with Disputes; per-strategy outcomes and profits (as run())."""
     population = population or DISPUTES_A
     assert lazy_juror in LAZY_JUROR_VOTES, lazy_juror
@@ -567,6 +646,7 @@ def run_disputes(P: dict, rounds: int, seed: int = 7, population: dict | None = 
     replay_cost = C * (random_sample_count(M, s) + 1) / M
     seat_slash = protocol.compute_slash(P["min_verifier_stake_wei"], P["verifier_slash_bps"])
     bond = protocol.compute_challenger_bond(Rv, G)
+    gas = DISPUTE_GAS
 
     trainers = [Agent(f"{st}#{i}", st, "trainer") for st, n in population["trainers"].items() for i in range(n)]
     verifiers = [Agent(f"{st}#{i}", st, "verifier") for st, n in population["verifiers"].items() for i in range(n)]
@@ -577,6 +657,7 @@ def run_disputes(P: dict, rounds: int, seed: int = 7, population: dict | None = 
     outcomes: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     counts: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
     honest_causes: dict[str, int] = defaultdict(int)
+    round_profits: dict[str, list[float]] = defaultdict(list)
     treasury = 0
     dispute_id = 0
 
@@ -592,10 +673,13 @@ def run_disputes(P: dict, rounds: int, seed: int = 7, population: dict | None = 
         bad = bad_segments(trainer.strategy, M, rng)
         cheating = bool(bad)
         caught_by = {v.name: any(span & bad for span in held[v.name]) for v in committee}
-        counts["trainer", trainer.strategy]["caught"] += any(span & bad for span in all_spans)
+        tally = counts["trainer", trainer.strategy]
+        tally["caught"] += any(span & bad for span in all_spans)
+        tally["caught by honest members"] += any(caught_by[v.name] for v in committee if v.strategy == "honest")
         contradicts = {v.name: is_member_contradicting(v.strategy, cheating, caught_by[v.name]) for v in committee}
 
         trainer.rounds += 1
+        before = trainer.profit
         trainer.profit -= (C - C * len(bad) / M) / ETH
         convicted, cause = False, ""
         for v in committee:
@@ -607,21 +691,28 @@ def run_disputes(P: dict, rounds: int, seed: int = 7, population: dict | None = 
             # the member's dispute (one per contradicting member, TrainingRounds.open_dispute)
             dispute_id += 1
             counts["verifier", v.strategy]["disputes opened"] += 1
-            right = is_trainer_right(v.strategy, held[v.name], bad, k, rng)
+            span = compute_disputed_span(v.strategy, held[v.name], bad)
+            departure = compute_departure_step(trainer.strategy, span, bad, k)
+            step = compute_named_step(v.strategy, len(span) * k, departure, rng)
+            trainer_answer, challenger_answer = compute_trainer_answer(step, departure), compute_challenger_answer(v.strategy)
             jury = [by_name[n] for n in draw_jury(rng.getrandbits(256), dispute_id, entries, v.name)]
-            votes = {j.name: compute_juror_vote(j.strategy, right, cheating, lazy_juror) for j in jury}
-            n_for = sum(votes.values())
-            trainer_won = protocol.is_trainer_winner(n_for, len(votes) - n_for)
+            votes = {j.name: compute_juror_vote(j.strategy, lazy_juror, trainer_answer, v.strategy, challenger_answer)
+                     for j in jury}
+            trainer_won = protocol.is_trainer_winner(*count_votes(votes))
             jurors, to_challenger, to_trainer, to_treasury = settle_dispute(P, bond, G, votes, trainer_won, convicted)
             treasury += to_treasury
-            v.profit += (to_challenger - G * (DISPUTE_GAS["open"] + DISPUTE_GAS["name_step"]
-                                              + (0 if trainer_won else DISPUTE_GAS["resolve"]))) / ETH
-            trainer.profit += (to_trainer - G * (DISPUTE_GAS["post_steps"] + (DISPUTE_GAS["resolve"] if trainer_won else 0))) / ETH
+            v.profit += (to_challenger - G * (gas["open"] + gas["name_step"] + gas["reveal_answer"]
+                                              + (0 if trainer_won else gas["resolve"]))) / ETH
+            trainer.profit += (to_trainer - G * (gas["post_steps"] + (gas["resolve"] if trainer_won else 0))) / ETH
             for j in jury:
-                j.profit += (jurors[j.name] - G * (DISPUTE_GAS["commit_vote"] + DISPUTE_GAS["reveal_vote"])) / ETH
-                if j.strategy == "honest" or (j.strategy == "lazy" and lazy_juror == "by a replay"):
-                    j.profit -= C / P["S"] / ETH  # replayed the named step
-                counts["verifier", j.strategy]["jury seats"] += 1
+                seat = jurors[j.name] - G * (gas["commit_vote"] + gas["reveal_vote"])
+                if is_replaying_juror(j.strategy, lazy_juror):
+                    seat -= C * step / P["S"]  # replayed `step` steps from the span's start checkpoint
+                j.profit += seat / ETH
+                jury_counts = counts["verifier", j.strategy]
+                jury_counts["jury seats"] += 1
+                jury_counts["jury profit (ETH)"] += seat / ETH
+                jury_counts["jury abstentions"] += votes[j.name] == protocol.VOTE_ABSTAIN
                 if jurors[j.name] < 0:
                     j.slashed += 1
             if trainer_won:
@@ -630,12 +721,14 @@ def run_disputes(P: dict, rounds: int, seed: int = 7, population: dict | None = 
             elif not convicted:
                 convicted = True
                 if not cheating:
-                    against = sorted({j.strategy for j in jury if not votes[j.name]})
+                    against = sorted({j.strategy for j in jury if votes[j.name] == protocol.VOTE_CHALLENGER})
                     cause = "jury captured by " + " and ".join(f"{st} jurors" for st in against)
                     honest_causes[cause] += 1
-            if trainer_won != right:
-                counts["trainer", trainer.strategy]["wrong jury verdicts"] += 1
+            # a verdict against the replay: the side whose answer a replay gives lost
+            if (challenger_answer == REPLAYED and trainer_won) or (trainer_answer == REPLAYED and not trainer_won):
+                tally["wrong jury verdicts"] += 1
 
+        tally["escaped"] += (not convicted) and any(contradicts[v.name] for v in committee if v.strategy == "honest")
         outcome = protocol.compute_dispute_outcome(len(committee), q, convicted)
         outcomes[trainer.strategy][protocol.outcome_name(outcome)] += 1
         t_reward, v_reward = protocol.compute_rewards(outcome, R, Rv, sum(not x for x in contradicts.values()))
@@ -645,7 +738,7 @@ def run_disputes(P: dict, rounds: int, seed: int = 7, population: dict | None = 
         if outcome == protocol.Outcome.ACCEPTED and trainer.strategy.startswith("forger"):
             trainer.profit += V / ETH
         if outcome == protocol.Outcome.ACCEPTED and cheating:
-            counts["trainer", trainer.strategy]["cheats accepted"] += 1
+            tally["cheats accepted"] += 1
         # TrainingRounds._settle_seats: the side the outcome proves wrong loses verifier_slash_bps of its seat
         for v in committee:
             if contradicts[v.name] == (outcome == protocol.Outcome.ACCEPTED):
@@ -654,14 +747,18 @@ def run_disputes(P: dict, rounds: int, seed: int = 7, population: dict | None = 
                 treasury += seat_slash
             elif outcome == protocol.Outcome.ACCEPTED:
                 v.profit += v_reward / ETH
+        round_profits[trainer.strategy].append(trainer.profit - before)
         for a in trainers + verifiers:
             a.history.append(a.profit)
 
+    trainer_summary = summarize_by_strategy(trainers, counts)
+    for st, xs in round_profits.items():
+        trainer_summary[st]["profit_se_eth"] = standard_error(xs)
     return {
         "mode": "disputes", "rounds": rounds, "params": {k_: P[k_] for k_ in ("S", "k", "M", "s", "c", "q")},
         "assumptions": dict(ASSUMPTIONS), "dispute_assumptions": dict(DISPUTE_ASSUMPTIONS), "bond_wei": bond,
         "lazy_juror": lazy_juror, "population": population,
-        "trainers": summarize_by_strategy(trainers, counts), "verifiers": summarize_by_strategy(verifiers, counts),
+        "trainers": trainer_summary, "verifiers": summarize_by_strategy(verifiers, counts),
         "trainer_outcomes": {k_: dict(v) for k_, v in outcomes.items()},
         "honest_trainer_slashes_by_cause": dict(honest_causes), "treasury_eth": treasury / ETH,
     }
@@ -669,8 +766,8 @@ def run_disputes(P: dict, rounds: int, seed: int = 7, population: dict | None = 
 
 def disputes_deterring_stake(P: dict, rounds: int, max_eth: int = 6) -> tuple[int, dict, dict] | None:
     """The smallest whole-ETH minimum trainer stake (from the deployment's) at which every cheating trainer strategy
-    loses money in both disputes scenarios (A: a third lazy, B: a third colluding; the seeds of the paper's runs):
-    (stake, run A, run B), or None up to max_eth."""
+    loses money in both disputes scenarios (A: a third lazy, copying the trainer's answer; B: a third colluding; the
+    seeds of the paper's runs): (stake, run A, run B), or None up to max_eth."""
     start = -(-P["min_trainer_stake_wei"] // ETH)
     for eth in range(start, max_eth + 1):
         high = {**P, "min_trainer_stake_wei": eth * ETH}
@@ -681,6 +778,11 @@ def disputes_deterring_stake(P: dict, rounds: int, max_eth: int = 6) -> tuple[in
     return None
 
 
+def describe_profit(r: dict) -> str:
+    """A trainer strategy's profit per round with its standard error."""
+    return f"{r['profit_per_round_eth']:+.4f} ± {r.get('profit_se_eth', float('inf')):.4f}"
+
+
 def disputes_stake_markdown(P: dict, found: tuple[int, dict, dict] | None, v1_high: dict | None,
                             disputes_default_wei: int | None = None) -> str:
     """The stake bullet of §5.6 with disputes: what raising the minimum from v1's default (P) does under disputes,
@@ -689,14 +791,15 @@ def disputes_stake_markdown(P: dict, found: tuple[int, dict, dict] | None, v1_hi
         return "- **Raising the stake under disputes** up to 6 ETH does not make every cheating strategy a loss."
     stake, a, b = found
     cheats = [st for st in a["trainers"] if st != "honest"]
+    worst = {st: max((x["trainers"][st] for x in (a, b)), key=lambda r: r["profit_per_round_eth"]) for st in cheats}
     text = (f"- **Raising the stake under disputes costs honest trainers little.** From v1's default "
             f"{P['min_trainer_stake_wei'] / ETH:g} ETH, where one-segment forgers still profit under disputes, to "
-            f"`min_trainer_stake` = {stake / ETH:g} ETH (the smallest whole ETH that does it, on these two runs' seeds: a "
-            "margin near zero is within one seed's noise), every cheating trainer strategy loses money in both scenarios ("
-            + ", ".join(f"{st} {max(x['trainers'][st]['profit_per_round_eth'] for x in (a, b)):+.4f}" for st in cheats)
-            + " ETH per round at worst), and honest trainers still profit ("
-            f"{a['trainers']['honest']['profit_per_round_eth']:+.4f} in A, {b['trainers']['honest']['profit_per_round_eth']:+.4f} in B): "
-            "a lazy majority no longer convicts them, only a captured jury does.")
+            f"`min_trainer_stake` = {stake / ETH:g} ETH (the smallest whole ETH that does it on these two runs' seeds, "
+            f"{a['rounds']} rounds each), every cheating trainer strategy loses money in both scenarios ("
+            + ", ".join(f"{st} {describe_profit(worst[st])}" for st in cheats)
+            + " ETH per round at worst, ± one standard error), and honest trainers still profit ("
+            f"{describe_profit(a['trainers']['honest'])} in A, {describe_profit(b['trainers']['honest'])} in B): "
+            "lazy verifiers never convict them, only a jury captured by colluders does.")
     if v1_high is not None:
         text += (f" Under v1's tally the same stake costs honest trainers "
                  f"{v1_high['trainers']['honest']['profit_per_round_eth']:+.4f} ETH per round in scenario A (its lazy "
@@ -715,82 +818,129 @@ def false_conviction(sim: dict) -> tuple[int, int]:
     return h.get("slashed", 0), h.get("rounds", 0)
 
 
+def honest_disputes(sim: dict) -> tuple[int, int]:
+    """(disputes honest challengers lost, disputes they opened) of a disputes run: an honest member disputes only a
+    check its replay contradicts, so each one lost is a caught cheat that escaped its jury."""
+    h = sim["verifiers"].get("honest", {})
+    return h.get("disputes lost", 0), h.get("disputes opened", 0)
+
+
+def jury_profit(sim: dict, strategy: str) -> float:
+    """A verifier strategy's profit per jury seat (ETH): juror pay and slashes, vote gas, the replay if it replays."""
+    r = sim["verifiers"].get(strategy, {})
+    return r.get("jury profit (ETH)", 0) / max(r.get("jury seats", 0), 1)
+
+
 def disputes_table_markdown(v1: dict, sim: dict, title: str) -> str:
     """One scenario, v1's tally next to disputes, same population and seed."""
     p = sim["params"]
     lines = [
         f"**{title}** {sim['rounds']} rounds (M = {p['M']}, s = {p['s']}, c = {p['c']}, q = {p['q']}); trainers "
-        f"{sim['population']['trainers']}, verifiers {sim['population']['verifiers']}; lazy jurors vote "
-        f"{sim['lazy_juror']}; bond {sim['bond_wei'] / ETH:.5f} ETH (`compute_challenger_bond` at a basefee of "
-        f"{sim['dispute_assumptions']['basefee G (gwei)']} gwei), dispute gas from `bench/disputes.md`.", "",
+        f"{sim['population']['trainers']}, verifiers {sim['population']['verifiers']}; "
+        f"{LAZY_JUROR_WORDS[sim['lazy_juror']]}; bond {sim['bond_wei'] / ETH:.5f} ETH (`compute_challenger_bond` at a "
+        f"basefee of {sim['dispute_assumptions']['basefee G (gwei)']} gwei), dispute gas from `bench/disputes.md`.", "",
         "| role: strategy | rounds / seats | v1 tally: slashed | v1: profit per round (ETH) | disputes: convicted / slashed "
-        "| disputes opened (lost) | jury seats | cheats accepted | disputes: profit per round (ETH) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| caught by an honest member (escaped) | disputes opened (lost) | jury seats (abstained) | cheats accepted "
+        "| disputes: profit per round (ETH) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for role in ("trainers", "verifiers"):
         for st, r in sim[role].items():
             old = v1[role].get(st, {})
+            cheat = role == "trainers" and st != "honest"
+            caught = f"{r.get('caught by honest members', 0)} ({r.get('escaped', 0)})" if cheat else ""
             opened = f"{r.get('disputes opened', 0)} ({r.get('disputes lost', 0)})" if role == "verifiers" else ""
-            jury = r.get("jury seats", "") if role == "verifiers" else ""
-            cheats = r.get("cheats accepted", 0) if role == "trainers" and st != "honest" else ""
+            jury = f"{r.get('jury seats', 0)} ({r.get('jury abstentions', 0)})" if role == "verifiers" else ""
+            cheats = r.get("cheats accepted", 0) if cheat else ""
+            profit = describe_profit(r) if role == "trainers" else f"{r['profit_per_round_eth']:+.4f}"
             lines.append(f"| {role[:-1]}: {st} | {r['rounds']} | {old.get('slashed', '—')} | "
-                         f"{old.get('profit_per_round_eth', float('nan')):+.4f} | {r['slashed']} | {opened} | {jury} | "
-                         f"{cheats} | {r['profit_per_round_eth']:+.4f} |")
+                         f"{old.get('profit_per_round_eth', float('nan')):+.4f} | {r['slashed']} | {caught} | {opened} | "
+                         f"{jury} | {cheats} | {profit} |")
     return "\n".join(lines)
 
 
 def disputes_findings_markdown(P: dict, a: dict, b: dict, a_replay: dict) -> str:
     """What the disputes runs show, worded from their numbers, with the analytic expectations."""
+    runs = ((a, "A (a third lazy, copying the trainer)"), (b, "B (a third colluding)"),
+            (a_replay, "A with lazy jurors replaying"))
     out = []
-    for sim, name in ((a, "A (a third lazy)"), (b, "B (a third colluding)"), (a_replay, "A with lazy jurors replaying")):
+    for sim, name in runs:
         n, rounds = false_conviction(sim)
-        exp = expected_false_conviction_rate(sim["population"]["verifiers"], P["c"], sim["lazy_juror"])
+        exp = expected_false_conviction_rate(sim["population"]["verifiers"], P["c"])
         causes = ", ".join(f"{m}× {c_}" for c_, m in sim["honest_trainer_slashes_by_cause"].items()) or "none"
         out.append(f"- **Honest trainers, scenario {name}:** convicted in {n} of {rounds} rounds "
                    f"({n / max(rounds, 1):.2%}; causes: {causes}); expected {exp:.2%}.")
-    out.append("  Expected: Σ over committees P(its lazy and colluding members) × P(at least one of their disputes' "
-               "juries captured), each jury a uniform draw of the other verifiers, "
-               "`node/protocol.py: compute_jury_capture_probability_finite` (`simulate.py: "
-               "expected_false_conviction_rate`); a jury is captured when the jurors voting against an honest "
-               "trainer (colluders, and lazy jurors without a replay) hold a strict majority.")
+    out.append("  Expected: Σ over committees P(its colluding members) × P(at least one of their disputes' juries "
+               "captured), each jury a uniform draw of the other verifiers, `node/protocol.py: "
+               "compute_jury_capture_probability_finite` (`simulate.py: expected_false_conviction_rate`). Only a "
+               "colluding challenger can win against an honest trainer: its jurors were told its answer. A lazy "
+               "challenger's answer is no replay's, so no honest juror's answer matches it, and a lazy juror that "
+               "does not know the challenger's answer can only copy the trainer's (`compute_vote_side`).")
     n_a, _ = false_conviction(a)
-    out.append(f"- **So a third lazy slashes honest trainers {'never' if n_a == 0 else 'too'} when lazy jurors vote "
-               f"against the trainer** (node/roles/disputes.py: a juror without a replay votes so), and never when "
-               "they replay: a lazy juror that votes against is, for an honest trainer, a colluder. A registry too "
-               "small for them to fill a jury majority (fewer than JURY_MAX // 2 + 2 of them) hides this.")
+    n_b, rounds_b = false_conviction(b)
+    out.append(f"- **So a third lazy {'never slashes' if n_a == 0 else 'still slashes'} honest trainers, whether lazy "
+               f"jurors copy the trainer or replay; the jury is still an honest-majority assumption against "
+               f"colluders**: a third colluding convicts an honest trainer in {n_b / max(rounds_b, 1):.2%} of its "
+               "rounds, whenever one of the colluders' disputes draws a colluding majority (the capture table of "
+               "§5.2). Answer votes take the lazy verifiers out of that majority, not the colluders.")
+    esc = []
+    for sim, name in ((a, "A"), (b, "B"), (a_replay, "A with lazy jurors replaying")):
+        lost, opened = honest_disputes(sim)
+        exp = expected_escape_rate(sim["population"]["verifiers"], sim["lazy_juror"])
+        esc.append(f"{lost} of {opened} in {name} ({lost / max(opened, 1):.1%}; expected {exp:.1%})")
+    out.append("- **What lazy copiers cost: caught cheats escape.** A lazy juror that copies the trainer's answer "
+               "counts for a cheating trainer, as a colluder does, so an honest challenger's dispute over a "
+               "departing step is lost when copiers and colluders together hold a majority of its jury. Disputes "
+               "that honest challengers opened and lost: " + "; ".join(esc) + " (`expected_escape_rate`: the "
+               "covering jurors' majority, `compute_jury_capture_probability_finite`). Lazy jurors that replay "
+               "cover nobody. Copiers are also paid for it whenever the trainer wins; they lose `verifier_slash_bps` "
+               "of their seat whenever an honest challenger convicts.")
+    pd = {st: detection_per_round(P, st) for st in a["trainers"] if st.startswith("forger")}
+    det = []
+    for st, p in pd.items():
+        rounds = sum(x["trainers"][st]["rounds"] for x in (a, b))
+        caught = sum(x["trainers"][st].get("caught", 0) for x in (a, b))
+        conv = ", ".join(f"{x['trainers'][st]['slashed'] / x['trainers'][st]['rounds']:.1%} in {n}"
+                         for x, n in ((a, "A"), (b, "B"), (a_replay, "A with lazy jurors replaying")))
+        det.append(f"{st}: its segment is in the dealt checks with p = {p:.3f} per round (exact), "
+                   f"{caught / rounds:.3f} measured (A and B); it is convicted in {conv} of its rounds")
+    out.append(f"- **Detection per round at the demo defaults** (the checks dealt out over the committee: "
+               f"{protocol.compute_dealt_count(P['s'], P['c'], P['M'])} drawn segments plus the last check): "
+               + "; ".join(det) + ". A bad segment outside the dealt checks is never disputed: **no watchers exist "
+               "yet**. Conviction is lower than detection where the check falls to a lazy member (it disputes, "
+               "but its answer is no replay's and loses) or where the honest challenger's jury is covered; in B "
+               "also where a colluding member holds the check (it stays silent).")
     cheats = [st for st in a["trainers"] if st != "honest"]
-    worst = {st: max(x["trainers"][st]["profit_per_round_eth"] for x in (a, b)) for st in cheats}
-    losing = [st for st in cheats if worst[st] < 0]
-    paying = [st for st in cheats if worst[st] >= 0]
-    line = (f"- **Cheating trainers that lose in expectation in both scenarios:** {', '.join(losing) or 'none'}.")
+    worst = {st: max((x["trainers"][st] for x in (a, b, a_replay)), key=lambda r: r["profit_per_round_eth"])
+             for st in cheats}
+    losing = [st for st in cheats if worst[st]["profit_per_round_eth"] < 0]
+    paying = [st for st in cheats if worst[st]["profit_per_round_eth"] >= 0]
+    line = (f"- **Cheating trainers that lose in expectation in every scenario:** {', '.join(losing) or 'none'} "
+            "(worst: " + ", ".join(f"{st} {describe_profit(worst[st])}" for st in cheats) + " ETH per round).")
     if paying:
-        line += (f" **Not negative:** {', '.join(f'{st} ({worst[st]:+.4f} ETH per round)' for st in paying)} — "
-                 "the checks dealt out over the committee (c·s segments per round, not v1's s) hit a forged "
-                 "segment about c times as often as v1's samples, yet not often enough: ")
-        def rate(st: str, key: str) -> str:
-            hits = sum(x["trainers"][st].get(key, 0) for x in (a, b))
-            return f"{hits / sum(x['trainers'][st]['rounds'] for x in (a, b)):.3f}"
-        line += "; ".join(
-            f"{st}: its segment is checked with p = {detection_per_round(P, st):.3f} per round (exact), "
-            f"{rate(st, 'caught')} measured (A and B), and it is convicted in {rate(st, 'slashed')} of its rounds "
-            "(a caught forgery whose honest challenger's jury is not captured, or a lazy challenger's jury captured "
-            "by lazy jurors)" for st in paying if st.startswith("forger"))
-        D = protocol.compute_slash(P["min_trainer_stake_wei"], P["trainer_slash_bps"]) / ETH
-        line += (f". At the minimum stake (slash D = {D:g} ETH) the forgers' expected slash p·(R+D) does not outweigh "
-                 "(1−p)·V, as in v1 (§5.1); under disputes they also collect the bonds of the lazy members that "
-                 "dispute them. Disputes alone do not make forgery a loss at the demo defaults: that needs the "
-                 "stake or σ = (s+1)/M of Figure 2.")
+        line += (f" **Not negative:** {', '.join(f'{st} ({describe_profit(worst[st])} ETH per round)' for st in paying)}"
+                 " in at least one scenario.")
     out.append(line)
     for st in ("lazy", "colluding"):
-        vals = [(name, x["verifiers"][st]["profit_per_round_eth"]) for x, name in ((a, "A"), (b, "B"), (a_replay, "A with lazy jurors replaying"))
-                if st in x["verifiers"]]
-        hon = [(name, x["verifiers"]["honest"]["profit_per_round_eth"]) for x, name in ((a, "A"), (b, "B"), (a_replay, "A with lazy jurors replaying"))
-               if st in x["verifiers"]]
-        sign = "negative" if all(v < 0 for _, v in vals) else "**not negative**"
-        out.append(f"- **{st.capitalize()} verifiers** ({sign}): " + ", ".join(
-            f"{v:+.4f} ETH per seat in {n} (honest {h:+.4f})" for (n, v), (_, h) in zip(vals, hon))
-            + ("; every dispute a lazy member opens against an honest trainer costs its bond" if st == "lazy" else
-               "; a colluder's false dispute costs its bond unless the jury is captured"))
+        named = [(x, n) for x, n in ((a, "A"), (b, "B"), (a_replay, "A with lazy jurors replaying")) if st in x["verifiers"]]
+        vals = [x["verifiers"][st]["profit_per_round_eth"] for x, _ in named]
+        sign = "negative" if all(v < 0 for v in vals) else "**not negative**"
+        jury = ", ".join(f"{jury_profit(x, st):+.4f} per jury seat in {n} (honest jurors {jury_profit(x, 'honest'):+.4f})"
+                         for x, n in named)
+        line = f"- **{st.capitalize()} verifiers** ({sign}): " + ", ".join(
+            f"{x['verifiers'][st]['profit_per_round_eth']:+.4f} ETH per committee seat in {n} (honest "
+            f"{x['verifiers']['honest']['profit_per_round_eth']:+.4f})" for x, n in named)
+        if st == "lazy":
+            copying_pays = jury_profit(a, "lazy") > jury_profit(a, "honest")
+            line += ("; every dispute a lazy member opens costs its bond (it never wins), and its contradicting seat "
+                     "is slashed when the round is accepted. As jurors alone: " + jury + ". Copying saves the replay "
+                     "and is paid whenever the trainer wins, but is slashed whenever a caught cheat is convicted: "
+                     + ("here it pays more than replaying, so a juror has a reason to copy (what scenario A models)"
+                        if copying_pays else "with two thirds of the trainers cheating (scenario A) that costs more "
+                        "than the replay it saves; the rarer the cheats, the less copying costs") + ".")
+        else:
+            line += "; a colluder's false dispute costs its bond unless its jury is captured. As jurors alone: " + jury
+        out.append(line)
     return "\n".join(out) + "\n\nSource: `make whitepaper` (`whitepaper/simulate.py: run_disputes`, rules from `node/protocol.py`)."
 
 
