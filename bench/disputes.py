@@ -29,7 +29,7 @@ SPANS = (4, 64, 512)   # steps of the disputed span (512 = MAX_SPAN_STEPS: the l
 JURIES = (3, 15)       # jurors (verifiers staked = jury + 1: the challenger is not a juror)
 CAPTURE_JURIES = (3, 7, 9, 15, 21, 25)
 CAPTURE_FRACTIONS = (0.1, 0.25, 1 / 3)
-MOVES = ["open", "post_steps", "name_step", "draw_jury", "commit_vote", "reveal_vote", "resolve", "finalize"]
+MOVES = ["open", "post_steps", "name_step", "draw_jury", "commit_vote", "reveal_answer", "reveal_vote", "resolve", "finalize"]
 
 
 class FirstMemberContradicts(dict):
@@ -114,16 +114,20 @@ def measure(span_steps: int, jury: int) -> dict[str, int]:
         span = disputes.disputes(d_id).call()[5]
         hashes = [start] + [hashlib.sha256(bytes([i % 256, i // 256])).digest() for i in range(1, span)] + [end]
         gas["post_steps"] = send(w3, disputes.post_steps(d_id, hashes), kit.trainer)["gasUsed"]
-        gas["name_step"] = send(w3, disputes.name_step(d_id, span, hashes), challenger)["gasUsed"]
+        answer, answer_salt = os.urandom(32), os.urandom(32)  # the challenger's own answer (a false challenge: not the jury's)
+        commitment = P.compute_vote_commitment(round_id, getattr(challenger, "address", challenger), answer, answer_salt)
+        gas["name_step"] = send(w3, disputes.name_step(d_id, span, hashes, commitment), challenger)["gasUsed"]
         # draw_jury needs block.number > the jury block J (the block after name_step); anvil estimates gas in
         # the context of the head block, so the head must be past J too
         kit.mine(2)
         gas["draw_jury"] = send(w3, disputes.draw_jury(d_id), challenger)["gasUsed"]
         jurors = disputes.jury_of(d_id).call()
         salts = {j: os.urandom(32) for j in jurors}
-        gas["commit_vote"] = max(send(w3, disputes.commit_vote(d_id, P.compute_vote_commitment(d_id, j, True, salts[j])), j)["gasUsed"]
+        trainers = bytes(disputes.disputes(d_id).call()[17])  # claimed_hash: every juror's answer is the trainer's
+        gas["commit_vote"] = max(send(w3, disputes.commit_vote(d_id, P.compute_vote_commitment(d_id, j, trainers, salts[j])), j)["gasUsed"]
                                  for j in jurors)
-        gas["reveal_vote"] = max(send(w3, disputes.reveal_vote(d_id, True, salts[j]), j)["gasUsed"] for j in jurors)
+        gas["reveal_answer"] = send(w3, disputes.reveal_answer(d_id, answer, answer_salt), challenger)["gasUsed"]
+        gas["reveal_vote"] = max(send(w3, disputes.reveal_vote(d_id, trainers, salts[j]), j)["gasUsed"] for j in jurors)
         gas["resolve"] = send(w3, disputes.resolve(d_id), challenger)["gasUsed"]
         # a contradiction keeps the round open to its reveal deadline: ends block + commit_verdicts_window (the
         # final flags' commit window, #13 attack 5) + reveal_verdicts_window; read it rather than re-add the windows
@@ -179,16 +183,20 @@ def measure_flag_dispute(jury: int) -> dict[str, int]:
             est = fn.estimate_gas({"from": getattr(sender, "address", sender), "value": value})
             return send_tx(w3, fn, sender, value=value, gas=2 * est)["gasUsed"]
 
-        gas = {"open_flag": send(disputes.open_flag(round_id, P.FLAG_FINAL), challenger,
+        answer, answer_salt = os.urandom(32), os.urandom(32)
+        commitment = P.compute_vote_commitment(round_id, getattr(challenger, "address", challenger), answer, answer_salt)
+        gas = {"open_flag": send(disputes.open_flag(round_id, P.FLAG_FINAL, commitment), challenger,
                                  value=disputes.bond_for(SMALL_TASK.verifier_reward_wei).call())}
         d_id = disputes.dispute_count().call()
         kit.mine(2)
         gas["draw_jury"] = send(disputes.draw_jury(d_id), challenger)
         jurors = disputes.jury_of(d_id).call()
         salts = {j: os.urandom(32) for j in jurors}
-        gas["commit_vote"] = max(send(disputes.commit_vote(d_id, P.compute_vote_commitment(d_id, j, True, salts[j])), j)
+        trainers = bytes(disputes.disputes(d_id).call()[17])  # claimed_hash: h_M, every juror's answer
+        gas["commit_vote"] = max(send(disputes.commit_vote(d_id, P.compute_vote_commitment(d_id, j, trainers, salts[j])), j)
                                  for j in jurors)
-        gas["reveal_vote"] = max(send(disputes.reveal_vote(d_id, True, salts[j]), j) for j in jurors)
+        gas["reveal_answer"] = send(disputes.reveal_answer(d_id, answer, answer_salt), challenger)
+        gas["reveal_vote"] = max(send(disputes.reveal_vote(d_id, trainers, salts[j]), j) for j in jurors)
         gas["resolve"] = send(disputes.resolve(d_id), challenger)
         gas["jurors"] = len(jurors)
         return gas
@@ -197,7 +205,8 @@ def measure_flag_dispute(jury: int) -> dict[str, int]:
 def write_markdown(rows: list[dict], undisputed: list[dict] | None = None, flags: list[dict] | None = None) -> str:
     lines = ["# Gas of a dispute (issue #15)", "",
              "`python -m bench.disputes` (bench/disputes.py): LocalNet on anvil 1.7.1, contracts compiled by vyper",
-             "0.4.3 deployed with Disputes; a false challenge (every juror votes for the trainer) over a one-segment",
+             "0.4.3 deployed with Disputes; a false challenge (every juror answers the trainer's hash; the challenger",
+             "reveals its own answer after the jury committed: reveal_answer) over a one-segment",
              f"check (k = span), or at {P.MAX_SPAN_STEPS} steps (MAX_SPAN_STEPS; k <= {P.MAX_SPAN_STEPS // 2}) the last check (M-2, M) at",
              f"k = {P.MAX_SPAN_STEPS // 2}; commit_vote / reveal_vote: the most expensive juror. Refund allowances (node/protocol.py):",
              f"defender {P.DEFENDER_GAS_ALLOWANCE:,} gas, challenger {P.CHALLENGER_GAS_ALLOWANCE:,} gas.", "",
@@ -205,7 +214,7 @@ def write_markdown(rows: list[dict], undisputed: list[dict] | None = None, flags
              "|---|---|" + "---|" * (len(MOVES) + 2)]
     for g in rows:
         defender = g["post_steps"]
-        challenger = g["open"] + g["name_step"] + g["draw_jury"] + g["resolve"]  # draw_jury: anyone's, at worst its
+        challenger = g["open"] + g["name_step"] + g["draw_jury"] + g["reveal_answer"] + g["resolve"]  # draw_jury: anyone's, at worst its
         lines.append(f"| {g['span_steps']} | {g['jurors']} | " + " | ".join(f"{g[m]:,}" for m in MOVES)
                      + f" | {defender:,} | {challenger:,} |")
     if flags:
@@ -213,11 +222,12 @@ def write_markdown(rows: list[dict], undisputed: list[dict] | None = None, flags
                   "A member whose contradiction has no span to narrow (a data root, a start or final checkpoint it proves",
                   "wrong) disputes the flag: no post_steps, no name_step; the jury checks the flag itself. A false one",
                   "(every juror finds the flag right), FLAG_FINAL:", "",
-                  "| jurors | open_flag | draw_jury | commit_vote | reveal_vote | resolve | challenger's moves |",
-                  "|---|---|---|---|---|---|---|"]
+                  "| jurors | open_flag | draw_jury | commit_vote | reveal_answer | reveal_vote | resolve | challenger's moves |",
+                  "|---|---|---|---|---|---|---|---|"]
         for g in flags:
+            challenger = g["open_flag"] + g["draw_jury"] + g["reveal_answer"] + g["resolve"]
             lines.append(f"| {g['jurors']} | {g['open_flag']:,} | {g['draw_jury']:,} | {g['commit_vote']:,} | "
-                         f"{g['reveal_vote']:,} | {g['resolve']:,} | {g['open_flag'] + g['draw_jury'] + g['resolve']:,} |")
+                         f"{g['reveal_answer']:,} | {g['reveal_vote']:,} | {g['resolve']:,} | {challenger:,} |")
     if undisputed:
         lines += ["", "## An undisputed round: checks dealt out cost no more per check", "",
                   "An honest round (committee 3 agrees, nobody disputes) of a task with M = 32 segments, s = 2, the same",

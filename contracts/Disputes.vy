@@ -8,13 +8,18 @@
         names the first step it disputes; once the next block is mined anyone draws the jury from its hash
         (draw_jury: every opted-in verifier except the parties, up to rules.JURY_MAX, drawn from the
         entries eligible at the round's commit block), which replays that step from the span's revealed
-        start checkpoint and votes commit-reveal; resolve settles: the loser
+        start checkpoint and answers commit-reveal: the state hash its own replay gives. A vote counts for
+        the trainer if it is the trainer's (public) hash, for the challenger if it is the challenger's own
+        answer, committed with its naming move and revealed only after the jury committed, so a juror
+        that did not replay can vote against the trainer only by colluding with the challenger; any
+        other answer counts for nobody (rules.compute_vote_side). resolve settles: the loser
         pays (the trainer the fraud slash of its round reservation, the challenger its bond), refunds the
         winner's dispute gas (a fixed allowance at the opening block's basefee), pays the majority
         jurors; minority and absent jurors lose a share of their seat's reservation. A missed move
         within its window loses the dispute. A member whose contradiction is a flag (the data root, the
         start checkpoints, the final checkpoint: nothing to narrow) disputes that flag instead (open_flag):
-        the jury is drawn at once and each juror checks the flag itself.
+        the jury is drawn at once and each juror checks the flag itself (its answer: the data root it
+        recomputes, or what it finds served under the checkpoint CIDs).
 @dev The jury is an honest-majority assumption (node/protocol.py compute_jury_capture_probability gives
      its price). An authorized caller of TrainingRounds (open_dispute / resolve: the round cannot
      finalize while a dispute is open) and of StakeManager (reservations, slashes, credits). Every rule
@@ -32,7 +37,26 @@ interface IStakeManager:
     def free_stake(who: address) -> uint256: view
     def draw_committee(seed: bytes32, at_block: uint256, size: uint256, task_id: uint256) -> DynArray[address, MAX_COMMITTEE]: view
 
+struct RoundView:
+    task_id: uint256
+    trainer: address
+    base_hash: bytes32
+    data_root: bytes32
+    trace_root: bytes32
+    phase: uint256
+    outcome: uint256
+    commit_block: uint256
+    seed: bytes32
+    deadline: uint256
+    commit_deadline: uint256
+    n_committed: uint256
+    n_revealed: uint256
+    n_contradicting: uint256
+    final_hash: bytes32
+    final_cid: String[128]
+
 interface IRounds:
+    def rounds(round_id: uint256) -> RoundView: view
     def open_dispute(round_id: uint256, challenger: address, check_index: uint256) -> (address, uint256, uint256): nonpayable
     def resolve(round_id: uint256, trainer_won: bool): nonpayable
     def round_samples_of(round_id: uint256) -> DynArray[uint256, MAX_CHECKED]: view
@@ -53,10 +77,6 @@ FLAG_DATA_ROOT: public(constant(uint256)) = 1   # the data root is the Merkle ro
 FLAG_STARTS: public(constant(uint256)) = 2      # every revealed start checkpoint is served and hashes to its leaf
 FLAG_FINAL: public(constant(uint256)) = 3       # the final checkpoint is served and hashes to h_M
 
-VOTE_NONE: constant(uint256) = 0
-VOTE_TRAINER: constant(uint256) = 1     # the trainer's hash after the named step is what a replay gives
-VOTE_CHALLENGER: constant(uint256) = 2
-
 struct Dispute:
     round_id: uint256
     task_id: uint256
@@ -75,12 +95,15 @@ struct Dispute:
     steps_hash: bytes32       # keccak256(abi.encode(step_hashes)) of the trainer's post
     step: uint256             # the step the challenger disputes, 1..span_steps
     agreed_hash: bytes32      # state before it (step_hashes[step - 1])
-    claimed_hash: bytes32     # the trainer's state after it (step_hashes[step])
+    claimed_hash: bytes32     # the trainer's answer: its state after the named step (a flag: rules of open_flag)
     jury_block: uint256       # J: blockhash(J) seeds the jury (rules.compute_jury_block of the naming or of a re-target)
     n_committed: uint256
-    votes_trainer: uint256
-    votes_challenger: uint256
+    votes_trainer: uint256    # jurors whose answer is the trainer's (counted as they reveal)
+    votes_challenger: uint256 # jurors whose answer is the challenger's (counted by resolve: it is hidden until then)
     trainer_won: bool
+    challenger_commitment: bytes32  # rules.compute_vote_commitment(round_id, challenger, its answer, salt)
+    challenger_answer: bytes32      # revealed after the jury committed (empty: not revealed)
+    n_revealed: uint256             # jurors that revealed an answer
 
 event DisputeOpened:
     dispute_id: indexed(uint256)
@@ -130,7 +153,12 @@ event VoteCommitted:
 event VoteRevealed:
     dispute_id: indexed(uint256)
     juror: indexed(address)
-    trainer_right: bool
+    answer: bytes32
+    trainer_right: bool       # the answer is the trainer's
+
+event ChallengerAnswerRevealed:
+    dispute_id: indexed(uint256)
+    answer: bytes32
 
 event DisputeResolved:
     dispute_id: indexed(uint256)
@@ -153,7 +181,8 @@ jury: HashMap[uint256, DynArray[address, MAX_COMMITTEE]]
 juror_seat: public(HashMap[uint256, uint256])                  # dispute -> a juror's seat (the verifier minimum)
 juror_reservation: public(HashMap[uint256, HashMap[address, uint256]])  # what each juror could reserve of its seat
 vote_commitments: public(HashMap[uint256, HashMap[address, bytes32]])
-votes: public(HashMap[uint256, HashMap[address, uint256]])     # VOTE_* of each juror
+answers: public(HashMap[uint256, HashMap[address, bytes32]])   # each juror's revealed answer
+votes: public(HashMap[uint256, HashMap[address, uint256]])     # rules.VOTE_* of each juror (final once resolved)
 flag_of: public(HashMap[uint256, uint256])                     # dispute -> FLAG_* (0: a span dispute)
 round_convicted: public(HashMap[uint256, bool])                # the trainer's fraud slash is taken once per round
 
@@ -189,7 +218,7 @@ def open(round_id: uint256, check_index: uint256) -> uint256:
 
 @external
 @payable
-def open_flag(round_id: uint256, flag: uint256) -> uint256:
+def open_flag(round_id: uint256, flag: uint256, answer_commitment: bytes32) -> uint256:
     """
     @notice A committee member whose revealed verdict contradicts the trainer disputes one of the trainer's
             commitments that no span replay settles (FLAG_DATA_ROOT, FLAG_STARTS, FLAG_FINAL), posting the
@@ -197,8 +226,14 @@ def open_flag(round_id: uint256, flag: uint256) -> uint256:
             once it is mined, and each juror checks the flag itself (recomputes the data root; fetches the
             start or final checkpoints and hashes them against their leaves: content the trainer does not
             serve is the trainer's fault). A member disputes once per round, a span or a flag.
+            Answers: FLAG_DATA_ROOT the data root (the trainer's: its committed one); FLAG_STARTS
+            keccak256(abi.encode(bytes32[])) of one hash per revealed start (the trainer's: its start leaves;
+            a juror's: what it finds under each start CID); FLAG_FINAL the final checkpoint's hash (the
+            trainer's: h_M). What a juror finds: the leaf if the bytes hash to it, else keccak256 of the bytes.
     @param round_id A round in phase ENDS_REVEALED.
     @param flag FLAG_DATA_ROOT, FLAG_STARTS or FLAG_FINAL.
+    @param answer_commitment rules.compute_vote_commitment(round_id, the challenger, its answer, salt): keyed by
+           the round (a member disputes once per round; the dispute id is not known before this is mined).
     @return The dispute id.
     """
     assert flag >= FLAG_DATA_ROOT and flag <= FLAG_FINAL, "disputes: no such flag"
@@ -207,6 +242,8 @@ def open_flag(round_id: uint256, flag: uint256) -> uint256:
     self.disputes[dispute_id].phase = rules.DISPUTE_STEP_NAMED
     self.disputes[dispute_id].jury_block = jury_block
     self.disputes[dispute_id].deadline = 0
+    self.disputes[dispute_id].claimed_hash = self._flag_answer(round_id, flag)
+    self.disputes[dispute_id].challenger_commitment = self._checked_commitment(answer_commitment)
     self.flag_of[dispute_id] = flag
     log FlagDisputed(dispute_id=dispute_id, flag=flag, jury_block=jury_block)
     return dispute_id
@@ -239,6 +276,7 @@ def _open(round_id: uint256, check_index: uint256, bond: uint256) -> uint256:
         eligible_block=commit_block, deadline=deadline, reveal_deadline=0, gas_price=block.basefee, bond=bond,
         steps_hash=empty(bytes32), step=0, agreed_hash=empty(bytes32), claimed_hash=empty(bytes32), jury_block=0,
         n_committed=0, votes_trainer=0, votes_challenger=0, trainer_won=False,
+        challenger_commitment=empty(bytes32), challenger_answer=empty(bytes32), n_revealed=0,
     )
     log DisputeOpened(dispute_id=dispute_id, round_id=round_id, challenger=msg.sender, trainer=trainer,
                       check_index=check_index, span_steps=span_steps, bond=bond, deadline=deadline)
@@ -266,7 +304,7 @@ def post_steps(dispute_id: uint256, step_hashes: DynArray[bytes32, MAX_STEP_HASH
 
 
 @external
-def name_step(dispute_id: uint256, step: uint256, step_hashes: DynArray[bytes32, MAX_STEP_HASHES]):
+def name_step(dispute_id: uint256, step: uint256, step_hashes: DynArray[bytes32, MAX_STEP_HASHES], answer_commitment: bytes32):
     """
     @notice The challenger names the first step it disputes (it agrees with step_hashes[step - 1], not
             with step_hashes[step]). The jury is not drawn here: this move fixes the jury block J =
@@ -277,6 +315,9 @@ def name_step(dispute_id: uint256, step: uint256, step_hashes: DynArray[bytes32,
     @param dispute_id A dispute whose steps were posted.
     @param step 1..span_steps.
     @param step_hashes The trainer's post, as in its StepsPosted event (checked against its hash).
+    @param answer_commitment rules.compute_vote_commitment(the round id, the challenger, the state hash its replay
+           gives after `step`, salt), keyed by the round as in open_flag: revealed with reveal_answer once the
+           jury committed.
     """
     d: Dispute = self.disputes[dispute_id]
     assert d.phase == rules.DISPUTE_STEPS_POSTED, "disputes: not awaiting a step"
@@ -288,6 +329,7 @@ def name_step(dispute_id: uint256, step: uint256, step_hashes: DynArray[bytes32,
     self.disputes[dispute_id].step = step
     self.disputes[dispute_id].agreed_hash = step_hashes[step - 1]
     self.disputes[dispute_id].claimed_hash = step_hashes[step]
+    self.disputes[dispute_id].challenger_commitment = self._checked_commitment(answer_commitment)
     self.disputes[dispute_id].jury_block = jury_block
     self.disputes[dispute_id].phase = rules.DISPUTE_STEP_NAMED
     self.disputes[dispute_id].deadline = 0
@@ -351,9 +393,9 @@ def draw_jury(dispute_id: uint256) -> bool:
 @external
 def commit_vote(dispute_id: uint256, commitment: bytes32):
     """
-    @notice A juror commits rules.compute_vote_commitment(dispute_id, juror, trainer_right, salt):
-            trainer_right = replaying `step` steps from the span's start checkpoint gives claimed_hash (a flag
-            dispute: the flag holds, flag_of).
+    @notice A juror commits rules.compute_vote_commitment(dispute_id, juror, answer, salt): answer = the state
+            hash replaying `step` steps from the span's start checkpoint gives (a flag dispute: open_flag's
+            answers), or empty to abstain (it could not compute one).
     @param dispute_id A dispute in its jury phase.
     @param commitment The vote's commitment.
     """
@@ -368,28 +410,48 @@ def commit_vote(dispute_id: uint256, commitment: bytes32):
 
 
 @external
-def reveal_vote(dispute_id: uint256, trainer_right: bool, salt: bytes32):
+def reveal_vote(dispute_id: uint256, answer: bytes32, salt: bytes32):
     """
-    @notice A juror opens its commitment, once every juror committed or the commit window closed.
+    @notice A juror opens its commitment, once every juror committed or the commit window closed. An answer
+            that is the trainer's counts for it now; any other waits for resolve, which compares it with the
+            challenger's revealed answer.
     @param dispute_id A dispute in its jury phase.
-    @param trainer_right The committed vote.
+    @param answer The committed answer (empty: an abstention).
     @param salt The commitment's salt.
     """
     d: Dispute = self.disputes[dispute_id]
-    assert d.phase == rules.DISPUTE_JURY, "disputes: not voting"
-    assert d.n_committed == len(self.jury[dispute_id]) or block.number > d.deadline, "disputes: jury still committing"
-    assert block.number <= d.reveal_deadline, "disputes: reveal window closed"
+    self._assert_reveal_open(dispute_id, d)
     commitment: bytes32 = self.vote_commitments[dispute_id][msg.sender]
     assert commitment != empty(bytes32), "disputes: no commitment"
-    assert self.votes[dispute_id][msg.sender] == VOTE_NONE, "disputes: already revealed"
-    assert rules.compute_vote_commitment(dispute_id, msg.sender, trainer_right, salt) == commitment, "disputes: reveal does not match commitment"
-    if trainer_right:
-        self.votes[dispute_id][msg.sender] = VOTE_TRAINER
+    assert self.votes[dispute_id][msg.sender] == rules.VOTE_NONE, "disputes: already revealed"
+    assert rules.compute_vote_commitment(dispute_id, msg.sender, answer, salt) == commitment, "disputes: reveal does not match commitment"
+    side: uint256 = rules.compute_vote_side(answer, d.claimed_hash, empty(bytes32))  # the challenger's is unknown yet
+    self.answers[dispute_id][msg.sender] = answer
+    self.votes[dispute_id][msg.sender] = side
+    self.disputes[dispute_id].n_revealed += 1
+    if side == rules.VOTE_TRAINER:
         self.disputes[dispute_id].votes_trainer += 1
-    else:
-        self.votes[dispute_id][msg.sender] = VOTE_CHALLENGER
-        self.disputes[dispute_id].votes_challenger += 1
-    log VoteRevealed(dispute_id=dispute_id, juror=msg.sender, trainer_right=trainer_right)
+    log VoteRevealed(dispute_id=dispute_id, juror=msg.sender, answer=answer, trainer_right=side == rules.VOTE_TRAINER)
+
+
+@external
+def reveal_answer(dispute_id: uint256, answer: bytes32, salt: bytes32):
+    """
+    @notice The challenger opens the answer it committed with name_step (open_flag), in the jury's reveal
+            window: after every juror committed, so nobody could copy it into a vote. Not revealed by the
+            reveal deadline: no vote counts for the challenger (the trainer wins).
+    @param dispute_id A dispute in its jury phase.
+    @param answer The committed answer (not empty).
+    @param salt The commitment's salt.
+    """
+    d: Dispute = self.disputes[dispute_id]
+    assert msg.sender == d.challenger, "disputes: only the challenger"
+    self._assert_reveal_open(dispute_id, d)
+    assert d.challenger_answer == empty(bytes32), "disputes: answer already revealed"
+    assert answer != empty(bytes32), "disputes: empty answer"
+    assert rules.compute_vote_commitment(d.round_id, msg.sender, answer, salt) == d.challenger_commitment, "disputes: reveal does not match commitment"
+    self.disputes[dispute_id].challenger_answer = answer
+    log ChallengerAnswerRevealed(dispute_id=dispute_id, answer=answer)
 
 
 @external
@@ -416,9 +478,9 @@ def resolve(dispute_id: uint256):
     else:
         # no move is missed while the jury is undrawn: anyone may draw it (draw_jury re-targets an expired seed)
         assert d.phase != rules.DISPUTE_STEP_NAMED, "disputes: jury not drawn yet (draw_jury)"
-        n_revealed: uint256 = d.votes_trainer + d.votes_challenger
-        assert n_revealed == len(self.jury[dispute_id]) or block.number > d.reveal_deadline, "disputes: jury still voting"
-        trainer_won = rules.is_trainer_winner(d.votes_trainer, d.votes_challenger)
+        all_in: bool = d.n_revealed == len(self.jury[dispute_id]) and d.challenger_answer != empty(bytes32)
+        assert all_in or block.number > d.reveal_deadline, "disputes: jury still voting"
+        trainer_won = rules.is_trainer_winner(d.votes_trainer, self._count_challenger_votes(dispute_id, d))
     self.disputes[dispute_id].phase = rules.DISPUTE_RESOLVED
     self.disputes[dispute_id].trainer_won = trainer_won
     p: rules.TaskParams = staticcall self.registry.task_params(d.task_id)
@@ -451,13 +513,58 @@ def bond_for(task_verifier_reward: uint256) -> uint256:
     return rules.compute_challenger_bond(task_verifier_reward, block.basefee)
 
 
+# ================================================================ internals of the moves
+
+@internal
+@pure
+def _checked_commitment(answer_commitment: bytes32) -> bytes32:
+    assert answer_commitment != empty(bytes32), "disputes: empty answer commitment"
+    return answer_commitment
+
+
+@internal
+@view
+def _flag_answer(round_id: uint256, flag: uint256) -> bytes32:
+    """The trainer's answer in a flag dispute (open_flag's NatSpec): what it committed to on chain."""
+    if flag == FLAG_DATA_ROOT:
+        return (staticcall self.rounds.rounds(round_id)).data_root
+    if flag == FLAG_STARTS:
+        return keccak256(abi_encode(staticcall self.rounds.start_hashes_of(round_id)))
+    return (staticcall self.rounds.rounds(round_id)).final_hash
+
+
+@internal
+@view
+def _assert_reveal_open(dispute_id: uint256, d: Dispute):
+    """Answers open once every juror committed or the commit window closed, until the reveal deadline."""
+    assert d.phase == rules.DISPUTE_JURY, "disputes: not voting"
+    assert d.n_committed == len(self.jury[dispute_id]) or block.number > d.deadline, "disputes: jury still committing"
+    assert block.number <= d.reveal_deadline, "disputes: reveal window closed"
+
+
+@internal
+def _count_challenger_votes(dispute_id: uint256, d: Dispute) -> uint256:
+    """Each revealed juror's final side (rules.compute_vote_side with the challenger's answer, empty if it never
+    revealed); returns how many are the challenger's and records it."""
+    n: uint256 = 0
+    if d.challenger_answer != empty(bytes32):
+        for juror: address in self.jury[dispute_id]:
+            if self.votes[dispute_id][juror] == rules.VOTE_ABSTAIN:
+                side: uint256 = rules.compute_vote_side(self.answers[dispute_id][juror], d.claimed_hash, d.challenger_answer)
+                if side == rules.VOTE_CHALLENGER:
+                    self.votes[dispute_id][juror] = side
+                    n += 1
+    self.disputes[dispute_id].votes_challenger = n
+    return n
+
+
 # ================================================================ settlement
 
 @internal
 def _settle_jury(dispute_id: uint256, trainer_won: bool, p: rules.TaskParams) -> uint256:
-    """Release each juror's reservation: a vote on the losing side loses verifier_slash_bps of it, no vote
-    no_show_slash_bps (both to the treasury). Returns how many voted with the winner."""
-    winning: uint256 = VOTE_TRAINER if trainer_won else VOTE_CHALLENGER
+    """Release each juror's reservation: an answer on the losing side loses verifier_slash_bps of it, no answer
+    revealed no_show_slash_bps (both to the treasury), an abstention nothing. Returns how many voted with the winner."""
+    winning: uint256 = rules.VOTE_TRAINER if trainer_won else rules.VOTE_CHALLENGER
     n_majority: uint256 = 0
     for juror: address in self.jury[dispute_id]:
         seat: uint256 = self.juror_reservation[dispute_id][juror]
@@ -465,9 +572,9 @@ def _settle_jury(dispute_id: uint256, trainer_won: bool, p: rules.TaskParams) ->
         bps: uint256 = 0
         if vote == winning:
             n_majority += 1
-        elif vote == VOTE_NONE:
+        elif vote == rules.VOTE_NONE:
             bps = p.no_show_slash_bps
-        else:
+        elif vote != rules.VOTE_ABSTAIN:
             bps = p.verifier_slash_bps
         amount: uint256 = rules.compute_slash(seat, bps)
         extcall self.stake_manager.settle_reserved(juror, seat, amount, empty(address))
@@ -484,7 +591,7 @@ def _pay_from_bond(dispute_id: uint256, d: Dispute, n_majority: uint256, p: rule
     to_treasury: uint256 = 0
     per_juror, to_trainer, to_treasury = rules.compute_dispute_payouts(d.bond, n_majority, p.verifier_reward_wei, rules.DEFENDER_GAS_ALLOWANCE * d.gas_price, rules.BPS)
     if per_juror > 0:
-        winning: uint256 = VOTE_TRAINER
+        winning: uint256 = rules.VOTE_TRAINER
         for juror: address in self.jury[dispute_id]:
             if self.votes[dispute_id][juror] == winning:
                 self._credit(dispute_id, juror, per_juror, "juror reward")
@@ -507,7 +614,7 @@ def _pay_from_trainer(dispute_id: uint256, d: Dispute, n_majority: uint256, p: r
     per_juror, to_challenger, to_treasury = rules.compute_dispute_payouts(pot, n_majority, p.verifier_reward_wei, rules.CHALLENGER_GAS_ALLOWANCE * d.gas_price, p.fraud_reward_bps)
     if per_juror > 0:
         for juror: address in self.jury[dispute_id]:
-            if self.votes[dispute_id][juror] == VOTE_CHALLENGER:
+            if self.votes[dispute_id][juror] == rules.VOTE_CHALLENGER:
                 extcall self.stake_manager.slash_reserved(d.trainer, per_juror, juror)
                 log DisputePaid(dispute_id=dispute_id, who=juror, amount=per_juror, reason="juror reward")
     if to_challenger > 0:

@@ -258,11 +258,20 @@ def is_jury_block_expired(jury_block: uint256, block_number: uint256) -> bool:
 
 @external
 @pure
-def compute_vote_commitment(dispute_id: uint256, juror: address, trainer_right: bool, salt: bytes32) -> bytes32:
+def compute_vote_commitment(dispute_id: uint256, voter: address, answer: bytes32, salt: bytes32) -> bytes32:
     """
-    @notice keccak256(abi.encode(dispute_id, juror, trainer_right, salt)).
+    @notice keccak256(abi.encode(dispute_id, voter, answer, salt)): a juror's answer (the challenger's: keyed by the round id).
     """
-    return rules.compute_vote_commitment(dispute_id, juror, trainer_right, salt)
+    return rules.compute_vote_commitment(dispute_id, voter, answer, salt)
+
+
+@external
+@pure
+def compute_vote_side(answer: bytes32, trainer_answer: bytes32, challenger_answer: bytes32) -> uint256:
+    """
+    @notice Whose side a revealed answer is on: 1 the trainer's, 2 the challenger's (empty: not revealed), 3 neither (abstains).
+    """
+    return rules.compute_vote_side(answer, trainer_answer, challenger_answer)
 
 
 @external

@@ -573,11 +573,20 @@ def compute_jury(drawn: list[str], challenger: str) -> list[str]:
     return [v for v in drawn if v.lower() != challenger.lower()][:JURY_MAX]
 
 
-def compute_vote_commitment(dispute_id: int, juror: str, trainer_right: bool, salt: bytes) -> bytes:
-    """keccak256(abi.encode(uint256 dispute_id, address juror, bool trainer_right, bytes32 salt))."""
+def compute_vote_commitment(dispute_id: int, voter: str, answer: bytes, salt: bytes) -> bytes:
+    """keccak256(abi.encode(uint256 dispute_id, address voter, bytes32 answer, bytes32 salt)): a juror's answer, or
+    the challenger's own, committed before either is public."""
     from eth_abi import encode
 
-    return keccak(encode(["uint256", "address", "bool", "bytes32"], [dispute_id, juror, trainer_right, salt]))
+    return keccak(encode(["uint256", "address", "bytes32", "bytes32"], [dispute_id, voter, answer, salt]))
+
+
+def compute_starts_answer(start_hashes: list[bytes]) -> bytes:
+    """A FLAG_STARTS dispute's answer: keccak256(abi.encode(bytes32[])) of one hash per revealed start checkpoint —
+    the trainer's answer over its start leaves, a juror's over what it found served under each start CID."""
+    from eth_abi import encode
+
+    return keccak(encode(["bytes32[]"], [[bytes(h) for h in start_hashes]]))
 
 
 def is_valid_span_hashes(step_hashes: list[bytes], span_steps: int, start_hash: bytes, end_hash: bytes) -> bool:

@@ -422,30 +422,27 @@ class VerifierNode(AggregationDuties, DisputeRole, DutyNode):
         self.claim_rewards(round_id)
         shutil.rmtree(self.workdir / f"round-{round_id}", ignore_errors=True)
 
-    def dispute_flag_check(self, round_id: int, flag: int) -> str:
-        """A flag dispute's check (node/roles/disputes.py): "right", "wrong" (the data root is not the schedule's,
-        or a checkpoint served under its CID does not hash to its leaf: the same bytes for every juror) or
-        "unavailable" (a checkpoint not fetched). The member deciding to open one and every juror run it."""
-        from verifier.replay import CHECKPOINT_MISMATCH, CHECKPOINT_OK, check_data_root, compute_checkpoint_status
+    def dispute_flag_answer(self, round_id: int, flag: int) -> bytes | None:
+        """A flag dispute's answer (node/roles/disputes.py; Disputes.open_flag): the data root of the round's schedule,
+        or what this node finds served under the checkpoint CIDs (verifier.replay.compute_checkpoint_answer: the same
+        bytes, so the same answer, for every juror); None if a checkpoint could not be fetched. The member deciding
+        to open one and every juror run it."""
+        from verifier.replay import compute_checkpoint_answer, compute_schedule_root
 
         rnd = self.chain.get_round(round_id)
         task = self.chain.get_task(rnd.task_id)
         workdir = self.workdir / "disputes" / f"round-{round_id}"
         if flag == protocol.FLAG_DATA_ROOT:
             spec, dataset = self.task_engine(rnd.task_id, task)
-            ok = check_data_root(spec, dataset, task.base_step, rnd.data_root, slot=self.epoch_slot_of(round_id, task))
-            return "right" if ok else "wrong"
+            return compute_schedule_root(spec, dataset, task.base_step, slot=self.epoch_slot_of(round_id, task))
         if flag == protocol.FLAG_STARTS:
             revealed = self.chain.events("StartsRevealed", round_id=round_id)[-1]["args"]
-            found = [compute_checkpoint_status(self.store, cid, bytes(h), workdir)
+            found = [compute_checkpoint_answer(self.store, cid, bytes(h), workdir)
                      for cid, h in zip(revealed["start_cids"], revealed["start_hashes"])]
-        elif flag == protocol.FLAG_FINAL:
-            found = [compute_checkpoint_status(self.store, rnd.final_cid, rnd.final_hash, workdir)]
-        else:
-            raise ValueError(f"no such flag {flag}")
-        if CHECKPOINT_MISMATCH in found:
-            return "wrong"
-        return "right" if all(f == CHECKPOINT_OK for f in found) else "unavailable"
+            return None if None in found else protocol.compute_starts_answer(found)
+        if flag == protocol.FLAG_FINAL:
+            return compute_checkpoint_answer(self.store, rnd.final_cid, rnd.final_hash, workdir)
+        raise ValueError(f"no such flag {flag}")
 
     # ------------------------------------------------------------ the engine, per task
     def dispute_engine(self, task_id: int):

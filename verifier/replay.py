@@ -64,24 +64,27 @@ def check_segment(spec, dataset, store, segment: int, cid: str, start_hash: byte
     return SegmentCheck(segment, True, bytes(end_hash))
 
 
-def check_data_root(spec, dataset, start_step: int, data_root: bytes, slot=None) -> bool:
-    """The S batch hashes of the schedule from `start_step` (or of the epoch slot `slot`) must root to
-    the trainer's data root."""
+def compute_schedule_root(spec, dataset, start_step: int, slot=None) -> bytes:
+    """The Merkle root of the S batch hashes of the schedule from `start_step` (or of the epoch slot `slot`)."""
     from node.engine import compute_data_root
 
     if slot is not None:
-        return bytes(compute_data_root(spec, dataset, 0, slot=slot)) == bytes(data_root)
-    return bytes(compute_data_root(spec, dataset, start_step)) == bytes(data_root)
+        return bytes(compute_data_root(spec, dataset, 0, slot=slot))
+    return bytes(compute_data_root(spec, dataset, start_step))
 
 
-CHECKPOINT_OK, CHECKPOINT_MISMATCH, CHECKPOINT_UNAVAILABLE = "ok", "mismatch", "unavailable"
+def check_data_root(spec, dataset, start_step: int, data_root: bytes, slot=None) -> bool:
+    """The trainer's data root must be the schedule's (compute_schedule_root)."""
+    return compute_schedule_root(spec, dataset, start_step, slot=slot) == bytes(data_root)
 
 
-def compute_checkpoint_status(store, cid: str, expected_hash: bytes, workdir: Path) -> str:
-    """What a flag dispute's juror (and the member deciding to open one) finds at a checkpoint CID:
-    CHECKPOINT_OK, CHECKPOINT_MISMATCH (bytes served under the CID that are not a state hashing to
-    expected_hash: immutable under their CID, so every juror finds the same) or CHECKPOINT_UNAVAILABLE
-    (not fetched: nobody can tell who failed to deliver)."""
+def compute_checkpoint_answer(store, cid: str, expected_hash: bytes, workdir: Path) -> bytes | None:
+    """What a flag dispute's juror (and the member deciding to open one) finds at a checkpoint CID, as its answer:
+    expected_hash if the bytes served under the CID are a state hashing to it; else keccak256 of those bytes (they
+    are immutable under their CID, so every juror finds the same answer); None if not fetched (nobody can tell who
+    failed to deliver: the juror abstains)."""
+    from eth_utils import keccak
+
     path = Path(workdir) / f"{cid}.safetensors"
     try:
         if not path.exists():
@@ -89,8 +92,10 @@ def compute_checkpoint_status(store, cid: str, expected_hash: bytes, workdir: Pa
             store.get_file(cid, path)
     except Exception as exc:  # noqa: BLE001  (store errors: not fetched)
         log.warning("checkpoint %s: not fetched (%s)", cid, exc)
-        return CHECKPOINT_UNAVAILABLE
-    return CHECKPOINT_OK if fetch_checkpoint(store, cid, expected_hash, workdir) is not None else CHECKPOINT_MISMATCH
+        return None
+    if fetch_checkpoint(store, cid, expected_hash, workdir) is not None:
+        return bytes(expected_hash)
+    return keccak(path.read_bytes())
 
 
 def check_final(store, cid: str, final_hash: bytes, workdir: Path | None = None) -> bool:

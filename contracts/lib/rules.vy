@@ -563,6 +563,11 @@ DISPUTE_STEP_NAMED: constant(uint256) = 3    # waiting for draw_jury (anyone, on
 DISPUTE_JURY: constant(uint256) = 4          # jurors commit, then reveal
 DISPUTE_RESOLVED: constant(uint256) = 5
 
+VOTE_NONE: constant(uint256) = 0        # no answer revealed (a no-show)
+VOTE_TRAINER: constant(uint256) = 1     # the answer is the trainer's: replaying the named step gives its hash
+VOTE_CHALLENGER: constant(uint256) = 2  # the answer is the challenger's revealed one
+VOTE_ABSTAIN: constant(uint256) = 3     # zero, or neither party's: counts for nobody, neither paid nor slashed
+
 
 @internal
 @pure
@@ -640,9 +645,26 @@ def is_jury_block_expired(jury_block: uint256, block_number: uint256) -> bool:
 
 @internal
 @pure
-def compute_vote_commitment(dispute_id: uint256, juror: address, trainer_right: bool, salt: bytes32) -> bytes32:
-    """keccak256(abi.encode(dispute_id, juror, trainer_right, salt))."""
-    return keccak256(abi_encode(dispute_id, juror, trainer_right, salt))
+def compute_vote_commitment(dispute_id: uint256, voter: address, answer: bytes32, salt: bytes32) -> bytes32:
+    """keccak256(abi.encode(dispute_id, voter, answer, salt)): a juror's answer, or the challenger's own (the
+    value its replay gives), committed before either is public."""
+    return keccak256(abi_encode(dispute_id, voter, answer, salt))
+
+
+@internal
+@pure
+def compute_vote_side(answer: bytes32, trainer_answer: bytes32, challenger_answer: bytes32) -> uint256:
+    """Whose side a revealed answer is on: VOTE_TRAINER if it is the trainer's (public) answer, VOTE_CHALLENGER if
+    it is the challenger's (hidden until the jury committed; empty when not revealed, or conceded: equal to the
+    trainer's), else VOTE_ABSTAIN (zero: could not compute; any other value: neither party's, so a juror that did
+    not replay cannot vote against the trainer without the challenger's answer)."""
+    if answer == empty(bytes32):
+        return VOTE_ABSTAIN
+    if answer == trainer_answer:
+        return VOTE_TRAINER
+    if answer == challenger_answer:
+        return VOTE_CHALLENGER
+    return VOTE_ABSTAIN
 
 
 @internal

@@ -73,10 +73,10 @@ class MisbehavingVerifier(VerifierNode):
             return [d.start_hash] + [os.urandom(32) for _ in range(steps)]
         return no_replay
 
-    def dispute_flag_check(self, round_id: int, flag: int) -> str:
+    def dispute_flag_answer(self, round_id: int, flag: int) -> bytes | None:
         if self.mode == "accuse":
-            return "unavailable"  # checks nothing: opens no flag dispute, votes against the trainer in one
-        return super().dispute_flag_check(round_id, flag)
+            return os.urandom(32)  # checks nothing: a guess (a flag dispute it opens is lost; as a juror, counts for nobody)
+        return super().dispute_flag_answer(round_id, flag)
 
     def commit_verdict(self, rec, rnd) -> None:
         if self.mode != "copy" or rec.phase == "verdict_ready":

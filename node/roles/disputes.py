@@ -4,9 +4,14 @@ member whose verdict contradicted the trainer), defender (the trainer), juror (a
     duties = DisputeDuties(chain, db, span_hashes)   # span_hashes(view, steps) -> [h_start, ..., h_steps]
     duties.tick(head)     # every block: open (after its own contradicting reveal), post, name, draw, vote, reveal, resolve
 
+Votes are answers (Disputes.compute_vote_side): a juror commits the state hash its own replay of the named step
+gives (a flag dispute: the data root it recomputes, what it finds under the checkpoint CIDs), and the challenger
+commits its own with its naming move and reveals it only after the jury committed. A juror that cannot compute
+an answer abstains (zero: neither paid nor slashed); a guess counts for nobody.
+
 `span_hashes` is the node's replay (node.engine.replay_segment(..., step_hashes=[])) of the disputed span
 from its start checkpoint: the trainer replays from its own checkpoint, a verifier fetches the revealed
-start CID (the same replay it ran for its verdict). Everything a move needs later (the vote and its salt,
+start CID (the same replay it ran for its verdict). Everything a move needs later (answers and their salts,
 the disputes this node is part of) is written to the node's sqlite BEFORE the transaction, so a node killed
 mid-dispute resumes where it was and never sends a second, different vote (tests/nodes/test_dispute_duties.py).
 
@@ -57,16 +62,18 @@ class DisputeView:
     n_committed: int
     votes_trainer: int
     votes_challenger: int
+    challenger_answer: bytes  # revealed after the jury committed (ZERO_HASH before)
+    n_revealed: int           # jurors that revealed an answer
     flag: int = 0             # Disputes.flag_of: protocol.FLAG_* of a flag dispute (no span: the jury checks the flag)
 
     @classmethod
     def from_abi(cls, dispute_id: int, v) -> "DisputeView":
         (round_id, task_id, trainer, challenger, check_index, span_steps, start_hash, end_hash, phase, eligible_block,
          deadline, reveal_deadline, _gas_price, _bond, _steps_hash, step, _agreed, claimed_hash, jury_block,
-         n_committed, votes_trainer, votes_challenger, _won) = v
+         n_committed, votes_trainer, votes_challenger, _won, _commitment, challenger_answer, n_revealed) = v
         return cls(dispute_id, round_id, task_id, trainer, challenger, check_index, span_steps, bytes(start_hash),
                    bytes(end_hash), phase, eligible_block, deadline, reveal_deadline, step, bytes(claimed_hash),
-                   jury_block, n_committed, votes_trainer, votes_challenger)
+                   jury_block, n_committed, votes_trainer, votes_challenger, bytes(challenger_answer), n_revealed)
 
 
 def compute_first_disputed_step(mine: list[bytes], posted: list[bytes]) -> int | None:
@@ -106,19 +113,35 @@ def compute_resolve_due(d: DisputeView, jury_size: int, head: int) -> bool:
     if d.phase in (protocol.DISPUTE_OPENED, protocol.DISPUTE_STEPS_POSTED):
         return head > d.deadline
     if d.phase == protocol.DISPUTE_JURY:
-        return d.votes_trainer + d.votes_challenger == jury_size or head > d.reveal_deadline
+        all_in = d.n_revealed == jury_size and d.challenger_answer != protocol.ZERO_HASH
+        return all_in or head > d.reveal_deadline
     return False
+
+
+def compute_reveal_open(d: DisputeView, jury_size: int, head: int) -> bool:
+    """Answers (a juror's, the challenger's) may be revealed in block head + 1: every juror committed or the commit
+    window closed, and the reveal window is still open (Disputes._assert_reveal_open)."""
+    return (d.phase == protocol.DISPUTE_JURY and (d.n_committed == jury_size or head + 1 > d.deadline)
+            and head + 1 <= d.reveal_deadline)
+
+
+def compute_flag_status(answer: bytes | None, trainer_answer: bytes) -> str:
+    """What a node's own check of a trainer's flag finds: "unavailable" (no answer: a checkpoint not fetched),
+    "right" (its answer is the trainer's), "wrong" (another value: provable, every juror finds the same)."""
+    if answer is None:
+        return "unavailable"
+    return "right" if bytes(answer) == bytes(trainer_answer) else "wrong"
 
 
 class DisputeDuties:
     """Plays every move this node owes in the disputes it is part of (see the module docstring)."""
 
     def __init__(self, chain, db, span_hashes: Callable[[DisputeView, int], list[bytes]], role: str = "verifier",
-                 flag_check: Callable[[int, int], str] | None = None):
-        """`flag_check(round_id, flag) -> "right" | "wrong" | "unavailable"`: the node's own check of a trainer's
-        flag (VerifierNode.dispute_flag_check); without one the node opens no flag dispute and, as a juror of
-        one, votes against the trainer (it cannot check what the trainer must make checkable)."""
-        self.chain, self.db, self.span_hashes, self.role, self.flag_check = chain, db, span_hashes, role, flag_check
+                 flag_answer: Callable[[int, int], bytes | None] | None = None):
+        """`flag_answer(round_id, flag) -> bytes | None`: the node's own answer to a trainer's flag
+        (VerifierNode.dispute_flag_answer; None: a checkpoint not fetched); without one the node opens no flag
+        dispute and, as a juror of one, abstains."""
+        self.chain, self.db, self.span_hashes, self.role, self.flag_answer = chain, db, span_hashes, role, flag_answer
         self.disputes = chain.disputes
         self._flags: dict[int, int] = {}  # Disputes.flag_of, fixed when a dispute opens: read once
 
@@ -188,10 +211,12 @@ class DisputeDuties:
         return self._open(round_id, self.disputes.functions.open(round_id, check_index), "open dispute",
                           {"check": check_index}, f"check {check_index}")
 
-    def open_flag(self, round_id: int, flag: int) -> int:
-        """Challenger: dispute the trainer's flag `flag` (protocol.FLAG_*) of `round_id`: no span, a jury at once."""
-        return self._open(round_id, self.disputes.functions.open_flag(round_id, flag), "open flag dispute",
-                          {"flag": flag}, f"flag {flag}")
+    def open_flag(self, round_id: int, flag: int, answer: bytes, salt: bytes) -> int:
+        """Challenger: dispute the trainer's flag `flag` (protocol.FLAG_*) of `round_id` with its own answer (committed
+        under the round: the dispute id is not known before the open is mined): no span, a jury at once."""
+        commitment = protocol.compute_vote_commitment(round_id, self.me, answer, salt)
+        return self._open(round_id, self.disputes.functions.open_flag(round_id, flag, commitment), "open flag dispute",
+                          {"flag": flag, "answer": answer.hex(), "answer_salt": salt.hex()}, f"flag {flag}")
 
     def _open(self, round_id: int, fn, what: str, decided: dict, detail: str) -> int:
         """Send an open move with the bond (the formula at this block plus a margin) and record the dispute."""
@@ -206,14 +231,22 @@ class DisputeDuties:
         log.info("round %d: opened dispute %d on %s (bond %d wei)", round_id, dispute_id, detail, bond)
         return dispute_id
 
-    def provable_flag(self, round_id: int, flags: list[int]) -> int | None:
+    def trainer_flag_answer(self, round_id: int, flag: int) -> bytes:
+        """The trainer's answer to its own flag, as Disputes._flag_answer reads it from TrainingRounds."""
+        if flag == protocol.FLAG_STARTS:
+            return protocol.compute_starts_answer(self.chain.call(self.chain.rounds.functions.start_hashes_of(round_id)))
+        rnd = self.chain.call(self.chain.rounds.functions.rounds(round_id))
+        return bytes(rnd[3] if flag == protocol.FLAG_DATA_ROOT else rnd[14])  # Round.data_root, Round.final_hash
+
+    def provable_flag(self, round_id: int, flags: list[int]) -> tuple[int, bytes] | None:
         """The first of `flags` (false in this node's verdict) that its own check finds wrong now, not merely
-        unavailable (protocol.compute_false_flags says why); None without a flag check."""
-        if self.flag_check is None:
+        unavailable (protocol.compute_false_flags says why), with its answer; None without a flag check."""
+        if self.flag_answer is None:
             return None
         for flag in flags:
-            if self.flag_check(round_id, flag) == "wrong":
-                return flag
+            answer = self.flag_answer(round_id, flag)
+            if compute_flag_status(answer, self.trainer_flag_answer(round_id, flag)) == "wrong":
+                return flag, bytes(answer)
         return None
 
     def open_my_contradictions(self, head: int) -> list[int]:
@@ -238,17 +271,21 @@ class DisputeDuties:
             mine = [bytes.fromhex(h[2:]) if isinstance(h, str) else bytes(h) for h in ev["args"]["end_hashes"]]
             if decided is None:  # decided once, written before sending
                 check = compute_disputed_check(self.chain.call(self.chain.rounds.functions.end_hashes_of(round_id)), mine)
-                flag = None
-                if check is None:  # no span to narrow: a flag the node can prove wrong, if any
+                flag = answer = None
+                if check is None:  # no span to narrow: a flag the node can prove wrong, if any, and its answer
                     a = ev["args"]
-                    flag = self.provable_flag(round_id, protocol.compute_false_flags(a["data_root_ok"], a["starts_ok"], a["final_ok"]))
+                    found = self.provable_flag(round_id, protocol.compute_false_flags(a["data_root_ok"], a["starts_ok"], a["final_ok"]))
+                    flag, answer = found if found else (None, None)
                 decided = {"check": check, "flag": flag}
+                if answer is not None:
+                    decided.update(answer=answer.hex(), answer_salt=os.urandom(32).hex())
                 self.db.put_json(f"dispute:round:{round_id}", decided)
             check, flag = decided.get("check"), decided.get("flag")
             if check is not None:
                 opened.append(self.open(round_id, check))
             elif flag is not None:
-                opened.append(self.open_flag(round_id, flag))
+                opened.append(self.open_flag(round_id, flag, bytes.fromhex(decided["answer"]),
+                                             bytes.fromhex(decided["answer_salt"])))
         self.db.set_cursor("disputes:reveals", head + 1)
         return opened
 
@@ -270,7 +307,7 @@ class DisputeDuties:
             d = self.view(dispute_id)
             if d.phase == protocol.DISPUTE_RESOLVED:
                 continue
-            for move in (self._defend, self._name, self._draw, self._vote, self._resolve):
+            for move in (self._defend, self._name, self._draw, self._vote, self._reveal_answer, self._resolve):
                 what = move(d, self.chain.block_number())  # fresh: this node's own moves mine blocks too
                 if what:
                     done.append(f"{what} {dispute_id}")
@@ -289,12 +326,20 @@ class DisputeDuties:
         if d.phase != protocol.DISPUTE_STEPS_POSTED or d.challenger != self.me or head + 1 > d.deadline:
             return None
         posted = self.posted_steps(d.dispute_id)
-        step = compute_first_disputed_step(self.span_hashes(d, d.span_steps), posted)
+        mine = self.span_hashes(d, d.span_steps)
+        step = compute_first_disputed_step(mine, posted)
         if step is None:  # our replay agrees after all: concede (naming a step would also cost the jury's pay)
             self.db.record_duty(self.role, d.round_id, "dispute:name_step", "conceded", f"dispute {d.dispute_id}")
             return None
-        self._save(d.dispute_id, step=step)
-        self._send(self.disputes.functions.name_step(d.dispute_id, step, posted), what="name dispute step")
+        # our answer (what our replay gives after the step), decided once and written before sending: a restart
+        # commits the same one and can still reveal it
+        state = self._state(d.dispute_id)
+        if state.get("step") != step or "answer" not in state:
+            state = {"step": step, "answer": bytes(mine[step]).hex(), "answer_salt": os.urandom(32).hex()}
+            self._save(d.dispute_id, **state)
+        commitment = protocol.compute_vote_commitment(d.round_id, self.me, bytes.fromhex(state["answer"]),
+                                                      bytes.fromhex(state["answer_salt"]))
+        self._send(self.disputes.functions.name_step(d.dispute_id, step, posted, commitment), what="name dispute step")
         self.db.record_duty(self.role, d.round_id, "dispute:name_step", "sent", f"dispute {d.dispute_id} step {step}")
         return f"named step {step}"
 
@@ -323,38 +368,59 @@ class DisputeDuties:
                     d.jury_block, "" if expired else " (in the block the draw landed in)", new_block)
         return "re-targeted jury block"
 
+    def juror_answer(self, d: DisputeView) -> bytes:
+        """This juror's answer: the state hash its replay gives after the named step (a flag dispute: its own answer
+        to the flag); ZERO_HASH, an abstention, when it cannot compute one (the span's start unavailable or not
+        hashing to its leaf, a checkpoint not fetched): never a guess, which would count for nobody anyway."""
+        if d.flag:
+            answer = self.flag_answer(d.round_id, d.flag) if self.flag_answer is not None else None
+        else:
+            mine = self.span_hashes(d, d.step)
+            answer = mine[d.step] if len(mine) > d.step else None
+        if answer is None:
+            log.warning("dispute %d: no answer of my own (%s unusable): abstaining", d.dispute_id,
+                        f"flag {d.flag}" if d.flag else "the span's start")
+            return protocol.ZERO_HASH
+        return bytes(answer)
+
     def _vote(self, d: DisputeView, head: int) -> str | None:
         if d.phase != protocol.DISPUTE_JURY or self.me not in self.jury(d.dispute_id):
             return None
         state = self._state(d.dispute_id)
         committed = self.chain.call(self.disputes.functions.vote_commitments(d.dispute_id, self.me)) != b"\x00" * 32
         if not committed and head + 1 <= d.deadline:
-            if "vote" not in state and d.flag:  # a flag dispute: the juror's own check of the flag
-                found = self.flag_check(d.round_id, d.flag) if self.flag_check is not None else "unavailable"
-                state = {"vote": found == "right", "salt": os.urandom(32).hex()}
-                self._save(d.dispute_id, **state)
             if "vote" not in state:  # decided once, written before anything is sent: a restart reuses it
-                mine = self.span_hashes(d, d.step)
-                # a juror that cannot replay (the span's start unavailable or not hashing to its leaf) still votes:
-                # serving the start is the trainer's duty, so the trainer is not right (never a no-show slash)
-                replayed = len(mine) > d.step
-                if not replayed:
-                    log.warning("dispute %d: no replay of step %d (start unusable): voting against the trainer", d.dispute_id, d.step)
-                state = {"vote": replayed and bytes(mine[d.step]) == d.claimed_hash, "salt": os.urandom(32).hex()}
+                state = {"vote": self.juror_answer(d).hex(), "salt": os.urandom(32).hex()}
                 self._save(d.dispute_id, **state)
-            commitment = protocol.compute_vote_commitment(d.dispute_id, self.me, state["vote"], bytes.fromhex(state["salt"]))
+            commitment = protocol.compute_vote_commitment(d.dispute_id, self.me, bytes.fromhex(state["vote"]),
+                                                          bytes.fromhex(state["salt"]))
             self._send(self.disputes.functions.commit_vote(d.dispute_id, commitment), what="commit jury vote")
             self.db.record_duty(self.role, d.round_id, "dispute:commit_vote", "sent", f"dispute {d.dispute_id}")
             return "committed vote"
-        revealed = self.chain.call(self.disputes.functions.votes(d.dispute_id, self.me)) != 0
-        reveal_open = d.n_committed == len(self.jury(d.dispute_id)) or head + 1 > d.deadline
-        if committed and not revealed and reveal_open and head + 1 <= d.reveal_deadline and "vote" in state:
-            self._send(self.disputes.functions.reveal_vote(d.dispute_id, state["vote"], bytes.fromhex(state["salt"])),
-                                what="reveal jury vote")
+        revealed = self.chain.call(self.disputes.functions.votes(d.dispute_id, self.me)) != protocol.VOTE_NONE
+        if committed and not revealed and "vote" in state and compute_reveal_open(d, len(self.jury(d.dispute_id)), head):
+            answer = bytes.fromhex(state["vote"])
+            self._send(self.disputes.functions.reveal_vote(d.dispute_id, answer, bytes.fromhex(state["salt"])),
+                       what="reveal jury vote")
             self.db.record_duty(self.role, d.round_id, "dispute:reveal_vote", "sent",
-                                f"dispute {d.dispute_id} trainer_right={state['vote']}")
+                                f"dispute {d.dispute_id} trainer_right={answer == d.claimed_hash}")
             return "revealed vote"
         return None
+
+    def _reveal_answer(self, d: DisputeView, head: int) -> str | None:
+        """Challenger: open the answer committed with name_step / open_flag once the jury committed (not before:
+        a juror could copy it into its vote)."""
+        if d.challenger != self.me or d.challenger_answer != protocol.ZERO_HASH:
+            return None
+        if not compute_reveal_open(d, len(self.jury(d.dispute_id)), head):
+            return None
+        state = self._state(d.dispute_id)
+        if not state.get("answer"):
+            return None  # a dispute opened before answers existed: nothing to reveal
+        self._send(self.disputes.functions.reveal_answer(d.dispute_id, bytes.fromhex(state["answer"]),
+                                                         bytes.fromhex(state["answer_salt"])), what="reveal challenger answer")
+        self.db.record_duty(self.role, d.round_id, "dispute:reveal_answer", "sent", f"dispute {d.dispute_id}")
+        return "revealed answer"
 
     def _resolve(self, d: DisputeView, head: int) -> str | None:
         if self.me not in (d.trainer, d.challenger) or not compute_resolve_due(d, len(self.jury(d.dispute_id)), head):
@@ -428,7 +494,7 @@ class DisputeRole:
             return
         if self._dispute_duties is None:
             self._dispute_duties = DisputeDuties(self.chain, self.db, self.make_span_hashes(), role=self.role,
-                                                 flag_check=getattr(self, "dispute_flag_check", None))
+                                                 flag_answer=getattr(self, "dispute_flag_answer", None))
         try:
             for what in self._dispute_duties.tick(head):
                 log.info("dispute: %s", what)

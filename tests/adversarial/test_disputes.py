@@ -65,13 +65,17 @@ class NoDrawDuties(DisputeDuties):
 
 
 class LyingJuror(DisputeDuties):
-    """Votes the opposite of its replay."""
+    """Votes the challenger's answer whatever its own replay says, told it by the challenger (`accomplice`: the
+    challenger's NodeDB, read directly: the off-chain side channel). Without it a lie would count for nobody:
+    the challenger's answer is hidden until the jury committed."""
+
+    accomplice = None
 
     def _vote(self, d, head):
         state = self._state(d.dispute_id)
         if d.phase == protocol.DISPUTE_JURY and "vote" not in state and self.me in self.jury(d.dispute_id):
-            mine = self.span_hashes(d, d.step)
-            self._save(d.dispute_id, vote=bytes(mine[d.step]) != d.claimed_hash, salt=os.urandom(32).hex())
+            told = self.accomplice.get_json(f"dispute:{d.dispute_id}", {})["answer"]
+            self._save(d.dispute_id, vote=told, salt=os.urandom(32).hex())
         return super()._vote(d, head)
 
 
@@ -182,7 +186,7 @@ class Play:
         return self.rounds.rounds(self.round_id).call()[6]
 
     def trainer_won(self, dispute_id):
-        return self.nodes[self.trainer.address].disputes.functions.disputes(dispute_id).call()[-1]
+        return self.nodes[self.trainer.address].disputes.functions.disputes(dispute_id).call()[22]  # Dispute.trainer_won
 
 
 def test_lazy_majority_loses_against_an_honest_trainer(dnet, tmp_path, case):
@@ -245,7 +249,8 @@ def test_challenger_stalling_loses(dnet, tmp_path, case):
 
 
 def test_lying_juror_minority_is_slashed(dnet, tmp_path, case):
-    c = case("two jurors vote against their own replay", expected="the majority decides; each liar loses a share of its seat")
+    c = case("two jurors vote the lazy challenger's answer against their own replay (told it off-chain)",
+             expected="the majority decides; each liar loses a share of its seat")
     p = Play(dnet, tmp_path, 1)
     challenger = p.contradicting[0]
     p.nodes[challenger].span_hashes = junk
@@ -254,10 +259,33 @@ def test_lying_juror_minority_is_slashed(dnet, tmp_path, case):
     liars = [a.address for a in dnet[1].verifiers if a.address != challenger][:2]
     for addr in liars:
         p.nodes[addr] = LyingJuror(p.nodes[addr].chain, p.nodes[addr].db, honest)
+        p.nodes[addr].accomplice = p.nodes[challenger].db
     outcome = p.settle([dispute_id])
     c.observe(f"outcome {Outcome(outcome).label}; trainer_won {p.trainer_won(dispute_id)}; liars {[p.delta(a) for a in liars]} wei")
     assert p.trainer_won(dispute_id) and outcome == Outcome.ACCEPTED
     assert all(p.delta(a) < 0 for a in liars)
+
+
+def test_jurors_that_do_not_replay_cannot_convict(dnet, tmp_path, case):
+    c = case("a lazy challenger and a lazy jury majority (4 of 6 jurors answer without replaying) against an honest trainer",
+             expected="their guesses count for nobody (the challenger's answer is hidden until the jury committed): "
+                      "trainer wins; the guessing jurors neither paid nor slashed; the challenger loses its bond")
+    p = Play(dnet, tmp_path, 1)
+    challenger = p.contradicting[0]
+    p.nodes[challenger].span_hashes = junk
+    dispute_id = p.open(challenger)
+    members = set(p.contradicting) | set(p.agreeing)  # paid by the round itself: not these
+    lazy = [a.address for a in dnet[1].verifiers if a.address not in members][:4]
+    for addr in lazy:
+        p.nodes[addr].span_hashes = junk
+    outcome = p.settle([dispute_id])
+    d = p.nodes[p.trainer.address]
+    votes = {j: d.disputes.functions.votes(dispute_id, j).call() for j in d.jury(dispute_id)}
+    c.observe(f"outcome {Outcome(outcome).label}; trainer_won {p.trainer_won(dispute_id)}; jury votes {votes}; "
+              f"lazy jurors {[p.delta(a) for a in lazy]} wei; challenger {p.delta(challenger):+d} wei")
+    assert p.trainer_won(dispute_id) and outcome == Outcome.ACCEPTED
+    assert all(votes[a] == protocol.VOTE_ABSTAIN for a in lazy) and all(p.delta(a) == 0 for a in lazy)
+    assert p.delta(challenger) < 0 and p.delta(p.trainer.address) > 0
 
 
 def test_dispute_across_a_restart(dnet, tmp_path, case):

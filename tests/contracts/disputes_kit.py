@@ -70,6 +70,12 @@ class DisputeDriver:
         # the trainer's per-step hashes of the span: its revealed start and end leaves and fresh ones between
         self.step_hashes = [rd.trace.hashes[start]] + [rand32() for _ in range(self.span_steps - 1)] + [rd.trace.hashes[end]]
         self.salts: dict = {}
+        # the challenger's own answer (what its replay gives after the named step), committed with its naming move
+        self.answer, self.answer_salt = rand32(), rand32()
+
+    def answer_commitment(self, answer=None, salt=None) -> bytes:
+        return P.compute_vote_commitment(self.rd.round_id, self.challenger.address, self.answer if answer is None else answer,
+                                         self.answer_salt if salt is None else salt)
 
     @property
     def bond(self) -> int:
@@ -84,8 +90,8 @@ class DisputeDriver:
 
     def open_flag(self, flag, sender=None, value=None):
         """A flag dispute (Disputes.open_flag): no span; the jury block is the next block."""
-        tx = self.c.disputes.open_flag(self.rd.round_id, flag, {"from": sender or self.challenger,
-                                                                "value": self.bond if value is None else value})
+        tx = self.c.disputes.open_flag(self.rd.round_id, flag, self.answer_commitment(),
+                                       {"from": sender or self.challenger, "value": self.bond if value is None else value})
         self.dispute_id = tx.return_value
         self.posted_bond = tx.value
         return tx
@@ -94,10 +100,11 @@ class DisputeDriver:
         return self.c.disputes.post_steps(self.dispute_id, self.step_hashes if hashes is None else hashes,
                                           {"from": sender or self.rd.trainer})
 
-    def name_step(self, step=1, hashes=None, sender=None, draw=True):
-        """The challenger's move; with `draw`, the jury is drawn too (draw_jury by a bystander once the jury
-        block is mined): most tests need a jury, not the draw's own timing (tests of the draw pass draw=False)."""
+    def name_step(self, step=1, hashes=None, sender=None, draw=True, commitment=None):
+        """The challenger's move (its answer committed); with `draw`, the jury is drawn too (draw_jury by a bystander
+        once the jury block is mined): most tests need a jury, not the draw's own timing (tests of the draw pass draw=False)."""
         tx = self.c.disputes.name_step(self.dispute_id, step, self.step_hashes if hashes is None else hashes,
+                                       self.answer_commitment() if commitment is None else commitment,
                                        {"from": sender or self.challenger})
         if draw:
             self.draw_jury()
@@ -111,27 +118,45 @@ class DisputeDriver:
         self.jury = [accounts.at(a) for a in self.c.disputes.jury_of(self.dispute_id)]
         return tx
 
-    def commit_vote(self, juror, trainer_right: bool):
+    def answer_of(self, vote) -> bytes:
+        """A juror's answer: True = the trainer's (claimed_hash), False = the challenger's, bytes as they are."""
+        if vote is True:
+            return bytes(self.state["claimed_hash"])
+        if vote is False:
+            return self.answer
+        return bytes(vote)
+
+    def commit_vote(self, juror, vote):
+        """vote: True (the trainer's answer), False (the challenger's), or an answer (bytes; zero = abstain)."""
         salt = rand32()
-        self.salts[juror.address] = (trainer_right, salt)
-        commitment = P.compute_vote_commitment(self.dispute_id, juror.address, trainer_right, salt)
+        answer = self.answer_of(vote)
+        self.salts[juror.address] = (answer, salt)
+        commitment = P.compute_vote_commitment(self.dispute_id, juror.address, answer, salt)
         return self.c.disputes.commit_vote(self.dispute_id, commitment, {"from": juror})
 
     def reveal_vote(self, juror):
-        trainer_right, salt = self.salts[juror.address]
-        return self.c.disputes.reveal_vote(self.dispute_id, trainer_right, salt, {"from": juror})
+        answer, salt = self.salts[juror.address]
+        return self.c.disputes.reveal_vote(self.dispute_id, answer, salt, {"from": juror})
 
-    def vote(self, votes: dict):
-        """votes: {juror: True (trainer right) | False | None (absent)}; commit all, reveal all."""
+    def reveal_answer(self, sender=None, answer=None, salt=None):
+        """The challenger opens its answer (after the jury committed)."""
+        return self.c.disputes.reveal_answer(self.dispute_id, self.answer if answer is None else answer,
+                                             self.answer_salt if salt is None else salt, {"from": sender or self.challenger})
+
+    def vote(self, votes: dict, challenger_reveals=True):
+        """votes: {juror: True (the trainer's answer) | False (the challenger's) | bytes (an answer) | None (absent)};
+        commit all, then the challenger reveals its answer (unless told not to), then every juror reveals."""
         for j, v in votes.items():
             if v is not None:
                 self.commit_vote(j, v)
         if any(v is None for v in votes.values()):
             chain.mine(self.rd.params.commit_verdicts_window + 1)
+        if challenger_reveals:
+            self.reveal_answer()
         for j, v in votes.items():
             if v is not None:
                 self.reveal_vote(j)
-        if any(v is None for v in votes.values()):
+        if any(v is None for v in votes.values()) or not challenger_reveals:
             chain.mine(self.rd.params.reveal_verdicts_window + 1)
 
     def resolve(self, sender=None):

@@ -333,7 +333,7 @@ def test_vote_checks(dc, rd, outsider):
     for other in dd.jury[1:]:
         dd.commit_vote(other, True)
     with brownie.reverts("disputes: reveal does not match commitment"):
-        dc.disputes.reveal_vote(dd.dispute_id, False, dd.salts[j.address][1], {"from": j})
+        dc.disputes.reveal_vote(dd.dispute_id, rand32(), dd.salts[j.address][1], {"from": j})
     with brownie.reverts("disputes: jury still voting"):
         dd.resolve()
     dd.reveal_vote(j)
@@ -448,6 +448,78 @@ def test_lying_juror_minority_is_slashed(dc, rd):
         assert money(dc, j) > before[j.address]
 
 
+def test_jurors_without_the_challengers_answer_cannot_convict(dc, rd, trainer):
+    """Answer votes (#15): jurors that did not replay and answer anything but the trainer's hash (here all of them,
+    each a guess: a lazy majority) count for nobody, since the challenger's answer was hidden until they committed.
+    The trainer wins 0:0, the guessers are neither paid nor slashed, the challenger loses its bond."""
+    challenger, _ = contradicted_round(rd)
+    dd = DisputeDriver(dc, rd, challenger)
+    dd.open()
+    dd.post_steps()
+    dd.name_step()
+    before = {j.address: money(dc, j) for j in dd.jury}
+    tr0 = money(dc, trainer)
+    dd.vote({j: rand32() for j in dd.jury})
+    tx = dd.resolve()
+    assert tx.events["DisputeResolved"]["trainer_won"] is True
+    assert (dd.state["votes_trainer"], dd.state["votes_challenger"], dd.state["n_revealed"]) == (0, 0, len(dd.jury))
+    for j in dd.jury:
+        assert dc.disputes.votes(dd.dispute_id, j) == P.VOTE_ABSTAIN
+        assert money(dc, j) == before[j.address]
+    assert money(dc, trainer) > tr0  # the bond, less nothing for jurors: no majority
+
+
+def test_a_challenger_that_keeps_its_answer_gets_no_votes(dc, rd, trainer):
+    """Jurors that answer the challenger's value (told by it: colluders) count only once the challenger reveals it;
+    one that never does gets no votes and loses, after the reveal deadline (resolve waits for its reveal until then)."""
+    challenger, _ = contradicted_round(rd)
+    dd = DisputeDriver(dc, rd, challenger)
+    dd.open()
+    dd.post_steps()
+    dd.name_step()
+    before = {j.address: money(dc, j) for j in dd.jury}
+    for j in dd.jury:
+        dd.commit_vote(j, False)
+    for j in dd.jury:
+        dd.reveal_vote(j)
+    with brownie.reverts("disputes: jury still voting"):  # every juror revealed, the challenger not yet
+        dd.resolve()
+    chain.mine(max(0, dd.state["reveal_deadline"] - chain.height))
+    with brownie.reverts("disputes: reveal window closed"):
+        dd.reveal_answer()
+    assert dd.resolve().events["DisputeResolved"]["trainer_won"] is True
+    for j in dd.jury:
+        assert dc.disputes.votes(dd.dispute_id, j) == P.VOTE_ABSTAIN and money(dc, j) == before[j.address]
+
+
+def test_reveal_answer_checks(dc, rd, outsider):
+    challenger, _ = contradicted_round(rd)
+    dd = DisputeDriver(dc, rd, challenger)
+    dd.open()
+    dd.post_steps()
+    with brownie.reverts("disputes: empty answer commitment"):
+        dd.name_step(draw=False, commitment=b"\x00" * 32)
+    dd.name_step()
+    with brownie.reverts("disputes: only the challenger"):
+        dd.reveal_answer(sender=outsider)
+    dd.commit_vote(dd.jury[0], True)
+    with brownie.reverts("disputes: jury still committing"):  # before the jury committed: nobody may copy it
+        dd.reveal_answer()
+    for j in dd.jury[1:]:
+        dd.commit_vote(j, True)
+    with brownie.reverts("disputes: empty answer"):
+        dd.reveal_answer(answer=b"\x00" * 32)
+    with brownie.reverts("disputes: reveal does not match commitment"):
+        dd.reveal_answer(answer=rand32())
+    with brownie.reverts("disputes: reveal does not match commitment"):
+        dd.reveal_answer(salt=rand32())
+    tx = dd.reveal_answer()
+    assert bytes(tx.events["ChallengerAnswerRevealed"]["answer"]) == dd.answer
+    assert bytes(dd.state["challenger_answer"]) == dd.answer
+    with brownie.reverts("disputes: answer already revealed"):
+        dd.reveal_answer()
+
+
 def test_tie_keeps_the_trainer(dc, rd):
     challenger, _ = contradicted_round(rd)
     dd = DisputeDriver(dc, rd, challenger)
@@ -512,31 +584,33 @@ def test_dispute_gas(dc, rd):
     gas["commit_vote"] = dd.commit_vote(dd.jury[0], True).gas_used
     for j in dd.jury[1:]:
         dd.commit_vote(j, True)
+    gas["reveal_answer"] = dd.reveal_answer().gas_used
     gas["reveal_vote"] = dd.reveal_vote(dd.jury[0]).gas_used
     for j in dd.jury[1:]:
         dd.reveal_vote(j)
     gas["resolve (6 jurors paid)"] = dd.resolve().gas_used
     gas["finalize (after a dispute)"] = finalize_after_dispute(dc, rd).gas_used
     print("dispute gas, span", dd.span_steps, "steps, jury", len(dd.jury), ":", gas)
-    assert sum(gas.values()) < 3_000_000
+    assert sum(gas.values()) < 3_300_000  # answer votes (#15) added the challenger's reveal_answer and resolve's tally
     # the refunds cover what the moves cost: the trainer posts steps and may resolve; the challenger opens and names
     assert gas["post_steps"] + gas["resolve (6 jurors paid)"] < P.DEFENDER_GAS_ALLOWANCE
     # (the challenger's node draws the jury too when nobody else did first)
-    challenger_moves = ("open", "name_step", "draw_jury (jury draw + seats)", "resolve (6 jurors paid)")
+    challenger_moves = ("open", "name_step", "draw_jury (jury draw + seats)", "reveal_answer", "resolve (6 jurors paid)")
     assert sum(gas[m] for m in challenger_moves) < P.CHALLENGER_GAS_ALLOWANCE
 
 
 # ---------------------------------------------------------------- flag disputes: no span to narrow
 
-def flag_contradicted_round(rd, final_ok=None, data_root_ok=True):
+def flag_contradicted_round(rd, final_ok=None, data_root_ok=True, starts_ok=True):
     """A round whose first member agrees on every end hash but reveals a false flag (final_ok False by default,
-    or data_root_ok False): a contradiction with no span to narrow. Returns (challenger, the other members)."""
+    or data_root_ok / starts_ok False): a contradiction with no span to narrow. Returns (challenger, the other members)."""
     rd.commit()
     rd.seal()
     rd.reveal_starts()
     members = list(rd.committee)
     for v in members:
-        rd.commit_verdict(v, data_root_ok=data_root_ok if v == members[0] else True)
+        first = v == members[0]
+        rd.commit_verdict(v, data_root_ok=data_root_ok if first else True, starts_ok=starts_ok if first else True)
     rd.reveal_ends()
     rd.commit_finals(members, final_ok={members[0]: False} if final_ok is None else final_ok)
     for v in members:
@@ -596,6 +670,7 @@ def test_a_swapped_final_checkpoint_is_convicted_by_a_flag_dispute(dc, rd, train
     challenger, others = flag_contradicted_round(rd)
     dd = DisputeDriver(dc, rd, challenger)
     dd.open_flag(P.FLAG_FINAL)
+    assert bytes(dd.state["claimed_hash"]) == bytes(dc.rounds.rounds(rd.round_id).dict()["final_hash"])  # h_M: its answer
     dd.draw_jury()
     stake0, ch0 = dc.sm.stake_of(trainer), money(dc, challenger)
     slash = reservation_slash(dc, rd)
@@ -614,6 +689,7 @@ def test_a_false_flag_challenge_loses_its_bond(dc, rd, trainer):
     challenger, _ = flag_contradicted_round(rd, final_ok={}, data_root_ok=False)
     dd = DisputeDriver(dc, rd, challenger)
     dd.open_flag(P.FLAG_DATA_ROOT)
+    assert bytes(dd.state["claimed_hash"]) == bytes(dc.rounds.rounds(rd.round_id).dict()["data_root"])  # its answer
     dd.draw_jury()
     tr0, ch0 = money(dc, trainer), money(dc, challenger)
     dd.vote({j: True for j in dd.jury})
@@ -623,6 +699,19 @@ def test_a_false_flag_challenge_loses_its_bond(dc, rd, trainer):
     finalize_after_dispute(dc, rd)
     assert rd.outcome == Outcome.ACCEPTED
     assert dc.disputes.balance() == 0
+
+
+def test_a_starts_flag_dispute_answers_over_every_start_leaf(dc, rd, trainer):
+    """FLAG_STARTS: the trainer's answer is keccak256(abi.encode(its start leaves)) (protocol.compute_starts_answer);
+    jurors that find the same answer under the start CIDs keep the trainer."""
+    challenger, _ = flag_contradicted_round(rd, final_ok={}, starts_ok=False)
+    dd = DisputeDriver(dc, rd, challenger)
+    dd.open_flag(P.FLAG_STARTS)
+    starts = [bytes(h) for h in dc.rounds.start_hashes_of(rd.round_id)]
+    assert bytes(dd.state["claimed_hash"]) == P.compute_starts_answer(starts)
+    dd.draw_jury()
+    dd.vote({j: P.compute_starts_answer(starts) for j in dd.jury})
+    assert dd.resolve().events["DisputeResolved"]["trainer_won"] is True
 
 
 # ---------------------------------------------------------------- checks dealt out (issue #15)

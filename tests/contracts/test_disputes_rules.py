@@ -80,13 +80,30 @@ def test_contradiction_reads_the_members_own_checks(rules, n, c, m, flags, wrong
 
 @FAST
 @given(reward=st.integers(0, 10**20), gas_price=st.integers(0, 10**12), block_hash=bytes32, dispute_id=st.integers(0, 2**64),
-       juror=address, trainer_right=st.booleans(), salt=bytes32)
-def test_bond_seed_commitment(rules, reward, gas_price, block_hash, dispute_id, juror, trainer_right, salt):
+       juror=address, answer=bytes32, salt=bytes32)
+def test_bond_seed_commitment(rules, reward, gas_price, block_hash, dispute_id, juror, answer, salt):
     assert rules.compute_challenger_bond(reward, gas_price) == P.compute_challenger_bond(reward, gas_price)
     assert P.compute_challenger_bond(reward, gas_price) >= reward * (P.JURY_MAX + 1)  # a whole jury is always paid
     assert bytes(rules.compute_jury_seed(block_hash, dispute_id)) == P.compute_jury_seed(bytes(block_hash), dispute_id)
-    assert bytes(rules.compute_vote_commitment(dispute_id, juror, trainer_right, salt)) == \
-        P.compute_vote_commitment(dispute_id, brownie.convert.to_address(juror), trainer_right, bytes(salt))
+    assert bytes(rules.compute_vote_commitment(dispute_id, juror, answer, salt)) == \
+        P.compute_vote_commitment(dispute_id, brownie.convert.to_address(juror), bytes(answer), bytes(salt))
+
+
+ZERO32 = b"\x00" * 32
+answers = st.sampled_from([ZERO32, b"\x01" * 32, b"\x02" * 32, b"\x03" * 32])  # few values: collisions happen
+
+
+@FAST
+@given(answer=answers, trainer_answer=answers, challenger_answer=answers)
+def test_vote_side(rules, answer, trainer_answer, challenger_answer):
+    """rules.compute_vote_side == protocol.compute_vote_side (an unrevealed challenger answer: empty on chain, None
+    in Python), and the property answer votes exist for: only the challenger's own answer counts against the trainer."""
+    side = rules.compute_vote_side(answer, trainer_answer, challenger_answer)
+    assert side == P.compute_vote_side(answer, trainer_answer, None if challenger_answer == ZERO32 else challenger_answer)
+    if side == P.VOTE_CHALLENGER:
+        assert answer == challenger_answer != trainer_answer and answer != ZERO32
+    if answer == ZERO32:
+        assert side == P.VOTE_ABSTAIN
 
 
 @FAST

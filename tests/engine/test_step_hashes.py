@@ -68,21 +68,25 @@ def test_first_disputed_step_and_disputed_check():
 
 
 def test_only_a_provable_flag_is_disputed():
-    """A member whose contradiction is a flag disputes the first false flag its own check proves wrong; a checkpoint
-    it merely could not fetch is never disputed (unattributable: a trainer could withhold from the committee, serve
-    the jury and collect the bonds). Without a flag check a node disputes no flag."""
+    """A member whose contradiction is a flag disputes the first false flag its own check proves wrong, with its answer;
+    a checkpoint it merely could not fetch is never disputed (unattributable: a trainer could withhold from the
+    committee, serve the jury and collect the bonds). Without a flag check a node disputes no flag."""
     from types import SimpleNamespace
 
-    from node.roles.disputes import DisputeDuties
+    from node.roles.disputes import DisputeDuties, compute_flag_status
 
-    found = {protocol.FLAG_DATA_ROOT: "right", protocol.FLAG_STARTS: "unavailable", protocol.FLAG_FINAL: "wrong"}
+    trainers = {f: bytes([f]) * 32 for f in (protocol.FLAG_DATA_ROOT, protocol.FLAG_STARTS, protocol.FLAG_FINAL)}
+    found = {protocol.FLAG_DATA_ROOT: trainers[protocol.FLAG_DATA_ROOT], protocol.FLAG_STARTS: None,
+             protocol.FLAG_FINAL: b"\x09" * 32}
     chain = SimpleNamespace(disputes=None)
-    duties = DisputeDuties(chain, None, span_hashes=None, flag_check=lambda round_id, flag: found[flag])
+    duties = DisputeDuties(chain, None, span_hashes=None, flag_answer=lambda round_id, flag: found[flag])
+    duties.trainer_flag_answer = lambda round_id, flag: trainers[flag]
     flags = protocol.compute_false_flags(data_root_ok=False, starts_ok=False, final_ok=False)
-    assert duties.provable_flag(7, flags) == protocol.FLAG_FINAL
-    found[protocol.FLAG_FINAL] = "unavailable"
+    assert duties.provable_flag(7, flags) == (protocol.FLAG_FINAL, b"\x09" * 32)
+    found[protocol.FLAG_FINAL] = None
     assert duties.provable_flag(7, flags) is None
-    found[protocol.FLAG_DATA_ROOT] = "wrong"
-    assert duties.provable_flag(7, flags) == protocol.FLAG_DATA_ROOT
+    found[protocol.FLAG_DATA_ROOT] = b"\x05" * 32
+    assert duties.provable_flag(7, flags) == (protocol.FLAG_DATA_ROOT, b"\x05" * 32)
     assert duties.provable_flag(7, protocol.compute_false_flags(True, True, True)) is None
+    assert [compute_flag_status(a, b"\x01" * 32) for a in (None, b"\x01" * 32, b"\x02" * 32)] == ["unavailable", "right", "wrong"]
     assert DisputeDuties(chain, None, span_hashes=None).provable_flag(7, flags) is None

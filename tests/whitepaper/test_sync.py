@@ -30,7 +30,7 @@ REQUIRED_RULES = {
     "is_contradicting", "compute_tally", "compute_slash", "compute_fraud_split", "compute_rewards",
     # disputes (§3.7, issue #15)
     "compute_dispute_outcome", "is_valid_span_hashes", "compute_jury_seed", "compute_jury_block", "is_jury_block_expired",
-    "compute_jury", "compute_vote_commitment",
+    "compute_jury", "compute_vote_commitment", "compute_vote_side", "compute_starts_answer",
     "is_trainer_winner", "compute_challenger_bond", "compute_dispute_payouts",
 }
 
