@@ -134,8 +134,11 @@ class EpochTrainerDuties:
             base_path, fetched = self.fetch_base(self.chain.latest_model(self.task_id).cid, out_dir)
             log.info("training slot %d of epoch %d: %d steps (base 0x%s)", index, epoch, self.spec.steps_per_round,
                      ep.base_hash.hex()[:12])
+            # no start step to check against the base's: the slot's schedule (batches, keys, lr) is the epoch's
+            # whatever step the base recorded, and after an epoch that closed with no slot accepted the base is
+            # still at the step of the epoch before it
             with self.progress_bar(f"train e{epoch} s{index}", self.spec.steps_per_round) as advance:
-                pending = self.train_trace(base_path, ep.base_hash, epoch * self.spec.steps_per_round, out_dir, advance,
+                pending = self.train_trace(base_path, ep.base_hash, None, out_dir, advance,
                                            slot=Slot(epoch, index, mine["n_slots"]))
             pending["stage_seconds"]["fetch"] = fetched
         self.save_trained(self.pending_key(), pending)
