@@ -35,6 +35,7 @@ interface IStakeManager:
     def credit(who: address): payable
     def min_stake(role: uint256) -> uint256: view
     def free_stake(who: address) -> uint256: view
+    def role_of(who: address) -> uint256: view
     def draw_committee(seed: bytes32, at_block: uint256, size: uint256, task_id: uint256) -> DynArray[address, MAX_COMMITTEE]: view
 
 struct RoundView:
@@ -71,6 +72,8 @@ interface ITaskRegistry:
 MAX_CHECKED: constant(uint256) = rules.MAX_CHECKED
 MAX_COMMITTEE: constant(uint256) = rules.MAX_COMMITTEE
 MAX_STEP_HASHES: constant(uint256) = rules.MAX_SPAN_STEPS + 1
+MAX_BOUNDARIES: constant(uint256) = rules.MAX_SEGMENTS + 1
+NO_CHECK: constant(uint256) = max_value(uint256)  # a conviction without a span (boundaries not posted or off the trace root)
 
 # what a flag dispute is about (open_flag): the trainer's commitment that a juror checks off-chain
 FLAG_DATA_ROOT: public(constant(uint256)) = 1   # the data root is the Merkle root of the round's batch schedule
@@ -160,6 +163,11 @@ event ChallengerAnswerRevealed:
     dispute_id: indexed(uint256)
     answer: bytes32
 
+event BoundariesPosted:
+    round_id: indexed(uint256)
+    boundary_hashes: DynArray[bytes32, MAX_BOUNDARIES]  # h_0 .. h_M
+    manifest_cid: String[128]   # a JSON list of the M + 1 boundary checkpoints' CIDs, in the store
+
 event DisputeResolved:
     dispute_id: indexed(uint256)
     round_id: indexed(uint256)
@@ -185,6 +193,7 @@ answers: public(HashMap[uint256, HashMap[address, bytes32]])   # each juror's re
 votes: public(HashMap[uint256, HashMap[address, uint256]])     # rules.VOTE_* of each juror (final once resolved)
 flag_of: public(HashMap[uint256, uint256])                     # dispute -> FLAG_* (0: a span dispute)
 round_convicted: public(HashMap[uint256, bool])                # the trainer's fraud slash is taken once per round
+boundaries_hash: public(HashMap[uint256, bytes32])             # round -> keccak256(abi.encode(h_0 .. h_M)) posted; empty: not yet
 
 
 @deploy
@@ -213,7 +222,87 @@ def open(round_id: uint256, check_index: uint256) -> uint256:
     @param check_index Position of the disputed check in round_samples_of(round_id).
     @return The dispute id.
     """
-    return self._open(round_id, check_index, msg.value)
+    starts: DynArray[uint256, MAX_CHECKED] = staticcall self.rounds.round_samples_of(round_id)
+    assert check_index < len(starts), "disputes: no such check"
+    start_leaf: uint256 = starts[check_index]
+    end_leaf: uint256 = (staticcall self.rounds.round_check_ends_of(round_id))[check_index]
+    return self._open(round_id, check_index, msg.value, (staticcall self.rounds.start_hashes_of(round_id))[check_index],
+                      (staticcall self.rounds.end_hashes_of(round_id))[check_index], end_leaf - start_leaf)
+
+
+@external
+def post_boundaries(round_id: uint256, boundary_hashes: DynArray[bytes32, MAX_BOUNDARIES], manifest_cid: String[128]):
+    """
+    @notice The trainer posts every boundary hash of its round, h_0 .. h_M (M + 1 hashes, the leaves of its trace
+            root), and the CID of a manifest listing their checkpoints, after its ends reveal and by the round's
+            commit_deadline (the final flags' window): from then until the round's deadline any verifier may
+            dispute any segment (open_watch), not only the sampled ones. Not posted by then, or off the trace root:
+            anyone convicts the trainer (convict_unposted, convict_off_root). Only the hash of the list is stored.
+    @param round_id A round in phase ENDS_REVEALED.
+    @param boundary_hashes h_0 .. h_M.
+    @param manifest_cid The boundary checkpoints' CIDs, as a JSON list in the store (the trainer serves them).
+    """
+    r: RoundView = staticcall self.rounds.rounds(round_id)
+    assert msg.sender == r.trainer, "disputes: only the trainer"
+    assert r.phase == rules.ENDS_REVEALED and block.number <= r.commit_deadline, "disputes: not awaiting boundaries"
+    assert self.boundaries_hash[round_id] == empty(bytes32), "disputes: boundaries already posted"
+    p: rules.TaskParams = staticcall self.registry.task_params(r.task_id)
+    assert len(boundary_hashes) == p.steps_per_round // p.segment_steps + 1, "disputes: not M + 1 boundaries"
+    self.boundaries_hash[round_id] = keccak256(abi_encode(boundary_hashes))
+    log BoundariesPosted(round_id=round_id, boundary_hashes=boundary_hashes, manifest_cid=manifest_cid)
+
+
+@external
+@payable
+def open_watch(round_id: uint256, segment: uint256, boundary_hashes: DynArray[bytes32, MAX_BOUNDARIES]) -> uint256:
+    """
+    @notice A watcher (any staked verifier, on the committee or not) disputes segment `segment` of a round whose
+            boundaries were posted, before the round's deadline, posting the same bond as open: the span (segment,
+            segment + 1) from the posted h_segment to h_segment+1, then the same moves as a member's dispute.
+    @param round_id A round in phase ENDS_REVEALED with its boundaries posted.
+    @param segment 0 .. M - 1.
+    @param boundary_hashes The trainer's post, as in its BoundariesPosted event (checked against its hash).
+    @return The dispute id.
+    """
+    posted: bytes32 = self.boundaries_hash[round_id]
+    assert posted != empty(bytes32) and keccak256(abi_encode(boundary_hashes)) == posted, "disputes: not the posted boundaries"
+    assert segment + 1 < len(boundary_hashes), "disputes: no such segment"
+    assert staticcall self.stake_manager.role_of(msg.sender) == rules.VERIFIER, "disputes: not a verifier"
+    # TrainingRounds takes a check index past the round's checks as a watched segment
+    n_checks: uint256 = len(staticcall self.rounds.end_hashes_of(round_id))
+    return self._open(round_id, n_checks + segment, msg.value, boundary_hashes[segment], boundary_hashes[segment + 1], 1)
+
+
+@external
+def convict_unposted(round_id: uint256) -> uint256:
+    """
+    @notice Anyone, after the round's commit_deadline and by its deadline: a trainer that did not post its
+            boundaries kept its segments from the watchers, a missed move: the fraud slash (its fraud_reward_bps
+            share to the caller), the round ends in fraud.
+    @param round_id A round in phase ENDS_REVEALED.
+    @return The dispute id recording the conviction.
+    """
+    r: RoundView = staticcall self.rounds.rounds(round_id)
+    assert r.phase == rules.ENDS_REVEALED and block.number > r.commit_deadline, "disputes: boundaries not due yet"
+    assert self.boundaries_hash[round_id] == empty(bytes32), "disputes: boundaries posted"
+    return self._convict_at_once(round_id, "boundaries not posted")
+
+
+@external
+def convict_off_root(round_id: uint256, boundary_hashes: DynArray[bytes32, MAX_BOUNDARIES]) -> uint256:
+    """
+    @notice Anyone, by the round's deadline: the trainer's posted boundaries are not the leaves of its trace root
+            (rules.compute_merkle_root recomputed here: only this call pays for it): the fraud slash, as
+            convict_unposted.
+    @param round_id A round whose boundaries were posted.
+    @param boundary_hashes The trainer's post (checked against its hash).
+    @return The dispute id recording the conviction.
+    """
+    posted: bytes32 = self.boundaries_hash[round_id]
+    assert posted != empty(bytes32) and keccak256(abi_encode(boundary_hashes)) == posted, "disputes: not the posted boundaries"
+    r: RoundView = staticcall self.rounds.rounds(round_id)
+    assert rules.compute_merkle_root(boundary_hashes) != r.trace_root, "disputes: boundaries match the trace root"
+    return self._convict_at_once(round_id, "boundaries off the trace root")
 
 
 @external
@@ -237,7 +326,7 @@ def open_flag(round_id: uint256, flag: uint256, answer_commitment: bytes32) -> u
     @return The dispute id.
     """
     assert flag >= FLAG_DATA_ROOT and flag <= FLAG_FINAL, "disputes: no such flag"
-    dispute_id: uint256 = self._open(round_id, 0, msg.value)
+    dispute_id: uint256 = self._open(round_id, 0, msg.value, empty(bytes32), empty(bytes32), 0)
     jury_block: uint256 = rules.compute_jury_block(block.number)
     self.disputes[dispute_id].phase = rules.DISPUTE_STEP_NAMED
     self.disputes[dispute_id].jury_block = jury_block
@@ -250,9 +339,10 @@ def open_flag(round_id: uint256, flag: uint256, answer_commitment: bytes32) -> u
 
 
 @internal
-def _open(round_id: uint256, check_index: uint256, bond: uint256) -> uint256:
-    """Registers the dispute with TrainingRounds (which checks the challenger contradicted and disputes once)
-    and records it in phase DISPUTE_OPENED over check `check_index`; `bond` is all of msg.value."""
+def _open(round_id: uint256, check_index: uint256, bond: uint256, start_hash: bytes32, end_hash: bytes32, span_segments: uint256) -> uint256:
+    """Registers the dispute with TrainingRounds (which checks the challenger contradicted, or watches, and disputes
+    once) and records it in phase DISPUTE_OPENED over the span from `start_hash` to `end_hash` (`span_segments`
+    segments); `bond` is all of msg.value."""
     trainer: address = empty(address)
     task_id: uint256 = 0
     commit_block: uint256 = 0
@@ -262,17 +352,14 @@ def _open(round_id: uint256, check_index: uint256, bond: uint256) -> uint256:
     p: rules.TaskParams = staticcall self.registry.task_params(task_id)
     # all of msg.value is the bond (at least the formula at this block's basefee): a loser loses all of it
     assert bond >= rules.compute_challenger_bond(p.verifier_reward_wei, block.basefee), "disputes: bond below rules.compute_challenger_bond"
-    start_leaf: uint256 = (staticcall self.rounds.round_samples_of(round_id))[check_index]
-    end_leaf: uint256 = (staticcall self.rounds.round_check_ends_of(round_id))[check_index]
-    span_steps: uint256 = (end_leaf - start_leaf) * p.segment_steps
+    span_steps: uint256 = span_segments * p.segment_steps
     assert span_steps <= rules.MAX_SPAN_STEPS, "disputes: span too long"
     dispute_id: uint256 = self.dispute_count + 1
     self.dispute_count = dispute_id
     deadline: uint256 = block.number + p.reveal_window
     self.disputes[dispute_id] = Dispute(
         round_id=round_id, task_id=task_id, trainer=trainer, challenger=msg.sender, check_index=check_index,
-        span_steps=span_steps, start_hash=(staticcall self.rounds.start_hashes_of(round_id))[check_index],
-        end_hash=(staticcall self.rounds.end_hashes_of(round_id))[check_index], phase=rules.DISPUTE_OPENED,
+        span_steps=span_steps, start_hash=start_hash, end_hash=end_hash, phase=rules.DISPUTE_OPENED,
         eligible_block=commit_block, deadline=deadline, reveal_deadline=0, gas_price=block.basefee, bond=bond,
         steps_hash=empty(bytes32), step=0, agreed_hash=empty(bytes32), claimed_hash=empty(bytes32), jury_block=0,
         n_committed=0, votes_trainer=0, votes_challenger=0, trainer_won=False,
@@ -556,6 +643,35 @@ def _count_challenger_votes(dispute_id: uint256, d: Dispute) -> uint256:
                     n += 1
     self.disputes[dispute_id].votes_challenger = n
     return n
+
+
+@internal
+def _convict_at_once(round_id: uint256, reason: String[32]) -> uint256:
+    """A conviction with no span and no jury (a missed or provably false boundary post): recorded as a dispute by
+    the caller, resolved at once against the trainer; the fraud slash pays the caller its fraud_reward_bps share
+    (no gas refund: the call is cheap) and the rest goes to the treasury."""
+    trainer: address = empty(address)
+    task_id: uint256 = 0
+    commit_block: uint256 = 0
+    assert not self.round_convicted[round_id], "disputes: trainer already convicted"
+    trainer, task_id, commit_block = extcall self.rounds.open_dispute(round_id, msg.sender, NO_CHECK)
+    dispute_id: uint256 = self.dispute_count + 1
+    self.dispute_count = dispute_id
+    d: Dispute = Dispute(
+        round_id=round_id, task_id=task_id, trainer=trainer, challenger=msg.sender, check_index=NO_CHECK,
+        span_steps=0, start_hash=empty(bytes32), end_hash=empty(bytes32), phase=rules.DISPUTE_RESOLVED,
+        eligible_block=commit_block, deadline=block.number, reveal_deadline=block.number, gas_price=0, bond=0,
+        steps_hash=empty(bytes32), step=0, agreed_hash=empty(bytes32), claimed_hash=empty(bytes32), jury_block=0,
+        n_committed=0, votes_trainer=0, votes_challenger=0, trainer_won=False,
+        challenger_commitment=empty(bytes32), challenger_answer=empty(bytes32), n_revealed=0,
+    )
+    self.disputes[dispute_id] = d
+    log DisputeOpened(dispute_id=dispute_id, round_id=round_id, challenger=msg.sender, trainer=trainer,
+                      check_index=NO_CHECK, span_steps=0, bond=0, deadline=block.number)
+    self._pay_from_trainer(dispute_id, d, 0, staticcall self.registry.task_params(task_id))
+    extcall self.rounds.resolve(round_id, False)
+    log DisputeResolved(dispute_id=dispute_id, round_id=round_id, trainer_won=False, reason=reason)
+    return dispute_id
 
 
 # ================================================================ settlement

@@ -267,6 +267,15 @@ def compute_vote_commitment(dispute_id: uint256, voter: address, answer: bytes32
 
 @external
 @pure
+def compute_merkle_root(values: DynArray[bytes32, rules.MAX_SEGMENTS + 1]) -> bytes32:
+    """
+    @notice The Merkle root over leaves compute_leaf(i, values[i]), zero-padded to a power of two (a trace root).
+    """
+    return rules.compute_merkle_root(values)
+
+
+@external
+@pure
 def compute_vote_side(answer: bytes32, trainer_answer: bytes32, challenger_answer: bytes32) -> uint256:
     """
     @notice Whose side a revealed answer is on: 1 the trainer's, 2 the challenger's (empty: not revealed), 3 neither (abstains).

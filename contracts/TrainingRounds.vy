@@ -470,7 +470,8 @@ def finalize(round_id: uint256):
     if r.phase == rules.ENDS_REVEALED and disputed:
         # no majority vote: a contradiction keeps the reveal window open for its dispute; an open dispute holds the round
         assert self.disputes_open[round_id] == 0, "rounds: in dispute"
-        assert (r.n_revealed == r.n_committed and r.n_contradicting == 0) or block.number > r.deadline, "rounds: verdicts still being revealed"
+        # every round waits out its window: a watcher may dispute any segment until the deadline (Disputes.open_watch)
+        assert block.number > r.deadline, "rounds: verdicts still being revealed"
         outcome = rules.compute_dispute_outcome(r.n_revealed, p.quorum, self.convicted[round_id])
     elif r.phase == rules.ENDS_REVEALED:
         assert r.n_revealed == r.n_committed or block.number > r.deadline, "rounds: verdicts still being revealed"
@@ -542,8 +543,10 @@ def open_dispute(round_id: uint256, challenger: address, check_index: uint256) -
     """
     assert msg.sender == self.disputes, "rounds: only the disputes contract"
     assert self.rounds[round_id].phase == rules.ENDS_REVEALED and block.number <= self.rounds[round_id].deadline, "rounds: not open to disputes"
-    assert self.contradicted[round_id][challenger] and not self.disputed[round_id][challenger], "rounds: not a contradicting member"
-    assert check_index < len(self.end_hashes[round_id]), "rounds: no such check"
+    # a member disputes one of its checks; a watcher (Disputes checked its stake and the posted boundaries) a segment,
+    # passed as check_index = the number of checks + the segment
+    watched: bool = check_index >= len(self.end_hashes[round_id])
+    assert (watched or self.contradicted[round_id][challenger]) and not self.disputed[round_id][challenger], "rounds: not a contradicting member"
     self.disputed[round_id][challenger] = True
     self.disputes_open[round_id] += 1
     return self.rounds[round_id].trainer, self.rounds[round_id].task_id, self.rounds[round_id].commit_block

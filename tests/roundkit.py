@@ -17,6 +17,7 @@ The chain is a LocalNet's (the one local-network harness); anvil should automine
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from dataclasses import dataclass, field
 
@@ -96,8 +97,10 @@ class RoundKit:
             self.mine(behind)
 
     # ------------------------------------------------------------ a round
-    def run_round(self, task_id: int, verdicts: dict[str, str] | None = None) -> RoundResult:
-        """commit, seal, reveal starts, commit verdicts, reveal ends, reveal verdicts, finalize."""
+    def run_round(self, task_id: int, verdicts: dict[str, str] | None = None, finalize: bool = True,
+                  post_boundaries: bool = True) -> RoundResult:
+        """commit, seal, reveal starts, commit verdicts, reveal ends, reveal verdicts, finalize (unless told not to:
+        a round left open to its disputes)."""
         verdicts = verdicts or {}
         rounds = self.contract("TrainingRounds")
         registry = self.contract("TaskRegistry")
@@ -164,9 +167,18 @@ class RoundKit:
             receipts[f"commit_final {member}"] = self.tx(
                 "TrainingRounds", "commit_verdict", round_id, protocol.compute_final_commitment(round_id, member, True, salt),
                 sender=by_address[member])
+        if disputes and post_boundaries:  # watchers (#15): the trainer posts h_0 .. h_M and its boundary checkpoints' manifest
+            manifest = self.store.put_bytes(json.dumps(cids).encode())
+            receipts["post_boundaries"] = self.tx("Disputes", "post_boundaries", round_id, trace, manifest, sender=self.trainer)
         for member, (claimed, salt) in plans.items():
             receipts[f"reveal_verdict {member}"] = self.tx("TrainingRounds", "reveal_verdict", round_id, claimed, True,
                                                            salt, True, True, sender=by_address[member])
+        if not finalize:
+            return RoundResult(round_id, task_id, rounds.functions.rounds(round_id).call()[6], cids[m], trace[m], samples,
+                               committee, receipts)
+        if disputes and all(verdicts.get(v, "agree") == "agree" for v in committee):
+            # nobody contradicted: the round still waits out its watch window (its deadline) before finalize
+            self.mine(max(0, rounds.functions.rounds(round_id).call()[9] - self.w3.eth.block_number) + 1)
         receipts["finalize"] = self.tx("TrainingRounds", "finalize", round_id, sender=self.deployer)
         outcome = rounds.functions.rounds(round_id).call()[6]  # Round.outcome
         return RoundResult(round_id, task_id, outcome, cids[m], trace[m], samples, committee, receipts)

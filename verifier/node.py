@@ -58,8 +58,9 @@ class VerifierNode(AggregationDuties, DisputeRole, DutyNode):
     role = ROLE
 
     def __init__(self, chain, store, db: NodeDB, workdir: str | Path, metrics: NodeMetrics | None = None,
-                 tasks: set[int] | None = None, show_progress: bool = True):
+                 tasks: set[int] | None = None, show_progress: bool = True, watch_share: float = 0.0):
         self.chain = chain
+        self.watch_share = watch_share  # with Disputes: the share of every round's posted segments it replays (--watch)
         self.store = store
         self.db = db
         self.workdir = Path(workdir)

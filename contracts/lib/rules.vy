@@ -241,6 +241,33 @@ def is_valid_merkle_proof(root: bytes32, n_leaves: uint256, index: uint256, leaf
     return node == root
 
 
+MAX_TREE_LEAVES: constant(uint256) = 2 * MAX_SEGMENTS    # M + 1 boundary leaves padded to a power of two
+
+
+@internal
+@pure
+def compute_merkle_root(values: DynArray[bytes32, MAX_SEGMENTS + 1]) -> bytes32:
+    """The root over leaves compute_leaf(i, values[i]), padded to a power of two with zero nodes (raw ZERO_HASH,
+    not leaves), each parent keccak256(left ‖ right): node/protocol.py compute_merkle_root. Disputes recomputes a
+    trace root from posted boundaries with it (only when convicting: it costs the whole tree)."""
+    n: uint256 = len(values)
+    assert n >= 1, "rules: no leaves"
+    width: uint256 = 1 << self.compute_tree_depth(n)
+    layer: DynArray[bytes32, MAX_TREE_LEAVES] = []
+    for i: uint256 in range(width, bound=MAX_TREE_LEAVES):
+        if i < n:
+            layer.append(self.compute_leaf(i, values[i]))
+        else:
+            layer.append(empty(bytes32))
+    for level: uint256 in range(MAX_DEPTH):
+        if width == 1:
+            break
+        width >>= 1
+        for i: uint256 in range(width, bound=MAX_SEGMENTS):
+            layer[i] = keccak256(concat(layer[2 * i], layer[2 * i + 1]))
+    return layer[0]
+
+
 # ================================================================ randomness
 
 @internal

@@ -143,12 +143,16 @@ def verifier() -> None:
 @click.option("--task", "task_ids", multiple=True, type=click.IntRange(1), help="Only these tasks (repeatable). Default: all.")
 @click.option("--metrics-port", type=click.IntRange(1, 65535), default=None, help=METRICS_HELP)
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
+@click.option("--watch", "watch_share", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
+              help="With Disputes: replay this share of every round's posted segments (chosen at random, committee "
+                   "or not) and dispute one that does not end at its posted boundary.")
 @gateway_options
 @node_options
 @store_option
 def verifier_run(node: NodeContext, task_ids: tuple[int, ...], metrics_port: int | None, no_progress: bool,
-                 gateway_listen: str | None, ipfs_gateways: tuple[str, ...]) -> None:
-    """Replay the sampled segments of every round whose committee holds this key, and vote."""
+                 watch_share: float, gateway_listen: str | None, ipfs_gateways: tuple[str, ...]) -> None:
+    """Replay the sampled segments of every round whose committee holds this key, and vote; with --watch, also
+    watch a share of every round's segments."""
     from verifier.node import VerifierNode
 
     gateway_flags(node, gateway_listen, ipfs_gateways)
@@ -157,7 +161,7 @@ def verifier_run(node: NodeContext, task_ids: tuple[int, ...], metrics_port: int
 
     def make(chain, store, db, metrics):
         return VerifierNode(chain, store, db, Path(node.datadir) / "verifier", metrics=metrics,
-                            tasks=set(task_ids) or None, show_progress=not no_progress)
+                            tasks=set(task_ids) or None, show_progress=not no_progress, watch_share=watch_share)
 
     result = run_node(node, "verifier", make, metrics_port)
     node.emit(result, lambda: f"verifier stopped after {len(result['rounds'])} round(s)")

@@ -22,8 +22,10 @@ challenger does not); losing that race ("jury already drawn") is harmless.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
+import random
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
@@ -137,11 +139,16 @@ class DisputeDuties:
     """Plays every move this node owes in the disputes it is part of (see the module docstring)."""
 
     def __init__(self, chain, db, span_hashes: Callable[[DisputeView, int], list[bytes]], role: str = "verifier",
-                 flag_answer: Callable[[int, int], bytes | None] | None = None):
+                 flag_answer: Callable[[int, int], bytes | None] | None = None,
+                 segment_end: Callable[[int, int, bytes], bytes | None] | None = None, watch_share: float = 0.0):
         """`flag_answer(round_id, flag) -> bytes | None`: the node's own answer to a trainer's flag
         (VerifierNode.dispute_flag_answer; None: a checkpoint not fetched); without one the node opens no flag
         dispute and, as a juror of one, abstains."""
         self.chain, self.db, self.span_hashes, self.role, self.flag_answer = chain, db, span_hashes, role, flag_answer
+        # a watcher (verifier --watch SHARE): `segment_end(round_id, segment, h_segment)` replays one posted segment
+        # from its checkpoint (None: not fetched, or not hashing to h_segment); each segment is watched with
+        # probability `watch_share`
+        self.segment_end, self.watch_share = segment_end, watch_share
         self.disputes = chain.disputes
         self._flags: dict[int, int] = {}  # Disputes.flag_of, fixed when a dispute opens: read once
 
@@ -289,6 +296,80 @@ class DisputeDuties:
         self.db.set_cursor("disputes:reveals", head + 1)
         return opened
 
+    # ------------------------------------------------------------ watchers (any verifier, any segment)
+    def watch(self, head: int) -> list[str]:
+        """A verifier's watch over every round in its watch window (its ends revealed, its deadline not passed):
+        convict a trainer that did not post its boundaries by the final flags' window, or posted boundaries off its
+        trace root; with a watch share, replay a random share of the posted segments and dispute one whose end is
+        not the posted next boundary (open_watch). Each round is looked at once per kind of check (NodeDB)."""
+        if self.me is None:
+            return []
+        watched = set(self.db.get_json("watch:rounds", []))
+        cursor = self.db.get_cursor("watch")
+        for ev in self.chain.events("EndsRevealed", from_block=cursor or None, to_block=head):
+            watched.add(ev["args"]["round_id"])
+        self.db.set_cursor("watch", head + 1)
+        done = []
+        for round_id in sorted(watched):
+            rnd = self.chain.call(self.chain.rounds.functions.rounds(round_id))
+            phase, commit_deadline, deadline, trace_root = rnd[5], rnd[10], rnd[9], bytes(rnd[4])
+            if phase != protocol.Phase.ENDS_REVEALED or head + 1 > deadline:
+                watched.discard(round_id)
+                continue
+            state = self.db.get_json(f"watch:{round_id}", {})
+            posted = self.chain.call(self.disputes.functions.boundaries_hash(round_id)) != protocol.ZERO_HASH
+            if not posted:
+                # head > commit_deadline, not head + 1: a gas estimate runs in the context of the head block
+                if head > commit_deadline and not self.chain.call(self.disputes.functions.round_convicted(round_id)):
+                    done += self._convict(round_id, self.disputes.functions.convict_unposted(round_id), "boundaries not posted")
+                continue
+            if state.get("checked"):
+                continue
+            ev = self.chain.events("BoundariesPosted", round_id=round_id)[-1]["args"]
+            hashes = [bytes.fromhex(h[2:]) if isinstance(h, str) else bytes(h) for h in ev["boundary_hashes"]]
+            state = {**state, "checked": True}
+            self.db.put_json(f"watch:{round_id}", state)  # decided once, before any transaction
+            if protocol.compute_merkle_root(hashes) != trace_root:
+                done += self._convict(round_id, self.disputes.functions.convict_off_root(round_id, hashes), "boundaries off the trace root")
+                continue
+            segment = self.find_bad_segment(round_id, hashes)
+            if segment is not None:
+                done.append(f"watched {self.open_watch(round_id, segment, hashes)}")
+        self.db.put_json("watch:rounds", sorted(watched))
+        return done
+
+    def find_bad_segment(self, round_id: int, hashes: list[bytes]) -> int | None:
+        """The first of a random `watch_share` of the round's segments whose replay does not end at the posted next
+        boundary (a segment whose start is unusable is skipped: unattributable, as for flags); None if all agree."""
+        if self.segment_end is None or self.watch_share <= 0:
+            return None
+        rng = random.Random(os.urandom(16))
+        chosen = [j for j in range(len(hashes) - 1) if rng.random() < self.watch_share]
+        for segment in chosen:
+            end = self.segment_end(round_id, segment, hashes[segment])
+            if end is not None and bytes(end) != hashes[segment + 1]:
+                log.warning("round %d: watched segment %d ends at 0x%s, the trainer posted 0x%s", round_id, segment,
+                            bytes(end).hex()[:12], hashes[segment + 1].hex()[:12])
+                return segment
+        log.info("round %d: watched %d of %d segments: all agree", round_id, len(chosen), len(hashes) - 1)
+        return None
+
+    def open_watch(self, round_id: int, segment: int, hashes: list[bytes]) -> int:
+        """Watcher: dispute segment `segment` of `round_id` (the span between its posted boundaries)."""
+        return self._open(round_id, self.disputes.functions.open_watch(round_id, segment, hashes), "open watch dispute",
+                          {"segment": segment}, f"segment {segment}")
+
+    def _convict(self, round_id: int, fn, why: str) -> list[str]:
+        """convict_unposted / convict_off_root: every watching node may send it; one lands, the rest revert
+        ("already convicted"): logged; a failed send is tried again next block while the round is open."""
+        try:
+            self._send(fn, what=f"convict ({why})")
+        except TrainchainError as e:
+            log.info("round %d: conviction (%s) not sent: %s", round_id, why, e)
+            return []
+        self.db.record_duty(self.role, round_id, "dispute:convict", "sent", why)
+        return [f"convicted round {round_id} ({why})"]
+
     def _verifier_reward(self, round_id: int) -> int:
         task_id = self.chain.call(self.chain.rounds.functions.rounds(round_id))[0]
         return self.chain.call(self.chain.registry.functions.task_params(task_id))[10]
@@ -297,6 +378,8 @@ class DisputeDuties:
         """One pass over this node's open disputes: every move that is due and ours. Returns what was done."""
         head = self.chain.block_number() if head is None else head
         done = [f"opened {i}" for i in self.open_my_contradictions(head)]
+        if self.role == "verifier":
+            done += self.watch(head)
         mine = self.discover()
         for dispute_id in self.undrawn:
             if dispute_id not in mine:  # no party: a backup drawer only (the parties' own pass below draws first)
@@ -461,11 +544,45 @@ def replay_provider(chain, store, workdir, task_engine: Callable[[int], tuple]) 
         from node.roles.epochs import slot_of_round
 
         spec, dataset = task_engine(d.task_id)
-        cid = chain.events("StartsRevealed", round_id=d.round_id)[-1]["args"]["start_cids"][d.check_index]
-        start_leaf = chain.call(chain.rounds.functions.round_samples_of(d.round_id))[d.check_index]
+        samples = chain.call(chain.rounds.functions.round_samples_of(d.round_id))
+        if d.check_index < len(samples):  # a member's dispute: one of the round's checks
+            cid = chain.events("StartsRevealed", round_id=d.round_id)[-1]["args"]["start_cids"][d.check_index]
+            start_leaf = samples[d.check_index]
+        else:  # a watcher's: segment check_index - checks, its start from the trainer's boundary manifest
+            start_leaf = d.check_index - len(samples)
+            cid = boundary_cids(chain, store, d.round_id)[start_leaf]
         slot = slot_of_round(chain, d.round_id, chain.get_task(d.task_id))  # an epoch slot replays on its own schedule
         return compute_span_replay(spec, dataset, store, cid, d.start_hash, start_leaf, steps, workdir, slot=slot)
     return span_hashes
+
+
+def boundary_cids(chain, store, round_id: int) -> list[str]:
+    """The CIDs of a round's M + 1 boundary checkpoints: the manifest its trainer posted with its boundaries."""
+    manifest = chain.events("BoundariesPosted", round_id=round_id)[-1]["args"]["manifest_cid"]
+    cids = json.loads(store.get_bytes(manifest))
+    if not isinstance(cids, list) or not all(isinstance(c, str) for c in cids):
+        raise ValueError(f"round {round_id}: boundary manifest {manifest} is not a list of CIDs")
+    return cids
+
+
+def segment_end_provider(chain, store, workdir, task_engine: Callable[[int], tuple]) -> Callable[[int, int, bytes], bytes | None]:
+    """A watcher's `segment_end`: replay segment `segment` of a round from its boundary checkpoint (the manifest's
+    CID, checked against h_segment), on the round's schedule; None if the start is unusable."""
+    def segment_end(round_id: int, segment: int, start_hash: bytes) -> bytes | None:
+        from node.roles.epochs import slot_of_round
+
+        rnd = chain.get_round(round_id)
+        task = chain.get_task(rnd.task_id)
+        spec, dataset = task_engine(rnd.task_id)
+        try:
+            cid = boundary_cids(chain, store, round_id)[segment]
+        except Exception as exc:  # noqa: BLE001  (a manifest not served or malformed: the start is unusable)
+            log.warning("round %d: no boundary manifest (%s): segment %d not watched", round_id, exc, segment)
+            return None
+        slot = slot_of_round(chain, round_id, task)
+        hashes = compute_span_replay(spec, dataset, store, cid, start_hash, segment, spec.segment_steps, workdir, slot=slot)
+        return hashes[-1] if len(hashes) == spec.segment_steps + 1 else None
+    return segment_end
 
 
 # ---------------------------------------------------------------- the duty nodes' hook
@@ -477,13 +594,31 @@ class DisputeRole:
     _dispute_duties = None
 
     def is_held_by_disputes(self, rnd, head: int) -> bool:
-        """Whether a round's finalize must wait for disputes (the contract's "rounds: in dispute" / the window a
-        contradiction leaves open for one): a node must not spend its tick retrying a finalize that reverts."""
+        """Whether a round's finalize must wait for disputes (the contract's "rounds: in dispute" / the watch window
+        every round with Disputes waits out): a node must not spend its tick retrying a finalize that reverts."""
         if self.chain.disputes is None or rnd.phase != protocol.Phase.ENDS_REVEALED:
             return False
         if self.chain.call(self.chain.rounds.functions.disputes_open(rnd.round_id)) > 0:
             return True
-        return rnd.n_contradicting > 0 and head <= rnd.deadline
+        return head <= rnd.deadline
+
+    # ------------------------------------------------------------ watchers: the trainer's side
+    def is_boundaries_due(self, rnd, head: int) -> bool:
+        """Trainer: its round's boundaries are to be posted now (Disputes.post_boundaries: after the ends reveal,
+        by the final flags' window; not yet posted)."""
+        if self.chain.disputes is None or rnd.phase != protocol.Phase.ENDS_REVEALED or head + 1 > rnd.commit_deadline:
+            return False
+        return self.chain.call(self.chain.disputes.functions.boundaries_hash(rnd.round_id)) == protocol.ZERO_HASH
+
+    def post_boundaries(self, round_id: int, boundary_hashes: list[bytes], cids: list[str]) -> None:
+        """Trainer: post h_0 .. h_M and the manifest of their checkpoints (a JSON list of CIDs, in the store; the
+        checkpoints are already there): from now to the deadline any verifier may dispute any segment. Not posting
+        is convicted (Disputes.convict_unposted)."""
+        manifest = self.store.put_bytes(json.dumps(list(cids)).encode())
+        self.transact(round_id, self.chain.disputes.functions.post_boundaries(round_id, list(boundary_hashes), manifest),
+                      "post_boundaries", done=lambda: not self.is_boundaries_due(self.chain.get_round(round_id),
+                                                                                 self.chain.block_number()))
+        log.info("round %d: posted its %d boundaries (manifest %s)", round_id, len(boundary_hashes), manifest)
 
     def make_span_hashes(self) -> Callable[[DisputeView, int], list[bytes]]:
         """The `span_hashes` this node defends, names and votes with: its real replay (replay_provider)."""
@@ -493,8 +628,12 @@ class DisputeRole:
         if self.chain.disputes is None:
             return
         if self._dispute_duties is None:
-            self._dispute_duties = DisputeDuties(self.chain, self.db, self.make_span_hashes(), role=self.role,
-                                                 flag_answer=getattr(self, "dispute_flag_answer", None))
+            workdir = Path(self.workdir) / "disputes"
+            self._dispute_duties = DisputeDuties(
+                self.chain, self.db, self.make_span_hashes(), role=self.role,
+                flag_answer=getattr(self, "dispute_flag_answer", None),
+                segment_end=segment_end_provider(self.chain, self.store, workdir, self.dispute_engine),
+                watch_share=getattr(self, "watch_share", 0.0))
         try:
             for what in self._dispute_duties.tick(head):
                 log.info("dispute: %s", what)

@@ -420,6 +420,8 @@ class TrainerNode(EpochTrainerDuties, DisputeRole, DutyNode):
         elif (rnd.phase == Phase.STARTS_REVEALED
               and can_act(Action.REVEAL_ENDS, rnd, head, committee_size=len(self.chain.committee_of(round_id)))):
             self.reveal_ends(round_id, rec.data)
+        elif self.is_boundaries_due(rnd, head):
+            self.post_boundaries(round_id, rec.data["boundary_hashes"], rec.data["cids"])
         elif is_finalize_due(rnd, head) and not self.is_held_by_disputes(rnd, head):
             self.finalize(round_id)
 

@@ -12,7 +12,6 @@ import pytest
 
 from node import protocol
 from node.chain.contracts import DeployParams
-from node.errors import TrainchainError
 from node.localnet import LocalNet
 from node.roles.db import NodeDB
 from node.roles.disputes import DisputeDuties
@@ -134,15 +133,15 @@ def dnet(tmp_path_factory):
 class Play:
     """One contradicted round of a fresh task and the nodes that play its disputes."""
 
-    def __init__(self, dnet, tmp_path, n_contradicting, providers=None, classes=None):
+    def __init__(self, dnet, tmp_path, n_contradicting, providers=None, classes=None, post_boundaries=True):
         self.net, self.kit = dnet
         sm = self.kit.contract("StakeManager").functions
         if sm.free_stake(self.kit.trainer.address).call() < TOP_UP:  # earlier cases' fraud slashes ate into it
             self.kit.tx("StakeManager", "stake", protocol.TRAINER, sender=self.kit.trainer, value=TOP_UP)
         self.task_id = self.kit.create_task(TASK)
         verdicts = FirstMembers(n_contradicting)
-        with pytest.raises(TrainchainError, match="verdicts still being revealed"):
-            self.kit.run_round(self.task_id, verdicts=verdicts)
+        self.result = self.kit.run_round(self.task_id, verdicts=verdicts, finalize=False,  # open to its disputes
+                                         post_boundaries=post_boundaries)
         self.rounds = self.kit.contract("TrainingRounds").functions
         self.sm = self.kit.contract("StakeManager").functions
         self.round_id = self.rounds.round_count().call()
@@ -163,6 +162,11 @@ class Play:
     def delta(self, addr):
         """What `addr` gained in the protocol (stake + claimable), minus the bonds it sent."""
         return self.money(addr) - self.money0[addr] - self.bonds.get(addr, 0)
+
+    def watch_node(self, addr, segment_end, share=1.0):
+        """The duties of `addr` as a watcher replaying `share` of the segments with `segment_end`."""
+        node = self.nodes[addr]
+        self.nodes[addr] = DisputeDuties(node.chain, node.db, node.span_hashes, segment_end=segment_end, watch_share=share)
 
     def open(self, challenger, check_index=0):
         dispute_id = self.nodes[challenger].open(self.round_id, check_index)
@@ -286,6 +290,59 @@ def test_jurors_that_do_not_replay_cannot_convict(dnet, tmp_path, case):
     assert p.trainer_won(dispute_id) and outcome == Outcome.ACCEPTED
     assert all(votes[a] == protocol.VOTE_ABSTAIN for a in lazy) and all(p.delta(a) == 0 for a in lazy)
     assert p.delta(challenger) < 0 and p.delta(p.trainer.address) > 0
+
+
+def test_a_watcher_convicts_a_forgery_outside_every_sample(dnet, tmp_path, case):
+    c = case("every member agrees on a round whose forged segment no check sampled; a verifier off the committee "
+             "watches every posted segment", expected="the watcher disputes that segment (open_watch) and the jury "
+             "convicts: fraud, trainer slashed, the watcher paid; the members' honest verdicts cost them nothing")
+    p = Play(dnet, tmp_path, 0)
+    checks = p.rounds.round_samples_of(p.round_id).call()
+    ends = p.rounds.round_check_ends_of(p.round_id).call()
+    covered = {j for a, b in zip(checks, ends) for j in range(a, b)}
+    m = TASK.steps_per_round // TASK.segment_steps
+    forged_segment = next(j for j in range(m) if j not in covered)
+    members = set(p.agreeing)
+    watcher = next(a.address for a in dnet[1].verifiers if a.address not in members)
+
+    def segment_end(round_id, segment, start_hash):  # the watcher's replay: only the forged segment ends elsewhere
+        ev = p.nodes[watcher].chain.events("BoundariesPosted", round_id=round_id)[-1]["args"]["boundary_hashes"]
+        posted = [bytes.fromhex(h[2:]) if isinstance(h, str) else bytes(h) for h in ev]
+        return hashlib.sha256(b"true" + posted[segment + 1]).digest() if segment == forged_segment else posted[segment + 1]
+
+    def forged_span(d, steps):  # the segment as the forger posts it, and as an honest replay gives it
+        h = [d.start_hash] + [hashlib.sha256(d.start_hash + i.to_bytes(4, "big")).digest() for i in range(1, d.span_steps)]
+        return (h + [d.end_hash])[: steps + 1]
+
+    def true_span(d, steps):
+        return (forged_span(d, d.span_steps)[:-1] + [hashlib.sha256(b"true" + d.end_hash).digest()])[: steps + 1]
+
+    for addr, node in p.nodes.items():
+        node.span_hashes = forged_span if addr == p.trainer.address else true_span
+    p.watch_node(watcher, segment_end)
+    p.play(lambda: bool(p.nodes[p.trainer.address].chain.events("DisputeOpened", round_id=p.round_id)))
+    opened = p.nodes[p.trainer.address].chain.events("DisputeOpened", round_id=p.round_id)
+    dispute_id = opened[-1]["args"]["dispute_id"]
+    outcome = p.settle([dispute_id])
+    c.observe(f"forged segment {forged_segment} (checks cover {sorted(covered)}); opened by "
+              f"{opened[-1]['args']['challenger'][:8]} over check index {opened[-1]['args']['check_index']}; "
+              f"outcome {Outcome(outcome).label}; trainer {p.delta(p.trainer.address):+d} wei; watcher {p.delta(watcher):+d} wei")
+    assert opened[-1]["args"]["challenger"] == watcher and opened[-1]["args"]["check_index"] == len(checks) + forged_segment
+    assert outcome == Outcome.FRAUD and not p.trainer_won(dispute_id)
+    assert p.delta(p.trainer.address) < 0 and p.delta(watcher) > 0
+
+
+def test_a_trainer_that_hides_its_boundaries_is_convicted(dnet, tmp_path, case):
+    c = case("a trainer does not post its boundaries (keeping its unsampled segments from the watchers)",
+             expected="the verifier nodes convict it once the final flags' window closed (convict_unposted): fraud")
+    p = Play(dnet, tmp_path, 0, post_boundaries=False)
+    p.play(lambda: bool(p.nodes[p.trainer.address].chain.events("DisputeResolved", round_id=p.round_id)))
+    resolved = p.nodes[p.trainer.address].chain.events("DisputeResolved", round_id=p.round_id)
+    outcome = p.settle([resolved[0]["args"]["dispute_id"]])
+    c.observe(f"resolved {[(r['args']['trainer_won'], r['args']['reason']) for r in resolved]}; outcome "
+              f"{Outcome(outcome).label}; trainer {p.delta(p.trainer.address):+d} wei")
+    assert [(r["args"]["trainer_won"], r["args"]["reason"]) for r in resolved] == [(False, "boundaries not posted")]
+    assert outcome == Outcome.FRAUD and p.delta(p.trainer.address) < 0
 
 
 def test_dispute_across_a_restart(dnet, tmp_path, case):

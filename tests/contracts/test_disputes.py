@@ -63,8 +63,14 @@ def reservation_slash(dc, rd) -> int:
 
 # ---------------------------------------------------------------- the round without a majority vote
 
-def test_agreeing_round_is_accepted_at_once(dc, rd):
-    rd.run()
+def test_agreeing_round_waits_out_the_watch_window(dc, rd):
+    """With Disputes even a round whose verdicts all agree is finalized only after its deadline: until then a
+    watcher may dispute any segment (open_watch; tests/contracts/test_watchers.py)."""
+    play_round_to_reveals(rd)
+    with brownie.reverts("rounds: verdicts still being revealed"):
+        rd.finalize()
+    mine_past_round_deadline(dc, rd)
+    rd.finalize()
     assert rd.outcome == Outcome.ACCEPTED
 
 
@@ -90,7 +96,7 @@ def test_open_checks(dc, rd, verifiers, outsider):
         dd.open(sender=outsider)
     with brownie.reverts("disputes: bond below rules.compute_challenger_bond"):
         dd.open(value=dd.bond - 1)
-    with brownie.reverts("rounds: no such check"):
+    with brownie.reverts("disputes: no such check"):  # a member's dispute is over one of the round's checks
         dd.open(check_index=len(rd.samples))
     with brownie.reverts("rounds: only the disputes contract"):
         dc.rounds.open_dispute(rd.round_id, challenger, 0, {"from": challenger})
