@@ -19,17 +19,22 @@
 6. disputes (issue #15), on a second devnet deployed with Disputes (no majority vote decides fraud):
    a lazy verifier contradicts an honest trainer's round without replaying and disputes it; a jury
    of the two other verifiers replays the step it named and sides with the trainer; the lazy
-   verifier loses its bond (paid to the trainer and the jurors) and the round is accepted.
+   verifier loses its bond (paid to the trainer and the jurors) and the round is accepted. This act
+   runs beside the epochs (a thread, its own devnet and processes: BackgroundAct), its transcript
+   recorded and printed after theirs; the epochs act is the demo's wall time.
 
 Progress goes to stderr; the last line of stdout is one JSON summary (epochs, their slots,
-accepted and excluded slots, the canonical CID, the dispute act's disputes and payments).
+accepted and excluded slots, the canonical CID, the dispute act's disputes and payments, and
+`timings`: seconds from the start at which each act reached each phase).
 """
 from __future__ import annotations
 
+import io
 import json
 import math
 import shutil
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -46,6 +51,9 @@ STAKE = 10 * 10**18
 FUND = 5 * 10**18
 SLOTS = 3  # trainers per epoch
 DEMO_STEPS = 512  # inner steps per slot (H): 8 segments of the demo spec's 64 steps
+# the dispute act's devnet: it runs beside the epochs act (BackgroundAct), so its windows get whole seconds per block
+# on a machine the epochs keep busy; its wall time is hidden behind theirs
+DISPUTE_BLOCK_TIME = 1.0
 
 
 def demo_epoch_spec():
@@ -69,12 +77,49 @@ class DemoFailed(Exception):
     pass
 
 
+def setup_block_time(block_time: float) -> float | None:
+    """The block time a demo devnet starts with: None (anvil mines each set-up transaction at once: deploy, stakes,
+    the task) when `block_time` is whole seconds, as `trainchain devnet up` does; `begin_blocks` then switches to a
+    block every `block_time` s before any node starts (~25 blocks of waiting saved, the protocol's part unchanged).
+    anvil's interval mining takes whole seconds: any other block time is kept from the start."""
+    return None if float(block_time).is_integer() else block_time
+
+
+def begin_blocks(net, block_time: float) -> None:
+    """After the set-up: a block every `block_time` s (see setup_block_time)."""
+    if net.block_time is None:
+        reply = net.web3().provider.make_request("evm_setIntervalMining", [int(block_time)])
+        if reply.get("error"):
+            raise DemoFailed(f"anvil refused evm_setIntervalMining: {reply['error']}")
+        net.block_time = block_time
+
+
+class Timings:
+    """Wall-clock marks (seconds since the demo started), in the order they happened: the summary's `timings`."""
+
+    def __init__(self, started: float | None = None):
+        self.started = time.time() if started is None else started
+        self.marks: dict[str, float] = {}
+
+    def mark(self, label: str) -> None:
+        self.marks.setdefault(label, round(time.time() - self.started, 1))
+
+    def on_event(self, labels: dict):
+        """An EventPrinter hook: marks `labels[event](args)` (a label, or None) the first time it is seen."""
+        def hook(e: dict) -> None:
+            label = labels[e["event"]](e["args"]) if e["event"] in labels else None
+            if label:
+                self.mark(label)
+        return hook
+
+
 class EventPrinter:
     """Prints the protocol's events as they happen, with node names for addresses."""
 
     def __init__(self, chain, console, names: dict[str, str], from_block: int, n_segments: int,
-                 loss_of=lambda round_id: None, events: tuple[str, ...] = EVENTS):
+                 loss_of=lambda round_id: None, events: tuple[str, ...] = EVENTS, on_event=None):
         self.chain, self.console, self.names, self.n_segments, self.events = chain, console, names, n_segments, events
+        self.on_event = on_event  # called with each event, after it is printed
         self.next_block = from_block
         self.loss_of = loss_of  # round -> the trainer's mean training loss, if known
 
@@ -90,6 +135,8 @@ class EventPrinter:
             found += self.chain.events(event, self.next_block, head)
         for e in sorted(found, key=lambda e: (e["blockNumber"], e["logIndex"])):
             self.console.print(f"[dim]block {e['blockNumber']:>4}[/dim]  {self.describe(e)}")
+            if self.on_event is not None:
+                self.on_event(e)
         self.next_block = head + 1
 
     def describe(self, e: dict) -> str:
@@ -178,21 +225,50 @@ class EventPrinter:
 
 
 def run_demo(workdir: Path, block_time: float, honest_rounds: int, console, timeout: float) -> dict:
+    """The epochs act, and the dispute act beside it (a thread, a devnet of its own: BackgroundAct); the summary
+    of both, the dispute act's check last."""
     from node.engine import apply_runtime_pin
-    from node.localnet import LocalNet, wait_until
 
     started = time.time()
+    timings = Timings(started)
     spec = demo_epoch_spec()
     apply_runtime_pin(spec)  # before torch: genesis, the aggregate check and generation run in this process
+    # what both acts import, imported here once: two threads importing the same modules at once can deadlock
+    import node.chain.contracts, node.chain.devnet, node.engine.dataset, node.engine.genesis  # noqa: E401, F401
+    import node.localnet, node.rounds, node.store.gateway, node.store.peers, node.tasks  # noqa: E401, F401
+
+    console.rule("[bold]trainchain demo: verified DiLoCo epochs")
+    console.print("[dim]disputes │[/dim] the dispute act starts beside the epochs, on a devnet of its own (its "
+                  "transcript follows the epochs)")
+    background = BackgroundAct(workdir / "disputes", console, timeout, timings).start()
+    try:
+        summary = run_epochs_act(workdir, spec, block_time, honest_rounds, console, timeout, timings)
+        if summary["ok"]:  # the epochs passed: the dispute act's result (a deployment WITH Disputes)
+            act = background.collect()
+            summary["disputes"] = act
+            summary["checks"]["lazy_verifier_lost_dispute"] = act["ok"]
+            summary["ok"] = act["ok"]
+    finally:
+        background.stop()  # cancelled if the epochs failed or Ctrl-C: its processes and anvil stopped
+    summary["wall_s"] = round(time.time() - started, 1)
+    summary["timings"] = timings.marks
+    return summary
+
+
+def run_epochs_act(workdir: Path, spec, block_time: float, honest_rounds: int, console, timeout: float,
+                   timings: Timings) -> dict:
+    """Steps 1-5 of the module's docstring: the epochs, the cheating slot, the canonical model and a sample."""
     from node.engine import build_dataset, demo_corpus_paths, generate, load_state
+    from node.localnet import LocalNet, wait_until
 
     epochs = honest_rounds + 1  # honest epochs, then the one with the cheating slot
-    net = LocalNet(workdir, block_time=block_time)
+    net = LocalNet(workdir, block_time=setup_block_time(block_time))  # the set-up mined at once: begin_blocks
     summary: dict = {"workdir": str(workdir)}
     try:
-        console.rule("[bold]trainchain demo: verified DiLoCo epochs")
         net.start()
-        console.print(f"devnet {net.url} (anvil, {block_time:g} s blocks); contracts "
+        timings.mark("epochs: devnet deployed")
+        console.print(f"devnet {net.url} (anvil, {block_time:g} s blocks"
+                      + ("; the set-up's transactions mined at once" if net.block_time is None else "") + "); contracts "
                       + ", ".join(f"{k} {v}" for k, v in net.deployment.addresses.items()))
         trainers = [net.add_node(f"trainer{i + 1}", net.dev[1 + i]) for i in range(SLOTS)]
         verifiers = [net.add_node(f"verifier{i + 1}", net.dev[1 + SLOTS + i]) for i in range(3)]
@@ -209,13 +285,19 @@ def run_demo(workdir: Path, block_time: float, honest_rounds: int, console, time
         spec = spec.with_(dataset={"manifest_cid": build_dataset(demo_corpus_paths(), store)})
         task = net.create_task(spec, FUND)
         task_id = task["task_id"]
+        begin_blocks(net, block_time)
+        timings.mark("epochs: nodes staked, task created")
         console.print(f"task {task_id}: {spec.name} GPT ({spec.model.n_layer} layers, d={spec.model.n_embd}) in epochs of "
                       f"{SLOTS} slots x H={spec.steps_per_round} steps ({spec.segments_per_round} segments), outer step lr "
                       f"{spec.epochs.outer_lr} Nesterov {spec.epochs.outer_momentum}; pool {FUND / 1e18:g} ETH; "
                       f"genesis {task['genesis_cid']}")
 
         chain = net.client()
-        printer = EventPrinter(chain, console, names, net.deployment.deploy_block, spec.segments_per_round)
+        printer = EventPrinter(chain, console, names, net.deployment.deploy_block, spec.segments_per_round,
+                               on_event=timings.on_event({
+                                   "SlotClaimed": lambda a: "epochs: first slot claimed",
+                                   "RoundFinalized": lambda a: "epochs: first slot finalized",
+                                   "EpochClosed": lambda a: f"epochs: epoch {a['epoch']} closed"}))
         for v in verifiers:
             net.spawn_verifier(v)
         procs = {t.name: net.spawn_trainer(t, task_id, epochs if i < SLOTS - 1 else honest_rounds)
@@ -235,6 +317,7 @@ def run_demo(workdir: Path, block_time: float, honest_rounds: int, console, time
         wait_until(lambda: all(p.poll() is not None for p in procs.values()), timeout * epochs,
                    what=f"{epochs} epochs", on_poll=poll)
         printer.poll()
+        timings.mark("epochs: node processes exited")
         for name, proc in procs.items():
             if proc.returncode != 0:
                 raise DemoFailed(f"{name} exited with code {proc.returncode}:\n{net.log_tail(name)}")
@@ -250,6 +333,7 @@ def run_demo(workdir: Path, block_time: float, honest_rounds: int, console, time
         sample = generate(load_state(pulled["path"], latest.state_hash), spec, prompt, max_new_tokens=160,
                           temperature=0.8)
         console.print(f"[bold]sample[/bold] (prompt {prompt!r}):\n{sample}")
+        timings.mark("epochs: model pulled, sample generated")
 
         report = epoch_report(chain, task_id, epochs, names, workdir)
         cheat_epoch = report[-1]
@@ -281,22 +365,17 @@ def run_demo(workdir: Path, block_time: float, honest_rounds: int, console, time
             "slashed": slashed,
             "sample": sample,
         })
+        timings.mark("epochs: report, aggregate recomputed")
     finally:
         net.stop()
-        summary["wall_s"] = round(time.time() - started, 1)
-    if summary["ok"]:  # the epochs passed: disputes next, on a devnet of their own (a deployment WITH Disputes)
-        act = run_dispute_act(workdir / "disputes", console, timeout)
-        summary["disputes"] = act
-        summary["checks"]["lazy_verifier_lost_dispute"] = act["ok"]
-        summary["ok"] = act["ok"]
-        summary["wall_s"] = round(time.time() - started, 1)
+        timings.mark("epochs: stopped")
     return summary
 
 
 def dispute_act_spec(store):
-    """The dispute act's task: the tiny preset (a v1 round of 16 steps in 4 segments, one sample), windows short
-    enough at 0.5 s blocks that the contradicted round (held to its verdict deadline, no majority vote) ends in
-    well under a minute, long enough for a loaded 2-core machine."""
+    """The dispute act's task: the tiny preset (a v1 round of 16 steps in 4 segments, one sample), windows of 24
+    blocks: at the act's 1 s blocks the contradicted round (held to its verdict deadline, no majority vote) ends in
+    about a minute and a half, while the epochs act runs beside it on the same two cores (each window 24 s)."""
     from node.engine import TaskSpec, build_dataset, demo_corpus_paths
 
     spec = TaskSpec.preset("tiny").with_(protocol={"samples": 1, "seal_delay_blocks": 1, "reveal_window": 24,
@@ -304,7 +383,69 @@ def dispute_act_spec(store):
     return spec.with_(dataset={"manifest_cid": build_dataset(demo_corpus_paths(200_000), store)})
 
 
-def run_dispute_act(workdir: Path, console, timeout: float) -> dict:
+class BackgroundAct:
+    """The dispute act on a thread of its own while the epochs act runs: its own devnet and processes, so the two
+    acts share nothing but the CPU (the act's round mostly waits for blocks and deadlines: beside the epochs it costs
+    them little). Its transcript is recorded, not printed, and shown whole after the epochs (two chains' block lines
+    interleaved would read as nonsense); one line prefixed `disputes │` says when it finished. `stop()` cancels it
+    (the epochs failed, Ctrl-C) and waits for its clean-up: its processes and anvil are stopped in its `finally`."""
+
+    def __init__(self, workdir: Path, console, timeout: float, timings: Timings):
+        from rich.console import Console
+
+        self.console, self.buffer, self.cancel = console, io.StringIO(), threading.Event()
+        self.recorder = Console(file=self.buffer, width=console.width, force_terminal=console.is_terminal,
+                                color_system=console.color_system, no_color=console.no_color)
+        self.result: dict | None = None
+        self.error: BaseException | None = None
+        self.shown = False
+        # not a daemon: the interpreter waits for its clean-up even after a second Ctrl-C
+        self.thread = threading.Thread(target=self._run, args=(workdir, timeout, timings), name="dispute-act")
+
+    def _run(self, workdir: Path, timeout: float, timings: Timings) -> None:
+        started = time.time()
+        try:
+            self.result = run_dispute_act(workdir, self.recorder, timeout, timings, cancel=self.cancel)
+        except BaseException as e:  # noqa: BLE001 (re-raised on the main thread by collect())
+            self.error = e
+        if not self.cancel.is_set():
+            passed = self.result is not None and self.result["ok"]
+            how = "[green]passed[/green]" if passed else "[red]did not pass[/red]"
+            self.console.print(f"[dim]disputes │[/dim] the dispute act (beside the epochs) {how} in "
+                               f"{time.time() - started:.0f} s; its transcript follows the epochs")
+
+    def start(self) -> "BackgroundAct":
+        self.thread.start()
+        return self
+
+    def _join(self) -> None:
+        while self.thread.is_alive():  # in steps: Ctrl-C still reaches the main thread
+            self.thread.join(0.5)
+
+    def show(self) -> None:
+        """Print the act's transcript (once)."""
+        if not self.shown:
+            self.shown = True
+            self.console.file.write(self.buffer.getvalue())
+            self.console.file.flush()
+
+    def collect(self) -> dict:
+        """Wait for the act, print its transcript, return its summary (or raise its error)."""
+        self._join()
+        self.show()
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+    def stop(self) -> None:
+        """Cancel the act if it still runs and wait until its processes and devnet are stopped."""
+        if self.thread.is_alive():
+            self.cancel.set()
+            self._join()
+
+
+def run_dispute_act(workdir: Path, console, timeout: float, timings: Timings | None = None,
+                    cancel: threading.Event | None = None) -> dict:
     """Disputes (issue #15) with real processes on a second devnet, deployed WITH Disputes (no majority vote for
     fraud): an honest trainer, two honest verifiers and a lazy one (`--verifier accuse`: contradicts without
     replaying, disputes, names a step blindly). The committee is all three, so the lazy verifier sits on it; its
@@ -314,24 +455,34 @@ def run_dispute_act(workdir: Path, console, timeout: float) -> dict:
     from node import protocol
     from node.chain.contracts import DeployParams
     from node.localnet import LocalNet, wait_until
+    from node.rounds import Phase
 
-    net = LocalNet(workdir, block_time=0.5, deploy_params=DeployParams(disputes=True))
+    timings = timings or Timings()
+    timings.mark("disputes: started")
+    net = LocalNet(workdir, block_time=setup_block_time(DISPUTE_BLOCK_TIME), deploy_params=DeployParams(disputes=True))
     try:
         console.rule("[bold]disputes: a lazy verifier accuses an honest trainer")
         net.start()
+        timings.mark("disputes: devnet deployed")
         trainer = net.add_staked_node("trainer", 1, "trainer", STAKE)
         verifiers = [net.add_staked_node(f"verifier{i + 1}", 2 + i, "verifier", STAKE) for i in range(2)]
         lazy = net.add_staked_node("lazy", 4, "verifier", STAKE)
         names = {n.address: n.name for n in [trainer, *verifiers, lazy]}
         spec = dispute_act_spec(net.store())
         task_id = net.create_task(spec, FUND)["task_id"]
-        console.print(f"devnet {net.url} (0.5 s blocks) with Disputes: a contradiction opens a dispute, no vote decides "
-                      f"fraud; task {task_id}: tiny GPT, {spec.steps_per_round} steps in {spec.segments_per_round} "
+        begin_blocks(net, DISPUTE_BLOCK_TIME)
+        timings.mark("disputes: nodes staked, task created")
+        console.print(f"devnet {net.url} ({DISPUTE_BLOCK_TIME:g} s blocks) with Disputes: a contradiction opens a "
+                      f"dispute, no vote decides fraud; task {task_id}: tiny GPT, {spec.steps_per_round} steps in {spec.segments_per_round} "
                       "segments; trainer, verifier1-2 and lazy (contradicts without replaying, then disputes) staked "
                       f"{STAKE / 1e18:g} ETH each; the committee is all three verifiers")
         chain = net.client()
         printer = EventPrinter(chain, console, names, net.deployment.deploy_block, spec.segments_per_round,
-                               events=DISPUTE_EVENTS)
+                               events=DISPUTE_EVENTS, on_event=timings.on_event({
+                                   "RoundCommitted": lambda a: "disputes: round committed",
+                                   "DisputeOpened": lambda a: "disputes: dispute opened",
+                                   "DisputeResolved": lambda a: "disputes: dispute resolved",
+                                   "RoundFinalized": lambda a: "disputes: round finalized"}))
         before = {n.name: net.stake_of(n.address) for n in [trainer, lazy]}
         for v in verifiers:
             net.spawn_verifier(v, "--task", str(task_id))
@@ -339,14 +490,18 @@ def run_dispute_act(workdir: Path, console, timeout: float) -> dict:
         proc = net.spawn_trainer(trainer, task_id, 1)
 
         def poll():
+            if cancel is not None and cancel.is_set():
+                raise DemoFailed("the dispute act was cancelled")
             printer.poll()
             net.check_alive(*(v.name for v in verifiers), lazy.name)
 
         wait_until(lambda: proc.poll() is not None, timeout, what="the dispute act's round", on_poll=poll)
         if proc.returncode != 0:
             raise DemoFailed(f"trainer exited with code {proc.returncode}:\n{net.log_tail(trainer.name)}")
-        (rnd,) = net.wait_finalized(task_id, 1, watch=[*verifiers, lazy], timeout=timeout)
+        (rnd,) = wait_until(lambda: [r for r in net.rounds_of(task_id) if r.phase == Phase.FINALIZED], timeout,
+                            what="the dispute act's round to finalize", on_poll=poll)
         printer.poll()
+        timings.mark("disputes: round finalized")
         opened = [e["args"] for e in chain.events("DisputeOpened")]
         resolved = [e["args"] for e in chain.events("DisputeResolved")]
         votes = [e["args"] for e in chain.events("VoteRevealed")]
@@ -372,6 +527,7 @@ def run_dispute_act(workdir: Path, console, timeout: float) -> dict:
                 "stake_change_wei": {k: after[k] - before[k] for k in after}}
     finally:
         net.stop()
+        timings.mark("disputes: stopped")
 
 
 def epoch_report(chain, task_id: int, epochs: int, names: dict, workdir: Path) -> list[dict]:

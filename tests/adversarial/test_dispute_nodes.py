@@ -110,3 +110,96 @@ def test_a_swapped_final_checkpoint_is_convicted_by_flag_disputes(tmp_path, case
         assert opened and all(e["args"]["flag"] == protocol.FLAG_FINAL for e in opened)
         assert resolved and not any(x["trainer_won"] for x in resolved)
         assert r.stake_delta[net.trainer.address] < 0 and -r.stake_delta[net.trainer.address] <= NODEKIT_STAKE
+
+
+def test_the_demo_dispute_act_beside_the_epochs_stops_cleanly_when_cancelled(tmp_path, case):
+    """`trainchain demo` runs its dispute act on a thread beside the epochs (node/cli/demo.py: BackgroundAct). When the
+    epochs fail or the user presses Ctrl-C, the act is cancelled: every process it started and its anvil must stop."""
+    import os
+    import time
+
+    from rich.console import Console
+
+    from node.cli.demo import BackgroundAct, DemoFailed, Timings
+    from node.engine import TaskSpec, apply_runtime_pin
+    from node.engine.runtime import is_torch_loaded
+    from node.localnet import wait_until
+
+    if not is_torch_loaded():  # the genesis is built in this process
+        apply_runtime_pin(TaskSpec.preset("tiny"))
+
+    def processes_of_the_act() -> list[int]:
+        """Processes whose command line names the act's directory (its anvil's state file, its nodes' data dirs)."""
+        found = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                cmdline = (Path("/proc") / pid / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if str(tmp_path) in cmdline:
+                found.append(int(pid))
+        return found
+
+    c = case("the demo's dispute act (beside the epochs) cancelled while its nodes run: the epochs failed, or Ctrl-C",
+             expected="the act stops every node process it started and its anvil, and reports that it was cancelled")
+    act = BackgroundAct(tmp_path, Console(stderr=True), TIMEOUT, Timings()).start()
+    try:  # its four nodes spawned (the trainer last), the round under way
+        wait_until(lambda: (tmp_path / "logs" / "trainer.log").exists(), TIMEOUT, what="the act's nodes")
+        time.sleep(3)
+        running = processes_of_the_act()
+    finally:
+        act.stop()
+    left = processes_of_the_act()
+    c.observe(f"{len(running)} process(es) of the act before the cancel, {len(left)} after; "
+              f"thread alive {act.thread.is_alive()}; error {act.error!r}")
+    assert len(running) >= 5, running  # anvil and the four nodes
+    assert not act.thread.is_alive() and not left, left
+    assert isinstance(act.error, DemoFailed) and "cancelled" in str(act.error)
+
+
+@pytest.fixture(scope="module")
+def wnet(tmp_path_factory):
+    """Disputes deployed; a lazy committee (three MisbehavingVerifier('lazy') processes: they approve without
+    replaying, and play their jury duty honestly) and one honest verifier process watching every posted segment."""
+    from node.engine import TaskSpec, apply_runtime_pin
+    from node.engine.runtime import is_torch_loaded
+
+    if not is_torch_loaded():
+        apply_runtime_pin(TaskSpec.preset("tiny"))
+    net = LocalNet(tmp_path_factory.mktemp("watch-nodes"), block_time=0.5, deploy_params=DeployParams(disputes=True))
+    net.start()
+    try:
+        net.chain = net.client()
+        net.lazy = [net.add_staked_node(f"lazy{i}", 2 + i, "verifier", STAKE, config=NODE_CONFIG) for i in range(3)]
+        net.watcher = net.add_staked_node("watcher", 5, "verifier", STAKE, config=NODE_CONFIG)
+        net.spec = tiny_spec(net.store())
+        net.first_task = net.create_task(net.spec, 2 * 10**18)["task_id"]
+        for v in net.lazy:
+            net.spawn_adversary(v, net.first_task, "--verifier", "lazy")
+        net.spawn_verifier(net.watcher, "--watch", "1.0")
+        yield net
+    finally:
+        net.stop()
+
+
+def test_a_watcher_process_convicts_a_forgery_a_lazy_committee_approved(wnet, case):
+    c = case("real nodes, Disputes deployed: a trainer skips segment 0 and a lazy committee approves it; one verifier "
+             "process runs with --watch 1.0", expected="the watcher replays the posted segments, disputes segment 0 "
+                                                       "(or, if it sits on the committee and drew it, its check) and "
+                                                       "the jury convicts: fraud")
+    net = wnet
+    cheater = net.add_staked_node("cheater", 7, "trainer", STAKE, config=NODE_CONFIG)
+    before = net.stake_of(cheater.address)
+    net.spawn_adversary(cheater, net.first_task, "--skip-segment", "0", "--rounds", "1")
+    (rnd,) = net.wait_finalized(net.first_task, 1, watch=[*net.lazy, net.watcher], timeout=2 * TIMEOUT)
+    opened = [e["args"] for e in net.chain.events("DisputeOpened", round_id=rnd.round_id)]
+    resolved = [e["args"] for e in net.chain.events("DisputeResolved", round_id=rnd.round_id)]
+    n_checks = len(net.chain.call(net.chain.rounds.functions.round_samples_of(rnd.round_id)))
+    posted = net.chain.events("BoundariesPosted", round_id=rnd.round_id)
+    c.observe(f"outcome {protocol.Outcome(rnd.outcome).label}; boundaries posted {bool(posted)}; disputes "
+              f"{[(o['challenger'][:8], 'segment %d' % (o['check_index'] - n_checks) if o['check_index'] >= n_checks else 'check %d' % o['check_index']) for o in opened]}; "
+              f"resolved {[(r['trainer_won'], r['reason']) for r in resolved]}; trainer {net.stake_of(cheater.address) - before:+d} wei")
+    assert posted and rnd.outcome == protocol.Outcome.FRAUD
+    assert opened and all(o["challenger"] == net.watcher.address for o in opened)
+    assert resolved and not any(r["trainer_won"] for r in resolved)
+    assert net.stake_of(cheater.address) < before
