@@ -360,18 +360,25 @@ def disputes_fills(P: dict, rounds: int) -> tuple[str, str]:
     tally on the same population and seed (v1 at its own defaults, disputes at a Disputes deployment's: the minimum
     trainer stake differs); A again with lazy jurors that replay. `rounds`: simulate.DISPUTES_ROUNDS_FACTOR times v1's
     runs (the forgers' margins need it). Lazy jurors copy the trainer's answer in A and B
-    (the worst case for catching cheats)."""
+    (the worst case for catching cheats). A and B again with watchers (every honest verifier watching at
+    simulate.default_watch_share), on the same rounds, and the stake search with them."""
     Pd = disputes_params(P)
     runs = {}
-    for key, pop, seed, lazy in (("a", simulate.DISPUTES_A, 7, "copies the trainer"),
-                                 ("b", simulate.DISPUTES_B, 8, "copies the trainer"),
-                                 ("a_replay", simulate.DISPUTES_A, 7, "by a replay")):
-        runs[key] = (simulate.run(P, rounds=rounds, seed=seed, population=pop),
-                     simulate.run_disputes(Pd, rounds=rounds, seed=seed, population=pop, lazy_juror=lazy))
+    share = simulate.default_watch_share(P["M"])
+    for key, pop, seed, lazy, watch in (("a", simulate.DISPUTES_A, 7, "copies the trainer", 0.0),
+                                        ("b", simulate.DISPUTES_B, 8, "copies the trainer", 0.0),
+                                        ("a_replay", simulate.DISPUTES_A, 7, "by a replay", 0.0),
+                                        ("a_watch", simulate.DISPUTES_A, 7, "copies the trainer", share),
+                                        ("b_watch", simulate.DISPUTES_B, 8, "copies the trainer", share)):
+        v1 = runs[key[0]][0] if key.endswith("_watch") else simulate.run(P, rounds=rounds, seed=seed, population=pop)
+        runs[key] = (v1, simulate.run_disputes(Pd, rounds=rounds, seed=seed, population=pop, lazy_juror=lazy,
+                                               watch_share=watch))
     table = "\n\n".join(simulate.disputes_table_markdown(v1, d, title) for (v1, d), title in (
         (runs["a"], "Scenario A with disputes, a third of the verifiers lazy (copying the trainer's answer as jurors)."),
         (runs["b"], "Scenario B with disputes, a third of the verifiers colluding."),
-        (runs["a_replay"], "Scenario A with disputes, lazy jurors answering by a replay.")))
+        (runs["a_replay"], "Scenario A with disputes, lazy jurors answering by a replay."),
+        (runs["a_watch"], "Scenario A with disputes and watchers (the same rounds as the first table)."),
+        (runs["b_watch"], "Scenario B with disputes and watchers (the same rounds as the second table).")))
     table += (f"\n\nMinimum trainer stake: {P['min_trainer_stake_wei'] / 1e18:g} ETH in the v1 columns (a v1 deployment's "
               f"default), {Pd['min_trainer_stake_wei'] / 1e18:g} ETH in the disputes columns (a deployment with Disputes: "
               "`DeployParams(disputes=True)`, the stake bullet below says why). "
@@ -381,15 +388,24 @@ def disputes_fills(P: dict, rounds: int) -> tuple[str, str]:
               "a verifier's 'slashed' counts every loss: a seat on the side the outcome proves wrong, a juror whose "
               "answer was the losing side's, a dispute it opened and lost (the bond); 'abstained': jury seats whose "
               "answer was neither party's (unpaid, unslashed). Profit per round: per round trained (± one standard "
-              "error), or per committee seat (jury income and losses included). "
+              "error), or per committee seat (jury income and losses included; with watchers, watching too). "
+              "With watchers: 'found by a watcher only' counts the rounds in which a watcher found a bad segment and no "
+              "honest member's check covered one; 'convicted by a watcher' the rounds whose first conviction was a "
+              "watcher's dispute (also rounds in which an honest member's dispute escaped its jury); 'watch disputes "
+              "opened (lost)' the honest verifiers' `open_watch` disputes. The runs "
+              "with watchers play the same rounds as those without (the watchers draw from their own random stream). "
               "Source: `make whitepaper` (`whitepaper/simulate.py: run_disputes`, rules from `node/protocol.py`).")
     findings = simulate.disputes_findings_markdown(Pd, runs["a"][1], runs["b"][1], runs["a_replay"][1])
     found = simulate.disputes_deterring_stake(P, rounds)
     v1_high = (simulate.run({**P, "min_trainer_stake_wei": found[0]}, rounds=rounds, seed=7, population=simulate.DISPUTES_A)
                if found else None)
     stake = simulate.disputes_stake_markdown(P, found, v1_high, Pd["deployment_min_trainer_stake_wei"])
+    found_w = simulate.disputes_deterring_stake(P, rounds, watch_share=share)
+    watched = simulate.watchers_findings_markdown(Pd, runs["a_watch"][1], runs["b_watch"][1], runs["a"][1],
+                                                  runs["b"][1], found_w, P["min_trainer_stake_wei"])
     head, sep, source = findings.rpartition("\n\nSource: ")
-    return table, (head + "\n" + stake + sep + source) if sep else findings + "\n" + stake
+    w_head = watched.rpartition("\n\nSource: ")[0]
+    return table, head + "\n" + stake + "\n" + w_head + sep + source
 
 
 # ------------------------------------------------------------ storage

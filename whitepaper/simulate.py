@@ -611,6 +611,56 @@ def expected_escape_rate(verifiers: dict[str, int], lazy_juror: str) -> float:
     return protocol.compute_jury_capture_probability_finite(N - 1, cover, min(protocol.JURY_MAX, N - 1))
 
 
+WATCH_DISPUTE_IDS = 2**64  # the simulation numbers watched disputes from here (any id seeds a jury as well)
+
+
+def default_watch_share(M: int) -> float:
+    """The paper's watch share: 1/M, one segment per watcher per round on average. A watcher then replays k steps a
+    round, a third of what a committee seat replays (s + 1 = 3 segments), and the registry's honest verifiers together
+    (40 at the defaults) replay more segments per round than a round has (M = 32): an unsampled bad segment is missed
+    by all of them with (1 - 1/M)^40 = 28 %."""
+    return 1 / M
+
+
+def is_watcher(strategy: str) -> bool:
+    """Which verifier strategies watch (`verifier run --watch`): honest ones. A lazy verifier replays nothing; a colluder
+    replays nothing for a cheating trainer it covers, and its false disputes against honest trainers are the
+    committee's (is_member_contradicting), not watched ones (a colluder opening open_watch on honest rounds is not
+    modelled)."""
+    return strategy == "honest"
+
+
+def watching_verifiers(registry: list[Agent], watchers: int | None) -> list[Agent]:
+    """The verifiers that watch: the first `watchers` of the registry's watchers (is_watcher, registry order), all with
+    None."""
+    eligible = [v for v in registry if is_watcher(v.strategy)]
+    return eligible if watchers is None else eligible[:watchers]
+
+
+def compute_watched_segments(M: int, share: float, rng: random.Random) -> list[int]:
+    """The segments one watcher replays this round: each of 0..M-1 with probability `share`, independently, in order
+    (DisputeDuties.find_bad_segment)."""
+    return [j for j in range(M) if rng.random() < share]
+
+
+def compute_watch_find(watched: list[int], bad: set[int]) -> int | None:
+    """The segment a watcher disputes: the first watched one that does not end at its posted next boundary (a bad
+    one); None when every watched segment agrees."""
+    return next((j for j in watched if j in bad), None)
+
+
+def compute_watch_replays(watched: list[int], found: int | None) -> int:
+    """How many segments a watcher replays: its watched ones up to the first bad one (find_bad_segment stops there)."""
+    return len(watched) if found is None else watched.index(found) + 1
+
+
+def expected_watch_detection(p_dealt: float, share: float, n_watchers: int) -> float:
+    """P(a one-segment cheat is disputed by an honest verifier in a round): its segment is in the dealt checks
+    (p_dealt), or one of n_watchers independent watchers replays it (each with probability `share`); the two are
+    independent (the draw does not see the watchers' choices): 1 - (1 - p_dealt)(1 - share)^n_watchers."""
+    return 1 - (1 - p_dealt) * (1 - share) ** n_watchers
+
+
 def standard_error(xs: list[float]) -> float:
     """The standard error of the mean of `xs` (a strategy's profit per round): its sample deviation over √n."""
     from statistics import stdev
@@ -633,11 +683,17 @@ def detection_per_round(P: dict, strategy: str) -> float:
 
 
 def run_disputes(P: dict, rounds: int, seed: int = 7, population: dict | None = None,
-                 lazy_juror: str = "copies the trainer") -> dict:
-    """Play `rounds` rounds of a deployment with Disputes; per-strategy outcomes and profits (as run())."""
+                 lazy_juror: str = "copies the trainer", watch_share: float = 0.0, watchers: int | None = None) -> dict:
+    """Play `rounds` rounds of a deployment with Disputes; per-strategy outcomes and profits (as run()).
+    `watch_share`: each watcher replays each posted segment with this probability (`verifier run --watch SHARE`; 0: no
+    watchers); `watchers`: how many of the honest verifiers watch (None: all, watching_verifiers). Watchers draw from
+    their own random stream, so a run with watchers plays the same rounds (seeds, committees, bad segments, member
+    disputes' juries) as the run without: the two are paired."""
     population = population or DISPUTES_A
     assert lazy_juror in LAZY_JUROR_VOTES, lazy_juror
+    assert 0.0 <= watch_share <= 1.0, watch_share
     rng = random.Random(seed)
+    watch_rng = random.Random(f"watch:{seed}")
     M, s, c, q, k = P["M"], P["s"], P["c"], P["q"], P["k"]
     R, Rv = P["trainer_reward_wei"], P["verifier_reward_wei"]
     C = ASSUMPTIONS["trainer compute cost per round C"] * R
@@ -659,7 +715,51 @@ def run_disputes(P: dict, rounds: int, seed: int = 7, population: dict | None = 
     honest_causes: dict[str, int] = defaultdict(int)
     round_profits: dict[str, list[float]] = defaultdict(list)
     treasury = 0
-    dispute_id = 0
+    dispute_id, watch_id = 0, WATCH_DISPUTE_IDS
+    watching = watching_verifiers([verifiers[i] for i in order], watchers) if watch_share > 0 else []
+    segment_cost = C * k / P["S"]  # one segment's replay (k steps of the S a round trains)
+
+    def play_dispute(v: Agent, span: set[int], trainer: Agent, bad: set[int], jury_rng: random.Random, tally: dict,
+                     convicted: bool, dispute_id: int) -> tuple[bool, str]:
+        """One dispute by challenger `v` over `span` (a member's check, or a watched segment), from open to resolve:
+        the named step, both answers, the jury's sides, is_trainer_winner, settle_dispute and every party's gas and
+        replay; returns (trainer_won, the cause when it convicts an honest trainer first). `jury_rng` stands in for
+        blockhash(J); `dispute_id` seeds the jury with it (compute_jury_seed)."""
+        nonlocal treasury
+        cheating = bool(bad)
+        departure = compute_departure_step(trainer.strategy, span, bad, k)
+        step = compute_named_step(v.strategy, len(span) * k, departure, rng)
+        trainer_answer, challenger_answer = compute_trainer_answer(step, departure), compute_challenger_answer(v.strategy)
+        jury = [by_name[n] for n in draw_jury(jury_rng.getrandbits(256), dispute_id, entries, v.name)]
+        votes = {j.name: compute_juror_vote(j.strategy, lazy_juror, trainer_answer, v.strategy, challenger_answer)
+                 for j in jury}
+        trainer_won = protocol.is_trainer_winner(*count_votes(votes))
+        jurors, to_challenger, to_trainer, to_treasury = settle_dispute(P, bond, G, votes, trainer_won, convicted)
+        treasury += to_treasury
+        v.profit += (to_challenger - G * (gas["open"] + gas["name_step"] + gas["reveal_answer"]
+                                          + (0 if trainer_won else gas["resolve"]))) / ETH
+        trainer.profit += (to_trainer - G * (gas["post_steps"] + (gas["resolve"] if trainer_won else 0))) / ETH
+        for j in jury:
+            seat = jurors[j.name] - G * (gas["commit_vote"] + gas["reveal_vote"])
+            if is_replaying_juror(j.strategy, lazy_juror):
+                seat -= C * step / P["S"]  # replayed `step` steps from the span's start checkpoint
+            j.profit += seat / ETH
+            jury_counts = counts["verifier", j.strategy]
+            jury_counts["jury seats"] += 1
+            jury_counts["jury profit (ETH)"] += seat / ETH
+            jury_counts["jury abstentions"] += votes[j.name] == protocol.VOTE_ABSTAIN
+            if jurors[j.name] < 0:
+                j.slashed += 1
+        cause = ""
+        if trainer_won:
+            v.slashed += 1  # its bond
+        elif not convicted and not cheating:
+            against = sorted({j.strategy for j in jury if votes[j.name] == protocol.VOTE_CHALLENGER})
+            cause = "jury captured by " + " and ".join(f"{st} jurors" for st in against)
+        # a verdict against the replay: the side whose answer a replay gives lost
+        if (challenger_answer == REPLAYED and trainer_won) or (trainer_answer == REPLAYED and not trainer_won):
+            tally["wrong jury verdicts"] += 1
+        return trainer_won, cause
 
     for round_id in range(1, rounds + 1):
         trainer = trainers[(round_id - 1) % len(trainers)]
@@ -689,46 +789,54 @@ def run_disputes(P: dict, rounds: int, seed: int = 7, population: dict | None = 
             if not contradicts[v.name]:
                 continue
             # the member's dispute (one per contradicting member, TrainingRounds.open_dispute)
-            dispute_id += 1
             counts["verifier", v.strategy]["disputes opened"] += 1
             span = compute_disputed_span(v.strategy, held[v.name], bad)
-            departure = compute_departure_step(trainer.strategy, span, bad, k)
-            step = compute_named_step(v.strategy, len(span) * k, departure, rng)
-            trainer_answer, challenger_answer = compute_trainer_answer(step, departure), compute_challenger_answer(v.strategy)
-            jury = [by_name[n] for n in draw_jury(rng.getrandbits(256), dispute_id, entries, v.name)]
-            votes = {j.name: compute_juror_vote(j.strategy, lazy_juror, trainer_answer, v.strategy, challenger_answer)
-                     for j in jury}
-            trainer_won = protocol.is_trainer_winner(*count_votes(votes))
-            jurors, to_challenger, to_trainer, to_treasury = settle_dispute(P, bond, G, votes, trainer_won, convicted)
-            treasury += to_treasury
-            v.profit += (to_challenger - G * (gas["open"] + gas["name_step"] + gas["reveal_answer"]
-                                              + (0 if trainer_won else gas["resolve"]))) / ETH
-            trainer.profit += (to_trainer - G * (gas["post_steps"] + (gas["resolve"] if trainer_won else 0))) / ETH
-            for j in jury:
-                seat = jurors[j.name] - G * (gas["commit_vote"] + gas["reveal_vote"])
-                if is_replaying_juror(j.strategy, lazy_juror):
-                    seat -= C * step / P["S"]  # replayed `step` steps from the span's start checkpoint
-                j.profit += seat / ETH
-                jury_counts = counts["verifier", j.strategy]
-                jury_counts["jury seats"] += 1
-                jury_counts["jury profit (ETH)"] += seat / ETH
-                jury_counts["jury abstentions"] += votes[j.name] == protocol.VOTE_ABSTAIN
-                if jurors[j.name] < 0:
-                    j.slashed += 1
+            dispute_id += 1
+            trainer_won, cause = play_dispute(v, span, trainer, bad, rng, tally, convicted, dispute_id)
             if trainer_won:
                 counts["verifier", v.strategy]["disputes lost"] += 1
-                v.slashed += 1  # its bond
             elif not convicted:
                 convicted = True
-                if not cheating:
-                    against = sorted({j.strategy for j in jury if votes[j.name] == protocol.VOTE_CHALLENGER})
-                    cause = "jury captured by " + " and ".join(f"{st} jurors" for st in against)
+                if cause:
                     honest_causes[cause] += 1
-            # a verdict against the replay: the side whose answer a replay gives lost
-            if (challenger_answer == REPLAYED and trainer_won) or (trainer_answer == REPLAYED and not trainer_won):
-                tally["wrong jury verdicts"] += 1
 
         tally["escaped"] += (not convicted) and any(contradicts[v.name] for v in committee if v.strategy == "honest")
+        # watchers (Disputes.open_watch): after the ends reveal the trainer posts h_0..h_M; each watcher replays its
+        # random share of the segments and disputes the first that ends elsewhere, once per round (a member that
+        # disputed already cannot); their disputes settle after the members', in the order they come
+        found: dict[str, int] = {}
+        for w in watching:
+            if contradicts.get(w.name):
+                continue
+            watched = compute_watched_segments(M, watch_share, watch_rng)
+            segment = compute_watch_find(watched, bad)
+            replayed = compute_watch_replays(watched, segment)
+            w.profit -= replayed * segment_cost / ETH
+            wc = counts["verifier", w.strategy]
+            wc["watch rounds"] += 1
+            wc["watch segments replayed"] += replayed
+            wc["watch profit (ETH)"] -= replayed * segment_cost / ETH
+            if segment is not None:
+                found[w.name] = segment
+        tally["watched"] += bool(found)
+        tally["detected"] += bool(found) or any(span & bad for span in all_spans)
+        tally["caught by watchers only"] += bool(found) and not any(
+            caught_by[v.name] for v in committee if v.strategy == "honest")
+        order_found = list(found)
+        watch_rng.shuffle(order_found)
+        for name in order_found:
+            w = by_name[name]
+            wc = counts["verifier", w.strategy]
+            wc["watch disputes opened"] += 1
+            before_w = w.profit
+            watch_id += 1  # numbered apart from the members' disputes, so that their juries are the unwatched run's
+            trainer_won, _ = play_dispute(w, {found[name]}, trainer, bad, watch_rng, tally, convicted, watch_id)
+            wc["watch profit (ETH)"] += w.profit - before_w
+            if trainer_won:
+                wc["watch disputes lost"] += 1
+            elif not convicted:
+                convicted = True
+                tally["convicted by a watcher"] += 1
         outcome = protocol.compute_dispute_outcome(len(committee), q, convicted)
         outcomes[trainer.strategy][protocol.outcome_name(outcome)] += 1
         t_reward, v_reward = protocol.compute_rewards(outcome, R, Rv, sum(not x for x in contradicts.values()))
@@ -757,22 +865,25 @@ def run_disputes(P: dict, rounds: int, seed: int = 7, population: dict | None = 
     return {
         "mode": "disputes", "rounds": rounds, "params": {k_: P[k_] for k_ in ("S", "k", "M", "s", "c", "q")},
         "assumptions": dict(ASSUMPTIONS), "dispute_assumptions": dict(DISPUTE_ASSUMPTIONS), "bond_wei": bond,
-        "lazy_juror": lazy_juror, "population": population,
+        "lazy_juror": lazy_juror, "population": population, "watch_share": watch_share, "watchers": len(watching),
+        "segment_replay_cost_eth": segment_cost / ETH,
         "trainers": trainer_summary, "verifiers": summarize_by_strategy(verifiers, counts),
         "trainer_outcomes": {k_: dict(v) for k_, v in outcomes.items()},
         "honest_trainer_slashes_by_cause": dict(honest_causes), "treasury_eth": treasury / ETH,
     }
 
 
-def disputes_deterring_stake(P: dict, rounds: int, max_eth: int = 6) -> tuple[int, dict, dict] | None:
+def disputes_deterring_stake(P: dict, rounds: int, max_eth: int = 6,
+                             watch_share: float = 0.0) -> tuple[int, dict, dict] | None:
     """The smallest whole-ETH minimum trainer stake (from the deployment's) at which every cheating trainer strategy
     loses money in both disputes scenarios (A: a third lazy, copying the trainer's answer; B: a third colluding; the
-    seeds of the paper's runs): (stake, run A, run B), or None up to max_eth."""
+    seeds of the paper's runs): (stake, run A, run B), or None up to max_eth. `watch_share`: with every honest verifier
+    watching that share (0: nobody watches, the deployment default's search)."""
     start = -(-P["min_trainer_stake_wei"] // ETH)
     for eth in range(start, max_eth + 1):
         high = {**P, "min_trainer_stake_wei": eth * ETH}
-        a = run_disputes(high, rounds, seed=7, population=DISPUTES_A)
-        b = run_disputes(high, rounds, seed=8, population=DISPUTES_B)
+        a = run_disputes(high, rounds, seed=7, population=DISPUTES_A, watch_share=watch_share)
+        b = run_disputes(high, rounds, seed=8, population=DISPUTES_B, watch_share=watch_share)
         if all(r["profit_per_round_eth"] < 0 for x in (a, b) for st, r in x["trainers"].items() if st != "honest"):
             return eth * ETH, a, b
     return None
@@ -834,15 +945,20 @@ def jury_profit(sim: dict, strategy: str) -> float:
 def disputes_table_markdown(v1: dict, sim: dict, title: str) -> str:
     """One scenario, v1's tally next to disputes, same population and seed."""
     p = sim["params"]
+    watched = sim.get("watch_share", 0) > 0
     lines = [
         f"**{title}** {sim['rounds']} rounds (M = {p['M']}, s = {p['s']}, c = {p['c']}, q = {p['q']}); trainers "
         f"{sim['population']['trainers']}, verifiers {sim['population']['verifiers']}; "
-        f"{LAZY_JUROR_WORDS[sim['lazy_juror']]}; bond {sim['bond_wei'] / ETH:.5f} ETH (`compute_challenger_bond` at a "
+        f"{LAZY_JUROR_WORDS[sim['lazy_juror']]}; "
+        + (f"{sim['watchers']} honest verifiers watch, each segment with probability {sim['watch_share']:.4f}; "
+           if watched else "")
+        + f"bond {sim['bond_wei'] / ETH:.5f} ETH (`compute_challenger_bond` at a "
         f"basefee of {sim['dispute_assumptions']['basefee G (gwei)']} gwei), dispute gas from `bench/disputes.md`.", "",
         "| role: strategy | rounds / seats | v1 tally: slashed | v1: profit per round (ETH) | disputes: convicted / slashed "
         "| caught by an honest member (escaped) | disputes opened (lost) | jury seats (abstained) | cheats accepted "
-        "| disputes: profit per round (ETH) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        + ("| found by a watcher only (convicted by a watcher) | watch disputes opened (lost) " if watched else "")
+        + "| disputes: profit per round (ETH) |",
+        "|---|---|---|---|---|---|---|---|---|---|" + ("---|---|" if watched else ""),
     ]
     for role in ("trainers", "verifiers"):
         for st, r in sim[role].items():
@@ -853,9 +969,15 @@ def disputes_table_markdown(v1: dict, sim: dict, title: str) -> str:
             jury = f"{r.get('jury seats', 0)} ({r.get('jury abstentions', 0)})" if role == "verifiers" else ""
             cheats = r.get("cheats accepted", 0) if cheat else ""
             profit = describe_profit(r) if role == "trainers" else f"{r['profit_per_round_eth']:+.4f}"
+            watch = ""
+            if watched:
+                found = (f"{r.get('caught by watchers only', 0)} ({r.get('convicted by a watcher', 0)})" if cheat else "")
+                opened_w = (f"{r.get('watch disputes opened', 0)} ({r.get('watch disputes lost', 0)})"
+                            if role == "verifiers" and r.get("watch rounds") else "")
+                watch = f"{found} | {opened_w} | "
             lines.append(f"| {role[:-1]}: {st} | {r['rounds']} | {old.get('slashed', '—')} | "
                          f"{old.get('profit_per_round_eth', float('nan')):+.4f} | {r['slashed']} | {caught} | {opened} | "
-                         f"{jury} | {cheats} | {profit} |")
+                         f"{jury} | {cheats} | {watch}{profit} |")
     return "\n".join(lines)
 
 
@@ -906,8 +1028,8 @@ def disputes_findings_markdown(P: dict, a: dict, b: dict, a_replay: dict) -> str
                    f"{caught / rounds:.3f} measured (A and B); it is convicted in {conv} of its rounds")
     out.append(f"- **Detection per round at the demo defaults** (the checks dealt out over the committee: "
                f"{protocol.compute_dealt_count(P['s'], P['c'], P['M'])} drawn segments plus the last check): "
-               + "; ".join(det) + ". A bad segment outside the dealt checks is never disputed: **no watchers exist "
-               "yet**. Conviction is lower than detection where the check falls to a lazy member (it disputes, "
+               + "; ".join(det) + ". Nobody watches in these three runs: a bad segment outside the dealt checks is "
+               "never disputed (the runs with watchers below). Conviction is lower than detection where the check falls to a lazy member (it disputes, "
                "but its answer is no replay's and loses) or where the honest challenger's jury is covered; in B "
                "also where a colluding member holds the check (it stays silent).")
     cheats = [st for st in a["trainers"] if st != "honest"]
@@ -942,6 +1064,115 @@ def disputes_findings_markdown(P: dict, a: dict, b: dict, a_replay: dict) -> str
             line += "; a colluder's false dispute costs its bond unless its jury is captured. As jurors alone: " + jury
         out.append(line)
     return "\n".join(out) + "\n\nSource: `make whitepaper` (`whitepaper/simulate.py: run_disputes`, rules from `node/protocol.py`)."
+
+
+def watch_profit(sim: dict) -> tuple[float, float]:
+    """(profit, replay cost) per watcher per round (ETH) of a run with watchers: a watcher's replays, its watch disputes'
+    bonds, gas and payouts (jury seats and committee seats aside)."""
+    r = sim["verifiers"]["honest"]
+    n = max(r.get("watch rounds", 0), 1)
+    return r.get("watch profit (ETH)", 0) / n, r.get("watch segments replayed", 0) * sim["segment_replay_cost_eth"] / n
+
+
+def watchers_findings_markdown(P: dict, a_w: dict, b_w: dict, a: dict, b: dict,
+                               found_w: tuple[int, dict, dict] | None, search_from_wei: int) -> str:
+    """What the runs with watchers (a_w, b_w: A and B, every honest verifier watching) show next to the same rounds
+    unwatched (a, b), with the exact detection; `found_w`: disputes_deterring_stake with watchers, searched from
+    `search_from_wei` (v1's default)."""
+    share, W = a_w["watch_share"], a_w["watchers"]
+    C = ASSUMPTIONS["trainer compute cost per round C"] * P["trainer_reward_wei"] / ETH
+    out = []
+    det = []
+    for st in [x for x in a_w["trainers"] if x.startswith("forger")]:
+        p = detection_per_round(P, st)
+        pw = expected_watch_detection(p, share, W)
+        rounds = sum(x["trainers"][st]["rounds"] for x in (a_w, b_w))
+        dealt = sum(x["trainers"][st].get("caught", 0) for x in (a_w, b_w))
+        found = sum(x["trainers"][st].get("detected", 0) for x in (a_w, b_w))
+        conv = ", ".join(f"{x['trainers'][st]['slashed'] / x['trainers'][st]['rounds']:.1%} in {n} "
+                         f"({y['trainers'][st]['slashed'] / y['trainers'][st]['rounds']:.1%} unwatched)"
+                         for x, y, n in ((a_w, a, "A"), (b_w, b, "B")))
+        det.append(f"{st}: dealt checks alone p = {p:.3f} (exact), {dealt / rounds:.3f} measured; with the watchers "
+                   f"1 − (1 − p)(1 − σ)^W = {pw:.3f} (exact), {found / rounds:.3f} measured (A and B); convicted in "
+                   f"{conv} of its rounds")
+    p_rand = detection_per_round(P, "forger (random segment)")
+    fewer = ", ".join(f"W = {w}: {expected_watch_detection(p_rand, share, w):.3f}" for w in (1, 5, 10, 20))
+    out.append(f"- **Detection per round with watchers** ({W} honest verifiers watching, each segment with probability "
+               f"σ = 1/M = {share:.4f}: one segment per watcher per round on average, k steps, a third of a committee "
+               "seat's replay; lazy verifiers and colluders do not watch; a watcher disputes the first watched segment "
+               "that ends elsewhere, `open_watch`, and its dispute goes to a jury as an honest member's does): "
+               + "; ".join(det) + f". Fewer watchers, random segment: {fewer} (`expected_watch_detection`). A skipper "
+               "has so many bad segments that some watcher finds one in every round. Conviction stays below detection "
+               "where covering jurors hold the dispute's jury (the escape rate above) and, for a check a lazy or "
+               "colluding member holds, unless a watcher also found the segment.")
+    cheats = [st for st in a_w["trainers"] if st != "honest"]
+    worst = {st: max((x["trainers"][st] for x in (a_w, b_w)), key=lambda r: r["profit_per_round_eth"]) for st in cheats}
+    losing = [st for st in cheats if worst[st]["profit_per_round_eth"] < 0]
+    paying = [st for st in cheats if worst[st]["profit_per_round_eth"] >= 0]
+    line = (f"- **With watchers every cheating trainer loses:** {', '.join(losing) or 'none'} (worst of A and B: "
+            + ", ".join(f"{st} {describe_profit(worst[st])}" for st in cheats) + " ETH per round).")
+    if paying:
+        line = line.replace("every cheating trainer loses", "cheating trainers that lose") + (
+            f" **Not negative:** {', '.join(paying)}.")
+    out.append(line)
+    hon = []
+    for x, y, n in ((a_w, a, "A"), (b_w, b, "B")):
+        lost, opened = x["verifiers"]["honest"].get("watch disputes lost", 0), x["verifiers"]["honest"].get("watch disputes opened", 0)
+        hon.append(f"in {n} convicted in {x['trainers']['honest']['slashed']} of {x['trainers']['honest']['rounds']} "
+                   f"rounds ({y['trainers']['honest']['slashed']} unwatched), {lost} of {opened} watch disputes lost "
+                   f"({lost / max(opened, 1):.1%}; expected {expected_escape_rate(x['population']['verifiers'], x['lazy_juror']):.1%})")
+    out.append("- **Watchers never convict honest trainers:** a watcher disputes only a segment its replay contradicts; "
+               "honest trainers " + "; ".join(hon) + ". Every watch dispute lost is a found cheat that escaped a "
+               "covered jury, at the escape rate of the members' disputes. Several watchers often find the same cheat "
+               "and all dispute (they do not see each other before opening); after the first conviction the others get "
+               "their bond back, no share, and pay their gas.")
+    pays = []
+    for x, n in ((a_w, "A"), (b_w, "B")):
+        net, cost = watch_profit(x)
+        rounds_cheat = sum(r["rounds"] for st, r in x["trainers"].items() if st != "honest")
+        phi = rounds_cheat / x["rounds"]
+        breakeven = cost / ((net + cost) / phi) if net + cost > 0 else float("inf")
+        y = b if n == "B" else a
+        pays.append(f"{net:+.5f} ETH per watcher per round in {n} (its replays {cost:.5f}), so watching pays while at "
+                    f"least {breakeven:.0%} of rounds cheat in this mix ({phi:.0%} here); honest jurors "
+                    f"{jury_profit(x, 'honest'):+.4f} per jury seat ({jury_profit(y, 'honest'):+.4f} unwatched), honest "
+                    f"verifiers in all {x['verifiers']['honest']['profit_per_round_eth']:+.4f} per committee seat "
+                    f"({y['verifiers']['honest']['profit_per_round_eth']:+.4f} unwatched)")
+    out.append(f"- **Does watching pay?** At σ = 1/M a watcher replays σ·M·k = k steps a round, σ·C = {share * C:.5f} "
+               "ETH (less when it stops at a bad segment): " + "; ".join(pays) + ". Its income is the first convicting "
+               "watcher's `fraud_reward_bps` share of the fraud slash; its cost comes whether anyone cheats or not, so "
+               "where cheating is rare a watcher works at a loss: nothing pays a watched segment, and the deployment "
+               "cannot count on watchers. The redundant watch disputes also cost their jurors a replay each, unpaid "
+               "once the round is convicted: that is why honest jurors earn less per seat with watchers.")
+    out.append("- **Dishonest verifiers with watchers:** lazy "
+               f"{a_w['verifiers']['lazy']['profit_per_round_eth']:+.4f} ETH per committee seat in A "
+               f"({a['verifiers']['lazy']['profit_per_round_eth']:+.4f} unwatched), colluding "
+               f"{b_w['verifiers']['colluding']['profit_per_round_eth']:+.4f} in B "
+               f"({b['verifiers']['colluding']['profit_per_round_eth']:+.4f} unwatched): as jurors covering cheats they "
+               "are now slashed in many more convictions.")
+    if found_w is not None:
+        stake_w, sa, sb = found_w
+        worst_s = {st: max((x["trainers"][st] for x in (sa, sb)), key=lambda r: r["profit_per_round_eth"]) for st in cheats}
+        out.append(f"- **The stake with watchers:** the same search (`disputes_deterring_stake`, whole ETH from v1's "
+                   f"{search_from_wei / ETH:g} ETH) with every honest verifier watching at σ = 1/M stops at "
+                   f"{stake_w / ETH:g} ETH (worst: " + ", ".join(f"{st} {describe_profit(worst_s[st])}" for st in cheats)
+                   + " ETH per round), "
+                   + ("below" if stake_w < protocol.DISPUTES_MIN_TRAINER_STAKE_WEI else "not below")
+                   + f" the {protocol.DISPUTES_MIN_TRAINER_STAKE_WEI / ETH:g} ETH of a Disputes deployment "
+                   "(`protocol.DISPUTES_MIN_TRAINER_STAKE_WEI`, the unwatched search). The default stays where the "
+                   "unwatched search puts it: watching is each verifier's choice and pays only while cheats are "
+                   "common, so the stake deters without counting on it.")
+    A, N = b["population"]["verifiers"].get("colluding", 0), sum(b["population"]["verifiers"].values())
+    p_cap = protocol.compute_jury_capture_probability_finite(N - 1, A - 1, min(protocol.JURY_MAX, N - 1))
+    out.append(f"- **Not simulated: colluders watching honest trainers.** `open_watch` lets any staked verifier "
+               "dispute any round once, not only from a committee seat. If every colluder opened a false watch "
+               f"dispute on every honest round, each would be won with its jury captured, p = {p_cap:.1%} ({A - 1} "
+               f"other colluders of the {N - 1} jurors' pool, `compute_jury_capture_probability_finite`), and an honest "
+               f"trainer would be convicted with 1 − (1 − p)^{A} = {1 - (1 - p_cap) ** A:.0%} per round, at a third "
+               f"colluding; each attempt loses its bond with 1 − p. The runs above let colluders dispute only from "
+               "their committee seats.")
+    return "\n".join(out) + ("\n\nSource: `make whitepaper` (`whitepaper/simulate.py: run_disputes(..., watch_share)`, "
+                             "rules from `node/protocol.py`).")
 
 
 def main(argv: list[str] | None = None) -> int:
