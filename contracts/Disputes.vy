@@ -194,6 +194,7 @@ votes: public(HashMap[uint256, HashMap[address, uint256]])     # rules.VOTE_* of
 flag_of: public(HashMap[uint256, uint256])                     # dispute -> FLAG_* (0: a span dispute)
 round_convicted: public(HashMap[uint256, bool])                # the trainer's fraud slash is taken once per round
 boundaries_hash: public(HashMap[uint256, bytes32])             # round -> keccak256(abi.encode(h_0 .. h_M)) posted; empty: not yet
+watch_count: public(HashMap[uint256, uint256])                 # round -> watch disputes opened on it (each doubles the next bond)
 
 
 @deploy
@@ -227,7 +228,7 @@ def open(round_id: uint256, check_index: uint256) -> uint256:
     start_leaf: uint256 = starts[check_index]
     end_leaf: uint256 = (staticcall self.rounds.round_check_ends_of(round_id))[check_index]
     return self._open(round_id, check_index, msg.value, (staticcall self.rounds.start_hashes_of(round_id))[check_index],
-                      (staticcall self.rounds.end_hashes_of(round_id))[check_index], end_leaf - start_leaf)
+                      (staticcall self.rounds.end_hashes_of(round_id))[check_index], end_leaf - start_leaf, 0)
 
 
 @external
@@ -257,8 +258,11 @@ def post_boundaries(round_id: uint256, boundary_hashes: DynArray[bytes32, MAX_BO
 def open_watch(round_id: uint256, segment: uint256, boundary_hashes: DynArray[bytes32, MAX_BOUNDARIES]) -> uint256:
     """
     @notice A watcher (any staked verifier, on the committee or not) disputes segment `segment` of a round whose
-            boundaries were posted, before the round's deadline, posting the same bond as open: the span (segment,
-            segment + 1) from the posted h_segment to h_segment+1, then the same moves as a member's dispute.
+            boundaries were posted, before the round's deadline: the span (segment, segment + 1) from the posted
+            h_segment to h_segment+1, then the same moves as a member's dispute. Its bond is open's doubled for every
+            watch dispute already opened on the round (rules.compute_watch_bond; view watch_bond_for), and lost, it
+            pays the jurors and the trainer's gas and the rest is burned (not the trainer's: a cartel's bogus watches
+            would flow back to its trainer).
     @param round_id A round in phase ENDS_REVEALED with its boundaries posted.
     @param segment 0 .. M - 1.
     @param boundary_hashes The trainer's post, as in its BoundariesPosted event (checked against its hash).
@@ -270,7 +274,9 @@ def open_watch(round_id: uint256, segment: uint256, boundary_hashes: DynArray[by
     assert staticcall self.stake_manager.role_of(msg.sender) == rules.VERIFIER, "disputes: not a verifier"
     # TrainingRounds takes a check index past the round's checks as a watched segment
     n_checks: uint256 = len(staticcall self.rounds.end_hashes_of(round_id))
-    return self._open(round_id, n_checks + segment, msg.value, boundary_hashes[segment], boundary_hashes[segment + 1], 1)
+    n_watches: uint256 = self.watch_count[round_id]
+    self.watch_count[round_id] = n_watches + 1
+    return self._open(round_id, n_checks + segment, msg.value, boundary_hashes[segment], boundary_hashes[segment + 1], 1, n_watches)
 
 
 @external
@@ -326,7 +332,7 @@ def open_flag(round_id: uint256, flag: uint256, answer_commitment: bytes32) -> u
     @return The dispute id.
     """
     assert flag >= FLAG_DATA_ROOT and flag <= FLAG_FINAL, "disputes: no such flag"
-    dispute_id: uint256 = self._open(round_id, 0, msg.value, empty(bytes32), empty(bytes32), 0)
+    dispute_id: uint256 = self._open(round_id, 0, msg.value, empty(bytes32), empty(bytes32), 0, 0)
     jury_block: uint256 = rules.compute_jury_block(block.number)
     self.disputes[dispute_id].phase = rules.DISPUTE_STEP_NAMED
     self.disputes[dispute_id].jury_block = jury_block
@@ -339,10 +345,10 @@ def open_flag(round_id: uint256, flag: uint256, answer_commitment: bytes32) -> u
 
 
 @internal
-def _open(round_id: uint256, check_index: uint256, bond: uint256, start_hash: bytes32, end_hash: bytes32, span_segments: uint256) -> uint256:
+def _open(round_id: uint256, check_index: uint256, bond: uint256, start_hash: bytes32, end_hash: bytes32, span_segments: uint256, n_watches: uint256) -> uint256:
     """Registers the dispute with TrainingRounds (which checks the challenger contradicted, or watches, and disputes
     once) and records it in phase DISPUTE_OPENED over the span from `start_hash` to `end_hash` (`span_segments`
-    segments); `bond` is all of msg.value."""
+    segments); `bond` is all of msg.value, at least the challenger bond doubled `n_watches` times."""
     trainer: address = empty(address)
     task_id: uint256 = 0
     commit_block: uint256 = 0
@@ -351,7 +357,7 @@ def _open(round_id: uint256, check_index: uint256, bond: uint256, start_hash: by
     trainer, task_id, commit_block = extcall self.rounds.open_dispute(round_id, msg.sender, check_index)
     p: rules.TaskParams = staticcall self.registry.task_params(task_id)
     # all of msg.value is the bond (at least the formula at this block's basefee): a loser loses all of it
-    assert bond >= rules.compute_challenger_bond(p.verifier_reward_wei, block.basefee), "disputes: bond below rules.compute_challenger_bond"
+    assert bond >= rules.compute_watch_bond(rules.compute_challenger_bond(p.verifier_reward_wei, block.basefee), n_watches), "disputes: bond below rules.compute_challenger_bond"
     span_steps: uint256 = span_segments * p.segment_steps
     assert span_steps <= rules.MAX_SPAN_STEPS, "disputes: span too long"
     dispute_id: uint256 = self.dispute_count + 1
@@ -600,6 +606,15 @@ def bond_for(task_verifier_reward: uint256) -> uint256:
     return rules.compute_challenger_bond(task_verifier_reward, block.basefee)
 
 
+@external
+@view
+def watch_bond_for(round_id: uint256, task_verifier_reward: uint256) -> uint256:
+    """
+    @notice The bond an `open_watch` on `round_id` in this block would need (doubled per earlier watch of the round).
+    """
+    return rules.compute_watch_bond(rules.compute_challenger_bond(task_verifier_reward, block.basefee), self.watch_count[round_id])
+
+
 # ================================================================ internals of the moves
 
 @internal
@@ -701,18 +716,21 @@ def _settle_jury(dispute_id: uint256, trainer_won: bool, p: rules.TaskParams) ->
 
 @internal
 def _pay_from_bond(dispute_id: uint256, d: Dispute, n_majority: uint256, p: rules.TaskParams):
-    """The challenger lost: its bond pays the majority jurors, then the trainer's gas and the rest to the trainer."""
+    """The challenger lost: its bond pays the majority jurors, then the trainer's gas and the rest to the trainer; a
+    watcher's rest is burned (credited to the zero address, which nobody can claim: see open_watch)."""
     per_juror: uint256 = 0
     to_trainer: uint256 = 0
-    to_treasury: uint256 = 0
-    per_juror, to_trainer, to_treasury = rules.compute_dispute_payouts(d.bond, n_majority, p.verifier_reward_wei, rules.DEFENDER_GAS_ALLOWANCE * d.gas_price, rules.BPS)
+    burned: uint256 = 0
+    watched: bool = d.check_index >= len(staticcall self.rounds.end_hashes_of(d.round_id))
+    share: uint256 = 0 if watched else rules.BPS
+    per_juror, to_trainer, burned = rules.compute_dispute_payouts(d.bond, n_majority, p.verifier_reward_wei, rules.DEFENDER_GAS_ALLOWANCE * d.gas_price, share)
     if per_juror > 0:
         winning: uint256 = rules.VOTE_TRAINER
         for juror: address in self.jury[dispute_id]:
             if self.votes[dispute_id][juror] == winning:
                 self._credit(dispute_id, juror, per_juror, "juror reward")
     self._credit(dispute_id, d.trainer, to_trainer, "bond to the trainer")
-    # share BPS: nothing is left for the treasury (compute_dispute_payouts sums to the pot)
+    self._credit(dispute_id, empty(address), burned, "watch bond burned")
 
 
 @internal

@@ -276,6 +276,15 @@ def compute_merkle_root(values: DynArray[bytes32, rules.MAX_SEGMENTS + 1]) -> by
 
 @external
 @pure
+def compute_watch_bond(challenger_bond: uint256, n_watches: uint256) -> uint256:
+    """
+    @notice A watcher's bond: the challenger's doubled for every watch dispute already opened on the round.
+    """
+    return rules.compute_watch_bond(challenger_bond, n_watches)
+
+
+@external
+@pure
 def compute_vote_side(answer: bytes32, trainer_answer: bytes32, challenger_answer: bytes32) -> uint256:
     """
     @notice Whose side a revealed answer is on: 1 the trainer's, 2 the challenger's (empty: not revealed), 3 neither (abstains).

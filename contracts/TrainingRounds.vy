@@ -441,8 +441,9 @@ def reveal_verdict(round_id: uint256, end_hashes: DynArray[bytes32, MAX_CHECKED]
     member: uint256 = 0
     holders: uint256 = 1
     if self.disputes != empty(address):
-        holders = len(self.round_committee[round_id])
-        member = rules.compute_member_index(self.round_committee[round_id], msg.sender)
+        committee: DynArray[address, MAX_COMMITTEE] = self.round_committee[round_id]  # one storage read of it
+        holders = len(committee)
+        member = rules.compute_member_index(committee, msg.sender)
     contradicts: bool = rules.is_contradicting(trainer_ends, end_hashes, data_root_ok, starts_ok, final_ok, member, holders)
     self.revealed[round_id][msg.sender] = True
     self.contradicted[round_id][msg.sender] = contradicts

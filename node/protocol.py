@@ -549,6 +549,14 @@ def compute_challenger_bond(juror_reward: int, gas_price: int) -> int:
     return juror_reward * (JURY_MAX + 1) + DEFENDER_GAS_ALLOWANCE * gas_price
 
 
+def compute_watch_bond(challenger_bond: int, n_watches: int) -> int:
+    """A watcher's bond: the challenger's, doubled for every watch dispute already opened on the round. Any verifier
+    may watch any round, so without it colluders could force one jury draw after another on an honest trainer until
+    one is captured; doubling (and a lost watch's bond burned, not paid to the trainer) makes the k-th attempt cost
+    2^(k-1) bonds, and the same for a cartel flooding a round to price honest watchers out."""
+    return challenger_bond << min(n_watches, 128)
+
+
 def compute_jury_seed(block_hash: bytes, dispute_id: int) -> bytes:
     """keccak256(abi.encode(block_hash, dispute_id, DOMAIN_JURY)): the jury's draw (StakeManager.draw_committee)."""
     return keccak(block_hash + dispute_id.to_bytes(32, "big") + DOMAIN_JURY.to_bytes(32, "big"))

@@ -649,6 +649,16 @@ def compute_challenger_bond(juror_reward: uint256, gas_price: uint256) -> uint25
 
 @internal
 @pure
+def compute_watch_bond(challenger_bond: uint256, n_watches: uint256) -> uint256:
+    """A watcher's bond: the challenger's, doubled for every watch dispute already opened on the round. Any verifier
+    may watch any round, so without it colluders could force one jury draw after another on an honest trainer until
+    one is captured; doubling (and a lost watch's bond burned, not paid to the trainer) makes the k-th attempt cost
+    2^(k-1) bonds, and the same for a cartel flooding a round to price honest watchers out."""
+    return challenger_bond << min(n_watches, 128)
+
+
+@internal
+@pure
 def compute_jury_seed(block_hash: bytes32, dispute_id: uint256) -> bytes32:
     """keccak256(abi.encode(block_hash, dispute_id, DOMAIN_JURY))."""
     return keccak256(abi_encode(block_hash, dispute_id, DOMAIN_JURY))

@@ -225,9 +225,10 @@ class DisputeDuties:
         return self._open(round_id, self.disputes.functions.open_flag(round_id, flag, commitment), "open flag dispute",
                           {"flag": flag, "answer": answer.hex(), "answer_salt": salt.hex()}, f"flag {flag}")
 
-    def _open(self, round_id: int, fn, what: str, decided: dict, detail: str) -> int:
+    def _open(self, round_id: int, fn, what: str, decided: dict, detail: str, bond: int | None = None) -> int:
         """Send an open move with the bond (the formula at this block plus a margin) and record the dispute."""
-        bond = self.chain.call(self.disputes.functions.bond_for(self._verifier_reward(round_id)))
+        if bond is None:
+            bond = self.chain.call(self.disputes.functions.bond_for(self._verifier_reward(round_id)))
         bond = bond * BOND_MARGIN_NUM // BOND_MARGIN_DEN + 1  # what is above the formula is bond too
         receipt = self._send(fn, value=bond, what=what)
         dispute_id = self.disputes.events.DisputeOpened().process_receipt(receipt, errors=DISCARD)[0]["args"]["dispute_id"]
@@ -333,7 +334,7 @@ class DisputeDuties:
                 done += self._convict(round_id, self.disputes.functions.convict_off_root(round_id, hashes), "boundaries off the trace root")
                 continue
             segment = self.find_bad_segment(round_id, hashes)
-            if segment is not None:
+            if segment is not None and not self.is_watch_redundant(round_id, segment):
                 done.append(f"watched {self.open_watch(round_id, segment, hashes)}")
         self.db.put_json("watch:rounds", sorted(watched))
         return done
@@ -354,10 +355,28 @@ class DisputeDuties:
         log.info("round %d: watched %d of %d segments: all agree", round_id, len(chosen), len(hashes) - 1)
         return None
 
+    def is_watch_redundant(self, round_id: int, segment: int) -> bool:
+        """Another watch would add nothing (and cost a doubled bond, rules.compute_watch_bond): the trainer is convicted
+        already, or a watch dispute over this segment is still open or was won. One that was lost (a bogus watcher may
+        name the right segment and lose on purpose) does not stop ours."""
+        if self.chain.call(self.disputes.functions.round_convicted(round_id)):
+            return True
+        n_checks = len(self.chain.call(self.chain.rounds.functions.round_samples_of(round_id)))
+        for ev in self.chain.events("DisputeOpened", round_id=round_id):
+            if ev["args"]["check_index"] == n_checks + segment:
+                d = self.view(ev["args"]["dispute_id"])
+                if d.phase != protocol.DISPUTE_RESOLVED or not self.chain.call(self.disputes.functions.disputes(d.dispute_id))[22]:
+                    log.info("round %d: segment %d is disputed already (dispute %d): not watching it again", round_id,
+                             segment, d.dispute_id)
+                    return True
+        return False
+
     def open_watch(self, round_id: int, segment: int, hashes: list[bytes]) -> int:
-        """Watcher: dispute segment `segment` of `round_id` (the span between its posted boundaries)."""
+        """Watcher: dispute segment `segment` of `round_id` (the span between its posted boundaries), with the watch
+        bond of the round (doubled per earlier watch)."""
+        bond = self.chain.call(self.disputes.functions.watch_bond_for(round_id, self._verifier_reward(round_id)))
         return self._open(round_id, self.disputes.functions.open_watch(round_id, segment, hashes), "open watch dispute",
-                          {"segment": segment}, f"segment {segment}")
+                          {"segment": segment}, f"segment {segment}", bond=bond)
 
     def _convict(self, round_id: int, fn, why: str) -> list[str]:
         """convict_unposted / convict_off_root: every watching node may send it; one lands, the rest revert

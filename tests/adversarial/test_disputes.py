@@ -19,7 +19,9 @@ from node.rounds import Outcome
 from roundkit import SMALL_TASK, RoundKit
 
 # windows: every node's move mines a block on this automining chain, so a window must outlast a pass of 8 nodes
-TOP_UP = 2 * 10**18  # the trainer's stake is topped up by this when its free stake falls below it
+# the trainer's stake is topped up by TOP_UP when its free stake could not hold a round's reservation (the Disputes
+# deployment's minimum) after another conviction: earlier cases' fraud slashes eat into it
+TOP_UP = 2 * protocol.DISPUTES_MIN_TRAINER_STAKE_WEI
 TASK = replace(SMALL_TASK, segment_steps=2, steps_per_round=16, reveal_window=16, commit_verdicts_window=16,
                reveal_verdicts_window=16)
 
@@ -136,7 +138,7 @@ class Play:
     def __init__(self, dnet, tmp_path, n_contradicting, providers=None, classes=None, post_boundaries=True):
         self.net, self.kit = dnet
         sm = self.kit.contract("StakeManager").functions
-        if sm.free_stake(self.kit.trainer.address).call() < TOP_UP:  # earlier cases' fraud slashes ate into it
+        if sm.free_stake(self.kit.trainer.address).call() < TOP_UP:
             self.kit.tx("StakeManager", "stake", protocol.TRAINER, sender=self.kit.trainer, value=TOP_UP)
         self.task_id = self.kit.create_task(TASK)
         verdicts = FirstMembers(n_contradicting)

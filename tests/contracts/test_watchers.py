@@ -220,3 +220,40 @@ def test_boundaries_on_the_trace_root_are_not_convicted(dc, rd, outsider):
 @given(values=st.lists(st.binary(min_size=32, max_size=32), min_size=1, max_size=70))
 def test_merkle_root_matches_the_reference(dc, values):
     assert bytes(dc.rules.compute_merkle_root(values)) == P.compute_merkle_root(values)
+
+
+def test_each_watch_doubles_the_next_bond_and_a_lost_watch_is_burned(dc, rd, trainer, verifiers):
+    """Any verifier may watch any round, so colluders could force jury after jury on an honest trainer until one is
+    captured: the k-th watch of a round posts 2^(k-1) bonds (rules.compute_watch_bond), and a lost watch pays the
+    jurors and the trainer's gas and burns the rest (to the trainer, a cartel's bogus watches would come back to it)."""
+    posted_round(dc, rd)
+    first, second = [v for v in verifiers if v not in rd.committee][:2]
+    w1, w2 = WatchDriver(dc, rd, first, 0), WatchDriver(dc, rd, second, 1)
+    base = w1.bond
+    assert dc.disputes.watch_bond_for(rd.round_id, PARAMS.verifier_reward_wei) == base
+    w1.open()
+    assert dc.disputes.watch_count(rd.round_id) == 1
+    assert dc.disputes.watch_bond_for(rd.round_id, PARAMS.verifier_reward_wei) == P.compute_watch_bond(base, 1) == 2 * base
+    with brownie.reverts("disputes: bond below rules.compute_challenger_bond"):
+        w2.open(value=2 * base - 1)
+    w2.open(value=2 * base)
+    w1.post_steps()
+    w1.name_step(step=1)
+    trainer0, burned0 = money(dc, trainer), dc.sm.claimable(ZERO)
+    w1.vote({j: True for j in w1.jury})
+    tx = w1.resolve()
+    assert tx.events["DisputeResolved"]["trainer_won"] is True
+    per_juror, to_trainer, burned = P.compute_dispute_payouts(w1.posted_bond, len(w1.jury), PARAMS.verifier_reward_wei,
+                                                              P.DEFENDER_GAS_ALLOWANCE * w1.state["gas_price"], 0)
+    assert burned > 0 and money(dc, trainer) == trainer0 + to_trainer
+    assert dc.sm.claimable(ZERO) == burned0 + burned
+    assert per_juror * len(w1.jury) + to_trainer + burned == w1.posted_bond
+
+
+ZERO = "0x" + "00" * 20
+
+
+@settings(max_examples=20, deadline=None)
+@given(bond=st.integers(0, 10**21), n=st.integers(0, 300))
+def test_watch_bond_matches_the_reference(dc, bond, n):
+    assert dc.rules.compute_watch_bond(bond, n) == P.compute_watch_bond(bond, n)
