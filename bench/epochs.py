@@ -239,7 +239,9 @@ def write_md(results: list[dict]) -> str:
     lines = ["# Verified DiLoCo epochs: throughput (`python -m bench.epochs`)", "",
              f"Demo model, H = {hs} steps per slot, {epochs} epochs per run; LocalNet on this machine (anvil, 1 s blocks, "
              f"{os.cpu_count()} cores shared by the N trainer processes, 3 verifier processes and anvil); DiLoCo's outer "
-             "step (lr 0.7, Nesterov 0.9); trainers train ahead (§3.6). " + runs_line(results), "",
+             "step (lr 0.7, Nesterov 0.9); trainers train ahead (§3.6): since 232ac36 a trainer alone in its epoch "
+             "starts at its own commit, else (and in runs whose line names no commit) at the last ends reveal. "
+             + runs_line(results), "",
              "## Steady state (throughput)", "",
              "Period = the time between consecutive EpochClosed events (block timestamps), the network's pace with "
              "training ahead; overhead = Σ period / Σ the slowest slot's pure training of the same epochs - 1. "
@@ -249,7 +251,7 @@ def write_md(results: list[dict]) -> str:
              "periods and overhead between consecutive epochs' last slot commits (a slot trained ahead from the commit "
              "before trains through the previous epoch's protocol, so over 3 epochs the close-to-close periods borrow "
              "from the first epoch's cold latency; commit to commit counts each slot's training once; runs before "
-             "c0477dd did not record it).", "",
+             "b76505e did not record it).", "",
              "| N | H | periods (s) | mean period (s) | slowest slot's training (s) | steady overhead | steady verified steps / s "
              "| ratio | whole run: steps / span (s) | verified steps / s | ratio | one trainer's pure steps / s | verifier CPU (s) "
              "| by commits: periods (s) | by commits: overhead |",
@@ -350,10 +352,10 @@ def main() -> list[dict]:
 
 
 if __name__ == "__main__":
-    started, load0 = time.time(), os.getloadavg()[0]
+    started, load0, commit = time.time(), os.getloadavg()[0], git_commit()  # the code the run starts with
     res = main()
     run = {"started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)), "seconds": round(time.time() - started),
-           "load_before": round(load0, 2), "load_after": round(os.getloadavg()[0], 2), "commit": git_commit()}
+           "load_before": round(load0, 2), "load_after": round(os.getloadavg()[0], 2), "commit": commit}
     res = [{**r, "bench": run} for r in res]
     path = BENCH_DIR / "epochs.json"
     if os.environ.get("BENCH_EPOCHS_MERGE") == "1" and path.exists():
