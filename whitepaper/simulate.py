@@ -1169,8 +1169,11 @@ def watchers_findings_markdown(P: dict, a_w: dict, b_w: dict, a: dict, b: dict,
                f"dispute on every honest round, each would be won with its jury captured, p = {p_cap:.1%} ({A - 1} "
                f"other colluders of the {N - 1} jurors' pool, `compute_jury_capture_probability_finite`), and an honest "
                f"trainer would be convicted with 1 − (1 − p)^{A} = {1 - (1 - p_cap) ** A:.0%} per round, at a third "
-               f"colluding; each attempt loses its bond with 1 − p. The runs above let colluders dispute only from "
-               "their committee seats.")
+               f"colluding, if watching were free; each attempt loses its bond with 1 − p. So each watch of a round "
+               f"doubles the next one's bond (`protocol.compute_watch_bond`) and a lost watch's bond is burned: k "
+               f"attempts convict with 1 − (1 − p)^k and put 2^k − 1 bonds at risk (k = 5: "
+               f"{1 - (1 - p_cap) ** 5:.0%} for {(2 ** 5 - 1) * (1 - p_cap):.1f} bonds lost in expectation). The runs "
+               "above let colluders dispute only from their committee seats.")
     return "\n".join(out) + ("\n\nSource: `make whitepaper` (`whitepaper/simulate.py: run_disputes(..., watch_share)`, "
                              "rules from `node/protocol.py`).")
 
