@@ -20,15 +20,20 @@ STAKE = 4 * 10**18
 TIMEOUT = 300
 
 
-@pytest.fixture(scope="module")
-def dnet(tmp_path_factory):
+def start_disputes_net(root) -> LocalNet:
+    """A started LocalNet deployed with Disputes (0.5 s blocks); the tiny spec's runtime pinned in this process first
+    (its genesis and dataset are built here)."""
     from node.engine import TaskSpec, apply_runtime_pin
     from node.engine.runtime import is_torch_loaded
 
     if not is_torch_loaded():
         apply_runtime_pin(TaskSpec.preset("tiny"))
-    net = LocalNet(tmp_path_factory.mktemp("dispute-nodes"), block_time=0.5, deploy_params=DeployParams(disputes=True))
-    net.start()
+    return LocalNet(root, block_time=0.5, deploy_params=DeployParams(disputes=True)).start()
+
+
+@pytest.fixture(scope="module")
+def dnet(tmp_path_factory):
+    net = start_disputes_net(tmp_path_factory.mktemp("dispute-nodes"))
     try:
         net.chain = net.client()
         net.verifiers = [net.add_staked_node(f"verifier{i}", 2 + i, "verifier", STAKE, config=NODE_CONFIG) for i in range(4)]
@@ -162,13 +167,7 @@ def wnet(tmp_path_factory):
     """Disputes deployed; three MisbehavingVerifier('lazy') processes (as members they replay nothing and guess their
     end hashes; their dispute and jury duties are the honest node's) and one honest verifier process watching every
     posted segment (--watch 1.0)."""
-    from node.engine import TaskSpec, apply_runtime_pin
-    from node.engine.runtime import is_torch_loaded
-
-    if not is_torch_loaded():
-        apply_runtime_pin(TaskSpec.preset("tiny"))
-    net = LocalNet(tmp_path_factory.mktemp("watch-nodes"), block_time=0.5, deploy_params=DeployParams(disputes=True))
-    net.start()
+    net = start_disputes_net(tmp_path_factory.mktemp("watch-nodes"))
     try:
         net.chain = net.client()
         net.lazy = [net.add_staked_node(f"lazy{i}", 2 + i, "verifier", STAKE, config=NODE_CONFIG) for i in range(3)]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from types import SimpleNamespace
 
+import pytest
+
 from brownie import accounts, chain
 
 from node import protocol as P
@@ -48,6 +50,24 @@ def deploy_with_disputes(deployer) -> SimpleNamespace:
     rounds.set_disputes(disputes, {"from": deployer})
     return SimpleNamespace(sm=sm, oracle=oracle, registry=registry, rounds=rounds, disputes=disputes,
                            rules=ProtocolRules.deploy({"from": deployer}))
+
+
+@pytest.fixture(scope="module")
+def dc(deployer, trainer, verifiers):
+    """A deployment with Disputes, its trainer and verifiers staked (one per test module)."""
+    c = deploy_with_disputes(deployer)
+    c.sm.stake(P.TRAINER, {"from": trainer, "value": TRAINER_STAKE})
+    for v in verifiers:
+        c.sm.stake(P.VERIFIER, {"from": v, "value": VERIFIER_STAKE})
+    return c
+
+
+@pytest.fixture
+def rd(dc, deployer, trainer):
+    """A RoundDriver for a fresh task of PARAMS on `dc`."""
+    from conftest import RoundDriver
+
+    return RoundDriver(dc, deployer, trainer, PARAMS)
 
 
 def money(c, who) -> int:

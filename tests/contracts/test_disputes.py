@@ -6,24 +6,10 @@ from brownie import accounts, chain
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import RoundDriver
-from disputes_kit import (PARAMS, TRAINER_STAKE, VERIFIER_STAKE, DisputeDriver, deploy_with_disputes, money,
-                          play_round_to_reveals, rand32, total_money)
+from disputes_kit import (PARAMS, TRAINER_STAKE, DisputeDriver, dc, money, play_round_to_reveals,  # noqa: F401  (fixtures)
+                          rand32, rd, total_money)
 from node import protocol as P
 from node.rounds import Outcome
-
-
-@pytest.fixture(scope="module")
-def dc(deployer, trainer, verifiers):
-    c = deploy_with_disputes(deployer)
-    c.sm.stake(P.TRAINER, {"from": trainer, "value": TRAINER_STAKE})
-    for v in verifiers:
-        c.sm.stake(P.VERIFIER, {"from": v, "value": VERIFIER_STAKE})
-    return c
-
-
-@pytest.fixture
-def rd(dc, deployer, trainer):
-    return RoundDriver(dc, deployer, trainer, PARAMS)
 
 
 def contradicted_round(rd, n_contradicting=1):
@@ -454,15 +440,21 @@ def test_lying_juror_minority_is_slashed(dc, rd):
         assert money(dc, j) > before[j.address]
 
 
-def test_jurors_without_the_challengers_answer_cannot_convict(dc, rd, trainer):
-    """Answer votes (#15): jurors that did not replay and answer anything but the trainer's hash (here all of them,
-    each a guess: a lazy majority) count for nobody, since the challenger's answer was hidden until they committed.
-    The trainer wins 0:0, the guessers are neither paid nor slashed, the challenger loses its bond."""
+def named_dispute(dc, rd) -> DisputeDriver:
+    """A member's dispute over check 0 of a freshly contradicted round: steps posted, step 1 named, jury drawn."""
     challenger, _ = contradicted_round(rd)
     dd = DisputeDriver(dc, rd, challenger)
     dd.open()
     dd.post_steps()
     dd.name_step()
+    return dd
+
+
+def test_jurors_without_the_challengers_answer_cannot_convict(dc, rd, trainer):
+    """Answer votes (#15): jurors that did not replay and answer anything but the trainer's hash (here all of them,
+    each a guess: a lazy majority) count for nobody, since the challenger's answer was hidden until they committed.
+    The trainer wins 0:0, the guessers are neither paid nor slashed, the challenger loses its bond."""
+    dd = named_dispute(dc, rd)
     before = {j.address: money(dc, j) for j in dd.jury}
     tr0 = money(dc, trainer)
     dd.vote({j: rand32() for j in dd.jury})
@@ -478,11 +470,7 @@ def test_jurors_without_the_challengers_answer_cannot_convict(dc, rd, trainer):
 def test_a_challenger_that_keeps_its_answer_gets_no_votes(dc, rd, trainer):
     """Jurors that answer the challenger's value (told by it: colluders) count only once the challenger reveals it;
     one that never does gets no votes and loses, after the reveal deadline (resolve waits for its reveal until then)."""
-    challenger, _ = contradicted_round(rd)
-    dd = DisputeDriver(dc, rd, challenger)
-    dd.open()
-    dd.post_steps()
-    dd.name_step()
+    dd = named_dispute(dc, rd)
     before = {j.address: money(dc, j) for j in dd.jury}
     for j in dd.jury:
         dd.commit_vote(j, False)

@@ -3,31 +3,14 @@ until the round's deadline any staked verifier may dispute any segment (open_wat
 trainer that does not post, or posts boundaries off its trace root, is convicted by anyone (convict_unposted,
 convict_off_root). One deployment per module; brownie's fn_isolation reverts each test."""
 import brownie
-import pytest
 from brownie import accounts, chain
 from hypothesis import given, settings, strategies as st
 
-from conftest import RoundDriver
-from disputes_kit import (PARAMS, TRAINER_STAKE, VERIFIER_STAKE, DisputeDriver, deploy_with_disputes, money,
-                          play_round_to_reveals, rand32)
+from disputes_kit import PARAMS, DisputeDriver, dc, money, play_round_to_reveals, rand32, rd  # noqa: F401  (fixtures)
 from node import protocol as P
 from node.rounds import Outcome
 
 MANIFEST = "bafy-manifest"
-
-
-@pytest.fixture(scope="module")
-def dc(deployer, trainer, verifiers):
-    c = deploy_with_disputes(deployer)
-    c.sm.stake(P.TRAINER, {"from": trainer, "value": TRAINER_STAKE})
-    for v in verifiers:
-        c.sm.stake(P.VERIFIER, {"from": v, "value": VERIFIER_STAKE})
-    return c
-
-
-@pytest.fixture
-def rd(dc, deployer, trainer):
-    return RoundDriver(dc, deployer, trainer, PARAMS)
 
 
 def mine_past(block: int):
