@@ -464,8 +464,8 @@ def compute_post_deadline(commit_deadline: int, n_accepted: int, post_window: in
 # revealed start checkpoint and votes commit-reveal; the loser pays. Same names in contracts/lib/rules.vy.
 JURY_MAX = 15                       # jurors per dispute: StakeManager.draw_committee returns <= 16, the challenger is dropped
 MAX_SPAN_STEPS = 512                # most steps of a disputed span (a check spans k or 2k steps): bounds post_steps' calldata
-DEFENDER_GAS_ALLOWANCE = 1_750_000  # gas refunded to a winning trainer: post_steps (158k at 4 steps, 677k at 512) + resolve (875k with 15 jurors): bench/disputes.md
-CHALLENGER_GAS_ALLOWANCE = 4_000_000  # gas refunded to a winning challenger: open (514k) + name_step (677k at 512 steps) + draw_jury (1.62M with 15 jurors) + resolve (878k) = 3.69M: bench/disputes.md
+DEFENDER_GAS_ALLOWANCE = 1_750_000  # gas refunded to a winning trainer: post_steps (677k at 512 steps) + resolve (901k with 15 jurors) = 1.58M: bench/disputes.md
+CHALLENGER_GAS_ALLOWANCE = 4_000_000  # gas refunded to a winning challenger: open (535k) + name_step (679k at 512 steps) + draw_jury (1.58M with 15 jurors) + reveal_answer (103k) + resolve (901k) = 3.80M: bench/disputes.md
 DOMAIN_JURY = 4                    # distinct from DOMAIN_AGGREGATE (3): no seed of one kind equals one of another
 
 # dispute phases (contracts/Disputes.vy)
