@@ -13,7 +13,7 @@ from pathlib import Path
 from statistics import mean
 
 from node import protocol as P
-from node.chain.contracts import (CONTRACT_NAMES, EIP170_LIMIT, REFERENCE_NAMES, compile_contract, contract, deploy,
+from node.chain.contracts import (CONTRACT_NAMES, EIP170_LIMIT, OPTIONAL_NAMES, REFERENCE_NAMES, compile_contract, contract, deploy,
                                   send)
 from node.chain.records import TaskParams
 
@@ -220,7 +220,7 @@ def write_epochs_markdown(epochs: dict[int, dict], v1_round: int) -> str:
 
 def code_sizes() -> dict[str, int]:
     """Runtime bytecode size (bytes) of every contract, as compiled by node.chain.contracts."""
-    return {name: compile_contract(name)["runtime_size"] for name in CONTRACT_NAMES + REFERENCE_NAMES}
+    return {name: compile_contract(name)["runtime_size"] for name in CONTRACT_NAMES + OPTIONAL_NAMES + REFERENCE_NAMES}
 
 
 def write_markdown(rows: list[dict], sizes: dict[str, int]) -> str:
