@@ -148,9 +148,13 @@ class EpochTrainerDuties:
         """The slot trained ahead, if it is this epoch's slot `index` on this base (waiting for it if still training)."""
         job = self.ahead
         if job is not None and job.start_step == ep.epoch:  # an epoch's ahead job is keyed by the epoch
-            log.info("epoch %d opened before the slot trained ahead was done: waiting for it", ep.epoch)
-            job.wait()
-            self.collect_ahead()
+            before = self.chain.get_epoch(self.task_id, ep.epoch - 1)
+            if before.outcome == R.Outcome.ACCEPTED and before.accepted == job.slots_mask:
+                log.info("epoch %d opened before the slot trained ahead was done: waiting for it", ep.epoch)
+                job.wait()
+                self.collect_ahead()
+            else:  # not every slot it aggregated was accepted: its base is not this one, and waiting costs the window
+                self.discard_ahead(f"epoch {ep.epoch - 1} accepted slots {before.accepted_slots}, not all it aggregated")
         ahead = self.db.get_json(self.ahead_key())
         if ahead and ahead.get("epoch") == ep.epoch and ahead["index"] == index and bytes(ahead["base_hash"]) == ep.base_hash \
                 and Path(ahead["out_dir"]).exists():
@@ -292,7 +296,7 @@ class EpochTrainerDuties:
                  "on their aggregate", epoch, [f.index for f in finals], index, nxt)
         # keyed by the epoch (its base is what the job computes): slot_trace_ahead matches epoch, then base
         self.ahead = AheadJob(ep.base_hash, nxt, work).start()
-        self.ahead.slot_index = index
+        self.ahead.slot_index, self.ahead.slots_mask = index, ep.committed  # the slots its base aggregates
         mine["ahead_started"] = head  # the block (bench/epochs.py: how long the next slot trains hidden)
         self.db.put_json(self.slot_key(epoch), mine)
 
