@@ -549,32 +549,39 @@ def epochs_table(path: Path) -> str:
     if not res or "steady" not in res[0]:
         return bench_tables.pending("`python -m bench.epochs` (the steady-state measure) → `bench/epochs.md`")
     pct = lambda x: f"{x * 100:.0f} %" if x is not None else "n/a"  # noqa: E731
-    lines = ["| N | H | period (s) | slowest slot's training (s) | steady overhead | verified steps / s | "
-             "vs one trainer's pure rate | not hidden: commit → final checkpoints revealed (blocks) | "
+    lines = ["| N | H | period (s) | slowest slot's training (s) | steady overhead | overhead, commit to commit | "
+             "verified steps / s | vs one trainer's pure rate | not hidden: commit → training ahead starts (blocks) | "
              "hidden: → finalized + aggregation + next claim (blocks) | verifier CPU (s) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in res:
         s, later = r["steady"], [e for e in r["epochs"] if e["epoch"] >= 1] or r["epochs"]
 
-        def blocks(keys):
-            xs = [sum(e[k] for k in keys) for e in later if all(e.get(k) is not None for k in keys)]
+        def blocks(keys, eps=later):
+            xs = [sum(e[k] for k in keys) for e in eps if all(e.get(k) is not None for k in keys)]
             return f"{min(xs)}–{max(xs)}" if xs and min(xs) != max(xs) else (f"{xs[0]}" if xs else "n/a")
         hidden = [e["slot_rounds"] - e["to_ends_revealed"] + e["aggregation"] + (e.get("from_prev_close") or 0)
                   for e in later if None not in (e.get("slot_rounds"), e.get("to_ends_revealed"), e.get("aggregation"))]
         hid = (f"{min(hidden)}–{max(hidden)}" if min(hidden) != max(hidden) else f"{hidden[0]}") if hidden else "n/a"
+        # runs since training ahead may start at the commit record where it started (every epoch but the last, which
+        # trains nothing ahead); older runs started it at the ends reveal
+        started = [e for e in r["epochs"] if e.get("to_ahead_start") is not None]
+        not_hidden = blocks(["to_ahead_start"], started) if started else blocks(["to_ends_revealed"])
+        by_commits = f"**{pct(r['steady_commits']['overhead'])}**" if r.get("steady_commits") else "n/a (older run)"
         lines.append(f"| {r['n']} | {r['H']:,} | {s['period_s']} | {s['slowest_train_s']} | **{pct(s['overhead'])}** | "
-                     f"{s['steps_per_s']} | {s['ratio']}× | {blocks(['to_ends_revealed'])} | {hid} | {r['verifier_cpu_s']} |")
+                     f"{by_commits} | {s['steps_per_s']} | {s['ratio']}× | {not_hidden} | {hid} | {r['verifier_cpu_s']} |")
     epochs = max(len(r["epochs"]) for r in res)
     return ("\n".join(lines) + f"\n\n{epochs} epochs per run; LocalNet (anvil, 1 s blocks) on a "
             "2-core machine, the N trainers, 3 verifiers and anvil sharing its cores; demo model. Period: the mean time "
             "between consecutive EpochClosed events (the pace with training ahead); overhead: Σ period / Σ the slowest "
             "slot's pure training of the same epochs − 1 (training measured under the run's load); verified steps / s "
             "over the periods, against one trainer's pure-training rate (N with no overhead). Blocks (epochs ≥ 1, "
-            "range): the last slot commit → the last final checkpoint revealed (the next epoch's slots train ahead on "
-            "the outer step over those checkpoints, so these blocks add to the period), and the blocks after it that "
-            "the next slots' training covers (→ the last slot finalized, the aggregation, the close → the next "
-            "epoch's first claim). Source: `python -m bench.epochs` → `bench/epochs.md`, "
-            "`bench/epochs.json`.")
+            "range): the last slot commit → the block the next epoch's training ahead started (a trainer alone in its "
+            "epoch starts at its own commit, 0; with co-trainers, or in runs before that rule, at the last final "
+            "checkpoint revealed: those blocks add to the period), and the blocks after the reveal that the next "
+            "slots' training covers (→ the last slot finalized, the aggregation, the close → the next epoch's first "
+            "claim). Overhead, commit to commit: the same ratio over the periods between consecutive epochs' last "
+            "slot commits (close-to-close periods of a 3-epoch run borrow from epoch 0's cold start). Source: "
+            "`python -m bench.epochs` → `bench/epochs.md`, `bench/epochs.json`.")
 
 
 def fill_paper(paper_dir: Path, fills: dict[str, str]) -> list[str]:

@@ -5,8 +5,9 @@ computed from the content store, and the chain reads the duties need.
 
 - A trainer of an accepted slot computes it to post (hash + CID) when its turn comes;
 - an aggregation committee member computes it to commit its hash before any is public;
-- a trainer computes it over *every committed* slot once all of them revealed their final
-  checkpoints, to train the next epoch ahead on it (discarded if a slot is left out).
+- a trainer computes it over *every committed* slot once it knows all their final states (its own
+  at its commit, a co-trainer's at its ends reveal), to train the next epoch ahead on it
+  (discarded if a slot is left out).
 
 Everything is verified on the way in: the base and every slot's final checkpoint must hash to the
 on-chain hashes, else `AggregateInputError` (the duty waits and retries; it never computes over an
