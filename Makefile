@@ -15,7 +15,7 @@ CHROMIUM_STAMP := $(VENV)/.trainchain-chromium
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup test test-contracts test-python demo bench adversarial whitepaper clean
+.PHONY: help setup test test-contracts test-python test-whitepaper demo bench adversarial whitepaper clean
 
 help:
 	@echo "make demo         run the whole protocol end to end on a local devnet"
@@ -53,16 +53,20 @@ $(BROWNIE_STAMP): $(VENV_STAMP) scripts/setup_brownie.py
 	touch $@
 
 # The two suites side by side: both spend most of their wall time waiting on anvil and node
-# processes (~40 % of a core each, measured), so on CI's 2 cores they overlap instead of queueing.
+# processes (~40 % of a core each, measured), so on CI's 2 cores they overlap instead of queueing;
+# the whitepaper's checks (the §5.6 simulations: pure CPU, ~5 min) run as a third job beside them.
 test: setup
-	$(MAKE) --no-print-directory -j2 --output-sync=target test-contracts test-python
+	$(MAKE) --no-print-directory -j3 --output-sync=target test-contracts test-python test-whitepaper
 
 test-contracts: setup
 	$(BROWNIE) test tests/contracts
 
 test-python: setup
 	# -p no:pytest-brownie: brownie's plugin would load the project and start anvil on 8545
-	$(PY) -m pytest -p no:pytest-brownie tests --ignore=tests/contracts --ignore=tests/adversarial
+	$(PY) -m pytest -p no:pytest-brownie tests --ignore=tests/contracts --ignore=tests/adversarial --ignore=tests/whitepaper
+
+test-whitepaper: setup
+	$(PY) -m pytest -p no:pytest-brownie tests/whitepaper
 
 demo: setup
 	$(VENV)/bin/trainchain demo

@@ -370,7 +370,8 @@ def test_with_watchers_every_cheat_loses_and_watching_pays_at_the_defaults(defau
 def test_with_watchers_the_stake_search_stops_lower_and_the_default_stays():
     """With every honest verifier watching at SHARE = 1/M the stake search (the paper's seeds and rounds) stops below a
     Disputes deployment's 3 ETH: reported, not adopted (the constant stays: watching is voluntary)."""
-    found = simulate.disputes_deterring_stake(P, PAPER_ROUNDS, watch_share=simulate.default_watch_share(P["M"]))
+    # a third of the paper's rounds: with watchers every cheat loses by ~1 ETH per round, far beyond the noise
+    found = simulate.disputes_deterring_stake(P, PAPER_ROUNDS // 3, watch_share=simulate.default_watch_share(P["M"]))
     assert found is not None
     stake, a, b = found
     assert stake == P["min_trainer_stake_wei"] < protocol.DISPUTES_MIN_TRAINER_STAKE_WEI
