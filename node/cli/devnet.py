@@ -14,16 +14,19 @@ def _deploy_options(f):
                      help="Blocks between `unstake` and `withdraw`.")(f)
     f = click.option("--min-verifier-stake", type=AMOUNT, default="1", show_default=True,
                      help="Minimum verifier stake (ether; or 1000gwei, 5wei...).")(f)
-    f = click.option("--min-trainer-stake", type=AMOUNT, default="1", show_default=True,
-                     help="Minimum trainer stake.")(f)
+    f = click.option("--min-trainer-stake", type=AMOUNT, default=None,
+                     help="Minimum trainer stake. [default: 1; 3 with --disputes (whitepaper §5.6)]")(f)
+    f = click.option("--disputes", is_flag=True,
+                     help="Deploy Disputes too: no majority vote for fraud — one honest challenger (a member, or any "
+                          "watching verifier) brings a cheat before a jury (whitepaper §3.7).")(f)
     return f
 
 
-def _params(min_trainer_stake: int, min_verifier_stake: int, unbonding_blocks: int):
+def _params(min_trainer_stake: int | None, min_verifier_stake: int, unbonding_blocks: int, disputes: bool = False):
     from node.chain.contracts import DeployParams
 
     return DeployParams(min_trainer_stake=min_trainer_stake, min_verifier_stake=min_verifier_stake,
-                        unbonding_blocks=unbonding_blocks)
+                        unbonding_blocks=unbonding_blocks, disputes=disputes)
 
 
 @click.group()
@@ -40,7 +43,7 @@ def devnet() -> None:
               help="Also send 100 ETH to this address (repeatable); the data dir's keys always get it.")
 @_deploy_options
 @node_options
-def up(node: NodeContext, port, block_time, extra_fund, min_trainer_stake, min_verifier_stake, unbonding_blocks) -> None:
+def up(node: NodeContext, port, block_time, extra_fund, disputes, min_trainer_stake, min_verifier_stake, unbonding_blocks) -> None:
     """Start anvil (state kept in <datadir>/devnet), deploy the contracts once, fund the data dir's keys.
 
     Writes <datadir>/deployment.json. Running `up` again after `down` reloads the same chain.
@@ -51,7 +54,7 @@ def up(node: NodeContext, port, block_time, extra_fund, min_trainer_stake, min_v
 
     fund = node.keystore().list() + [a for a in map(normalize_address, extra_fund) if a not in node.keystore().list()]
     info = devnet_up(node.datadir, port=port, block_time=block_time,
-                     params=_params(min_trainer_stake, min_verifier_stake, unbonding_blocks), fund=fund)
+                     params=_params(min_trainer_stake, min_verifier_stake, unbonding_blocks, disputes), fund=fund)
     info["deployment_file"] = str(node.datadir / "deployment.json")
 
     def text() -> str:
@@ -98,7 +101,7 @@ def status(node: NodeContext) -> None:
               help="Deploy from anvil's first dev account (devnets only) instead of a keystore account.")
 @_deploy_options
 @node_options
-def deploy(node: NodeContext, anvil_dev_account, min_trainer_stake, min_verifier_stake, unbonding_blocks) -> None:
+def deploy(node: NodeContext, anvil_dev_account, disputes, min_trainer_stake, min_verifier_stake, unbonding_blocks) -> None:
     """Deploy the contracts to the chain at --rpc; write deployment.json (or --deployment)."""
     from node.chain.client import DEFAULT_RPC
     from node.chain.devnet import deploy_contracts, dev_accounts
@@ -107,7 +110,7 @@ def deploy(node: NodeContext, anvil_dev_account, min_trainer_stake, min_verifier
     deployer = dev_accounts(1)[0] if anvil_dev_account else node.unlock()
     out = node.config.deployment_path
     node.note(f"deploying from {deployer.address} to {urls[0]} ...")
-    deployment = deploy_contracts(urls, deployer, _params(min_trainer_stake, min_verifier_stake, unbonding_blocks),
+    deployment = deploy_contracts(urls, deployer, _params(min_trainer_stake, min_verifier_stake, unbonding_blocks, disputes),
                                   out=out)
     data = {**deployment.model_dump(), "deployment_file": str(out)}
     node.emit(data, lambda: "\n".join([f"deployed on chain {deployment.chain_id} at block {deployment.deploy_block}",

@@ -67,6 +67,20 @@ def test_deploy_to_a_given_rpc(cli_run, anvil, tmp_path):
     assert chain.call(chain.stake_manager.functions.min_stake(1)) == 2 * 10**18
 
 
+def test_deploy_with_disputes(cli_run, anvil, tmp_path):
+    """--disputes deploys Disputes too (wired: TrainingRounds names it) and defaults the trainer minimum to 3 ETH."""
+    out = tmp_path / "dep.json"
+    result = _j(cli_run("deploy", "--rpc", anvil.url, "--anvil-dev-account", "--deployment", out, "--disputes", "--json"))
+    from node.chain.client import ChainClient, Deployment
+    from node.chain.contracts import CONTRACT_NAMES
+    from node.protocol import DISPUTES_MIN_TRAINER_STAKE_WEI
+
+    assert set(result["addresses"]) == {*CONTRACT_NAMES, "Disputes", "PeerDirectory"}
+    chain = ChainClient(None, Deployment.load(out))
+    assert chain.call(chain.rounds.functions.disputes()) == result["addresses"]["Disputes"]
+    assert chain.call(chain.stake_manager.functions.min_stake(1)) == DISPUTES_MIN_TRAINER_STAKE_WEI
+
+
 def test_deploy_errors(cli_run, tmp_path):
     dead = f"http://127.0.0.1:{free_port()}"
     r = cli_run("deploy", "--rpc", dead, "--anvil-dev-account", "--datadir", tmp_path, "--json",
