@@ -290,7 +290,8 @@ def test_jurors_that_do_not_replay_cannot_convict(dnet, tmp_path, case):
     c.observe(f"outcome {Outcome(outcome).label}; trainer_won {p.trainer_won(dispute_id)}; jury votes {votes}; "
               f"lazy jurors {[p.delta(a) for a in lazy]} wei; challenger {p.delta(challenger):+d} wei")
     assert p.trainer_won(dispute_id) and outcome == Outcome.ACCEPTED
-    assert all(votes[a] == protocol.VOTE_ABSTAIN for a in lazy) and all(p.delta(a) == 0 for a in lazy)
+    seated = [a for a in lazy if a in votes]  # a verifier with no free stake at the draw sits out (jury of the rest)
+    assert seated and all(votes[a] == protocol.VOTE_ABSTAIN for a in seated) and all(p.delta(a) == 0 for a in seated)
     assert p.delta(challenger) < 0 and p.delta(p.trainer.address) > 0
 
 
