@@ -66,16 +66,23 @@ class DisputeView:
     votes_challenger: int
     challenger_answer: bytes  # revealed after the jury committed (ZERO_HASH before)
     n_revealed: int           # jurors that revealed an answer
+    trainer_won: bool         # once resolved
     flag: int = 0             # Disputes.flag_of: protocol.FLAG_* of a flag dispute (no span: the jury checks the flag)
 
     @classmethod
     def from_abi(cls, dispute_id: int, v) -> "DisputeView":
         (round_id, task_id, trainer, challenger, check_index, span_steps, start_hash, end_hash, phase, eligible_block,
          deadline, reveal_deadline, _gas_price, _bond, _steps_hash, step, _agreed, claimed_hash, jury_block,
-         n_committed, votes_trainer, votes_challenger, _won, _commitment, challenger_answer, n_revealed) = v
+         n_committed, votes_trainer, votes_challenger, trainer_won, _commitment, challenger_answer, n_revealed) = v
         return cls(dispute_id, round_id, task_id, trainer, challenger, check_index, span_steps, bytes(start_hash),
                    bytes(end_hash), phase, eligible_block, deadline, reveal_deadline, step, bytes(claimed_hash),
-                   jury_block, n_committed, votes_trainer, votes_challenger, bytes(challenger_answer), n_revealed)
+                   jury_block, n_committed, votes_trainer, votes_challenger, bytes(challenger_answer), n_revealed,
+                   bool(trainer_won))
+
+
+def decode_hashes(values) -> list[bytes]:
+    """bytes32[] from an event's args (0x-text or bytes, as the client decodes them)."""
+    return [bytes.fromhex(h[2:]) if isinstance(h, str) else bytes(h) for h in values]
 
 
 def compute_first_disputed_step(mine: list[bytes], posted: list[bytes]) -> int | None:
@@ -176,8 +183,7 @@ class DisputeDuties:
         return list(self.chain.call(self.disputes.functions.jury_of(dispute_id)))
 
     def posted_steps(self, dispute_id: int) -> list[bytes]:
-        events = self.chain.events("StepsPosted", dispute_id=dispute_id)
-        return [bytes.fromhex(h[2:]) if isinstance(h, str) else bytes(h) for h in events[-1]["args"]["step_hashes"]]
+        return decode_hashes(self.chain.events("StepsPosted", dispute_id=dispute_id)[-1]["args"]["step_hashes"])
 
     def _state(self, dispute_id: int) -> dict:
         return self.db.get_json(f"dispute:{dispute_id}", {})
@@ -276,7 +282,7 @@ class DisputeDuties:
             phase, deadline = rnd[5], rnd[9]  # Round.phase, Round.deadline
             if phase != protocol.Phase.ENDS_REVEALED or head + 1 > deadline:
                 continue
-            mine = [bytes.fromhex(h[2:]) if isinstance(h, str) else bytes(h) for h in ev["args"]["end_hashes"]]
+            mine = decode_hashes(ev["args"]["end_hashes"])
             if decided is None:  # decided once, written before sending
                 check = compute_disputed_check(self.chain.call(self.chain.rounds.functions.end_hashes_of(round_id)), mine)
                 flag = answer = None
@@ -327,7 +333,7 @@ class DisputeDuties:
             if state.get("checked"):
                 continue
             ev = self.chain.events("BoundariesPosted", round_id=round_id)[-1]["args"]
-            hashes = [bytes.fromhex(h[2:]) if isinstance(h, str) else bytes(h) for h in ev["boundary_hashes"]]
+            hashes = decode_hashes(ev["boundary_hashes"])
             state = {**state, "checked": True}
             self.db.put_json(f"watch:{round_id}", state)  # decided once, before any transaction
             if protocol.compute_merkle_root(hashes) != trace_root:
@@ -365,7 +371,7 @@ class DisputeDuties:
         for ev in self.chain.events("DisputeOpened", round_id=round_id):
             if ev["args"]["check_index"] == n_checks + segment:
                 d = self.view(ev["args"]["dispute_id"])
-                if d.phase != protocol.DISPUTE_RESOLVED or not self.chain.call(self.disputes.functions.disputes(d.dispute_id))[22]:
+                if d.phase != protocol.DISPUTE_RESOLVED or not d.trainer_won:
                     log.info("round %d: segment %d is disputed already (dispute %d): not watching it again", round_id,
                              segment, d.dispute_id)
                     return True

@@ -14,7 +14,7 @@ from node import protocol
 from node.chain.contracts import DeployParams
 from node.localnet import LocalNet
 from node.roles.db import NodeDB
-from node.roles.disputes import DisputeDuties
+from node.roles.disputes import DisputeDuties, decode_hashes
 from node.rounds import Outcome
 from roundkit import SMALL_TASK, RoundKit
 
@@ -310,7 +310,7 @@ def test_a_watcher_convicts_a_forgery_outside_every_sample(dnet, tmp_path, case)
 
     def segment_end(round_id, segment, start_hash):  # the watcher's replay: only the forged segment ends elsewhere
         ev = p.nodes[watcher].chain.events("BoundariesPosted", round_id=round_id)[-1]["args"]["boundary_hashes"]
-        posted = [bytes.fromhex(h[2:]) if isinstance(h, str) else bytes(h) for h in ev]
+        posted = decode_hashes(ev)
         return hashlib.sha256(b"true" + posted[segment + 1]).digest() if segment == forged_segment else posted[segment + 1]
 
     def forged_span(d, steps):  # the segment as the forger posts it, and as an honest replay gives it
