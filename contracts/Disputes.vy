@@ -76,9 +76,9 @@ MAX_BOUNDARIES: constant(uint256) = rules.MAX_SEGMENTS + 1
 NO_CHECK: constant(uint256) = max_value(uint256)  # a conviction without a span (boundaries not posted or off the trace root)
 
 # what a flag dispute is about (open_flag): the trainer's commitment that a juror checks off-chain
-FLAG_DATA_ROOT: public(constant(uint256)) = 1   # the data root is the Merkle root of the round's batch schedule
-FLAG_STARTS: public(constant(uint256)) = 2      # every revealed start checkpoint is served and hashes to its leaf
-FLAG_FINAL: public(constant(uint256)) = 3       # the final checkpoint is served and hashes to h_M
+FLAG_DATA_ROOT: public(constant(uint256)) = rules.FLAG_DATA_ROOT   # the data root is the Merkle root of the round's batch schedule
+FLAG_STARTS: public(constant(uint256)) = rules.FLAG_STARTS      # every revealed start checkpoint is served and hashes to its leaf
+FLAG_FINAL: public(constant(uint256)) = rules.FLAG_FINAL       # the final checkpoint is served and hashes to h_M
 
 struct Dispute:
     round_id: uint256
@@ -717,20 +717,25 @@ def _settle_jury(dispute_id: uint256, trainer_won: bool, p: rules.TaskParams) ->
 @internal
 def _pay_from_bond(dispute_id: uint256, d: Dispute, n_majority: uint256, p: rules.TaskParams):
     """The challenger lost: its bond pays the majority jurors, then the trainer's gas and the rest to the trainer; a
-    watcher's rest is burned (credited to the zero address, which nobody can claim: see open_watch)."""
+    watcher's rest is burned (credited to the zero address, which nobody can claim: see open_watch). An availability
+    challenge's rest goes back to the challenger (rules.is_availability_challenge: the trainer served only the jury)."""
     per_juror: uint256 = 0
     to_trainer: uint256 = 0
-    burned: uint256 = 0
+    rest: uint256 = 0
     watched: bool = d.check_index >= len(staticcall self.rounds.end_hashes_of(d.round_id))
-    share: uint256 = 0 if watched else rules.BPS
-    per_juror, to_trainer, burned = rules.compute_dispute_payouts(d.bond, n_majority, p.verifier_reward_wei, rules.DEFENDER_GAS_ALLOWANCE * d.gas_price, share)
+    unavailable: bool = rules.is_availability_challenge(self.flag_of[dispute_id], d.challenger_answer)
+    share: uint256 = 0 if watched or unavailable else rules.BPS
+    per_juror, to_trainer, rest = rules.compute_dispute_payouts(d.bond, n_majority, p.verifier_reward_wei, 0 if unavailable else rules.DEFENDER_GAS_ALLOWANCE * d.gas_price, share)
     if per_juror > 0:
         winning: uint256 = rules.VOTE_TRAINER
         for juror: address in self.jury[dispute_id]:
             if self.votes[dispute_id][juror] == winning:
                 self._credit(dispute_id, juror, per_juror, "juror reward")
     self._credit(dispute_id, d.trainer, to_trainer, "bond to the trainer")
-    self._credit(dispute_id, empty(address), burned, "watch bond burned")
+    if unavailable:
+        self._credit(dispute_id, d.challenger, rest, "availability bond back")
+    else:
+        self._credit(dispute_id, empty(address), rest, "watch bond burned")
 
 
 @internal

@@ -294,6 +294,24 @@ def compute_vote_side(answer: bytes32, trainer_answer: bytes32, challenger_answe
 
 @external
 @pure
+def is_availability_challenge(flag: uint256, challenger_answer: bytes32) -> bool:
+    """
+    @notice A FLAG_STARTS / FLAG_FINAL dispute whose challenger answered ANSWER_UNAVAILABLE (its bond's rest comes back if it loses).
+    """
+    return rules.is_availability_challenge(flag, challenger_answer)
+
+
+@external
+@pure
+def answer_unavailable() -> bytes32:
+    """
+    @notice rules.ANSWER_UNAVAILABLE: a flag dispute's answer for checkpoints not served.
+    """
+    return rules.ANSWER_UNAVAILABLE
+
+
+@external
+@pure
 def is_valid_span_hashes(step_hashes: DynArray[bytes32, rules.MAX_SPAN_STEPS + 1], span_steps: uint256, start_hash: bytes32, end_hash: bytes32) -> bool:
     """
     @notice Whether a trainer's post holds span_steps + 1 hashes from the span's start leaf to its end leaf.

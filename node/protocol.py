@@ -500,16 +500,28 @@ DISPUTES_MIN_TRAINER_STAKE_WEI = 3 * 10**18
 FLAG_DATA_ROOT = 1  # the data root is the Merkle root of the round's batch schedule
 FLAG_STARTS = 2     # every revealed start checkpoint is served and hashes to its leaf
 FLAG_FINAL = 3      # the final checkpoint is served and hashes to h_M
+# A flag dispute's answer "not served to me", keccak256("trainchain.answer.unavailable"): what a challenger whose
+# check could not fetch the checkpoints commits, and what a juror that cannot fetch them answers (never zero, which
+# abstains). The trainer, who must serve them, loses unless a majority of the jury fetched and hashed them.
+ANSWER_UNAVAILABLE = keccak(b"trainchain.answer.unavailable")
 
 
 def compute_false_flags(data_root_ok: bool, starts_ok: bool, final_ok: bool) -> list[int]:
     """The flags a contradicting member may dispute when no end hash of its own replay differs: its revealed
-    flags that are false, in the verdict's order. Its node disputes the first one it can prove (a checkpoint
-    served under its CID that does not hash to its leaf, or a data root that is not the schedule's), never mere
-    unavailability: who failed to deliver is not attributable, and a trainer could withhold from the committee,
-    serve the jury and collect the bonds."""
+    flags that are false, in the verdict's order. Its node disputes the first one it can prove wrong (a checkpoint
+    served under its CID that does not hash to its leaf, or a data root that is not the schedule's), else the first
+    whose checkpoints it could not fetch, answering ANSWER_UNAVAILABLE (is_availability_challenge)."""
     return [flag for flag, ok in ((FLAG_DATA_ROOT, data_root_ok), (FLAG_STARTS, starts_ok), (FLAG_FINAL, final_ok))
             if not ok]
+
+
+def is_availability_challenge(flag: int, challenger_answer: bytes) -> bool:
+    """A FLAG_STARTS / FLAG_FINAL dispute whose challenger revealed ANSWER_UNAVAILABLE. Who withheld is not
+    attributable (a trainer could withhold from the committee and serve only the jury), so such a challenge is priced
+    as a request to publish, not as an accusation: lost (the jury fetched the checkpoints, and now re-serves them), the
+    challenger pays only the majority jurors and gets the rest of its bond back, the trainer earns nothing; won (the
+    jury could not fetch them either), the trainer is convicted like any fraud. The data root is never unavailable."""
+    return flag >= FLAG_STARTS and bytes(challenger_answer) == ANSWER_UNAVAILABLE
 
 
 def compute_dealt_count(n_samples: int, committee_size: int, n_segments: int) -> int:

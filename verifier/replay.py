@@ -81,8 +81,8 @@ def check_data_root(spec, dataset, start_step: int, data_root: bytes, slot=None)
 def compute_checkpoint_answer(store, cid: str, expected_hash: bytes, workdir: Path) -> bytes | None:
     """What a flag dispute's juror (and the member deciding to open one) finds at a checkpoint CID, as its answer:
     expected_hash if the bytes served under the CID are a state hashing to it; else keccak256 of those bytes (they
-    are immutable under their CID, so every juror finds the same answer); None if not fetched (nobody can tell who
-    failed to deliver: the juror abstains)."""
+    are immutable under their CID, so every juror finds the same answer); None if not fetched within the store's
+    fetch budget (the juror answers protocol.ANSWER_UNAVAILABLE: DisputeDuties.juror_answer)."""
     from eth_utils import keccak
 
     path = Path(workdir) / f"{cid}.safetensors"

@@ -582,6 +582,12 @@ MAX_SPAN_STEPS: constant(uint256) = 512               # most steps of a disputed
 DEFENDER_GAS_ALLOWANCE: constant(uint256) = 1_750_000   # gas refunded to a winning trainer (node/protocol.py: measured)
 CHALLENGER_GAS_ALLOWANCE: constant(uint256) = 4_000_000 # gas refunded to a winning challenger, its draw_jury included (node/protocol.py: measured)
 DOMAIN_JURY: constant(uint256) = 4              # distinct from DOMAIN_AGGREGATE (3)
+FLAG_DATA_ROOT: constant(uint256) = 1   # a flag dispute's subject (Disputes.open_flag); 0 is a span dispute
+FLAG_STARTS: constant(uint256) = 2
+FLAG_FINAL: constant(uint256) = 3
+# A flag dispute's answer "not served to me" (keccak256("trainchain.answer.unavailable")): a juror that cannot fetch
+# the checkpoints of a FLAG_STARTS / FLAG_FINAL dispute answers it, so a trainer withholding them from everyone loses.
+ANSWER_UNAVAILABLE: constant(bytes32) = 0x9d96cb5b2014b3c80ea43a425a6a132a4db4ee0f1bf67bb155c440555d892c1e
 MAX_DEALT: constant(uint256) = MAX_CHECKED            # a dealt draw still fits one check list (c·s <= 64)
 
 DISPUTE_OPENED: constant(uint256) = 1        # waiting for the trainer's step hashes
@@ -702,6 +708,16 @@ def compute_vote_side(answer: bytes32, trainer_answer: bytes32, challenger_answe
     if answer == challenger_answer:
         return VOTE_CHALLENGER
     return VOTE_ABSTAIN
+
+
+@internal
+@pure
+def is_availability_challenge(flag: uint256, challenger_answer: bytes32) -> bool:
+    """A flag dispute over checkpoints (FLAG_STARTS, FLAG_FINAL; not the data root, which anyone recomputes) whose
+    challenger revealed ANSWER_UNAVAILABLE. Who withheld is not attributable: a trainer that serves the jury wins it
+    but earns nothing from the bond, whose rest (after the jurors' pay) goes back to the challenger; a trainer that
+    serves nobody loses it like any fraud."""
+    return flag >= FLAG_STARTS and challenger_answer == ANSWER_UNAVAILABLE
 
 
 @internal

@@ -252,16 +252,21 @@ class DisputeDuties:
         rnd = self.chain.call(self.chain.rounds.functions.rounds(round_id))
         return bytes(rnd[3] if flag == protocol.FLAG_DATA_ROOT else rnd[14])  # Round.data_root, Round.final_hash
 
-    def provable_flag(self, round_id: int, flags: list[int]) -> tuple[int, bytes] | None:
-        """The first of `flags` (false in this node's verdict) that its own check finds wrong now, not merely
-        unavailable (protocol.compute_false_flags says why), with its answer; None without a flag check."""
+    def disputable_flag(self, round_id: int, flags: list[int]) -> tuple[int, bytes] | None:
+        """The flag of `flags` (false in this node's verdict) to dispute, with its answer: the first its own check
+        finds wrong now (provable: it pays the fraud reward), else the first over checkpoints it still cannot fetch,
+        answered protocol.ANSWER_UNAVAILABLE (an availability challenge: protocol.is_availability_challenge); None
+        if every one is right now, or without a flag check."""
         if self.flag_answer is None:
             return None
+        status = {}
         for flag in flags:
             answer = self.flag_answer(round_id, flag)
-            if compute_flag_status(answer, self.trainer_flag_answer(round_id, flag)) == "wrong":
+            status[flag] = compute_flag_status(answer, self.trainer_flag_answer(round_id, flag))
+            if status[flag] == "wrong":
                 return flag, bytes(answer)
-        return None
+        unavailable = [f for f in flags if status[f] == "unavailable" and f != protocol.FLAG_DATA_ROOT]
+        return (unavailable[0], protocol.ANSWER_UNAVAILABLE) if unavailable else None
 
     def open_my_contradictions(self, head: int) -> list[int]:
         """Challenger: every round where this node's revealed verdict contradicted the trainer's end hashes and
@@ -288,7 +293,7 @@ class DisputeDuties:
                 flag = answer = None
                 if check is None:  # no span to narrow: a flag the node can prove wrong, if any, and its answer
                     a = ev["args"]
-                    found = self.provable_flag(round_id, protocol.compute_false_flags(a["data_root_ok"], a["starts_ok"], a["final_ok"]))
+                    found = self.disputable_flag(round_id, protocol.compute_false_flags(a["data_root_ok"], a["starts_ok"], a["final_ok"]))
                     flag, answer = found if found else (None, None)
                 decided = {"check": check, "flag": flag}
                 if answer is not None:
@@ -478,10 +483,14 @@ class DisputeDuties:
 
     def juror_answer(self, d: DisputeView) -> bytes:
         """This juror's answer: the state hash its replay gives after the named step (a flag dispute: its own answer
-        to the flag); ZERO_HASH, an abstention, when it cannot compute one (the span's start unavailable or not
-        hashing to its leaf, a checkpoint not fetched): never a guess, which would count for nobody anyway."""
+        to the flag; protocol.ANSWER_UNAVAILABLE if it could not fetch the flag's checkpoints: serving them is the
+        trainer's duty); ZERO_HASH, an abstention, when it cannot compute one (a span whose start is unavailable or
+        does not hash to its leaf; no flag check): never a guess, which would count for nobody anyway."""
         if d.flag:
             answer = self.flag_answer(d.round_id, d.flag) if self.flag_answer is not None else None
+            if answer is None and self.flag_answer is not None and d.flag != protocol.FLAG_DATA_ROOT:
+                log.warning("dispute %d: flag %d's checkpoints not served to me: answering unavailable", d.dispute_id, d.flag)
+                return protocol.ANSWER_UNAVAILABLE
         else:
             mine = self.span_hashes(d, d.step)
             answer = mine[d.step] if len(mine) > d.step else None

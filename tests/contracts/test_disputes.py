@@ -695,6 +695,70 @@ def test_a_false_flag_challenge_loses_its_bond(dc, rd, trainer):
     assert dc.disputes.balance() == 0
 
 
+# ---------------------------------------------------------------- availability challenges
+def test_a_final_checkpoint_served_to_nobody_is_convicted(dc, rd, trainer):
+    """A member that could not fetch the final checkpoint disputes FLAG_FINAL answering ANSWER_UNAVAILABLE; jurors
+    that cannot fetch it either answer the same: the trainer is convicted like any fraud (with Disputes, such a round
+    used to be accepted, its canonical CID serving nothing)."""
+    challenger, _ = flag_contradicted_round(rd)
+    dd = DisputeDriver(dc, rd, challenger)
+    dd.answer = P.ANSWER_UNAVAILABLE
+    dd.open_flag(P.FLAG_FINAL)
+    dd.draw_jury()
+    stake0, ch0 = dc.sm.stake_of(trainer), money(dc, challenger)
+    dd.vote({j: P.ANSWER_UNAVAILABLE for j in dd.jury})
+    tx = dd.resolve()
+    assert tx.events["DisputeResolved"]["trainer_won"] is False
+    assert dc.sm.stake_of(trainer) == stake0 - reservation_slash(dc, rd)
+    assert money(dc, challenger) - ch0 > dd.posted_bond  # its bond back, its gas refund and its share
+    finalize_after_dispute(dc, rd)
+    assert rd.outcome == Outcome.FRAUD
+    assert dc.disputes.balance() == 0
+
+
+@pytest.mark.parametrize("flag", [P.FLAG_STARTS, P.FLAG_FINAL])
+def test_a_trainer_serving_only_the_jury_wins_but_earns_nothing(dc, rd, trainer, flag):
+    """The availability challenge's other side: the trainer served the jury (a majority found its answer), so it
+    wins, but who withheld is not attributable: the majority jurors are paid from the bond and the rest goes back
+    to the challenger, none of it to the trainer (withholding from the committee to collect bonds earns nothing)."""
+    challenger, _ = (flag_contradicted_round(rd, final_ok={}, starts_ok=False) if flag == P.FLAG_STARTS
+                     else flag_contradicted_round(rd))
+    dd = DisputeDriver(dc, rd, challenger)
+    dd.answer = P.ANSWER_UNAVAILABLE
+    dd.open_flag(flag)
+    dd.draw_jury()
+    assert len(dd.jury) >= 3
+    tr0, ch0 = money(dc, trainer), money(dc, challenger)
+    votes = {j: True for j in dd.jury}
+    votes[dd.jury[0]] = P.ANSWER_UNAVAILABLE  # one juror could not fetch it either: on the losing side
+    dd.vote(votes)
+    tx = dd.resolve()
+    assert tx.events["DisputeResolved"]["trainer_won"] is True
+    n_majority = len(dd.jury) - 1
+    per_juror, to_trainer, rest = P.compute_dispute_payouts(dd.posted_bond, n_majority, PARAMS.verifier_reward_wei, 0, 0)
+    assert to_trainer == 0 and rest > 0
+    assert money(dc, trainer) == tr0
+    assert money(dc, challenger) - ch0 == rest == dd.posted_bond - per_juror * n_majority
+    assert [e["reason"] for e in tx.events["DisputePaid"] if e["who"] == challenger.address] == ["availability bond back"]
+    finalize_after_dispute(dc, rd)
+    assert rd.outcome == Outcome.ACCEPTED
+    assert dc.disputes.balance() == 0
+
+
+def test_unavailable_is_no_refund_outside_a_checkpoint_flag(dc, rd, trainer):
+    """ANSWER_UNAVAILABLE buys a refund only in a FLAG_STARTS / FLAG_FINAL dispute: a data-root challenger answering it
+    (the data root is recomputed, never fetched) loses its bond to the trainer as any false challenge."""
+    challenger, _ = flag_contradicted_round(rd, final_ok={}, data_root_ok=False)
+    dd = DisputeDriver(dc, rd, challenger)
+    dd.answer = P.ANSWER_UNAVAILABLE
+    dd.open_flag(P.FLAG_DATA_ROOT)
+    dd.draw_jury()
+    tr0, ch0 = money(dc, trainer), money(dc, challenger)
+    dd.vote({j: True for j in dd.jury})
+    assert dd.resolve().events["DisputeResolved"]["trainer_won"] is True
+    assert money(dc, trainer) > tr0 and money(dc, challenger) == ch0
+
+
 def test_a_starts_flag_dispute_answers_over_every_start_leaf(dc, rd, trainer):
     """FLAG_STARTS: the trainer's answer is keccak256(abi.encode(its start leaves)) (protocol.compute_starts_answer);
     jurors that find the same answer under the start CIDs keep the trainer."""

@@ -156,3 +156,11 @@ def test_jury_capture_probability():
     assert P.compute_jury_capture_probability(P.JURY_MAX, 1 / 3) == pytest.approx(0.0882, abs=5e-4)
     assert P.compute_jury_capture_probability_finite(30, 10, 15) < P.compute_jury_capture_probability(15, 1 / 3)
     assert P.compute_jury_capture_probability_finite(7, 2, 7) == 0.0  # 2 colluders can never hold 4 of 7 seats
+
+
+@FAST
+@given(flag=st.integers(0, 4), answer=st.one_of(st.just(P.ANSWER_UNAVAILABLE), bytes32))
+def test_availability_challenge_rule(rules, flag, answer):
+    """Which flag disputes are availability challenges (a refund of the bond's rest when the trainer serves the jury)."""
+    assert bytes(rules.answer_unavailable()) == P.ANSWER_UNAVAILABLE == P.keccak(b"trainchain.answer.unavailable")
+    assert rules.is_availability_challenge(flag, answer) == P.is_availability_challenge(flag, answer)

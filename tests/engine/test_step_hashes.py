@@ -67,10 +67,12 @@ def test_first_disputed_step_and_disputed_check():
     assert compute_disputed_check(a, b) is None
 
 
-def test_only_a_provable_flag_is_disputed():
-    """A member whose contradiction is a flag disputes the first false flag its own check proves wrong, with its answer;
-    a checkpoint it merely could not fetch is never disputed (unattributable: a trainer could withhold from the
-    committee, serve the jury and collect the bonds). Without a flag check a node disputes no flag."""
+def test_a_wrong_flag_is_disputed_first_then_an_unavailable_checkpoint():
+    """A member whose contradiction is a flag disputes the first false flag its own check proves wrong, with its
+    answer; failing that, the first whose checkpoints it could not fetch, answering ANSWER_UNAVAILABLE (an
+    availability challenge: protocol.is_availability_challenge); the data root is never "unavailable". A juror that
+    cannot fetch a flag's checkpoints answers ANSWER_UNAVAILABLE, not an abstention. Without a flag check a node
+    disputes no flag."""
     from types import SimpleNamespace
 
     from node.roles.disputes import DisputeDuties, compute_flag_status
@@ -82,11 +84,27 @@ def test_only_a_provable_flag_is_disputed():
     duties = DisputeDuties(chain, None, span_hashes=None, flag_answer=lambda round_id, flag: found[flag])
     duties.trainer_flag_answer = lambda round_id, flag: trainers[flag]
     flags = protocol.compute_false_flags(data_root_ok=False, starts_ok=False, final_ok=False)
-    assert duties.provable_flag(7, flags) == (protocol.FLAG_FINAL, b"\x09" * 32)
+    assert duties.disputable_flag(7, flags) == (protocol.FLAG_FINAL, b"\x09" * 32)  # wrong beats unavailable
     found[protocol.FLAG_FINAL] = None
-    assert duties.provable_flag(7, flags) is None
+    assert duties.disputable_flag(7, flags) == (protocol.FLAG_STARTS, protocol.ANSWER_UNAVAILABLE)
+    found[protocol.FLAG_STARTS] = trainers[protocol.FLAG_STARTS]
+    assert duties.disputable_flag(7, flags) == (protocol.FLAG_FINAL, protocol.ANSWER_UNAVAILABLE)
     found[protocol.FLAG_DATA_ROOT] = b"\x05" * 32
-    assert duties.provable_flag(7, flags) == (protocol.FLAG_DATA_ROOT, b"\x05" * 32)
-    assert duties.provable_flag(7, protocol.compute_false_flags(True, True, True)) is None
+    assert duties.disputable_flag(7, flags) == (protocol.FLAG_DATA_ROOT, b"\x05" * 32)
+    found.update({protocol.FLAG_DATA_ROOT: None, protocol.FLAG_FINAL: trainers[protocol.FLAG_FINAL]})
+    assert duties.disputable_flag(7, flags) is None  # an unrecomputable data root is no availability challenge
+    assert duties.disputable_flag(7, protocol.compute_false_flags(True, True, True)) is None
     assert [compute_flag_status(a, b"\x01" * 32) for a in (None, b"\x01" * 32, b"\x02" * 32)] == ["unavailable", "right", "wrong"]
-    assert DisputeDuties(chain, None, span_hashes=None).provable_flag(7, flags) is None
+    assert DisputeDuties(chain, None, span_hashes=None).disputable_flag(7, flags) is None
+    # as a juror
+    view = SimpleNamespace(dispute_id=3, round_id=7, flag=protocol.FLAG_STARTS)
+    found[protocol.FLAG_STARTS] = None
+    assert duties.juror_answer(view) == protocol.ANSWER_UNAVAILABLE
+    view.flag = protocol.FLAG_DATA_ROOT
+    assert duties.juror_answer(view) == protocol.ZERO_HASH  # could not recompute it: abstains
+    found[protocol.FLAG_STARTS] = b"\x07" * 32
+    view.flag = protocol.FLAG_STARTS
+    assert duties.juror_answer(view) == b"\x07" * 32
+    assert protocol.is_availability_challenge(protocol.FLAG_FINAL, protocol.ANSWER_UNAVAILABLE)
+    assert not protocol.is_availability_challenge(protocol.FLAG_DATA_ROOT, protocol.ANSWER_UNAVAILABLE)
+    assert not protocol.is_availability_challenge(protocol.FLAG_FINAL, b"\x09" * 32)
