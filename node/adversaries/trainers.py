@@ -6,6 +6,7 @@
 - ForgingTrainer(boundary=j): trains honestly, then replaces boundary checkpoint j by a forged
   state (perturbed weights) and commits the forged h_j (training is not redone from it).
 - FinalSwapTrainer: commits an honest trace but reveals the CID of another checkpoint as the final one.
+- FinalWithholdingTrainer: commits an honest trace but reveals a final CID whose content it serves to nobody.
 """
 from __future__ import annotations
 
@@ -84,4 +85,22 @@ class FinalSwapTrainer(TrainerNode):
     def reveal_ends(self, round_id: int, data: dict) -> None:
         data = dict(data, cids=list(data["cids"][:-1]) + [data["cids"][-2]])  # h_{M-1}'s checkpoint as "final"
         log.warning("ADVERSARY: round %d: revealing %s as the final checkpoint", round_id, data["cids"][-1])
+        super().reveal_ends(round_id, data)
+
+
+class FinalWithholdingTrainer(TrainerNode):
+    """Reveals, as the final checkpoint, a CID that no store holds (an honest h_M, content served to nobody): the
+    canonical model would point at nothing. Members cannot fetch it and dispute FLAG_FINAL answering
+    protocol.ANSWER_UNAVAILABLE; jurors cannot fetch it either."""
+
+    def reveal_ends(self, round_id: int, data: dict) -> None:
+        import os
+
+        from node.store.cid import DagBuilder
+
+        builder = DagBuilder()
+        builder.add_chunk(os.urandom(1024))  # never added to any store
+        withheld = str(builder.finish())
+        data = dict(data, cids=list(data["cids"][:-1]) + [withheld])
+        log.warning("ADVERSARY: round %d: revealing %s (served to nobody) as the final checkpoint", round_id, withheld)
         super().reveal_ends(round_id, data)

@@ -117,6 +117,39 @@ def test_a_swapped_final_checkpoint_is_convicted_by_flag_disputes(tmp_path, case
         assert r.stake_delta[net.trainer.address] < 0 and -r.stake_delta[net.trainer.address] <= NODEKIT_STAKE
 
 
+def test_a_final_checkpoint_served_to_nobody_is_convicted_by_an_availability_challenge(tmp_path, case):
+    """Availability challenges (protocol.is_availability_challenge): every end hash is right, but the final checkpoint's
+    CID is served by nobody. With Disputes such a round used to be accepted (unavailability was not disputable): the
+    oracle would have named weights nobody can fetch. Real TrainerNode / VerifierNode code (nodekit), Disputes."""
+    from nodekit import STAKE as NODEKIT_STAKE, NodeNet
+
+    from node.adversaries.trainers import FinalWithholdingTrainer
+
+    c = case("real nodes, Disputes deployed: FinalWithholdingTrainer reveals a final CID whose content it serves to nobody "
+             "(every end hash right)",
+             expected="each member's final flag is false; its node disputes FLAG_FINAL answering ANSWER_UNAVAILABLE; the "
+                      "jurors cannot fetch it either and answer the same: convicted, fraud, trainer slashed, oracle unchanged")
+    with NodeNet.start(tmp_path / "net", disputes=True) as net:
+        net.make_trainer(FinalWithholdingTrainer, max_rounds=1)
+        for i in range(3):
+            net.make_verifier(i)
+        model0 = net.chain.latest_model(net.task_id)
+        r = net.run_round(max_passes=400)
+        opened = net.chain.events("FlagDisputed")
+        resolved = [e["args"] for e in net.chain.events("DisputeResolved")]
+        answers = {e["args"]["answer"] for e in net.chain.events("ChallengerAnswerRevealed")}
+        c.observe(f"outcome {protocol.Outcome(r.outcome).label}; {len(opened)} flag dispute(s) "
+                  f"(flags {sorted(e['args']['flag'] for e in opened)}); challengers' answers unavailable: "
+                  f"{answers == {protocol.ANSWER_UNAVAILABLE}}; resolved {[(x['trainer_won'], x['reason']) for x in resolved]}; "
+                  f"trainer {r.stake_delta[net.trainer.address]:+d} wei")
+        assert r.outcome == protocol.Outcome.FRAUD
+        assert opened and all(e["args"]["flag"] == protocol.FLAG_FINAL for e in opened)
+        assert answers == {protocol.ANSWER_UNAVAILABLE}
+        assert resolved and not any(x["trainer_won"] for x in resolved)
+        assert r.stake_delta[net.trainer.address] < 0 and -r.stake_delta[net.trainer.address] <= NODEKIT_STAKE
+        assert net.chain.latest_model(net.task_id) == model0  # the oracle still names the fetchable genesis
+
+
 def test_the_demo_dispute_act_beside_the_epochs_stops_cleanly_when_cancelled(tmp_path, case):
     """`trainchain demo` runs its dispute act on a thread beside the epochs (node/cli/demo.py: BackgroundAct). When the
     epochs fail or the user presses Ctrl-C, the act is cancelled: every process it started and its anvil must stop."""
