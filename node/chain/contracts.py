@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -108,7 +109,7 @@ def compile_contract(name: str) -> dict[str, Any]:
     result = {"abi": out["abi"], "bytecode": out["bytecode"],
               "runtime_size": (len(out["bytecode_runtime"]) - 2) // 2}
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    tmp = cached.with_suffix(".tmp")
+    tmp = cached.with_suffix(f".{os.getpid()}.tmp")  # one per process: two compilers never write the same file
     tmp.write_text(json.dumps(result))
     tmp.replace(cached)  # atomic: concurrent compilers never see half a file
     return result

@@ -124,7 +124,7 @@ class RoundDriver:
         self.genesis = rand32()
         tx = c.registry.create_task("bafy-spec", rand32(), self.genesis, "bafy-genesis", params.as_tuple(),
                                   {"from": creator, "value": pool if pool is not None else 10 * params.round_cost})
-        self.task_id = tx.return_value
+        self.task_id = tx.events["TaskCreated"]["task_id"]  # not tx.return_value: brownie traces the tx for it
         self.canonical = self.genesis
         self.salts: dict = {}
         self.finals: dict = {}  # member -> final_ok of its final commitment
@@ -134,7 +134,7 @@ class RoundDriver:
         self.trace = trace or Trace(self.canonical, p.n_segments, p.steps_per_round)
         tx = self.c.rounds.commit(self.task_id, self.trace.base, self.trace.data_root, self.trace.root,
                                   self.trace.proof(0), {"from": self.trainer})
-        self.round_id = tx.return_value
+        self.round_id = tx.events["RoundCommitted"]["round_id"]
         self.finals = {}
         return tx
 

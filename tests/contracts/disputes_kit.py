@@ -104,7 +104,7 @@ class DisputeDriver:
     def open(self, sender=None, value=None, check_index=None):
         tx = self.c.disputes.open(self.rd.round_id, self.check_index if check_index is None else check_index,
                                   {"from": sender or self.challenger, "value": self.bond if value is None else value})
-        self.dispute_id = tx.return_value
+        self.dispute_id = tx.events["DisputeOpened"]["dispute_id"]
         self.posted_bond = tx.value
         return tx
 
@@ -112,7 +112,7 @@ class DisputeDriver:
         """A flag dispute (Disputes.open_flag): no span; the jury block is the next block."""
         tx = self.c.disputes.open_flag(self.rd.round_id, flag, self.answer_commitment(),
                                        {"from": sender or self.challenger, "value": self.bond if value is None else value})
-        self.dispute_id = tx.return_value
+        self.dispute_id = tx.events["DisputeOpened"]["dispute_id"]
         self.posted_bond = tx.value
         return tx
 

@@ -38,7 +38,7 @@ class SlotPlay:
 
     def claim(self):
         tx = self.d.c.epochs.claim(self.d.task_id, self.d.epoch, self.index, {"from": self.trainer})
-        self.slot_id = tx.return_value
+        self.slot_id = tx.events["SlotClaimed"]["slot_id"]
         return tx
 
     def commit(self):
@@ -78,7 +78,7 @@ class EpochDriver:
         self.base = rand32()
         tx = c.registry.create_task("bafy-spec", rand32(), self.base, "bafy-genesis", params.as_tuple(),
                                     {"from": creator, "value": pool if pool is not None else 20 * params.round_cost})
-        self.task_id = tx.return_value
+        self.task_id = tx.events["TaskCreated"]["task_id"]
         self.salts: dict = {}
 
     @property

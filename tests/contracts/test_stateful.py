@@ -135,7 +135,7 @@ class Machine:
             tx = self._tx(self.c.registry.create_task, "bafy-spec", rand32(), rand32(), "bafy-gen", PARAMS.as_tuple(),
                           {"from": self.deployer, "value": 3 * PARAMS.round_cost})
             if tx:
-                self.versions[tx.return_value] = 1
+                self.versions[tx.events["TaskCreated"]["task_id"]] = 1
 
     def rule_close(self, pick, withdraw_only):
         """The creator closes a task (or withdraws what its open round no longer reserves)."""
@@ -157,8 +157,9 @@ class Machine:
         trainer = accounts[9] if second_trainer else accounts[1]
         tx = self._tx(self.c.rounds.commit, task_id, base, trace.data_root, trace.root, trace.proof(0), {"from": trainer})
         if tx:
-            self.traces[tx.return_value] = trace
-            self.open_rounds.add(tx.return_value)
+            round_id = tx.events["RoundCommitted"]["round_id"]
+            self.traces[round_id] = trace
+            self.open_rounds.add(round_id)
 
     def rule_seal(self, pick):
         r = self._round(pick, P.Phase.COMMITTED)

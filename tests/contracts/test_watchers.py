@@ -42,7 +42,7 @@ class WatchDriver(DisputeDriver):
         tx = self.c.disputes.open_watch(self.rd.round_id, self.segment if segment is None else segment,
                                         self.rd.trace.hashes if hashes is None else hashes,
                                         {"from": sender or self.challenger, "value": self.bond if value is None else value})
-        self.dispute_id = tx.return_value
+        self.dispute_id = tx.events["DisputeOpened"]["dispute_id"]
         self.posted_bond = tx.value
         return tx
 
