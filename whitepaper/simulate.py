@@ -611,6 +611,64 @@ def expected_escape_rate(verifiers: dict[str, int], lazy_juror: str) -> float:
     return protocol.compute_jury_capture_probability_finite(N - 1, cover, min(protocol.JURY_MAX, N - 1))
 
 
+def expected_watch_campaign(P: dict, verifiers: dict[str, int], attempts: int = 6) -> list[dict]:
+    """Colluders' watch attack on an honest trainer (Disputes.open_watch, §3.7), exact rather than played: colluder
+    after colluder opens the round's k-th watch (bond compute_watch_bond(bond, k - 1)) on a segment that is right and
+    names a step; each watch gets a fresh jury, a uniform min(JURY_MAX, N - 1)-subset of the other N - 1 verifiers,
+    holding a colluders out of the other A - 1 (hypergeometric). Every other juror's answer (a replay, or a lazy copy
+    of the public one) is the trainer's, so the watch convicts iff a > J - a. The coalition (the watcher and its
+    fellow jurors) then gains the watcher's payout from the fraud slash (gas refund, fraud_reward_bps share) and
+    per_juror for each of its a jurors; otherwise the bond is lost (it pays the trainer's jurors and gas, the rest is
+    burned) and each of its a jurors loses verifier_slash_bps of its seat. Gas at the simulation's basefee: the
+    watcher's moves, two votes per colluding juror. The campaign stops at its first conviction. Returns one row per
+    attempt k: bond, P(capture), the coalition's expected profit of attempt k (ETH) and of a campaign of up to k,
+    and P(the honest trainer is convicted by watch k): what a spiteful coalition buys with that loss."""
+    from math import comb
+
+    N, A = sum(verifiers.values()), verifiers.get("colluding", 0)
+    J = min(protocol.JURY_MAX, N - 1)
+    Rv, G = P["verifier_reward_wei"], DISPUTE_ASSUMPTIONS["basefee G (gwei)"] * 10**9
+    bond = protocol.compute_challenger_bond(Rv, G)
+    seat_slash = protocol.compute_slash(P["min_verifier_stake_wei"], P["verifier_slash_bps"])
+    pot = protocol.compute_slash(protocol.compute_trainer_reservation(
+        P.get("task_min_trainer_stake_wei", 0), P["min_trainer_stake_wei"]), P["trainer_slash_bps"])
+    watcher_gas = G * (DISPUTE_GAS["open"] + DISPUTE_GAS["name_step"] + DISPUTE_GAS["reveal_answer"])
+    vote_gas = G * (DISPUTE_GAS["commit_vote"] + DISPUTE_GAS["reveal_vote"])
+    rows, campaign, still_open = [], 0.0, 1.0
+    for k in range(1, attempts + 1):
+        bond_k = protocol.compute_watch_bond(bond, k - 1)
+        p_capture, ev = 0.0, 0.0
+        for a in range(0, min(J, A - 1) + 1):
+            pr = comb(A - 1, a) * comb(N - A, J - a) / comb(N - 1, J)
+            if pr == 0:
+                continue
+            if a > J - a:  # captured: the honest trainer convicted (its round's first conviction)
+                per_juror, to_watcher, _ = protocol.compute_dispute_payouts(pot, a, Rv, protocol.CHALLENGER_GAS_ALLOWANCE * G,
+                                                                             P["fraud_reward_bps"])
+                gain = to_watcher + a * per_juror - G * DISPUTE_GAS["resolve"]
+                p_capture += pr
+            else:
+                gain = -bond_k - a * seat_slash
+            ev += pr * (gain - watcher_gas - a * vote_gas)
+        campaign += still_open * ev
+        still_open *= 1 - p_capture
+        rows.append({"attempt": k, "bond_eth": bond_k / ETH, "p_capture": p_capture, "ev_eth": ev / ETH,
+                     "campaign_ev_eth": campaign / ETH, "p_convicted_by_k": 1 - still_open})
+    return rows
+
+
+def watch_campaign_markdown(rows: list[dict], verifiers: dict[str, int]) -> str:
+    """The table of expected_watch_campaign (§3.7's colluders' watch attack)."""
+    N, A = sum(verifiers.values()), verifiers.get("colluding", 0)
+    lines = [f"Colluders' watch attack on an honest trainer: {A} of {N} verifiers colluding, a jury of "
+             f"{min(protocol.JURY_MAX, N - 1)} per watch (`simulate.expected_watch_campaign`, exact).", "",
+             "| watch k | bond (ETH) | P(jury captured) | coalition's expected profit of watch k (ETH) | of a campaign of up to k watches (ETH) | P(honest trainer convicted by watch k) |",
+             "|---|---|---|---|---|---|"]
+    lines += [f"| {r['attempt']} | {r['bond_eth']:.3f} | {r['p_capture']:.3f} | {r['ev_eth']:+.3f} | {r['campaign_ev_eth']:+.3f} "
+              f"| {r['p_convicted_by_k']:.3f} |" for r in rows]
+    return "\n".join(lines)
+
+
 WATCH_DISPUTE_IDS = 2**64  # the simulation numbers watched disputes from here (any id seeds a jury as well)
 
 
@@ -1163,17 +1221,22 @@ def watchers_findings_markdown(P: dict, a_w: dict, b_w: dict, a: dict, b: dict,
                    "unwatched search puts it: watching is each verifier's choice and pays only while cheats are "
                    "common, so the stake deters without counting on it.")
     A, N = b["population"]["verifiers"].get("colluding", 0), sum(b["population"]["verifiers"].values())
-    p_cap = protocol.compute_jury_capture_probability_finite(N - 1, A - 1, min(protocol.JURY_MAX, N - 1))
-    out.append(f"- **Not simulated: colluders watching honest trainers.** `open_watch` lets any staked verifier "
-               "dispute any round once, not only from a committee seat. If every colluder opened a false watch "
-               f"dispute on every honest round, each would be won with its jury captured, p = {p_cap:.1%} ({A - 1} "
-               f"other colluders of the {N - 1} jurors' pool, `compute_jury_capture_probability_finite`), and an honest "
-               f"trainer would be convicted with 1 − (1 − p)^{A} = {1 - (1 - p_cap) ** A:.0%} per round, at a third "
-               f"colluding, if watching were free; each attempt loses its bond with 1 − p. So each watch of a round "
-               f"doubles the next one's bond (`protocol.compute_watch_bond`) and a lost watch's bond is burned: k "
-               f"attempts convict with 1 − (1 − p)^k and put 2^k − 1 bonds at risk (k = 5: "
-               f"{1 - (1 - p_cap) ** 5:.0%} for {(2 ** 5 - 1) * (1 - p_cap):.1f} bonds lost in expectation). The runs "
-               "above let colluders dispute only from their committee seats.")
+    campaign = expected_watch_campaign(P, b["population"]["verifiers"], attempts=6)
+    p_cap, first, last = campaign[0]["p_capture"], campaign[0], campaign[-1]
+    out.append(f"- **Colluders watching honest trainers (exact, not played: `expected_watch_campaign`).** `open_watch` "
+               "lets any staked verifier dispute any round once, not only from a committee seat. A false watch on an "
+               f"honest round convicts only if its jury is captured, p = {p_cap:.1%} ({A - 1} other colluders of the "
+               f"{N - 1} jurors' pool, `compute_jury_capture_probability_finite`): without a price, {A} colluders "
+               f"trying once each would convict {1 - (1 - p_cap) ** A:.0%} of honest rounds. For profit the attack "
+               f"fails at once: the coalition (the watcher and its jurors) expects {first['ev_eth']:+.3f} ETH from the "
+               f"first watch ({first['bond_eth']:.3f} ETH bond, lost with 1 − p, plus its jurors' seat slashes, against "
+               "the watcher's fraud share and its jurors' pay with p), and every later watch of the round loses more: "
+               "each doubles the bond (`protocol.compute_watch_bond`) and a lost watch's bond is burned. For spite it "
+               f"is priced: {len(campaign)} watches convict an honest trainer with {last['p_convicted_by_k']:.0%} and "
+               f"cost the coalition {-last['campaign_ev_eth']:.2f} ETH in expectation, against the trainer's "
+               f"{protocol.compute_slash(protocol.compute_trainer_reservation(P.get('task_min_trainer_stake_wei', 0), P['min_trainer_stake_wei']), P['trainer_slash_bps']) / ETH:g} ETH slash. "
+               "The runs above let colluders dispute only from their committee seats.\n\n"
+               + watch_campaign_markdown(campaign, b["population"]["verifiers"]))
     return "\n".join(out) + ("\n\nSource: `make whitepaper` (`whitepaper/simulate.py: run_disputes(..., watch_share)`, "
                              "rules from `node/protocol.py`).")
 

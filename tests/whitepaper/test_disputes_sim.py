@@ -378,3 +378,44 @@ def test_with_watchers_the_stake_search_stops_lower_and_the_default_stays():
     assert stake < disputes_params(P)["min_trainer_stake_wei"] == protocol.DISPUTES_MIN_TRAINER_STAKE_WEI
     for sim in (a, b):
         assert all(r["profit_per_round_eth"] < 0 for st_, r in sim["trainers"].items() if st_ != "honest")
+
+
+# ------------------------------------------------------------ colluders' watch attack (exact: expected_watch_campaign)
+def test_a_colluders_watch_campaign_loses_from_the_first_watch_and_prices_spite():
+    """§3.7: at a Disputes deployment's defaults every false watch a colluding coalition (a third) opens on an honest
+    round has negative expected profit for it, each later one more so (the bond doubles), and a campaign's chance of
+    convicting the honest trainer grows as 1 - (1 - p)^k at the exact jury-capture probability."""
+    Pd = disputes_params(P)
+    verifiers = simulate.DISPUTES_B["verifiers"]
+    rows = simulate.expected_watch_campaign(Pd, verifiers, attempts=6)
+    N, A = sum(verifiers.values()), verifiers["colluding"]
+    p = protocol.compute_jury_capture_probability_finite(N - 1, A - 1, protocol.JURY_MAX)
+    assert all(abs(r["p_capture"] - p) < 1e-12 for r in rows)
+    assert all(r["ev_eth"] < 0 for r in rows)
+    assert all(b["ev_eth"] < a["ev_eth"] and b["campaign_ev_eth"] < a["campaign_ev_eth"] for a, b in zip(rows, rows[1:]))
+    assert all(abs(r["p_convicted_by_k"] - (1 - (1 - p) ** r["attempt"])) < 1e-12 for r in rows)
+    assert [round(r["bond_eth"] / rows[0]["bond_eth"]) for r in rows] == [1, 2, 4, 8, 16, 32]
+    # no colluders: nothing is ever captured, every watch only loses its bond
+    honest_only = simulate.expected_watch_campaign(Pd, {"honest": 60, "colluding": 1}, attempts=2)
+    assert honest_only[0]["p_capture"] == 0 and honest_only[0]["ev_eth"] < -honest_only[0]["bond_eth"]
+
+
+def test_the_real_jury_draw_is_captured_at_the_exact_probability():
+    """expected_watch_campaign takes a watch's jury as a uniform JURY_MAX-subset of the other verifiers; the jury
+    Disputes.draw_jury seats (simulate.draw_jury: StakeManager's rejection sampling, the challenger dropped) is
+    captured by a third colluding at that probability."""
+    import random
+
+    verifiers = simulate.DISPUTES_B["verifiers"]
+    names = [f"{st}#{i}" for st, n in verifiers.items() for i in range(n)]
+    entries = [(n, 0, 0) for n in names]
+    rng = random.Random(5)
+    captured, trials = 0, 3000
+    for d in range(trials):
+        jury = simulate.draw_jury(rng.getrandbits(256), simulate.WATCH_DISPUTE_IDS + d, entries, "colluding#0")
+        assert len(jury) == protocol.JURY_MAX and "colluding#0" not in jury
+        a = sum(j.startswith("colluding") for j in jury)
+        captured += a > len(jury) - a
+    N, A = len(names), verifiers["colluding"]
+    p = protocol.compute_jury_capture_probability_finite(N - 1, A - 1, protocol.JURY_MAX)
+    assert abs(captured / trials - p) < tolerance(p, trials), (captured, trials, p)
