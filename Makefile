@@ -15,7 +15,7 @@ CHROMIUM_STAMP := $(VENV)/.trainchain-chromium
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup setup-parts test test-contracts test-nodes test-python test-whitepaper demo bench adversarial whitepaper clean
+.PHONY: help setup setup-parts contracts-cache test test-contracts test-nodes test-python test-whitepaper demo bench adversarial whitepaper clean
 
 help:
 	@echo "make demo         run the whole protocol end to end on a local devnet"
@@ -67,11 +67,16 @@ test: setup
 test-contracts: setup
 	$(BROWNIE) test tests/contracts
 
+# The node and Python jobs deploy node.chain.contracts' compiled output (build/trainchain, cached by source hash):
+# compiled once before they start, not by both at once (~35 s of CPU each; brownie compiles its own).
+contracts-cache: setup
+	$(PY) -c "from node.chain.contracts import compile_contracts; compile_contracts()"
+
 # -p no:pytest-brownie: brownie's plugin would load the project and start anvil on 8545
-test-nodes: setup
+test-nodes: setup contracts-cache
 	$(PY) -m pytest -p no:pytest-brownie tests/nodes
 
-test-python: setup
+test-python: setup contracts-cache
 	$(PY) -m pytest -p no:pytest-brownie tests --ignore=tests/contracts --ignore=tests/adversarial --ignore=tests/whitepaper --ignore=tests/nodes
 
 test-whitepaper: setup
