@@ -93,61 +93,61 @@ def test_a_swapped_final_checkpoint_is_convicted_by_flag_disputes(tmp_path, case
     """Flag disputes (Disputes.open_flag): every end hash is right, only the final checkpoint is another state's.
     Before them, a deployment with Disputes accepted such a round (no span to narrow, so no dispute). Real
     TrainerNode / VerifierNode code ticked in this process (nodekit), the real engine, Disputes deployed."""
-    from nodekit import STAKE as NODEKIT_STAKE, NodeNet
-
     from node.adversaries.trainers import FinalSwapTrainer
 
     c = case("real nodes, Disputes deployed: FinalSwapTrainer reveals another checkpoint's CID as the final one "
              "(every end hash right)",
              expected="each member's final flag is false and its node proves it (the CID's bytes do not hash to h_M): "
                       "it opens a flag dispute, the jury fetches the checkpoint, convicts; fraud, trainer slashed")
-    with NodeNet.start(tmp_path / "net", disputes=True) as net:
-        net.make_trainer(FinalSwapTrainer, max_rounds=1)
-        for i in range(3):
-            net.make_verifier(i)
-        r = net.run_round(max_passes=400)
-        opened = net.chain.events("FlagDisputed")
-        resolved = [e["args"] for e in net.chain.events("DisputeResolved")]
-        c.observe(f"outcome {protocol.Outcome(r.outcome).label}; {len(opened)} flag dispute(s) "
-                  f"(flags {sorted(e['args']['flag'] for e in opened)}); resolved "
-                  f"{[(x['trainer_won'], x['reason']) for x in resolved]}; trainer {r.stake_delta[net.trainer.address]:+d} wei")
-        assert r.outcome == protocol.Outcome.FRAUD
-        assert opened and all(e["args"]["flag"] == protocol.FLAG_FINAL for e in opened)
-        assert resolved and not any(x["trainer_won"] for x in resolved)
-        assert r.stake_delta[net.trainer.address] < 0 and -r.stake_delta[net.trainer.address] <= NODEKIT_STAKE
+    run = run_final_flag_round(tmp_path, FinalSwapTrainer)
+    c.observe(run["observed"])
+    assert_final_flag_conviction(run)
 
 
 def test_a_final_checkpoint_served_to_nobody_is_convicted_by_an_availability_challenge(tmp_path, case):
     """Availability challenges (protocol.is_availability_challenge): every end hash is right, but the final checkpoint's
     CID is served by nobody. With Disputes such a round used to be accepted (unavailability was not disputable): the
     oracle would have named weights nobody can fetch. Real TrainerNode / VerifierNode code (nodekit), Disputes."""
-    from nodekit import STAKE as NODEKIT_STAKE, NodeNet
-
     from node.adversaries.trainers import FinalWithholdingTrainer
 
     c = case("real nodes, Disputes deployed: FinalWithholdingTrainer reveals a final CID whose content it serves to nobody "
              "(every end hash right)",
              expected="each member's final flag is false; its node disputes FLAG_FINAL answering ANSWER_UNAVAILABLE; the "
                       "jurors cannot fetch it either and answer the same: convicted, fraud, trainer slashed, oracle unchanged")
+    run = run_final_flag_round(tmp_path, FinalWithholdingTrainer)
+    c.observe(run["observed"] + f"; challengers' answers unavailable: {run['answers'] == {protocol.ANSWER_UNAVAILABLE}}")
+    assert_final_flag_conviction(run)
+    assert run["answers"] == {protocol.ANSWER_UNAVAILABLE}
+    assert run["model_after"] == run["model_before"]  # the oracle still names the fetchable genesis
+
+
+def run_final_flag_round(tmp_path, trainer_cls) -> dict:
+    """One round of `trainer_cls` (a final-checkpoint adversary) and three verifiers, Disputes deployed (nodekit: real
+    TrainerNode / VerifierNode code ticked in this process, the real engine): what the flag disputes did."""
+    from nodekit import STAKE, NodeNet
+
     with NodeNet.start(tmp_path / "net", disputes=True) as net:
-        net.make_trainer(FinalWithholdingTrainer, max_rounds=1)
+        net.make_trainer(trainer_cls, max_rounds=1)
         for i in range(3):
             net.make_verifier(i)
-        model0 = net.chain.latest_model(net.task_id)
+        model_before = net.chain.latest_model(net.task_id)
         r = net.run_round(max_passes=400)
-        opened = net.chain.events("FlagDisputed")
-        resolved = [e["args"] for e in net.chain.events("DisputeResolved")]
-        answers = {e["args"]["answer"] for e in net.chain.events("ChallengerAnswerRevealed")}
-        c.observe(f"outcome {protocol.Outcome(r.outcome).label}; {len(opened)} flag dispute(s) "
-                  f"(flags {sorted(e['args']['flag'] for e in opened)}); challengers' answers unavailable: "
-                  f"{answers == {protocol.ANSWER_UNAVAILABLE}}; resolved {[(x['trainer_won'], x['reason']) for x in resolved]}; "
-                  f"trainer {r.stake_delta[net.trainer.address]:+d} wei")
-        assert r.outcome == protocol.Outcome.FRAUD
-        assert opened and all(e["args"]["flag"] == protocol.FLAG_FINAL for e in opened)
-        assert answers == {protocol.ANSWER_UNAVAILABLE}
-        assert resolved and not any(x["trainer_won"] for x in resolved)
-        assert r.stake_delta[net.trainer.address] < 0 and -r.stake_delta[net.trainer.address] <= NODEKIT_STAKE
-        assert net.chain.latest_model(net.task_id) == model0  # the oracle still names the fetchable genesis
+        run = {"outcome": r.outcome, "trainer_delta": r.stake_delta[net.trainer.address], "stake": STAKE,
+               "flags": sorted(e["args"]["flag"] for e in net.chain.events("FlagDisputed")),
+               "resolved": [e["args"] for e in net.chain.events("DisputeResolved")],
+               "answers": {e["args"]["answer"] for e in net.chain.events("ChallengerAnswerRevealed")},
+               "model_before": model_before, "model_after": net.chain.latest_model(net.task_id)}
+    run["observed"] = (f"outcome {protocol.Outcome(run['outcome']).label}; {len(run['flags'])} flag dispute(s) (flags "
+                       f"{run['flags']}); resolved {[(x['trainer_won'], x['reason']) for x in run['resolved']]}; trainer "
+                       f"{run['trainer_delta']:+d} wei")
+    return run
+
+
+def assert_final_flag_conviction(run: dict) -> None:
+    assert run["outcome"] == protocol.Outcome.FRAUD
+    assert run["flags"] and set(run["flags"]) == {protocol.FLAG_FINAL}
+    assert run["resolved"] and not any(x["trainer_won"] for x in run["resolved"])
+    assert run["trainer_delta"] < 0 and -run["trainer_delta"] <= run["stake"]
 
 
 def test_the_demo_dispute_act_beside_the_epochs_stops_cleanly_when_cancelled(tmp_path, case):
