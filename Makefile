@@ -15,7 +15,7 @@ CHROMIUM_STAMP := $(VENV)/.trainchain-chromium
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup setup-parts contracts-cache test test-contracts test-nodes test-python test-whitepaper demo bench adversarial whitepaper clean
+.PHONY: help setup setup-parts contracts-cache contracts-build test test-contracts test-contracts-disputes test-contracts-rest test-nodes test-python test-whitepaper demo bench adversarial whitepaper clean
 
 help:
 	@echo "make demo         run the whole protocol end to end on a local devnet"
@@ -62,10 +62,24 @@ $(BROWNIE_STAMP): $(VENV_STAMP) scripts/setup_brownie.py
 # whitepaper's checks (the §5.6 simulations: pure CPU, ~1 min). Measured on a clean clone: with the node and other
 # Python tests in one job that job alone took 12-13 min and CI 1,015 s of its 900.
 test: setup
-	$(MAKE) --no-print-directory -j4 --output-sync=target test-contracts test-nodes test-python test-whitepaper
+	$(MAKE) --no-print-directory -j5 --output-sync=target test-contracts-disputes test-contracts-rest test-nodes test-python test-whitepaper
 
 test-contracts: setup
 	$(BROWNIE) test tests/contracts
+
+# CI splits the contract suite in two brownie sessions (each its own anvil on a free port) over one compile: alone
+# it was the last job to finish, ~2 min after the others, with a core idle.
+CONTRACT_TESTS := $(sort $(wildcard tests/contracts/test_*.py))
+CONTRACT_TESTS_DISPUTES := $(filter tests/contracts/test_disputes%.py tests/contracts/test_watchers.py tests/contracts/test_epochs%.py tests/contracts/test_round_machine.py,$(CONTRACT_TESTS))
+
+contracts-build: setup
+	$(BROWNIE) compile
+
+test-contracts-disputes: setup contracts-build
+	$(BROWNIE) test $(CONTRACT_TESTS_DISPUTES)
+
+test-contracts-rest: setup contracts-build
+	$(BROWNIE) test $(filter-out $(CONTRACT_TESTS_DISPUTES),$(CONTRACT_TESTS))
 
 # The node and Python jobs deploy node.chain.contracts' compiled output (build/trainchain, cached by source hash):
 # compiled once before they start, not by both at once (~35 s of CPU each; brownie compiles its own).
