@@ -57,10 +57,10 @@ $(BROWNIE_STAMP): $(VENV_STAMP) scripts/setup_brownie.py
 	$(PY) scripts/setup_brownie.py
 	touch $@
 
-# Four jobs side by side on CI's 2 cores: the contract suite (brownie + anvil: ~10 min, ~80 % of a core), the
-# node suite (node processes and anvil: ~8 min), the rest of the Python suite (engine, store, dapp: ~4 min) and the
-# whitepaper's checks (the §5.6 simulations: pure CPU, ~1 min). Measured on a clean clone: with the node and other
-# Python tests in one job that job alone took 12-13 min and CI 1,015 s of its 900.
+# Five jobs side by side on CI's 2 cores: the contract suite in two brownie sessions (below), the node suite (node
+# processes and anvil), the rest of the Python suite (engine, store, dapp) and the whitepaper's checks (the §5.6
+# simulations: pure CPU, ~1 min). With the node and other Python tests in one job that job alone took 12-13 min and
+# CI 1,015 s of its 900; the suites need ~22 min of CPU, so two cores cannot do them in much under 11 min.
 test: setup
 	$(MAKE) --no-print-directory -j5 --output-sync=target test-contracts-disputes test-contracts-rest test-nodes test-python test-whitepaper
 

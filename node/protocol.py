@@ -515,13 +515,19 @@ def compute_false_flags(data_root_ok: bool, starts_ok: bool, final_ok: bool) -> 
             if not ok]
 
 
+def is_checkpoint_flag(flag: int) -> bool:
+    """FLAG_STARTS and FLAG_FINAL are about content the trainer must serve (fetched, so possibly unavailable); the data
+    root is recomputed by whoever checks it, never fetched."""
+    return flag in (FLAG_STARTS, FLAG_FINAL)
+
+
 def is_availability_challenge(flag: int, challenger_answer: bytes) -> bool:
     """A FLAG_STARTS / FLAG_FINAL dispute whose challenger revealed ANSWER_UNAVAILABLE. Who withheld is not
     attributable (a trainer could withhold from the committee and serve only the jury), so such a challenge is priced
     as a request to publish, not as an accusation: lost (the jury fetched the checkpoints, and now re-serves them), the
     challenger pays only the majority jurors and gets the rest of its bond back, the trainer earns nothing; won (the
     jury could not fetch them either), the trainer is convicted like any fraud. The data root is never unavailable."""
-    return flag >= FLAG_STARTS and bytes(challenger_answer) == ANSWER_UNAVAILABLE
+    return is_checkpoint_flag(flag) and bytes(challenger_answer) == ANSWER_UNAVAILABLE
 
 
 def compute_dealt_count(n_samples: int, committee_size: int, n_segments: int) -> int:

@@ -82,25 +82,25 @@ class ForgingTrainer(TrainerNode):
 
 
 class FinalSwapTrainer(TrainerNode):
+    def final_cid(self, data: dict) -> str:
+        return data["cids"][-2]  # h_{M-1}'s checkpoint as "final"
+
     def reveal_ends(self, round_id: int, data: dict) -> None:
-        data = dict(data, cids=list(data["cids"][:-1]) + [data["cids"][-2]])  # h_{M-1}'s checkpoint as "final"
+        data = dict(data, cids=list(data["cids"][:-1]) + [self.final_cid(data)])
         log.warning("ADVERSARY: round %d: revealing %s as the final checkpoint", round_id, data["cids"][-1])
         super().reveal_ends(round_id, data)
 
 
-class FinalWithholdingTrainer(TrainerNode):
+class FinalWithholdingTrainer(FinalSwapTrainer):
     """Reveals, as the final checkpoint, a CID that no store holds (an honest h_M, content served to nobody): the
     canonical model would point at nothing. Members cannot fetch it and dispute FLAG_FINAL answering
     protocol.ANSWER_UNAVAILABLE; jurors cannot fetch it either."""
 
-    def reveal_ends(self, round_id: int, data: dict) -> None:
+    def final_cid(self, data: dict) -> str:
         import os
 
         from node.store.cid import DagBuilder
 
         builder = DagBuilder()
         builder.add_chunk(os.urandom(1024))  # never added to any store
-        withheld = str(builder.finish())
-        data = dict(data, cids=list(data["cids"][:-1]) + [withheld])
-        log.warning("ADVERSARY: round %d: revealing %s (served to nobody) as the final checkpoint", round_id, withheld)
-        super().reveal_ends(round_id, data)
+        return str(builder.finish())

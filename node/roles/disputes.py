@@ -265,7 +265,7 @@ class DisputeDuties:
             status[flag] = compute_flag_status(answer, self.trainer_flag_answer(round_id, flag))
             if status[flag] == "wrong":
                 return flag, bytes(answer)
-        unavailable = [f for f in flags if status[f] == "unavailable" and f != protocol.FLAG_DATA_ROOT]
+        unavailable = [f for f in flags if status[f] == "unavailable" and protocol.is_checkpoint_flag(f)]
         return (unavailable[0], protocol.ANSWER_UNAVAILABLE) if unavailable else None
 
     def open_my_contradictions(self, head: int) -> list[int]:
@@ -488,7 +488,7 @@ class DisputeDuties:
         does not hash to its leaf; no flag check): never a guess, which would count for nobody anyway."""
         if d.flag:
             answer = self.flag_answer(d.round_id, d.flag) if self.flag_answer is not None else None
-            if answer is None and self.flag_answer is not None and d.flag != protocol.FLAG_DATA_ROOT:
+            if answer is None and self.flag_answer is not None and protocol.is_checkpoint_flag(d.flag):
                 log.warning("dispute %d: flag %d's checkpoints not served to me: answering unavailable", d.dispute_id, d.flag)
                 return protocol.ANSWER_UNAVAILABLE
         else:
