@@ -717,7 +717,7 @@ def is_availability_challenge(flag: uint256, challenger_answer: bytes32) -> bool
     challenger revealed ANSWER_UNAVAILABLE. Who withheld is not attributable: a trainer that serves the jury wins it
     but earns nothing from the bond, whose rest (after the jurors' pay) goes back to the challenger; a trainer that
     serves nobody loses it like any fraud."""
-    return flag >= FLAG_STARTS and challenger_answer == ANSWER_UNAVAILABLE
+    return (flag == FLAG_STARTS or flag == FLAG_FINAL) and challenger_answer == ANSWER_UNAVAILABLE
 
 
 @internal
