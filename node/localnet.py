@@ -39,6 +39,8 @@ from pathlib import Path
 from node.chain.devnet import Anvil, dev_accounts
 
 ROLES = {"trainer": 1, "verifier": 2}
+# (deploy parameters, accounts) -> (anvil --state JSON right after the deploy, its Deployment): LocalNet._deploy
+_DEPLOYED_CHAINS: dict[tuple, tuple[bytes, object]] = {}
 DEMO_PASSWORD = "trainchain-demo"
 
 
@@ -82,14 +84,20 @@ class LocalNet:
 
     # ------------------------------------------------------------ chain
     def start(self) -> "LocalNet":
-        from node.chain.devnet import deploy_contracts
-
-        self.anvil = Anvil(block_time=self.block_time, state=self.root / "anvil" / "state.json",
-                           accounts=len(self.dev), log_path=self.root / "logs" / "anvil.log")
+        state = self.root / "anvil" / "state.json"
+        template = _DEPLOYED_CHAINS.get(self._template_key())
+        if template is not None:  # anvil loads the deployed chain from its --state file at start
+            state.parent.mkdir(parents=True, exist_ok=True)
+            state.write_bytes(template[0])
+        self.anvil = Anvil(block_time=self.block_time, state=state, accounts=len(self.dev),
+                           log_path=self.root / "logs" / "anvil.log")
         self.anvil.start()
         try:
-            self.deployment = deploy_contracts(self.anvil.url, self.dev[0], self.deploy_params,
-                                               out=self.root / "deployment.json")
+            if template is None:
+                self.deployment = self._deploy()
+            else:
+                self.deployment = template[1].model_copy(update={"rpc_urls": [self.anvil.url]})
+                self.deployment.save(self.root / "deployment.json")
         except BaseException:
             self.anvil.stop()
             raise
@@ -97,6 +105,22 @@ class LocalNet:
 
         self.seed = GatewayServer(self.store().local).start()
         return self
+
+    def _template_key(self) -> tuple:
+        return (repr(self.deploy_params), len(self.dev))
+
+    def _deploy(self):
+        """Deploy the contracts and keep the chain as this process's template for the same parameters: the next
+        LocalNet starts from it (a copy of the same blocks, logs and nonces) instead of sending ~16 deploy
+        transactions again — about a second of CPU each time, and a block each on an interval-mining chain."""
+        import gzip
+
+        from node.chain.devnet import deploy_contracts
+
+        deployment = deploy_contracts(self.anvil.url, self.dev[0], self.deploy_params, out=self.root / "deployment.json")
+        dump = self.web3().provider.make_request("anvil_dumpState", [])["result"]  # hex of gzipped --state JSON
+        _DEPLOYED_CHAINS[self._template_key()] = (gzip.decompress(bytes.fromhex(dump[2:])), deployment)
+        return deployment
 
     @property
     def url(self) -> str:
