@@ -20,6 +20,14 @@
    that moment: a test fails on a transaction that was mined. We wait for the receipt first
    (a short poll; a transaction whose receipt never comes is still reported dropped, after a
    grace period), then hand over to brownie's own confirmation.
+7. brownie's rpc wrapper calls inspect.stack() (source lines of every frame) on each chain.snapshot /
+   revert / mine / sleep just to check its caller: we give it the caller's frame without the source.
+8. brownie recompiles every contract whenever it loads the project: the Vyper modules in contracts/lib/ never get
+   a build artifact of their own (4.), so it counts them, and all that import them, as changed. The same sources
+   and settings always compile to the same output, so the wrapper keeps vyper's output by a hash of its input
+   (build/vyper-json/): `brownie compile` pays once, each later `brownie test` session reads it (~40 s of CPU each).
+9. requests walks the whole environment twice per HTTP request to find proxies (~10 % of a contract test's CPU,
+   one JSON-RPC request after another); the environment does not change during a run, so once per host is enough.
 """
 from __future__ import annotations
 
@@ -74,7 +82,14 @@ def _top_level_only(input_json: dict) -> dict:
     return {**input_json, "settings": settings}
 
 
+VYPER_JSON_CACHE = ROOT / "build" / "vyper-json"  # see 8. above
+
+
 def install_vyper_fix() -> None:
+    import hashlib
+    import json
+
+    import vyper
     from vyper.cli import vyper_json
 
     if getattr(vyper_json.compile_json, "_trainchain_fixed", False):
@@ -82,7 +97,21 @@ def install_vyper_fix() -> None:
     original = vyper_json.compile_json
 
     def compile_json(input_json, *args, **kwargs):
-        return _fix_source_map(original(_top_level_only(input_json), *args, **kwargs))
+        input_json = _top_level_only(input_json)
+        if args or kwargs:
+            return _fix_source_map(original(input_json, *args, **kwargs))
+        key = hashlib.sha256(json.dumps([vyper.__version__, input_json], sort_keys=True).encode()).hexdigest()
+        cached = VYPER_JSON_CACHE / f"{key}.json"
+        try:
+            return json.loads(cached.read_text())
+        except (OSError, ValueError):
+            pass
+        output = _fix_source_map(original(input_json))
+        VYPER_JSON_CACHE.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(f".{os.getpid()}.tmp")  # two sessions may compile at once: whole files only
+        tmp.write_text(json.dumps(output))
+        os.replace(tmp, cached)
+        return output
 
     compile_json._trainchain_fixed = True
     vyper_json.compile_json = compile_json
@@ -125,6 +154,48 @@ def install_receipt_fix() -> None:
     receipt_cls._await_confirmation = _await_confirmation
 
 
+def install_rpc_fix() -> None:
+    """See 7. above: brownie.network.rpc's `internal` decorator asks `inspect.stack()[1]` on every snapshot, revert,
+    mine and sleep only to warn callers that bypass `chain`; inspect.stack reads the source lines of every frame
+    (~40 ms a call here, ~20 % of the contract suite's test time). The shim gives the same frames without source."""
+    import importlib
+    import types
+
+    rpc = importlib.import_module("brownie.network.rpc")  # the module (brownie.network.rpc the name is its Rpc)
+    if getattr(rpc.inspect, "_trainchain_fixed", False):
+        return
+
+    def stack() -> list:
+        frame, frames = sys._getframe(1), []  # frame 0: the wrapper that asked; 1: its caller
+        while frame is not None and len(frames) < 2:
+            frames.append(types.SimpleNamespace(frame=frame))
+            frame = frame.f_back
+        return frames
+
+    rpc.inspect = types.SimpleNamespace(stack=stack, _trainchain_fixed=True)
+
+
+def install_proxy_fix() -> None:
+    """See 9. above: the proxies of a URL's host, looked up in the environment once per host, not per request."""
+    import functools
+    from urllib.parse import urlsplit
+
+    import requests.sessions
+    import requests.utils
+
+    if getattr(requests.utils.get_environ_proxies, "_trainchain_fixed", False):
+        return
+    original = requests.utils.get_environ_proxies
+    by_host = functools.lru_cache(maxsize=64)(lambda scheme_host, no_proxy: original(scheme_host, no_proxy=no_proxy))
+
+    def get_environ_proxies(url: str, no_proxy: str | None = None) -> dict:
+        parts = urlsplit(url)
+        return dict(by_host(f"{parts.scheme}://{parts.netloc}", no_proxy))
+
+    get_environ_proxies._trainchain_fixed = True
+    requests.utils.get_environ_proxies = requests.sessions.get_environ_proxies = get_environ_proxies
+
+
 def configure_in_memory() -> None:
     """Apply DEVELOPMENT and a free port to brownie's loaded network config (this process only)."""
     from brownie._config import CONFIG
@@ -144,6 +215,8 @@ def main() -> None:
     _prepend_path()
     install_vyper_fix()
     install_receipt_fix()
+    install_rpc_fix()
+    install_proxy_fix()
     if sys.argv[1:2] != ["networks"]:
         configure_in_memory()
     from brownie._cli.__main__ import main as brownie_main
