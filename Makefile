@@ -61,6 +61,12 @@ $(BROWNIE_STAMP): $(VENV_STAMP) scripts/setup_brownie.py
 # processes and anvil), the rest of the Python suite (engine, store, dapp) and the whitepaper's checks (the §5.6
 # simulations: pure CPU, ~1 min). With the node and other Python tests in one job that job alone took 12-13 min and
 # CI 1,015 s of its 900; the suites need ~22 min of CPU, so two cores cannot do them in much under 11 min.
+# The node suite is the longest (node processes waiting on interval-mined blocks, ~7 min alone): the other jobs run
+# niced (BATCH: a third of the node job's CPU share when both want it), so the node processes get a core soon after
+# they wake and the rest fill the idle time. DURATIONS: each job's slowest tests in CI's log (where its time went).
+BATCH := nice -n 5
+DURATIONS := --durations=8
+
 test: setup
 	$(MAKE) --no-print-directory -j5 --output-sync=target test-contracts-disputes test-contracts-rest test-nodes test-python test-whitepaper
 
@@ -76,10 +82,10 @@ contracts-build: setup
 	$(BROWNIE) compile
 
 test-contracts-disputes: setup contracts-build
-	$(BROWNIE) test $(CONTRACT_TESTS_DISPUTES)
+	$(BATCH) $(BROWNIE) test $(DURATIONS) $(CONTRACT_TESTS_DISPUTES)
 
 test-contracts-rest: setup contracts-build
-	$(BROWNIE) test $(filter-out $(CONTRACT_TESTS_DISPUTES),$(CONTRACT_TESTS))
+	$(BATCH) $(BROWNIE) test $(DURATIONS) $(filter-out $(CONTRACT_TESTS_DISPUTES),$(CONTRACT_TESTS))
 
 # The node and Python jobs deploy node.chain.contracts' compiled output (build/trainchain, cached by source hash):
 # compiled once before they start, not by both at once (~35 s of CPU each; brownie compiles its own).
@@ -88,13 +94,13 @@ contracts-cache: setup
 
 # -p no:pytest-brownie: brownie's plugin would load the project and start anvil on 8545
 test-nodes: setup contracts-cache
-	$(PY) -m pytest -p no:pytest-brownie tests/nodes
+	$(PY) -m pytest -p no:pytest-brownie $(DURATIONS) tests/nodes
 
 test-python: setup contracts-cache
-	$(PY) -m pytest -p no:pytest-brownie tests --ignore=tests/contracts --ignore=tests/adversarial --ignore=tests/whitepaper --ignore=tests/nodes
+	$(BATCH) $(PY) -m pytest -p no:pytest-brownie $(DURATIONS) tests --ignore=tests/contracts --ignore=tests/adversarial --ignore=tests/whitepaper --ignore=tests/nodes
 
 test-whitepaper: setup
-	$(PY) -m pytest -p no:pytest-brownie tests/whitepaper
+	$(BATCH) $(PY) -m pytest -p no:pytest-brownie $(DURATIONS) tests/whitepaper
 
 demo: setup
 	$(VENV)/bin/trainchain demo
