@@ -128,6 +128,8 @@ def measure(span_steps: int, jury: int) -> dict[str, int]:
                                  for j in jurors)
         gas["reveal_answer"] = send(w3, disputes.reveal_answer(d_id, answer, answer_salt), challenger)["gasUsed"]
         gas["reveal_vote"] = max(send(w3, disputes.reveal_vote(d_id, trainers, salts[j]), j)["gasUsed"] for j in jurors)
+        # a jury vote is final (resolvable) only after its appeal window (Appeals.vy)
+        kit.mine(max(0, P.compute_appeal_deadline(disputes.disputes(d_id).call()[11], task.reveal_verdicts_window) - w3.eth.block_number) + 1)
         gas["resolve"] = send(w3, disputes.resolve(d_id), challenger)["gasUsed"]
         # a contradiction keeps the round open to its reveal deadline: ends block + commit_verdicts_window (the
         # final flags' commit window, #13 attack 5) + reveal_verdicts_window; read it rather than re-add the windows
@@ -197,6 +199,7 @@ def measure_flag_dispute(jury: int) -> dict[str, int]:
                                  for j in jurors)
         gas["reveal_answer"] = send(disputes.reveal_answer(d_id, answer, answer_salt), challenger)
         gas["reveal_vote"] = max(send(disputes.reveal_vote(d_id, trainers, salts[j]), j) for j in jurors)
+        kit.mine(max(0, P.compute_appeal_deadline(disputes.disputes(d_id).call()[11], 50) - w3.eth.block_number) + 1)  # the appeal window
         gas["resolve"] = send(disputes.resolve(d_id), challenger)
         gas["jurors"] = len(jurors)
         return gas
@@ -256,9 +259,10 @@ def write_markdown(rows: list[dict], undisputed: list[dict] | None = None, flags
               "every verifier (a registry of at most JURY_MAX + 1), capture needs a majority of the whole registry.",
               "", "A dispute's latency: open, then at most one move window for the trainer (`reveal_window`), one for",
               "the challenger, the jury's commit and reveal windows (`commit_verdicts_window` + `reveal_verdicts_window`),",
-              "then resolve and finalize: 2·reveal_window + commit_verdicts_window + reveal_verdicts_window blocks at most,",
-              "plus the jury draw (2 blocks after name_step when a party draws at once; anyone may), fewer when every",
-              "party moves at once.", ""]
+              "the appeal window (another `reveal_verdicts_window`: the vote is final only after it, Appeals.vy),",
+              "then resolve and finalize: 2·reveal_window + commit_verdicts_window + 2·reveal_verdicts_window blocks at",
+              "most, plus the jury draw (2 blocks after name_step when a party draws at once; anyone may), fewer when",
+              "every party moves at once. An appeal adds its draw and the appeal jury's commit and reveal windows.", ""]
     return "\n".join(lines)
 
 

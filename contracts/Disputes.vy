@@ -20,6 +20,9 @@
         start checkpoints, the final checkpoint: nothing to narrow) disputes that flag instead (open_flag):
         the jury is drawn at once and each juror checks the flag itself (its answer: the data root it
         recomputes, or what it finds served under the checkpoint CIDs).
+        A jury vote is final only once the appeal window after its reveal deadline passed
+        (rules.compute_appeal_deadline): until then its loser may appeal it to the whole verifier set (Appeals.vy,
+        which marks it appealed here and settles it here by the final verdict: mark_appealed, settle_appealed).
 @dev The jury is an honest-majority assumption (node/protocol.py compute_jury_capture_probability gives
      its price). An authorized caller of TrainingRounds (open_dispute / resolve: the round cannot
      finalize while a dispute is open) and of StakeManager (reservations, slashes, credits). Every rule
@@ -181,6 +184,7 @@ event DisputePaid:
     reason: String[32]
 
 stake_manager: public(IStakeManager)
+appeals: public(immutable(address))                            # Appeals: the only caller of mark_appealed / settle_appealed
 rounds: public(IRounds)
 registry: public(ITaskRegistry)
 dispute_count: public(uint256)
@@ -198,13 +202,15 @@ watch_count: public(HashMap[uint256, uint256])                 # round -> watch 
 
 
 @deploy
-def __init__(stake_manager: address, rounds: address, registry: address):
+def __init__(stake_manager: address, rounds: address, registry: address, appeals_: address):
     """
     @param stake_manager StakeManager (must authorize this contract).
     @param rounds TrainingRounds (must name this contract with set_disputes).
     @param registry TaskRegistry (the task parameters).
+    @param appeals_ Appeals (deployed first; its set_disputes names this contract), fixed for good.
     """
-    assert stake_manager != empty(address) and rounds != empty(address) and registry != empty(address), "disputes: zero address"
+    assert stake_manager != empty(address) and rounds != empty(address) and registry != empty(address) and appeals_ != empty(address), "disputes: zero address"
+    appeals = appeals_
     self.stake_manager = IStakeManager(stake_manager)
     self.rounds = IRounds(rounds)
     self.registry = ITaskRegistry(registry)
@@ -247,7 +253,7 @@ def post_boundaries(round_id: uint256, boundary_hashes: DynArray[bytes32, MAX_BO
     assert msg.sender == r.trainer, "disputes: only the trainer"
     assert r.phase == rules.ENDS_REVEALED and block.number <= r.commit_deadline, "disputes: not awaiting boundaries"
     assert self.boundaries_hash[round_id] == empty(bytes32), "disputes: boundaries already posted"
-    p: rules.TaskParams = staticcall self.registry.task_params(r.task_id)
+    p: rules.TaskParams = self._params(r.task_id)
     assert len(boundary_hashes) == p.steps_per_round // p.segment_steps + 1, "disputes: not M + 1 boundaries"
     self.boundaries_hash[round_id] = keccak256(abi_encode(boundary_hashes))
     log BoundariesPosted(round_id=round_id, boundary_hashes=boundary_hashes, manifest_cid=manifest_cid)
@@ -355,7 +361,7 @@ def _open(round_id: uint256, check_index: uint256, bond: uint256, start_hash: by
     # the jury is drawn over the entries eligible at the round's commit block, as its committee was: nobody can
     # stake into a jury after seeing a contradiction (the activation delay is one block; issue #13's registry)
     trainer, task_id, commit_block = extcall self.rounds.open_dispute(round_id, msg.sender, check_index)
-    p: rules.TaskParams = staticcall self.registry.task_params(task_id)
+    p: rules.TaskParams = self._params(task_id)
     # all of msg.value is the bond (at least the formula at this block's basefee): a loser loses all of it
     assert bond >= rules.compute_watch_bond(rules.compute_challenger_bond(p.verifier_reward_wei, block.basefee), n_watches), "disputes: bond below rules.compute_challenger_bond"
     span_steps: uint256 = span_segments * p.segment_steps
@@ -384,12 +390,12 @@ def post_steps(dispute_id: uint256, step_hashes: DynArray[bytes32, MAX_STEP_HASH
     @param dispute_id A dispute awaiting the trainer's steps.
     @param step_hashes h_start, the state after each step of the span, ..., h_end.
     """
-    d: Dispute = self.disputes[dispute_id]
+    d: Dispute = self._dispute(dispute_id)
     assert d.phase == rules.DISPUTE_OPENED, "disputes: not awaiting steps"
     assert msg.sender == d.trainer, "disputes: only the trainer"
     assert block.number <= d.deadline, "disputes: move window closed"
     assert rules.is_valid_span_hashes(step_hashes, d.span_steps, d.start_hash, d.end_hash), "disputes: steps do not match the span"
-    deadline: uint256 = block.number + (staticcall self.registry.task_params(d.task_id)).reveal_window
+    deadline: uint256 = block.number + (self._params(d.task_id)).reveal_window
     self.disputes[dispute_id].steps_hash = keccak256(abi_encode(step_hashes))
     self.disputes[dispute_id].phase = rules.DISPUTE_STEPS_POSTED
     self.disputes[dispute_id].deadline = deadline
@@ -412,7 +418,7 @@ def name_step(dispute_id: uint256, step: uint256, step_hashes: DynArray[bytes32,
            gives after `step`, salt), keyed by the round as in open_flag: revealed with reveal_answer once the
            jury committed.
     """
-    d: Dispute = self.disputes[dispute_id]
+    d: Dispute = self._dispute(dispute_id)
     assert d.phase == rules.DISPUTE_STEPS_POSTED, "disputes: not awaiting a step"
     assert msg.sender == d.challenger, "disputes: only the challenger"
     assert block.number <= d.deadline, "disputes: move window closed"
@@ -447,7 +453,7 @@ def draw_jury(dispute_id: uint256) -> bool:
     @param dispute_id A dispute in phase rules.DISPUTE_STEP_NAMED.
     @return True if the jury was drawn, False if J was re-targeted.
     """
-    d: Dispute = self.disputes[dispute_id]
+    d: Dispute = self._dispute(dispute_id)
     assert d.phase != rules.DISPUTE_JURY, "disputes: jury already drawn"
     assert d.phase == rules.DISPUTE_STEP_NAMED, "disputes: not awaiting a jury draw"
     assert block.number > d.jury_block, "disputes: jury block not mined yet"
@@ -456,7 +462,7 @@ def draw_jury(dispute_id: uint256) -> bool:
         self.disputes[dispute_id].jury_block = jury_block
         log JuryBlockRetargeted(dispute_id=dispute_id, expired_block=d.jury_block, jury_block=jury_block)
         return False
-    p: rules.TaskParams = staticcall self.registry.task_params(d.task_id)
+    p: rules.TaskParams = self._params(d.task_id)
     # every opted-in verifier eligible at the open block except the parties (the trainer is no verifier)
     seed: bytes32 = rules.compute_jury_seed(blockhash(d.jury_block), dispute_id)
     drawn: DynArray[address, MAX_COMMITTEE] = staticcall self.stake_manager.draw_committee(seed, d.eligible_block, rules.JURY_MAX + 1, d.task_id)
@@ -512,7 +518,7 @@ def reveal_vote(dispute_id: uint256, answer: bytes32, salt: bytes32):
     @param answer The committed answer (empty: an abstention).
     @param salt The commitment's salt.
     """
-    d: Dispute = self.disputes[dispute_id]
+    d: Dispute = self._dispute(dispute_id)
     self._assert_reveal_open(dispute_id, d)
     commitment: bytes32 = self.vote_commitments[dispute_id][msg.sender]
     assert commitment != empty(bytes32), "disputes: no commitment"
@@ -537,7 +543,7 @@ def reveal_answer(dispute_id: uint256, answer: bytes32, salt: bytes32):
     @param answer The committed answer (not empty).
     @param salt The commitment's salt.
     """
-    d: Dispute = self.disputes[dispute_id]
+    d: Dispute = self._dispute(dispute_id)
     assert msg.sender == d.challenger, "disputes: only the challenger"
     self._assert_reveal_open(dispute_id, d)
     assert d.challenger_answer == empty(bytes32), "disputes: answer already revealed"
@@ -552,13 +558,16 @@ def resolve(dispute_id: uint256):
     """
     @notice Anyone: settle a dispute once its pending move is due. The trainer loses if it missed its
             post, the challenger if it missed naming a step; otherwise the jury decides (no conviction
-            without a strict majority of the revealed votes), once every juror revealed or the reveal
-            window closed; never while the jury is undrawn (nobody's move is late then: anyone may
-            call draw_jury). Pays, slashes, and tells TrainingRounds (resolve).
+            without a strict majority of the revealed votes), once its vote is final: the appeal window
+            after its reveal deadline passed (rules.compute_appeal_deadline) and nobody appealed (an appealed
+            dispute is settled by Appeals.resolve); never while the jury is undrawn (nobody's move is late then:
+            anyone may call draw_jury). Pays, slashes, and tells TrainingRounds (resolve).
     @param dispute_id An open dispute.
     """
-    d: Dispute = self.disputes[dispute_id]
+    d: Dispute = self._dispute(dispute_id)
+    assert d.phase != rules.DISPUTE_APPEALED, "disputes: appealed (Appeals.resolve settles it)"
     assert d.phase >= rules.DISPUTE_OPENED and d.phase < rules.DISPUTE_RESOLVED, "disputes: not open"
+    p: rules.TaskParams = self._params(d.task_id)
     trainer_won: bool = False
     reason: String[32] = "jury"
     if d.phase == rules.DISPUTE_OPENED:
@@ -571,19 +580,40 @@ def resolve(dispute_id: uint256):
     else:
         # no move is missed while the jury is undrawn: anyone may draw it (draw_jury re-targets an expired seed)
         assert d.phase != rules.DISPUTE_STEP_NAMED, "disputes: jury not drawn yet (draw_jury)"
-        all_in: bool = d.n_revealed == len(self.jury[dispute_id]) and d.challenger_answer != empty(bytes32)
-        assert all_in or block.number > d.reveal_deadline, "disputes: jury still voting"
+        # the loser may appeal until the appeal deadline (Appeals.appeal): the vote is final only after it
+        assert block.number > rules.compute_appeal_deadline(d.reveal_deadline, p.reveal_verdicts_window), "disputes: jury vote not final (appeal window)"
         trainer_won = rules.is_trainer_winner(d.votes_trainer, self._count_challenger_votes(dispute_id, d))
-    self.disputes[dispute_id].phase = rules.DISPUTE_RESOLVED
-    self.disputes[dispute_id].trainer_won = trainer_won
-    p: rules.TaskParams = staticcall self.registry.task_params(d.task_id)
-    n_majority: uint256 = self._settle_jury(dispute_id, trainer_won, p)
-    if trainer_won:
-        self._pay_from_bond(dispute_id, d, n_majority, p)
-    else:
-        self._pay_from_trainer(dispute_id, d, n_majority, p)
-    extcall self.rounds.resolve(d.round_id, trainer_won)
-    log DisputeResolved(dispute_id=dispute_id, round_id=d.round_id, trainer_won=trainer_won, reason=reason)
+    self._settle(dispute_id, d, trainer_won, p, empty(address), reason)
+
+
+@external
+def mark_appealed(dispute_id: uint256):
+    """
+    @notice Appeals only (Appeals.appeal checked the appeal window and the appellant): the jury vote of `dispute_id`
+            is appealed to the whole verifier set; it waits in phase DISPUTE_APPEALED for settle_appealed (Appeals
+            emits DisputeAppealed).
+    @param dispute_id A dispute in its jury phase.
+    """
+    assert msg.sender == appeals, "disputes: only Appeals"
+    assert self.disputes[dispute_id].phase == rules.DISPUTE_JURY, "disputes: not a jury vote"
+    self.disputes[dispute_id].phase = rules.DISPUTE_APPEALED
+
+
+@external
+def settle_appealed(dispute_id: uint256, trainer_won: bool, slashed_to: address):
+    """
+    @notice Appeals only, once its appeal jury decided: settle the appealed dispute by the final verdict exactly as
+            resolve would have with it (its jury's votes counted, the side of the verdict paid, the other side
+            slashed; the loser's pot pays), and tell TrainingRounds.
+    @param dispute_id A dispute in phase DISPUTE_APPEALED.
+    @param trainer_won The final verdict (the appeal jury's).
+    @param slashed_to Who receives the first jury's slashes (Appeals: a winning appellant; empty: the treasury).
+    """
+    assert msg.sender == appeals, "disputes: only Appeals"
+    d: Dispute = self._dispute(dispute_id)
+    assert d.phase == rules.DISPUTE_APPEALED, "disputes: not appealed"
+    self._count_challenger_votes(dispute_id, d)
+    self._settle(dispute_id, d, trainer_won, self._params(d.task_id), slashed_to, "appeal")
 
 
 # ================================================================ views
@@ -683,7 +713,7 @@ def _convict_at_once(round_id: uint256, reason: String[32]) -> uint256:
     self.disputes[dispute_id] = d
     log DisputeOpened(dispute_id=dispute_id, round_id=round_id, challenger=msg.sender, trainer=trainer,
                       check_index=NO_CHECK, span_steps=0, bond=0, deadline=block.number)
-    self._pay_from_trainer(dispute_id, d, 0, staticcall self.registry.task_params(task_id))
+    self._pay_from_trainer(dispute_id, d, 0, self._params(task_id))
     extcall self.rounds.resolve(round_id, False)
     log DisputeResolved(dispute_id=dispute_id, round_id=round_id, trainer_won=False, reason=reason)
     return dispute_id
@@ -692,23 +722,33 @@ def _convict_at_once(round_id: uint256, reason: String[32]) -> uint256:
 # ================================================================ settlement
 
 @internal
-def _settle_jury(dispute_id: uint256, trainer_won: bool, p: rules.TaskParams) -> uint256:
-    """Release each juror's reservation: an answer on the losing side loses verifier_slash_bps of it, no answer
-    revealed no_show_slash_bps (both to the treasury), an abstention nothing. Returns how many voted with the winner."""
+def _settle(dispute_id: uint256, d: Dispute, trainer_won: bool, p: rules.TaskParams, slashed_to: address, reason: String[32]):
+    """The end of every dispute (resolve, settle_appealed): record the verdict, settle the jury, the loser pays,
+    TrainingRounds is told."""
+    self.disputes[dispute_id].phase = rules.DISPUTE_RESOLVED
+    self.disputes[dispute_id].trainer_won = trainer_won
+    n_majority: uint256 = self._settle_jury(dispute_id, trainer_won, p, slashed_to)
+    if trainer_won:
+        self._pay_from_bond(dispute_id, d, n_majority, p)
+    else:
+        self._pay_from_trainer(dispute_id, d, n_majority, p)
+    extcall self.rounds.resolve(d.round_id, trainer_won)
+    log DisputeResolved(dispute_id=dispute_id, round_id=d.round_id, trainer_won=trainer_won, reason=reason)
+
+
+@internal
+def _settle_jury(dispute_id: uint256, trainer_won: bool, p: rules.TaskParams, slashed_to: address) -> uint256:
+    """Release each juror's reservation less rules.compute_juror_slash_bps of it (an answer on the losing side,
+    no answer revealed), slashed to `slashed_to` (empty: the treasury). Returns how many voted with the winner."""
     winning: uint256 = rules.VOTE_TRAINER if trainer_won else rules.VOTE_CHALLENGER
     n_majority: uint256 = 0
     for juror: address in self.jury[dispute_id]:
         seat: uint256 = self.juror_reservation[dispute_id][juror]
         vote: uint256 = self.votes[dispute_id][juror]
-        bps: uint256 = 0
         if vote == winning:
             n_majority += 1
-        elif vote == rules.VOTE_NONE:
-            bps = p.no_show_slash_bps
-        elif vote != rules.VOTE_ABSTAIN:
-            bps = p.verifier_slash_bps
-        amount: uint256 = rules.compute_slash(seat, bps)
-        extcall self.stake_manager.settle_reserved(juror, seat, amount, empty(address))
+        amount: uint256 = rules.compute_slash(seat, rules.compute_juror_slash_bps(vote, winning, p.verifier_slash_bps, p.no_show_slash_bps))
+        extcall self.stake_manager.settle_reserved(juror, seat, amount, slashed_to)
         if amount > 0:
             log DisputePaid(dispute_id=dispute_id, who=juror, amount=amount, reason="juror slashed")
     return n_majority
@@ -771,3 +811,17 @@ def _credit(dispute_id: uint256, who: address, amount: uint256, reason: String[3
         return
     extcall self.stake_manager.credit(who, value=amount)
     log DisputePaid(dispute_id=dispute_id, who=who, amount=amount, reason=reason)
+
+
+@internal
+@view
+def _dispute(dispute_id: uint256) -> Dispute:
+    """The dispute's record (one copy of the load: EIP-170 room)."""
+    return self.disputes[dispute_id]
+
+
+@internal
+@view
+def _params(task_id: uint256) -> rules.TaskParams:
+    """The task's parameters (one copy of the call: EIP-170 room)."""
+    return staticcall self.registry.task_params(task_id)

@@ -346,6 +346,33 @@ def compute_dispute_payouts(pot: uint256, n_majority: uint256, juror_reward: uin
     return rules.compute_dispute_payouts(pot, n_majority, juror_reward, gas_refund, winner_share_bps)
 
 
+@external
+@pure
+def compute_appeal_deadline(reveal_deadline: uint256, reveal_verdicts_window: uint256) -> uint256:
+    """
+    @notice Last block at which a jury vote whose reveal window closed at `reveal_deadline` may be appealed.
+    """
+    return rules.compute_appeal_deadline(reveal_deadline, reveal_verdicts_window)
+
+
+@external
+@pure
+def compute_appeal_bond(juror_reward: uint256, gas_price: uint256) -> uint256:
+    """
+    @notice An appellant's bond: a full appeal jury's pay plus one reward, and an appeal's gas.
+    """
+    return rules.compute_appeal_bond(juror_reward, gas_price)
+
+
+@external
+@pure
+def compute_juror_slash_bps(vote: uint256, winning: uint256, verifier_slash_bps: uint256, no_show_slash_bps: uint256) -> uint256:
+    """
+    @notice The share of a juror's seat it loses once the verdict is `winning`: 0, no_show or verifier slash bps.
+    """
+    return rules.compute_juror_slash_bps(vote, winning, verifier_slash_bps, no_show_slash_bps)
+
+
 # ---------------------------------------------------------------- epochs (#14)
 
 @external

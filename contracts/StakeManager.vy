@@ -481,15 +481,37 @@ def draw_committee(seed: bytes32, at_block: uint256, size: uint256, task_id: uin
         if len(out) >= size:
             break
         e: Entry = self.entries[rules.compute_committee_candidate(seed, k, n)]
-        if e.active_until != 0 and e.active_until <= at_block:
-            continue
-        # not the free stake: reservations change after the commit, and the committee must not
-        # (a member short of a free seat reserves what it has, TrainingRounds.seat_shortfall)
-        if self.stakers[e.verifier].amount < self.min_stake[VERIFIER] or e.verifier in out:
-            continue
-        if self.opted_out[task_id][e.verifier] or self.opted_in_block[task_id][e.verifier] >= at_block:
-            continue
-        out.append(e.verifier)
+        if e.verifier not in out and self._is_drawable(e.verifier, e.active_until, at_block, task_id):
+            out.append(e.verifier)
+    return out
+
+
+@external
+@view
+def eligible_verifiers(at_block: uint256, task_id: uint256, start: uint256, limit: uint256) -> DynArray[address, rules.APPEAL_JURY_MAX + 1]:
+    """
+    @notice Up to `limit` distinct verifiers drawable for `task_id` at `at_block` (the same eligibility as
+            draw_committee), walking the entries opened by `at_block` in registry order from entry `start` mod
+            their count, wrapping, at most rules.APPEAL_WALK_MAX entries: an appeal's whole-set jury (Appeals.vy),
+            `start` derived from its seed so that with more eligible verifiers than seats no fixed subset is favoured.
+    @param at_block The disputed round's commit block.
+    @param task_id The round's task (opt-outs).
+    @param start Where the walk starts (any value: taken mod the entry count).
+    @param limit Verifiers wanted (at most rules.APPEAL_JURY_MAX + 1).
+    """
+    n: uint256 = self._entries_opened_by(at_block)
+    out: DynArray[address, rules.APPEAL_JURY_MAX + 1] = []
+    if n == 0:
+        return out
+    first: uint256 = start % n
+    for k: uint256 in range(rules.APPEAL_WALK_MAX):
+        if k >= n or len(out) >= min(limit, rules.APPEAL_JURY_MAX + 1):
+            break
+        index: uint256 = (first + k) % n  # first + k < 2n: no overflow
+        # one slot read for an entry whose verifier is kept already (a stake of m minimums holds m entries in a row)
+        verifier: address = self.entries[index].verifier
+        if verifier not in out and self._is_drawable(verifier, self.entries[index].active_until, at_block, task_id):
+            out.append(verifier)
     return out
 
 
@@ -518,6 +540,20 @@ def _slash_reserved(who: address, amount: uint256, to: address) -> uint256:
     log Slashed(who=who, amount=amount, to=to)
     self._check_active(who)
     return amount
+
+
+@internal
+@view
+def _is_drawable(verifier: address, active_until: uint256, at_block: uint256, task_id: uint256) -> bool:
+    """An entry (of `verifier`, closed at `active_until`, 0: open) open at `at_block` (opened by then: the callers
+    walk only those) whose verifier still has the minimum stake (not the free stake: reservations change after the
+    commit, and a committee must not; a member short of a free seat reserves what it has,
+    TrainingRounds.seat_shortfall) and has not opted out of `task_id` (nor opted back in at or after `at_block`)."""
+    if active_until != 0 and active_until <= at_block:
+        return False
+    if self.stakers[verifier].amount < self.min_stake[VERIFIER]:
+        return False
+    return not self.opted_out[task_id][verifier] and self.opted_in_block[task_id][verifier] < at_block
 
 
 @internal

@@ -481,6 +481,7 @@ DISPUTE_STEPS_POSTED = 2  # waiting for the challenger to name a step
 DISPUTE_STEP_NAMED = 3    # waiting for draw_jury (anyone, once the jury block is mined)
 DISPUTE_JURY = 4          # jurors commit, then reveal, their vote on the named step
 DISPUTE_RESOLVED = 5
+DISPUTE_APPEALED = 6      # its jury vote appealed to the whole verifier set (contracts/Appeals.vy settles it)
 
 # a juror's vote is an answer (the state hash its own replay gives after the named step; a flag dispute's value), its
 # side found by compute_vote_side. Same values as rules.vy's VOTE_*.
@@ -691,3 +692,66 @@ def compute_jury_capture_probability_finite(n_verifiers: int, n_colluding: int, 
     total = comb(n_verifiers, jury_size)
     return sum(comb(n_colluding, k) * comb(n_verifiers - n_colluding, jury_size - k)
                for k in range(need, min(jury_size, n_colluding) + 1)) / total
+
+
+# ---------------------------------------------------------------- the appeal to the whole verifier set (#15)
+# The loser of a jury vote may appeal it within the appeal window (compute_appeal_deadline), posting
+# compute_appeal_bond; every eligible verifier but the parties, up to APPEAL_JURY_MAX, votes again on the same
+# answers (contracts/Appeals.vy); its verdict is final and settles both juries. Same names in contracts/lib/rules.vy.
+APPEAL_JURY_MAX = 64                 # the whole set, up to this many jurors
+APPEAL_WALK_MAX = 1_024              # most registry entries one appeal jury draw reads (StakeManager.eligible_verifiers)
+APPEAL_GAS_ALLOWANCE = 11_000_000    # an appeal's draw_jury (5.73M) + resolve (3.79M) with APPEAL_JURY_MAX jurors = 9.52M: tests/contracts/test_appeals.py
+
+
+def compute_appeal_deadline(reveal_deadline: int, reveal_verdicts_window: int) -> int:
+    """Last block at which a jury vote whose reveal window closed at `reveal_deadline` may be appealed: one more
+    reveal_verdicts_window of its task. The task's window, not a constant: it is the reaction time the task already
+    gives a node to reveal (within the deployment's window bounds), and a round is held no longer than its own pace
+    needs. A vote that is not appealed is final, and Disputes.resolve settles it, only after this block."""
+    return reveal_deadline + reveal_verdicts_window
+
+
+def compute_appeal_bond(juror_reward: int, gas_price: int) -> int:
+    """What an appellant posts: pays a full appeal jury (APPEAL_JURY_MAX jurors) plus one more reward, and an
+    appeal's gas (draw_jury and resolve with a full jury) at `gas_price` (the appeal block's basefee). The majority
+    jurors are paid from it; its rest goes back to an appellant that wins, else to the other party."""
+    return juror_reward * (APPEAL_JURY_MAX + 1) + APPEAL_GAS_ALLOWANCE * gas_price
+
+
+def compute_juror_slash_bps(vote: int, winning: int, verifier_slash_bps: int, no_show_slash_bps: int) -> int:
+    """The share of a juror's seat reservation it loses once the verdict is `winning` (VOTE_TRAINER or
+    VOTE_CHALLENGER): none on the winning side or abstaining, no_show_slash_bps without a revealed answer,
+    verifier_slash_bps on the losing side. Both juries of an appeal are settled by it, with the final verdict."""
+    if vote in (winning, VOTE_ABSTAIN):
+        return 0
+    if vote == VOTE_NONE:
+        return no_show_slash_bps
+    return verifier_slash_bps
+
+
+def compute_eligible_verifiers(entries: list[tuple[str, int, int]], at_block: int, start: int, limit: int,
+                               is_drawable=lambda verifier: True) -> list[str]:
+    """StakeManager.eligible_verifiers: `entries` = [(verifier, active_from, active_until or 0)] in registry order;
+    walks those opened by `at_block` from index start mod their count, wrapping, at most APPEAL_WALK_MAX of them,
+    keeping each entry open at `at_block` whose verifier `is_drawable` (still staked, not opted out) and is not
+    kept yet, until `limit` are kept."""
+    n = sum(1 for _, active_from, _ in entries if active_from <= at_block)  # a prefix: active_from grows
+    out: list[str] = []
+    for k in range(min(n, APPEAL_WALK_MAX)):
+        if len(out) >= min(limit, APPEAL_JURY_MAX + 1):
+            break
+        verifier, _, active_until = entries[(start % n + k) % n]
+        if (active_until != 0 and active_until <= at_block) or not is_drawable(verifier) or verifier in out:
+            continue
+        out.append(verifier)
+    return out
+
+
+def compute_appeal_jury(seed: bytes, entries: list[tuple[str, int, int]], at_block: int, challenger: str,
+                        is_drawable=lambda verifier: True) -> list[str]:
+    """An appeal's jury (Appeals.draw_jury): APPEAL_JURY_MAX + 1 eligible verifiers walked from the seed's offset
+    (compute_jury_seed of the appeal's jury block and id), the challenger dropped (the trainer is no verifier), at
+    most APPEAL_JURY_MAX. With no more eligible verifiers than seats it is all of them, whatever the seed."""
+    walked = compute_eligible_verifiers(entries, at_block, int.from_bytes(seed, "big"), APPEAL_JURY_MAX + 1, is_drawable)
+    return [v for v in walked if v.lower() != challenger.lower()][:APPEAL_JURY_MAX]
+

@@ -595,11 +595,19 @@ DISPUTE_STEPS_POSTED: constant(uint256) = 2  # waiting for the challenger to nam
 DISPUTE_STEP_NAMED: constant(uint256) = 3    # waiting for draw_jury (anyone, once the jury block is mined)
 DISPUTE_JURY: constant(uint256) = 4          # jurors commit, then reveal
 DISPUTE_RESOLVED: constant(uint256) = 5
+DISPUTE_APPEALED: constant(uint256) = 6      # its jury vote appealed to the whole verifier set (Appeals.vy settles it)
 
 VOTE_NONE: constant(uint256) = 0        # no answer revealed (a no-show)
 VOTE_TRAINER: constant(uint256) = 1     # the answer is the trainer's: replaying the named step gives its hash
 VOTE_CHALLENGER: constant(uint256) = 2  # the answer is the challenger's revealed one
 VOTE_ABSTAIN: constant(uint256) = 3     # zero, or neither party's: counts for nobody, neither paid nor slashed
+
+# The appeal to the whole verifier set (Appeals.vy): the loser of a jury vote may appeal it within the appeal window
+# (compute_appeal_deadline); every eligible verifier but the parties, up to APPEAL_JURY_MAX, votes again; the final
+# verdict settles both juries.
+APPEAL_JURY_MAX: constant(uint256) = 64                # the whole set, up to this many jurors
+APPEAL_WALK_MAX: constant(uint256) = 1_024             # most registry entries one appeal jury draw reads (StakeManager.eligible_verifiers)
+APPEAL_GAS_ALLOWANCE: constant(uint256) = 11_000_000   # an appeal's draw_jury + resolve with APPEAL_JURY_MAX jurors (node/protocol.py: measured)
 
 
 @internal
@@ -759,3 +767,32 @@ def compute_dispute_payouts(pot: uint256, n_majority: uint256, juror_reward: uin
     refund: uint256 = min(gas_refund, left)
     to_winner: uint256 = refund + (left - refund) * winner_share_bps // BPS
     return per_juror, to_winner, left - to_winner
+
+
+@internal
+@pure
+def compute_appeal_deadline(reveal_deadline: uint256, reveal_verdicts_window: uint256) -> uint256:
+    """Last block at which a jury vote whose reveal window closed at `reveal_deadline` may be appealed: one more
+    reveal_verdicts_window of its task (the reaction time the task already gives a node for a reveal). A vote that
+    is not appealed is final, and resolvable, after it."""
+    return reveal_deadline + reveal_verdicts_window
+
+
+@internal
+@pure
+def compute_appeal_bond(juror_reward: uint256, gas_price: uint256) -> uint256:
+    """An appellant's bond: a full appeal jury's pay plus one reward, and an appeal's gas at `gas_price`."""
+    return juror_reward * (APPEAL_JURY_MAX + 1) + APPEAL_GAS_ALLOWANCE * gas_price
+
+
+@internal
+@pure
+def compute_juror_slash_bps(vote: uint256, winning: uint256, verifier_slash_bps: uint256, no_show_slash_bps: uint256) -> uint256:
+    """The share of a juror's seat reservation it loses once the verdict is `winning` (VOTE_TRAINER or
+    VOTE_CHALLENGER): none on the winning side or abstaining, no_show_slash_bps without a revealed answer,
+    verifier_slash_bps on the losing side."""
+    if vote == winning or vote == VOTE_ABSTAIN:
+        return 0
+    if vote == VOTE_NONE:
+        return no_show_slash_bps
+    return verifier_slash_bps

@@ -31,7 +31,7 @@ CACHE_DIR = PROJECT_ROOT / "build" / "trainchain"
 LIB_DIR = CONTRACTS_DIR / "lib"  # Vyper modules (imported, never deployed on their own)
 CONTRACT_NAMES = ("StakeManager", "ModelOracle", "TaskRegistry", "TrainingRounds", "Epochs")  # a deployment
 REFERENCE_NAMES = ("ProtocolRules",)  # the rules as external pure functions (tests, tools)
-OPTIONAL_NAMES = ("Disputes",)  # deployed when DeployParams asks (disputes=True: no majority vote for fraud, #15)
+OPTIONAL_NAMES = ("Disputes", "Appeals")  # deployed when DeployParams asks (disputes=True: no majority vote for fraud, #15)
 EIP170_LIMIT = 24_576  # bytes of runtime code a chain accepts (anvil enforces it)
 # Who may call whose restricted functions, wired once at deploy and then frozen (lib/wiring.vy):
 # StakeManager: TrainingRounds locks, unlocks, slashes; TaskRegistry credits rewards.
@@ -41,6 +41,10 @@ EIP170_LIMIT = 24_576  # bytes of runtime code a chain accepts (anvil enforces i
 # pays and advances for it; TrainingRounds.set_epochs names it (it opens and commits epoch slots).
 WIRING = {"StakeManager": ("TrainingRounds", "TaskRegistry", "Epochs"), "ModelOracle": ("TaskRegistry",),
           "TaskRegistry": ("TrainingRounds", "Epochs")}
+# With Disputes (#15), StakeManager's callers also include Disputes (juror seats, slashes, bond payouts) and Appeals
+# (the appeal jury's seats, slashes, the appeal bond's payouts); Disputes takes Appeals' address in its constructor
+# and Appeals.set_disputes names Disputes; TrainingRounds.set_disputes names Disputes.
+DISPUTES_CALLERS = ("Disputes", "Appeals")
 
 
 class ContractsError(TrainchainError):
@@ -61,8 +65,8 @@ class DeployParams:
     max_verifier_slash_bps: int = P.MAX_VERIFIER_SLASH_BPS
     max_no_show_slash_bps: int = P.MAX_NO_SHOW_SLASH_BPS
     notice_blocks: int = P.TASK_NOTICE_BLOCKS  # a new task's first commit or claim waits this long (#13, attack 1)
-    # Disputes (issue #15): deployed, authorized in StakeManager and named by TrainingRounds.set_disputes;
-    # a contradiction then opens a dispute and no majority vote decides fraud (the nodes play it: DisputeRole). Off by
+    # Disputes (issue #15): deployed with Appeals (a jury vote's appeal to the whole verifier set), both authorized in
+    # StakeManager, Disputes named by TrainingRounds.set_disputes; a contradiction then opens a dispute and no majority vote decides fraud (the nodes play it: DisputeRole). Off by
     # default: the suites and the bench keep v1's tally; the demo's dispute act and section 5.6 run both.
     disputes: bool = False
 
@@ -181,8 +185,10 @@ def deploy(w3, deployer, params: DeployParams = DeployParams()) -> dict[str, str
                  "Epochs": epochs}
     wiring = dict(WIRING)
     if params.disputes:
-        addresses["Disputes"] = _deploy_one(w3, "Disputes", deployer, stake_manager, rounds, registry)
-        wiring["StakeManager"] = wiring["StakeManager"] + ("Disputes",)  # juror seats, slashes, bond payouts
+        addresses["Appeals"] = _deploy_one(w3, "Appeals", deployer, stake_manager, registry)
+        addresses["Disputes"] = _deploy_one(w3, "Disputes", deployer, stake_manager, rounds, registry, addresses["Appeals"])
+        send(w3, contract(w3, "Appeals", addresses["Appeals"]).functions.set_disputes(addresses["Disputes"]), deployer)
+        wiring["StakeManager"] = wiring["StakeManager"] + DISPUTES_CALLERS
         send(w3, contract(w3, "TrainingRounds", rounds).functions.set_disputes(addresses["Disputes"]), deployer)
     for name, callers in wiring.items():
         fns = contract(w3, name, addresses[name]).functions

@@ -116,14 +116,15 @@ def compute_draw_due(d: DisputeView, head: int, is_challenger: bool) -> bool:
     return head > d.jury_block + (0 if is_challenger else DRAW_GRACE_BLOCKS)
 
 
-def compute_resolve_due(d: DisputeView, jury_size: int, head: int) -> bool:
-    """Disputes.resolve would pass in block head + 1 (the contract's own conditions)."""
+def compute_resolve_due(d: DisputeView, head: int, reveal_verdicts_window: int) -> bool:
+    """Disputes.resolve would pass in block head + 1 (the contract's own conditions): a missed move once its deadline
+    passed, a jury vote once its appeal window passed (protocol.compute_appeal_deadline with the task's
+    reveal_verdicts_window); never an appealed one (Appeals.resolve settles it)."""
     # head > deadline, not head + 1: a gas estimate runs in the context of the head block
     if d.phase in (protocol.DISPUTE_OPENED, protocol.DISPUTE_STEPS_POSTED):
         return head > d.deadline
     if d.phase == protocol.DISPUTE_JURY:
-        all_in = d.n_revealed == jury_size and d.challenger_answer != protocol.ZERO_HASH
-        return all_in or head > d.reveal_deadline
+        return head > protocol.compute_appeal_deadline(d.reveal_deadline, reveal_verdicts_window)
     return False
 
 
@@ -540,7 +541,11 @@ class DisputeDuties:
         return "revealed answer"
 
     def _resolve(self, d: DisputeView, head: int) -> str | None:
-        if self.me not in (d.trainer, d.challenger) or not compute_resolve_due(d, len(self.jury(d.dispute_id)), head):
+        if self.me not in (d.trainer, d.challenger) or d.phase not in (protocol.DISPUTE_OPENED, protocol.DISPUTE_STEPS_POSTED,
+                                                                        protocol.DISPUTE_JURY):
+            return None
+        window = self.chain.call(self.chain.registry.functions.task_params(d.task_id))[8]  # reveal_verdicts_window
+        if not compute_resolve_due(d, head, window):
             return None
         receipt = self._send(self.disputes.functions.resolve(d.dispute_id), what="resolve dispute")
         won = self.disputes.events.DisputeResolved().process_receipt(receipt, errors=DISCARD)[0]["args"]["trainer_won"]

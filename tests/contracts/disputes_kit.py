@@ -1,5 +1,6 @@
-"""A deployment with Disputes wired (StakeManager authorizes it, TrainingRounds.set_disputes) and a driver
-for one disputed round: the contract suite's RoundDriver plays the round, DisputeDriver plays the dispute."""
+"""A deployment with Disputes and Appeals wired (StakeManager authorizes both, TrainingRounds.set_disputes,
+Appeals.set_disputes) and drivers for one disputed round: the contract suite's RoundDriver plays the round,
+DisputeDriver plays the dispute, AppealDriver its appeal to the whole verifier set."""
 from __future__ import annotations
 
 import os
@@ -10,7 +11,7 @@ import pytest
 from brownie import accounts, chain
 
 from node import protocol as P
-from node.chain.contracts import WIRING, DeployParams
+from node.chain.contracts import DISPUTES_CALLERS, WIRING, DeployParams
 from node.chain.records import TaskParams
 
 MIN_STAKE = 10**18
@@ -26,9 +27,10 @@ def rand32() -> bytes:
 
 
 def deploy_with_disputes(deployer) -> SimpleNamespace:
-    """The protocol as node.chain.contracts.WIRING wires it, plus Disputes (an authorized caller of StakeManager,
-    named by TrainingRounds.set_disputes before any round)."""
-    from brownie import Disputes, Epochs, ModelOracle, ProtocolRules, StakeManager, TaskRegistry, TrainingRounds
+    """The protocol as node.chain.contracts.WIRING wires it, plus Disputes and Appeals (authorized callers of
+    StakeManager: DISPUTES_CALLERS; Disputes named by TrainingRounds.set_disputes before any round, and by
+    Appeals.set_disputes; Appeals given to Disputes' constructor)."""
+    from brownie import Appeals, Disputes, Epochs, ModelOracle, ProtocolRules, StakeManager, TaskRegistry, TrainingRounds
 
     # no notice for new tasks (#13 attack 1): the suite's rounds start right after their task is created (as conftest.SUITE_DEPLOY)
     p = DeployParams(min_trainer_stake=MIN_STAKE, min_verifier_stake=MIN_STAKE, unbonding_blocks=10, notice_blocks=0)
@@ -36,19 +38,21 @@ def deploy_with_disputes(deployer) -> SimpleNamespace:
     oracle = ModelOracle.deploy({"from": deployer})
     registry = TaskRegistry.deploy(sm, oracle, p.task_bounds, {"from": deployer})
     rounds = TrainingRounds.deploy(sm, registry, {"from": deployer})
-    disputes = Disputes.deploy(sm, rounds, registry, {"from": deployer})
+    appeals = Appeals.deploy(sm, registry, {"from": deployer})
+    disputes = Disputes.deploy(sm, rounds, registry, appeals, {"from": deployer})
+    appeals.set_disputes(disputes, {"from": deployer})
     epochs = Epochs.deploy(sm, registry, rounds, {"from": deployer})  # in WIRING (#14)
     rounds.set_epochs(epochs, {"from": deployer})
     deployed = {"StakeManager": sm, "ModelOracle": oracle, "TaskRegistry": registry, "TrainingRounds": rounds,
-                "Disputes": disputes, "Epochs": epochs}
+                "Disputes": disputes, "Appeals": appeals, "Epochs": epochs}
     wiring = {name: tuple(callers) for name, callers in WIRING.items()}
-    wiring["StakeManager"] = wiring["StakeManager"] + ("Disputes",)
+    wiring["StakeManager"] = wiring["StakeManager"] + DISPUTES_CALLERS
     for name, callers in wiring.items():
         for caller in callers:
             deployed[name].authorize(deployed[caller], {"from": deployer})
         deployed[name].finish_wiring({"from": deployer})
     rounds.set_disputes(disputes, {"from": deployer})
-    return SimpleNamespace(sm=sm, oracle=oracle, registry=registry, rounds=rounds, disputes=disputes,
+    return SimpleNamespace(sm=sm, oracle=oracle, registry=registry, rounds=rounds, disputes=disputes, appeals=appeals,
                            rules=ProtocolRules.deploy({"from": deployer}))
 
 
@@ -76,8 +80,8 @@ def money(c, who) -> int:
 
 
 def total_money(c, addrs) -> int:
-    """Stakes + claimables of `addrs`, the treasury, the task pools (TaskRegistry) and the bonds Disputes holds."""
-    return sum(money(c, a) for a in addrs) + c.sm.treasury() + c.registry.balance() + c.disputes.balance()
+    """Stakes + claimables of `addrs`, the treasury, the task pools (TaskRegistry) and the bonds Disputes and Appeals hold."""
+    return sum(money(c, a) for a in addrs) + c.sm.treasury() + c.registry.balance() + c.disputes.balance() + c.appeals.balance()
 
 
 class DisputeDriver:
@@ -177,9 +181,16 @@ class DisputeDriver:
             if v is not None:
                 self.reveal_vote(j)
         if any(v is None for v in votes.values()) or not challenger_reveals:
-            chain.mine(self.rd.params.reveal_verdicts_window + 1)
+            chain.mine(max(0, self.state["reveal_deadline"] - chain.height))  # the next transaction: past the reveals
 
-    def resolve(self, sender=None):
+    def mine_past_appeal_window(self):
+        """Mine until the next transaction lands after the jury vote's appeal deadline (it is final then)."""
+        chain.mine(max(0, P.compute_appeal_deadline(self.state["reveal_deadline"], self.rd.params.reveal_verdicts_window) - chain.height))
+
+    def resolve(self, sender=None, wait=True):
+        """Anyone's resolve; with `wait`, a jury vote's appeal window is mined past first (resolve refuses it before)."""
+        if wait and self.state["phase"] == P.DISPUTE_JURY:
+            self.mine_past_appeal_window()
         return self.c.disputes.resolve(self.dispute_id, {"from": sender or accounts[0]})
 
     @property
@@ -203,3 +214,111 @@ def play_round_to_reveals(rd, contradict=(), absent=()):
     for v in rd.committee:
         if v not in absent:
             rd.reveal_verdict(v)
+
+
+def contradicted_round(rd, n_contradicting=1):
+    """A round whose first n members contradicted the trainer; returns (challenger, other members)."""
+    rd.commit()
+    rd.seal()
+    members = list(rd.committee)
+    play_round_to_reveals_after_seal(rd, contradict=members[:n_contradicting])
+    return members[0], members[1:]
+
+
+def play_round_to_reveals_after_seal(rd, contradict=()):
+    rd.reveal_starts()
+    for v in rd.committee:
+        rd.commit_verdict(v, ends=[rand32() for _ in rd.samples] if v in contradict else None)
+    rd.reveal_ends()
+    rd.commit_finals(rd.committee)  # the final flags' own commitments (#13 attack 5) before any reveal
+    for v in rd.committee:
+        rd.reveal_verdict(v)
+
+
+def mine_past_round_deadline(dc, rd):
+    """Mine until the next transaction lands after the round's deadline (its reveal window: ends block +
+    commit_verdicts_window for the final flags + reveal_verdicts_window), the window a dispute may open in."""
+    chain.mine(max(0, dc.rounds.rounds(rd.round_id).dict()["deadline"] - chain.height))
+
+
+def finalize_after_dispute(dc, rd):
+    """finalize once the round's own deadline passed (a dispute may settle before it does)."""
+    mine_past_round_deadline(dc, rd)
+    return rd.finalize()
+
+
+def named_dispute(dc, rd) -> DisputeDriver:
+    """A member's dispute over check 0 of a freshly contradicted round: steps posted, step 1 named, jury drawn."""
+    challenger, _ = contradicted_round(rd)
+    dd = DisputeDriver(dc, rd, challenger)
+    dd.open()
+    dd.post_steps()
+    dd.name_step()
+    return dd
+
+
+class AppealDriver:
+    """The appeal of a DisputeDriver's jury vote to the whole verifier set (Appeals.vy), move by move."""
+
+    def __init__(self, dd: DisputeDriver):
+        self.c, self.dd, self.rd = dd.c, dd, dd.rd
+        self.salts: dict = {}
+
+    @property
+    def bond(self) -> int:
+        return self.c.appeals.bond_for(self.rd.params.verifier_reward_wei)
+
+    def mine_to_window(self):
+        """Mine until the next transaction lands in the appeal window (just after the jury's reveal deadline)."""
+        chain.mine(max(0, self.dd.state["reveal_deadline"] - chain.height))
+
+    def appeal(self, sender, value=None, mine=True):
+        """`sender` appeals the dispute's jury vote; with `mine`, first mine into the appeal window."""
+        if mine:
+            self.mine_to_window()
+        tx = self.c.appeals.appeal(self.dd.dispute_id, {"from": sender, "value": self.bond if value is None else value})
+        self.appeal_id = tx.events["DisputeAppealed"]["appeal_id"]
+        self.appellant = sender
+        self.posted_bond = tx.value
+        return tx
+
+    def draw_jury(self, sender=None, mine=True):
+        """Anyone's draw_jury; with `mine`, first mine up to the jury block (a draw needs block.number > J)."""
+        if mine:
+            chain.mine(max(0, self.state["jury_block"] + 1 - (chain.height + 1)))
+        tx = self.c.appeals.draw_jury(self.appeal_id, {"from": sender or accounts[0]})
+        self.jury = [accounts.at(a) for a in self.c.appeals.jury_of(self.appeal_id)]
+        return tx
+
+    def commit_vote(self, juror, vote):
+        """vote: True (the trainer's answer), False (the challenger's), or an answer (bytes; zero = abstain)."""
+        salt = rand32()
+        answer = self.dd.answer_of(vote)
+        self.salts[juror.address] = (answer, salt)
+        commitment = P.compute_vote_commitment(self.appeal_id, juror.address, answer, salt)
+        return self.c.appeals.commit_vote(self.appeal_id, commitment, {"from": juror})
+
+    def reveal_vote(self, juror):
+        answer, salt = self.salts[juror.address]
+        return self.c.appeals.reveal_vote(self.appeal_id, answer, salt, {"from": juror})
+
+    def vote(self, votes: dict):
+        """votes: {juror: True | False | bytes | None (absent)}; commit all, then reveal all."""
+        for j, v in votes.items():
+            if v is not None:
+                self.commit_vote(j, v)
+        if any(v is None for v in votes.values()):
+            chain.mine(self.rd.params.commit_verdicts_window + 1)
+        for j, v in votes.items():
+            if v is not None:
+                self.reveal_vote(j)
+
+    def resolve(self, sender=None, wait=True):
+        """Anyone's resolve; with `wait`, the appeal's reveal deadline is mined past first."""
+        if wait:
+            chain.mine(max(0, self.state["reveal_deadline"] - chain.height))
+        return self.c.appeals.resolve(self.appeal_id, {"from": sender or accounts[0]})
+
+    @property
+    def state(self) -> dict:
+        return self.c.appeals.appeals(self.appeal_id).dict()

@@ -6,41 +6,10 @@ from brownie import accounts, chain
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import RoundDriver
-from disputes_kit import (PARAMS, TRAINER_STAKE, DisputeDriver, dc, money, play_round_to_reveals,  # noqa: F401  (fixtures)
-                          rand32, rd, total_money)
+from disputes_kit import (PARAMS, TRAINER_STAKE, DisputeDriver, contradicted_round, dc, finalize_after_dispute,  # noqa: F401
+                          mine_past_round_deadline, money, named_dispute, play_round_to_reveals, rand32, rd, total_money)
 from node import protocol as P
 from node.rounds import Outcome
-
-
-def contradicted_round(rd, n_contradicting=1):
-    """A round whose first n members contradicted the trainer; returns (challenger, other members)."""
-    rd.commit()
-    rd.seal()
-    members = list(rd.committee)
-    play_round_to_reveals_after_seal(rd, contradict=members[:n_contradicting])
-    return members[0], members[1:]
-
-
-def play_round_to_reveals_after_seal(rd, contradict=()):
-    rd.reveal_starts()
-    for v in rd.committee:
-        rd.commit_verdict(v, ends=[rand32() for _ in rd.samples] if v in contradict else None)
-    rd.reveal_ends()
-    rd.commit_finals(rd.committee)  # the final flags' own commitments (#13 attack 5) before any reveal
-    for v in rd.committee:
-        rd.reveal_verdict(v)
-
-
-def mine_past_round_deadline(dc, rd):
-    """Mine until the next transaction lands after the round's deadline (its reveal window: ends block +
-    commit_verdicts_window for the final flags + reveal_verdicts_window), the window a dispute may open in."""
-    chain.mine(max(0, dc.rounds.rounds(rd.round_id).dict()["deadline"] - chain.height))
-
-
-def finalize_after_dispute(dc, rd):
-    """finalize once the round's own deadline passed (a dispute may settle before it does)."""
-    mine_past_round_deadline(dc, rd)
-    return rd.finalize()
 
 
 def reservation_slash(dc, rd) -> int:
@@ -326,8 +295,8 @@ def test_vote_checks(dc, rd, outsider):
         dd.commit_vote(other, True)
     with brownie.reverts("disputes: reveal does not match commitment"):
         dc.disputes.reveal_vote(dd.dispute_id, rand32(), dd.salts[j.address][1], {"from": j})
-    with brownie.reverts("disputes: jury still voting"):
-        dd.resolve()
+    with brownie.reverts("disputes: jury vote not final (appeal window)"):
+        dd.resolve(wait=False)
     dd.reveal_vote(j)
     with brownie.reverts("disputes: already revealed"):
         dd.reveal_vote(j)
@@ -440,16 +409,6 @@ def test_lying_juror_minority_is_slashed(dc, rd):
         assert money(dc, j) > before[j.address]
 
 
-def named_dispute(dc, rd) -> DisputeDriver:
-    """A member's dispute over check 0 of a freshly contradicted round: steps posted, step 1 named, jury drawn."""
-    challenger, _ = contradicted_round(rd)
-    dd = DisputeDriver(dc, rd, challenger)
-    dd.open()
-    dd.post_steps()
-    dd.name_step()
-    return dd
-
-
 def test_jurors_without_the_challengers_answer_cannot_convict(dc, rd, trainer):
     """Answer votes (#15): jurors that did not replay and answer anything but the trainer's hash (here all of them,
     each a guess: a lazy majority) count for nobody, since the challenger's answer was hidden until they committed.
@@ -476,8 +435,8 @@ def test_a_challenger_that_keeps_its_answer_gets_no_votes(dc, rd, trainer):
         dd.commit_vote(j, False)
     for j in dd.jury:
         dd.reveal_vote(j)
-    with brownie.reverts("disputes: jury still voting"):  # every juror revealed, the challenger not yet
-        dd.resolve()
+    with brownie.reverts("disputes: jury vote not final (appeal window)"):  # every juror revealed, the challenger not yet
+        dd.resolve(wait=False)
     chain.mine(max(0, dd.state["reveal_deadline"] - chain.height))
     with brownie.reverts("disputes: reveal window closed"):
         dd.reveal_answer()
