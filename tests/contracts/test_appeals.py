@@ -440,3 +440,8 @@ def test_a_captured_jury_is_reversed_by_the_whole_set(crowd, rd_crowd, trainer):
     assert total_money(c, everyone) == total0 + dd.posted_bond + ad.posted_bond
     for who in everyone:
         assert c.sm.reserved(who) == 0
+
+
+def test_appeal_constants_match_the_contracts(dc):
+    assert dc.appeals.APPEAL_JURY_MAX() == P.APPEAL_JURY_MAX
+    assert dc.appeals.bond_for(PARAMS.verifier_reward_wei) == dc.rules.compute_appeal_bond(PARAMS.verifier_reward_wei, 0)

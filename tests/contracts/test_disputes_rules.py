@@ -165,3 +165,52 @@ def test_availability_challenge_rule(rules, flag, answer):
     """Which flag disputes are availability challenges (a refund of the bond's rest when the trainer serves the jury)."""
     assert bytes(rules.answer_unavailable()) == P.ANSWER_UNAVAILABLE == P.keccak(b"trainchain.answer.unavailable")
     assert rules.is_availability_challenge(flag, answer) == P.is_availability_challenge(flag, answer)
+
+
+# ---------------------------------------------------------------- the appeal to the whole verifier set
+
+@FAST
+@given(reveal_deadline=st.integers(0, 2**64), window=st.integers(0, 10_000), reward=st.integers(0, 10**20),
+       gas_price=st.integers(0, 10**12))
+def test_appeal_deadline_and_bond(rules, reveal_deadline, window, reward, gas_price):
+    """rules.vy == protocol.py: the appeal window is one more reveal_verdicts_window after the jury's reveal
+    deadline; the bond pays a full appeal jury and one more reward, and the appeal's gas."""
+    deadline = P.compute_appeal_deadline(reveal_deadline, window)
+    assert rules.compute_appeal_deadline(reveal_deadline, window) == deadline == reveal_deadline + window
+    bond = P.compute_appeal_bond(reward, gas_price)
+    assert rules.compute_appeal_bond(reward, gas_price) == bond
+    assert bond == reward * (P.APPEAL_JURY_MAX + 1) + P.APPEAL_GAS_ALLOWANCE * gas_price
+    assert bond >= P.compute_challenger_bond(reward, gas_price)  # an appeal costs at least what a dispute did
+
+
+@FAST
+@given(vote=st.sampled_from([P.VOTE_NONE, P.VOTE_TRAINER, P.VOTE_CHALLENGER, P.VOTE_ABSTAIN]),
+       winning=st.sampled_from([P.VOTE_TRAINER, P.VOTE_CHALLENGER]), verifier_bps=st.integers(0, P.BPS),
+       no_show_bps=st.integers(0, P.BPS))
+def test_juror_slash_bps(rules, vote, winning, verifier_bps, no_show_bps):
+    """The one rule both juries of an appeal are settled by: nothing for the winning side or an abstention, the
+    no-show share without an answer, the verifier slash on the losing side."""
+    bps = P.compute_juror_slash_bps(vote, winning, verifier_bps, no_show_bps)
+    assert rules.compute_juror_slash_bps(vote, winning, verifier_bps, no_show_bps) == bps
+    expected = {P.VOTE_NONE: no_show_bps, P.VOTE_ABSTAIN: 0}.get(vote, 0 if vote == winning else verifier_bps)
+    assert bps == expected
+
+
+@FAST
+@given(n=st.integers(0, 40), start=st.integers(0, 2**256 - 1), limit=st.integers(0, 80), at_block=st.integers(0, 30),
+       data=st.data())
+def test_eligible_verifiers_reference(n, start, limit, at_block, data):
+    """protocol.compute_eligible_verifiers (StakeManager.eligible_verifiers; the contract is held against it in
+    test_appeals.py): distinct, drawable, entries opened and open at the block only, at most the limit and
+    APPEAL_JURY_MAX + 1, all of the eligible ones when fewer; compute_appeal_jury drops the challenger."""
+    names = [f"0x{i:040x}" for i in range(12)]
+    entries, opened = [], 0
+    for _ in range(n):
+        opened += data.draw(st.integers(0, 2))
+        entries.append((data.draw(st.sampled_from(names)), opened, data.draw(st.sampled_from([0, opened + 1, opened + 5]))))
+    drawable = set(data.draw(st.lists(st.sampled_from(names), unique=True)))
+    got = P.compute_eligible_verifiers(entries, at_block, start, limit, lambda v: v in drawable)
+    eligible = {v for v, frm, until in entries if frm <= at_block and (until == 0 or until > at_block) and v in drawable}
+    assert len(got) == len(set(got)) == min(limit, P.APPEAL_JURY_MAX + 1, len(eligible)) and set(got) <= eligible
+    jury = P.compute_appeal_jury(start.to_bytes(32, "big"), entries, at_block, names[0], lambda v: v in drawable)
+    assert names[0] not in jury and set(jury) == eligible - {names[0]}
