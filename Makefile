@@ -66,6 +66,7 @@ $(BROWNIE_STAMP): $(VENV_STAMP) scripts/setup_brownie.py
 # they wake and the rest fill the idle time. DURATIONS: each job's slowest tests in CI's log (where its time went).
 BATCH := nice -n 5
 DURATIONS := --durations=8
+# (after the paths for brownie: `brownie test` takes its path as the first argument, else it collects all of tests/)
 
 test: setup
 	$(MAKE) --no-print-directory -j5 --output-sync=target test-contracts-disputes test-contracts-rest test-nodes test-python test-whitepaper
@@ -82,10 +83,10 @@ contracts-build: setup
 	$(BROWNIE) compile
 
 test-contracts-disputes: setup contracts-build
-	$(BATCH) $(BROWNIE) test $(DURATIONS) $(CONTRACT_TESTS_DISPUTES)
+	$(BATCH) $(BROWNIE) test $(CONTRACT_TESTS_DISPUTES) $(DURATIONS)
 
 test-contracts-rest: setup contracts-build
-	$(BATCH) $(BROWNIE) test $(DURATIONS) $(filter-out $(CONTRACT_TESTS_DISPUTES),$(CONTRACT_TESTS))
+	$(BATCH) $(BROWNIE) test $(filter-out $(CONTRACT_TESTS_DISPUTES),$(CONTRACT_TESTS)) $(DURATIONS)
 
 # The node and Python jobs deploy node.chain.contracts' compiled output (build/trainchain, cached by source hash):
 # compiled once before they start, not by both at once (~35 s of CPU each; brownie compiles its own).
