@@ -64,6 +64,12 @@ class MisbehavingVerifier(VerifierNode):
             return False
         return super().compute_final_ok(rec, rnd)
 
+    @property
+    def appeals_lost_votes(self) -> bool:
+        # an accuser never replayed: it has no answer of its own to put an appeal bond on (65 juror rewards), so the
+        # jury's vote against it stands
+        return self.mode != "accuse"
+
     def make_span_hashes(self):
         if self.mode != "accuse":
             return super().make_span_hashes()

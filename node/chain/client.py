@@ -296,6 +296,13 @@ class ChainClient:
             return None
         return self.contract("Disputes")
 
+    @cached_property
+    def appeals(self):
+        """Appeals (#15): a jury vote's appeal to the whole verifier set; deployed with Disputes (None without)."""
+        if self.deployment is None or "Appeals" not in self.deployment.addresses:
+            return None
+        return self.contract("Appeals")
+
     # ------------------------------------------------------------ reads
     def block_number(self) -> int:
         return self.w3.eth.block_number
@@ -358,7 +365,8 @@ class ChainClient:
         return out
 
     def _contract_with_event(self, name: str):
-        for contract in (self.stake_manager, self.registry, self.rounds, self.oracle, self.disputes, self.epochs):
+        for contract in (self.stake_manager, self.registry, self.rounds, self.oracle, self.disputes, self.appeals,
+                         self.epochs):
             if contract is not None and any(item.get("type") == "event" and item.get("name") == name for item in contract.abi):
                 return contract
         raise ChainError(f"no deployed contract declares an event {name!r}")

@@ -135,6 +135,58 @@ def compute_reveal_open(d: DisputeView, jury_size: int, head: int) -> bool:
             and head + 1 <= d.reveal_deadline)
 
 
+@dataclass(frozen=True)
+class AppealView:
+    """Appeals.appeals(id), typed. `phase` reuses the dispute phases: DISPUTE_STEP_NAMED (jury not drawn),
+    DISPUTE_JURY (voting), DISPUTE_RESOLVED; so compute_draw_due and compute_reveal_open read it as a dispute."""
+
+    appeal_id: int
+    dispute_id: int
+    round_id: int
+    task_id: int
+    trainer: str
+    challenger: str
+    appellant: str
+    claimed_hash: bytes
+    challenger_answer: bytes
+    eligible_block: int
+    jury_block: int
+    phase: int
+    deadline: int
+    reveal_deadline: int
+    bond: int
+    n_committed: int
+    n_revealed: int
+    votes_trainer: int
+    votes_challenger: int
+    trainer_won: bool
+
+    @classmethod
+    def from_abi(cls, appeal_id: int, v) -> "AppealView":
+        (dispute_id, round_id, task_id, trainer, challenger, appellant, claimed_hash, challenger_answer, eligible_block,
+         jury_block, phase, deadline, reveal_deadline, bond, n_committed, n_revealed, votes_trainer, votes_challenger,
+         trainer_won) = v
+        return cls(appeal_id, dispute_id, round_id, task_id, trainer, challenger, appellant, bytes(claimed_hash),
+                   bytes(challenger_answer), eligible_block, jury_block, phase, deadline, reveal_deadline, bond,
+                   n_committed, n_revealed, votes_trainer, votes_challenger, bool(trainer_won))
+
+
+def compute_vote_loser(d: DisputeView, juror_answers: list[bytes]) -> str:
+    """Who loses a dispute's jury vote as it stands (Appeals._first_verdict): each revealed answer's side against
+    both parties' answers, then protocol.is_trainer_winner."""
+    sides = [protocol.compute_vote_side(a, d.claimed_hash, d.challenger_answer) for a in juror_answers]
+    trainer_won = protocol.is_trainer_winner(sides.count(protocol.VOTE_TRAINER), sides.count(protocol.VOTE_CHALLENGER))
+    return d.challenger if trainer_won else d.trainer
+
+
+def compute_appeal_open(d: DisputeView, head: int, reveal_verdicts_window: int) -> bool:
+    """Appeals.appeal would pass in block head + 1 as far as time goes: the jury's reveal deadline passed (head >
+    it: a gas estimate runs in the head block's context), the appeal deadline not yet, the challenger's answer
+    revealed (an unrevealed one lost by its own miss: nothing to appeal)."""
+    return (d.phase == protocol.DISPUTE_JURY and d.challenger_answer != protocol.ZERO_HASH and head > d.reveal_deadline
+            and head + 1 <= protocol.compute_appeal_deadline(d.reveal_deadline, reveal_verdicts_window))
+
+
 def compute_flag_status(answer: bytes | None, trainer_answer: bytes) -> str:
     """What a node's own check of a trainer's flag finds: "unavailable" (no answer: a checkpoint not fetched),
     "right" (its answer is the trainer's), "wrong" (another value: provable, every juror finds the same)."""
@@ -148,7 +200,8 @@ class DisputeDuties:
 
     def __init__(self, chain, db, span_hashes: Callable[[DisputeView, int], list[bytes]], role: str = "verifier",
                  flag_answer: Callable[[int, int], bytes | None] | None = None,
-                 segment_end: Callable[[int, int, bytes], bytes | None] | None = None, watch_share: float = 0.0):
+                 segment_end: Callable[[int, int, bytes], bytes | None] | None = None, watch_share: float = 0.0,
+                 appeal: bool = True):
         """`flag_answer(round_id, flag) -> bytes | None`: the node's own answer to a trainer's flag
         (VerifierNode.dispute_flag_answer; None: a checkpoint not fetched); without one the node opens no flag
         dispute and, as a juror of one, abstains."""
@@ -157,7 +210,10 @@ class DisputeDuties:
         # from its checkpoint (None: not fetched, or not hashing to h_segment); each segment is watched with
         # probability `watch_share`
         self.segment_end, self.watch_share = segment_end, watch_share
-        self.disputes = chain.disputes
+        self.disputes, self.appeals = chain.disputes, chain.appeals
+        # a party that loses a jury vote appeals it to the whole verifier set (its own answer is its own replay: it
+        # knows the vote wrong); `appeal=False` leaves it lost
+        self.appeal = appeal and self.appeals is not None
         self._flags: dict[int, int] = {}  # Disputes.flag_of, fixed when a dispute opens: read once
 
     @property
@@ -421,11 +477,14 @@ class DisputeDuties:
             d = self.view(dispute_id)
             if d.phase == protocol.DISPUTE_RESOLVED:
                 continue
-            for move in (self._defend, self._name, self._draw, self._vote, self._reveal_answer, self._resolve):
+            for move in (self._defend, self._name, self._draw, self._vote, self._reveal_answer, self._appeal,
+                         self._resolve):
                 what = move(d, self.chain.block_number())  # fresh: this node's own moves mine blocks too
                 if what:
                     done.append(f"{what} {dispute_id}")
                     d = self.view(dispute_id)
+        if self.appeals is not None:
+            done += self.tick_appeals(self.chain.block_number())
         return done
 
     def _defend(self, d: DisputeView, head: int) -> str | None:
@@ -502,26 +561,35 @@ class DisputeDuties:
         return bytes(answer)
 
     def _vote(self, d: DisputeView, head: int) -> str | None:
-        if d.phase != protocol.DISPUTE_JURY or self.me not in self.jury(d.dispute_id):
+        jury = self.jury(d.dispute_id) if d.phase == protocol.DISPUTE_JURY else []
+        if self.me not in jury:
             return None
-        state = self._state(d.dispute_id)
-        committed = self.chain.call(self.disputes.functions.vote_commitments(d.dispute_id, self.me)) != b"\x00" * 32
-        if not committed and head + 1 <= d.deadline:
-            if "vote" not in state:  # decided once, written before anything is sent: a restart reuses it
-                state = {"vote": self.juror_answer(d).hex(), "salt": os.urandom(32).hex()}
-                self._save(d.dispute_id, **state)
-            commitment = protocol.compute_vote_commitment(d.dispute_id, self.me, bytes.fromhex(state["vote"]),
+        return self._play_vote(self.disputes, "dispute", d.dispute_id, d, jury, lambda: self.juror_answer(d), head)
+
+    def _play_vote(self, contract, what: str, vote_id: int, v, jury: list[str], answer: Callable[[], bytes],
+                   head: int) -> str | None:
+        """A juror's commit, then reveal, in a jury of `contract` (Disputes or Appeals: the same moves) keyed by
+        `vote_id`; `v` is its view (phase, deadlines, n_committed, claimed_hash). The answer is decided once and
+        written (state `{what}:{vote_id}`) before anything is sent: a restart reuses it."""
+        key = f"{what}:{vote_id}"
+        state = self.db.get_json(key, {})
+        committed = self.chain.call(contract.functions.vote_commitments(vote_id, self.me)) != b"\x00" * 32
+        if not committed and head + 1 <= v.deadline:
+            if "vote" not in state:
+                state = {**state, "vote": answer().hex(), "salt": os.urandom(32).hex()}
+                self.db.put_json(key, state)
+            commitment = protocol.compute_vote_commitment(vote_id, self.me, bytes.fromhex(state["vote"]),
                                                           bytes.fromhex(state["salt"]))
-            self._send(self.disputes.functions.commit_vote(d.dispute_id, commitment), what="commit jury vote")
-            self.db.record_duty(self.role, d.round_id, "dispute:commit_vote", "sent", f"dispute {d.dispute_id}")
+            self._send(contract.functions.commit_vote(vote_id, commitment), what=f"commit {what} jury vote")
+            self.db.record_duty(self.role, v.round_id, f"{what}:commit_vote", "sent", f"{what} {vote_id}")
             return "committed vote"
-        revealed = self.chain.call(self.disputes.functions.votes(d.dispute_id, self.me)) != protocol.VOTE_NONE
-        if committed and not revealed and "vote" in state and compute_reveal_open(d, len(self.jury(d.dispute_id)), head):
-            answer = bytes.fromhex(state["vote"])
-            self._send(self.disputes.functions.reveal_vote(d.dispute_id, answer, bytes.fromhex(state["salt"])),
-                       what="reveal jury vote")
-            self.db.record_duty(self.role, d.round_id, "dispute:reveal_vote", "sent",
-                                f"dispute {d.dispute_id} trainer_right={answer == d.claimed_hash}")
+        revealed = self.chain.call(contract.functions.votes(vote_id, self.me)) != protocol.VOTE_NONE
+        if committed and not revealed and "vote" in state and compute_reveal_open(v, len(jury), head):
+            answer_ = bytes.fromhex(state["vote"])
+            self._send(contract.functions.reveal_vote(vote_id, answer_, bytes.fromhex(state["salt"])),
+                       what=f"reveal {what} jury vote")
+            self.db.record_duty(self.role, v.round_id, f"{what}:reveal_vote", "sent",
+                                f"{what} {vote_id} trainer_right={answer_ == v.claimed_hash}")
             return "revealed vote"
         return None
 
@@ -544,14 +612,114 @@ class DisputeDuties:
         if self.me not in (d.trainer, d.challenger) or d.phase not in (protocol.DISPUTE_OPENED, protocol.DISPUTE_STEPS_POSTED,
                                                                         protocol.DISPUTE_JURY):
             return None
-        window = self.chain.call(self.chain.registry.functions.task_params(d.task_id))[8]  # reveal_verdicts_window
-        if not compute_resolve_due(d, head, window):
+        if not compute_resolve_due(d, head, self._reveal_window(d.task_id)):
             return None
         receipt = self._send(self.disputes.functions.resolve(d.dispute_id), what="resolve dispute")
         won = self.disputes.events.DisputeResolved().process_receipt(receipt, errors=DISCARD)[0]["args"]["trainer_won"]
         self.db.record_duty(self.role, d.round_id, "dispute:resolve", "sent", f"dispute {d.dispute_id} trainer_won={won}")
         return "resolved"
 
+    def _reveal_window(self, task_id: int) -> int:
+        return self.chain.call(self.chain.registry.functions.task_params(task_id))[8]  # reveal_verdicts_window
+
+    # ------------------------------------------------------------ appeals (contracts/Appeals.vy)
+    def appeal_view(self, appeal_id: int) -> AppealView:
+        return AppealView.from_abi(appeal_id, self.chain.call(self.appeals.functions.appeals(appeal_id)))
+
+    def appeal_jury(self, appeal_id: int) -> list[str]:
+        return list(self.chain.call(self.appeals.functions.jury_of(appeal_id)))
+
+    def discover_appeals(self, head: int) -> list[int]:
+        """Appeals this node plays: of a dispute it is a party of, or whose jury seats it; and every appeal whose
+        jury it has not seen drawn (any node may draw it, after the appellant)."""
+        mine = set(self.db.get_json("appeals:mine", []))
+        undrawn = set(self.db.get_json("appeals:undrawn", []))
+        cursor = self.db.get_cursor("appeals")
+        for ev in self.chain.events("DisputeAppealed", from_block=cursor or None, to_block=head):
+            appeal_id = ev["args"]["appeal_id"]
+            undrawn.add(appeal_id)
+            a = self.appeal_view(appeal_id)
+            if self.me in (a.trainer, a.challenger):
+                mine.add(appeal_id)
+        for ev in self.chain.events("AppealJuryDrawn", from_block=cursor or None, to_block=head):
+            undrawn.discard(ev["args"]["appeal_id"])
+            if self.me in ev["args"]["jury"]:
+                mine.add(ev["args"]["appeal_id"])
+        self.db.put_json("appeals:mine", sorted(mine))
+        self.db.put_json("appeals:undrawn", sorted(undrawn))
+        self.db.set_cursor("appeals", head + 1)
+        return sorted(mine | undrawn)
+
+    def tick_appeals(self, head: int) -> list[str]:
+        done = []
+        for appeal_id in self.discover_appeals(head):
+            a = self.appeal_view(appeal_id)
+            for move in (self._draw_appeal, self._vote_appeal, self._resolve_appeal):
+                if a.phase == protocol.DISPUTE_RESOLVED:
+                    break
+                what = move(a, self.chain.block_number())
+                if what:
+                    done.append(f"{what} (appeal {appeal_id})")
+                    a = self.appeal_view(appeal_id)
+        return done
+
+    def _appeal(self, d: DisputeView, head: int) -> str | None:
+        """A party that loses the jury's count appeals it to the whole verifier set, once, as soon as the reveal
+        deadline passed (its answer is its own replay: it knows the count wrong). The bond (the formula at this
+        block plus a margin) is written before sending."""
+        if not self.appeal or self.me not in (d.trainer, d.challenger):
+            return None
+        if not compute_appeal_open(d, head, self._reveal_window(d.task_id)):
+            return None
+        answers = [bytes(self.chain.call(self.disputes.functions.answers(d.dispute_id, j))) for j in self.jury(d.dispute_id)]
+        if compute_vote_loser(d, answers) != self.me or self.chain.call(self.appeals.functions.appeal_of(d.dispute_id)):
+            return None
+        bond = self.chain.call(self.appeals.functions.bond_for(self._verifier_reward(d.round_id)))
+        bond = bond * BOND_MARGIN_NUM // BOND_MARGIN_DEN + 1
+        self._save(d.dispute_id, appeal_bond=bond)
+        receipt = self._send(self.appeals.functions.appeal(d.dispute_id), what="appeal jury vote", value=bond)
+        appeal_id = self.appeals.events.DisputeAppealed().process_receipt(receipt, errors=DISCARD)[0]["args"]["appeal_id"]
+        self.db.put_json("appeals:mine", sorted(set(self.db.get_json("appeals:mine", [])) | {appeal_id}))
+        self.db.record_duty(self.role, d.round_id, "dispute:appeal", "sent",
+                            f"dispute {d.dispute_id} appeal {appeal_id} bond {bond}")
+        log.info("dispute %d: lost the jury's count; appealed to the whole verifier set (appeal %d, bond %d wei)",
+                 d.dispute_id, appeal_id, bond)
+        return f"appealed ({appeal_id})"
+
+    def _draw_appeal(self, a: AppealView, head: int) -> str | None:
+        """Anyone's move, the appellant's at once (its bond's allowance covers the draw), others' after
+        DRAW_GRACE_BLOCKS; losing the race to another node is harmless."""
+        if not compute_draw_due(a, head, self.me == a.appellant):
+            return None
+        try:
+            receipt = self._send(self.appeals.functions.draw_jury(a.appeal_id), what="draw appeal jury")
+        except TrainchainError as e:
+            now = self.appeal_view(a.appeal_id)
+            if now.phase != protocol.DISPUTE_STEP_NAMED or now.jury_block != a.jury_block:
+                log.info("appeal %d: jury drawn (or re-targeted) by another node first (%s)", a.appeal_id, e)
+                return None
+            raise
+        drawn = bool(self.appeals.events.AppealJuryDrawn().process_receipt(receipt, errors=DISCARD))
+        self.db.record_duty(self.role, a.round_id, "appeal:draw_jury", "sent" if drawn else "retargeted",
+                            f"appeal {a.appeal_id} J={a.jury_block}")
+        return "drew appeal jury" if drawn else "re-targeted appeal jury block"
+
+    def _vote_appeal(self, a: AppealView, head: int) -> str | None:
+        jury = self.appeal_jury(a.appeal_id) if a.phase == protocol.DISPUTE_JURY else []
+        if self.me not in jury:
+            return None
+        # the same answer a juror of the dispute gives: its own replay of the named step (or its flag check)
+        return self._play_vote(self.appeals, "appeal", a.appeal_id, a, jury,
+                               lambda: self.juror_answer(self.view(a.dispute_id)), head)
+
+    def _resolve_appeal(self, a: AppealView, head: int) -> str | None:
+        if self.me not in (a.trainer, a.challenger) or a.phase != protocol.DISPUTE_JURY or head <= a.reveal_deadline:
+            return None
+        receipt = self._send(self.appeals.functions.resolve(a.appeal_id), what="resolve appeal")
+        ev = self.appeals.events.AppealResolved().process_receipt(receipt, errors=DISCARD)[0]["args"]
+        self.db.record_duty(self.role, a.round_id, "appeal:resolve", "sent",
+                            f"appeal {a.appeal_id} trainer_won={ev['trainer_won']} appellant_won={ev['appellant_won']}")
+        return "resolved appeal"
 
 # ---------------------------------------------------------------- the replay a node plays disputes with
 def compute_span_replay(spec, dataset, store, start_cid: str, start_hash: bytes, start_leaf: int, steps: int,
@@ -631,6 +799,7 @@ class DisputeRole:
     the node owes. Inert on a deployment without Disputes; a failed move is logged and retried next block."""
 
     _dispute_duties = None
+    appeals_lost_votes = True  # a party that loses a jury vote appeals it (DisputeDuties: its answer is its replay)
 
     def is_held_by_disputes(self, rnd, head: int) -> bool:
         """Whether a round's finalize must wait for disputes (the contract's "rounds: in dispute" / the watch window
@@ -672,7 +841,7 @@ class DisputeRole:
                 self.chain, self.db, self.make_span_hashes(), role=self.role,
                 flag_answer=getattr(self, "dispute_flag_answer", None),
                 segment_end=segment_end_provider(self.chain, self.store, workdir, self.dispute_engine),
-                watch_share=getattr(self, "watch_share", 0.0))
+                watch_share=getattr(self, "watch_share", 0.0), appeal=self.appeals_lost_votes)
         try:
             for what in self._dispute_duties.tick(head):
                 log.info("dispute: %s", what)

@@ -24,6 +24,7 @@ from roundkit import SMALL_TASK, RoundKit
 TOP_UP = 2 * protocol.DISPUTES_MIN_TRAINER_STAKE_WEI
 TASK = replace(SMALL_TASK, segment_steps=2, steps_per_round=16, reveal_window=16, commit_verdicts_window=16,
                reveal_verdicts_window=16)
+WIDE_TASK = replace(TASK, commit_verdicts_window=40, reveal_verdicts_window=40)
 
 
 def honest(d, steps):
@@ -80,6 +81,33 @@ class LyingJuror(DisputeDuties):
         return super()._vote(d, head)
 
 
+class BribedJuror(DisputeDuties):
+    """Honest unless bribed: the first BRIBED seats of a dispute's jury are bought once it is drawn (the seats are
+    public then) and vote the challenger's answer, told it off-chain by the challenger (`accomplice`: its NodeDB) —
+    in the dispute's jury and, the same colluders, in its appeal's."""
+
+    accomplice = None
+    BRIBED = 8  # of JURY_MAX = 15: a strict majority of the first jury
+
+    def _is_bribed(self, dispute_id: int) -> bool:
+        return self.me in self.jury(dispute_id)[: self.BRIBED]
+
+    def _told(self, key: str, dispute_id: int) -> None:
+        if "vote" not in self.db.get_json(key, {}):
+            told = self.accomplice.get_json(f"dispute:{dispute_id}", {})["answer"]
+            self.db.put_json(key, {"vote": told, "salt": os.urandom(32).hex()})
+
+    def _vote(self, d, head):
+        if d.phase == protocol.DISPUTE_JURY and self._is_bribed(d.dispute_id):
+            self._told(f"dispute:{d.dispute_id}", d.dispute_id)
+        return super()._vote(d, head)
+
+    def _vote_appeal(self, a, head):
+        if a.phase == protocol.DISPUTE_JURY and self._is_bribed(a.dispute_id):
+            self._told(f"appeal:{a.appeal_id}", a.dispute_id)
+        return super()._vote_appeal(a, head)
+
+
 def is_friendly(seed: bytes) -> bool:
     """A grinding challenger's wish, on a seed: one seed in four. In this registry (7 verifiers, JURY_MAX 15) every
     draw seats every verifier but the challenger, so the wish stands for 'colluders hold the majority' of a larger
@@ -132,15 +160,28 @@ def dnet(tmp_path_factory):
     net.stop()
 
 
+@pytest.fixture(scope="module")
+def wide_dnet(tmp_path_factory):
+    """A registry larger than a jury (28 verifiers, JURY_MAX 15): the appeal's jury is the whole set. Its task's
+    jury windows (WIDE_TASK) outlast a pass of all its nodes: each move mines a block on this automining chain."""
+    net = LocalNet(tmp_path_factory.mktemp("wide-disputes"), block_time=None, n_accounts=30,
+                   deploy_params=DeployParams(disputes=True)).start()
+    kit = RoundKit.on(net, trainer=net.dev[1], verifiers=net.dev[2:30], store=net.store())
+    kit.stake_all(trainer_stake=2 * protocol.DISPUTES_MIN_TRAINER_STAKE_WEI)
+    yield net, kit
+    net.stop()
+
+
 class Play:
     """One contradicted round of a fresh task and the nodes that play its disputes."""
 
-    def __init__(self, dnet, tmp_path, n_contradicting, providers=None, classes=None, post_boundaries=True):
+    def __init__(self, dnet, tmp_path, n_contradicting, providers=None, classes=None, post_boundaries=True, task=TASK):
         self.net, self.kit = dnet
+        self.task = task
         sm = self.kit.contract("StakeManager").functions
         if sm.free_stake(self.kit.trainer.address).call() < TOP_UP:
             self.kit.tx("StakeManager", "stake", protocol.TRAINER, sender=self.kit.trainer, value=TOP_UP)
-        self.task_id = self.kit.create_task(TASK)
+        self.task_id = self.kit.create_task(task)
         verdicts = FirstMembers(n_contradicting)
         self.result = self.kit.run_round(self.task_id, verdicts=verdicts, finalize=False,  # open to its disputes
                                          post_boundaries=post_boundaries)
@@ -175,7 +216,7 @@ class Play:
         self.bonds[challenger] = self.bonds.get(challenger, 0) + self.nodes[challenger]._state(dispute_id)["bond"]
         return dispute_id
 
-    def play(self, until, max_blocks=80):
+    def play(self, until, max_blocks=200):  # an appealed vote adds its window, a draw and the appeal's two windows
         for _ in range(max_blocks):
             for node in self.nodes.values():
                 node.tick()
@@ -187,7 +228,7 @@ class Play:
     def settle(self, dispute_ids):
         d = self.nodes[self.trainer.address]
         self.play(lambda: all(d.view(i).phase == protocol.DISPUTE_RESOLVED for i in dispute_ids))
-        self.kit.mine(TASK.reveal_verdicts_window + 1)
+        self.kit.mine(self.task.reveal_verdicts_window + 1)
         self.kit.tx("TrainingRounds", "finalize", self.round_id, sender=self.kit.deployer)
         return self.rounds.rounds(self.round_id).call()[6]
 
@@ -410,3 +451,38 @@ def test_jury_is_drawn_by_a_bystander_when_the_parties_do_not(dnet, tmp_path, ca
     assert tx["from"] not in (challenger, p.trainer.address)
     assert drawn["blockNumber"] > drawn["args"]["jury_block"] + 1
     assert p.trainer_won(dispute_id) and outcome == Outcome.ACCEPTED
+
+
+def test_a_captured_jury_is_reversed_by_the_whole_verifier_set(wide_dnet, tmp_path, case):
+    c = case("a lazy challenger buys 8 of the 15 seats of the jury drawn on its dispute against an honest trainer "
+             "(28 verifiers); the bribed jurors vote its answer, in the appeal too",
+             expected="the bought jury's count convicts the trainer; the trainer appeals to the whole set (27 jurors), "
+                      "whose honest majority reverses it: trainer wins, round accepted; every bribed juror slashed; "
+                      "the challenger loses its bond")
+    p = Play(wide_dnet, tmp_path, 1, task=WIDE_TASK)
+    challenger = p.contradicting[0]
+    p.nodes[challenger].span_hashes = junk
+    for addr, node in list(p.nodes.items()):
+        if addr not in (challenger, p.trainer.address):
+            p.nodes[addr] = BribedJuror(node.chain, node.db, node.span_hashes)
+            p.nodes[addr].accomplice = p.nodes[challenger].db
+    dispute_id = p.open(challenger)
+    outcome = p.settle([dispute_id])
+    t = p.nodes[p.trainer.address]
+    jury = t.jury(dispute_id)
+    bribed = jury[: BribedJuror.BRIBED]
+    first = [t.disputes.functions.votes(dispute_id, j).call() for j in jury]
+    (appealed,) = t.chain.events("DisputeAppealed", dispute_id=dispute_id)
+    appeal_id = appealed["args"]["appeal_id"]
+    a = t.appeal_view(appeal_id)
+    appeal_jury = t.appeal_jury(appeal_id)
+    c.observe(f"first jury {len(jury)}: votes {first}; appeal {appeal_id} by {appealed['args']['appellant'][:8]} "
+              f"(the trainer: {appealed['args']['appellant'] == p.trainer.address}); appeal jury {len(appeal_jury)}: "
+              f"trainer {a.votes_trainer} / challenger {a.votes_challenger}; outcome {Outcome(outcome).label}; "
+              f"bribed {[p.delta(b) for b in bribed]} wei; challenger {p.delta(challenger):+d} wei; "
+              f"trainer {p.delta(p.trainer.address):+d} wei")
+    assert len(jury) == protocol.JURY_MAX and first.count(protocol.VOTE_CHALLENGER) == BribedJuror.BRIBED
+    assert appealed["args"]["appellant"] == p.trainer.address
+    assert len(appeal_jury) == len(p.kit.verifiers) - 1 and a.votes_trainer > a.votes_challenger == BribedJuror.BRIBED
+    assert p.trainer_won(dispute_id) and outcome == Outcome.ACCEPTED
+    assert all(p.delta(b) < 0 for b in bribed) and p.delta(challenger) < 0

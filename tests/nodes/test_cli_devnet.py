@@ -75,9 +75,11 @@ def test_deploy_with_disputes(cli_run, anvil, tmp_path):
     from node.chain.contracts import CONTRACT_NAMES
     from node.protocol import DISPUTES_MIN_TRAINER_STAKE_WEI
 
-    assert set(result["addresses"]) == {*CONTRACT_NAMES, "Disputes", "PeerDirectory"}
+    assert set(result["addresses"]) == {*CONTRACT_NAMES, "Disputes", "Appeals", "PeerDirectory"}
     chain = ChainClient(None, Deployment.load(out))
     assert chain.call(chain.rounds.functions.disputes()) == result["addresses"]["Disputes"]
+    assert chain.call(chain.disputes.functions.appeals()) == result["addresses"]["Appeals"]  # wired both ways
+    assert chain.call(chain.appeals.functions.disputes()) == result["addresses"]["Disputes"]
     assert chain.call(chain.stake_manager.functions.min_stake(1)) == DISPUTES_MIN_TRAINER_STAKE_WEI
 
 
