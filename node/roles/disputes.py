@@ -522,14 +522,9 @@ class DisputeDuties:
         if not compute_draw_due(d, head, self.me == d.challenger):
             return None
         expired = protocol.is_jury_block_expired(d.jury_block, head + 1)
-        try:
-            receipt = self._send(self.disputes.functions.draw_jury(d.dispute_id), what="draw dispute jury")
-        except TrainchainError as e:
-            now = self.view(d.dispute_id)
-            if now.phase != protocol.DISPUTE_STEP_NAMED or now.jury_block != d.jury_block:
-                log.info("dispute %d: jury drawn (or re-targeted) by another node first (%s)", d.dispute_id, e)
-                return None
-            raise
+        receipt = self._send_draw(self.disputes.functions.draw_jury(d.dispute_id), "dispute", d, self.view)
+        if receipt is None:
+            return None
         if self.disputes.events.JuryDrawn().process_receipt(receipt, errors=DISCARD):
             self.db.record_duty(self.role, d.round_id, "dispute:draw_jury", "sent", f"dispute {d.dispute_id} J={d.jury_block}")
             return "drew jury"
@@ -540,6 +535,19 @@ class DisputeDuties:
         log.warning("dispute %d: jury block %d expired before anyone drew%s; re-targeted to %s", d.dispute_id,
                     d.jury_block, "" if expired else " (in the block the draw landed in)", new_block)
         return "re-targeted jury block"
+
+    def _send_draw(self, fn, what: str, v, reread: Callable[[int], object]) -> dict | None:
+        """Send a jury draw (a dispute's or an appeal's: `v` its view, `reread(id)` a fresh one); None when another
+        node's draw (or re-target) landed first, which makes ours revert: harmless, nothing to retry."""
+        vote_id = v.appeal_id if what == "appeal" else v.dispute_id
+        try:
+            return self._send(fn, what=f"draw {what} jury")
+        except TrainchainError as e:
+            now = reread(vote_id)
+            if now.phase != protocol.DISPUTE_STEP_NAMED or now.jury_block != v.jury_block:
+                log.info("%s %d: jury drawn (or re-targeted) by another node first (%s)", what, vote_id, e)
+                return None
+            raise
 
     def juror_answer(self, d: DisputeView) -> bytes:
         """This juror's answer: the state hash its replay gives after the named step (a flag dispute: its own answer
@@ -691,14 +699,9 @@ class DisputeDuties:
         DRAW_GRACE_BLOCKS; losing the race to another node is harmless."""
         if not compute_draw_due(a, head, self.me == a.appellant):
             return None
-        try:
-            receipt = self._send(self.appeals.functions.draw_jury(a.appeal_id), what="draw appeal jury")
-        except TrainchainError as e:
-            now = self.appeal_view(a.appeal_id)
-            if now.phase != protocol.DISPUTE_STEP_NAMED or now.jury_block != a.jury_block:
-                log.info("appeal %d: jury drawn (or re-targeted) by another node first (%s)", a.appeal_id, e)
-                return None
-            raise
+        receipt = self._send_draw(self.appeals.functions.draw_jury(a.appeal_id), "appeal", a, self.appeal_view)
+        if receipt is None:
+            return None
         drawn = bool(self.appeals.events.AppealJuryDrawn().process_receipt(receipt, errors=DISCARD))
         self.db.record_duty(self.role, a.round_id, "appeal:draw_jury", "sent" if drawn else "retargeted",
                             f"appeal {a.appeal_id} J={a.jury_block}")
