@@ -8,7 +8,7 @@
         (rules.compute_appeal_deadline) the side that jury's count makes the loser may appeal once, posting
         rules.compute_appeal_bond; Disputes then holds the dispute (phase DISPUTE_APPEALED: not resolvable). Once
         the block after the appeal is mined anyone draws the appeal jury (draw_jury: every verifier eligible at the
-        round's commit block except the parties, up to rules.APPEAL_JURY_MAX, walked from a seed-derived offset),
+        round's commit block except the parties, or a stake-weighted random sample of rules.APPEAL_JURY_MAX of them),
         which votes commit-reveal on the same answers as the first jury: both are public by now (the trainer's,
         and the challenger's revealed one), so any other answer abstains and a revealed vote's side is known at
         once. The appeal is an honest-majority judgement of the whole set, and is stated as such: an appeal
@@ -29,7 +29,7 @@ from .lib import rules
 
 MAX_COMMITTEE: constant(uint256) = rules.MAX_COMMITTEE
 APPEAL_JURY_MAX: public(constant(uint256)) = rules.APPEAL_JURY_MAX
-MAX_WALKED: constant(uint256) = rules.APPEAL_JURY_MAX + 1  # eligible_verifiers returns the jury and the challenger
+MAX_DRAWN: constant(uint256) = rules.APPEAL_JURY_MAX + 1  # eligible_verifiers returns the jury and the challenger
 
 interface IStakeManager:
     def reserve(who: address, amount: uint256): nonpayable
@@ -37,7 +37,7 @@ interface IStakeManager:
     def credit(who: address): payable
     def min_stake(role: uint256) -> uint256: view
     def free_stake(who: address) -> uint256: view
-    def eligible_verifiers(at_block: uint256, task_id: uint256, start: uint256, limit: uint256) -> DynArray[address, MAX_WALKED]: view
+    def eligible_verifiers(at_block: uint256, task_id: uint256, seed: bytes32, limit: uint256) -> DynArray[address, MAX_DRAWN]: view
 
 # Disputes.Dispute, field for field (its public getter's return type)
 struct Dispute:
@@ -89,7 +89,7 @@ struct Appeal:
     claimed_hash: bytes32     # the trainer's answer (the dispute's)
     challenger_answer: bytes32  # the challenger's answer, revealed in the dispute
     eligible_block: uint256   # jurors are drawn from the entries eligible at this block: the round's commit block
-    jury_block: uint256       # J: blockhash(J) seeds the walk's offset (rules.compute_jury_block of the appeal or of a re-target)
+    jury_block: uint256       # J: blockhash(J) seeds the jury's sample (rules.compute_jury_block of the appeal or of a re-target)
     phase: uint256            # rules.DISPUTE_STEP_NAMED (jury not drawn yet), DISPUTE_JURY (voting), DISPUTE_RESOLVED
     deadline: uint256         # last block of the jury's commit window (0 while the jury is undrawn)
     reveal_deadline: uint256  # last block of its reveal window
@@ -233,9 +233,9 @@ def appeal(dispute_id: uint256) -> uint256:
 def draw_jury(appeal_id: uint256) -> bool:
     """
     @notice Anyone, once the appeal's jury block J is mined (block.number > J): seat every verifier eligible at
-            the round's commit block except the parties, up to rules.APPEAL_JURY_MAX (StakeManager.eligible_verifiers,
-            walked from rules.compute_jury_seed(blockhash(J), appeal_id) so that with more eligible verifiers than
-            seats no fixed subset is favoured), each reserving min(seat, free stake) as a dispute's jurors do. The
+            the round's commit block except the parties, or with more of them than rules.APPEAL_JURY_MAX seats a
+            stake-weighted random sample (StakeManager.eligible_verifiers from rules.compute_jury_seed(blockhash(J),
+            appeal_id), the challenger dropped), each reserving min(seat, free stake) as a dispute's jurors do. The
             commit window starts here (commit_verdicts_window, then reveal_verdicts_window). An expired J is
             re-targeted as Disputes.draw_jury does (no revert; returns False).
     @param appeal_id An appeal whose jury is not drawn yet.
@@ -251,10 +251,10 @@ def draw_jury(appeal_id: uint256) -> bool:
         return False
     p: rules.TaskParams = staticcall self.registry.task_params(a.task_id)
     seed: bytes32 = rules.compute_jury_seed(blockhash(a.jury_block), appeal_id)
-    walked: DynArray[address, MAX_WALKED] = staticcall self.stake_manager.eligible_verifiers(a.eligible_block, a.task_id, convert(seed, uint256), MAX_WALKED)
+    drawn: DynArray[address, MAX_DRAWN] = staticcall self.stake_manager.eligible_verifiers(a.eligible_block, a.task_id, seed, MAX_DRAWN)
     seat: uint256 = staticcall self.stake_manager.min_stake(rules.VERIFIER)
     jury: DynArray[address, APPEAL_JURY_MAX] = []
-    for v: address in walked:
+    for v: address in drawn:
         if v != a.challenger and len(jury) < APPEAL_JURY_MAX:
             # a juror busy elsewhere (the first jury included) reserves what it has free, as in Disputes.draw_jury
             reservation: uint256 = min(seat, staticcall self.stake_manager.free_stake(v))

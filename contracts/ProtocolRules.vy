@@ -348,6 +348,24 @@ def compute_dispute_payouts(pot: uint256, n_majority: uint256, juror_reward: uin
 
 @external
 @pure
+def compute_appeal_draw_attempts(n_entries: uint256, n_wanted: uint256) -> uint256:
+    """
+    @notice Steps of an appeal jury draw that sample entries at random (rules.compute_appeal_draw_attempts).
+    """
+    return rules.compute_appeal_draw_attempts(n_entries, n_wanted)
+
+
+@external
+@pure
+def compute_appeal_candidate(seed: bytes32, step: uint256, n_entries: uint256, attempts: uint256) -> uint256:
+    """
+    @notice Entry index read by one step of an appeal jury draw (rules.compute_appeal_candidate).
+    """
+    return rules.compute_appeal_candidate(seed, step, n_entries, attempts)
+
+
+@external
+@pure
 def compute_appeal_deadline(reveal_deadline: uint256, reveal_verdicts_window: uint256) -> uint256:
     """
     @notice Last block at which a jury vote whose reveal window closed at `reveal_deadline` may be appealed.

@@ -488,27 +488,34 @@ def draw_committee(seed: bytes32, at_block: uint256, size: uint256, task_id: uin
 
 @external
 @view
-def eligible_verifiers(at_block: uint256, task_id: uint256, start: uint256, limit: uint256) -> DynArray[address, rules.APPEAL_JURY_MAX + 1]:
+def eligible_verifiers(at_block: uint256, task_id: uint256, seed: bytes32, limit: uint256) -> DynArray[address, rules.APPEAL_JURY_MAX + 1]:
     """
     @notice Up to `limit` distinct verifiers drawable for `task_id` at `at_block` (the same eligibility as
-            draw_committee), walking the entries opened by `at_block` in registry order from entry `start` mod
-            their count, wrapping, at most rules.APPEAL_WALK_MAX entries: an appeal's whole-set jury (Appeals.vy),
-            `start` derived from its seed so that with more eligible verifiers than seats no fixed subset is favoured.
+            draw_committee), an appeal's jury (Appeals.vy): every one of them when they are at most `limit`, else a
+            stake-weighted random sample. Over the n entries opened by `at_block`, step k reads entry
+            rules.compute_appeal_candidate(seed, k, n, attempts) and keeps its verifier if drawable and not kept yet:
+            with more entries than verifiers wanted (min(`limit`, rules.APPEAL_JURY_MAX + 1)) the first
+            rules.APPEAL_DRAW_ATTEMPTS steps sample entries at random as draw_committee does (a coalition's contiguous
+            run of entries is seated by its share, not whenever a walk starts near it); the later steps (all of them
+            otherwise: no entry need be read twice) walk at most rules.APPEAL_WALK_MAX entries in
+            registry order from seed mod n, wrapping, filling what the sample left (a small set is seated whole).
     @param at_block The disputed round's commit block.
     @param task_id The round's task (opt-outs).
-    @param start Where the walk starts (any value: taken mod the entry count).
-    @param limit Verifiers wanted (at most rules.APPEAL_JURY_MAX + 1).
+    @param seed The appeal's jury seed (rules.compute_jury_seed).
+    @param limit Verifiers wanted (at most rules.APPEAL_JURY_MAX + 1 are returned).
     """
     n: uint256 = self._entries_opened_by(at_block)
     out: DynArray[address, rules.APPEAL_JURY_MAX + 1] = []
     if n == 0:
         return out
-    first: uint256 = start % n
-    for k: uint256 in range(rules.APPEAL_WALK_MAX):
-        if k >= n or len(out) >= min(limit, rules.APPEAL_JURY_MAX + 1):
+    wanted: uint256 = min(limit, rules.APPEAL_JURY_MAX + 1)
+    attempts: uint256 = rules.compute_appeal_draw_attempts(n, wanted)
+    steps: uint256 = attempts + min(n, rules.APPEAL_WALK_MAX)
+    for k: uint256 in range(rules.APPEAL_DRAW_ATTEMPTS + rules.APPEAL_WALK_MAX):
+        if k >= steps or len(out) >= wanted:
             break
-        index: uint256 = (first + k) % n  # first + k < 2n: no overflow
-        # one slot read for an entry whose verifier is kept already (a stake of m minimums holds m entries in a row)
+        index: uint256 = rules.compute_appeal_candidate(seed, k, n, attempts)
+        # one slot read for an entry whose verifier is kept already (a stake of m minimums holds m entries)
         verifier: address = self.entries[index].verifier
         if verifier not in out and self._is_drawable(verifier, self.entries[index].active_until, at_block, task_id):
             out.append(verifier)

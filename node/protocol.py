@@ -696,11 +696,14 @@ def compute_jury_capture_probability_finite(n_verifiers: int, n_colluding: int, 
 
 # ---------------------------------------------------------------- the appeal to the whole verifier set (#15)
 # The loser of a jury vote may appeal it within the appeal window (compute_appeal_deadline), posting
-# compute_appeal_bond; every eligible verifier but the parties, up to APPEAL_JURY_MAX, votes again on the same
-# answers (contracts/Appeals.vy); its verdict is final and settles both juries. Same names in contracts/lib/rules.vy.
+# compute_appeal_bond; every eligible verifier but the parties votes again on the same answers, or a stake-weighted
+# random sample of APPEAL_JURY_MAX of them when there are more (contracts/Appeals.vy); its verdict is final and settles
+# both juries. Same names in contracts/lib/rules.vy.
 APPEAL_JURY_MAX = 64                 # the whole set, up to this many jurors
-APPEAL_WALK_MAX = 1_024              # most registry entries one appeal jury draw reads (StakeManager.eligible_verifiers)
-APPEAL_GAS_ALLOWANCE = 11_000_000    # an appeal's draw_jury (5.73M) + resolve (3.79M) with APPEAL_JURY_MAX jurors = 9.52M: tests/contracts/test_appeals.py
+APPEAL_DRAW_ATTEMPTS = 256           # entries an appeal jury draw samples at random before it walks (compute_appeal_candidate)
+APPEAL_WALK_MAX = 1_024              # most registry entries an appeal jury draw walks after sampling (StakeManager.eligible_verifiers)
+APPEAL_GAS_ALLOWANCE = 11_000_000    # an appeal's draw_jury (5.72M) + resolve (3.73M) with APPEAL_JURY_MAX jurors = 9.45M: tests/contracts/test_appeals.py;
+#                                      the sample's duplicates add at most ~0.3M (a registry just above 65 entries)
 
 
 def compute_appeal_deadline(reveal_deadline: int, reveal_verdicts_window: int) -> int:
@@ -729,18 +732,42 @@ def compute_juror_slash_bps(vote: int, winning: int, verifier_slash_bps: int, no
     return verifier_slash_bps
 
 
-def compute_eligible_verifiers(entries: list[tuple[str, int, int]], at_block: int, start: int, limit: int,
+def compute_appeal_draw_attempts(n_entries: int, n_wanted: int) -> int:
+    """How many steps of an appeal jury draw over `n_entries` entries, wanting `n_wanted` verifiers, sample at random:
+    APPEAL_DRAW_ATTEMPTS when the entries could hold more verifiers than wanted, else none (the walk alone then seats
+    every eligible verifier, and a sample would only read entries twice)."""
+    return APPEAL_DRAW_ATTEMPTS if n_entries > n_wanted else 0
+
+
+def compute_appeal_candidate(seed: bytes, step: int, n_entries: int, attempts: int) -> int:
+    """Entry index read by step `step` of an appeal jury draw over `n_entries` > 0 entries: the first `attempts` steps
+    sample as a committee draw does (compute_committee_candidate: stake-weighted, so a coalition whose entries form
+    one contiguous run is seated by its share, not whenever a walk starts near its run); the later ones walk the
+    entries in registry order from seed mod n, wrapping (a set the sample left short, a small one above all, is
+    still seated whole)."""
+    if step < attempts:
+        return compute_committee_candidate(seed, step, n_entries)
+    return (int.from_bytes(seed, "big") % n_entries + step - attempts) % n_entries
+
+
+def compute_eligible_verifiers(entries: list[tuple[str, int, int]], at_block: int, seed: bytes, limit: int,
                                is_drawable=lambda verifier: True) -> list[str]:
     """StakeManager.eligible_verifiers: `entries` = [(verifier, active_from, active_until or 0)] in registry order;
-    walks those opened by `at_block` from index start mod their count, wrapping, at most APPEAL_WALK_MAX of them,
-    keeping each entry open at `at_block` whose verifier `is_drawable` (still staked, not opted out) and is not
-    kept yet, until `limit` are kept."""
+    over the n opened by `at_block`, step k reads entry compute_appeal_candidate(seed, k, n, attempts) — with n above
+    the verifiers wanted, APPEAL_DRAW_ATTEMPTS random samples first, then a walk of at most APPEAL_WALK_MAX entries
+    from seed mod n — keeping each entry open at `at_block` whose verifier `is_drawable` (still staked, not opted
+    out) and is not kept yet, until min(`limit`, APPEAL_JURY_MAX + 1) are kept. All eligible verifiers when they are
+    no more than that, else a stake-weighted random sample of them."""
     n = sum(1 for _, active_from, _ in entries if active_from <= at_block)  # a prefix: active_from grows
     out: list[str] = []
-    for k in range(min(n, APPEAL_WALK_MAX)):
-        if len(out) >= min(limit, APPEAL_JURY_MAX + 1):
+    if n == 0:
+        return out
+    wanted = min(limit, APPEAL_JURY_MAX + 1)
+    attempts = compute_appeal_draw_attempts(n, wanted)
+    for k in range(attempts + min(n, APPEAL_WALK_MAX)):
+        if len(out) >= wanted:
             break
-        verifier, _, active_until = entries[(start % n + k) % n]
+        verifier, _, active_until = entries[compute_appeal_candidate(seed, k, n, attempts)]
         if (active_until != 0 and active_until <= at_block) or not is_drawable(verifier) or verifier in out:
             continue
         out.append(verifier)
@@ -749,9 +776,11 @@ def compute_eligible_verifiers(entries: list[tuple[str, int, int]], at_block: in
 
 def compute_appeal_jury(seed: bytes, entries: list[tuple[str, int, int]], at_block: int, challenger: str,
                         is_drawable=lambda verifier: True) -> list[str]:
-    """An appeal's jury (Appeals.draw_jury): APPEAL_JURY_MAX + 1 eligible verifiers walked from the seed's offset
-    (compute_jury_seed of the appeal's jury block and id), the challenger dropped (the trainer is no verifier), at
-    most APPEAL_JURY_MAX. With no more eligible verifiers than seats it is all of them, whatever the seed."""
-    walked = compute_eligible_verifiers(entries, at_block, int.from_bytes(seed, "big"), APPEAL_JURY_MAX + 1, is_drawable)
-    return [v for v in walked if v.lower() != challenger.lower()][:APPEAL_JURY_MAX]
+    """An appeal's jury (Appeals.draw_jury): compute_eligible_verifiers of APPEAL_JURY_MAX + 1 from the appeal's seed
+    (compute_jury_seed of its jury block and id), the challenger dropped (the trainer is no verifier), at most
+    APPEAL_JURY_MAX. With no more eligible verifiers than seats it is all of them, whatever the seed; with more, a
+    stake-weighted random sample (a third of the stake in one run of the registry captures a 64-seat jury about as
+    rarely as independent draws would: tests/contracts/test_disputes_rules.py)."""
+    drawn = compute_eligible_verifiers(entries, at_block, seed, APPEAL_JURY_MAX + 1, is_drawable)
+    return [v for v in drawn if v.lower() != challenger.lower()][:APPEAL_JURY_MAX]
 

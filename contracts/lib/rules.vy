@@ -603,11 +603,37 @@ VOTE_CHALLENGER: constant(uint256) = 2  # the answer is the challenger's reveale
 VOTE_ABSTAIN: constant(uint256) = 3     # zero, or neither party's: counts for nobody, neither paid nor slashed
 
 # The appeal to the whole verifier set (Appeals.vy): the loser of a jury vote may appeal it within the appeal window
-# (compute_appeal_deadline); every eligible verifier but the parties, up to APPEAL_JURY_MAX, votes again; the final
-# verdict settles both juries.
+# (compute_appeal_deadline); every eligible verifier but the parties votes again, or a stake-weighted random sample of
+# APPEAL_JURY_MAX of them when there are more (compute_appeal_candidate); the final verdict settles both juries.
 APPEAL_JURY_MAX: constant(uint256) = 64                # the whole set, up to this many jurors
-APPEAL_WALK_MAX: constant(uint256) = 1_024             # most registry entries one appeal jury draw reads (StakeManager.eligible_verifiers)
+APPEAL_DRAW_ATTEMPTS: constant(uint256) = 256         # entries an appeal jury draw samples at random before it walks (compute_appeal_candidate)
+APPEAL_WALK_MAX: constant(uint256) = 1_024             # most registry entries an appeal jury draw walks after sampling (StakeManager.eligible_verifiers)
 APPEAL_GAS_ALLOWANCE: constant(uint256) = 11_000_000   # an appeal's draw_jury + resolve with APPEAL_JURY_MAX jurors (node/protocol.py: measured)
+
+
+@internal
+@pure
+def compute_appeal_draw_attempts(n_entries: uint256, n_wanted: uint256) -> uint256:
+    """How many steps of an appeal jury draw over `n_entries` entries, wanting `n_wanted` verifiers, sample at random:
+    APPEAL_DRAW_ATTEMPTS when the entries could hold more verifiers than wanted, else none (the walk alone then seats
+    every eligible verifier, and a sample would only read entries twice)."""
+    if n_entries > n_wanted:
+        return APPEAL_DRAW_ATTEMPTS
+    return 0
+
+
+@internal
+@pure
+def compute_appeal_candidate(seed: bytes32, step: uint256, n_entries: uint256, attempts: uint256) -> uint256:
+    """Entry index read by step `step` of an appeal jury draw (StakeManager.eligible_verifiers) over `n_entries` > 0
+    entries: the first `attempts` steps (compute_appeal_draw_attempts) sample as a committee draw does
+    (compute_committee_candidate(seed, step, n): stake-weighted, a contiguous run of entries no likelier than any
+    other as many); the later ones walk the entries in registry order from seed mod n, wrapping (so that a set the
+    sample left short, a small one above all, is still seated whole)."""
+    if step < attempts:
+        return self.compute_committee_candidate(seed, step, n_entries)
+    # seed mod n + step - attempts < n + APPEAL_WALK_MAX (the callers' bound on step - attempts): no overflow
+    return (convert(seed, uint256) % n_entries + step - attempts) % n_entries
 
 
 @internal

@@ -364,9 +364,10 @@ def crowd(deployer, trainer, verifiers):
     return c
 
 
-def test_eligible_verifiers_walk_the_registry(crowd, rd_crowd):
-    """StakeManager.eligible_verifiers == protocol.compute_eligible_verifiers from any start, with an opt-out and an
-    unstaked verifier left out and entries opened after the block never read; distinct verifiers, wrapping."""
+def test_eligible_verifiers_sample_the_registry(crowd, rd_crowd):
+    """StakeManager.eligible_verifiers == protocol.compute_eligible_verifiers for any seed (140 entries, 2 per
+    verifier: the random sample, then the walk where it fell short), with an opt-out and an unstaked verifier left
+    out and entries opened after the block never read; distinct verifiers."""
     c = crowd
     at = chain.height
     out, gone = c.verifiers[3], c.verifiers[5]
@@ -378,12 +379,13 @@ def test_eligible_verifiers_walk_the_registry(crowd, rd_crowd):
     chain.mine(1)
     reg = entries(c)
     drawable = {v.address: c.sm.is_eligible(v, P.VERIFIER) and not c.sm.opted_out(rd_crowd.task_id, v) for v in c.verifiers}
-    for start, limit in ((0, P.APPEAL_JURY_MAX + 1), (2**256 - 1, P.APPEAL_JURY_MAX + 1), (12345, 10), (7, 200)):
-        got = list(c.sm.eligible_verifiers(at, rd_crowd.task_id, start, limit))
-        assert got == P.compute_eligible_verifiers(reg, at, start, limit, lambda v: drawable.get(v, False))
+    seeds = [bytes(32), b"\xff" * 32] + [rand32() for _ in range(4)]
+    for seed, limit in zip(seeds, (P.APPEAL_JURY_MAX + 1, P.APPEAL_JURY_MAX + 1, 10, 200, 68, 1)):
+        got = list(c.sm.eligible_verifiers(at, rd_crowd.task_id, seed, limit))
+        assert got == P.compute_eligible_verifiers(reg, at, seed, limit, lambda v: drawable.get(v, False))
         assert len(got) == len(set(got)) == min(limit, P.APPEAL_JURY_MAX + 1)
         assert out.address not in got and gone.address not in got and late.address not in got
-    assert list(c.sm.eligible_verifiers(0, rd_crowd.task_id, 0, 10)) == []  # no entry opened by block 0
+    assert list(c.sm.eligible_verifiers(0, rd_crowd.task_id, bytes(32), 10)) == []  # no entry opened by block 0
 
 
 @pytest.fixture
@@ -440,6 +442,52 @@ def test_a_captured_jury_is_reversed_by_the_whole_set(crowd, rd_crowd, trainer):
     assert total_money(c, everyone) == total0 + dd.posted_bond + ad.posted_bond
     for who in everyone:
         assert c.sm.reserved(who) == 0
+
+
+# ---------------------------------------------------------------- a registry bigger than the appeal jury
+
+@pytest.fixture(scope="module")
+def throng(deployer):
+    """A StakeManager alone with 180 verifiers registered in three runs: 60 honest (every sixth with 3 minimums: 3
+    entries in a row), a coalition of 60 one-entry verifiers registered together, 60 honest one-entry (200 entries)."""
+    from brownie import StakeManager
+
+    from disputes_kit import MIN_STAKE
+
+    sm = StakeManager.deploy(MIN_STAKE, MIN_STAKE, 10, {"from": deployer})
+    runs = {"honest": [], "coalition": []}
+    for run, n in (("honest", 60), ("coalition", 60), ("honest", 60)):
+        for i in range(n):
+            v = accounts.add()
+            minimums = 3 if run == "honest" and len(runs["honest"]) < 60 and i % 6 == 0 else 1
+            deployer.transfer(v, minimums * MIN_STAKE + 10**17)
+            sm.stake(P.VERIFIER, {"from": v, "value": minimums * MIN_STAKE})
+            runs[run].append(v.address)
+    chain.mine(1)
+    return sm, runs
+
+
+def test_a_contiguous_coalition_meets_the_sample_on_chain(throng):
+    """StakeManager.eligible_verifiers == protocol.compute_eligible_verifiers on a registry where a third of the
+    verifiers registered in one run (tests/contracts/test_disputes_rules.py measures, with the mirror, that such a
+    coalition captures the appeal jury about as rarely as independent draws), for seeds and registry prefixes of ~66
+    (a sample short of duplicates: the walk fills it), ~130 and 200 entries; the gas of each draw is printed."""
+    sm, runs = throng
+    reg = [tuple(sm.entries(i)) for i in range(sm.entry_count())]
+    assert len(reg) == 200
+    wanted = P.APPEAL_JURY_MAX + 1
+    for target in (66, 130, 200):
+        at = reg[target - 1][1]  # entry target - 1 is opened by then (with the rest of its staker's run)
+        n = sum(1 for e in reg if e[1] <= at)
+        assert n - target in (0, 1, 2) and sm.eligible_verifiers(at - 1, 1, bytes(32), 1) != []
+        for seed in (bytes(32), rand32(), rand32()):
+            got = list(sm.eligible_verifiers(at, 1, seed, wanted))
+            assert got == P.compute_eligible_verifiers(reg, at, seed, wanted)
+            assert len(got) == len(set(got)) == min(wanted, len({e[0] for e in reg[:n]}))
+        print(f"eligible_verifiers over {n} entries: {sm.eligible_verifiers.estimate_gas(at, 1, seed, wanted)} gas")
+    seated = [sum(1 for v in P.compute_eligible_verifiers(reg, chain.height, rand32(), wanted) if v in runs["coalition"])
+              for _ in range(200)]
+    assert max(seated) < P.APPEAL_JURY_MAX // 2 + 1  # never a majority in 200 draws (a walk: ~1 in 3)
 
 
 def test_appeal_constants_match_the_contracts(dc):

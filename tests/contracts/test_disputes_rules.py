@@ -197,20 +197,76 @@ def test_juror_slash_bps(rules, vote, winning, verifier_bps, no_show_bps):
 
 
 @FAST
-@given(n=st.integers(0, 40), start=st.integers(0, 2**256 - 1), limit=st.integers(0, 80), at_block=st.integers(0, 30),
-       data=st.data())
-def test_eligible_verifiers_reference(n, start, limit, at_block, data):
+@given(seed=bytes32, step=st.integers(0, P.APPEAL_DRAW_ATTEMPTS + P.APPEAL_WALK_MAX - 1), n=st.integers(1, 2_000),
+       wanted=st.integers(0, P.APPEAL_JURY_MAX + 1))
+def test_appeal_candidate(rules, seed, step, n, wanted):
+    """rules.compute_appeal_candidate / compute_appeal_draw_attempts == protocol's: the first APPEAL_DRAW_ATTEMPTS
+    steps sample as a committee draw (only when the entries could hold more verifiers than wanted), the rest walk
+    from seed mod n."""
+    attempts = P.compute_appeal_draw_attempts(n, wanted)
+    assert rules.compute_appeal_draw_attempts(n, wanted) == attempts == (P.APPEAL_DRAW_ATTEMPTS if n > wanted else 0)
+    index = P.compute_appeal_candidate(bytes(seed), step, n, attempts)
+    assert rules.compute_appeal_candidate(seed, step, n, attempts) == index and 0 <= index < n
+    if step < attempts:
+        assert index == P.compute_committee_candidate(bytes(seed), step, n)
+    else:
+        assert index == (int.from_bytes(seed, "big") + step - attempts) % n
+
+
+@FAST
+@given(n=st.integers(0, 150), n_names=st.integers(1, 90), seed=bytes32, limit=st.integers(0, 80),
+       at_block=st.integers(0, 30), data=st.data())
+def test_eligible_verifiers_reference(n, n_names, seed, limit, at_block, data):
     """protocol.compute_eligible_verifiers (StakeManager.eligible_verifiers; the contract is held against it in
     test_appeals.py): distinct, drawable, entries opened and open at the block only, at most the limit and
-    APPEAL_JURY_MAX + 1, all of the eligible ones when fewer; compute_appeal_jury drops the challenger."""
-    names = [f"0x{i:040x}" for i in range(12)]
+    APPEAL_JURY_MAX + 1, all of the eligible ones when fewer (the walk fills what the sample left, with more entries
+    than wanted too); compute_appeal_jury drops the challenger and seats all others when they fit."""
+    names = [f"0x{i:040x}" for i in range(n_names)]
     entries, opened = [], 0
     for _ in range(n):
         opened += data.draw(st.integers(0, 2))
         entries.append((data.draw(st.sampled_from(names)), opened, data.draw(st.sampled_from([0, opened + 1, opened + 5]))))
     drawable = set(data.draw(st.lists(st.sampled_from(names), unique=True)))
-    got = P.compute_eligible_verifiers(entries, at_block, start, limit, lambda v: v in drawable)
+    got = P.compute_eligible_verifiers(entries, at_block, bytes(seed), limit, lambda v: v in drawable)
     eligible = {v for v, frm, until in entries if frm <= at_block and (until == 0 or until > at_block) and v in drawable}
     assert len(got) == len(set(got)) == min(limit, P.APPEAL_JURY_MAX + 1, len(eligible)) and set(got) <= eligible
-    jury = P.compute_appeal_jury(start.to_bytes(32, "big"), entries, at_block, names[0], lambda v: v in drawable)
-    assert names[0] not in jury and set(jury) == eligible - {names[0]}
+    jury = P.compute_appeal_jury(bytes(seed), entries, at_block, names[0], lambda v: v in drawable)
+    assert names[0] not in jury and len(jury) == min(P.APPEAL_JURY_MAX, len(eligible - {names[0]}))
+    if len(eligible) <= P.APPEAL_JURY_MAX + 1:
+        assert set(jury) == eligible - {names[0]}
+
+
+def coalition_registry(before: int, coalition: int, after: int) -> list:
+    """One-entry verifiers: `before` honest ones, a coalition of `coalition` registered in one run, `after` honest."""
+    honest = [(f"honest{i}", 1, 0) for i in range(before + after)]
+    return honest[:before] + [(f"colluder{i}", 1, 0) for i in range(coalition)] + honest[before:]
+
+
+@pytest.mark.parametrize("before, coalition, after", [(0, 60, 120), (60, 60, 60), (100, 50, 50)])
+def test_a_contiguous_coalition_does_not_capture_the_appeal_jury(monkeypatch, before, coalition, after):
+    """A coalition whose entries form one run of the registry (registered together): a third of 180 one-entry
+    verifiers (or a quarter of 200) holds a majority of the 64-seat appeal jury in at most a few of 2,000 seeds, as
+    independent draws would (hypergeometric 0.013 % for 60 of 180; binomial of a third 0.2 %), and its mean seat
+    count is its share. The walk alone (APPEAL_DRAW_ATTEMPTS = 0: the rule before the sample) gave it the majority
+    whenever the walk started near its run: ~31 % (24 % for a quarter) of the draws."""
+    entries = coalition_registry(before, coalition, after)
+    challenger = "honest0"
+
+    def colluders_seated(n_seeds: int) -> list[int]:
+        seated = []
+        for i in range(n_seeds):
+            jury = P.compute_appeal_jury(P.keccak(i.to_bytes(32, "big")), entries, 1, challenger)
+            assert len(jury) == P.APPEAL_JURY_MAX
+            seated.append(sum(1 for v in jury if v.startswith("colluder")))
+        return seated
+
+    need = P.APPEAL_JURY_MAX // 2 + 1
+    seated = colluders_seated(2_000)
+    capture = sum(1 for k in seated if k >= need) / len(seated)
+    share = coalition / (len(entries) - 1)  # of the verifiers other than the challenger
+    assert P.compute_jury_capture_probability_finite(len(entries) - 1, coalition, P.APPEAL_JURY_MAX) < 0.001
+    assert capture < 0.02, f"a contiguous coalition of {coalition}/{len(entries)} captured {capture:.1%} of appeal juries"
+    assert abs(sum(seated) / len(seated) - share * P.APPEAL_JURY_MAX) < 1.0
+    monkeypatch.setattr(P, "APPEAL_DRAW_ATTEMPTS", 0)  # the contiguous walk alone
+    walk_seated = colluders_seated(400)
+    assert sum(1 for k in walk_seated if k >= need) / len(walk_seated) > 0.15
