@@ -531,20 +531,12 @@ def count_votes(votes: dict[str, int]) -> tuple[int, int]:
     return sides.count(protocol.VOTE_TRAINER), sides.count(protocol.VOTE_CHALLENGER)
 
 
-def compute_juror_slash_bps(side: int, trainer_won: bool, verifier_slash_bps: int, no_show_slash_bps: int) -> int:
-    """What Disputes._settle_jury takes of a juror's seat: verifier_slash_bps on the losing side, no_show_slash_bps
-    with no answer revealed (VOTE_NONE), nothing on the winning side or for an abstention."""
-    if side == protocol.VOTE_NONE:
-        return no_show_slash_bps
-    losing = protocol.VOTE_CHALLENGER if trainer_won else protocol.VOTE_TRAINER
-    return verifier_slash_bps if side == losing else 0
-
-
 def settle_dispute(P: dict, bond: int, gas_price: int, votes: dict[str, int], trainer_won: bool,
-                   round_convicted: bool) -> tuple[dict[str, int], int, int, int]:
-    """Disputes.resolve's transfers (wei, gas aside): (per juror, to the challenger, to the trainer, to the
-    treasury); each sums with the others to zero. `votes`: each juror's side (protocol.VOTE_*). Jurors' slashes
-    (compute_juror_slash_bps) go to the treasury. The challenger lost: its bond pays the jurors on the trainer's
+                   round_convicted: bool, slashes_to_winner: bool = False) -> tuple[dict[str, int], int, int, int]:
+    """Disputes.resolve's transfers (wei, gas aside) — and Disputes.settle_appealed's, by the final verdict: (per
+    juror, to the challenger, to the trainer, to the treasury); each sums with the others to zero. `votes`: each
+    juror's side (protocol.VOTE_*). Jurors' slashes (protocol.compute_juror_slash_bps) go to the treasury, or to the
+    winner with `slashes_to_winner` (an appeal it won). The challenger lost: its bond pays the jurors on the trainer's
     side, the rest (gas refund first) goes to the trainer. The trainer lost: the bond comes back and, the round's
     first conviction only, the fraud slash of its reservation pays the jurors on the challenger's side, the
     challenger's gas refund and fraud_reward_bps share."""
@@ -565,11 +557,43 @@ def settle_dispute(P: dict, bond: int, gas_price: int, votes: dict[str, int], tr
         per_juror, to_winner, to_treasury = protocol.compute_dispute_payouts(
             pot, len(winners), Rv, protocol.CHALLENGER_GAS_ALLOWANCE * gas_price, P["fraud_reward_bps"])
         challenger, trainer = to_winner, -pot
-    slashes = {j: protocol.compute_slash(seat, compute_juror_slash_bps(side, trainer_won, P["verifier_slash_bps"],
-                                                                       P["no_show_slash_bps"]))
+    slashes = {j: protocol.compute_slash(seat, protocol.compute_juror_slash_bps(side, winning, P["verifier_slash_bps"],
+                                                                                P["no_show_slash_bps"]))
                for j, side in votes.items()}
     jurors = {j: (per_juror if side == winning else -slashes[j]) for j, side in votes.items()}
-    return jurors, challenger, trainer, to_treasury + sum(slashes.values())
+    if not slashes_to_winner:
+        return jurors, challenger, trainer, to_treasury + sum(slashes.values())
+    if trainer_won:
+        return jurors, challenger, trainer + sum(slashes.values()), to_treasury
+    return jurors, challenger + sum(slashes.values()), trainer, to_treasury
+
+
+def is_appealing(strategy: str) -> bool:
+    """Whether a party appeals a jury count that goes against it (Appeals.appeal, bond compute_appeal_bond): an honest
+    one (DisputeRole.appeals_lost_votes), whose answer is a replay's. A party without a replay does not: a lazy
+    challenger (node/adversaries/verifiers.py 'accuse': no answer of its own to put 65 rewards on), a colluder, a
+    cheating trainer — an appeal jury with an honest majority confirms the count against each of them, and appealing
+    only adds a bond it loses (the best reply of a cheat against the whole set; not appealing is what it does here)."""
+    return strategy == "honest"
+
+
+def settle_appeal(P: dict, appeal_bond: int, votes: dict[str, int], trainer_won: bool,
+                  appellant_won: bool) -> tuple[dict[str, int], int, int, int]:
+    """Appeals.resolve's transfers of the appeal itself (wei, gas aside): (per appeal juror, to the appellant, to the
+    other party, to the treasury), summing to zero. The bond (posted by the appellant) pays the final majority the
+    task's verifier reward each (compute_dispute_payouts with no refund and all the rest to the winner side), the rest
+    back to a winning appellant, else to the other party; the appeal jury's slashes go to the treasury."""
+    seat = P["min_verifier_stake_wei"]
+    winning = protocol.VOTE_TRAINER if trainer_won else protocol.VOTE_CHALLENGER
+    n = sum(side == winning for side in votes.values())
+    per_juror, rest, to_treasury = protocol.compute_dispute_payouts(appeal_bond, n, P["verifier_reward_wei"], 0,
+                                                                     protocol.BPS)
+    slashes = {j: protocol.compute_slash(seat, protocol.compute_juror_slash_bps(side, winning, P["verifier_slash_bps"],
+                                                                                P["no_show_slash_bps"]))
+               for j, side in votes.items()}
+    jurors = {j: (per_juror if side == winning else -slashes[j]) for j, side in votes.items()}
+    appellant = -appeal_bond + (rest if appellant_won else 0)
+    return jurors, appellant, (0 if appellant_won else rest), to_treasury + sum(slashes.values())
 
 
 def draw_jury(seed_int: int, dispute_id: int, entries: list[tuple[str, int, int]], challenger: str) -> list[str]:
@@ -580,35 +604,64 @@ def draw_jury(seed_int: int, dispute_id: int, entries: list[tuple[str, int, int]
     return protocol.compute_jury(drawn, challenger)
 
 
+APPEAL_IDS = 2**96  # the simulation numbers appeals from here: appeal APPEAL_IDS + d is dispute d's
+
+
+def draw_appeal_jury(seed_int: int, appeal_id: int, entries: list[tuple[str, int, int]], challenger: str) -> list[str]:
+    """The jury Appeals.draw_jury seats (protocol.compute_appeal_jury): every verifier but the challenger when at most
+    APPEAL_JURY_MAX fit, else a stake-weighted random sample of them, from compute_jury_seed(blockhash(J'), appeal id);
+    `seed_int` stands in for blockhash(J'). Every entry is open from block 0 and drawable."""
+    seed = protocol.compute_jury_seed(seed_int.to_bytes(32, "big"), appeal_id)
+    return protocol.compute_appeal_jury(seed, entries, 0, challenger)
+
+
+def expected_appeal_capture(n_others: int, n_covering: int) -> float:
+    """P(an appeal jury is captured by `n_covering` of the `n_others` verifiers it is drawn from, the challenger
+    excluded): a strict majority of min(APPEAL_JURY_MAX, n_others) seats, drawn without replacement (equal stakes:
+    the sample's distinct entries are a uniform subset); with no more verifiers than seats, the whole set — 0 or 1."""
+    if n_others <= 0:
+        return 0.0
+    return protocol.compute_jury_capture_probability_finite(n_others, n_covering,
+                                                            min(protocol.APPEAL_JURY_MAX, n_others))
+
+
 def covering_strategies(lazy_juror: str) -> tuple[str, ...]:
     """Verifier strategies whose jurors count for a cheating trainer against an honest challenger (its answer is
     the replay's): colluders, and lazy jurors that copy the trainer's answer."""
     return ("colluding", "lazy") if lazy_juror == "copies the trainer" else ("colluding",)
 
 
-def expected_false_conviction_rate(verifiers: dict[str, int], c: int) -> float:
+def expected_false_conviction_rate(verifiers: dict[str, int], c: int, appeals: bool = True) -> float:
     """P(an honest trainer is convicted in a round), exact: the committee is a uniform c-subset of the N verifiers;
     each colluding member disputes with its own jury, a uniform min(JURY_MAX, N-1)-subset of the other N-1
-    (draw_jury), and wins when the colluders among them hold a strict majority (every other juror's answer, a
-    replay or a copy, is the trainer's): compute_jury_capture_probability_finite; the trainer is convicted if any
-    of their juries is captured. Lazy members' disputes never convict: their answer is no replay's, and a lazy
-    juror without the challenger's answer counts only for the trainer (compute_vote_side)."""
+    (draw_jury), and wins its count when the colluders among them hold a strict majority (every other juror's answer,
+    a replay or a copy, is the trainer's): compute_jury_capture_probability_finite. The honest trainer appeals that
+    count (is_appealing); the appeal jury, drawn independently from the same N-1, is captured with
+    expected_appeal_capture, and only then is the trainer convicted. The trainer is convicted if any of the
+    colluders' disputes is. `appeals=False`: the first juries alone (the verdict before appeals existed). Lazy
+    members' disputes never convict: their answer is no replay's, and a lazy juror without the challenger's answer
+    counts only for the trainer (compute_vote_side)."""
     from math import comb
 
     N, A = sum(verifiers.values()), verifiers.get("colluding", 0)
     J = min(protocol.JURY_MAX, N - 1)
     p_cap = protocol.compute_jury_capture_probability_finite(N - 1, A - 1, J) if A else 0.0
+    if appeals and A:
+        p_cap *= expected_appeal_capture(N - 1, A - 1)
     c = min(c, N)
     return sum(comb(A, a) * comb(N - A, c - a) / comb(N, c) * (1 - (1 - p_cap) ** a) for a in range(min(A, c) + 1))
 
 
-def expected_escape_rate(verifiers: dict[str, int], lazy_juror: str) -> float:
+def expected_escape_rate(verifiers: dict[str, int], lazy_juror: str, appeals: bool = True) -> float:
     """P(a cheating trainer wins a dispute an honest challenger opened over its departing step): the covering jurors
     (covering_strategies) hold a majority of its jury, a uniform min(JURY_MAX, N-1)-subset of the other N-1 verifiers
-    (compute_jury_capture_probability_finite; for an odd jury a tie, which keeps the trainer, cannot happen)."""
+    (compute_jury_capture_probability_finite; for an odd jury a tie, which keeps the trainer, cannot happen), and —
+    the honest challenger appeals — of its appeal jury, drawn independently from the same N-1
+    (expected_appeal_capture). `appeals=False`: the first jury alone."""
     N = sum(verifiers.values())
     cover = sum(n for st, n in verifiers.items() if st in covering_strategies(lazy_juror))
-    return protocol.compute_jury_capture_probability_finite(N - 1, cover, min(protocol.JURY_MAX, N - 1))
+    p = protocol.compute_jury_capture_probability_finite(N - 1, cover, min(protocol.JURY_MAX, N - 1))
+    return p * expected_appeal_capture(N - 1, cover) if appeals else p
 
 
 def expected_watch_campaign(P: dict, verifiers: dict[str, int], attempts: int = 6) -> list[dict]:
@@ -619,9 +672,13 @@ def expected_watch_campaign(P: dict, verifiers: dict[str, int], attempts: int = 
     of the public one) is the trainer's, so the watch convicts iff a > J - a. The coalition (the watcher and its
     fellow jurors) then gains the watcher's payout from the fraud slash (gas refund, fraud_reward_bps share) and
     per_juror for each of its a jurors; otherwise the bond is lost (it pays the trainer's jurors and gas, the rest is
-    burned) and each of its a jurors loses verifier_slash_bps of its seat. Gas at the simulation's basefee: the
-    watcher's moves, two votes per colluding juror. The campaign stops at its first conviction. Returns one row per
-    attempt k: bond, P(capture), the coalition's expected profit of attempt k (ETH) and of a campaign of up to k,
+    burned) and each of its a jurors loses verifier_slash_bps of its seat. A captured watch is appealed by the honest
+    trainer: it convicts only if the appeal jury is captured as well (expected_appeal_capture), otherwise it is
+    reversed and the coalition loses as if not captured, plus its appeal jurors' seat slashes and votes (their
+    expected count: exact when the appeal jury is every other verifier; the appeal bond's flows between the trainer
+    and the appeal's honest majority are not the coalition's). Gas at the simulation's basefee: the watcher's moves,
+    two votes per colluding juror. The campaign stops at its first conviction. Returns one row per
+    attempt k: bond, P(first jury captured), P(appeal jury captured), the coalition's expected profit of attempt k (ETH) and of a campaign of up to k,
     and P(the honest trainer is convicted by watch k): what a spiteful coalition buys with that loss."""
     from math import comb
 
@@ -634,6 +691,9 @@ def expected_watch_campaign(P: dict, verifiers: dict[str, int], attempts: int = 
         P.get("task_min_trainer_stake_wei", 0), P["min_trainer_stake_wei"]), P["trainer_slash_bps"])
     watcher_gas = G * (DISPUTE_GAS["open"] + DISPUTE_GAS["name_step"] + DISPUTE_GAS["reveal_answer"])
     vote_gas = G * (DISPUTE_GAS["commit_vote"] + DISPUTE_GAS["reveal_vote"])
+    p_appeal = expected_appeal_capture(N - 1, A - 1)
+    J2 = min(protocol.APPEAL_JURY_MAX, N - 1)
+    appeal_colluders = J2 * (A - 1) / max(N - 1, 1)  # expected (exact when the appeal jury is every other verifier)
     rows, campaign, still_open = [], 0.0, 1.0
     for k in range(1, attempts + 1):
         bond_k = protocol.compute_watch_bond(bond, k - 1)
@@ -642,17 +702,20 @@ def expected_watch_campaign(P: dict, verifiers: dict[str, int], attempts: int = 
             pr = comb(A - 1, a) * comb(N - A, J - a) / comb(N - 1, J)
             if pr == 0:
                 continue
-            if a > J - a:  # captured: the honest trainer convicted (its round's first conviction)
+            if a > J - a:  # captured: the honest trainer appeals; convicted only if the appeal jury is captured too
                 per_juror, to_watcher, _ = protocol.compute_dispute_payouts(pot, a, Rv, protocol.CHALLENGER_GAS_ALLOWANCE * G,
                                                                              P["fraud_reward_bps"])
-                gain = to_watcher + a * per_juror - G * DISPUTE_GAS["resolve"]
+                upheld = to_watcher + a * per_juror - G * DISPUTE_GAS["resolve"]
+                reversed_ = -bond_k - (a + appeal_colluders) * seat_slash - appeal_colluders * vote_gas
+                gain = p_appeal * upheld + (1 - p_appeal) * reversed_
                 p_capture += pr
             else:
                 gain = -bond_k - a * seat_slash
             ev += pr * (gain - watcher_gas - a * vote_gas)
         campaign += still_open * ev
-        still_open *= 1 - p_capture
-        rows.append({"attempt": k, "bond_eth": bond_k / ETH, "p_capture": p_capture, "ev_eth": ev / ETH,
+        still_open *= 1 - p_capture * p_appeal
+        rows.append({"attempt": k, "bond_eth": bond_k / ETH, "p_capture": p_capture, "p_appeal_capture": p_appeal,
+                     "ev_eth": ev / ETH,
                      "campaign_ev_eth": campaign / ETH, "p_convicted_by_k": 1 - still_open})
     return rows
 
@@ -662,9 +725,9 @@ def watch_campaign_markdown(rows: list[dict], verifiers: dict[str, int]) -> str:
     N, A = sum(verifiers.values()), verifiers.get("colluding", 0)
     lines = [f"Colluders' watch attack on an honest trainer: {A} of {N} verifiers colluding, a jury of "
              f"{min(protocol.JURY_MAX, N - 1)} per watch (`simulate.expected_watch_campaign`, exact).", "",
-             "| watch k | bond (ETH) | P(jury captured) | coalition's expected profit of watch k (ETH) | of a campaign of up to k watches (ETH) | P(honest trainer convicted by watch k) |",
-             "|---|---|---|---|---|---|"]
-    lines += [f"| {r['attempt']} | {r['bond_eth']:.3f} | {r['p_capture']:.3f} | {r['ev_eth']:+.3f} | {r['campaign_ev_eth']:+.3f} "
+             "| watch k | bond (ETH) | P(jury captured) | P(appeal jury captured) | coalition's expected profit of watch k (ETH) | of a campaign of up to k watches (ETH) | P(honest trainer convicted by watch k) |",
+             "|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['attempt']} | {r['bond_eth']:.3f} | {r['p_capture']:.3f} | {r['p_appeal_capture']:.3f} | {r['ev_eth']:+.3f} | {r['campaign_ev_eth']:+.3f} "
               f"| {r['p_convicted_by_k']:.3f} |" for r in rows]
     return "\n".join(lines)
 
@@ -760,6 +823,7 @@ def run_disputes(P: dict, rounds: int, seed: int = 7, population: dict | None = 
     replay_cost = C * (random_sample_count(M, s) + 1) / M
     seat_slash = protocol.compute_slash(P["min_verifier_stake_wei"], P["verifier_slash_bps"])
     bond = protocol.compute_challenger_bond(Rv, G)
+    appeal_bond = protocol.compute_appeal_bond(Rv, G)
     gas = DISPUTE_GAS
 
     trainers = [Agent(f"{st}#{i}", st, "trainer") for st, n in population["trainers"].items() for i in range(n)]
@@ -777,46 +841,79 @@ def run_disputes(P: dict, rounds: int, seed: int = 7, population: dict | None = 
     watching = watching_verifiers([verifiers[i] for i in order], watchers) if watch_share > 0 else []
     segment_cost = C * k / P["S"]  # one segment's replay (k steps of the S a round trains)
 
+    def seat_jurors(jury: list[Agent], votes: dict[str, int], paid: dict[str, int], step: int, kind: str) -> None:
+        """Each juror's seat of one jury (a dispute's, kind 'jury', or an appeal's, kind 'appeal'): what the verdict
+        pays or slashes it, its two votes' gas, the replay of `step` steps if it replays."""
+        for j in jury:
+            seat = paid[j.name] - G * (gas["commit_vote"] + gas["reveal_vote"])
+            if is_replaying_juror(j.strategy, lazy_juror):
+                seat -= C * step / P["S"]  # replayed `step` steps from the span's start checkpoint
+            j.profit += seat / ETH
+            jury_counts = counts["verifier", j.strategy]
+            jury_counts[f"{kind} seats"] += 1
+            jury_counts[f"{kind} profit (ETH)"] += seat / ETH
+            jury_counts[f"{kind} abstentions"] += votes[j.name] == protocol.VOTE_ABSTAIN
+            if paid[j.name] < 0:
+                j.slashed += 1
+
     def play_dispute(v: Agent, span: set[int], trainer: Agent, bad: set[int], jury_rng: random.Random, tally: dict,
                      convicted: bool, dispute_id: int) -> tuple[bool, str]:
         """One dispute by challenger `v` over `span` (a member's check, or a watched segment), from open to resolve:
-        the named step, both answers, the jury's sides, is_trainer_winner, settle_dispute and every party's gas and
-        replay; returns (trainer_won, the cause when it convicts an honest trainer first). `jury_rng` stands in for
-        blockhash(J); `dispute_id` seeds the jury with it (compute_jury_seed)."""
+        the named step, both answers, the jury's sides and count (is_trainer_winner); the count's loser appeals if
+        is_appealing, and the appeal jury's count (the same answers) is then the verdict; settle_dispute (by the
+        verdict, the first jury's slashes to a winning appellant), settle_appeal and every party's gas and replay.
+        Returns (trainer_won, the cause when it convicts an honest trainer first). `jury_rng` stands in for
+        blockhash(J); `dispute_id` seeds the jury with it (compute_jury_seed), APPEAL_IDS + dispute_id the appeal's."""
         nonlocal treasury
         cheating = bool(bad)
         departure = compute_departure_step(trainer.strategy, span, bad, k)
         step = compute_named_step(v.strategy, len(span) * k, departure, rng)
         trainer_answer, challenger_answer = compute_trainer_answer(step, departure), compute_challenger_answer(v.strategy)
-        jury = [by_name[n] for n in draw_jury(jury_rng.getrandbits(256), dispute_id, entries, v.name)]
+        seed_int = jury_rng.getrandbits(256)
+        jury = [by_name[n] for n in draw_jury(seed_int, dispute_id, entries, v.name)]
         votes = {j.name: compute_juror_vote(j.strategy, lazy_juror, trainer_answer, v.strategy, challenger_answer)
                  for j in jury}
-        trainer_won = protocol.is_trainer_winner(*count_votes(votes))
-        jurors, to_challenger, to_trainer, to_treasury = settle_dispute(P, bond, G, votes, trainer_won, convicted)
+        first_won = protocol.is_trainer_winner(*count_votes(votes))
+        appellant = v if first_won else trainer
+        appealed = is_appealing(appellant.strategy)
+        trainer_won = first_won
+        if appealed:
+            # the appeal jury: blockhash(J') stands in as the first jury's seed, so appeals draw nothing from the rngs
+            appeal_jury = [by_name[n] for n in draw_appeal_jury(seed_int, APPEAL_IDS + dispute_id, entries, v.name)]
+            appeal_votes = {j.name: compute_juror_vote(j.strategy, lazy_juror, trainer_answer, v.strategy,
+                                                       challenger_answer) for j in appeal_jury}
+            trainer_won = protocol.is_trainer_winner(*count_votes(appeal_votes))
+            appellant_won = trainer_won != first_won
+            a_jurors, to_appellant, to_other, a_treasury = settle_appeal(P, appeal_bond, appeal_votes, trainer_won,
+                                                                         appellant_won)
+            treasury += a_treasury
+            other = trainer if appellant is v else v
+            appellant.profit += (to_appellant - G * protocol.APPEAL_GAS_ALLOWANCE) / ETH
+            other.profit += to_other / ETH
+            seat_jurors(appeal_jury, appeal_votes, a_jurors, step, "appeal")
+            ac = counts[appellant.role, appellant.strategy]
+            ac["appeals"] += 1
+            ac["appeals won"] += appellant_won
+            ac["appellant profit (ETH)"] += (to_appellant - G * protocol.APPEAL_GAS_ALLOWANCE) / ETH
+        jurors, to_challenger, to_trainer, to_treasury = settle_dispute(
+            P, bond, G, votes, trainer_won, convicted, slashes_to_winner=appealed and trainer_won != first_won)
         treasury += to_treasury
         v.profit += (to_challenger - G * (gas["open"] + gas["name_step"] + gas["reveal_answer"]
                                           + (0 if trainer_won else gas["resolve"]))) / ETH
         trainer.profit += (to_trainer - G * (gas["post_steps"] + (gas["resolve"] if trainer_won else 0))) / ETH
-        for j in jury:
-            seat = jurors[j.name] - G * (gas["commit_vote"] + gas["reveal_vote"])
-            if is_replaying_juror(j.strategy, lazy_juror):
-                seat -= C * step / P["S"]  # replayed `step` steps from the span's start checkpoint
-            j.profit += seat / ETH
-            jury_counts = counts["verifier", j.strategy]
-            jury_counts["jury seats"] += 1
-            jury_counts["jury profit (ETH)"] += seat / ETH
-            jury_counts["jury abstentions"] += votes[j.name] == protocol.VOTE_ABSTAIN
-            if jurors[j.name] < 0:
-                j.slashed += 1
+        seat_jurors(jury, votes, jurors, step, "jury")
         cause = ""
         if trainer_won:
             v.slashed += 1  # its bond
         elif not convicted and not cheating:
             against = sorted({j.strategy for j in jury if votes[j.name] == protocol.VOTE_CHALLENGER})
-            cause = "jury captured by " + " and ".join(f"{st} jurors" for st in against)
+            cause = ("jury and appeal jury" if appealed else "jury") + " captured by " + " and ".join(
+                f"{st} jurors" for st in against)
         # a verdict against the replay: the side whose answer a replay gives lost
         if (challenger_answer == REPLAYED and trainer_won) or (trainer_answer == REPLAYED and not trainer_won):
             tally["wrong jury verdicts"] += 1
+        if (challenger_answer == REPLAYED and first_won) or (trainer_answer == REPLAYED and not first_won):
+            tally["wrong first-jury counts"] += 1
         return trainer_won, cause
 
     for round_id in range(1, rounds + 1):
@@ -968,7 +1065,8 @@ def disputes_stake_markdown(P: dict, found: tuple[int, dict, dict] | None, v1_hi
             + ", ".join(f"{st} {describe_profit(worst[st])}" for st in cheats)
             + " ETH per round at worst, ± one standard error), and honest trainers still profit ("
             f"{describe_profit(a['trainers']['honest'])} in A, {describe_profit(b['trainers']['honest'])} in B): "
-            "lazy verifiers never convict them, only a jury captured by colluders does.")
+            "lazy verifiers never convict them, and colluders only by capturing both a first jury and its appeal "
+            "jury.")
     if v1_high is not None:
         text += (f" Under v1's tally the same stake costs honest trainers "
                  f"{v1_high['trainers']['honest']['profit_per_round_eth']:+.4f} ETH per round in scenario A (its lazy "
@@ -1000,6 +1098,12 @@ def jury_profit(sim: dict, strategy: str) -> float:
     return r.get("jury profit (ETH)", 0) / max(r.get("jury seats", 0), 1)
 
 
+def appeal_profit(sim: dict, strategy: str) -> float:
+    """A verifier strategy's profit per appeal jury seat (ETH): juror pay and slashes, vote gas, the replay."""
+    r = sim["verifiers"].get(strategy, {})
+    return r.get("appeal profit (ETH)", 0) / max(r.get("appeal seats", 0), 1)
+
+
 def disputes_table_markdown(v1: dict, sim: dict, title: str) -> str:
     """One scenario, v1's tally next to disputes, same population and seed."""
     p = sim["params"]
@@ -1013,10 +1117,10 @@ def disputes_table_markdown(v1: dict, sim: dict, title: str) -> str:
         + f"bond {sim['bond_wei'] / ETH:.5f} ETH (`compute_challenger_bond` at a "
         f"basefee of {sim['dispute_assumptions']['basefee G (gwei)']} gwei), dispute gas from `bench/disputes.md`.", "",
         "| role: strategy | rounds / seats | v1 tally: slashed | v1: profit per round (ETH) | disputes: convicted / slashed "
-        "| caught by an honest member (escaped) | disputes opened (lost) | jury seats (abstained) | cheats accepted "
+        "| caught by an honest member (escaped) | disputes opened (lost) | appeals made (won) | jury seats (abstained) | appeal jury seats | cheats accepted "
         + ("| found by a watcher only (convicted by a watcher) | watch disputes opened (lost) " if watched else "")
         + "| disputes: profit per round (ETH) |",
-        "|---|---|---|---|---|---|---|---|---|---|" + ("---|---|" if watched else ""),
+        "|---|---|---|---|---|---|---|---|---|---|---|---|" + ("---|---|" if watched else ""),
     ]
     for role in ("trainers", "verifiers"):
         for st, r in sim[role].items():
@@ -1025,6 +1129,8 @@ def disputes_table_markdown(v1: dict, sim: dict, title: str) -> str:
             caught = f"{r.get('caught by honest members', 0)} ({r.get('escaped', 0)})" if cheat else ""
             opened = f"{r.get('disputes opened', 0)} ({r.get('disputes lost', 0)})" if role == "verifiers" else ""
             jury = f"{r.get('jury seats', 0)} ({r.get('jury abstentions', 0)})" if role == "verifiers" else ""
+            appeals = f"{r.get('appeals', 0)} ({r.get('appeals won', 0)})"
+            appeal_seats = f"{r.get('appeal seats', 0)}" if role == "verifiers" else ""
             cheats = r.get("cheats accepted", 0) if cheat else ""
             profit = describe_profit(r) if role == "trainers" else f"{r['profit_per_round_eth']:+.4f}"
             watch = ""
@@ -1035,7 +1141,7 @@ def disputes_table_markdown(v1: dict, sim: dict, title: str) -> str:
                 watch = f"{found} | {opened_w} | "
             lines.append(f"| {role[:-1]}: {st} | {r['rounds']} | {old.get('slashed', '—')} | "
                          f"{old.get('profit_per_round_eth', float('nan')):+.4f} | {r['slashed']} | {caught} | {opened} | "
-                         f"{jury} | {cheats} | {watch}{profit} |")
+                         f"{appeals} | {jury} | {appeal_seats} | {cheats} | {watch}{profit} |")
     return "\n".join(lines)
 
 
@@ -1048,33 +1154,64 @@ def disputes_findings_markdown(P: dict, a: dict, b: dict, a_replay: dict) -> str
         n, rounds = false_conviction(sim)
         exp = expected_false_conviction_rate(sim["population"]["verifiers"], P["c"])
         causes = ", ".join(f"{m}× {c_}" for c_, m in sim["honest_trainer_slashes_by_cause"].items()) or "none"
+        first = expected_false_conviction_rate(sim["population"]["verifiers"], P["c"], appeals=False)
+        h = sim["trainers"]["honest"]
         out.append(f"- **Honest trainers, scenario {name}:** convicted in {n} of {rounds} rounds "
-                   f"({n / max(rounds, 1):.2%}; causes: {causes}); expected {exp:.2%}.")
-    out.append("  Expected: Σ over committees P(its colluding members) × P(at least one of their disputes' juries "
-               "captured), each jury a uniform draw of the other verifiers, `node/protocol.py: "
-               "compute_jury_capture_probability_finite` (`simulate.py: expected_false_conviction_rate`). Only a "
+                   f"({n / max(rounds, 1):.2%}; causes: {causes}); expected {exp:.2%}. A first jury's count went "
+                   f"against them in {h.get('appeals', 0)} rounds ({h.get('appeals', 0) / max(rounds, 1):.2%}; the "
+                   f"first juries alone: expected {first:.2%}); they appealed every one and won "
+                   f"{h.get('appeals won', 0)}.")
+    out.append("  Expected: Σ over committees P(its colluding members) × P(at least one of their disputes is won), a "
+               "dispute won only when its first jury (a uniform draw of JURY_MAX of the other verifiers) and its "
+               "appeal jury (all the other verifiers up to APPEAL_JURY_MAX, else a uniform sample of that many) are "
+               "both captured, `node/protocol.py: compute_jury_capture_probability_finite` (`simulate.py: "
+               "expected_false_conviction_rate`, `expected_appeal_capture`). Only a "
                "colluding challenger can win against an honest trainer: its jurors were told its answer. A lazy "
                "challenger's answer is no replay's, so no honest juror's answer matches it, and a lazy juror that "
                "does not know the challenger's answer can only copy the trainer's (`compute_vote_side`).")
     n_a, _ = false_conviction(a)
     n_b, rounds_b = false_conviction(b)
+    verifiers_b = b["population"]["verifiers"]
+    N, A = sum(verifiers_b.values()), verifiers_b.get("colluding", 0)
+    p_first = protocol.compute_jury_capture_probability_finite(N - 1, A - 1, min(protocol.JURY_MAX, N - 1))
+    p_appeal = expected_appeal_capture(N - 1, A - 1)
+    p_big, p_big_appeal = (protocol.compute_jury_capture_probability(protocol.JURY_MAX, 1 / 3),
+                           protocol.compute_jury_capture_probability(protocol.APPEAL_JURY_MAX, 1 / 3))
+    appeals_b = b["trainers"]["honest"].get("appeals", 0)
     out.append(f"- **So a third lazy {'never slashes' if n_a == 0 else 'still slashes'} honest trainers, whether lazy "
-               f"jurors copy the trainer or replay; the jury is still an honest-majority assumption against "
-               f"colluders**: a third colluding convicts an honest trainer in {n_b / max(rounds_b, 1):.2%} of its "
-               "rounds, whenever one of the colluders' disputes draws a colluding majority (the capture table of "
-               "§5.2). Answer votes take the lazy verifiers out of that majority, not the colluders.")
+               f"jurors copy the trainer or replay; against colluders the appeal makes the honest majority of the whole "
+               f"set the judge, not that of one jury**: a third colluding convicts an honest trainer in "
+               f"{n_b / max(rounds_b, 1):.2%} of its rounds (expected {expected_false_conviction_rate(verifiers_b, P['c']):.2%}). "
+               f"Its first juries are still captured — in {appeals_b} of {rounds_b} rounds "
+               f"({appeals_b / max(rounds_b, 1):.2%}) a colluding majority of 15 counted against the trainer, "
+               f"{p_first:.1%} of the colluders' disputes ({A - 1} colluders among the other {N - 1} verifiers) — but "
+               f"the trainer appeals each, and the appeal jury here is every verifier but the challenger "
+               f"({min(protocol.APPEAL_JURY_MAX, N - 1)} seats, {A - 1} of them colluders), captured with p = "
+               f"{p_appeal:.0%}. An honest trainer is convicted only when both juries are captured: "
+               f"P = {p_first:.1%} × {p_appeal:.0%} per colluder's dispute on this registry; on a large one with a "
+               f"third colluding (binomial, `compute_jury_capture_probability`) {p_big:.1%} × {p_big_appeal:.2%} = "
+               f"{p_big * p_big_appeal:.4%} per dispute. Answer votes take the lazy verifiers out of every majority, "
+               "the appeal the colluders out of all but a registry-wide one.")
     esc = []
     for sim, name in ((a, "A"), (b, "B"), (a_replay, "A with lazy jurors replaying")):
         lost, opened = honest_disputes(sim)
         exp = expected_escape_rate(sim["population"]["verifiers"], sim["lazy_juror"])
         esc.append(f"{lost} of {opened} in {name} ({lost / max(opened, 1):.1%}; expected {exp:.1%})")
-    out.append("- **What lazy copiers cost: caught cheats escape.** A lazy juror that copies the trainer's answer "
-               "counts for a cheating trainer, as a colluder does, so an honest challenger's dispute over a "
-               "departing step is lost when copiers and colluders together hold a majority of its jury. Disputes "
-               "that honest challengers opened and lost: " + "; ".join(esc) + " (`expected_escape_rate`: the "
-               "covering jurors' majority, `compute_jury_capture_probability_finite`). Lazy jurors that replay "
-               "cover nobody. Copiers are also paid for it whenever the trainer wins; they lose `verifier_slash_bps` "
-               "of their seat whenever an honest challenger convicts.")
+    app = []
+    for sim, name in ((a, "A"), (b, "B")):
+        h = sim["verifiers"]["honest"]
+        app.append(f"{h.get('appeals', 0)} in {name} (won {h.get('appeals won', 0)}; the first jury alone: "
+                   f"{expected_escape_rate(sim['population']['verifiers'], sim['lazy_juror'], appeals=False):.1%} "
+                   "of their disputes expected)")
+    out.append("- **What lazy copiers cost: first juries that let caught cheats go, and the appeals that undo them.** "
+               "A lazy juror that copies the trainer's answer counts for a cheating trainer, as a colluder does, so "
+               "an honest challenger's dispute over a departing step is lost at its first jury when copiers and "
+               "colluders together hold a majority of it. The challenger appeals; honest challengers' appeals: "
+               + "; ".join(app) + ". Disputes that honest challengers lost in the end: " + "; ".join(esc)
+               + " (`expected_escape_rate`: the covering jurors' majority of both juries, "
+               "`compute_jury_capture_probability_finite`). Lazy jurors that replay cover nobody. Copiers are paid "
+               "whenever the trainer wins; they lose `verifier_slash_bps` of their seat whenever an honest "
+               "challenger convicts, on the appeal jury too, and their first-jury slashes go to the appellant.")
     pd = {st: detection_per_round(P, st) for st in a["trainers"] if st.startswith("forger")}
     det = []
     for st, p in pd.items():
@@ -1088,8 +1225,8 @@ def disputes_findings_markdown(P: dict, a: dict, b: dict, a_replay: dict) -> str
                f"{protocol.compute_dealt_count(P['s'], P['c'], P['M'])} drawn segments plus the last check): "
                + "; ".join(det) + ". Nobody watches in these three runs: a bad segment outside the dealt checks is "
                "never disputed (the runs with watchers below). Conviction is lower than detection where the check falls to a lazy member (it disputes, "
-               "but its answer is no replay's and loses) or where the honest challenger's jury is covered; in B "
-               "also where a colluding member holds the check (it stays silent).")
+               "but its answer is no replay's and loses); in B also where a colluding member holds the check (it stays "
+               "silent). A covered first jury no longer lets a caught cheat go: the honest challenger's appeal convicts.")
     cheats = [st for st in a["trainers"] if st != "honest"]
     worst = {st: max((x["trainers"][st] for x in (a, b, a_replay)), key=lambda r: r["profit_per_round_eth"])
              for st in cheats}
@@ -1119,7 +1256,11 @@ def disputes_findings_markdown(P: dict, a: dict, b: dict, a_replay: dict) -> str
                         if copying_pays else "with two thirds of the trainers cheating (scenario A) that costs more "
                         "than the replay it saves; the rarer the cheats, the less copying costs") + ".")
         else:
-            line += "; a colluder's false dispute costs its bond unless its jury is captured. As jurors alone: " + jury
+            appeal = ", ".join(f"{appeal_profit(x, st):+.4f} per appeal seat in {n}" for x, n in named)
+            line += ("; a colluder's false dispute costs its bond unless both its jury and the appeal jury are "
+                     "captured, and a captured first jury now costs its colluding jurors their seat slash (paid to "
+                     "the appealing trainer) and the appeal's colluding jurors theirs. As jurors alone: " + jury
+                     + "; as appeal jurors: " + appeal)
         out.append(line)
     return "\n".join(out) + "\n\nSource: `make whitepaper` (`whitepaper/simulate.py: run_disputes`, rules from `node/protocol.py`)."
 
@@ -1225,15 +1366,18 @@ def watchers_findings_markdown(P: dict, a_w: dict, b_w: dict, a: dict, b: dict,
     p_cap, first, last = campaign[0]["p_capture"], campaign[0], campaign[-1]
     out.append(f"- **Colluders watching honest trainers (exact, not played: `expected_watch_campaign`).** `open_watch` "
                "lets any staked verifier dispute any round once, not only from a committee seat. A false watch on an "
-               f"honest round convicts only if its jury is captured, p = {p_cap:.1%} ({A - 1} other colluders of the "
-               f"{N - 1} jurors' pool, `compute_jury_capture_probability_finite`): without a price, {A} colluders "
-               f"trying once each would convict {1 - (1 - p_cap) ** A:.0%} of honest rounds. For profit the attack "
-               f"fails at once: the coalition (the watcher and its jurors) expects {first['ev_eth']:+.3f} ETH from the "
-               f"first watch ({first['bond_eth']:.3f} ETH bond, lost with 1 − p, plus its jurors' seat slashes, against "
-               "the watcher's fraud share and its jurors' pay with p), and every later watch of the round loses more: "
-               "each doubles the bond (`protocol.compute_watch_bond`) and a lost watch's bond is burned. For spite it "
-               f"is priced: {len(campaign)} watches convict an honest trainer with {last['p_convicted_by_k']:.0%} and "
-               f"cost the coalition {-last['campaign_ev_eth']:.2f} ETH in expectation, against the trainer's "
+               f"honest round wins its first count only if its jury is captured, p = {p_cap:.1%} ({A - 1} other "
+               f"colluders of the {N - 1} jurors' pool, `compute_jury_capture_probability_finite`), and then the "
+               "trainer appeals: it convicts only if the appeal jury is captured too, p = "
+               f"{first['p_appeal_capture']:.0%} here (every other verifier sits on it). Before appeals, {A} colluders "
+               f"trying once each would have convicted {1 - (1 - p_cap) ** A:.0%} of honest rounds. For profit the "
+               f"attack fails at once: the coalition (the watcher and its jurors) expects {first['ev_eth']:+.3f} ETH "
+               f"from the first watch ({first['bond_eth']:.3f} ETH bond, lost unless both juries are captured, plus "
+               "its jurors' seat slashes on both juries), and every later watch of the round loses more: each doubles "
+               "the bond (`protocol.compute_watch_bond`) and a lost watch's bond is burned. Nor does spite buy "
+               f"anything here: {len(campaign)} watches convict an honest trainer with "
+               f"{last['p_convicted_by_k']:.2%} and cost the coalition {-last['campaign_ev_eth']:.2f} ETH in "
+               "expectation, against the trainer's "
                f"{protocol.compute_slash(protocol.compute_trainer_reservation(P.get('task_min_trainer_stake_wei', 0), P['min_trainer_stake_wei']), P['trainer_slash_bps']) / ETH:g} ETH slash. "
                "The runs above let colluders dispute only from their committee seats.\n\n"
                + watch_campaign_markdown(campaign, b["population"]["verifiers"]))

@@ -117,23 +117,74 @@ def test_honest_trainers_are_slashed_only_by_a_captured_jury(honest, lazy, collu
 
 
 @pytest.mark.parametrize("verifiers", [{"honest": 40, "colluding": 20}, {"honest": 20, "lazy": 20, "colluding": 20}])
-def test_a_third_colluding_convicts_honest_trainers_at_the_capture_probability(verifiers):
-    """The jury stays an honest-majority assumption against colluders: the measured false-conviction rate of honest
-    trainers is the analytic one (compute_jury_capture_probability_finite), within 4 sigma, whatever lazy jurors
-    there are (copying, they count for the trainer); the large-registry binomial is outside it (the test can tell
-    the two apart)."""
+def test_a_third_colluding_captures_first_juries_and_the_appeal_reverses_every_one(verifiers):
+    """A third colluding still captures first juries at the analytic rate (compute_jury_capture_probability_finite),
+    within 4 sigma, whatever lazy jurors there are (copying, they count for the trainer); the large-registry binomial
+    is outside it (the test can tell the two apart). The honest trainer appeals each such count, and the appeal jury —
+    every other verifier but the challenger (59 <= APPEAL_JURY_MAX), 19 of them colluders — reverses every one: an
+    honest trainer is never convicted, as expected_false_conviction_rate says (P(first) x P(appeal) = P(first) x 0)."""
     rounds = 3000
     sim = simulate.run_disputes(P, rounds, seed=11, population={"trainers": HONEST_ONLY, "verifiers": verifiers})
     convicted, n = simulate.false_conviction(sim)
-    expected = simulate.expected_false_conviction_rate(verifiers, P["c"])
-    assert 0.03 < expected < 0.06
-    assert abs(convicted / n - expected) < tolerance(expected, n), (convicted, n, expected)
-    assert set(sim["honest_trainer_slashes_by_cause"]) == {"jury captured by colluding jurors"}
+    assert simulate.expected_false_conviction_rate(verifiers, P["c"]) == 0.0 and convicted == 0
+    assert sim["honest_trainer_slashes_by_cause"] == {}
+    honest = sim["trainers"]["honest"]
+    appealed = honest.get("appeals", 0)
+    assert honest.get("appeals won", 0) == appealed  # every captured first jury reversed
+    first = simulate.expected_false_conviction_rate(verifiers, P["c"], appeals=False)
+    assert 0.03 < first < 0.06
+    assert abs(appealed / n - first) < tolerance(first, n), (appealed, n, first)
     # one dispute per colluder on the committee: with the binomial capture probability instead, the rate is far off
     p_bin = protocol.compute_jury_capture_probability(protocol.JURY_MAX, 1 / 3)
     N, A, c = 60, 20, P["c"]
     naive = 1 - sum(comb(A, a) * comb(N - A, c - a) / comb(N, c) * (1 - p_bin) ** a for a in range(c + 1))
-    assert abs(convicted / n - naive) > tolerance(expected, n), (convicted, n, naive)
+    assert abs(appealed / n - naive) > tolerance(first, n), (appealed, n, naive)
+    # the colluders pay for it: every juror of theirs on a reversed first jury and on the appeal jury is slashed
+    assert sim["verifiers"]["colluding"]["profit_per_round_eth"] < 0
+    assert simulate.appeal_profit(sim, "colluding") < 0 < simulate.appeal_profit(sim, "honest")
+
+
+def test_an_honest_trainer_is_convicted_only_when_both_juries_are_captured():
+    """A registry larger than the appeal jury (99 others > APPEAL_JURY_MAX: a stake-weighted sample of 64, equal stakes
+    here, so a uniform subset) with nearly half colluding, so that both captures happen: the measured conviction
+    rate of honest trainers is the exact one, P(first jury captured) x P(appeal jury captured) per colluder's
+    dispute (expected_false_conviction_rate), within 4 sigma, and far from the first juries' alone."""
+    verifiers = {"honest": 52, "colluding": 48}
+    rounds = 1500
+    sim = simulate.run_disputes(P, rounds, seed=17, population={"trainers": HONEST_ONLY, "verifiers": verifiers})
+    convicted, n = simulate.false_conviction(sim)
+    expected = simulate.expected_false_conviction_rate(verifiers, P["c"])
+    first = simulate.expected_false_conviction_rate(verifiers, P["c"], appeals=False)
+    p_appeal = simulate.expected_appeal_capture(99, 47)
+    assert 0.05 < p_appeal < 0.5 and 0.05 < expected < first
+    assert abs(convicted / n - expected) < tolerance(expected, n), (convicted, n, expected)
+    assert abs(convicted / n - first) > tolerance(expected, n), (convicted, n, first)
+    assert set(sim["honest_trainer_slashes_by_cause"]) == {"jury and appeal jury captured by colluding jurors"}
+    honest = sim["trainers"]["honest"]
+    assert honest["appeals"] - honest["appeals won"] >= convicted  # every conviction is an appeal lost
+
+
+def test_the_appeal_jury_is_every_other_verifier_when_it_fits():
+    """simulate.draw_appeal_jury is protocol.compute_appeal_jury: with at most APPEAL_JURY_MAX others, all of them."""
+    names = [f"v{i}" for i in range(60)]
+    jury = simulate.draw_appeal_jury(12345, simulate.APPEAL_IDS + 1, [(n, 0, 0) for n in names], "v7")
+    assert sorted(jury) == sorted(n for n in names if n != "v7")
+    assert simulate.expected_appeal_capture(59, 19) == 0.0 and simulate.expected_appeal_capture(59, 30) == 1.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(sides=st.lists(st.sampled_from(SIDES), min_size=0, max_size=protocol.APPEAL_JURY_MAX), trainer_won=st.booleans(),
+       appellant_won=st.booleans(), basefee_gwei=st.integers(0, 200))
+def test_settle_appeal_moves_money_and_creates_none(sides, trainer_won, appellant_won, basefee_gwei):
+    """Appeals.resolve's transfers sum to zero: the bond pays the majority a reward each, the rest to a winning
+    appellant or else to the other party; the appeal jury's slashes to the treasury."""
+    bond = protocol.compute_appeal_bond(P["verifier_reward_wei"], basefee_gwei * 10**9)
+    votes = {f"j{i}": v for i, v in enumerate(sides)}
+    jurors, appellant, other, treasury = simulate.settle_appeal(P, bond, votes, trainer_won, appellant_won)
+    assert sum(jurors.values()) + appellant + other + treasury == 0
+    assert other == 0 if appellant_won else appellant == -bond
+    winning = protocol.VOTE_TRAINER if trainer_won else protocol.VOTE_CHALLENGER
+    assert all(jurors[j] == P["verifier_reward_wei"] for j, s in votes.items() if s == winning)
 
 
 # ------------------------------------------------------------ cheating trainers
@@ -152,20 +203,23 @@ def test_a_caught_forgery_is_convicted_by_one_honest_member():
 @pytest.mark.parametrize("verifiers,lazy_juror", [({"honest": 40, "lazy": 20}, "copies the trainer"),
                                                   ({"honest": 40, "colluding": 20}, "copies the trainer"),
                                                   ({"honest": 40, "lazy": 20}, "by a replay")])
-def test_caught_cheats_escape_when_covering_jurors_hold_the_jury(verifiers, lazy_juror):
-    """What lazy copiers cost: an honest challenger's dispute over a forged step is lost when copiers and colluders
-    hold a majority of its jury, at the analytic rate within 4 sigma (a third covering: ~6.5 %); lazy jurors that
-    replay cover nobody, so with no colluders every such dispute is won."""
+def test_caught_cheats_escape_a_covered_first_jury_but_not_the_appeal(verifiers, lazy_juror):
+    """What lazy copiers cost: an honest challenger's first jury over a forged step counts against it when copiers and
+    colluders hold a majority of it, at the analytic rate within 4 sigma (a third covering: ~6.5 %); the challenger
+    appeals, and the appeal jury (every other verifier, a third covering) convicts: no dispute is lost in the end.
+    Lazy jurors that replay cover nobody, so with no colluders no first jury is lost either."""
     pop = {"trainers": {"forger (segment M-2)": 1}, "verifiers": verifiers}
     sim = simulate.run_disputes(P, 3000, seed=13, population=pop, lazy_juror=lazy_juror)
     lost, opened = simulate.honest_disputes(sim)
-    expected = simulate.expected_escape_rate(verifiers, lazy_juror)
-    assert opened > 300
+    appealed = sim["verifiers"]["honest"].get("appeals", 0)
+    first = simulate.expected_escape_rate(verifiers, lazy_juror, appeals=False)
+    assert opened > 300 and lost == 0 and simulate.expected_escape_rate(verifiers, lazy_juror) == 0.0
+    assert sim["verifiers"]["honest"].get("appeals won", 0) == appealed
     if lazy_juror == "by a replay":
-        assert expected == 0.0 and lost == 0
+        assert first == 0.0 and appealed == 0
     else:
-        assert 0.04 < expected < 0.09
-        assert abs(lost / opened - expected) < tolerance(expected, opened), (lost, opened, expected)
+        assert 0.04 < first < 0.09
+        assert abs(appealed / opened - first) < tolerance(first, opened), (appealed, opened, first)
     r = sim["trainers"]["forger (segment M-2)"]
     assert r["slashed"] == r["caught by honest members"] - r.get("escaped", 0)
 
@@ -384,7 +438,9 @@ def test_with_watchers_the_stake_search_stops_lower_and_the_default_stays():
 def test_a_colluders_watch_campaign_loses_from_the_first_watch_and_prices_spite():
     """§3.7: at a Disputes deployment's defaults every false watch a colluding coalition (a third) opens on an honest
     round has negative expected profit for it, each later one more so (the bond doubles), and a campaign's chance of
-    convicting the honest trainer grows as 1 - (1 - p)^k at the exact jury-capture probability."""
+    convicting the honest trainer grows as 1 - (1 - p·p')^k, p the exact first-jury capture probability and p' the
+    appeal jury's (the honest trainer appeals a captured count): 0 at the defaults, the appeal jury being every
+    other verifier."""
     Pd = disputes_params(P)
     verifiers = simulate.DISPUTES_B["verifiers"]
     rows = simulate.expected_watch_campaign(Pd, verifiers, attempts=6)
@@ -393,7 +449,13 @@ def test_a_colluders_watch_campaign_loses_from_the_first_watch_and_prices_spite(
     assert all(abs(r["p_capture"] - p) < 1e-12 for r in rows)
     assert all(r["ev_eth"] < 0 for r in rows)
     assert all(b["ev_eth"] < a["ev_eth"] and b["campaign_ev_eth"] < a["campaign_ev_eth"] for a, b in zip(rows, rows[1:]))
-    assert all(abs(r["p_convicted_by_k"] - (1 - (1 - p) ** r["attempt"])) < 1e-12 for r in rows)
+    p_appeal = simulate.expected_appeal_capture(N - 1, A - 1)  # every other verifier sits on the appeal: 19 of 59
+    assert p_appeal == 0.0 and all(r["p_appeal_capture"] == p_appeal for r in rows)
+    assert all(abs(r["p_convicted_by_k"] - (1 - (1 - p * p_appeal) ** r["attempt"])) < 1e-12 for r in rows)
+    # before appeals, what a campaign convicted: with a capturable appeal jury the rows follow the product
+    big = simulate.expected_watch_campaign(Pd, {"honest": 52, "colluding": 48}, attempts=3)
+    pb, pa = big[0]["p_capture"], big[0]["p_appeal_capture"]
+    assert 0 < pa < 1 and all(abs(r["p_convicted_by_k"] - (1 - (1 - pb * pa) ** r["attempt"])) < 1e-12 for r in big)
     assert [round(r["bond_eth"] / rows[0]["bond_eth"]) for r in rows] == [1, 2, 4, 8, 16, 32]
     # no colluders: nothing is ever captured, every watch only loses its bond
     honest_only = simulate.expected_watch_campaign(Pd, {"honest": 60, "colluding": 1}, attempts=2)
