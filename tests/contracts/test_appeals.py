@@ -10,7 +10,7 @@ import pytest
 from brownie import accounts, chain
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from conftest import RoundDriver
+from conftest import RoundDriver, stake_fresh
 from disputes_kit import (PARAMS, TRAINER_STAKE, VERIFIER_STAKE, AppealDriver, DisputeDriver, contradicted_round,  # noqa: F401
                           dc, deploy_with_disputes, finalize_after_dispute, money, named_dispute, rand32, rd, total_money)
 from node import protocol as P
@@ -458,11 +458,8 @@ def throng(deployer):
     runs = {"honest": [], "coalition": []}
     for run, n in (("honest", 60), ("coalition", 60), ("honest", 60)):
         for i in range(n):
-            v = accounts.add()
             minimums = 3 if run == "honest" and len(runs["honest"]) < 60 and i % 6 == 0 else 1
-            deployer.transfer(v, minimums * MIN_STAKE + 10**17)
-            sm.stake(P.VERIFIER, {"from": v, "value": minimums * MIN_STAKE})
-            runs[run].append(v.address)
+            runs[run].append(stake_fresh(sm, P.VERIFIER, minimums * MIN_STAKE))
     chain.mine(1)
     return sm, runs
 

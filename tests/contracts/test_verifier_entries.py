@@ -3,13 +3,12 @@ verifier entries (opened when a verifier stake reaches the minimum, drawable fro
 closed for good when it falls below); TrainingRounds.seal draws the committee by rejection sampling
 over the entries eligible at the commit block (StakeManager.draw_committee), the same as
 node.protocol.compute_committee_by_rejection."""
-import os
 
 import brownie
-from brownie import accounts, chain, web3
+from brownie import accounts, chain
 
 from node import protocol as P
-from conftest import MIN_VERIFIER, PARAMS, VERIFIER_STAKE
+from conftest import MIN_VERIFIER, PARAMS, VERIFIER_STAKE, stake_fresh
 
 
 def entries(sm):
@@ -63,15 +62,7 @@ def test_no_cap_on_verifiers(c, deployer):
     n_before = sm.entry_count()
     # fill the view list cheaply: 257 fresh addresses (funded and impersonated on anvil) staking the
     # minimum, sent with plain web3 (brownie's own tracking of 257 senders flakes on a loaded machine)
-    fresh = []
-    data = sm.stake.encode_input(P.VERIFIER)
-    for _ in range(257):
-        addr = web3.to_checksum_address("0x" + os.urandom(20).hex())
-        web3.provider.make_request("anvil_setBalance", [addr, hex(2 * MIN_VERIFIER)])
-        web3.provider.make_request("anvil_impersonateAccount", [addr])
-        tx = web3.eth.send_transaction({"from": addr, "to": sm.address, "value": MIN_VERIFIER, "data": data, "gas": 500_000})
-        assert web3.eth.wait_for_transaction_receipt(tx)["status"] == 1
-        fresh.append(addr)
+    fresh = [stake_fresh(sm, P.VERIFIER, MIN_VERIFIER) for _ in range(257)]
     assert sm.active_verifier_count() == 256
     assert sm.entry_count() == n_before + 257 and sm.entry_of(fresh[-1]) == n_before + 257
 

@@ -80,7 +80,7 @@ def test_a_wrong_flag_is_disputed_first_then_an_unavailable_checkpoint():
     trainers = {f: bytes([f]) * 32 for f in (protocol.FLAG_DATA_ROOT, protocol.FLAG_STARTS, protocol.FLAG_FINAL)}
     found = {protocol.FLAG_DATA_ROOT: trainers[protocol.FLAG_DATA_ROOT], protocol.FLAG_STARTS: None,
              protocol.FLAG_FINAL: b"\x09" * 32}
-    chain = SimpleNamespace(disputes=None)
+    chain = SimpleNamespace(disputes=None, appeals=None)
     duties = DisputeDuties(chain, None, span_hashes=None, flag_answer=lambda round_id, flag: found[flag])
     duties.trainer_flag_answer = lambda round_id, flag: trainers[flag]
     flags = protocol.compute_false_flags(data_root_ok=False, starts_ok=False, final_ok=False)
