@@ -136,6 +136,19 @@ class EpochNet:
             self.local.mine(1)
         raise AssertionError(f"epochs: not done after {max_passes} passes; errors: {self.errors[-10:]}")
 
+    def run_until(self, done, max_passes: int = 200) -> int:
+        """Tick every node and mine a block per pass (as run) until `done()`; the number of passes."""
+        for passes in range(max_passes):
+            for j, node in enumerate([*self.trainers, *self.verifiers]):
+                try:
+                    node.tick()
+                except Exception as exc:  # noqa: BLE001 - what run_loop logs and retries
+                    self.errors.append(f"{type(node).__name__} {j}: {type(exc).__name__}: {exc}"[:300])
+            if done():
+                return passes
+            self.local.mine(1)
+        raise AssertionError(f"epochs: not done after {max_passes} passes; errors: {self.errors[-10:]}")
+
     def penalties(self) -> list[dict]:
         return [e["args"] for e in self.chain.events("PenaltyApplied")] + \
                [e["args"] for e in self.chain.events("AggregationPenalty")]
