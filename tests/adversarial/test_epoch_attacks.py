@@ -114,7 +114,7 @@ def test_a_slot_dispute_is_replayed_on_the_slots_schedule(tmp_path, case):
         net.run(1, max_passes=600)
         chain = net.chain
         # the epoch may close first: a jury vote is final only after its appeal window, past the slot's span
-        net.run_until(lambda: len(chain.events("DisputeResolved")) >= 2, max_passes=300)
+        net.run_until(lambda _done: len(chain.events("DisputeResolved")) >= 2, max_passes=300)
         accuser = net.verifiers[0].address
         opened = [e["args"] for e in chain.events("DisputeOpened")]
         posted = chain.events("StepsPosted")

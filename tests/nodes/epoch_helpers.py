@@ -118,33 +118,31 @@ class EpochNet:
     def dev(self) -> list:
         return self.local.dev
 
+    def _tick_all(self) -> set[int]:
+        """Tick every node once (errors are kept, as run_loop would log and retry them); the trainers that are done."""
+        done = set()
+        for j, node in enumerate([*self.trainers, *self.verifiers]):
+            try:
+                if node.tick() and j < len(self.trainers):
+                    done.add(j)
+            except Exception as exc:  # noqa: BLE001 - what run_loop logs and retries
+                self.errors.append(f"{type(node).__name__} {j}: {type(exc).__name__}: {exc}"[:300])
+        return done
+
     def run(self, epochs: int, max_passes: int = 400) -> int:
-        """Tick every node once per pass (errors are kept, as run_loop would log and retry them), mine a block, until
-        every trainer is done and epoch `epochs - 1` is closed; the number of passes."""
+        """A pass of every node and a block mined, until every trainer is done and epoch `epochs - 1` is closed;
+        the number of passes."""
         from node.rounds import EpochPhase
 
+        return self.run_until(lambda done: len(done) == len(self.trainers)
+                              and self.chain.get_epoch(self.task_id, epochs - 1).phase == EpochPhase.CLOSED, max_passes)
+
+    def run_until(self, until, max_passes: int = 200) -> int:
+        """A pass of every node and a block mined, until `until(trainers done so far)`; the number of passes."""
         done: set[int] = set()
         for passes in range(max_passes):
-            for j, node in enumerate([*self.trainers, *self.verifiers]):
-                try:
-                    if node.tick() and j < len(self.trainers):
-                        done.add(j)
-                except Exception as exc:  # noqa: BLE001 - what run_loop logs and retries
-                    self.errors.append(f"{type(node).__name__} {j}: {type(exc).__name__}: {exc}"[:300])
-            if len(done) == len(self.trainers) and self.chain.get_epoch(self.task_id, epochs - 1).phase == EpochPhase.CLOSED:
-                return passes
-            self.local.mine(1)
-        raise AssertionError(f"epochs: not done after {max_passes} passes; errors: {self.errors[-10:]}")
-
-    def run_until(self, done, max_passes: int = 200) -> int:
-        """Tick every node and mine a block per pass (as run) until `done()`; the number of passes."""
-        for passes in range(max_passes):
-            for j, node in enumerate([*self.trainers, *self.verifiers]):
-                try:
-                    node.tick()
-                except Exception as exc:  # noqa: BLE001 - what run_loop logs and retries
-                    self.errors.append(f"{type(node).__name__} {j}: {type(exc).__name__}: {exc}"[:300])
-            if done():
+            done |= self._tick_all()
+            if until(done):
                 return passes
             self.local.mine(1)
         raise AssertionError(f"epochs: not done after {max_passes} passes; errors: {self.errors[-10:]}")
