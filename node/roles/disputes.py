@@ -187,6 +187,12 @@ def compute_appeal_open(d: DisputeView, head: int, reveal_verdicts_window: int) 
             and head + 1 <= protocol.compute_appeal_deadline(d.reveal_deadline, reveal_verdicts_window))
 
 
+def compute_bond_with_margin(bond: int) -> int:
+    """What a node sends for a bond the contract prices at this block's basefee (Disputes.bond_for, Appeals.bond_for):
+    the basefee may rise before the move is mined; what is above the formula is bond too."""
+    return bond * BOND_MARGIN_NUM // BOND_MARGIN_DEN + 1
+
+
 def compute_flag_status(answer: bytes | None, trainer_answer: bytes) -> str:
     """What a node's own check of a trainer's flag finds: "unavailable" (no answer: a checkpoint not fetched),
     "right" (its answer is the trainer's), "wrong" (another value: provable, every juror finds the same)."""
@@ -215,6 +221,7 @@ class DisputeDuties:
         # knows the vote wrong); `appeal=False` leaves it lost
         self.appeal = appeal and self.appeals is not None
         self._flags: dict[int, int] = {}  # Disputes.flag_of, fixed when a dispute opens: read once
+        self._reveal_windows: dict[int, int] = {}  # task -> reveal_verdicts_window (_reveal_window)
 
     @property
     def me(self) -> str:
@@ -292,7 +299,7 @@ class DisputeDuties:
         """Send an open move with the bond (the formula at this block plus a margin) and record the dispute."""
         if bond is None:
             bond = self.chain.call(self.disputes.functions.bond_for(self._verifier_reward(round_id)))
-        bond = bond * BOND_MARGIN_NUM // BOND_MARGIN_DEN + 1  # what is above the formula is bond too
+        bond = compute_bond_with_margin(bond)
         receipt = self._send(fn, value=bond, what=what)
         dispute_id = self.disputes.events.DisputeOpened().process_receipt(receipt, errors=DISCARD)[0]["args"]["dispute_id"]
         self._save(dispute_id, role="challenger", round_id=round_id, bond=bond, **decided)
@@ -522,7 +529,7 @@ class DisputeDuties:
         if not compute_draw_due(d, head, self.me == d.challenger):
             return None
         expired = protocol.is_jury_block_expired(d.jury_block, head + 1)
-        receipt = self._send_draw(self.disputes.functions.draw_jury(d.dispute_id), "dispute", d, self.view)
+        receipt = self._send_draw(self.disputes.functions.draw_jury(d.dispute_id), "dispute", d.dispute_id, d, self.view)
         if receipt is None:
             return None
         if self.disputes.events.JuryDrawn().process_receipt(receipt, errors=DISCARD):
@@ -536,10 +543,9 @@ class DisputeDuties:
                     d.jury_block, "" if expired else " (in the block the draw landed in)", new_block)
         return "re-targeted jury block"
 
-    def _send_draw(self, fn, what: str, v, reread: Callable[[int], object]) -> dict | None:
-        """Send a jury draw (a dispute's or an appeal's: `v` its view, `reread(id)` a fresh one); None when another
-        node's draw (or re-target) landed first, which makes ours revert: harmless, nothing to retry."""
-        vote_id = v.appeal_id if what == "appeal" else v.dispute_id
+    def _send_draw(self, fn, what: str, vote_id: int, v, reread: Callable[[int], object]) -> dict | None:
+        """Send a jury draw (a dispute's or an appeal's `vote_id`: `v` its view, `reread(vote_id)` a fresh one); None
+        when another node's draw (or re-target) landed first, which makes ours revert: harmless, nothing to retry."""
         try:
             return self._send(fn, what=f"draw {what} jury")
         except TrainchainError as e:
@@ -628,7 +634,10 @@ class DisputeDuties:
         return "resolved"
 
     def _reveal_window(self, task_id: int) -> int:
-        return self.chain.call(self.chain.registry.functions.task_params(task_id))[8]  # reveal_verdicts_window
+        """The task's reveal_verdicts_window (a task's parameters are fixed at creation: read once)."""
+        if task_id not in self._reveal_windows:
+            self._reveal_windows[task_id] = self.chain.call(self.chain.registry.functions.task_params(task_id))[8]
+        return self._reveal_windows[task_id]
 
     # ------------------------------------------------------------ appeals (contracts/Appeals.vy)
     def appeal_view(self, appeal_id: int) -> AppealView:
@@ -682,12 +691,10 @@ class DisputeDuties:
         answers = [bytes(self.chain.call(self.disputes.functions.answers(d.dispute_id, j))) for j in self.jury(d.dispute_id)]
         if compute_vote_loser(d, answers) != self.me or self.chain.call(self.appeals.functions.appeal_of(d.dispute_id)):
             return None
-        bond = self.chain.call(self.appeals.functions.bond_for(self._verifier_reward(d.round_id)))
-        bond = bond * BOND_MARGIN_NUM // BOND_MARGIN_DEN + 1
+        bond = compute_bond_with_margin(self.chain.call(self.appeals.functions.bond_for(self._verifier_reward(d.round_id))))
         self._save(d.dispute_id, appeal_bond=bond)
         receipt = self._send(self.appeals.functions.appeal(d.dispute_id), what="appeal jury vote", value=bond)
         appeal_id = self.appeals.events.DisputeAppealed().process_receipt(receipt, errors=DISCARD)[0]["args"]["appeal_id"]
-        self.db.put_json("appeals:mine", sorted(set(self.db.get_json("appeals:mine", [])) | {appeal_id}))
         self.db.record_duty(self.role, d.round_id, "dispute:appeal", "sent",
                             f"dispute {d.dispute_id} appeal {appeal_id} bond {bond}")
         log.info("dispute %d: lost the jury's count; appealed to the whole verifier set (appeal %d, bond %d wei)",
@@ -699,7 +706,7 @@ class DisputeDuties:
         DRAW_GRACE_BLOCKS; losing the race to another node is harmless."""
         if not compute_draw_due(a, head, self.me == a.appellant):
             return None
-        receipt = self._send_draw(self.appeals.functions.draw_jury(a.appeal_id), "appeal", a, self.appeal_view)
+        receipt = self._send_draw(self.appeals.functions.draw_jury(a.appeal_id), "appeal", a.appeal_id, a, self.appeal_view)
         if receipt is None:
             return None
         drawn = bool(self.appeals.events.AppealJuryDrawn().process_receipt(receipt, errors=DISCARD))
