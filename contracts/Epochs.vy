@@ -40,6 +40,7 @@ interface ITaskRegistry:
 interface ITrainingRounds:
     def open_slot(task_id: uint256, trainer: address, min_trainer_stake_wei: uint256, commit_deadline: uint256) -> uint256: nonpayable
     def commit_slot(slot_id: uint256, base_hash: bytes32, data_root: bytes32, trace_root: bytes32, seal_delay_blocks: uint256): nonpayable
+    def disputes() -> address: view
 
 interface IModelOracle:
     def version_count(task_id: uint256) -> uint256: view
@@ -497,6 +498,10 @@ def _open_epoch(task_id: uint256, epoch: uint256, base_hash: bytes32):
     commit_deadline: uint256 = 0
     aggregate_deadline: uint256 = 0
     span: uint256 = rules.compute_slot_span(p.seal_delay_blocks, p.reveal_window, p.commit_verdicts_window, p.reveal_verdicts_window)
+    if staticcall self.rounds.disputes() != empty(address):
+        # a slot's round may be disputed until its deadline: a dispute its challenger loses must resolve (appeal
+        # included) before the aggregate deadline, or a false accusation would leave an honest slot out of A
+        span += rules.compute_dispute_span(p.reveal_window, p.commit_verdicts_window, p.reveal_verdicts_window)
     claim_deadline, commit_deadline, aggregate_deadline = rules.compute_epoch_deadlines(block.number, p.claim_window, p.train_window, span)
     self.epochs[task_id][epoch] = Epoch(
         base_hash=base_hash, opened_block=block.number, claim_deadline=claim_deadline, commit_deadline=commit_deadline,

@@ -413,6 +413,15 @@ def compute_slot_span(seal_delay_blocks: uint256, reveal_window: uint256, commit
 
 @external
 @pure
+def compute_dispute_span(reveal_window: uint256, commit_verdicts_window: uint256, reveal_verdicts_window: uint256) -> uint256:
+    """
+    @notice Most blocks a dispute opened at its round's deadline takes until the round can finalize (one appeal included).
+    """
+    return rules.compute_dispute_span(reveal_window, commit_verdicts_window, reveal_verdicts_window)
+
+
+@external
+@pure
 def compute_epoch_deadlines(opened_block: uint256, claim_window: uint256, train_window: uint256, slot_span: uint256) -> (uint256, uint256, uint256):
     """
     @notice (claim_deadline, commit_deadline, aggregate_deadline) of an epoch opened at `opened_block`.

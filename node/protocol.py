@@ -393,6 +393,15 @@ def compute_slot_span(seal_delay_blocks: int, reveal_window: int, commit_verdict
     return seal_delay_blocks + 1 + 2 * reveal_window + 2 * commit_verdicts_window + reveal_verdicts_window + 1
 
 
+def compute_dispute_span(reveal_window: int, commit_verdicts_window: int, reveal_verdicts_window: int) -> int:
+    """Most blocks a dispute opened at its round's deadline takes until the round can finalize, one appeal
+    included: a reveal_window for every move (the trainer's span, the challenger's naming, the two jury
+    draws after their jury blocks, the resolve), the two juries' windows, the appeal window, the two jury
+    blocks and the finalize block. Epochs adds it to the slot span when Disputes is set: a dispute its
+    challenger loses never leaves the honest slot out of A (tests/test_dispute_span.py plays its worst case)."""
+    return 5 * reveal_window + 2 * commit_verdicts_window + 3 * reveal_verdicts_window + 3
+
+
 def compute_epoch_deadlines(opened_block: int, claim_window: int, train_window: int, slot_span: int) -> tuple[int, int, int]:
     """(claim_deadline, commit_deadline, aggregate_deadline) of an epoch opened at `opened_block` (its first claim)."""
     claim_deadline = opened_block + claim_window
@@ -400,10 +409,14 @@ def compute_epoch_deadlines(opened_block: int, claim_window: int, train_window: 
     return claim_deadline, commit_deadline, commit_deadline + slot_span
 
 
-def compute_task_epoch_deadlines(params, opened_block: int) -> tuple[int, int, int]:
-    """compute_epoch_deadlines from a TaskParams (what Epochs computes at the first claim)."""
+def compute_task_epoch_deadlines(params, opened_block: int, disputes: bool) -> tuple[int, int, int]:
+    """compute_epoch_deadlines from a TaskParams (what Epochs computes at the first claim); `disputes`: the
+    deployment settles contradictions by Disputes (TrainingRounds.disputes set), so a slot's span includes a
+    dispute's (compute_dispute_span)."""
     span = compute_slot_span(params.seal_delay_blocks, params.reveal_window, params.commit_verdicts_window,
                              params.reveal_verdicts_window)
+    if disputes:
+        span += compute_dispute_span(params.reveal_window, params.commit_verdicts_window, params.reveal_verdicts_window)
     return compute_epoch_deadlines(opened_block, params.claim_window, params.train_window, span)
 
 

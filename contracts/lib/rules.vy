@@ -421,6 +421,19 @@ def compute_slot_span(seal_delay_blocks: uint256, reveal_window: uint256, commit
 
 @internal
 @pure
+def compute_dispute_span(reveal_window: uint256, commit_verdicts_window: uint256, reveal_verdicts_window: uint256) -> uint256:
+    """Most blocks a dispute opened at its round's deadline (the last block open to one) takes until the round
+    can finalize, both parties acting in time and appealing once: a move each (the trainer's span, the
+    challenger's naming), the jury's draw, its two windows, the appeal window, the appeal jury's draw and two
+    windows, then the resolve, and the finalize block; every move that anyone may make gets a reveal_window,
+    as a party's move does, after the block it waits for (the two jury blocks). Epochs adds it to an epoch's
+    slot span when Disputes is set, so a dispute lost by its challenger, appeal included, never leaves the
+    honest slot out of A."""
+    return 5 * reveal_window + 2 * commit_verdicts_window + 3 * reveal_verdicts_window + 3
+
+
+@internal
+@pure
 def compute_epoch_deadlines(opened_block: uint256, claim_window: uint256, train_window: uint256, slot_span: uint256) -> (uint256, uint256, uint256):
     """(claim_deadline, commit_deadline, aggregate_deadline) of an epoch opened at `opened_block`: the
     last block to claim, the last to commit (every claimer gets train_window blocks), and the last block

@@ -53,7 +53,7 @@ def deploy_with_disputes(deployer) -> SimpleNamespace:
         deployed[name].finish_wiring({"from": deployer})
     rounds.set_disputes(disputes, {"from": deployer})
     return SimpleNamespace(sm=sm, oracle=oracle, registry=registry, rounds=rounds, disputes=disputes, appeals=appeals,
-                           rules=ProtocolRules.deploy({"from": deployer}))
+                           epochs=epochs, rules=ProtocolRules.deploy({"from": deployer}))
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ import pytest
 from brownie import accounts, chain
 
 from conftest import MIN_TRAINER, MIN_VERIFIER, PARAMS, TRAINER_STAKE, VERIFIER_STAKE, RoundDriver, rand32
+from disputes_kit import dc  # noqa: F401  (the Disputes deployment, a fixture)
 from epochkit import EPOCH_PARAMS, EpochDriver, make_trainers
 from node import protocol as P
 from node.rounds import EpochPhase, Outcome, Phase
@@ -33,7 +34,7 @@ def test_honest_epoch_three_slots_one_version(ep, trainers):
     e = ep.epoch_record(0)
     assert e.phase == EpochPhase.OPEN and e.accepted == 0b111 and e.committed == 0b111
     # the deadlines are the Python rule's, from the block the first claim opened the epoch in
-    assert (e.claim_deadline, e.commit_deadline, e.aggregate_deadline) == P.compute_task_epoch_deadlines(ep.params, e.opened_block)
+    assert (e.claim_deadline, e.commit_deadline, e.aggregate_deadline) == P.compute_task_epoch_deadlines(ep.params, e.opened_block, disputes=False)
     for s in plays:
         r = c.rounds.rounds(s.slot_id).dict()
         assert r["outcome"] == Outcome.ACCEPTED and c.epochs.slots(s.slot_id)[2] == s.index
@@ -55,6 +56,22 @@ def test_honest_epoch_three_slots_one_version(ep, trainers):
     s = ep.slot(0)
     s.claim()
     assert bytes(ep.epoch_record(1).base_hash) == aggregate and s.commit().events["SlotCommitted"]["epoch"] == 1
+
+
+def test_with_disputes_the_aggregate_deadline_waits_out_a_dispute(dc, deployer, trainer):
+    """A deployment with Disputes: a slot's round may be disputed until its deadline and a jury vote is final only
+    after its appeal window, so the epoch's aggregate deadline is a dispute span later (compute_dispute_span): a
+    challenger that loses, appeal included, cannot push the honest slot past it (issue #15's known issue)."""
+    ep = EpochDriver(dc, deployer, [trainer])
+    tx = ep.slot(0).claim()
+    e = ep.epoch_record(0)
+    deadlines = (e.claim_deadline, e.commit_deadline, e.aggregate_deadline)
+    assert deadlines == P.compute_task_epoch_deadlines(ep.params, e.opened_block, disputes=True)
+    assert tx.events["EpochOpened"]["aggregate_deadline"] == e.aggregate_deadline
+    plain = P.compute_task_epoch_deadlines(ep.params, e.opened_block, disputes=False)
+    p = ep.params
+    assert e.aggregate_deadline - plain[2] == P.compute_dispute_span(p.reveal_window, p.commit_verdicts_window,
+                                                                     p.reveal_verdicts_window) > 0
 
 
 def test_fraudulent_slot_left_out_lowest_accepted_posts(ep, trainers, verifiers):

@@ -23,6 +23,7 @@ b32 = st.binary(min_size=32, max_size=32)
 def test_deadlines_match(staked, opened, cw, tw, sd, rw, cvw, rvw):
     span = P.compute_slot_span(sd, rw, cvw, rvw)
     assert staked.rules.compute_slot_span(sd, rw, cvw, rvw) == span
+    assert staked.rules.compute_dispute_span(rw, cvw, rvw) == P.compute_dispute_span(rw, cvw, rvw)
     assert tuple(staked.rules.compute_epoch_deadlines(opened, cw, tw, span)) == P.compute_epoch_deadlines(opened, cw, tw, span)
 
 
