@@ -3,6 +3,8 @@
     python -m node.adversaries --task 1 --skip-segment 3 --datadir D --password-file P   # cheats
     python -m node.adversaries --task 1 --withhold ...                                   # never reveals
     python -m node.adversaries --task 1 --verifier accuse ...   # a MisbehavingVerifier (modes: verifiers.MODES)
+    python -m node.adversaries --task 1 --verifier accuse --appeal ...   # ... that appeals the jury vote it lost
+    python -m node.adversaries --task 1 --skip-segment 3 --defend ...    # cheats, and defends its forgery in a dispute
 
 Deliberately not a `trainchain` subcommand: users get no --cheat flag. The same
 TrainerNode runs, as CheatingTrainer / WithholdingTrainer (node/adversaries/trainers.py); with
@@ -25,13 +27,18 @@ from node.cli.run import configure_logging, gateway_flags, gateway_options, run_
 @click.option("--withhold", is_flag=True, help="Commit, then never reveal.")
 @click.option("--verifier", "verifier_mode", default=None,
               help="Run a MisbehavingVerifier in this mode (node/adversaries/verifiers.py MODES) instead of a trainer.")
+@click.option("--appeal", "appeal", is_flag=True,
+              help="--verifier accuse: appeal a jury vote it lost to the whole verifier set (a griefing accuser).")
+@click.option("--defend", is_flag=True,
+              help="Cheating trainer: post a span ending at its forged leaf in a dispute (a jury decides, not its miss).")
 @click.option("--from-epoch", "from_epoch", type=click.IntRange(0), default=0,
               help="Epoch tasks: claim a slot only from this epoch on (the demo's cheater waits for its epoch).")
 @gateway_options
 @node_options
 @store_option
 def adversary(node: NodeContext, task_id: int, rounds: int, skip: tuple[int, ...], withhold: bool,
-              verifier_mode: str | None, from_epoch: int, gateway_listen: str | None, ipfs_gateways: tuple[str, ...]) -> None:
+              verifier_mode: str | None, appeal: bool, defend: bool, from_epoch: int, gateway_listen: str | None,
+              ipfs_gateways: tuple[str, ...]) -> None:
     from node.adversaries.trainers import CheatingTrainer, WithholdingTrainer
     from node.adversaries.verifiers import MODES, MisbehavingVerifier
 
@@ -44,7 +51,7 @@ def adversary(node: NodeContext, task_id: int, rounds: int, skip: tuple[int, ...
     if verifier_mode is not None:
         def make_verifier(chain, store, db, metrics):
             return MisbehavingVerifier(chain, store, db, Path(node.datadir) / "verifier", mode=verifier_mode,
-                                       metrics=metrics, tasks={task_id}, show_progress=False)
+                                       appeal=appeal, metrics=metrics, tasks={task_id}, show_progress=False)
 
         node.emit(run_node(node, "verifier", make_verifier, None))
         return
@@ -55,7 +62,7 @@ def adversary(node: NodeContext, task_id: int, rounds: int, skip: tuple[int, ...
         if withhold:
             trainer = WithholdingTrainer(chain, store, db, task_id, workdir, **common)
         else:
-            trainer = CheatingTrainer(chain, store, db, task_id, workdir, skip_segments=set(skip), **common)
+            trainer = CheatingTrainer(chain, store, db, task_id, workdir, skip_segments=set(skip), defend=defend, **common)
         trainer.first_epoch = from_epoch
         return trainer
 

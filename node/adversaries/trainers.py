@@ -1,7 +1,9 @@
 """Dishonest trainers: the real TrainerNode with one thing changed each (demo and tests only).
 
 - CheatingTrainer(cheat=dict(...)) or (skip_segments={j}): trains through cheats.CheatingRounds
-  (skipped segments, other data, a changed hyper-parameter) and commits as if honest.
+  (skipped segments, other data, a changed hyper-parameter) and commits as if honest. With defend=True it
+  defends a dispute instead of missing its post: its honest replay of the span with the last hash replaced by
+  its forged end leaf (a post the contract takes), so the forgery goes to a jury (and, lost there, to appeal).
 - WithholdingTrainer: commits and seals, then goes silent (never reveals, never finalizes).
 - ForgingTrainer(boundary=j): trains honestly, then replaces boundary checkpoint j by a forged
   state (perturbed weights) and commits the forged h_j (training is not redone from it).
@@ -25,9 +27,24 @@ class CheatingTrainer(TrainerNode):
     The last segment is always sampled, so `CheatingTrainer(..., skip_segments={M-1})` is always caught.
     """
 
-    def __init__(self, *args, skip_segments=frozenset(), cheat: dict | None = None, **kwargs):
+    def __init__(self, *args, skip_segments=frozenset(), cheat: dict | None = None, defend: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.cheat_kw = {"skip_segments": skip_segments, **(cheat or {})}
+        self.defend = defend
+
+    def make_span_hashes(self):
+        honest = super().make_span_hashes()
+        if not self.defend:
+            return honest  # its real replay cannot end at the forged leaf: post_steps reverts, the move is missed
+
+        def defended(d, steps: int) -> list[bytes]:
+            hashes = honest(d, steps)
+            if steps == d.span_steps and len(hashes) == steps + 1 and hashes[-1] != d.end_hash:
+                log.warning("ADVERSARY: dispute %d: posting the span with its last hash forged (0x%s)", d.dispute_id,
+                            d.end_hash.hex()[:12])
+                hashes[-1] = d.end_hash  # only the last step is contested: the challenger names it
+            return hashes
+        return defended
 
     def round_trainer(self):
         from node.adversaries.cheats import Cheat, CheatingRounds  # torch: only after the runtime pin

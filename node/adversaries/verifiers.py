@@ -10,6 +10,8 @@ Deliberately not a CLI flag. Modes:
                 disputes every round it contradicted and names step 1 of the span without replaying
                 (a lazy challenger betting the trainer will not defend; as a juror it votes against the
                 trainer). The demo's lazy verifier: it loses its bond to the honest trainer and the jury.
+                With `appeal=True` (`--appeal`) it also appeals the jury's count it lost to the whole verifier
+                set (a griefing accuser: it bonds an answer it never computed); by default it does not.
 - "silent":     commits an honest verdict, then never reveals it.
 - "equivocate": commits an honest verdict, then reveals other end hashes (the contract
                 refuses them, so it never opens its commitment).
@@ -32,7 +34,7 @@ MODES = ("lazy", "reject", "accuse", "silent", "equivocate", "copy", "collude")
 
 
 class MisbehavingVerifier(VerifierNode):
-    def __init__(self, *args, mode: str, accomplice=None, **kwargs):
+    def __init__(self, *args, mode: str, accomplice=None, appeal: bool = False, **kwargs):
         if mode not in MODES:
             raise ValueError(f"adversary: unknown verifier mode {mode!r}; known: {MODES}")
         if mode == "collude" and accomplice is None:
@@ -40,6 +42,7 @@ class MisbehavingVerifier(VerifierNode):
         super().__init__(*args, **kwargs)
         self.mode = mode
         self.accomplice = accomplice
+        self.appeal = appeal
 
     def compute_verdict(self, rec, rnd) -> dict:
         samples = list(self.chain.call(self.chain.rounds.functions.round_samples_of(rec.round_id)))
@@ -67,8 +70,8 @@ class MisbehavingVerifier(VerifierNode):
     @property
     def appeals_lost_votes(self) -> bool:
         # an accuser never replayed: it has no answer of its own to put an appeal bond on (65 juror rewards), so the
-        # jury's vote against it stands
-        return self.mode != "accuse"
+        # jury's vote against it stands — unless told to grief (`appeal`): then it bonds its made-up answer again
+        return self.mode != "accuse" or self.appeal
 
     def make_span_hashes(self):
         if self.mode != "accuse":

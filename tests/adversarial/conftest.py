@@ -55,6 +55,7 @@ GROUPS = {
     "test_attacks": "Attacks of the outside review (issue #13)",
     "test_disputes": "Disputes (issue #15): contract level, the nodes' dispute duties, stand-in replays",
     "test_dispute_nodes": "Disputes (issue #15): real TrainerNode / VerifierNode, real engine",
+    "test_appeal_nodes": "Appeals (issue #15): real node processes, real engine",
     "test_epoch_attacks": "Epochs (issue #14): real TrainerNode / VerifierNode, real engine",
     "test_epoch_contract_attacks": "Epochs (issue #14): contract level",
 }
