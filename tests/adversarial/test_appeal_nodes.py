@@ -81,19 +81,20 @@ class Ledger:
         self.net, self.chain, self.w3 = net, net.chain, net.web3()
         self.addresses = list(addresses)
         self.block = self.chain.block_number()
-        self.before = {a: self._read(a) for a in self.addresses}
-        self.treasury = self.chain.call(self.chain.stake_manager.functions.treasury())
+        self.before = {a: self._read(a, self.block) for a in self.addresses}
+        self.treasury = self.chain.call(self.chain.stake_manager.functions.treasury(), self.block)
 
-    def _read(self, who: str) -> dict:
+    def _read(self, who: str, block: int) -> dict:
+        """At `block`, not "latest": the events are summed up to it, and the nodes keep sending (claims)."""
         sm = self.chain.stake_manager.functions
-        return {"stake": self.chain.call(sm.stake_of(who)), "claimable": self.chain.call(sm.claimable(who)),
-                "eth": self.w3.eth.get_balance(who)}
+        return {"stake": self.chain.call(sm.stake_of(who), block), "claimable": self.chain.call(sm.claimable(who), block),
+                "eth": self.w3.eth.get_balance(who, block)}
 
     def close(self) -> dict:
-        """Read every address now; also scan the blocks since the start for the transactions each sent."""
+        """Read every address at the current block; scan the blocks since the start for the transactions each sent."""
         self.end = self.chain.block_number()
-        self.after = {a: self._read(a) for a in self.addresses}
-        self.treasury_delta = self.chain.call(self.chain.stake_manager.functions.treasury()) - self.treasury
+        self.after = {a: self._read(a, self.end) for a in self.addresses}
+        self.treasury_delta = self.chain.call(self.chain.stake_manager.functions.treasury(), self.end) - self.treasury
         self.sent = {a: [] for a in self.addresses}  # (value, fee) of each transaction
         for n in range(self.block + 1, self.end + 1):
             for tx in self.w3.eth.get_block(n, full_transactions=True)["transactions"]:
