@@ -8,7 +8,8 @@ from dataclasses import replace
 from hypothesis import given, strategies as st
 
 from node import protocol
-from node.roles.disputes import DisputeView, compute_appeal_open, compute_resolve_due, compute_vote_loser
+from node.roles.disputes import (DRAW_GRACE_BLOCKS, AppealView, DisputeView, compute_appeal_open,
+                                 compute_appeal_resolve_due, compute_resolve_due, compute_vote_loser)
 
 TRAINER_ANSWER, CHALLENGER_ANSWER = b"\x01" * 32, b"\x02" * 32
 JURY = DisputeView(
@@ -43,3 +44,21 @@ def test_the_appeal_window_comes_after_the_reveals_and_before_the_resolve(head, 
     # an appealed dispute is Appeals' to settle; an unrevealed challenger answer has nothing to appeal
     assert not compute_resolve_due(replace(JURY, phase=protocol.DISPUTE_APPEALED), head, window)
     assert not compute_appeal_open(replace(JURY, challenger_answer=protocol.ZERO_HASH), head, window)
+
+
+APPEAL = AppealView(
+    appeal_id=1, dispute_id=1, round_id=1, task_id=1, trainer="0xT", challenger="0xC", appellant="0xC",
+    claimed_hash=TRAINER_ANSWER, challenger_answer=CHALLENGER_ANSWER, eligible_block=1, jury_block=130,
+    phase=protocol.DISPUTE_JURY, deadline=170, reveal_deadline=210, bond=1, n_committed=3, n_revealed=3,
+    votes_trainer=3, votes_challenger=0, trainer_won=False)
+
+
+@given(st.integers(0, 400))
+def test_the_appellant_resolves_its_appeal_first_and_the_other_party_only_as_a_backup(head):
+    appellant = compute_appeal_resolve_due(APPEAL, head, True)
+    other = compute_appeal_resolve_due(APPEAL, head, False)
+    assert appellant == (head > APPEAL.reveal_deadline)  # Appeals.resolve: block.number > reveal_deadline
+    assert other == (head > APPEAL.reveal_deadline + DRAW_GRACE_BLOCKS)  # a backup, after the appellant's
+    assert not other or appellant
+    for phase in (protocol.DISPUTE_STEP_NAMED, protocol.DISPUTE_RESOLVED):  # undrawn, or settled already
+        assert not compute_appeal_resolve_due(replace(APPEAL, phase=phase), head, True)

@@ -187,6 +187,14 @@ def compute_appeal_open(d: DisputeView, head: int, reveal_verdicts_window: int) 
             and head + 1 <= protocol.compute_appeal_deadline(d.reveal_deadline, reveal_verdicts_window))
 
 
+def compute_appeal_resolve_due(a: AppealView, head: int, is_appellant: bool) -> bool:
+    """Whether a party sends Appeals.resolve at `head`: after the appeal jury's reveal deadline (head > it: a gas
+    estimate runs in the head block's context), at once for the appellant (its bond's allowance covers the resolve),
+    DRAW_GRACE_BLOCKS later for the other party, a backup: both at once raced into the same block and the second
+    reverted on chain (3 of 3 appeals between node processes in tests/adversarial/test_appeal_nodes.py)."""
+    return a.phase == protocol.DISPUTE_JURY and head > a.reveal_deadline + (0 if is_appellant else DRAW_GRACE_BLOCKS)
+
+
 def compute_bond_with_margin(bond: int) -> int:
     """What a node sends for a bond the contract prices at this block's basefee (Disputes.bond_for, Appeals.bond_for):
     the basefee may rise before the move is mined; what is above the formula is bond too."""
@@ -723,7 +731,7 @@ class DisputeDuties:
                                lambda: self.juror_answer(self.view(a.dispute_id)), head)
 
     def _resolve_appeal(self, a: AppealView, head: int) -> str | None:
-        if self.me not in (a.trainer, a.challenger) or a.phase != protocol.DISPUTE_JURY or head <= a.reveal_deadline:
+        if self.me not in (a.trainer, a.challenger) or not compute_appeal_resolve_due(a, head, self.me == a.appellant):
             return None
         receipt = self._send(self.appeals.functions.resolve(a.appeal_id), what="resolve appeal")
         ev = self.appeals.events.AppealResolved().process_receipt(receipt, errors=DISCARD)[0]["args"]
