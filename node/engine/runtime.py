@@ -84,13 +84,26 @@ def apply_runtime_pin(spec: TaskSpec | RuntimePin, reexec: bool = False) -> None
 
     if pin.mode == "plain":
         torch.set_num_threads(pin.threads)
-    torch.use_deterministic_algorithms(pin.deterministic)
+    set_deterministic_algorithms(pin.deterministic)
     torch.backends.cudnn.benchmark = False
     torch.backends.cudnn.deterministic = True
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     torch.set_float32_matmul_precision("highest")
     check_runtime(pin)
+
+
+def set_deterministic_algorithms(mode: bool) -> None:
+    """torch.use_deterministic_algorithms(mode) without its import of torch._inductor.config (which pulls in
+    torch._dynamo, sympy and torch.distributed: ~1.3 s of CPU in every node process at start-up). That function
+    sets the same ATen flag and Inductor's `deterministic`, which only torch.compile reads: the engine never
+    compiles, and if Inductor was loaded already its flag is set all the same."""
+    import torch
+
+    torch._C._set_deterministic_algorithms(mode, warn_only=False)
+    inductor_config = sys.modules.get("torch._inductor.config")
+    if inductor_config is not None:
+        inductor_config.deterministic = mode
 
 
 def describe_runtime(device: str = "cpu") -> dict:
