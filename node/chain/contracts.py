@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,9 @@ def _source_key(source: str) -> str:
     return hashlib.sha256(f"{version('vyper')}\0{source}{modules}".encode()).hexdigest()[:16]
 
 
+_COMPILE_LOCK = threading.Lock()
+
+
 def compile_contract(name: str) -> dict[str, Any]:
     """{"abi", "bytecode", "runtime_size"} of contracts/<name>.vy, cached by the hash of its
     source and of the modules in contracts/lib/."""
@@ -101,6 +105,15 @@ def compile_contract(name: str) -> dict[str, Any]:
     cached = CACHE_DIR / f"{name}-{_source_key(source)}.json"
     if cached.exists():
         return json.loads(cached.read_text())
+    # vyper keeps the settings of the compile under way in a global: two threads compiling at once (the demo's two
+    # acts deploying on a fresh clone) fail with "settings conflict" (one's `optimize codesize` pragma in the other's)
+    with _COMPILE_LOCK:
+        if cached.exists():  # compiled by the thread we waited for
+            return json.loads(cached.read_text())
+        return _compile(name, cached)
+
+
+def _compile(name: str, cached: Path) -> dict[str, Any]:
     from vyper.compiler import compile_from_file_input
     from vyper.compiler.input_bundle import FilesystemInputBundle
 
