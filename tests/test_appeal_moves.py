@@ -37,12 +37,16 @@ def test_the_loser_is_who_the_count_makes_it_and_abstentions_change_nothing(vote
 def test_the_appeal_window_comes_after_the_reveals_and_before_the_resolve(head, window):
     appeal_deadline = protocol.compute_appeal_deadline(JURY.reveal_deadline, window)
     appeal_open = compute_appeal_open(JURY, head, window)
-    resolve_due = compute_resolve_due(JURY, head, window)
+    resolve_due = compute_resolve_due(JURY, head, window, is_trainer=True)
     assert not (appeal_open and resolve_due)
     assert appeal_open == (JURY.reveal_deadline < head and head + 1 <= appeal_deadline)
     assert resolve_due == (head > appeal_deadline)
+    # the challenger resolves only as a backup, DRAW_GRACE_BLOCKS after the trainer may (one resolve, no revert)
+    backup = compute_resolve_due(JURY, head, window, is_trainer=False)
+    assert backup == (head > appeal_deadline + DRAW_GRACE_BLOCKS) and (not backup or resolve_due)
     # an appealed dispute is Appeals' to settle; an unrevealed challenger answer has nothing to appeal
-    assert not compute_resolve_due(replace(JURY, phase=protocol.DISPUTE_APPEALED), head, window)
+    for is_trainer in (True, False):
+        assert not compute_resolve_due(replace(JURY, phase=protocol.DISPUTE_APPEALED), head, window, is_trainer)
     assert not compute_appeal_open(replace(JURY, challenger_answer=protocol.ZERO_HASH), head, window)
 
 

@@ -116,15 +116,19 @@ def compute_draw_due(d: DisputeView, head: int, is_challenger: bool) -> bool:
     return head > d.jury_block + (0 if is_challenger else DRAW_GRACE_BLOCKS)
 
 
-def compute_resolve_due(d: DisputeView, head: int, reveal_verdicts_window: int) -> bool:
-    """Disputes.resolve would pass in block head + 1 (the contract's own conditions): a missed move once its deadline
-    passed, a jury vote once its appeal window passed (protocol.compute_appeal_deadline with the task's
-    reveal_verdicts_window); never an appealed one (Appeals.resolve settles it)."""
+def compute_resolve_due(d: DisputeView, head: int, reveal_verdicts_window: int, is_trainer: bool) -> bool:
+    """Whether a party sends Disputes.resolve at `head`: once it would pass in block head + 1 (the contract's own
+    conditions: a missed move once its deadline passed, a jury vote once its appeal window passed,
+    protocol.compute_appeal_deadline with the task's reveal_verdicts_window; never an appealed one, Appeals.resolve
+    settles it), at once for the trainer (its gas allowance covers the resolve), DRAW_GRACE_BLOCKS later for the
+    challenger, a backup: both at once raced into the same block and the second reverted on chain, as the appeal's
+    resolve did (compute_appeal_resolve_due)."""
     # head > deadline, not head + 1: a gas estimate runs in the context of the head block
+    grace = 0 if is_trainer else DRAW_GRACE_BLOCKS
     if d.phase in (protocol.DISPUTE_OPENED, protocol.DISPUTE_STEPS_POSTED):
-        return head > d.deadline
+        return head > d.deadline + grace
     if d.phase == protocol.DISPUTE_JURY:
-        return head > protocol.compute_appeal_deadline(d.reveal_deadline, reveal_verdicts_window)
+        return head > protocol.compute_appeal_deadline(d.reveal_deadline, reveal_verdicts_window) + grace
     return False
 
 
@@ -634,7 +638,7 @@ class DisputeDuties:
         if self.me not in (d.trainer, d.challenger) or d.phase not in (protocol.DISPUTE_OPENED, protocol.DISPUTE_STEPS_POSTED,
                                                                         protocol.DISPUTE_JURY):
             return None
-        if not compute_resolve_due(d, head, self._reveal_window(d.task_id)):
+        if not compute_resolve_due(d, head, self._reveal_window(d.task_id), self.me == d.trainer):
             return None
         receipt = self._send(self.disputes.functions.resolve(d.dispute_id), what="resolve dispute")
         won = self.disputes.events.DisputeResolved().process_receipt(receipt, errors=DISCARD)[0]["args"]["trainer_won"]
