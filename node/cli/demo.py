@@ -56,42 +56,57 @@ DEMO_STEPS = 512  # inner steps per slot (H): 8 segments of the demo spec's 64 s
 DISPUTE_BLOCK_TIME = 1.0
 
 
-def demo_epoch_spec():
+def demo_epoch_spec(block_time: float = 1.0):
     """The demo preset as an epoch task: three slots of H = 512 steps, DiLoCo's outer step (lr 0.7, Nesterov
     0.9), moments averaged; a claim window long enough for three node processes to start on a loaded machine, train
     and verdict windows long enough for three trainers and three verifiers sharing two cores (a round moves on as
     soon as everyone acted, an epoch aggregates once every claimed slot is finalized: long windows cost an honest
-    epoch nothing)."""
+    epoch nothing). The windows are held in seconds: in blocks of `block_time` s (at most the protocol's longest)."""
     from node.engine import TaskSpec
+    from node.protocol import MAX_WINDOW_BLOCKS
+
+    def blocks(seconds: float) -> int:
+        return min(MAX_WINDOW_BLOCKS, math.ceil(seconds / block_time))
 
     return TaskSpec.preset("demo").with_(
         steps_per_round=DEMO_STEPS,
         epochs={"slots": SLOTS, "outer_lr": 0.7, "outer_momentum": 0.9, "inner_moments": "average",
-                "claim_window": 30, "train_window": 600},
+                "claim_window": blocks(30), "train_window": blocks(600)},
         # every verifier sits on all three slots' committees and replays them one after another, beside the
-        # trainers training the next epoch ahead: a verdict window for three replays on a loaded 2-core machine
-        protocol={"commit_verdicts_window": 240, "reveal_verdicts_window": 120, "reveal_window": 120})
+        # trainers training the next epoch ahead: a verdict window for three replays on a loaded 2-core machine;
+        # seal one block after the commit (the seed is that block's hash; the preset waits 2): every slot's seal and
+        # every epoch's aggregation committee a block sooner, as in the dispute act
+        protocol={"seal_delay_blocks": 1, "commit_verdicts_window": blocks(240), "reveal_verdicts_window": blocks(120),
+                  "reveal_window": blocks(120)})
 
 
 class DemoFailed(Exception):
     pass
 
 
-def setup_block_time(block_time: float) -> float | None:
-    """The block time a demo devnet starts with: None (anvil mines each set-up transaction at once: deploy, stakes,
-    the task) when `block_time` is whole seconds, as `trainchain devnet up` does; `begin_blocks` then switches to a
-    block every `block_time` s before any node starts (~25 blocks of waiting saved, the protocol's part unchanged).
-    anvil's interval mining takes whole seconds: any other block time is kept from the start."""
-    return None if float(block_time).is_integer() else block_time
+def setup_block_time(block_time: float) -> None:
+    """The block time a demo devnet starts with: None, anvil mines each set-up transaction at once (deploy, stakes,
+    the task), as `trainchain devnet up` does; `begin_blocks` then switches to a block every `block_time` s before
+    any node starts (~25 blocks of waiting saved, the protocol's part unchanged)."""
+    return None
 
 
 def begin_blocks(net, block_time: float) -> None:
-    """After the set-up: a block every `block_time` s (see setup_block_time)."""
-    if net.block_time is None:
+    """After the set-up: a block every `block_time` s. anvil's interval mining takes whole seconds over RPC; any
+    other block time restarts anvil on the same port with `--block-time` and the chain it dumped (`--state`)."""
+    if net.block_time is not None:
+        return
+    if float(block_time).is_integer():
         reply = net.web3().provider.make_request("evm_setIntervalMining", [int(block_time)])
         if reply.get("error"):
             raise DemoFailed(f"anvil refused evm_setIntervalMining: {reply['error']}")
-        net.block_time = block_time
+    else:
+        head = net.client().block_number()
+        net.anvil.block_time = block_time
+        net.anvil.restart()
+        if net.client().block_number() < head:
+            raise DemoFailed(f"anvil restarted at block {net.client().block_number()}, not at the set-up's {head}")
+    net.block_time = block_time
 
 
 class Timings:
@@ -130,10 +145,7 @@ class EventPrinter:
         head = self.chain.block_number()
         if head < self.next_block:
             return
-        found = []
-        for event in self.events:
-            found += self.chain.events(event, self.next_block, head)
-        for e in sorted(found, key=lambda e: (e["blockNumber"], e["logIndex"])):
+        for e in self.chain.events_of(self.events, self.next_block, head):  # one eth_getLogs, not one per event
             self.console.print(f"[dim]block {e['blockNumber']:>4}[/dim]  {self.describe(e)}")
             if self.on_event is not None:
                 self.on_event(e)
@@ -231,7 +243,7 @@ def run_demo(workdir: Path, block_time: float, honest_rounds: int, console, time
 
     started = time.time()
     timings = Timings(started)
-    spec = demo_epoch_spec()
+    spec = demo_epoch_spec(block_time)
     apply_runtime_pin(spec)  # before torch: genesis, the aggregate check and generation run in this process
     # what both acts import, imported here once: two threads importing the same modules at once can deadlock
     import node.chain.contracts, node.chain.devnet, node.engine.dataset, node.engine.genesis  # noqa: E401, F401
