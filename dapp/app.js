@@ -141,7 +141,7 @@ async function start(rpc, oracle) {
   tasks.forEach(renderTask);
   $('#tasks').hidden = false;
   if (tasks.length === 0) $('#task-list').textContent = 'No task has been created yet.';
-  renderStake(still(await readStake(conn)));
+  renderStake(still(await readStake(conn, seen)));
   const live = () => setStatus('live', `Connected to chain ${conn.chainId}; watching for CanonicalModelUpdated.`);
   live();
 
@@ -158,7 +158,7 @@ async function start(rpc, oracle) {
     try {
       const logs = await readModelUpdates(conn, seen + 1n, block);
       await showUpdates(conn, logs);
-      renderStake(await readStake(conn));
+      renderStake(await readStake(conn, block)); // as of the block #chain-block shows
       seen = block;
       if (lost) {
         lost = false;

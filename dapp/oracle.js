@@ -73,7 +73,9 @@ export async function connect({ rpc, oracle, abis, pollingInterval = 1000 }) {
       `Chain ${chainId} has no contract at ${address}: a wrong address, or the trainchain contracts are not ` +
       'deployed on this chain (wrong chain, or a devnet that was restarted?).');
   }
-  const read = (contract, abi, functionName, args = []) => client.readContract({ address: contract, abi, functionName, args });
+  // blockNumber (a bigint, optional): the state as of that block, so what a page shows agrees with the block it names
+  const read = (contract, abi, functionName, args = [], blockNumber = undefined) =>
+    client.readContract({ address: contract, abi, functionName, args, blockNumber });
   let registry;
   try {
     // the oracle's first (and only) authorized writer is the task registry of its deployment
@@ -109,16 +111,17 @@ export async function readTaskIds(conn) {
   return Array.from({ length: Number(n) }, (_, i) => BigInt(i + 1));
 }
 
-// Stake by role: every address that ever staked (Staked events), read as it is now.
-export async function readStake(conn) {
+// Stake by role as of `block` (the block the page shows; a later block may be mined while it reads): every
+// address that staked by then (Staked events), read at that block.
+export async function readStake(conn, block) {
   const { client, read, stakeManager, abis } = conn;
   const logs = await client.getContractEvents({
-    address: stakeManager, abi: abis.StakeManager, eventName: 'Staked', fromBlock: 0n,
+    address: stakeManager, abi: abis.StakeManager, eventName: 'Staked', fromBlock: 0n, toBlock: block,
   });
   const who = [...new Set(logs.map((l) => getAddress(l.args.who)))];
   const [stakers, active] = await Promise.all([
-    Promise.all(who.map((a) => read(stakeManager, abis.StakeManager, 'stakers', [a]))),
-    read(stakeManager, abis.StakeManager, 'active_verifier_list'),
+    Promise.all(who.map((a) => read(stakeManager, abis.StakeManager, 'stakers', [a], block))),
+    read(stakeManager, abis.StakeManager, 'active_verifier_list', [], block),
   ]);
   const totals = new Map([[TRAINER, { stakers: 0, bonded: 0n, pending: 0n }], [VERIFIER, { stakers: 0, bonded: 0n, pending: 0n }]]);
   for (const s of stakers) {
