@@ -164,6 +164,14 @@ class FailoverProvider(JSONBaseProvider):
             return False
 
 
+def _log_item(entry) -> dict:
+    """A decoded log as ChainClient.events / events_of give it: event, args (plain), blockNumber, transactionHash
+    (hex), logIndex, address."""
+    return {"event": entry["event"], "args": _plain(entry["args"]), "blockNumber": entry["blockNumber"],
+            "transactionHash": "0x" + bytes(entry["transactionHash"]).hex(), "logIndex": entry["logIndex"],
+            "address": entry["address"]}
+
+
 def _plain(value):
     """AttributeDicts (nested) -> dicts; bytes stay bytes."""
     if hasattr(value, "items"):
@@ -350,17 +358,7 @@ class ChainClient:
         while lo <= end:
             hi = min(end, lo + chunk - 1)
             logs = target.events[name].get_logs(from_block=lo, to_block=hi, argument_filters=filters or None)
-            for entry in logs:
-                out.append(
-                    {
-                        "event": entry["event"],
-                        "args": _plain(entry["args"]),
-                        "blockNumber": entry["blockNumber"],
-                        "transactionHash": "0x" + bytes(entry["transactionHash"]).hex(),
-                        "logIndex": entry["logIndex"],
-                        "address": entry["address"],
-                    }
-                )
+            out += [_log_item(entry) for entry in logs]
             lo = hi + 1
         return out
 
@@ -381,10 +379,7 @@ class ChainClient:
             event = wanted.get((log_entry["address"].lower(), bytes(log_entry["topics"][0]))) if log_entry["topics"] else None
             if event is None:
                 continue
-            entry = event.process_log(log_entry)
-            out.append({"event": entry["event"], "args": _plain(entry["args"]), "blockNumber": entry["blockNumber"],
-                        "transactionHash": "0x" + bytes(entry["transactionHash"]).hex(), "logIndex": entry["logIndex"],
-                        "address": entry["address"]})
+            out.append(_log_item(event.process_log(log_entry)))
         return sorted(out, key=lambda e: (e["blockNumber"], e["logIndex"]))
 
     def _contract_with_event(self, name: str):

@@ -84,16 +84,12 @@ class DemoFailed(Exception):
     pass
 
 
-def setup_block_time(block_time: float) -> None:
-    """The block time a demo devnet starts with: None, anvil mines each set-up transaction at once (deploy, stakes,
-    the task), as `trainchain devnet up` does; `begin_blocks` then switches to a block every `block_time` s before
-    any node starts (~25 blocks of waiting saved, the protocol's part unchanged)."""
-    return None
-
-
 def begin_blocks(net, block_time: float) -> None:
-    """After the set-up: a block every `block_time` s. anvil's interval mining takes whole seconds over RPC; any
-    other block time restarts anvil on the same port with `--block-time` and the chain it dumped (`--state`)."""
+    """After the set-up: a block every `block_time` s. A demo devnet starts with no block time (anvil mines each
+    set-up transaction at once: deploy, stakes, the task, as `trainchain devnet up` does; ~25 blocks of waiting
+    saved, the protocol's part unchanged) and switches here, before any node starts. anvil's interval mining takes
+    whole seconds over RPC; any other block time restarts anvil on the same port with `--block-time` and the chain
+    it dumped (`--state`)."""
     if net.block_time is not None:
         return
     if float(block_time).is_integer():
@@ -274,7 +270,7 @@ def run_epochs_act(workdir: Path, spec, block_time: float, honest_rounds: int, c
     from node.localnet import LocalNet, wait_until
 
     epochs = honest_rounds + 1  # honest epochs, then the one with the cheating slot
-    net = LocalNet(workdir, block_time=setup_block_time(block_time))  # the set-up mined at once: begin_blocks
+    net = LocalNet(workdir, block_time=None)  # the set-up mined at once: begin_blocks
     summary: dict = {"workdir": str(workdir)}
     try:
         net.start()
@@ -471,7 +467,7 @@ def run_dispute_act(workdir: Path, console, timeout: float, timings: Timings | N
 
     timings = timings or Timings()
     timings.mark("disputes: started")
-    net = LocalNet(workdir, block_time=setup_block_time(DISPUTE_BLOCK_TIME), deploy_params=DeployParams(disputes=True))
+    net = LocalNet(workdir, block_time=None, deploy_params=DeployParams(disputes=True))
     try:
         console.rule("[bold]disputes: a lazy verifier accuses an honest trainer")
         net.start()
