@@ -25,27 +25,17 @@ OUT_MD = D.BENCH_DIR / "diloco-lr.md"
 N, OUTER_LR, OUTER_MOMENTUM = 4, 0.5, 0.5
 
 
-def run(scale: float, kind: str) -> dict:
-    from node.engine.runtime import apply_runtime_pin, compute_pin_env
-
-    spec = D._spec()
-    spec = spec.with_(lr={"max_lr": spec.lr.max_lr * scale, "min_lr": spec.lr.min_lr * scale})
-    os.environ.update(compute_pin_env(spec.runtime))  # before torch loads
-    apply_runtime_pin(spec)
-    from node.engine.genesis import make_genesis
+def run(base, scale: float, kind: str, train_ds, eval_ds, genesis: Path, work: Path) -> dict:
+    """One row: `kind` on the spec `base` with its lr schedule scaled (the genesis does not depend on the lr)."""
     from node.engine.spec import EpochConfig
 
-    train_ds, eval_ds, _, _ = D._data()
-    with tempfile.TemporaryDirectory(prefix="bench-diloco-lr-") as tmp:
-        work = Path(tmp)
-        genesis = work / "genesis.safetensors"
-        make_genesis(spec, genesis)
-        t0 = time.perf_counter()
-        if kind == "dp":
-            r = D.run_data_parallel(spec, train_ds, eval_ds, genesis, N)
-        else:
-            cfg = EpochConfig(slots=N, outer_lr=OUTER_LR, outer_momentum=OUTER_MOMENTUM, inner_moments="average")
-            r = D.run_diloco(spec, train_ds, eval_ds, genesis, N, cfg, work)
+    spec = base.with_(lr={"max_lr": base.lr.max_lr * scale, "min_lr": base.lr.min_lr * scale})
+    t0 = time.perf_counter()
+    if kind == "dp":
+        r = D.run_data_parallel(spec, train_ds, eval_ds, genesis, N)
+    else:
+        cfg = EpochConfig(slots=N, outer_lr=OUTER_LR, outer_momentum=OUTER_MOMENTUM, inner_moments="average")
+        r = D.run_diloco(spec, train_ds, eval_ds, genesis, N, cfg, work / f"{kind}-x{scale:g}")
     return {"scale": scale, "kind": kind, "H": D.H, "epochs": D.EPOCHS, "max_lr": spec.lr.max_lr,
             "eval_loss": r["eval_loss"], "seconds": round(time.perf_counter() - t0)}
 
@@ -62,13 +52,12 @@ def render(rows: list[dict]) -> str:
              "schedule (max_lr, min_lr). Shared 2-core machine; the runs are deterministic (scale 1 reproduces "
              "bench/diloco.md's H = 4 rows: dp-4 2.0645, DiLoCo 2.1272).", "",
              "| inner lr scale | max_lr | dp-4 eval loss | DiLoCo-4 eval loss | DiLoCo vs dp at this lr |", "|---|---|---|---|---|"]
+    by = {(r["scale"], r["kind"]): r for r in rows}
     for scale in sorted({r["scale"] for r in rows}):
-        dp = next((r for r in rows if r["scale"] == scale and r["kind"] == "dp"), None)
-        dl = next((r for r in rows if r["scale"] == scale and r["kind"] == "diloco"), None)
-        max_lr = (dp or dl)["max_lr"]
+        dp, dl = by.get((scale, "dp")), by.get((scale, "diloco"))
         gap = f"{(dl['eval_loss'] / dp['eval_loss'] - 1) * 100:+.1f} %" if dp and dl else ""
-        lines.append(f"| {scale:g} | {max_lr:.2g} | {dp['eval_loss']:.4f} | " if dp else f"| {scale:g} | {max_lr:.2g} | | ")
-        lines[-1] += (f"{dl['eval_loss']:.4f} | {gap} |" if dl else f" | {gap} |")
+        loss = [f"{r['eval_loss']:.4f}" if r else "" for r in (dp, dl)]
+        lines.append(f"| {scale:g} | {(dp or dl)['max_lr']:.2g} | {loss[0]} | {loss[1]} | {gap} |")
     if len(best) == 2:
         gap = (best["diloco"]["eval_loss"] / best["dp"]["eval_loss"] - 1) * 100
         lines += ["", f"Each at its own best lr: dp-4 {best['dp']['eval_loss']:.4f} (x{best['dp']['scale']:g}), DiLoCo-4 "
@@ -78,16 +67,38 @@ def render(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def parse_run(arg: str) -> tuple[float, str]:
+    """SCALE:KIND, checked before anything trains (a bad argument costs no run)."""
+    scale, _, kind = arg.partition(":")
+    if kind not in ("dp", "diloco"):
+        raise SystemExit(f"bench.diloco_lr: expected SCALE:dp or SCALE:diloco, not {arg!r}")
+    try:
+        return float(scale), kind
+    except ValueError:
+        raise SystemExit(f"bench.diloco_lr: SCALE must be a number, not {scale!r} in {arg!r}") from None
+
+
 def main(argv: list[str]) -> None:
+    runs = [parse_run(a) for a in argv]
     rows = json.loads(OUT_JSON.read_text()) if OUT_JSON.exists() else []
-    for arg in argv:
-        scale, kind = arg.split(":")
-        if kind not in ("dp", "diloco"):
-            raise SystemExit(f"bench.diloco_lr: KIND must be dp or diloco, not {kind!r}")
-        row = run(float(scale), kind)
-        rows = [r for r in rows if (r["scale"], r["kind"]) != (row["scale"], row["kind"])] + [row]
-        print(json.dumps(row), flush=True)
-        OUT_JSON.write_text(json.dumps(rows, indent=1) + "\n")
+    if runs:
+        from node.engine.runtime import apply_runtime_pin, compute_pin_env
+
+        spec = D._spec()
+        os.environ.update(compute_pin_env(spec.runtime))  # before torch loads
+        apply_runtime_pin(spec)
+        from node.engine.genesis import make_genesis
+
+        train_ds, eval_ds, _, _ = D._data()
+        with tempfile.TemporaryDirectory(prefix="bench-diloco-lr-") as tmp:
+            work = Path(tmp)
+            genesis = work / "genesis.safetensors"
+            make_genesis(spec, genesis)
+            for scale, kind in runs:
+                row = run(spec, scale, kind, train_ds, eval_ds, genesis, work)
+                rows = [r for r in rows if (r["scale"], r["kind"]) != (scale, kind)] + [row]
+                print(json.dumps(row), flush=True)
+                OUT_JSON.write_text(json.dumps(rows, indent=1) + "\n")
     if rows:
         OUT_MD.write_text(render(rows))
 
