@@ -23,10 +23,8 @@ from pathlib import Path
 import pytest
 
 from node import protocol
-from node.chain.contracts import DeployParams
-from node.localnet import LocalNet
 sys.path.append(str(Path(__file__).resolve().parents[1] / "nodes"))  # last: shadows nothing
-from nodes_helpers import NODE_CONFIG, tiny_spec  # noqa: E402  (the node suite's tiny spec and node config)
+from nodes_helpers import NODE_CONFIG, start_disputes_net, tiny_spec  # noqa: E402  (the node suite's helpers)
 
 STAKE = 4 * 10**18
 TIMEOUT = 420
@@ -35,23 +33,12 @@ TIMEOUT = 420
 JURY_WINDOWS = {"reveal_window": 24, "commit_verdicts_window": 40, "reveal_verdicts_window": 40}
 
 
-def start_appeals_net(root) -> LocalNet:
-    """A started LocalNet deployed with Disputes and Appeals (0.5 s blocks); the tiny spec's runtime pinned in this
-    process first (its genesis and dataset are built here)."""
-    from node.engine import TaskSpec, apply_runtime_pin
-    from node.engine.runtime import is_torch_loaded
-
-    if not is_torch_loaded():
-        apply_runtime_pin(TaskSpec.preset("tiny"))
-    return LocalNet(root, block_time=0.5, deploy_params=DeployParams(disputes=True)).start()
-
-
 @pytest.fixture(scope="module")
 def anet(tmp_path_factory):
     """Three honest verifier processes and an accusing one (dev accounts 2-5), two tasks: `accused` (committee of 4:
     every verifier sits on it, the accuser too) and `forged` (committee of 1; the accuser opted out of it, so it
     sits on none of its juries)."""
-    net = start_appeals_net(tmp_path_factory.mktemp("appeal-nodes"))
+    net = start_disputes_net(tmp_path_factory.mktemp("appeal-nodes"))
     try:
         net.chain = net.client()
         net.honest = [net.add_staked_node(f"verifier{i}", 2 + i, "verifier", STAKE, config=NODE_CONFIG) for i in range(3)]

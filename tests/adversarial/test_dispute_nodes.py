@@ -11,24 +11,11 @@ from pathlib import Path
 import pytest
 
 from node import protocol
-from node.chain.contracts import DeployParams
-from node.localnet import LocalNet
 sys.path.append(str(Path(__file__).resolve().parents[1] / "nodes"))  # last: shadows nothing
-from nodes_helpers import NODE_CONFIG, tiny_spec  # noqa: E402  (the node suite's tiny spec and node config)
+from nodes_helpers import NODE_CONFIG, start_disputes_net, tiny_spec  # noqa: E402  (the node suite's helpers)
 
 STAKE = 4 * 10**18
 TIMEOUT = 300
-
-
-def start_disputes_net(root) -> LocalNet:
-    """A started LocalNet deployed with Disputes (0.5 s blocks); the tiny spec's runtime pinned in this process first
-    (its genesis and dataset are built here)."""
-    from node.engine import TaskSpec, apply_runtime_pin
-    from node.engine.runtime import is_torch_loaded
-
-    if not is_torch_loaded():
-        apply_runtime_pin(TaskSpec.preset("tiny"))
-    return LocalNet(root, block_time=0.5, deploy_params=DeployParams(disputes=True)).start()
 
 
 @pytest.fixture(scope="module")

@@ -16,3 +16,16 @@ def tiny_spec(store):
         "commit_verdicts_window": 80, "reveal_verdicts_window": 120,
     })
     return spec.with_(dataset={"manifest_cid": build_dataset(demo_corpus_paths(200_000), store)})
+
+
+def start_disputes_net(root):
+    """A started LocalNet deployed with Disputes and Appeals (0.5 s blocks); the tiny spec's runtime pinned in this
+    process first (its genesis and dataset are built here)."""
+    from node.chain.contracts import DeployParams
+    from node.engine import TaskSpec, apply_runtime_pin
+    from node.engine.runtime import is_torch_loaded
+    from node.localnet import LocalNet
+
+    if not is_torch_loaded():
+        apply_runtime_pin(TaskSpec.preset("tiny"))
+    return LocalNet(root, block_time=0.5, deploy_params=DeployParams(disputes=True)).start()
