@@ -39,18 +39,78 @@ BENCH_DIR = Path(__file__).resolve().parent
 NS = [int(n) for n in os.environ.get("BENCH_EPOCHS_NS", "1,2").split(",")]
 EPOCHS = int(os.environ.get("BENCH_EPOCHS", "3"))
 HS = [int(h) for h in os.environ.get("BENCH_EPOCHS_HS", os.environ.get("BENCH_EPOCHS_H", "512,2048")).split(",")]
+# verifier processes per run: a number, or "n" for max(3, N) (a network with more slots has more verifiers: with 3,
+# every verifier sits on every slot's committee and replays all N slots one after another)
+VERIFIERS = os.environ.get("BENCH_EPOCHS_VERIFIERS", "3")
+# "native": the task pins this machine's own CPU runtime (torch version, ISA) instead of the demo preset's, for a
+# machine with another torch (the GPU machine's image); 1 thread per process either way
+RUNTIME = os.environ.get("BENCH_EPOCHS_RUNTIME", "preset")
+OUT_DIR = Path(os.environ.get("BENCH_EPOCHS_DIR", BENCH_DIR))  # where epochs.json / epochs.md go
 STAKE = 10 * 10**18
 BLOCK_TIME = 1.0
+
+
+def n_verifiers(n: int) -> int:
+    return max(3, n) if VERIFIERS == "n" else int(VERIFIERS)
+
+
+_NATIVE: dict = {}
+
+
+def native_runtime() -> dict:
+    """This machine's CPU runtime as a spec pins it (1 thread), read in a child process: the bench's own process
+    must not load torch before its pin."""
+    import subprocess
+
+    if not _NATIVE:
+        code = "import json; from node.engine.runtime import describe_runtime; print(json.dumps(describe_runtime('cpu')))"
+        env = {**os.environ, "MKL_CBWR": os.environ.get("MKL_CBWR", "AVX2")}
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env,
+                             cwd=BENCH_DIR.parent).stdout
+        _NATIVE.update(json.loads(out.strip().splitlines()[-1]), threads=1)
+    return dict(_NATIVE)
 
 
 def bench_spec(n: int, h: int):
     from node.engine import TaskSpec
 
+    spec = TaskSpec.preset("demo")
+    if RUNTIME == "native":
+        spec = spec.with_(runtime=native_runtime())
+    elif RUNTIME != "preset":
+        raise SystemExit(f"BENCH_EPOCHS_RUNTIME: 'preset' or 'native', not {RUNTIME!r}")
     # the train window grows with H (~40 steps/s on this machine, shared): the commit deadline never binds
-    return TaskSpec.preset("demo").with_(
+    return spec.with_(
         steps_per_round=h,
         epochs={"slots": n, "outer_lr": 0.7, "outer_momentum": 0.9, "claim_window": 20,
                 "train_window": min(1000, max(240, h // 10 + 120))})
+
+
+def probe_h(target_s: float, steps: int = 64) -> int:
+    """The H (a multiple of the segment length) whose slot trains in about `target_s` seconds on this machine: one
+    trainer's demo-model steps timed in this process (pinned like a node: 1 thread). For a run on a machine of
+    unknown speed (the GPU machine's CPUs), sized to fit its lease."""
+    from node.engine import apply_runtime_pin
+
+    spec = bench_spec(1, 256)  # any H: only the step is timed
+    apply_runtime_pin(spec)
+    import time as _time
+
+    from node.engine.dataset import Dataset, demo_corpus_paths
+    from node.engine.genesis import compute_genesis_state
+    from node.engine.step import Trainer
+
+    ds = Dataset(b"\n".join(p.read_bytes() for p in demo_corpus_paths(limit_bytes=1_000_000)))
+    trainer = Trainer(spec, compute_genesis_state(spec))
+    batches = [ds.batch_for(spec, g) for g in range(steps + 4)]
+    for b in batches[:4]:
+        trainer.step(b)  # warm-up
+    t = _time.perf_counter()
+    for b in batches[4:]:
+        trainer.step(b)
+    step_s = (_time.perf_counter() - t) / steps
+    seg = spec.segment_steps
+    return max(seg * 4, round(target_s / step_s / seg) * seg)
 
 
 # ------------------------------------------------------------ the computation (pure: tests/bench/test_epochs.py)
@@ -122,11 +182,12 @@ def run_n(n: int, h: int, root: Path) -> dict:
     from node.localnet import LocalNet, wait_until
     from node.roles.db import NodeDB
 
-    net = LocalNet(root, block_time=BLOCK_TIME)
+    v = n_verifiers(n)
+    net = LocalNet(root, block_time=BLOCK_TIME, n_accounts=max(10, 1 + n + v))
     try:
         net.start()
         trainers = [net.add_staked_node(f"trainer{i}", 1 + i, "trainer", STAKE) for i in range(n)]
-        verifiers = [net.add_staked_node(f"verifier{i}", 1 + n + i, "verifier", STAKE) for i in range(3)]
+        verifiers = [net.add_staked_node(f"verifier{i}", 1 + n + i, "verifier", STAKE) for i in range(v)]
         spec = bench_spec(n, h).with_(dataset={"manifest_cid": build_dataset(demo_corpus_paths(), net.store())})
         task_id = net.create_task(spec, 5 * 10**18)["task_id"]
         vprocs = [net.spawn_verifier(v) for v in verifiers]
@@ -222,7 +283,7 @@ def run_n(n: int, h: int, root: Path) -> dict:
                 "steps_per_s": round(steps / span, 2), "pure_steps_per_s": pure, "ratio": ratio(steps / span, pure),
                 "steady": {**steady, "ratio": ratio(steady["steps_per_s"], pure)},
                 "steady_commits": {**by_commits, "ratio": ratio(by_commits["steps_per_s"], pure)},
-                "verifier_cpu_s": round(sum(cpu.values()), 1)}
+                "verifiers": v, "verifier_cpu_s": round(sum(cpu.values()), 1)}
     finally:
         net.stop()
 
@@ -236,9 +297,13 @@ def write_md(results: list[dict]) -> str:
     (/proc/loadavg) before and after it."""
     hs = ", ".join(str(h) for h in sorted({r["H"] for r in results}))
     epochs = max(len(r["epochs"]) for r in results)
+    cores = " or ".join(str(c) for c in sorted({(r.get("bench") or {}).get("machine", {}).get("cpus") or os.cpu_count()
+                                                 for r in results}))
+    vs = " or ".join(sorted({"max(3, N)" if r.get("verifiers", 3) == max(3, r["n"]) and r["n"] > 3 else
+                             str(r.get("verifiers", 3)) for r in results}))
     lines = ["# Verified DiLoCo epochs: throughput (`python -m bench.epochs`)", "",
-             f"Demo model, H = {hs} steps per slot, {epochs} epochs per run; LocalNet on this machine (anvil, 1 s blocks, "
-             f"{os.cpu_count()} cores shared by the N trainer processes, 3 verifier processes and anvil); DiLoCo's outer "
+             f"Demo model, H = {hs} steps per slot, {epochs} epochs per run; LocalNet (anvil, 1 s blocks, "
+             f"{cores} cores shared by the N trainer processes (1 thread each), {vs} verifier processes and anvil); DiLoCo's outer "
              "step (lr 0.7, Nesterov 0.9); trainers train ahead (§3.6): since 232ac36 a trainer alone in its epoch "
              "starts at its own commit, else (and in runs whose line names no commit) at the last ends reveal. "
              + runs_line(results), "",
@@ -322,7 +387,9 @@ def runs_line(results: list[dict]) -> str:
         hs = sorted({x["H"] for x in results if x.get("bench") == b})
         ns = sorted({x["n"] for x in results if x.get("bench") == b})
         at = f" at {b['commit']}" if b.get("commit") else ""
-        parts.append(f"H = {', '.join(map(str, hs))}, N = {', '.join(map(str, ns))}: run {b['started']}{at}, {b['seconds']:.0f} s, "
+        m = b.get("machine")
+        on = f" on {m['cpus']} cores ({m['cpu']}, runtime {m['runtime']})" if m else ""
+        parts.append(f"H = {', '.join(map(str, hs))}, N = {', '.join(map(str, ns))}: run {b['started']}{at}{on}, {b['seconds']:.0f} s, "
                      f"load average (1 min) {b['load_before']:.2f} before, {b['load_after']:.2f} after")
     return ("Runs: " + "; ".join(parts) + ".") if parts else ""
 
@@ -351,17 +418,38 @@ def main() -> list[dict]:
     return out
 
 
+def machine() -> dict:
+    """Where a run ran: its cores and CPU model (a run on the GPU machine is not a run on the 2-core CI box)."""
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), None) if Path("/proc/cpuinfo").exists() else None
+    return {"cpus": os.cpu_count(), "cpu": model, "runtime": RUNTIME}
+
+
+def write(res: list[dict], out_dir: Path) -> str:
+    md = write_md(res)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "epochs.json").write_text(json.dumps(res, indent=1) + "\n")
+    (out_dir / "epochs.md").write_text(md)
+    return md
+
+
 if __name__ == "__main__":
-    started, load0, commit = time.time(), os.getloadavg()[0], git_commit()  # the code the run starts with
+    if sys.argv[1:2] == ["probe"]:  # python -m bench.epochs probe SECONDS: the H of a slot trained in ~SECONDS here
+        print(probe_h(float(sys.argv[2])))
+        sys.exit(0)
+    if sys.argv[1:2] == ["md"]:  # python -m bench.epochs md OUT_DIR RUNS.json...: one report of runs made elsewhere
+        runs = [r for f in sys.argv[3:] for r in json.loads(Path(f).read_text())]
+        print(write(sorted(runs, key=lambda r: (r["H"], r["n"])), Path(sys.argv[2])))
+        sys.exit(0)
+    started, load0 = time.time(), os.getloadavg()[0]
+    commit = os.environ.get("BENCH_COMMIT") or git_commit()  # the code the run starts with (a copy has no .git)
     res = main()
     run = {"started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)), "seconds": round(time.time() - started),
-           "load_before": round(load0, 2), "load_after": round(os.getloadavg()[0], 2), "commit": commit}
+           "load_before": round(load0, 2), "load_after": round(os.getloadavg()[0], 2), "commit": commit,
+           "machine": machine()}
     res = [{**r, "bench": run} for r in res]
-    path = BENCH_DIR / "epochs.json"
+    path = OUT_DIR / "epochs.json"
     if os.environ.get("BENCH_EPOCHS_MERGE") == "1" and path.exists():
         res = merge(json.loads(path.read_text()), res)
-    md = write_md(res)
-    path.write_text(json.dumps(res, indent=1) + "\n")
-    (BENCH_DIR / "epochs.md").write_text(md)
-    print(md)
+    print(write(res, OUT_DIR))
     sys.exit(0)
