@@ -317,16 +317,17 @@ def write_md(results: list[dict]) -> str:
              "before trains through the previous epoch's protocol, so over 3 epochs the close-to-close periods borrow "
              "from the first epoch's cold latency; commit to commit counts each slot's training once; runs before "
              "b76505e did not record it).", "",
-             "| N | H | periods (s) | mean period (s) | slowest slot's training (s) | steady overhead | steady verified steps / s "
+             "| N | H | cores | verifiers | periods (s) | mean period (s) | slowest slot's training (s) | steady overhead | steady verified steps / s "
              "| ratio | whole run: steps / span (s) | verified steps / s | ratio | one trainer's pure steps / s | verifier CPU (s) "
              "| by commits: periods (s) | by commits: overhead |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         s = r["steady"]
+        cores = ((r.get("bench") or {}).get("machine") or {}).get("cpus") or "2"  # runs before 6844389: this 2-core box
         per = ", ".join(f"{p['period_s']}" for p in s["periods"])
         c = r.get("steady_commits")
         by_commits = (f"{', '.join(str(p['period_s']) for p in c['periods'])} | {pct(c['overhead'])}" if c else "n/a | n/a")
-        lines.append(f"| {r['n']} | {r['H']} | {per} | {s['period_s']} | {s['slowest_train_s']} | **{pct(s['overhead'])}** | "
+        lines.append(f"| {r['n']} | {r['H']} | {cores} | {r.get('verifiers', 3)} | {per} | {s['period_s']} | {s['slowest_train_s']} | **{pct(s['overhead'])}** | "
                      f"{s['steps_per_s']} | {s['ratio']} | {r['verified_steps']} / {r['span_s']} | {r['steps_per_s']} | "
                      f"{r['ratio']} | {r['pure_steps_per_s']} | {r['verifier_cpu_s']} | {by_commits} |")
     lines += ["", "## Per epoch (latency, not throughput)", "",

@@ -33,7 +33,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 CORPUS_BYTES = 1_000_000
 CHECK_PRESET = "875k"  # the model of determinism.md
+# exact mode's cross-runtime check: the demo model (an exact 875k step takes ~1.8 s on one CPU thread, so 32 steps on
+# two CPU runtimes used most of a device lease); the exact-vs-plain step time is still taken on CHECK_PRESET
+EXACT_PRESET = "demo"
 TIMING = [("875k", 5), ("10m", 5), ("100m", 3)]
+WORKER_TIMEOUT_S = 240  # one worker process: a stuck stage reports an error instead of eating the lease
 
 
 def _dataset():
@@ -110,7 +114,11 @@ def _run_worker(name: str, spec: Path, env_extra: dict | None = None, **kw) -> d
                                                             "ATEN_CPU_CAPABILITY", "MKL_CBWR", "TRAINCHAIN_DEVICE")}
     env.update(env_extra or {})  # exact mode: the process's own runtime (threads, ISA, MKL path, device)
     t = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=WORKER_TIMEOUT_S)
+    except subprocess.TimeoutExpired as exc:
+        err = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else (exc.stderr or "")
+        return {"error": f"timeout: worker {name} ran past {WORKER_TIMEOUT_S} s\n{err[-2000:]}", "wall_s": WORKER_TIMEOUT_S}
     wall = time.perf_counter() - t
     if proc.returncode != 0:
         return {"error": proc.stderr[-3000:], "wall_s": wall}
@@ -165,56 +173,76 @@ def driver(args) -> dict:
         return _write_report(out_dir, res, started)
     DESCRIBED[device] = _describe(device)
     res: dict = {"machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
-                             "runtime": DESCRIBED[device]}, "device": device}
+                             "runtime": DESCRIBED[device]}, "device": device, "stages_s": {}}
     started = time.perf_counter()
-    try:
-        import torch
+    if device == "cuda":
+        p = torch.cuda.get_device_properties(0)
+        res["machine"]["gpu"] = {"name": p.name, "sm_count": p.multi_processor_count,
+                                 "memory_gib": round(p.total_memory / 2**30, 1)}
+    spec = _make_spec(work / "spec.json", CHECK_PRESET, device, 1, steps_per_round=32, segment_steps=8)
+    genesis = work / "genesis.safetensors"
+    genesis.unlink(missing_ok=True)  # made by the first training, loaded by the others
+    runs: dict = {}
 
-        if device == "cuda":
-            p = torch.cuda.get_device_properties(0)
-            res["machine"]["gpu"] = {"name": p.name, "sm_count": p.multi_processor_count,
-                                     "memory_gib": round(p.total_memory / 2**30, 1)}
-        # 1. two trainings in separate processes, same spec, same genesis file
-        spec = _make_spec(work / "spec.json", CHECK_PRESET, device, 1, steps_per_round=32, segment_steps=8)
-        genesis_old = work / "genesis.safetensors"
-        genesis_old.unlink(missing_ok=True)
-        genesis = work / "genesis.safetensors"
-        a = _run_worker("train", spec, dir=work / "a", genesis=genesis)
+    def two_trainings() -> dict:  # 2. two trainings in separate processes, same spec, same genesis file
+        runs["a"] = a = _run_worker("train", spec, dir=work / "a", genesis=genesis)
         b = _run_worker("train", spec, dir=work / "b", genesis=genesis)
-        same = "error" not in a and "error" not in b and a["boundary_hashes"] == b["boundary_hashes"]
-        res["two_trainings"] = {"bit_exact": same, "a": _brief(a), "b": _brief(b)}
-        # 2. replay every segment of run a in a third process
+        return {"bit_exact": "error" not in a and "error" not in b and a["boundary_hashes"] == b["boundary_hashes"],
+                "a": _brief(a), "b": _brief(b)}
+
+    def replay() -> dict:  # 3. replay every segment of run a in a third process
         r = _run_worker("replay", spec, dir=work / "a")
-        res["replay"] = {"all_segments_bit_exact": bool(r.get("segments_bit_exact")) and all(r["segments_bit_exact"]),
-                         **{k: v for k, v in r.items() if k != "corpus_sha256"}}
-        # 3. the same spec trained on the CPU: does device change the bits? (expected: yes)
-        if device != "cpu":
-            cspec = _make_spec(work / "spec_cpu.json", CHECK_PRESET, "cpu", cpu_threads, steps_per_round=32,
-                               segment_steps=8)
-            c = _run_worker("train", cspec, dir=work / "c", genesis=genesis)
-            res["cpu_vs_gpu"] = {
-                "same_genesis": "error" not in c and c["boundary_hashes"][0] == a.get("boundary_hashes", [None])[0],
+        return {"all_segments_bit_exact": bool(r.get("segments_bit_exact")) and all(r["segments_bit_exact"]),
+                **{k: v for k, v in r.items() if k != "corpus_sha256"}}
+
+    def cpu_vs_gpu() -> dict:  # 4. the same spec trained on the CPU: does the device change the bits? (expected: yes)
+        a = runs.get("a", {})
+        cspec = _make_spec(work / "spec_cpu.json", CHECK_PRESET, "cpu", cpu_threads, steps_per_round=32,
+                           segment_steps=8)
+        c = _run_worker("train", cspec, dir=work / "c", genesis=genesis)
+        return {"same_genesis": "error" not in c and c["boundary_hashes"][0] == a.get("boundary_hashes", [None])[0],
                 "same_after_first_segment": "error" not in c and "error" not in a
                 and c["boundary_hashes"][1] == a["boundary_hashes"][1],
                 "cpu": _brief(c)}
-        # 4. the pin refuses another GPU model / CUDA version
-        res["refusal"] = _check_refusal(work, device)
-        # 5. exact mode: one trace root on every runtime and device
-        res["exact"] = _check_exact(work, device, cpu_threads, gpu=device == "cuda")
-        # 6. step times, CPU vs device
+
+    def step_times() -> dict:  # 6. step times, CPU vs device
         timing = {}
         for preset, steps in TIMING:
             row = {}
             for dev, threads in ((device, 1), ("cpu", cpu_threads)):
                 if dev == device and dev == "cpu" and threads != cpu_threads:
                     continue
-                s = _make_spec(work / f"t_{preset}_{dev}.json", preset, dev, threads)
-                row[dev] = _run_worker("time", s, steps=steps)
+                row[dev] = _run_worker("time", _make_spec(work / f"t_{preset}_{dev}.json", preset, dev, threads),
+                                       steps=steps)
             timing[preset] = row
-        res["step_times"] = timing
-    except Exception:
-        res["driver_error"] = traceback.format_exc()
+        return timing
+
+    # the stages in order of what a lease most needs to learn (exact mode across devices was never run on a GPU
+    # before); after each one the report is written again, so a run cut off by its lease keeps what it did
+    stages = [("exact", lambda: _check_exact(work, device, cpu_threads, gpu=device == "cuda")),
+              ("two_trainings", two_trainings), ("replay", replay)]
+    if device != "cpu":
+        stages.append(("cpu_vs_gpu", cpu_vs_gpu))
+    stages += [("refusal", lambda: _check_refusal(work, device)),  # 5. the pin refuses another GPU model
+               ("step_times", step_times)]
+    res["stages_planned"] = [name for name, _ in stages]
+    for name, run in stages:
+        t = time.perf_counter()
+        _progress(f"{name}: started", started)
+        try:
+            res[name] = run()
+        except Exception:
+            res["driver_error"] = traceback.format_exc()
+            _progress(f"{name}: failed\n{res['driver_error']}", started)
+            break
+        res["stages_s"][name] = round(time.perf_counter() - t, 1)
+        _progress(f"{name}: done in {res['stages_s'][name]:.0f} s", started)
+        _write_report(out_dir, res, started)
     return _write_report(out_dir, res, started)
+
+
+def _progress(msg: str, started: float) -> None:
+    print(f"[gpu_check {time.perf_counter() - started:6.0f} s] {msg}", file=sys.stderr, flush=True)
 
 
 def _write_report(out_dir: Path, res: dict, started: float) -> dict:
@@ -230,7 +258,7 @@ def _check_exact(work: Path, device: str, cpu_threads: int, gpu: bool) -> dict:
     every trace root must be the same. Also the exact vs plain step time on the device."""
     from node.engine.spec import RuntimePin, TaskSpec
 
-    spec = TaskSpec.preset(CHECK_PRESET).with_(runtime=RuntimePin.exact(), steps_per_round=32, segment_steps=8)
+    spec = TaskSpec.preset(EXACT_PRESET).with_(runtime=RuntimePin.exact(), steps_per_round=32, segment_steps=8)
     path = work / "spec_exact.json"
     path.write_bytes(spec.canonical_json())
     genesis = work / "genesis_exact.safetensors"
@@ -253,10 +281,15 @@ def _check_exact(work: Path, device: str, cpu_threads: int, gpu: bool) -> dict:
            "runs": {name: _brief(r) for name, r in runs.items()},
            "gpu": "run" if gpu else "not run: no CUDA GPU available on this machine"}
     if gpu:
-        plain = _make_spec(work / "t_exact_plain.json", CHECK_PRESET, device, 1)
-        out["device_step_s"] = {"plain": _run_worker("time", plain, steps=5).get("step_s_min"),
-                                "exact": _run_worker("time", path, {"TRAINCHAIN_DEVICE": device}, steps=5)
-                                .get("step_s_min")}
+        # the exact step against the plain one on the device, on both models
+        out["device_step_s"] = {}
+        for preset in dict.fromkeys((EXACT_PRESET, CHECK_PRESET)):
+            plain = _make_spec(work / f"t_exact_plain_{preset}.json", preset, device, 1)
+            exact = work / f"t_exact_{preset}.json"
+            exact.write_bytes(TaskSpec.preset(preset).with_(runtime=RuntimePin.exact()).canonical_json())
+            out["device_step_s"][preset] = {
+                "plain": _run_worker("time", plain, steps=5).get("step_s_min"),
+                "exact": _run_worker("time", exact, {"TRAINCHAIN_DEVICE": device}, steps=5).get("step_s_min")}
     return out
 
 
@@ -292,6 +325,11 @@ def _markdown(res: dict) -> str:
              f"Device: {where}; "
              f"runtime pinned: `{json.dumps(m['runtime'])}`; {m['cpu_count']} CPU cores. "
              f"Produced by `scripts/gpu_check.sh` in {res['wall_s']:.0f} s.", ""]
+    if res.get("stages_planned"):
+        done = res.get("stages_s", {})
+        missing = [n for n in res["stages_planned"] if n not in done]
+        lines += ["Stages (s): " + ", ".join(f"{n} {t:.0f}" for n, t in done.items())
+                  + (f"; **not run** (failed or cut off): {', '.join(missing)}" if missing else "") + ".", ""]
     if "driver_error" in res:
         lines += ["Driver error:", "```", res["driver_error"], "```", ""]
     t = res.get("two_trainings")
@@ -316,14 +354,13 @@ def _markdown(res: dict) -> str:
         lines += [f"- GPU: {res['gpu']}."]
     x = res.get("exact")
     if x:
-        lines += [f"- Exact mode (runtime.mode = exact, {CHECK_PRESET}, 32 steps): one trace root on every runtime"
+        lines += [f"- Exact mode (runtime.mode = exact, {EXACT_PRESET} model, 32 steps): one trace root on every runtime"
                   f"{' and the GPU' if x['gpu'] == 'run' else ''}: **{'yes' if x['same_trace_root'] else 'NO'}** "
                   f"(GPU part: {x['gpu']})."]
         lines += [f"  - {name}: {root}" for name, root in x["trace_roots"].items()]
-        if x.get("device_step_s"):
-            t = x["device_step_s"]
+        for preset, t in (x.get("device_step_s") or {}).items():
             ratio = t["exact"] / t["plain"] if t.get("exact") and t.get("plain") else None
-            lines += [f"  - step on the device: plain {t['plain']}, exact {t['exact']} s"
+            lines += [f"  - {preset} step on the device: plain {t['plain']}, exact {t['exact']} s"
                       + (f" ({ratio:.2f}x; target <= 2x)" if ratio else "")]
     if res.get("step_times"):
         lines += ["", "| model | device | threads | step (median) | step (min) |", "|---|---|---|---|---|"]
@@ -350,8 +387,8 @@ def main() -> int:
     p.add_argument("--quick", action="store_true", help="tiny models only (to test the script itself)")
     args = p.parse_args()
     if args.quick:
-        global CHECK_PRESET, TIMING
-        CHECK_PRESET, TIMING = "tiny", [("tiny", 3)]
+        global CHECK_PRESET, EXACT_PRESET, TIMING
+        CHECK_PRESET, EXACT_PRESET, TIMING = "tiny", "tiny", [("tiny", 3)]
     if args.worker:
         print(json.dumps(worker(args)))
         return 0
