@@ -38,6 +38,9 @@ from pathlib import Path
 BENCH_DIR = Path(__file__).resolve().parent
 NS = [int(n) for n in os.environ.get("BENCH_EPOCHS_NS", "1,2").split(",")]
 EPOCHS = int(os.environ.get("BENCH_EPOCHS", "3"))
+# seconds from a run's start after which it stops waiting and reports the epochs that closed (a run on a lent machine
+# must end inside its lease: one cut off by a timeout reports nothing); unset: wait for all EPOCHS
+DEADLINE = float(os.environ["BENCH_EPOCHS_DEADLINE"]) if os.environ.get("BENCH_EPOCHS_DEADLINE") else None
 HS = [int(h) for h in os.environ.get("BENCH_EPOCHS_HS", os.environ.get("BENCH_EPOCHS_H", "512,2048")).split(",")]
 # verifier processes per run: a number, or "n" for max(3, N) (a network with more slots has more verifiers: with 3,
 # every verifier sits on every slot's committee and replays all N slots one after another)
@@ -110,7 +113,7 @@ def probe_h(target_s: float, steps: int = 64) -> int:
         trainer.step(b)
     step_s = (_time.perf_counter() - t) / steps
     seg = spec.segment_steps
-    return max(seg * 4, round(target_s / step_s / seg) * seg)
+    return max(seg * 8, round(target_s / step_s / seg) * seg)  # >= 5 segments: the task preflight
 
 
 # ------------------------------------------------------------ the computation (pure: tests/bench/test_epochs.py)
@@ -182,7 +185,7 @@ def run_n(n: int, h: int, root: Path) -> dict:
     from node.localnet import LocalNet, wait_until
     from node.roles.db import NodeDB
 
-    v = n_verifiers(n)
+    t0, v = time.time(), n_verifiers(n)
     net = LocalNet(root, block_time=BLOCK_TIME, n_accounts=max(10, 1 + n + v))
     try:
         net.start()
@@ -202,15 +205,31 @@ def run_n(n: int, h: int, root: Path) -> dict:
                 except psutil.Error:
                     pass
 
-        wait_until(lambda: all(p.poll() is not None for p in tprocs), 600 * EPOCHS * max(1, h // 512), interval=1.0,
-                   what=f"{EPOCHS} epochs of {n} slot(s), H = {h}", on_poll=sample_cpu)
-        for name in [t.name for t in trainers]:
-            if net.procs[name].returncode != 0:
-                raise RuntimeError(f"{name} exited {net.procs[name].returncode}:\n{net.log_tail(name)}")
         chain = net.client()
+        seen: set[int] = set()
+
+        def poll():  # the verifiers' CPU; each epoch's close on stderr (how far a run got, should it be cut off)
+            sample_cpu()
+            for ev in chain.events("EpochClosed", task_id=task_id):
+                if ev["args"]["epoch"] not in seen:
+                    seen.add(ev["args"]["epoch"])
+                    print(f"[bench.epochs N = {n}, H = {h}, {time.time() - t0:.0f} s] epoch {ev['args']['epoch']} closed, "
+                          f"block {ev['blockNumber']}", file=sys.stderr, flush=True)
+
+        def finished() -> bool:
+            return all(p.poll() is not None for p in tprocs) or (DEADLINE is not None and time.time() - t0 > DEADLINE)
+
+        wait_until(finished, 600 * EPOCHS * max(1, h // 512), interval=1.0,
+                   what=f"{EPOCHS} epochs of {n} slot(s), H = {h}", on_poll=poll)
+        for name in [t.name for t in trainers]:
+            if net.procs[name].returncode not in (0, None):  # None: still training when the deadline came
+                raise RuntimeError(f"{name} exited {net.procs[name].returncode}:\n{net.log_tail(name)}")
         ts = lambda b: chain.w3.eth.get_block(b)["timestamp"]  # noqa: E731
         opened = {e["args"]["epoch"]: e["blockNumber"] for e in chain.events("EpochOpened", task_id=task_id)}
         closed = {e["args"]["epoch"]: e for e in chain.events("EpochClosed", task_id=task_id)}
+        n_epochs = next(e for e in range(EPOCHS + 1) if e not in closed)  # the epochs that closed, 0 .. n_epochs - 1
+        if not n_epochs:
+            raise RuntimeError(f"N = {n}, H = {h}: no epoch closed before the deadline ({DEADLINE} s)")
         train_s, ahead = {}, {}  # slot id -> the trainer's pure training seconds; -> whether it was trained ahead
         ahead_from: dict[int, int] = {}  # epoch e -> the block the last of its trainers started training e+1 ahead
         for t in trainers:
@@ -220,7 +239,7 @@ def run_n(n: int, h: int, root: Path) -> dict:
                         train_s[row["round_id"]] = row["seconds"]
                     elif row["stage"] == "aggregate_ahead":
                         ahead[row["round_id"]] = True
-                for e in range(EPOCHS):
+                for e in range(n_epochs):
                     block = (db.get_json(f"slot:{task_id}:{e}") or {}).get("ahead_started")
                     if isinstance(block, int) and not isinstance(block, bool):
                         ahead_from[e] = max(ahead_from.get(e, 0), block)
@@ -238,7 +257,7 @@ def run_n(n: int, h: int, root: Path) -> dict:
                      else (ev["args"].get("task_id"), ev["args"].get("epoch")))
                 phase_at[k] = max(phase_at.get(k, 0), ev["blockNumber"])
         epochs, slowest, closed_ts, commit_ts, n_accepted = [], {}, {}, {}, {}
-        for e in range(EPOCHS):
+        for e in range(n_epochs):
             ep = chain.get_epoch(task_id, e)
             close_block = closed[e]["blockNumber"]
             wall = ts(close_block) - ts(opened[e])
@@ -270,7 +289,7 @@ def run_n(n: int, h: int, root: Path) -> dict:
                            "ahead_window_s": ts(close_block) - ts(ahead_start) if ahead_start else None,
                            "round_phases": round_phases(phase_at, slots),
                            "aggregation_phases": aggregation_phases(phase_at, task_id, e, final, close_block)})
-        span = ts(closed[EPOCHS - 1]["blockNumber"]) - ts(opened[0])
+        span = ts(closed[n_epochs - 1]["blockNumber"]) - ts(opened[0])
         steps = sum(len(e["accepted"]) for e in epochs) * h
         pure = pure_steps_per_s(list(train_s.values()), h)
         steady = steady_state(closed_ts, slowest, n_accepted, h)
@@ -283,7 +302,7 @@ def run_n(n: int, h: int, root: Path) -> dict:
                 "steps_per_s": round(steps / span, 2), "pure_steps_per_s": pure, "ratio": ratio(steps / span, pure),
                 "steady": {**steady, "ratio": ratio(steady["steps_per_s"], pure)},
                 "steady_commits": {**by_commits, "ratio": ratio(by_commits["steps_per_s"], pure)},
-                "verifiers": v, "verifier_cpu_s": round(sum(cpu.values()), 1)}
+                "epochs_asked": EPOCHS, "verifiers": v, "verifier_cpu_s": round(sum(cpu.values()), 1)}
     finally:
         net.stop()
 
@@ -390,6 +409,9 @@ def runs_line(results: list[dict]) -> str:
         at = f" at {b['commit']}" if b.get("commit") else ""
         m = b.get("machine")
         on = f" on {m['cpus']} cores ({m['cpu']}, runtime {m['runtime']})" if m else ""
+        cut = [f"N = {x['n']}: {len(x['epochs'])} of {x['epochs_asked']} epochs closed before its deadline"
+               for x in results if x.get("bench") == b and len(x["epochs"]) < x.get("epochs_asked", 0)]
+        on += "".join(f" ({c})" for c in cut) + (f" ({b['note']})" if b.get("note") else "")
         parts.append(f"H = {', '.join(map(str, hs))}, N = {', '.join(map(str, ns))}: run {b['started']}{at}{on}, {b['seconds']:.0f} s, "
                      f"load average (1 min) {b['load_before']:.2f} before, {b['load_after']:.2f} after")
     return ("Runs: " + "; ".join(parts) + ".") if parts else ""
