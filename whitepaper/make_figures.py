@@ -554,11 +554,12 @@ def epochs_table(path: Path) -> str:
     if not res or "steady" not in res[0]:
         return bench_tables.pending("`python -m bench.epochs` (the steady-state measure) → `bench/epochs.md`")
     pct = lambda x: f"{x * 100:.0f} %" if x is not None else "n/a"  # noqa: E731
-    lines = ["| N | H | period (s) | slowest slot's training (s) | steady overhead | overhead, commit to commit | "
+    lines = ["| N | H | cores | period (s) | slowest slot's training (s) | steady overhead | overhead, commit to commit | "
              "verified steps / s | vs one trainer's pure rate | not hidden: commit → training ahead starts (blocks) | "
              "hidden: → finalized + aggregation + next claim (blocks) | verifier CPU (s) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in res:
+        cores = ((r.get("bench") or {}).get("machine") or {}).get("cpus") or 2  # runs before the record: the 2-core box
         s, later = r["steady"], [e for e in r["epochs"] if e["epoch"] >= 1] or r["epochs"]
 
         def blocks(keys, eps=later):
@@ -572,11 +573,13 @@ def epochs_table(path: Path) -> str:
         started = [e for e in r["epochs"] if e.get("to_ahead_start") is not None]
         not_hidden = blocks(["to_ahead_start"], started) if started else blocks(["to_ends_revealed"])
         by_commits = f"**{pct(r['steady_commits']['overhead'])}**" if r.get("steady_commits") else "n/a (older run)"
-        lines.append(f"| {r['n']} | {r['H']:,} | {s['period_s']} | {s['slowest_train_s']} | **{pct(s['overhead'])}** | "
+        lines.append(f"| {r['n']} | {r['H']:,} | {cores} | {s['period_s']} | {s['slowest_train_s']} | **{pct(s['overhead'])}** | "
                      f"{by_commits} | {s['steps_per_s']} | {s['ratio']}× | {not_hidden} | {hid} | {r['verifier_cpu_s']} |")
     epochs = max(len(r["epochs"]) for r in res)
-    return ("\n".join(lines) + f"\n\n{epochs} epochs per run; LocalNet (anvil, 1 s blocks) on a "
-            "2-core machine, the N trainers, 3 verifiers and anvil sharing its cores; demo model. Period: the mean time "
+    return ("\n".join(lines) + f"\n\n{epochs} epochs per run; LocalNet (anvil, 1 s blocks) on the 2-core machine "
+            "(the N trainers, 3 verifiers and anvil sharing its cores) or, where cores says 16, on the GPU machine's 16 "
+            "CPU cores (Intel Xeon; max(3, N) verifiers; the task pinned to that machine's own CPU runtime; each "
+            "trainer a process of 1 thread); demo model. Period: the mean time "
             "between consecutive EpochClosed events (the pace with training ahead); overhead: Σ period / Σ the slowest "
             "slot's pure training of the same epochs − 1 (training measured under the run's load); verified steps / s "
             "over the periods, against one trainer's pure-training rate (N with no overhead). Blocks (epochs ≥ 1, "
