@@ -14,4 +14,5 @@ if [ -z "${TRAINCHAIN_ANVIL:-}" ] && [ ! -x node_modules/.bin/anvil ] && [ -f .d
   chmod +x /tmp/bin/anvil
   export TRAINCHAIN_ANVIL=/tmp/bin/anvil
 fi
+if [ -z "${BENCH_COMMIT:-}" ] && [ -f .device/commit ]; then export BENCH_COMMIT=$(cat .device/commit); fi
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1

@@ -26,4 +26,5 @@ for p in aiohttp aiohappyeyeballs aiosignal attrs certifi charset_normalizer fro
 done
 xz -T2 -6 -c node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil >.device/anvil.xz
 .venv/bin/python -c "from node.chain.contracts import compile_contracts; compile_contracts()"  # fills build/trainchain
+git rev-parse --short HEAD >.device/commit  # the copy on the device has no .git: the reports name this commit
 du -sh .whl .device build/trainchain
