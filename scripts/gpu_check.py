@@ -173,7 +173,8 @@ def driver(args) -> dict:
         return _write_report(out_dir, res, started)
     DESCRIBED[device] = _describe(device)
     res: dict = {"machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
-                             "runtime": DESCRIBED[device]}, "device": device, "stages_s": {}}
+                             "runtime": DESCRIBED[device]}, "device": device, "stages_s": {},
+                 "commit": os.environ.get("BENCH_COMMIT")}  # device_env.sh: the copy on a lent machine has no .git
     started = time.perf_counter()
     if device == "cuda":
         p = torch.cuda.get_device_properties(0)
@@ -324,7 +325,8 @@ def _markdown(res: dict) -> str:
     lines = ["# GPU check", "",
              f"Device: {where}; "
              f"runtime pinned: `{json.dumps(m['runtime'])}`; {m['cpu_count']} CPU cores. "
-             f"Produced by `scripts/gpu_check.sh` in {res['wall_s']:.0f} s.", ""]
+             f"Produced by `scripts/gpu_check.sh`{' at ' + res['commit'] if res.get('commit') else ''} in "
+             f"{res['wall_s']:.0f} s.", ""]
     if res.get("stages_planned"):
         done = res.get("stages_s", {})
         missing = [n for n in res["stages_planned"] if n not in done]
