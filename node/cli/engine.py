@@ -86,19 +86,22 @@ def spec() -> None:
               help="With --slots: the outer step's learning rate (default DiLoCo's 0.7).")
 @click.option("--outer-momentum", type=click.FloatRange(0, 1, max_open=True), default=None,
               help="With --slots: the outer step's Nesterov momentum (default DiLoCo's 0.9).")
+@click.option("--inner-moments", type=click.Choice(["corrected", "average", "reset"]), default=None,
+              help="With --slots: the inner AdamW moments after the outer step (default average; corrected: m "
+                   "averaged, v the second moment data-parallel would have; bench/diloco-moments.md).")
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 @DATADIR_OPTION
 @IPFS_API_OPTION
 @JSON_OPTION
 def spec_init(out, preset, dataset_cid, mode, device, threads, pin_local, steps_per_round, segment_steps, slots,
-              outer_lr, outer_momentum, force, datadir, ipfs_api, as_json):
+              outer_lr, outer_momentum, inner_moments, force, datadir, ipfs_api, as_json):
     """Write a task spec (the demo preset by default)."""
     from node.engine.spec import TaskSpec
 
     if out.exists() and not force:
         raise click.ClickException(f"spec: {out} exists (use --force to overwrite)")
-    if slots is None and (outer_lr is not None or outer_momentum is not None):
-        raise click.UsageError("--outer-lr / --outer-momentum need --slots (an epoch task)")
+    if slots is None and (outer_lr is not None or outer_momentum is not None or inner_moments is not None):
+        raise click.UsageError("--outer-lr / --outer-momentum / --inner-moments need --slots (an epoch task)")
     if mode == "exact" and (threads or pin_local or device != "cpu"):
         raise click.UsageError("--mode exact pins no device, threads or local runtime (any machine replays it)")
     try:
@@ -118,6 +121,8 @@ def spec_init(out, preset, dataset_cid, mode, device, threads, pin_local, steps_
                 epochs["outer_lr"] = outer_lr
             if outer_momentum is not None:
                 epochs["outer_momentum"] = outer_momentum
+            if inner_moments is not None:
+                epochs["inner_moments"] = inner_moments
             changes["epochs"] = epochs
         runtime = {"device": device}
         if mode == "exact":

@@ -77,7 +77,7 @@ def compute_aggregate(spec, store, base: StateRef, finals: list[SlotFinal], work
     base_state = fetch_state(store, base, workdir / f"{base.cid}.safetensors")
     ordered = sorted(finals, key=lambda f: f.index)
     states = [fetch_state(store, f.final, workdir / f"{f.final.cid}.safetensors") for f in ordered]
-    state = compute_outer_step(base_state, states, spec.epochs)
+    state = compute_outer_step(base_state, states, spec.epochs, spec.optimizer)
     key = "-".join(str(f.index) for f in ordered) or "none"
     path = workdir / f"aggregate-{base.state_hash.hex()[:12]}-{key}.safetensors"
     h = save_epoch_state(spec, state, path)

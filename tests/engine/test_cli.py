@@ -50,3 +50,24 @@ def test_bad_input_gives_a_one_line_error(tmp_path, datadir):
     assert r.exit_code != 0 and "spec: invalid task spec" in r.output
     r = runner.invoke(cli, ["dataset", "build", "--datadir", str(datadir)])
     assert r.exit_code != 0 and "PATH... or --demo" in r.output
+
+
+def test_spec_init_epoch_task_takes_the_outer_optimizer_and_inner_moments(tmp_path, datadir, store):
+    runner = CliRunner()
+    (tmp_path / "a.txt").write_text("some text " * 100)
+    cid = json.loads(runner.invoke(cli, ["dataset", "build", str(tmp_path / "a.txt"), "--datadir", str(datadir),
+                                         "--json"]).output)["manifest_cid"]
+    out = tmp_path / "epochs.json"
+    r = runner.invoke(cli, ["spec", "init", "--out", str(out), "--preset", "tiny", "--dataset", cid, "--slots", "4",
+                            "--outer-lr", "0.5", "--outer-momentum", "0.5"])
+    assert r.exit_code == 0, r.output
+    e = TaskSpec.from_file(out).epochs
+    assert (e.slots, e.outer_lr, e.outer_momentum, e.inner_moments) == (4, 0.5, 0.5, "average")  # the default
+    r = runner.invoke(cli, ["spec", "init", "--out", str(out), "--preset", "tiny", "--dataset", cid, "--slots", "4",
+                            "--inner-moments", "corrected", "--force"])
+    assert r.exit_code == 0, r.output
+    assert TaskSpec.from_file(out).epochs.inner_moments == "corrected"
+    r = runner.invoke(cli, ["spec", "init", "--out", str(tmp_path / "v1.json"), "--inner-moments", "reset"])
+    assert r.exit_code != 0 and "need --slots" in r.output and not (tmp_path / "v1.json").exists()
+    r = runner.invoke(cli, ["spec", "init", "--out", str(tmp_path / "x.json"), "--slots", "2", "--inner-moments", "mean"])
+    assert r.exit_code != 0 and "mean" in r.output and not (tmp_path / "x.json").exists()

@@ -103,6 +103,82 @@ def test_outer_step_is_the_fp64_formula_element_by_element():
     assert not reset.exp_avg["w"].any() and not reset.exp_avg_sq["w"].any() and int(reset.steps["w"]) == 0
 
 
+# ------------------------------------------------------------------ inner_moments "corrected" (data-parallel's v)
+def _epoch_of(base: TrainingState, grads: list[torch.Tensor], b1: float, b2: float) -> TrainingState:
+    """A slot's state after AdamW's moment updates over `grads` (one per inner step) from `base`."""
+    m, v = base.exp_avg["w"].clone(), base.exp_avg_sq["w"].clone()
+    for g in grads:
+        m, v = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g
+    step = int(base.steps["w"]) + len(grads)
+    return TrainingState({"w": base.params["w"] + 0.01}, {"w": m}, {"w": v}, {"w": torch.tensor(step)}, step)
+
+
+def _corrected_reference(base, slots, b1, b2):
+    """The rule written out per element in Python floats, the cross-slot sum as an explicit double loop."""
+    n, h = len(slots), int(slots[0].steps["w"]) - int(base.steps["w"])
+    c1, c2 = b1 ** h, b2 ** h
+    out = []
+    for j in range(base.params["w"].numel()):
+        vb, mb = float(base.exp_avg_sq["w"][j]), float(base.exp_avg["w"][j])
+        d = [float(s.exp_avg["w"][j]) - c1 * mb for s in slots]
+        new = [float(s.exp_avg_sq["w"][j]) - c2 * vb for s in slots]
+        cross = sum(d[a] * d[b] for a in range(n) for b in range(n) if a != b)
+        mu2 = max(0.0, cross / (n * (n - 1)) / (1 - c1) ** 2)
+        out.append(max(0.0, c2 * vb + sum(new) / n / n + (1 - 1 / n) * (1 - c2) * mu2))
+    return torch.tensor(out, dtype=torch.float64)
+
+
+def test_corrected_second_moment_is_the_formula_element_by_element():
+    opt = TaskSpec.preset("tiny").optimizer
+    g = torch.Generator().manual_seed(11)
+    base = _state({"w": torch.randn(64, generator=g)}, step=40, fill=0.02)
+    slots = [_epoch_of(base, [torch.randn(64, generator=g) * 0.3 + 0.1 for _ in range(4)], opt.beta1, opt.beta2)
+             for _ in range(3)]
+    cfg = EpochConfig(slots=3, inner_moments="corrected")
+    out = compute_outer_step(base, slots, cfg, opt)
+    ref = _corrected_reference(base, slots, opt.beta1, opt.beta2)
+    assert torch.allclose(out.exp_avg_sq["w"].double(), ref, rtol=1e-6, atol=1e-12)
+    avg = compute_outer_step(base, slots, cfg.model_copy(update={"inner_moments": "average"}))
+    # m and the parameters are `average`'s, bit for bit; only v differs
+    assert torch.equal(out.exp_avg["w"], avg.exp_avg["w"]) and torch.equal(out.params["w"], avg.params["w"])
+    assert not torch.equal(out.exp_avg_sq["w"], avg.exp_avg_sq["w"])
+    with pytest.raises(ValueError, match="optimizer"):
+        compute_outer_step(base, slots, cfg)  # the rule needs the betas
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(2, 8), st.integers(1, 16), st.floats(0.05, 3.0), st.integers(0, 2**31 - 1))
+def test_corrected_equals_average_without_noise_and_shrinks_noise_by_n(n, h, mu, seed):
+    """Every slot seeing the same constant gradient (no noise): data-parallel's v is any slot's v, and so is the
+    rule's. Pure noise (gradients that cancel across slots in every step): mu² = 0 and this epoch's part of v is
+    divided by the number of slots, as an n x batch divides the noise's variance."""
+    opt = TaskSpec.preset("tiny").optimizer
+    g = torch.Generator().manual_seed(seed)
+    base = _state({"w": torch.randn(32, generator=g)}, step=50, fill=0.05)
+    grad = torch.full((32,), mu)
+    same = [_epoch_of(base, [grad] * h, opt.beta1, opt.beta2) for _ in range(n)]
+    out = compute_outer_step(base, same, EpochConfig(slots=n, inner_moments="corrected"), opt)
+    assert torch.allclose(out.exp_avg_sq["w"], same[0].exp_avg_sq["w"], rtol=1e-5)
+    noise = [torch.randn(32, generator=g) for _ in range(h)]
+    signs = [1.0 if i % 2 == 0 else -1.0 for i in range(n - n % 2)]  # pairs of opposite gradients: Σ d_i = 0
+    cancel = [_epoch_of(base, [s * z for z in noise], opt.beta1, opt.beta2) for s in signs]
+    out = compute_outer_step(base, cancel, EpochConfig(slots=len(cancel), inner_moments="corrected"), opt)
+    c2 = opt.beta2 ** h
+    new = cancel[0].exp_avg_sq["w"].double() - c2 * base.exp_avg_sq["w"].double()  # the same for every slot
+    expect = c2 * base.exp_avg_sq["w"].double() + new / len(cancel)
+    assert torch.allclose(out.exp_avg_sq["w"].double(), expect, rtol=1e-5)
+    assert (out.exp_avg_sq["w"] >= 0).all()
+
+
+def test_corrected_with_one_slot_is_average_and_keeps_the_identity():
+    opt = TaskSpec.preset("tiny").optimizer
+    g = torch.Generator().manual_seed(7)
+    base = _state({"w": torch.randn(100, generator=g)}, step=0)
+    slot = _epoch_of(base, [torch.randn(100, generator=g) for _ in range(3)], opt.beta1, opt.beta2)
+    cfg = EpochConfig.identity().model_copy(update={"inner_moments": "corrected"})
+    assert state_hash(compute_outer_step(base, [slot], cfg, opt)) == state_hash(slot)
+
+
 def test_outer_step_with_no_accepted_slot_leaves_the_state_unchanged():
     base = _state({"w": torch.arange(4.0)})
     assert compute_outer_step(base, [], EpochConfig(slots=4)) is base

@@ -26,11 +26,11 @@ if not is_torch_loaded():  # the nodes run in this process: pin it before anythi
     os.environ.update(compute_pin_env(TaskSpec.default().runtime))
 
 
-def epoch_spec(corpus_cid: str, n_slots: int):
+def epoch_spec(corpus_cid: str, n_slots: int, inner_moments: str = "average"):
     """The tiny model, slots of 8 steps in 4 segments, DiLoCo's outer step, short windows."""
     return TaskSpec.preset("tiny", corpus_cid).with_(
         name="epochs", steps_per_round=8, segment_steps=2,
-        epochs={"slots": n_slots, "outer_lr": 0.7, "outer_momentum": 0.9, "inner_moments": "average",
+        epochs={"slots": n_slots, "outer_lr": 0.7, "outer_momentum": 0.9, "inner_moments": inner_moments,
                 "claim_window": 4, "train_window": 6},
         # the slots' and the aggregation's transactions all fall into every window (one block each)
         protocol={"samples": 1, "committee_size": 3, "quorum": 2, "seal_delay_blocks": 1, "reveal_window": 8,
@@ -55,7 +55,7 @@ class EpochNet:
     @classmethod
     def start(cls, root: Path, n_slots: int, max_slots: int, trainer_cls: dict | None = None,
               trainer_kw: dict | None = None, disputes: bool = False, verifier_cls: dict | None = None,
-              verifier_kw: dict | None = None) -> "EpochNet":
+              verifier_kw: dict | None = None, inner_moments: str = "average") -> "EpochNet":
         """A LocalNet (automining; with `disputes`, Disputes deployed), the dataset, the task, n_slots staked trainers
         (dev 1..) and three verifiers, all prepared; `trainer_cls` / `trainer_kw` (`verifier_cls` / `verifier_kw`): per
         trainer (verifier) index, a TrainerNode (VerifierNode) subclass and its arguments."""
@@ -77,7 +77,8 @@ class EpochNet:
         try:
             fast = dict(tx_timeout=30, tx_replace_after=5, rpc_retries=2, rpc_backoff=0.1, poll_interval=0.05)
             store = local.local_store()
-            spec = epoch_spec(build_dataset(demo_corpus_paths(limit_bytes=200_000), store, shard_bytes=100_000), n_slots)
+            spec = epoch_spec(build_dataset(demo_corpus_paths(limit_bytes=200_000), store, shard_bytes=100_000), n_slots,
+                              inner_moments)
             admin = local.client(local.dev[0], **fast)
             fund = TaskParams.from_spec(spec).round_cost * (n_slots + 1) * (max_slots + 2)
             task = create_task(admin, store, spec, fund=fund)
