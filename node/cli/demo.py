@@ -70,7 +70,7 @@ def demo_epoch_spec(block_time: float = 1.0):
 
     return TaskSpec.preset("demo").with_(
         steps_per_round=DEMO_STEPS,
-        epochs={"slots": SLOTS, "outer_lr": 0.7, "outer_momentum": 0.9, "inner_moments": "average",
+        epochs={"slots": SLOTS, "outer_lr": 0.7, "outer_momentum": 0.9, "inner_moments": "corrected",
                 "claim_window": blocks(30), "train_window": blocks(600)},
         # every verifier sits on all three slots' committees and replays them one after another, beside the
         # trainers training the next epoch ahead: a verdict window for three replays on a loaded 2-core machine;

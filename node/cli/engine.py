@@ -87,8 +87,8 @@ def spec() -> None:
 @click.option("--outer-momentum", type=click.FloatRange(0, 1, max_open=True), default=None,
               help="With --slots: the outer step's Nesterov momentum (default DiLoCo's 0.9).")
 @click.option("--inner-moments", type=click.Choice(["corrected", "average", "reset"]), default=None,
-              help="With --slots: the inner AdamW moments after the outer step (default average; corrected: m "
-                   "averaged, v the second moment data-parallel would have; bench/diloco-moments.md).")
+              help="With --slots: the inner AdamW moments after the outer step (default corrected: m averaged, v "
+                   "the second moment data-parallel would have; bench/diloco-moments.md).")
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 @DATADIR_OPTION
 @IPFS_API_OPTION

@@ -213,9 +213,10 @@ class EpochConfig(_Strict):
     slots: int = Field(1, ge=1, le=16)  # N trainers per epoch; each trains H = steps_per_round steps
     outer_lr: float = Field(0.7, gt=0.0, le=2.0)  # DiLoCo's outer learning rate
     outer_momentum: float = Field(0.9, ge=0.0, lt=1.0)  # Nesterov momentum of the outer step
-    # AdamW moments after the outer step (node/engine/outer.py): averaged, reset, or `corrected` (m averaged, v the
-    # second moment data-parallel with an |A|x batch would have: bench/diloco-moments.md)
-    inner_moments: Literal["average", "reset", "corrected"] = "average"
+    # AdamW moments after the outer step (node/engine/outer.py): `corrected` (m averaged, v the second moment
+    # data-parallel with an |A|x batch would have: closest to data-parallel at every seed of bench/diloco-moments.md),
+    # averaged (v1 of epochs; every spec written before keeps it: the field is in its canonical JSON), or reset
+    inner_moments: Literal["corrected", "average", "reset"] = "corrected"
     # the chain's epoch windows, in blocks (TaskParams claim_window / train_window; Epochs.vy)
     claim_window: int = Field(20, ge=1)  # after an epoch opens (its first claim), slots can be claimed
     train_window: int = Field(200, ge=1)  # after the claim window, every claimed slot must have committed

@@ -62,11 +62,11 @@ def test_spec_init_epoch_task_takes_the_outer_optimizer_and_inner_moments(tmp_pa
                             "--outer-lr", "0.5", "--outer-momentum", "0.5"])
     assert r.exit_code == 0, r.output
     e = TaskSpec.from_file(out).epochs
-    assert (e.slots, e.outer_lr, e.outer_momentum, e.inner_moments) == (4, 0.5, 0.5, "average")  # the default
+    assert (e.slots, e.outer_lr, e.outer_momentum, e.inner_moments) == (4, 0.5, 0.5, "corrected")  # the default
     r = runner.invoke(cli, ["spec", "init", "--out", str(out), "--preset", "tiny", "--dataset", cid, "--slots", "4",
-                            "--inner-moments", "corrected", "--force"])
+                            "--inner-moments", "average", "--force"])
     assert r.exit_code == 0, r.output
-    assert TaskSpec.from_file(out).epochs.inner_moments == "corrected"
+    assert TaskSpec.from_file(out).epochs.inner_moments == "average"
     r = runner.invoke(cli, ["spec", "init", "--out", str(tmp_path / "v1.json"), "--inner-moments", "reset"])
     assert r.exit_code != 0 and "need --slots" in r.output and not (tmp_path / "v1.json").exists()
     r = runner.invoke(cli, ["spec", "init", "--out", str(tmp_path / "x.json"), "--slots", "2", "--inner-moments", "mean"])

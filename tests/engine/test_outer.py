@@ -82,7 +82,7 @@ def test_outer_step_is_the_fp64_formula_element_by_element():
     base = _state({"w": torch.randn(40, generator=g)}, step=0)
     base.outer_momentum = {"w": torch.randn(40, generator=g) * 0.01}
     slots = [_state({"w": base.params["w"] + torch.randn(40, generator=g) * 0.1}, fill=i + 1.0) for i in range(3)]
-    cfg = EpochConfig(slots=3, outer_lr=0.7, outer_momentum=0.9)
+    cfg = EpochConfig(slots=3, outer_lr=0.7, outer_momentum=0.9, inner_moments="average")
     out = compute_outer_step(base, slots, cfg)
 
     def f32(x: float) -> float:

@@ -21,7 +21,7 @@ N, E = 2, 2  # trainers (slots per epoch), epochs
 
 def test_network_epochs_equal_train_local(tmp_path):
     """With inner_moments `corrected` (the rule with the most arithmetic: the verifiers' aggregates, the trainers'
-    training ahead and train-local must all compute it alike; `average` is every other epoch test's and the demo's)."""
+    training ahead and train-local must all compute it alike; the demo uses it too, every other epoch test `average`)."""
     with EpochNet.start(tmp_path, n_slots=N, max_slots=E, inner_moments="corrected") as net:
         assert net.spec.epochs.inner_moments == "corrected"
         check_network_equals_train_local(net, tmp_path)
