@@ -19,7 +19,9 @@ import os
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator, NamedTuple
 
 BENCH_DIR = Path(__file__).resolve().parent
 # the knobs of the committed full run (bench/diloco.md/.json): H = 16 (32 outer steps in the 512 sequential steps),
@@ -109,23 +111,43 @@ def run_data_parallel(spec, train_ds, eval_ds, genesis, n) -> dict:
     return {"curve": curve, "eval_loss": curve[-1]["eval_loss"], "wall_s": round(time.perf_counter() - t0, 1)}
 
 
-def main() -> dict:
+class Prepared(NamedTuple):
+    spec: object
+    train_ds: object
+    eval_ds: object
+    genesis: Path
+    work: Path
+    total: int  # corpus bytes
+    cut: int  # where the held-out split starts
+
+
+@contextmanager
+def prepared(prefix: str) -> Iterator[Prepared]:
+    """What every quality run starts from (this module's and bench.diloco_lr's / bench.diloco_moments'): the spec
+    (DILOCO_SEED) pinned in this process, the train / held-out split, and the spec's genesis in a temporary folder."""
     from node.engine.runtime import apply_runtime_pin, compute_pin_env
 
     spec = _spec()
     os.environ.update(compute_pin_env(spec.runtime))  # before torch loads
     apply_runtime_pin(spec)
     from node.engine.genesis import make_genesis
-    from node.engine.spec import EpochConfig
 
     train_ds, eval_ds, total, cut = _data()
-    results = {"H": H, "epochs": EPOCHS, "spec": spec.name, "batch_size": spec.batch_size,
-               "block_size": spec.model.block_size, "corpus_bytes": total, "train_bytes": cut,
-               "eval_bytes": total - cut, "runs": {}}
-    with tempfile.TemporaryDirectory(prefix="bench-diloco-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         work = Path(tmp)
         genesis = work / "genesis.safetensors"
         make_genesis(spec, genesis)
+        yield Prepared(spec, train_ds, eval_ds, genesis, work, total, cut)
+
+
+def main() -> dict:
+    with prepared("bench-diloco-") as p:
+        from node.engine.spec import EpochConfig
+
+        spec, train_ds, eval_ds, genesis, work = p.spec, p.train_ds, p.eval_ds, p.genesis, p.work
+        results = {"H": H, "epochs": EPOCHS, "spec": spec.name, "batch_size": spec.batch_size,
+                   "block_size": spec.model.block_size, "corpus_bytes": p.total, "train_bytes": p.cut,
+                   "eval_bytes": p.total - p.cut, "runs": {}}
         runs = results["runs"]
         runs["single"] = run_diloco(spec, train_ds, eval_ds, genesis, 1, EpochConfig.identity(), work)
         print(f"single: {runs['single']['eval_loss']:.4f} ({runs['single']['wall_s']} s)", flush=True)
@@ -297,20 +319,12 @@ def sweep(configs: list[tuple], n: int) -> list[dict]:
     """`python -m bench.diloco sweep H:LR:MU,...,dp:H` (DILOCO_NS's largest N, DILOCO_EPOCHS x DILOCO_H sequential
     steps kept: epochs = EPOCHS * H / H'): the outer optimizer and H against each other at one N, moments averaged;
     `dp:H` runs the data-parallel N× batch baseline with H's batch grouping."""
-    from node.engine.runtime import apply_runtime_pin, compute_pin_env
-
-    spec = _spec()
-    os.environ.update(compute_pin_env(spec.runtime))
-    apply_runtime_pin(spec)
-    from node.engine.genesis import make_genesis
-    from node.engine.spec import EpochConfig
-
     global H, EPOCHS
-    steps, (train_ds, eval_ds, _, _), rows = H * EPOCHS, _data(), []
-    with tempfile.TemporaryDirectory(prefix="bench-diloco-sweep-") as tmp:
-        work = Path(tmp)
-        genesis = work / "genesis.safetensors"
-        make_genesis(spec, genesis)
+    steps, rows = H * EPOCHS, []
+    with prepared("bench-diloco-sweep-") as p:
+        from node.engine.spec import EpochConfig
+
+        spec, train_ds, eval_ds, genesis, work = p.spec, p.train_ds, p.eval_ds, p.genesis, p.work
         for c in configs:
             h = c[1] if c[0] == "dp" else c[0]
             H, EPOCHS = h, steps // h

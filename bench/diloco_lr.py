@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -82,20 +81,9 @@ def main(argv: list[str]) -> None:
     runs = [parse_run(a) for a in argv]
     rows = json.loads(OUT_JSON.read_text()) if OUT_JSON.exists() else []
     if runs:
-        from node.engine.runtime import apply_runtime_pin, compute_pin_env
-
-        spec = D._spec()
-        os.environ.update(compute_pin_env(spec.runtime))  # before torch loads
-        apply_runtime_pin(spec)
-        from node.engine.genesis import make_genesis
-
-        train_ds, eval_ds, _, _ = D._data()
-        with tempfile.TemporaryDirectory(prefix="bench-diloco-lr-") as tmp:
-            work = Path(tmp)
-            genesis = work / "genesis.safetensors"
-            make_genesis(spec, genesis)
+        with D.prepared("bench-diloco-lr-") as p:
             for scale, kind in runs:
-                row = run(spec, scale, kind, train_ds, eval_ds, genesis, work)
+                row = run(p.spec, scale, kind, p.train_ds, p.eval_ds, p.genesis, p.work)
                 rows = [r for r in rows if (r["scale"], r["kind"]) != (scale, kind)] + [row]
                 print(json.dumps(row), flush=True)
                 OUT_JSON.write_text(json.dumps(rows, indent=1) + "\n")

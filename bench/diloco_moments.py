@@ -17,7 +17,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -34,19 +33,11 @@ KINDS = ("dp",) + tuple(f"{m}@{lr}" for lr in OUTER_LRS for m in MOMENTS)
 def run_one(kind: str, seed: str) -> dict:
     """One row, in this process (bench.diloco reads DILOCO_SEED / DILOCO_H / DILOCO_EPOCHS at import)."""
     from bench import diloco as D
-    from node.engine.runtime import apply_runtime_pin, compute_pin_env
 
-    spec = D._spec()
-    os.environ.update(compute_pin_env(spec.runtime))  # before torch loads
-    apply_runtime_pin(spec)
-    from node.engine.genesis import make_genesis
-    from node.engine.spec import EpochConfig
+    with D.prepared("bench-diloco-moments-") as p:
+        from node.engine.spec import EpochConfig
 
-    train_ds, eval_ds, _, _ = D._data()
-    with tempfile.TemporaryDirectory(prefix="bench-diloco-moments-") as tmp:
-        work = Path(tmp)
-        genesis = work / "genesis.safetensors"
-        make_genesis(spec, genesis)
+        spec, train_ds, eval_ds, genesis, work = p.spec, p.train_ds, p.eval_ds, p.genesis, p.work
         t0 = time.perf_counter()
         if kind == "dp":
             r = D.run_data_parallel(spec, train_ds, eval_ds, genesis, N)
