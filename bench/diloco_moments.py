@@ -1,5 +1,5 @@
 """The inner AdamW moments after the outer step vs issue #14's quality gap (N = 4):
-`python -m bench.diloco_moments [KIND:SEED ...]` -> bench/diloco-moments.md (rows accumulate in bench/diloco-moments.json).
+`python -m bench.diloco_moments [KIND:SEED[:N] ...]` -> bench/diloco-moments.md (rows accumulate in bench/diloco-moments.json).
 
 KIND is `dp` (synchronous data-parallel, 4x batch), `average@LR` (DiLoCo-4, inner moments averaged over the slots,
 outer lr LR) or `corrected@LR` (DiLoCo-4, m averaged and v the second moment data-parallel would have:
@@ -30,7 +30,7 @@ MOMENTS = ("average", "corrected")
 KINDS = ("dp",) + tuple(f"{m}@{lr}" for lr in OUTER_LRS for m in MOMENTS)
 
 
-def run_one(kind: str, seed: str) -> dict:
+def run_one(kind: str, seed: str, n: int = N) -> dict:
     """One row, in this process (bench.diloco reads DILOCO_SEED / DILOCO_H / DILOCO_EPOCHS at import)."""
     from bench import diloco as D
 
@@ -40,16 +40,18 @@ def run_one(kind: str, seed: str) -> dict:
         spec, train_ds, eval_ds, genesis, work = p.spec, p.train_ds, p.eval_ds, p.genesis, p.work
         t0 = time.perf_counter()
         if kind == "dp":
-            r = D.run_data_parallel(spec, train_ds, eval_ds, genesis, N)
+            r = D.run_data_parallel(spec, train_ds, eval_ds, genesis, n)
         else:
             moments, _, lr = kind.partition("@")
-            cfg = EpochConfig(slots=N, outer_lr=float(lr), outer_momentum=OUTER_MOMENTUM, inner_moments=moments)
-            r = D.run_diloco(spec, train_ds, eval_ds, genesis, N, cfg, work / kind)
-    return {"kind": kind, "seed": seed, "H": H, "epochs": EPOCHS, "eval_loss": r["eval_loss"],
+            cfg = EpochConfig(slots=n, outer_lr=float(lr), outer_momentum=OUTER_MOMENTUM, inner_moments=moments)
+            r = D.run_diloco(spec, train_ds, eval_ds, genesis, n, cfg, work / kind)
+    return {"kind": kind, "seed": seed, "n": n, "H": H, "epochs": EPOCHS, "eval_loss": r["eval_loss"],
             "curve": [c["eval_loss"] for c in r["curve"]], "seconds": round(time.perf_counter() - t0)}
 
 
-def render(rows: list[dict]) -> str:
+def render(all_rows: list[dict]) -> str:
+    rows = [r for r in all_rows if r.get("n", N) == N]
+    others = [r for r in all_rows if r.get("n", N) != N]
     by = {(r["seed"], r["kind"]): r for r in rows}
     seeds = [x for x in SEEDS if any(r["seed"] == x for r in rows)] + sorted({r["seed"] for r in rows} - set(SEEDS))
     cols = [k for k in KINDS[1:] if any(r["kind"] == k for r in rows)]
@@ -94,7 +96,20 @@ def render(rows: list[dict]) -> str:
                       f"({name[best]}) is {mean:+.1f} % on the mean and {worst:+.1f} % at its worst seed: "
                       + ("within 3 % at every seed." if worst <= 3 else
                          ("within 3 % on the mean, not at every seed." if mean <= 3 else "not within 3 %."))]
+    if others:
+        lines += ["", "Other N (the same H, epochs and outer momentum; one seed each, against dp-N of that seed):", "",
+                  "| N | seed | run | eval loss | vs dp-N |", "|---|---|---|---|---|"]
+        dps = {(r["n"], r["seed"]): r["eval_loss"] for r in others if r["kind"] == "dp"}
+        for r in sorted(others, key=lambda r: (r["n"], r["seed"], KINDS.index(r["kind"]))):
+            dp = dps.get((r["n"], r["seed"]))
+            gap = f"{(r['eval_loss'] / dp - 1) * 100:+.1f} %" if dp and r["kind"] != "dp" else ""
+            lines.append(f"| {r['n']} | {r['seed']} | {r['kind'] if r['kind'] == 'dp' else name_of(r['kind'])} | "
+                         f"{r['eval_loss']:.4f} | {gap} |")
     return "\n".join(lines) + "\n"
+
+
+def name_of(kind: str) -> str:
+    return f"{kind.partition('@')[0]}, outer lr {kind.partition('@')[2]}"
 
 
 def agreement(rows: list[dict]) -> str:
@@ -116,34 +131,34 @@ def agreement(rows: list[dict]) -> str:
     return f"{max(diffs) * 100:.2f} % ({len(diffs)} rows)" if diffs else "n/a"
 
 
-def parse_run(arg: str) -> tuple[str, str]:
-    """KIND:SEED, checked before anything trains."""
-    kind, _, seed = arg.rpartition(":")
-    if kind not in KINDS or not (seed == "preset" or seed.isdigit()):
-        raise SystemExit(f"bench.diloco_moments: expected KIND:SEED with KIND in {KINDS} and SEED 'preset' or a "
-                         f"number, not {arg!r}")
-    return kind, seed
+def parse_run(arg: str) -> tuple[str, str, int]:
+    """KIND:SEED[:N] (N default 4), checked before anything trains."""
+    parts = arg.split(":")
+    kind, seed, n = (parts + [str(N)])[:3] if len(parts) in (2, 3) else ("", "", "")
+    if kind not in KINDS or not (seed == "preset" or seed.isdigit()) or not n.isdigit() or not 1 <= int(n) <= 16:
+        raise SystemExit(f"bench.diloco_moments: expected KIND:SEED[:N] with KIND in {KINDS}, SEED 'preset' or a "
+                         f"number and N in 1..16, not {arg!r}")
+    return kind, seed, int(n)
 
 
 def main(argv: list[str]) -> None:
     if argv[:1] == ["--one"]:  # a child: one row on stdout
-        kind, seed = parse_run(argv[1])
-        print(json.dumps(run_one(kind, seed)))
+        print(json.dumps(run_one(*parse_run(argv[1]))))
         return
     if argv[:1] == ["--render"]:  # the md again from the json (no run)
         OUT_MD.write_text(render(json.loads(OUT_JSON.read_text())))
         print(OUT_MD.read_text())
         return
-    runs = [parse_run(a) for a in argv] or [(k, s) for s in SEEDS for k in KINDS]
+    runs = [parse_run(a) for a in argv] or [(k, s, N) for s in SEEDS for k in KINDS]
     rows = json.loads(OUT_JSON.read_text()) if OUT_JSON.exists() else []
 
-    def one(run: tuple[str, str]) -> dict:  # a process per row: the seed and the pin are read at import
-        kind, seed = run
+    def one(run: tuple[str, str, int]) -> dict:  # a process per row: the seed and the pin are read at import
+        kind, seed, n = run
         env = {**os.environ, "DILOCO_H": str(H), "DILOCO_EPOCHS": str(EPOCHS)}
         env.pop("DILOCO_SEED", None)
         if seed != "preset":
             env["DILOCO_SEED"] = seed
-        out = subprocess.run([sys.executable, "-m", "bench.diloco_moments", "--one", f"{kind}:{seed}"], env=env,
+        out = subprocess.run([sys.executable, "-m", "bench.diloco_moments", "--one", f"{kind}:{seed}:{n}"], env=env,
                              cwd=BENCH_DIR.parent, capture_output=True, text=True, check=True).stdout
         return json.loads(out.strip().splitlines()[-1])
 
@@ -151,7 +166,8 @@ def main(argv: list[str]) -> None:
 
     with ThreadPoolExecutor(int(os.environ.get("BENCH_JOBS", "2"))) as pool:
         for row in pool.map(one, runs):
-            rows = [r for r in rows if (r["kind"], r["seed"]) != (row["kind"], row["seed"])] + [row]
+            key = (row["kind"], row["seed"], row["n"])
+            rows = [r for r in rows if (r["kind"], r["seed"], r.get("n", N)) != key] + [row]
             print(json.dumps({k: v for k, v in row.items() if k != "curve"}), flush=True)
             OUT_JSON.write_text(json.dumps(rows, indent=1) + "\n")
     if rows:
