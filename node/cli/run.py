@@ -71,6 +71,8 @@ def run_node(node: NodeContext, role: str, make, metrics_port: int | None) -> di
         restore_signals = install_signal_handlers(stop)
         try:
             runner = make(chain, store, db, metrics)
+            if content.gateway is not None and hasattr(runner, "serve_finals"):
+                runner.serve_finals(content.gateway)  # a trainer hands its epoch slots' final states to co-trainers
             runner.run(stop)
             return {
                 "role": role,
@@ -113,11 +115,14 @@ def trainer() -> None:
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 @click.option("--no-pipeline", is_flag=True,
               help="Train the next round only once this one is final (default: train it while this one is verified).")
+@click.option("--no-final-handoff", is_flag=True,
+              help="Epoch tasks: neither hand this slot's final state to the epoch's co-trainers at the commit nor ask "
+                   "for theirs (default: do both, so training ahead starts at the last commit, not the last ends reveal).")
 @gateway_options
 @node_options
 @store_option
 def trainer_run(node: NodeContext, task_id: int, rounds: int | None, metrics_port: int | None, no_progress: bool,
-                no_pipeline: bool, gateway_listen: str | None, ipfs_gateways: tuple[str, ...]) -> None:
+                no_pipeline: bool, no_final_handoff: bool, gateway_listen: str | None, ipfs_gateways: tuple[str, ...]) -> None:
     """Train the task round after round: commit, reveal when asked, collect."""
     from node.roles.trainer import TrainerNode
 
@@ -127,7 +132,8 @@ def trainer_run(node: NodeContext, task_id: int, rounds: int | None, metrics_por
 
     def make(chain, store, db, metrics):
         return TrainerNode(chain, store, db, task_id, Path(node.datadir) / "trainer", metrics=metrics,
-                           max_rounds=rounds, show_progress=not no_progress, pipeline=not no_pipeline)
+                           max_rounds=rounds, show_progress=not no_progress, pipeline=not no_pipeline,
+                           final_handoff=not no_final_handoff)
 
     result = run_node(node, "trainer", make, metrics_port)
     node.emit(result, lambda: f"trainer stopped after {len(result['rounds'])} round(s)")

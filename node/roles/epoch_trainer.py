@@ -17,10 +17,11 @@ Training ahead (the choice of #14, whitepaper §3.6): once the committed set of 
 and the node knows the final state of every committed slot, it computes the outer step over *all
 committed* slots — what the aggregate will be when every one is accepted — and trains its slot of
 epoch e+1 on it, on the pipeline thread. It knows its own final state from its commit on (its own
-trace); a co-trainer's only from that slot's ends reveal, which the protocol holds back on purpose
-until the committee has committed its final flags (so no verifier can copy an h_M). So a trainer
-alone in its epoch (N = 1, or every other slot left unclaimed / uncommitted) starts at its commit,
-and one with co-trainers at the last of their ends reveals. When e+1 opens on that very base (every
+trace); a co-trainer's from the final handoff (node/roles/handoff.py: the co-trainer hands over its
+h_M, proven against its committed trace root, and the checkpoint's CID, to the epoch's committed
+trainers only) or, if that fails, from that slot's ends reveal, which the protocol holds back on
+purpose until the committee has committed its final flags (so no verifier can copy an h_M). So an
+honest epoch's trainers start at the last commit, not at the last ends reveal. When e+1 opens on that very base (every
 committed slot was accepted), the claim and the commit go out in the same tick; otherwise (a slot
 was left out: the base differs) the work is thrown away and the slot is trained on the real base.
 train-local's epochs are the honest case.
@@ -34,7 +35,8 @@ from pathlib import Path
 
 from node import protocol
 from node.errors import ChainError
-from node.roles.epochs import AggregateInputError, SlotFinal, StateRef, compute_aggregate, epoch_base, slot_finals
+from node.roles.epochs import (AggregateInputError, SlotFinal, StateRef, compute_aggregate, epoch_base, indices_of,
+                               slot_finals)
 from node.roles.pipeline import AheadJob
 from node.roles.runloop import Stopwatch
 from node import rounds as R  # R.EpochPhase, R.EpochAction, R.why_not_epoch: the epoch state machine
@@ -193,14 +195,17 @@ class EpochTrainerDuties:
         params = self.chain.get_task(self.task_id).params
         W = params.reveal_window
         if ep.phase == R.EpochPhase.CLOSED:
+            self.withdraw_finals(epoch)
             self.conclude_epoch(ep, mine)
             return
         if ep.phase == R.EpochPhase.OPEN:
+            self.offer_final(ep, mine)
             if not R.why_not_epoch(R.EpochAction.OPEN_AGGREGATION, ep, head):
                 self.epoch_transact(ep, "open_aggregation", lambda e: e.phase != R.EpochPhase.OPEN)
             elif not R.why_not_epoch(R.EpochAction.FINALIZE_EPOCH, ep, head, post_window=W):
                 self.epoch_transact(ep, "finalize_epoch", lambda e: e.phase == R.EpochPhase.CLOSED)
             return
+        self.withdraw_finals(epoch)  # aggregating: every accepted slot's final state is public
         index = mine.get("index")
         if ep.phase == R.EpochPhase.AGGREGATING and index is not None and (ep.accepted >> index) & 1:
             committee = self.chain.epoch_committee(self.task_id, epoch)
@@ -264,9 +269,15 @@ class EpochTrainerDuties:
             return
         epoch = max(held)
         mine = self.db.get_json(self.slot_key(epoch)) or {}
+        ep, head = self.chain.get_epoch(self.task_id, epoch), self.chain.block_number()
+        if mine.get("ahead_handed") and self.ahead_failed == ep.base_hash and not mine.get("handoff_failed"):
+            # the job over handed-off final states failed (a checkpoint its trainer would not serve): once more,
+            # with the final states the ends reveals publish
+            log.info("epoch %d: training ahead on handed-off final states failed; waiting for the ends reveals", epoch)
+            mine.update(handoff_failed=True, ahead_started=None)
+            self.db.put_json(self.slot_key(epoch), mine)
         if mine.get("phase") != "committed" or self.db.get_json(self.ahead_key()) or mine.get("ahead_started"):
             return
-        ep, head = self.chain.get_epoch(self.task_id, epoch), self.chain.block_number()
         # the committed set is final after the commit deadline, or once the claim phase is over (the claim
         # window closed or every slot claimed) and every claimed slot committed (the honest case: long before
         # the deadline)
@@ -275,7 +286,7 @@ class EpochTrainerDuties:
             return
         finals = self.committed_finals(ep, mine)
         if finals is None:
-            return  # a co-trainer's slot has not revealed its final checkpoint yet
+            return  # a co-trainer's final state is not known yet (not handed off, not revealed)
         base = StateRef(self.chain.latest_model(self.task_id).cid, ep.base_hash)
         nxt, index, n = epoch + 1, mine["index"], mine["n_slots"]
         out_dir = self.workdir / f"ahead-epoch-{nxt}-slot-{index}"
@@ -298,15 +309,93 @@ class EpochTrainerDuties:
         self.ahead = AheadJob(ep.base_hash, nxt, work).start()
         self.ahead.slot_index, self.ahead.slots_mask = index, ep.committed  # the slots its base aggregates
         mine["ahead_started"] = head  # the block (bench/epochs.py: how long the next slot trains hidden)
+        mine["ahead_handed"] = [f.index for f in finals if self.finals_handed.get((epoch, f.index)) == f]
         self.db.put_json(self.slot_key(epoch), mine)
 
     def committed_finals(self, ep, mine: dict) -> list[SlotFinal] | None:
         """The final state of every committed slot of `ep`, or None while one is unknown to us: ours from our own
-        committed trace (we know it from our commit on), the others' from their ends reveals (not before: a final
-        checkpoint stays hidden until the committee has committed its final flags)."""
+        committed trace (we know it from our commit on), the others' from their ends reveals or, before those, from
+        their trainers' final handoff (verified against their committed trace roots)."""
         trace = self.db.get_round("trainer", mine["slot_id"]).data
         ours = SlotFinal(mine["index"], mine["slot_id"], StateRef(trace["cids"][-1], bytes(trace["boundary_hashes"][-1])))
         others = slot_finals(self.chain, self.task_id, ep.epoch, ep.committed & ~(1 << mine["index"]))
+        unknown = [i for i in indices_of(ep.committed & ~(1 << mine["index"])) if i not in {f.index for f in others}]
+        if unknown and self.final_handoff and not mine.get("handoff_failed"):
+            others += self.handed_finals(ep, unknown)
         if len(others) + 1 != bin(ep.committed).count("1"):
             return None
         return sorted([*others, ours], key=lambda f: f.index)
+
+    # ------------------------------------------------------------ the final handoff (node/roles/handoff.py)
+    def serve_finals(self, gateway) -> None:
+        """Hand our slots' final states to co-trainers through `gateway` (the node's; None: nothing to serve on)."""
+        from node.roles.handoff import FINAL_ROUTE, HandoffBoard
+
+        if gateway is not None and self.final_handoff:
+            self.handoff_board = HandoffBoard(self.chain.chain_id)
+            gateway.routes[FINAL_ROUTE] = self.handoff_board.answer
+
+    def offer_final(self, ep, mine: dict) -> None:
+        """Offer our committed slot's final state to the epoch's other committed trainers (again whenever one more
+        slot commits: the allowed set is read from the chain here, never by the gateway's threads)."""
+        from node.roles.handoff import FinalOffer
+
+        if self.handoff_board is None or mine.get("phase") != "committed" or self.finals_offered.get(ep.epoch) == ep.committed:
+            return
+        index = mine["index"]
+        allowed = {self.chain.get_round(self.chain.slot_id(self.task_id, ep.epoch, j)).trainer
+                   for j in indices_of(ep.committed & ~(1 << index))}
+        trace = self.db.get_round("trainer", mine["slot_id"]).data
+        hashes = [bytes(h) for h in trace["boundary_hashes"]]
+        proof = tuple(protocol.compute_merkle_proof(hashes, len(hashes) - 1))
+        self.handoff_board.offer(FinalOffer(self.task_id, ep.epoch, index, mine["slot_id"], hashes[-1], trace["cids"][-1],
+                                            proof), allowed - {self.address})
+        self.finals_offered[ep.epoch] = ep.committed
+
+    def withdraw_finals(self, epoch: int) -> None:
+        """Epoch `epoch` left its open phase: its accepted slots' final states are public, the rest are moot."""
+        if self.handoff_board is not None and self.finals_offered.pop(epoch, None) is not None:
+            self.handoff_board.withdraw(self.task_id, epoch)
+        for key in [k for k in self.finals_handed if k[0] == epoch]:
+            del self.finals_handed[key]
+
+    def handed_finals(self, ep, indices: list[int]) -> list[SlotFinal]:
+        """The final states of the committed slots `indices` (ends not revealed yet) that their trainers hand us now,
+        each checked against its committed trace root; a slot whose trainer does not answer (yet: it offers from the
+        block after its commit) is left out, and one that handed a bad final state is never asked again."""
+        from node.roles.handoff import HandoffError, request_final, why_not_valid
+        from node.store.peers import peer_directory
+
+        directory = peer_directory(self.chain)
+        if directory is None or self.chain.account is None:
+            return []
+        n_leaves = self.chain.get_task(self.task_id).params.n_segments + 1
+        out = []
+        for i in indices:
+            key = (ep.epoch, i)
+            if key in self.finals_handed:
+                out.append(self.finals_handed[key])
+                continue
+            if key in self.finals_refused:
+                continue
+            slot_id = self.chain.slot_id(self.task_id, ep.epoch, i)
+            rnd = self.chain.get_round(slot_id)
+            url = self.chain.call(directory.functions.endpoint_of(rnd.trainer))
+            if not url:
+                continue
+            try:
+                offer = request_final(url, self.chain.account, self.chain.chain_id, self.task_id, ep.epoch, i)
+            except HandoffError as e:
+                log.debug("epoch %d: slot %d's final state not handed off (yet): %s", ep.epoch, i, e)
+                continue
+            why = why_not_valid(offer, self.task_id, ep.epoch, i, slot_id, rnd, n_leaves)
+            if why is not None:
+                log.warning("epoch %d: slot %d's trainer %s handed a bad final state (%s); waiting for its ends reveal",
+                            ep.epoch, i, rnd.trainer, why)
+                self.finals_refused.add(key)
+                continue
+            log.info("epoch %d: slot %d's final state 0x%s handed off by its trainer (%s)", ep.epoch, i,
+                     offer.final_hash.hex()[:12], offer.final_cid)
+            self.finals_handed[key] = SlotFinal(i, slot_id, StateRef(offer.final_cid, offer.final_hash))
+            out.append(self.finals_handed[key])
+        return out

@@ -75,6 +75,7 @@ class TrainerNode(EpochTrainerDuties, DisputeRole, DutyNode):
         max_rounds: int | None = None,
         show_progress: bool = True,
         pipeline: bool = True,
+        final_handoff: bool = True,
     ):
         self.chain = chain
         self.store = store
@@ -87,6 +88,13 @@ class TrainerNode(EpochTrainerDuties, DisputeRole, DutyNode):
         self.pipeline = pipeline
         self.ahead: AheadJob | None = None  # the round being trained ahead, if any
         self.ahead_failed: bytes | None = None  # a base whose training ahead failed: trained when due instead
+        # epochs: hand our final state to co-trainers at the commit and ask for theirs (node/roles/handoff.py);
+        # the board exists once serve_finals() gave it a gateway
+        self.final_handoff = final_handoff
+        self.handoff_board = None
+        self.finals_offered: dict[int, int] = {}  # epoch -> the committed mask our offer's allowed set was read at
+        self.finals_handed: dict[tuple[int, int], object] = {}  # (epoch, slot) -> a co-trainer's verified SlotFinal
+        self.finals_refused: set[tuple[int, int]] = set()  # (epoch, slot) whose trainer handed a bad final state
         self.spec = None
         self.epoch_task = False  # set by prepare() from the task's parameters
         self.dataset = None

@@ -10,11 +10,13 @@ Routes (GET and HEAD only; anything else is 405):
   /ipfs/<cid>?format=raw  one block (application/vnd.ipld.raw); also `Accept: application/vnd.ipld.raw`
   /ipfs/<cid>?format=car  the whole DAG as a CARv1 (application/vnd.ipld.car); also by Accept
 Every block leaves the server verified, and a fetcher verifies it again: the server is a
-convenience, never trusted. Serve the node's LOCAL store (never a fetching one): a gateway
+convenience, never trusted. `server.routes[path] = fn` adds a JSON route (GET only; `fn(parse_qs
+query) -> (status, dict | why-not text)`): the trainer's final handoff (node/roles/handoff.py). Serve the node's LOCAL store (never a fetching one): a gateway
 that fetched on a miss would turn two peers asking each other into a loop.
 """
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 import threading
@@ -192,6 +194,9 @@ class GatewayRequestHandler(TrustlessGatewayHandler):
         url = urlsplit(self.path)
         path = unquote(url.path)
         try:
+            route = self.server.routes.get(path)
+            if route is not None:
+                return self._send_json(*route(parse_qs(url.query)))
             if not path.startswith("/ipfs/"):
                 return self._send_error(HTTPStatus.NOT_FOUND, "gateway: only /ipfs/<cid> is served here")
             self._serve_ipfs(path[len("/ipfs/"):], parse_qs(url.query))
@@ -200,6 +205,11 @@ class GatewayRequestHandler(TrustlessGatewayHandler):
 
     def served(self, kind: str, cid: str, nbytes: int) -> None:
         self.server.count(kind, cid, nbytes, self.client_address[0])
+
+    def _send_json(self, status: int, body) -> None:
+        if isinstance(body, str):
+            return self._send_error(HTTPStatus(status), body)
+        self._send_bytes(json.dumps(body).encode(), "application/json", {"Cache-Control": "no-store"})
 
 
 class GatewayServer(ThreadingHTTPServer):
@@ -211,6 +221,7 @@ class GatewayServer(ThreadingHTTPServer):
         self.store = store
         self.public_url = public_url  # what peers should use, if not the bound address (NAT, a proxy)
         self.stats = {"requests": 0, "bytes": 0, "raw": 0, "car": 0, "file": 0}
+        self.routes: dict = {}  # path -> fn(query) -> (status, dict | str): JSON routes beside /ipfs/
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         super().__init__(address, GatewayRequestHandler)

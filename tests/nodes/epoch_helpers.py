@@ -6,7 +6,9 @@ adversarial epoch cases (imported by name: tests/ has no packages).
         net.chain.get_epoch(net.task_id, 0).accepted_slots
 
 Every node is the real TrainerNode / VerifierNode (or a subclass) with its own ChainClient (its own key), its own
-sqlite and work dir; they share one embedded store (the IPFS network's stand-in). The chain is a LocalNet with
+sqlite and work dir; they share one embedded store (the IPFS network's stand-in). Each trainer serves the final
+handoff (node/roles/handoff.py) on a gateway of its own, advertised in PeerDirectory, as `trainer run` does
+(`final_handoff=False`: no gateways; co-trainers learn final states at the ends reveals). The chain is a LocalNet with
 anvil automining (node/localnet.py). Driven tick by tick as tests/adversarial/nodekit.py does: deterministic,
 and as fast as the work. The trainers train ahead (the CLI's
 default). Windows are short, in blocks: anvil automines one block per transaction.
@@ -47,6 +49,7 @@ class EpochNet:
     trainers: list = field(default_factory=list)
     verifiers: list = field(default_factory=list)
     errors: list = field(default_factory=list)
+    gateways: list = field(default_factory=list)  # the trainers' (the final handoff's route)
 
     @property
     def task_id(self) -> int:
@@ -55,7 +58,7 @@ class EpochNet:
     @classmethod
     def start(cls, root: Path, n_slots: int, max_slots: int, trainer_cls: dict | None = None,
               trainer_kw: dict | None = None, disputes: bool = False, verifier_cls: dict | None = None,
-              verifier_kw: dict | None = None, inner_moments: str = "average") -> "EpochNet":
+              verifier_kw: dict | None = None, inner_moments: str = "average", final_handoff: bool = True) -> "EpochNet":
         """A LocalNet (automining; with `disputes`, Disputes deployed), the dataset, the task, n_slots staked trainers
         (dev 1..) and three verifiers, all prepared; `trainer_cls` / `trainer_kw` (`verifier_cls` / `verifier_kw`): per
         trainer (verifier) index, a TrainerNode (VerifierNode) subclass and its arguments."""
@@ -68,6 +71,8 @@ class EpochNet:
         from node.roles.db import NodeDB
         from node.roles.metrics import NodeMetrics
         from node.roles.trainer import TrainerNode
+        from node.store.gateway import GatewayServer
+        from node.store.peers import advertise
         from node.tasks import create_task
         from verifier.node import VerifierNode
 
@@ -93,6 +98,11 @@ class EpochNet:
                                 task["task_id"], root / f"t{i}", metrics=NodeMetrics("trainer"), max_rounds=max_slots,
                                 show_progress=False, pipeline=True, **(trainer_kw or {}).get(i, {}))
                 node.prepare()
+                if final_handoff:
+                    gateway = GatewayServer(store, ("127.0.0.1", 0)).start()
+                    net.gateways.append(gateway)
+                    advertise(node.chain, gateway.url)
+                    node.serve_finals(gateway)
                 net.trainers.append(node)
             for i in range(3):
                 node = (verifier_cls or {}).get(i, VerifierNode)(
@@ -113,6 +123,8 @@ class EpochNet:
             if getattr(node, "ahead", None) is not None:
                 node.ahead.cancel()
             node.db.close()
+        for gateway in self.gateways:
+            gateway.stop()
         self.local.stop()
 
     @property

@@ -5,7 +5,8 @@ epoch task on a real anvil, and the canonical state the network ends with is `tr
 
 The trainers train ahead (the CLI's default): their slot of epoch e+1 on the aggregate of every committed
 slot of e, committed the moment e+1 opens on it (tests/nodes/epoch_helpers.py drives the nodes). A trainer
-alone in its epoch knows that aggregate at its own commit, and starts there rather than at its ends reveal.
+knows that aggregate at the epoch's last commit (its own final state from its trace, its co-trainers' from the
+final handoff), and starts there rather than at the ends reveals.
 """
 from __future__ import annotations
 
@@ -25,6 +26,23 @@ def test_network_epochs_equal_train_local(tmp_path):
     with EpochNet.start(tmp_path, n_slots=N, max_slots=E, inner_moments="corrected") as net:
         assert net.spec.epochs.inner_moments == "corrected"
         check_network_equals_train_local(net, tmp_path)
+        check_co_trainers_started_ahead_before_the_reveal(net)
+
+
+def check_co_trainers_started_ahead_before_the_reveal(net):
+    """The final handoff (node/roles/handoff.py): each trainer of epoch 0 got its co-trainer's final state from it,
+    verified, and started training epoch 1 ahead after the last commit and before that slot's ends reveal."""
+    chain = net.chain
+    commits = [e["blockNumber"] for e in chain.events("SlotCommitted", task_id=net.task_id) if e["args"]["epoch"] == 0]
+    for i, trainer in enumerate(net.trainers):
+        mine = trainer.db.get_json(trainer.slot_key(0))
+        others = [j for j in range(N) if j != i]
+        assert mine["ahead_handed"] == others, mine
+        for j in others:
+            slot_id = chain.slot_id(net.task_id, 0, j)
+            revealed = [e["blockNumber"] for e in chain.events("EndsRevealed") if e["args"]["round_id"] == slot_id]
+            assert len(commits) == N and max(commits) <= mine["ahead_started"] < revealed[0], (commits, mine, revealed)
+    assert all(t.handoff_board.served >= 1 for t in net.trainers)
 
 
 def test_a_lone_slot_trains_the_next_epoch_ahead_from_its_commit(tmp_path):
