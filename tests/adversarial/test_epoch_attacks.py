@@ -13,6 +13,8 @@ process, ticked block by block, three verifiers):
 from __future__ import annotations
 
 import sys
+
+import pytest
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "nodes"))  # epoch_helpers
@@ -126,3 +128,55 @@ def test_a_slot_dispute_is_replayed_on_the_slots_schedule(tmp_path, case):
         assert len(resolved) == 2 and all(r["trainer_won"] and r["reason"] == "jury" for r in resolved)
         assert slots == ["accepted", "accepted"]
         assert ep.outcome == Outcome.ACCEPTED and ep.accepted_slots == [0, 1]
+
+
+def _handing_off(forge):
+    """A TrainerNode (its slot honest) whose final handoff (node/roles/handoff.py) offers `forge(offer)` instead."""
+    from node.roles.handoff import FINAL_ROUTE, HandoffBoard
+    from node.roles.trainer import TrainerNode
+
+    class ForgingBoard(HandoffBoard):
+        def offer(self, offer, allowed):
+            super().offer(forge(offer), allowed)
+
+    class ForgingHandoff(TrainerNode):
+        def serve_finals(self, gateway):
+            self.handoff_board = ForgingBoard(self.chain.chain_id)
+            gateway.routes[FINAL_ROUTE] = self.handoff_board.answer
+
+    return ForgingHandoff
+
+
+@pytest.mark.parametrize("what", ["hash", "cid"])
+def test_a_bad_final_handoff_costs_the_co_trainer_only_the_wait(tmp_path, case, what):
+    """Slot 1's trainer trains honestly but hands its co-trainer a forged final state before its ends reveal: a
+    hash that is not leaf M of its committed trace root (`hash`), or its true h_M and proof with another
+    checkpoint's CID (`cid`: the base's, in the store). The co-trainer refuses the first (the proof), and the
+    second fails the checkpoint's hash check inside its training ahead; either way it trains ahead once slot 1's
+    ends are revealed, as without the handoff — and the network still equals train-local."""
+    from dataclasses import replace
+
+    from epoch_helpers import check_network_equals_train_local
+
+    forges = {"hash": lambda o: replace(o, final_hash=bytes(32 * [0xAB])),
+              "cid": lambda o: replace(o, final_cid=base_cid[0])}
+    base_cid = []
+    c = case(f"epochs: a co-trainer's final handoff forged ({'h_M not in its trace root' if what == 'hash' else 'true h_M, another checkpoint CID'})",
+             "the honest trainer refuses it (proof) or its training ahead fails the checkpoint hash, then trains ahead "
+             "from the ends reveal; both slots accepted, nobody slashed, the network == train-local")
+    with EpochNet.start(tmp_path, n_slots=2, max_slots=2, trainer_cls={1: _handing_off(forges[what])}) as net:
+        base_cid.append(net.task["genesis_cid"])
+        check_network_equals_train_local(net, tmp_path, n=2, epochs=2)
+        chain, honest = net.chain, net.trainers[0]
+        mine = honest.db.get_json(honest.slot_key(0))
+        forger_slot = chain.slot_id(net.task_id, 0, 1)
+        revealed = [e["blockNumber"] for e in chain.events("EndsRevealed") if e["args"]["round_id"] == forger_slot]
+        c.observe(f"honest trainer: handed {mine.get('ahead_handed')}, refused {sorted(honest.finals_refused)}, "
+                  f"handoff failed {bool(mine.get('handoff_failed'))}; ahead started at block {mine['ahead_started']}, "
+                  f"slot 1's ends revealed at {revealed}; both epochs A = [0, 1], no penalties, == train-local")
+        assert revealed and mine["ahead_started"] >= revealed[0]  # it waited for the reveal: no earlier
+        assert mine["ahead_handed"] == []  # the ahead training that counted used the revealed final state
+        if what == "hash":
+            assert (0, 1) in honest.finals_refused and not mine.get("handoff_failed")
+        else:
+            assert mine.get("handoff_failed") and not honest.finals_refused

@@ -163,3 +163,34 @@ class EpochNet:
     def penalties(self) -> list[dict]:
         return [e["args"] for e in self.chain.events("PenaltyApplied")] + \
                [e["args"] for e in self.chain.events("AggregationPenalty")]
+
+
+def check_network_equals_train_local(net, tmp_path, n: int, epochs: int) -> None:
+    """Run `epochs` epochs of n honest slots; every one accepted with every slot, nobody penalized, a slot trained
+    ahead, and the canonical state of every epoch train-local's (`--trainers n --epochs epochs`) bit for bit."""
+    from node.engine.dataset import Dataset
+    from node.engine.outer import train_epochs
+    from node.store import compute_cid
+
+    chain, dev = net.chain, net.dev
+    assert chain.get_task(net.task_id).params.is_epoch_task and all(t.epoch_task for t in net.trainers)
+    net.run(epochs)
+
+    closed = [chain.get_epoch(net.task_id, e) for e in range(epochs)]
+    assert [e.accepted_slots for e in closed] == [list(range(n))] * epochs, (closed, net.errors[-10:])
+    assert net.penalties() == [], (net.penalties(), net.errors[-10:])
+    assert all(chain.call(chain.stake_manager.functions.stake_of(d.address)) >= STAKE for d in dev[1:1 + n + 3])
+    trained_ahead = [r for t in net.trainers for r in t.db.rounds("trainer") if "aggregate_ahead" in
+                     (r.data.get("stage_seconds") or {})]
+    assert trained_ahead, "no slot of epoch 1 was trained ahead"
+
+    # train-local --trainers n --epochs epochs from the task's genesis
+    genesis = tmp_path / "genesis.safetensors"
+    net.store.get_file(net.task["genesis_cid"], genesis)
+    records = train_epochs(net.spec, Dataset.for_spec(net.spec, net.store), genesis, tmp_path / "local", epochs)
+    latest = chain.latest_model(net.task_id)
+    assert latest.version == epochs
+    assert latest.state_hash == records[-1].state_hash  # bit for bit
+    assert latest.cid == compute_cid(records[-1].checkpoint)  # the very same file
+    versions = [chain.call(chain.oracle.functions.at(net.task_id, v)) for v in range(1, epochs + 1)]
+    assert [bytes(v[1]) for v in versions] == [r.state_hash for r in records]  # every epoch, not only the last

@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # epoch_helpers
 
-from epoch_helpers import STAKE, EpochNet  # noqa: E402
+from epoch_helpers import EpochNet, check_network_equals_train_local  # noqa: E402
 
 N, E = 2, 2  # trainers (slots per epoch), epochs
 
@@ -25,7 +25,7 @@ def test_network_epochs_equal_train_local(tmp_path):
     training ahead and train-local must all compute it alike; the demo uses it too, every other epoch test `average`)."""
     with EpochNet.start(tmp_path, n_slots=N, max_slots=E, inner_moments="corrected") as net:
         assert net.spec.epochs.inner_moments == "corrected"
-        check_network_equals_train_local(net, tmp_path)
+        check_network_equals_train_local(net, tmp_path, n=N, epochs=E)
         check_co_trainers_started_ahead_before_the_reveal(net)
 
 
@@ -50,7 +50,7 @@ def test_a_lone_slot_trains_the_next_epoch_ahead_from_its_commit(tmp_path):
     so its slot of epoch 1 starts training ahead then, before the slot's ends reveal (its final checkpoint's
     publication, which waits for the committee's replays); the network still equals train-local."""
     with EpochNet.start(tmp_path, n_slots=1, max_slots=E) as net:
-        check_network_equals_train_local(net, tmp_path, n=1)
+        check_network_equals_train_local(net, tmp_path, n=1, epochs=E)
         (trainer,), chain = net.trainers, net.chain
         slot_id = chain.slot_id(net.task_id, 0, 0)
         committed = [e["blockNumber"] for e in chain.events("SlotCommitted", task_id=net.task_id)
@@ -58,32 +58,3 @@ def test_a_lone_slot_trains_the_next_epoch_ahead_from_its_commit(tmp_path):
         revealed = [e["blockNumber"] for e in chain.events("EndsRevealed") if e["args"]["round_id"] == slot_id]
         started = trainer.db.get_json(trainer.slot_key(0))["ahead_started"]  # the block it started training ahead
         assert committed and revealed and committed[0] <= started < revealed[0], (committed, started, revealed)
-
-
-def check_network_equals_train_local(net, tmp_path, n=N):
-    from node.engine.dataset import Dataset
-    from node.engine.outer import train_epochs
-    from node.store import compute_cid
-
-    chain, dev = net.chain, net.dev
-    assert chain.get_task(net.task_id).params.is_epoch_task and all(t.epoch_task for t in net.trainers)
-    net.run(E)
-
-    epochs = [chain.get_epoch(net.task_id, e) for e in range(E)]
-    assert [e.accepted_slots for e in epochs] == [list(range(n))] * E, (epochs, net.errors[-10:])
-    assert net.penalties() == [], (net.penalties(), net.errors[-10:])
-    assert all(chain.call(chain.stake_manager.functions.stake_of(d.address)) >= STAKE for d in dev[1:1 + n + 3])
-    trained_ahead = [r for t in net.trainers for r in t.db.rounds("trainer") if "aggregate_ahead" in
-                     (r.data.get("stage_seconds") or {})]
-    assert trained_ahead, "no slot of epoch 1 was trained ahead"
-
-    # train-local --trainers N --epochs E from the task's genesis
-    genesis = tmp_path / "genesis.safetensors"
-    net.store.get_file(net.task["genesis_cid"], genesis)
-    records = train_epochs(net.spec, Dataset.for_spec(net.spec, net.store), genesis, tmp_path / "local", E)
-    latest = chain.latest_model(net.task_id)
-    assert latest.version == E
-    assert latest.state_hash == records[-1].state_hash  # bit for bit
-    assert latest.cid == compute_cid(records[-1].checkpoint)  # the very same file
-    versions = [chain.call(chain.oracle.functions.at(net.task_id, v)) for v in range(1, E + 1)]
-    assert [bytes(v[1]) for v in versions] == [r.state_hash for r in records]  # every epoch, not only the last
