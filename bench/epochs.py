@@ -10,8 +10,9 @@ nodes' databases:
 - steady-state throughput (what matters for capacity): trainers *train ahead* (whitepaper §3.6) — a trainer
   trains its slot of epoch e+1 while e is still verified and aggregated, and commits it when e+1 opens — so an
   epoch's latency overlaps the next epoch's training. It starts once it knows every committed slot's final
-  state: at its own commit when it is alone in e, else at the co-trainers' ends reveals (each trainer's NodeDB
-  keeps the block: `ahead_started`). The network's pace is the **period** between
+  state: at its own commit when it is alone in e, else when the co-trainers hand theirs over (the final handoff,
+  node/roles/handoff.py: from their commits on; BENCH_EPOCHS_HANDOFF=0 turns it off) or at their ends reveals
+  (each trainer's NodeDB keeps the block: `ahead_started`). The network's pace is the **period** between
   consecutive epoch closes: period_e = time(EpochClosed e) - time(EpochClosed e-1) for e >= 1 (block
   timestamps), and the steady overhead is period_e / the slowest slot's pure training of e - 1 (the trainer's
   `train` stage: H steps + boundary states, measured under the run's own load);
@@ -49,6 +50,9 @@ VERIFIERS = os.environ.get("BENCH_EPOCHS_VERIFIERS", "3")
 # machine with another torch (the GPU machine's image); 1 thread per process either way
 RUNTIME = os.environ.get("BENCH_EPOCHS_RUNTIME", "preset")
 OUT_DIR = Path(os.environ.get("BENCH_EPOCHS_DIR", BENCH_DIR))  # where epochs.json / epochs.md go
+# "0": the trainers run --no-final-handoff (a co-trainer's final state only from its ends reveal, as before the
+# handoff), to measure what the handoff (node/roles/handoff.py) saves in the same conditions
+HANDOFF = os.environ.get("BENCH_EPOCHS_HANDOFF", "1") != "0"
 STAKE = 10 * 10**18
 BLOCK_TIME = 1.0
 
@@ -194,7 +198,7 @@ def run_n(n: int, h: int, root: Path) -> dict:
         spec = bench_spec(n, h).with_(dataset={"manifest_cid": build_dataset(demo_corpus_paths(), net.store())})
         task_id = net.create_task(spec, 5 * 10**18)["task_id"]
         vprocs = [net.spawn_verifier(v) for v in verifiers]
-        tprocs = [net.spawn_trainer(t, task_id, EPOCHS) for t in trainers]
+        tprocs = [net.spawn_trainer(t, task_id, EPOCHS, *([] if HANDOFF else ["--no-final-handoff"])) for t in trainers]
         cpu = {p.pid: 0.0 for p in vprocs}
 
         def sample_cpu():
@@ -302,7 +306,8 @@ def run_n(n: int, h: int, root: Path) -> dict:
                 "steps_per_s": round(steps / span, 2), "pure_steps_per_s": pure, "ratio": ratio(steps / span, pure),
                 "steady": {**steady, "ratio": ratio(steady["steps_per_s"], pure)},
                 "steady_commits": {**by_commits, "ratio": ratio(by_commits["steps_per_s"], pure)},
-                "epochs_asked": EPOCHS, "verifiers": v, "verifier_cpu_s": round(sum(cpu.values()), 1)}
+                "epochs_asked": EPOCHS, "verifiers": v, "verifier_cpu_s": round(sum(cpu.values()), 1),
+                "handoff": HANDOFF}
     finally:
         net.stop()
 
@@ -324,7 +329,8 @@ def write_md(results: list[dict]) -> str:
              f"Demo model, H = {hs} steps per slot, {epochs} epochs per run; LocalNet (anvil, 1 s blocks, "
              f"{cores} cores shared by the N trainer processes (1 thread each), {vs} verifier processes and anvil); DiLoCo's outer "
              "step (lr 0.7, Nesterov 0.9); trainers train ahead (§3.6): since 232ac36 a trainer alone in its epoch "
-             "starts at its own commit, else (and in runs whose line names no commit) at the last ends reveal. "
+             "starts at its own commit, else (and in runs whose line names no commit) at the last ends reveal, or, "
+             "with the final handoff (the column 'co-trainers' final states from'), at the last commit. "
              + runs_line(results), "",
              "## Steady state (throughput)", "",
              "Period = the time between consecutive EpochClosed events (block timestamps), the network's pace with "
@@ -338,8 +344,8 @@ def write_md(results: list[dict]) -> str:
              "b76505e did not record it).", "",
              "| N | H | cores | verifiers | periods (s) | mean period (s) | slowest slot's training (s) | steady overhead | steady verified steps / s "
              "| ratio | whole run: steps / span (s) | verified steps / s | ratio | one trainer's pure steps / s | verifier CPU (s) "
-             "| by commits: periods (s) | by commits: overhead |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| by commits: periods (s) | by commits: overhead | co-trainers' final states from |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         s = r["steady"]
         cores = ((r.get("bench") or {}).get("machine") or {}).get("cpus") or "2"  # runs before 6844389: this 2-core box
@@ -348,8 +354,12 @@ def write_md(results: list[dict]) -> str:
         by_commits = (f"{', '.join(str(p['period_s']) for p in c['periods'])} | {pct(c['overhead'])}" if c else "n/a | n/a")
         lines.append(f"| {r['n']} | {r['H']} | {cores} | {r.get('verifiers', 3)} | {per} | {s['period_s']} | {s['slowest_train_s']} | **{pct(s['overhead'])}** | "
                      f"{s['steps_per_s']} | {s['ratio']} | {r['verified_steps']} / {r['span_s']} | {r['steps_per_s']} | "
-                     f"{r['ratio']} | {r['pure_steps_per_s']} | {r['verifier_cpu_s']} | {by_commits} |")
-    lines += ["", "## Per epoch (latency, not throughput)", "",
+                     f"{r['ratio']} | {r['pure_steps_per_s']} | {r['verifier_cpu_s']} | {by_commits} | {finals_from(r)} |")
+    lines += ["", "Co-trainers' final states from: where a trainer of N > 1 learned the others' final states to train "
+              "the next epoch ahead — the final handoff (node/roles/handoff.py: at their commits, verified against their "
+              "trace roots) or the ends reveals (`BENCH_EPOCHS_HANDOFF=0`, the trainers' `--no-final-handoff`, and "
+              "every run before the handoff).", "",
+              "## Per epoch (latency, not throughput)", "",
               "Latency = the epoch's opening block to its closing block; latency overhead = latency / the slowest "
               "slot's pure training - 1 (with training ahead the epoch's slots were mostly trained before it opened, "
               "so this is mostly protocol). Blocks: previous close -> opening (the first claim), -> last slot commit, "
@@ -358,17 +368,18 @@ def write_md(results: list[dict]) -> str:
               "last trainer's start of training the next epoch ahead (its NodeDB's `ahead_started` block: the slot's "
               "commit when it is alone in the epoch, since 232ac36; before, and for N > 1, the last final checkpoint "
               "revealed) -> epoch closed, the time the next epoch's slots train hidden; n/a in a run's last epoch.", "",
-              "| N | H | epoch | A | trained ahead | latency (s) | blocks | prev close -> open | to last commit "
+              "| N | H | finals from | epoch | A | trained ahead | latency (s) | blocks | prev close -> open | to last commit "
               "| commit -> ends revealed | slot rounds | aggregation | ahead window (s) | slowest slot's training (s) "
-              "| latency overhead |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+              "| latency overhead | commit -> ahead start |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         for e in r["epochs"]:
             parts = " | ".join(str(e.get(k)) if e.get(k) is not None else "n/a"
                                for k in ("from_prev_close", "to_last_commit", "to_ends_revealed", "slot_rounds",
                                          "aggregation", "ahead_window_s"))
-            lines.append(f"| {r['n']} | {r['H']} | {e['epoch']} | {e['accepted']} | {e.get('trained_ahead', 'n/a')} | "
-                         f"{e['latency_s']} | {e['blocks']} | {parts} | {e['slowest_train_s']} | "
-                         f"{pct(e['latency_overhead'])} |")
+            lines.append(f"| {r['n']} | {r['H']} | {finals_from(r)} | {e['epoch']} | {e['accepted']} | "
+                         f"{e.get('trained_ahead', 'n/a')} | {e['latency_s']} | {e['blocks']} | {parts} | "
+                         f"{e['slowest_train_s']} | {pct(e['latency_overhead'])} | "
+                         f"{e['to_ahead_start'] if e.get('to_ahead_start') is not None else 'n/a'} |")
     phased = [r for r in results if any(e.get("round_phases") for e in r["epochs"])]
     if phased:
         rp, ap = [n for n, _ in ROUND_PHASES[1:]], [n for n, _ in AGGREGATION_PHASES] + ["EpochClosed"]
@@ -376,7 +387,8 @@ def write_md(results: list[dict]) -> str:
                   "commit (the last event of each phase: sealed, starts revealed, verdicts committed, final flags "
                   "committed, ends revealed — the final checkpoint, which a co-trainer's training ahead waits for —, "
                   "verdicts revealed, finalized), then the aggregation from the last slot finalized:", "",
-                  "| N | H | " + " | ".join(rp) + " | " + " | ".join(ap) + " |", "|---|---|" + "---|" * (len(rp) + len(ap))]
+                  "| N | H | finals from | " + " | ".join(rp) + " | " + " | ".join(ap) + " |",
+                  "|---|---|---|" + "---|" * (len(rp) + len(ap))]
         for r in phased:
             later = [e for e in r["epochs"] if e["epoch"] >= 1 and e.get("round_phases")] or \
                 [e for e in r["epochs"] if e.get("round_phases")]
@@ -384,7 +396,7 @@ def write_md(results: list[dict]) -> str:
             def mean(group, name):
                 xs = [e[group][name] for e in later if e.get(group) and name in e[group]]
                 return f"{sum(xs) / len(xs):.1f}" if xs else "n/a"
-            lines.append(f"| {r['n']} | {r['H']} | " + " | ".join(mean("round_phases", n) for n in rp) + " | "
+            lines.append(f"| {r['n']} | {r['H']} | {finals_from(r)} | " + " | ".join(mean("round_phases", n) for n in rp) + " | "
                          + " | ".join(mean("aggregation_phases", n) for n in ap) + " |")
     return "\n".join(lines) + "\n"
 
@@ -392,8 +404,19 @@ def write_md(results: list[dict]) -> str:
 def merge(old: list[dict], new: list[dict]) -> list[dict]:
     """BENCH_EPOCHS_MERGE=1: the new runs replace the old ones of the same (N, H), the others are kept (each run
     keeps its own `bench` line: when it ran, how long, the load around it); sorted by H, then N."""
-    keys = {(r["n"], r["H"]) for r in new}
-    return sorted([r for r in old if (r["n"], r["H"]) not in keys] + new, key=lambda r: (r["H"], r["n"]))
+    keys = {run_key(r) for r in new}
+    return sorted([r for r in old if run_key(r) not in keys] + new, key=lambda r: (r["H"], r["n"], finals_from(r)))
+
+
+def run_key(r: dict) -> tuple:
+    """What a run measured: (N, H, where co-trainers' final states came from)."""
+    return r["n"], r["H"], finals_from(r)
+
+
+def finals_from(r: dict) -> str:
+    """Where a run's trainers learned their co-trainers' final states: "handoff" (node/roles/handoff.py, at the
+    commit), "ends reveal" (runs with --no-final-handoff, and every run before the handoff), "alone" (N = 1)."""
+    return "alone" if r["n"] == 1 else ("handoff" if r.get("handoff") else "ends reveal")
 
 
 def runs_line(results: list[dict]) -> str:

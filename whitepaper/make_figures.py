@@ -548,6 +548,8 @@ def diloco_table(path: Path, figures: Path) -> str:
 def epochs_table(path: Path) -> str:
     """§3.6: throughput of verified DiLoCo epochs (bench/epochs.json, `python -m bench.epochs`): the steady-state
     period between epoch closes against the slowest slot's pure training, and where an epoch's blocks go."""
+    from bench.epochs import finals_from
+
     if not path.exists():
         return bench_tables.pending("`python -m bench.epochs` → `bench/epochs.md`")
     res = json.loads(path.read_text())
@@ -556,8 +558,8 @@ def epochs_table(path: Path) -> str:
     pct = lambda x: f"{x * 100:.0f} %" if x is not None else "n/a"  # noqa: E731
     lines = ["| N | H | cores | period (s) | slowest slot's training (s) | steady overhead | overhead, commit to commit | "
              "verified steps / s | vs one trainer's pure rate | not hidden: commit → training ahead starts (blocks) | "
-             "hidden: → finalized + aggregation + next claim (blocks) | verifier CPU (s) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "hidden: → finalized + aggregation + next claim (blocks) | verifier CPU (s) | co-trainers' final states from |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in res:
         cores = ((r.get("bench") or {}).get("machine") or {}).get("cpus") or 2  # runs before the record: the 2-core box
         s, later = r["steady"], [e for e in r["epochs"] if e["epoch"] >= 1] or r["epochs"]
@@ -565,8 +567,10 @@ def epochs_table(path: Path) -> str:
         def blocks(keys, eps=later):
             xs = [sum(e[k] for k in keys) for e in eps if all(e.get(k) is not None for k in keys)]
             return f"{min(xs)}–{max(xs)}" if xs and min(xs) != max(xs) else (f"{xs[0]}" if xs else "n/a")
-        hidden = [e["slot_rounds"] - e["to_ends_revealed"] + e["aggregation"] + (e.get("from_prev_close") or 0)
-                  for e in later if None not in (e.get("slot_rounds"), e.get("to_ends_revealed"), e.get("aggregation"))]
+        # after the start of training ahead (recorded since it may start before the reveal; older runs: the reveal)
+        start = lambda e: e["to_ahead_start"] if e.get("to_ahead_start") is not None else e.get("to_ends_revealed")  # noqa: E731
+        hidden = [e["slot_rounds"] - start(e) + e["aggregation"] + (e.get("from_prev_close") or 0)
+                  for e in later if None not in (e.get("slot_rounds"), start(e), e.get("aggregation"))]
         hid = (f"{min(hidden)}–{max(hidden)}" if min(hidden) != max(hidden) else f"{hidden[0]}") if hidden else "n/a"
         # runs since training ahead may start at the commit record where it started (every epoch but the last, which
         # trains nothing ahead); older runs started it at the ends reveal
@@ -574,7 +578,8 @@ def epochs_table(path: Path) -> str:
         not_hidden = blocks(["to_ahead_start"], started) if started else blocks(["to_ends_revealed"])
         by_commits = f"**{pct(r['steady_commits']['overhead'])}**" if r.get("steady_commits") else "n/a (older run)"
         lines.append(f"| {r['n']} | {r['H']:,} | {cores} | {s['period_s']} | {s['slowest_train_s']} | **{pct(s['overhead'])}** | "
-                     f"{by_commits} | {s['steps_per_s']} | {s['ratio']}× | {not_hidden} | {hid} | {r['verifier_cpu_s']} |")
+                     f"{by_commits} | {s['steps_per_s']} | {s['ratio']}× | {not_hidden} | {hid} | {r['verifier_cpu_s']} | "
+                     f"{finals_from(r)} |")
     epochs = max(len(r["epochs"]) for r in res)
     return ("\n".join(lines) + f"\n\n{epochs} epochs per run; LocalNet (anvil, 1 s blocks) on the 2-core machine "
             "(the N trainers, 3 verifiers and anvil sharing its cores) or, where cores says 16, on the GPU machine's 16 "
@@ -584,10 +589,11 @@ def epochs_table(path: Path) -> str:
             "slot's pure training of the same epochs − 1 (training measured under the run's load); verified steps / s "
             "over the periods, against one trainer's pure-training rate (N with no overhead). Blocks (epochs ≥ 1, "
             "range): the last slot commit → the block the next epoch's training ahead started (a trainer alone in its "
-            "epoch starts at its own commit, 0; with co-trainers, or in runs before that rule, at the last final "
-            "checkpoint revealed: those blocks add to the period), and the blocks after the reveal that the next "
-            "slots' training covers (→ the last slot finalized, the aggregation, the close → the next epoch's first "
-            "claim). Overhead, commit to commit: the same ratio over the periods between consecutive epochs' last "
+            "epoch starts at its own commit, 0; with co-trainers, at the last commit once they handed over their "
+            "final states (the final handoff; co-trainers' final states from: handoff), else, or in runs before those "
+            "rules, at the last final checkpoint revealed (ends reveal): those blocks add to the period), and the "
+            "blocks after that start that the next slots' training covers (→ the last slot finalized, the "
+            "aggregation, the close → the next epoch's first claim). Overhead, commit to commit: the same ratio over the periods between consecutive epochs' last "
             "slot commits (close-to-close periods of a 3-epoch run borrow from epoch 0's cold start). Source: "
             "`python -m bench.epochs` → `bench/epochs.md`, `bench/epochs.json`.")
 

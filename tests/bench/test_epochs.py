@@ -45,7 +45,7 @@ def test_report_states_steady_overhead_and_latency_apart():
             "bench": {"started": "2026-12-03 10:00 UTC", "seconds": 100, "load_before": 0.1, "load_after": 1.5}}]
     md = epochs.write_md(res)
     assert "## Steady state (throughput)" in md and "## Per epoch (latency, not throughput)" in md
-    assert f"**{s['overhead'] * 100:.0f} %**" in md and "| 1 | 512 | 1 | [0] | 1 | 26 | 26 | 2 | 3 | 9 | 15 | 8 | 14 | 13.0 | 100 % |" in md
+    assert f"**{s['overhead'] * 100:.0f} %**" in md and "| 1 | 512 | alone | 1 | [0] | 1 | 26 | 26 | 2 | 3 | 9 | 15 | 8 | 14 | 13.0 | 100 % | n/a |" in md
     assert "H = 512, N = 1: run 2026-12-03 10:00 UTC, 100 s, load average (1 min) 0.10 before, 1.50 after" in md
 
 
@@ -54,6 +54,12 @@ def test_merge_replaces_the_same_n_and_h_and_keeps_the_others_each_with_its_own_
     new = [{"n": 1, "H": 8192, "v": "new", "bench": {"started": "b"}}, {"n": 2, "H": 512, "v": "new", "bench": {"started": "b"}}]
     got = epochs.merge(old, new)
     assert [(r["n"], r["H"], r["v"]) for r in got] == [(1, 512, "old"), (2, 512, "new"), (1, 8192, "new")]
+    # a run with the final handoff does not replace one without it (an A/B of the same N, H): both are kept
+    handoff = [{"n": 2, "H": 512, "v": "handoff", "handoff": True, "bench": {"started": "c"}}]
+    got = epochs.merge(got, handoff)
+    assert [(r["n"], r["H"], r["v"], epochs.finals_from(r)) for r in got] == [
+        (1, 512, "old", "alone"), (2, 512, "new", "ends reveal"), (2, 512, "handoff", "handoff"), (1, 8192, "new", "alone")]
+    assert epochs.merge(got, [{**handoff[0], "v": "again"}])[2]["v"] == "again"
 
 
 def test_phase_blocks_follow_the_slowest_slot_from_its_commit_and_the_aggregation_from_the_last_finalize():
