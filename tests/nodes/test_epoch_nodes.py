@@ -58,3 +58,18 @@ def test_a_lone_slot_trains_the_next_epoch_ahead_from_its_commit(tmp_path):
         revealed = [e["blockNumber"] for e in chain.events("EndsRevealed") if e["args"]["round_id"] == slot_id]
         started = trainer.db.get_json(trainer.slot_key(0))["ahead_started"]  # the block it started training ahead
         assert committed and revealed and committed[0] <= started < revealed[0], (committed, started, revealed)
+
+
+def test_no_final_handoff_neither_hands_over_nor_asks(tmp_path):
+    """`trainer run --no-final-handoff` (final_handoff=False) on trainer 0: it serves no offer (trainer 1, which asks,
+    waits for slot 0's ends reveal) and asks for none (trainer 1's offer is never served); the network still
+    equals train-local."""
+    with EpochNet.start(tmp_path, n_slots=N, max_slots=E, trainer_kw={0: {"final_handoff": False}}) as net:
+        check_network_equals_train_local(net, tmp_path, n=N, epochs=E)
+        chain, (t0, t1) = net.chain, net.trainers
+        assert t0.handoff_board is None and t1.handoff_board.served == 0
+        for trainer, other in ((t0, 1), (t1, 0)):
+            mine = trainer.db.get_json(trainer.slot_key(0))
+            slot_id = chain.slot_id(net.task_id, 0, other)
+            revealed = [e["blockNumber"] for e in chain.events("EndsRevealed") if e["args"]["round_id"] == slot_id]
+            assert mine["ahead_handed"] == [] and mine["ahead_started"] >= revealed[0], (mine, revealed)
