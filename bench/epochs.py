@@ -11,7 +11,7 @@ nodes' databases:
   trains its slot of epoch e+1 while e is still verified and aggregated, and commits it when e+1 opens — so an
   epoch's latency overlaps the next epoch's training. It starts once it knows every committed slot's final
   state: at its own commit when it is alone in e, else when the co-trainers hand theirs over (the final handoff,
-  node/roles/handoff.py: from their commits on; BENCH_EPOCHS_HANDOFF=0 turns it off) or at their ends reveals
+  node/roles/handoff.py: from their commits on; BENCH_EPOCHS_HANDOFF=0 turns it off, "1,0" runs both) or at their ends reveals
   (each trainer's NodeDB keeps the block: `ahead_started`). The network's pace is the **period** between
   consecutive epoch closes: period_e = time(EpochClosed e) - time(EpochClosed e-1) for e >= 1 (block
   timestamps), and the steady overhead is period_e / the slowest slot's pure training of e - 1 (the trainer's
@@ -51,8 +51,9 @@ VERIFIERS = os.environ.get("BENCH_EPOCHS_VERIFIERS", "3")
 RUNTIME = os.environ.get("BENCH_EPOCHS_RUNTIME", "preset")
 OUT_DIR = Path(os.environ.get("BENCH_EPOCHS_DIR", BENCH_DIR))  # where epochs.json / epochs.md go
 # "0": the trainers run --no-final-handoff (a co-trainer's final state only from its ends reveal, as before the
-# handoff), to measure what the handoff (node/roles/handoff.py) saves in the same conditions
-HANDOFF = os.environ.get("BENCH_EPOCHS_HANDOFF", "1") != "0"
+# handoff); "1,0": both, one after the other for every N > 1 (what the handoff, node/roles/handoff.py, saves in
+# the same conditions)
+HANDOFFS = [v.strip() != "0" for v in os.environ.get("BENCH_EPOCHS_HANDOFF", "1").split(",")]
 STAKE = 10 * 10**18
 BLOCK_TIME = 1.0
 
@@ -182,7 +183,7 @@ def ratio(a: float | None, b: float | None) -> float | None:
 
 
 # ------------------------------------------------------------ one run
-def run_n(n: int, h: int, root: Path) -> dict:
+def run_n(n: int, h: int, root: Path, handoff: bool = True) -> dict:
     import psutil
 
     from node.engine import build_dataset, demo_corpus_paths
@@ -198,7 +199,7 @@ def run_n(n: int, h: int, root: Path) -> dict:
         spec = bench_spec(n, h).with_(dataset={"manifest_cid": build_dataset(demo_corpus_paths(), net.store())})
         task_id = net.create_task(spec, 5 * 10**18)["task_id"]
         vprocs = [net.spawn_verifier(v) for v in verifiers]
-        tprocs = [net.spawn_trainer(t, task_id, EPOCHS, *([] if HANDOFF else ["--no-final-handoff"])) for t in trainers]
+        tprocs = [net.spawn_trainer(t, task_id, EPOCHS, *([] if handoff else ["--no-final-handoff"])) for t in trainers]
         cpu = {p.pid: 0.0 for p in vprocs}
 
         def sample_cpu():
@@ -307,7 +308,7 @@ def run_n(n: int, h: int, root: Path) -> dict:
                 "steady": {**steady, "ratio": ratio(steady["steps_per_s"], pure)},
                 "steady_commits": {**by_commits, "ratio": ratio(by_commits["steps_per_s"], pure)},
                 "epochs_asked": EPOCHS, "verifiers": v, "verifier_cpu_s": round(sum(cpu.values()), 1),
-                "handoff": HANDOFF}
+                "handoff": handoff}
     finally:
         net.stop()
 
@@ -357,7 +358,7 @@ def write_md(results: list[dict]) -> str:
                      f"{r['ratio']} | {r['pure_steps_per_s']} | {r['verifier_cpu_s']} | {by_commits} | {finals_from(r)} |")
     lines += ["", "Co-trainers' final states from: where a trainer of N > 1 learned the others' final states to train "
               "the next epoch ahead — the final handoff (node/roles/handoff.py: at their commits, verified against their "
-              "trace roots) or the ends reveals (`BENCH_EPOCHS_HANDOFF=0`, the trainers' `--no-final-handoff`, and "
+              "trace roots) or the ends reveals (`BENCH_EPOCHS_HANDOFF=0` or `1,0`, the trainers' `--no-final-handoff`, and "
               "every run before the handoff).", "",
               "## Per epoch (latency, not throughput)", "",
               "Latency = the epoch's opening block to its closing block; latency overhead = latency / the slowest "
@@ -458,9 +459,10 @@ def main() -> list[dict]:
     out = []
     for h in HS:
         for n in NS:
-            with tempfile.TemporaryDirectory(prefix=f"bench-epochs-{n}-{h}-") as tmp:
-                out.append(run_n(n, h, Path(tmp)))
-                print(json.dumps(out[-1]), flush=True)
+            for handoff in HANDOFFS if n > 1 else HANDOFFS[:1]:  # alone in its epoch, nobody to hand anything to
+                with tempfile.TemporaryDirectory(prefix=f"bench-epochs-{n}-{h}-") as tmp:
+                    out.append(run_n(n, h, Path(tmp), handoff))
+                    print(json.dumps(out[-1]), flush=True)
     return out
 
 
