@@ -20,9 +20,9 @@ epoch e+1 on it, on the pipeline thread. It knows its own final state from its c
 trace); a co-trainer's from the final handoff (node/roles/handoff.py: the co-trainer hands over its
 h_M, proven against its committed trace root, and the checkpoint's CID, to the epoch's committed
 trainers only) or, if that fails, from that slot's ends reveal, which the protocol holds back on
-purpose until the committee has committed its final flags (so no verifier can copy an h_M). So an
-honest epoch's trainers start at the last commit, not at the last ends reveal. When e+1 opens on that very base (every
-committed slot was accepted), the claim and the commit go out in the same tick; otherwise (a slot
+purpose until the committee has committed its verdicts (so no verifier can copy an h_M). So an
+honest epoch's trainers start at the last commit, not at the last ends reveal. When e+1 opens on
+that very base (every committed slot was accepted), the claim and the commit go out in the same tick; otherwise (a slot
 was left out: the base differs) the work is thrown away and the slot is trained on the real base.
 train-local's epochs are the honest case.
 """
