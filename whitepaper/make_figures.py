@@ -567,10 +567,12 @@ def epochs_table(path: Path) -> str:
         def blocks(keys, eps=later):
             xs = [sum(e[k] for k in keys) for e in eps if all(e.get(k) is not None for k in keys)]
             return f"{min(xs)}–{max(xs)}" if xs and min(xs) != max(xs) else (f"{xs[0]}" if xs else "n/a")
-        # after the start of training ahead (recorded since it may start before the reveal; older runs: the reveal)
-        start = lambda e: e["to_ahead_start"] if e.get("to_ahead_start") is not None else e.get("to_ends_revealed")  # noqa: E731
+        # after the start of training ahead, over the epochs that recorded it (not a run's last: nothing is trained
+        # ahead of it); older runs recorded none and started at the reveal
+        recorded = [e for e in later if e.get("to_ahead_start") is not None]
+        start = (lambda e: e["to_ahead_start"]) if recorded else (lambda e: e.get("to_ends_revealed"))  # noqa: E731
         hidden = [e["slot_rounds"] - start(e) + e["aggregation"] + (e.get("from_prev_close") or 0)
-                  for e in later if None not in (e.get("slot_rounds"), start(e), e.get("aggregation"))]
+                  for e in (recorded or later) if None not in (e.get("slot_rounds"), start(e), e.get("aggregation"))]
         hid = (f"{min(hidden)}–{max(hidden)}" if min(hidden) != max(hidden) else f"{hidden[0]}") if hidden else "n/a"
         # runs since training ahead may start at the commit record where it started (every epoch but the last, which
         # trains nothing ahead); older runs started it at the ends reveal
