@@ -43,6 +43,10 @@ from node import rounds as R  # R.EpochPhase, R.EpochAction, R.why_not_epoch: th
 
 log = logging.getLogger("trainchain.trainer")
 
+# a co-trainer that could not be reached (or refused) is asked again after this many seconds, not every block: each
+# ask is on the node's main thread, up to request_final's 3 s timeout
+HANDOFF_PAUSE_S = 15.0
+
 
 class EpochTrainerDuties:
     """Mixed into TrainerNode (node/roles/trainer.py): the epoch task's tick."""
@@ -356,8 +360,10 @@ class EpochTrainerDuties:
         """Epoch `epoch` left its open phase: its accepted slots' final states are public, the rest are moot."""
         if self.handoff_board is not None and self.finals_offered.pop(epoch, None) is not None:
             self.handoff_board.withdraw(self.task_id, epoch)
-        for key in [k for k in self.finals_handed if k[0] == epoch]:
-            del self.finals_handed[key]
+        for known in (self.finals_handed, self.finals_paused):
+            for key in [k for k in known if k[0] == epoch]:
+                del known[key]
+        self.finals_refused -= {k for k in self.finals_refused if k[0] == epoch}
 
     def handed_finals(self, ep, indices: list[int]) -> list[SlotFinal]:
         """The final states of the committed slots `indices` (ends not revealed yet) that their trainers hand us now,
@@ -376,7 +382,7 @@ class EpochTrainerDuties:
             if key in self.finals_handed:
                 out.append(self.finals_handed[key])
                 continue
-            if key in self.finals_refused:
+            if key in self.finals_refused or time.monotonic() < self.finals_paused.get(key, 0.0):
                 continue
             slot_id = self.chain.slot_id(self.task_id, ep.epoch, i)
             rnd = self.chain.get_round(slot_id)
@@ -386,6 +392,8 @@ class EpochTrainerDuties:
             try:
                 offer = request_final(url, self.chain.account, self.chain.chain_id, self.task_id, ep.epoch, i)
             except HandoffError as e:
+                if not e.not_yet:  # unreachable or refusing: a tick must not wait on it every block
+                    self.finals_paused[key] = time.monotonic() + HANDOFF_PAUSE_S
                 log.debug("epoch %d: slot %d's final state not handed off (yet): %s", ep.epoch, i, e)
                 continue
             why = why_not_valid(offer, self.task_id, ep.epoch, i, slot_id, rnd, n_leaves)

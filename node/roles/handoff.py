@@ -47,7 +47,13 @@ MAX_ANSWER_BYTES = 64 * 1024  # an offer is a few hundred bytes: a peer sending 
 
 
 class HandoffError(Exception):
-    """A final state could not be handed off (refused, unreachable, malformed); the asker waits for the reveal."""
+    """A final state could not be handed off (refused, unreachable, malformed); the asker waits for the reveal.
+    `not_yet`: the trainer answered that it offers nothing yet (404: it offers from the block after its commit), so
+    asking again next block is right; anything else (unreachable, refused, garbage) is worth a pause."""
+
+    def __init__(self, message: str, not_yet: bool = False):
+        super().__init__(message)
+        self.not_yet = not_yet
 
 
 @dataclass(frozen=True)
@@ -178,7 +184,7 @@ def request_final(url: str, account, chain_id: int, task: int, epoch: int, slot:
         with urllib.request.urlopen(f"{url.rstrip('/')}{FINAL_ROUTE}?{query}", timeout=timeout) as r:
             body = r.read(MAX_ANSWER_BYTES + 1)
     except urllib.error.HTTPError as e:
-        raise HandoffError(f"{url}: {e.code} {e.read(512).decode(errors='replace').strip()}") from None
+        raise HandoffError(f"{url}: {e.code} {e.read(512).decode(errors='replace').strip()}", not_yet=e.code == 404) from None
     except (OSError, ValueError) as e:  # refused, timed out, a bad URL
         raise HandoffError(f"{url}: {type(e).__name__}: {e}") from None
     if len(body) > MAX_ANSWER_BYTES:

@@ -95,6 +95,7 @@ class TrainerNode(EpochTrainerDuties, DisputeRole, DutyNode):
         self.finals_offered: dict[int, int] = {}  # epoch -> the committed mask our offer's allowed set was read at
         self.finals_handed: dict[tuple[int, int], object] = {}  # (epoch, slot) -> a co-trainer's verified SlotFinal
         self.finals_refused: set[tuple[int, int]] = set()  # (epoch, slot) whose trainer handed a bad final state
+        self.finals_paused: dict[tuple[int, int], float] = {}  # (epoch, slot) -> monotonic time to ask again after
         self.spec = None
         self.epoch_task = False  # set by prepare() from the task's parameters
         self.dataset = None

@@ -73,3 +73,27 @@ def test_no_final_handoff_neither_hands_over_nor_asks(tmp_path):
             slot_id = chain.slot_id(net.task_id, 0, other)
             revealed = [e["blockNumber"] for e in chain.events("EndsRevealed") if e["args"]["round_id"] == slot_id]
             assert mine["ahead_handed"] == [] and mine["ahead_started"] >= revealed[0], (mine, revealed)
+
+
+def test_an_unreachable_co_trainer_is_not_asked_every_block(tmp_path, monkeypatch):
+    """Trainer 1 advertises a gateway nobody answers on: trainer 0's asks for its final state fail, and each failure
+    pauses that slot's asks for HANDOFF_PAUSE_S (a tick must not wait on a dead peer every block); trainer 0 trains
+    ahead from the reveal, trainer 1 from trainer 0's handoff, and the network still equals train-local."""
+    import node.roles.handoff as handoff
+    from node.roles.epoch_trainer import HANDOFF_PAUSE_S
+    from node.store.peers import advertise
+
+    asked = []
+    real = handoff.request_final
+    monkeypatch.setattr(handoff, "request_final", lambda url, *a, **kw: (asked.append((url, a[3], a[4])), real(url, *a, **kw))[1])
+    with EpochNet.start(tmp_path, n_slots=N, max_slots=E) as net:
+        t0, t1 = net.trainers
+        dead = "http://127.0.0.1:9"  # the discard port: nothing listens
+        advertise(t1.chain, dead)
+        check_network_equals_train_local(net, tmp_path, n=N, epochs=E)
+        to_dead = [a for a in asked if a[0] == dead and a[1:] == (0, 1)]
+        first = t0.db.get_json(t0.slot_key(0))
+        assert first["ahead_handed"] == [] and t1.db.get_json(t1.slot_key(0))["ahead_handed"] == [0]
+        # the slot's commit -> its reveal takes a few passes here (seconds, < HANDOFF_PAUSE_S): one ask, not one per
+        # block (without the pause: one per pass, 4 when this was written)
+        assert len(to_dead) == 1, (to_dead, HANDOFF_PAUSE_S)

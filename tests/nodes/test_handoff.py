@@ -66,9 +66,10 @@ def test_a_co_trainer_gets_the_offer_and_it_verifies(served):
 def test_who_may_not_have_it(served, who, kw, status, words):
     url, board = served
     args = {"chain_id": CHAIN_ID, "slot": SLOT, "epoch": EPOCH, **kw}
-    with pytest.raises(HandoffError, match=f"{status} .*{words}"):
+    with pytest.raises(HandoffError, match=f"{status} .*{words}") as e:
         request_final(url, who, args["chain_id"], TASK, args["epoch"], args["slot"], issued=kw.get("issued"))
     assert board.served == 0
+    assert e.value.not_yet == (status == 404)  # only "nothing offered yet" is asked again next block
 
 
 def test_a_request_signed_by_another_key_is_refused(served):
@@ -175,5 +176,6 @@ def test_a_peer_that_answers_garbage_or_nothing_is_a_handoff_error(tmp_path):
     finally:
         server.shutdown()
         server.server_close()
-    with pytest.raises(HandoffError, match="ConnectionRefused|URLError"):
+    with pytest.raises(HandoffError, match="ConnectionRefused|URLError") as e:
         request_final(url, CO_TRAINER, CHAIN_ID, TASK, EPOCH, SLOT, timeout=1)
+    assert not e.value.not_yet  # unreachable: the asker pauses before asking again
