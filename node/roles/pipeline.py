@@ -10,7 +10,11 @@ expired) the work ahead is thrown away; if r is void, it waits for r's re-commit
 The trainer risks only its own compute, never stake.
 
 One job at a time, on a thread: torch and the store release the GIL for the heavy
-parts. The job only computes and uploads; the node's main thread does every sqlite
+parts. The thread runs at a lower CPU priority (AHEAD_NICE): work ahead is speculative
+and has no deadline, so on a machine it shares with verifiers (or a node's own duties)
+it must yield to the replays that do — on 2 shared cores, 4 trainers training ahead at
+full priority made all three verifiers miss a slot's 60-block verdict window (the slot
+void, every trainer's ahead work thrown away; bench/epochs.md). The job only computes and uploads; the node's main thread does every sqlite
 write and every transaction, so crash-safety is the same as without it (a job lost
 in a crash is just trained again).
 """
@@ -19,6 +23,22 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+
+
+AHEAD_NICE = 10  # added to the job thread's niceness (Linux: per thread); raising it needs no privilege
+
+
+def lower_this_threads_priority(increment: int = AHEAD_NICE) -> int | None:
+    """Raise the calling thread's niceness by `increment`; its new niceness, or None where a thread has none of its
+    own (not Linux) or the OS refuses."""
+    import os
+
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + increment))
+        return os.getpriority(os.PRIO_PROCESS, tid)
+    except (AttributeError, OSError):
+        return None
 
 
 class Cancelled(Exception):
@@ -41,6 +61,7 @@ class AheadJob:
         self.cancelled = False
         self.started = self.finished = None  # time.time()
         self.cpu_s = 0.0  # CPU seconds of the job's thread: against its wall time, how much of a core it got
+        self.niceness: int | None = None  # the job thread's, once it runs (lower_this_threads_priority)
         self._work = work
         self._cancel = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"train-ahead-{self.base_hash.hex()[:8]}", daemon=True)
@@ -51,6 +72,7 @@ class AheadJob:
         return self
 
     def _run(self) -> None:
+        self.niceness = lower_this_threads_priority()
         cpu = time.thread_time()
         try:
             self.result = self._work(self.check)

@@ -5,11 +5,12 @@ dropped after its fraud) is in tests/nodes/test_rounds.py and tests/adversarial.
 """
 from __future__ import annotations
 
+import sys
 import threading
 
 import pytest
 
-from node.roles.pipeline import AheadJob, Cancelled
+from node.roles.pipeline import AHEAD_NICE, AheadJob, Cancelled
 
 BASE = bytes(range(32))
 
@@ -20,6 +21,20 @@ def test_a_finished_job_hands_its_result_to_the_caller():
     assert job.result == {"trace_root": "0x01", "checked": True}
     assert job.error is None and not job.cancelled and job.finished >= job.started
     assert job.is_for(BASE, 64) and not job.is_for(BASE, 128) and not job.is_for(bytes(32), 64)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a thread's own niceness is Linux's")
+def test_the_work_runs_at_a_lower_priority_than_the_node():
+    """Work ahead is speculative: it yields the CPU to duties with deadlines (a verifier's replay beside it), while
+    the node's own thread keeps its priority."""
+    import os
+
+    before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    seen = {}
+    job = AheadJob(BASE, 64, lambda check: seen.update(nice=os.getpriority(os.PRIO_PROCESS, threading.get_native_id())) or {})
+    assert job.start().wait(10) and job.error is None
+    assert seen["nice"] == job.niceness == min(19, before + AHEAD_NICE) > before
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before
 
 
 def test_cancel_stops_the_work_at_its_next_check():
