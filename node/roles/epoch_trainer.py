@@ -43,8 +43,8 @@ from node import rounds as R  # R.EpochPhase, R.EpochAction, R.why_not_epoch: th
 
 log = logging.getLogger("trainchain.trainer")
 
-# a co-trainer that could not be reached (or refused) is asked again after this many seconds, not every block: each
-# ask is on the node's main thread, up to request_final's 3 s timeout
+# a co-trainer that could not be reached is asked again after this many seconds, not every block: each ask is on the
+# node's main thread, up to request_final's 3 s timeout (one that answers, even "not yet", is asked next block)
 HANDOFF_PAUSE_S = 15.0
 
 
@@ -392,7 +392,7 @@ class EpochTrainerDuties:
             try:
                 offer = request_final(url, self.chain.account, self.chain.chain_id, self.task_id, ep.epoch, i)
             except HandoffError as e:
-                if not e.not_yet:  # unreachable or refusing: a tick must not wait on it every block
+                if not e.answered:  # unreachable (up to request_final's timeout): a tick must not wait on it every block
                     self.finals_paused[key] = time.monotonic() + HANDOFF_PAUSE_S
                 log.debug("epoch %d: slot %d's final state not handed off (yet): %s", ep.epoch, i, e)
                 continue

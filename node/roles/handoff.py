@@ -48,12 +48,14 @@ MAX_ANSWER_BYTES = 64 * 1024  # an offer is a few hundred bytes: a peer sending 
 
 class HandoffError(Exception):
     """A final state could not be handed off (refused, unreachable, malformed); the asker waits for the reveal.
-    `not_yet`: the trainer answered that it offers nothing yet (404: it offers from the block after its commit), so
-    asking again next block is right; anything else (unreachable, refused, garbage) is worth a pause."""
+    `answered`: the peer answered (a 404 or a 403 is often only "not yet": a trainer offers from the block after its
+    commit, and reads who may ask once per block, so a co-trainer that committed a block later is refused until
+    then), so asking again next block costs one quick round trip; unreachable peers (refused, timed out) are worth
+    a pause."""
 
-    def __init__(self, message: str, not_yet: bool = False):
+    def __init__(self, message: str, answered: bool = True):
         super().__init__(message)
-        self.not_yet = not_yet
+        self.answered = answered
 
 
 @dataclass(frozen=True)
@@ -184,9 +186,9 @@ def request_final(url: str, account, chain_id: int, task: int, epoch: int, slot:
         with urllib.request.urlopen(f"{url.rstrip('/')}{FINAL_ROUTE}?{query}", timeout=timeout) as r:
             body = r.read(MAX_ANSWER_BYTES + 1)
     except urllib.error.HTTPError as e:
-        raise HandoffError(f"{url}: {e.code} {e.read(512).decode(errors='replace').strip()}", not_yet=e.code == 404) from None
+        raise HandoffError(f"{url}: {e.code} {e.read(512).decode(errors='replace').strip()}") from None
     except (OSError, ValueError) as e:  # refused, timed out, a bad URL
-        raise HandoffError(f"{url}: {type(e).__name__}: {e}") from None
+        raise HandoffError(f"{url}: {type(e).__name__}: {e}", answered=False) from None
     if len(body) > MAX_ANSWER_BYTES:
         raise HandoffError(f"{url}: answer longer than {MAX_ANSWER_BYTES} bytes")
     try:

@@ -69,7 +69,7 @@ def test_who_may_not_have_it(served, who, kw, status, words):
     with pytest.raises(HandoffError, match=f"{status} .*{words}") as e:
         request_final(url, who, args["chain_id"], TASK, args["epoch"], args["slot"], issued=kw.get("issued"))
     assert board.served == 0
-    assert e.value.not_yet == (status == 404)  # only "nothing offered yet" is asked again next block
+    assert e.value.answered  # a peer that answers (often only "not yet") is asked again next block
 
 
 def test_a_request_signed_by_another_key_is_refused(served):
@@ -178,4 +178,21 @@ def test_a_peer_that_answers_garbage_or_nothing_is_a_handoff_error(tmp_path):
         server.server_close()
     with pytest.raises(HandoffError, match="ConnectionRefused|URLError") as e:
         request_final(url, CO_TRAINER, CHAIN_ID, TASK, EPOCH, SLOT, timeout=1)
-    assert not e.value.not_yet  # unreachable: the asker pauses before asking again
+    assert not e.value.answered  # unreachable: the asker pauses before asking again
+
+
+def test_a_co_trainer_that_committed_after_the_offer_is_let_in_once_the_offer_is_renewed(tmp_path):
+    """The allowed set is re-read once per block by the offering node: a co-trainer that committed a block later is
+    refused (403, an answer: asked again next block, not paused) until the offer is renewed with it."""
+    board = HandoffBoard(CHAIN_ID)
+    board.offer(true_offer(), set())  # offered before anyone else committed
+    gateway = GatewayServer(EmbeddedStore(tmp_path / "store"), ("127.0.0.1", 0)).start()
+    gateway.routes[FINAL_ROUTE] = board.answer
+    try:
+        with pytest.raises(HandoffError, match="403 .*holds no other committed slot") as e:
+            request_final(gateway.url, CO_TRAINER, CHAIN_ID, TASK, EPOCH, SLOT)
+        assert e.value.answered
+        board.offer(true_offer(), {CO_TRAINER.address})  # the next block: slot 1 committed
+        assert request_final(gateway.url, CO_TRAINER, CHAIN_ID, TASK, EPOCH, SLOT) == true_offer()
+    finally:
+        gateway.stop()
