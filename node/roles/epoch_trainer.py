@@ -397,9 +397,9 @@ class EpochTrainerDuties:
                 log.debug("epoch %d: slot %d's final state not handed off (yet): %s", ep.epoch, i, e)
                 continue
             why = why_not_valid(offer, self.task_id, ep.epoch, i, slot_id, rnd, n_leaves)
-            if why is not None:
-                log.warning("epoch %d: slot %d's trainer %s handed a bad final state (%s); waiting for its ends reveal",
-                            ep.epoch, i, rnd.trainer, why)
+            if why is not None:  # recorded (the node's duty log): which co-trainer handed what
+                self.duty(slot_id, "final_handoff", "refused", detail=f"epoch {ep.epoch} slot {i} from {rnd.trainer}: "
+                          f"{why}; waiting for its ends reveal")
                 self.finals_refused.add(key)
                 continue
             log.info("epoch %d: slot %d's final state 0x%s handed off by its trainer (%s)", ep.epoch, i,
