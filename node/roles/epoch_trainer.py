@@ -375,7 +375,7 @@ class EpochTrainerDuties:
         directory = peer_directory(self.chain)
         if directory is None or self.chain.account is None:
             return []
-        n_leaves = self.chain.get_task(self.task_id).params.n_segments + 1
+        n_leaves = ep.n_segments + 1  # the tree size the epoch fixed at its opening (Epochs.commit checks leaf 0 by it)
         out = []
         for i in indices:
             key = (ep.epoch, i)
