@@ -492,12 +492,18 @@ def diloco_table(path: Path, figures: Path) -> str:
     res = json.loads(path.read_text())
     runs = res["runs"]
     single = runs["single"]["eval_loss"]
-    lines = [f"| run | trainers | tokens | eval loss | vs one trainer | vs data-parallel N× batch |", "|---|---|---|---|---|---|"]
+    from bench.diloco import rule_of
+
+    # runs since the parallel wall time was recorded plot it (one machine per trainer); older ones the sequential sum
+    parallel = all("parallel_s" in c for r in runs.values() for c in r["curve"])
+    seconds = "parallel_s" if parallel else "train_s"
+    lines = ["| run | trainers | inner moments | tokens | eval loss | vs one trainer | vs data-parallel N× batch |",
+             "|---|---|---|---|---|---|---|"]
     for key, r in runs.items():
         n = 1 if key == "single" else int(key.split("-")[1])
         dp = runs.get(f"dp-{n}")
         vs_dp = f"{(r['eval_loss'] / dp['eval_loss'] - 1) * 100:+.1f} %" if key.startswith("diloco") and dp else ""
-        lines.append(f"| {key} | {n} | {r['curve'][-1]['tokens']:,} | {r['eval_loss']:.3f} | "
+        lines.append(f"| {key} | {n} | {rule_of(key, res)} | {r['curve'][-1]['tokens']:,} | {r['eval_loss']:.3f} | "
                      f"{(r['eval_loss'] / single - 1) * 100:+.1f} % | {vs_dp} |")
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
     for key, r in runs.items():
@@ -505,12 +511,13 @@ def diloco_table(path: Path, figures: Path) -> str:
         toks = [c["tokens"] for c in r["curve"]]
         wall, t = [], 0.0
         for c in r["curve"]:
-            t += c["train_s"]
+            t += c[seconds]
             wall.append(t)
         ax1.plot(toks, [c["eval_loss"] for c in r["curve"]], style, label=key)
         ax2.plot(wall, [c["eval_loss"] for c in r["curve"]], style, label=key)
     ax1.set_xlabel("tokens trained (all trainers)")
-    ax2.set_xlabel("training seconds (slots one after another on one core)")
+    ax2.set_xlabel("training seconds, one machine per trainer (dp-N: ideal, free all-reduce)" if parallel
+                   else "training seconds (slots one after another on one core)")
     for ax in (ax1, ax2):
         ax.set_ylabel("held-out eval loss")
         ax.grid(alpha=0.3)
@@ -539,7 +546,11 @@ def diloco_table(path: Path, figures: Path) -> str:
             f"({res['H'] * res['epochs']} sequential steps for every run), outer lr {res.get('outer_lr')}, Nesterov momentum "
             f"{res.get('outer_momentum')}; demo model (2 layers, d = 64), batch {res['batch_size']} x {res['block_size']} tokens. "
             "`dp-N`: synchronous data-parallel training on the same tokens (N× batch, the same number of sequential steps), "
-            "DiLoCo's own comparison; `-reset`: inner moments reset instead of averaged. Source: `python -m bench.diloco` → "
+            "DiLoCo's own comparison; a run named `-average` or `-reset` combines the inner moments by that rule "
+            f"instead of `{res.get('inner_moments', 'average')}`"
+            + ("; wall time: each epoch's slowest slot plus its outer step (one machine per trainer, chain time left "
+               "out), and for dp-N its compute split N ways with a free per-step all-reduce (a lower bound)"
+               if parallel else "") + ". Source: `python -m bench.diloco` → "
             "`bench/diloco.md`, `bench/diloco.json`.\n\n![DiLoCo quality](figures/diloco.png)\n\n*Figure 7 — Held-out "
             "eval loss of verified DiLoCo epochs against tokens and against training wall time (`bench/diloco.json`, drawn by "
             "`make whitepaper`).*")
