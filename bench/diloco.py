@@ -42,6 +42,7 @@ MOMENTS = os.environ.get("DILOCO_MOMENTS", "corrected")
 OTHER_RULES = [r for r in os.environ.get("DILOCO_OTHER_RULES", "corrected,average,reset").split(",") if r]
 TAG = os.environ.get("DILOCO_TAG", "")  # results go to bench/diloco<TAG>.md/.json (variants side by side)
 CORPUS_BYTES = 2_000_000
+SWEEP_STEPS = 512  # sequential steps of every row of bench/diloco-sweep.json (H x epochs)
 EVAL_FRACTION = 0.1
 EVAL_SEED, EVAL_BATCHES, EVAL_ROWS = 999, 8, 16
 
@@ -267,7 +268,9 @@ def write_md(results: dict, seconds: float) -> str:
               "|---|" + "---|" * len(shown)]
     for key, r in runs.items():
         lines.append(f"| {key} | " + " | ".join(f"{c['eval_loss']:.3f}" for c in r["curve"] if c["epoch"] in epochs) + " |")
-    return "\n".join(lines + sweep_md(runs, results["H"])) + "\n"
+    # the sweep's rows are 512 sequential steps: only a run of that length is their baseline
+    sweep = sweep_md(runs, results["H"]) if results["H"] * results["epochs"] == SWEEP_STEPS else []
+    return "\n".join(lines + sweep) + "\n"
 
 
 def compute_dp_at(rows: list[dict], n: int) -> dict[int, float]:
