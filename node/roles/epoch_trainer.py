@@ -360,7 +360,7 @@ class EpochTrainerDuties:
         """Epoch `epoch` left its open phase: its accepted slots' final states are public, the rest are moot."""
         if self.handoff_board is not None and self.finals_offered.pop(epoch, None) is not None:
             self.handoff_board.withdraw(self.task_id, epoch)
-        for known in (self.finals_handed, self.finals_paused):
+        for known in (self.finals_handed, self.finals_paused, self.finals_rounds):
             for key in [k for k in known if k[0] == epoch]:
                 del known[key]
         self.finals_refused -= {k for k in self.finals_refused if k[0] == epoch}
@@ -384,8 +384,10 @@ class EpochTrainerDuties:
                 continue
             if key in self.finals_refused or time.monotonic() < self.finals_paused.get(key, 0.0):
                 continue
-            slot_id = self.chain.slot_id(self.task_id, ep.epoch, i)
-            rnd = self.chain.get_round(slot_id)
+            if key not in self.finals_rounds:
+                slot_id = self.chain.slot_id(self.task_id, ep.epoch, i)
+                self.finals_rounds[key] = (slot_id, self.chain.get_round(slot_id))
+            slot_id, rnd = self.finals_rounds[key]
             url = self.chain.call(directory.functions.endpoint_of(rnd.trainer))
             if not url:
                 continue

@@ -96,6 +96,8 @@ class TrainerNode(EpochTrainerDuties, DisputeRole, DutyNode):
         self.finals_handed: dict[tuple[int, int], object] = {}  # (epoch, slot) -> a co-trainer's verified SlotFinal
         self.finals_refused: set[tuple[int, int]] = set()  # (epoch, slot) whose trainer handed a bad final state
         self.finals_paused: dict[tuple[int, int], float] = {}  # (epoch, slot) -> monotonic time to ask again after
+        # (epoch, slot) -> its slot id and round, read once: a committed slot's trainer and trace root never change
+        self.finals_rounds: dict[tuple[int, int], tuple] = {}
         self.spec = None
         self.epoch_task = False  # set by prepare() from the task's parameters
         self.dataset = None
