@@ -230,7 +230,7 @@ def every_kth(curve: list[dict], columns: int = 16) -> list[dict]:
 
 def write_md(results: dict, seconds: float) -> str:
     runs = results["runs"]
-    single = runs["single"]["eval_loss"]
+    single = runs["single"]["eval_loss"] if "single" in runs else None  # DILOCO_NS without 1: no one-trainer run
     rule = results.get("inner_moments", "average")
     lines = [
         "# Verified DiLoCo epochs: model quality (`python -m bench.diloco`)",
@@ -258,10 +258,11 @@ def write_md(results: dict, seconds: float) -> str:
         dp = runs.get(f"dp-{n}")
         vs_dp = "" if not key.startswith("diloco") or dp is None else f"{(r['eval_loss'] / dp['eval_loss'] - 1) * 100:+.1f} %"
         par = f"{sum(c['parallel_s'] for c in r['curve']):.1f}" if "parallel_s" in r["curve"][0] else ""
+        vs_one = f"{(r['eval_loss'] / single - 1) * 100:+.1f} %" if single else ""
         lines.append(f"| {key} | {rule_of(key, results)} | {r['curve'][-1]['tokens']:,} | "
-                     f"{results['epochs'] * results['H']} | {r['eval_loss']:.4f} | {(r['eval_loss'] / single - 1) * 100:+.1f} % | "
+                     f"{results['epochs'] * results['H']} | {r['eval_loss']:.4f} | {vs_one} | "
                      f"{vs_dp} | {sum(c['train_s'] for c in r['curve']):.1f} | {par} |")
-    shown = every_kth(runs["single"]["curve"])
+    shown = every_kth(next(iter(runs.values()))["curve"])
     epochs = {c["epoch"] for c in shown}
     lines += ["", "Eval loss after epochs (against tokens: epoch x N x H x B x T):", "",
               "| run | " + " | ".join(f"e{c['epoch']}" for c in shown) + " |",
