@@ -95,6 +95,7 @@ def run_diloco(spec, train_ds, eval_ds, genesis, n, config, work) -> dict:
                            progress=lambda *_: marks.append(time.perf_counter()))[0]
         ended = time.perf_counter()
         slots = [b - a for a, b in zip(marks, marks[1:])]
+        prune_epoch(rec.checkpoint, base)
         base = rec.checkpoint
         curve.append({"epoch": e + 1, "tokens": (e + 1) * n * H * spec.batch_size * spec.model.block_size,
                       "train_s": round(ended - marks[0], 3),
@@ -102,6 +103,18 @@ def run_diloco(spec, train_ds, eval_ds, genesis, n, config, work) -> dict:
                       "eval_loss": _eval_loss(spec, load_state(base), eval_ds)})
     return {"curve": curve, "eval_loss": curve[-1]["eval_loss"], "wall_s": round(time.perf_counter() - t0, 1),
             "final_hash": "0x" + rec.state_hash.hex()}
+
+
+def prune_epoch(state: Path, previous: Path) -> None:
+    """Keep only what the next epoch starts from: this epoch's slot traces (a checkpoint per segment end, per slot)
+    and the previous epoch's folder go. A kept trace costs ~1 MB a segment: 128 epochs of 8 slots filled gigabytes of
+    a shared disk (a 2,048-step run failed on it)."""
+    import shutil
+
+    for slot in Path(state).parent.glob("slot-*"):
+        shutil.rmtree(slot)
+    if Path(previous).name == "state.safetensors":  # not the genesis
+        shutil.rmtree(Path(previous).parent)
 
 
 def compute_parallel_seconds(slot_seconds: list[float], outer_seconds: float) -> float:
@@ -165,6 +178,16 @@ def prepared(prefix: str) -> Iterator[Prepared]:
         yield Prepared(spec, train_ds, eval_ds, genesis, work, total, cut)
 
 
+def run_child(module_args: list[str], env: dict | None = None) -> dict:
+    """`python -m <module_args>` in a process of its own (a run pins torch's threads before torch loads), and the
+    JSON it prints last; a failed child raises with its own error, not only its exit status."""
+    done = subprocess.run([sys.executable, "-m", *module_args], env=env, cwd=BENCH_DIR.parent, capture_output=True,
+                          text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(module_args)} failed (exit {done.returncode}):\n{done.stderr[-4000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def planned_runs() -> list[tuple[str, int, str]]:
     """(key, N, rule) of every run, in the report's order: one trainer, then per N the DiLoCo run with MOMENTS, at the
     largest N also with OTHER_RULES, and data-parallel N× batch (rule "dp")."""
@@ -201,9 +224,7 @@ def main() -> dict:
                    "eval_bytes": p.total - p.cut, "jobs": int(os.environ.get("BENCH_JOBS", "2")), "runs": {}}
 
     def one(key: str) -> dict:
-        out = subprocess.run([sys.executable, "-m", "bench.diloco", "one", key], cwd=BENCH_DIR.parent,
-                             capture_output=True, text=True, check=True).stdout
-        run = json.loads(out.strip().splitlines()[-1])
+        run = run_child(["bench.diloco", "one", key])
         print(f"{key}: {run['eval_loss']:.4f} ({run['wall_s']} s)", file=sys.stderr, flush=True)
         return run
 

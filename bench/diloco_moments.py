@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -158,9 +157,9 @@ def main(argv: list[str]) -> None:
         env.pop("DILOCO_SEED", None)
         if seed != "preset":
             env["DILOCO_SEED"] = seed
-        out = subprocess.run([sys.executable, "-m", "bench.diloco_moments", "--one", f"{kind}:{seed}:{n}"], env=env,
-                             cwd=BENCH_DIR.parent, capture_output=True, text=True, check=True).stdout
-        return json.loads(out.strip().splitlines()[-1])
+        from bench.diloco import run_child
+
+        return run_child(["bench.diloco_moments", "--one", f"{kind}:{seed}:{n}"], env)
 
     from concurrent.futures import ThreadPoolExecutor
 

@@ -41,3 +41,19 @@ def test_the_curve_table_keeps_at_most_its_columns_and_the_last_epoch(epochs, co
     assert [c["epoch"] for c in shown] == sorted({c["epoch"] for c in shown})
     if epochs <= columns:
         assert shown == curve
+
+
+def test_an_epoch_keeps_only_its_state_and_the_genesis_stays(tmp_path):
+    genesis = tmp_path / "genesis.safetensors"
+    genesis.write_bytes(b"g")
+    for e in (0, 1):
+        for i in (0, 1):
+            (tmp_path / f"epoch-{e:05d}" / f"slot-{i:02d}").mkdir(parents=True)
+            (tmp_path / f"epoch-{e:05d}" / f"slot-{i:02d}" / "seg.safetensors").write_bytes(b"s")
+        (tmp_path / f"epoch-{e:05d}" / "state.safetensors").write_bytes(b"x")
+    D.prune_epoch(tmp_path / "epoch-00000" / "state.safetensors", genesis)
+    assert genesis.exists() and (tmp_path / "epoch-00000" / "state.safetensors").exists()
+    assert not list((tmp_path / "epoch-00000").glob("slot-*"))
+    D.prune_epoch(tmp_path / "epoch-00001" / "state.safetensors", tmp_path / "epoch-00000" / "state.safetensors")
+    assert not (tmp_path / "epoch-00000").exists()
+    assert sorted(p.name for p in (tmp_path / "epoch-00001").iterdir()) == ["state.safetensors"]
