@@ -40,6 +40,8 @@ SEED = os.environ.get("DILOCO_SEED")  # the spec's seed (genesis, batches, dropo
 # (issue #14: measure them, keep one): diloco-N-average, diloco-N-reset
 MOMENTS = os.environ.get("DILOCO_MOMENTS", "corrected")
 OTHER_RULES = [r for r in os.environ.get("DILOCO_OTHER_RULES", "corrected,average,reset").split(",") if r]
+# DILOCO_DP=0: no data-parallel runs (a variant whose baseline another run at the same H and steps already has)
+DATA_PARALLEL = os.environ.get("DILOCO_DP", "1") != "0"
 TAG = os.environ.get("DILOCO_TAG", "")  # results go to bench/diloco<TAG>.md/.json (variants side by side)
 CORPUS_BYTES = 2_000_000
 SWEEP_STEPS = 512  # sequential steps of every row of bench/diloco-sweep.json (H x epochs)
@@ -196,7 +198,8 @@ def planned_runs() -> list[tuple[str, int, str]]:
         runs.append((f"diloco-{n}", n, MOMENTS))
         if n == max(NS):
             runs += [(f"diloco-{n}-{r}", n, r) for r in OTHER_RULES if r != MOMENTS]
-        runs.append((f"dp-{n}", n, "dp"))
+        if DATA_PARALLEL:
+            runs.append((f"dp-{n}", n, "dp"))
     return runs
 
 
