@@ -96,14 +96,21 @@ def render(all_rows: list[dict]) -> str:
                       + ("within 3 % at every seed." if worst <= 3 else
                          ("within 3 % on the mean, not at every seed." if mean <= 3 else "not within 3 %."))]
     if others:
-        lines += ["", "Other N (the same H, epochs and outer momentum; one seed each, against dp-N of that seed):", "",
+        lines += ["", "Other N (the same H, epochs and outer momentum; each against dp-N of its own seed):", "",
                   "| N | seed | run | eval loss | vs dp-N |", "|---|---|---|---|---|"]
         dps = {(r["n"], r["seed"]): r["eval_loss"] for r in others if r["kind"] == "dp"}
-        for r in sorted(others, key=lambda r: (r["n"], r["seed"], KINDS.index(r["kind"]))):
+        gaps: dict[tuple, list[float]] = {}  # (N, kind) -> its gaps, one per seed
+        order = {x: i for i, x in enumerate(SEEDS)}
+        for r in sorted(others, key=lambda r: (r["n"], order.get(r["seed"], len(SEEDS)), KINDS.index(r["kind"]))):
             dp = dps.get((r["n"], r["seed"]))
-            gap = f"{(r['eval_loss'] / dp - 1) * 100:+.1f} %" if dp and r["kind"] != "dp" else ""
+            gap = (r["eval_loss"] / dp - 1) * 100 if dp and r["kind"] != "dp" else None
+            if gap is not None:
+                gaps.setdefault((r["n"], r["kind"]), []).append(gap)
             lines.append(f"| {r['n']} | {r['seed']} | {r['kind'] if r['kind'] == 'dp' else name_of(r['kind'])} | "
-                         f"{r['eval_loss']:.4f} | {gap} |")
+                         f"{r['eval_loss']:.4f} | {'' if gap is None else f'{gap:+.1f} %'} |")
+        lines += [""] + [f"N = {n}, {name_of(kind)}: {len(g)} seed{'s' if len(g) > 1 else ''}, "
+                         f"{sum(g) / len(g):+.1f} % on the mean, {max(g):+.1f} % at the worst."
+                         for (n, kind), g in sorted(gaps.items())]
     return "\n".join(lines) + "\n"
 
 

@@ -41,3 +41,15 @@ def test_other_n_rows_are_reported_apart():
     md = M.render(rows)
     assert "| 8 | preset | corrected, outer lr 0.4 | 2.0500 | +2.5 % |" in md
     assert sum(line.startswith("| preset |") for line in md.splitlines()) == 1  # N = 8 stays out of the N = 4 table
+    assert "N = 8, corrected, outer lr 0.4: 1 seed, +2.5 % on the mean, +2.5 % at the worst." in md
+
+
+def test_other_n_seeds_are_summed_up_by_mean_and_worst():
+    rows = _rows({"corrected@0.4": [0, 0, 0, 0, 0]})
+    for seed, gap in (("preset", 2.0), ("3", 6.0), ("7", -1.0)):
+        rows += [{"kind": "dp", "seed": seed, "n": 8, "eval_loss": 2.0},
+                 {"kind": "corrected@0.4", "seed": seed, "n": 8, "eval_loss": 2.0 * (1 + gap / 100)}]
+    md = M.render(rows)
+    assert "N = 8, corrected, outer lr 0.4: 3 seeds, +2.3 % on the mean, +6.0 % at the worst." in md
+    seeds = [line.split("|")[2].strip() for line in md.splitlines() if line.startswith("| 8 |")]
+    assert seeds == ["preset", "preset", "3", "3", "7", "7"]  # the 5-seed table's order
