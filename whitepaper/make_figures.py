@@ -560,6 +560,42 @@ def diloco_table(path: Path, figures: Path) -> str:
             "`make whitepaper`).*")
 
 
+def diloco_h_table(bench_dir: Path) -> str:
+    """§3.6: H against quality at 4× the headline's sequential steps (bench/diloco-H<H>-2048*.json: `DILOCO_TAG=-H<H>-2048
+    DILOCO_H=<H> DILOCO_EPOCHS=<2048/H> DILOCO_NS=...`), each DiLoCo run against the data-parallel run of its own file
+    (or, for a file with none, of the file with the same H and no suffix)."""
+    files = sorted(bench_dir.glob("diloco-H*-2048*.json"))
+    if not files:
+        return bench_tables.pending("`DILOCO_TAG=-H16-2048 DILOCO_H=16 DILOCO_EPOCHS=128 python -m bench.diloco`")
+    results = {f.stem: json.loads(f.read_text()) for f in files}
+    from bench.diloco import rule_of
+
+    rows = []
+    for stem, res in results.items():
+        runs = res["runs"]
+        for key, r in runs.items():
+            if not key.startswith("diloco"):
+                continue
+            n = int(key.split("-")[1])
+            dp = runs.get(f"dp-{n}") or next((o["runs"][f"dp-{n}"] for o in results.values()
+                                               if o["H"] == res["H"] and f"dp-{n}" in o["runs"]), None)
+            single = runs.get("single") or next((o["runs"]["single"] for o in results.values()
+                                                 if "single" in o["runs"]), None)
+            rows.append((res["H"], n, res["epochs"], res.get("outer_lr"), res.get("outer_momentum"), rule_of(key, res),
+                         r["eval_loss"], dp["eval_loss"] if dp else None, single["eval_loss"] if single else None))
+    rows.sort(key=lambda r: (r[1], r[0], r[3], r[5] != "corrected", r[6]))
+    pct = lambda a, b: f"{(a / b - 1) * 100:+.1f} %" if b else ""  # noqa: E731
+    lines = ["| H | N | outer steps | outer lr | Nesterov μ | inner moments | eval loss | vs data-parallel N× batch | "
+             "vs one trainer |", "|---|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {h} | {n} | {e} | {lr} | {mu} | {rule} | {loss:.3f} | {pct(loss, dp)} | {pct(loss, one)} |"
+              for h, n, e, lr, mu, rule, loss, dp, one in rows]
+    steps = {res["H"] * res["epochs"] for res in results.values()}
+    return ("\n".join(lines) + f"\n\n{'/'.join(f'{s:,}' for s in sorted(steps))} sequential steps for every row (4× the "
+            "table above), the preset's seed, demo model; data-parallel N× batch over the same tokens at the same H "
+            "(its batches grouped as the row's). Source: `DILOCO_TAG=-H<H>-2048 ... python -m bench.diloco` → "
+            "`bench/diloco-H<H>-2048*.md`.")
+
+
 def epochs_table(path: Path) -> str:
     """§3.6: throughput of verified DiLoCo epochs (bench/epochs.json, `python -m bench.epochs`): the steady-state
     period between epoch closes against the slowest slot's pure training, and where an epoch's blocks go."""
@@ -678,6 +714,7 @@ def main(argv: list[str] | None = None) -> int:
     fills["provenance"] = provenance(bench)
     fills["diloco_table"] = diloco_table(ROOT / "bench" / "diloco.json", args.figures)
     fills["epochs_table"] = epochs_table(ROOT / "bench" / "epochs.json")
+    fills["diloco_h_table"] = diloco_h_table(ROOT / "bench")
 
     figure_detection(P, args.figures, args.tiny)
     fills["stake_peak"] = figure_min_stake(args.figures, args.tiny)
