@@ -29,7 +29,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 # steps in the 512 sequential steps), outer lr 0.4, Nesterov momentum 0.5, the corrected inner second moment (the
 # spec's default rule). The sweep (moments averaged) chose H and the momentum; bench/diloco_moments.md chose the rule
 # and lr 0.4 over 5 seeds (+0.1 % mean, +1.7 % worst vs dp-4). The older run with the sweep's first pick (H = 16,
-# 32 outer steps, lr 0.7, averaged) is kept as bench/diloco-H16.md.
+# 32 outer steps, lr 0.7, averaged) is kept as bench/diloco-H16-m05.md.
 H = int(os.environ.get("DILOCO_H", "4"))  # inner steps per slot
 EPOCHS = int(os.environ.get("DILOCO_EPOCHS", "128"))
 NS = [int(n) for n in os.environ.get("DILOCO_NS", "1,2,4,8").split(",")]
