@@ -90,7 +90,11 @@ def test_skip_a_middle_segment_is_caught_iff_sampled(kit, task, case):
             check_fraud(out, kit, kit.trainer)
             break  # a second fraud would leave the trainer below the minimum stake: it could not commit
         assert out.outcome == protocol.Outcome.ACCEPTED
-    c.observe(f"{len(outcomes)} rounds: {', '.join(outcomes)}")
+    c.observe(f"{rounds_of(outcomes)}: {', '.join(outcomes)}")
+
+
+def rounds_of(played: list) -> str:
+    return "1 round" if len(played) == 1 else f"{len(played)} rounds"
 
 
 def play_until_m2_is_drawn(kit, task, cheat, c, rounds: int = 25):
@@ -103,7 +107,7 @@ def play_until_m2_is_drawn(kit, task, cheat, c, rounds: int = 25):
         seen.append(f"{out.samples}->{out.outcome_name}")
         if drawn:
             assert len(out.samples) == P.samples, "the span (M-2, M) is the last of s checks"
-            c.observe(f"{len(seen)} rounds (starts->outcome): {', '.join(seen)}; when M-2 was drawn the check "
+            c.observe(f"{rounds_of(seen)} (starts->outcome): {', '.join(seen)}; when M-2 was drawn the check "
                       f"(M-2, M) replayed 2k steps: trainer stake {fmt(out.stake_delta(kit.trainer))}")
             return out
         assert out.samples[-1] == M - 1 and out.outcome == protocol.Outcome.ACCEPTED, seen
